@@ -1,0 +1,131 @@
+//! Store configuration and the checks applied before anything touches disk.
+
+use crate::error::{Error, Result};
+use crate::format::DataType;
+
+/// Largest block size accepted; offsets inside a block are u32 and a block
+/// is read whole, so it is kept well below that.
+pub const MAX_BLOCK_SIZE: u32 = 1 << 30;
+/// Longest store name.
+pub const MAX_NAME_LEN: usize = 64;
+
+/// Geometry and type of a new store. Fixed for the store's lifetime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Config {
+    pub num_blocks: u32,
+    /// Bytes per data block; a power of two, at least 64.
+    pub data_block_size: u32,
+    /// Granularity `index.tsdb` is rounded up to; a power of two, at least 16.
+    pub index_block_size: u32,
+    pub data_type: DataType,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            num_blocks: 1024,
+            data_block_size: 4096,
+            index_block_size: 4096,
+            data_type: DataType::Json,
+        }
+    }
+}
+
+impl Config {
+    pub fn validate(&self) -> Result<()> {
+        check_geometry(self.num_blocks, self.data_block_size, self.index_block_size)
+            .map_err(Error::InvalidConfig)
+    }
+}
+
+/// Shared by `Config::validate` and the meta decoder.
+pub(crate) fn check_geometry(
+    num_blocks: u32,
+    data_block_size: u32,
+    index_block_size: u32,
+) -> Result<(), String> {
+    if num_blocks == 0 {
+        return Err("num_blocks must be at least 1".into());
+    }
+    if !data_block_size.is_power_of_two() || !(64..=MAX_BLOCK_SIZE).contains(&data_block_size) {
+        return Err(format!(
+            "data_block_size {data_block_size} must be a power of two between 64 and {MAX_BLOCK_SIZE}"
+        ));
+    }
+    if !index_block_size.is_power_of_two() || !(16..=MAX_BLOCK_SIZE).contains(&index_block_size) {
+        return Err(format!(
+            "index_block_size {index_block_size} must be a power of two between 16 and {MAX_BLOCK_SIZE}"
+        ));
+    }
+    Ok(())
+}
+
+/// Store names become directory names, so only a safe alphabet passes:
+/// 1–64 of `[A-Za-z0-9_-]`, not starting with `-`.
+pub fn validate_store_name(name: &str) -> Result<()> {
+    let fail = |reason| {
+        Err(Error::InvalidName {
+            name: name.to_string(),
+            reason,
+        })
+    };
+    if name.is_empty() {
+        return fail("a name needs at least one character");
+    }
+    if name.len() > MAX_NAME_LEN {
+        return fail("a name has at most 64 characters");
+    }
+    if name.starts_with('-') {
+        return fail("a name must not start with '-'");
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        return fail("only letters, digits, '_' and '-' are allowed");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        for ok in ["a", "sensor_1", "A-b_9", &"x".repeat(64)] {
+            assert!(validate_store_name(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "..",
+            "a/b",
+            "-a",
+            "a b",
+            "a\0",
+            "é",
+            &"x".repeat(65),
+            "%2e%2e",
+        ] {
+            assert!(
+                matches!(validate_store_name(bad), Err(Error::InvalidName { .. })),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn geometry() {
+        assert!(Config::default().validate().is_ok());
+        let bad = [
+            (0, 64, 16),
+            (4, 63, 16),
+            (4, 96, 16),
+            (4, 64, 8),
+            (4, 64, 24),
+        ];
+        for (n, d, i) in bad {
+            assert!(check_geometry(n, d, i).is_err(), "{n} {d} {i}");
+        }
+    }
+}

@@ -1,0 +1,328 @@
+//! Byte layout of the three store files, as `docs/FORMAT.md` describes it.
+//!
+//! Everything here is plain encode/decode of fixed-size little-endian
+//! records; no I/O. The layout is shared with ts-store (Go) v0.4, so field
+//! positions must never move.
+
+use crate::error::{Error, Result};
+
+/// "TSSTORE1" read as a little-endian u64.
+pub const META_MAGIC: u64 = 0x5453_5354_4F52_4531;
+pub const FORMAT_VERSION: u32 = 1;
+pub const META_SIZE: usize = 64;
+pub const BLOCK_HEADER_SIZE: usize = 24;
+pub const OBJECT_HEADER_SIZE: usize = 24;
+pub const INDEX_ENTRY_SIZE: usize = 16;
+
+/// Meta byte 37, bit 0: objects carry a CRC-32C in their reserved word.
+pub const FEATURE_CHECKSUMS: u8 = 1;
+
+/// Block header flags.
+pub const BLOCK_PRIMARY: u32 = 1;
+pub const BLOCK_PACKED: u32 = 1 << 1;
+pub const BLOCK_CONTINUATION: u32 = 1 << 2;
+
+/// Object header flags.
+pub const OBJ_CONTINUES_FROM_PREV: u32 = 1;
+pub const OBJ_CONTINUES_IN_NEXT: u32 = 1 << 1;
+pub const OBJ_LAST_IN_BLOCK: u32 = 1 << 2;
+pub const OBJ_DELETED: u32 = 1 << 3;
+/// Byte offset of the flags word inside an object header (soft delete writes here).
+pub const OBJ_FLAGS_OFFSET: usize = 12;
+
+/// What payloads a store accepts; the numeric values are the on-disk byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DataType {
+    Binary = 0,
+    Text = 1,
+    Json = 2,
+    Schema = 3,
+}
+
+impl DataType {
+    pub fn from_byte(b: u8) -> Option<DataType> {
+        match b {
+            0 => Some(DataType::Binary),
+            1 => Some(DataType::Text),
+            2 => Some(DataType::Json),
+            3 => Some(DataType::Schema),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DataType::Binary => "binary",
+            DataType::Text => "text",
+            DataType::Json => "json",
+            DataType::Schema => "schema",
+        }
+    }
+}
+
+impl std::str::FromStr for DataType {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<DataType> {
+        match s {
+            "binary" => Ok(DataType::Binary),
+            "text" => Ok(DataType::Text),
+            "json" => Ok(DataType::Json),
+            "schema" => Ok(DataType::Schema),
+            other => Err(Error::InvalidConfig(format!(
+                "unknown data type '{other}' (expected binary, text, json or schema)"
+            ))),
+        }
+    }
+}
+
+impl std::fmt::Display for DataType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    let mut w = [0u8; 4];
+    w.copy_from_slice(&b[at..at + 4]);
+    u32::from_le_bytes(w)
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(w)
+}
+
+fn i64_at(b: &[u8], at: usize) -> i64 {
+    u64_at(b, at) as i64
+}
+
+/// `meta.tsdb`: the store's geometry and its ring pointers at the last checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Meta {
+    pub num_blocks: u32,
+    pub data_block_size: u32,
+    pub index_block_size: u32,
+    pub head_block: u32,
+    pub tail_block: u32,
+    pub write_offset: u32,
+    pub data_type: DataType,
+    pub features: u8,
+}
+
+impl Meta {
+    pub fn encode(&self) -> [u8; META_SIZE] {
+        let mut b = [0u8; META_SIZE];
+        b[0..8].copy_from_slice(&META_MAGIC.to_le_bytes());
+        b[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+        b[12..16].copy_from_slice(&self.num_blocks.to_le_bytes());
+        b[16..20].copy_from_slice(&self.data_block_size.to_le_bytes());
+        b[20..24].copy_from_slice(&self.index_block_size.to_le_bytes());
+        b[24..28].copy_from_slice(&self.head_block.to_le_bytes());
+        b[28..32].copy_from_slice(&self.tail_block.to_le_bytes());
+        b[32..36].copy_from_slice(&self.write_offset.to_le_bytes());
+        b[36] = self.data_type as u8;
+        b[37] = self.features;
+        b
+    }
+
+    /// Decodes and sanity-checks a header; any inconsistency is `Corrupt`
+    /// because nothing else in the store can be interpreted without it.
+    pub fn decode(b: &[u8]) -> Result<Meta> {
+        if b.len() < META_SIZE {
+            return Err(Error::Corrupt(format!(
+                "meta.tsdb is {} bytes, expected {META_SIZE}",
+                b.len()
+            )));
+        }
+        if u64_at(b, 0) != META_MAGIC {
+            return Err(Error::Corrupt("meta.tsdb has a wrong magic number".into()));
+        }
+        let version = u32_at(b, 8);
+        if version != FORMAT_VERSION {
+            return Err(Error::Corrupt(format!(
+                "meta.tsdb has format version {version}, this build reads version {FORMAT_VERSION}"
+            )));
+        }
+        let data_type = DataType::from_byte(b[36])
+            .ok_or_else(|| Error::Corrupt(format!("meta.tsdb has unknown data type {}", b[36])))?;
+        let meta = Meta {
+            num_blocks: u32_at(b, 12),
+            data_block_size: u32_at(b, 16),
+            index_block_size: u32_at(b, 20),
+            head_block: u32_at(b, 24),
+            tail_block: u32_at(b, 28),
+            write_offset: u32_at(b, 32),
+            data_type,
+            features: b[37],
+        };
+        crate::config::check_geometry(meta.num_blocks, meta.data_block_size, meta.index_block_size)
+            .map_err(|e| Error::Corrupt(format!("meta.tsdb geometry: {e}")))?;
+        if meta.head_block >= meta.num_blocks || meta.tail_block >= meta.num_blocks {
+            return Err(Error::Corrupt(format!(
+                "meta.tsdb head {} / tail {} outside {} blocks",
+                meta.head_block, meta.tail_block, meta.num_blocks
+            )));
+        }
+        if meta.write_offset as u64 > meta.data_block_size as u64 {
+            return Err(Error::Corrupt(format!(
+                "meta.tsdb write offset {} beyond block size {}",
+                meta.write_offset, meta.data_block_size
+            )));
+        }
+        Ok(meta)
+    }
+
+    pub fn has_checksums(&self) -> bool {
+        self.features & FEATURE_CHECKSUMS != 0
+    }
+}
+
+/// The first 24 bytes of every data block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BlockHeader {
+    pub timestamp: i64,
+    /// Bytes used after the block header.
+    pub data_len: u32,
+    pub flags: u32,
+}
+
+impl BlockHeader {
+    pub fn encode_into(&self, b: &mut [u8]) {
+        b[0..8].copy_from_slice(&self.timestamp.to_le_bytes());
+        b[8..12].copy_from_slice(&self.data_len.to_le_bytes());
+        b[12..16].copy_from_slice(&self.flags.to_le_bytes());
+        b[16..24].fill(0);
+    }
+
+    pub fn decode(b: &[u8]) -> BlockHeader {
+        BlockHeader {
+            timestamp: i64_at(b, 0),
+            data_len: u32_at(b, 8),
+            flags: u32_at(b, 12),
+        }
+    }
+
+    pub fn is_continuation(&self) -> bool {
+        self.flags & BLOCK_CONTINUATION != 0
+    }
+}
+
+/// The 24-byte header in front of every object's payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ObjectHeader {
+    pub timestamp: i64,
+    /// Total payload length, also when the payload spans blocks.
+    pub data_len: u32,
+    pub flags: u32,
+    /// Offset of the next object header from the block start, 0 if none.
+    pub next_offset: u32,
+    /// CRC-32C of timestamp, length and payload in stores with checksums.
+    pub reserved: u32,
+}
+
+impl ObjectHeader {
+    pub fn encode_into(&self, b: &mut [u8]) {
+        b[0..8].copy_from_slice(&self.timestamp.to_le_bytes());
+        b[8..12].copy_from_slice(&self.data_len.to_le_bytes());
+        b[12..16].copy_from_slice(&self.flags.to_le_bytes());
+        b[16..20].copy_from_slice(&self.next_offset.to_le_bytes());
+        b[20..24].copy_from_slice(&self.reserved.to_le_bytes());
+    }
+
+    pub fn decode(b: &[u8]) -> ObjectHeader {
+        ObjectHeader {
+            timestamp: i64_at(b, 0),
+            data_len: u32_at(b, 8),
+            flags: u32_at(b, 12),
+            next_offset: u32_at(b, 16),
+            reserved: u32_at(b, 20),
+        }
+    }
+
+    pub fn is_deleted(&self) -> bool {
+        self.flags & OBJ_DELETED != 0
+    }
+
+    pub fn spans(&self) -> bool {
+        self.flags & OBJ_CONTINUES_IN_NEXT != 0
+    }
+}
+
+/// One `index.tsdb` entry; entry *n* describes data block *n*.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct IndexEntry {
+    /// First object starting in the block; 0 for empty or continuation blocks.
+    pub timestamp: i64,
+    pub block_num: u32,
+}
+
+impl IndexEntry {
+    pub fn encode_into(&self, b: &mut [u8]) {
+        b[0..8].copy_from_slice(&self.timestamp.to_le_bytes());
+        b[8..12].copy_from_slice(&self.block_num.to_le_bytes());
+        b[12..16].fill(0);
+    }
+
+    pub fn decode(b: &[u8]) -> IndexEntry {
+        IndexEntry {
+            timestamp: i64_at(b, 0),
+            block_num: u32_at(b, 8),
+        }
+    }
+}
+
+/// Payload bytes a block can hold after its block header and one object header.
+pub fn first_block_capacity(block_size: u32) -> u64 {
+    block_size as u64 - (BLOCK_HEADER_SIZE + OBJECT_HEADER_SIZE) as u64
+}
+
+/// Payload bytes a continuation block holds after its block header.
+pub fn continuation_capacity(block_size: u32) -> u64 {
+    block_size as u64 - BLOCK_HEADER_SIZE as u64
+}
+
+/// Number of blocks an object of `len` payload bytes occupies (1 when it packs).
+pub fn blocks_for(len: u64, block_size: u32) -> u64 {
+    let first = first_block_capacity(block_size);
+    if len <= first {
+        1
+    } else {
+        1 + (len - first).div_ceil(continuation_capacity(block_size))
+    }
+}
+
+/// Largest payload a ring of `num_blocks` blocks can hold (one object filling it).
+pub fn max_object_len(num_blocks: u32, block_size: u32) -> u64 {
+    first_block_capacity(block_size) + (num_blocks as u64 - 1) * continuation_capacity(block_size)
+}
+
+/// Size of `index.tsdb`: one entry per block, rounded up to whole index blocks.
+pub fn index_file_len(num_blocks: u32, index_block_size: u32) -> u64 {
+    let raw = num_blocks as u64 * INDEX_ENTRY_SIZE as u64;
+    raw.div_ceil(index_block_size as u64) * index_block_size as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn magic_spells_tsstore1() {
+        assert_eq!(&META_MAGIC.to_be_bytes(), b"TSSTORE1");
+    }
+
+    #[test]
+    fn span_arithmetic() {
+        // 64-byte blocks: 16 payload bytes in a first block, 40 per continuation.
+        assert_eq!(blocks_for(0, 64), 1);
+        assert_eq!(blocks_for(16, 64), 1);
+        assert_eq!(blocks_for(17, 64), 2);
+        assert_eq!(blocks_for(56, 64), 2);
+        assert_eq!(blocks_for(57, 64), 3);
+        assert_eq!(max_object_len(4, 64), 16 + 3 * 40);
+        assert_eq!(index_file_len(1024, 4096), 16 * 1024);
+        assert_eq!(index_file_len(1, 4096), 4096);
+    }
+}

@@ -1,0 +1,79 @@
+//! The file operations the engine needs, behind a trait.
+//!
+//! The engine only ever reads and writes whole ranges at known offsets and
+//! asks for durability explicitly, so a small trait covers it. `RealFile`
+//! maps it onto positioned syscalls (`pread`/`pwrite`, no shared cursor, so
+//! readers and the writer never contend on a file position); tests can put a
+//! simulated disk behind the same trait.
+
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+
+/// Positioned I/O on one store file.
+pub trait StoreFile: Send + Sync + std::fmt::Debug {
+    /// Fills `buf` from `offset`; a short file is an `UnexpectedEof` error.
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()>;
+    /// Writes all of `buf` at `offset` (one syscall in the common case).
+    fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()>;
+    /// Makes written data durable; metadata only as far as needed to read it back.
+    fn sync_data(&self) -> io::Result<()>;
+    fn size(&self) -> io::Result<u64>;
+}
+
+/// A `StoreFile` on the real filesystem.
+#[derive(Debug)]
+pub struct RealFile {
+    file: File,
+}
+
+impl RealFile {
+    pub fn new(file: File) -> RealFile {
+        RealFile { file }
+    }
+
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+
+    /// Reserves `len` bytes of real blocks so later writes cannot fail for
+    /// lack of space; falls back to a sparse file where the filesystem
+    /// cannot preallocate (tmpfs on old kernels, some FUSE mounts).
+    pub fn allocate(&self, len: u64) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        let Ok(len_off) = libc::off_t::try_from(len) else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "file size exceeds off_t",
+            ));
+        };
+        // SAFETY: fallocate only reads its integer arguments; the fd is owned by `self.file`.
+        let rc = unsafe { libc::fallocate(self.file.as_raw_fd(), 0, 0, len_off) };
+        if rc == 0 {
+            return Ok(());
+        }
+        let err = io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::EOPNOTSUPP) | Some(libc::ENOSYS) => self.file.set_len(len),
+            _ => Err(err),
+        }
+    }
+}
+
+impl StoreFile for RealFile {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        FileExt::read_exact_at(&self.file, buf, offset)
+    }
+
+    fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
+        FileExt::write_all_at(&self.file, buf, offset)
+    }
+
+    fn sync_data(&self) -> io::Result<()> {
+        self.file.sync_data()
+    }
+
+    fn size(&self) -> io::Result<u64> {
+        Ok(self.file.metadata()?.len())
+    }
+}

@@ -1,0 +1,62 @@
+//! tsstore: an embedded time series store with a fixed disk footprint.
+//!
+//! A store is a ring of fixed-size blocks allocated in full at creation;
+//! once it is full, the oldest blocks are overwritten. Every reading is kept
+//! as inserted until then. Timestamps are nanoseconds since the Unix epoch
+//! and strictly increase, which keeps the block index sorted: lookups are
+//! O(log n) and range scans O(log n + k).
+//!
+//! ```
+//! use tsstore::{Config, DataType, Store};
+//!
+//! # fn main() -> tsstore::Result<()> {
+//! let dir = tempfile::tempdir()?;
+//! let config = Config { num_blocks: 64, data_type: DataType::Json, ..Config::default() };
+//! let store = Store::create(dir.path(), "sensors", config)?;
+//!
+//! store.put(1_000, br#"{"temp":21.5}"#)?;
+//! store.put(2_000, br#"{"temp":21.7}"#)?;
+//! let handle = store.put_now(br#"{"temp":21.9}"#)?; // timestamp = max(now, newest + 1)
+//!
+//! assert_eq!(store.get_by_time(2_000)?.data, br#"{"temp":21.7}"#);
+//! assert_eq!(store.newest(1)?[0].handle, handle);
+//! let between: Vec<_> = store.range(1_000, 2_000, None)?;
+//! assert_eq!(between.len(), 2);
+//!
+//! store.delete_by_time(1_000)?; // soft delete: only that object disappears
+//! assert_eq!(store.oldest(10)?.len(), 2);
+//! store.close()?;
+//!
+//! let store = Store::open(dir.path(), "sensors")?;
+//! assert_eq!(store.iter().count(), 2);
+//! # Ok(())
+//! # }
+//! ```
+
+mod block;
+mod config;
+mod error;
+mod format;
+mod index;
+mod io;
+mod json;
+mod lock;
+mod payload;
+mod query;
+mod store;
+mod time;
+mod writer;
+
+pub use config::{Config, MAX_BLOCK_SIZE, MAX_NAME_LEN, validate_store_name};
+pub use error::{Error, Result};
+pub use format::DataType;
+pub use io::{RealFile, StoreFile};
+pub use payload::validate as validate_payload;
+pub use query::{READ_BATCH_BYTES, Records};
+pub use store::{ObjectHandle, Record, Stats, Store};
+pub use time::{now_ns, rfc3339};
+
+/// Byte layout constants and codecs, public for tools and layout tests.
+pub mod layout {
+    pub use crate::format::*;
+}

@@ -1,0 +1,47 @@
+//! Payload checks per data type, applied before the writer lock is taken
+//! so a bad payload costs nothing to the store.
+
+use crate::error::{Error, Result};
+use crate::format::DataType;
+
+/// Accepts `payload` for a store of type `dt` or says why not.
+pub fn validate(dt: DataType, payload: &[u8]) -> Result<()> {
+    let reject = |reason: String| Error::InvalidData {
+        data_type: dt.as_str(),
+        reason,
+    };
+    match dt {
+        DataType::Binary => Ok(()),
+        DataType::Text => std::str::from_utf8(payload)
+            .map(|_| ())
+            .map_err(|e| reject(format!("not valid UTF-8: {e}"))),
+        DataType::Json => serde_json::from_slice::<serde::de::IgnoredAny>(payload)
+            .map(|_| ())
+            .map_err(|e| reject(format!("not valid JSON: {e}"))),
+        // Field-level checks belong to the schema layer; the engine keeps
+        // only what every schema record is: a JSON object.
+        DataType::Schema => match serde_json::from_slice::<serde_json::Value>(payload) {
+            Ok(serde_json::Value::Object(_)) => Ok(()),
+            Ok(_) => Err(reject("a schema record must be a JSON object".into())),
+            Err(e) => Err(reject(format!("not valid JSON: {e}"))),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_type() {
+        assert!(validate(DataType::Binary, &[0xff, 0]).is_ok());
+        assert!(validate(DataType::Text, "héllo".as_bytes()).is_ok());
+        assert!(validate(DataType::Text, &[0xff]).is_err());
+        assert!(validate(DataType::Json, br#"{"a":1}"#).is_ok());
+        assert!(validate(DataType::Json, b"12").is_ok());
+        assert!(validate(DataType::Json, b"{").is_err());
+        assert!(validate(DataType::Json, b"").is_err());
+        assert!(validate(DataType::Schema, br#"{"1":2}"#).is_ok());
+        assert!(validate(DataType::Schema, b"[1]").is_err());
+    }
+}

@@ -1,0 +1,388 @@
+//! Reading: exact-time lookup and ordered iteration in both directions,
+//! with the list queries (`oldest`, `newest`, `range`, `since`, `after`)
+//! built on them.
+//!
+//! A read plans which blocks it needs under a short `RingIndex` read lock,
+//! reads them with positioned reads and no lock, then checks that none of
+//! them was reclaimed meanwhile (`tail_seq` has not passed the first one).
+//! If one was, the read is retried from the new tail; stale bytes are never
+//! decoded into records.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use crate::block::{Found, ObjectWalk, block_end, gather_span};
+use crate::error::{Error, Result};
+use crate::format::{OBJECT_HEADER_SIZE, blocks_for};
+use crate::index::BlockRef;
+use crate::lock::read_lock;
+use crate::store::{ObjectHandle, Record, Store};
+
+/// Most bytes read by one batch of an iterator (a single spanning object
+/// may need more: it is always read whole).
+pub const READ_BATCH_BYTES: usize = 256 * 1024;
+/// Re-plans of one lookup after the writer reclaimed what it was reading.
+const MAX_RETRIES: usize = 64;
+
+impl Store {
+    /// Reads consecutive live blocks into `buf`; false if any was reclaimed
+    /// while reading (the bytes may then be newer data and are discarded).
+    fn read_run(&self, refs: &[BlockRef], buf: &mut Vec<u8>) -> Result<bool> {
+        let bs = self.block_size() as usize;
+        buf.resize(refs.len() * bs, 0);
+        let mut j = 0;
+        while j < refs.len() {
+            let mut k = j + 1;
+            while k < refs.len() && refs[k].phys == refs[k - 1].phys + 1 {
+                k += 1;
+            }
+            self.data
+                .read_exact_at(&mut buf[j * bs..k * bs], refs[j].phys as u64 * bs as u64)?;
+            j = k;
+        }
+        Ok(read_lock(&self.ring).tail_seq() <= refs[0].seq)
+    }
+
+    /// Builds the record for `found`, which sits in block `j` of `buf`.
+    fn record(
+        &self,
+        buf: &[u8],
+        refs: &[BlockRef],
+        j: usize,
+        found: &Found,
+        with_data: bool,
+    ) -> Result<Record> {
+        let bs = self.block_size();
+        let len = found.header.data_len;
+        let start = j * bs as usize;
+        let mut data = Vec::new();
+        if with_data {
+            if found.header.spans() {
+                data.reserve_exact(len as usize);
+                gather_span(&buf[start..], bs, found, &mut data)?;
+            } else {
+                let at = start + found.offset as usize + OBJECT_HEADER_SIZE;
+                data.extend_from_slice(&buf[at..at + len as usize]);
+            }
+        }
+        Ok(Record {
+            handle: ObjectHandle {
+                timestamp: found.header.timestamp,
+                block_num: refs[j].phys,
+                offset: found.offset,
+                size: len,
+                span_count: blocks_for(len as u64, bs) as u32,
+            },
+            data,
+        })
+    }
+
+    /// Finds the live object at `ts` (deleted ones are not found).
+    fn find(&self, ts: i64, with_data: bool) -> Result<Option<(Record, Found)>> {
+        let mut refs = Vec::new();
+        let mut buf = Vec::new();
+        for _ in 0..MAX_RETRIES {
+            refs.clear();
+            {
+                let ring = read_lock(&self.ring);
+                let Some(i) = ring.block_for(ts) else {
+                    return Ok(None);
+                };
+                let mut seq = ring.tail_seq() + i as u64;
+                while let Some(r) = ring.block_ref(seq) {
+                    if !refs.is_empty() && r.key > 0 {
+                        break;
+                    }
+                    refs.push(r);
+                    seq += 1;
+                }
+            }
+            if refs.is_empty() {
+                return Ok(None);
+            }
+            if !self.read_run(&refs, &mut buf)? {
+                continue;
+            }
+            let bs = self.block_size() as usize;
+            let end = block_end(&buf[..bs], refs[0].head_end);
+            for found in ObjectWalk::new(&buf[..bs], end, refs[0].phys, refs[0].key) {
+                let found = found?;
+                if found.header.timestamp == ts && !found.header.is_deleted() {
+                    let rec = self.record(&buf, &refs, 0, &found, with_data)?;
+                    return Ok(Some((rec, found)));
+                }
+                if found.header.timestamp >= ts {
+                    break;
+                }
+            }
+            return Ok(None);
+        }
+        Ok(None)
+    }
+
+    /// Physical block and header of the live object at `ts` (for deletes).
+    pub(crate) fn locate(&self, ts: i64) -> Result<Option<(u32, Found)>> {
+        Ok(self
+            .find(ts, false)?
+            .map(|(rec, found)| (rec.handle.block_num, found)))
+    }
+
+    /// The object with exactly this timestamp.
+    pub fn get_by_time(&self, ts: i64) -> Result<Record> {
+        self.find(ts, true)?
+            .map(|(rec, _)| rec)
+            .ok_or(Error::NotFound(ts))
+    }
+
+    /// Payload of the object a handle points at, if it is still stored there.
+    pub fn get(&self, handle: &ObjectHandle) -> Result<Vec<u8>> {
+        match self.find(handle.timestamp, true)? {
+            Some((rec, _)) if rec.handle == *handle => Ok(rec.data),
+            _ => Err(Error::NotFound(handle.timestamp)),
+        }
+    }
+
+    /// Objects with `start <= ts <= end`, oldest first, streamed.
+    pub fn iter_range(&self, start: i64, end: i64) -> Records<'_> {
+        Records::new(self, false, start, end)
+    }
+
+    /// Objects with `start <= ts <= end`, newest first, streamed.
+    pub fn iter_range_rev(&self, start: i64, end: i64) -> Records<'_> {
+        Records::new(self, true, start, end)
+    }
+
+    /// Every object, oldest first.
+    pub fn iter(&self) -> Records<'_> {
+        self.iter_range(i64::MIN, i64::MAX)
+    }
+
+    /// The `n` oldest objects, oldest first.
+    pub fn oldest(&self, n: usize) -> Result<Vec<Record>> {
+        self.iter().limit(n).collect()
+    }
+
+    /// The `n` newest objects, newest first.
+    pub fn newest(&self, n: usize) -> Result<Vec<Record>> {
+        self.iter_range_rev(i64::MIN, i64::MAX).limit(n).collect()
+    }
+
+    /// Objects in `[start, end]` (inclusive), oldest first, at most `limit`.
+    pub fn range(&self, start: i64, end: i64, limit: Option<usize>) -> Result<Vec<Record>> {
+        self.iter_range(start, end)
+            .limit(limit.unwrap_or(usize::MAX))
+            .collect()
+    }
+
+    /// Objects from `age` ago until now and later, oldest first.
+    pub fn since(&self, age: Duration, limit: Option<usize>) -> Result<Vec<Record>> {
+        let age = i64::try_from(age.as_nanos()).unwrap_or(i64::MAX);
+        let start = crate::time::now_ns().saturating_sub(age);
+        self.range(start, i64::MAX, limit)
+    }
+
+    /// Objects strictly after `cursor`, oldest first (for resumable paging).
+    pub fn after(&self, cursor: i64, limit: Option<usize>) -> Result<Vec<Record>> {
+        self.range(cursor.saturating_add(1), i64::MAX, limit)
+    }
+}
+
+/// A streaming iterator over records in time order (either direction).
+/// Holds at most one read batch (`READ_BATCH_BYTES`) of block bytes and the
+/// records decoded from it.
+pub struct Records<'a> {
+    store: &'a Store,
+    reverse: bool,
+    /// Forward: next block sequence to read. Reverse: one past it.
+    cursor: Option<u64>,
+    /// Remaining inclusive time window; narrowed past each yielded record,
+    /// so a retried read never yields a record twice.
+    from: i64,
+    to: i64,
+    remaining: usize,
+    with_data: bool,
+    batch: usize,
+    max_batch: usize,
+    refs: Vec<BlockRef>,
+    buf: Vec<u8>,
+    found: Vec<Found>,
+    ready: VecDeque<Record>,
+    done: bool,
+}
+
+impl<'a> Records<'a> {
+    fn new(store: &'a Store, reverse: bool, from: i64, to: i64) -> Records<'a> {
+        Records {
+            store,
+            reverse,
+            cursor: None,
+            from,
+            to,
+            remaining: usize::MAX,
+            with_data: true,
+            batch: 1,
+            max_batch: (READ_BATCH_BYTES / store.block_size() as usize).max(1),
+            refs: Vec::new(),
+            buf: Vec::new(),
+            found: Vec::new(),
+            ready: VecDeque::new(),
+            done: from > to,
+        }
+    }
+
+    /// Yields at most `n` records.
+    pub fn limit(mut self, n: usize) -> Self {
+        self.remaining = n;
+        self
+    }
+
+    /// Whether to copy payloads (false: handles only, cheaper).
+    pub fn with_data(mut self, yes: bool) -> Self {
+        self.with_data = yes;
+        self
+    }
+
+    /// Plans the next batch of blocks; returns false when there is none.
+    fn plan(&mut self, max_blocks: usize) -> bool {
+        self.refs.clear();
+        let ring = read_lock(&self.store.ring);
+        if self.reverse {
+            let end = match self.cursor {
+                Some(c) => c.min(ring.end_seq()),
+                None => ring.seq_after(self.to),
+            };
+            if end <= ring.tail_seq() {
+                return false;
+            }
+            let mut start = end.saturating_sub(max_blocks as u64).max(ring.tail_seq());
+            while start > ring.tail_seq() && ring.block_ref(start).is_some_and(|r| r.key < 0) {
+                start -= 1;
+            }
+            self.refs
+                .extend((start..end).filter_map(|s| ring.block_ref(s)));
+        } else {
+            let mut seq = match self.cursor {
+                Some(c) => c.max(ring.tail_seq()),
+                None => ring.start_seq(self.from),
+            };
+            while let Some(r) = ring.block_ref(seq) {
+                if r.key < 0 && self.refs.is_empty() {
+                    seq += 1;
+                    continue;
+                }
+                if r.key > 0 && (r.key > self.to || self.refs.len() >= max_blocks) {
+                    break;
+                }
+                self.refs.push(r);
+                seq += 1;
+            }
+        }
+        !self.refs.is_empty()
+    }
+
+    fn fill(&mut self) -> Result<()> {
+        for attempt in 0..MAX_RETRIES {
+            let max_blocks = if attempt == 0 { self.batch } else { 1 };
+            if !self.plan(max_blocks) {
+                self.done = true;
+                return Ok(());
+            }
+            if !self.store.read_run(&self.refs, &mut self.buf)? {
+                // Reclaimed under us: those records are gone; re-plan from the tail.
+                continue;
+            }
+            self.cursor = Some(if self.reverse {
+                self.refs[0].seq
+            } else {
+                self.refs[self.refs.len() - 1].seq + 1
+            });
+            self.batch = (self.batch * 2).min(self.max_batch);
+            return self.decode();
+        }
+        self.done = true;
+        Ok(())
+    }
+
+    /// Turns the blocks just read into records within the window.
+    fn decode(&mut self) -> Result<()> {
+        let bs = self.store.block_size() as usize;
+        let want = self.remaining;
+        let order: Vec<usize> = if self.reverse {
+            (0..self.refs.len()).rev().collect()
+        } else {
+            (0..self.refs.len()).collect()
+        };
+        for j in order {
+            let r = self.refs[j];
+            if r.key < 0 {
+                continue;
+            }
+            let block = &self.buf[j * bs..(j + 1) * bs];
+            self.found.clear();
+            for f in ObjectWalk::new(block, block_end(block, r.head_end), r.phys, r.key) {
+                self.found.push(f?);
+            }
+            let mut k = 0;
+            while k < self.found.len() {
+                let f = if self.reverse {
+                    self.found[self.found.len() - 1 - k]
+                } else {
+                    self.found[k]
+                };
+                k += 1;
+                let ts = f.header.timestamp;
+                if ts > self.to {
+                    if self.reverse {
+                        continue;
+                    }
+                    self.done = true;
+                    return Ok(());
+                }
+                if ts < self.from {
+                    if self.reverse {
+                        self.done = true;
+                        return Ok(());
+                    }
+                    continue;
+                }
+                if f.header.is_deleted() {
+                    continue;
+                }
+                let rec = self
+                    .store
+                    .record(&self.buf, &self.refs, j, &f, self.with_data)?;
+                if self.reverse {
+                    self.to = ts.saturating_sub(1);
+                } else {
+                    self.from = ts.saturating_add(1);
+                }
+                self.ready.push_back(rec);
+                if self.ready.len() >= want {
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Iterator for Records<'_> {
+    type Item = Result<Record>;
+
+    fn next(&mut self) -> Option<Result<Record>> {
+        if self.remaining == 0 {
+            return None;
+        }
+        while self.ready.is_empty() {
+            if self.done {
+                return None;
+            }
+            if let Err(e) = self.fill() {
+                self.done = true;
+                return Some(Err(e));
+            }
+        }
+        self.remaining -= 1;
+        self.ready.pop_front().map(Ok)
+    }
+}

@@ -1,0 +1,493 @@
+//! `Store`: one named ring on disk: lifecycle, inserts, deletes, stats.
+//!
+//! Lock order: the writer mutex, then the `RingIndex` lock. Readers
+//! (see `query`) take only the `RingIndex` read lock, briefly, never across
+//! I/O.
+
+use std::fs::{self, File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, RwLock};
+
+use crate::block::{ObjectWalk, block_end};
+use crate::config::{Config, validate_store_name};
+use crate::error::{Error, Result};
+use crate::format::{
+    BLOCK_HEADER_SIZE, FEATURE_CHECKSUMS, INDEX_ENTRY_SIZE, IndexEntry, META_SIZE, Meta,
+    OBJ_DELETED, index_file_len,
+};
+use crate::index::RingIndex;
+use crate::io::{RealFile, StoreFile};
+use crate::lock::{mutex_lock, read_lock, write_lock};
+use crate::writer::{Ctx, Writer};
+
+pub(crate) const META_FILE: &str = "meta.tsdb";
+pub(crate) const DATA_FILE: &str = "data.tsdb";
+pub(crate) const INDEX_FILE: &str = "index.tsdb";
+
+/// Where an object lives; returned by every insert and by queries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct ObjectHandle {
+    pub timestamp: i64,
+    /// Block holding the object's header (its first block when it spans).
+    pub block_num: u32,
+    /// Offset of the object header inside that block.
+    pub offset: u32,
+    /// Payload length in bytes.
+    pub size: u32,
+    /// Blocks the object occupies (1 unless it spans).
+    pub span_count: u32,
+}
+
+/// One object read back: where it is and its payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub handle: ObjectHandle,
+    /// The payload as inserted (empty when read without data).
+    pub data: Vec<u8>,
+}
+
+impl Record {
+    pub fn timestamp(&self) -> i64 {
+        self.handle.timestamp
+    }
+}
+
+/// A point-in-time view of a store's geometry and fill.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Stats {
+    pub num_blocks: u32,
+    pub data_block_size: u32,
+    pub index_block_size: u32,
+    pub data_type: crate::DataType,
+    pub head_block: u32,
+    pub tail_block: u32,
+    pub write_offset: u32,
+    pub active_blocks: u32,
+    /// Timestamp of the oldest stored object (deleted ones included).
+    pub oldest_timestamp: Option<i64>,
+    pub newest_timestamp: Option<i64>,
+    pub oldest_time: Option<String>,
+    pub newest_time: Option<String>,
+    /// Live objects, when known: blocks found on disk at open are not
+    /// counted until the ring has moved past them.
+    pub object_count: Option<u64>,
+    /// Bytes of the ring in use (full blocks plus the head's used part).
+    pub bytes_used: u64,
+    pub capacity_bytes: u64,
+}
+
+/// An open store. `Send + Sync`: share it by reference or `Arc`; one
+/// writer at a time, readers concurrently with it and each other.
+#[derive(Debug)]
+pub struct Store {
+    name: String,
+    path: PathBuf,
+    meta: Meta,
+    pub(crate) data: Box<dyn StoreFile>,
+    index: Box<dyn StoreFile>,
+    /// Holds the advisory lock for as long as the store is open.
+    meta_file: RealFile,
+    pub(crate) ring: RwLock<RingIndex>,
+    writer: Mutex<Writer>,
+    closed: bool,
+}
+
+fn store_dir(dir: &Path, name: &str) -> Result<PathBuf> {
+    validate_store_name(name)?;
+    Ok(dir.join(name))
+}
+
+fn open_rw(path: &Path) -> Result<File> {
+    Ok(OpenOptions::new().read(true).write(true).open(path)?)
+}
+
+/// Takes the store's advisory lock on `meta.tsdb`, or reports `InUse`.
+fn lock_meta(file: &File, name: &str) -> Result<()> {
+    match file.try_lock() {
+        Ok(()) => Ok(()),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::InUse(name.to_string())),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::Io(e)),
+    }
+}
+
+impl Store {
+    /// Creates the store `dir/name` with its files at full size, then opens it.
+    pub fn create(dir: impl AsRef<Path>, name: &str, config: Config) -> Result<Store> {
+        let path = store_dir(dir.as_ref(), name)?;
+        config.validate()?;
+        if path.join(META_FILE).exists() {
+            return Err(Error::StoreExists(name.to_string()));
+        }
+        fs::create_dir_all(&path)?;
+        let data_len = config.num_blocks as u64 * config.data_block_size as u64;
+        let index_len = index_file_len(config.num_blocks, config.index_block_size);
+        for (file, len) in [(DATA_FILE, data_len), (INDEX_FILE, index_len)] {
+            let f = RealFile::new(
+                OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .open(path.join(file))?,
+            );
+            f.allocate(len)?;
+            f.sync_data()?;
+        }
+        let meta = Meta {
+            num_blocks: config.num_blocks,
+            data_block_size: config.data_block_size,
+            index_block_size: config.index_block_size,
+            head_block: 0,
+            tail_block: 0,
+            write_offset: 0,
+            data_type: config.data_type,
+            features: FEATURE_CHECKSUMS,
+        };
+        // The meta file appears last and atomically: a store directory with
+        // a meta.tsdb is always complete.
+        let tmp = path.join("meta.tsdb.tmp");
+        fs::write(&tmp, meta.encode())?;
+        File::open(&tmp)?.sync_all()?;
+        fs::rename(&tmp, path.join(META_FILE))?;
+        File::open(&path)?.sync_all()?;
+        Store::open(dir, name)
+    }
+
+    /// Opens an existing store and takes its lock.
+    pub fn open(dir: impl AsRef<Path>, name: &str) -> Result<Store> {
+        let path = store_dir(dir.as_ref(), name)?;
+        let meta_path = path.join(META_FILE);
+        if !meta_path.exists() {
+            return Err(Error::StoreNotFound(name.to_string()));
+        }
+        let meta_file = open_rw(&meta_path)?;
+        lock_meta(&meta_file, name)?;
+        let meta_file = RealFile::new(meta_file);
+        let mut raw = [0u8; META_SIZE];
+        meta_file
+            .read_exact_at(&mut raw, 0)
+            .map_err(|e| Error::Corrupt(format!("cannot read meta.tsdb: {e}")))?;
+        let meta = Meta::decode(&raw)?;
+        let data: Box<dyn StoreFile> = Box::new(RealFile::new(open_rw(&path.join(DATA_FILE))?));
+        let index: Box<dyn StoreFile> = Box::new(RealFile::new(open_rw(&path.join(INDEX_FILE))?));
+        let bs = meta.data_block_size as u64;
+        let n = meta.num_blocks as u64;
+        if data.size()? < n * bs {
+            return Err(Error::Corrupt(format!(
+                "data.tsdb is {} bytes, the store needs {}",
+                data.size()?,
+                n * bs
+            )));
+        }
+        let (ring, writer) = load_state(&meta, data.as_ref(), index.as_ref())?;
+        Ok(Store {
+            name: name.to_string(),
+            path,
+            meta,
+            data,
+            index,
+            meta_file,
+            ring: RwLock::new(ring),
+            writer: Mutex::new(writer),
+            closed: false,
+        })
+    }
+
+    /// Checkpoints, syncs and releases the store.
+    pub fn close(mut self) -> Result<()> {
+        let out = self.sync();
+        self.closed = true;
+        out
+    }
+
+    /// Closes the store and removes its directory.
+    pub fn delete(mut self) -> Result<()> {
+        self.closed = true;
+        let path = self.path.clone();
+        drop(self);
+        fs::remove_dir_all(path)?;
+        Ok(())
+    }
+
+    /// Removes a store that is not open anywhere.
+    pub fn destroy(dir: impl AsRef<Path>, name: &str) -> Result<()> {
+        let path = store_dir(dir.as_ref(), name)?;
+        let meta_path = path.join(META_FILE);
+        if !meta_path.exists() {
+            return Err(Error::StoreNotFound(name.to_string()));
+        }
+        let lock = open_rw(&meta_path)?;
+        lock_meta(&lock, name)?;
+        fs::remove_dir_all(&path)?;
+        Ok(())
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The store's directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn config(&self) -> Config {
+        Config {
+            num_blocks: self.meta.num_blocks,
+            data_block_size: self.meta.data_block_size,
+            index_block_size: self.meta.index_block_size,
+            data_type: self.meta.data_type,
+        }
+    }
+
+    pub fn data_type(&self) -> crate::DataType {
+        self.meta.data_type
+    }
+
+    /// Whether objects carry checksums (false for stores written by ts-store (Go)).
+    pub fn has_checksums(&self) -> bool {
+        self.meta.has_checksums()
+    }
+
+    /// Largest payload one object can have in this store.
+    pub fn max_object_size(&self) -> u64 {
+        crate::format::max_object_len(self.meta.num_blocks, self.meta.data_block_size)
+            .min(u32::MAX as u64)
+    }
+
+    pub(crate) fn block_size(&self) -> u32 {
+        self.meta.data_block_size
+    }
+
+    fn ctx(&self) -> Ctx<'_> {
+        Ctx {
+            data: self.data.as_ref(),
+            index: self.index.as_ref(),
+            meta: &self.meta_file,
+            ring: &self.ring,
+        }
+    }
+
+    /// Runs `f` with the writer; on failure, unpublished work is rolled back.
+    fn with_writer<T>(&self, f: impl FnOnce(&mut Writer, &Ctx) -> Result<T>) -> Result<T> {
+        let mut w = mutex_lock(&self.writer);
+        let ctx = self.ctx();
+        let out = f(&mut w, &ctx);
+        if out.is_err() {
+            w.rollback(&ctx);
+        }
+        out
+    }
+
+    fn check_payload(&self, payload: &[u8]) -> Result<()> {
+        let max = self.max_object_size();
+        if payload.len() as u64 > max {
+            return Err(Error::TooLarge {
+                size: payload.len() as u64,
+                max,
+            });
+        }
+        crate::payload::validate(self.meta.data_type, payload)
+    }
+
+    /// Inserts `payload` at `timestamp`, which must be after every stored one.
+    pub fn put(&self, timestamp: i64, payload: &[u8]) -> Result<ObjectHandle> {
+        self.check_payload(payload)?;
+        self.with_writer(|w, ctx| {
+            check_timestamp(timestamp, w.newest())?;
+            let h = w.append(ctx, timestamp, payload)?;
+            w.flush(ctx, false)?;
+            Ok(h)
+        })
+    }
+
+    /// Inserts at `max(now, newest + 1)`, so it never collides or goes back.
+    pub fn put_now(&self, payload: &[u8]) -> Result<ObjectHandle> {
+        self.check_payload(payload)?;
+        self.with_writer(|w, ctx| {
+            let ts = next_timestamp(w.newest());
+            let h = w.append(ctx, ts, payload)?;
+            w.flush(ctx, false)?;
+            Ok(h)
+        })
+    }
+
+    /// Inserts a batch under one lock, each touched block written once.
+    /// Every payload and timestamp is checked before anything is written;
+    /// entries without a timestamp get `max(now, previous + 1)`.
+    pub fn put_many<I, B>(&self, items: I) -> Result<Vec<ObjectHandle>>
+    where
+        I: IntoIterator<Item = (Option<i64>, B)>,
+        B: AsRef<[u8]>,
+    {
+        let items: Vec<(Option<i64>, B)> = items.into_iter().collect();
+        for (_, p) in &items {
+            self.check_payload(p.as_ref())?;
+        }
+        self.with_writer(|w, ctx| {
+            let mut prev = w.newest();
+            let mut stamps = Vec::with_capacity(items.len());
+            for (ts, _) in &items {
+                let ts = match *ts {
+                    Some(ts) => {
+                        check_timestamp(ts, prev)?;
+                        ts
+                    }
+                    None => next_timestamp(prev),
+                };
+                stamps.push(ts);
+                prev = ts;
+            }
+            let mut handles = Vec::with_capacity(items.len());
+            for ((_, p), ts) in items.iter().zip(stamps) {
+                handles.push(w.append(ctx, ts, p.as_ref())?);
+            }
+            w.flush(ctx, false)?;
+            Ok(handles)
+        })
+    }
+
+    /// Soft-deletes exactly the object at `timestamp`; its neighbours stay.
+    pub fn delete_by_time(&self, timestamp: i64) -> Result<()> {
+        self.with_writer(|w, ctx| {
+            let (phys, found) = self.locate(timestamp)?.ok_or(Error::NotFound(timestamp))?;
+            w.write_flags(ctx, phys, found.offset, found.header.flags | OBJ_DELETED)?;
+            write_lock(&self.ring).note_deleted(phys);
+            Ok(())
+        })
+    }
+
+    /// Empties the store in O(1); configuration stays.
+    pub fn reset(&self) -> Result<()> {
+        self.with_writer(|w, ctx| {
+            w.reset(ctx);
+            w.checkpoint(ctx, true)
+        })
+    }
+
+    /// Writes every pointer and index entry and makes the store durable.
+    pub fn sync(&self) -> Result<()> {
+        self.with_writer(|w, ctx| w.checkpoint(ctx, true))
+    }
+
+    pub fn stats(&self) -> Stats {
+        let ring = read_lock(&self.ring);
+        let bs = self.meta.data_block_size as u64;
+        let oldest = ring.oldest();
+        let newest = (ring.len() > 0).then(|| ring.newest());
+        let head_end = ring.head_end();
+        let bytes_used = match ring.len() {
+            0 => 0,
+            len => (len as u64 - 1) * bs + if head_end > 0 { head_end as u64 } else { bs },
+        };
+        Stats {
+            num_blocks: self.meta.num_blocks,
+            data_block_size: self.meta.data_block_size,
+            index_block_size: self.meta.index_block_size,
+            data_type: self.meta.data_type,
+            head_block: ring.head_phys().unwrap_or(ring.tail()),
+            tail_block: ring.tail(),
+            write_offset: head_end,
+            active_blocks: ring.len(),
+            oldest_timestamp: oldest,
+            newest_timestamp: newest,
+            oldest_time: oldest.map(crate::time::rfc3339),
+            newest_time: newest.map(crate::time::rfc3339),
+            object_count: ring.object_count(),
+            bytes_used,
+            capacity_bytes: self.meta.num_blocks as u64 * bs,
+        }
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        // Best effort: an explicit close() reports errors, a drop cannot.
+        if !self.closed {
+            let mut w = mutex_lock(&self.writer);
+            let _ = w.checkpoint(&self.ctx(), true);
+        }
+    }
+}
+
+fn check_timestamp(ts: i64, newest: i64) -> Result<()> {
+    if ts <= 0 {
+        return Err(Error::InvalidTimestamp(ts));
+    }
+    if ts <= newest {
+        return Err(Error::TimestampOutOfOrder {
+            timestamp: ts,
+            newest,
+        });
+    }
+    Ok(())
+}
+
+fn next_timestamp(newest: i64) -> i64 {
+    crate::time::now_ns().max(newest.saturating_add(1))
+}
+
+/// Builds the in-memory state from the files: the live index range and the
+/// head block, which the writer keeps in memory.
+fn load_state(
+    meta: &Meta,
+    data: &dyn StoreFile,
+    index: &dyn StoreFile,
+) -> Result<(RingIndex, Writer)> {
+    let n = meta.num_blocks;
+    let bs = meta.data_block_size;
+    let mut raw = vec![0u8; n as usize * INDEX_ENTRY_SIZE];
+    index
+        .read_exact_at(&mut raw, 0)
+        .map_err(|e| Error::Corrupt(format!("cannot read index.tsdb: {e}")))?;
+    let entry = |phys: u32| {
+        let at = phys as usize * INDEX_ENTRY_SIZE;
+        IndexEntry::decode(&raw[at..at + INDEX_ENTRY_SIZE])
+    };
+    let tail = meta.tail_block;
+    let len = if entry(tail).timestamp == 0 {
+        0
+    } else {
+        (meta.head_block + n - tail) % n + 1
+    };
+    let live: Vec<i64> = (0..len)
+        .map(|i| entry(((tail as u64 + i as u64) % n as u64) as u32).timestamp)
+        .collect();
+    let mut ring = RingIndex::new(n);
+    ring.load(tail, &live).map_err(Error::Corrupt)?;
+    let mut writer = Writer::new(*meta);
+    writer.set_newest(ring.newest());
+    if let Some(head) = ring.head_phys() {
+        let key = ring.key_of(head);
+        if key < 0 {
+            // The head is the last block of a spanning object: nothing packs after it.
+            ring.set_newest(-key);
+            writer.set_newest(-key);
+            ring.set_head_count(0, 0);
+        } else {
+            let mut block = vec![0u8; bs as usize];
+            data.read_exact_at(&mut block, head as u64 * bs as u64)?;
+            let end = if meta.write_offset as usize >= BLOCK_HEADER_SIZE {
+                meta.write_offset as usize
+            } else {
+                block_end(&block, None)
+            };
+            let (mut last, mut newest, mut count) = (0u32, key, 0u32);
+            for found in ObjectWalk::new(&block, end, head, key) {
+                let found = found?;
+                if found.header.spans() {
+                    return Err(Error::Corrupt(format!(
+                        "head block {head} starts a spanning object whose continuation is missing"
+                    )));
+                }
+                last = found.offset;
+                newest = found.header.timestamp;
+                count += u32::from(!found.header.is_deleted());
+            }
+            ring.set_newest(newest);
+            ring.set_head_count(count, end as u32);
+            writer.adopt_head(head, &block, end as u32, last, newest);
+        }
+    }
+    Ok((ring, writer))
+}

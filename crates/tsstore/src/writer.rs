@@ -1,0 +1,442 @@
+//! `Writer`: the single-writer half of a store (behind the store's mutex).
+//!
+//! The head block lives in memory while objects are packed into it, so an
+//! insert costs one `pwrite` of the previous object's header (its
+//! `next_offset` and last-in-block flag change) through the end of the new
+//! object, and never a read. The head's block header (`data_len`) and the
+//! index entries are written at checkpoints and when a block is sealed:
+//! readers take the head's used length from the in-memory `RingIndex`, and
+//! recovery rebuilds both from the objects themselves.
+//!
+//! Publication order is what makes lock-free reading safe: blocks are
+//! reclaimed in the `RingIndex` *before* their bytes are overwritten, and new
+//! objects are published *after* their bytes are written.
+
+use std::sync::RwLock;
+
+use crate::error::{Error, Result};
+use crate::format::{
+    BLOCK_CONTINUATION, BLOCK_HEADER_SIZE, BLOCK_PACKED, BLOCK_PRIMARY, BlockHeader, Meta,
+    OBJ_CONTINUES_IN_NEXT, OBJ_FLAGS_OFFSET, OBJ_LAST_IN_BLOCK, OBJECT_HEADER_SIZE, ObjectHeader,
+    blocks_for, continuation_capacity, first_block_capacity,
+};
+use crate::index::RingIndex;
+use crate::io::StoreFile;
+use crate::lock::write_lock;
+use crate::store::ObjectHandle;
+
+/// Index entries serialized per `pwrite` at a checkpoint (bounds the scratch buffer).
+const INDEX_CHUNK_ENTRIES: usize = 4096;
+
+/// The files and shared index a writer works on.
+pub(crate) struct Ctx<'a> {
+    pub data: &'a dyn StoreFile,
+    pub index: &'a dyn StoreFile,
+    pub meta: &'a dyn StoreFile,
+    pub ring: &'a RwLock<RingIndex>,
+}
+
+/// Which index entries changed since the last checkpoint; one bit per block.
+#[derive(Debug)]
+struct DirtyBits {
+    words: Vec<u64>,
+}
+
+impl DirtyBits {
+    fn new(n: u32) -> DirtyBits {
+        DirtyBits {
+            words: vec![0; (n as usize).div_ceil(64)],
+        }
+    }
+
+    fn mark(&mut self, phys: u32) {
+        self.words[phys as usize / 64] |= 1 << (phys % 64);
+    }
+
+    fn mark_span(&mut self, first: u32, span: u32, n: u32) {
+        for j in 0..span {
+            self.mark(((first as u64 + j as u64) % n as u64) as u32);
+        }
+    }
+
+    /// Takes every set bit as maximal runs `[start, end)`, clearing them.
+    fn take_runs(&mut self) -> Vec<(usize, usize)> {
+        let mut runs: Vec<(usize, usize)> = Vec::new();
+        for (w, word) in self.words.iter_mut().enumerate() {
+            let mut bits = std::mem::take(word);
+            while bits != 0 {
+                let b = w * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                match runs.last_mut() {
+                    Some(run) if run.1 == b => run.1 = b + 1,
+                    _ => runs.push((b, b + 1)),
+                }
+            }
+        }
+        runs
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Writer {
+    bs: u32,
+    n: u32,
+    /// Image of the head block while it accepts packed objects (`bs` bytes).
+    head: Vec<u8>,
+    head_open: bool,
+    head_phys: u32,
+    write_offset: u32,
+    /// Offset of the last object header in the head block (0: none yet).
+    last_obj: u32,
+    /// First head byte that differs from disk; `== write_offset` when clean.
+    dirty_from: u32,
+    /// The head's block header on disk has an old `data_len`.
+    header_stale: bool,
+    /// The head block was started but is not yet in the `RingIndex`.
+    unpublished_block: bool,
+    unpublished_objects: u32,
+    /// Newest timestamp written, published or not.
+    newest: i64,
+    /// One block of scratch for writing spanning objects.
+    scratch: Vec<u8>,
+    dirty_index: DirtyBits,
+    /// Template for meta writes (geometry, type, features).
+    meta: Meta,
+}
+
+impl Writer {
+    pub fn new(meta: Meta) -> Writer {
+        let bs = meta.data_block_size;
+        Writer {
+            bs,
+            n: meta.num_blocks,
+            head: vec![0; bs as usize],
+            head_open: false,
+            head_phys: 0,
+            write_offset: 0,
+            last_obj: 0,
+            dirty_from: 0,
+            header_stale: false,
+            unpublished_block: false,
+            unpublished_objects: 0,
+            newest: 0,
+            scratch: Vec::new(),
+            dirty_index: DirtyBits::new(meta.num_blocks),
+            meta,
+        }
+    }
+
+    /// Adopts the head block found at open: its bytes, used length, last
+    /// object and newest timestamp.
+    pub fn adopt_head(&mut self, phys: u32, block: &[u8], end: u32, last_obj: u32, newest: i64) {
+        self.head[..block.len()].copy_from_slice(block);
+        self.head_phys = phys;
+        self.head_open = true;
+        self.write_offset = end;
+        self.dirty_from = end;
+        self.last_obj = last_obj;
+        self.newest = newest;
+    }
+
+    pub fn set_newest(&mut self, newest: i64) {
+        self.newest = newest;
+    }
+
+    pub fn newest(&self) -> i64 {
+        self.newest
+    }
+
+    /// Largest payload this ring can take.
+    pub fn max_object_len(&self) -> u64 {
+        crate::format::max_object_len(self.n, self.bs)
+    }
+
+    /// Places one object; its bytes may still sit in the head buffer
+    /// (call `flush` before acknowledging).
+    pub fn append(&mut self, ctx: &Ctx, ts: i64, payload: &[u8]) -> Result<ObjectHandle> {
+        let len = payload.len();
+        let bs = self.bs as usize;
+        let max = self.max_object_len().min(u32::MAX as u64);
+        if len as u64 > max {
+            return Err(Error::TooLarge {
+                size: len as u64,
+                max,
+            });
+        }
+        if self.head_open && self.write_offset as usize + OBJECT_HEADER_SIZE + len <= bs {
+            return Ok(self.pack(ts, payload));
+        }
+        self.flush(ctx, true)?;
+        self.head_open = false;
+        if len as u64 <= first_block_capacity(self.bs) {
+            let phys = self.make_room(ctx, 1);
+            BlockHeader {
+                timestamp: ts,
+                data_len: 0,
+                flags: BLOCK_PRIMARY | BLOCK_PACKED,
+            }
+            .encode_into(&mut self.head[..BLOCK_HEADER_SIZE]);
+            self.head_phys = phys;
+            self.head_open = true;
+            self.write_offset = BLOCK_HEADER_SIZE as u32;
+            self.last_obj = 0;
+            self.dirty_from = 0;
+            self.unpublished_block = true;
+            return Ok(self.pack(ts, payload));
+        }
+        self.write_spanning(ctx, ts, payload)
+    }
+
+    /// Appends to the open head block (the caller checked that it fits).
+    fn pack(&mut self, ts: i64, payload: &[u8]) -> ObjectHandle {
+        let off = self.write_offset as usize;
+        if self.last_obj != 0 {
+            let prev = self.last_obj as usize;
+            let mut h = ObjectHeader::decode(&self.head[prev..prev + OBJECT_HEADER_SIZE]);
+            h.flags &= !OBJ_LAST_IN_BLOCK;
+            h.next_offset = off as u32;
+            h.encode_into(&mut self.head[prev..prev + OBJECT_HEADER_SIZE]);
+            self.dirty_from = self.dirty_from.min(self.last_obj);
+        }
+        ObjectHeader {
+            timestamp: ts,
+            data_len: payload.len() as u32,
+            flags: OBJ_LAST_IN_BLOCK,
+            next_offset: 0,
+            reserved: 0,
+        }
+        .encode_into(&mut self.head[off..off + OBJECT_HEADER_SIZE]);
+        let end = off + OBJECT_HEADER_SIZE + payload.len();
+        self.head[off + OBJECT_HEADER_SIZE..end].copy_from_slice(payload);
+        self.write_offset = end as u32;
+        let data_len = (end - BLOCK_HEADER_SIZE) as u32;
+        self.head[8..12].copy_from_slice(&data_len.to_le_bytes());
+        self.last_obj = off as u32;
+        self.unpublished_objects += 1;
+        self.newest = ts;
+        ObjectHandle {
+            timestamp: ts,
+            block_num: self.head_phys,
+            offset: off as u32,
+            size: payload.len() as u32,
+            span_count: 1,
+        }
+    }
+
+    /// Reclaims tail objects until `span` fresh blocks fit; returns the first.
+    fn make_room(&mut self, ctx: &Ctx, span: u32) -> u32 {
+        let mut ring = write_lock(ctx.ring);
+        while ring.len() + span > self.n {
+            let (first, freed) = ring.reclaim_tail();
+            self.dirty_index.mark_span(first, freed, self.n);
+        }
+        ring.next_free()
+    }
+
+    fn write_spanning(&mut self, ctx: &Ctx, ts: i64, payload: &[u8]) -> Result<ObjectHandle> {
+        let len = payload.len() as u64;
+        let span = blocks_for(len, self.bs) as u32;
+        let first = self.make_room(ctx, span);
+        let bs = self.bs as usize;
+        self.scratch.resize(bs, 0);
+        let first_cap = first_block_capacity(self.bs) as usize;
+        let cont_cap = continuation_capacity(self.bs) as usize;
+        let mut rest = payload;
+        for j in 0..span {
+            let phys = ((first as u64 + j as u64) % self.n as u64) as u32;
+            let used = if j == 0 {
+                let (chunk, tail) = rest.split_at(first_cap);
+                BlockHeader {
+                    timestamp: ts,
+                    data_len: (bs - BLOCK_HEADER_SIZE) as u32,
+                    flags: BLOCK_PRIMARY,
+                }
+                .encode_into(&mut self.scratch[..BLOCK_HEADER_SIZE]);
+                ObjectHeader {
+                    timestamp: ts,
+                    data_len: len as u32,
+                    flags: OBJ_CONTINUES_IN_NEXT | OBJ_LAST_IN_BLOCK,
+                    next_offset: 0,
+                    reserved: 0,
+                }
+                .encode_into(&mut self.scratch[BLOCK_HEADER_SIZE..BLOCK_HEADER_SIZE + 24]);
+                self.scratch[BLOCK_HEADER_SIZE + OBJECT_HEADER_SIZE..].copy_from_slice(chunk);
+                rest = tail;
+                bs
+            } else {
+                let take = rest.len().min(cont_cap);
+                let (chunk, tail) = rest.split_at(take);
+                BlockHeader {
+                    timestamp: ts,
+                    data_len: take as u32,
+                    flags: BLOCK_CONTINUATION,
+                }
+                .encode_into(&mut self.scratch[..BLOCK_HEADER_SIZE]);
+                self.scratch[BLOCK_HEADER_SIZE..BLOCK_HEADER_SIZE + take].copy_from_slice(chunk);
+                rest = tail;
+                BLOCK_HEADER_SIZE + take
+            };
+            ctx.data
+                .write_all_at(&self.scratch[..used], phys as u64 * bs as u64)?;
+        }
+        self.newest = ts;
+        self.dirty_index.mark_span(first, span, self.n);
+        let mut ring = write_lock(ctx.ring);
+        ring.push_blocks(ts, span, 1, 0);
+        ring.set_newest(ts);
+        Ok(ObjectHandle {
+            timestamp: ts,
+            block_num: first,
+            offset: BLOCK_HEADER_SIZE as u32,
+            size: len as u32,
+            span_count: span,
+        })
+    }
+
+    /// Writes what the head buffer holds beyond disk (with the block header
+    /// when `with_header`), then publishes it to readers.
+    pub fn flush(&mut self, ctx: &Ctx, with_header: bool) -> Result<()> {
+        if !self.head_open {
+            return Ok(());
+        }
+        let pending = self.dirty_from < self.write_offset;
+        let from = if with_header && (pending || self.header_stale) {
+            0
+        } else if pending {
+            self.dirty_from
+        } else {
+            return Ok(());
+        };
+        let to = if pending {
+            self.write_offset
+        } else {
+            BLOCK_HEADER_SIZE as u32
+        };
+        let at = self.head_phys as u64 * self.bs as u64 + from as u64;
+        ctx.data
+            .write_all_at(&self.head[from as usize..to as usize], at)?;
+        self.header_stale = from != 0;
+        self.dirty_from = self.write_offset;
+        self.publish(ctx);
+        Ok(())
+    }
+
+    fn publish(&mut self, ctx: &Ctx) {
+        let mut ring = write_lock(ctx.ring);
+        if self.unpublished_block {
+            let first_ts = i64::from_le_bytes(self.head[0..8].try_into().unwrap_or_default());
+            ring.push_blocks(first_ts, 1, self.unpublished_objects, self.write_offset);
+            ring.set_newest(self.newest);
+            self.dirty_index.mark(self.head_phys);
+        } else {
+            ring.extend_head(self.unpublished_objects, self.write_offset, self.newest);
+        }
+        self.unpublished_block = false;
+        self.unpublished_objects = 0;
+    }
+
+    /// Forgets everything not yet published after a failed write, so the
+    /// in-memory head matches what readers (and the disk) have.
+    pub fn rollback(&mut self, ctx: &Ctx) {
+        let ring = crate::lock::read_lock(ctx.ring);
+        self.newest = ring.newest();
+        if self.unpublished_block || !self.head_open {
+            self.head_open = false;
+        } else {
+            self.write_offset = ring.head_end();
+            let mut off = BLOCK_HEADER_SIZE;
+            let mut last = 0;
+            while off + OBJECT_HEADER_SIZE <= self.write_offset as usize {
+                last = off;
+                let h = ObjectHeader::decode(&self.head[off..off + OBJECT_HEADER_SIZE]);
+                off += OBJECT_HEADER_SIZE + h.data_len as usize;
+            }
+            self.last_obj = last as u32;
+            if last != 0 {
+                let mut h = ObjectHeader::decode(&self.head[last..last + OBJECT_HEADER_SIZE]);
+                h.flags |= OBJ_LAST_IN_BLOCK;
+                h.next_offset = 0;
+                h.encode_into(&mut self.head[last..last + OBJECT_HEADER_SIZE]);
+            }
+            let data_len = (self.write_offset as usize - BLOCK_HEADER_SIZE) as u32;
+            self.head[8..12].copy_from_slice(&data_len.to_le_bytes());
+            // Rewrite from the last header on the next flush: disk may hold either version.
+            self.dirty_from = self.last_obj.min(self.write_offset);
+            self.header_stale = true;
+        }
+        self.unpublished_block = false;
+        self.unpublished_objects = 0;
+    }
+
+    /// Sets the deleted flag of the object header at `phys`/`offset` to `flags`.
+    pub fn write_flags(&mut self, ctx: &Ctx, phys: u32, offset: u32, flags: u32) -> Result<()> {
+        let at = offset as usize + OBJ_FLAGS_OFFSET;
+        ctx.data.write_all_at(
+            &flags.to_le_bytes(),
+            phys as u64 * self.bs as u64 + at as u64,
+        )?;
+        if self.head_open && phys == self.head_phys {
+            self.head[at..at + 4].copy_from_slice(&flags.to_le_bytes());
+        }
+        Ok(())
+    }
+
+    /// Empties the store: pointers only, O(1).
+    pub fn reset(&mut self, ctx: &Ctx) {
+        write_lock(ctx.ring).reset();
+        self.head_open = false;
+        self.unpublished_block = false;
+        self.unpublished_objects = 0;
+        self.newest = 0;
+        self.dirty_index.mark(0);
+    }
+
+    /// Writes the head block header, changed index entries and the meta
+    /// header, then (with `durable`) makes them durable.
+    pub fn checkpoint(&mut self, ctx: &Ctx, durable: bool) -> Result<()> {
+        self.flush(ctx, true)?;
+        if durable {
+            ctx.data.sync_data()?;
+        }
+        let meta = {
+            let ring = crate::lock::read_lock(ctx.ring);
+            let mut buf = Vec::new();
+            for (start, end) in self.dirty_index.take_runs() {
+                for chunk_start in (start..end).step_by(INDEX_CHUNK_ENTRIES) {
+                    let chunk_end = (chunk_start + INDEX_CHUNK_ENTRIES).min(end);
+                    buf.clear();
+                    buf.resize(
+                        (chunk_end - chunk_start) * crate::format::INDEX_ENTRY_SIZE,
+                        0,
+                    );
+                    for (k, phys) in (chunk_start..chunk_end).enumerate() {
+                        let key = ring.key_of(phys as u32);
+                        crate::format::IndexEntry {
+                            timestamp: key.max(0),
+                            block_num: phys as u32,
+                        }
+                        .encode_into(&mut buf[k * 16..k * 16 + 16]);
+                    }
+                    ctx.index.write_all_at(&buf, chunk_start as u64 * 16)?;
+                }
+            }
+            let mut meta = self.meta;
+            meta.tail_block = ring.tail();
+            meta.head_block = ring.head_phys().unwrap_or(ring.tail());
+            meta.write_offset = if self.head_open && ring.len() > 0 {
+                self.write_offset
+            } else {
+                0
+            };
+            meta
+        };
+        if durable {
+            ctx.index.sync_data()?;
+        }
+        ctx.meta.write_all_at(&meta.encode(), 0)?;
+        if durable {
+            ctx.meta.sync_data()?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,358 @@
+//! Model-based property test: random operation sequences on tiny stores,
+//! compared after every step with a plain in-memory model of the ring.
+//!
+//! The model knows only the rules of the spec (pack while it fits, an
+//! object too big for one block spans whole blocks, the ring drops whole
+//! objects from the tail), not the engine's data structures.
+
+use std::collections::VecDeque;
+
+use proptest::prelude::*;
+use tsstore::{Config, DataType, Error, Store};
+
+const HDR: usize = 24;
+
+#[derive(Debug, Clone)]
+enum Op {
+    Put { delta: i64, len: usize },
+    PutNow { len: usize },
+    PutMany { items: Vec<(bool, i64, usize)> },
+    PutStale { back: i64 },
+    PutTooLarge,
+    Delete { pick: usize },
+    Reset,
+    Reopen,
+    Range { a: usize, b: usize },
+}
+
+#[derive(Debug, Clone)]
+struct Obj {
+    ts: i64,
+    data: Vec<u8>,
+    deleted: bool,
+}
+
+#[derive(Debug)]
+struct ModelBlock {
+    objs: Vec<Obj>,
+    span: usize,
+    used: usize,
+}
+
+struct Model {
+    n: usize,
+    bs: usize,
+    blocks: VecDeque<ModelBlock>,
+    newest: i64,
+}
+
+impl Model {
+    fn blocks_for(&self, len: usize) -> usize {
+        let first = self.bs - 2 * HDR;
+        if len <= first {
+            1
+        } else {
+            1 + (len - first).div_ceil(self.bs - HDR)
+        }
+    }
+
+    fn max_len(&self) -> usize {
+        (self.bs - 2 * HDR) + (self.n - 1) * (self.bs - HDR)
+    }
+
+    fn put(&mut self, ts: i64, data: Vec<u8>) {
+        let len = data.len();
+        self.newest = ts;
+        if let Some(last) = self.blocks.back_mut() {
+            let packable = last.span == 1 && last.used + HDR + len <= self.bs && {
+                let first = self.bs - 2 * HDR;
+                last.objs.iter().all(|o| o.data.len() <= first)
+            };
+            if packable {
+                last.used += HDR + len;
+                last.objs.push(Obj {
+                    ts,
+                    data,
+                    deleted: false,
+                });
+                return;
+            }
+        }
+        let span = self.blocks_for(len);
+        while self.blocks.iter().map(|b| b.span).sum::<usize>() + span > self.n {
+            self.blocks.pop_front();
+        }
+        let used = if span == 1 { 2 * HDR + len } else { self.bs };
+        self.blocks.push_back(ModelBlock {
+            objs: vec![Obj {
+                ts,
+                data,
+                deleted: false,
+            }],
+            span,
+            used,
+        });
+    }
+
+    fn live(&self) -> Vec<&Obj> {
+        self.blocks
+            .iter()
+            .flat_map(|b| b.objs.iter())
+            .filter(|o| !o.deleted)
+            .collect()
+    }
+
+    fn all(&self) -> Vec<&Obj> {
+        self.blocks.iter().flat_map(|b| b.objs.iter()).collect()
+    }
+}
+
+fn payload(ts: i64, len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| (ts as usize).wrapping_mul(31).wrapping_add(i * 7) as u8)
+        .collect()
+}
+
+fn op_strategy(bs: usize) -> impl Strategy<Value = Op> {
+    let len = prop_oneof![
+        6 => 0..=(bs / 3),
+        2 => 0..=(bs - 2 * HDR + 2),
+        1 => 0..=(4 * bs),
+    ];
+    prop_oneof![
+        30 => (1..1000i64, len.clone()).prop_map(|(delta, len)| Op::Put { delta, len }),
+        4 => len.clone().prop_map(|len| Op::PutNow { len }),
+        6 => proptest::collection::vec((any::<bool>(), 1..50i64, len.clone()), 1..12)
+            .prop_map(|items| Op::PutMany { items }),
+        3 => (0..3i64).prop_map(|back| Op::PutStale { back }),
+        1 => Just(Op::PutTooLarge),
+        5 => any::<usize>().prop_map(|pick| Op::Delete { pick }),
+        1 => Just(Op::Reset),
+        3 => Just(Op::Reopen),
+        5 => (any::<usize>(), any::<usize>()).prop_map(|(a, b)| Op::Range { a, b }),
+    ]
+}
+
+fn scenario() -> impl Strategy<Value = (u32, u32, Vec<Op>)> {
+    (4u32..=16, prop_oneof![Just(64u32), Just(128), Just(256)]).prop_flat_map(|(n, bs)| {
+        (
+            Just(n),
+            Just(bs),
+            proptest::collection::vec(op_strategy(bs as usize), 1..60),
+        )
+    })
+}
+
+fn check(store: &Store, model: &Model) -> Result<(), TestCaseError> {
+    let live = model.live();
+    let got: Vec<_> = store
+        .iter()
+        .collect::<Result<_, _>>()
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    prop_assert_eq!(got.len(), live.len(), "record count");
+    for (g, m) in got.iter().zip(&live) {
+        prop_assert_eq!(g.timestamp(), m.ts);
+        prop_assert_eq!(&g.data, &m.data, "payload of {}", m.ts);
+    }
+    for o in model.all() {
+        match store.get_by_time(o.ts) {
+            Ok(r) => {
+                prop_assert!(!o.deleted, "deleted {} still found", o.ts);
+                prop_assert_eq!(&r.data, &o.data);
+                prop_assert_eq!(store.get(&r.handle).ok(), Some(o.data.clone()));
+            }
+            Err(Error::NotFound(_)) => prop_assert!(o.deleted, "{} not found", o.ts),
+            Err(e) => return Err(TestCaseError::fail(e.to_string())),
+        }
+    }
+    let newest: Vec<i64> = store
+        .newest(3)
+        .unwrap()
+        .iter()
+        .map(|r| r.timestamp())
+        .collect();
+    let want: Vec<i64> = live.iter().rev().take(3).map(|o| o.ts).collect();
+    prop_assert_eq!(newest, want);
+    let oldest: Vec<i64> = store
+        .oldest(3)
+        .unwrap()
+        .iter()
+        .map(|r| r.timestamp())
+        .collect();
+    let want: Vec<i64> = live.iter().take(3).map(|o| o.ts).collect();
+    prop_assert_eq!(oldest, want);
+    let stats = store.stats();
+    let blocks: usize = model.blocks.iter().map(|b| b.span).sum();
+    prop_assert_eq!(stats.active_blocks as usize, blocks);
+    if let Some(c) = stats.object_count {
+        prop_assert_eq!(c as usize, live.len());
+    }
+    Ok(())
+}
+
+fn run(n: u32, bs: u32, ops: Vec<Op>) -> Result<(), TestCaseError> {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        num_blocks: n,
+        data_block_size: bs,
+        index_block_size: 64,
+        data_type: DataType::Binary,
+    };
+    let mut store = Store::create(dir.path(), "m", config).unwrap();
+    let mut model = Model {
+        n: n as usize,
+        bs: bs as usize,
+        blocks: VecDeque::new(),
+        newest: 0,
+    };
+    for op in ops {
+        match op {
+            Op::Put { delta, len } => {
+                let ts = model.newest + delta;
+                let data = payload(ts, len);
+                let res = store.put(ts, &data);
+                if len > model.max_len() {
+                    prop_assert!(matches!(res, Err(Error::TooLarge { .. })), "{res:?}");
+                } else {
+                    let h = res.unwrap();
+                    prop_assert_eq!(h.timestamp, ts);
+                    prop_assert_eq!(h.size as usize, len);
+                    model.put(ts, data);
+                }
+            }
+            Op::PutNow { len } => {
+                let data = vec![0x5a; len];
+                if len <= model.max_len() {
+                    let h = store.put_now(&data).unwrap();
+                    prop_assert!(h.timestamp > model.newest);
+                    model.put(h.timestamp, data);
+                }
+            }
+            Op::PutMany { items } => {
+                let mut prev = model.newest;
+                let mut batch = Vec::new();
+                for (given, delta, len) in &items {
+                    let ts = if *given { Some(prev + delta) } else { None };
+                    // An assigned timestamp is `now` or later; a given one after it
+                    // must clear it, so plan those well ahead of the clock.
+                    prev = ts.unwrap_or_else(|| tsstore::now_ns().max(prev) + 1_000_000_000_000);
+                    batch.push((ts, payload(prev, (*len).min(model.max_len()))));
+                }
+                let handles = store
+                    .put_many(batch.iter().map(|(t, d)| (*t, d.as_slice())))
+                    .unwrap();
+                prop_assert_eq!(handles.len(), batch.len());
+                let mut last = model.newest;
+                for (h, (t, d)) in handles.iter().zip(batch) {
+                    prop_assert!(h.timestamp > last);
+                    if let Some(t) = t {
+                        prop_assert_eq!(h.timestamp, t);
+                    }
+                    last = h.timestamp;
+                    // Payload generated from the planned timestamp; keep it.
+                    model.put(h.timestamp, d);
+                }
+            }
+            Op::PutStale { back } => {
+                let ts = model.newest - back;
+                let res = store.put(ts, b"x");
+                prop_assert!(
+                    matches!(
+                        res,
+                        Err(Error::TimestampOutOfOrder { .. }) | Err(Error::InvalidTimestamp(_))
+                    ),
+                    "{res:?}"
+                );
+            }
+            Op::PutTooLarge => {
+                let res = store.put(model.newest + 1, &vec![1u8; model.max_len() + 1]);
+                prop_assert!(matches!(res, Err(Error::TooLarge { .. })), "{res:?}");
+            }
+            Op::Delete { pick } => {
+                let live: Vec<i64> = model.live().iter().map(|o| o.ts).collect();
+                if live.is_empty() {
+                    prop_assert!(matches!(store.delete_by_time(1), Err(Error::NotFound(1))));
+                } else {
+                    let ts = live[pick % live.len()];
+                    store.delete_by_time(ts).unwrap();
+                    for b in model.blocks.iter_mut() {
+                        for o in b.objs.iter_mut().filter(|o| o.ts == ts) {
+                            o.deleted = true;
+                        }
+                    }
+                    prop_assert!(matches!(store.delete_by_time(ts), Err(Error::NotFound(_))));
+                }
+            }
+            Op::Reset => {
+                store.reset().unwrap();
+                model.blocks.clear();
+                model.newest = 0;
+            }
+            Op::Reopen => {
+                store.close().unwrap();
+                store = Store::open(dir.path(), "m").unwrap();
+            }
+            Op::Range { a, b } => {
+                let all = model.all();
+                if !all.is_empty() {
+                    let (mut lo, mut hi) = (all[a % all.len()].ts, all[b % all.len()].ts);
+                    if lo > hi {
+                        std::mem::swap(&mut lo, &mut hi);
+                    }
+                    // Shift the bounds off exact timestamps now and then.
+                    let lo = lo - (a % 2) as i64;
+                    let hi = hi + (b % 2) as i64;
+                    let got: Vec<i64> = store
+                        .range(lo, hi, None)
+                        .unwrap()
+                        .iter()
+                        .map(|r| r.timestamp())
+                        .collect();
+                    let want: Vec<i64> = model
+                        .live()
+                        .iter()
+                        .map(|o| o.ts)
+                        .filter(|t| (lo..=hi).contains(t))
+                        .collect();
+                    prop_assert_eq!(&got, &want);
+                    let rev: Vec<i64> = store
+                        .iter_range_rev(lo, hi)
+                        .map(|r| r.unwrap().timestamp())
+                        .collect();
+                    let mut want_rev = want.clone();
+                    want_rev.reverse();
+                    prop_assert_eq!(rev, want_rev);
+                    let after: Vec<i64> = store
+                        .after(lo, Some(2))
+                        .unwrap()
+                        .iter()
+                        .map(|r| r.timestamp())
+                        .collect();
+                    let want_after: Vec<i64> = model
+                        .live()
+                        .iter()
+                        .map(|o| o.ts)
+                        .filter(|t| *t > lo)
+                        .take(2)
+                        .collect();
+                    prop_assert_eq!(after, want_after);
+                }
+            }
+        }
+        check(&store, &model)?;
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(3000),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn engine_matches_model((n, bs, ops) in scenario()) {
+        run(n, bs, ops)?;
+    }
+}
