@@ -12,8 +12,7 @@ use crate::block::{ObjectWalk, block_end};
 use crate::config::{Config, validate_store_name};
 use crate::error::{Error, Result};
 use crate::format::{
-    BLOCK_HEADER_SIZE, FEATURE_CHECKSUMS, INDEX_ENTRY_SIZE, IndexEntry, META_SIZE, Meta,
-    OBJ_DELETED, index_file_len,
+    BLOCK_HEADER_SIZE, INDEX_ENTRY_SIZE, IndexEntry, META_SIZE, Meta, OBJ_DELETED, index_file_len,
 };
 use crate::index::RingIndex;
 use crate::io::{RealFile, StoreFile};
@@ -141,7 +140,9 @@ impl Store {
             tail_block: 0,
             write_offset: 0,
             data_type: config.data_type,
-            features: FEATURE_CHECKSUMS,
+            // FEATURE_CHECKSUMS is set once objects carry CRC-32C (crash-safety work);
+            // until then this build writes the legacy layout.
+            features: 0,
         };
         // The meta file appears last and atomically: a store directory with
         // a meta.tsdb is always complete.

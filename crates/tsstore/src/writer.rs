@@ -411,11 +411,16 @@ impl Writer {
                     );
                     for (k, phys) in (chunk_start..chunk_end).enumerate() {
                         let key = ring.key_of(phys as u32);
-                        crate::format::IndexEntry {
-                            timestamp: key.max(0),
-                            block_num: phys as u32,
-                        }
-                        .encode_into(&mut buf[k * 16..k * 16 + 16]);
+                        // Continuation and reclaimed blocks get an all-zero entry.
+                        let entry = if key > 0 {
+                            crate::format::IndexEntry {
+                                timestamp: key,
+                                block_num: phys as u32,
+                            }
+                        } else {
+                            crate::format::IndexEntry::default()
+                        };
+                        entry.encode_into(&mut buf[k * 16..k * 16 + 16]);
                     }
                     ctx.index.write_all_at(&buf, chunk_start as u64 * 16)?;
                 }
