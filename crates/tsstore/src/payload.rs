@@ -15,9 +15,16 @@ pub fn validate(dt: DataType, payload: &[u8]) -> Result<()> {
         DataType::Text => std::str::from_utf8(payload)
             .map(|_| ())
             .map_err(|e| reject(format!("not valid UTF-8: {e}"))),
-        DataType::Json => serde_json::from_slice::<serde::de::IgnoredAny>(payload)
-            .map(|_| ())
-            .map_err(|e| reject(format!("not valid JSON: {e}"))),
+        DataType::Json => {
+            if crate::json_scan::surely_valid(payload) {
+                return Ok(());
+            }
+            let text = std::str::from_utf8(payload)
+                .map_err(|e| reject(format!("not valid UTF-8: {e}")))?;
+            serde_json::from_str::<serde::de::IgnoredAny>(text)
+                .map(|_| ())
+                .map_err(|e| reject(format!("not valid JSON: {e}")))
+        }
         // Field-level checks belong to the schema layer; the engine keeps
         // only what every schema record is: a JSON object.
         DataType::Schema => match serde_json::from_slice::<serde_json::Value>(payload) {
