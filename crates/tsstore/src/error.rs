@@ -39,7 +39,10 @@ pub enum Error {
         data_type: &'static str,
         reason: String,
     },
-    /// The files on disk contradict the format; `what` says where.
+    /// A read kept losing its blocks to the writer wrapping the ring; retry.
+    #[error("the ring was overwritten faster than it could be read; retry the read")]
+    ReadOverrun,
+    /// The files on disk contradict the format; the message says where.
     #[error("store is corrupt: {0}")]
     Corrupt(String),
     #[error("JSON (de)serialization failed: {0}")]

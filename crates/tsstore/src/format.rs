@@ -6,7 +6,8 @@
 
 use crate::error::{Error, Result};
 
-/// "TSSTORE1" read as a little-endian u64.
+/// The ASCII bytes "TSSTORE1" read as a big-endian u64 (stored little-endian,
+/// so the file starts `31 45 52 4F 54 53 53 54`).
 pub const META_MAGIC: u64 = 0x5453_5354_4F52_4531;
 pub const FORMAT_VERSION: u32 = 1;
 pub const META_SIZE: usize = 64;

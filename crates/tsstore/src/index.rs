@@ -191,6 +191,12 @@ impl RingIndex {
         })
     }
 
+    /// Whether physical block `phys` is in the live range.
+    pub fn is_live(&self, phys: u32) -> bool {
+        let i = (phys as u64 + self.n as u64 - self.tail as u64) % self.n as u64;
+        i < self.len as u64
+    }
+
     pub fn end_seq(&self) -> u64 {
         self.tail_seq + self.len as u64
     }

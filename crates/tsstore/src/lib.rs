@@ -40,6 +40,7 @@ mod format;
 mod index;
 mod io;
 mod json;
+mod json_scan;
 mod lock;
 mod payload;
 mod query;
@@ -60,3 +61,8 @@ pub use time::{now_ns, rfc3339};
 pub mod layout {
     pub use crate::format::*;
 }
+
+/// Compiles and runs the README's example as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeExample;

@@ -117,7 +117,7 @@ impl Store {
             }
             return Ok(None);
         }
-        Ok(None)
+        Err(Error::ReadOverrun)
     }
 
     /// Physical block and header of the live object at `ts` (for deletes).
@@ -299,8 +299,7 @@ impl<'a> Records<'a> {
             self.batch = (self.batch * 2).min(self.max_batch);
             return self.decode();
         }
-        self.done = true;
-        Ok(())
+        Err(Error::ReadOverrun)
     }
 
     /// Turns the blocks just read into records within the window.

@@ -352,7 +352,8 @@ impl Store {
     pub fn delete_by_time(&self, timestamp: i64) -> Result<()> {
         self.with_writer(|w, ctx| {
             let (phys, found) = self.locate(timestamp)?.ok_or(Error::NotFound(timestamp))?;
-            w.write_flags(ctx, phys, found.offset, found.header.flags | OBJ_DELETED)?;
+            let low_byte = (found.header.flags | OBJ_DELETED) as u8;
+            w.mark_deleted(ctx, phys, found.offset, low_byte)?;
             write_lock(&self.ring).note_deleted(phys);
             Ok(())
         })
@@ -487,7 +488,11 @@ fn load_state(
             }
             ring.set_newest(newest);
             ring.set_head_count(count, end as u32);
-            writer.adopt_head(head, &block, end as u32, last, newest);
+            writer.set_newest(newest);
+            // A write offset of 0 means "nothing more goes into the head block".
+            if meta.write_offset != 0 {
+                writer.adopt_head(head, &block, end as u32, last, newest);
+            }
         }
     }
     Ok((ring, writer))

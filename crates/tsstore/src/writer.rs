@@ -17,8 +17,8 @@ use std::sync::RwLock;
 use crate::error::{Error, Result};
 use crate::format::{
     BLOCK_CONTINUATION, BLOCK_HEADER_SIZE, BLOCK_PACKED, BLOCK_PRIMARY, BlockHeader, Meta,
-    OBJ_CONTINUES_IN_NEXT, OBJ_FLAGS_OFFSET, OBJ_LAST_IN_BLOCK, OBJECT_HEADER_SIZE, ObjectHeader,
-    blocks_for, continuation_capacity, first_block_capacity,
+    OBJ_CONTINUES_IN_NEXT, OBJ_DELETED, OBJ_FLAGS_OFFSET, OBJ_LAST_IN_BLOCK, OBJECT_HEADER_SIZE,
+    ObjectHeader, blocks_for, continuation_capacity, first_block_capacity,
 };
 use crate::index::RingIndex;
 use crate::io::StoreFile;
@@ -368,15 +368,18 @@ impl Writer {
         self.unpublished_objects = 0;
     }
 
-    /// Sets the deleted flag of the object header at `phys`/`offset` to `flags`.
-    pub fn write_flags(&mut self, ctx: &Ctx, phys: u32, offset: u32, flags: u32) -> Result<()> {
+    /// Sets the deleted bit of the object header at `phys`/`offset`.
+    ///
+    /// The bit lives in the flags word's low byte and only that byte is
+    /// written: a one-byte write cannot tear, wherever the (unpadded)
+    /// header sits relative to a sector boundary. `low_byte` is that byte
+    /// as read from disk, with the bit already set.
+    pub fn mark_deleted(&mut self, ctx: &Ctx, phys: u32, offset: u32, low_byte: u8) -> Result<()> {
         let at = offset as usize + OBJ_FLAGS_OFFSET;
-        ctx.data.write_all_at(
-            &flags.to_le_bytes(),
-            phys as u64 * self.bs as u64 + at as u64,
-        )?;
+        ctx.data
+            .write_all_at(&[low_byte], phys as u64 * self.bs as u64 + at as u64)?;
         if self.head_open && phys == self.head_phys {
-            self.head[at..at + 4].copy_from_slice(&flags.to_le_bytes());
+            self.head[at] |= OBJ_DELETED as u8;
         }
         Ok(())
     }
@@ -410,7 +413,11 @@ impl Writer {
                         0,
                     );
                     for (k, phys) in (chunk_start..chunk_end).enumerate() {
-                        let key = ring.key_of(phys as u32);
+                        let key = if ring.is_live(phys as u32) {
+                            ring.key_of(phys as u32)
+                        } else {
+                            0
+                        };
                         // Continuation and reclaimed blocks get an all-zero entry.
                         let entry = if key > 0 {
                             crate::format::IndexEntry {
