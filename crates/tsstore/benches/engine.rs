@@ -115,6 +115,16 @@ fn ingest(c: &mut Criterion) {
         })
     });
 
+    g.bench_function("validate_json_60b", |b| {
+        b.iter(|| tsstore::validate_payload(DataType::Json, black_box(PAYLOAD)).expect("valid"))
+    });
+
+    g.bench_function("serde_json_validate_60b", |b| {
+        b.iter(|| {
+            serde_json::from_slice::<serde::de::IgnoredAny>(black_box(PAYLOAD)).expect("valid")
+        })
+    });
+
     g.throughput(Throughput::Elements(1000));
     let mut ts = 1_000_000_000i64;
     g.bench_function("tsstore_put_many_1000", |b| {

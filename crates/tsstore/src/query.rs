@@ -21,6 +21,8 @@ use crate::store::{ObjectHandle, Record, Store};
 /// Most bytes read by one batch of an iterator (a single spanning object
 /// may need more: it is always read whole).
 pub const READ_BATCH_BYTES: usize = 256 * 1024;
+/// Most records a list query reserves room for before reading.
+const PREALLOC_RECORDS: usize = 4096;
 /// Re-plans of one lookup after the writer reclaimed what it was reading.
 const MAX_RETRIES: usize = 64;
 
@@ -159,19 +161,21 @@ impl Store {
 
     /// The `n` oldest objects, oldest first.
     pub fn oldest(&self, n: usize) -> Result<Vec<Record>> {
-        self.iter().limit(n).collect()
+        self.iter().limit(n).collect_all()
     }
 
     /// The `n` newest objects, newest first.
     pub fn newest(&self, n: usize) -> Result<Vec<Record>> {
-        self.iter_range_rev(i64::MIN, i64::MAX).limit(n).collect()
+        self.iter_range_rev(i64::MIN, i64::MAX)
+            .limit(n)
+            .collect_all()
     }
 
     /// Objects in `[start, end]` (inclusive), oldest first, at most `limit`.
     pub fn range(&self, start: i64, end: i64, limit: Option<usize>) -> Result<Vec<Record>> {
         self.iter_range(start, end)
             .limit(limit.unwrap_or(usize::MAX))
-            .collect()
+            .collect_all()
     }
 
     /// Objects from `age` ago until now and later, oldest first.
@@ -225,7 +229,7 @@ impl<'a> Records<'a> {
             refs: Vec::new(),
             buf: Vec::new(),
             found: Vec::new(),
-            ready: VecDeque::new(),
+            ready: VecDeque::with_capacity(64),
             done: from > to,
         }
     }
@@ -234,6 +238,15 @@ impl<'a> Records<'a> {
     pub fn limit(mut self, n: usize) -> Self {
         self.remaining = n;
         self
+    }
+
+    /// Collects the remaining records, sized up front from the limit.
+    pub fn collect_all(self) -> Result<Vec<Record>> {
+        let mut out = Vec::with_capacity(self.remaining.min(PREALLOC_RECORDS));
+        for rec in self {
+            out.push(rec?);
+        }
+        Ok(out)
     }
 
     /// Whether to copy payloads (false: handles only, cheaper).
@@ -306,12 +319,13 @@ impl<'a> Records<'a> {
     fn decode(&mut self) -> Result<()> {
         let bs = self.store.block_size() as usize;
         let want = self.remaining;
-        let order: Vec<usize> = if self.reverse {
-            (0..self.refs.len()).rev().collect()
-        } else {
-            (0..self.refs.len()).collect()
-        };
-        for j in order {
+        let blocks = self.refs.len();
+        for step in 0..blocks {
+            let j = if self.reverse {
+                blocks - 1 - step
+            } else {
+                step
+            };
             let r = self.refs[j];
             if r.key < 0 {
                 continue;
