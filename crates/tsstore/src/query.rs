@@ -58,6 +58,13 @@ impl Store {
         let len = found.header.data_len;
         let start = j * bs as usize;
         let mut data = Vec::new();
+        if len as u64 > self.max_object_size() {
+            // Never size an allocation from a header that cannot be right.
+            return Err(Error::Corrupt(format!(
+                "object {} in block {} claims {len} bytes, more than the ring holds",
+                found.header.timestamp, refs[j].phys
+            )));
+        }
         if with_data {
             if found.header.spans() {
                 data.reserve_exact(len as usize);
