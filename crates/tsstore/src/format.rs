@@ -110,6 +110,10 @@ pub struct Meta {
     pub write_offset: u32,
     pub data_type: DataType,
     pub features: u8,
+    /// Bytes 40..44 (tsstore extension, reserved for ts-store): bumped by
+    /// every reset. It seeds object checksums, so objects written before a
+    /// reset never verify again and recovery cannot bring them back.
+    pub epoch: u32,
 }
 
 impl Meta {
@@ -125,6 +129,7 @@ impl Meta {
         b[32..36].copy_from_slice(&self.write_offset.to_le_bytes());
         b[36] = self.data_type as u8;
         b[37] = self.features;
+        b[40..44].copy_from_slice(&self.epoch.to_le_bytes());
         b
     }
 
@@ -157,6 +162,7 @@ impl Meta {
             write_offset: u32_at(b, 32),
             data_type,
             features: b[37],
+            epoch: u32_at(b, 40),
         };
         crate::config::check_geometry(meta.num_blocks, meta.data_block_size, meta.index_block_size)
             .map_err(|e| Error::Corrupt(format!("meta.tsdb geometry: {e}")))?;
@@ -274,6 +280,25 @@ impl IndexEntry {
     }
 }
 
+/// Checksum seed of a reset epoch: 0 for a store never reset, so its
+/// checksums are exactly CRC-32C(timestamp ‖ length ‖ payload).
+pub fn checksum_seed(epoch: u32) -> u32 {
+    if epoch == 0 {
+        0
+    } else {
+        crc32c::crc32c(&epoch.to_le_bytes())
+    }
+}
+
+/// CRC-32C of an object's timestamp, length (both little-endian) and whole
+/// payload, continued from `seed`.
+pub fn object_checksum(seed: u32, timestamp: i64, payload: &[u8]) -> u32 {
+    let mut head = [0u8; 12];
+    head[..8].copy_from_slice(&timestamp.to_le_bytes());
+    head[8..].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+    crc32c::crc32c_append(crc32c::crc32c_append(seed, &head), payload)
+}
+
 /// Payload bytes a block can hold after its block header and one object header.
 pub fn first_block_capacity(block_size: u32) -> u64 {
     block_size as u64 - (BLOCK_HEADER_SIZE + OBJECT_HEADER_SIZE) as u64
@@ -312,6 +337,19 @@ mod tests {
     #[test]
     fn magic_spells_tsstore1() {
         assert_eq!(&META_MAGIC.to_be_bytes(), b"TSSTORE1");
+    }
+
+    #[test]
+    fn checksum_covers_timestamp_length_and_payload() {
+        let base = object_checksum(0, 7, b"abc");
+        let mut raw = Vec::new();
+        raw.extend_from_slice(&7i64.to_le_bytes());
+        raw.extend_from_slice(&3u32.to_le_bytes());
+        raw.extend_from_slice(b"abc");
+        assert_eq!(base, crc32c::crc32c(&raw));
+        assert_ne!(base, object_checksum(0, 8, b"abc"));
+        assert_ne!(base, object_checksum(0, 7, b"abd"));
+        assert_ne!(base, object_checksum(checksum_seed(1), 7, b"abc"));
     }
 
     #[test]

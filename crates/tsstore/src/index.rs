@@ -34,6 +34,8 @@ pub(crate) struct RingIndex {
     newest: i64,
     known_count: u64,
     unknown_blocks: u32,
+    /// Seed objects' checksums verify against; `None` in stores without checksums.
+    checksum_seed: Option<u32>,
 }
 
 /// A live block as a reader sees it at one instant.
@@ -59,7 +61,16 @@ impl RingIndex {
             newest: 0,
             known_count: 0,
             unknown_blocks: 0,
+            checksum_seed: None,
         }
+    }
+
+    pub fn checksum_seed(&self) -> Option<u32> {
+        self.checksum_seed
+    }
+
+    pub fn set_checksum_seed(&mut self, seed: Option<u32>) {
+        self.checksum_seed = seed;
     }
 
     /// Rebuilds the live range from on-disk index timestamps (tail first).
@@ -92,6 +103,10 @@ impl RingIndex {
         }
         self.newest = prev;
         Ok(())
+    }
+
+    pub fn num_blocks(&self) -> u32 {
+        self.n
     }
 
     pub fn len(&self) -> u32 {

@@ -44,6 +44,7 @@ mod json_scan;
 mod lock;
 mod payload;
 mod query;
+mod recovery;
 mod store;
 mod time;
 mod writer;

@@ -9,11 +9,12 @@
 //! decoded into records.
 
 use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::block::{Found, ObjectWalk, block_end, gather_span};
 use crate::error::{Error, Result};
-use crate::format::{OBJECT_HEADER_SIZE, blocks_for};
+use crate::format::{OBJECT_HEADER_SIZE, blocks_for, object_checksum};
 use crate::index::BlockRef;
 use crate::lock::read_lock;
 use crate::store::{ObjectHandle, Record, Store};
@@ -45,7 +46,9 @@ impl Store {
         Ok(read_lock(&self.ring).tail_seq() <= refs[0].seq)
     }
 
-    /// Builds the record for `found`, which sits in block `j` of `buf`.
+    /// Builds the record for `found`, which sits in block `j` of `buf`,
+    /// verifying its checksum against `seed` (stores with checksums).
+    /// `None`: the object is damaged (checksum, length or continuation).
     fn record(
         &self,
         buf: &[u8],
@@ -53,37 +56,50 @@ impl Store {
         j: usize,
         found: &Found,
         with_data: bool,
-    ) -> Result<Record> {
+        seed: Option<u32>,
+    ) -> Result<Option<Record>> {
         let bs = self.block_size();
         let len = found.header.data_len;
+        let ts = found.header.timestamp;
         let start = j * bs as usize;
-        let mut data = Vec::new();
         if len as u64 > self.max_object_size() {
             // Never size an allocation from a header that cannot be right.
-            return Err(Error::Corrupt(format!(
-                "object {} in block {} claims {len} bytes, more than the ring holds",
-                found.header.timestamp, refs[j].phys
-            )));
+            return Ok(None);
         }
-        if with_data {
-            if found.header.spans() {
+        let verifies = |payload: &[u8]| {
+            seed.is_none_or(|seed| object_checksum(seed, ts, payload) == found.header.reserved)
+        };
+        let mut data = Vec::new();
+        if found.header.spans() {
+            if with_data || seed.is_some() {
                 data.reserve_exact(len as usize);
-                gather_span(&buf[start..], bs, found, &mut data)?;
-            } else {
-                let at = start + found.offset as usize + OBJECT_HEADER_SIZE;
-                data.extend_from_slice(&buf[at..at + len as usize]);
+                if gather_span(&buf[start..], bs, found, &mut data).is_err() || !verifies(&data) {
+                    return Ok(None);
+                }
+                if !with_data {
+                    data = Vec::new();
+                }
+            }
+        } else {
+            let at = start + found.offset as usize + OBJECT_HEADER_SIZE;
+            let payload = &buf[at..at + len as usize];
+            if !verifies(payload) {
+                return Ok(None);
+            }
+            if with_data {
+                data.extend_from_slice(payload);
             }
         }
-        Ok(Record {
+        Ok(Some(Record {
             handle: ObjectHandle {
-                timestamp: found.header.timestamp,
+                timestamp: ts,
                 block_num: refs[j].phys,
                 offset: found.offset,
                 size: len,
                 span_count: blocks_for(len as u64, bs) as u32,
             },
             data,
-        })
+        }))
     }
 
     /// Finds the live object at `ts` (deleted ones are not found).
@@ -92,8 +108,10 @@ impl Store {
         let mut buf = Vec::new();
         for _ in 0..MAX_RETRIES {
             refs.clear();
+            let seed;
             {
                 let ring = read_lock(&self.ring);
+                seed = ring.checksum_seed();
                 let Some(i) = ring.block_for(ts) else {
                     return Ok(None);
                 };
@@ -117,7 +135,13 @@ impl Store {
             for found in ObjectWalk::new(&buf[..bs], end, refs[0].phys, refs[0].key) {
                 let found = found?;
                 if found.header.timestamp == ts && !found.header.is_deleted() {
-                    let rec = self.record(&buf, &refs, 0, &found, with_data)?;
+                    let Some(rec) = self.record(&buf, &refs, 0, &found, with_data, seed)? else {
+                        self.corruption_skips.fetch_add(1, Ordering::Relaxed);
+                        return Err(Error::Corrupt(format!(
+                            "object {ts} in block {} is damaged (checksum or structure)",
+                            refs[0].phys
+                        )));
+                    };
                     return Ok(Some((rec, found)));
                 }
                 if found.header.timestamp >= ts {
@@ -219,6 +243,8 @@ pub struct Records<'a> {
     found: Vec<Found>,
     ready: VecDeque<Record>,
     done: bool,
+    /// Checksum seed as of the last plan.
+    seed: Option<u32>,
 }
 
 impl<'a> Records<'a> {
@@ -238,6 +264,7 @@ impl<'a> Records<'a> {
             found: Vec::new(),
             ready: VecDeque::with_capacity(64),
             done: from > to,
+            seed: None,
         }
     }
 
@@ -266,6 +293,7 @@ impl<'a> Records<'a> {
     fn plan(&mut self, max_blocks: usize) -> bool {
         self.refs.clear();
         let ring = read_lock(&self.store.ring);
+        self.seed = ring.checksum_seed();
         if self.reverse {
             let end = match self.cursor {
                 Some(c) => c.min(ring.end_seq()),
@@ -340,7 +368,14 @@ impl<'a> Records<'a> {
             let block = &self.buf[j * bs..(j + 1) * bs];
             self.found.clear();
             for f in ObjectWalk::new(block, block_end(block, r.head_end), r.phys, r.key) {
-                self.found.push(f?);
+                match f {
+                    Ok(f) => self.found.push(f),
+                    Err(_) => {
+                        // Keep what came before; the index leads on to the next block.
+                        self.store.corruption_skips.fetch_add(1, Ordering::Relaxed);
+                        break;
+                    }
+                }
             }
             let mut k = 0;
             while k < self.found.len() {
@@ -368,9 +403,14 @@ impl<'a> Records<'a> {
                 if f.header.is_deleted() {
                     continue;
                 }
-                let rec = self
-                    .store
-                    .record(&self.buf, &self.refs, j, &f, self.with_data)?;
+                let Some(rec) =
+                    self.store
+                        .record(&self.buf, &self.refs, j, &f, self.with_data, self.seed)?
+                else {
+                    // Not served: counted in the store's stats instead.
+                    self.store.corruption_skips.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                };
                 if self.reverse {
                     self.to = ts.saturating_sub(1);
                 } else {

@@ -6,14 +6,12 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
 
-use crate::block::{ObjectWalk, block_end};
 use crate::config::{Config, validate_store_name};
 use crate::error::{Error, Result};
-use crate::format::{
-    BLOCK_HEADER_SIZE, INDEX_ENTRY_SIZE, IndexEntry, META_SIZE, Meta, OBJ_DELETED, index_file_len,
-};
+use crate::format::{FEATURE_CHECKSUMS, META_SIZE, Meta, OBJ_DELETED, index_file_len};
 use crate::index::RingIndex;
 use crate::io::{RealFile, StoreFile};
 use crate::lock::{mutex_lock, read_lock, write_lock};
@@ -73,6 +71,9 @@ pub struct Stats {
     /// Bytes of the ring in use (full blocks plus the head's used part).
     pub bytes_used: u64,
     pub capacity_bytes: u64,
+    /// Times reads since open skipped damaged data (an object failing its
+    /// checksum, or the rest of a block whose structure is broken).
+    pub corruption_skips: u64,
 }
 
 /// An open store. `Send + Sync`: share it by reference or `Arc`; one
@@ -88,6 +89,9 @@ pub struct Store {
     meta_file: RealFile,
     pub(crate) ring: RwLock<RingIndex>,
     writer: Mutex<Writer>,
+    /// Times a read skipped damaged data: an object whose checksum did not
+    /// verify, or the rest of a block whose structure is broken.
+    pub(crate) corruption_skips: AtomicU64,
     closed: bool,
 }
 
@@ -140,9 +144,8 @@ impl Store {
             tail_block: 0,
             write_offset: 0,
             data_type: config.data_type,
-            // FEATURE_CHECKSUMS is set once objects carry CRC-32C (crash-safety work);
-            // until then this build writes the legacy layout.
-            features: 0,
+            features: FEATURE_CHECKSUMS,
+            epoch: 0,
         };
         // The meta file appears last and atomically: a store directory with
         // a meta.tsdb is always complete.
@@ -169,29 +172,29 @@ impl Store {
             .read_exact_at(&mut raw, 0)
             .map_err(|e| Error::Corrupt(format!("cannot read meta.tsdb: {e}")))?;
         let meta = Meta::decode(&raw)?;
-        let data: Box<dyn StoreFile> = Box::new(RealFile::new(open_rw(&path.join(DATA_FILE))?));
-        let index: Box<dyn StoreFile> = Box::new(RealFile::new(open_rw(&path.join(INDEX_FILE))?));
-        let bs = meta.data_block_size as u64;
-        let n = meta.num_blocks as u64;
-        if data.size()? < n * bs {
-            return Err(Error::Corrupt(format!(
-                "data.tsdb is {} bytes, the store needs {}",
-                data.size()?,
-                n * bs
-            )));
-        }
-        let (ring, writer) = load_state(&meta, data.as_ref(), index.as_ref())?;
-        Ok(Store {
+        let data = RealFile::new(open_rw(&path.join(DATA_FILE))?);
+        let index = RealFile::new(open_rw(&path.join(INDEX_FILE))?);
+        repair_lengths(&meta, &data, &index)?;
+        let data: Box<dyn StoreFile> = Box::new(data);
+        let index: Box<dyn StoreFile> = Box::new(index);
+        let loaded = crate::recovery::load_state(&meta, data.as_ref(), index.as_ref())?;
+        let store = Store {
             name: name.to_string(),
             path,
             meta,
             data,
             index,
             meta_file,
-            ring: RwLock::new(ring),
-            writer: Mutex::new(writer),
+            ring: RwLock::new(loaded.ring),
+            writer: Mutex::new(loaded.writer),
+            corruption_skips: AtomicU64::new(0),
             closed: false,
-        })
+        };
+        if loaded.recovered {
+            // Make the recovered log the new checkpoint before accepting writes.
+            store.sync()?;
+        }
+        Ok(store)
     }
 
     /// Checkpoints, syncs and releases the store.
@@ -199,6 +202,14 @@ impl Store {
         let out = self.sync();
         self.closed = true;
         out
+    }
+
+    /// Releases the store *without* a checkpoint, leaving the files as a
+    /// killed process would (everything written is in the OS, pointers are
+    /// as of the last checkpoint). For recovery tests.
+    #[doc(hidden)]
+    pub fn abandon(mut self) {
+        self.closed = true;
     }
 
     /// Closes the store and removes its directory.
@@ -398,6 +409,7 @@ impl Store {
             object_count: ring.object_count(),
             bytes_used,
             capacity_bytes: self.meta.num_blocks as u64 * bs,
+            corruption_skips: self.corruption_skips.load(Ordering::Relaxed),
         }
     }
 }
@@ -409,6 +421,27 @@ impl Drop for Store {
             let mut w = mutex_lock(&self.writer);
             let _ = w.checkpoint(&self.ctx(), true);
         }
+    }
+}
+
+/// Gives back a truncated `data.tsdb` or `index.tsdb` its full size (the
+/// lost part reads as zeros, which recovery treats as "nothing written"),
+/// but only when the other file confirms the geometry in the meta header:
+/// if neither matches, it is the header that is wrong.
+fn repair_lengths(meta: &Meta, data: &RealFile, index: &RealFile) -> Result<()> {
+    let data_len = meta.num_blocks as u64 * meta.data_block_size as u64;
+    let index_len = index_file_len(meta.num_blocks, meta.index_block_size);
+    let (have_data, have_index) = (data.size()?, index.size()?);
+    let data_ok = have_data >= data_len;
+    let index_ok = have_index >= index_len;
+    match (data_ok, index_ok) {
+        (true, true) => Ok(()),
+        (false, false) => Err(Error::Corrupt(format!(
+            "meta.tsdb describes {data_len} data bytes and {index_len} index bytes, \
+             the files hold {have_data} and {have_index}"
+        ))),
+        (false, true) => Ok(data.allocate(data_len)?),
+        (true, false) => Ok(index.allocate(index_len)?),
     }
 }
 
@@ -427,73 +460,4 @@ fn check_timestamp(ts: i64, newest: i64) -> Result<()> {
 
 fn next_timestamp(newest: i64) -> i64 {
     crate::time::now_ns().max(newest.saturating_add(1))
-}
-
-/// Builds the in-memory state from the files: the live index range and the
-/// head block, which the writer keeps in memory.
-fn load_state(
-    meta: &Meta,
-    data: &dyn StoreFile,
-    index: &dyn StoreFile,
-) -> Result<(RingIndex, Writer)> {
-    let n = meta.num_blocks;
-    let bs = meta.data_block_size;
-    let mut raw = vec![0u8; n as usize * INDEX_ENTRY_SIZE];
-    index
-        .read_exact_at(&mut raw, 0)
-        .map_err(|e| Error::Corrupt(format!("cannot read index.tsdb: {e}")))?;
-    let entry = |phys: u32| {
-        let at = phys as usize * INDEX_ENTRY_SIZE;
-        IndexEntry::decode(&raw[at..at + INDEX_ENTRY_SIZE])
-    };
-    let tail = meta.tail_block;
-    let len = if entry(tail).timestamp == 0 {
-        0
-    } else {
-        (meta.head_block + n - tail) % n + 1
-    };
-    let live: Vec<i64> = (0..len)
-        .map(|i| entry(((tail as u64 + i as u64) % n as u64) as u32).timestamp)
-        .collect();
-    let mut ring = RingIndex::new(n);
-    ring.load(tail, &live).map_err(Error::Corrupt)?;
-    let mut writer = Writer::new(*meta);
-    writer.set_newest(ring.newest());
-    if let Some(head) = ring.head_phys() {
-        let key = ring.key_of(head);
-        if key < 0 {
-            // The head is the last block of a spanning object: nothing packs after it.
-            ring.set_newest(-key);
-            writer.set_newest(-key);
-            ring.set_head_count(0, 0);
-        } else {
-            let mut block = vec![0u8; bs as usize];
-            data.read_exact_at(&mut block, head as u64 * bs as u64)?;
-            let end = if meta.write_offset as usize >= BLOCK_HEADER_SIZE {
-                meta.write_offset as usize
-            } else {
-                block_end(&block, None)
-            };
-            let (mut last, mut newest, mut count) = (0u32, key, 0u32);
-            for found in ObjectWalk::new(&block, end, head, key) {
-                let found = found?;
-                if found.header.spans() {
-                    return Err(Error::Corrupt(format!(
-                        "head block {head} starts a spanning object whose continuation is missing"
-                    )));
-                }
-                last = found.offset;
-                newest = found.header.timestamp;
-                count += u32::from(!found.header.is_deleted());
-            }
-            ring.set_newest(newest);
-            ring.set_head_count(count, end as u32);
-            writer.set_newest(newest);
-            // A write offset of 0 means "nothing more goes into the head block".
-            if meta.write_offset != 0 {
-                writer.adopt_head(head, &block, end as u32, last, newest);
-            }
-        }
-    }
-    Ok((ring, writer))
 }

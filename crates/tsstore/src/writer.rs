@@ -18,7 +18,8 @@ use crate::error::{Error, Result};
 use crate::format::{
     BLOCK_CONTINUATION, BLOCK_HEADER_SIZE, BLOCK_PACKED, BLOCK_PRIMARY, BlockHeader, Meta,
     OBJ_CONTINUES_IN_NEXT, OBJ_DELETED, OBJ_FLAGS_OFFSET, OBJ_LAST_IN_BLOCK, OBJECT_HEADER_SIZE,
-    ObjectHeader, blocks_for, continuation_capacity, first_block_capacity,
+    ObjectHeader, blocks_for, checksum_seed, continuation_capacity, first_block_capacity,
+    object_checksum,
 };
 use crate::index::RingIndex;
 use crate::io::StoreFile;
@@ -100,8 +101,13 @@ pub(crate) struct Writer {
     /// One block of scratch for writing spanning objects.
     scratch: Vec<u8>,
     dirty_index: DirtyBits,
-    /// Template for meta writes (geometry, type, features).
+    /// Template for meta writes (geometry, type, features, epoch).
     meta: Meta,
+    /// Seed of object checksums; `None` in stores without checksums.
+    checksum_seed: Option<u32>,
+    /// Sequence number of the block recovery would start scanning from
+    /// (the checkpoint's head); see `make_room`.
+    scan_start_guard: u64,
 }
 
 impl Writer {
@@ -123,19 +129,63 @@ impl Writer {
             scratch: Vec::new(),
             dirty_index: DirtyBits::new(meta.num_blocks),
             meta,
+            checksum_seed: meta.has_checksums().then(|| checksum_seed(meta.epoch)),
+            scan_start_guard: 0,
         }
     }
 
-    /// Adopts the head block found at open: its bytes, used length, last
-    /// object and newest timestamp.
-    pub fn adopt_head(&mut self, phys: u32, block: &[u8], end: u32, last_obj: u32, newest: i64) {
+    pub fn checksum_seed(&self) -> Option<u32> {
+        self.checksum_seed
+    }
+
+    fn checksum(&self, ts: i64, payload: &[u8]) -> u32 {
+        self.checksum_seed
+            .map_or(0, |seed| object_checksum(seed, ts, payload))
+    }
+
+    /// Adopts the head block found at open: its bytes, used length and last
+    /// object. `header_stale`: its block header on disk does not yet say
+    /// `end` (recovered objects), so the next flush rewrites it.
+    pub fn adopt_head(
+        &mut self,
+        phys: u32,
+        block: &[u8],
+        end: u32,
+        last_obj: u32,
+        header_stale: bool,
+    ) {
         self.head[..block.len()].copy_from_slice(block);
+        let data_len = end - BLOCK_HEADER_SIZE as u32;
+        self.head[8..12].copy_from_slice(&data_len.to_le_bytes());
         self.head_phys = phys;
         self.head_open = true;
         self.write_offset = end;
         self.dirty_from = end;
         self.last_obj = last_obj;
-        self.newest = newest;
+        self.header_stale = header_stale;
+    }
+
+    /// Forgets the head block (recovery moved past it).
+    pub fn drop_head(&mut self) {
+        self.head_open = false;
+    }
+
+    /// Index entries recovery changed, for the next checkpoint.
+    pub fn mark_index_dirty(&mut self, first: u32, span: u32) {
+        self.dirty_index.mark_span(first, span, self.n);
+    }
+
+    /// Writes the final header of a block recovery found sealed.
+    pub fn seal_recovered(
+        &self,
+        data: &dyn StoreFile,
+        phys: u32,
+        header: &BlockHeader,
+    ) -> Result<()> {
+        let mut b = [0u8; BLOCK_HEADER_SIZE];
+        header.encode_into(&mut b);
+        data.write_all_at(&b, phys as u64 * self.bs as u64)?;
+        Ok(())
     }
 
     pub fn set_newest(&mut self, newest: i64) {
@@ -169,7 +219,7 @@ impl Writer {
         self.flush(ctx, true)?;
         self.head_open = false;
         if len as u64 <= first_block_capacity(self.bs) {
-            let phys = self.make_room(ctx, 1);
+            let phys = self.make_room(ctx, 1)?;
             BlockHeader {
                 timestamp: ts,
                 data_len: 0,
@@ -203,7 +253,7 @@ impl Writer {
             data_len: payload.len() as u32,
             flags: OBJ_LAST_IN_BLOCK,
             next_offset: 0,
-            reserved: 0,
+            reserved: self.checksum(ts, payload),
         }
         .encode_into(&mut self.head[off..off + OBJECT_HEADER_SIZE]);
         let end = off + OBJECT_HEADER_SIZE + payload.len();
@@ -224,23 +274,41 @@ impl Writer {
     }
 
     /// Reclaims tail objects until `span` fresh blocks fit; returns the first.
-    fn make_room(&mut self, ctx: &Ctx, span: u32) -> u32 {
+    ///
+    /// Recovery scans forward from the block the last checkpoint recorded
+    /// as head, so that block must not be overwritten before a newer
+    /// checkpoint exists: when this reclaim takes it, a checkpoint of the
+    /// state after the reclaim is written first.
+    fn make_room(&mut self, ctx: &Ctx, span: u32) -> Result<u32> {
         let mut ring = write_lock(ctx.ring);
         while ring.len() + span > self.n {
             let (first, freed) = ring.reclaim_tail();
             self.dirty_index.mark_span(first, freed, self.n);
         }
-        ring.next_free()
+        let phys = ring.next_free();
+        let guard_reclaimed = ring.tail_seq() > self.scan_start_guard;
+        drop(ring);
+        if guard_reclaimed {
+            self.checkpoint(ctx, false)?;
+        }
+        Ok(phys)
+    }
+
+    /// Records which block recovery would scan from, given `ring` as just
+    /// checkpointed (or loaded): the head, or the first block to be placed.
+    pub fn remember_checkpoint(&mut self, ring: &RingIndex) {
+        self.scan_start_guard = ring.tail_seq() + ring.len().saturating_sub(1) as u64;
     }
 
     fn write_spanning(&mut self, ctx: &Ctx, ts: i64, payload: &[u8]) -> Result<ObjectHandle> {
         let len = payload.len() as u64;
         let span = blocks_for(len, self.bs) as u32;
-        let first = self.make_room(ctx, span);
+        let first = self.make_room(ctx, span)?;
         let bs = self.bs as usize;
         self.scratch.resize(bs, 0);
         let first_cap = first_block_capacity(self.bs) as usize;
         let cont_cap = continuation_capacity(self.bs) as usize;
+        let crc = self.checksum(ts, payload);
         let mut rest = payload;
         for j in 0..span {
             let phys = ((first as u64 + j as u64) % self.n as u64) as u32;
@@ -257,7 +325,7 @@ impl Writer {
                     data_len: len as u32,
                     flags: OBJ_CONTINUES_IN_NEXT | OBJ_LAST_IN_BLOCK,
                     next_offset: 0,
-                    reserved: 0,
+                    reserved: crc,
                 }
                 .encode_into(&mut self.scratch[BLOCK_HEADER_SIZE..BLOCK_HEADER_SIZE + 24]);
                 self.scratch[BLOCK_HEADER_SIZE + OBJECT_HEADER_SIZE..].copy_from_slice(chunk);
@@ -384,9 +452,17 @@ impl Writer {
         Ok(())
     }
 
-    /// Empties the store: pointers only, O(1).
+    /// Empties the store: pointers only, O(1). A new epoch makes every
+    /// object written before it fail verification from now on.
     pub fn reset(&mut self, ctx: &Ctx) {
-        write_lock(ctx.ring).reset();
+        self.meta.epoch = self.meta.epoch.wrapping_add(1);
+        if self.checksum_seed.is_some() {
+            self.checksum_seed = Some(checksum_seed(self.meta.epoch));
+        }
+        let mut ring = write_lock(ctx.ring);
+        ring.reset();
+        ring.set_checksum_seed(self.checksum_seed);
+        drop(ring);
         self.head_open = false;
         self.unpublished_block = false;
         self.unpublished_objects = 0;
@@ -440,6 +516,7 @@ impl Writer {
             } else {
                 0
             };
+            self.remember_checkpoint(&ring);
             meta
         };
         if durable {

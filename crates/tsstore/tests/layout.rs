@@ -47,6 +47,27 @@ fn object(d: &mut [u8], blk: usize, off: usize, hdr: (i64, u32, u32, u32), paylo
     d[at + 24..at + 24 + payload.len()].copy_from_slice(payload);
 }
 
+/// CRC-32C, bit by bit: an implementation independent of the engine's.
+fn crc32c_bitwise(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in data {
+        crc ^= b as u32;
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0x82F6_3B78
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+#[test]
+fn bitwise_crc32c_matches_the_standard_check_value() {
+    assert_eq!(crc32c_bitwise(b"123456789"), 0xE306_9283);
+}
+
 fn span_payload() -> Vec<u8> {
     let mut p = vec![b'"'];
     p.extend(std::iter::repeat_n(b'x', 148));
@@ -214,13 +235,28 @@ fn engine_writes_the_documented_layout() {
         (3, 0, 55)
     );
     assert_eq!(meta[36], 2);
-    assert!(meta[38..].iter().all(|b| *b == 0));
+    assert_eq!(meta[37], 1, "stores created by tsstore carry checksums");
+    assert!(meta[38..].iter().all(|b| *b == 0), "epoch 0, reserved zero");
     assert_eq!(data.len(), N * BS);
     assert_eq!(index.len(), 128);
 
-    // Byte for byte what the tables say, except the deleted flag on object 2.
+    // Byte for byte what the tables say, plus the deleted flag on object 2
+    // and each object's CRC-32C(timestamp ‖ length ‖ payload) in its reserved word.
     let (_, mut want, want_index) = build_legacy();
     want[55 + 12] |= 0b1000;
+    let objects: [(usize, i64, Vec<u8>); 5] = [
+        (24, 1000, br#"{"a":1}"#.to_vec()),
+        (55, 2000, br#"{"b":2}"#.to_vec()),
+        (86, 3000, br#"{"c":3}"#.to_vec()),
+        (BS + 24, 4000, span_payload()),
+        (3 * BS + 24, 5000, br#"{"e":5}"#.to_vec()),
+    ];
+    for (at, ts, payload) in objects {
+        let mut covered = ts.to_le_bytes().to_vec();
+        covered.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        covered.extend_from_slice(&payload);
+        le32(&mut want, at + 20, crc32c_bitwise(&covered));
+    }
     assert_eq!(&data[..4 * BS], &want[..4 * BS]);
     assert_eq!(index, want_index);
 }

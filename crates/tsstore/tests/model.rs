@@ -22,6 +22,7 @@ enum Op {
     Delete { pick: usize },
     Reset,
     Reopen,
+    CrashReopen,
     Range { a: usize, b: usize },
 }
 
@@ -129,6 +130,7 @@ fn op_strategy(bs: usize) -> impl Strategy<Value = Op> {
         5 => any::<usize>().prop_map(|pick| Op::Delete { pick }),
         1 => Just(Op::Reset),
         3 => Just(Op::Reopen),
+        3 => Just(Op::CrashReopen),
         5 => (any::<usize>(), any::<usize>()).prop_map(|(a, b)| Op::Range { a, b }),
     ]
 }
@@ -291,6 +293,12 @@ fn run(n: u32, bs: u32, ops: Vec<Op>) -> Result<(), TestCaseError> {
             Op::Reopen => {
                 store.close().unwrap();
                 store = Store::open(dir.path(), "m").unwrap();
+            }
+            Op::CrashReopen => {
+                // As if the process died: recovery must find every insert.
+                store.abandon();
+                store = Store::open(dir.path(), "m").unwrap();
+                prop_assert_eq!(store.stats().corruption_skips, 0);
             }
             Op::Range { a, b } => {
                 let all = model.all();
