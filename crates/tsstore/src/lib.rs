@@ -35,6 +35,7 @@
 
 mod block;
 mod config;
+mod durability;
 mod error;
 mod format;
 mod index;
@@ -50,6 +51,7 @@ mod time;
 mod writer;
 
 pub use config::{Config, MAX_BLOCK_SIZE, MAX_NAME_LEN, validate_store_name};
+pub use durability::SyncPolicy;
 pub use error::{Error, Result};
 pub use format::DataType;
 pub use io::{RealFile, StoreFile};

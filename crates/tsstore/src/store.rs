@@ -7,9 +7,10 @@
 use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use crate::config::{Config, validate_store_name};
+use crate::durability::{FlushTarget, Flusher, GroupCommit, SyncPolicy};
 use crate::error::{Error, Result};
 use crate::format::{FEATURE_CHECKSUMS, META_SIZE, Meta, OBJ_DELETED, index_file_len};
 use crate::index::RingIndex;
@@ -83,15 +84,20 @@ pub struct Store {
     name: String,
     path: PathBuf,
     meta: Meta,
-    pub(crate) data: Box<dyn StoreFile>,
-    index: Box<dyn StoreFile>,
+    pub(crate) data: Arc<dyn StoreFile>,
+    index: Arc<dyn StoreFile>,
     /// Holds the advisory lock for as long as the store is open.
-    meta_file: RealFile,
-    pub(crate) ring: RwLock<RingIndex>,
-    writer: Mutex<Writer>,
+    meta_file: Arc<dyn StoreFile>,
+    pub(crate) ring: Arc<RwLock<RingIndex>>,
+    writer: Arc<Mutex<Writer>>,
     /// Times a read skipped damaged data: an object whose checksum did not
     /// verify, or the rest of a block whose structure is broken.
     pub(crate) corruption_skips: AtomicU64,
+    sync: SyncPolicy,
+    commit: GroupCommit,
+    flusher: Option<Flusher>,
+    /// A failure of the background flusher, reported by the next `sync`.
+    flush_error: Arc<Mutex<Option<String>>>,
     closed: bool,
 }
 
@@ -114,8 +120,24 @@ fn lock_meta(file: &File, name: &str) -> Result<()> {
 }
 
 impl Store {
-    /// Creates the store `dir/name` with its files at full size, then opens it.
+    /// Creates the store `dir/name` with its files at full size, then opens
+    /// it with the default sync policy (`Interval(1 s)`).
     pub fn create(dir: impl AsRef<Path>, name: &str, config: Config) -> Result<Store> {
+        Store::create_with(dir, name, config, SyncPolicy::default())
+    }
+
+    /// Opens an existing store with the default sync policy (`Interval(1 s)`).
+    pub fn open(dir: impl AsRef<Path>, name: &str) -> Result<Store> {
+        Store::open_with(dir, name, SyncPolicy::default())
+    }
+
+    /// Creates the store `dir/name` with its files at full size, then opens it.
+    pub fn create_with(
+        dir: impl AsRef<Path>,
+        name: &str,
+        config: Config,
+        sync: SyncPolicy,
+    ) -> Result<Store> {
         let path = store_dir(dir.as_ref(), name)?;
         config.validate()?;
         if path.join(META_FILE).exists() {
@@ -154,11 +176,12 @@ impl Store {
         File::open(&tmp)?.sync_all()?;
         fs::rename(&tmp, path.join(META_FILE))?;
         File::open(&path)?.sync_all()?;
-        Store::open(dir, name)
+        Store::open_with(dir, name, sync)
     }
 
-    /// Opens an existing store and takes its lock.
-    pub fn open(dir: impl AsRef<Path>, name: &str) -> Result<Store> {
+    /// Opens an existing store, takes its lock, and recovers what was
+    /// written after its last checkpoint.
+    pub fn open_with(dir: impl AsRef<Path>, name: &str, sync: SyncPolicy) -> Result<Store> {
         let path = store_dir(dir.as_ref(), name)?;
         let meta_path = path.join(META_FILE);
         if !meta_path.exists() {
@@ -166,7 +189,7 @@ impl Store {
         }
         let meta_file = open_rw(&meta_path)?;
         lock_meta(&meta_file, name)?;
-        let meta_file = RealFile::new(meta_file);
+        let meta_file: Arc<dyn StoreFile> = Arc::new(RealFile::new(meta_file));
         let mut raw = [0u8; META_SIZE];
         meta_file
             .read_exact_at(&mut raw, 0)
@@ -175,33 +198,62 @@ impl Store {
         let data = RealFile::new(open_rw(&path.join(DATA_FILE))?);
         let index = RealFile::new(open_rw(&path.join(INDEX_FILE))?);
         repair_lengths(&meta, &data, &index)?;
-        let data: Box<dyn StoreFile> = Box::new(data);
-        let index: Box<dyn StoreFile> = Box::new(index);
-        let loaded = crate::recovery::load_state(&meta, data.as_ref(), index.as_ref())?;
-        let store = Store {
+        let data: Arc<dyn StoreFile> = Arc::new(data);
+        let index: Arc<dyn StoreFile> = Arc::new(index);
+        let mut loaded = crate::recovery::load_state(&meta, data.as_ref(), index.as_ref())?;
+        // Before the recorded head is reused, a checkpoint must be durable
+        // too, or a power cut could leave recovery nowhere to start.
+        loaded
+            .writer
+            .set_durable_checkpoints(sync != SyncPolicy::Never);
+        let mut store = Store {
             name: name.to_string(),
             path,
             meta,
             data,
             index,
             meta_file,
-            ring: RwLock::new(loaded.ring),
-            writer: Mutex::new(loaded.writer),
+            ring: Arc::new(RwLock::new(loaded.ring)),
+            writer: Arc::new(Mutex::new(loaded.writer)),
             corruption_skips: AtomicU64::new(0),
+            sync,
+            commit: GroupCommit::default(),
+            flusher: None,
+            flush_error: Arc::new(Mutex::new(None)),
             closed: false,
         };
         if loaded.recovered {
             // Make the recovered log the new checkpoint before accepting writes.
             store.sync()?;
         }
+        if let SyncPolicy::Interval(every) = sync {
+            store.flusher = Some(Flusher::start(
+                every,
+                FlushTarget {
+                    writer: Arc::clone(&store.writer),
+                    ring: Arc::clone(&store.ring),
+                    data: Arc::clone(&store.data),
+                    index: Arc::clone(&store.index),
+                    meta: Arc::clone(&store.meta_file),
+                    error: Arc::clone(&store.flush_error),
+                },
+            )?);
+        }
         Ok(store)
     }
 
     /// Checkpoints, syncs and releases the store.
     pub fn close(mut self) -> Result<()> {
+        self.stop_flusher();
         let out = self.sync();
         self.closed = true;
         out
+    }
+
+    fn stop_flusher(&mut self) {
+        if let Some(mut f) = self.flusher.take() {
+            f.stop();
+        }
     }
 
     /// Releases the store *without* a checkpoint, leaving the files as a
@@ -209,11 +261,18 @@ impl Store {
     /// as of the last checkpoint). For recovery tests.
     #[doc(hidden)]
     pub fn abandon(mut self) {
+        self.stop_flusher();
         self.closed = true;
+    }
+
+    /// The store's sync policy.
+    pub fn sync_policy(&self) -> SyncPolicy {
+        self.sync
     }
 
     /// Closes the store and removes its directory.
     pub fn delete(mut self) -> Result<()> {
+        self.stop_flusher();
         self.closed = true;
         let path = self.path.clone();
         drop(self);
@@ -275,7 +334,7 @@ impl Store {
         Ctx {
             data: self.data.as_ref(),
             index: self.index.as_ref(),
-            meta: &self.meta_file,
+            meta: self.meta_file.as_ref(),
             ring: &self.ring,
         }
     }
@@ -289,6 +348,20 @@ impl Store {
             w.rollback(&ctx);
         }
         out
+    }
+
+    /// Runs a modification under the writer and, under `Always`, returns
+    /// only once it is durable (sharing the fsync with concurrent writers).
+    fn write<T>(&self, f: impl FnOnce(&mut Writer, &Ctx) -> Result<T>) -> Result<T> {
+        let always = self.sync == SyncPolicy::Always;
+        let (out, ticket) = self.with_writer(|w, ctx| {
+            let out = f(w, ctx)?;
+            Ok((out, always.then(|| self.commit.ticket())))
+        })?;
+        if let Some(ticket) = ticket {
+            self.commit.wait(ticket, self.data.as_ref())?;
+        }
+        Ok(out)
     }
 
     fn check_payload(&self, payload: &[u8]) -> Result<()> {
@@ -305,7 +378,7 @@ impl Store {
     /// Inserts `payload` at `timestamp`, which must be after every stored one.
     pub fn put(&self, timestamp: i64, payload: &[u8]) -> Result<ObjectHandle> {
         self.check_payload(payload)?;
-        self.with_writer(|w, ctx| {
+        self.write(|w, ctx| {
             check_timestamp(timestamp, w.newest())?;
             let h = w.append(ctx, timestamp, payload)?;
             w.flush(ctx, false)?;
@@ -316,7 +389,7 @@ impl Store {
     /// Inserts at `max(now, newest + 1)`, so it never collides or goes back.
     pub fn put_now(&self, payload: &[u8]) -> Result<ObjectHandle> {
         self.check_payload(payload)?;
-        self.with_writer(|w, ctx| {
+        self.write(|w, ctx| {
             let ts = next_timestamp(w.newest());
             let h = w.append(ctx, ts, payload)?;
             w.flush(ctx, false)?;
@@ -336,7 +409,7 @@ impl Store {
         for (_, p) in &items {
             self.check_payload(p.as_ref())?;
         }
-        self.with_writer(|w, ctx| {
+        self.write(|w, ctx| {
             let mut prev = w.newest();
             let mut stamps = Vec::with_capacity(items.len());
             for (ts, _) in &items {
@@ -361,7 +434,7 @@ impl Store {
 
     /// Soft-deletes exactly the object at `timestamp`; its neighbours stay.
     pub fn delete_by_time(&self, timestamp: i64) -> Result<()> {
-        self.with_writer(|w, ctx| {
+        self.write(|w, ctx| {
             let (phys, found) = self.locate(timestamp)?.ok_or(Error::NotFound(timestamp))?;
             let low_byte = (found.header.flags | OBJ_DELETED) as u8;
             w.mark_deleted(ctx, phys, found.offset, low_byte)?;
@@ -379,7 +452,13 @@ impl Store {
     }
 
     /// Writes every pointer and index entry and makes the store durable.
+    /// Also reports a failure of the background flusher since the last call.
     pub fn sync(&self) -> Result<()> {
+        if let Some(e) = mutex_lock(&self.flush_error).take() {
+            return Err(Error::Io(std::io::Error::other(format!(
+                "background sync failed: {e}"
+            ))));
+        }
         self.with_writer(|w, ctx| w.checkpoint(ctx, true))
     }
 
@@ -417,6 +496,7 @@ impl Store {
 impl Drop for Store {
     fn drop(&mut self) {
         // Best effort: an explicit close() reports errors, a drop cannot.
+        self.stop_flusher();
         if !self.closed {
             let mut w = mutex_lock(&self.writer);
             let _ = w.checkpoint(&self.ctx(), true);

@@ -108,6 +108,10 @@ pub(crate) struct Writer {
     /// Sequence number of the block recovery would start scanning from
     /// (the checkpoint's head); see `make_room`.
     scan_start_guard: u64,
+    /// Checkpoints the writer takes on its own are fsynced.
+    durable_checkpoints: bool,
+    /// Something was written since the last checkpoint.
+    dirty: bool,
 }
 
 impl Writer {
@@ -131,7 +135,18 @@ impl Writer {
             meta,
             checksum_seed: meta.has_checksums().then(|| checksum_seed(meta.epoch)),
             scan_start_guard: 0,
+            durable_checkpoints: false,
+            dirty: false,
         }
+    }
+
+    pub fn set_durable_checkpoints(&mut self, yes: bool) {
+        self.durable_checkpoints = yes;
+    }
+
+    /// Whether anything was written since the last checkpoint.
+    pub fn is_dirty(&self) -> bool {
+        self.dirty
     }
 
     pub fn checksum_seed(&self) -> Option<u32> {
@@ -289,7 +304,8 @@ impl Writer {
         let guard_reclaimed = ring.tail_seq() > self.scan_start_guard;
         drop(ring);
         if guard_reclaimed {
-            self.checkpoint(ctx, false)?;
+            let durable = self.durable_checkpoints;
+            self.checkpoint(ctx, durable)?;
         }
         Ok(phys)
     }
@@ -344,6 +360,7 @@ impl Writer {
                 rest = tail;
                 BLOCK_HEADER_SIZE + take
             };
+            self.dirty = true;
             ctx.data
                 .write_all_at(&self.scratch[..used], phys as u64 * bs as u64)?;
         }
@@ -381,6 +398,7 @@ impl Writer {
             BLOCK_HEADER_SIZE as u32
         };
         let at = self.head_phys as u64 * self.bs as u64 + from as u64;
+        self.dirty = true;
         ctx.data
             .write_all_at(&self.head[from as usize..to as usize], at)?;
         self.header_stale = from != 0;
@@ -444,6 +462,7 @@ impl Writer {
     /// as read from disk, with the bit already set.
     pub fn mark_deleted(&mut self, ctx: &Ctx, phys: u32, offset: u32, low_byte: u8) -> Result<()> {
         let at = offset as usize + OBJ_FLAGS_OFFSET;
+        self.dirty = true;
         ctx.data
             .write_all_at(&[low_byte], phys as u64 * self.bs as u64 + at as u64)?;
         if self.head_open && phys == self.head_phys {
@@ -479,6 +498,10 @@ impl Writer {
         }
         let meta = {
             let ring = crate::lock::read_lock(ctx.ring);
+            if ring.len() == 0 {
+                // An empty store is head = tail with a zero entry there.
+                self.dirty_index.mark(ring.tail());
+            }
             let mut buf = Vec::new();
             for (start, end) in self.dirty_index.take_runs() {
                 for chunk_start in (start..end).step_by(INDEX_CHUNK_ENTRIES) {
@@ -526,6 +549,7 @@ impl Writer {
         if durable {
             ctx.meta.sync_data()?;
         }
+        self.dirty = false;
         Ok(())
     }
 }

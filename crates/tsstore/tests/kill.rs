@@ -1,6 +1,6 @@
-//! Real process crashes: a child process inserts numbered records and
-//! reports each acknowledgement on a pipe; the parent SIGKILLs it at
-//! arbitrary moments, reopens the store and checks that every acknowledged
+//! Real process crashes: a child process inserts numbered records (sync
+//! policy `Always`) and reports each acknowledgement on a pipe; the parent
+//! SIGKILLs it at arbitrary moments, reopens the store and checks that every acknowledged
 //! record that the ring still holds is there, byte for byte, in order, and
 //! that the store takes new inserts.
 //!
@@ -10,7 +10,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use tsstore::{Config, DataType, Store};
+use tsstore::{Config, DataType, Store, SyncPolicy};
 
 const CHILD_ENV: &str = "TSSTORE_KILL_TEST_DIR";
 /// Kills per run; `TSSTORE_KILLS` raises it for a long run.
@@ -44,7 +44,7 @@ fn child_writer() {
     let Ok(dir) = std::env::var(CHILD_ENV) else {
         return;
     };
-    let store = Store::open(&dir, "k").expect("child open");
+    let store = Store::open_with(&dir, "k", SyncPolicy::Always).expect("child open");
     let first = store.stats().newest_timestamp.unwrap_or(0) + 1;
     let mut out = std::io::stdout().lock();
     for (i, next) in (first..first + 100_000).enumerate() {

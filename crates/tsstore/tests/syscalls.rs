@@ -2,7 +2,7 @@
 //! with the kernel's per-process I/O counters (`/proc/self/io`), so this
 //! file holds a single test and nothing else runs beside it.
 
-use tsstore::{Config, DataType, Store};
+use tsstore::{Config, DataType, Store, SyncPolicy};
 
 fn io_counters() -> (u64, u64) {
     let text = std::fs::read_to_string("/proc/self/io").expect("/proc/self/io");
@@ -24,7 +24,8 @@ fn put_is_at_most_one_pwrite_and_no_pread() {
         index_block_size: 4096,
         data_type: DataType::Json,
     };
-    let store = Store::create(dir.path(), "io", cfg).unwrap();
+    // No background flusher: only the inserts' own syscalls are counted.
+    let store = Store::create_with(dir.path(), "io", cfg, SyncPolicy::Never).unwrap();
     let payload = br#"{"temp":21.52,"hum":48.25,"room":"kitchen1","ok":true,"n":7}"#;
     let puts = 20_000u64; // wraps the 64-block ring several times
     // Reading /proc/self/io costs read syscalls itself: measure that first.

@@ -1,0 +1,97 @@
+//! Sync policies: group commit under `Always`, the background flusher
+//! under `Interval`, and parsing. (Crash behaviour: kill.rs, model.rs.)
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tsstore::{Config, DataType, Error, Store, SyncPolicy};
+
+fn cfg() -> Config {
+    Config {
+        num_blocks: 64,
+        data_block_size: 256,
+        index_block_size: 64,
+        data_type: DataType::Binary,
+    }
+}
+
+fn meta_write_offset(dir: &std::path::Path) -> u32 {
+    let meta = std::fs::read(dir.join("s/meta.tsdb")).unwrap();
+    u32::from_le_bytes(meta[32..36].try_into().unwrap())
+}
+
+#[test]
+fn always_acknowledges_concurrent_writers() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::create_with(dir.path(), "s", cfg(), SyncPolicy::Always).unwrap());
+    assert_eq!(store.sync_policy(), SyncPolicy::Always);
+    let threads: Vec<_> = (0..8u8)
+        .map(|t| {
+            let store = Arc::clone(&store);
+            std::thread::spawn(move || {
+                for _ in 0..25 {
+                    store.put_now(&[t; 20]).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    store
+        .put_many((0..10).map(|_| (None, &b"batch"[..])))
+        .unwrap();
+    store
+        .delete_by_time(store.newest(1).unwrap()[0].timestamp())
+        .unwrap();
+    assert_eq!(store.iter().count(), 8 * 25 + 9);
+}
+
+#[test]
+fn interval_flusher_checkpoints_in_the_background() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = SyncPolicy::Interval(Duration::from_millis(20));
+    let store = Store::create_with(dir.path(), "s", cfg(), policy).unwrap();
+    assert_eq!(meta_write_offset(dir.path()), 0);
+    store.put(1, b"hello").unwrap();
+    // No sync() call: the flusher alone must move the checkpoint.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while meta_write_offset(dir.path()) != 24 + 24 + 5 {
+        assert!(Instant::now() < deadline, "flusher never checkpointed");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    store.close().unwrap();
+    let store = Store::open_with(dir.path(), "s", SyncPolicy::Never).unwrap();
+    assert_eq!(store.get_by_time(1).unwrap().data, b"hello");
+}
+
+#[test]
+fn never_leaves_pointers_until_a_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::create_with(dir.path(), "s", cfg(), SyncPolicy::Never).unwrap();
+    store.put(1, b"x").unwrap();
+    assert_eq!(meta_write_offset(dir.path()), 0, "no checkpoint per insert");
+    store.sync().unwrap();
+    assert_eq!(meta_write_offset(dir.path()), 24 + 24 + 1);
+}
+
+#[test]
+fn sync_policies_parse_with_clear_errors() {
+    assert_eq!(SyncPolicy::parse("always", 0).unwrap(), SyncPolicy::Always);
+    assert_eq!(SyncPolicy::parse("never", 5).unwrap(), SyncPolicy::Never);
+    assert_eq!(
+        SyncPolicy::parse("interval", 250).unwrap(),
+        SyncPolicy::Interval(Duration::from_millis(250))
+    );
+    let err = SyncPolicy::parse("interval", 0).unwrap_err();
+    assert!(
+        matches!(err, Error::InvalidConfig(ref m) if m.contains("interval")),
+        "{err}"
+    );
+    let err = SyncPolicy::parse("sometimes", 0).unwrap_err();
+    assert!(err.to_string().contains("sometimes"), "{err}");
+    assert_eq!(
+        SyncPolicy::default(),
+        SyncPolicy::Interval(Duration::from_millis(1000))
+    );
+}
