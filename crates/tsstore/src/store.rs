@@ -353,10 +353,10 @@ impl Store {
     /// Runs a modification under the writer and, under `Always`, returns
     /// only once it is durable (sharing the fsync with concurrent writers).
     fn write<T>(&self, f: impl FnOnce(&mut Writer, &Ctx) -> Result<T>) -> Result<T> {
-        let always = self.sync == SyncPolicy::Always;
+        let entered = (self.sync == SyncPolicy::Always).then(|| self.commit.enter());
         let (out, ticket) = self.with_writer(|w, ctx| {
             let out = f(w, ctx)?;
-            Ok((out, always.then(|| self.commit.ticket())))
+            Ok((out, entered.as_ref().map(|e| self.commit.ticket(e))))
         })?;
         if let Some(ticket) = ticket {
             self.commit.wait(ticket, self.data.as_ref())?;
