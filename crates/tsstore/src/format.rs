@@ -114,6 +114,10 @@ pub struct Meta {
     /// every reset. It seeds object checksums, so objects written before a
     /// reset never verify again and recovery cannot bring them back.
     pub epoch: u32,
+    /// Bytes 44..48 (tsstore extension): live blocks at the checkpoint, so
+    /// "empty" does not depend on an index entry a later checkpoint may
+    /// already have overwritten.
+    pub live_blocks: u32,
 }
 
 impl Meta {
@@ -130,6 +134,7 @@ impl Meta {
         b[36] = self.data_type as u8;
         b[37] = self.features;
         b[40..44].copy_from_slice(&self.epoch.to_le_bytes());
+        b[44..48].copy_from_slice(&self.live_blocks.to_le_bytes());
         b
     }
 
@@ -163,6 +168,7 @@ impl Meta {
             data_type,
             features: b[37],
             epoch: u32_at(b, 40),
+            live_blocks: u32_at(b, 44),
         };
         crate::config::check_geometry(meta.num_blocks, meta.data_block_size, meta.index_block_size)
             .map_err(|e| Error::Corrupt(format!("meta.tsdb geometry: {e}")))?;

@@ -46,6 +46,7 @@ mod lock;
 mod payload;
 mod query;
 mod recovery;
+pub mod sim;
 mod store;
 mod time;
 mod writer;
@@ -57,7 +58,7 @@ pub use format::DataType;
 pub use io::{RealFile, StoreFile};
 pub use payload::validate as validate_payload;
 pub use query::{READ_BATCH_BYTES, Records};
-pub use store::{ObjectHandle, Record, Stats, Store};
+pub use store::{ObjectHandle, Record, Stats, Store, StoreFiles};
 pub use time::{now_ns, rfc3339};
 
 /// Byte layout constants and codecs, public for tools and layout tests.

@@ -44,6 +44,8 @@ struct BlockScan {
     live: u32,
     /// Set when the block's first object spans blocks.
     span: Option<u32>,
+    /// A checkpointed object failed its checksum and was skipped.
+    damaged: bool,
 }
 
 pub(crate) fn load_state(
@@ -62,7 +64,14 @@ pub(crate) fn load_state(
     };
     let checksums = meta.has_checksums();
     let mut tail = meta.tail_block;
-    let len = if entry(tail) == 0 && (!checksums || tail == meta.head_block) {
+    // Stores with checksums record the live block count; ts-store's mark
+    // "empty" with a zero index entry at the tail.
+    let empty = if checksums {
+        meta.live_blocks == 0
+    } else {
+        entry(tail) == 0
+    };
+    let len = if empty {
         0
     } else {
         (meta.head_block + n - tail) % n + 1
@@ -104,17 +113,23 @@ pub(crate) fn load_state(
                 block_end(&block, None)
             };
             let seed = writer.checksum_seed();
+            // With checksums the checkpointed objects are verified too, and a
+            // damaged one closes the head block (see below): a power cut
+            // under `never` can leave the head reused behind a checkpoint
+            // that never reached the disk.
             let limit = if seed.is_some() { bs } else { checkpointed };
             let scan = scan_block(&block, phys, key, limit, checkpointed, seed, 0);
-            recovered |= scan.end > checkpointed;
+            recovered |= scan.end != checkpointed;
             ring.set_head_count(scan.live, scan.end as u32);
             ring.set_newest(scan.newest.max(key));
             writer.set_newest(scan.newest.max(key));
             // Write offset 0 means "nothing more goes into the head block";
             // nor does anything go after a head without one good object.
-            // A head holding a spanning object is damaged: readers skip it.
-            if meta.write_offset != 0 && scan.last_obj != 0 && scan.span.is_none() {
-                let stale = scan.end > checkpointed;
+            // Nothing is appended after damage (its timestamps cannot be
+            // trusted to be older), nor to a head holding a spanning object.
+            if meta.write_offset != 0 && scan.last_obj != 0 && scan.span.is_none() && !scan.damaged
+            {
+                let stale = scan.end != checkpointed;
                 writer.adopt_head(phys, &block, scan.end as u32, scan.last_obj, stale);
                 head = Some((phys, scan));
             }
@@ -155,15 +170,16 @@ fn valid_suffix(live: &[i64]) -> usize {
     start
 }
 
-/// Walks a primary block up to `limit`. Objects before `trusted_end` are
-/// taken as the checkpoint recorded them; objects after it must verify
-/// their checksum and be newer than `after`.
+/// Walks a primary block up to `limit`. Objects from `log_from` on are the
+/// log: each must be newer than `after` and verify, and the first that
+/// does not ends it. Objects before `log_from` were checkpointed: one that
+/// fails its checksum (damage) is skipped and marks the block `damaged`.
 fn scan_block(
     block: &[u8],
     phys: u32,
     first_ts: i64,
     limit: usize,
-    trusted_end: usize,
+    log_from: usize,
     seed: Option<u32>,
     after: i64,
 ) -> BlockScan {
@@ -174,29 +190,30 @@ fn scan_block(
         newest: 0,
         live: 0,
         span: None,
+        damaged: false,
     };
     for found in ObjectWalk::new(block, limit, phys, first_ts) {
         let Ok(found) = found else { break };
         let h = found.header;
         let start = found.offset as usize;
-        if start >= trusted_end {
-            if h.timestamp <= after {
-                break;
-            }
-            if h.spans() {
-                // Verified by the caller, who reads the continuation blocks.
-                scan.span = Some(blocks_for(h.data_len as u64, block.len() as u32) as u32);
-            } else {
-                let payload = &block
-                    [start + OBJECT_HEADER_SIZE..start + OBJECT_HEADER_SIZE + h.data_len as usize];
-                if let Some(seed) = seed
-                    && object_checksum(seed, h.timestamp, payload) != h.reserved
-                {
+        let in_log = start >= log_from;
+        if in_log && h.timestamp <= after {
+            break;
+        }
+        if h.spans() {
+            // Verified by the caller, who reads the continuation blocks.
+            scan.span = Some(blocks_for(h.data_len as u64, block.len() as u32) as u32);
+        } else if let Some(seed) = seed {
+            let at = start + OBJECT_HEADER_SIZE;
+            let payload = &block[at..at + h.data_len as usize];
+            if object_checksum(seed, h.timestamp, payload) != h.reserved {
+                if in_log {
                     break;
                 }
+                scan.damaged = true;
+                scan.end = at + h.data_len as usize;
+                continue;
             }
-        } else if h.spans() {
-            scan.span = Some(blocks_for(h.data_len as u64, block.len() as u32) as u32);
         }
         scan.last_obj = found.offset;
         scan.newest = h.timestamp;

@@ -77,6 +77,14 @@ pub struct Stats {
     pub corruption_skips: u64,
 }
 
+/// The three files of a store, for `Store::create_on` / `Store::open_on`.
+#[derive(Debug, Clone)]
+pub struct StoreFiles {
+    pub meta: Arc<dyn StoreFile>,
+    pub data: Arc<dyn StoreFile>,
+    pub index: Arc<dyn StoreFile>,
+}
+
 /// An open store. `Send + Sync`: share it by reference or `Arc`; one
 /// writer at a time, readers concurrently with it and each other.
 #[derive(Debug)]
@@ -168,6 +176,7 @@ impl Store {
             data_type: config.data_type,
             features: FEATURE_CHECKSUMS,
             epoch: 0,
+            live_blocks: 0,
         };
         // The meta file appears last and atomically: a store directory with
         // a meta.tsdb is always complete.
@@ -198,8 +207,66 @@ impl Store {
         let data = RealFile::new(open_rw(&path.join(DATA_FILE))?);
         let index = RealFile::new(open_rw(&path.join(INDEX_FILE))?);
         repair_lengths(&meta, &data, &index)?;
-        let data: Arc<dyn StoreFile> = Arc::new(data);
-        let index: Arc<dyn StoreFile> = Arc::new(index);
+        let files = StoreFiles {
+            meta: meta_file,
+            data: Arc::new(data),
+            index: Arc::new(index),
+        };
+        Store::open_files(name, path, meta, files, sync)
+    }
+
+    /// Creates a store on files that are not on the local filesystem (a
+    /// simulated disk in tests): `data` and `index` must already have their
+    /// full, zero-filled size. There is no directory and no lock.
+    pub fn create_on(
+        name: &str,
+        files: StoreFiles,
+        config: Config,
+        sync: SyncPolicy,
+    ) -> Result<Store> {
+        validate_store_name(name)?;
+        config.validate()?;
+        let meta = Meta {
+            num_blocks: config.num_blocks,
+            data_block_size: config.data_block_size,
+            index_block_size: config.index_block_size,
+            head_block: 0,
+            tail_block: 0,
+            write_offset: 0,
+            data_type: config.data_type,
+            features: FEATURE_CHECKSUMS,
+            epoch: 0,
+            live_blocks: 0,
+        };
+        files.meta.write_all_at(&meta.encode(), 0)?;
+        files.meta.sync_data()?;
+        Store::open_on(name, files, sync)
+    }
+
+    /// Opens (and recovers) a store on files given by the caller; see `create_on`.
+    pub fn open_on(name: &str, files: StoreFiles, sync: SyncPolicy) -> Result<Store> {
+        validate_store_name(name)?;
+        let mut raw = [0u8; META_SIZE];
+        files
+            .meta
+            .read_exact_at(&mut raw, 0)
+            .map_err(|e| Error::Corrupt(format!("cannot read meta.tsdb: {e}")))?;
+        let meta = Meta::decode(&raw)?;
+        Store::open_files(name, PathBuf::new(), meta, files, sync)
+    }
+
+    fn open_files(
+        name: &str,
+        path: PathBuf,
+        meta: Meta,
+        files: StoreFiles,
+        sync: SyncPolicy,
+    ) -> Result<Store> {
+        let StoreFiles {
+            meta: meta_file,
+            data,
+            index,
+        } = files;
         let mut loaded = crate::recovery::load_state(&meta, data.as_ref(), index.as_ref())?;
         // Before the recorded head is reused, a checkpoint must be durable
         // too, or a power cut could leave recovery nowhere to start.

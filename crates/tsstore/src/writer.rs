@@ -491,65 +491,89 @@ impl Writer {
 
     /// Writes the head block header, changed index entries and the meta
     /// header, then (with `durable`) makes them durable.
+    ///
+    /// Order matters for a crash in the middle: entries of live blocks go
+    /// first (the previous meta header's live range can only see them as
+    /// out-of-order blocks at its tail, which recovery drops), then the meta
+    /// header, and only then the zero entries of blocks that left the ring,
+    /// which the previous header would still count as live.
     pub fn checkpoint(&mut self, ctx: &Ctx, durable: bool) -> Result<()> {
         self.flush(ctx, true)?;
         if durable {
             ctx.data.sync_data()?;
         }
-        let meta = {
-            let ring = crate::lock::read_lock(ctx.ring);
-            if ring.len() == 0 {
-                // An empty store is head = tail with a zero entry there.
-                self.dirty_index.mark(ring.tail());
-            }
-            let mut buf = Vec::new();
-            for (start, end) in self.dirty_index.take_runs() {
-                for chunk_start in (start..end).step_by(INDEX_CHUNK_ENTRIES) {
-                    let chunk_end = (chunk_start + INDEX_CHUNK_ENTRIES).min(end);
-                    buf.clear();
-                    buf.resize(
-                        (chunk_end - chunk_start) * crate::format::INDEX_ENTRY_SIZE,
-                        0,
-                    );
-                    for (k, phys) in (chunk_start..chunk_end).enumerate() {
-                        let key = if ring.is_live(phys as u32) {
-                            ring.key_of(phys as u32)
-                        } else {
-                            0
-                        };
-                        // Continuation and reclaimed blocks get an all-zero entry.
-                        let entry = if key > 0 {
-                            crate::format::IndexEntry {
-                                timestamp: key,
-                                block_num: phys as u32,
-                            }
-                        } else {
-                            crate::format::IndexEntry::default()
-                        };
-                        entry.encode_into(&mut buf[k * 16..k * 16 + 16]);
-                    }
-                    ctx.index.write_all_at(&buf, chunk_start as u64 * 16)?;
-                }
-            }
-            let mut meta = self.meta;
-            meta.tail_block = ring.tail();
-            meta.head_block = ring.head_phys().unwrap_or(ring.tail());
-            meta.write_offset = if self.head_open && ring.len() > 0 {
-                self.write_offset
-            } else {
-                0
-            };
-            self.remember_checkpoint(&ring);
-            meta
+        let runs = self.dirty_index.take_runs();
+        let ring = crate::lock::read_lock(ctx.ring);
+        if ring.len() == 0 {
+            // ts-store marks an empty store with a zero entry at the tail.
+            self.dirty_index.mark(ring.tail());
+        }
+        let mut meta = self.meta;
+        meta.tail_block = ring.tail();
+        meta.live_blocks = ring.len();
+        meta.head_block = ring.head_phys().unwrap_or(ring.tail());
+        meta.write_offset = if self.head_open && ring.len() > 0 {
+            self.write_offset
+        } else {
+            0
         };
-        if durable {
-            ctx.index.sync_data()?;
+        let written = (|| {
+            write_entries(ctx, &ring, &runs, true)?;
+            if durable {
+                ctx.index.sync_data()?;
+            }
+            ctx.meta.write_all_at(&meta.encode(), 0)?;
+            if durable {
+                ctx.meta.sync_data()?;
+            }
+            write_entries(ctx, &ring, &runs, false)?;
+            write_entries(ctx, &ring, &self.dirty_index.take_runs(), false)
+        })();
+        if let Err(e) = written {
+            for &(start, end) in &runs {
+                self.dirty_index
+                    .mark_span(start as u32, (end - start) as u32, self.n);
+            }
+            return Err(e);
         }
-        ctx.meta.write_all_at(&meta.encode(), 0)?;
-        if durable {
-            ctx.meta.sync_data()?;
-        }
+        self.remember_checkpoint(&ring);
         self.dirty = false;
         Ok(())
     }
+}
+
+/// Writes the entries in `runs` of blocks that are (`live`) or are not in
+/// the live range, at most `INDEX_CHUNK_ENTRIES` per write. Continuation
+/// and dead blocks get an all-zero entry.
+fn write_entries(ctx: &Ctx, ring: &RingIndex, runs: &[(usize, usize)], live: bool) -> Result<()> {
+    let mut buf = Vec::new();
+    for &(start, end) in runs {
+        let mut p = start;
+        while p < end {
+            if ring.is_live(p as u32) != live {
+                p += 1;
+                continue;
+            }
+            let first = p;
+            buf.clear();
+            while p < end && ring.is_live(p as u32) == live && p - first < INDEX_CHUNK_ENTRIES {
+                let key = if live { ring.key_of(p as u32) } else { 0 };
+                let entry = if key > 0 {
+                    crate::format::IndexEntry {
+                        timestamp: key,
+                        block_num: p as u32,
+                    }
+                } else {
+                    crate::format::IndexEntry::default()
+                };
+                let at = buf.len();
+                buf.resize(at + crate::format::INDEX_ENTRY_SIZE, 0);
+                entry.encode_into(&mut buf[at..]);
+                p += 1;
+            }
+            ctx.index
+                .write_all_at(&buf, first as u64 * crate::format::INDEX_ENTRY_SIZE as u64)?;
+        }
+    }
+    Ok(())
 }

@@ -236,7 +236,12 @@ fn engine_writes_the_documented_layout() {
     );
     assert_eq!(meta[36], 2);
     assert_eq!(meta[37], 1, "stores created by tsstore carry checksums");
-    assert!(meta[38..].iter().all(|b| *b == 0), "epoch 0, reserved zero");
+    assert_eq!(rd32(&meta, 40), 0, "epoch: never reset");
+    assert_eq!(rd32(&meta, 44), 4, "live blocks at the checkpoint");
+    assert!(
+        meta[38..40].iter().chain(&meta[48..]).all(|b| *b == 0),
+        "reserved zero"
+    );
     assert_eq!(data.len(), N * BS);
     assert_eq!(index.len(), 128);
 
