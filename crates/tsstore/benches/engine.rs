@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use rusqlite::{Connection, params};
-use tsstore::{Config, DataType, Store};
+use tsstore::{Config, DataType, Store, SyncPolicy};
 
 /// A 60-byte JSON reading.
 const PAYLOAD: &[u8] = br#"{"temp":21.52,"hum":48.25,"room":"kitchen1","ok":true,"n":7}"#;
@@ -45,7 +45,8 @@ fn big() -> &'static std::sync::Mutex<Big> {
     static BIG: OnceLock<std::sync::Mutex<Big>> = OnceLock::new();
     BIG.get_or_init(|| {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::create(dir.path(), "big", store_config(32_768)).expect("create");
+        let store = Store::create_with(dir.path(), "big", store_config(32_768), SyncPolicy::Never)
+            .expect("create");
         for chunk in (1..=BIG_RECORDS).collect::<Vec<_>>().chunks(10_000) {
             store
                 .put_many(chunk.iter().map(|ts| (Some(*ts * 1000), PAYLOAD)))
@@ -74,7 +75,9 @@ fn ingest(c: &mut Criterion) {
     let mut g = c.benchmark_group("ingest");
     g.throughput(Throughput::Elements(1));
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::create(dir.path(), "put", store_config(1024)).expect("create");
+    // The engine's own cost: no fsync (the durability bench covers policies).
+    let store = Store::create_with(dir.path(), "put", store_config(1024), SyncPolicy::Never)
+        .expect("create");
     let mut ts = 0i64;
     g.bench_function("tsstore_put", |b| {
         b.iter(|| {
