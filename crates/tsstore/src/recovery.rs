@@ -4,15 +4,18 @@
 //! The meta header and the index are a *checkpoint*, written at sync
 //! points; the objects in `data.tsdb` are the log. In a store with
 //! checksums, open therefore
-//! 1. takes the live range from the meta pointers, dropping leading index
-//!    entries that a crash between the index and the meta write left
-//!    zeroed or out of order (blocks reclaimed after the checkpoint);
-//! 2. walks the head block past the recorded write offset, and then the
+//! 1. takes the live range from the meta pointers and live block count,
+//!    dropping leading index entries that are zero or out of order: blocks
+//!    the writer reclaimed or reused after the checkpoint, whose new
+//!    entries a crash let reach the index before the next meta header;
+//! 2. walks the head block to its end, verifying every object, and then the
 //!    blocks after it in ring order, accepting objects while their
 //!    structure holds, their timestamps keep increasing and their checksum
 //!    verifies (with the current reset epoch's seed). The first object that
 //!    fails ends the log; stale blocks from an earlier lap fail on
-//!    timestamp order, stale ones from before a reset on the checksum.
+//!    timestamp order, stale ones from before a reset on the checksum;
+//! 3. drops tail blocks that were already overwritten when the process
+//!    stopped (their header no longer matches their index entry).
 //!
 //! Stores without checksums (written by ts-store (Go)) are trusted as their
 //! pointers say, as ts-store does.

@@ -166,18 +166,7 @@ impl Store {
             f.allocate(len)?;
             f.sync_data()?;
         }
-        let meta = Meta {
-            num_blocks: config.num_blocks,
-            data_block_size: config.data_block_size,
-            index_block_size: config.index_block_size,
-            head_block: 0,
-            tail_block: 0,
-            write_offset: 0,
-            data_type: config.data_type,
-            features: FEATURE_CHECKSUMS,
-            epoch: 0,
-            live_blocks: 0,
-        };
+        let meta = new_meta(&config);
         // The meta file appears last and atomically: a store directory with
         // a meta.tsdb is always complete.
         let tmp = path.join("meta.tsdb.tmp");
@@ -226,18 +215,7 @@ impl Store {
     ) -> Result<Store> {
         validate_store_name(name)?;
         config.validate()?;
-        let meta = Meta {
-            num_blocks: config.num_blocks,
-            data_block_size: config.data_block_size,
-            index_block_size: config.index_block_size,
-            head_block: 0,
-            tail_block: 0,
-            write_offset: 0,
-            data_type: config.data_type,
-            features: FEATURE_CHECKSUMS,
-            epoch: 0,
-            live_blocks: 0,
-        };
+        let meta = new_meta(&config);
         files.meta.write_all_at(&meta.encode(), 0)?;
         files.meta.sync_data()?;
         Store::open_on(name, files, sync)
@@ -568,6 +546,22 @@ impl Drop for Store {
             let mut w = mutex_lock(&self.writer);
             let _ = w.checkpoint(&self.ctx(), true);
         }
+    }
+}
+
+/// The meta header of a new, empty store with checksums.
+fn new_meta(config: &Config) -> Meta {
+    Meta {
+        num_blocks: config.num_blocks,
+        data_block_size: config.data_block_size,
+        index_block_size: config.index_block_size,
+        head_block: 0,
+        tail_block: 0,
+        write_offset: 0,
+        data_type: config.data_type,
+        features: FEATURE_CHECKSUMS,
+        epoch: 0,
+        live_blocks: 0,
     }
 }
 
