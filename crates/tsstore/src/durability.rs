@@ -71,7 +71,10 @@ const MAX_GATHER: Duration = Duration::from_millis(2);
 #[derive(Debug, Default)]
 pub(crate) struct GroupCommit {
     state: Mutex<CommitState>,
-    changed: Condvar,
+    /// Followers wait here for an fsync to finish.
+    synced: Condvar,
+    /// The leader waits here while gathering: tickets and departures.
+    progress: Condvar,
 }
 
 #[derive(Debug, Default)]
@@ -105,7 +108,7 @@ impl Drop for Entered<'_> {
             st.in_flight -= 1;
         }
         drop(st);
-        self.commit.changed.notify_all();
+        self.commit.progress.notify_all();
     }
 }
 
@@ -129,7 +132,7 @@ impl GroupCommit {
         st.written += 1;
         let t = st.written;
         drop(st);
-        self.changed.notify_all();
+        self.progress.notify_all();
         t
     }
 
@@ -149,7 +152,7 @@ impl GroupCommit {
                         break;
                     }
                     st = self
-                        .changed
+                        .progress
                         .wait_timeout(st, left)
                         .unwrap_or_else(std::sync::PoisonError::into_inner)
                         .0;
@@ -165,12 +168,12 @@ impl GroupCommit {
                     st.synced = st.synced.max(target);
                 }
                 st.concurrency = st.active;
-                self.changed.notify_all();
+                self.synced.notify_all();
                 res?;
                 continue;
             }
             st = self
-                .changed
+                .synced
                 .wait(st)
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
         }
