@@ -1,7 +1,9 @@
-//! Group commit under `SyncPolicy::Always`: 8 writer threads against one,
-//! measured in alternating rounds so both see the same disk (fsync latency
-//! on shared virtual disks drifts by 2× within minutes). Prints each
-//! round's ratio and the median. Run: `cargo bench -p tsstore --bench group_commit`.
+//! Policy ratios measured in alternating rounds, so both sides of each
+//! ratio see the same disk (fsync latency on shared virtual disks drifts by
+//! 2× within minutes): group commit under `Always` (8 writer threads
+//! against one), and `Interval(1 s)` against `Never` (one writer, rounds of
+//! 2 s so every round includes background syncs). Prints each round and
+//! the medians. Run: `cargo bench -p tsstore --bench group_commit`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -56,4 +58,25 @@ fn main() {
     }
     ratios.sort_by(f64::total_cmp);
     println!("median ratio {:.2}", ratios[ratios.len() / 2]);
+
+    let (rounds, window) = if quick {
+        (1, Duration::from_millis(50))
+    } else {
+        (6, Duration::from_secs(2))
+    };
+    let create = |name, policy| {
+        Arc::new(Store::create_with(dir.path(), name, cfg, policy).expect("create"))
+    };
+    let never = create("never", SyncPolicy::Never);
+    let interval = create("interval", SyncPolicy::Interval(Duration::from_secs(1)));
+    let mut ratios = Vec::new();
+    println!("round      never/s   interval/s   ratio");
+    for round in 0..rounds {
+        let n = rate(&never, 1, window);
+        let i = rate(&interval, 1, window);
+        ratios.push(i / n);
+        println!("{round:>5} {n:>12.0} {i:>12.0} {:>7.3}", i / n);
+    }
+    ratios.sort_by(f64::total_cmp);
+    println!("median interval/never {:.3}", ratios[ratios.len() / 2]);
 }
