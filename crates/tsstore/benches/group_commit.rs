@@ -32,13 +32,33 @@ fn rate(store: &Arc<Store>, threads: usize, window: Duration) -> f64 {
     total as f64 / start.elapsed().as_secs_f64()
 }
 
+/// Runs `rounds` rounds alternating `a` and `b` (each for `window`),
+/// printing each round's rates and ratio b/a, then the median ratio.
+fn alternate(
+    label: (&str, &str),
+    rounds: usize,
+    window: Duration,
+    a: impl Fn(Duration) -> f64,
+    b: impl Fn(Duration) -> f64,
+) {
+    let mut ratios = Vec::new();
+    println!("round {:>12} {:>12}   ratio", label.0, label.1);
+    for round in 0..rounds {
+        let (x, y) = (a(window), b(window));
+        ratios.push(y / x);
+        println!("{round:>5} {x:>12.0} {y:>12.0} {:>7.3}", y / x);
+    }
+    ratios.sort_by(f64::total_cmp);
+    println!(
+        "median {}/{} {:.3}",
+        label.1,
+        label.0,
+        ratios[ratios.len() / 2]
+    );
+}
+
 fn main() {
     let quick = !std::env::args().any(|a| a == "--bench");
-    let (rounds, window) = if quick {
-        (1, Duration::from_millis(50))
-    } else {
-        (10, Duration::from_millis(500))
-    };
     let dir = tempfile::tempdir().expect("tempdir");
     let cfg = Config {
         num_blocks: 1024,
@@ -46,37 +66,27 @@ fn main() {
         index_block_size: 4096,
         data_type: DataType::Json,
     };
-    let store =
-        Arc::new(Store::create_with(dir.path(), "g", cfg, SyncPolicy::Always).expect("create"));
-    let mut ratios = Vec::new();
-    println!("round   1 writer/s   8 writers/s   ratio");
-    for round in 0..rounds {
-        let one = rate(&store, 1, window);
-        let eight = rate(&store, 8, window);
-        ratios.push(eight / one);
-        println!("{round:>5} {one:>12.0} {eight:>13.0} {:>7.2}", eight / one);
-    }
-    ratios.sort_by(f64::total_cmp);
-    println!("median ratio {:.2}", ratios[ratios.len() / 2]);
+    let create =
+        |name, policy| Arc::new(Store::create_with(dir.path(), name, cfg, policy).expect("create"));
 
-    let (rounds, window) = if quick {
-        (1, Duration::from_millis(50))
-    } else {
-        (6, Duration::from_secs(2))
-    };
-    let create = |name, policy| {
-        Arc::new(Store::create_with(dir.path(), name, cfg, policy).expect("create"))
-    };
+    let always = create("always", SyncPolicy::Always);
+    let (rounds, window) = if quick { (1, 50) } else { (10, 500) };
+    alternate(
+        ("1 writer/s", "8 writers/s"),
+        rounds,
+        Duration::from_millis(window),
+        |w| rate(&always, 1, w),
+        |w| rate(&always, 8, w),
+    );
+
     let never = create("never", SyncPolicy::Never);
     let interval = create("interval", SyncPolicy::Interval(Duration::from_secs(1)));
-    let mut ratios = Vec::new();
-    println!("round      never/s   interval/s   ratio");
-    for round in 0..rounds {
-        let n = rate(&never, 1, window);
-        let i = rate(&interval, 1, window);
-        ratios.push(i / n);
-        println!("{round:>5} {n:>12.0} {i:>12.0} {:>7.3}", i / n);
-    }
-    ratios.sort_by(f64::total_cmp);
-    println!("median interval/never {:.3}", ratios[ratios.len() / 2]);
+    let (rounds, window) = if quick { (1, 50) } else { (6, 2000) };
+    alternate(
+        ("never/s", "interval/s"),
+        rounds,
+        Duration::from_millis(window),
+        |w| rate(&never, 1, w),
+        |w| rate(&interval, 1, w),
+    );
 }
