@@ -325,9 +325,12 @@ pub fn blocks_for(len: u64, block_size: u32) -> u64 {
     }
 }
 
-/// Largest payload a ring of `num_blocks` blocks can hold (one object filling it).
+/// Largest payload a ring of `num_blocks` blocks can hold (one object
+/// filling it), capped by the u32 length field of the object header.
 pub fn max_object_len(num_blocks: u32, block_size: u32) -> u64 {
-    first_block_capacity(block_size) + (num_blocks as u64 - 1) * continuation_capacity(block_size)
+    let ring = first_block_capacity(block_size)
+        + (num_blocks as u64 - 1) * continuation_capacity(block_size);
+    ring.min(u32::MAX as u64)
 }
 
 /// Size of `index.tsdb`: one entry per block, rounded up to whole index blocks.

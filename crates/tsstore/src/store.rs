@@ -368,7 +368,6 @@ impl Store {
     /// Largest payload one object can have in this store.
     pub fn max_object_size(&self) -> u64 {
         crate::format::max_object_len(self.meta.num_blocks, self.meta.data_block_size)
-            .min(u32::MAX as u64)
     }
 
     pub(crate) fn block_size(&self) -> u32 {

@@ -221,7 +221,7 @@ impl Writer {
     pub fn append(&mut self, ctx: &Ctx, ts: i64, payload: &[u8]) -> Result<ObjectHandle> {
         let len = payload.len();
         let bs = self.bs as usize;
-        let max = self.max_object_len().min(u32::MAX as u64);
+        let max = self.max_object_len();
         if len as u64 > max {
             return Err(Error::TooLarge {
                 size: len as u64,
@@ -502,12 +502,12 @@ impl Writer {
         if durable {
             ctx.data.sync_data()?;
         }
-        let runs = self.dirty_index.take_runs();
         let ring = crate::lock::read_lock(ctx.ring);
         if ring.len() == 0 {
             // ts-store marks an empty store with a zero entry at the tail.
             self.dirty_index.mark(ring.tail());
         }
+        let runs = self.dirty_index.take_runs();
         let mut meta = self.meta;
         meta.tail_block = ring.tail();
         meta.live_blocks = ring.len();
@@ -526,8 +526,7 @@ impl Writer {
             if durable {
                 ctx.meta.sync_data()?;
             }
-            write_entries(ctx, &ring, &runs, false)?;
-            write_entries(ctx, &ring, &self.dirty_index.take_runs(), false)
+            write_entries(ctx, &ring, &runs, false)
         })();
         if let Err(e) = written {
             for &(start, end) in &runs {
