@@ -45,6 +45,9 @@ pub enum Error {
     /// The files on disk contradict the format; the message says where.
     #[error("store is corrupt: {0}")]
     Corrupt(String),
+    /// A schema update or a record rejected by the store's schema.
+    #[error("{0}")]
+    Schema(#[from] crate::schema::SchemaError),
     #[error("JSON (de)serialization failed: {0}")]
     Json(#[from] serde_json::Error),
     #[error("I/O error: {0}")]

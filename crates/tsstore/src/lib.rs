@@ -33,10 +33,14 @@
 //! # }
 //! ```
 
+pub mod aggregate;
 mod block;
 mod config;
 mod durability;
+mod duration;
 mod error;
+mod filter;
+mod flat_json;
 mod format;
 mod index;
 mod io;
@@ -46,6 +50,8 @@ mod lock;
 mod payload;
 mod query;
 mod recovery;
+pub mod rules;
+mod schema;
 pub mod sim;
 mod store;
 mod time;
@@ -53,11 +59,16 @@ mod writer;
 
 pub use config::{Config, MAX_BLOCK_SIZE, MAX_NAME_LEN, validate_store_name};
 pub use durability::SyncPolicy;
+pub use duration::{DurationError, parse_duration, parse_duration_ns};
 pub use error::{Error, Result};
+pub use filter::Filter;
 pub use format::DataType;
 pub use io::{RealFile, StoreFile};
 pub use payload::validate as validate_payload;
 pub use query::{READ_BATCH_BYTES, Records};
+pub use schema::{
+    Field, FieldType, MAX_FIELD_NAME, MAX_FIELDS, SCHEMA_FILE, Schema, SchemaDoc, SchemaError,
+};
 pub use store::{ObjectHandle, Record, Stats, Store, StoreFiles};
 pub use time::{now_ns, rfc3339};
 

@@ -4,6 +4,7 @@
 //! (see `query`) take only the `RingIndex` read lock, briefly, never across
 //! I/O.
 
+use std::borrow::Cow;
 use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,10 +13,11 @@ use std::sync::{Arc, Mutex, RwLock};
 use crate::config::{Config, validate_store_name};
 use crate::durability::{FlushTarget, Flusher, GroupCommit, SyncPolicy};
 use crate::error::{Error, Result};
-use crate::format::{FEATURE_CHECKSUMS, META_SIZE, Meta, OBJ_DELETED, index_file_len};
+use crate::format::{DataType, FEATURE_CHECKSUMS, META_SIZE, Meta, OBJ_DELETED, index_file_len};
 use crate::index::RingIndex;
 use crate::io::{RealFile, StoreFile};
 use crate::lock::{mutex_lock, read_lock, write_lock};
+use crate::schema::{SchemaError, SchemaState};
 use crate::writer::{Ctx, Writer};
 
 pub(crate) const META_FILE: &str = "meta.tsdb";
@@ -106,6 +108,8 @@ pub struct Store {
     flusher: Option<Flusher>,
     /// A failure of the background flusher, reported by the next `sync`.
     flush_error: Arc<Mutex<Option<String>>>,
+    /// The schema of a schema store (empty for other types).
+    pub(crate) schema: SchemaState,
     closed: bool,
 }
 
@@ -245,6 +249,7 @@ impl Store {
             data,
             index,
         } = files;
+        let schema = SchemaState::load((!path.as_os_str().is_empty()).then_some(path.as_path()))?;
         let mut loaded = crate::recovery::load_state(&meta, data.as_ref(), index.as_ref())?;
         // Before the recorded head is reused, a checkpoint must be durable
         // too, or a power cut could leave recovery nowhere to start.
@@ -265,6 +270,7 @@ impl Store {
             commit: GroupCommit::default(),
             flusher: None,
             flush_error: Arc::new(Mutex::new(None)),
+            schema,
             closed: false,
         };
         if loaded.recovered {
@@ -408,23 +414,32 @@ impl Store {
         Ok(out)
     }
 
-    fn check_payload(&self, payload: &[u8]) -> Result<()> {
+    /// Checks `payload` against the data type (schema stores: validates
+    /// and compacts it) and the object size limit; returns what to store.
+    fn check_payload<'a>(&self, payload: &'a [u8]) -> Result<Cow<'a, [u8]>> {
+        let stored = if self.meta.data_type == DataType::Schema {
+            let schema = self.schema.current().ok_or(SchemaError::NoSchema)?;
+            Cow::Owned(schema.compact(payload)?)
+        } else {
+            crate::payload::validate(self.meta.data_type, payload)?;
+            Cow::Borrowed(payload)
+        };
         let max = self.max_object_size();
-        if payload.len() as u64 > max {
+        if stored.len() as u64 > max {
             return Err(Error::TooLarge {
-                size: payload.len() as u64,
+                size: stored.len() as u64,
                 max,
             });
         }
-        crate::payload::validate(self.meta.data_type, payload)
+        Ok(stored)
     }
 
     /// Inserts `payload` at `timestamp`, which must be after every stored one.
     pub fn put(&self, timestamp: i64, payload: &[u8]) -> Result<ObjectHandle> {
-        self.check_payload(payload)?;
+        let payload = self.check_payload(payload)?;
         self.write(|w, ctx| {
             check_timestamp(timestamp, w.newest())?;
-            let h = w.append(ctx, timestamp, payload)?;
+            let h = w.append(ctx, timestamp, &payload)?;
             w.flush(ctx, false)?;
             Ok(h)
         })
@@ -432,10 +447,10 @@ impl Store {
 
     /// Inserts at `max(now, newest + 1)`, so it never collides or goes back.
     pub fn put_now(&self, payload: &[u8]) -> Result<ObjectHandle> {
-        self.check_payload(payload)?;
+        let payload = self.check_payload(payload)?;
         self.write(|w, ctx| {
             let ts = next_timestamp(w.newest());
-            let h = w.append(ctx, ts, payload)?;
+            let h = w.append(ctx, ts, &payload)?;
             w.flush(ctx, false)?;
             Ok(h)
         })
@@ -449,9 +464,10 @@ impl Store {
         I: IntoIterator<Item = (Option<i64>, B)>,
         B: AsRef<[u8]>,
     {
-        let items: Vec<(Option<i64>, B)> = items.into_iter().collect();
-        for (_, p) in &items {
-            self.check_payload(p.as_ref())?;
+        let owned: Vec<(Option<i64>, B)> = items.into_iter().collect();
+        let mut items = Vec::with_capacity(owned.len());
+        for (ts, p) in &owned {
+            items.push((*ts, self.check_payload(p.as_ref())?));
         }
         self.write(|w, ctx| {
             let mut prev = w.newest();

@@ -1,0 +1,570 @@
+//! The window accumulator: records in, closed windows out, O(fields) per
+//! record with no allocation once every field has been seen.
+//!
+//! Per field and window it keeps the numeric count, sums (exact `i128`
+//! while every value is an integer, `f64` always), min, max, first and
+//! last, plus the raw text of the last non-numeric value, which is what a
+//! field shows when it held no number in the window.
+
+use std::collections::HashMap;
+use std::io::Write;
+
+use serde_json::value::RawValue;
+
+use super::{AggFn, AggSpec};
+use crate::flat_json::{Shape, for_each_entry};
+
+/// Most distinct fields one aggregator tracks; later new fields are not
+/// aggregated (and counted in `Aggregator::dropped_fields`).
+pub const MAX_AGG_FIELDS: usize = 1024;
+
+/// One finished window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Window {
+    /// First timestamp of the window (a multiple of its length).
+    pub start: i64,
+    /// `start + length`: the timestamp the window is reported at.
+    pub end: i64,
+    /// Closed before its end was reached (or cut by a query's start):
+    /// `sum` is `null` in it.
+    pub partial: bool,
+    /// Records aggregated into it.
+    pub records: u64,
+    /// The aggregated record, a JSON object.
+    pub data: Vec<u8>,
+}
+
+impl Window {
+    /// The output timestamp: the window's end.
+    pub fn timestamp(&self) -> i64 {
+        self.end
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Num {
+    Int(i128),
+    Float(f64),
+}
+
+impl Num {
+    fn parse(text: &str) -> Option<Num> {
+        let first = *text.as_bytes().first()?;
+        if first != b'-' && !first.is_ascii_digit() {
+            return None;
+        }
+        if !text.contains(['.', 'e', 'E'])
+            && let Ok(v) = text.parse::<i128>()
+        {
+            return Some(Num::Int(v));
+        }
+        text.parse::<f64>().ok().map(Num::Float)
+    }
+
+    fn as_f64(self) -> f64 {
+        match self {
+            Num::Int(v) => v as f64,
+            Num::Float(v) => v,
+        }
+    }
+
+    fn less(self, other: Num) -> bool {
+        match (self, other) {
+            (Num::Int(a), Num::Int(b)) => a < b,
+            (a, b) => a.as_f64() < b.as_f64(),
+        }
+    }
+
+    fn write(self, out: &mut Vec<u8>) {
+        // Writing to a Vec cannot fail; non-finite floats become null.
+        let _ = match self {
+            Num::Int(v) => write!(out, "{v}"),
+            Num::Float(v) => serde_json::to_writer(&mut *out, &v).map_err(std::io::Error::other),
+        };
+    }
+}
+
+/// One field's state: its identity and what the current window saw.
+#[derive(Debug)]
+struct FieldAcc {
+    fns: Vec<AggFn>,
+    /// Output keys as JSON string literals: the name alone, then one per
+    /// function (`"temp_avg"`) when there are several.
+    key: String,
+    fn_keys: Vec<String>,
+    count: u64,
+    /// `sum_int` is exact while every value is an integer and it fits.
+    all_int: bool,
+    sum_int: i128,
+    sum_float: f64,
+    min: Num,
+    max: Num,
+    first: Num,
+    last: Num,
+    /// Raw text of the last non-numeric value (its capacity is reused).
+    other: String,
+    has_other: bool,
+}
+
+impl FieldAcc {
+    fn new(name: &str, fns: &[AggFn]) -> FieldAcc {
+        let quote = |s: &str| serde_json::Value::from(s).to_string();
+        FieldAcc {
+            fns: fns.to_vec(),
+            key: quote(name),
+            fn_keys: fns
+                .iter()
+                .map(|f| quote(&format!("{name}_{}", f.as_str())))
+                .collect(),
+            count: 0,
+            all_int: true,
+            sum_int: 0,
+            sum_float: 0.0,
+            min: Num::Int(0),
+            max: Num::Int(0),
+            first: Num::Int(0),
+            last: Num::Int(0),
+            other: String::new(),
+            has_other: false,
+        }
+    }
+
+    fn clear(&mut self) {
+        self.count = 0;
+        self.all_int = true;
+        self.sum_int = 0;
+        self.sum_float = 0.0;
+        self.other.clear();
+        self.has_other = false;
+    }
+
+    fn add_number(&mut self, v: Num) {
+        if self.count == 0 {
+            (self.first, self.min, self.max) = (v, v, v);
+        } else {
+            if v.less(self.min) {
+                self.min = v;
+            }
+            if self.max.less(v) {
+                self.max = v;
+            }
+        }
+        self.last = v;
+        self.count += 1;
+        self.sum_float += v.as_f64();
+        match v {
+            Num::Int(i) if self.all_int => match self.sum_int.checked_add(i) {
+                Some(s) => self.sum_int = s,
+                None => self.all_int = false,
+            },
+            _ => self.all_int = false,
+        }
+    }
+
+    fn value(&self, f: AggFn, partial: bool) -> Option<Num> {
+        Some(match f {
+            AggFn::Sum if partial => return None,
+            AggFn::Sum if self.all_int => Num::Int(self.sum_int),
+            AggFn::Sum => Num::Float(self.sum_float),
+            AggFn::Avg if self.all_int => Num::Float(self.sum_int as f64 / self.count as f64),
+            AggFn::Avg => Num::Float(self.sum_float / self.count as f64),
+            AggFn::Min => self.min,
+            AggFn::Max => self.max,
+            AggFn::Count => Num::Int(self.count.into()),
+            AggFn::First => self.first,
+            AggFn::Last => self.last,
+        })
+    }
+
+    /// Appends this field's `"key":value` pairs; false if it has none.
+    fn write(&self, out: &mut Vec<u8>, partial: bool) -> bool {
+        if self.count == 0 {
+            if !self.has_other {
+                return false;
+            }
+            out.extend_from_slice(self.key.as_bytes());
+            out.push(b':');
+            out.extend_from_slice(self.other.as_bytes());
+            return true;
+        }
+        for (i, f) in self.fns.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            let key = if self.fns.len() == 1 {
+                &self.key
+            } else {
+                &self.fn_keys[i]
+            };
+            out.extend_from_slice(key.as_bytes());
+            out.push(b':');
+            match self.value(*f, partial) {
+                Some(v) => v.write(out),
+                None => out.extend_from_slice(b"null"),
+            }
+        }
+        true
+    }
+}
+
+/// A value of the record being added, kept until the record has parsed
+/// completely (a record that turns out to be invalid adds nothing).
+#[derive(Debug)]
+enum Pending {
+    Number(usize, Num),
+    /// Slot and the byte range of the raw value in the record.
+    Other(usize, usize, usize),
+}
+
+/// Streaming aggregation: feed records in time order with `add`, which
+/// returns each window as soon as a record falls past its end.
+#[derive(Debug)]
+pub struct Aggregator {
+    spec: AggSpec,
+    fields: Vec<FieldAcc>,
+    by_name: HashMap<String, usize>,
+    /// Field slots of the current window, in order of first appearance.
+    touched: Vec<usize>,
+    /// `hints[i]`: the slot of the i-th key of the previous record, which
+    /// is usually the slot of the i-th key of this one too.
+    hints: Vec<usize>,
+    /// Reused for every record; holds no borrow of it.
+    pending: Vec<Pending>,
+    window_start: Option<i64>,
+    records: u64,
+    /// Windows starting before this are partial (a query's start cut them).
+    covered_from: i64,
+    skipped: u64,
+    dropped_fields: u64,
+}
+
+impl Aggregator {
+    pub fn new(spec: AggSpec) -> Aggregator {
+        Aggregator {
+            spec,
+            fields: Vec::new(),
+            by_name: HashMap::new(),
+            touched: Vec::new(),
+            hints: Vec::new(),
+            pending: Vec::new(),
+            window_start: None,
+            records: 0,
+            covered_from: i64::MIN,
+            skipped: 0,
+            dropped_fields: 0,
+        }
+    }
+
+    /// Marks windows that start before `from` as partial: a range query
+    /// starting at `from` saw only part of them.
+    pub fn covered_from(mut self, from: i64) -> Aggregator {
+        self.covered_from = from;
+        self
+    }
+
+    pub fn spec(&self) -> &AggSpec {
+        &self.spec
+    }
+
+    /// Records that were not JSON objects, so were left out.
+    pub fn skipped(&self) -> u64 {
+        self.skipped
+    }
+
+    /// Field occurrences not aggregated because `MAX_AGG_FIELDS` distinct
+    /// fields were already tracked.
+    pub fn dropped_fields(&self) -> u64 {
+        self.dropped_fields
+    }
+
+    fn window_of(&self, ts: i64) -> i64 {
+        ts - ts.rem_euclid(self.spec.window_ns)
+    }
+
+    /// Adds one record (a JSON object; anything else is skipped and
+    /// counted). Returns the previous window if `timestamp` lies past its
+    /// end. Records must come in time order; a late one joins the current
+    /// window.
+    pub fn add(&mut self, timestamp: i64, record: &[u8]) -> Option<Window> {
+        let start = self.window_of(timestamp);
+        let closed = match self.window_start {
+            Some(current) if start > current => self.emit(false),
+            _ => None,
+        };
+        if self.window_start.is_none_or(|current| start > current) {
+            self.window_start = Some(start);
+        }
+        self.accumulate(record);
+        closed
+    }
+
+    fn accumulate(&mut self, record: &[u8]) {
+        let mut pending = std::mem::take(&mut self.pending);
+        pending.clear();
+        let base = record.as_ptr() as usize;
+        let mut position = 0;
+        let shape = for_each_entry(record, |key, raw: &RawValue| {
+            let slot = self.slot(position, &key);
+            position += 1;
+            let Some(slot) = slot else { return };
+            let text = raw.get();
+            pending.push(match Num::parse(text) {
+                Some(n) => Pending::Number(slot, n),
+                None => {
+                    let at = text.as_ptr() as usize - base;
+                    Pending::Other(slot, at, at + text.len())
+                }
+            });
+        });
+        if matches!(shape, Ok(Shape::Object)) {
+            self.records += 1;
+            for p in &pending {
+                let slot = match *p {
+                    Pending::Number(slot, _) | Pending::Other(slot, ..) => slot,
+                };
+                let acc = &mut self.fields[slot];
+                if acc.count == 0 && !acc.has_other {
+                    self.touched.push(slot);
+                }
+                match *p {
+                    Pending::Number(_, n) => acc.add_number(n),
+                    Pending::Other(_, from, to) => {
+                        acc.other.clear();
+                        // The range came from a &str inside `record`.
+                        acc.other
+                            .push_str(std::str::from_utf8(&record[from..to]).unwrap_or("null"));
+                        acc.has_other = true;
+                    }
+                }
+            }
+        } else {
+            self.skipped += 1;
+        }
+        self.pending = pending;
+    }
+
+    /// The slot of field `key`, the `position`-th key of its record.
+    fn slot(&mut self, position: usize, key: &str) -> Option<usize> {
+        if let Some(&hint) = self.hints.get(position)
+            && self.by_name.get(key) == Some(&hint)
+        {
+            return Some(hint);
+        }
+        let slot = match self.by_name.get(key) {
+            Some(&slot) => slot,
+            None if self.fields.len() >= MAX_AGG_FIELDS => {
+                self.dropped_fields += 1;
+                return None;
+            }
+            None => {
+                let fns = self.spec.functions_for(key).to_vec();
+                self.fields.push(FieldAcc::new(key, &fns));
+                self.by_name.insert(key.to_string(), self.fields.len() - 1);
+                self.fields.len() - 1
+            }
+        };
+        if position < MAX_AGG_FIELDS {
+            if self.hints.len() <= position {
+                self.hints.resize(position + 1, usize::MAX);
+            }
+            self.hints[position] = slot;
+        }
+        Some(slot)
+    }
+
+    /// Closes the current window if `now` has reached its end (a stream
+    /// that went quiet still gets its window out).
+    pub fn close_if_ended(&mut self, now: i64) -> Option<Window> {
+        let start = self.window_start?;
+        if now >= start.saturating_add(self.spec.window_ns) {
+            self.emit(false)
+        } else {
+            None
+        }
+    }
+
+    /// Flushes the current window before its end: it is partial.
+    pub fn flush(&mut self) -> Option<Window> {
+        self.emit(true)
+    }
+
+    /// Flushes the current window at the end of a query whose range
+    /// reached `covered_until` (inclusive): partial unless the range
+    /// covered the window to its last nanosecond.
+    pub fn finish(&mut self, covered_until: i64) -> Option<Window> {
+        let start = self.window_start?;
+        let last = start.saturating_add(self.spec.window_ns - 1);
+        self.emit(covered_until < last)
+    }
+
+    fn emit(&mut self, partial: bool) -> Option<Window> {
+        let start = self.window_start.take()?;
+        let records = std::mem::take(&mut self.records);
+        let partial = partial || start < self.covered_from;
+        let mut data = Vec::with_capacity(16 + 24 * self.touched.len());
+        data.push(b'{');
+        for &slot in &self.touched {
+            let before = data.len();
+            if before > 1 {
+                data.push(b',');
+            }
+            if !self.fields[slot].write(&mut data, partial) {
+                data.truncate(before);
+            }
+            self.fields[slot].clear();
+        }
+        data.push(b'}');
+        self.touched.clear();
+        (records > 0).then(|| Window {
+            start,
+            end: start.saturating_add(self.spec.window_ns),
+            partial,
+            records,
+            data,
+        })
+    }
+}
+
+/// Aggregates records sorted by time that a query selected from the
+/// inclusive range `covered`: windows cut by either end of the range are
+/// partial.
+pub fn aggregate<'a, I>(spec: &AggSpec, records: I, covered: (i64, i64)) -> Vec<Window>
+where
+    I: IntoIterator<Item = (i64, &'a [u8])>,
+{
+    let mut agg = Aggregator::new(spec.clone()).covered_from(covered.0);
+    let mut out = Vec::new();
+    for (ts, data) in records {
+        out.extend(agg.add(ts, data));
+    }
+    out.extend(agg.finish(covered.1));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::AggFn::*;
+    use super::*;
+    use serde_json::{Value, json};
+
+    const MIN: i64 = 60_000_000_000;
+
+    fn spec(fields: Option<&str>, default: Option<&str>) -> AggSpec {
+        AggSpec::parse(Some("1m"), fields, default)
+            .unwrap()
+            .unwrap()
+    }
+
+    fn data(w: &Window) -> Value {
+        serde_json::from_slice(&w.data).unwrap()
+    }
+
+    #[test]
+    fn windows_close_on_the_first_later_record() {
+        let mut agg = Aggregator::new(spec(Some("t:avg+min+max+sum+count+first+last"), None));
+        assert!(agg.add(MIN + 1, br#"{"t":1}"#).is_none());
+        assert!(agg.add(2 * MIN - 1, br#"{"t":4.5}"#).is_none());
+        let w = agg.add(3 * MIN, br#"{"t":-2}"#).unwrap();
+        assert_eq!(
+            (w.start, w.end, w.timestamp(), w.partial, w.records),
+            (MIN, 2 * MIN, 2 * MIN, false, 2)
+        );
+        assert_eq!(
+            data(&w),
+            json!({"t_avg": 2.75, "t_min": 1, "t_max": 4.5, "t_sum": 5.5, "t_count": 2, "t_first": 1, "t_last": 4.5})
+        );
+        let w = agg.flush().unwrap();
+        assert!(w.partial);
+        assert_eq!(w.start, 3 * MIN);
+        assert_eq!(data(&w)["t_sum"], Value::Null);
+        assert_eq!(data(&w)["t_avg"], json!(-2.0));
+        assert!(agg.flush().is_none());
+    }
+
+    #[test]
+    fn naming_defaults_and_non_numeric_fields() {
+        let mut agg = Aggregator::new(spec(Some("count:sum"), Some("max")));
+        agg.add(
+            1,
+            br#"{"count":2,"temp":20,"status":"ok","nested":{"a":1}}"#,
+        );
+        agg.add(2, br#"{"count":3,"temp":25,"status":"error","nested":[1]}"#);
+        let w = agg.finish(MIN - 1).unwrap();
+        assert!(!w.partial);
+        assert_eq!(
+            data(&w),
+            json!({"count": 5, "temp": 25, "status": "error", "nested": [1]})
+        );
+        // Exact integer sums; avg without agg_default.
+        let mut agg = Aggregator::new(spec(None, None));
+        agg.add(1, br#"{"big":9007199254740993}"#);
+        agg.add(2, br#"{"big":1}"#);
+        agg.add(3, br#"{"other":1}"#);
+        let w = agg.flush().unwrap();
+        assert_eq!(data(&w), json!({"big": 4503599627370497.0, "other": 1.0}));
+        let mut agg = Aggregator::new(spec(None, Some("sum")));
+        agg.add(1, br#"{"big":9007199254740993}"#);
+        agg.add(2, br#"{"big":1}"#);
+        assert_eq!(
+            &agg.finish(MIN).unwrap().data,
+            br#"{"big":9007199254740994}"#
+        );
+    }
+
+    #[test]
+    fn skips_what_is_not_an_object() {
+        let mut agg = Aggregator::new(spec(None, Some("count")));
+        agg.add(1, b"12");
+        agg.add(2, br#"{"a":1"#);
+        agg.add(3, br#"{"a":1} trailing"#);
+        assert_eq!(agg.skipped(), 3);
+        assert!(agg.flush().is_none(), "no record, no window");
+        agg.add(4, br#"{"a":1}"#);
+        assert_eq!(&agg.flush().unwrap().data, br#"{"a":1}"#);
+    }
+
+    #[test]
+    fn batch_marks_windows_cut_by_the_range() {
+        let recs: Vec<(i64, Vec<u8>)> = (0..5)
+            .map(|i| (MIN / 2 + i * MIN / 2, br#"{"v":1}"#.to_vec()))
+            .collect();
+        let it = || recs.iter().map(|(t, d)| (*t, &d[..]));
+        let ws = aggregate(&spec(None, Some("sum")), it(), (MIN / 2, 3 * MIN - 1));
+        let summary: Vec<_> = ws.iter().map(|w| (w.start, w.partial, w.records)).collect();
+        assert_eq!(
+            summary,
+            [(0, true, 1), (MIN, false, 2), (2 * MIN, false, 2)]
+        );
+        let ws = aggregate(&spec(None, Some("sum")), it(), (0, 3 * MIN - 2));
+        assert_eq!(
+            ws.iter().map(|w| w.partial).collect::<Vec<_>>(),
+            [false, false, true]
+        );
+        assert_eq!(data(&ws[2])["v"], Value::Null);
+    }
+
+    #[test]
+    fn close_if_ended_uses_the_clock() {
+        let mut agg = Aggregator::new(AggSpec::with_default(MIN, vec![Last]));
+        agg.add(10, br#"{"v":"x"}"#);
+        assert!(agg.close_if_ended(MIN - 1).is_none());
+        let w = agg.close_if_ended(MIN).unwrap();
+        assert!(!w.partial);
+        assert_eq!(&w.data, br#"{"v":"x"}"#);
+    }
+
+    #[test]
+    fn field_count_is_bounded() {
+        let mut agg = Aggregator::new(spec(None, None));
+        let mut rec = String::from("{");
+        for i in 0..MAX_AGG_FIELDS + 5 {
+            rec.push_str(&format!("\"f{i}\":1,"));
+        }
+        rec.pop();
+        rec.push('}');
+        agg.add(1, rec.as_bytes());
+        assert_eq!(agg.dropped_fields(), 5);
+        let w = agg.flush().unwrap();
+        assert_eq!(data(&w).as_object().unwrap().len(), MAX_AGG_FIELDS);
+    }
+}

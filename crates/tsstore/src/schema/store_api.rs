@@ -1,0 +1,38 @@
+//! The schema half of `Store`'s API: set and read the schema, and show
+//! stored records the way the user wrote them.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use super::{Field, Schema, SchemaError};
+use crate::error::Result;
+use crate::format::DataType;
+use crate::store::Store;
+
+impl Store {
+    /// The current schema of a schema store (`None` before the first
+    /// `set_schema`, and for stores of other types).
+    pub fn schema(&self) -> Option<Arc<Schema>> {
+        self.schema.current()
+    }
+
+    /// Sets the schema of a schema store: the first call makes version 1,
+    /// later ones must keep every existing field (append-only) and make
+    /// version N+1. An update that adds no field changes nothing and
+    /// returns the current version.
+    pub fn set_schema(&self, fields: Vec<Field>) -> Result<Arc<Schema>> {
+        if self.data_type() != DataType::Schema {
+            return Err(SchemaError::NotASchemaStore(self.data_type().as_str()).into());
+        }
+        self.schema.set(fields)
+    }
+
+    /// A stored payload as users see it: schema records expanded to field
+    /// names, everything else unchanged.
+    pub fn expand<'a>(&self, stored: &'a [u8]) -> Cow<'a, [u8]> {
+        match (self.data_type(), self.schema.current()) {
+            (DataType::Schema, Some(schema)) => schema.expand(stored),
+            _ => Cow::Borrowed(stored),
+        }
+    }
+}
