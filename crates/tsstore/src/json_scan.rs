@@ -128,6 +128,85 @@ fn structure_ok(s: &mut Scanner) -> bool {
     }
 }
 
+/// A value of a flat object, as `flat_object` reads it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum FlatValue<'a> {
+    Int(i64),
+    Float(f64),
+    /// The JSON text of a string, `true`, `false` or `null`.
+    Other(&'a str),
+}
+
+/// `10^k` for the exact fast path of decimal parsing.
+const POW10: [f64; 16] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+];
+
+/// Walks a flat object `{"k": scalar, ...}`, calling `f` for each entry in
+/// order (keys are passed as bytes; they are ASCII). Returns false when unsure: nested values, escaped keys, numbers
+/// with exponents or more than 15 significant digits, or anything invalid.
+/// Then `f` may have seen some entries, and the caller must discard them
+/// and ask serde_json instead. Numbers are read exactly: integers as they
+/// are, decimals by one correctly rounded division of exact doubles.
+pub(crate) fn flat_object<'a>(b: &'a [u8], mut f: impl FnMut(&'a [u8], FlatValue<'a>)) -> bool {
+    let mut s = Scanner {
+        b,
+        i: 0,
+        non_ascii: false,
+    };
+    s.ws();
+    if !s.eat(b'{') {
+        return false;
+    }
+    s.ws();
+    if !s.eat(b'}') {
+        loop {
+            let Some(key) = s.plain_key() else {
+                return false;
+            };
+            s.ws();
+            let value = match s.peek() {
+                Some(b'"') => {
+                    let start = s.i;
+                    s.non_ascii = false;
+                    if !s.string() {
+                        return false;
+                    }
+                    let raw = &b[start..s.i];
+                    if s.non_ascii && std::str::from_utf8(raw).is_err() {
+                        return false;
+                    }
+                    // Checked above, or ASCII only.
+                    FlatValue::Other(std::str::from_utf8(raw).unwrap_or("null"))
+                }
+                Some(b't') if s.literal(b"true") => FlatValue::Other("true"),
+                Some(b'f') if s.literal(b"false") => FlatValue::Other("false"),
+                Some(b'n') if s.literal(b"null") => FlatValue::Other("null"),
+                Some(b'-' | b'0'..=b'9') => match s.number_value() {
+                    Some(v) => v,
+                    None => return false,
+                },
+                _ => return false,
+            };
+            f(key, value);
+            s.ws();
+            match s.peek() {
+                Some(b',') => {
+                    s.i += 1;
+                    s.ws();
+                }
+                Some(b'}') => {
+                    s.i += 1;
+                    break;
+                }
+                _ => return false,
+            }
+        }
+    }
+    s.ws();
+    s.i == b.len()
+}
+
 struct Scanner<'a> {
     b: &'a [u8],
     i: usize,
@@ -135,7 +214,7 @@ struct Scanner<'a> {
     non_ascii: bool,
 }
 
-impl Scanner<'_> {
+impl<'a> Scanner<'a> {
     fn peek(&self) -> Option<u8> {
         self.b.get(self.i).copied()
     }
@@ -176,9 +255,7 @@ impl Scanner<'_> {
     fn string(&mut self) -> bool {
         self.i += 1; // opening quote
         loop {
-            while self.i < self.b.len() && !STRING_STOP[self.b[self.i] as usize] {
-                self.i += 1;
-            }
+            self.skip_plain();
             let Some(c) = self.peek() else {
                 return false;
             };
@@ -193,6 +270,106 @@ impl Scanner<'_> {
                 _ => return false,
             }
         }
+    }
+
+    /// Moves to the next string-stop byte (see `STRING_STOP`), eight bytes
+    /// at a time: for each word, the classic "has zero byte" bit trick
+    /// flags quotes, backslashes, bytes < 0x20 and bytes ≥ 0x80. Bits above
+    /// the first hit may be spurious, so only the lowest one is used.
+    fn skip_plain(&mut self) {
+        const ONES: u64 = 0x0101_0101_0101_0101;
+        const HIGH: u64 = 0x8080_8080_8080_8080;
+        while let Some(chunk) = self.b.get(self.i..self.i + 8) {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            let v = u64::from_le_bytes(word);
+            let zero_in = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+            let quote = zero_in(v ^ (ONES * u64::from(b'"')));
+            let backslash = zero_in(v ^ (ONES * u64::from(b'\\')));
+            let control = v.wrapping_sub(ONES * 0x20) & !v & HIGH;
+            let hits = quote | backslash | control | (v & HIGH);
+            if hits != 0 {
+                self.i += (hits.trailing_zeros() / 8) as usize;
+                return;
+            }
+            self.i += 8;
+        }
+        while self.i < self.b.len() && !STRING_STOP[self.b[self.i] as usize] {
+            self.i += 1;
+        }
+    }
+
+    /// An ASCII key without escapes, and its colon.
+    fn plain_key(&mut self) -> Option<&'a [u8]> {
+        if !self.eat(b'"') {
+            return None;
+        }
+        let start = self.i;
+        self.skip_plain();
+        let end = self.i;
+        if self.peek() != Some(b'"') {
+            return None; // escapes, control or non-ASCII bytes: unsure
+        }
+        self.i += 1;
+        self.ws();
+        if !self.eat(b':') {
+            return None;
+        }
+        Some(&self.b[start..end])
+    }
+
+    /// A number of at most 15 significant digits without exponent, or
+    /// an integer of at most 18 digits; `None` for anything else.
+    fn number_value(&mut self) -> Option<FlatValue<'a>> {
+        let negative = self.eat(b'-');
+        let mut mantissa: u64 = 0;
+        let mut digits = 0u32;
+        let mut take = |s: &mut Self| {
+            let from = s.i;
+            while let Some(d @ b'0'..=b'9') = s.peek() {
+                mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(d - b'0'));
+                digits += 1;
+                s.i += 1;
+            }
+            s.i - from
+        };
+        match self.peek() {
+            Some(b'0') => {
+                self.i += 1;
+                if matches!(self.peek(), Some(b'0'..=b'9')) {
+                    return None;
+                }
+            }
+            Some(b'1'..=b'9') => {
+                take(self);
+            }
+            _ => return None,
+        }
+        let mut fraction = 0;
+        if self.eat(b'.') {
+            fraction = take(self);
+            if fraction == 0 {
+                return None;
+            }
+        }
+        if matches!(self.peek(), Some(b'e' | b'E')) {
+            return None;
+        }
+        if fraction == 0 {
+            if digits > 18 {
+                return None;
+            }
+            // At most 18 digits: fits in i64 either sign.
+            let v = mantissa as i64;
+            return Some(FlatValue::Int(if negative { -v } else { v }));
+        }
+        if digits > 15 {
+            return None;
+        }
+        // Both operands are exact doubles (< 2^53 and 10^k for k ≤ 15),
+        // so the one division is correctly rounded.
+        let v = mantissa as f64 / POW10[fraction];
+        Some(FlatValue::Float(if negative { -v } else { v }))
     }
 
     fn digits(&mut self) -> usize {
@@ -303,6 +480,8 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
         #[test]
         fn serialized_values_are_accepted(v in json_value(), pretty in any::<bool>()) {
             let text = if pretty { serde_json::to_string_pretty(&v) } else { serde_json::to_string(&v) }.unwrap();
@@ -318,6 +497,63 @@ mod tests {
             if surely_valid(&b) {
                 prop_assert!(serde_ok(&b), "{:?}", String::from_utf8_lossy(&b));
             }
+        }
+
+        #[test]
+        fn flat_object_reads_what_serde_reads(
+            entries in proptest::collection::vec((
+                "[a-z.é]{0,5}",
+                prop_oneof![
+                    any::<i64>().prop_map(|v| v.to_string()),
+                    (any::<i32>(), 0u32..8).prop_map(|(m, k)| {
+                        let s = format!("{:0>9}", m.unsigned_abs());
+                        let (a, b) = s.split_at(9 - k as usize);
+                        format!("{}{}.{}", if m < 0 { "-" } else { "" }, a.trim_start_matches('0').max("0"), if b.is_empty() { "0" } else { b })
+                    }),
+                    any::<f64>().prop_filter("finite", |v| v.is_finite()).prop_map(|v| serde_json::to_string(&v).unwrap()),
+                    Just("true".to_string()),
+                    Just("null".to_string()),
+                    "[ -~é]{0,6}".prop_map(|s| serde_json::to_string(&s).unwrap()),
+                    Just("[1]".to_string()),
+                ],
+            ), 0..6),
+            spaces in any::<bool>(),
+        ) {
+            let sep = if spaces { " , " } else { "," };
+            let body: Vec<String> = entries.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+            let text = format!("{{{}}}", body.join(sep));
+            let mut seen = Vec::new();
+            let sure = super::flat_object(text.as_bytes(), |k, v| seen.push((String::from_utf8(k.to_vec()).unwrap(), v)));
+            if sure {
+                prop_assert_eq!(seen.len(), entries.len());
+                for ((key, got), (k, v)) in seen.iter().zip(&entries) {
+                    prop_assert_eq!(key, k);
+                    let want: serde_json::Value = serde_json::from_str(v).unwrap();
+                    match got {
+                        super::FlatValue::Int(i) => prop_assert_eq!(want.as_i64(), Some(*i), "{}", v),
+                        super::FlatValue::Float(f) => prop_assert_eq!(want.as_f64(), Some(*f), "{}", v),
+                        super::FlatValue::Other(raw) => prop_assert_eq!(raw, v),
+                    }
+                }
+            } else {
+                // Unsure only for what the fast path leaves to serde_json.
+                let plain = entries.iter().all(|(_, v)| !v.contains(['[', 'e', 'E', '\\']) && v.len() < 16);
+                prop_assert!(!(plain && entries.iter().all(|(k, _)| k.is_ascii())), "{}", text);
+            }
+        }
+
+        #[test]
+        fn word_skip_stops_where_the_byte_loop_does(
+            bytes in proptest::collection::vec(prop_oneof![0x20u8..0x7f, any::<u8>()], 0..40),
+            from in 0usize..40,
+        ) {
+            let from = from.min(bytes.len());
+            let mut s = super::Scanner { b: &bytes, i: from, non_ascii: false };
+            s.skip_plain();
+            let expected = (from..bytes.len())
+                .find(|&i| super::STRING_STOP[bytes[i] as usize])
+                .unwrap_or(bytes.len());
+            prop_assert_eq!(s.i, expected);
         }
 
         #[test]

@@ -13,6 +13,7 @@ use serde_json::value::RawValue;
 
 use super::{AggFn, AggSpec};
 use crate::flat_json::{Shape, for_each_entry};
+use crate::json_scan::{FlatValue, flat_object};
 
 /// Most distinct fields one aggregator tracks; later new fields are not
 /// aggregated (and counted in `Aggregator::dropped_fields`).
@@ -43,7 +44,10 @@ impl Window {
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Num {
-    Int(i128),
+    Int(i64),
+    /// Integers beyond i64 (large u64 values, sums): exact, but kept off
+    /// the common path because i128 → f64 is a library call.
+    Big(i128),
     Float(f64),
 }
 
@@ -53,10 +57,13 @@ impl Num {
         if first != b'-' && !first.is_ascii_digit() {
             return None;
         }
-        if !text.contains(['.', 'e', 'E'])
-            && let Ok(v) = text.parse::<i128>()
-        {
-            return Some(Num::Int(v));
+        if !text.contains(['.', 'e', 'E']) {
+            if let Ok(v) = text.parse::<i64>() {
+                return Some(Num::Int(v));
+            }
+            if let Ok(v) = text.parse::<i128>() {
+                return Some(Num::Big(v));
+            }
         }
         text.parse::<f64>().ok().map(Num::Float)
     }
@@ -64,14 +71,23 @@ impl Num {
     fn as_f64(self) -> f64 {
         match self {
             Num::Int(v) => v as f64,
+            Num::Big(v) => v as f64,
             Num::Float(v) => v,
         }
     }
 
+    fn as_i128(self) -> Option<i128> {
+        match self {
+            Num::Int(v) => Some(v.into()),
+            Num::Big(v) => Some(v),
+            Num::Float(_) => None,
+        }
+    }
+
     fn less(self, other: Num) -> bool {
-        match (self, other) {
-            (Num::Int(a), Num::Int(b)) => a < b,
-            (a, b) => a.as_f64() < b.as_f64(),
+        match (self.as_i128(), other.as_i128()) {
+            (Some(a), Some(b)) => a < b,
+            _ => self.as_f64() < other.as_f64(),
         }
     }
 
@@ -79,6 +95,7 @@ impl Num {
         // Writing to a Vec cannot fail; non-finite floats become null.
         let _ = match self {
             Num::Int(v) => write!(out, "{v}"),
+            Num::Big(v) => write!(out, "{v}"),
             Num::Float(v) => serde_json::to_writer(&mut *out, &v).map_err(std::io::Error::other),
         };
     }
@@ -87,6 +104,7 @@ impl Num {
 /// One field's state: its identity and what the current window saw.
 #[derive(Debug)]
 struct FieldAcc {
+    name: String,
     fns: Vec<AggFn>,
     /// Output keys as JSON string literals: the name alone, then one per
     /// function (`"temp_avg"`) when there are several.
@@ -110,6 +128,7 @@ impl FieldAcc {
     fn new(name: &str, fns: &[AggFn]) -> FieldAcc {
         let quote = |s: &str| serde_json::Value::from(s).to_string();
         FieldAcc {
+            name: name.to_string(),
             fns: fns.to_vec(),
             key: quote(name),
             fn_keys: fns
@@ -153,10 +172,12 @@ impl FieldAcc {
         self.count += 1;
         self.sum_float += v.as_f64();
         match v {
-            Num::Int(i) if self.all_int => match self.sum_int.checked_add(i) {
-                Some(s) => self.sum_int = s,
-                None => self.all_int = false,
-            },
+            Num::Int(_) | Num::Big(_) if self.all_int => {
+                match v.as_i128().and_then(|i| self.sum_int.checked_add(i)) {
+                    Some(s) => self.sum_int = s,
+                    None => self.all_int = false,
+                }
+            }
             _ => self.all_int = false,
         }
     }
@@ -164,13 +185,13 @@ impl FieldAcc {
     fn value(&self, f: AggFn, partial: bool) -> Option<Num> {
         Some(match f {
             AggFn::Sum if partial => return None,
-            AggFn::Sum if self.all_int => Num::Int(self.sum_int),
+            AggFn::Sum if self.all_int => Num::Big(self.sum_int),
             AggFn::Sum => Num::Float(self.sum_float),
             AggFn::Avg if self.all_int => Num::Float(self.sum_int as f64 / self.count as f64),
             AggFn::Avg => Num::Float(self.sum_float / self.count as f64),
             AggFn::Min => self.min,
             AggFn::Max => self.max,
-            AggFn::Count => Num::Int(self.count.into()),
+            AggFn::Count => Num::Big(self.count.into()),
             AggFn::First => self.first,
             AggFn::Last => self.last,
         })
@@ -302,21 +323,45 @@ impl Aggregator {
         let mut pending = std::mem::take(&mut self.pending);
         pending.clear();
         let base = record.as_ptr() as usize;
+        let offset = |text: &str| {
+            let at = text.as_ptr() as usize - base;
+            (at, at + text.len())
+        };
+        // Flat records with plain numbers (nearly all sensor data) take the
+        // scanner; anything else, or anything it is unsure of, serde_json.
         let mut position = 0;
-        let shape = for_each_entry(record, |key, raw: &RawValue| {
-            let slot = self.slot(position, &key);
+        let mut valid = flat_object(record, |key, value| {
+            let slot = self.slot(position, key);
             position += 1;
             let Some(slot) = slot else { return };
-            let text = raw.get();
-            pending.push(match Num::parse(text) {
-                Some(n) => Pending::Number(slot, n),
-                None => {
-                    let at = text.as_ptr() as usize - base;
-                    Pending::Other(slot, at, at + text.len())
+            pending.push(match value {
+                FlatValue::Int(v) => Pending::Number(slot, Num::Int(v)),
+                FlatValue::Float(v) => Pending::Number(slot, Num::Float(v)),
+                FlatValue::Other(text) => {
+                    let (from, to) = offset(text);
+                    Pending::Other(slot, from, to)
                 }
             });
         });
-        if matches!(shape, Ok(Shape::Object)) {
+        if !valid {
+            pending.clear();
+            position = 0;
+            let shape = for_each_entry(record, |key, raw: &RawValue| {
+                let slot = self.slot(position, key.as_bytes());
+                position += 1;
+                let Some(slot) = slot else { return };
+                let text = raw.get();
+                pending.push(match Num::parse(text) {
+                    Some(n) => Pending::Number(slot, n),
+                    None => {
+                        let (from, to) = offset(text);
+                        Pending::Other(slot, from, to)
+                    }
+                });
+            });
+            valid = matches!(shape, Ok(Shape::Object));
+        }
+        if valid {
             self.records += 1;
             for p in &pending {
                 let slot = match *p {
@@ -344,12 +389,17 @@ impl Aggregator {
     }
 
     /// The slot of field `key`, the `position`-th key of its record.
-    fn slot(&mut self, position: usize, key: &str) -> Option<usize> {
+    fn slot(&mut self, position: usize, key: &[u8]) -> Option<usize> {
         if let Some(&hint) = self.hints.get(position)
-            && self.by_name.get(key) == Some(&hint)
+            && self
+                .fields
+                .get(hint)
+                .is_some_and(|f| f.name.as_bytes() == key)
         {
             return Some(hint);
         }
+        // Keys come from a &str or are ASCII.
+        let key = std::str::from_utf8(key).ok()?;
         let slot = match self.by_name.get(key) {
             Some(&slot) => slot,
             None if self.fields.len() >= MAX_AGG_FIELDS => {
