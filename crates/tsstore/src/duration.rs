@@ -120,6 +120,11 @@ mod tests {
         assert!(matches!(&e, DurationError::UnknownUnit { unit, .. } if unit == "y"));
         assert!(e.to_string().contains("'5y'"), "{e}");
         assert!(matches!(err("5 s"), DurationError::UnknownUnit { .. }));
+        for input in ["0s", "-5m", "15251w", "30", "s", "1.5h", "5y", "5S"] {
+            let message = err(input).to_string();
+            assert!(message.contains(&format!("'{input}'")), "{message}");
+        }
+        assert!(err("").to_string().contains("empty"));
         assert!(matches!(err("5S"), DurationError::UnknownUnit { .. }));
         assert!(matches!(err("5s "), DurationError::UnknownUnit { .. }));
     }

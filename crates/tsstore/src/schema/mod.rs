@@ -425,6 +425,7 @@ mod tests {
         ] {
             let e = err(vec![Field::new(1, name, Int8)]);
             assert!(matches!(&e, SchemaError::InvalidFieldName { name: n, .. } if n == name));
+            assert!(e.to_string().contains(&format!("'{name}'")), "{e}");
         }
         assert!(Schema::new(1, vec![Field::new(1, "cpu.pct-1_a", Int8)]).is_ok());
     }
@@ -458,6 +459,10 @@ mod tests {
             ])
             .unwrap_err();
         assert!(matches!(e, SchemaError::FieldRetyped { ref name, .. } if name == "temp"));
+        assert!(
+            e.to_string().contains("'temp'") && e.to_string().contains("float32"),
+            "{e}"
+        );
         let e = s
             .evolve(vec![
                 Field::new(1, "temp", Float64),
@@ -467,6 +472,7 @@ mod tests {
         assert!(
             matches!(e, SchemaError::FieldReindexed { ref name, from: 2, to: 3 } if name == "room")
         );
+        assert!(e.to_string().contains("'room'"), "{e}");
         let e = s
             .evolve(vec![
                 Field::new(1, "temp", Float64),
@@ -486,6 +492,10 @@ mod tests {
             ])
             .unwrap_err();
         assert!(matches!(e, SchemaError::DuplicateIndex { index: 2, .. }));
+        assert!(
+            e.to_string().contains("'room'") && e.to_string().contains("'x'"),
+            "{e}"
+        );
     }
 
     #[test]
