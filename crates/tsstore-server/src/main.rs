@@ -1,9 +1,21 @@
-//! The `tsstore` server binary. The REST API, ingest and outbound
-//! connections arrive with the server issue; for now it only reports its version.
+//! The `tsstore` binary. Store and key administration, status and the
+//! footprint calculator work on store directories directly; the server
+//! (`serve`) is being built (see the server issue).
 
-fn main() {
-    println!(
-        "tsstore {} (server not built yet)",
-        env!("CARGO_PKG_VERSION")
-    );
+use std::process::ExitCode;
+
+use clap::Parser;
+use tsstore_server::cli;
+
+fn main() -> ExitCode {
+    match cli::run(cli::Cli::parse()) {
+        Ok(out) => {
+            println!("{out}");
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -1,0 +1,398 @@
+//! Command-line interface: store and key administration that works on the
+//! store directories directly (no server needed), and the footprint
+//! calculator. Errors are returned as text for `main` to print on stderr.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, Subcommand};
+use tsstore::layout::{BLOCK_HEADER_SIZE, OBJECT_HEADER_SIZE, blocks_for, index_file_len};
+use tsstore::{Config, DataType, Error, Store, SyncPolicy};
+
+use crate::config::{self, Overrides, Settings};
+use crate::keys::KeyFile;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tsstore",
+    version,
+    about = "Embedded ring-buffer time series store"
+)]
+pub struct Cli {
+    /// Configuration file (default: $TSSTORE_CONFIG, if set).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a store and print its API key (shown once).
+    Create(CreateArgs),
+    /// Manage a store's API keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Show every store under the data path.
+    Status(StatusArgs),
+    /// Compute a store's disk footprint and how much it holds.
+    Calc(CalcArgs),
+    /// Print the version.
+    Version,
+}
+
+#[derive(Debug, Args)]
+pub struct PathArg {
+    /// Data directory holding the stores (default: config, $TSSTORE_DATA_PATH, ./data).
+    #[arg(long, value_name = "DIR")]
+    pub path: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Store name: 1–64 of A-Z a-z 0-9 _ -, not starting with '-'.
+    pub name: String,
+    /// Number of data blocks (the ring's length).
+    #[arg(long)]
+    pub blocks: Option<u32>,
+    /// Data block size in bytes (a power of two, 64 B – 1 GiB).
+    #[arg(long = "data-size")]
+    pub data_size: Option<u32>,
+    /// Index block size in bytes (a power of two).
+    #[arg(long = "index-size")]
+    pub index_size: Option<u32>,
+    /// Data type: binary, text, json or schema.
+    #[arg(long = "type", default_value = "json")]
+    pub data_type: String,
+    #[command(flatten)]
+    pub path: PathArg,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Revoke every key of a store and print a new one (shown once).
+    Regenerate {
+        store: String,
+        /// A note kept with the key (who or what uses it).
+        #[arg(long, default_value = "")]
+        note: String,
+        #[command(flatten)]
+        path: PathArg,
+    },
+    /// List a store's keys: ids, creation times and notes (never the keys).
+    List {
+        store: String,
+        #[command(flatten)]
+        path: PathArg,
+    },
+    /// Revoke one key by its id.
+    Revoke {
+        store: String,
+        id: String,
+        #[command(flatten)]
+        path: PathArg,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub path: PathArg,
+}
+
+#[derive(Debug, Args)]
+pub struct CalcArgs {
+    /// Number of data blocks.
+    #[arg(long)]
+    pub blocks: u32,
+    /// Data block size in bytes.
+    #[arg(long = "block-size")]
+    pub block_size: u32,
+    /// Index block size in bytes.
+    #[arg(long = "index-size", default_value_t = 4096)]
+    pub index_size: u32,
+    /// Payload size of one object, to count how many fit.
+    #[arg(long = "object-size")]
+    pub object_size: Option<u64>,
+    /// One object every this long (e.g. 10s), to tell how much time fits.
+    #[arg(long)]
+    pub every: Option<String>,
+}
+
+/// Settings from the config file and environment, with `--path` on top.
+fn settings(config: Option<&Path>, path: &PathArg) -> Result<Settings, String> {
+    let file_path = config
+        .map(Path::to_path_buf)
+        .or_else(|| std::env::var_os("TSSTORE_CONFIG").map(PathBuf::from));
+    let file = match file_path {
+        Some(p) => config::from_file(&p).map_err(|e| e.to_string())?,
+        None => Overrides::default(),
+    };
+    let env = config::from_env(|k| std::env::var(k).ok()).map_err(|e| e.to_string())?;
+    let flags = Overrides {
+        base_path: path.path.clone(),
+        ..Overrides::default()
+    };
+    Settings::resolve(file.then(env).then(flags)).map_err(|e| e.to_string())
+}
+
+/// Runs one command; the text is what to print on stdout.
+pub fn run(cli: Cli) -> Result<String, String> {
+    let config = cli.config.as_deref();
+    match cli.command {
+        Command::Version => Ok(format!("tsstore {}", env!("CARGO_PKG_VERSION"))),
+        Command::Calc(args) => calc(&args),
+        Command::Create(args) => create(&settings(config, &args.path)?, &args),
+        Command::Status(args) => status(&settings(config, &args.path)?, args.json),
+        Command::Key(cmd) => key(config, cmd),
+    }
+}
+
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+fn human_duration(secs: f64) -> String {
+    let units = [
+        (604_800.0, "weeks"),
+        (86_400.0, "days"),
+        (3_600.0, "hours"),
+        (60.0, "minutes"),
+    ];
+    for (size, name) in units {
+        if secs >= size {
+            return format!("{:.1} {name}", secs / size);
+        }
+    }
+    format!("{secs:.1} seconds")
+}
+
+fn create(settings: &Settings, args: &CreateArgs) -> Result<String, String> {
+    let data_type: DataType = args.data_type.parse().map_err(|e: Error| e.to_string())?;
+    let d = &settings.store_defaults;
+    let config = Config {
+        num_blocks: args.blocks.unwrap_or(d.num_blocks),
+        data_block_size: args.data_size.unwrap_or(d.data_block_size),
+        index_block_size: args.index_size.unwrap_or(d.index_block_size),
+        data_type,
+    };
+    let base = &settings.base_path;
+    let store = Store::create_with(base, &args.name, config, SyncPolicy::Always)
+        .map_err(|e| e.to_string())?;
+    let dir = store.path().to_path_buf();
+    store.close().map_err(|e| e.to_string())?;
+    let mut keys = KeyFile::new(&args.name);
+    let saved = keys
+        .add("created by tsstore create")
+        .and_then(|key| keys.save(&dir).map(|()| key));
+    let key = match saved {
+        Ok(key) => key,
+        Err(e) => {
+            // Leave nothing half-made: a store nobody can authenticate to.
+            let _ = Store::destroy(base, &args.name);
+            return Err(e.to_string());
+        }
+    };
+    let size = config.num_blocks as u64 * config.data_block_size as u64;
+    Ok(format!(
+        "created store '{}' ({}, {} blocks of {} bytes: {}) in {}\n\
+         API key (shown only now; keep it): {}\nkey id: {}",
+        args.name,
+        data_type,
+        config.num_blocks,
+        config.data_block_size,
+        human_bytes(size),
+        dir.display(),
+        key.key,
+        key.id
+    ))
+}
+
+/// The directory of an existing store, or a message saying it is missing.
+fn existing_store(base: &Path, name: &str) -> Result<PathBuf, String> {
+    tsstore::validate_store_name(name).map_err(|e| e.to_string())?;
+    let dir = base.join(name);
+    if !dir.join("meta.tsdb").is_file() {
+        return Err(format!(
+            "store '{name}' does not exist in {} (see `tsstore status`)",
+            base.display()
+        ));
+    }
+    Ok(dir)
+}
+
+fn key(config: Option<&Path>, cmd: KeyCommand) -> Result<String, String> {
+    match cmd {
+        KeyCommand::Regenerate { store, note, path } => {
+            let dir = existing_store(&settings(config, &path)?.base_path, &store)?;
+            let mut keys = KeyFile::new(&store);
+            let key = keys.add(&note).map_err(|e| e.to_string())?;
+            keys.save(&dir).map_err(|e| e.to_string())?;
+            Ok(format!(
+                "every earlier key of '{store}' is revoked\nAPI key (shown only now; keep it): {}\nkey id: {}",
+                key.key, key.id
+            ))
+        }
+        KeyCommand::List { store, path } => {
+            let dir = existing_store(&settings(config, &path)?.base_path, &store)?;
+            let keys = KeyFile::load(&dir, &store).map_err(|e| e.to_string())?;
+            if keys.keys.is_empty() {
+                return Ok(format!("store '{store}' has no keys"));
+            }
+            let mut out = format!("{:<8}  {:<30}  note", "id", "created");
+            for k in &keys.keys {
+                out.push_str(&format!("\n{:<8}  {:<30}  {}", k.id, k.created_at, k.note));
+            }
+            Ok(out)
+        }
+        KeyCommand::Revoke { store, id, path } => {
+            let dir = existing_store(&settings(config, &path)?.base_path, &store)?;
+            let mut keys = KeyFile::load(&dir, &store).map_err(|e| e.to_string())?;
+            keys.revoke(&id).map_err(|e| e.to_string())?;
+            keys.save(&dir).map_err(|e| e.to_string())?;
+            Ok(format!("key {id} of '{store}' is revoked"))
+        }
+    }
+}
+
+/// One row of `status`.
+#[derive(Debug, serde::Serialize)]
+struct StoreStatus {
+    name: String,
+    /// `null` when the store could not be opened; `error` says why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stats: Option<tsstore::Stats>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+fn status(settings: &Settings, json: bool) -> Result<String, String> {
+    let base = &settings.base_path;
+    let entries = std::fs::read_dir(base)
+        .map_err(|e| format!("cannot list the data path {}: {e}", base.display()))?;
+    let mut names: Vec<String> = entries
+        .filter_map(Result::ok)
+        .filter(|e| e.path().join("meta.tsdb").is_file())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    let rows: Vec<StoreStatus> = names
+        .into_iter()
+        .map(
+            |name| match Store::open_with(base, &name, SyncPolicy::Never) {
+                Ok(store) => {
+                    let stats = store.stats();
+                    let _ = store.close();
+                    StoreStatus {
+                        name,
+                        stats: Some(stats),
+                        error: None,
+                    }
+                }
+                Err(e) => StoreStatus {
+                    name,
+                    stats: None,
+                    error: Some(e.to_string()),
+                },
+            },
+        )
+        .collect();
+    if json {
+        return serde_json::to_string_pretty(&rows).map_err(|e| e.to_string());
+    }
+    if rows.is_empty() {
+        return Ok(format!("no stores in {}", base.display()));
+    }
+    let mut out = format!(
+        "{:<24} {:<7} {:>10} {:>6}  {:<30}  newest",
+        "name", "type", "size", "fill", "oldest"
+    );
+    for row in rows {
+        match row.stats {
+            Some(s) => out.push_str(&format!(
+                "\n{:<24} {:<7} {:>10} {:>5.1}%  {:<30}  {}",
+                row.name,
+                s.data_type.as_str(),
+                human_bytes(s.capacity_bytes),
+                100.0 * s.bytes_used as f64 / s.capacity_bytes.max(1) as f64,
+                s.oldest_time.as_deref().unwrap_or("-"),
+                s.newest_time.as_deref().unwrap_or("-"),
+            )),
+            None => out.push_str(&format!(
+                "\n{:<24} {}",
+                row.name,
+                row.error.unwrap_or_default()
+            )),
+        }
+    }
+    Ok(out)
+}
+
+fn calc(args: &CalcArgs) -> Result<String, String> {
+    let config = Config {
+        num_blocks: args.blocks,
+        data_block_size: args.block_size,
+        index_block_size: args.index_size,
+        data_type: DataType::Binary,
+    };
+    config.validate().map_err(|e| e.to_string())?;
+    let data = args.blocks as u64 * args.block_size as u64;
+    let index = index_file_len(args.blocks, args.index_size);
+    let mut out = format!(
+        "data.tsdb   {} ({} blocks of {} bytes)\nindex.tsdb  {}\nmeta.tsdb   64 B\ntotal       {}",
+        human_bytes(data),
+        args.blocks,
+        args.block_size,
+        human_bytes(index),
+        human_bytes(data + index + 64)
+    );
+    let Some(size) = args.object_size else {
+        if args.every.is_some() {
+            return Err("--every needs --object-size".into());
+        }
+        return Ok(out);
+    };
+    let per_object = size + OBJECT_HEADER_SIZE as u64;
+    let room = args.block_size as u64 - BLOCK_HEADER_SIZE as u64;
+    let objects = if per_object <= room {
+        let per_block = room / per_object;
+        out.push_str(&format!(
+            "\nobjects of {size} bytes: {per_block} per block (packed)"
+        ));
+        per_block * args.blocks as u64
+    } else {
+        let span = blocks_for(size, args.block_size);
+        if span > args.blocks as u64 {
+            return Err(format!(
+                "an object of {size} bytes needs {span} blocks; the ring has only {}",
+                args.blocks
+            ));
+        }
+        out.push_str(&format!(
+            "\nobjects of {size} bytes: each spans {span} blocks"
+        ));
+        args.blocks as u64 / span
+    };
+    out.push_str(&format!("\nthe ring holds {objects} objects"));
+    if let Some(every) = &args.every {
+        let d = tsstore::parse_duration(every).map_err(|e| format!("--every: {e}"))?;
+        out.push_str(&format!(
+            "\nat one object every {every}: {} of history",
+            human_duration(objects as f64 * d.as_secs_f64())
+        ));
+    }
+    Ok(out)
+}

@@ -1,0 +1,376 @@
+//! Settings: built-in defaults, overridden by `config.json`, overridden by
+//! `TSSTORE_*` environment variables, overridden by command-line flags.
+//!
+//! Every layer is an `Overrides` (all fields optional) so precedence is one
+//! fold; `Settings::resolve` then checks the result once, and an unknown
+//! key in the file or a malformed variable is an error, never ignored.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use tsstore::{Config, DataType, SyncPolicy};
+
+pub const DEFAULT_PORT: u16 = 21080;
+pub const DEFAULT_SOCKET: &str = "/var/run/tsstore/tsstore.sock";
+pub const MIN_ADMIN_KEY_LEN: usize = 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {reason}")]
+    File { path: String, reason: String },
+    #[error("environment variable {name}={value:?} is invalid: {reason}")]
+    Env {
+        name: &'static str,
+        value: String,
+        reason: String,
+    },
+    #[error("invalid setting {setting}: {reason}")]
+    Invalid {
+        setting: &'static str,
+        reason: String,
+    },
+}
+
+/// One layer of settings; `None` leaves the value of the layer below.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Overrides {
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub socket_path: Option<String>,
+    pub admin_key: Option<String>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub base_path: Option<PathBuf>,
+    pub data_block_size: Option<u32>,
+    pub index_block_size: Option<u32>,
+    pub num_blocks: Option<u32>,
+    pub sync: Option<String>,
+    pub sync_interval_ms: Option<u64>,
+    pub log_level: Option<String>,
+}
+
+macro_rules! take_over {
+    ($self:ident, $top:ident, $($field:ident),*) => {
+        $( if $top.$field.is_some() { $self.$field = $top.$field; } )*
+    };
+}
+
+impl Overrides {
+    /// `self` with every value `top` sets replacing its own.
+    pub fn then(mut self, top: Overrides) -> Overrides {
+        take_over!(
+            self,
+            top,
+            host,
+            port,
+            socket_path,
+            admin_key,
+            tls_cert,
+            tls_key,
+            base_path,
+            data_block_size,
+            index_block_size,
+            num_blocks,
+            sync,
+            sync_interval_ms,
+            log_level
+        );
+        self
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct FileConfig {
+    server: ServerSection,
+    store: StoreSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct ServerSection {
+    host: Option<String>,
+    port: Option<u16>,
+    socket_path: Option<String>,
+    admin_key: Option<String>,
+    tls: Option<TlsSection>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct TlsSection {
+    cert_file: Option<PathBuf>,
+    key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct StoreSection {
+    base_path: Option<PathBuf>,
+    data_block_size: Option<u32>,
+    index_block_size: Option<u32>,
+    num_blocks: Option<u32>,
+    sync: Option<String>,
+    sync_interval_ms: Option<u64>,
+}
+
+/// Reads a `config.json` layer.
+pub fn from_file(path: &Path) -> Result<Overrides, ConfigError> {
+    let err = |reason: String| ConfigError::File {
+        path: path.display().to_string(),
+        reason,
+    };
+    let bytes = std::fs::read(path).map_err(|e| err(e.to_string()))?;
+    let file: FileConfig = serde_json::from_slice(&bytes).map_err(|e| err(e.to_string()))?;
+    let tls = file.server.tls.unwrap_or_default();
+    Ok(Overrides {
+        host: file.server.host,
+        port: file.server.port,
+        socket_path: file.server.socket_path,
+        admin_key: file.server.admin_key,
+        tls_cert: tls.cert_file,
+        tls_key: tls.key_file,
+        base_path: file.store.base_path,
+        data_block_size: file.store.data_block_size,
+        index_block_size: file.store.index_block_size,
+        num_blocks: file.store.num_blocks,
+        sync: file.store.sync,
+        sync_interval_ms: file.store.sync_interval_ms,
+        log_level: None,
+    })
+}
+
+/// Reads the `TSSTORE_*` layer through `get` (the process environment in
+/// production, a map in tests).
+pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Overrides, ConfigError> {
+    fn number<T: std::str::FromStr>(
+        name: &'static str,
+        value: Option<String>,
+    ) -> Result<Option<T>, ConfigError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        value
+            .map(|v| {
+                v.parse::<T>().map_err(|e| ConfigError::Env {
+                    name,
+                    value: v.clone(),
+                    reason: e.to_string(),
+                })
+            })
+            .transpose()
+    }
+    let log_level = match get("TSSTORE_MODE").as_deref() {
+        None => None,
+        Some("debug") => Some("debug".to_string()),
+        Some("release") => Some("info".to_string()),
+        Some(other) => {
+            return Err(ConfigError::Env {
+                name: "TSSTORE_MODE",
+                value: other.to_string(),
+                reason: "expected debug or release".into(),
+            });
+        }
+    };
+    Ok(Overrides {
+        host: get("TSSTORE_HOST"),
+        port: number("TSSTORE_PORT", get("TSSTORE_PORT"))?,
+        socket_path: get("TSSTORE_SOCKET_PATH"),
+        admin_key: get("TSSTORE_ADMIN_KEY"),
+        tls_cert: get("TSSTORE_TLS_CERT").map(PathBuf::from),
+        tls_key: get("TSSTORE_TLS_KEY").map(PathBuf::from),
+        base_path: get("TSSTORE_DATA_PATH").map(PathBuf::from),
+        data_block_size: None,
+        index_block_size: None,
+        num_blocks: None,
+        sync: get("TSSTORE_SYNC"),
+        sync_interval_ms: number("TSSTORE_SYNC_INTERVAL_MS", get("TSSTORE_SYNC_INTERVAL_MS"))?,
+        log_level,
+    })
+}
+
+/// Fully resolved and checked settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub host: String,
+    pub port: u16,
+    /// `None`: no Unix socket.
+    pub socket_path: Option<PathBuf>,
+    pub admin_key: Option<String>,
+    /// Both set, or neither.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    pub base_path: PathBuf,
+    /// Defaults for new stores (data type json).
+    pub store_defaults: Config,
+    pub sync: SyncPolicy,
+    pub log_level: String,
+}
+
+impl Settings {
+    pub fn resolve(o: Overrides) -> Result<Settings, ConfigError> {
+        let invalid = |setting, reason: String| ConfigError::Invalid { setting, reason };
+        if let Some(key) = &o.admin_key
+            && key.chars().count() < MIN_ADMIN_KEY_LEN
+        {
+            return Err(invalid(
+                "admin_key",
+                format!("it must be at least {MIN_ADMIN_KEY_LEN} characters"),
+            ));
+        }
+        let tls = match (o.tls_cert, o.tls_key) {
+            (Some(c), Some(k)) => Some((c, k)),
+            (None, None) => None,
+            _ => {
+                return Err(invalid(
+                    "tls",
+                    "give both the certificate and the key file, or neither".into(),
+                ));
+            }
+        };
+        let defaults = Config::default();
+        let store_defaults = Config {
+            num_blocks: o.num_blocks.unwrap_or(defaults.num_blocks),
+            data_block_size: o.data_block_size.unwrap_or(defaults.data_block_size),
+            index_block_size: o.index_block_size.unwrap_or(defaults.index_block_size),
+            data_type: DataType::Json,
+        };
+        store_defaults
+            .validate()
+            .map_err(|e| invalid("store", e.to_string()))?;
+        let sync = SyncPolicy::parse(
+            o.sync.as_deref().unwrap_or("interval"),
+            o.sync_interval_ms.unwrap_or(1000),
+        )
+        .map_err(|e| invalid("sync", e.to_string()))?;
+        Ok(Settings {
+            host: o.host.unwrap_or_else(|| "0.0.0.0".to_string()),
+            port: o.port.unwrap_or(DEFAULT_PORT),
+            socket_path: match o.socket_path.as_deref() {
+                Some("") => None,
+                Some(p) => Some(PathBuf::from(p)),
+                None => Some(PathBuf::from(DEFAULT_SOCKET)),
+            },
+            admin_key: o.admin_key,
+            tls,
+            base_path: o.base_path.unwrap_or_else(|| PathBuf::from("./data")),
+            store_defaults,
+            sync,
+            log_level: o.log_level.unwrap_or_else(|| "info".to_string()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+    use std::time::Duration;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn file_then_env_then_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        std::fs::write(
+            &path,
+            r#"{"server": {"host": "127.0.0.1", "port": 9000, "tls": {"cert_file": "c.pem", "key_file": "k.pem"}},
+                "store": {"base_path": "/file", "num_blocks": 64, "sync": "always"}}"#,
+        )
+        .unwrap();
+        let file = from_file(&path).unwrap();
+        let environment = from_env(env(&[
+            ("TSSTORE_PORT", "9001"),
+            ("TSSTORE_DATA_PATH", "/env"),
+            ("TSSTORE_MODE", "debug"),
+        ]))
+        .unwrap();
+        let flags = Overrides {
+            port: Some(9002),
+            ..Overrides::default()
+        };
+        let s = Settings::resolve(file.then(environment).then(flags)).unwrap();
+        assert_eq!(s.host, "127.0.0.1");
+        assert_eq!(s.port, 9002);
+        assert_eq!(s.base_path, PathBuf::from("/env"));
+        assert_eq!(s.store_defaults.num_blocks, 64);
+        assert_eq!(s.sync, SyncPolicy::Always);
+        assert_eq!(s.log_level, "debug");
+        assert_eq!(s.tls, Some(("c.pem".into(), "k.pem".into())));
+    }
+
+    #[test]
+    fn defaults() {
+        let s = Settings::resolve(Overrides::default()).unwrap();
+        assert_eq!((s.host.as_str(), s.port), ("0.0.0.0", 21080));
+        assert_eq!(s.base_path, PathBuf::from("./data"));
+        assert_eq!(s.socket_path, Some(PathBuf::from(DEFAULT_SOCKET)));
+        assert_eq!(s.sync, SyncPolicy::Interval(Duration::from_millis(1000)));
+        assert!(s.tls.is_none() && s.admin_key.is_none());
+    }
+
+    #[test]
+    fn bad_settings_are_errors_that_say_which() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.json");
+        std::fs::write(&path, r#"{"server": {"prot": 1}}"#).unwrap();
+        let e = from_file(&path).unwrap_err().to_string();
+        assert!(e.contains("prot") && e.contains("c.json"), "{e}");
+        let e = from_file(&dir.path().join("none.json"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("none.json"), "{e}");
+
+        let e = from_env(env(&[("TSSTORE_PORT", "http")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("TSSTORE_PORT"), "{e}");
+        let e = from_env(env(&[("TSSTORE_MODE", "fast")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("TSSTORE_MODE"), "{e}");
+
+        let short = Overrides {
+            admin_key: Some("short".into()),
+            ..Overrides::default()
+        };
+        let e = Settings::resolve(short).unwrap_err().to_string();
+        assert!(e.contains("admin_key") && e.contains("20"), "{e}");
+        let half_tls = Overrides {
+            tls_cert: Some("c".into()),
+            ..Overrides::default()
+        };
+        assert!(
+            Settings::resolve(half_tls)
+                .unwrap_err()
+                .to_string()
+                .contains("tls")
+        );
+        let bad_sync = Overrides {
+            sync: Some("sometimes".into()),
+            ..Overrides::default()
+        };
+        assert!(
+            Settings::resolve(bad_sync)
+                .unwrap_err()
+                .to_string()
+                .contains("sync")
+        );
+        let bad_blocks = Overrides {
+            data_block_size: Some(1000),
+            ..Overrides::default()
+        };
+        assert!(
+            Settings::resolve(bad_blocks)
+                .unwrap_err()
+                .to_string()
+                .contains("store")
+        );
+    }
+}
