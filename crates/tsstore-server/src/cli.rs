@@ -225,7 +225,7 @@ fn create(settings: &Settings, args: &CreateArgs) -> Result<String, String> {
 fn existing_store(base: &Path, name: &str) -> Result<PathBuf, String> {
     tsstore::validate_store_name(name).map_err(|e| e.to_string())?;
     let dir = base.join(name);
-    if !dir.join("meta.tsdb").is_file() {
+    if !Store::exists(base, name) {
         return Err(format!(
             "store '{name}' does not exist in {} (see `tsstore status`)",
             base.display()
@@ -281,14 +281,8 @@ struct StoreStatus {
 
 fn status(settings: &Settings, json: bool) -> Result<String, String> {
     let base = &settings.base_path;
-    let entries = std::fs::read_dir(base)
+    let names = Store::list(base)
         .map_err(|e| format!("cannot list the data path {}: {e}", base.display()))?;
-    let mut names: Vec<String> = entries
-        .filter_map(Result::ok)
-        .filter(|e| e.path().join("meta.tsdb").is_file())
-        .filter_map(|e| e.file_name().into_string().ok())
-        .collect();
-    names.sort();
     let rows: Vec<StoreStatus> = names
         .into_iter()
         .map(

@@ -143,6 +143,23 @@ impl Store {
         Store::open_with(dir, name, SyncPolicy::default())
     }
 
+    /// Whether `dir/name` is a complete store (its `meta.tsdb` exists;
+    /// create writes that file last).
+    pub fn exists(dir: impl AsRef<Path>, name: &str) -> bool {
+        validate_store_name(name).is_ok() && dir.as_ref().join(name).join(META_FILE).is_file()
+    }
+
+    /// Names of every store in `dir`, sorted; other entries are ignored.
+    pub fn list(dir: impl AsRef<Path>) -> Result<Vec<String>> {
+        let dir = dir.as_ref();
+        let mut names: Vec<String> = fs::read_dir(dir)?
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|name| Store::exists(dir, name))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
     /// Creates the store `dir/name` with its files at full size, then opens it.
     pub fn create_with(
         dir: impl AsRef<Path>,

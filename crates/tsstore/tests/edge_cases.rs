@@ -403,3 +403,26 @@ fn stats_report_fill_and_times() {
     assert_eq!(st.capacity_bytes, 512);
     assert_eq!((st.head_block, st.tail_block, st.write_offset), (0, 0, 74));
 }
+
+#[test]
+fn list_and_exists_see_only_complete_stores() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(tsstore::Store::list(dir.path()).unwrap().is_empty());
+    for name in ["b", "a"] {
+        let cfg = tsstore::Config {
+            num_blocks: 4,
+            ..tsstore::Config::default()
+        };
+        tsstore::Store::create(dir.path(), name, cfg)
+            .unwrap()
+            .close()
+            .unwrap();
+    }
+    std::fs::create_dir(dir.path().join("half")).unwrap();
+    std::fs::write(dir.path().join("file"), b"x").unwrap();
+    assert_eq!(tsstore::Store::list(dir.path()).unwrap(), ["a", "b"]);
+    assert!(tsstore::Store::exists(dir.path(), "a"));
+    assert!(!tsstore::Store::exists(dir.path(), "half"));
+    assert!(!tsstore::Store::exists(dir.path(), ".."));
+    assert!(tsstore::Store::list(dir.path().join("none")).is_err());
+}
