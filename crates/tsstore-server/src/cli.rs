@@ -234,21 +234,32 @@ fn existing_store(base: &Path, name: &str) -> Result<PathBuf, String> {
     Ok(dir)
 }
 
+impl KeyCommand {
+    /// The store the command acts on and where to find it.
+    fn target(&self) -> (&str, &PathArg) {
+        match self {
+            KeyCommand::Regenerate { store, path, .. }
+            | KeyCommand::List { store, path }
+            | KeyCommand::Revoke { store, path, .. } => (store, path),
+        }
+    }
+}
+
 fn key(config: Option<&Path>, cmd: KeyCommand) -> Result<String, String> {
-    match cmd {
-        KeyCommand::Regenerate { store, note, path } => {
-            let dir = existing_store(&settings(config, &path)?.base_path, &store)?;
-            let mut keys = KeyFile::new(&store);
-            let key = keys.add(&note).map_err(|e| e.to_string())?;
+    let (store, path) = cmd.target();
+    let dir = existing_store(&settings(config, path)?.base_path, store)?;
+    match &cmd {
+        KeyCommand::Regenerate { store, note, .. } => {
+            let mut keys = KeyFile::new(store);
+            let key = keys.add(note).map_err(|e| e.to_string())?;
             keys.save(&dir).map_err(|e| e.to_string())?;
             Ok(format!(
                 "every earlier key of '{store}' is revoked\nAPI key (shown only now; keep it): {}\nkey id: {}",
                 key.key, key.id
             ))
         }
-        KeyCommand::List { store, path } => {
-            let dir = existing_store(&settings(config, &path)?.base_path, &store)?;
-            let keys = KeyFile::load(&dir, &store).map_err(|e| e.to_string())?;
+        KeyCommand::List { store, .. } => {
+            let keys = KeyFile::load(&dir, store).map_err(|e| e.to_string())?;
             if keys.keys.is_empty() {
                 return Ok(format!("store '{store}' has no keys"));
             }
@@ -258,10 +269,9 @@ fn key(config: Option<&Path>, cmd: KeyCommand) -> Result<String, String> {
             }
             Ok(out)
         }
-        KeyCommand::Revoke { store, id, path } => {
-            let dir = existing_store(&settings(config, &path)?.base_path, &store)?;
-            let mut keys = KeyFile::load(&dir, &store).map_err(|e| e.to_string())?;
-            keys.revoke(&id).map_err(|e| e.to_string())?;
+        KeyCommand::Revoke { store, id, .. } => {
+            let mut keys = KeyFile::load(&dir, store).map_err(|e| e.to_string())?;
+            keys.revoke(id).map_err(|e| e.to_string())?;
             keys.save(&dir).map_err(|e| e.to_string())?;
             Ok(format!("key {id} of '{store}' is revoked"))
         }

@@ -222,44 +222,15 @@ fn calc_reports_footprint_and_capacity() {
         out.contains("spans 3 blocks") && out.contains("holds 33 objects"),
         "{out}"
     );
-    assert!(
-        fails(&[
-            "calc",
-            "--blocks",
-            "4",
-            "--block-size",
-            "4096",
-            "--object-size",
-            "100000"
-        ])
-        .contains("needs 25 blocks")
-    );
-    assert!(
-        fails(&[
-            "calc",
-            "--blocks",
-            "4",
-            "--block-size",
-            "4096",
-            "--every",
-            "1s"
-        ])
-        .contains("--object-size")
-    );
-    assert!(
-        fails(&[
-            "calc",
-            "--blocks",
-            "4",
-            "--block-size",
-            "4096",
-            "--object-size",
-            "1",
-            "--every",
-            "0s"
-        ])
-        .contains("--every")
-    );
+    // A ring of four 4 KiB blocks, plus the options under test.
+    let small = |extra: &[&str]| {
+        let mut args = vec!["calc", "--blocks", "4", "--block-size", "4096"];
+        args.extend_from_slice(extra);
+        fails(&args)
+    };
+    assert!(small(&["--object-size", "100000"]).contains("needs 25 blocks"));
+    assert!(small(&["--every", "1s"]).contains("--object-size"));
+    assert!(small(&["--object-size", "1", "--every", "0s"]).contains("--every"));
 }
 
 #[test]
