@@ -36,8 +36,28 @@ pub enum Command {
     Status(StatusArgs),
     /// Compute a store's disk footprint and how much it holds.
     Calc(CalcArgs),
+    /// Run the server: REST API on HTTP (HTTPS when a certificate is configured).
+    Serve(ServeArgs),
     /// Print the version.
     Version,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (default: config, $TSSTORE_HOST, 0.0.0.0).
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Port to listen on; 0 picks a free one (default: config, $TSSTORE_PORT, 21080).
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Unix socket for line-protocol ingest (default: /var/run/tsstore/tsstore.sock).
+    #[arg(long, value_name = "PATH", conflicts_with = "no_socket")]
+    pub socket: Option<String>,
+    /// Do not open the Unix socket.
+    #[arg(long = "no-socket")]
+    pub no_socket: bool,
+    #[command(flatten)]
+    pub path: PathArg,
 }
 
 #[derive(Debug, Args)]
@@ -123,6 +143,15 @@ pub struct CalcArgs {
 
 /// Settings from the config file and environment, with `--path` on top.
 fn settings(config: Option<&Path>, path: &PathArg) -> Result<Settings, String> {
+    let flags = Overrides {
+        base_path: path.path.clone(),
+        ..Overrides::default()
+    };
+    settings_with(config, flags)
+}
+
+/// Settings from the config file and environment, with `flags` on top.
+fn settings_with(config: Option<&Path>, flags: Overrides) -> Result<Settings, String> {
     let file_path = config
         .map(Path::to_path_buf)
         .or_else(|| std::env::var_os("TSSTORE_CONFIG").map(PathBuf::from));
@@ -131,10 +160,6 @@ fn settings(config: Option<&Path>, path: &PathArg) -> Result<Settings, String> {
         None => Overrides::default(),
     };
     let env = config::from_env(|k| std::env::var(k).ok()).map_err(|e| e.to_string())?;
-    let flags = Overrides {
-        base_path: path.path.clone(),
-        ..Overrides::default()
-    };
     Settings::resolve(file.then(env).then(flags)).map_err(|e| e.to_string())
 }
 
@@ -147,6 +172,21 @@ pub fn run(cli: Cli) -> Result<String, String> {
         Command::Create(args) => create(&settings(config, &args.path)?, &args),
         Command::Status(args) => status(&settings(config, &args.path)?, args.json),
         Command::Key(cmd) => key(config, cmd),
+        Command::Serve(args) => {
+            let flags = Overrides {
+                host: args.host,
+                port: args.port,
+                socket_path: if args.no_socket {
+                    Some(String::new())
+                } else {
+                    args.socket
+                },
+                base_path: args.path.path,
+                ..Overrides::default()
+            };
+            crate::serve::run(settings_with(config, flags)?)?;
+            Ok(String::new())
+        }
     }
 }
 

@@ -47,6 +47,10 @@ pub struct Overrides {
     pub sync: Option<String>,
     pub sync_interval_ms: Option<u64>,
     pub log_level: Option<String>,
+    pub max_body_bytes: Option<usize>,
+    pub max_records: Option<usize>,
+    pub max_connections: Option<usize>,
+    pub request_timeout_ms: Option<u64>,
 }
 
 macro_rules! take_over {
@@ -73,7 +77,11 @@ impl Overrides {
             num_blocks,
             sync,
             sync_interval_ms,
-            log_level
+            log_level,
+            max_body_bytes,
+            max_records,
+            max_connections,
+            request_timeout_ms
         );
         self
     }
@@ -94,6 +102,14 @@ struct ServerSection {
     socket_path: Option<String>,
     admin_key: Option<String>,
     tls: Option<TlsSection>,
+    /// Largest request body (default 1 MiB).
+    max_body_bytes: Option<usize>,
+    /// Largest `limit` and most records one aggregation reads (default 100 000).
+    max_records: Option<usize>,
+    /// Concurrent connections served (default 512).
+    max_connections: Option<usize>,
+    /// Longest a request may run (default 30 000).
+    request_timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -137,6 +153,10 @@ pub fn from_file(path: &Path) -> Result<Overrides, ConfigError> {
         sync: file.store.sync,
         sync_interval_ms: file.store.sync_interval_ms,
         log_level: None,
+        max_body_bytes: file.server.max_body_bytes,
+        max_records: file.server.max_records,
+        max_connections: file.server.max_connections,
+        request_timeout_ms: file.server.request_timeout_ms,
     })
 }
 
@@ -186,6 +206,7 @@ pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Overrides, Confi
         sync: get("TSSTORE_SYNC"),
         sync_interval_ms: number("TSSTORE_SYNC_INTERVAL_MS", get("TSSTORE_SYNC_INTERVAL_MS"))?,
         log_level,
+        ..Overrides::default()
     })
 }
 
@@ -204,6 +225,10 @@ pub struct Settings {
     pub store_defaults: Config,
     pub sync: SyncPolicy,
     pub log_level: String,
+    pub max_body_bytes: usize,
+    pub max_records: usize,
+    pub max_connections: usize,
+    pub request_timeout: std::time::Duration,
 }
 
 impl Settings {
@@ -242,7 +267,24 @@ impl Settings {
             o.sync_interval_ms.unwrap_or(1000),
         )
         .map_err(|e| invalid("sync", e.to_string()))?;
+        let positive = |setting: &'static str, v: Option<usize>, default: usize| match v {
+            Some(0) => Err(invalid(setting, "it must be at least 1".into())),
+            Some(n) => Ok(n),
+            None => Ok(default),
+        };
+        let max_body_bytes = positive("max_body_bytes", o.max_body_bytes, 1 << 20)?;
+        let max_records = positive("max_records", o.max_records, 100_000)?;
+        let max_connections = positive("max_connections", o.max_connections, 512)?;
+        let timeout_ms = positive(
+            "request_timeout_ms",
+            o.request_timeout_ms.map(|v| v as usize),
+            30_000,
+        )?;
         Ok(Settings {
+            max_body_bytes,
+            max_records,
+            max_connections,
+            request_timeout: std::time::Duration::from_millis(timeout_ms as u64),
             host: o.host.unwrap_or_else(|| "0.0.0.0".to_string()),
             port: o.port.unwrap_or(DEFAULT_PORT),
             socket_path: match o.socket_path.as_deref() {

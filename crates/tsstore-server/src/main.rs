@@ -1,6 +1,6 @@
 //! The `tsstore` binary. Store and key administration, status and the
-//! footprint calculator work on store directories directly; the server
-//! (`serve`) is being built (see the server issue).
+//! footprint calculator work on store directories directly; `serve` runs
+//! the server.
 
 use std::process::ExitCode;
 
@@ -10,7 +10,9 @@ use tsstore_server::cli;
 fn main() -> ExitCode {
     match cli::run(cli::Cli::parse()) {
         Ok(out) => {
-            println!("{out}");
+            if !out.is_empty() {
+                println!("{out}");
+            }
             ExitCode::SUCCESS
         }
         Err(message) => {

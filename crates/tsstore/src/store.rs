@@ -160,6 +160,26 @@ impl Store {
         Ok(names)
     }
 
+    /// The configuration of a store without opening it: reads only its
+    /// header, takes no lock, so it works while another process has it open.
+    pub fn read_config(dir: impl AsRef<Path>, name: &str) -> Result<Config> {
+        let path = store_dir(dir.as_ref(), name)?.join(META_FILE);
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::StoreNotFound(name.to_string()));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let meta = Meta::decode(&bytes)?;
+        Ok(Config {
+            num_blocks: meta.num_blocks,
+            data_block_size: meta.data_block_size,
+            index_block_size: meta.index_block_size,
+            data_type: meta.data_type,
+        })
+    }
+
     /// Creates the store `dir/name` with its files at full size, then opens it.
     pub fn create_with(
         dir: impl AsRef<Path>,

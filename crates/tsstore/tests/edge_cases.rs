@@ -425,4 +425,26 @@ fn list_and_exists_see_only_complete_stores() {
     assert!(!tsstore::Store::exists(dir.path(), "half"));
     assert!(!tsstore::Store::exists(dir.path(), ".."));
     assert!(tsstore::Store::list(dir.path().join("none")).is_err());
+
+    // The header can be read while the store is open (no lock taken).
+    let open = tsstore::Store::open(dir.path(), "a").unwrap();
+    let cfg = tsstore::Store::read_config(dir.path(), "a").unwrap();
+    assert_eq!(
+        (cfg.num_blocks, cfg.data_type),
+        (4, tsstore::DataType::Json)
+    );
+    open.close().unwrap();
+    assert!(matches!(
+        tsstore::Store::read_config(dir.path(), "half"),
+        Err(tsstore::Error::StoreNotFound(_))
+    ));
+    assert!(matches!(
+        tsstore::Store::read_config(dir.path(), ".."),
+        Err(tsstore::Error::InvalidName { .. })
+    ));
+    std::fs::write(dir.path().join("half/meta.tsdb"), b"short").unwrap();
+    assert!(matches!(
+        tsstore::Store::read_config(dir.path(), "half"),
+        Err(tsstore::Error::Corrupt(_))
+    ));
 }

@@ -1,0 +1,216 @@
+//! The REST API: the router, the shared state, and the middleware that
+//! times every request (latency histogram by route) and bounds its run
+//! time.
+//!
+//! Routes are registered through `utoipa_axum::routes!`, which takes each
+//! handler's `#[utoipa::path]` annotation for both the router and the
+//! OpenAPI document, so `/api/openapi.json` cannot drift from the routes.
+
+mod extract;
+mod ingest;
+mod read;
+mod render;
+mod stores;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::AdminKey;
+use crate::error::ApiError;
+use crate::metrics::{HttpMetrics, StoreSample, render_stores};
+use crate::registry::Registry;
+
+/// Bounds of one request.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest request body, bytes.
+    pub max_body: usize,
+    /// Largest `limit`, and most raw records one aggregation may read.
+    pub max_records: usize,
+    /// Longest a request may run before it is answered with 503.
+    pub request_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body: 1 << 20,
+            max_records: 100_000,
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct AppInner {
+    pub registry: Registry,
+    pub admin: AdminKey,
+    pub limits: Limits,
+    /// Geometry of stores created without one.
+    pub store_defaults: tsstore::Config,
+    pub http: HttpMetrics,
+    pub started: Instant,
+}
+
+pub type App = Arc<AppInner>;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "tsstore",
+        description = "Ring-buffer time series store: REST API. Store routes take the store's API key \
+                       (X-API-Key, Authorization: Bearer, or ?api_key=); creating a store takes the admin key \
+                       (X-Admin-Key or ?admin_key=). Errors are {\"error\", \"code\"}."
+    ),
+    tags(
+        (name = "server", description = "Health, metrics and this document"),
+        (name = "stores", description = "Create, list, inspect and delete stores"),
+        (name = "data", description = "Insert and read records")
+    )
+)]
+struct ApiDoc;
+
+/// The router and the OpenAPI document built from the same handlers.
+pub fn router_and_doc(app: App) -> (Router, utoipa::openapi::OpenApi) {
+    let max_body = app.limits.max_body;
+    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health))
+        .routes(routes!(metrics))
+        .routes(routes!(openapi))
+        .merge(stores::routes())
+        .merge(ingest::routes())
+        .merge(read::routes())
+        .split_for_parts();
+    let router = router
+        .fallback(no_route)
+        .method_not_allowed_fallback(no_method)
+        .layer(axum::extract::DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn_with_state(Arc::clone(&app), observe))
+        .with_state(app);
+    (router, doc)
+}
+
+/// The router with `/api/openapi.json` answered from the generated document.
+pub fn router(app: App) -> Router {
+    let (router, doc) = router_and_doc(app);
+    let doc = match doc.to_json() {
+        Ok(json) => Arc::new(json),
+        Err(e) => Arc::new(format!(
+            "{{\"error\":\"openapi: {e}\",\"code\":\"internal_error\"}}"
+        )),
+    };
+    router.layer(axum::Extension(doc))
+}
+
+/// Times the request, bounds its run time, and counts it by route.
+async fn observe(State(app): State<App>, req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |m| m.as_str())
+        .to_string();
+    let method = req.method().clone();
+    let response = match tokio::time::timeout(app.limits.request_timeout, next.run(req)).await {
+        Ok(r) => r,
+        Err(_) => ApiError::unavailable(
+            "timeout",
+            format!(
+                "the request took longer than {} s",
+                app.limits.request_timeout.as_secs_f64()
+            ),
+        )
+        .into_response(),
+    };
+    let elapsed = start.elapsed();
+    app.http.observe(&route, elapsed);
+    tracing::debug!(%method, route, status = response.status().as_u16(), micros = elapsed.as_micros() as u64, "request");
+    response
+}
+
+async fn no_route() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "route_not_found", "no such route")
+}
+
+async fn no_method() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not take that method",
+    )
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct Health {
+    /// Always "ok" while the server answers.
+    status: &'static str,
+    version: &'static str,
+    uptime_seconds: u64,
+    open_stores: usize,
+}
+
+/// Liveness, version and uptime. No authentication.
+#[utoipa::path(get, path = "/health", tag = "server", responses((status = 200, body = Health)))]
+async fn health(State(app): State<App>) -> Json<Health> {
+    Json(Health {
+        status: "ok",
+        version: env!("CARGO_PKG_VERSION"),
+        uptime_seconds: app.started.elapsed().as_secs(),
+        open_stores: app.registry.open_stores().len(),
+    })
+}
+
+/// Prometheus metrics: per open store inserts, bytes, rejected inserts by
+/// reason, fill ratio and retention window; request latency by route.
+#[utoipa::path(get, path = "/metrics", tag = "server",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+async fn metrics(State(app): State<App>) -> Response {
+    let stores = app.registry.open_stores();
+    let samples: Vec<StoreSample> = stores
+        .iter()
+        .map(|(name, open)| StoreSample {
+            name,
+            metrics: &open.metrics,
+            stats: open.store.stats(),
+        })
+        .collect();
+    let mut out = String::with_capacity(4096);
+    render_stores(&mut out, &samples);
+    app.http.render(&mut out);
+    let mut resp = out.into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    resp
+}
+
+/// This API's OpenAPI 3 document, generated from the handlers.
+#[utoipa::path(get, path = "/api/openapi.json", tag = "server",
+    responses((status = 200, description = "OpenAPI 3 document", content_type = "application/json")))]
+async fn openapi(axum::Extension(doc): axum::Extension<Arc<String>>) -> Response {
+    let mut resp = doc.as_str().to_string().into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+/// The body of every error response.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// For people.
+    pub error: String,
+    /// For programs: snake_case, stable.
+    pub code: String,
+}

@@ -1,0 +1,254 @@
+//! Store administration: create (admin key), list (open), and per store
+//! delete, reset, stats and schema.
+
+use axum::Json;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use serde::{Deserialize, Serialize};
+use tsstore::{Config, DataType, Field, Store};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::extract::{Body, StoreAccess, StoreAuth, content_type};
+use super::{App, ErrorBody};
+use crate::error::{ApiError, ApiResult};
+
+pub fn routes() -> OpenApiRouter<App> {
+    OpenApiRouter::new()
+        .routes(routes!(create_store, list_stores))
+        .routes(routes!(delete_store))
+        .routes(routes!(reset_store))
+        .routes(routes!(store_stats))
+        .routes(routes!(get_schema, put_schema))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateStore {
+    /// 1–64 of `A-Z a-z 0-9 _ -`, not starting with `-`.
+    name: String,
+    num_blocks: Option<u32>,
+    data_block_size: Option<u32>,
+    index_block_size: Option<u32>,
+    /// binary, text, json (default) or schema.
+    data_type: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedStore {
+    name: String,
+    /// Shown only in this response; only its hash is kept.
+    api_key: String,
+    key_id: String,
+}
+
+/// Parses a JSON request body, refusing other content types with 415.
+pub fn json_body<'a, T: Deserialize<'a>>(headers: &HeaderMap, body: &'a [u8]) -> ApiResult<T> {
+    match content_type(headers).as_deref() {
+        Some("application/json") => {}
+        other => {
+            return Err(ApiError::unsupported_type(format!(
+                "send the body as Content-Type: application/json (got {})",
+                other.unwrap_or("none")
+            )));
+        }
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request("invalid_json", format!("invalid JSON body: {e}")))
+}
+
+/// Create a store (admin key). Geometry defaults come from the server's
+/// configuration.
+#[utoipa::path(post, path = "/api/stores", tag = "stores", request_body = CreateStore,
+    responses((status = 201, body = CreatedStore), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn create_store(
+    State(app): State<App>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> ApiResult<(StatusCode, Json<CreatedStore>)> {
+    app.admin.check(&headers, query.as_deref())?;
+    let req: CreateStore = json_body(&headers, &body)?;
+    tsstore::validate_store_name(&req.name)?;
+    let data_type = match req.data_type.as_deref() {
+        None => DataType::Json,
+        Some(t) => t
+            .parse()
+            .map_err(|e: tsstore::Error| ApiError::bad_request("invalid_config", e.to_string()))?,
+    };
+    let d = app.store_defaults;
+    let config = Config {
+        num_blocks: req.num_blocks.unwrap_or(d.num_blocks),
+        data_block_size: req.data_block_size.unwrap_or(d.data_block_size),
+        index_block_size: req.index_block_size.unwrap_or(d.index_block_size),
+        data_type,
+    };
+    config.validate()?;
+    let key = app.registry.create(&req.name, config)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedStore {
+            name: req.name,
+            api_key: key.key,
+            key_id: key.id,
+        }),
+    ))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StoreInfo {
+    name: String,
+    /// null when the store's header cannot be read (`error` says why).
+    data_type: Option<&'static str>,
+    num_blocks: Option<u32>,
+    data_block_size: Option<u32>,
+    index_block_size: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StoreList {
+    stores: Vec<StoreInfo>,
+    count: usize,
+}
+
+/// Every store on disk, open or not: names and geometry, no secrets.
+#[utoipa::path(get, path = "/api/stores", tag = "stores", responses((status = 200, body = StoreList)))]
+async fn list_stores(State(app): State<App>) -> ApiResult<Json<StoreList>> {
+    let base = app.registry.base();
+    let names = match Store::list(base) {
+        Ok(n) => n,
+        Err(tsstore::Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(e.into()),
+    };
+    let stores: Vec<StoreInfo> = names
+        .into_iter()
+        .map(|name| match Store::read_config(base, &name) {
+            Ok(c) => StoreInfo {
+                name,
+                data_type: Some(c.data_type.as_str()),
+                num_blocks: Some(c.num_blocks),
+                data_block_size: Some(c.data_block_size),
+                index_block_size: Some(c.index_block_size),
+                error: None,
+            },
+            Err(e) => StoreInfo {
+                name,
+                data_type: None,
+                num_blocks: None,
+                data_block_size: None,
+                index_block_size: None,
+                error: Some(e.to_string()),
+            },
+        })
+        .collect();
+    let count = stores.len();
+    Ok(Json(StoreList { stores, count }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Done {
+    status: &'static str,
+    store: String,
+}
+
+/// Delete a store: stops its connections, waits for its requests, and
+/// removes its directory.
+#[utoipa::path(delete, path = "/api/stores/{store}", tag = "stores",
+    params(("store" = String, Path)),
+    responses((status = 200, body = Done), (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn delete_store(State(app): State<App>, auth: StoreAuth) -> ApiResult<Json<Done>> {
+    app.registry.delete(&auth.name).await?;
+    Ok(Json(Done {
+        status: "deleted",
+        store: auth.name,
+    }))
+}
+
+/// Empty the store in O(1); schema, keys and configuration stay.
+#[utoipa::path(post, path = "/api/stores/{store}/reset", tag = "stores",
+    params(("store" = String, Path)),
+    responses((status = 200, body = Done), (status = 401, body = ErrorBody)))]
+async fn reset_store(access: StoreAccess) -> ApiResult<Json<Done>> {
+    access.open.store.reset()?;
+    Ok(Json(Done {
+        status: "reset",
+        store: access.name,
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StoreStats {
+    name: String,
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    stats: tsstore::Stats,
+}
+
+/// Geometry, ring pointers, time span, object count and bytes used.
+#[utoipa::path(get, path = "/api/stores/{store}/stats", tag = "stores",
+    params(("store" = String, Path)),
+    responses((status = 200, body = StoreStats), (status = 401, body = ErrorBody)))]
+async fn store_stats(access: StoreAccess) -> Json<StoreStats> {
+    Json(StoreStats {
+        stats: access.open.store.stats(),
+        name: access.name,
+    })
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SchemaOut {
+    /// 0 before the first schema is set.
+    version: u32,
+    #[schema(value_type = Vec<Object>)]
+    fields: Vec<Field>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SchemaIn {
+    /// `[{index, name, type}]`: every existing field unchanged, plus new ones.
+    #[schema(value_type = Vec<Object>)]
+    fields: Vec<Field>,
+}
+
+fn schema_out(store: &Store) -> ApiResult<SchemaOut> {
+    if store.data_type() != DataType::Schema {
+        return Err(tsstore::Error::from(tsstore::SchemaError::NotASchemaStore(
+            store.data_type().as_str(),
+        ))
+        .into());
+    }
+    Ok(match store.schema() {
+        Some(s) => SchemaOut {
+            version: s.version(),
+            fields: s.fields().to_vec(),
+        },
+        None => SchemaOut {
+            version: 0,
+            fields: Vec::new(),
+        },
+    })
+}
+
+/// The current schema of a schema store.
+#[utoipa::path(get, path = "/api/stores/{store}/schema", tag = "stores",
+    params(("store" = String, Path)),
+    responses((status = 200, body = SchemaOut), (status = 400, body = ErrorBody)))]
+async fn get_schema(access: StoreAccess) -> ApiResult<Json<SchemaOut>> {
+    Ok(Json(schema_out(&access.open.store)?))
+}
+
+/// Set or extend the schema (append-only: version N+1 keeps every field).
+#[utoipa::path(put, path = "/api/stores/{store}/schema", tag = "stores",
+    params(("store" = String, Path)), request_body = SchemaIn,
+    responses((status = 200, body = SchemaOut), (status = 400, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
+async fn put_schema(access: StoreAccess, Body(body): Body) -> ApiResult<Json<SchemaOut>> {
+    let req: SchemaIn = json_body(&access.headers, &body)?;
+    access.open.store.set_schema(req.fields)?;
+    Ok(Json(schema_out(&access.open.store)?))
+}

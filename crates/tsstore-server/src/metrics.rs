@@ -1,0 +1,231 @@
+//! Counters and histograms behind `GET /metrics` (Prometheus text format).
+//!
+//! Everything is a fixed set of atomics: per open store a handful of
+//! counters, per route one latency histogram. Routes come from the
+//! router's fixed table (unmatched requests share one label), so the
+//! number of series is bounded by the code, never by the traffic.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+/// Upper bounds of the latency buckets, in seconds.
+const BUCKETS: [f64; 12] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 1.0, 5.0,
+];
+
+#[derive(Debug, Default)]
+pub struct Histogram {
+    /// Per bucket (not cumulative); the last slot is +Inf.
+    counts: [AtomicU64; BUCKETS.len() + 1],
+    sum_ns: AtomicU64,
+}
+
+impl Histogram {
+    pub fn observe(&self, d: Duration) {
+        let secs = d.as_secs_f64();
+        let slot = BUCKETS
+            .iter()
+            .position(|&b| secs <= b)
+            .unwrap_or(BUCKETS.len());
+        self.counts[slot].fetch_add(1, Relaxed);
+        self.sum_ns
+            .fetch_add(d.as_nanos().min(u64::MAX as u128) as u64, Relaxed);
+    }
+
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let mut cumulative = 0;
+        for (i, count) in self.counts.iter().enumerate() {
+            cumulative += count.load(Relaxed);
+            let le = BUCKETS.get(i).map_or("+Inf".to_string(), |b| b.to_string());
+            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{le}\"}} {cumulative}");
+        }
+        let sum = self.sum_ns.load(Relaxed) as f64 / 1e9;
+        let _ = writeln!(out, "{name}_sum{{{labels}}} {sum}");
+        let _ = writeln!(out, "{name}_count{{{labels}}} {cumulative}");
+    }
+}
+
+/// Why an insert was refused; one counter each.
+pub const REJECT_REASONS: [&str; 7] = [
+    "out_of_order",
+    "invalid_timestamp",
+    "invalid_data",
+    "schema",
+    "too_large",
+    "content_type",
+    "internal",
+];
+
+/// Counters of one open store.
+#[derive(Debug, Default)]
+pub struct StoreMetrics {
+    pub inserts: AtomicU64,
+    pub bytes: AtomicU64,
+    rejected: [AtomicU64; REJECT_REASONS.len()],
+}
+
+impl StoreMetrics {
+    pub fn inserted(&self, records: u64, bytes: u64) {
+        self.inserts.fetch_add(records, Relaxed);
+        self.bytes.fetch_add(bytes, Relaxed);
+    }
+
+    pub fn rejected(&self, reason: &str) {
+        let slot = REJECT_REASONS
+            .iter()
+            .position(|r| *r == reason)
+            .unwrap_or(REJECT_REASONS.len() - 1);
+        self.rejected[slot].fetch_add(1, Relaxed);
+    }
+}
+
+/// Latency per route.
+#[derive(Debug, Default)]
+pub struct HttpMetrics {
+    routes: RwLock<HashMap<String, Arc<Histogram>>>,
+}
+
+impl HttpMetrics {
+    pub fn observe(&self, route: &str, d: Duration) {
+        let hit = self.routes.read().ok().and_then(|m| m.get(route).cloned());
+        let hist = match hit {
+            Some(h) => h,
+            None => {
+                let Ok(mut m) = self.routes.write() else {
+                    return;
+                };
+                Arc::clone(m.entry(route.to_string()).or_default())
+            }
+        };
+        hist.observe(d);
+    }
+
+    pub fn render(&self, out: &mut String) {
+        out.push_str(
+            "# HELP tsstore_http_request_duration_seconds HTTP request latency by route.\n",
+        );
+        out.push_str("# TYPE tsstore_http_request_duration_seconds histogram\n");
+        let Ok(routes) = self.routes.read() else {
+            return;
+        };
+        let mut names: Vec<&String> = routes.keys().collect();
+        names.sort();
+        for name in names {
+            let labels = format!("route=\"{}\"", escape_label(name));
+            routes[name].render(out, "tsstore_http_request_duration_seconds", &labels);
+        }
+    }
+}
+
+/// One store's figures for a scrape.
+pub struct StoreSample<'a> {
+    pub name: &'a str,
+    pub metrics: &'a StoreMetrics,
+    pub stats: tsstore::Stats,
+}
+
+pub fn render_stores(out: &mut String, samples: &[StoreSample]) {
+    type Getter = fn(&StoreSample) -> f64;
+    let series: [(&str, &str, &str, Getter); 5] = [
+        (
+            "tsstore_store_inserts_total",
+            "counter",
+            "Records inserted since the store was opened.",
+            |s| s.metrics.inserts.load(Relaxed) as f64,
+        ),
+        (
+            "tsstore_store_inserted_bytes_total",
+            "counter",
+            "Payload bytes inserted since the store was opened.",
+            |s| s.metrics.bytes.load(Relaxed) as f64,
+        ),
+        (
+            "tsstore_store_fill_ratio",
+            "gauge",
+            "Share of the ring in use (0 to 1).",
+            |s| s.stats.bytes_used as f64 / s.stats.capacity_bytes.max(1) as f64,
+        ),
+        (
+            "tsstore_store_retention_seconds",
+            "gauge",
+            "Time between the oldest and the newest record.",
+            |s| match (s.stats.oldest_timestamp, s.stats.newest_timestamp) {
+                (Some(o), Some(n)) => (n - o) as f64 / 1e9,
+                _ => 0.0,
+            },
+        ),
+        (
+            "tsstore_store_corruption_skips_total",
+            "counter",
+            "Reads that skipped damaged data.",
+            |s| s.stats.corruption_skips as f64,
+        ),
+    ];
+    for (name, kind, help, get) in series {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for s in samples {
+            let _ = writeln!(out, "{name}{{store=\"{}\"}} {}", s.name, get(s));
+        }
+    }
+    let name = "tsstore_store_rejected_inserts_total";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Inserts refused, by reason.\n# TYPE {name} counter"
+    );
+    for s in samples {
+        for (reason, count) in REJECT_REASONS.iter().zip(&s.metrics.rejected) {
+            let _ = writeln!(
+                out,
+                "{name}{{store=\"{}\",reason=\"{reason}\"}} {}",
+                s.name,
+                count.load(Relaxed)
+            );
+        }
+    }
+}
+
+fn escape_label(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_is_cumulative_with_sum_and_count() {
+        let h = Histogram::default();
+        h.observe(Duration::from_micros(50));
+        h.observe(Duration::from_millis(2));
+        h.observe(Duration::from_secs(10));
+        let mut out = String::new();
+        h.render(&mut out, "x", "route=\"/r\"");
+        assert!(
+            out.contains("x_bucket{route=\"/r\",le=\"0.0001\"} 1\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("x_bucket{route=\"/r\",le=\"0.0025\"} 2\n"),
+            "{out}"
+        );
+        assert!(out.contains("x_bucket{route=\"/r\",le=\"5\"} 2\n"), "{out}");
+        assert!(
+            out.contains("x_bucket{route=\"/r\",le=\"+Inf\"} 3\n"),
+            "{out}"
+        );
+        assert!(out.contains("x_count{route=\"/r\"} 3\n"), "{out}");
+        assert!(out.contains("x_sum{route=\"/r\"} 10.00205"), "{out}");
+    }
+
+    #[test]
+    fn unknown_reject_reason_counts_as_internal() {
+        let m = StoreMetrics::default();
+        m.rejected("out_of_order");
+        m.rejected("whatever");
+        assert_eq!(m.rejected[0].load(Relaxed), 1);
+        assert_eq!(m.rejected[REJECT_REASONS.len() - 1].load(Relaxed), 1);
+    }
+}

@@ -1,0 +1,266 @@
+//! The stores a server has open, opened lazily on first use and kept open
+//! until deleted or the server stops, and the per-store key files.
+//!
+//! A store is authenticated against its `keys.json` before it is opened,
+//! so a request for a store that does not exist gets the same 401 as a
+//! wrong key. `keys.json` is re-read whenever its identity (inode, size,
+//! modification time) changes, so `tsstore key revoke` takes effect on a
+//! running server at once.
+
+use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+use tsstore::{Config, Store, SyncPolicy};
+
+use crate::error::{ApiError, ApiResult};
+use crate::keys::{KeyFile, NewKey};
+use crate::metrics::StoreMetrics;
+
+/// How long `DELETE` waits for in-flight requests on the store to finish.
+const DELETE_DRAIN: Duration = Duration::from_secs(5);
+
+/// An open store with what the server keeps beside it.
+#[derive(Debug)]
+pub struct OpenStore {
+    pub store: Store,
+    pub metrics: StoreMetrics,
+    /// Set to `true` when the store is being deleted or the server stops;
+    /// long-lived connections on the store watch it.
+    pub stopping: watch::Sender<bool>,
+}
+
+impl OpenStore {
+    fn new(store: Store) -> OpenStore {
+        OpenStore {
+            store,
+            metrics: StoreMetrics::default(),
+            stopping: watch::channel(false).0,
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Slot {
+    Open(Arc<OpenStore>),
+    /// Being deleted: requests get 503 until it is gone.
+    Closing,
+}
+
+/// A parsed `keys.json` and the identity of the file it came from.
+#[derive(Debug)]
+struct CachedKeys {
+    stamp: (u64, u64, i64, i64),
+    file: KeyFile,
+}
+
+#[derive(Debug)]
+pub struct Registry {
+    base: PathBuf,
+    sync: SyncPolicy,
+    /// One entry per store opened since start (bounded by the stores on disk).
+    slots: RwLock<HashMap<String, Slot>>,
+    /// One entry per store that has authenticated a request.
+    keys: Mutex<HashMap<String, CachedKeys>>,
+}
+
+fn poisoned() -> ApiError {
+    ApiError::internal("a lock was poisoned by an earlier panic")
+}
+
+impl Registry {
+    pub fn new(base: PathBuf, sync: SyncPolicy) -> Registry {
+        Registry {
+            base,
+            sync,
+            slots: RwLock::new(HashMap::new()),
+            keys: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn base(&self) -> &Path {
+        &self.base
+    }
+
+    pub fn sync_policy(&self) -> SyncPolicy {
+        self.sync
+    }
+
+    /// Checks `presented` against the store's keys. A bad name is a 400;
+    /// an unknown store and a wrong key are the same 401.
+    pub fn authorize(&self, name: &str, presented: Option<&str>) -> ApiResult<()> {
+        tsstore::validate_store_name(name)?;
+        let presented = presented.ok_or_else(ApiError::missing_key)?;
+        let dir = self.base.join(name);
+        let path = dir.join(crate::keys::KEYS_FILE);
+        let Ok(meta) = std::fs::metadata(&path) else {
+            return Err(ApiError::bad_key());
+        };
+        let stamp = (meta.ino(), meta.size(), meta.mtime(), meta.mtime_nsec());
+        let mut keys = self.keys.lock().map_err(|_| poisoned())?;
+        let fresh = keys.get(name).is_some_and(|c| c.stamp == stamp);
+        if !fresh {
+            let file = KeyFile::load(&dir, name).map_err(|e| ApiError::internal(e.to_string()))?;
+            keys.insert(name.to_string(), CachedKeys { stamp, file });
+        }
+        match keys.get(name).and_then(|c| c.file.verify(presented)) {
+            Some(_) => Ok(()),
+            None => Err(ApiError::bad_key()),
+        }
+    }
+
+    /// The open store `name`, opening it on first use.
+    pub fn get(&self, name: &str) -> ApiResult<Arc<OpenStore>> {
+        {
+            let slots = self.slots.read().map_err(|_| poisoned())?;
+            match slots.get(name) {
+                Some(Slot::Open(s)) => return Ok(Arc::clone(s)),
+                Some(Slot::Closing) => return Err(closing(name)),
+                None => {}
+            }
+        }
+        let mut slots = self.slots.write().map_err(|_| poisoned())?;
+        match slots.get(name) {
+            Some(Slot::Open(s)) => return Ok(Arc::clone(s)),
+            Some(Slot::Closing) => return Err(closing(name)),
+            None => {}
+        }
+        let store = Arc::new(OpenStore::new(Store::open_with(
+            &self.base, name, self.sync,
+        )?));
+        tracing::info!(store = name, "opened store");
+        slots.insert(name.to_string(), Slot::Open(Arc::clone(&store)));
+        Ok(store)
+    }
+
+    /// Creates a store with one API key and keeps it open.
+    pub fn create(&self, name: &str, config: Config) -> ApiResult<NewKey> {
+        let mut slots = self.slots.write().map_err(|_| poisoned())?;
+        if matches!(slots.get(name), Some(Slot::Closing)) {
+            return Err(closing(name));
+        }
+        let store = Store::create_with(&self.base, name, config, self.sync)?;
+        let mut keys = KeyFile::new(name);
+        let saved = keys
+            .add("created by POST /api/stores")
+            .and_then(|key| keys.save(store.path()).map(|()| key));
+        match saved {
+            Ok(key) => {
+                slots.insert(
+                    name.to_string(),
+                    Slot::Open(Arc::new(OpenStore::new(store))),
+                );
+                tracing::info!(store = name, key_id = %key.id, "created store");
+                Ok(key)
+            }
+            Err(e) => {
+                // Never leave a store nobody can authenticate to.
+                let _ = store.delete();
+                Err(ApiError::internal(e.to_string()))
+            }
+        }
+    }
+
+    /// Stops the store's connections, waits for its requests, and removes
+    /// it from disk.
+    pub async fn delete(&self, name: &str) -> ApiResult<()> {
+        let previous = {
+            let mut slots = self.slots.write().map_err(|_| poisoned())?;
+            match slots.insert(name.to_string(), Slot::Closing) {
+                Some(Slot::Closing) => {
+                    slots.insert(name.to_string(), Slot::Closing);
+                    return Err(closing(name));
+                }
+                Some(Slot::Open(s)) => Some(s),
+                None => None,
+            }
+        };
+        let result = match previous {
+            Some(open) => self.drain_and_delete(name, open).await,
+            None => Store::destroy(&self.base, name).map_err(ApiError::from),
+        };
+        if let Ok(mut slots) = self.slots.write() {
+            slots.remove(name);
+        }
+        if let Ok(mut keys) = self.keys.lock() {
+            keys.remove(name);
+        }
+        if result.is_ok() {
+            tracing::info!(store = name, "deleted store");
+        }
+        result
+    }
+
+    async fn drain_and_delete(&self, name: &str, open: Arc<OpenStore>) -> ApiResult<()> {
+        open.stopping.send_replace(true);
+        let deadline = Instant::now() + DELETE_DRAIN;
+        let mut open = open;
+        loop {
+            match Arc::try_unwrap(open) {
+                Ok(owned) => return owned.store.delete().map_err(ApiError::from),
+                Err(still_shared) if Instant::now() < deadline => {
+                    open = still_shared;
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                Err(still_shared) => {
+                    // Put it back: the store stays usable rather than half-deleted.
+                    open = still_shared;
+                    open.stopping.send_replace(false);
+                    if let Ok(mut slots) = self.slots.write() {
+                        slots.insert(name.to_string(), Slot::Open(Arc::clone(&open)));
+                    }
+                    return Err(ApiError::unavailable(
+                        "store_busy",
+                        format!("store '{name}' still has requests running; retry the delete"),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Every open store, for metrics.
+    pub fn open_stores(&self) -> Vec<(String, Arc<OpenStore>)> {
+        let Ok(slots) = self.slots.read() else {
+            return Vec::new();
+        };
+        let mut out: Vec<_> = slots
+            .iter()
+            .filter_map(|(n, s)| match s {
+                Slot::Open(s) => Some((n.clone(), Arc::clone(s))),
+                Slot::Closing => None,
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// Signals every store's connections to stop, then syncs and closes
+    /// every store. Called once the listeners have stopped.
+    pub fn close_all(&self) {
+        let drained: Vec<(String, Slot)> = match self.slots.write() {
+            Ok(mut slots) => slots.drain().collect(),
+            Err(_) => return,
+        };
+        for (name, slot) in drained {
+            let Slot::Open(open) = slot else { continue };
+            open.stopping.send_replace(true);
+            let result = match Arc::try_unwrap(open) {
+                Ok(owned) => owned.store.close(),
+                // Still referenced by a task that outlived the server: make
+                // it durable now; the last reference closes it.
+                Err(shared) => shared.store.sync(),
+            };
+            match result {
+                Ok(()) => tracing::info!(store = %name, "closed store"),
+                Err(e) => tracing::error!(store = %name, "closing store failed: {e}"),
+            }
+        }
+    }
+}
+
+fn closing(name: &str) -> ApiError {
+    ApiError::unavailable("store_closing", format!("store '{name}' is being deleted"))
+}
