@@ -344,8 +344,8 @@ impl Budget {
     }
 }
 
-/// Where the newest `view.limit` windows (of records passing the filter)
-/// begin: scans backwards without aggregating.
+/// Where the newest `view.limit` windows (of object records passing the
+/// filter) begin: scans backwards without aggregating.
 fn newest_windows_start(
     store: &Store,
     spec: &AggSpec,
@@ -353,15 +353,14 @@ fn newest_windows_start(
     from: i64,
     budget: &mut Budget,
 ) -> ApiResult<i64> {
-    let iter = store
-        .iter_range_rev(from, i64::MAX)
-        .with_data(view.filter.is_some());
     let mut windows = 0;
     let mut current = None;
-    for rec in iter {
+    for rec in store.iter_range_rev(from, i64::MAX) {
         let rec = rec?;
         budget.take()?;
-        if !passes(store, &view.filter, &rec.data) {
+        // Only records the aggregator takes (objects) make a window.
+        let is_object = rec.data.trim_ascii_start().first() == Some(&b'{');
+        if !is_object || !passes(store, &view.filter, &rec.data) {
             continue;
         }
         let w = rec.timestamp().div_euclid(spec.window_ns);

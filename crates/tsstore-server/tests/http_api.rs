@@ -1,0 +1,855 @@
+//! The REST API as a client sees it, against the real binary: every
+//! endpoint's happy path and response shape, every error status with its
+//! code, the auth matrix, refused store names, and the OpenAPI document.
+
+mod common;
+
+use common::{ADMIN, Server, tree};
+use serde_json::{Value, json};
+
+fn objects(v: &Value) -> &Vec<Value> {
+    let list = v["objects"].as_array().expect("objects array");
+    assert_eq!(v["count"].as_u64(), Some(list.len() as u64), "{v}");
+    list
+}
+
+fn timestamps(v: &Value) -> Vec<i64> {
+    objects(v)
+        .iter()
+        .map(|o| o["timestamp"].as_i64().expect("timestamp"))
+        .collect()
+}
+
+#[test]
+fn json_store_endpoints_and_shapes() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path());
+
+    let health = s.get("/health").json();
+    assert_eq!(health["status"], "ok");
+
+    let r = s
+        .req("POST", "/api/stores")
+        .header("X-Admin-Key", ADMIN)
+        .json(&json!({"name": "env", "num_blocks": 16, "data_block_size": 512}))
+        .send();
+    assert_eq!(r.status, 201, "{}", r.text());
+    let created = r.json();
+    let key = created["api_key"].as_str().unwrap().to_string();
+    assert_eq!(created["name"], "env");
+    assert!(key.starts_with("tsstore_") && key.len() == 44, "{key}");
+    assert_eq!(created["key_id"].as_str().unwrap(), &key[8..16]);
+    let keys_file = std::fs::read_to_string(s.data.join("env/keys.json")).unwrap();
+    assert!(!keys_file.contains(&key[8..]), "only the hash is kept");
+
+    let listed = s.get("/api/stores").json();
+    assert_eq!(
+        listed,
+        json!({"stores": [{"name": "env", "data_type": "json", "num_blocks": 16,
+            "data_block_size": 512, "index_block_size": 4096}], "count": 1})
+    );
+
+    // Inserts: explicit timestamps, then "now".
+    for (ts, t) in [(1_000, 20.5), (2_000, 21.0), (3_000, 22.5)] {
+        let r = s
+            .req("POST", "/api/stores/env/data")
+            .key(&key)
+            .json(&json!({"timestamp": ts, "data": {"t": t, "room": "a"}}))
+            .send();
+        assert_eq!(r.status, 201, "{}", r.text());
+        let v = r.json();
+        assert_eq!(v["timestamp"], ts);
+        assert!(
+            v["block_num"].is_u64() && v["size"].as_u64().unwrap() > 0,
+            "{v}"
+        );
+        assert_eq!(v.as_object().unwrap().len(), 3, "{v}");
+    }
+    let r = s
+        .req("POST", "/api/stores/env/data")
+        .key(&key)
+        .json(&json!({"data": [1, "two", null]}))
+        .send();
+    assert_eq!(r.status, 201);
+    let now_ts = r.json()["timestamp"].as_i64().unwrap();
+    assert!(now_ts > 1_700_000_000_000_000_000);
+
+    let one = s
+        .req("GET", "/api/stores/env/data/time/2000")
+        .key(&key)
+        .send();
+    assert_eq!(one.status, 200);
+    let v = one.json();
+    assert_eq!(v["data"], json!({"t": 21.0, "room": "a"}));
+    assert_eq!(
+        v.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["block_num", "data", "size", "timestamp"]
+    );
+
+    // Lists: defaults (oldest/newest with data, range without).
+    let oldest = s
+        .req("GET", "/api/stores/env/data/oldest?limit=2")
+        .key(&key)
+        .send()
+        .json();
+    assert_eq!(timestamps(&oldest), [1_000, 2_000]);
+    assert_eq!(objects(&oldest)[0]["data"]["t"], 20.5);
+    let newest = s
+        .req("GET", "/api/stores/env/data/newest")
+        .key(&key)
+        .send()
+        .json();
+    assert_eq!(timestamps(&newest), [now_ts, 3_000, 2_000, 1_000]);
+    assert_eq!(objects(&newest)[0]["data"], json!([1, "two", null]));
+    let range = s
+        .req(
+            "GET",
+            "/api/stores/env/data/range?start_time=1500&end_time=3000",
+        )
+        .key(&key)
+        .send()
+        .json();
+    assert_eq!(timestamps(&range), [2_000, 3_000]);
+    assert!(
+        objects(&range)[0].get("data").is_none(),
+        "range omits data by default"
+    );
+    let after = s
+        .req(
+            "GET",
+            "/api/stores/env/data/range?after=2000&include_data=true&limit=1",
+        )
+        .key(&key)
+        .send()
+        .json();
+    assert_eq!(timestamps(&after), [3_000]);
+    assert_eq!(objects(&after)[0]["data"]["t"], 22.5);
+    let since = s
+        .req("GET", "/api/stores/env/data/range?since=1h")
+        .key(&key)
+        .send()
+        .json();
+    assert_eq!(timestamps(&since), [now_ts]);
+    let filtered = s
+        .req(
+            "GET",
+            "/api/stores/env/data/oldest?filter=TWO&filter_ignore_case=true",
+        )
+        .key(&key)
+        .send()
+        .json();
+    assert_eq!(timestamps(&filtered), [now_ts]);
+
+    // Aggregation over the three readings: 1 µs windows put each alone.
+    let agg = s
+        .req("GET", "/api/stores/env/data/range?start_time=1&end_time=2999&agg_window=1h&agg_fields=t:avg%2Bmax")
+        .key(&key)
+        .send();
+    assert_eq!(agg.status, 200, "{}", agg.text());
+    let agg = agg.json();
+    let windows = objects(&agg);
+    assert_eq!(windows.len(), 1);
+    assert_eq!(windows[0]["data"]["t_avg"], 20.75);
+    assert_eq!(windows[0]["data"]["t_max"], 21.0);
+    assert_eq!(windows[0]["records"], 2);
+    assert_eq!(windows[0]["partial"], true, "the range cuts the window");
+    let compact = s
+        .req("GET", "/api/stores/env/data/range?end_time=3000&agg_window=1h&agg_fields=t:max&format=compact")
+        .key(&key)
+        .send()
+        .json();
+    let list = compact["objects"].as_array().unwrap();
+    // Non-numeric fields take their last value.
+    assert_eq!(list[0], json!({"_schema": {"1": "room", "2": "t"}}));
+    assert_eq!(list[1]["data"], json!({"1": "a", "2": 22.5}));
+    assert_eq!(compact["count"], 1);
+    let newest_agg = s
+        .req(
+            "GET",
+            "/api/stores/env/data/newest?agg_window=1s&agg_fields=t:sum&limit=1",
+        )
+        .key(&key)
+        .send()
+        .json();
+    assert_eq!(newest_agg["count"], 1, "{newest_agg}");
+
+    // Soft delete of one record keeps its neighbours.
+    let del = s
+        .req("DELETE", "/api/stores/env/data/time/2000")
+        .key(&key)
+        .send();
+    assert_eq!(del.status, 200, "{}", del.text());
+    s.req("GET", "/api/stores/env/data/time/2000")
+        .key(&key)
+        .send()
+        .expect_error(404, "not_found");
+    let left = s
+        .req("GET", "/api/stores/env/data/oldest")
+        .key(&key)
+        .send()
+        .json();
+    assert_eq!(timestamps(&left), [1_000, 3_000, now_ts]);
+
+    // Batch: JSON array and NDJSON.
+    let r = s
+        .req("POST", "/api/stores/env/data/batch")
+        .key(&key)
+        .json(&json!([{"data": 1}, {"data": {"x": 2}}, {"timestamp": 0, "data": "s"}]))
+        .send();
+    assert_eq!(r.status, 201, "{}", r.text());
+    let b = r.json();
+    assert_eq!(b["count"], 3);
+    assert!(b["first_timestamp"].as_i64().unwrap() < b["last_timestamp"].as_i64().unwrap());
+    let last = b["last_timestamp"].as_i64().unwrap();
+    let nd = format!(
+        "{{\"timestamp\":{},\"data\":1}}\n\n{{\"timestamp\":{},\"data\":2}}\n",
+        last + 1,
+        last + 2
+    );
+    let r = s
+        .req("POST", "/api/stores/env/data/batch")
+        .key(&key)
+        .body("application/x-ndjson", nd)
+        .send();
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.json()["last_timestamp"], last + 2);
+
+    let stats = s
+        .req("GET", "/api/stores/env/stats")
+        .key(&key)
+        .send()
+        .json();
+    assert_eq!(stats["name"], "env");
+    assert_eq!(stats["num_blocks"], 16);
+    assert_eq!(stats["data_type"], "json");
+    assert_eq!(stats["object_count"], 8);
+    assert_eq!(stats["oldest_timestamp"], 1_000);
+    assert_eq!(stats["newest_timestamp"], last + 2);
+    for field in [
+        "head_block",
+        "tail_block",
+        "write_offset",
+        "active_blocks",
+        "bytes_used",
+        "capacity_bytes",
+        "oldest_time",
+        "newest_time",
+        "index_block_size",
+        "data_block_size",
+    ] {
+        assert!(stats.get(field).is_some(), "stats.{field}: {stats}");
+    }
+
+    let metrics = s.get("/metrics");
+    assert_eq!(metrics.status, 200);
+    let text = metrics.text();
+    assert!(
+        text.contains("tsstore_store_inserts_total{store=\"env\"} 9"),
+        "{text}"
+    );
+    assert!(
+        text.contains("tsstore_store_fill_ratio{store=\"env\"}"),
+        "{text}"
+    );
+    assert!(
+        text.contains("tsstore_store_retention_seconds{store=\"env\"}"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "tsstore_http_request_duration_seconds_count{route=\"/api/stores/{store}/data\"} 4"
+        ),
+        "{text}"
+    );
+
+    let reset = s.req("POST", "/api/stores/env/reset").key(&key).send();
+    assert_eq!(reset.status, 200);
+    let empty = s
+        .req("GET", "/api/stores/env/data/newest")
+        .key(&key)
+        .send()
+        .json();
+    assert_eq!(empty, json!({"objects": [], "count": 0}));
+
+    let gone = s.req("DELETE", "/api/stores/env").key(&key).send();
+    assert_eq!(gone.status, 200, "{}", gone.text());
+    assert!(!s.data.join("env").exists());
+    s.req("GET", "/api/stores/env/stats")
+        .key(&key)
+        .send()
+        .expect_error(401, "invalid_api_key");
+    assert_eq!(s.get("/api/stores").json()["count"], 0);
+}
+
+#[test]
+fn text_binary_and_schema_stores() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path());
+
+    let text = s.create_store(json!({"name": "log", "data_type": "text"}));
+    let r = s
+        .req("POST", "/api/stores/log/data?timestamp=10")
+        .key(&text)
+        .body("text/plain; charset=utf-8", "héllo \"world\"")
+        .send();
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = s
+        .req("POST", "/api/stores/log/data")
+        .key(&text)
+        .json(&json!({"timestamp": 20, "data": "second"}))
+        .send();
+    assert_eq!(r.status, 201, "{}", r.text());
+    let v = s
+        .req("GET", "/api/stores/log/data/oldest")
+        .key(&text)
+        .send()
+        .json();
+    let data: Vec<&Value> = objects(&v).iter().map(|o| &o["data"]).collect();
+    assert_eq!(data, [&json!("héllo \"world\""), &json!("second")]);
+
+    let bin = s.create_store(json!({"name": "blob", "data_type": "binary"}));
+    let r = s
+        .req("POST", "/api/stores/blob/data?timestamp=5")
+        .key(&bin)
+        .body("application/octet-stream", vec![0u8, 1, 254, 255])
+        .send();
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = s
+        .req("POST", "/api/stores/blob/data")
+        .key(&bin)
+        .json(&json!({"timestamp": 6, "data": "aGk="}))
+        .send();
+    assert_eq!(r.status, 201, "{}", r.text());
+    let v = s
+        .req("GET", "/api/stores/blob/data/oldest")
+        .key(&bin)
+        .send()
+        .json();
+    let data: Vec<&Value> = objects(&v).iter().map(|o| &o["data"]).collect();
+    assert_eq!(data, [&json!("AAH+/w=="), &json!("aGk=")]);
+    s.req("GET", "/api/stores/blob/data/newest?agg_window=1m")
+        .key(&bin)
+        .send()
+        .expect_error(400, "aggregation_unsupported");
+
+    let sch = s.create_store(json!({"name": "metrics", "data_type": "schema"}));
+    let v = s
+        .req("GET", "/api/stores/metrics/schema")
+        .key(&sch)
+        .send()
+        .json();
+    assert_eq!(v, json!({"version": 0, "fields": []}));
+    s.req("POST", "/api/stores/metrics/data")
+        .key(&sch)
+        .json(&json!({"data": {"temp": 1}}))
+        .send()
+        .expect_error(409, "no_schema");
+    let fields = json!([{"index": 1, "name": "temp", "type": "float64"},
+        {"index": 2, "name": "room", "type": "string"}]);
+    let r = s
+        .req("PUT", "/api/stores/metrics/schema")
+        .key(&sch)
+        .json(&json!({"fields": fields}))
+        .send();
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json(), json!({"version": 1, "fields": fields}));
+    s.req("PUT", "/api/stores/metrics/schema")
+        .key(&sch)
+        .json(&json!({"fields": [{"index": 1, "name": "temp", "type": "int8"}]}))
+        .send()
+        .expect_error(409, "schema_conflict");
+    for (ts, temp) in [(100, 20.0), (200, 22.0)] {
+        let r = s
+            .req("POST", "/api/stores/metrics/data")
+            .key(&sch)
+            .json(&json!({"timestamp": ts, "data": {"temp": temp, "room": "kitchen"}}))
+            .send();
+        assert_eq!(r.status, 201, "{}", r.text());
+    }
+    s.req("POST", "/api/stores/metrics/data")
+        .key(&sch)
+        .json(&json!({"data": {"temp": "hot"}}))
+        .send()
+        .expect_error(400, "schema_violation");
+    let full = s
+        .req("GET", "/api/stores/metrics/data/oldest")
+        .key(&sch)
+        .send()
+        .json();
+    assert_eq!(
+        objects(&full)[0]["data"],
+        json!({"temp": 20.0, "room": "kitchen"})
+    );
+    let compact = s
+        .req(
+            "GET",
+            "/api/stores/metrics/data/oldest?format=compact&filter=kitchen",
+        )
+        .key(&sch)
+        .send()
+        .json();
+    assert_eq!(
+        objects(&compact)[1]["data"],
+        json!({"1": 22.0, "2": "kitchen"})
+    );
+    let one = s
+        .req("GET", "/api/stores/metrics/data/time/200?format=compact")
+        .key(&sch)
+        .send()
+        .json();
+    assert_eq!(one["data"], json!({"1": 22.0, "2": "kitchen"}));
+    let agg = s
+        .req("GET", "/api/stores/metrics/data/range?start_time=60000000000&end_time=119999999999&agg_window=1m")
+        .key(&sch)
+        .send()
+        .json();
+    assert_eq!(agg["count"], 0);
+    let agg = s
+        .req(
+            "GET",
+            "/api/stores/metrics/data/range?end_time=59999999999&agg_window=1m&agg_default=avg,max",
+        )
+        .key(&sch)
+        .send()
+        .json();
+    assert_eq!(objects(&agg)[0]["data"]["temp_avg"], 21.0);
+    assert_eq!(objects(&agg)[0]["data"]["room"], "kitchen");
+    assert_eq!(objects(&agg)[0]["partial"], false);
+}
+
+#[test]
+fn every_error_status_has_its_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path());
+    let key = s.create_store(json!({"name": "e"}));
+    let text = s.create_store(json!({"name": "t", "data_type": "text"}));
+    let post = |body: &str| {
+        s.req("POST", "/api/stores/e/data")
+            .key(&key)
+            .body("application/json", body)
+            .send()
+    };
+
+    // 400: bad input of every kind.
+    post("{not json").expect_error(400, "invalid_json");
+    post(r#"{"timestamp": 5}"#).expect_error(400, "missing_data");
+    post(r#"{"data": 1, "extra": 2}"#).expect_error(400, "invalid_json");
+    post(r#"{"timestamp": -5, "data": 1}"#).expect_error(400, "invalid_timestamp");
+    s.req("POST", "/api/stores/t/data")
+        .key(&text)
+        .body("text/plain", vec![b'a', 0xff, 0xfe])
+        .send()
+        .expect_error(400, "invalid_data");
+    s.req("POST", "/api/stores/t/data")
+        .key(&text)
+        .json(&json!({"data": 5}))
+        .send()
+        .expect_error(400, "invalid_data");
+    for q in [
+        "limit=-1",
+        "limit=abc",
+        "limit=0",
+        "format=xml",
+        "include_data=maybe",
+        "since=5",
+        "since=-1h",
+        "agg_window=1m&agg_fields=t:median",
+    ] {
+        s.req("GET", &format!("/api/stores/e/data/newest?{q}"))
+            .key(&key)
+            .send()
+            .expect_error(
+                400,
+                if q.starts_with("agg") {
+                    "invalid_aggregation"
+                } else {
+                    "invalid_parameter"
+                },
+            );
+    }
+    s.req("GET", "/api/stores/e/data/newest?limit=100001")
+        .key(&key)
+        .send()
+        .expect_error(400, "limit_too_large");
+    s.req("GET", "/api/stores/e/data/range?since=1h&start_time=5")
+        .key(&key)
+        .send()
+        .expect_error(400, "invalid_parameter");
+    s.req("GET", "/api/stores/e/data/range?start_time=10&end_time=5")
+        .key(&key)
+        .send()
+        .expect_error(400, "invalid_parameter");
+    s.req("GET", "/api/stores/e/data/time/abc")
+        .key(&key)
+        .send()
+        .expect_error(400, "invalid_timestamp");
+    s.req("POST", "/api/stores/e/data/batch")
+        .key(&key)
+        .json(&json!([]))
+        .send()
+        .expect_error(400, "empty_batch");
+    s.req("POST", "/api/stores")
+        .header("X-Admin-Key", ADMIN)
+        .json(&json!({"name": "g", "data_block_size": 1000}))
+        .send()
+        .expect_error(400, "invalid_config");
+    s.req("POST", "/api/stores")
+        .header("X-Admin-Key", ADMIN)
+        .json(&json!({"name": "g", "data_type": "xml"}))
+        .send()
+        .expect_error(400, "invalid_config");
+
+    // 401.
+    s.req("POST", "/api/stores")
+        .json(&json!({"name": "x"}))
+        .send()
+        .expect_error(401, "missing_admin_key");
+    s.req("POST", "/api/stores?admin_key=wrong-wrong-wrong-wrong")
+        .json(&json!({"name": "x"}))
+        .send()
+        .expect_error(401, "invalid_admin_key");
+
+    // 404.
+    s.req("GET", "/api/stores/e/data/time/12345")
+        .key(&key)
+        .send()
+        .expect_error(404, "not_found");
+    s.req("DELETE", "/api/stores/e/data/time/12345")
+        .key(&key)
+        .send()
+        .expect_error(404, "not_found");
+    s.get("/api/nothing").expect_error(404, "route_not_found");
+
+    // 409: the store exists; a duplicate or older timestamp changes nothing.
+    s.req("POST", "/api/stores")
+        .header("X-Admin-Key", ADMIN)
+        .json(&json!({"name": "e"}))
+        .send()
+        .expect_error(409, "store_exists");
+    assert_eq!(post(r#"{"timestamp": 100, "data": 1}"#).status, 201);
+    let before = s.req("GET", "/api/stores/e/stats").key(&key).send().json();
+    post(r#"{"timestamp": 100, "data": 2}"#).expect_error(409, "timestamp_out_of_order");
+    post(r#"{"timestamp": 50, "data": 3}"#).expect_error(409, "timestamp_out_of_order");
+    s.req("POST", "/api/stores/e/data/batch")
+        .key(&key)
+        .json(&json!([{"timestamp": 200, "data": 1}, {"timestamp": 150, "data": 2}]))
+        .send()
+        .expect_error(409, "timestamp_out_of_order");
+    s.req("POST", "/api/stores/e/data/batch")
+        .key(&key)
+        .json(&json!([{"timestamp": 300, "data": 1}, {"data": 2, "bad": 1}]))
+        .send()
+        .expect_error(400, "invalid_json");
+    let after = s.req("GET", "/api/stores/e/stats").key(&key).send().json();
+    assert_eq!(before, after, "refused inserts change nothing");
+    let all = s
+        .req("GET", "/api/stores/e/data/oldest")
+        .key(&key)
+        .send()
+        .json();
+    assert_eq!(timestamps(&all), [100]);
+    assert_eq!(objects(&all)[0]["data"], 1);
+
+    // 413: body over the 1 MiB default.
+    let big = format!("{{\"data\": \"{}\"}}", "x".repeat((1 << 20) + 10));
+    post(&big).expect_error(413, "payload_too_large");
+
+    // 415: wrong content type for the store.
+    s.req("POST", "/api/stores/e/data")
+        .key(&key)
+        .body("text/plain", "{}")
+        .send()
+        .expect_error(415, "unsupported_content_type");
+    s.req("POST", "/api/stores/e/data")
+        .key(&key)
+        .body("application/x-www-form-urlencoded", "data=1")
+        .send()
+        .expect_error(415, "unsupported_content_type");
+    s.req("POST", "/api/stores/t/data")
+        .key(&text)
+        .body("application/octet-stream", "abc")
+        .send()
+        .expect_error(415, "unsupported_content_type");
+    s.req("POST", "/api/stores")
+        .header("X-Admin-Key", ADMIN)
+        .body("text/plain", "{\"name\":\"q\"}")
+        .send()
+        .expect_error(415, "unsupported_content_type");
+
+    let metrics = s.get("/metrics").text();
+    assert!(
+        metrics.contains(
+            "tsstore_store_rejected_inserts_total{store=\"e\",reason=\"out_of_order\"} 3"
+        ),
+        "{metrics}"
+    );
+
+    // 503: the store is held by another process.
+    let out = common::tsstore_cmd()
+        .args(["create", "held", "--blocks", "4", "--path"])
+        .arg(&s.data)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let held_key = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("API key (shown only now; keep it): ")
+                .map(str::to_string)
+        })
+        .unwrap();
+    let lock = tsstore::Store::open(&s.data, "held").unwrap();
+    s.req("GET", "/api/stores/held/stats")
+        .key(&held_key)
+        .send()
+        .expect_error(503, "store_in_use");
+    lock.close().unwrap();
+    assert_eq!(
+        s.req("GET", "/api/stores/held/stats")
+            .key(&held_key)
+            .send()
+            .status,
+        200
+    );
+}
+
+/// Every store route, with a request that succeeds given the right key.
+fn store_routes(store: &str) -> Vec<(&'static str, String, Option<(&'static str, String)>)> {
+    let p = format!("/api/stores/{store}");
+    vec![
+        (
+            "POST",
+            format!("{p}/data"),
+            Some(("application/json", r#"{"data":1}"#.into())),
+        ),
+        (
+            "POST",
+            format!("{p}/data/batch"),
+            Some(("application/json", r#"[{"data":2}]"#.into())),
+        ),
+        ("GET", format!("{p}/data/oldest"), None),
+        ("GET", format!("{p}/data/newest"), None),
+        ("GET", format!("{p}/data/range"), None),
+        ("GET", format!("{p}/data/time/1"), None),
+        ("DELETE", format!("{p}/data/time/2"), None),
+        ("GET", format!("{p}/stats"), None),
+        ("GET", format!("{p}/schema"), None),
+        (
+            "PUT",
+            format!("{p}/schema"),
+            Some((
+                "application/json",
+                r#"{"fields":[{"index":1,"name":"a","type":"int8"}]}"#.into(),
+            )),
+        ),
+        ("POST", format!("{p}/reset"), None),
+        ("DELETE", p, None),
+    ]
+}
+
+#[test]
+fn auth_matrix() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path());
+    let key = s.create_store(json!({"name": "mine", "data_type": "schema"}));
+    let other = s.create_store(json!({"name": "other"}));
+    let wrong = "tsstore_00000000-0000-4000-8000-000000000000";
+    let r = s
+        .req("PUT", "/api/stores/mine/schema")
+        .key(&key)
+        .json(&json!({"fields": [{"index": 1, "name": "a", "type": "int8"}]}))
+        .send();
+    assert_eq!(r.status, 200);
+    let r = s
+        .req("POST", "/api/stores/mine/data/batch")
+        .key(&key)
+        .json(&json!([{"timestamp": 1, "data": {"a": 1}}, {"timestamp": 2, "data": {"a": 2}}]))
+        .send();
+    assert_eq!(r.status, 201, "{}", r.text());
+
+    let bad_keys: [(&str, &str); 4] = [
+        ("none", ""),
+        ("malformed", "not a key at all"),
+        ("wrong", wrong),
+        ("other store's", &other),
+    ];
+    for (method, path, body) in store_routes("mine") {
+        for (label, bad) in bad_keys {
+            for via in ["header", "bearer", "query"] {
+                let mut url = path.clone();
+                let mut req_headers = Vec::new();
+                if !bad.is_empty() {
+                    match via {
+                        "header" => req_headers.push(("X-API-Key", bad.to_string())),
+                        "bearer" => req_headers.push(("Authorization", format!("Bearer {bad}"))),
+                        _ => url.push_str(&format!("?api_key={}", bad.replace(' ', "%20"))),
+                    }
+                }
+                let mut req = s.req(method, &url);
+                for (k, v) in &req_headers {
+                    req = req.header(k, v);
+                }
+                if let Some((ct, b)) = &body {
+                    req = req.body(ct, b.clone());
+                }
+                let r = req.send();
+                let code = if bad.is_empty() {
+                    "missing_api_key"
+                } else {
+                    "invalid_api_key"
+                };
+                assert_eq!(
+                    r.status,
+                    401,
+                    "{method} {url} with {label} key via {via}: {}",
+                    r.text()
+                );
+                r.expect_error(401, code);
+            }
+        }
+        // Unknown store: the very same body as a wrong key.
+        let unknown = s
+            .req(method, &path.replace("/mine", "/ghost"))
+            .key(wrong)
+            .send();
+        let known = s.req(method, &path).key(wrong).send();
+        assert_eq!((unknown.status, unknown.body), (known.status, known.body));
+    }
+    // The right key, by each of the three ways, on every route.
+    let ways: [&dyn Fn(&str) -> (Vec<(&str, String)>, String); 3] = [
+        &|k| (vec![("X-API-Key", k.to_string())], String::new()),
+        &|k| {
+            (
+                vec![("Authorization", format!("Bearer {k}"))],
+                String::new(),
+            )
+        },
+        &|k| (Vec::new(), format!("?api_key={k}")),
+    ];
+    for (i, (method, path, body)) in store_routes("mine").into_iter().enumerate() {
+        let (headers, query) = ways[i % 3](&key);
+        let mut req = s.req(method, &format!("{path}{query}"));
+        for (k, v) in &headers {
+            req = req.header(k, v);
+        }
+        if let Some((ct, b)) = &body {
+            let b = b
+                .replace(r#""data":1"#, r#""data":{"a":3}"#)
+                .replace(r#""data":2"#, r#""data":{"a":4}"#);
+            req = req.body(ct, b);
+        }
+        let r = req.send();
+        assert!(
+            (200..300).contains(&r.status),
+            "{method} {path} with the right key: {} {}",
+            r.status,
+            r.text()
+        );
+    }
+    assert!(
+        !s.data.join("mine").exists(),
+        "the last route deleted the store"
+    );
+}
+
+#[test]
+fn bad_store_names_are_refused_and_create_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path());
+    let long = "a".repeat(65);
+    for name in [
+        "..",
+        "a/b",
+        "%2e%2e",
+        "a b",
+        long.as_str(),
+        "-lead",
+        "",
+        "x\u{0}y",
+        "é",
+    ] {
+        s.req("POST", "/api/stores")
+            .header("X-Admin-Key", ADMIN)
+            .json(&json!({"name": name}))
+            .send()
+            .expect_error(400, "invalid_store_name");
+    }
+    for path in ["%2e%2e", "a%20b", "a%2Fb", long.as_str(), "-lead"] {
+        s.req("GET", &format!("/api/stores/{path}/stats"))
+            .key("tsstore_x")
+            .send()
+            .expect_error(400, "invalid_store_name");
+    }
+    let left = tree(&s.data);
+    assert!(
+        left.iter().all(|e| e == ".admin_key"),
+        "nothing but the admin key hash may exist: {left:?}"
+    );
+    assert!(!dir.path().join("a").exists() && !dir.path().join("b").exists());
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "only the data directory"
+    );
+}
+
+#[test]
+fn openapi_lists_every_route() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path());
+    let r = s.get("/api/openapi.json");
+    assert_eq!(r.status, 200);
+    let doc = r.json();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let expected = [
+        ("get", "/health"),
+        ("get", "/metrics"),
+        ("get", "/api/openapi.json"),
+        ("post", "/api/stores"),
+        ("get", "/api/stores"),
+        ("delete", "/api/stores/{store}"),
+        ("post", "/api/stores/{store}/reset"),
+        ("get", "/api/stores/{store}/stats"),
+        ("get", "/api/stores/{store}/schema"),
+        ("put", "/api/stores/{store}/schema"),
+        ("post", "/api/stores/{store}/data"),
+        ("post", "/api/stores/{store}/data/batch"),
+        ("get", "/api/stores/{store}/data/time/{ts}"),
+        ("delete", "/api/stores/{store}/data/time/{ts}"),
+        ("get", "/api/stores/{store}/data/oldest"),
+        ("get", "/api/stores/{store}/data/newest"),
+        ("get", "/api/stores/{store}/data/range"),
+    ];
+    for (method, path) in expected {
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} missing from the OpenAPI document"
+        );
+    }
+    let documented: usize = doc["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|item| {
+            let methods = ["get", "post", "put", "delete", "patch"];
+            item.as_object()
+                .unwrap()
+                .keys()
+                .filter(|k| methods.contains(&k.as_str()))
+                .count()
+        })
+        .sum();
+    assert_eq!(
+        documented,
+        expected.len(),
+        "every documented route is listed here"
+    );
+    // And every documented route is really served (no 404 route_not_found).
+    for (method, path) in expected {
+        let url = path.replace("{store}", "nope").replace("{ts}", "1");
+        let r = s.req(&method.to_uppercase(), &url).send();
+        assert_ne!(r.status, 404, "{method} {url}: {}", r.text());
+        assert_ne!(r.status, 405, "{method} {url}");
+    }
+}
