@@ -110,6 +110,16 @@ async fn serve(settings: Settings) -> Result<(), String> {
     let local = listener
         .local_addr()
         .map_err(|e| format!("cannot read the listening address: {e}"))?;
+    let tls = match &settings.tls {
+        Some((cert, key)) => Some(RustlsConfig::from_pem_file(cert, key).await.map_err(|e| {
+            format!(
+                "cannot load TLS certificate {} and key {}: {e}",
+                cert.display(),
+                key.display()
+            )
+        })?),
+        None => None,
+    };
     let handle: Handle<SocketAddr> = Handle::new();
     tokio::spawn(stop_on_signal(handle.clone()));
     let permits = Arc::new(Semaphore::new(settings.max_connections));
@@ -135,15 +145,8 @@ async fn serve(settings: Settings) -> Result<(), String> {
     );
     // The address on stdout lets scripts and tests find an ephemeral port.
     println!("listening on {scheme}://{local}");
-    let served = match &settings.tls {
-        Some((cert, key)) => {
-            let tls = RustlsConfig::from_pem_file(cert, key).await.map_err(|e| {
-                format!(
-                    "cannot load TLS certificate {} and key {}: {e}",
-                    cert.display(),
-                    key.display()
-                )
-            })?;
+    let served = match tls {
+        Some(tls) => {
             let acceptor = Limited {
                 inner: RustlsAcceptor::new(tls),
                 permits,

@@ -614,8 +614,13 @@ fn every_error_status_has_its_code() {
     );
 }
 
+/// Method, path, and body (content type, text) of one request.
+type Route = (&'static str, String, Option<(&'static str, String)>);
+/// Headers and query string that carry a key one way.
+type KeyWay = dyn Fn(&str) -> (Vec<(&'static str, String)>, String);
+
 /// Every store route, with a request that succeeds given the right key.
-fn store_routes(store: &str) -> Vec<(&'static str, String, Option<(&'static str, String)>)> {
+fn store_routes(store: &str) -> Vec<Route> {
     let p = format!("/api/stores/{store}");
     vec![
         (
@@ -717,7 +722,7 @@ fn auth_matrix() {
         assert_eq!((unknown.status, unknown.body), (known.status, known.body));
     }
     // The right key, by each of the three ways, on every route.
-    let ways: [&dyn Fn(&str) -> (Vec<(&str, String)>, String); 3] = [
+    let ways: [&KeyWay; 3] = [
         &|k| (vec![("X-API-Key", k.to_string())], String::new()),
         &|k| {
             (
