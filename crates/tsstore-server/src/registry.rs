@@ -4,8 +4,9 @@
 //! A store is authenticated against its `keys.json` before it is opened,
 //! so a request for a store that does not exist gets the same 401 as a
 //! wrong key. `keys.json` is re-read whenever its identity (inode, size,
-//! modification time) changes, so `tsstore key revoke` takes effect on a
-//! running server at once.
+//! modification time) changes, checked at most every `KEYS_RECHECK`, so
+//! `tsstore key revoke` takes effect on a running server within that time
+//! without a `stat` on every request.
 
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
@@ -20,6 +21,8 @@ use crate::error::{ApiError, ApiResult};
 use crate::keys::{KeyFile, NewKey};
 use crate::metrics::StoreMetrics;
 
+/// How often a store's `keys.json` is checked for changes.
+pub const KEYS_RECHECK: Duration = Duration::from_millis(500);
 /// How long `DELETE` waits for in-flight requests on the store to finish.
 const DELETE_DRAIN: Duration = Duration::from_secs(5);
 
@@ -50,10 +53,12 @@ enum Slot {
     Closing,
 }
 
-/// A parsed `keys.json` and the identity of the file it came from.
+/// A parsed `keys.json`, the identity of the file it came from, and when
+/// that identity was last checked.
 #[derive(Debug)]
 struct CachedKeys {
     stamp: (u64, u64, i64, i64),
+    checked: Instant,
     file: KeyFile,
 }
 
@@ -94,17 +99,31 @@ impl Registry {
     pub fn authorize(&self, name: &str, presented: Option<&str>) -> ApiResult<()> {
         tsstore::validate_store_name(name)?;
         let presented = presented.ok_or_else(ApiError::missing_key)?;
-        let dir = self.base.join(name);
-        let path = dir.join(crate::keys::KEYS_FILE);
-        let Ok(meta) = std::fs::metadata(&path) else {
-            return Err(ApiError::bad_key());
-        };
-        let stamp = (meta.ino(), meta.size(), meta.mtime(), meta.mtime_nsec());
         let mut keys = self.keys.lock().map_err(|_| poisoned())?;
-        let fresh = keys.get(name).is_some_and(|c| c.stamp == stamp);
-        if !fresh {
-            let file = KeyFile::load(&dir, name).map_err(|e| ApiError::internal(e.to_string()))?;
-            keys.insert(name.to_string(), CachedKeys { stamp, file });
+        let now = Instant::now();
+        let recent = keys
+            .get(name)
+            .is_some_and(|c| now.duration_since(c.checked) < KEYS_RECHECK);
+        if !recent {
+            let dir = self.base.join(name);
+            let Ok(meta) = std::fs::metadata(dir.join(crate::keys::KEYS_FILE)) else {
+                keys.remove(name);
+                return Err(ApiError::bad_key());
+            };
+            let stamp = (meta.ino(), meta.size(), meta.mtime(), meta.mtime_nsec());
+            match keys.get_mut(name) {
+                Some(c) if c.stamp == stamp => c.checked = now,
+                _ => {
+                    let file =
+                        KeyFile::load(&dir, name).map_err(|e| ApiError::internal(e.to_string()))?;
+                    let entry = CachedKeys {
+                        stamp,
+                        checked: now,
+                        file,
+                    };
+                    keys.insert(name.to_string(), entry);
+                }
+            }
         }
         match keys.get(name).and_then(|c| c.file.verify(presented)) {
             Some(_) => Ok(()),

@@ -6,6 +6,7 @@ mod common;
 
 use common::{Options, Server, tsstore_cmd};
 use serde_json::json;
+use std::time::{Duration, Instant};
 
 fn timestamps(v: &serde_json::Value) -> Vec<i64> {
     v["objects"]
@@ -249,6 +250,21 @@ fn cli_key_changes_apply_to_a_running_server() {
                 .map(str::to_string)
         })
         .unwrap();
+    // keys.json is re-checked at most every 500 ms.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while s
+        .req("GET", "/api/stores/rot/stats")
+        .key(&old)
+        .send()
+        .status
+        != 401
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the revoked key still works after 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     s.req("GET", "/api/stores/rot/stats")
         .key(&old)
         .send()
