@@ -51,6 +51,7 @@ pub struct ServeArgs {
     #[arg(long)]
     pub port: Option<u16>,
     /// Unix socket for line-protocol ingest (default: /var/run/tsstore/tsstore.sock).
+    /// Accepted now; the socket itself is served once streaming ingest lands.
     #[arg(long, value_name = "PATH", conflicts_with = "no_socket")]
     pub socket: Option<String>,
     /// Do not open the Unix socket.
