@@ -309,3 +309,68 @@ fn serve_refuses_bad_settings_with_a_message() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("missing.pem"), "{err}");
 }
+
+#[test]
+fn connections_over_the_bound_are_closed_and_the_body_limit_is_configurable() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.json");
+    std::fs::write(
+        &config,
+        r#"{"server": {"max_connections": 2, "max_body_bytes": 100}}"#,
+    )
+    .unwrap();
+    let s = Server::start_with(
+        dir.path(),
+        Options {
+            args: vec!["--config", config.to_str().unwrap()],
+            ..Options::default()
+        },
+    );
+    let key = s.create_store(json!({"name": "small"}));
+    s.req("POST", "/api/stores/small/data")
+        .key(&key)
+        .json(&json!({"data": "x".repeat(100)}))
+        .send()
+        .expect_error(413, "payload_too_large");
+
+    // Two kept-alive connections take both permits.
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut c = std::net::TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        c.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut buf = [0u8; 512];
+        let n = c.read(&mut buf).unwrap();
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+        held.push(c);
+    }
+    // A third is closed without an answer.
+    let mut third = std::net::TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+    third
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let _ = third.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+    let mut buf = Vec::new();
+    let _ = third.read_to_end(&mut buf);
+    assert!(buf.is_empty(), "{}", String::from_utf8_lossy(&buf));
+    // Once one closes, new connections are served again.
+    drop(held.pop());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut c = std::net::TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let _ = c.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        let mut buf = Vec::new();
+        let _ = c.read_to_end(&mut buf);
+        if buf.starts_with(b"HTTP/1.1 200") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the freed permit was never reused"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
