@@ -6,7 +6,8 @@
 # the ratio of each to the baseline, errors, server RSS idle and after,
 # and the stripped binary size.
 #
-# Usage: scripts/bench-http.sh [seconds per run, default 10]
+# Usage: [WORKERS=n] scripts/bench-http.sh [seconds per run, default 10]
+# WORKERS sets the server's worker_threads (default: one per core).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION="${1:-10}"
@@ -18,8 +19,9 @@ BIN=target/release/tsstore
 WORK="$(mktemp -d)"
 trap 'kill $PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
 ADMIN=bench-admin-key-0123456789
+echo "{\"server\": {${WORKERS:+\"worker_threads\": $WORKERS}}}" >"$WORK/config.json"
 
-TSSTORE_ADMIN_KEY=$ADMIN TSSTORE_LOG=warn "$BIN" serve --host 127.0.0.1 --port 0 --no-socket \
+TSSTORE_ADMIN_KEY=$ADMIN TSSTORE_LOG=warn "$BIN" --config "$WORK/config.json" serve --host 127.0.0.1 --port 0 --no-socket \
   --path "$WORK/data" >"$WORK/out" 2>"$WORK/err" &
 PID=$!
 for _ in $(seq 100); do grep -q listening "$WORK/out" 2>/dev/null && break; sleep 0.1; done

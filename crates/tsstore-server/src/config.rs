@@ -51,6 +51,7 @@ pub struct Overrides {
     pub max_records: Option<usize>,
     pub max_connections: Option<usize>,
     pub request_timeout_ms: Option<u64>,
+    pub worker_threads: Option<usize>,
 }
 
 macro_rules! take_over {
@@ -81,7 +82,8 @@ impl Overrides {
             max_body_bytes,
             max_records,
             max_connections,
-            request_timeout_ms
+            request_timeout_ms,
+            worker_threads
         );
         self
     }
@@ -110,6 +112,8 @@ struct ServerSection {
     max_connections: Option<usize>,
     /// Longest a request may run (default 30 000).
     request_timeout_ms: Option<u64>,
+    /// Threads serving requests (default: one per core).
+    worker_threads: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -157,6 +161,7 @@ pub fn from_file(path: &Path) -> Result<Overrides, ConfigError> {
         max_records: file.server.max_records,
         max_connections: file.server.max_connections,
         request_timeout_ms: file.server.request_timeout_ms,
+        worker_threads: file.server.worker_threads,
     })
 }
 
@@ -229,6 +234,8 @@ pub struct Settings {
     pub max_records: usize,
     pub max_connections: usize,
     pub request_timeout: std::time::Duration,
+    /// `None`: one per core.
+    pub worker_threads: Option<usize>,
 }
 
 impl Settings {
@@ -280,7 +287,11 @@ impl Settings {
             o.request_timeout_ms.map(|v| v as usize),
             30_000,
         )?;
+        if o.worker_threads == Some(0) {
+            return Err(invalid("worker_threads", "it must be at least 1".into()));
+        }
         Ok(Settings {
+            worker_threads: o.worker_threads,
             max_body_bytes,
             max_records,
             max_connections,
@@ -322,7 +333,8 @@ mod tests {
         let path = dir.path().join("config.json");
         std::fs::write(
             &path,
-            r#"{"server": {"host": "127.0.0.1", "port": 9000, "tls": {"cert_file": "c.pem", "key_file": "k.pem"}},
+            r#"{"server": {"host": "127.0.0.1", "port": 9000, "worker_threads": 1, "max_body_bytes": 10,
+                           "tls": {"cert_file": "c.pem", "key_file": "k.pem"}},
                 "store": {"base_path": "/file", "num_blocks": 64, "sync": "always"}}"#,
         )
         .unwrap();
@@ -345,6 +357,8 @@ mod tests {
         assert_eq!(s.sync, SyncPolicy::Always);
         assert_eq!(s.log_level, "debug");
         assert_eq!(s.tls, Some(("c.pem".into(), "k.pem".into())));
+        assert_eq!((s.worker_threads, s.max_body_bytes), (Some(1), 10));
+        assert_eq!(s.max_records, 100_000);
     }
 
     #[test]
@@ -404,6 +418,19 @@ mod tests {
                 .to_string()
                 .contains("sync")
         );
+        for zero in [
+            Overrides {
+                worker_threads: Some(0),
+                ..Overrides::default()
+            },
+            Overrides {
+                max_connections: Some(0),
+                ..Overrides::default()
+            },
+        ] {
+            let e = Settings::resolve(zero).unwrap_err().to_string();
+            assert!(e.contains("at least 1"), "{e}");
+        }
         let bad_blocks = Overrides {
             data_block_size: Some(1000),
             ..Overrides::default()

@@ -33,7 +33,11 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// failure to start.
 pub fn run(settings: Settings) -> Result<(), String> {
     init_logging(&settings.log_level)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = settings.worker_threads {
+        builder.worker_threads(n);
+    }
+    let runtime = builder
         .enable_all()
         .thread_name("tsstore")
         // Blocking work is rare (fsync under sync=always); keep it small.
