@@ -63,6 +63,18 @@ struct View {
     limit: usize,
 }
 
+/// `format`: full (default) or compact.
+fn compact_format(p: &Params) -> ApiResult<bool> {
+    match p.get("format") {
+        None | Some("full") => Ok(false),
+        Some("compact") => Ok(true),
+        Some(other) => Err(ApiError::bad_request(
+            "invalid_parameter",
+            format!("format: '{other}' is not full or compact"),
+        )),
+    }
+}
+
 impl View {
     fn parse(
         p: &Params,
@@ -70,16 +82,7 @@ impl View {
         include_default: bool,
         max: usize,
     ) -> ApiResult<View> {
-        let compact = match p.get("format") {
-            None | Some("full") => false,
-            Some("compact") => true,
-            Some(other) => {
-                return Err(ApiError::bad_request(
-                    "invalid_parameter",
-                    format!("format: '{other}' is not full or compact"),
-                ));
-            }
-        };
+        let compact = compact_format(p)?;
         let filter = match p.get("filter") {
             None | Some("") => None,
             Some(needle) => Some(Filter::new(needle, p.bool("filter_ignore_case", false)?)),
@@ -162,11 +165,11 @@ fn ts_param(access: &StoreAccess) -> ApiResult<i64> {
     responses((status = 200, body = ObjectOut), (status = 404, body = ErrorBody)))]
 async fn get_by_time(access: StoreAccess) -> ApiResult<Response> {
     let ts = ts_param(&access)?;
-    let view = View::parse(&access.params, 1, true, 1)?;
+    let compact = compact_format(&access.params)?;
     let store = &access.open.store;
     let rec: Record = store.get_by_time(ts)?;
     let mut out = Vec::with_capacity(64 + rec.data.len());
-    let data = shown(store, &rec.data, view.compact);
+    let data = shown(store, &rec.data, compact);
     push_object(
         &mut out,
         &rec.handle,
