@@ -189,10 +189,8 @@ impl Registry {
         let previous = {
             let mut slots = self.slots.write().map_err(|_| poisoned())?;
             match slots.insert(name.to_string(), Slot::Closing) {
-                Some(Slot::Closing) => {
-                    slots.insert(name.to_string(), Slot::Closing);
-                    return Err(closing(name));
-                }
+                // Another delete is under way and will remove the slot.
+                Some(Slot::Closing) => return Err(closing(name)),
                 Some(Slot::Open(s)) => Some(s),
                 None => None,
             }

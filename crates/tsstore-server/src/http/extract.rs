@@ -28,11 +28,8 @@ impl FromRequestParts<App> for StoreAccess {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> ApiResult<StoreAccess> {
-        let (name, path) = store_name(parts, app).await?;
-        let query = parts.uri.query();
-        let key = auth::api_key(&parts.headers, query);
-        app.registry.authorize(&name, key.as_deref())?;
-        let params = Params::parse(query)?;
+        let (name, path) = authorized_store(parts, app).await?;
+        let params = Params::parse(parts.uri.query())?;
         let open = app.registry.get(&name)?;
         Ok(StoreAccess {
             name,
@@ -53,20 +50,25 @@ impl FromRequestParts<App> for StoreAuth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> ApiResult<StoreAuth> {
-        let (name, _) = store_name(parts, app).await?;
-        let key = auth::api_key(&parts.headers, parts.uri.query());
-        app.registry.authorize(&name, key.as_deref())?;
+        let (name, _) = authorized_store(parts, app).await?;
         Ok(StoreAuth { name })
     }
 }
 
-async fn store_name(parts: &mut Parts, app: &App) -> ApiResult<(String, HashMap<String, String>)> {
+/// The `{store}` of the path (and the other path parameters), once the
+/// request's key is checked against it.
+async fn authorized_store(
+    parts: &mut Parts,
+    app: &App,
+) -> ApiResult<(String, HashMap<String, String>)> {
     let Path(mut path) = Path::<HashMap<String, String>>::from_request_parts(parts, app)
         .await
         .map_err(|e| ApiError::bad_request("invalid_path", e.body_text()))?;
     let name = path
         .remove("store")
         .ok_or_else(|| ApiError::internal("route without a {store} parameter"))?;
+    let key = auth::api_key(&parts.headers, parts.uri.query());
+    app.registry.authorize(&name, key.as_deref())?;
     Ok((name, path))
 }
 
