@@ -21,7 +21,8 @@ pub struct StoreAccess {
     /// The other path parameters.
     pub path: HashMap<String, String>,
     pub params: Params,
-    pub headers: HeaderMap,
+    /// The request's media type (see `content_type`).
+    pub content_type: Option<String>,
 }
 
 impl FromRequestParts<App> for StoreAccess {
@@ -36,7 +37,7 @@ impl FromRequestParts<App> for StoreAccess {
             open,
             path,
             params,
-            headers: parts.headers.clone(),
+            content_type: content_type(&parts.headers),
         })
     }
 }

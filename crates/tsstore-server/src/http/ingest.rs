@@ -20,7 +20,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::{Body, StoreAccess, content_type};
+use super::extract::{Body, StoreAccess};
 use super::render::json_response;
 use super::{App, ErrorBody};
 use crate::error::{ApiError, ApiResult};
@@ -175,7 +175,7 @@ async fn insert(access: StoreAccess, Body(body): Body) -> Response {
 fn insert_one(access: &StoreAccess, body: &[u8]) -> ApiResult<ObjectHandle> {
     let store = &access.open.store;
     let dt = store.data_type();
-    let ct = content_type(&access.headers);
+    let ct = &access.content_type;
     let query_ts = access.params.timestamp("timestamp")?.filter(|&t| t != 0);
     let (ts, payload): (Option<i64>, Cow<[u8]>) = match (ct.as_deref(), dt) {
         (Some("application/json"), _) => {
@@ -230,7 +230,7 @@ type BatchOutcome = (usize, u64, (i64, i64));
 fn insert_many(access: &StoreAccess, body: &[u8]) -> ApiResult<BatchOutcome> {
     let store = &access.open.store;
     let dt = store.data_type();
-    let ct = content_type(&access.headers);
+    let ct = &access.content_type;
     let envelopes: Vec<Envelope> = match ct.as_deref() {
         Some("application/json") => serde_json::from_slice(body).map_err(|e| {
             ApiError::bad_request(

@@ -114,11 +114,8 @@ pub fn router(app: App) -> Router {
 /// Times the request, bounds its run time, and counts it by route.
 async fn observe(State(app): State<App>, req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", |m| m.as_str())
-        .to_string();
+    let matched = req.extensions().get::<MatchedPath>().cloned();
+    let route = matched.as_ref().map_or("unmatched", |m| m.as_str());
     let method = req.method().clone();
     let response = match tokio::time::timeout(app.limits.request_timeout, next.run(req)).await {
         Ok(r) => r,
@@ -132,7 +129,7 @@ async fn observe(State(app): State<App>, req: Request, next: Next) -> Response {
         .into_response(),
     };
     let elapsed = start.elapsed();
-    app.http.observe(&route, elapsed);
+    app.http.observe(route, elapsed);
     tracing::debug!(%method, route, status = response.status().as_u16(), micros = elapsed.as_micros() as u64, "request");
     response
 }

@@ -44,8 +44,11 @@ pub struct CreatedStore {
 }
 
 /// Parses a JSON request body, refusing other content types with 415.
-pub fn json_body<'a, T: Deserialize<'a>>(headers: &HeaderMap, body: &'a [u8]) -> ApiResult<T> {
-    match content_type(headers).as_deref() {
+pub fn json_body<'a, T: Deserialize<'a>>(
+    content_type: Option<&str>,
+    body: &'a [u8],
+) -> ApiResult<T> {
+    match content_type {
         Some("application/json") => {}
         other => {
             return Err(ApiError::unsupported_type(format!(
@@ -70,7 +73,7 @@ async fn create_store(
     Body(body): Body,
 ) -> ApiResult<(StatusCode, Json<CreatedStore>)> {
     app.admin.check(&headers, query.as_deref())?;
-    let req: CreateStore = json_body(&headers, &body)?;
+    let req: CreateStore = json_body(content_type(&headers).as_deref(), &body)?;
     tsstore::validate_store_name(&req.name)?;
     let data_type = match req.data_type.as_deref() {
         None => DataType::Json,
@@ -248,7 +251,7 @@ async fn get_schema(access: StoreAccess) -> ApiResult<Json<SchemaOut>> {
     responses((status = 200, body = SchemaOut), (status = 400, body = ErrorBody),
         (status = 409, body = ErrorBody)))]
 async fn put_schema(access: StoreAccess, Body(body): Body) -> ApiResult<Json<SchemaOut>> {
-    let req: SchemaIn = json_body(&access.headers, &body)?;
+    let req: SchemaIn = json_body(access.content_type.as_deref(), &body)?;
     access.open.store.set_schema(req.fields)?;
     Ok(Json(schema_out(&access.open.store)?))
 }
