@@ -2,21 +2,16 @@
 //! output on stdout, errors on stderr with a non-zero exit, and nothing
 //! left on disk by a refused command.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
+
+use common::key_of;
 
 fn tsstore(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tsstore"));
+    let mut cmd = common::tsstore_cmd();
     cmd.args(args);
-    for var in [
-        "TSSTORE_CONFIG",
-        "TSSTORE_DATA_PATH",
-        "TSSTORE_ADMIN_KEY",
-        "TSSTORE_MODE",
-        "TSSTORE_PORT",
-    ] {
-        cmd.env_remove(var);
-    }
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -38,14 +33,6 @@ fn fails(args: &[&str]) -> String {
     assert!(!out.status.success(), "{args:?} should fail");
     assert!(out.stdout.is_empty(), "errors go to stderr only");
     String::from_utf8(out.stderr).expect("utf-8 output")
-}
-
-fn key_of(output: &str) -> String {
-    let line = output
-        .lines()
-        .find(|l| l.starts_with("API key"))
-        .expect("an API key line");
-    line.rsplit(' ').next().expect("the key").to_string()
 }
 
 fn entries(dir: &Path) -> Vec<String> {

@@ -4,21 +4,8 @@
 
 mod common;
 
-use common::{ADMIN, Server, tree};
+use common::{ADMIN, Server, key_of, objects, timestamps, tree};
 use serde_json::{Value, json};
-
-fn objects(v: &Value) -> &Vec<Value> {
-    let list = v["objects"].as_array().expect("objects array");
-    assert_eq!(v["count"].as_u64(), Some(list.len() as u64), "{v}");
-    list
-}
-
-fn timestamps(v: &Value) -> Vec<i64> {
-    objects(v)
-        .iter()
-        .map(|o| o["timestamp"].as_i64().expect("timestamp"))
-        .collect()
-}
 
 #[test]
 fn json_store_endpoints_and_shapes() {
@@ -591,14 +578,7 @@ fn every_error_status_has_its_code() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    let held_key = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("API key (shown only now; keep it): ")
-                .map(str::to_string)
-        })
-        .unwrap();
+    let held_key = key_of(&String::from_utf8(out.stdout).unwrap());
     let lock = tsstore::Store::open(&s.data, "held").unwrap();
     s.req("GET", "/api/stores/held/stats")
         .key(&held_key)

@@ -4,18 +4,9 @@
 
 mod common;
 
-use common::{Options, Server, tsstore_cmd};
+use common::{Options, Server, key_of, timestamps, tsstore_cmd};
 use serde_json::json;
 use std::time::{Duration, Instant};
-
-fn timestamps(v: &serde_json::Value) -> Vec<i64> {
-    v["objects"]
-        .as_array()
-        .expect("objects")
-        .iter()
-        .map(|o| o["timestamp"].as_i64().expect("timestamp"))
-        .collect()
-}
 
 #[test]
 fn tls_with_a_self_signed_certificate() {
@@ -242,14 +233,7 @@ fn cli_key_changes_apply_to_a_running_server() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let new = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("API key (shown only now; keep it): ")
-                .map(str::to_string)
-        })
-        .unwrap();
+    let new = key_of(&String::from_utf8(out.stdout).unwrap());
     // keys.json is re-checked at most every 500 ms.
     let deadline = Instant::now() + Duration::from_secs(10);
     while s

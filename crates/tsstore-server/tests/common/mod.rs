@@ -337,6 +337,30 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
     }
 }
 
+/// The API key in the output of `tsstore create` or `key regenerate`.
+pub fn key_of(output: &str) -> String {
+    let line = output
+        .lines()
+        .find(|l| l.starts_with("API key"))
+        .expect("an API key line");
+    line.rsplit(' ').next().expect("the key").to_string()
+}
+
+/// The `objects` of a list response, checked against its `count`.
+pub fn objects(v: &serde_json::Value) -> &Vec<serde_json::Value> {
+    let list = v["objects"].as_array().expect("objects array");
+    assert_eq!(v["count"].as_u64(), Some(list.len() as u64), "{v}");
+    list
+}
+
+/// The timestamps of a list response, in order.
+pub fn timestamps(v: &serde_json::Value) -> Vec<i64> {
+    objects(v)
+        .iter()
+        .map(|o| o["timestamp"].as_i64().expect("timestamp"))
+        .collect()
+}
+
 /// Everything under the data directory, sorted (to prove nothing was created).
 pub fn tree(dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
