@@ -7,6 +7,11 @@
 //! modification time) changes, checked at most every `KEYS_RECHECK`, so
 //! `tsstore key revoke` takes effect on a running server within that time
 //! without a `stat` on every request.
+//!
+//! Opening (with its recovery scan), creating and deleting a store touch
+//! the disk for as long as the store is large, so they run on the blocking
+//! pool, one at a time (`lifecycle`), while requests for stores already
+//! open go on.
 
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
@@ -67,9 +72,12 @@ pub struct Registry {
     base: PathBuf,
     sync: SyncPolicy,
     /// One entry per store opened since start (bounded by the stores on disk).
-    slots: RwLock<HashMap<String, Slot>>,
+    slots: Arc<RwLock<HashMap<String, Slot>>>,
     /// One entry per store that has authenticated a request.
     keys: Mutex<HashMap<String, CachedKeys>>,
+    /// Held while a store is opened, created or marked for deletion, so
+    /// that those never race each other on one name.
+    lifecycle: Arc<tokio::sync::Mutex<()>>,
 }
 
 fn poisoned() -> ApiError {
@@ -81,8 +89,9 @@ impl Registry {
         Registry {
             base,
             sync,
-            slots: RwLock::new(HashMap::new()),
+            slots: Arc::new(RwLock::new(HashMap::new())),
             keys: Mutex::new(HashMap::new()),
+            lifecycle: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
 
@@ -131,62 +140,81 @@ impl Registry {
         }
     }
 
-    /// The open store `name`, opening it on first use.
-    pub fn get(&self, name: &str) -> ApiResult<Arc<OpenStore>> {
-        {
-            let slots = self.slots.read().map_err(|_| poisoned())?;
-            match slots.get(name) {
-                Some(Slot::Open(s)) => return Ok(Arc::clone(s)),
-                Some(Slot::Closing) => return Err(closing(name)),
-                None => {}
-            }
-        }
-        let mut slots = self.slots.write().map_err(|_| poisoned())?;
+    /// The open store `name`, or `None` when it is not open yet.
+    fn open_slot(&self, name: &str) -> ApiResult<Option<Arc<OpenStore>>> {
+        let slots = self.slots.read().map_err(|_| poisoned())?;
         match slots.get(name) {
-            Some(Slot::Open(s)) => return Ok(Arc::clone(s)),
-            Some(Slot::Closing) => return Err(closing(name)),
-            None => {}
+            Some(Slot::Open(s)) => Ok(Some(Arc::clone(s))),
+            Some(Slot::Closing) => Err(closing(name)),
+            None => Ok(None),
         }
-        let store = Arc::new(OpenStore::new(Store::open_with(
-            &self.base, name, self.sync,
-        )?));
-        tracing::info!(store = name, "opened store");
-        slots.insert(name.to_string(), Slot::Open(Arc::clone(&store)));
-        Ok(store)
+    }
+
+    /// The open store `name`, opening it on first use.
+    pub async fn get(&self, name: &str) -> ApiResult<Arc<OpenStore>> {
+        if let Some(open) = self.open_slot(name)? {
+            return Ok(open);
+        }
+        let lifecycle = Arc::clone(&self.lifecycle).lock_owned().await;
+        // Opened by the request that held the lock before us?
+        if let Some(open) = self.open_slot(name)? {
+            return Ok(open);
+        }
+        let (base, name, sync) = (self.base.clone(), name.to_string(), self.sync);
+        let slots = Arc::clone(&self.slots);
+        // Runs to the end even when this request is dropped (timeout), so
+        // a slow open is done once, not restarted by every request.
+        blocking(move || {
+            let _lifecycle = lifecycle;
+            let open = Arc::new(OpenStore::new(Store::open_with(&base, &name, sync)?));
+            let mut slots = slots.write().map_err(|_| poisoned())?;
+            slots.insert(name.clone(), Slot::Open(Arc::clone(&open)));
+            tracing::info!(store = %name, "opened store");
+            Ok(open)
+        })
+        .await?
     }
 
     /// Creates a store with one API key and keeps it open.
-    pub fn create(&self, name: &str, config: Config) -> ApiResult<NewKey> {
-        let mut slots = self.slots.write().map_err(|_| poisoned())?;
-        if matches!(slots.get(name), Some(Slot::Closing)) {
-            return Err(closing(name));
+    pub async fn create(&self, name: &str, config: Config) -> ApiResult<NewKey> {
+        let lifecycle = Arc::clone(&self.lifecycle).lock_owned().await;
+        if self.open_slot(name)?.is_some() {
+            return Err(tsstore::Error::StoreExists(name.to_string()).into());
         }
-        let store = Store::create_with(&self.base, name, config, self.sync)?;
-        let mut keys = KeyFile::new(name);
-        let saved = keys
-            .add("created by POST /api/stores")
-            .and_then(|key| keys.save(store.path()).map(|()| key));
-        match saved {
-            Ok(key) => {
-                slots.insert(
-                    name.to_string(),
-                    Slot::Open(Arc::new(OpenStore::new(store))),
-                );
-                tracing::info!(store = name, key_id = %key.id, "created store");
-                Ok(key)
-            }
-            Err(e) => {
-                // Never leave a store nobody can authenticate to.
-                let _ = store.delete();
-                Err(ApiError::internal(e.to_string()))
-            }
-        }
+        let (base, name, sync) = (self.base.clone(), name.to_string(), self.sync);
+        let slots = Arc::clone(&self.slots);
+        blocking(move || {
+            let _lifecycle = lifecycle;
+            let store = Store::create_with(&base, &name, config, sync)?;
+            let mut keys = KeyFile::new(&name);
+            let saved = keys
+                .add("created by POST /api/stores")
+                .and_then(|key| keys.save(store.path()).map(|()| key));
+            let key = match saved {
+                Ok(key) => key,
+                Err(e) => {
+                    // Never leave a store nobody can authenticate to.
+                    let _ = store.delete();
+                    return Err(ApiError::internal(e.to_string()));
+                }
+            };
+            let open = Slot::Open(Arc::new(OpenStore::new(store)));
+            slots
+                .write()
+                .map_err(|_| poisoned())?
+                .insert(name.clone(), open);
+            tracing::info!(store = %name, key_id = %key.id, "created store");
+            Ok(key)
+        })
+        .await?
     }
 
     /// Stops the store's connections, waits for its requests, and removes
     /// it from disk.
     pub async fn delete(&self, name: &str) -> ApiResult<()> {
         let previous = {
+            // No open or create of this name is half done once this is held.
+            let _lifecycle = self.lifecycle.lock().await;
             let mut slots = self.slots.write().map_err(|_| poisoned())?;
             match slots.insert(name.to_string(), Slot::Closing) {
                 // Another delete is under way and will remove the slot.
@@ -197,7 +225,12 @@ impl Registry {
         };
         let result = match previous {
             Some(open) => self.drain_and_delete(name, open).await,
-            None => Store::destroy(&self.base, name).map_err(ApiError::from),
+            None => {
+                let (base, owned) = (self.base.clone(), name.to_string());
+                blocking(move || Store::destroy(&base, &owned))
+                    .await
+                    .and_then(|r| r.map_err(ApiError::from))
+            }
         };
         if let Ok(mut slots) = self.slots.write() {
             slots.remove(name);
@@ -276,6 +309,13 @@ impl Registry {
             }
         }
     }
+}
+
+/// Runs `f` on the blocking pool.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> ApiResult<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal(format!("a store task failed: {e}")))
 }
 
 fn closing(name: &str) -> ApiError {

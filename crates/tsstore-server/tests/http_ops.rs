@@ -358,3 +358,68 @@ fn connections_over_the_bound_are_closed_and_the_body_limit_is_configurable() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn a_long_scan_is_cut_by_the_request_timeout_and_the_store_still_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path());
+    let key = s.create_store(json!({"name": "big", "num_blocks": 8000}));
+    let batch: String = (0..10_000)
+        .map(|i| format!("{{\"data\":{{\"t\":{},\"room\":\"lab\"}}}}\n", i % 100))
+        .collect();
+    for _ in 0..40 {
+        let r = s
+            .req("POST", "/api/stores/big/data/batch")
+            .key(&key)
+            .body("application/x-ndjson", batch.clone())
+            .send();
+        assert_eq!(r.status, 201, "{}", r.text());
+    }
+    s.stop();
+
+    // One worker and a timeout far shorter than a scan of 400 000 records.
+    let config = dir.path().join("config.json");
+    std::fs::write(
+        &config,
+        r#"{"server": {"worker_threads": 1, "request_timeout_ms": 25}}"#,
+    )
+    .unwrap();
+    let s = Server::start_with(
+        dir.path(),
+        Options {
+            args: vec!["--config", config.to_str().unwrap()],
+            ..Options::default()
+        },
+    );
+    // Opening may outlast the timeout; it finishes anyway and later
+    // requests find the store open.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = s.req("GET", "/api/stores/big/stats").key(&key).send();
+        if r.status == 200 {
+            assert!(
+                r.json()["active_blocks"].as_u64() > Some(4000),
+                "{}",
+                r.text()
+            );
+            break;
+        }
+        r.expect_error(503, "timeout");
+        assert!(Instant::now() < deadline, "the store never opened");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // A filter that matches nothing reads every record. Run inline it
+    // would hold the only worker until the end and answer 200; off the
+    // worker the timeout answers, and the scan stops.
+    s.req("GET", "/api/stores/big/data/range?filter=nomatch&limit=10")
+        .key(&key)
+        .send()
+        .expect_error(503, "timeout");
+    assert_eq!(s.get("/health").status, 200);
+    // Short reads stay inline and fast.
+    let r = s
+        .req("GET", "/api/stores/big/data/newest?limit=2")
+        .key(&key)
+        .send();
+    assert_eq!(timestamps(&r.json()).len(), 2);
+}

@@ -31,7 +31,7 @@ impl FromRequestParts<App> for StoreAccess {
     async fn from_request_parts(parts: &mut Parts, app: &App) -> ApiResult<StoreAccess> {
         let (name, path) = authorized_store(parts, app).await?;
         let params = Params::parse(parts.uri.query())?;
-        let open = app.registry.get(&name)?;
+        let open = app.registry.get(&name).await?;
         Ok(StoreAccess {
             name,
             open,

@@ -10,6 +10,7 @@ mod extract;
 mod ingest;
 mod read;
 mod render;
+mod scan;
 mod stores;
 
 use std::sync::Arc;

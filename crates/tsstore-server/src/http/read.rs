@@ -7,6 +7,7 @@
 //! query would need more.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
@@ -21,6 +22,7 @@ use utoipa_axum::routes;
 
 use super::extract::{Params, StoreAccess};
 use super::render::{json_response, push_object};
+use super::scan::{self, Budget, INLINE_READ_RECORDS};
 use super::{App, ErrorBody};
 use crate::error::{ApiError, ApiResult};
 
@@ -94,6 +96,12 @@ impl View {
             limit: p.limit(default_limit, max)?,
         })
     }
+
+    /// Whether the read may touch many records: a large limit, or a
+    /// filter or aggregation, which read more than they return.
+    fn is_long(&self, aggregating: bool) -> bool {
+        aggregating || self.filter.is_some() || self.limit > INLINE_READ_RECORDS
+    }
 }
 
 /// A record as users see it: schema records expanded unless compact.
@@ -112,7 +120,12 @@ fn passes(store: &Store, filter: &Option<Filter>, data: &[u8]) -> bool {
         .is_none_or(|f| f.matches(&store.expand(data)))
 }
 
-fn list_records(store: &Store, iter: Records<'_>, view: &View) -> ApiResult<Response> {
+fn list_records(
+    store: &Store,
+    iter: Records<'_>,
+    view: &View,
+    budget: &mut Budget,
+) -> ApiResult<Response> {
     let need_data = view.include_data || view.filter.is_some();
     let mut iter = iter.with_data(need_data);
     if view.filter.is_none() {
@@ -124,6 +137,7 @@ fn list_records(store: &Store, iter: Records<'_>, view: &View) -> ApiResult<Resp
     let mut count = 0;
     for rec in iter {
         let rec = rec?;
+        budget.take()?;
         if !passes(store, &view.filter, &rec.data) {
             continue;
         }
@@ -230,8 +244,17 @@ async fn oldest(State(app): State<App>, access: StoreAccess) -> ApiResult<Respon
             "aggregation is offered on newest and range, not oldest",
         ));
     }
-    let store = &access.open.store;
-    list_records(store, store.iter(), &view)
+    let open = Arc::clone(&access.open);
+    scan::run(view.is_long(false), move |cancelled| {
+        let store = &open.store;
+        list_records(
+            store,
+            store.iter(),
+            &view,
+            &mut Budget::unlimited(cancelled),
+        )
+    })
+    .await
 }
 
 /// The newest records, newest first; with `agg_window`, the newest windows.
@@ -247,26 +270,30 @@ async fn oldest(State(app): State<App>, access: StoreAccess) -> ApiResult<Respon
     responses((status = 200, body = ObjectList), (status = 400, body = ErrorBody)))]
 async fn newest(State(app): State<App>, access: StoreAccess) -> ApiResult<Response> {
     let p = &access.params;
-    let store = &access.open.store;
     let view = View::parse(p, 10, true, app.limits.max_records)?;
     let now = tsstore::now_ns();
     let from = match p.duration_ns("since")? {
         Some(age) => now.saturating_sub(age),
         None => 0,
     };
-    match agg_spec(p, store.data_type())? {
-        None => list_records(store, store.iter_range_rev(from, i64::MAX), &view),
-        Some(spec) => {
-            let budget = &mut Budget::new(app.limits.max_records);
-            let start = newest_windows_start(store, &spec, &view, from, budget)?;
-            let mut windows =
-                aggregate_forward(store, spec, &view, (start, i64::MAX), (start, now), budget)?;
-            let keep = windows.len().saturating_sub(view.limit);
-            windows.drain(..keep);
-            windows.reverse();
-            Ok(list_windows(&windows, view.compact))
-        }
-    }
+    let spec = agg_spec(p, access.open.store.data_type())?;
+    let (open, max) = (Arc::clone(&access.open), app.limits.max_records);
+    scan::run(view.is_long(spec.is_some()), move |cancelled| {
+        let store = &open.store;
+        let Some(spec) = spec else {
+            let iter = store.iter_range_rev(from, i64::MAX);
+            return list_records(store, iter, &view, &mut Budget::unlimited(cancelled));
+        };
+        let budget = &mut Budget::new(max, cancelled);
+        let start = newest_windows_start(store, &spec, &view, from, budget)?;
+        let mut windows =
+            aggregate_forward(store, spec, &view, (start, i64::MAX), (start, now), budget)?;
+        let keep = windows.len().saturating_sub(view.limit);
+        windows.drain(..keep);
+        windows.reverse();
+        Ok(list_windows(&windows, view.compact))
+    })
+    .await
 }
 
 /// Records in a time range, oldest first; with `agg_window`, windows.
@@ -310,41 +337,20 @@ async fn range(State(app): State<App>, access: StoreAccess) -> ApiResult<Respons
             format!("end_time {to} is before the start of the range {from}"),
         ));
     }
-    match agg_spec(p, store.data_type())? {
-        None => list_records(store, store.iter_range(from, to), &view),
-        Some(spec) => {
-            let covered = (from, end_time.unwrap_or(now));
-            let budget = &mut Budget::new(app.limits.max_records);
-            let windows = aggregate_forward(store, spec, &view, (from, to), covered, budget)?;
-            Ok(list_windows(&windows, view.compact))
-        }
-    }
-}
-
-/// Raw records one aggregation may still read.
-struct Budget {
-    left: usize,
-    max: usize,
-}
-
-impl Budget {
-    fn new(max: usize) -> Budget {
-        Budget { left: max, max }
-    }
-
-    fn take(&mut self) -> ApiResult<()> {
-        if self.left == 0 {
-            return Err(ApiError::bad_request(
-                "scan_limit_exceeded",
-                format!(
-                    "the aggregation would read more than {} records; narrow the time range (start_time/end_time or since)",
-                    self.max
-                ),
-            ));
-        }
-        self.left -= 1;
-        Ok(())
-    }
+    let spec = agg_spec(p, store.data_type())?;
+    let covered = (from, end_time.unwrap_or(now));
+    let (open, max) = (Arc::clone(&access.open), app.limits.max_records);
+    scan::run(view.is_long(spec.is_some()), move |cancelled| {
+        let store = &open.store;
+        let Some(spec) = spec else {
+            let iter = store.iter_range(from, to);
+            return list_records(store, iter, &view, &mut Budget::unlimited(cancelled));
+        };
+        let budget = &mut Budget::new(max, cancelled);
+        let windows = aggregate_forward(store, spec, &view, (from, to), covered, budget)?;
+        Ok(list_windows(&windows, view.compact))
+    })
+    .await
 }
 
 /// Where the newest `view.limit` windows (of object records passing the

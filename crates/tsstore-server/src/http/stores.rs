@@ -89,7 +89,7 @@ async fn create_store(
         data_type,
     };
     config.validate()?;
-    let key = app.registry.create(&req.name, config)?;
+    let key = app.registry.create(&req.name, config).await?;
     Ok((
         StatusCode::CREATED,
         Json(CreatedStore {
