@@ -271,6 +271,16 @@ impl Registry {
         }
     }
 
+    /// How many stores are open.
+    pub fn open_count(&self) -> usize {
+        self.slots.read().map_or(0, |slots| {
+            slots
+                .values()
+                .filter(|s| matches!(s, Slot::Open(_)))
+                .count()
+        })
+    }
+
     /// Every open store, for metrics.
     pub fn open_stores(&self) -> Vec<(String, Arc<OpenStore>)> {
         let Ok(slots) = self.slots.read() else {

@@ -96,6 +96,7 @@ async fn serve(settings: Settings) -> Result<(), String> {
         store_defaults: settings.store_defaults,
         http: Default::default(),
         started: Instant::now(),
+        openapi: Default::default(),
     });
     let router = http::router(Arc::clone(&app));
     let addr: SocketAddr = format!("{}:{}", settings.host, settings.port)

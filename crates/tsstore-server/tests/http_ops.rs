@@ -318,18 +318,25 @@ fn connections_over_the_bound_are_closed_and_the_body_limit_is_configurable() {
         .send()
         .expect_error(413, "payload_too_large");
 
-    // Two kept-alive connections take both permits.
-    let mut held = Vec::new();
-    for _ in 0..2 {
-        let mut c = std::net::TcpStream::connect(("127.0.0.1", s.port)).unwrap();
-        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        c.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-            .unwrap();
-        let mut buf = [0u8; 512];
-        let n = c.read(&mut buf).unwrap();
-        assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
-        held.push(c);
-    }
+    // Two kept-alive connections take both permits (once the connection
+    // of the request above has let its permit go).
+    let hold = || {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let mut c = std::net::TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+            c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let _ = c.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+            let mut buf = [0u8; 512];
+            if let Ok(n) = c.read(&mut buf)
+                && buf[..n].starts_with(b"HTTP/1.1 200")
+            {
+                return c;
+            }
+            assert!(Instant::now() < deadline, "no permit came free");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let mut held = vec![hold(), hold()];
     // A third is closed without an answer.
     let mut third = std::net::TcpStream::connect(("127.0.0.1", s.port)).unwrap();
     third

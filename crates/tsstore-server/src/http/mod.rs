@@ -13,7 +13,7 @@ mod render;
 mod scan;
 mod stores;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
@@ -60,6 +60,8 @@ pub struct AppInner {
     pub store_defaults: tsstore::Config,
     pub http: HttpMetrics,
     pub started: Instant,
+    /// `/api/openapi.json`, set once the router is built.
+    pub openapi: OnceLock<String>,
 }
 
 pub type App = Arc<AppInner>;
@@ -82,7 +84,6 @@ struct ApiDoc;
 
 /// The router and the OpenAPI document built from the same handlers.
 pub fn router_and_doc(app: App) -> (Router, utoipa::openapi::OpenApi) {
-    let max_body = app.limits.max_body;
     let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health))
         .routes(routes!(metrics))
@@ -94,7 +95,8 @@ pub fn router_and_doc(app: App) -> (Router, utoipa::openapi::OpenApi) {
     let router = router
         .fallback(no_route)
         .method_not_allowed_fallback(no_method)
-        .layer(axum::extract::DefaultBodyLimit::max(max_body))
+        // The only per-route layer: every other one would cost each
+        // request another boxed service.
         .layer(middleware::from_fn_with_state(Arc::clone(&app), observe))
         .with_state(app);
     (router, doc)
@@ -102,14 +104,12 @@ pub fn router_and_doc(app: App) -> (Router, utoipa::openapi::OpenApi) {
 
 /// The router with `/api/openapi.json` answered from the generated document.
 pub fn router(app: App) -> Router {
-    let (router, doc) = router_and_doc(app);
-    let doc = match doc.to_json() {
-        Ok(json) => Arc::new(json),
-        Err(e) => Arc::new(format!(
-            "{{\"error\":\"openapi: {e}\",\"code\":\"internal_error\"}}"
-        )),
-    };
-    router.layer(axum::Extension(doc))
+    let (router, doc) = router_and_doc(Arc::clone(&app));
+    let doc = doc
+        .to_json()
+        .unwrap_or_else(|e| format!("{{\"error\":\"openapi: {e}\",\"code\":\"internal_error\"}}"));
+    let _ = app.openapi.set(doc);
+    router
 }
 
 /// Times the request, bounds its run time, and counts it by route.
@@ -163,7 +163,7 @@ async fn health(State(app): State<App>) -> Json<Health> {
         status: "ok",
         version: env!("CARGO_PKG_VERSION"),
         uptime_seconds: app.started.elapsed().as_secs(),
-        open_stores: app.registry.open_stores().len(),
+        open_stores: app.registry.open_count(),
     })
 }
 
@@ -195,8 +195,9 @@ async fn metrics(State(app): State<App>) -> Response {
 /// This API's OpenAPI 3 document, generated from the handlers.
 #[utoipa::path(get, path = "/api/openapi.json", tag = "server",
     responses((status = 200, description = "OpenAPI 3 document", content_type = "application/json")))]
-async fn openapi(axum::Extension(doc): axum::Extension<Arc<String>>) -> Response {
-    let mut resp = doc.as_str().to_string().into_response();
+async fn openapi(State(app): State<App>) -> Response {
+    let doc = app.openapi.get().map_or("{}", String::as_str);
+    let mut resp = doc.to_string().into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
