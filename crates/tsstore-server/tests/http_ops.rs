@@ -317,6 +317,22 @@ fn connections_over_the_bound_are_closed_and_the_body_limit_is_configurable() {
         .json(&json!({"data": "x".repeat(100)}))
         .send()
         .expect_error(413, "payload_too_large");
+    // Without a Content-Length (chunked), the limit holds while reading.
+    let mut c = std::net::TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let chunk = format!("{{\"data\":\"{}\"}}", "x".repeat(100));
+    let raw = format!(
+        "POST /api/stores/small/data HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-API-Key: {key}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{chunk}\r\n0\r\n\r\n",
+        chunk.len()
+    );
+    c.write_all(raw.as_bytes()).unwrap();
+    let mut answer = String::new();
+    let _ = c.read_to_string(&mut answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 413") && answer.contains("payload_too_large"),
+        "{answer}"
+    );
+    drop(c);
 
     // Two kept-alive connections take both permits (once the connection
     // of the request above has let its permit go).
