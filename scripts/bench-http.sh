@@ -6,16 +6,21 @@
 # the ratio of each to the baseline, errors, server RSS idle and after,
 # and the stripped binary size.
 #
-# Usage: [WORKERS=n] scripts/bench-http.sh [seconds per run, default 10]
-# WORKERS sets the server's worker_threads (default: one per core).
+# Usage: [WORKERS=n] [BIN=path] scripts/bench-http.sh [seconds per run, default 10]
+# WORKERS sets the server's worker_threads (default: one per core); BIN
+# runs that binary instead of building target/release/tsstore with
+# scripts/build-release.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION="${1:-10}"
 CONNS=8
 THREADS=2
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
-cargo build --release -p tsstore-server >/dev/null 2>&1
-BIN=target/release/tsstore
+if [ -z "${BIN:-}" ]; then
+  # The deployable binary (statically linked), as people would run it.
+  scripts/build-release.sh >/dev/null 2>&1
+  BIN=target/release/tsstore
+fi
 WORK="$(mktemp -d)"
 trap 'kill $PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
 ADMIN=bench-admin-key-0123456789
