@@ -298,18 +298,9 @@ fn serve_refuses_bad_settings_with_a_message() {
 fn connections_over_the_bound_are_closed_and_the_body_limit_is_configurable() {
     use std::io::{Read, Write};
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config.json");
-    std::fs::write(
-        &config,
-        r#"{"server": {"max_connections": 2, "max_body_bytes": 100}}"#,
-    )
-    .unwrap();
-    let s = Server::start_with(
+    let s = Server::start_with_config(
         dir.path(),
-        Options {
-            args: vec!["--config", config.to_str().unwrap()],
-            ..Options::default()
-        },
+        r#"{"server": {"max_connections": 2, "max_body_bytes": 100}}"#,
     );
     let key = s.create_store(json!({"name": "small"}));
     s.req("POST", "/api/stores/small/data")
@@ -401,18 +392,9 @@ fn a_long_scan_is_cut_by_the_request_timeout_and_the_store_still_opens() {
     s.stop();
 
     // One worker and a timeout far shorter than a scan of 400 000 records.
-    let config = dir.path().join("config.json");
-    std::fs::write(
-        &config,
-        r#"{"server": {"worker_threads": 1, "request_timeout_ms": 25}}"#,
-    )
-    .unwrap();
-    let s = Server::start_with(
+    let s = Server::start_with_config(
         dir.path(),
-        Options {
-            args: vec!["--config", config.to_str().unwrap()],
-            ..Options::default()
-        },
+        r#"{"server": {"worker_threads": 1, "request_timeout_ms": 25}}"#,
     );
     // Opening may outlast the timeout; it finishes anyway and later
     // requests find the store open.

@@ -65,6 +65,20 @@ impl Server {
         Server::start_with(dir, Options::default())
     }
 
+    /// Starts with `config` (JSON) written to `dir/config.json`.
+    pub fn start_with_config(dir: &Path, config: &str) -> Server {
+        let path = dir.join("config.json");
+        std::fs::write(&path, config).expect("write config.json");
+        let path = path.to_str().expect("utf-8 path");
+        Server::start_with(
+            dir,
+            Options {
+                args: vec!["--config", path],
+                ..Options::default()
+            },
+        )
+    }
+
     pub fn start_with(dir: &Path, opts: Options) -> Server {
         let data = dir.join("data");
         let mut cmd = tsstore_cmd();
