@@ -228,8 +228,8 @@ impl Registry {
             None => {
                 let (base, owned) = (self.base.clone(), name.to_string());
                 blocking(move || Store::destroy(&base, &owned))
-                    .await
-                    .and_then(|r| r.map_err(ApiError::from))
+                    .await?
+                    .map_err(ApiError::from)
             }
         };
         if let Ok(mut slots) = self.slots.write() {
@@ -250,7 +250,11 @@ impl Registry {
         let mut open = open;
         loop {
             match Arc::try_unwrap(open) {
-                Ok(owned) => return owned.store.delete().map_err(ApiError::from),
+                Ok(owned) => {
+                    return blocking(move || owned.store.delete())
+                        .await?
+                        .map_err(ApiError::from);
+                }
                 Err(still_shared) if Instant::now() < deadline => {
                     open = still_shared;
                     tokio::time::sleep(Duration::from_millis(5)).await;
