@@ -111,10 +111,18 @@ impl Iterator for ObjectWalk<'_> {
 
 /// Copies the payload of a spanning object whose first block starts at
 /// `blocks[0..]`, with its continuation blocks following contiguously.
+///
+/// Every following block must carry the continuation flag. With `strict`
+/// (stores with checksums) it must also name the object: its reserved word
+/// holds the object's timestamp (tsstore now), or its timestamp field does
+/// (tsstore before it wrote continuation headers as ts-store does). Stores
+/// without checksums are read as ts-store reads them: its continuation
+/// blocks say timestamp 0 and nothing else ties them to the object.
 pub(crate) fn gather_span(
     blocks: &[u8],
     block_size: u32,
     found: &Found,
+    strict: bool,
     out: &mut Vec<u8>,
 ) -> Result<()> {
     let bs = block_size as usize;
@@ -129,7 +137,9 @@ pub(crate) fn gather_span(
             Error::Corrupt("spanning object runs past the blocks read".to_string())
         })?;
         let hdr = BlockHeader::decode(block);
-        if !hdr.is_continuation() || hdr.timestamp != found.header.timestamp {
+        let ts = found.header.timestamp;
+        let names_object = hdr.object_ts == ts || hdr.timestamp == ts;
+        if !hdr.is_continuation() || (strict && !names_object) {
             return Err(Error::Corrupt(format!(
                 "block after spanning object {} is not its continuation",
                 found.header.timestamp

@@ -199,6 +199,11 @@ pub struct BlockHeader {
     /// Bytes used after the block header.
     pub data_len: u32,
     pub flags: u32,
+    /// Bytes 16..24, reserved in ts-store (which ignores them). tsstore
+    /// writes the spanning object's timestamp here in the continuation
+    /// blocks of stores with checksums, where the `timestamp` field is 0 as
+    /// ts-store writes it; 0 everywhere else.
+    pub object_ts: i64,
 }
 
 impl BlockHeader {
@@ -206,7 +211,7 @@ impl BlockHeader {
         b[0..8].copy_from_slice(&self.timestamp.to_le_bytes());
         b[8..12].copy_from_slice(&self.data_len.to_le_bytes());
         b[12..16].copy_from_slice(&self.flags.to_le_bytes());
-        b[16..24].fill(0);
+        b[16..24].copy_from_slice(&self.object_ts.to_le_bytes());
     }
 
     pub fn decode(b: &[u8]) -> BlockHeader {
@@ -214,11 +219,19 @@ impl BlockHeader {
             timestamp: i64_at(b, 0),
             data_len: u32_at(b, 8),
             flags: u32_at(b, 12),
+            object_ts: i64_at(b, 16),
         }
     }
 
     pub fn is_continuation(&self) -> bool {
         self.flags & BLOCK_CONTINUATION != 0
+    }
+
+    /// Whether objects (with headers) start in this block: primary and not
+    /// a continuation. Both writers set the primary bit on continuation
+    /// blocks too (flags 7), so the primary bit alone does not say it.
+    pub fn starts_objects(&self) -> bool {
+        self.flags & BLOCK_PRIMARY != 0 && !self.is_continuation()
     }
 }
 

@@ -73,7 +73,9 @@ impl Store {
         if found.header.spans() {
             if with_data || seed.is_some() {
                 data.reserve_exact(len as usize);
-                if gather_span(&buf[start..], bs, found, &mut data).is_err() || !verifies(&data) {
+                if gather_span(&buf[start..], bs, found, seed.is_some(), &mut data).is_err()
+                    || !verifies(&data)
+                {
                     return Ok(None);
                 }
                 if !with_data {

@@ -251,7 +251,7 @@ fn scan_forward(
         let phys = ring.next_free();
         data.read_exact_at(block, phys as u64 * bs as u64)?;
         let hdr = BlockHeader::decode(block);
-        if hdr.flags & BLOCK_PRIMARY == 0 || hdr.timestamp <= ring.newest() {
+        if !hdr.starts_objects() || hdr.timestamp <= ring.newest() {
             break;
         }
         let scan = scan_block(
@@ -321,7 +321,7 @@ fn trim_stale_tail(
         let tail = ring.tail();
         data.read_exact_at(&mut hdr, tail as u64 * bs as u64)?;
         let h = BlockHeader::decode(&hdr);
-        if h.flags & BLOCK_PRIMARY != 0 && h.timestamp == key {
+        if h.starts_objects() && h.timestamp == key {
             break;
         }
         let (first, freed) = ring.reclaim_tail();
@@ -335,7 +335,8 @@ fn prev_scan_header(scan: &BlockScan) -> BlockHeader {
     BlockHeader {
         timestamp: scan.first_ts,
         data_len: (scan.end - BLOCK_HEADER_SIZE) as u32,
-        flags: crate::format::BLOCK_PRIMARY | crate::format::BLOCK_PACKED,
+        flags: BLOCK_PRIMARY | crate::format::BLOCK_PACKED,
+        object_ts: 0,
     }
 }
 
@@ -366,7 +367,7 @@ fn spanning_object_verifies(
         return Ok(false);
     };
     let mut payload = Vec::with_capacity(found.header.data_len as usize);
-    if gather_span(&blocks, bs as u32, &found, &mut payload).is_err() {
+    if gather_span(&blocks, bs as u32, &found, true, &mut payload).is_err() {
         return Ok(false);
     }
     Ok(object_checksum(seed, found.header.timestamp, &payload) == found.header.reserved)

@@ -239,6 +239,7 @@ impl Writer {
                 timestamp: ts,
                 data_len: 0,
                 flags: BLOCK_PRIMARY | BLOCK_PACKED,
+                object_ts: 0,
             }
             .encode_into(&mut self.head[..BLOCK_HEADER_SIZE]);
             self.head_phys = phys;
@@ -325,6 +326,10 @@ impl Writer {
         let first_cap = first_block_capacity(self.bs) as usize;
         let cont_cap = continuation_capacity(self.bs) as usize;
         let crc = self.checksum(ts, payload);
+        // Continuation headers as ts-store writes them (timestamp 0, flags
+        // 7); stores with checksums also name the object in the reserved
+        // word, which ts-store ignores and recovery checks.
+        let cont_ts = if self.checksum_seed.is_some() { ts } else { 0 };
         let mut rest = payload;
         for j in 0..span {
             let phys = ((first as u64 + j as u64) % self.n as u64) as u32;
@@ -332,8 +337,9 @@ impl Writer {
                 let (chunk, tail) = rest.split_at(first_cap);
                 BlockHeader {
                     timestamp: ts,
-                    data_len: (bs - BLOCK_HEADER_SIZE) as u32,
-                    flags: BLOCK_PRIMARY,
+                    data_len: (OBJECT_HEADER_SIZE + first_cap) as u32,
+                    flags: BLOCK_PRIMARY | BLOCK_PACKED,
+                    object_ts: 0,
                 }
                 .encode_into(&mut self.scratch[..BLOCK_HEADER_SIZE]);
                 ObjectHeader {
@@ -351,9 +357,10 @@ impl Writer {
                 let take = rest.len().min(cont_cap);
                 let (chunk, tail) = rest.split_at(take);
                 BlockHeader {
-                    timestamp: ts,
+                    timestamp: 0,
                     data_len: take as u32,
-                    flags: BLOCK_CONTINUATION,
+                    flags: BLOCK_PRIMARY | BLOCK_PACKED | BLOCK_CONTINUATION,
+                    object_ts: cont_ts,
                 }
                 .encode_into(&mut self.scratch[..BLOCK_HEADER_SIZE]);
                 self.scratch[BLOCK_HEADER_SIZE..BLOCK_HEADER_SIZE + take].copy_from_slice(chunk);

@@ -96,9 +96,11 @@ fn build_legacy() -> (Vec<u8>, Vec<u8>, Vec<u8>) {
     object(&mut data, 0, 55, (2000, 7, 0, 86), br#"{"b":2}"#);
     object(&mut data, 0, 86, (3000, 7, 0b100, 0), br#"{"c":3}"#);
     let span = span_payload();
-    block_header(&mut data, 1, 4000, 104, 0b001);
+    // A spanning object as ts-store writes it: first block primary and
+    // packed, the continuation block with timestamp 0 and flags 7.
+    block_header(&mut data, 1, 4000, 104, 0b011);
     object(&mut data, 1, 24, (4000, 150, 0b110, 0), &span[..80]);
-    block_header(&mut data, 2, 4000, 70, 0b100);
+    block_header(&mut data, 2, 0, 70, 0b111);
     data[2 * BS + 24..2 * BS + 24 + 70].copy_from_slice(&span[80..]);
     block_header(&mut data, 3, 5000, 31, 0b011);
     object(&mut data, 3, 24, (5000, 7, 0b100, 0), br#"{"e":5}"#);
@@ -249,6 +251,9 @@ fn engine_writes_the_documented_layout() {
     // and each object's CRC-32C(timestamp ‖ length ‖ payload) in its reserved word.
     let (_, mut want, want_index) = build_legacy();
     want[55 + 12] |= 0b1000;
+    // With checksums, the continuation block names its object in the
+    // block header's reserved word.
+    le64(&mut want, 2 * BS + 16, 4000);
     let objects: [(usize, i64, Vec<u8>); 5] = [
         (24, 1000, br#"{"a":1}"#.to_vec()),
         (55, 2000, br#"{"b":2}"#.to_vec()),
