@@ -6,6 +6,7 @@
 //! handler's `#[utoipa::path]` annotation for both the router and the
 //! OpenAPI document, so `/api/openapi.json` cannot drift from the routes.
 
+mod drain;
 mod extract;
 mod ingest;
 mod read;
@@ -112,12 +113,14 @@ pub fn router(app: App) -> Router {
     router
 }
 
-/// Times the request, bounds its run time, and counts it by route.
+/// Times the request, bounds its run time, counts it by route, and reads
+/// what the handler left of its body (see `drain`).
 async fn observe(State(app): State<App>, req: Request, next: Next) -> Response {
     let start = Instant::now();
     let matched = req.extensions().get::<MatchedPath>().cloned();
     let route = matched.as_ref().map_or("unmatched", |m| m.as_str());
     let method = req.method().clone();
+    let (req, unread) = drain::watch(req);
     let response = match tokio::time::timeout(app.limits.request_timeout, next.run(req)).await {
         Ok(r) => r,
         Err(_) => ApiError::unavailable(
@@ -128,6 +131,10 @@ async fn observe(State(app): State<App>, req: Request, next: Next) -> Response {
             ),
         )
         .into_response(),
+    };
+    let response = match unread {
+        Some(unread) => drain::drain(unread, app.limits.max_body, response).await,
+        None => response,
     };
     let elapsed = start.elapsed();
     app.http.observe(route, elapsed);
