@@ -1,5 +1,6 @@
 //! Who may do what: the admin key (creates stores) and the per-store API
-//! keys, taken from headers or the query string.
+//! keys (checked by `Registry::authorize`). How a key travels (headers,
+//! query string, a socket's AUTH line) is each transport's business.
 //!
 //! Keys are only ever compared as SHA-256 hashes in constant time, and
 //! never logged. The admin key is either configured (kept in memory only)
@@ -9,16 +10,52 @@
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use axum::http::HeaderMap;
-use axum::http::StatusCode;
 use subtle::ConstantTimeEq;
 
-use crate::error::ApiError;
-use crate::keys::sha256_hex;
+use crate::keys::{KeyError, sha256_hex};
 
 pub const ADMIN_KEY_FILE: &str = ".admin_key";
+
+/// Why a request is not let in. Transports say how a key is sent; these
+/// messages do not.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("no API key was given")]
+    MissingKey,
+    /// A wrong key and an unknown store alike, so names cannot be probed.
+    #[error("the API key is not valid for this store")]
+    BadKey,
+    #[error("no admin key was given")]
+    MissingAdminKey,
+    #[error("the admin key is not valid")]
+    BadAdminKey,
+    #[error(transparent)]
+    InvalidStoreName(tsstore::Error),
+    /// The store's `keys.json` cannot be read.
+    #[error(transparent)]
+    KeyFile(#[from] KeyError),
+    #[error("a lock was poisoned by an earlier panic")]
+    Poisoned,
+}
+
+/// Why the admin key could not be set up at start.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminKeyError {
+    #[error("{0} does not hold a SHA-256 hash; delete it to generate a new admin key")]
+    BadFile(PathBuf),
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
 
 /// The admin key, as a hash.
 #[derive(Debug, Clone)]
@@ -33,7 +70,7 @@ pub enum AdminKeySource {
     /// Generated now; the key is to be shown once.
     Generated(String),
     /// Generated on an earlier start; its hash is in this file.
-    Stored(std::path::PathBuf),
+    Stored(PathBuf),
 }
 
 impl AdminKey {
@@ -48,7 +85,7 @@ impl AdminKey {
     pub fn load_or_generate(
         configured: Option<&str>,
         base: &Path,
-    ) -> Result<(AdminKey, AdminKeySource), String> {
+    ) -> Result<(AdminKey, AdminKeySource), AdminKeyError> {
         if let Some(key) = configured {
             return Ok((AdminKey::from_key(key), AdminKeySource::Configured));
         }
@@ -57,10 +94,7 @@ impl AdminKey {
             Ok(text) => {
                 let hash = text.trim().to_string();
                 if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
-                    return Err(format!(
-                        "{} does not hold a SHA-256 hash; delete it to generate a new admin key",
-                        path.display()
-                    ));
+                    return Err(AdminKeyError::BadFile(path));
                 }
                 Ok((AdminKey { hash }, AdminKeySource::Stored(path)))
             }
@@ -69,6 +103,8 @@ impl AdminKey {
                 let hash = sha256_hex(&key);
                 let write = || -> std::io::Result<()> {
                     fs::create_dir_all(base)?;
+                    // create_new: two servers starting at once never
+                    // overwrite each other's key.
                     let mut f = OpenOptions::new()
                         .write(true)
                         .create_new(true)
@@ -77,81 +113,30 @@ impl AdminKey {
                     f.write_all(format!("{hash}\n").as_bytes())?;
                     f.sync_all()
                 };
-                write().map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                write().map_err(|source| AdminKeyError::Write {
+                    path: path.clone(),
+                    source,
+                })?;
                 Ok((AdminKey { hash }, AdminKeySource::Generated(key)))
             }
-            Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+            Err(source) => Err(AdminKeyError::Read { path, source }),
         }
     }
 
-    pub fn check(&self, headers: &HeaderMap, query: Option<&str>) -> Result<(), ApiError> {
-        let presented = headers
-            .get("x-admin-key")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-            .or_else(|| query_param(query, "admin_key"));
-        let Some(key) = presented else {
-            return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "missing_admin_key",
-                "this route needs the admin key: send X-Admin-Key or ?admin_key=",
-            ));
-        };
-        if bool::from(sha256_hex(&key).as_bytes().ct_eq(self.hash.as_bytes())) {
+    /// Checks a presented admin key, comparing hashes in constant time.
+    pub fn verify(&self, presented: Option<&str>) -> Result<(), AuthError> {
+        let key = presented.ok_or(AuthError::MissingAdminKey)?;
+        if bool::from(sha256_hex(key).as_bytes().ct_eq(self.hash.as_bytes())) {
             Ok(())
         } else {
-            Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "invalid_admin_key",
-                "the admin key is not valid",
-            ))
+            Err(AuthError::BadAdminKey)
         }
     }
-}
-
-/// The store API key of a request: `X-API-Key`, then `Authorization:
-/// Bearer`, then `?api_key=`.
-pub fn api_key(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
-    if let Some(v) = headers.get("x-api-key") {
-        return v.to_str().ok().map(str::to_string);
-    }
-    if let Some(v) = headers.get(axum::http::header::AUTHORIZATION) {
-        let v = v.to_str().ok()?;
-        let (scheme, token) = v.split_once(' ')?;
-        return scheme
-            .eq_ignore_ascii_case("bearer")
-            .then(|| token.trim().to_string());
-    }
-    query_param(query, "api_key")
-}
-
-/// The first value of `name` in a raw query string, percent-decoded.
-pub fn query_param(query: Option<&str>, name: &str) -> Option<String> {
-    let query = query?;
-    serde_urlencoded::from_str::<Vec<(String, String)>>(query)
-        .ok()?
-        .into_iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::HeaderValue;
-
-    #[test]
-    fn key_sources_in_order() {
-        let mut h = HeaderMap::new();
-        assert_eq!(api_key(&h, Some("api_key=q%2B")), Some("q+".into()));
-        h.insert("authorization", HeaderValue::from_static("Bearer b"));
-        assert_eq!(api_key(&h, Some("api_key=q")), Some("b".into()));
-        h.insert("x-api-key", HeaderValue::from_static("x"));
-        assert_eq!(api_key(&h, Some("api_key=q")), Some("x".into()));
-        let mut basic = HeaderMap::new();
-        basic.insert("authorization", HeaderValue::from_static("Basic abc"));
-        assert_eq!(api_key(&basic, Some("api_key=q")), None);
-    }
 
     #[test]
     fn admin_key_is_generated_once_and_kept_as_a_hash() {
@@ -164,16 +149,18 @@ mod tests {
         assert!(!stored.contains(&key));
         let (again, src) = AdminKey::load_or_generate(None, dir.path()).unwrap();
         assert!(matches!(src, AdminKeySource::Stored(_)));
-        let mut h = HeaderMap::new();
-        h.insert("x-admin-key", HeaderValue::from_str(&key).unwrap());
-        assert!(admin.check(&h, None).is_ok() && again.check(&h, None).is_ok());
-        let err = again
-            .check(&HeaderMap::new(), Some("admin_key=nope"))
-            .unwrap_err();
-        assert_eq!(err.code, "invalid_admin_key");
+        assert!(admin.verify(Some(&key)).is_ok() && again.verify(Some(&key)).is_ok());
+        assert!(matches!(
+            again.verify(Some("nope")),
+            Err(AuthError::BadAdminKey)
+        ));
+        assert!(matches!(
+            again.verify(None),
+            Err(AuthError::MissingAdminKey)
+        ));
 
         fs::write(dir.path().join(ADMIN_KEY_FILE), "garbage").unwrap();
         let e = AdminKey::load_or_generate(None, dir.path()).unwrap_err();
-        assert!(e.contains(".admin_key"), "{e}");
+        assert!(e.to_string().contains(".admin_key"), "{e}");
     }
 }

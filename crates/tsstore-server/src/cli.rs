@@ -1,15 +1,44 @@
 //! Command-line interface: store and key administration that works on the
 //! store directories directly (no server needed), and the footprint
-//! calculator. Errors are returned as text for `main` to print on stderr.
+//! calculator. Errors are `CliError`s for `main` to print on stderr.
 
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand};
 use tsstore::layout::{BLOCK_HEADER_SIZE, OBJECT_HEADER_SIZE, blocks_for, index_file_len};
-use tsstore::{Config, DataType, Error, Store, SyncPolicy};
+use tsstore::{Config, DataType, Store, SyncPolicy};
 
-use crate::config::{self, Overrides, Settings};
-use crate::keys::KeyFile;
+use crate::config::{self, ConfigError, Overrides, Settings};
+use crate::keys::{KeyError, KeyFile};
+use crate::provision::{self, ProvisionError, StoreRequest};
+use crate::serve::StartError;
+
+/// Why a command failed; the message says what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Store(#[from] tsstore::Error),
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+    #[error(transparent)]
+    Provision(#[from] ProvisionError),
+    #[error(transparent)]
+    Start(#[from] StartError),
+    #[error("store '{name}' does not exist in {base} (see `tsstore status`)")]
+    NoSuchStore { name: String, base: String },
+    #[error("cannot list the data path {path}: {source}")]
+    DataPath {
+        path: String,
+        source: tsstore::Error,
+    },
+    /// Arguments that do not go together, or ask for the impossible.
+    #[error("{0}")]
+    Usage(String),
+    #[error("cannot write JSON: {0}")]
+    Json(#[from] serde_json::Error),
+}
 
 #[derive(Debug, Parser)]
 #[command(
@@ -143,7 +172,7 @@ pub struct CalcArgs {
 }
 
 /// Settings from the config file and environment, with `--path` on top.
-fn settings(config: Option<&Path>, path: &PathArg) -> Result<Settings, String> {
+fn settings(config: Option<&Path>, path: &PathArg) -> Result<Settings, CliError> {
     let flags = Overrides {
         base_path: path.path.clone(),
         ..Overrides::default()
@@ -152,20 +181,20 @@ fn settings(config: Option<&Path>, path: &PathArg) -> Result<Settings, String> {
 }
 
 /// Settings from the config file and environment, with `flags` on top.
-fn settings_with(config: Option<&Path>, flags: Overrides) -> Result<Settings, String> {
+fn settings_with(config: Option<&Path>, flags: Overrides) -> Result<Settings, CliError> {
     let file_path = config
         .map(Path::to_path_buf)
         .or_else(|| std::env::var_os("TSSTORE_CONFIG").map(PathBuf::from));
     let file = match file_path {
-        Some(p) => config::from_file(&p).map_err(|e| e.to_string())?,
+        Some(p) => config::from_file(&p)?,
         None => Overrides::default(),
     };
-    let env = config::from_env(|k| std::env::var(k).ok()).map_err(|e| e.to_string())?;
-    Settings::resolve(file.then(env).then(flags)).map_err(|e| e.to_string())
+    let env = config::from_env(|k| std::env::var(k).ok())?;
+    Ok(Settings::resolve(file.then(env).then(flags))?)
 }
 
 /// Runs one command; the text is what to print on stdout.
-pub fn run(cli: Cli) -> Result<String, String> {
+pub fn run(cli: Cli) -> Result<String, CliError> {
     let config = cli.config.as_deref();
     match cli.command {
         Command::Version => Ok(format!("tsstore {}", env!("CARGO_PKG_VERSION"))),
@@ -221,38 +250,30 @@ fn human_duration(secs: f64) -> String {
     format!("{secs:.1} seconds")
 }
 
-fn create(settings: &Settings, args: &CreateArgs) -> Result<String, String> {
-    let data_type: DataType = args.data_type.parse().map_err(|e: Error| e.to_string())?;
-    let d = &settings.store_defaults;
-    let config = Config {
-        num_blocks: args.blocks.unwrap_or(d.num_blocks),
-        data_block_size: args.data_size.unwrap_or(d.data_block_size),
-        index_block_size: args.index_size.unwrap_or(d.index_block_size),
-        data_type,
-    };
-    let base = &settings.base_path;
-    let store = Store::create_with(base, &args.name, config, SyncPolicy::Always)
-        .map_err(|e| e.to_string())?;
+fn create(settings: &Settings, args: &CreateArgs) -> Result<String, CliError> {
+    let config = StoreRequest {
+        num_blocks: args.blocks,
+        data_block_size: args.data_size,
+        index_block_size: args.index_size,
+        data_type: Some(&args.data_type),
+    }
+    .resolve(&settings.store_defaults)?;
+    let note = "created by tsstore create";
+    let (store, key) = provision::create_store(
+        &settings.base_path,
+        &args.name,
+        config,
+        SyncPolicy::Always,
+        note,
+    )?;
     let dir = store.path().to_path_buf();
-    store.close().map_err(|e| e.to_string())?;
-    let mut keys = KeyFile::new(&args.name);
-    let saved = keys
-        .add("created by tsstore create")
-        .and_then(|key| keys.save(&dir).map(|()| key));
-    let key = match saved {
-        Ok(key) => key,
-        Err(e) => {
-            // Leave nothing half-made: a store nobody can authenticate to.
-            let _ = Store::destroy(base, &args.name);
-            return Err(e.to_string());
-        }
-    };
+    store.close()?;
     let size = config.num_blocks as u64 * config.data_block_size as u64;
     Ok(format!(
         "created store '{}' ({}, {} blocks of {} bytes: {}) in {}\n\
          API key (shown only now; keep it): {}\nkey id: {}",
         args.name,
-        data_type,
+        config.data_type,
         config.num_blocks,
         config.data_block_size,
         human_bytes(size),
@@ -263,14 +284,14 @@ fn create(settings: &Settings, args: &CreateArgs) -> Result<String, String> {
 }
 
 /// The directory of an existing store, or a message saying it is missing.
-fn existing_store(base: &Path, name: &str) -> Result<PathBuf, String> {
-    tsstore::validate_store_name(name).map_err(|e| e.to_string())?;
+fn existing_store(base: &Path, name: &str) -> Result<PathBuf, CliError> {
+    tsstore::validate_store_name(name)?;
     let dir = base.join(name);
     if !Store::exists(base, name) {
-        return Err(format!(
-            "store '{name}' does not exist in {} (see `tsstore status`)",
-            base.display()
-        ));
+        return Err(CliError::NoSuchStore {
+            name: name.to_string(),
+            base: base.display().to_string(),
+        });
     }
     Ok(dir)
 }
@@ -286,21 +307,21 @@ impl KeyCommand {
     }
 }
 
-fn key(config: Option<&Path>, cmd: KeyCommand) -> Result<String, String> {
+fn key(config: Option<&Path>, cmd: KeyCommand) -> Result<String, CliError> {
     let (store, path) = cmd.target();
     let dir = existing_store(&settings(config, path)?.base_path, store)?;
     match &cmd {
         KeyCommand::Regenerate { store, note, .. } => {
             let mut keys = KeyFile::new(store);
-            let key = keys.add(note).map_err(|e| e.to_string())?;
-            keys.save(&dir).map_err(|e| e.to_string())?;
+            let key = keys.add(note)?;
+            keys.save(&dir)?;
             Ok(format!(
                 "every earlier key of '{store}' is revoked\nAPI key (shown only now; keep it): {}\nkey id: {}",
                 key.key, key.id
             ))
         }
         KeyCommand::List { store, .. } => {
-            let keys = KeyFile::load(&dir, store).map_err(|e| e.to_string())?;
+            let keys = KeyFile::load(&dir, store)?;
             if keys.keys.is_empty() {
                 return Ok(format!("store '{store}' has no keys"));
             }
@@ -311,9 +332,9 @@ fn key(config: Option<&Path>, cmd: KeyCommand) -> Result<String, String> {
             Ok(out)
         }
         KeyCommand::Revoke { store, id, .. } => {
-            let mut keys = KeyFile::load(&dir, store).map_err(|e| e.to_string())?;
-            keys.revoke(id).map_err(|e| e.to_string())?;
-            keys.save(&dir).map_err(|e| e.to_string())?;
+            let mut keys = KeyFile::load(&dir, store)?;
+            keys.revoke(id)?;
+            keys.save(&dir)?;
             Ok(format!("key {id} of '{store}' is revoked"))
         }
     }
@@ -330,10 +351,12 @@ struct StoreStatus {
     error: Option<String>,
 }
 
-fn status(settings: &Settings, json: bool) -> Result<String, String> {
+fn status(settings: &Settings, json: bool) -> Result<String, CliError> {
     let base = &settings.base_path;
-    let names = Store::list(base)
-        .map_err(|e| format!("cannot list the data path {}: {e}", base.display()))?;
+    let names = Store::list(base).map_err(|source| CliError::DataPath {
+        path: base.display().to_string(),
+        source,
+    })?;
     let rows: Vec<StoreStatus> = names
         .into_iter()
         .map(
@@ -356,7 +379,7 @@ fn status(settings: &Settings, json: bool) -> Result<String, String> {
         )
         .collect();
     if json {
-        return serde_json::to_string_pretty(&rows).map_err(|e| e.to_string());
+        return Ok(serde_json::to_string_pretty(&rows)?);
     }
     if rows.is_empty() {
         return Ok(format!("no stores in {}", base.display()));
@@ -386,14 +409,14 @@ fn status(settings: &Settings, json: bool) -> Result<String, String> {
     Ok(out)
 }
 
-fn calc(args: &CalcArgs) -> Result<String, String> {
+fn calc(args: &CalcArgs) -> Result<String, CliError> {
     let config = Config {
         num_blocks: args.blocks,
         data_block_size: args.block_size,
         index_block_size: args.index_size,
         data_type: DataType::Binary,
     };
-    config.validate().map_err(|e| e.to_string())?;
+    config.validate()?;
     let data = args.blocks as u64 * args.block_size as u64;
     let index = index_file_len(args.blocks, args.index_size);
     let mut out = format!(
@@ -406,7 +429,7 @@ fn calc(args: &CalcArgs) -> Result<String, String> {
     );
     let Some(size) = args.object_size else {
         if args.every.is_some() {
-            return Err("--every needs --object-size".into());
+            return Err(CliError::Usage("--every needs --object-size".into()));
         }
         return Ok(out);
     };
@@ -421,10 +444,10 @@ fn calc(args: &CalcArgs) -> Result<String, String> {
     } else {
         let span = blocks_for(size, args.block_size);
         if span > args.blocks as u64 {
-            return Err(format!(
+            return Err(CliError::Usage(format!(
                 "an object of {size} bytes needs {span} blocks; the ring has only {}",
                 args.blocks
-            ));
+            )));
         }
         out.push_str(&format!(
             "\nobjects of {size} bytes: each spans {span} blocks"
@@ -433,7 +456,8 @@ fn calc(args: &CalcArgs) -> Result<String, String> {
     };
     out.push_str(&format!("\nthe ring holds {objects} objects"));
     if let Some(every) = &args.every {
-        let d = tsstore::parse_duration(every).map_err(|e| format!("--every: {e}"))?;
+        let d =
+            tsstore::parse_duration(every).map_err(|e| CliError::Usage(format!("--every: {e}")))?;
         out.push_str(&format!(
             "\nat one object every {every}: {} of history",
             human_duration(objects as f64 * d.as_secs_f64())

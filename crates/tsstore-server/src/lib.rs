@@ -1,13 +1,46 @@
-//! The `tsstore` server crate: configuration, API keys, the command line
-//! and the HTTP server. The binary (`src/main.rs`) is a thin wrapper over
-//! `cli::run`.
+//! The `tsstore` server crate. The binary (`src/main.rs`) is a thin
+//! wrapper over `cli::run`.
+//!
+//! How it fits together, from the bottom up:
+//!
+//! * `config`: settings from the file, the environment and flags, in that
+//!   order of precedence (`ConfigError`).
+//! * `keys`, `auth`: store API keys (hash-only `keys.json`) and the admin
+//!   key (`KeyError`, `AuthError`, `AdminKeyError`). They check keys; how a
+//!   key travels is each transport's business.
+//! * `provision`: the one way a store comes to exist, with its first key
+//!   (CLI and server alike).
+//! * `registry`: the stores a server has open, opened lazily, deleted
+//!   safely (`RegistryError`).
+//! * `records`: everything about records that is not a transport: intake
+//!   (what a client sent → items a store takes), read options and the read
+//!   spec, the read pipeline (expand once, filter, aggregate), encoders, and
+//!   the budget that moves long reads off the async workers
+//!   (`RecordError`). Every transport goes through it.
+//! * `metrics`: per-store and per-route counters, rendered for Prometheus.
+//! * `app`: what every part shares (`App`: registry, admin key, limits,
+//!   metrics) and the one shutdown signal (`Shutdown`) that every listener
+//!   and background task holds.
+//! * `http`: the REST adapter, the only module that knows HTTP statuses
+//!   (`http::error` maps every layer's errors in one place).
+//! * `serve`: wiring only: runtime, listener, connection bound, signals,
+//!   and the stop sequence (stop accepting → tasks end → stores close).
+//! * `cli`: the commands (`create`, `key`, `status`, `calc`, `serve`,
+//!   `version`).
+//!
+//! Invariants (see docs/ARCHITECTURE.md): no module outside `http/` uses
+//! axum or knows a status code; every background task is started through
+//! `Shutdown::spawn` and ends within a bound once it is cancelled; every
+//! buffer, queue and connection count has a named bound.
 
+pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod config;
-pub mod error;
 pub mod http;
 pub mod keys;
 pub mod metrics;
+pub mod provision;
+pub mod records;
 pub mod registry;
 pub mod serve;

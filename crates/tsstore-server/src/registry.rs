@@ -22,9 +22,41 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tsstore::{Config, Store, SyncPolicy};
 
-use crate::error::{ApiError, ApiResult};
-use crate::keys::{KeyFile, NewKey};
+use crate::auth::AuthError;
+use crate::keys::{KeyError, KeyFile, NewKey};
 use crate::metrics::StoreMetrics;
+use crate::provision::{self, ProvisionError};
+
+/// What can go wrong opening, creating or deleting a store.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error(transparent)]
+    Store(#[from] tsstore::Error),
+    /// Being deleted: try again later, it will be gone.
+    #[error("store '{0}' is being deleted")]
+    Closing(String),
+    /// A delete waited `DELETE_DRAIN` for requests on the store; it stays.
+    #[error("store '{0}' still has requests running; retry the delete")]
+    Busy(String),
+    /// The new store's key could not be saved; the store was removed.
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+    #[error("a store task failed: {0}")]
+    Task(String),
+    #[error("a lock was poisoned by an earlier panic")]
+    Poisoned,
+}
+
+pub type RegistryResult<T> = Result<T, RegistryError>;
+
+impl From<ProvisionError> for RegistryError {
+    fn from(e: ProvisionError) -> RegistryError {
+        match e {
+            ProvisionError::Store(e) => RegistryError::Store(e),
+            ProvisionError::Keys(e) => RegistryError::Keys(e),
+        }
+    }
+}
 
 /// How often a store's `keys.json` is checked for changes.
 pub const KEYS_RECHECK: Duration = Duration::from_millis(500);
@@ -80,10 +112,6 @@ pub struct Registry {
     lifecycle: Arc<tokio::sync::Mutex<()>>,
 }
 
-fn poisoned() -> ApiError {
-    ApiError::internal("a lock was poisoned by an earlier panic")
-}
-
 impl Registry {
     pub fn new(base: PathBuf, sync: SyncPolicy) -> Registry {
         Registry {
@@ -103,12 +131,12 @@ impl Registry {
         self.sync
     }
 
-    /// Checks `presented` against the store's keys. A bad name is a 400;
-    /// an unknown store and a wrong key are the same 401.
-    pub fn authorize(&self, name: &str, presented: Option<&str>) -> ApiResult<()> {
-        tsstore::validate_store_name(name)?;
-        let presented = presented.ok_or_else(ApiError::missing_key)?;
-        let mut keys = self.keys.lock().map_err(|_| poisoned())?;
+    /// Checks `presented` against the store's keys. An unknown store and a
+    /// wrong key are the same `BadKey`.
+    pub fn authorize(&self, name: &str, presented: Option<&str>) -> Result<(), AuthError> {
+        tsstore::validate_store_name(name).map_err(AuthError::InvalidStoreName)?;
+        let presented = presented.ok_or(AuthError::MissingKey)?;
+        let mut keys = self.keys.lock().map_err(|_| AuthError::Poisoned)?;
         let now = Instant::now();
         let recent = keys
             .get(name)
@@ -117,14 +145,13 @@ impl Registry {
             let dir = self.base.join(name);
             let Ok(meta) = std::fs::metadata(dir.join(crate::keys::KEYS_FILE)) else {
                 keys.remove(name);
-                return Err(ApiError::bad_key());
+                return Err(AuthError::BadKey);
             };
             let stamp = (meta.ino(), meta.size(), meta.mtime(), meta.mtime_nsec());
             match keys.get_mut(name) {
                 Some(c) if c.stamp == stamp => c.checked = now,
                 _ => {
-                    let file =
-                        KeyFile::load(&dir, name).map_err(|e| ApiError::internal(e.to_string()))?;
+                    let file = KeyFile::load(&dir, name)?;
                     let entry = CachedKeys {
                         stamp,
                         checked: now,
@@ -136,22 +163,22 @@ impl Registry {
         }
         match keys.get(name).and_then(|c| c.file.verify(presented)) {
             Some(_) => Ok(()),
-            None => Err(ApiError::bad_key()),
+            None => Err(AuthError::BadKey),
         }
     }
 
     /// The open store `name`, or `None` when it is not open yet.
-    fn open_slot(&self, name: &str) -> ApiResult<Option<Arc<OpenStore>>> {
-        let slots = self.slots.read().map_err(|_| poisoned())?;
+    fn open_slot(&self, name: &str) -> RegistryResult<Option<Arc<OpenStore>>> {
+        let slots = self.slots.read().map_err(|_| RegistryError::Poisoned)?;
         match slots.get(name) {
             Some(Slot::Open(s)) => Ok(Some(Arc::clone(s))),
-            Some(Slot::Closing) => Err(closing(name)),
+            Some(Slot::Closing) => Err(RegistryError::Closing(name.to_string())),
             None => Ok(None),
         }
     }
 
     /// The open store `name`, opening it on first use.
-    pub async fn get(&self, name: &str) -> ApiResult<Arc<OpenStore>> {
+    pub async fn get(&self, name: &str) -> RegistryResult<Arc<OpenStore>> {
         if let Some(open) = self.open_slot(name)? {
             return Ok(open);
         }
@@ -167,7 +194,7 @@ impl Registry {
         blocking(move || {
             let _lifecycle = lifecycle;
             let open = Arc::new(OpenStore::new(Store::open_with(&base, &name, sync)?));
-            let mut slots = slots.write().map_err(|_| poisoned())?;
+            let mut slots = slots.write().map_err(|_| RegistryError::Poisoned)?;
             slots.insert(name.clone(), Slot::Open(Arc::clone(&open)));
             tracing::info!(store = %name, "opened store");
             Ok(open)
@@ -176,7 +203,7 @@ impl Registry {
     }
 
     /// Creates a store with one API key and keeps it open.
-    pub async fn create(&self, name: &str, config: Config) -> ApiResult<NewKey> {
+    pub async fn create(&self, name: &str, config: Config) -> RegistryResult<NewKey> {
         let lifecycle = Arc::clone(&self.lifecycle).lock_owned().await;
         if self.open_slot(name)?.is_some() {
             return Err(tsstore::Error::StoreExists(name.to_string()).into());
@@ -185,23 +212,12 @@ impl Registry {
         let slots = Arc::clone(&self.slots);
         blocking(move || {
             let _lifecycle = lifecycle;
-            let store = Store::create_with(&base, &name, config, sync)?;
-            let mut keys = KeyFile::new(&name);
-            let saved = keys
-                .add("created by POST /api/stores")
-                .and_then(|key| keys.save(store.path()).map(|()| key));
-            let key = match saved {
-                Ok(key) => key,
-                Err(e) => {
-                    // Never leave a store nobody can authenticate to.
-                    let _ = store.delete();
-                    return Err(ApiError::internal(e.to_string()));
-                }
-            };
+            let (store, key) =
+                provision::create_store(&base, &name, config, sync, "created by POST /api/stores")?;
             let open = Slot::Open(Arc::new(OpenStore::new(store)));
             slots
                 .write()
-                .map_err(|_| poisoned())?
+                .map_err(|_| RegistryError::Poisoned)?
                 .insert(name.clone(), open);
             tracing::info!(store = %name, key_id = %key.id, "created store");
             Ok(key)
@@ -211,14 +227,14 @@ impl Registry {
 
     /// Stops the store's connections, waits for its requests, and removes
     /// it from disk.
-    pub async fn delete(&self, name: &str) -> ApiResult<()> {
+    pub async fn delete(&self, name: &str) -> RegistryResult<()> {
         let previous = {
             // No open or create of this name is half done once this is held.
             let _lifecycle = self.lifecycle.lock().await;
-            let mut slots = self.slots.write().map_err(|_| poisoned())?;
+            let mut slots = self.slots.write().map_err(|_| RegistryError::Poisoned)?;
             match slots.insert(name.to_string(), Slot::Closing) {
                 // Another delete is under way and will remove the slot.
-                Some(Slot::Closing) => return Err(closing(name)),
+                Some(Slot::Closing) => return Err(RegistryError::Closing(name.to_string())),
                 Some(Slot::Open(s)) => Some(s),
                 None => None,
             }
@@ -229,7 +245,7 @@ impl Registry {
                 let (base, owned) = (self.base.clone(), name.to_string());
                 blocking(move || Store::destroy(&base, &owned))
                     .await?
-                    .map_err(ApiError::from)
+                    .map_err(RegistryError::from)
             }
         };
         if let Ok(mut slots) = self.slots.write() {
@@ -244,7 +260,7 @@ impl Registry {
         result
     }
 
-    async fn drain_and_delete(&self, name: &str, open: Arc<OpenStore>) -> ApiResult<()> {
+    async fn drain_and_delete(&self, name: &str, open: Arc<OpenStore>) -> RegistryResult<()> {
         open.stopping.send_replace(true);
         let deadline = Instant::now() + DELETE_DRAIN;
         let mut open = open;
@@ -253,7 +269,7 @@ impl Registry {
                 Ok(owned) => {
                     return blocking(move || owned.store.delete())
                         .await?
-                        .map_err(ApiError::from);
+                        .map_err(RegistryError::from);
                 }
                 Err(still_shared) if Instant::now() < deadline => {
                     open = still_shared;
@@ -266,10 +282,7 @@ impl Registry {
                     if let Ok(mut slots) = self.slots.write() {
                         slots.insert(name.to_string(), Slot::Open(Arc::clone(&open)));
                     }
-                    return Err(ApiError::unavailable(
-                        "store_busy",
-                        format!("store '{name}' still has requests running; retry the delete"),
-                    ));
+                    return Err(RegistryError::Busy(name.to_string()));
                 }
             }
         }
@@ -326,12 +339,8 @@ impl Registry {
 }
 
 /// Runs `f` on the blocking pool.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> ApiResult<T> {
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> RegistryResult<T> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| ApiError::internal(format!("a store task failed: {e}")))
-}
-
-fn closing(name: &str) -> ApiError {
-    ApiError::unavailable("store_closing", format!("store '{name}' is being deleted"))
+        .map_err(|e| RegistryError::Task(e.to_string()))
 }

@@ -1,5 +1,6 @@
 //! Request extractors whose every rejection is an `ApiError`, so a bad
-//! path, query or body gets the same JSON error shape as everything else.
+//! path, query or body gets the same JSON error shape as everything else;
+//! and where HTTP requests carry their keys.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -7,11 +8,11 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 
-use super::App;
-use crate::auth;
-use crate::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult};
+use crate::app::App;
+use crate::records::QueryParams;
 use crate::registry::OpenStore;
 
 /// An authenticated request on an open store (`{store}` in the path).
@@ -20,7 +21,7 @@ pub struct StoreAccess {
     pub open: Arc<OpenStore>,
     /// The other path parameters.
     pub path: HashMap<String, String>,
-    pub params: Params,
+    pub params: QueryParams,
     /// The request's media type (see `content_type`).
     pub content_type: Option<String>,
 }
@@ -30,7 +31,7 @@ impl FromRequestParts<App> for StoreAccess {
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> ApiResult<StoreAccess> {
         let (name, path) = authorized_store(parts, app).await?;
-        let params = Params::parse(parts.uri.query())?;
+        let params = QueryParams::parse(parts.uri.query())?;
         let open = app.registry.get(&name).await?;
         Ok(StoreAccess {
             name,
@@ -56,6 +57,22 @@ impl FromRequestParts<App> for StoreAuth {
     }
 }
 
+/// A request that presented the admin key.
+pub struct AdminAccess;
+
+impl FromRequestParts<App> for AdminAccess {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> ApiResult<AdminAccess> {
+        let presented = (parts.headers.get("x-admin-key"))
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+            .or_else(|| query_param(parts.uri.query(), "admin_key"));
+        app.admin.verify(presented.as_deref())?;
+        Ok(AdminAccess)
+    }
+}
+
 /// The `{store}` of the path (and the other path parameters), once the
 /// request's key is checked against it.
 async fn authorized_store(
@@ -64,93 +81,37 @@ async fn authorized_store(
 ) -> ApiResult<(String, HashMap<String, String>)> {
     let Path(mut path) = Path::<HashMap<String, String>>::from_request_parts(parts, app)
         .await
-        .map_err(|e| ApiError::bad_request("invalid_path", e.body_text()))?;
+        .map_err(|e| ApiError::invalid_path(e.body_text()))?;
     let name = path
         .remove("store")
-        .ok_or_else(|| ApiError::internal("route without a {store} parameter"))?;
-    let key = auth::api_key(&parts.headers, parts.uri.query());
+        .ok_or_else(ApiError::route_without_store)?;
+    let key = api_key(&parts.headers, parts.uri.query());
     app.registry.authorize(&name, key.as_deref())?;
     Ok((name, path))
 }
 
-/// The query string as ordered pairs, with typed accessors whose errors
-/// name the parameter and say what was expected.
-#[derive(Debug, Default)]
-pub struct Params(Vec<(String, String)>);
-
-impl Params {
-    pub fn parse(query: Option<&str>) -> ApiResult<Params> {
-        let pairs = match query {
-            None => Vec::new(),
-            Some(q) => serde_urlencoded::from_str(q).map_err(|e| {
-                ApiError::bad_request("invalid_query", format!("malformed query string: {e}"))
-            })?,
-        };
-        Ok(Params(pairs))
+/// The store API key of a request: `X-API-Key`, then `Authorization:
+/// Bearer`, then `?api_key=`.
+pub fn api_key(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
+    if let Some(v) = headers.get("x-api-key") {
+        return v.to_str().ok().map(str::to_string);
     }
-
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+    if let Some(v) = headers.get(header::AUTHORIZATION) {
+        let v = v.to_str().ok()?;
+        let (scheme, token) = v.split_once(' ')?;
+        return scheme
+            .eq_ignore_ascii_case("bearer")
+            .then(|| token.trim().to_string());
     }
+    query_param(query, "api_key")
+}
 
-    /// A timestamp in ns (callers decide what 0 means).
-    pub fn timestamp(&self, name: &str) -> ApiResult<Option<i64>> {
-        match self.get(name) {
-            None => Ok(None),
-            Some(v) => match v.parse::<i64>() {
-                Ok(ts) if ts >= 0 => Ok(Some(ts)),
-                _ => Err(ApiError::bad_request(
-                    "invalid_parameter",
-                    format!(
-                        "{name}: '{v}' is not a timestamp (non-negative nanoseconds since the Unix epoch)"
-                    ),
-                )),
-            },
-        }
-    }
-
-    pub fn bool(&self, name: &str, default: bool) -> ApiResult<bool> {
-        match self.get(name) {
-            None => Ok(default),
-            Some("true" | "1") => Ok(true),
-            Some("false" | "0") => Ok(false),
-            Some(v) => Err(ApiError::bad_request(
-                "invalid_parameter",
-                format!("{name}: '{v}' is not true or false"),
-            )),
-        }
-    }
-
-    /// `limit`: 1 to `max`, `default` when absent.
-    pub fn limit(&self, default: usize, max: usize) -> ApiResult<usize> {
-        match self.get("limit") {
-            None => Ok(default.min(max)),
-            Some(v) => match v.parse::<i64>() {
-                Ok(n) if n >= 1 && n as u64 <= max as u64 => Ok(n as usize),
-                Ok(n) if n > 0 => Err(ApiError::bad_request(
-                    "limit_too_large",
-                    format!("limit {n} is above the maximum of {max}"),
-                )),
-                _ => Err(ApiError::bad_request(
-                    "invalid_parameter",
-                    format!("limit: '{v}' must be an integer from 1 to {max}"),
-                )),
-            },
-        }
-    }
-
-    /// A duration such as `30s` or `2h`, in ns.
-    pub fn duration_ns(&self, name: &str) -> ApiResult<Option<i64>> {
-        self.get(name)
-            .map(|v| {
-                tsstore::parse_duration_ns(v)
-                    .map_err(|e| ApiError::bad_request("invalid_parameter", format!("{name}: {e}")))
-            })
-            .transpose()
-    }
+/// The first value of `name` in a raw query string, percent-decoded.
+fn query_param(query: Option<&str>, name: &str) -> Option<String> {
+    QueryParams::parse(query)
+        .ok()?
+        .get(name)
+        .map(str::to_string)
 }
 
 /// The request body, at most `Limits::max_body` bytes; a larger one is a
@@ -168,31 +129,20 @@ impl FromRequest<App> for Body {
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
         if declared.is_some_and(|n| n > max as u64) {
-            return Err(too_large());
+            return Err(ApiError::payload_too_large());
         }
         match axum::body::to_bytes(req.into_body(), max).await {
             Ok(b) => Ok(Body(b)),
             Err(e) => {
                 let inner = e.into_inner();
                 if inner.is::<http_body_util::LengthLimitError>() {
-                    Err(too_large())
+                    Err(ApiError::payload_too_large())
                 } else {
-                    Err(ApiError::bad_request(
-                        "invalid_body",
-                        format!("cannot read the request body: {inner}"),
-                    ))
+                    Err(ApiError::unreadable_body(inner))
                 }
             }
         }
     }
-}
-
-fn too_large() -> ApiError {
-    ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "payload_too_large",
-        "the request body is larger than the server's limit (server.max_body_bytes)",
-    )
 }
 
 /// The media type of the request, lowercased, without parameters.
@@ -200,4 +150,23 @@ pub fn content_type(headers: &HeaderMap) -> Option<String> {
     let v = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
     let media = v.split(';').next().unwrap_or("").trim();
     Some(media.to_ascii_lowercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn key_sources_in_order() {
+        let mut h = HeaderMap::new();
+        assert_eq!(api_key(&h, Some("api_key=q%2B")), Some("q+".into()));
+        h.insert("authorization", HeaderValue::from_static("Bearer b"));
+        assert_eq!(api_key(&h, Some("api_key=q")), Some("b".into()));
+        h.insert("x-api-key", HeaderValue::from_static("x"));
+        assert_eq!(api_key(&h, Some("api_key=q")), Some("x".into()));
+        let mut basic = HeaderMap::new();
+        basic.insert("authorization", HeaderValue::from_static("Basic abc"));
+        assert_eq!(api_key(&basic, Some("api_key=q")), None);
+    }
 }

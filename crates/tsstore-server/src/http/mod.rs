@@ -1,24 +1,26 @@
-//! The REST API: the router, the shared state, and the middleware that
-//! times every request (latency histogram by route) and bounds its run
-//! time.
+//! The REST API: a thin adapter over `records`, the registry and auth.
+//! The router, and the middleware that times every request (latency
+//! histogram by route), bounds its run time and drains what it left of
+//! its body. This module and its children are the only ones that know
+//! HTTP statuses (`error.rs` maps every layer's errors).
 //!
 //! Routes are registered through `utoipa_axum::routes!`, which takes each
 //! handler's `#[utoipa::path]` annotation for both the router and the
 //! OpenAPI document, so `/api/openapi.json` cannot drift from the routes.
 
 mod drain;
+pub mod error;
 mod extract;
 mod ingest;
+pub mod listener;
 mod read;
-mod render;
-mod scan;
 mod stores;
 
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
@@ -26,46 +28,9 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::AdminKey;
-use crate::error::ApiError;
-use crate::metrics::{HttpMetrics, StoreSample, render_stores};
-use crate::registry::Registry;
-
-/// Bounds of one request.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    /// Largest request body, bytes.
-    pub max_body: usize,
-    /// Largest `limit`, and most raw records one aggregation may read.
-    pub max_records: usize,
-    /// Longest a request may run before it is answered with 503.
-    pub request_timeout: Duration,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_body: 1 << 20,
-            max_records: 100_000,
-            request_timeout: Duration::from_secs(30),
-        }
-    }
-}
-
-#[derive(Debug)]
-pub struct AppInner {
-    pub registry: Registry,
-    pub admin: AdminKey,
-    pub limits: Limits,
-    /// Geometry of stores created without one.
-    pub store_defaults: tsstore::Config,
-    pub http: HttpMetrics,
-    pub started: Instant,
-    /// `/api/openapi.json`, set once the router is built.
-    pub openapi: OnceLock<String>,
-}
-
-pub type App = Arc<AppInner>;
+pub use self::error::{ApiError, ApiResult};
+use crate::app::App;
+use crate::metrics::{StoreSample, render_stores};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -103,13 +68,18 @@ pub fn router_and_doc(app: App) -> (Router, utoipa::openapi::OpenApi) {
     (router, doc)
 }
 
+/// `/api/openapi.json`, built once from the handlers (identical for
+/// every router this process builds).
+static OPENAPI: OnceLock<String> = OnceLock::new();
+
 /// The router with `/api/openapi.json` answered from the generated document.
 pub fn router(app: App) -> Router {
-    let (router, doc) = router_and_doc(Arc::clone(&app));
-    let doc = doc
-        .to_json()
-        .unwrap_or_else(|e| format!("{{\"error\":\"openapi: {e}\",\"code\":\"internal_error\"}}"));
-    let _ = app.openapi.set(doc);
+    let (router, doc) = router_and_doc(app);
+    OPENAPI.get_or_init(|| {
+        doc.to_json().unwrap_or_else(|e| {
+            format!("{{\"error\":\"openapi: {e}\",\"code\":\"internal_error\"}}")
+        })
+    });
     router
 }
 
@@ -123,14 +93,7 @@ async fn observe(State(app): State<App>, req: Request, next: Next) -> Response {
     let (req, unread) = drain::watch(req);
     let response = match tokio::time::timeout(app.limits.request_timeout, next.run(req)).await {
         Ok(r) => r,
-        Err(_) => ApiError::unavailable(
-            "timeout",
-            format!(
-                "the request took longer than {} s",
-                app.limits.request_timeout.as_secs_f64()
-            ),
-        )
-        .into_response(),
+        Err(_) => ApiError::timeout(app.limits.request_timeout).into_response(),
     };
     let response = match unread {
         Some(unread) => drain::drain(unread, app.limits.max_body, response).await,
@@ -143,15 +106,11 @@ async fn observe(State(app): State<App>, req: Request, next: Next) -> Response {
 }
 
 async fn no_route() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "route_not_found", "no such route")
+    ApiError::route_not_found()
 }
 
 async fn no_method() -> ApiError {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        "this route does not take that method",
-    )
+    ApiError::method_not_allowed()
 }
 
 #[derive(serde::Serialize, utoipa::ToSchema)]
@@ -202,8 +161,8 @@ async fn metrics(State(app): State<App>) -> Response {
 /// This API's OpenAPI 3 document, generated from the handlers.
 #[utoipa::path(get, path = "/api/openapi.json", tag = "server",
     responses((status = 200, description = "OpenAPI 3 document", content_type = "application/json")))]
-async fn openapi(State(app): State<App>) -> Response {
-    let doc = app.openapi.get().map_or("{}", String::as_str);
+async fn openapi() -> Response {
+    let doc = OPENAPI.get().map_or("{}", String::as_str);
     let mut resp = doc.to_string().into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -2,17 +2,19 @@
 //! delete, reset, stats and schema.
 
 use axum::Json;
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
-use tsstore::{Config, DataType, Field, Store};
+use tsstore::{DataType, Field, Store};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::{Body, StoreAccess, StoreAuth, content_type};
-use super::{App, ErrorBody};
-use crate::error::{ApiError, ApiResult};
+use super::ErrorBody;
+use super::error::{ApiError, ApiResult};
+use super::extract::{AdminAccess, Body, StoreAccess, StoreAuth, content_type};
+use crate::app::App;
+use crate::provision::StoreRequest;
 
 pub fn routes() -> OpenApiRouter<App> {
     OpenApiRouter::new()
@@ -50,15 +52,9 @@ pub fn json_body<'a, T: Deserialize<'a>>(
 ) -> ApiResult<T> {
     match content_type {
         Some("application/json") => {}
-        other => {
-            return Err(ApiError::unsupported_type(format!(
-                "send the body as Content-Type: application/json (got {})",
-                other.unwrap_or("none")
-            )));
-        }
+        other => return Err(ApiError::json_expected(other)),
     }
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request("invalid_json", format!("invalid JSON body: {e}")))
+    serde_json::from_slice(body).map_err(ApiError::invalid_json)
 }
 
 /// Create a store (admin key). Geometry defaults come from the server's
@@ -68,27 +64,19 @@ pub fn json_body<'a, T: Deserialize<'a>>(
         (status = 401, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn create_store(
     State(app): State<App>,
-    RawQuery(query): RawQuery,
+    _admin: AdminAccess,
     headers: HeaderMap,
     Body(body): Body,
 ) -> ApiResult<(StatusCode, Json<CreatedStore>)> {
-    app.admin.check(&headers, query.as_deref())?;
     let req: CreateStore = json_body(content_type(&headers).as_deref(), &body)?;
     tsstore::validate_store_name(&req.name)?;
-    let data_type = match req.data_type.as_deref() {
-        None => DataType::Json,
-        Some(t) => t
-            .parse()
-            .map_err(|e: tsstore::Error| ApiError::bad_request("invalid_config", e.to_string()))?,
-    };
-    let d = app.store_defaults;
-    let config = Config {
-        num_blocks: req.num_blocks.unwrap_or(d.num_blocks),
-        data_block_size: req.data_block_size.unwrap_or(d.data_block_size),
-        index_block_size: req.index_block_size.unwrap_or(d.index_block_size),
-        data_type,
-    };
-    config.validate()?;
+    let config = StoreRequest {
+        num_blocks: req.num_blocks,
+        data_block_size: req.data_block_size,
+        index_block_size: req.index_block_size,
+        data_type: req.data_type.as_deref(),
+    }
+    .resolve(&app.store_defaults)?;
     let key = app.registry.create(&req.name, config).await?;
     Ok((
         StatusCode::CREATED,

@@ -1,21 +1,17 @@
 //! Long reads off the async workers. A read that may touch many records
 //! (a large `limit`, a filter, an aggregation) runs on the blocking pool,
-//! so the workers keep serving other requests meanwhile, and it stops at
-//! its next record once its request is gone (the request timeout fired or
-//! the client left). Short reads stay inline: handing them to another
-//! thread would cost more than they do.
+//! so the workers keep serving others meanwhile, and it stops at its next
+//! record once whoever asked for it is gone (a timeout fired, the client
+//! left). Short reads stay inline: handing them to another thread would
+//! cost more than they do.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::error::{ApiError, ApiResult};
-
-/// Reads returning at most this many records, without filter or
-/// aggregation, run inline on the async worker.
-pub const INLINE_READ_RECORDS: usize = 1000;
+use super::error::{RecordError, RecordResult};
 
 /// What a read may still do: the raw records it may read, and whether its
-/// request is still waiting for it.
+/// caller still waits for it.
 pub struct Budget<'a> {
     left: usize,
     max: usize,
@@ -38,30 +34,21 @@ impl<'a> Budget<'a> {
     }
 
     /// Accounts for one more record read.
-    pub fn take(&mut self) -> ApiResult<()> {
+    pub fn take(&mut self) -> RecordResult<()> {
         if self.cancelled.load(Ordering::Relaxed) {
-            // Nobody receives this: the request's future is already gone.
-            return Err(ApiError::unavailable(
-                "timeout",
-                "the request was abandoned",
-            ));
+            // Nobody receives this: the caller's future is already gone.
+            return Err(RecordError::Abandoned);
         }
         if self.left == 0 {
-            return Err(ApiError::bad_request(
-                "scan_limit_exceeded",
-                format!(
-                    "the aggregation would read more than {} records; narrow the time range (start_time/end_time or since)",
-                    self.max
-                ),
-            ));
+            return Err(RecordError::ScanLimitExceeded(self.max));
         }
         self.left -= 1;
         Ok(())
     }
 }
 
-/// Sets the flag when dropped: when the request's future is dropped
-/// before the read finishes.
+/// Sets the flag when dropped: when the caller's future is dropped before
+/// the read finishes.
 struct CancelOnDrop(Arc<AtomicBool>);
 
 impl Drop for CancelOnDrop {
@@ -71,10 +58,10 @@ impl Drop for CancelOnDrop {
 }
 
 /// Runs `read` inline when it is short, else on the blocking pool.
-pub async fn run<T, F>(long: bool, read: F) -> ApiResult<T>
+pub async fn run<T, F>(long: bool, read: F) -> RecordResult<T>
 where
     T: Send + 'static,
-    F: FnOnce(&AtomicBool) -> ApiResult<T> + Send + 'static,
+    F: FnOnce(&AtomicBool) -> RecordResult<T> + Send + 'static,
 {
     if !long {
         return read(&AtomicBool::new(false));
@@ -83,7 +70,7 @@ where
     let _cancel = CancelOnDrop(Arc::clone(&cancelled));
     tokio::task::spawn_blocking(move || read(&cancelled))
         .await
-        .map_err(|e| ApiError::internal(format!("a read task failed: {e}")))?
+        .map_err(|e| RecordError::Task(e.to_string()))?
 }
 
 #[cfg(test)]
@@ -95,11 +82,11 @@ mod tests {
         let flag = AtomicBool::new(false);
         let mut b = Budget::new(2, &flag);
         assert!(b.take().is_ok() && b.take().is_ok());
-        assert_eq!(b.take().unwrap_err().code, "scan_limit_exceeded");
+        assert!(matches!(b.take(), Err(RecordError::ScanLimitExceeded(2))));
         let mut b = Budget::unlimited(&flag);
         assert!(b.take().is_ok());
         flag.store(true, Ordering::Relaxed);
-        assert_eq!(b.take().unwrap_err().code, "timeout");
+        assert!(matches!(b.take(), Err(RecordError::Abandoned)));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
@@ -111,7 +98,7 @@ mod tests {
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
             while std::time::Instant::now() < deadline {
                 if let Err(e) = b.take() {
-                    let _ = tx.send(e.code);
+                    let _ = tx.send(matches!(e, RecordError::Abandoned));
                     return Ok(());
                 }
                 std::thread::yield_now();
@@ -120,7 +107,7 @@ mod tests {
         });
         let timed_out = tokio::time::timeout(std::time::Duration::from_millis(20), read).await;
         assert!(timed_out.is_err());
-        let code = rx.recv_timeout(std::time::Duration::from_secs(20));
-        assert_eq!(code.ok(), Some("timeout"));
+        let abandoned = rx.recv_timeout(std::time::Duration::from_secs(20));
+        assert_eq!(abandoned.ok(), Some(true));
     }
 }

@@ -1,0 +1,122 @@
+//! Provisioning: the one way a store comes to exist, for the CLI and the
+//! server alike: its configuration from the request and the defaults, the
+//! store itself, and its first API key. A store whose key cannot be saved
+//! is removed again, so there is never a store nobody can authenticate to.
+
+use std::path::Path;
+
+use tsstore::{Config, DataType, Store, SyncPolicy};
+
+use crate::keys::{KeyError, KeyFile, NewKey};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProvisionError {
+    #[error(transparent)]
+    Store(#[from] tsstore::Error),
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+}
+
+/// What a caller asked of a new store's geometry and type; what it leaves
+/// out comes from the configured defaults.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct StoreRequest<'a> {
+    pub num_blocks: Option<u32>,
+    pub data_block_size: Option<u32>,
+    pub index_block_size: Option<u32>,
+    /// binary, text, json (default) or schema.
+    pub data_type: Option<&'a str>,
+}
+
+impl StoreRequest<'_> {
+    /// The checked configuration (`InvalidConfig` names what is wrong).
+    pub fn resolve(&self, defaults: &Config) -> Result<Config, tsstore::Error> {
+        let data_type = match self.data_type {
+            None => DataType::Json,
+            Some(t) => t.parse()?,
+        };
+        let config = Config {
+            num_blocks: self.num_blocks.unwrap_or(defaults.num_blocks),
+            data_block_size: self.data_block_size.unwrap_or(defaults.data_block_size),
+            index_block_size: self.index_block_size.unwrap_or(defaults.index_block_size),
+            data_type,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+/// Creates the store `base/name` and its first API key (noted `note`).
+pub fn create_store(
+    base: &Path,
+    name: &str,
+    config: Config,
+    sync: SyncPolicy,
+    note: &str,
+) -> Result<(Store, NewKey), ProvisionError> {
+    let store = Store::create_with(base, name, config, sync)?;
+    let mut keys = KeyFile::new(name);
+    let saved = keys
+        .add(note)
+        .and_then(|key| keys.save(store.path()).map(|()| key));
+    match saved {
+        Ok(key) => Ok((store, key)),
+        Err(e) => {
+            let _ = store.delete();
+            Err(e.into())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_fill_from_defaults_and_are_checked() {
+        let d = Config::default();
+        let c = StoreRequest {
+            num_blocks: Some(8),
+            data_type: Some("text"),
+            ..StoreRequest::default()
+        }
+        .resolve(&d)
+        .unwrap();
+        assert_eq!((c.num_blocks, c.data_block_size), (8, d.data_block_size));
+        assert_eq!(c.data_type, DataType::Text);
+        let bad = StoreRequest {
+            data_type: Some("xml"),
+            ..StoreRequest::default()
+        };
+        assert!(matches!(
+            bad.resolve(&d),
+            Err(tsstore::Error::InvalidConfig(_))
+        ));
+        let bad = StoreRequest {
+            data_block_size: Some(100),
+            ..StoreRequest::default()
+        };
+        assert!(matches!(
+            bad.resolve(&d),
+            Err(tsstore::Error::InvalidConfig(_))
+        ));
+    }
+
+    #[test]
+    fn a_store_comes_with_its_first_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config {
+            num_blocks: 4,
+            ..Config::default()
+        };
+        let (store, key) =
+            create_store(dir.path(), "s", config, SyncPolicy::Never, "test").unwrap();
+        let keys = KeyFile::load(store.path(), "s").unwrap();
+        assert!(keys.verify(&key.key).is_some());
+        store.close().unwrap();
+        assert!(matches!(
+            create_store(dir.path(), "s", config, SyncPolicy::Never, "again"),
+            Err(ProvisionError::Store(tsstore::Error::StoreExists(_)))
+        ));
+    }
+}

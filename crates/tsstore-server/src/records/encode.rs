@@ -1,0 +1,262 @@
+//! Encoders: records and windows written as JSON straight into an output
+//! buffer. `data` is the stored JSON itself (json and schema stores), a
+//! JSON string (text) or base64 (binary); writing by hand avoids parsing
+//! and re-serialising every payload.
+
+use std::borrow::Cow;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use tsstore::aggregate::Window;
+use tsstore::{DataType, ObjectHandle};
+
+/// How payloads of one store are written.
+#[derive(Debug, Clone, Copy)]
+pub struct DataEncoding {
+    pub data_type: DataType,
+    /// The store verifies checksums, so stored JSON is known to be valid
+    /// and is copied as it is.
+    pub trusted: bool,
+}
+
+impl DataEncoding {
+    pub fn of(store: &tsstore::Store) -> DataEncoding {
+        DataEncoding {
+            data_type: store.data_type(),
+            trusted: store.has_checksums(),
+        }
+    }
+
+    /// Appends `data` as a JSON value.
+    pub fn push(self, out: &mut Vec<u8>, data: &[u8]) {
+        match self.data_type {
+            DataType::Json | DataType::Schema
+                if self.trusted || tsstore::validate_payload(DataType::Json, data).is_ok() =>
+            {
+                out.extend_from_slice(data)
+            }
+            DataType::Binary => {
+                out.push(b'"');
+                out.extend_from_slice(BASE64.encode(data).as_bytes());
+                out.push(b'"');
+            }
+            // Text, and JSON that did not verify (a foreign store's damage):
+            // a JSON string of the bytes, so the output stays valid JSON.
+            _ => {
+                let text = String::from_utf8_lossy(data);
+                let _ = serde_json::to_writer(&mut *out, text.as_ref());
+            }
+        }
+    }
+}
+
+/// Appends `{"timestamp":..,"block_num":..,"size":..[,"data":..]}`.
+pub fn push_object(out: &mut Vec<u8>, h: &ObjectHandle, data: Option<(&[u8], DataEncoding)>) {
+    // itoa rather than `write!`: formatting machinery was a tenth of a
+    // newest?limit=10 request's instructions.
+    let mut num = itoa::Buffer::new();
+    out.extend_from_slice(b"{\"timestamp\":");
+    out.extend_from_slice(num.format(h.timestamp).as_bytes());
+    out.extend_from_slice(b",\"block_num\":");
+    out.extend_from_slice(num.format(h.block_num).as_bytes());
+    out.extend_from_slice(b",\"size\":");
+    out.extend_from_slice(num.format(h.size).as_bytes());
+    if let Some((bytes, enc)) = data {
+        out.extend_from_slice(b",\"data\":");
+        enc.push(out, bytes);
+    }
+    out.push(b'}');
+}
+
+/// `{"objects":[ ... ],"count":n}`, written one element at a time.
+pub struct ListWriter {
+    out: Vec<u8>,
+    elements: usize,
+    count: usize,
+}
+
+impl ListWriter {
+    pub fn with_capacity(bytes: usize) -> ListWriter {
+        let mut out = Vec::with_capacity(bytes.max(32));
+        out.extend_from_slice(b"{\"objects\":[");
+        ListWriter {
+            out,
+            elements: 0,
+            count: 0,
+        }
+    }
+
+    /// The buffer to write the next counted element into.
+    pub fn element(&mut self) -> &mut Vec<u8> {
+        self.count += 1;
+        self.preamble()
+    }
+
+    /// The buffer to write an element into that `count` leaves out (the
+    /// `_schema` of a compact aggregation).
+    pub fn preamble(&mut self) -> &mut Vec<u8> {
+        if self.elements > 0 {
+            self.out.push(b',');
+        }
+        self.elements += 1;
+        &mut self.out
+    }
+
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    pub fn finish(mut self) -> Vec<u8> {
+        let mut num = itoa::Buffer::new();
+        self.out.extend_from_slice(b"],\"count\":");
+        self.out
+            .extend_from_slice(num.format(self.count).as_bytes());
+        self.out.push(b'}');
+        self.out
+    }
+}
+
+/// Windows as a list `{timestamp (window end), records, partial, data}`;
+/// compact replaces field names by indices listed in a leading
+/// `{"_schema": {...}}` element (not counted).
+pub fn windows_list(windows: &[Window], compact: bool) -> Vec<u8> {
+    let mut names: Vec<String> = Vec::new();
+    let bodies: Vec<Cow<[u8]>> = windows
+        .iter()
+        .map(|w| {
+            if compact {
+                Cow::Owned(compact_window(&w.data, &mut names))
+            } else {
+                Cow::Borrowed(&w.data[..])
+            }
+        })
+        .collect();
+    let mut list = ListWriter::with_capacity(128 * (windows.len() + 1));
+    if compact {
+        let schema: serde_json::Map<String, serde_json::Value> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| ((i + 1).to_string(), serde_json::Value::from(n.as_str())))
+            .collect();
+        let out = list.preamble();
+        out.extend_from_slice(b"{\"_schema\":");
+        let _ = serde_json::to_writer(&mut *out, &schema);
+        out.push(b'}');
+    }
+    for (w, body) in windows.iter().zip(&bodies) {
+        let out = list.element();
+        let mut num = itoa::Buffer::new();
+        out.extend_from_slice(b"{\"timestamp\":");
+        out.extend_from_slice(num.format(w.end).as_bytes());
+        out.extend_from_slice(b",\"records\":");
+        out.extend_from_slice(num.format(w.records).as_bytes());
+        out.extend_from_slice(if w.partial {
+            b",\"partial\":true,\"data\":"
+        } else {
+            b",\"partial\":false,\"data\":"
+        });
+        out.extend_from_slice(body);
+        out.push(b'}');
+    }
+    list.finish()
+}
+
+/// A window's fields renamed to indices, numbering new names in `names`.
+fn compact_window(data: &[u8], names: &mut Vec<String>) -> Vec<u8> {
+    let map: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(data).unwrap_or_default();
+    let mut compacted = serde_json::Map::new();
+    for (k, v) in map {
+        let index = match names.iter().position(|n| *n == k) {
+            Some(i) => i + 1,
+            None => {
+                names.push(k);
+                names.len()
+            }
+        };
+        compacted.insert(index.to_string(), v);
+    }
+    serde_json::to_vec(&compacted).unwrap_or_else(|_| b"{}".to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn handle() -> ObjectHandle {
+        ObjectHandle {
+            timestamp: 5,
+            block_num: 1,
+            offset: 24,
+            size: 3,
+            span_count: 1,
+        }
+    }
+
+    fn enc(data_type: DataType, trusted: bool) -> DataEncoding {
+        DataEncoding { data_type, trusted }
+    }
+
+    #[test]
+    fn data_per_type() {
+        let mut out = Vec::new();
+        push_object(
+            &mut out,
+            &handle(),
+            Some((b"[1]", enc(DataType::Json, true))),
+        );
+        assert_eq!(
+            out,
+            br#"{"timestamp":5,"block_num":1,"size":3,"data":[1]}"#.to_vec()
+        );
+        let mut out = Vec::new();
+        push_object(
+            &mut out,
+            &handle(),
+            Some((b"a\"\n", enc(DataType::Text, true))),
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap().rsplit_once(':').unwrap().1,
+            "\"a\\\"\\n\"}"
+        );
+        let mut out = Vec::new();
+        enc(DataType::Binary, true).push(&mut out, &[0, 255]);
+        assert_eq!(out, b"\"AP8=\"");
+        let mut out = Vec::new();
+        enc(DataType::Json, false).push(&mut out, b"{bad");
+        assert_eq!(out, b"\"{bad\"");
+        let mut out = Vec::new();
+        push_object(&mut out, &handle(), None);
+        assert_eq!(out, br#"{"timestamp":5,"block_num":1,"size":3}"#.to_vec());
+    }
+
+    #[test]
+    fn lists_and_windows() {
+        let mut list = ListWriter::with_capacity(0);
+        list.element().extend_from_slice(b"1");
+        list.element().extend_from_slice(b"2");
+        assert_eq!(list.finish(), br#"{"objects":[1,2],"count":2}"#.to_vec());
+        assert_eq!(
+            ListWriter::with_capacity(0).finish(),
+            br#"{"objects":[],"count":0}"#.to_vec()
+        );
+        let w = |end, data: &str| Window {
+            start: end - 10,
+            end,
+            records: 2,
+            partial: end == 20,
+            data: data.as_bytes().to_vec(),
+        };
+        let windows = [w(10, r#"{"t":1}"#), w(20, r#"{"t":2,"u":3}"#)];
+        let full = String::from_utf8(windows_list(&windows, false)).unwrap();
+        assert_eq!(
+            full,
+            r#"{"objects":[{"timestamp":10,"records":2,"partial":false,"data":{"t":1}},{"timestamp":20,"records":2,"partial":true,"data":{"t":2,"u":3}}],"count":2}"#
+        );
+        let compact = String::from_utf8(windows_list(&windows, true)).unwrap();
+        assert_eq!(
+            compact,
+            r#"{"objects":[{"_schema":{"1":"t","2":"u"}},{"timestamp":10,"records":2,"partial":false,"data":{"1":1}},{"timestamp":20,"records":2,"partial":true,"data":{"1":2,"2":3}}],"count":2}"#
+        );
+    }
+}

@@ -1,0 +1,93 @@
+//! What can go wrong with records, whatever carried them: a variant per
+//! failure a transport answers differently. `http::error` turns these into
+//! statuses and codes; the WebSocket and socket paths into their own lines.
+
+use tsstore::{DataType, SchemaError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    /// The body or message is not the JSON it should be.
+    #[error("{0}")]
+    InvalidJson(String),
+    #[error("the body needs a \"data\" field: {{\"timestamp\"?: ns, \"data\": ...}}")]
+    MissingData,
+    /// `data` does not suit the store's type (not a string, not base64 ...).
+    #[error("{0}")]
+    InvalidData(String),
+    /// The media type is not one the store takes; the message says which are.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("the batch holds no records")]
+    EmptyBatch,
+    /// One record of a batch failed; nothing of the batch was stored.
+    #[error("record {index}: {source}")]
+    InBatch {
+        index: usize,
+        source: Box<RecordError>,
+    },
+    #[error("malformed query string: {0}")]
+    InvalidQuery(String),
+    /// A read option or query parameter is not valid; the message names it.
+    #[error("{0}")]
+    InvalidParameter(String),
+    #[error("{0}")]
+    InvalidTimestamp(String),
+    #[error("limit {limit} is above the maximum of {max}")]
+    LimitTooLarge { limit: i64, max: usize },
+    #[error("{0}")]
+    InvalidAggregation(String),
+    #[error("aggregation needs a json or schema store; this one is {0}")]
+    AggregationUnsupported(DataType),
+    #[error(
+        "the aggregation would read more than {0} records; narrow the time range (start_time/end_time or since)"
+    )]
+    ScanLimitExceeded(usize),
+    /// Nobody waits for the read any more (timeout, client gone).
+    #[error("the request was abandoned")]
+    Abandoned,
+    #[error("a store task failed: {0}")]
+    Task(String),
+    #[error(transparent)]
+    Store(#[from] tsstore::Error),
+}
+
+pub type RecordResult<T> = Result<T, RecordError>;
+
+impl RecordError {
+    /// The label under which a refused insert is counted in `/metrics`.
+    pub fn reject_reason(&self) -> &'static str {
+        use tsstore::Error as E;
+        match self {
+            RecordError::InBatch { source, .. } => source.reject_reason(),
+            RecordError::UnsupportedMediaType(_) => "content_type",
+            RecordError::Task(_) | RecordError::Abandoned => "internal",
+            RecordError::Store(e) => match e {
+                E::TimestampOutOfOrder { .. } => "out_of_order",
+                E::InvalidTimestamp(_) => "invalid_timestamp",
+                E::TooLarge { .. } => "too_large",
+                E::Schema(SchemaError::BadFile(_)) => "internal",
+                E::Schema(_) => "schema",
+                E::InvalidData { .. } | E::Json(_) => "invalid_data",
+                _ => "internal",
+            },
+            _ => "invalid_data",
+        }
+    }
+
+    /// The error of record `index` of a batch.
+    pub fn in_batch(self, index: usize) -> RecordError {
+        RecordError::InBatch {
+            index,
+            source: Box::new(self),
+        }
+    }
+
+    /// The error that decides how the failure is answered: a batch
+    /// record's own, else this one.
+    pub fn cause(&self) -> &RecordError {
+        match self {
+            RecordError::InBatch { source, .. } => source.cause(),
+            other => other,
+        }
+    }
+}

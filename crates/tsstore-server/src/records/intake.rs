@@ -1,0 +1,311 @@
+//! Intake: what a client sent → items a store takes, by data type.
+//!
+//! An envelope is `{"timestamp"?: ns, "data": ...}`; `data` is kept as the
+//! exact JSON text sent (json and schema stores, which validate it
+//! themselves), a JSON string (text) or base64 (binary). A raw body (text
+//! or binary) is the payload itself. A timestamp of 0 or none means "now"
+//! (the store's `max(now, newest + 1)`). Nothing here is written before
+//! every item of a batch has been checked.
+
+use std::borrow::Cow;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde::{Deserialize, Deserializer};
+use serde_json::value::RawValue;
+use tsstore::{DataType, ObjectHandle, SyncPolicy};
+
+use super::error::{RecordError, RecordResult};
+use crate::registry::OpenStore;
+
+/// A record ready to be stored.
+#[derive(Debug)]
+pub struct Item<'a> {
+    /// `None`: now.
+    pub timestamp: Option<i64>,
+    pub payload: Cow<'a, [u8]>,
+}
+
+/// How a body was sent, from its media type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Media<'a> {
+    /// `application/json`: one envelope, or an array of them (batch).
+    Json,
+    /// `application/x-ndjson`: one envelope per line (batch).
+    Ndjson,
+    /// `text/plain`: the payload of a text or binary store.
+    Text,
+    /// `application/octet-stream`: the payload of a binary store.
+    Binary,
+    Other(Option<&'a str>),
+}
+
+impl<'a> Media<'a> {
+    /// From a media type without parameters, lowercased (`None`: absent).
+    pub fn of(media_type: Option<&'a str>) -> Media<'a> {
+        match media_type {
+            Some("application/json") => Media::Json,
+            Some("application/x-ndjson") => Media::Ndjson,
+            Some("text/plain") => Media::Text,
+            Some("application/octet-stream") => Media::Binary,
+            other => Media::Other(other),
+        }
+    }
+
+    fn describe(self) -> &'a str {
+        match self {
+            Media::Json => "application/json",
+            Media::Ndjson => "application/x-ndjson",
+            Media::Text => "text/plain",
+            Media::Binary => "application/octet-stream",
+            Media::Other(t) => t.unwrap_or("a body without Content-Type"),
+        }
+    }
+}
+
+/// `{"timestamp"?, "data"}` as sent; `data` borrowed from the body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Envelope<'a> {
+    #[serde(default)]
+    timestamp: Option<i64>,
+    #[serde(default, borrow)]
+    data: Present<'a>,
+}
+
+/// A JSON value that was present (even `null`), or absent.
+#[derive(Debug, Default)]
+struct Present<'a>(Option<&'a RawValue>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Present<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        <&'a RawValue>::deserialize(d).map(|raw| Present(Some(raw)))
+    }
+}
+
+impl<'a> Envelope<'a> {
+    fn into_item(self, dt: DataType) -> RecordResult<Item<'a>> {
+        let raw = self.data.0.ok_or(RecordError::MissingData)?;
+        let payload = match dt {
+            DataType::Json | DataType::Schema => Cow::Borrowed(raw.get().as_bytes()),
+            DataType::Text => Cow::Owned(
+                json_string(raw, "a text store's data must be a JSON string")?.into_bytes(),
+            ),
+            DataType::Binary => {
+                let s = json_string(raw, "a binary store's data must be a base64 JSON string")?;
+                Cow::Owned(BASE64.decode(s.as_bytes()).map_err(|e| {
+                    RecordError::InvalidData(format!("data is not valid base64: {e}"))
+                })?)
+            }
+        };
+        Ok(Item {
+            timestamp: self.timestamp.filter(|&t| t != 0),
+            payload,
+        })
+    }
+}
+
+fn json_string(raw: &RawValue, message: &str) -> RecordResult<String> {
+    serde_json::from_str::<String>(raw.get())
+        .map_err(|_| RecordError::InvalidData(message.to_string()))
+}
+
+/// One envelope `{"timestamp"?, "data"}` (a WebSocket message, a JSON body).
+pub fn envelope(dt: DataType, text: &[u8]) -> RecordResult<Item<'_>> {
+    let env: Envelope = serde_json::from_slice(text)
+        .map_err(|e| RecordError::InvalidJson(format!("invalid JSON body: {e}")))?;
+    env.into_item(dt)
+}
+
+/// One record from a body of `media` type; a raw body takes `raw_ts`.
+pub fn one<'a>(
+    dt: DataType,
+    media: Media<'_>,
+    body: &'a [u8],
+    raw_ts: Option<i64>,
+) -> RecordResult<Item<'a>> {
+    let raw_ts = raw_ts.filter(|&t| t != 0);
+    match (media, dt) {
+        (Media::Json, _) => {
+            let mut item = envelope(dt, body)?;
+            item.timestamp = item.timestamp.or(raw_ts);
+            Ok(item)
+        }
+        (Media::Binary, DataType::Binary) | (Media::Text, DataType::Binary | DataType::Text) => {
+            Ok(Item {
+                timestamp: raw_ts,
+                payload: Cow::Borrowed(body),
+            })
+        }
+        (other, _) => {
+            let accepted = match dt {
+                DataType::Binary => "application/octet-stream, text/plain or application/json",
+                DataType::Text => "text/plain or application/json",
+                DataType::Json | DataType::Schema => {
+                    "application/json ({\"timestamp\"?, \"data\"})"
+                }
+            };
+            Err(RecordError::UnsupportedMediaType(format!(
+                "a {dt} store takes {accepted}, not {}",
+                other.describe()
+            )))
+        }
+    }
+}
+
+/// Every record of a batch body (a JSON array or NDJSON), all checked.
+pub fn batch<'a>(dt: DataType, media: Media<'_>, body: &'a [u8]) -> RecordResult<Vec<Item<'a>>> {
+    let envelopes: Vec<Envelope> = match media {
+        Media::Json => serde_json::from_slice(body).map_err(|e| {
+            RecordError::InvalidJson(format!(
+                "a batch is a JSON array of {{\"timestamp\"?, \"data\"}}: {e}"
+            ))
+        })?,
+        Media::Ndjson => body
+            .split(|&b| b == b'\n')
+            .enumerate()
+            .filter(|(_, line)| !line.trim_ascii().is_empty())
+            .map(|(i, line)| {
+                serde_json::from_slice(line)
+                    .map_err(|e| RecordError::InvalidJson(format!("line {}: {e}", i + 1)))
+            })
+            .collect::<RecordResult<_>>()?,
+        other => {
+            return Err(RecordError::UnsupportedMediaType(format!(
+                "a batch is application/json (an array) or application/x-ndjson, not {}",
+                other.describe()
+            )));
+        }
+    };
+    if envelopes.is_empty() {
+        return Err(RecordError::EmptyBatch);
+    }
+    envelopes
+        .into_iter()
+        .enumerate()
+        .map(|(i, env)| env.into_item(dt).map_err(|e| e.in_batch(i)))
+        .collect()
+}
+
+/// Runs a write; under sync `always` it waits for an fsync, so the async
+/// worker is handed over to other tasks meanwhile.
+fn blocking_write<T>(open: &OpenStore, f: impl FnOnce() -> T) -> T {
+    if open.store.sync_policy() == SyncPolicy::Always {
+        tokio::task::block_in_place(f)
+    } else {
+        f()
+    }
+}
+
+/// Stores one item (or counts why not) in the store's metrics.
+pub fn store_one(open: &OpenStore, item: RecordResult<Item<'_>>) -> RecordResult<ObjectHandle> {
+    let stored = item.and_then(|item| {
+        let store = &open.store;
+        Ok(blocking_write(open, || match item.timestamp {
+            Some(ts) => store.put(ts, &item.payload),
+            None => store.put_now(&item.payload),
+        })?)
+    });
+    match &stored {
+        Ok(h) => open.metrics.inserted(1, h.size as u64),
+        Err(e) => open.metrics.rejected(e.reject_reason()),
+    }
+    stored
+}
+
+/// What a stored batch was: how many records, their first and last timestamps.
+#[derive(Debug, Clone, Copy)]
+pub struct Batch {
+    pub count: usize,
+    pub first_timestamp: i64,
+    pub last_timestamp: i64,
+}
+
+/// Stores a checked batch all at once (one lock, one sync), counting it.
+pub fn store_batch(open: &OpenStore, items: RecordResult<Vec<Item<'_>>>) -> RecordResult<Batch> {
+    let stored = items.and_then(|items| {
+        let bytes: u64 = items.iter().map(|i| i.payload.len() as u64).sum();
+        let pairs = items.into_iter().map(|i| (i.timestamp, i.payload));
+        let handles = blocking_write(open, || open.store.put_many(pairs))?;
+        match (handles.first(), handles.last()) {
+            (Some(first), Some(last)) => Ok((
+                Batch {
+                    count: handles.len(),
+                    first_timestamp: first.timestamp,
+                    last_timestamp: last.timestamp,
+                },
+                bytes,
+            )),
+            _ => Err(RecordError::EmptyBatch),
+        }
+    });
+    match stored {
+        Ok((batch, bytes)) => {
+            open.metrics.inserted(batch.count as u64, bytes);
+            Ok(batch)
+        }
+        Err(e) => {
+            open.metrics.rejected(e.reject_reason());
+            Err(e)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelopes_per_data_type() {
+        let item = envelope(DataType::Json, br#"{"timestamp":5,"data":{"a": 1}}"#).unwrap();
+        assert_eq!(
+            (item.timestamp, &*item.payload),
+            (Some(5), &br#"{"a": 1}"#[..])
+        );
+        let item = envelope(DataType::Text, br#"{"data":"hi"}"#).unwrap();
+        assert_eq!((item.timestamp, &*item.payload), (None, &b"hi"[..]));
+        let item = envelope(DataType::Binary, br#"{"timestamp":0,"data":"AP8="}"#).unwrap();
+        assert_eq!((item.timestamp, &*item.payload), (None, &[0u8, 255][..]));
+        assert!(matches!(
+            envelope(DataType::Json, br#"{"timestamp":5}"#),
+            Err(RecordError::MissingData)
+        ));
+        assert!(matches!(
+            envelope(DataType::Text, br#"{"data":1}"#),
+            Err(RecordError::InvalidData(_))
+        ));
+        assert!(matches!(
+            envelope(DataType::Json, br#"{"data":1,"extra":2}"#),
+            Err(RecordError::InvalidJson(_))
+        ));
+    }
+
+    #[test]
+    fn raw_bodies_and_media_types() {
+        let item = one(DataType::Text, Media::Text, b"raw", Some(7)).unwrap();
+        assert_eq!((item.timestamp, &*item.payload), (Some(7), &b"raw"[..]));
+        let err = one(DataType::Json, Media::Text, b"raw", None).unwrap_err();
+        assert_eq!(err.reject_reason(), "content_type");
+        assert!(err.to_string().contains("text/plain"), "{err}");
+        let err = one(DataType::Json, Media::of(None), b"{}", None).unwrap_err();
+        assert!(err.to_string().contains("without Content-Type"), "{err}");
+    }
+
+    #[test]
+    fn batches_are_checked_whole() {
+        let items = batch(
+            DataType::Json,
+            Media::Ndjson,
+            b"{\"data\":1}\n\n{\"data\":2}\n",
+        )
+        .unwrap();
+        assert_eq!(items.len(), 2);
+        let err = batch(DataType::Text, Media::Json, br#"[{"data":"a"},{"data":2}]"#).unwrap_err();
+        assert!(matches!(err, RecordError::InBatch { index: 1, .. }));
+        assert!(err.to_string().starts_with("record 1: "), "{err}");
+        assert!(matches!(
+            batch(DataType::Json, Media::Json, b"[]"),
+            Err(RecordError::EmptyBatch)
+        ));
+    }
+}

@@ -1,0 +1,18 @@
+//! Records, whatever carries them: intake (what a client sent → items a
+//! store takes), read options and the read spec they make, the read
+//! pipeline (expand once, filter, aggregate) and the encoders.
+//!
+//! Every transport goes through here: REST today, then WebSocket, the Unix
+//! socket, MQTT and outbound connections. Nothing in this module knows
+//! HTTP: errors are `RecordError`s, which each transport maps to its own
+//! answers in one place.
+
+pub mod budget;
+pub mod encode;
+mod error;
+pub mod intake;
+pub mod options;
+pub mod pipeline;
+
+pub use error::{RecordError, RecordResult};
+pub use options::{ListDefaults, QueryParams, ReadOptions, ReadSpec, TimeRange};

@@ -1,0 +1,352 @@
+//! Read options, as every transport receives them, and the read spec
+//! they make once checked.
+//!
+//! `ReadOptions` is a plain struct of the options' texts. An HTTP or
+//! WebSocket query string fills it (`from_query`), and so does a
+//! connection's JSON (numbers and booleans are taken as their text), so
+//! each option is parsed in one place with one error message, whatever
+//! carried it. `ReadSpec::new` checks them against the store and the
+//! server's limits.
+
+use serde::{Deserialize, Deserializer};
+use tsstore::aggregate::AggSpec;
+use tsstore::{DataType, Filter};
+
+use super::error::{RecordError, RecordResult};
+
+/// A query string as ordered pairs (a name may repeat: the first wins).
+#[derive(Debug, Default)]
+pub struct QueryParams(Vec<(String, String)>);
+
+impl QueryParams {
+    pub fn parse(query: Option<&str>) -> RecordResult<QueryParams> {
+        match query {
+            None => Ok(QueryParams::default()),
+            Some(q) => serde_urlencoded::from_str(q)
+                .map(QueryParams)
+                .map_err(|e| RecordError::InvalidQuery(e.to_string())),
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// A timestamp in ns (callers decide what 0 means).
+    pub fn timestamp(&self, name: &str) -> RecordResult<Option<i64>> {
+        parse_timestamp(name, self.get(name))
+    }
+}
+
+/// A non-negative timestamp in ns, or a message naming `name`.
+fn parse_timestamp(name: &str, text: Option<&str>) -> RecordResult<Option<i64>> {
+    match text {
+        None => Ok(None),
+        Some(v) => match v.parse::<i64>() {
+            Ok(ts) if ts >= 0 => Ok(Some(ts)),
+            _ => Err(RecordError::InvalidParameter(format!(
+                "{name}: '{v}' is not a timestamp (non-negative nanoseconds since the Unix epoch)"
+            ))),
+        },
+    }
+}
+
+fn parse_bool(name: &str, text: Option<&str>, default: bool) -> RecordResult<bool> {
+    match text {
+        None => Ok(default),
+        Some("true" | "1") => Ok(true),
+        Some("false" | "0") => Ok(false),
+        Some(v) => Err(RecordError::InvalidParameter(format!(
+            "{name}: '{v}' is not true or false"
+        ))),
+    }
+}
+
+fn parse_duration_ns(name: &str, text: Option<&str>) -> RecordResult<Option<i64>> {
+    text.map(|v| {
+        tsstore::parse_duration_ns(v)
+            .map_err(|e| RecordError::InvalidParameter(format!("{name}: {e}")))
+    })
+    .transpose()
+}
+
+/// `format`: full (default) or compact.
+pub fn compact_format(text: Option<&str>) -> RecordResult<bool> {
+    match text {
+        None | Some("full") => Ok(false),
+        Some("compact") => Ok(true),
+        Some(other) => Err(RecordError::InvalidParameter(format!(
+            "format: '{other}' is not full or compact"
+        ))),
+    }
+}
+
+/// Takes a JSON scalar as its text, so a connection's JSON may say
+/// `"limit": 10` or `"limit": "10"` alike.
+fn scalar_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    use serde::de::Error;
+    match Option::<serde_json::Value>::deserialize(d)? {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(s)) => Ok(Some(s)),
+        Some(v @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_))) => {
+            Ok(Some(v.to_string()))
+        }
+        Some(other) => Err(D::Error::custom(format!(
+            "expected a string, number or boolean, got {other}"
+        ))),
+    }
+}
+
+/// The options of a read, as received.
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct ReadOptions {
+    #[serde(default, deserialize_with = "scalar_text")]
+    pub limit: Option<String>,
+    #[serde(default, deserialize_with = "scalar_text")]
+    pub include_data: Option<String>,
+    #[serde(default, deserialize_with = "scalar_text")]
+    pub filter: Option<String>,
+    #[serde(default, deserialize_with = "scalar_text")]
+    pub filter_ignore_case: Option<String>,
+    #[serde(default, deserialize_with = "scalar_text")]
+    pub format: Option<String>,
+    #[serde(default, deserialize_with = "scalar_text")]
+    pub since: Option<String>,
+    #[serde(default, deserialize_with = "scalar_text")]
+    pub start_time: Option<String>,
+    #[serde(default, deserialize_with = "scalar_text")]
+    pub end_time: Option<String>,
+    #[serde(default, deserialize_with = "scalar_text")]
+    pub after: Option<String>,
+    #[serde(default, deserialize_with = "scalar_text")]
+    pub agg_window: Option<String>,
+    #[serde(default, deserialize_with = "scalar_text")]
+    pub agg_fields: Option<String>,
+    #[serde(default, deserialize_with = "scalar_text")]
+    pub agg_default: Option<String>,
+}
+
+impl ReadOptions {
+    pub fn from_query(q: &QueryParams) -> ReadOptions {
+        let get = |name: &str| q.get(name).map(str::to_string);
+        ReadOptions {
+            limit: get("limit"),
+            include_data: get("include_data"),
+            filter: get("filter"),
+            filter_ignore_case: get("filter_ignore_case"),
+            format: get("format"),
+            since: get("since"),
+            start_time: get("start_time"),
+            end_time: get("end_time"),
+            after: get("after"),
+            agg_window: get("agg_window"),
+            agg_fields: get("agg_fields"),
+            agg_default: get("agg_default"),
+        }
+    }
+
+    /// `since` as the start time it means at `now` (0: no `since`).
+    pub fn since_start(&self, now: i64) -> RecordResult<i64> {
+        Ok(parse_duration_ns("since", self.since.as_deref())?
+            .map_or(0, |age| now.saturating_sub(age)))
+    }
+
+    /// The time range of a range read: `start_time`, `since` or `after`
+    /// (at most one) to `end_time`, all inclusive; 0 or absent is open.
+    pub fn range(&self, now: i64) -> RecordResult<TimeRange> {
+        let start_time = parse_timestamp("start_time", self.start_time.as_deref())?;
+        let end_time = parse_timestamp("end_time", self.end_time.as_deref())?.filter(|&t| t != 0);
+        let since = parse_duration_ns("since", self.since.as_deref())?;
+        let after = parse_timestamp("after", self.after.as_deref())?;
+        let start_time = start_time.filter(|&t| t != 0);
+        let starts = [start_time.is_some(), since.is_some(), after.is_some()];
+        if starts.iter().filter(|&&s| s).count() > 1 {
+            return Err(RecordError::InvalidParameter(
+                "give at most one of start_time, since and after".into(),
+            ));
+        }
+        let from = start_time
+            .or(since.map(|age| now.saturating_sub(age)))
+            .or(after.map(|a| a.saturating_add(1)))
+            .unwrap_or(0);
+        let to = end_time.unwrap_or(i64::MAX);
+        if from > to {
+            return Err(RecordError::InvalidParameter(format!(
+                "end_time {to} is before the start of the range {from}"
+            )));
+        }
+        Ok(TimeRange {
+            from,
+            to,
+            covered_to: end_time.unwrap_or(now),
+        })
+    }
+}
+
+/// An inclusive time range and how far it is known complete (an
+/// aggregation window ending after `covered_to` is partial).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeRange {
+    pub from: i64,
+    pub to: i64,
+    pub covered_to: i64,
+}
+
+/// What a list read returns when the options do not say.
+#[derive(Debug, Clone, Copy)]
+pub struct ListDefaults {
+    pub limit: usize,
+    pub include_data: bool,
+}
+
+/// A checked read: what to show of which records, how many, aggregated how.
+#[derive(Debug)]
+pub struct ReadSpec {
+    pub include_data: bool,
+    pub filter: Option<Filter>,
+    pub compact: bool,
+    /// Records, or windows when aggregating.
+    pub limit: usize,
+    pub agg: Option<AggSpec>,
+}
+
+/// Reads that return more than this many records, or filter or
+/// aggregate, may touch many records: callers run them off the async
+/// workers (`budget::run`).
+pub const INLINE_READ_RECORDS: usize = 1000;
+
+impl ReadSpec {
+    /// Checks `o` for a store of type `dt`; `max_records` caps `limit`.
+    pub fn new(
+        o: &ReadOptions,
+        defaults: ListDefaults,
+        max_records: usize,
+        dt: DataType,
+    ) -> RecordResult<ReadSpec> {
+        let compact = compact_format(o.format.as_deref())?;
+        let filter = match o.filter.as_deref() {
+            None | Some("") => None,
+            Some(needle) => Some(Filter::new(
+                needle,
+                parse_bool("filter_ignore_case", o.filter_ignore_case.as_deref(), false)?,
+            )),
+        };
+        let include_data = parse_bool(
+            "include_data",
+            o.include_data.as_deref(),
+            defaults.include_data,
+        )?;
+        let limit = parse_limit(o.limit.as_deref(), defaults.limit, max_records)?;
+        let agg = AggSpec::parse(
+            o.agg_window.as_deref(),
+            o.agg_fields.as_deref(),
+            o.agg_default.as_deref(),
+        )
+        .map_err(|e| RecordError::InvalidAggregation(e.to_string()))?;
+        if agg.is_some() && !matches!(dt, DataType::Json | DataType::Schema) {
+            return Err(RecordError::AggregationUnsupported(dt));
+        }
+        Ok(ReadSpec {
+            include_data,
+            filter,
+            compact,
+            limit,
+            agg,
+        })
+    }
+
+    /// Whether the read may touch many records: a large limit, or a
+    /// filter or aggregation, which read more than they return.
+    pub fn is_long(&self) -> bool {
+        self.agg.is_some() || self.filter.is_some() || self.limit > INLINE_READ_RECORDS
+    }
+}
+
+/// `limit`: 1 to `max`, `default` when absent.
+fn parse_limit(text: Option<&str>, default: usize, max: usize) -> RecordResult<usize> {
+    match text {
+        None => Ok(default.min(max)),
+        Some(v) => match v.parse::<i64>() {
+            Ok(n) if n >= 1 && n as u64 <= max as u64 => Ok(n as usize),
+            Ok(n) if n > 0 => Err(RecordError::LimitTooLarge { limit: n, max }),
+            _ => Err(RecordError::InvalidParameter(format!(
+                "limit: '{v}' must be an integer from 1 to {max}"
+            ))),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIST: ListDefaults = ListDefaults {
+        limit: 10,
+        include_data: true,
+    };
+
+    fn query(q: &str) -> ReadOptions {
+        ReadOptions::from_query(&QueryParams::parse(Some(q)).unwrap())
+    }
+
+    #[test]
+    fn query_strings_and_json_fill_the_same_options() {
+        let from_json: ReadOptions = serde_json::from_str(
+            r#"{"limit": 5, "include_data": false, "filter": "hot", "filter_ignore_case": true}"#,
+        )
+        .unwrap();
+        let from_query = query("limit=5&include_data=false&filter=hot&filter_ignore_case=true");
+        for o in [from_json, from_query] {
+            let spec = ReadSpec::new(&o, LIST, 100, DataType::Json).unwrap();
+            assert_eq!((spec.limit, spec.include_data), (5, false));
+            assert!(spec.filter.is_some_and(|f| f.matches(b"HOT")));
+        }
+        assert!(serde_json::from_str::<ReadOptions>(r#"{"limit": [1]}"#).is_err());
+    }
+
+    #[test]
+    fn every_bad_option_names_itself() {
+        let cases = [
+            ("limit=0", "limit"),
+            ("limit=x", "limit"),
+            ("include_data=maybe", "include_data"),
+            ("filter=a&filter_ignore_case=2", "filter_ignore_case"),
+            ("format=pretty", "format"),
+        ];
+        for (q, name) in cases {
+            let err = ReadSpec::new(&query(q), LIST, 100, DataType::Json).unwrap_err();
+            assert!(err.to_string().contains(name), "{q}: {err}");
+        }
+        assert!(matches!(
+            ReadSpec::new(&query("limit=101"), LIST, 100, DataType::Json),
+            Err(RecordError::LimitTooLarge {
+                limit: 101,
+                max: 100
+            })
+        ));
+        assert!(matches!(
+            ReadSpec::new(&query("agg_window=1m"), LIST, 100, DataType::Text),
+            Err(RecordError::AggregationUnsupported(DataType::Text))
+        ));
+        assert!(matches!(
+            ReadSpec::new(&query("agg_window=soon"), LIST, 100, DataType::Json),
+            Err(RecordError::InvalidAggregation(_))
+        ));
+    }
+
+    #[test]
+    fn time_ranges() {
+        let r = query("start_time=0&end_time=0").range(1_000).unwrap();
+        assert_eq!((r.from, r.to, r.covered_to), (0, i64::MAX, 1_000));
+        let r = query("after=5&end_time=9").range(1_000).unwrap();
+        assert_eq!((r.from, r.to, r.covered_to), (6, 9, 9));
+        let r = query("since=1s").range(5_000_000_000).unwrap();
+        assert_eq!(r.from, 4_000_000_000);
+        assert!(query("since=1s&after=3").range(0).is_err());
+        assert!(query("start_time=9&end_time=3").range(0).is_err());
+        assert!(query("start_time=-1").range(0).is_err());
+    }
+}

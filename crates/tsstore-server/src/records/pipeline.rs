@@ -1,0 +1,169 @@
+//! The read pipeline every transport shares: each record is expanded once
+//! (schema stores), filtered on what users see, then shown or aggregated.
+//! Lists stream from the engine's iterators into the output buffer, so
+//! memory is bounded by `limit` (itself capped), not by the store.
+
+use std::borrow::Cow;
+
+use tsstore::aggregate::{AggSpec, Aggregator, Window};
+use tsstore::{Records, Store};
+
+use super::budget::Budget;
+use super::encode::{DataEncoding, ListWriter, push_object, windows_list};
+use super::error::RecordResult;
+use super::options::{ReadSpec, TimeRange};
+
+/// A record as the spec shows it: `None` when the filter drops it, else
+/// the bytes to show (empty without data). The filter always sees the
+/// expanded form; the expansion is reused for output unless compact.
+pub fn shown<'a>(store: &Store, spec: &ReadSpec, data: &'a [u8]) -> Option<Cow<'a, [u8]>> {
+    let expanded = match &spec.filter {
+        Some(filter) => {
+            let expanded = store.expand(data);
+            if !filter.matches(&expanded) {
+                return None;
+            }
+            Some(expanded)
+        }
+        None => None,
+    };
+    if !spec.include_data {
+        return Some(Cow::Borrowed(&[]));
+    }
+    if spec.compact {
+        return Some(Cow::Borrowed(data));
+    }
+    Some(expanded.unwrap_or_else(|| store.expand(data)))
+}
+
+/// The records of `iter` that pass the filter, up to `spec.limit`, as a
+/// `{"objects": [...], "count": n}` body.
+pub fn list(
+    store: &Store,
+    iter: Records<'_>,
+    spec: &ReadSpec,
+    budget: &mut Budget,
+) -> RecordResult<Vec<u8>> {
+    let need_data = spec.include_data || spec.filter.is_some();
+    let mut iter = iter.with_data(need_data);
+    if spec.filter.is_none() {
+        iter = iter.limit(spec.limit);
+    }
+    let enc = DataEncoding::of(store);
+    let mut out = ListWriter::with_capacity(256);
+    for rec in iter {
+        let rec = rec?;
+        budget.take()?;
+        let Some(data) = shown(store, spec, &rec.data) else {
+            continue;
+        };
+        let data = spec.include_data.then_some((&data[..], enc));
+        push_object(out.element(), &rec.handle, data);
+        if out.count() >= spec.limit {
+            break;
+        }
+    }
+    Ok(out.finish())
+}
+
+/// The newest `spec.limit` windows of the records from `from` on, newest
+/// first, as a list body.
+pub fn newest_windows(
+    store: &Store,
+    agg: AggSpec,
+    spec: &ReadSpec,
+    from: i64,
+    now: i64,
+    budget: &mut Budget,
+) -> RecordResult<Vec<u8>> {
+    let start = newest_windows_start(store, &agg, spec, from, budget)?;
+    let range = TimeRange {
+        from: start,
+        to: i64::MAX,
+        covered_to: now,
+    };
+    let mut windows = aggregate(store, agg, spec, range, budget)?;
+    let keep = windows.len().saturating_sub(spec.limit);
+    windows.drain(..keep);
+    windows.reverse();
+    Ok(windows_list(&windows, spec.compact))
+}
+
+/// The windows of the records in `range`, oldest first, as a list body.
+pub fn range_windows(
+    store: &Store,
+    agg: AggSpec,
+    spec: &ReadSpec,
+    range: TimeRange,
+    budget: &mut Budget,
+) -> RecordResult<Vec<u8>> {
+    let windows = aggregate(store, agg, spec, range, budget)?;
+    Ok(windows_list(&windows, spec.compact))
+}
+
+/// Where the newest `spec.limit` windows (of object records passing the
+/// filter) begin: scans backwards without aggregating.
+fn newest_windows_start(
+    store: &Store,
+    agg: &AggSpec,
+    spec: &ReadSpec,
+    from: i64,
+    budget: &mut Budget,
+) -> RecordResult<i64> {
+    let mut windows = 0;
+    let mut current = None;
+    for rec in store.iter_range_rev(from, i64::MAX) {
+        let rec = rec?;
+        budget.take()?;
+        // Only records the aggregator takes (objects) make a window.
+        let is_object = rec.data.trim_ascii_start().first() == Some(&b'{');
+        let passes = || {
+            spec.filter
+                .as_ref()
+                .is_none_or(|f| f.matches(&store.expand(&rec.data)))
+        };
+        if !is_object || !passes() {
+            continue;
+        }
+        let w = rec.timestamp().div_euclid(agg.window_ns);
+        if current != Some(w) {
+            if windows == spec.limit {
+                return Ok(current.map_or(from, |c: i64| c * agg.window_ns));
+            }
+            windows += 1;
+            current = Some(w);
+        }
+    }
+    Ok(from)
+}
+
+/// Aggregates the records in `range` (after the filter); windows cut by
+/// the range's start or `covered_to` are partial. Stops after
+/// `spec.limit` windows.
+fn aggregate(
+    store: &Store,
+    agg: AggSpec,
+    spec: &ReadSpec,
+    range: TimeRange,
+    budget: &mut Budget,
+) -> RecordResult<Vec<Window>> {
+    let mut agg = Aggregator::new(agg).covered_from(range.from);
+    let mut windows = Vec::new();
+    for rec in store.iter_range(range.from, range.to) {
+        let rec = rec?;
+        budget.take()?;
+        let data = store.expand(&rec.data);
+        if spec.filter.as_ref().is_some_and(|f| !f.matches(&data)) {
+            continue;
+        }
+        if let Some(w) = agg.add(rec.timestamp(), &data) {
+            windows.push(w);
+            if windows.len() >= spec.limit {
+                return Ok(windows);
+            }
+        }
+    }
+    windows.extend(agg.finish(range.covered_to));
+    windows.truncate(spec.limit);
+    Ok(windows)
+}
