@@ -27,6 +27,8 @@ pub struct Limits {
     pub max_records: usize,
     /// Longest a request may run before it is answered as timed out.
     pub request_timeout: Duration,
+    /// Largest footprint of a store created over the API; `None`: no cap.
+    pub max_store_bytes: Option<u64>,
 }
 
 impl Default for Limits {
@@ -35,6 +37,7 @@ impl Default for Limits {
             max_body: 1 << 20,
             max_records: 100_000,
             request_timeout: Duration::from_secs(30),
+            max_store_bytes: None,
         }
     }
 }

@@ -257,7 +257,7 @@ fn create(settings: &Settings, args: &CreateArgs) -> Result<String, CliError> {
         index_block_size: args.index_size,
         data_type: Some(&args.data_type),
     }
-    .resolve(&settings.store_defaults)?;
+    .resolve(&settings.store_defaults, None)?;
     let note = "created by tsstore create";
     let (store, key) = provision::create_store(
         &settings.base_path,

@@ -52,6 +52,7 @@ pub struct Overrides {
     pub max_connections: Option<usize>,
     pub request_timeout_ms: Option<u64>,
     pub worker_threads: Option<usize>,
+    pub max_store_bytes: Option<u64>,
 }
 
 macro_rules! take_over {
@@ -83,7 +84,8 @@ impl Overrides {
             max_records,
             max_connections,
             request_timeout_ms,
-            worker_threads
+            worker_threads,
+            max_store_bytes
         );
         self
     }
@@ -114,6 +116,8 @@ struct ServerSection {
     request_timeout_ms: Option<u64>,
     /// Threads serving requests (default: one per core).
     worker_threads: Option<usize>,
+    /// Largest footprint of a store created over the API (default: none).
+    max_store_bytes: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -162,6 +166,7 @@ pub fn from_file(path: &Path) -> Result<Overrides, ConfigError> {
         max_connections: file.server.max_connections,
         request_timeout_ms: file.server.request_timeout_ms,
         worker_threads: file.server.worker_threads,
+        max_store_bytes: file.server.max_store_bytes,
     })
 }
 
@@ -236,6 +241,8 @@ pub struct Settings {
     pub request_timeout: std::time::Duration,
     /// `None`: one per core.
     pub worker_threads: Option<usize>,
+    /// Largest footprint of a store created over the API; `None`: no cap.
+    pub max_store_bytes: Option<u64>,
 }
 
 impl Settings {
@@ -290,7 +297,11 @@ impl Settings {
         if o.worker_threads == Some(0) {
             return Err(invalid("worker_threads", "it must be at least 1".into()));
         }
+        if o.max_store_bytes == Some(0) {
+            return Err(invalid("max_store_bytes", "it must be at least 1".into()));
+        }
         Ok(Settings {
+            max_store_bytes: o.max_store_bytes,
             worker_threads: o.worker_threads,
             max_body_bytes,
             max_records,
@@ -334,6 +345,7 @@ mod tests {
         std::fs::write(
             &path,
             r#"{"server": {"host": "127.0.0.1", "port": 9000, "worker_threads": 1, "max_body_bytes": 10,
+                           "max_store_bytes": 65536,
                            "tls": {"cert_file": "c.pem", "key_file": "k.pem"}},
                 "store": {"base_path": "/file", "num_blocks": 64, "sync": "always"}}"#,
         )
@@ -359,6 +371,7 @@ mod tests {
         assert_eq!(s.tls, Some(("c.pem".into(), "k.pem".into())));
         assert_eq!((s.worker_threads, s.max_body_bytes), (Some(1), 10));
         assert_eq!(s.max_records, 100_000);
+        assert_eq!(s.max_store_bytes, Some(65536));
     }
 
     #[test]

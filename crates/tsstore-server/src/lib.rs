@@ -38,6 +38,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod json_int;
 pub mod keys;
 pub mod metrics;
 pub mod provision;

@@ -15,6 +15,18 @@ pub enum ProvisionError {
     Store(#[from] tsstore::Error),
     #[error(transparent)]
     Keys(#[from] KeyError),
+    /// Over the server's `max_store_bytes`.
+    #[error(
+        "the store would take {bytes} bytes on disk; this server creates stores of at most {max} bytes (server.max_store_bytes)"
+    )]
+    TooLarge { bytes: u64, max: u64 },
+}
+
+/// Bytes a store of `config` takes on disk: data, index and meta files.
+pub fn footprint(config: &Config) -> u64 {
+    config.num_blocks as u64 * config.data_block_size as u64
+        + tsstore::layout::index_file_len(config.num_blocks, config.index_block_size)
+        + tsstore::layout::META_SIZE as u64
 }
 
 /// What a caller asked of a new store's geometry and type; what it leaves
@@ -29,8 +41,13 @@ pub struct StoreRequest<'a> {
 }
 
 impl StoreRequest<'_> {
-    /// The checked configuration (`InvalidConfig` names what is wrong).
-    pub fn resolve(&self, defaults: &Config) -> Result<Config, tsstore::Error> {
+    /// The checked configuration (`InvalidConfig` names what is wrong), at
+    /// most `max_bytes` on disk when that is given.
+    pub fn resolve(
+        &self,
+        defaults: &Config,
+        max_bytes: Option<u64>,
+    ) -> Result<Config, ProvisionError> {
         let data_type = match self.data_type {
             None => DataType::Json,
             Some(t) => t.parse()?,
@@ -42,7 +59,11 @@ impl StoreRequest<'_> {
             data_type,
         };
         config.validate()?;
-        Ok(config)
+        let bytes = footprint(&config);
+        match max_bytes {
+            Some(max) if bytes > max => Err(ProvisionError::TooLarge { bytes, max }),
+            _ => Ok(config),
+        }
     }
 }
 
@@ -80,7 +101,7 @@ mod tests {
             data_type: Some("text"),
             ..StoreRequest::default()
         }
-        .resolve(&d)
+        .resolve(&d, None)
         .unwrap();
         assert_eq!((c.num_blocks, c.data_block_size), (8, d.data_block_size));
         assert_eq!(c.data_type, DataType::Text);
@@ -88,17 +109,30 @@ mod tests {
             data_type: Some("xml"),
             ..StoreRequest::default()
         };
-        assert!(matches!(
-            bad.resolve(&d),
-            Err(tsstore::Error::InvalidConfig(_))
-        ));
+        let invalid = |r: Result<Config, ProvisionError>| {
+            matches!(
+                r,
+                Err(ProvisionError::Store(tsstore::Error::InvalidConfig(_)))
+            )
+        };
+        assert!(invalid(bad.resolve(&d, None)));
         let bad = StoreRequest {
             data_block_size: Some(100),
             ..StoreRequest::default()
         };
+        assert!(invalid(bad.resolve(&d, None)));
+        let big = StoreRequest {
+            num_blocks: Some(1024),
+            data_block_size: Some(4096),
+            index_block_size: Some(4096),
+            ..StoreRequest::default()
+        };
+        let footprint_of_big = (4 << 20) + 16384 + 64;
+        assert_eq!(footprint(&big.resolve(&d, None).unwrap()), footprint_of_big);
+        assert!(big.resolve(&d, Some(footprint_of_big)).is_ok());
         assert!(matches!(
-            bad.resolve(&d),
-            Err(tsstore::Error::InvalidConfig(_))
+            big.resolve(&d, Some(4 << 20)),
+            Err(ProvisionError::TooLarge { .. })
         ));
     }
 

@@ -38,9 +38,11 @@ pub enum RegistryError {
     /// A delete waited `DELETE_DRAIN` for requests on the store; it stays.
     #[error("store '{0}' still has requests running; retry the delete")]
     Busy(String),
-    /// The new store's key could not be saved; the store was removed.
     #[error(transparent)]
     Keys(#[from] KeyError),
+    /// Creating the store or its first key failed (nothing is left).
+    #[error(transparent)]
+    Provision(#[from] ProvisionError),
     #[error("a store task failed: {0}")]
     Task(String),
     #[error("a lock was poisoned by an earlier panic")]
@@ -48,15 +50,6 @@ pub enum RegistryError {
 }
 
 pub type RegistryResult<T> = Result<T, RegistryError>;
-
-impl From<ProvisionError> for RegistryError {
-    fn from(e: ProvisionError) -> RegistryError {
-        match e {
-            ProvisionError::Store(e) => RegistryError::Store(e),
-            ProvisionError::Keys(e) => RegistryError::Keys(e),
-        }
-    }
-}
 
 /// How often a store's `keys.json` is checked for changes.
 pub const KEYS_RECHECK: Duration = Duration::from_millis(500);

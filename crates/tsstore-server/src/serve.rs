@@ -109,6 +109,7 @@ async fn serve(settings: Settings) -> Result<(), StartError> {
             max_body: settings.max_body_bytes,
             max_records: settings.max_records,
             request_timeout: settings.request_timeout,
+            max_store_bytes: settings.max_store_bytes,
         },
         store_defaults: settings.store_defaults,
         http: Default::default(),

@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use tsstore::{Error, SchemaError};
 
 use crate::auth::AuthError;
+use crate::provision::ProvisionError;
 use crate::records::RecordError;
 use crate::registry::RegistryError;
 
@@ -141,6 +142,9 @@ fn engine_status(e: &Error) -> (StatusCode, &'static str) {
         Error::Schema(s) => schema_status(s),
         Error::Json(_) => (StatusCode::BAD_REQUEST, "invalid_json"),
         Error::Corrupt(_) => (StatusCode::INTERNAL_SERVER_ERROR, "store_corrupt"),
+        Error::Io(e) if e.kind() == std::io::ErrorKind::StorageFull => {
+            (StatusCode::INSUFFICIENT_STORAGE, "insufficient_storage")
+        }
         Error::Io(_) => (StatusCode::INTERNAL_SERVER_ERROR, "io_error"),
     }
 }
@@ -148,7 +152,8 @@ fn engine_status(e: &Error) -> (StatusCode, &'static str) {
 fn schema_status(e: &SchemaError) -> (StatusCode, &'static str) {
     match e {
         SchemaError::NoSchema => (StatusCode::CONFLICT, "no_schema"),
-        SchemaError::NotASchemaStore(_) => (StatusCode::BAD_REQUEST, "not_a_schema_store"),
+        // The request is fine; the store's type does not have a schema.
+        SchemaError::NotASchemaStore(_) => (StatusCode::CONFLICT, "not_a_schema_store"),
         SchemaError::FieldDropped { .. }
         | SchemaError::FieldRenamed { .. }
         | SchemaError::FieldRetyped { .. }
@@ -223,11 +228,24 @@ impl From<RegistryError> for ApiError {
         let unavailable = StatusCode::SERVICE_UNAVAILABLE;
         match e {
             RegistryError::Store(e) => e.into(),
+            RegistryError::Provision(e) => e.into(),
             RegistryError::Closing(_) => ApiError::new(unavailable, "store_closing", e.to_string()),
             RegistryError::Busy(_) => ApiError::new(unavailable, "store_busy", e.to_string()),
             RegistryError::Keys(_) | RegistryError::Task(_) | RegistryError::Poisoned => {
                 ApiError::internal(e.to_string())
             }
+        }
+    }
+}
+
+impl From<ProvisionError> for ApiError {
+    fn from(e: ProvisionError) -> ApiError {
+        match e {
+            ProvisionError::Store(e) => e.into(),
+            ProvisionError::TooLarge { .. } => {
+                ApiError::new(StatusCode::BAD_REQUEST, "store_too_large", e.to_string())
+            }
+            ProvisionError::Keys(_) => ApiError::internal(e.to_string()),
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod error;
 mod extract;
 mod ingest;
 pub mod listener;
+mod openapi;
 mod read;
 mod stores;
 
@@ -68,15 +69,19 @@ pub fn router_and_doc(app: App) -> (Router, utoipa::openapi::OpenApi) {
     (router, doc)
 }
 
-/// `/api/openapi.json`, built once from the handlers (identical for
-/// every router this process builds).
+/// `/api/openapi.json`, built once per process (a process runs one
+/// server, so one set of limits).
 static OPENAPI: OnceLock<String> = OnceLock::new();
 
-/// The router with `/api/openapi.json` answered from the generated document.
+/// The router with `/api/openapi.json` answered from the generated
+/// document, completed by `openapi::finish` (error responses from the
+/// error mapping, the server's checks on parameters and bodies).
 pub fn router(app: App) -> Router {
+    let limits = app.limits;
     let (router, doc) = router_and_doc(app);
     OPENAPI.get_or_init(|| {
-        doc.to_json().unwrap_or_else(|e| {
+        openapi::finish(&doc, &limits).unwrap_or_else(|e| {
+            tracing::error!("cannot build the OpenAPI document: {e}");
             format!("{{\"error\":\"openapi: {e}\",\"code\":\"internal_error\"}}")
         })
     });

@@ -5,7 +5,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
-use tsstore::{DataType, Field, Store};
+use tsstore::{DataType, Field, FieldType, Store};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -30,8 +30,11 @@ pub fn routes() -> OpenApiRouter<App> {
 pub struct CreateStore {
     /// 1–64 of `A-Z a-z 0-9 _ -`, not starting with `-`.
     name: String,
+    #[serde(default, deserialize_with = "crate::json_int::optional")]
     num_blocks: Option<u32>,
+    #[serde(default, deserialize_with = "crate::json_int::optional")]
     data_block_size: Option<u32>,
+    #[serde(default, deserialize_with = "crate::json_int::optional")]
     index_block_size: Option<u32>,
     /// binary, text, json (default) or schema.
     data_type: Option<String>,
@@ -76,7 +79,7 @@ async fn create_store(
         index_block_size: req.index_block_size,
         data_type: req.data_type.as_deref(),
     }
-    .resolve(&app.store_defaults)?;
+    .resolve(&app.store_defaults, app.limits.max_store_bytes)?;
     let key = app.registry.create(&req.name, config).await?;
     Ok((
         StatusCode::CREATED,
@@ -203,7 +206,18 @@ pub struct SchemaOut {
 pub struct SchemaIn {
     /// `[{index, name, type}]`: every existing field unchanged, plus new ones.
     #[schema(value_type = Vec<Object>)]
-    fields: Vec<Field>,
+    fields: Vec<FieldIn>,
+}
+
+/// A field as sent: its index a whole JSON number (`3` or `3.0`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FieldIn {
+    #[serde(deserialize_with = "crate::json_int::required")]
+    index: u32,
+    name: String,
+    #[serde(rename = "type")]
+    field_type: FieldType,
 }
 
 fn schema_out(store: &Store) -> ApiResult<SchemaOut> {
@@ -240,6 +254,8 @@ async fn get_schema(access: StoreAccess) -> ApiResult<Json<SchemaOut>> {
         (status = 409, body = ErrorBody)))]
 async fn put_schema(access: StoreAccess, Body(body): Body) -> ApiResult<Json<SchemaOut>> {
     let req: SchemaIn = json_body(access.content_type.as_deref(), &body)?;
-    access.open.store.set_schema(req.fields)?;
+    let fields = req.fields.into_iter();
+    let fields = fields.map(|f| Field::new(f.index, &f.name, f.field_type));
+    access.open.store.set_schema(fields.collect())?;
     Ok(Json(schema_out(&access.open.store)?))
 }

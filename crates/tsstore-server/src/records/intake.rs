@@ -63,29 +63,76 @@ impl<'a> Media<'a> {
     }
 }
 
-/// `{"timestamp"?, "data"}` as sent; `data` borrowed from the body.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// `{"timestamp"?, "data"}` as sent; `data` borrowed from the body. Only
+/// a JSON object is an envelope (derived deserializers would also take an
+/// array `[timestamp, data]`, which the API does not document), and
+/// unknown or repeated keys are refused.
+#[derive(Debug)]
 struct Envelope<'a> {
-    #[serde(default)]
     timestamp: Option<i64>,
-    #[serde(default, borrow)]
-    data: Present<'a>,
+    /// `None`: absent (a present `null` is `Some`).
+    data: Option<&'a RawValue>,
 }
 
-/// A JSON value that was present (even `null`), or absent.
-#[derive(Debug, Default)]
-struct Present<'a>(Option<&'a RawValue>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for Present<'a> {
+impl<'de: 'a, 'a> Deserialize<'de> for Envelope<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        <&'a RawValue>::deserialize(d).map(|raw| Present(Some(raw)))
+        d.deserialize_map(EnvelopeVisitor(std::marker::PhantomData))
+    }
+}
+
+struct EnvelopeVisitor<'a>(std::marker::PhantomData<&'a ()>);
+
+/// An envelope's keys; any other is an unknown field.
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "lowercase")]
+enum Key {
+    Timestamp,
+    Data,
+}
+
+/// `timestamp` as a whole JSON number (`3` or `3.0`), or null.
+struct WholeTimestamp(Option<i64>);
+
+impl<'de> Deserialize<'de> for WholeTimestamp {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::json_int::optional(d).map(WholeTimestamp)
+    }
+}
+
+impl<'de: 'a, 'a> serde::de::Visitor<'de> for EnvelopeVisitor<'a> {
+    type Value = Envelope<'a>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an object {\"timestamp\"?: ns, \"data\": ...}")
+    }
+
+    fn visit_map<M: serde::de::MapAccess<'de>>(self, mut map: M) -> Result<Envelope<'a>, M::Error> {
+        use serde::de::Error;
+        let mut env = Envelope {
+            timestamp: None,
+            data: None,
+        };
+        let mut seen_timestamp = false;
+        while let Some(key) = map.next_key::<Key>()? {
+            match key {
+                Key::Timestamp if seen_timestamp => {
+                    return Err(M::Error::duplicate_field("timestamp"));
+                }
+                Key::Timestamp => {
+                    seen_timestamp = true;
+                    env.timestamp = map.next_value::<WholeTimestamp>()?.0;
+                }
+                Key::Data if env.data.is_some() => return Err(M::Error::duplicate_field("data")),
+                Key::Data => env.data = Some(map.next_value()?),
+            }
+        }
+        Ok(env)
     }
 }
 
 impl<'a> Envelope<'a> {
     fn into_item(self, dt: DataType) -> RecordResult<Item<'a>> {
-        let raw = self.data.0.ok_or(RecordError::MissingData)?;
+        let raw = self.data.ok_or(RecordError::MissingData)?;
         let payload = match dt {
             DataType::Json | DataType::Schema => Cow::Borrowed(raw.get().as_bytes()),
             DataType::Text => Cow::Owned(
@@ -274,10 +321,25 @@ mod tests {
             envelope(DataType::Text, br#"{"data":1}"#),
             Err(RecordError::InvalidData(_))
         ));
-        assert!(matches!(
-            envelope(DataType::Json, br#"{"data":1,"extra":2}"#),
-            Err(RecordError::InvalidJson(_))
-        ));
+        for bad in [
+            &br#"{"data":1,"extra":2}"#[..],
+            br#"[5, 1]"#,
+            br#"{"data":1,"data":2}"#,
+            br#"{"timestamp":1.5,"data":1}"#,
+            br#""data""#,
+            br#"{"data":1,"timestamp":2,"timestamp":3}"#,
+        ] {
+            assert!(
+                matches!(
+                    envelope(DataType::Json, bad),
+                    Err(RecordError::InvalidJson(_))
+                ),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        let item = envelope(DataType::Json, br#"{"timestamp":7.0,"d\u0061ta":null}"#).unwrap();
+        assert_eq!((item.timestamp, &*item.payload), (Some(7), &b"null"[..]));
     }
 
     #[test]

@@ -227,12 +227,11 @@ impl ReadSpec {
         dt: DataType,
     ) -> RecordResult<ReadSpec> {
         let compact = compact_format(o.format.as_deref())?;
+        // Checked even without a filter: a bad option is never ignored.
+        let ignore_case = parse_bool("filter_ignore_case", o.filter_ignore_case.as_deref(), false)?;
         let filter = match o.filter.as_deref() {
             None | Some("") => None,
-            Some(needle) => Some(Filter::new(
-                needle,
-                parse_bool("filter_ignore_case", o.filter_ignore_case.as_deref(), false)?,
-            )),
+            Some(needle) => Some(Filter::new(needle, ignore_case)),
         };
         let include_data = parse_bool(
             "include_data",
@@ -314,6 +313,7 @@ mod tests {
             ("limit=x", "limit"),
             ("include_data=maybe", "include_data"),
             ("filter=a&filter_ignore_case=2", "filter_ignore_case"),
+            ("filter_ignore_case=null", "filter_ignore_case"),
             ("format=pretty", "format"),
         ];
         for (q, name) in cases {

@@ -1,0 +1,74 @@
+//! Whole JSON numbers: `3` and `3.0` alike, as JSON Schema's `integer`
+//! has it (and as clients whose numbers are all floats send them), but
+//! never `3.5` or a value out of the target type's range.
+
+use serde::de::Error;
+use serde::{Deserialize, Deserializer};
+
+/// A whole number that fits `T`; `null` or absent is `None`.
+pub fn optional<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: TryFrom<i64> + TryFrom<u64>,
+{
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    let wrong = || D::Error::custom(format!("expected a whole number in range, got {n}"));
+    if let Some(v) = n.as_u64() {
+        return T::try_from(v).map(Some).map_err(|_| wrong());
+    }
+    if let Some(v) = n.as_i64() {
+        return T::try_from(v).map(Some).map_err(|_| wrong());
+    }
+    match n.as_f64() {
+        // Exactly representable whole floats only: above 2^63 they
+        // would not round-trip, and fractions are not whole.
+        Some(f) if f.fract() == 0.0 && f.abs() < 9.2e18 => {
+            T::try_from(f as i64).map(Some).map_err(|_| wrong())
+        }
+        _ => Err(wrong()),
+    }
+}
+
+/// A required whole number that fits `T`.
+pub fn required<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: TryFrom<i64> + TryFrom<u64>,
+{
+    optional(d)?.ok_or_else(|| D::Error::custom("expected a whole number, got null"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    struct T {
+        #[serde(default, deserialize_with = "optional")]
+        a: Option<u32>,
+        #[serde(deserialize_with = "required")]
+        b: i64,
+    }
+
+    #[test]
+    fn whole_numbers_in_range() {
+        let t: T = serde_json::from_str(r#"{"a": 3.0, "b": -2}"#).unwrap();
+        assert_eq!((t.a, t.b), (Some(3), -2));
+        let t: T = serde_json::from_str(r#"{"a": null, "b": 1e3}"#).unwrap();
+        assert_eq!((t.a, t.b), (None, 1000));
+        let t: T = serde_json::from_str(r#"{"b": 5}"#).unwrap();
+        assert_eq!(t.a, None);
+        for bad in [
+            r#"{"a": 3.5, "b": 1}"#,
+            r#"{"a": -1, "b": 1}"#,
+            r#"{"a": 4294967296, "b": 1}"#,
+            r#"{"b": null}"#,
+            r#"{"b": "1"}"#,
+            r#"{"b": 1e30}"#,
+        ] {
+            assert!(serde_json::from_str::<T>(bad).is_err(), "{bad}");
+        }
+    }
+}
