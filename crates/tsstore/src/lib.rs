@@ -47,6 +47,7 @@ mod io;
 mod json;
 mod json_scan;
 mod lock;
+mod notify;
 mod payload;
 mod query;
 mod recovery;
@@ -64,6 +65,10 @@ pub use error::{Error, Result};
 pub use filter::Filter;
 pub use format::DataType;
 pub use io::{RealFile, StoreFile};
+pub use notify::{
+    CommitEvent, CommitState, CommitSubscription, CommitWatch, MAX_COMMIT_CALLBACKS,
+    TooManyCallbacks, Wake,
+};
 pub use payload::validate as validate_payload;
 pub use query::{READ_BATCH_BYTES, Records};
 pub use schema::{

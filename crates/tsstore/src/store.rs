@@ -17,6 +17,9 @@ use crate::format::{DataType, FEATURE_CHECKSUMS, META_SIZE, Meta, OBJ_DELETED, i
 use crate::index::RingIndex;
 use crate::io::{RealFile, StoreFile};
 use crate::lock::{mutex_lock, read_lock, write_lock};
+use crate::notify::{
+    CommitEvent, CommitNotifier, CommitSubscription, CommitWatch, TooManyCallbacks,
+};
 use crate::schema::{SchemaError, SchemaState};
 use crate::writer::{Ctx, Writer};
 
@@ -110,6 +113,8 @@ pub struct Store {
     flush_error: Arc<Mutex<Option<String>>>,
     /// The schema of a schema store (empty for other types).
     pub(crate) schema: SchemaState,
+    /// Signals commits and resets to watchers and callbacks.
+    commits: CommitNotifier,
     closed: bool,
 }
 
@@ -308,6 +313,7 @@ impl Store {
             flusher: None,
             flush_error: Arc::new(Mutex::new(None)),
             schema,
+            commits: CommitNotifier::default(),
             closed: false,
         };
         if loaded.recovered {
@@ -427,12 +433,21 @@ impl Store {
     }
 
     /// Runs `f` with the writer; on failure, unpublished work is rolled back.
+    /// If `f` made records readable (even when it then failed: a batch may
+    /// publish its first blocks before an error), a commit is signalled
+    /// once the writer lock is released.
     fn with_writer<T>(&self, f: impl FnOnce(&mut Writer, &Ctx) -> Result<T>) -> Result<T> {
         let mut w = mutex_lock(&self.writer);
+        let before = w.publishes();
         let ctx = self.ctx();
         let out = f(&mut w, &ctx);
         if out.is_err() {
             w.rollback(&ctx);
+        }
+        let published = w.publishes() != before;
+        drop(w);
+        if published {
+            self.commits.committed();
         }
         out
     }
@@ -540,12 +555,16 @@ impl Store {
         })
     }
 
-    /// Empties the store in O(1); configuration stays.
+    /// Empties the store in O(1); configuration stays. Signals
+    /// `CommitEvent::Reset` even if the checkpoint after it fails: readers
+    /// see an empty store either way.
     pub fn reset(&self) -> Result<()> {
-        self.with_writer(|w, ctx| {
+        let out = self.with_writer(|w, ctx| {
             w.reset(ctx);
             w.checkpoint(ctx, true)
-        })
+        });
+        self.commits.reset();
+        out
     }
 
     /// Writes every pointer and index entry and makes the store durable.
@@ -557,6 +576,62 @@ impl Store {
             ))));
         }
         self.with_writer(|w, ctx| w.checkpoint(ctx, true))
+    }
+
+    /// A handle to wait for commits on from any thread; see `CommitWatch`.
+    ///
+    /// A commit is signalled when `put`, `put_now` or `put_many` made
+    /// records readable: once per call (a batch signals once), after the
+    /// writer lock is released and before the call returns (under
+    /// `SyncPolicy::Always`, before the fsync it waits for, since readers
+    /// can already see the records). `reset` signals a reset. Deletes and
+    /// syncs signal nothing: they make no new record readable.
+    pub fn commits(&self) -> CommitWatch {
+        self.commits.watch()
+    }
+
+    /// Registers `callback` to run on every commit, reset and at close,
+    /// until the returned guard is dropped. At most
+    /// `MAX_COMMIT_CALLBACKS` (64) may be registered at once.
+    ///
+    /// The callback runs on the thread that inserted, after the writer
+    /// lock and every notifier lock are released, before that insert
+    /// returns: it may read the store or drop its own guard without
+    /// deadlock, but it delays the insert, so it should only signal
+    /// something (a tokio `Notify`, a channel send that does not block).
+    /// It must not insert into the same store (that would signal again,
+    /// recursively) and must not panic (the panic reaches the inserter,
+    /// whose write has already succeeded). With `Closed` it runs from the
+    /// store's drop.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use tsstore::{CommitEvent, Config, Store};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let dir = tempfile::tempdir()?;
+    /// let store = Store::create(dir.path(), "s", Config::default())?;
+    /// let commits = Arc::new(AtomicU64::new(0));
+    /// let seen = Arc::clone(&commits);
+    /// let guard = store.on_commit(Box::new(move |event| {
+    ///     if let CommitEvent::NewRecords(_) = event {
+    ///         seen.fetch_add(1, Ordering::Relaxed);
+    ///     }
+    /// }))?;
+    /// store.put_many([(Some(1), b"{}"), (Some(2), b"{}")])?;
+    /// assert_eq!(commits.load(Ordering::Relaxed), 1);
+    /// drop(guard);
+    /// store.put(3, b"{}")?;
+    /// assert_eq!(commits.load(Ordering::Relaxed), 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn on_commit(
+        &self,
+        callback: Box<dyn Fn(CommitEvent) + Send + Sync>,
+    ) -> std::result::Result<CommitSubscription, TooManyCallbacks> {
+        self.commits.subscribe(callback)
     }
 
     pub fn stats(&self) -> Stats {
@@ -598,6 +673,7 @@ impl Drop for Store {
             let mut w = mutex_lock(&self.writer);
             let _ = w.checkpoint(&self.ctx(), true);
         }
+        self.commits.close();
     }
 }
 
