@@ -50,6 +50,7 @@ mod lock;
 mod notify;
 mod payload;
 mod query;
+mod record;
 mod recovery;
 pub mod rules;
 mod schema;
@@ -58,12 +59,12 @@ mod store;
 mod time;
 mod writer;
 
-pub use config::{Config, MAX_BLOCK_SIZE, MAX_NAME_LEN, validate_store_name};
+pub use config::{Config, MAX_NAME_LEN, validate_store_name};
 pub use durability::SyncPolicy;
 pub use duration::{DurationError, parse_duration, parse_duration_ns};
 pub use error::{Error, Result};
 pub use filter::Filter;
-pub use format::DataType;
+pub use format::{DataType, MAX_BLOCK_SIZE};
 pub use io::{RealFile, StoreFile};
 pub use notify::{
     CommitEvent, CommitState, CommitSubscription, CommitWatch, MAX_COMMIT_CALLBACKS,
@@ -71,10 +72,11 @@ pub use notify::{
 };
 pub use payload::validate as validate_payload;
 pub use query::{READ_BATCH_BYTES, Records};
+pub use record::{ObjectHandle, Record};
 pub use schema::{
     Field, FieldType, MAX_FIELD_NAME, MAX_FIELDS, SCHEMA_FILE, Schema, SchemaDoc, SchemaError,
 };
-pub use store::{ObjectHandle, Record, Stats, Store, StoreFiles};
+pub use store::{Stats, Store, StoreFiles};
 pub use time::{now_ns, rfc3339};
 
 /// Byte layout constants and codecs, public for tools and layout tests.

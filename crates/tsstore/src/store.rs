@@ -20,40 +20,13 @@ use crate::lock::{mutex_lock, read_lock, write_lock};
 use crate::notify::{
     CommitEvent, CommitNotifier, CommitSubscription, CommitWatch, TooManyCallbacks,
 };
+use crate::record::ObjectHandle;
 use crate::schema::{SchemaError, SchemaState};
 use crate::writer::{Ctx, Writer};
 
 pub(crate) const META_FILE: &str = "meta.tsdb";
 pub(crate) const DATA_FILE: &str = "data.tsdb";
 pub(crate) const INDEX_FILE: &str = "index.tsdb";
-
-/// Where an object lives; returned by every insert and by queries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub struct ObjectHandle {
-    pub timestamp: i64,
-    /// Block holding the object's header (its first block when it spans).
-    pub block_num: u32,
-    /// Offset of the object header inside that block.
-    pub offset: u32,
-    /// Payload length in bytes.
-    pub size: u32,
-    /// Blocks the object occupies (1 unless it spans).
-    pub span_count: u32,
-}
-
-/// One object read back: where it is and its payload.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Record {
-    pub handle: ObjectHandle,
-    /// The payload as inserted (empty when read without data).
-    pub data: Vec<u8>,
-}
-
-impl Record {
-    pub fn timestamp(&self) -> i64 {
-        self.handle.timestamp
-    }
-}
 
 /// A point-in-time view of a store's geometry and fill.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

@@ -24,7 +24,7 @@ use crate::format::{
 use crate::index::RingIndex;
 use crate::io::StoreFile;
 use crate::lock::write_lock;
-use crate::store::ObjectHandle;
+use crate::record::ObjectHandle;
 
 /// Index entries serialized per `pwrite` at a checkpoint (bounds the scratch buffer).
 const INDEX_CHUNK_ENTRIES: usize = 4096;
