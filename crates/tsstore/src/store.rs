@@ -296,14 +296,14 @@ impl Store {
         if let SyncPolicy::Interval(every) = sync {
             store.flusher = Some(Flusher::start(
                 every,
-                FlushTarget {
+                Checkpointer {
                     writer: Arc::clone(&store.writer),
                     ring: Arc::clone(&store.ring),
                     data: Arc::clone(&store.data),
                     index: Arc::clone(&store.index),
                     meta: Arc::clone(&store.meta_file),
-                    error: Arc::clone(&store.flush_error),
                 },
+                Arc::clone(&store.flush_error),
             )?);
         }
         Ok(store)
@@ -647,6 +647,39 @@ impl Drop for Store {
             let _ = w.checkpoint(&self.ctx(), true);
         }
         self.commits.close();
+    }
+}
+
+/// The flusher's view of a store: its writer and files, not the `Store`
+/// (which owns the flusher and must be able to stop it).
+struct Checkpointer {
+    writer: Arc<Mutex<Writer>>,
+    ring: Arc<RwLock<RingIndex>>,
+    data: Arc<dyn StoreFile>,
+    index: Arc<dyn StoreFile>,
+    meta: Arc<dyn StoreFile>,
+}
+
+impl FlushTarget for Checkpointer {
+    fn write_back(&self) -> Result<()> {
+        if mutex_lock(&self.writer).is_dirty() {
+            self.data.sync_data()?;
+        }
+        Ok(())
+    }
+
+    fn checkpoint(&self) -> Result<()> {
+        let mut w = mutex_lock(&self.writer);
+        if !w.is_dirty() {
+            return Ok(());
+        }
+        let ctx = Ctx {
+            data: self.data.as_ref(),
+            index: self.index.as_ref(),
+            meta: self.meta.as_ref(),
+            ring: &self.ring,
+        };
+        w.checkpoint(&ctx, true)
     }
 }
 
