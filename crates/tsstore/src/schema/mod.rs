@@ -9,7 +9,6 @@
 
 mod codec;
 mod file;
-mod store_api;
 
 use std::collections::HashMap;
 use std::fmt;
