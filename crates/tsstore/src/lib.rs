@@ -34,6 +34,7 @@
 //! ```
 
 pub mod aggregate;
+mod atomic_file;
 mod block;
 mod config;
 mod durability;
@@ -59,6 +60,7 @@ mod store;
 mod time;
 mod writer;
 
+pub use atomic_file::atomic_write;
 pub use config::{Config, MAX_NAME_LEN, validate_store_name};
 pub use durability::SyncPolicy;
 pub use duration::{DurationError, parse_duration, parse_duration_ns};

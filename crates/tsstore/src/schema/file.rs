@@ -1,16 +1,16 @@
-//! `schema.json`: every version of a store's schema, replaced atomically
-//! (temp file, fsync, rename, fsync of the directory) so a crash leaves
-//! either the old or the new file, never a torn one.
+//! `schema.json`: every version of a store's schema, replaced with
+//! `atomic_write` so a crash leaves either the old or the new file, never a
+//! torn one.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File};
-use std::io::Write;
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use serde::{Deserialize, Serialize};
 
 use super::{Field, Schema, SchemaDoc, SchemaError};
+use crate::atomic_file::atomic_write;
 use crate::error::Result;
 
 pub const SCHEMA_FILE: &str = "schema.json";
@@ -107,12 +107,8 @@ impl SchemaState {
         let Some(dir) = &self.dir else {
             return Ok(());
         };
-        let tmp = dir.join("schema.json.tmp");
-        let mut file = File::create(&tmp)?;
-        file.write_all(&serde_json::to_vec_pretty(history)?)?;
-        file.sync_all()?;
-        fs::rename(&tmp, dir.join(SCHEMA_FILE))?;
-        File::open(dir)?.sync_all()?;
+        let bytes = serde_json::to_vec_pretty(history)?;
+        atomic_write(&dir.join(SCHEMA_FILE), &bytes, None)?;
         Ok(())
     }
 }

@@ -8,6 +8,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, RwLock};
 
 use super::{DATA_FILE, INDEX_FILE, META_FILE, Store, StoreFiles};
+use crate::atomic_file::atomic_write;
 use crate::config::{Config, validate_store_name};
 use crate::durability::{FlushTarget, Flusher, GroupCommit, SyncPolicy};
 use crate::error::{Error, Result};
@@ -116,11 +117,7 @@ impl Store {
         let meta = new_meta(&config);
         // The meta file appears last and atomically: a store directory with
         // a meta.tsdb is always complete.
-        let tmp = path.join("meta.tsdb.tmp");
-        fs::write(&tmp, meta.encode())?;
-        File::open(&tmp)?.sync_all()?;
-        fs::rename(&tmp, path.join(META_FILE))?;
-        File::open(&path)?.sync_all()?;
+        atomic_write(&path.join(META_FILE), &meta.encode(), None)?;
         Store::open_with(dir, name, sync)
     }
 
