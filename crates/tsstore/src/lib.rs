@@ -36,6 +36,7 @@
 pub mod aggregate;
 mod atomic_file;
 mod block;
+mod capacity;
 mod config;
 mod durability;
 mod duration;
@@ -61,6 +62,7 @@ mod time;
 mod writer;
 
 pub use atomic_file::atomic_write;
+pub use capacity::{Capacity, Footprint};
 pub use config::{Config, MAX_NAME_LEN, validate_store_name};
 pub use durability::SyncPolicy;
 pub use duration::{DurationError, parse_duration, parse_duration_ns};
