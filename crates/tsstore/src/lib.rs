@@ -77,10 +77,8 @@ pub use notify::{
 pub use payload::validate as validate_payload;
 pub use query::{READ_BATCH_BYTES, Records};
 pub use record::{ObjectHandle, Record};
-pub use schema::{
-    Field, FieldType, MAX_FIELD_NAME, MAX_FIELDS, SCHEMA_FILE, Schema, SchemaDoc, SchemaError,
-};
-pub use store::{Stats, Store, StoreFiles};
+pub use schema::{Field, FieldType, MAX_FIELD_NAME, MAX_FIELDS, Schema, SchemaDoc, SchemaError};
+pub use store::{SCHEMA_FILE, Stats, Store, StoreFiles};
 pub use time::{now_ns, rfc3339};
 
 /// Byte layout constants and codecs, public for tools and layout tests.

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, RwLock};
 
+use super::SchemaState;
 use super::{DATA_FILE, INDEX_FILE, META_FILE, Store, StoreFiles};
 use crate::atomic_file::atomic_write;
 use crate::config::{Config, validate_store_name};
@@ -17,7 +18,6 @@ use crate::index::RingIndex;
 use crate::io::{RealFile, StoreFile};
 use crate::lock::mutex_lock;
 use crate::notify::CommitNotifier;
-use crate::schema::SchemaState;
 use crate::writer::{Ctx, Writer};
 
 fn store_dir(dir: &Path, name: &str) -> Result<PathBuf> {

@@ -10,6 +10,7 @@
 
 mod lifecycle;
 mod schema;
+mod schema_file;
 mod write;
 
 use std::path::{Path, PathBuf};
@@ -26,8 +27,9 @@ use crate::lock::{mutex_lock, read_lock};
 use crate::notify::{
     CommitEvent, CommitNotifier, CommitSubscription, CommitWatch, TooManyCallbacks,
 };
-use crate::schema::SchemaState;
 use crate::writer::{Ctx, Writer};
+pub use schema_file::SCHEMA_FILE;
+pub(crate) use schema_file::SchemaState;
 
 pub(crate) const META_FILE: &str = "meta.tsdb";
 pub(crate) const DATA_FILE: &str = "data.tsdb";

@@ -1,6 +1,7 @@
 //! `schema.json`: every version of a store's schema, replaced with
 //! `atomic_write` so a crash leaves either the old or the new file, never a
-//! torn one.
+//! torn one. Here rather than in `schema`, which stays free of I/O and of
+//! the engine's error type.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -9,9 +10,9 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Field, Schema, SchemaDoc, SchemaError};
 use crate::atomic_file::atomic_write;
 use crate::error::Result;
+use crate::schema::{Field, Schema, SchemaDoc, SchemaError};
 
 pub const SCHEMA_FILE: &str = "schema.json";
 
@@ -115,8 +116,8 @@ impl SchemaState {
 
 #[cfg(test)]
 mod tests {
-    use super::super::FieldType;
     use super::*;
+    use crate::schema::FieldType;
 
     #[test]
     fn versions_persist_and_reload() {
