@@ -207,7 +207,8 @@ impl Store {
     /// It must not insert into the same store (that would signal again,
     /// recursively) and must not panic (the panic reaches the inserter,
     /// whose write has already succeeded). With `Closed` it runs from the
-    /// store's drop.
+    /// store's drop; a callback holding an `Arc<Store>` would keep the store
+    /// open for good, so hold a `Weak` if it needs one.
     ///
     /// ```
     /// use std::sync::Arc;
