@@ -6,15 +6,13 @@
 //! pointers (meta, index) are made durable at checkpoints, which recovery
 //! starts from.
 
-use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::index::RingIndex;
 use crate::io::StoreFile;
 use crate::lock::mutex_lock;
-use crate::writer::{Ctx, Writer};
 
 /// When an acknowledged insert is on stable storage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,15 +178,16 @@ impl GroupCommit {
     }
 }
 
-/// What the flusher thread needs of a store.
-pub(crate) struct FlushTarget {
-    pub writer: Arc<Mutex<Writer>>,
-    pub ring: Arc<RwLock<RingIndex>>,
-    pub data: Arc<dyn StoreFile>,
-    pub index: Arc<dyn StoreFile>,
-    pub meta: Arc<dyn StoreFile>,
-    /// The last background failure, reported by the next `sync`/`close`.
-    pub error: Arc<Mutex<Option<String>>>,
+/// What the flusher thread needs of a store: two steps of a checkpoint,
+/// so this module knows nothing of the writer or the layout.
+pub(crate) trait FlushTarget: Send + 'static {
+    /// Writes back the data written since the last checkpoint without
+    /// holding the writer, so the checkpoint that follows has little left
+    /// to sync while inserts wait. Does nothing when nothing was written.
+    fn write_back(&self) -> Result<()>;
+    /// Takes the writer and, if anything was written since the last
+    /// checkpoint, checkpoints with fsync.
+    fn checkpoint(&self) -> Result<()>;
 }
 
 /// The `Interval` policy's background thread: a checkpoint with fsync
@@ -200,7 +199,13 @@ pub(crate) struct Flusher {
 }
 
 impl Flusher {
-    pub fn start(interval: Duration, target: FlushTarget) -> Result<Flusher> {
+    /// Starts the thread; a failure of either step is kept in `error`
+    /// (the last one wins) for the store's next `sync` to report.
+    pub fn start(
+        interval: Duration,
+        target: impl FlushTarget,
+        error: Arc<Mutex<Option<String>>>,
+    ) -> Result<Flusher> {
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let signal = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
@@ -220,25 +225,11 @@ impl Flusher {
                     if *stopped {
                         return;
                     }
-                    // Write back the bulk of the interval's data without
-                    // holding the writer: the checkpoint under the lock then
-                    // only has what came in meanwhile left to sync.
-                    if mutex_lock(&target.writer).is_dirty()
-                        && let Err(e) = target.data.sync_data()
-                    {
-                        *mutex_lock(&target.error) = Some(e.to_string());
+                    if let Err(e) = target.write_back() {
+                        *mutex_lock(&error) = Some(e.to_string());
                     }
-                    let mut w = mutex_lock(&target.writer);
-                    if w.is_dirty() {
-                        let ctx = Ctx {
-                            data: target.data.as_ref(),
-                            index: target.index.as_ref(),
-                            meta: target.meta.as_ref(),
-                            ring: &target.ring,
-                        };
-                        if let Err(e) = w.checkpoint(&ctx, true) {
-                            *mutex_lock(&target.error) = Some(e.to_string());
-                        }
+                    if let Err(e) = target.checkpoint() {
+                        *mutex_lock(&error) = Some(e.to_string());
                     }
                 }
             })?;

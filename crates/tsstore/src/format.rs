@@ -14,6 +14,9 @@ pub const META_SIZE: usize = 64;
 pub const BLOCK_HEADER_SIZE: usize = 24;
 pub const OBJECT_HEADER_SIZE: usize = 24;
 pub const INDEX_ENTRY_SIZE: usize = 16;
+/// Largest block size accepted; offsets inside a block are u32 and a block
+/// is read whole, so it is kept well below that.
+pub const MAX_BLOCK_SIZE: u32 = 1 << 30;
 
 /// Meta byte 37, bit 0: objects carry a CRC-32C in their reserved word.
 pub const FEATURE_CHECKSUMS: u8 = 1;
@@ -99,6 +102,29 @@ fn i64_at(b: &[u8], at: usize) -> i64 {
     u64_at(b, at) as i64
 }
 
+/// The geometries the format allows; `Config::validate` and the meta
+/// decoder both check with it, so a store that can be created can be opened.
+pub(crate) fn check_geometry(
+    num_blocks: u32,
+    data_block_size: u32,
+    index_block_size: u32,
+) -> Result<(), String> {
+    if num_blocks == 0 {
+        return Err("num_blocks must be at least 1".into());
+    }
+    if !data_block_size.is_power_of_two() || !(64..=MAX_BLOCK_SIZE).contains(&data_block_size) {
+        return Err(format!(
+            "data_block_size {data_block_size} must be a power of two between 64 and {MAX_BLOCK_SIZE}"
+        ));
+    }
+    if !index_block_size.is_power_of_two() || !(16..=MAX_BLOCK_SIZE).contains(&index_block_size) {
+        return Err(format!(
+            "index_block_size {index_block_size} must be a power of two between 16 and {MAX_BLOCK_SIZE}"
+        ));
+    }
+    Ok(())
+}
+
 /// `meta.tsdb`: the store's geometry and its ring pointers at the last checkpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Meta {
@@ -170,7 +196,7 @@ impl Meta {
             epoch: u32_at(b, 40),
             live_blocks: u32_at(b, 44),
         };
-        crate::config::check_geometry(meta.num_blocks, meta.data_block_size, meta.index_block_size)
+        check_geometry(meta.num_blocks, meta.data_block_size, meta.index_block_size)
             .map_err(|e| Error::Corrupt(format!("meta.tsdb geometry: {e}")))?;
         if meta.head_block >= meta.num_blocks || meta.tail_block >= meta.num_blocks {
             return Err(Error::Corrupt(format!(
@@ -372,6 +398,21 @@ mod tests {
         assert_ne!(base, object_checksum(0, 8, b"abc"));
         assert_ne!(base, object_checksum(0, 7, b"abd"));
         assert_ne!(base, object_checksum(checksum_seed(1), 7, b"abc"));
+    }
+
+    #[test]
+    fn geometry() {
+        assert!(check_geometry(1, 64, 16).is_ok());
+        let bad = [
+            (0, 64, 16),
+            (4, 63, 16),
+            (4, 96, 16),
+            (4, 64, 8),
+            (4, 64, 24),
+        ];
+        for (n, d, i) in bad {
+            assert!(check_geometry(n, d, i).is_err(), "{n} {d} {i}");
+        }
     }
 
     #[test]

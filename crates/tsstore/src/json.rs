@@ -4,7 +4,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::Result;
-use crate::store::{ObjectHandle, Store};
+use crate::record::ObjectHandle;
+use crate::store::Store;
 
 impl Store {
     /// Serializes `value` as JSON and inserts it (at `timestamp`, or now).

@@ -34,7 +34,9 @@
 //! ```
 
 pub mod aggregate;
+mod atomic_file;
 mod block;
+mod capacity;
 mod config;
 mod durability;
 mod duration;
@@ -47,8 +49,10 @@ mod io;
 mod json;
 mod json_scan;
 mod lock;
+mod notify;
 mod payload;
 mod query;
+mod record;
 mod recovery;
 pub mod rules;
 mod schema;
@@ -57,19 +61,24 @@ mod store;
 mod time;
 mod writer;
 
-pub use config::{Config, MAX_BLOCK_SIZE, MAX_NAME_LEN, validate_store_name};
+pub use atomic_file::atomic_write;
+pub use capacity::{Capacity, Footprint};
+pub use config::{Config, MAX_NAME_LEN, validate_store_name};
 pub use durability::SyncPolicy;
 pub use duration::{DurationError, parse_duration, parse_duration_ns};
 pub use error::{Error, Result};
 pub use filter::Filter;
-pub use format::DataType;
+pub use format::{DataType, MAX_BLOCK_SIZE};
 pub use io::{RealFile, StoreFile};
+pub use notify::{
+    CommitEvent, CommitState, CommitSubscription, CommitWatch, MAX_COMMIT_CALLBACKS,
+    TooManyCallbacks, Wake,
+};
 pub use payload::validate as validate_payload;
 pub use query::{READ_BATCH_BYTES, Records};
-pub use schema::{
-    Field, FieldType, MAX_FIELD_NAME, MAX_FIELDS, SCHEMA_FILE, Schema, SchemaDoc, SchemaError,
-};
-pub use store::{ObjectHandle, Record, Stats, Store, StoreFiles};
+pub use record::{ObjectHandle, Record};
+pub use schema::{Field, FieldType, MAX_FIELD_NAME, MAX_FIELDS, Schema, SchemaDoc, SchemaError};
+pub use store::{SCHEMA_FILE, Stats, Store, StoreFiles};
 pub use time::{now_ns, rfc3339};
 
 /// Byte layout constants and codecs, public for tools and layout tests.

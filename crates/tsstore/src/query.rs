@@ -17,7 +17,8 @@ use crate::error::{Error, Result};
 use crate::format::{OBJECT_HEADER_SIZE, blocks_for, object_checksum};
 use crate::index::BlockRef;
 use crate::lock::read_lock;
-use crate::store::{ObjectHandle, Record, Store};
+use crate::record::{ObjectHandle, Record};
+use crate::store::Store;
 
 /// Most bytes read by one batch of an iterator (a single spanning object
 /// may need more: it is always read whole).

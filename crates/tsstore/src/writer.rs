@@ -24,7 +24,7 @@ use crate::format::{
 use crate::index::RingIndex;
 use crate::io::StoreFile;
 use crate::lock::write_lock;
-use crate::store::ObjectHandle;
+use crate::record::ObjectHandle;
 
 /// Index entries serialized per `pwrite` at a checkpoint (bounds the scratch buffer).
 const INDEX_CHUNK_ENTRIES: usize = 4096;
@@ -112,6 +112,9 @@ pub(crate) struct Writer {
     durable_checkpoints: bool,
     /// Something was written since the last checkpoint.
     dirty: bool,
+    /// Times objects were published to readers; the store compares it
+    /// around a write to know whether to signal a commit.
+    publishes: u64,
 }
 
 impl Writer {
@@ -137,6 +140,7 @@ impl Writer {
             scan_start_guard: 0,
             durable_checkpoints: false,
             dirty: false,
+            publishes: 0,
         }
     }
 
@@ -147,6 +151,11 @@ impl Writer {
     /// Whether anything was written since the last checkpoint.
     pub fn is_dirty(&self) -> bool {
         self.dirty
+    }
+
+    /// Times objects were published to readers since open.
+    pub fn publishes(&self) -> u64 {
+        self.publishes
     }
 
     pub fn checksum_seed(&self) -> Option<u32> {
@@ -376,6 +385,7 @@ impl Writer {
         let mut ring = write_lock(ctx.ring);
         ring.push_blocks(ts, span, 1, 0);
         ring.set_newest(ts);
+        self.publishes += 1;
         Ok(ObjectHandle {
             timestamp: ts,
             block_num: first,
@@ -415,6 +425,9 @@ impl Writer {
     }
 
     fn publish(&mut self, ctx: &Ctx) {
+        if self.unpublished_objects > 0 {
+            self.publishes += 1;
+        }
         let mut ring = write_lock(ctx.ring);
         if self.unpublished_block {
             let first_ts = i64::from_le_bytes(self.head[0..8].try_into().unwrap_or_default());

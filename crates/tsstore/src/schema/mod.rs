@@ -8,16 +8,11 @@
 //! readable under the newest version; only that version is used.
 
 mod codec;
-mod file;
-mod store_api;
 
 use std::collections::HashMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-
-pub use file::SCHEMA_FILE;
-pub(crate) use file::SchemaState;
 
 /// Most fields one schema may have; a bound on every per-record lookup table.
 pub const MAX_FIELDS: usize = 1024;
@@ -233,7 +228,7 @@ impl Schema {
     }
 
     /// `new` without the name rules, for schema files written by others.
-    fn build(version: u32, mut fields: Vec<Field>) -> Result<Schema, SchemaError> {
+    pub(crate) fn build(version: u32, mut fields: Vec<Field>) -> Result<Schema, SchemaError> {
         if fields.is_empty() {
             return Err(SchemaError::NoFields);
         }

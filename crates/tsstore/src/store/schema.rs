@@ -4,10 +4,10 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use super::{Field, Schema, SchemaError};
+use super::Store;
 use crate::error::Result;
 use crate::format::DataType;
-use crate::store::Store;
+use crate::schema::{Field, Schema, SchemaError};
 
 impl Store {
     /// The current schema of a schema store (`None` before the first

@@ -1,17 +1,18 @@
-//! `schema.json`: every version of a store's schema, replaced atomically
-//! (temp file, fsync, rename, fsync of the directory) so a crash leaves
-//! either the old or the new file, never a torn one.
+//! `schema.json`: every version of a store's schema, replaced with
+//! `atomic_write` so a crash leaves either the old or the new file, never a
+//! torn one. Here rather than in `schema`, which stays free of I/O and of
+//! the engine's error type.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File};
-use std::io::Write;
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Field, Schema, SchemaDoc, SchemaError};
+use crate::atomic_file::atomic_write;
 use crate::error::Result;
+use crate::schema::{Field, Schema, SchemaDoc, SchemaError};
 
 pub const SCHEMA_FILE: &str = "schema.json";
 
@@ -107,20 +108,16 @@ impl SchemaState {
         let Some(dir) = &self.dir else {
             return Ok(());
         };
-        let tmp = dir.join("schema.json.tmp");
-        let mut file = File::create(&tmp)?;
-        file.write_all(&serde_json::to_vec_pretty(history)?)?;
-        file.sync_all()?;
-        fs::rename(&tmp, dir.join(SCHEMA_FILE))?;
-        File::open(dir)?.sync_all()?;
+        let bytes = serde_json::to_vec_pretty(history)?;
+        atomic_write(&dir.join(SCHEMA_FILE), &bytes, None)?;
         Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::FieldType;
     use super::*;
+    use crate::schema::FieldType;
 
     #[test]
     fn versions_persist_and_reload() {

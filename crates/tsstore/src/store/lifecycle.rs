@@ -1,0 +1,352 @@
+//! Store lifecycle: create (files at full size, meta last), open (lock,
+//! length repair, recovery, the flusher), close, delete, destroy, and the
+//! directory-level queries (`exists`, `list`, `read_config`).
+
+use std::fs::{self, File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, RwLock};
+
+use super::SchemaState;
+use super::{DATA_FILE, INDEX_FILE, META_FILE, Store, StoreFiles};
+use crate::atomic_file::atomic_write;
+use crate::config::{Config, validate_store_name};
+use crate::durability::{FlushTarget, Flusher, GroupCommit, SyncPolicy};
+use crate::error::{Error, Result};
+use crate::format::{FEATURE_CHECKSUMS, META_SIZE, Meta, index_file_len};
+use crate::index::RingIndex;
+use crate::io::{RealFile, StoreFile};
+use crate::lock::mutex_lock;
+use crate::notify::CommitNotifier;
+use crate::writer::{Ctx, Writer};
+
+fn store_dir(dir: &Path, name: &str) -> Result<PathBuf> {
+    validate_store_name(name)?;
+    Ok(dir.join(name))
+}
+
+fn open_rw(path: &Path) -> Result<File> {
+    Ok(OpenOptions::new().read(true).write(true).open(path)?)
+}
+
+/// Takes the store's advisory lock on `meta.tsdb`, or reports `InUse`.
+fn lock_meta(file: &File, name: &str) -> Result<()> {
+    match file.try_lock() {
+        Ok(()) => Ok(()),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::InUse(name.to_string())),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::Io(e)),
+    }
+}
+
+impl Store {
+    /// Creates the store `dir/name` with its files at full size, then opens
+    /// it with the default sync policy (`Interval(1 s)`).
+    pub fn create(dir: impl AsRef<Path>, name: &str, config: Config) -> Result<Store> {
+        Store::create_with(dir, name, config, SyncPolicy::default())
+    }
+
+    /// Opens an existing store with the default sync policy (`Interval(1 s)`).
+    pub fn open(dir: impl AsRef<Path>, name: &str) -> Result<Store> {
+        Store::open_with(dir, name, SyncPolicy::default())
+    }
+
+    /// Whether `dir/name` is a complete store (its `meta.tsdb` exists;
+    /// create writes that file last).
+    pub fn exists(dir: impl AsRef<Path>, name: &str) -> bool {
+        validate_store_name(name).is_ok() && dir.as_ref().join(name).join(META_FILE).is_file()
+    }
+
+    /// Names of every store in `dir`, sorted; other entries are ignored.
+    pub fn list(dir: impl AsRef<Path>) -> Result<Vec<String>> {
+        let dir = dir.as_ref();
+        let mut names: Vec<String> = fs::read_dir(dir)?
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|name| Store::exists(dir, name))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// The configuration of a store without opening it: reads only its
+    /// header, takes no lock, so it works while another process has it open.
+    pub fn read_config(dir: impl AsRef<Path>, name: &str) -> Result<Config> {
+        let path = store_dir(dir.as_ref(), name)?.join(META_FILE);
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::StoreNotFound(name.to_string()));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let meta = Meta::decode(&bytes)?;
+        Ok(Config {
+            num_blocks: meta.num_blocks,
+            data_block_size: meta.data_block_size,
+            index_block_size: meta.index_block_size,
+            data_type: meta.data_type,
+        })
+    }
+
+    /// Creates the store `dir/name` with its files at full size, then opens it.
+    pub fn create_with(
+        dir: impl AsRef<Path>,
+        name: &str,
+        config: Config,
+        sync: SyncPolicy,
+    ) -> Result<Store> {
+        let path = store_dir(dir.as_ref(), name)?;
+        config.validate()?;
+        if path.join(META_FILE).exists() {
+            return Err(Error::StoreExists(name.to_string()));
+        }
+        fs::create_dir_all(&path)?;
+        let data_len = config.num_blocks as u64 * config.data_block_size as u64;
+        let index_len = index_file_len(config.num_blocks, config.index_block_size);
+        for (file, len) in [(DATA_FILE, data_len), (INDEX_FILE, index_len)] {
+            let f = RealFile::new(
+                OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .open(path.join(file))?,
+            );
+            f.allocate(len)?;
+            f.sync_data()?;
+        }
+        let meta = new_meta(&config);
+        // The meta file appears last and atomically: a store directory with
+        // a meta.tsdb is always complete.
+        atomic_write(&path.join(META_FILE), &meta.encode(), None)?;
+        Store::open_with(dir, name, sync)
+    }
+
+    /// Opens an existing store, takes its lock, and recovers what was
+    /// written after its last checkpoint.
+    pub fn open_with(dir: impl AsRef<Path>, name: &str, sync: SyncPolicy) -> Result<Store> {
+        let path = store_dir(dir.as_ref(), name)?;
+        let meta_path = path.join(META_FILE);
+        if !meta_path.exists() {
+            return Err(Error::StoreNotFound(name.to_string()));
+        }
+        let meta_file = open_rw(&meta_path)?;
+        lock_meta(&meta_file, name)?;
+        let meta_file: Arc<dyn StoreFile> = Arc::new(RealFile::new(meta_file));
+        let mut raw = [0u8; META_SIZE];
+        meta_file
+            .read_exact_at(&mut raw, 0)
+            .map_err(|e| Error::Corrupt(format!("cannot read meta.tsdb: {e}")))?;
+        let meta = Meta::decode(&raw)?;
+        let data = RealFile::new(open_rw(&path.join(DATA_FILE))?);
+        let index = RealFile::new(open_rw(&path.join(INDEX_FILE))?);
+        repair_lengths(&meta, &data, &index)?;
+        let files = StoreFiles {
+            meta: meta_file,
+            data: Arc::new(data),
+            index: Arc::new(index),
+        };
+        Store::open_files(name, path, meta, files, sync)
+    }
+
+    /// Creates a store on files that are not on the local filesystem (a
+    /// simulated disk in tests): `data` and `index` must already have their
+    /// full, zero-filled size. There is no directory and no lock.
+    pub fn create_on(
+        name: &str,
+        files: StoreFiles,
+        config: Config,
+        sync: SyncPolicy,
+    ) -> Result<Store> {
+        validate_store_name(name)?;
+        config.validate()?;
+        let meta = new_meta(&config);
+        files.meta.write_all_at(&meta.encode(), 0)?;
+        files.meta.sync_data()?;
+        Store::open_on(name, files, sync)
+    }
+
+    /// Opens (and recovers) a store on files given by the caller; see `create_on`.
+    pub fn open_on(name: &str, files: StoreFiles, sync: SyncPolicy) -> Result<Store> {
+        validate_store_name(name)?;
+        let mut raw = [0u8; META_SIZE];
+        files
+            .meta
+            .read_exact_at(&mut raw, 0)
+            .map_err(|e| Error::Corrupt(format!("cannot read meta.tsdb: {e}")))?;
+        let meta = Meta::decode(&raw)?;
+        Store::open_files(name, PathBuf::new(), meta, files, sync)
+    }
+
+    fn open_files(
+        name: &str,
+        path: PathBuf,
+        meta: Meta,
+        files: StoreFiles,
+        sync: SyncPolicy,
+    ) -> Result<Store> {
+        let StoreFiles {
+            meta: meta_file,
+            data,
+            index,
+        } = files;
+        let schema = SchemaState::load((!path.as_os_str().is_empty()).then_some(path.as_path()))?;
+        let mut loaded = crate::recovery::load_state(&meta, data.as_ref(), index.as_ref())?;
+        // Before the recorded head is reused, a checkpoint must be durable
+        // too, or a power cut could leave recovery nowhere to start.
+        loaded
+            .writer
+            .set_durable_checkpoints(sync != SyncPolicy::Never);
+        let mut store = Store {
+            name: name.to_string(),
+            path,
+            meta,
+            data,
+            index,
+            meta_file,
+            ring: Arc::new(RwLock::new(loaded.ring)),
+            writer: Arc::new(Mutex::new(loaded.writer)),
+            corruption_skips: AtomicU64::new(0),
+            sync,
+            commit: GroupCommit::default(),
+            flusher: None,
+            flush_error: Arc::new(Mutex::new(None)),
+            schema,
+            commits: CommitNotifier::default(),
+            closed: false,
+        };
+        if loaded.recovered {
+            // Make the recovered log the new checkpoint before accepting writes.
+            store.sync()?;
+        }
+        if let SyncPolicy::Interval(every) = sync {
+            store.flusher = Some(Flusher::start(
+                every,
+                Checkpointer {
+                    writer: Arc::clone(&store.writer),
+                    ring: Arc::clone(&store.ring),
+                    data: Arc::clone(&store.data),
+                    index: Arc::clone(&store.index),
+                    meta: Arc::clone(&store.meta_file),
+                },
+                Arc::clone(&store.flush_error),
+            )?);
+        }
+        Ok(store)
+    }
+
+    /// Checkpoints, syncs and releases the store.
+    pub fn close(mut self) -> Result<()> {
+        self.stop_flusher();
+        let out = self.sync();
+        self.closed = true;
+        out
+    }
+
+    pub(super) fn stop_flusher(&mut self) {
+        if let Some(mut f) = self.flusher.take() {
+            f.stop();
+        }
+    }
+
+    /// Releases the store *without* a checkpoint, leaving the files as a
+    /// killed process would (everything written is in the OS, pointers are
+    /// as of the last checkpoint). For recovery tests.
+    #[doc(hidden)]
+    pub fn abandon(mut self) {
+        self.stop_flusher();
+        self.closed = true;
+    }
+
+    /// Closes the store and removes its directory.
+    pub fn delete(mut self) -> Result<()> {
+        self.stop_flusher();
+        self.closed = true;
+        let path = self.path.clone();
+        drop(self);
+        fs::remove_dir_all(path)?;
+        Ok(())
+    }
+
+    /// Removes a store that is not open anywhere.
+    pub fn destroy(dir: impl AsRef<Path>, name: &str) -> Result<()> {
+        let path = store_dir(dir.as_ref(), name)?;
+        let meta_path = path.join(META_FILE);
+        if !meta_path.exists() {
+            return Err(Error::StoreNotFound(name.to_string()));
+        }
+        let lock = open_rw(&meta_path)?;
+        lock_meta(&lock, name)?;
+        fs::remove_dir_all(&path)?;
+        Ok(())
+    }
+}
+
+/// The flusher's view of a store: its writer and files, not the `Store`
+/// (which owns the flusher and must be able to stop it).
+struct Checkpointer {
+    writer: Arc<Mutex<Writer>>,
+    ring: Arc<RwLock<RingIndex>>,
+    data: Arc<dyn StoreFile>,
+    index: Arc<dyn StoreFile>,
+    meta: Arc<dyn StoreFile>,
+}
+
+impl FlushTarget for Checkpointer {
+    fn write_back(&self) -> Result<()> {
+        if mutex_lock(&self.writer).is_dirty() {
+            self.data.sync_data()?;
+        }
+        Ok(())
+    }
+
+    fn checkpoint(&self) -> Result<()> {
+        let mut w = mutex_lock(&self.writer);
+        if !w.is_dirty() {
+            return Ok(());
+        }
+        let ctx = Ctx {
+            data: self.data.as_ref(),
+            index: self.index.as_ref(),
+            meta: self.meta.as_ref(),
+            ring: &self.ring,
+        };
+        w.checkpoint(&ctx, true)
+    }
+}
+
+/// The meta header of a new, empty store with checksums.
+fn new_meta(config: &Config) -> Meta {
+    Meta {
+        num_blocks: config.num_blocks,
+        data_block_size: config.data_block_size,
+        index_block_size: config.index_block_size,
+        head_block: 0,
+        tail_block: 0,
+        write_offset: 0,
+        data_type: config.data_type,
+        features: FEATURE_CHECKSUMS,
+        epoch: 0,
+        live_blocks: 0,
+    }
+}
+
+/// Gives back a truncated `data.tsdb` or `index.tsdb` its full size (the
+/// lost part reads as zeros, which recovery treats as "nothing written"),
+/// but only when the other file confirms the geometry in the meta header:
+/// if neither matches, it is the header that is wrong.
+fn repair_lengths(meta: &Meta, data: &RealFile, index: &RealFile) -> Result<()> {
+    let data_len = meta.num_blocks as u64 * meta.data_block_size as u64;
+    let index_len = index_file_len(meta.num_blocks, meta.index_block_size);
+    let (have_data, have_index) = (data.size()?, index.size()?);
+    let data_ok = have_data >= data_len;
+    let index_ok = have_index >= index_len;
+    match (data_ok, index_ok) {
+        (true, true) => Ok(()),
+        (false, false) => Err(Error::Corrupt(format!(
+            "meta.tsdb describes {data_len} data bytes and {index_len} index bytes, \
+             the files hold {have_data} and {have_index}"
+        ))),
+        (false, true) => Ok(data.allocate(data_len)?),
+        (true, false) => Ok(index.allocate(index_len)?),
+    }
+}

@@ -1,0 +1,143 @@
+//! Modifications: inserts (checked before the writer lock is taken),
+//! soft deletes, reset and sync. Each runs through `Store::write` or
+//! `Store::with_writer`, which roll back on error and signal commits.
+
+use std::borrow::Cow;
+
+use super::Store;
+use crate::error::{Error, Result};
+use crate::format::{DataType, OBJ_DELETED};
+use crate::lock::{mutex_lock, write_lock};
+use crate::record::ObjectHandle;
+use crate::schema::SchemaError;
+
+impl Store {
+    /// Checks `payload` against the data type (schema stores: validates
+    /// and compacts it) and the object size limit; returns what to store.
+    fn check_payload<'a>(&self, payload: &'a [u8]) -> Result<Cow<'a, [u8]>> {
+        let stored = if self.meta.data_type == DataType::Schema {
+            let schema = self.schema.current().ok_or(SchemaError::NoSchema)?;
+            Cow::Owned(schema.compact(payload)?)
+        } else {
+            crate::payload::validate(self.meta.data_type, payload)?;
+            Cow::Borrowed(payload)
+        };
+        let max = self.max_object_size();
+        if stored.len() as u64 > max {
+            return Err(Error::TooLarge {
+                size: stored.len() as u64,
+                max,
+            });
+        }
+        Ok(stored)
+    }
+
+    /// Inserts `payload` at `timestamp`, which must be after every stored one.
+    pub fn put(&self, timestamp: i64, payload: &[u8]) -> Result<ObjectHandle> {
+        let payload = self.check_payload(payload)?;
+        self.write(|w, ctx| {
+            check_timestamp(timestamp, w.newest())?;
+            let h = w.append(ctx, timestamp, &payload)?;
+            w.flush(ctx, false)?;
+            Ok(h)
+        })
+    }
+
+    /// Inserts at `max(now, newest + 1)`, so it never collides or goes back.
+    pub fn put_now(&self, payload: &[u8]) -> Result<ObjectHandle> {
+        let payload = self.check_payload(payload)?;
+        self.write(|w, ctx| {
+            let ts = next_timestamp(w.newest());
+            let h = w.append(ctx, ts, &payload)?;
+            w.flush(ctx, false)?;
+            Ok(h)
+        })
+    }
+
+    /// Inserts a batch under one lock, each touched block written once.
+    /// Every payload and timestamp is checked before anything is written;
+    /// entries without a timestamp get `max(now, previous + 1)`.
+    pub fn put_many<I, B>(&self, items: I) -> Result<Vec<ObjectHandle>>
+    where
+        I: IntoIterator<Item = (Option<i64>, B)>,
+        B: AsRef<[u8]>,
+    {
+        let owned: Vec<(Option<i64>, B)> = items.into_iter().collect();
+        let mut items = Vec::with_capacity(owned.len());
+        for (ts, p) in &owned {
+            items.push((*ts, self.check_payload(p.as_ref())?));
+        }
+        self.write(|w, ctx| {
+            let mut prev = w.newest();
+            let mut stamps = Vec::with_capacity(items.len());
+            for (ts, _) in &items {
+                let ts = match *ts {
+                    Some(ts) => {
+                        check_timestamp(ts, prev)?;
+                        ts
+                    }
+                    None => next_timestamp(prev),
+                };
+                stamps.push(ts);
+                prev = ts;
+            }
+            let mut handles = Vec::with_capacity(items.len());
+            for ((_, p), ts) in items.iter().zip(stamps) {
+                handles.push(w.append(ctx, ts, p.as_ref())?);
+            }
+            w.flush(ctx, false)?;
+            Ok(handles)
+        })
+    }
+
+    /// Soft-deletes exactly the object at `timestamp`; its neighbours stay.
+    pub fn delete_by_time(&self, timestamp: i64) -> Result<()> {
+        self.write(|w, ctx| {
+            let (phys, found) = self.locate(timestamp)?.ok_or(Error::NotFound(timestamp))?;
+            let low_byte = (found.header.flags | OBJ_DELETED) as u8;
+            w.mark_deleted(ctx, phys, found.offset, low_byte)?;
+            write_lock(&self.ring).note_deleted(phys);
+            Ok(())
+        })
+    }
+
+    /// Empties the store in O(1); configuration stays. Signals
+    /// `CommitEvent::Reset` even if the checkpoint after it fails: readers
+    /// see an empty store either way.
+    pub fn reset(&self) -> Result<()> {
+        let out = self.with_writer(|w, ctx| {
+            w.reset(ctx);
+            w.checkpoint(ctx, true)
+        });
+        self.commits.reset();
+        out
+    }
+
+    /// Writes every pointer and index entry and makes the store durable.
+    /// Also reports a failure of the background flusher since the last call.
+    pub fn sync(&self) -> Result<()> {
+        if let Some(e) = mutex_lock(&self.flush_error).take() {
+            return Err(Error::Io(std::io::Error::other(format!(
+                "background sync failed: {e}"
+            ))));
+        }
+        self.with_writer(|w, ctx| w.checkpoint(ctx, true))
+    }
+}
+
+fn check_timestamp(ts: i64, newest: i64) -> Result<()> {
+    if ts <= 0 {
+        return Err(Error::InvalidTimestamp(ts));
+    }
+    if ts <= newest {
+        return Err(Error::TimestampOutOfOrder {
+            timestamp: ts,
+            newest,
+        });
+    }
+    Ok(())
+}
+
+fn next_timestamp(newest: i64) -> i64 {
+    crate::time::now_ns().max(newest.saturating_add(1))
+}
