@@ -3,4 +3,9 @@
 # This is the test command README.md names and .ci/run calls.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# schemathesis (PyPI) checks the server against its OpenAPI document
+# (crates/tsstore-server/tests/openapi_fuzz.rs).
+if ! command -v schemathesis >/dev/null 2>&1; then
+  python3 -m pip install --quiet --disable-pip-version-check "schemathesis>=4,<5"
+fi
 cargo test --workspace --locked

@@ -5,7 +5,6 @@
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand};
-use tsstore::layout::{BLOCK_HEADER_SIZE, OBJECT_HEADER_SIZE, blocks_for, index_file_len};
 use tsstore::{Config, DataType, Store, SyncPolicy};
 
 use crate::config::{self, ConfigError, Overrides, Settings};
@@ -416,16 +415,15 @@ fn calc(args: &CalcArgs) -> Result<String, CliError> {
         index_block_size: args.index_size,
         data_type: DataType::Binary,
     };
-    config.validate()?;
-    let data = args.blocks as u64 * args.block_size as u64;
-    let index = index_file_len(args.blocks, args.index_size);
+    let footprint = tsstore::Footprint::of(&config)?;
     let mut out = format!(
-        "data.tsdb   {} ({} blocks of {} bytes)\nindex.tsdb  {}\nmeta.tsdb   64 B\ntotal       {}",
-        human_bytes(data),
+        "data.tsdb   {} ({} blocks of {} bytes)\nindex.tsdb  {}\nmeta.tsdb   {}\ntotal       {}",
+        human_bytes(footprint.data_bytes),
         args.blocks,
         args.block_size,
-        human_bytes(index),
-        human_bytes(data + index + 64)
+        human_bytes(footprint.index_bytes),
+        human_bytes(footprint.meta_bytes),
+        human_bytes(footprint.total_bytes)
     );
     let Some(size) = args.object_size else {
         if args.every.is_some() {
@@ -433,34 +431,34 @@ fn calc(args: &CalcArgs) -> Result<String, CliError> {
         }
         return Ok(out);
     };
-    let per_object = size + OBJECT_HEADER_SIZE as u64;
-    let room = args.block_size as u64 - BLOCK_HEADER_SIZE as u64;
-    let objects = if per_object <= room {
-        let per_block = room / per_object;
+    let capacity = tsstore::Capacity::of(&config, size)?;
+    if !capacity.fits() {
+        return Err(CliError::Usage(format!(
+            "an object of {size} bytes needs {} blocks; the ring has only {}",
+            capacity.blocks_per_object, args.blocks
+        )));
+    }
+    if capacity.packs() {
         out.push_str(&format!(
-            "\nobjects of {size} bytes: {per_block} per block (packed)"
+            "\nobjects of {size} bytes: {} per block (packed)",
+            capacity.objects_per_block
         ));
-        per_block * args.blocks as u64
     } else {
-        let span = blocks_for(size, args.block_size);
-        if span > args.blocks as u64 {
-            return Err(CliError::Usage(format!(
-                "an object of {size} bytes needs {span} blocks; the ring has only {}",
-                args.blocks
-            )));
-        }
         out.push_str(&format!(
-            "\nobjects of {size} bytes: each spans {span} blocks"
+            "\nobjects of {size} bytes: each spans {} blocks",
+            capacity.blocks_per_object
         ));
-        args.blocks as u64 / span
-    };
-    out.push_str(&format!("\nthe ring holds {objects} objects"));
+    }
+    out.push_str(&format!(
+        "\nthe ring holds {} objects",
+        capacity.max_objects
+    ));
     if let Some(every) = &args.every {
         let d =
             tsstore::parse_duration(every).map_err(|e| CliError::Usage(format!("--every: {e}")))?;
         out.push_str(&format!(
             "\nat one object every {every}: {} of history",
-            human_duration(objects as f64 * d.as_secs_f64())
+            human_duration(capacity.history(d).as_secs_f64())
         ));
     }
     Ok(out)

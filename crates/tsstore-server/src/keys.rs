@@ -5,9 +5,7 @@
 //! constant time, without stopping at the first match, so neither timing
 //! nor the result tells which part of a key was wrong.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -105,18 +103,9 @@ impl KeyFile {
     /// Replaces `store_dir/keys.json` atomically, readable by the owner only.
     pub fn save(&self, store_dir: &Path) -> Result<(), KeyError> {
         let path = store_dir.join(KEYS_FILE);
-        let tmp = store_dir.join("keys.json.tmp");
         let write = || -> std::io::Result<()> {
-            let _ = fs::remove_file(&tmp);
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&tmp)?;
-            f.write_all(&serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?)?;
-            f.sync_all()?;
-            fs::rename(&tmp, &path)?;
-            File::open(store_dir)?.sync_all()
+            let bytes = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
+            tsstore::atomic_write(&path, &bytes, Some(0o600))
         };
         write().map_err(|source| KeyError::Write {
             path: path.display().to_string(),

@@ -22,13 +22,6 @@ pub enum ProvisionError {
     TooLarge { bytes: u64, max: u64 },
 }
 
-/// Bytes a store of `config` takes on disk: data, index and meta files.
-pub fn footprint(config: &Config) -> u64 {
-    config.num_blocks as u64 * config.data_block_size as u64
-        + tsstore::layout::index_file_len(config.num_blocks, config.index_block_size)
-        + tsstore::layout::META_SIZE as u64
-}
-
 /// What a caller asked of a new store's geometry and type; what it leaves
 /// out comes from the configured defaults.
 #[derive(Debug, Default, Clone, Copy)]
@@ -58,8 +51,7 @@ impl StoreRequest<'_> {
             index_block_size: self.index_block_size.unwrap_or(defaults.index_block_size),
             data_type,
         };
-        config.validate()?;
-        let bytes = footprint(&config);
+        let bytes = tsstore::Footprint::of(&config)?.total_bytes;
         match max_bytes {
             Some(max) if bytes > max => Err(ProvisionError::TooLarge { bytes, max }),
             _ => Ok(config),
@@ -128,7 +120,9 @@ mod tests {
             ..StoreRequest::default()
         };
         let footprint_of_big = (4 << 20) + 16384 + 64;
-        assert_eq!(footprint(&big.resolve(&d, None).unwrap()), footprint_of_big);
+        let resolved = big.resolve(&d, None).unwrap();
+        let footprint = tsstore::Footprint::of(&resolved).unwrap();
+        assert_eq!(footprint.total_bytes, footprint_of_big);
         assert!(big.resolve(&d, Some(footprint_of_big)).is_ok());
         assert!(matches!(
             big.resolve(&d, Some(4 << 20)),

@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
-use tsstore::{Config, Store, SyncPolicy};
+use tsstore::{CommitEvent, CommitSubscription, Config, Store, SyncPolicy};
 
 use crate::auth::AuthError;
 use crate::keys::{KeyError, KeyFile, NewKey};
@@ -64,15 +64,38 @@ pub struct OpenStore {
     /// Set to `true` when the store is being deleted or the server stops;
     /// long-lived connections on the store watch it.
     pub stopping: watch::Sender<bool>,
+    /// The store's last commit event, bridged from the engine's callback:
+    /// async tasks wait for new records with `commits().changed()`, with no
+    /// thread per waiter.
+    commits: watch::Sender<CommitEvent>,
+    /// Keeps the engine callback registered for as long as the store is open.
+    _subscription: Option<CommitSubscription>,
 }
 
 impl OpenStore {
     fn new(store: Store) -> OpenStore {
+        let commits = watch::channel(CommitEvent::NewRecords(store.commits().current())).0;
+        let tx = commits.clone();
+        // The callback holds only a channel end, never the store.
+        let subscription = store.on_commit(Box::new(move |event| {
+            tx.send_replace(event);
+        }));
+        if subscription.is_err() {
+            tracing::error!(store = %store.name(), "live readers will not be woken: too many commit callbacks");
+        }
         OpenStore {
             store,
             metrics: StoreMetrics::default(),
             stopping: watch::channel(false).0,
+            commits,
+            _subscription: subscription.ok(),
         }
+    }
+
+    /// Wakes on every commit that makes records readable, on a reset, and
+    /// when the store closes.
+    pub fn commits(&self) -> watch::Receiver<CommitEvent> {
+        self.commits.subscribe()
     }
 }
 
@@ -336,4 +359,45 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| RegistryError::Task(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn commits_wake_async_waiters() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config {
+            num_blocks: 8,
+            ..Config::default()
+        };
+        let store = Store::create_with(dir.path(), "s", config, SyncPolicy::Never).unwrap();
+        let open = Arc::new(OpenStore::new(store));
+        let mut rx = open.commits();
+        rx.borrow_and_update();
+        let writer = Arc::clone(&open);
+        let put = tokio::task::spawn_blocking(move || writer.store.put_now(b"1").unwrap());
+        tokio::time::timeout(Duration::from_secs(10), rx.changed())
+            .await
+            .expect("woken within the bound")
+            .unwrap();
+        assert!(matches!(
+            *rx.borrow_and_update(),
+            CommitEvent::NewRecords(_)
+        ));
+        let seen = open.store.newest(1).unwrap();
+        assert_eq!(
+            seen.len(),
+            1,
+            "the record is readable once the waiter wakes"
+        );
+        assert_eq!(seen[0].handle, put.await.unwrap());
+        open.store.reset().unwrap();
+        tokio::time::timeout(Duration::from_secs(10), rx.changed())
+            .await
+            .expect("woken by the reset")
+            .unwrap();
+        assert!(matches!(*rx.borrow(), CommitEvent::Reset(_)));
+    }
 }

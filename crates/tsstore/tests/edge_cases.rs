@@ -448,3 +448,21 @@ fn list_and_exists_see_only_complete_stores() {
         Err(tsstore::Error::Corrupt(_))
     ));
 }
+
+#[test]
+fn nothing_comes_after_the_largest_timestamp() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = tiny(dir.path(), 4, 128);
+    s.put(i64::MAX, b"last").unwrap();
+    // put_now and put_many have no later timestamp to give: refused, and
+    // nothing is written (the store never holds two equal timestamps).
+    assert!(matches!(
+        s.put_now(b"x"),
+        Err(Error::TimestampOutOfOrder { .. })
+    ));
+    assert!(matches!(
+        s.put_many([(None, &b"y"[..])]),
+        Err(Error::TimestampOutOfOrder { .. })
+    ));
+    assert_eq!(timestamps(&s.oldest(10).unwrap()), vec![i64::MAX]);
+}

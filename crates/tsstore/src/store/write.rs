@@ -47,7 +47,7 @@ impl Store {
     pub fn put_now(&self, payload: &[u8]) -> Result<ObjectHandle> {
         let payload = self.check_payload(payload)?;
         self.write(|w, ctx| {
-            let ts = next_timestamp(w.newest());
+            let ts = next_timestamp(w.newest())?;
             let h = w.append(ctx, ts, &payload)?;
             w.flush(ctx, false)?;
             Ok(h)
@@ -76,7 +76,7 @@ impl Store {
                         check_timestamp(ts, prev)?;
                         ts
                     }
-                    None => next_timestamp(prev),
+                    None => next_timestamp(prev)?,
                 };
                 stamps.push(ts);
                 prev = ts;
@@ -138,6 +138,15 @@ fn check_timestamp(ts: i64, newest: i64) -> Result<()> {
     Ok(())
 }
 
-fn next_timestamp(newest: i64) -> i64 {
-    crate::time::now_ns().max(newest.saturating_add(1))
+/// `max(now, newest + 1)`; when the newest timestamp is already
+/// `i64::MAX` there is no later one, and the insert is refused rather than
+/// given a timestamp that does not increase.
+fn next_timestamp(newest: i64) -> Result<i64> {
+    match newest.checked_add(1) {
+        Some(next) => Ok(crate::time::now_ns().max(next)),
+        None => Err(Error::TimestampOutOfOrder {
+            timestamp: newest,
+            newest,
+        }),
+    }
 }
