@@ -7,5 +7,7 @@ cd "$(dirname "$0")/.."
 # (crates/tsstore-server/tests/openapi_fuzz.rs).
 if ! command -v schemathesis >/dev/null 2>&1; then
   python3 -m pip install --quiet --disable-pip-version-check "schemathesis>=4,<5"
+  # pyenv installs put commands on PATH through shims made by a rehash.
+  if command -v pyenv >/dev/null 2>&1; then pyenv rehash; fi
 fi
 cargo test --workspace --locked
