@@ -17,18 +17,8 @@ const BS: usize = 256;
 const N: usize = 64;
 const HDR: usize = 24;
 
-fn le32(b: &mut [u8], at: usize, v: u32) {
-    b[at..at + 4].copy_from_slice(&v.to_le_bytes());
-}
-fn le64(b: &mut [u8], at: usize, v: i64) {
-    b[at..at + 8].copy_from_slice(&v.to_le_bytes());
-}
-fn rd32(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes(b[at..at + 4].try_into().unwrap())
-}
-fn rd64(b: &[u8], at: usize) -> i64 {
-    i64::from_le_bytes(b[at..at + 8].try_into().unwrap())
-}
+mod common;
+use common::{le32, le64, rd32, rd64};
 
 /// The three files of a store as ts-store (Go) v0.4 writes them, built one
 /// object at a time (no wrapping: the tests stay inside one lap).

@@ -14,23 +14,13 @@ use tsstore::{Config, DataType, Store};
 const BS: usize = 128;
 const N: usize = 8;
 
-fn le32(b: &mut [u8], at: usize, v: u32) {
-    b[at..at + 4].copy_from_slice(&v.to_le_bytes());
-}
-fn le64(b: &mut [u8], at: usize, v: u64) {
-    b[at..at + 8].copy_from_slice(&v.to_le_bytes());
-}
-fn rd32(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes(b[at..at + 4].try_into().unwrap())
-}
-fn rd64(b: &[u8], at: usize) -> i64 {
-    i64::from_le_bytes(b[at..at + 8].try_into().unwrap())
-}
+mod common;
+use common::{le32, le64, rd32, rd64};
 
 /// Block header at block `blk`: timestamp, data_len, flags.
 fn block_header(d: &mut [u8], blk: usize, ts: i64, data_len: u32, flags: u32) {
     let at = blk * BS;
-    le64(d, at, ts as u64);
+    le64(d, at, ts);
     le32(d, at + 8, data_len);
     le32(d, at + 12, flags);
 }
@@ -40,7 +30,7 @@ fn block_header(d: &mut [u8], blk: usize, ts: i64, data_len: u32, flags: u32) {
 fn object(d: &mut [u8], blk: usize, off: usize, hdr: (i64, u32, u32, u32), payload: &[u8]) {
     let (ts, total, flags, next) = hdr;
     let at = blk * BS + off;
-    le64(d, at, ts as u64);
+    le64(d, at, ts);
     le32(d, at + 8, total);
     le32(d, at + 12, flags);
     le32(d, at + 16, next);
@@ -106,7 +96,7 @@ fn build_legacy() -> (Vec<u8>, Vec<u8>, Vec<u8>) {
     object(&mut data, 3, 24, (5000, 7, 0b100, 0), br#"{"e":5}"#);
 
     let mut index = vec![0u8; 128];
-    for (blk, ts) in [(0usize, 1000u64), (1, 4000), (3, 5000)] {
+    for (blk, ts) in [(0usize, 1000i64), (1, 4000), (3, 5000)] {
         le64(&mut index, blk * 16, ts);
         le32(&mut index, blk * 16 + 8, blk as u32);
     }
