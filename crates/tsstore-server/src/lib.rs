@@ -17,12 +17,15 @@
 //!   spec, the read pipeline (expand once, filter, aggregate), encoders, and
 //!   the budget that moves long reads off the async workers
 //!   (`RecordError`). Every transport goes through it.
+//! * `json_int`: whole JSON numbers (`3` or `3.0`) wherever a body carries
+//!   an integer.
 //! * `metrics`: per-store and per-route counters, rendered for Prometheus.
 //! * `app`: what every part shares (`App`: registry, admin key, limits,
 //!   metrics) and the one shutdown signal (`Shutdown`) that every listener
 //!   and background task holds.
 //! * `http`: the REST adapter, the only module that knows HTTP statuses
-//!   (`http::error` maps every layer's errors in one place).
+//!   (`http::error` maps every layer's errors in one place; `http::openapi`
+//!   documents them from that same mapping).
 //! * `serve`: wiring only: runtime, listener, connection bound, signals,
 //!   and the stop sequence (stop accepting → tasks end → stores close).
 //! * `cli`: the commands (`create`, `key`, `status`, `calc`, `serve`,

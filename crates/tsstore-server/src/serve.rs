@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::app::{App, AppInner, Limits, Shutdown};
 use crate::auth::{AdminKey, AdminKeyError, AdminKeySource};
 use crate::config::Settings;
+use crate::http;
 use crate::http::listener::{ListenError, ListenOptions, Listener};
 use crate::registry::Registry;
 
@@ -125,6 +126,7 @@ async fn serve(settings: Settings) -> Result<(), StartError> {
     .await?;
     // Ends by itself once the token is cancelled, by a signal or otherwise.
     tokio::spawn(stop_on_signal(app.shutdown.token()));
+    let router = http::router(Arc::clone(&app));
     let url = listener.url();
     tracing::info!(
         data_path = %settings.base_path.display(),
@@ -136,12 +138,15 @@ async fn serve(settings: Settings) -> Result<(), StartError> {
     // The address on stdout lets scripts and tests find an ephemeral port.
     println!("listening on {url}");
     // Hand what start-up allocated and freed (argument parsing, the OpenAPI
-    // document's construction) back to the OS instead of keeping it resident.
+    // document's construction, so the router is built above) back to the OS
+    // instead of keeping it resident.
     // SAFETY: malloc_trim only releases free heap memory; no pointer is touched.
     unsafe {
         libc::malloc_trim(0);
     }
-    let served = listener.serve(Arc::clone(&app), SHUTDOWN_GRACE).await;
+    let served = listener
+        .serve(router, app.shutdown.token(), SHUTDOWN_GRACE)
+        .await;
     // The listener has stopped: background tasks end (or are aborted)
     // before the stores they may write to are closed.
     app.shutdown.stop(SHUTDOWN_GRACE).await;

@@ -18,7 +18,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::app::App;
+use tokio_util::sync::CancellationToken;
 
 /// Time a new connection gets to send its first request headers.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -98,11 +98,16 @@ impl Listener {
         format!("{scheme}://{}", self.local)
     }
 
-    /// Serves the REST API until the app's shutdown token is cancelled,
-    /// then lets in-flight requests finish for at most `grace`.
-    pub async fn serve(self, app: App, grace: Duration) -> io::Result<()> {
+    /// Serves `router` (see `http::router`) until `stop` is cancelled, then
+    /// lets in-flight requests finish for at most `grace`.
+    pub async fn serve(
+        self,
+        router: axum::Router,
+        stop: CancellationToken,
+        grace: Duration,
+    ) -> io::Result<()> {
         let handle: Handle<SocketAddr> = Handle::new();
-        let token = app.shutdown.token();
+        let token = stop;
         let stopper = handle.clone();
         // Ends by itself once the token is cancelled.
         tokio::spawn(async move {
@@ -110,7 +115,7 @@ impl Listener {
             stopper.graceful_shutdown(Some(grace));
         });
         let permits = Arc::new(Semaphore::new(self.max_connections));
-        let service = super::router(app).into_make_service();
+        let service = router.into_make_service();
         let mut server = axum_server::from_tcp(self.tcp)?.handle(handle);
         server
             .http_builder()

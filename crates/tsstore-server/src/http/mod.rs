@@ -69,23 +69,26 @@ pub fn router_and_doc(app: App) -> (Router, utoipa::openapi::OpenApi) {
     (router, doc)
 }
 
-/// `/api/openapi.json`, built once per process (a process runs one
-/// server, so one set of limits).
+/// `/api/openapi.json`, built on first request (so its construction costs
+/// no resident memory in a server nobody asks for it), then kept: a
+/// process runs one server, with one set of limits.
 static OPENAPI: OnceLock<String> = OnceLock::new();
 
-/// The router with `/api/openapi.json` answered from the generated
-/// document, completed by `openapi::finish` (error responses from the
-/// error mapping, the server's checks on parameters and bodies).
+/// The router.
 pub fn router(app: App) -> Router {
+    router_and_doc(app).0
+}
+
+/// The OpenAPI document of `app`'s router, completed by `openapi::finish`
+/// (error responses from the error mapping, the server's checks on
+/// parameters and bodies).
+fn document(app: &App) -> String {
     let limits = app.limits;
-    let (router, doc) = router_and_doc(app);
-    OPENAPI.get_or_init(|| {
-        openapi::finish(&doc, &limits).unwrap_or_else(|e| {
-            tracing::error!("cannot build the OpenAPI document: {e}");
-            format!("{{\"error\":\"openapi: {e}\",\"code\":\"internal_error\"}}")
-        })
-    });
-    router
+    let (_, doc) = router_and_doc(Arc::clone(app));
+    openapi::finish(&doc, &limits).unwrap_or_else(|e| {
+        tracing::error!("cannot build the OpenAPI document: {e}");
+        format!("{{\"error\":\"openapi: {e}\",\"code\":\"internal_error\"}}")
+    })
 }
 
 /// Times the request, bounds its run time, counts it by route, and reads
@@ -166,8 +169,8 @@ async fn metrics(State(app): State<App>) -> Response {
 /// This API's OpenAPI 3 document, generated from the handlers.
 #[utoipa::path(get, path = "/api/openapi.json", tag = "server",
     responses((status = 200, description = "OpenAPI 3 document", content_type = "application/json")))]
-async fn openapi() -> Response {
-    let doc = OPENAPI.get().map_or("{}", String::as_str);
+async fn openapi(State(app): State<App>) -> Response {
+    let doc = OPENAPI.get_or_init(|| document(&app));
     let mut resp = doc.to_string().into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
