@@ -428,3 +428,17 @@ fn a_long_scan_is_cut_by_the_request_timeout_and_the_store_still_opens() {
         .send();
     assert_eq!(timestamps(&r.json()).len(), 2);
 }
+
+#[test]
+fn a_store_larger_than_the_disk_is_refused_and_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path());
+    s.req("POST", "/api/stores")
+        .header("X-Admin-Key", common::ADMIN)
+        .json(&json!({"name": "huge", "num_blocks": 4294967295u64, "data_block_size": 1073741824}))
+        .send()
+        .expect_error(507, "insufficient_storage");
+    assert!(!s.data.join("huge").exists(), "no directory left behind");
+    // The name is free afterwards.
+    s.create_store(json!({"name": "huge", "num_blocks": 4}));
+}

@@ -466,3 +466,24 @@ fn nothing_comes_after_the_largest_timestamp() {
     ));
     assert_eq!(timestamps(&s.oldest(10).unwrap()), vec![i64::MAX]);
 }
+
+#[test]
+fn a_create_the_disk_cannot_hold_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    // 4 EiB: more than any disk (or largest file) this runs on.
+    let config = Config {
+        num_blocks: u32::MAX,
+        data_block_size: 1 << 30,
+        index_block_size: 4096,
+        data_type: DataType::Json,
+    };
+    let err = Store::create(dir.path(), "huge", config).unwrap_err();
+    assert!(matches!(err, Error::Io(_)), "{err}");
+    assert!(!dir.path().join("huge").exists(), "no directory left");
+    // The name is free for a store that fits.
+    let small = Config {
+        num_blocks: 4,
+        ..config
+    };
+    Store::create(dir.path(), "huge", small).unwrap();
+}

@@ -142,7 +142,14 @@ fn engine_status(e: &Error) -> (StatusCode, &'static str) {
         Error::Schema(s) => schema_status(s),
         Error::Json(_) => (StatusCode::BAD_REQUEST, "invalid_json"),
         Error::Corrupt(_) => (StatusCode::INTERNAL_SERVER_ERROR, "store_corrupt"),
-        Error::Io(e) if e.kind() == std::io::ErrorKind::StorageFull => {
+        // The disk (or the filesystem's largest file) cannot hold what was
+        // asked: a store too large for this device, not a fault.
+        Error::Io(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::StorageFull | std::io::ErrorKind::FileTooLarge
+            ) =>
+        {
             (StatusCode::INSUFFICIENT_STORAGE, "insufficient_storage")
         }
         Error::Io(_) => (StatusCode::INTERNAL_SERVER_ERROR, "io_error"),

@@ -99,25 +99,41 @@ impl Store {
         if path.join(META_FILE).exists() {
             return Err(Error::StoreExists(name.to_string()));
         }
+        let existed = path.exists();
         fs::create_dir_all(&path)?;
-        let data_len = config.num_blocks as u64 * config.data_block_size as u64;
-        let index_len = index_file_len(config.num_blocks, config.index_block_size);
-        for (file, len) in [(DATA_FILE, data_len), (INDEX_FILE, index_len)] {
-            let f = RealFile::new(
-                OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .create(true)
-                    .truncate(true)
-                    .open(path.join(file))?,
-            );
-            f.allocate(len)?;
-            f.sync_data()?;
+        let made = (|| -> Result<()> {
+            let data_len = config.num_blocks as u64 * config.data_block_size as u64;
+            let index_len = index_file_len(config.num_blocks, config.index_block_size);
+            for (file, len) in [(DATA_FILE, data_len), (INDEX_FILE, index_len)] {
+                let f = RealFile::new(
+                    OpenOptions::new()
+                        .read(true)
+                        .write(true)
+                        .create(true)
+                        .truncate(true)
+                        .open(path.join(file))?,
+                );
+                f.allocate(len)?;
+                f.sync_data()?;
+            }
+            let meta = new_meta(&config);
+            // The meta file appears last and atomically: a store directory
+            // with a meta.tsdb is always complete.
+            atomic_write(&path.join(META_FILE), &meta.encode(), None)?;
+            Ok(())
+        })();
+        if let Err(e) = made {
+            // A failed create (the disk too small for the ring, say)
+            // leaves nothing behind, not even the directory it made.
+            let _ = if existed {
+                [DATA_FILE, INDEX_FILE]
+                    .iter()
+                    .try_for_each(|f| fs::remove_file(path.join(f)))
+            } else {
+                fs::remove_dir_all(&path)
+            };
+            return Err(e);
         }
-        let meta = new_meta(&config);
-        // The meta file appears last and atomically: a store directory with
-        // a meta.tsdb is always complete.
-        atomic_write(&path.join(META_FILE), &meta.encode(), None)?;
         Store::open_with(dir, name, sync)
     }
 
