@@ -10,4 +10,8 @@ if ! command -v schemathesis >/dev/null 2>&1; then
   # pyenv installs put commands on PATH through shims made by a rehash.
   if command -v pyenv >/dev/null 2>&1; then pyenv rehash; fi
 fi
+# socat drives the README's Unix-socket example (tests/unix_socket.rs).
+if ! command -v socat >/dev/null 2>&1; then
+  apt-get install -y socat >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y socat >/dev/null; }
+fi
 cargo test --workspace --locked

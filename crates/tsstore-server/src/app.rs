@@ -15,7 +15,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::AdminKey;
-use crate::metrics::HttpMetrics;
+use crate::metrics::{HttpMetrics, TransportMetrics};
 use crate::registry::Registry;
 
 /// Bounds of one request, whatever transport carries it.
@@ -29,6 +29,14 @@ pub struct Limits {
     pub request_timeout: Duration,
     /// Largest footprint of a store created over the API; `None`: no cap.
     pub max_store_bytes: Option<u64>,
+    /// Longest Unix-socket line.
+    pub max_line: usize,
+    /// Unix-socket clients served at once.
+    pub max_socket_clients: usize,
+    /// Largest WebSocket message.
+    pub max_message: usize,
+    /// Live readers per store.
+    pub max_live_readers: usize,
 }
 
 impl Default for Limits {
@@ -38,6 +46,10 @@ impl Default for Limits {
             max_records: 100_000,
             request_timeout: Duration::from_secs(30),
             max_store_bytes: None,
+            max_line: 1 << 20,
+            max_socket_clients: 64,
+            max_message: 1 << 20,
+            max_live_readers: 64,
         }
     }
 }
@@ -50,6 +62,7 @@ pub struct AppInner {
     /// Geometry of stores created without one.
     pub store_defaults: tsstore::Config,
     pub http: HttpMetrics,
+    pub transports: TransportMetrics,
     pub started: Instant,
     pub shutdown: Shutdown,
 }

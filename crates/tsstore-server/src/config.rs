@@ -53,6 +53,10 @@ pub struct Overrides {
     pub request_timeout_ms: Option<u64>,
     pub worker_threads: Option<usize>,
     pub max_store_bytes: Option<u64>,
+    pub max_line_bytes: Option<usize>,
+    pub max_socket_clients: Option<usize>,
+    pub max_message_bytes: Option<usize>,
+    pub max_live_readers: Option<usize>,
 }
 
 macro_rules! take_over {
@@ -85,7 +89,11 @@ impl Overrides {
             max_connections,
             request_timeout_ms,
             worker_threads,
-            max_store_bytes
+            max_store_bytes,
+            max_line_bytes,
+            max_socket_clients,
+            max_message_bytes,
+            max_live_readers
         );
         self
     }
@@ -118,6 +126,14 @@ struct ServerSection {
     worker_threads: Option<usize>,
     /// Largest footprint of a store created over the API (default: none).
     max_store_bytes: Option<u64>,
+    /// Longest Unix-socket line (default 1 MiB).
+    max_line_bytes: Option<usize>,
+    /// Unix-socket clients served at once (default 64).
+    max_socket_clients: Option<usize>,
+    /// Largest WebSocket message (default 1 MiB).
+    max_message_bytes: Option<usize>,
+    /// Live readers (WebSocket read) per store (default 64).
+    max_live_readers: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -167,6 +183,10 @@ pub fn from_file(path: &Path) -> Result<Overrides, ConfigError> {
         request_timeout_ms: file.server.request_timeout_ms,
         worker_threads: file.server.worker_threads,
         max_store_bytes: file.server.max_store_bytes,
+        max_line_bytes: file.server.max_line_bytes,
+        max_socket_clients: file.server.max_socket_clients,
+        max_message_bytes: file.server.max_message_bytes,
+        max_live_readers: file.server.max_live_readers,
     })
 }
 
@@ -243,6 +263,10 @@ pub struct Settings {
     pub worker_threads: Option<usize>,
     /// Largest footprint of a store created over the API; `None`: no cap.
     pub max_store_bytes: Option<u64>,
+    pub max_line_bytes: usize,
+    pub max_socket_clients: usize,
+    pub max_message_bytes: usize,
+    pub max_live_readers: usize,
 }
 
 impl Settings {
@@ -297,11 +321,19 @@ impl Settings {
         if o.worker_threads == Some(0) {
             return Err(invalid("worker_threads", "it must be at least 1".into()));
         }
+        let max_line_bytes = positive("max_line_bytes", o.max_line_bytes, 1 << 20)?;
+        let max_socket_clients = positive("max_socket_clients", o.max_socket_clients, 64)?;
+        let max_message_bytes = positive("max_message_bytes", o.max_message_bytes, 1 << 20)?;
+        let max_live_readers = positive("max_live_readers", o.max_live_readers, 64)?;
         if o.max_store_bytes == Some(0) {
             return Err(invalid("max_store_bytes", "it must be at least 1".into()));
         }
         Ok(Settings {
             max_store_bytes: o.max_store_bytes,
+            max_line_bytes,
+            max_socket_clients,
+            max_message_bytes,
+            max_live_readers,
             worker_threads: o.worker_threads,
             max_body_bytes,
             max_records,

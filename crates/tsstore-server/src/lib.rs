@@ -26,6 +26,8 @@
 //! * `http`: the REST adapter, the only module that knows HTTP statuses
 //!   (`http::error` maps every layer's errors in one place; `http::openapi`
 //!   documents them from that same mapping).
+//! * `unixsock`: the Unix-socket line protocol (a transport over
+//!   `records`, like `http`).
 //! * `serve`: wiring only: runtime, listener, connection bound, signals,
 //!   and the stop sequence (stop accepting → tasks end → stores close).
 //! * `cli`: the commands (`create`, `key`, `status`, `calc`, `serve`,
@@ -48,3 +50,4 @@ pub mod provision;
 pub mod records;
 pub mod registry;
 pub mod serve;
+pub mod unixsock;

@@ -82,6 +82,97 @@ impl StoreMetrics {
     }
 }
 
+/// The streaming transports: connections open, and what they took in.
+#[derive(Debug, Default)]
+pub struct TransportMetrics {
+    pub socket_connections: AtomicU64,
+    pub socket_lines_accepted: AtomicU64,
+    pub socket_lines_rejected: AtomicU64,
+    pub ws_write_connections: AtomicU64,
+    pub ws_messages_accepted: AtomicU64,
+    pub ws_messages_rejected: AtomicU64,
+    pub ws_read_connections: AtomicU64,
+    pub ws_records_sent: AtomicU64,
+}
+
+/// Counts one open connection while it lives.
+pub struct Open<'a>(&'a AtomicU64);
+
+impl<'a> Open<'a> {
+    pub fn new(gauge: &'a AtomicU64) -> Open<'a> {
+        gauge.fetch_add(1, Relaxed);
+        Open(gauge)
+    }
+}
+
+impl Drop for Open<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Relaxed);
+    }
+}
+
+impl TransportMetrics {
+    pub fn render(&self, out: &mut String) {
+        let series: [(&str, &str, &str, &AtomicU64); 8] = [
+            (
+                "tsstore_socket_connections",
+                "gauge",
+                "Unix-socket clients connected.",
+                &self.socket_connections,
+            ),
+            (
+                "tsstore_socket_lines_accepted_total",
+                "counter",
+                "Unix-socket lines stored.",
+                &self.socket_lines_accepted,
+            ),
+            (
+                "tsstore_socket_lines_rejected_total",
+                "counter",
+                "Unix-socket lines answered with ERROR.",
+                &self.socket_lines_rejected,
+            ),
+            (
+                "tsstore_ws_write_connections",
+                "gauge",
+                "WebSocket ingest connections open.",
+                &self.ws_write_connections,
+            ),
+            (
+                "tsstore_ws_messages_accepted_total",
+                "counter",
+                "WebSocket ingest messages stored.",
+                &self.ws_messages_accepted,
+            ),
+            (
+                "tsstore_ws_messages_rejected_total",
+                "counter",
+                "WebSocket ingest messages answered with an error.",
+                &self.ws_messages_rejected,
+            ),
+            (
+                "tsstore_ws_read_connections",
+                "gauge",
+                "Live readers (WebSocket read) connected.",
+                &self.ws_read_connections,
+            ),
+            (
+                "tsstore_ws_records_sent_total",
+                "counter",
+                "Records and windows sent to live readers.",
+                &self.ws_records_sent,
+            ),
+        ];
+        for (name, kind, help, v) in series {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {}",
+                v.load(Relaxed)
+            );
+        }
+    }
+}
+
 /// Latency per route.
 #[derive(Debug, Default)]
 pub struct HttpMetrics {

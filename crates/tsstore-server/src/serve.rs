@@ -19,6 +19,7 @@ use crate::config::Settings;
 use crate::http;
 use crate::http::listener::{ListenError, ListenOptions, Listener};
 use crate::registry::Registry;
+use crate::unixsock::{SocketError, SocketListener};
 
 /// Time in-flight requests, then background tasks, get to finish once a
 /// stop is asked for.
@@ -40,6 +41,8 @@ pub enum StartError {
     AdminKey(#[from] AdminKeyError),
     #[error(transparent)]
     Listen(#[from] ListenError),
+    #[error(transparent)]
+    Socket(#[from] SocketError),
     #[error("server failed: {0}")]
     Serve(io::Error),
 }
@@ -111,9 +114,14 @@ async fn serve(settings: Settings) -> Result<(), StartError> {
             max_records: settings.max_records,
             request_timeout: settings.request_timeout,
             max_store_bytes: settings.max_store_bytes,
+            max_line: settings.max_line_bytes,
+            max_socket_clients: settings.max_socket_clients,
+            max_message: settings.max_message_bytes,
+            max_live_readers: settings.max_live_readers,
         },
         store_defaults: settings.store_defaults,
         http: Default::default(),
+        transports: Default::default(),
         started: Instant::now(),
         shutdown: Shutdown::default(),
     });
@@ -124,6 +132,10 @@ async fn serve(settings: Settings) -> Result<(), StartError> {
         max_connections: settings.max_connections,
     })
     .await?;
+    let socket = match &settings.socket_path {
+        Some(path) => SocketListener::bind(path)?,
+        None => None,
+    };
     // Ends by itself once the token is cancelled, by a signal or otherwise.
     tokio::spawn(stop_on_signal(app.shutdown.token()));
     let router = http::router(Arc::clone(&app));
@@ -137,6 +149,11 @@ async fn serve(settings: Settings) -> Result<(), StartError> {
     );
     // The address on stdout lets scripts and tests find an ephemeral port.
     println!("listening on {url}");
+    if let Some(socket) = socket {
+        tracing::info!(path = %socket.path().display(), "Unix socket ingest listening");
+        println!("unix socket on {}", socket.path().display());
+        app.shutdown.spawn(socket.serve(Arc::clone(&app)));
+    }
     // Hand what start-up allocated and freed (argument parsing, the OpenAPI
     // document's construction, so the router is built above) back to the OS
     // instead of keeping it resident.

@@ -234,6 +234,51 @@ pub fn batch<'a>(dt: DataType, media: Media<'_>, body: &'a [u8]) -> RecordResult
         .collect()
 }
 
+/// One line of the Unix-socket protocol: a JSON value (json and schema
+/// stores, which check it), text (text stores) or bytes (binary stores),
+/// stored at "now". A trailing `\r` (CRLF clients) is not part of it.
+pub fn line(line: &[u8]) -> Item<'_> {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    Item {
+        timestamp: None,
+        payload: Cow::Borrowed(line),
+    }
+}
+
+/// Stores every item that intake accepted, each answered on its own and
+/// in order: first all together with one `put_many` (one lock, one sync),
+/// and only if that refuses the batch, one at a time, so one bad record
+/// never fails its neighbours. Items that intake already refused keep
+/// their error.
+pub fn store_each(
+    open: &OpenStore,
+    items: Vec<RecordResult<Item<'_>>>,
+) -> Vec<RecordResult<ObjectHandle>> {
+    let good = items.iter().filter(|i| i.is_ok()).count();
+    if good >= 2 {
+        let pairs = items
+            .iter()
+            .filter_map(|i| i.as_ref().ok())
+            .map(|i| (i.timestamp, &i.payload[..]));
+        if let Ok(handles) = blocking_write(open, || open.store.put_many(pairs)) {
+            let bytes = handles.iter().map(|h| h.size as u64).sum();
+            open.metrics.inserted(handles.len() as u64, bytes);
+            let mut handles = handles.into_iter();
+            return items
+                .into_iter()
+                .map(|item| match item {
+                    Ok(_) => handles.next().ok_or(RecordError::EmptyBatch),
+                    Err(e) => {
+                        open.metrics.rejected(e.reject_reason());
+                        Err(e)
+                    }
+                })
+                .collect();
+        }
+    }
+    items.into_iter().map(|i| store_one(open, i)).collect()
+}
+
 /// Runs a write; under sync `always` it waits for an fsync, so the async
 /// worker is handed over to other tasks meanwhile.
 fn blocking_write<T>(open: &OpenStore, f: impl FnOnce() -> T) -> T {

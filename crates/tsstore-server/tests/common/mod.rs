@@ -47,6 +47,8 @@ pub struct Options<'a> {
     pub env: Vec<(&'a str, String)>,
     pub args: Vec<&'a str>,
     pub tls: Option<rustls::pki_types::CertificateDer<'static>>,
+    /// Serve the Unix socket here (default: no socket).
+    pub socket: Option<PathBuf>,
 }
 
 impl Default for Options<'_> {
@@ -56,6 +58,7 @@ impl Default for Options<'_> {
             env: Vec::new(),
             args: Vec::new(),
             tls: None,
+            socket: None,
         }
     }
 }
@@ -82,8 +85,12 @@ impl Server {
     pub fn start_with(dir: &Path, opts: Options) -> Server {
         let data = dir.join("data");
         let mut cmd = tsstore_cmd();
-        cmd.args(["serve", "--host", "127.0.0.1", "--port", "0", "--no-socket"])
-            .arg("--path")
+        cmd.args(["serve", "--host", "127.0.0.1", "--port", "0"]);
+        match &opts.socket {
+            Some(path) => cmd.arg("--socket").arg(path),
+            None => cmd.arg("--no-socket"),
+        };
+        cmd.arg("--path")
             .arg(&data)
             .args(&opts.args)
             .env("TSSTORE_SYNC", "never")
