@@ -70,6 +70,8 @@ pub struct OpenStore {
     commits: watch::Sender<CommitEvent>,
     /// Keeps the engine callback registered for as long as the store is open.
     _subscription: Option<CommitSubscription>,
+    /// Live readers on the store now (bounded by `Limits::max_live_readers`).
+    pub live_readers: std::sync::atomic::AtomicUsize,
 }
 
 impl OpenStore {
@@ -89,6 +91,7 @@ impl OpenStore {
             stopping: watch::channel(false).0,
             commits,
             _subscription: subscription.ok(),
+            live_readers: Default::default(),
         }
     }
 

@@ -805,6 +805,8 @@ fn openapi_lists_every_route() {
         ("get", "/api/stores/{store}/data/oldest"),
         ("get", "/api/stores/{store}/data/newest"),
         ("get", "/api/stores/{store}/data/range"),
+        ("get", "/api/stores/{store}/ws/write"),
+        ("get", "/api/stores/{store}/ws/read"),
     ];
     for (method, path) in expected {
         assert!(

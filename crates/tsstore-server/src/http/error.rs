@@ -113,6 +113,24 @@ impl ApiError {
         )
     }
 
+    /// A WebSocket route asked without a WebSocket upgrade.
+    pub fn websocket_required() -> ApiError {
+        ApiError::new(
+            StatusCode::UPGRADE_REQUIRED,
+            "websocket_required",
+            "this route takes a WebSocket: GET with Connection: Upgrade and Upgrade: websocket",
+        )
+    }
+
+    /// The store already has `Limits::max_live_readers` live readers.
+    pub fn too_many_readers(max: usize) -> ApiError {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too_many_readers",
+            format!("the store has {max} live readers already (server.max_live_readers)"),
+        )
+    }
+
     /// A route whose `{store}` parameter is missing: a bug in the router.
     pub fn route_without_store() -> ApiError {
         ApiError::internal("route without a {store} parameter")

@@ -16,6 +16,7 @@ pub mod listener;
 mod openapi;
 mod read;
 mod stores;
+mod ws;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
@@ -58,6 +59,7 @@ pub fn router_and_doc(app: App) -> (Router, utoipa::openapi::OpenApi) {
         .merge(stores::routes())
         .merge(ingest::routes())
         .merge(read::routes())
+        .merge(ws::routes())
         .split_for_parts();
     let router = router
         .fallback(no_route)

@@ -48,6 +48,8 @@ enum Meets {
     Schema,
     /// Files of the store are touched (reset, stats, listing).
     Disk,
+    /// A WebSocket upgrade, and for live reads the reader bound.
+    Upgrade,
 }
 
 #[cfg(test)]
@@ -206,6 +208,10 @@ fn examples(meets: Meets) -> Vec<ApiError> {
             io(),
         ]),
         Meets::Disk => store(vec![io()]),
+        Meets::Upgrade => vec![
+            ApiError::websocket_required(),
+            ApiError::too_many_readers(1),
+        ],
     }
 }
 
@@ -223,6 +229,8 @@ fn operation_meets(operation_id: &str) -> Option<&'static [Meets]> {
         "insert" | "insert_batch" => &[Always, StoreKey, OpenStore, Body, Intake],
         "get_by_time" | "delete_by_time" => &[Always, StoreKey, OpenStore, ByTime],
         "oldest" | "newest" | "range" => &[Always, StoreKey, OpenStore, Read],
+        "ws_write" => &[Always, StoreKey, OpenStore, Upgrade],
+        "ws_read" => &[Always, StoreKey, OpenStore, Read, Upgrade],
         _ => return None,
     })
 }
@@ -505,6 +513,7 @@ mod tests {
             Meets::ByTime,
             Meets::Schema,
             Meets::Disk,
+            Meets::Upgrade,
         ];
         let codes: BTreeSet<&str> = all
             .iter()

@@ -138,6 +138,11 @@ impl Server {
     }
 
     /// Sends SIGTERM and waits for a clean exit.
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn stop(mut self) {
         let status = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
