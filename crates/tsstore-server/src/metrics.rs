@@ -216,11 +216,27 @@ pub struct StoreSample<'a> {
     pub name: &'a str,
     pub metrics: &'a StoreMetrics,
     pub stats: tsstore::Stats,
+    /// Live readers connected.
+    pub live_readers: usize,
+    /// Record time between the newest record and the slowest live reader.
+    pub reader_lag_ns: Option<i64>,
 }
 
 pub fn render_stores(out: &mut String, samples: &[StoreSample]) {
     type Getter = fn(&StoreSample) -> f64;
-    let series: [(&str, &str, &str, Getter); 5] = [
+    let series: [(&str, &str, &str, Getter); 7] = [
+        (
+            "tsstore_store_live_readers",
+            "gauge",
+            "Live readers (WebSocket read) on the store.",
+            |s| s.live_readers as f64,
+        ),
+        (
+            "tsstore_store_live_reader_lag_seconds",
+            "gauge",
+            "Record time between the newest record and what the slowest live reader was sent.",
+            |s| s.reader_lag_ns.unwrap_or(0) as f64 / 1e9,
+        ),
         (
             "tsstore_store_inserts_total",
             "counter",

@@ -72,6 +72,9 @@ pub struct OpenStore {
     _subscription: Option<CommitSubscription>,
     /// Live readers on the store now (bounded by `Limits::max_live_readers`).
     pub live_readers: std::sync::atomic::AtomicUsize,
+    /// Each live reader's cursor (the last timestamp it was sent), by
+    /// reader id: at most `live_readers` entries. For `/metrics` (lag).
+    pub reader_cursors: Mutex<HashMap<u64, i64>>,
 }
 
 impl OpenStore {
@@ -92,7 +95,16 @@ impl OpenStore {
             commits,
             _subscription: subscription.ok(),
             live_readers: Default::default(),
+            reader_cursors: Default::default(),
         }
+    }
+
+    /// How far the slowest live reader is behind the newest record, in
+    /// nanoseconds of record time (`None` without readers).
+    pub fn reader_lag_ns(&self) -> Option<i64> {
+        let slowest = self.reader_cursors.lock().ok()?.values().min().copied()?;
+        let newest = self.store.stats().newest_timestamp.unwrap_or(0);
+        Some(newest.saturating_sub(slowest).max(0))
     }
 
     /// Wakes on every commit that makes records readable, on a reset, and

@@ -361,4 +361,61 @@ async fn a_reader_that_never_reads_costs_the_server_no_memory() {
         after < before + 4096,
         "RSS grew from {before} kB to {after} kB while the reader lagged"
     );
+    // /metrics shows the reader and how far behind it is.
+    let metrics = s.get("/metrics").text();
+    assert!(
+        metrics.contains("tsstore_store_live_readers{store=\"lag\"} 1"),
+        "{metrics}"
+    );
+    let lag: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("tsstore_store_live_reader_lag_seconds{store=\"lag\"} "))
+        .and_then(|v| v.parse().ok())
+        .expect("a lag line");
+    assert!(lag > 0.0, "{metrics}");
+    assert!(
+        metrics.contains("tsstore_ws_read_connections 1"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cursor_the_ring_overwrote_gets_a_gap_notice() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path());
+    // 4 blocks of 128 bytes: a few records each, the ring wraps quickly.
+    let key = s.create_store(json!({"name": "ring", "num_blocks": 4, "data_block_size": 128}));
+    let post = |n: i64| {
+        let r = s
+            .req("POST", "/api/stores/ring/data")
+            .key(&key)
+            .json(&json!({"data": {"n": n}}))
+            .send();
+        assert_eq!(r.status, 201);
+        r.json()["timestamp"].as_i64().unwrap()
+    };
+    let first = post(0);
+    for n in 1..40 {
+        post(n);
+    }
+    let oldest = s
+        .req("GET", "/api/stores/ring/stats")
+        .key(&key)
+        .send()
+        .json()["oldest_timestamp"]
+        .as_i64()
+        .unwrap();
+    assert!(oldest > first, "the ring wrapped");
+    let mut reader = connect(
+        &s,
+        &format!("/api/stores/ring/ws/read?from={first}&api_key={key}"),
+    )
+    .await;
+    let gap = next_json(&mut reader).await;
+    assert_eq!(gap, json!({"type": "gap", "from": first, "to": oldest}));
+    let m = next_json(&mut reader).await;
+    assert_eq!(
+        (m["type"].as_str(), m["timestamp"].as_i64()),
+        (Some("data"), Some(oldest))
+    );
 }

@@ -155,6 +155,8 @@ async fn metrics(State(app): State<App>) -> Response {
             name,
             metrics: &open.metrics,
             stats: open.store.stats(),
+            live_readers: open.live_readers.load(std::sync::atomic::Ordering::Relaxed),
+            reader_lag_ns: open.reader_lag_ns(),
         })
         .collect();
     let mut out = String::with_capacity(4096);

@@ -235,12 +235,37 @@ fn parse_from(raw: Option<&str>, newest: i64) -> ApiResult<i64> {
     }
 }
 
-/// Counts a live reader on its store while it lives.
-struct Reader(Arc<OpenStore>);
+/// Counts a live reader on its store while it lives, and publishes its
+/// cursor for `/metrics`.
+struct Reader {
+    open: Arc<OpenStore>,
+    id: u64,
+}
+
+static NEXT_READER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+impl Reader {
+    fn new(open: Arc<OpenStore>, cursor: i64) -> Reader {
+        let id = NEXT_READER.fetch_add(1, Relaxed);
+        if let Ok(mut cursors) = open.reader_cursors.lock() {
+            cursors.insert(id, cursor);
+        }
+        Reader { open, id }
+    }
+
+    fn at(&self, cursor: i64) {
+        if let Ok(mut cursors) = self.open.reader_cursors.lock() {
+            cursors.insert(self.id, cursor);
+        }
+    }
+}
 
 impl Drop for Reader {
     fn drop(&mut self) {
-        self.0.live_readers.fetch_sub(1, Relaxed);
+        if let Ok(mut cursors) = self.open.reader_cursors.lock() {
+            cursors.remove(&self.id);
+        }
+        self.open.live_readers.fetch_sub(1, Relaxed);
     }
 }
 
@@ -288,7 +313,7 @@ async fn ws_read(
         open.live_readers.fetch_sub(1, Relaxed);
         return Err(ApiError::too_many_readers(max));
     }
-    let reader = Reader(Arc::clone(&open));
+    let reader = Reader::new(Arc::clone(&open), from);
     Ok(upgrade
         .max_message_size(app.limits.max_message)
         .on_upgrade(move |socket| read_session(app, reader, spec, from, socket)))
@@ -318,7 +343,7 @@ use crate::records::RecordResult;
 
 async fn read_session(app: App, reader: Reader, mut spec: ReadSpec, from: i64, socket: WebSocket) {
     let _gauge = Open::new(&app.transports.ws_read_connections);
-    let open = Arc::clone(&reader.0);
+    let open = Arc::clone(&reader.open);
     let token = app.shutdown.token();
     let mut stopping = open.stopping.subscribe();
     // Subscribed before the first read: nothing committed after it is missed.
@@ -353,6 +378,10 @@ async fn read_session(app: App, reader: Reader, mut spec: ReadSpec, from: i64, s
             }
         }
         let caught_up = step.records.len() < READ_BATCH;
+        if let Some(last) = step.records.last() {
+            // Published before sending: the lag is what is not yet sent.
+            reader.at(last.timestamp());
+        }
         for rec in step.records {
             cursor = rec.timestamp();
             cursor_is_known = true;
