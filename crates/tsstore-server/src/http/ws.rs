@@ -120,7 +120,7 @@ async fn write_session(app: App, open: Arc<OpenStore>, socket: WebSocket) {
     let token = app.shutdown.token();
     let mut stopping = open.stopping.subscribe();
     let (mut tx, mut rx) = socket.split();
-    let mut ping = tokio::time::interval(PING_EVERY);
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
     let mut last_heard = Instant::now();
     let soft = app.limits.max_message;
     let dt = open.store.data_type();
@@ -357,7 +357,7 @@ async fn read_session(app: App, reader: Reader, mut spec: ReadSpec, from: i64, s
     let mut cursor = from;
     // A gap is only news when the cursor pointed at something.
     let mut cursor_is_known = from > 0;
-    let mut ping = tokio::time::interval(PING_EVERY);
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
     let mut last_heard = Instant::now();
     let ending: Option<Message> = 'session: loop {
         let step = {

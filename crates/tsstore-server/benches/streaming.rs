@@ -1,0 +1,375 @@
+//! Streaming ingest and live read, end to end: the release server binary
+//! on loopback, driven by clients in this process (so load generator and
+//! server share the machine, as in `scripts/bench-http.sh`).
+//!
+//! `cargo bench -p tsstore-server --bench streaming` prints records/s for
+//! REST (one at a time: the baseline), WebSocket (one at a time, and
+//! pipelined with a window of acks in flight), the Unix socket (one at a
+//! time, pipelined, 16 clients pipelined together), and the latency from
+//! an insert to its delivery to a live reader at 1 000 inserts/s.
+//! `STREAMING_SCALE=0.1` runs a tenth of the records (a quick look).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message;
+
+const ADMIN: &str = "bench-admin-key-0123456789";
+const RECORD: &str = r#"{"temperature":21.5,"humidity":40,"room":"lab"}"#;
+
+struct Server {
+    child: Child,
+    port: u16,
+    sock: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start() -> Server {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sock = dir.path().join("bench.sock");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tsstore"))
+        .args(["serve", "--host", "127.0.0.1", "--port", "0", "--socket"])
+        .arg(&sock)
+        .arg("--path")
+        .arg(dir.path().join("data"))
+        .env("TSSTORE_ADMIN_KEY", ADMIN)
+        .env("TSSTORE_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the server");
+    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    let port = loop {
+        line.clear();
+        if out.read_line(&mut line).expect("server output") == 0 {
+            panic!("the server stopped before listening");
+        }
+        if let Some(addr) = line.trim().strip_prefix("listening on http://") {
+            break addr
+                .rsplit(':')
+                .next()
+                .and_then(|p| p.parse().ok())
+                .expect("port");
+        }
+    };
+    // The socket line follows the HTTP one.
+    line.clear();
+    let _ = out.read_line(&mut line);
+    Server {
+        child,
+        port,
+        sock,
+        _dir: dir,
+    }
+}
+
+/// One HTTP/1.1 request on a kept-alive connection; the body of the answer.
+fn http(
+    conn: &mut (BufReader<std::net::TcpStream>, std::net::TcpStream),
+    method: &str,
+    path: &str,
+    headers: &str,
+    body: &str,
+) -> String {
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: b\r\nContent-Type: application/json\r\n{headers}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    conn.1.write_all(req.as_bytes()).expect("send");
+    let mut len = 0;
+    let mut line = String::new();
+    loop {
+        line.clear();
+        conn.0.read_line(&mut line).expect("response head");
+        if line == "\r\n" {
+            break;
+        }
+        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            len = v.trim().parse().expect("length");
+        }
+    }
+    let mut body = vec![0; len];
+    conn.0.read_exact(&mut body).expect("body");
+    String::from_utf8_lossy(&body).into_owned()
+}
+
+fn connect_http(port: u16) -> (BufReader<std::net::TcpStream>, std::net::TcpStream) {
+    let s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_nodelay(true).expect("nodelay");
+    (BufReader::new(s.try_clone().expect("clone")), s)
+}
+
+fn create_store(port: u16, name: &str) -> String {
+    let mut c = connect_http(port);
+    let body = format!(r#"{{"name":"{name}","num_blocks":65536,"data_block_size":4096}}"#);
+    let out = http(
+        &mut c,
+        "POST",
+        "/api/stores",
+        &format!("X-Admin-Key: {ADMIN}\r\n"),
+        &body,
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    v["api_key"].as_str().expect("api key").to_string()
+}
+
+fn rate(n: usize, t: Duration) -> f64 {
+    n as f64 / t.as_secs_f64()
+}
+
+fn rest_one_at_a_time(s: &Server, key: &str, n: usize) -> f64 {
+    let mut c = connect_http(s.port);
+    let body = format!(r#"{{"data":{RECORD}}}"#);
+    let headers = format!("X-API-Key: {key}\r\n");
+    let start = Instant::now();
+    for _ in 0..n {
+        http(&mut c, "POST", "/api/stores/b/data", &headers, &body);
+    }
+    rate(n, start.elapsed())
+}
+
+async fn ws_connect(
+    s: &Server,
+    key: &str,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    let url = format!(
+        "ws://127.0.0.1:{}/api/stores/b/ws/write?api_key={key}",
+        s.port
+    );
+    tokio_tungstenite::connect_async(url).await.expect("ws").0
+}
+
+async fn ws_one_at_a_time(s: &Server, key: &str, n: usize) -> f64 {
+    let mut ws = ws_connect(s, key).await;
+    let msg = format!(r#"{{"data":{RECORD}}}"#);
+    let start = Instant::now();
+    for _ in 0..n {
+        ws.send(Message::Text(msg.clone().into()))
+            .await
+            .expect("send");
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Text(t))) => {
+                    assert!(t.starts_with("{\"type\":\"ack\""), "{t}");
+                    break;
+                }
+                Some(Ok(_)) => {}
+                other => panic!("expected an ack, got {other:?}"),
+            }
+        }
+    }
+    rate(n, start.elapsed())
+}
+
+/// Up to `window` messages in flight: the sender waits for acks to free it.
+async fn ws_pipelined(s: &Server, key: &str, n: usize, window: usize) -> f64 {
+    let ws = ws_connect(s, key).await;
+    let (mut tx, mut rx) = ws.split();
+    let credit = std::sync::Arc::new(tokio::sync::Semaphore::new(window));
+    let msg = format!(r#"{{"data":{RECORD}}}"#);
+    let start = Instant::now();
+    let sender = {
+        let credit = std::sync::Arc::clone(&credit);
+        tokio::spawn(async move {
+            for _ in 0..n {
+                credit.acquire().await.expect("credit").forget();
+                tx.feed(Message::Text(msg.clone().into()))
+                    .await
+                    .expect("send");
+                if credit.available_permits() == 0 {
+                    tx.flush().await.expect("flush");
+                }
+            }
+            tx.flush().await.expect("flush");
+            tx
+        })
+    };
+    let mut acks = 0;
+    while acks < n {
+        match rx.next().await {
+            Some(Ok(Message::Text(t))) => {
+                assert!(t.starts_with("{\"type\":\"ack\""), "{t}");
+                acks += 1;
+                credit.add_permits(1);
+            }
+            Some(Ok(_)) => {}
+            other => panic!("expected an ack, got {other:?}"),
+        }
+    }
+    let elapsed = start.elapsed();
+    drop(sender.await);
+    rate(n, elapsed)
+}
+
+fn socket_client(sock: &Path, key: &str) -> (BufReader<UnixStream>, UnixStream) {
+    let s = UnixStream::connect(sock).expect("socket");
+    let mut r = BufReader::new(s.try_clone().expect("clone"));
+    let mut w = s;
+    w.write_all(format!("AUTH b {key}\n").as_bytes())
+        .expect("auth");
+    let mut l = String::new();
+    r.read_line(&mut l).expect("auth reply");
+    assert_eq!(l, "OK\n");
+    (r, w)
+}
+
+fn socket_one_at_a_time(s: &Server, key: &str, n: usize) -> f64 {
+    let (mut r, mut w) = socket_client(&s.sock, key);
+    let line = format!("{RECORD}\n");
+    let mut reply = String::new();
+    let start = Instant::now();
+    for _ in 0..n {
+        w.write_all(line.as_bytes()).expect("send");
+        reply.clear();
+        r.read_line(&mut reply).expect("reply");
+        assert!(reply.starts_with("OK "), "{reply}");
+    }
+    rate(n, start.elapsed())
+}
+
+/// One client sending `n` lines as fast as it can while reading replies.
+fn socket_pipelined_client(sock: &Path, key: &str, n: usize) {
+    let (r, mut w) = socket_client(sock, key);
+    let writer = std::thread::spawn(move || {
+        let chunk: String = std::iter::repeat_n(format!("{RECORD}\n"), 1000).collect();
+        for _ in 0..n / 1000 {
+            w.write_all(chunk.as_bytes()).expect("send");
+        }
+        w
+    });
+    let mut lines = r.lines();
+    for _ in 0..(n / 1000) * 1000 {
+        let reply = lines.next().expect("a reply").expect("reply");
+        assert!(reply.starts_with("OK "), "{reply}");
+    }
+    drop(writer.join());
+}
+
+fn socket_pipelined(s: &Server, key: &str, n: usize, clients: usize) -> f64 {
+    let start = Instant::now();
+    let threads: Vec<_> = (0..clients)
+        .map(|_| {
+            let (sock, key) = (s.sock.clone(), key.to_string());
+            std::thread::spawn(move || socket_pipelined_client(&sock, &key, n / clients))
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("client");
+    }
+    rate((n / clients / 1000) * 1000 * clients, start.elapsed())
+}
+
+fn now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64)
+}
+
+/// Inserts at `per_sec` through the socket (each record carrying its send
+/// time) while a live reader measures when each arrives.
+async fn live_latency(s: &Server, key: &str, per_sec: u64, seconds: u64) -> (f64, f64, f64, usize) {
+    let url = format!(
+        "ws://127.0.0.1:{}/api/stores/b/ws/read?api_key={key}",
+        s.port
+    );
+    let (mut reader, _) = tokio_tungstenite::connect_async(url).await.expect("reader");
+    let n = (per_sec * seconds) as usize;
+    let (sock, key2) = (s.sock.clone(), key.to_string());
+    let inserter = std::thread::spawn(move || {
+        let (mut r, mut w) = socket_client(&sock, &key2);
+        let start = Instant::now();
+        let mut reply = String::new();
+        for i in 0..n {
+            let due = start + Duration::from_nanos(i as u64 * 1_000_000_000 / per_sec);
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            w.write_all(format!("{{\"sent\":{}}}\n", now_ns()).as_bytes())
+                .expect("send");
+            reply.clear();
+            r.read_line(&mut reply).expect("reply");
+        }
+    });
+    let mut latencies = Vec::with_capacity(n);
+    while latencies.len() < n {
+        match reader.next().await {
+            Some(Ok(Message::Text(t))) => {
+                let v: serde_json::Value = serde_json::from_str(&t).expect("JSON");
+                if let Some(sent) = v["data"]["sent"].as_i64() {
+                    latencies.push((now_ns() - sent) as f64 / 1e6);
+                }
+            }
+            Some(Ok(_)) => {}
+            other => panic!("reader ended: {other:?}"),
+        }
+    }
+    inserter.join().expect("inserter");
+    latencies.sort_by(f64::total_cmp);
+    let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+    (
+        at(0.5),
+        at(0.99),
+        latencies[latencies.len() - 1],
+        latencies.len(),
+    )
+}
+
+fn main() {
+    // `cargo bench` passes --bench; `cargo test --benches` runs this too:
+    // only a real bench run does the work.
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    let scale: f64 = std::env::var("STREAMING_SCALE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1.0);
+    let n = |base: usize| ((base as f64 * scale) as usize).max(1000);
+    let s = start();
+    let key = create_store(s.port, "b");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    println!("streaming ingest, records/s (server and clients on this machine)");
+    let rest = rest_one_at_a_time(&s, &key, n(10_000));
+    println!("  REST POST, one at a time (baseline)     {rest:>10.0}  1.00x");
+    let line = |name: &str, v: f64| println!("  {name:<40} {v:>10.0}  {:.2}x", v / rest);
+    line(
+        "WebSocket, one at a time",
+        rt.block_on(ws_one_at_a_time(&s, &key, n(10_000))),
+    );
+    line(
+        "WebSocket, pipelined (1000 in flight)",
+        rt.block_on(ws_pipelined(&s, &key, n(200_000), 1000)),
+    );
+    line(
+        "Unix socket, one at a time",
+        socket_one_at_a_time(&s, &key, n(10_000)),
+    );
+    line(
+        "Unix socket, pipelined",
+        socket_pipelined(&s, &key, n(500_000), 1),
+    );
+    line(
+        "Unix socket, 16 clients pipelined",
+        socket_pipelined(&s, &key, n(480_000), 16),
+    );
+    let (p50, p99, max, count) =
+        rt.block_on(live_latency(&s, &key, 1000, (5.0 * scale).max(1.0) as u64));
+    println!(
+        "live read at 1000 inserts/s, insert to delivery: p50 {p50:.2} ms, p99 {p99:.2} ms, max {max:.2} ms ({count} records)"
+    );
+}
