@@ -64,7 +64,8 @@ pub enum Command {
     Status(StatusArgs),
     /// Compute a store's disk footprint and how much it holds.
     Calc(CalcArgs),
-    /// Run the server: REST API on HTTP (HTTPS when a certificate is configured).
+    /// Run the server: REST API and WebSockets on HTTP (HTTPS when a certificate is
+    /// configured), line-protocol ingest on a Unix socket.
     Serve(ServeArgs),
     /// Print the version.
     Version,
@@ -78,8 +79,8 @@ pub struct ServeArgs {
     /// Port to listen on; 0 picks a free one (default: config, $TSSTORE_PORT, 21080).
     #[arg(long)]
     pub port: Option<u16>,
-    /// Unix socket for line-protocol ingest (default: /var/run/tsstore/tsstore.sock).
-    /// Accepted now; the socket itself is served once streaming ingest lands.
+    /// Unix socket for line-protocol ingest (default: config, $TSSTORE_SOCKET_PATH,
+    /// /var/run/tsstore/tsstore.sock; if its directory cannot be made, no socket).
     #[arg(long, value_name = "PATH", conflicts_with = "no_socket")]
     pub socket: Option<String>,
     /// Do not open the Unix socket.
