@@ -286,14 +286,7 @@ fn a_stale_socket_file_is_replaced_and_a_live_one_refused() {
 
     // A second server on the same socket path refuses to start.
     let other = tempfile::tempdir().unwrap();
-    let out = common::tsstore_cmd()
-        .args(["serve", "--host", "127.0.0.1", "--port", "0", "--socket"])
-        .arg(&sock)
-        .arg("--path")
-        .arg(other.path())
-        .env("TSSTORE_ADMIN_KEY", common::ADMIN)
-        .output()
-        .unwrap();
+    let out = serve_once(&sock, other.path());
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("another server is listening"), "{err}");
@@ -303,16 +296,22 @@ fn a_stale_socket_file_is_replaced_and_a_live_one_refused() {
     // A path that is not a socket is never deleted.
     let file = other.path().join("plain");
     std::fs::write(&file, "keep me").unwrap();
-    let out = common::tsstore_cmd()
-        .args(["serve", "--host", "127.0.0.1", "--port", "0", "--socket"])
-        .arg(&file)
-        .arg("--path")
-        .arg(other.path())
-        .env("TSSTORE_ADMIN_KEY", common::ADMIN)
-        .output()
-        .unwrap();
+    let out = serve_once(&file, other.path());
     assert!(!out.status.success());
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep me");
+}
+
+/// Runs `tsstore serve --socket socket` to its end (it is expected to
+/// refuse to start).
+fn serve_once(socket: &Path, data: &Path) -> std::process::Output {
+    common::tsstore_cmd()
+        .args(["serve", "--host", "127.0.0.1", "--port", "0", "--socket"])
+        .arg(socket)
+        .arg("--path")
+        .arg(data)
+        .env("TSSTORE_ADMIN_KEY", common::ADMIN)
+        .output()
+        .unwrap()
 }
 
 /// The README's example, run as written through socat.

@@ -336,24 +336,20 @@ async fn a_reader_that_never_reads_costs_the_server_no_memory() {
         .map(|i| json!({"data": {"temperature": i, "room": "lab", "pad": "x".repeat(40)}}))
         .collect();
     let body = json!(batch);
+    let insert_batches = |n: usize| {
+        for _ in 0..n {
+            let r = s
+                .req("POST", "/api/stores/lag/data/batch")
+                .key(&key)
+                .json(&body)
+                .send();
+            assert_eq!(r.status, 201);
+        }
+    };
     // Warm up, so allocator growth of ordinary requests is in the baseline.
-    for _ in 0..5 {
-        let r = s
-            .req("POST", "/api/stores/lag/data/batch")
-            .key(&key)
-            .json(&body)
-            .send();
-        assert_eq!(r.status, 201);
-    }
+    insert_batches(5);
     let before = rss_kb(s.pid());
-    for _ in 0..100 {
-        let r = s
-            .req("POST", "/api/stores/lag/data/batch")
-            .key(&key)
-            .json(&body)
-            .send();
-        assert_eq!(r.status, 201);
-    }
+    insert_batches(100);
     let after = rss_kb(s.pid());
     // 100 000 records (about 8 MB of payload) behind the reader: the
     // server holds one read batch for it, not the backlog.

@@ -42,9 +42,11 @@ use super::error::{ApiError, ApiResult};
 use super::extract::StoreAccess;
 use crate::app::App;
 use crate::metrics::Open;
-use crate::records::encode::DataEncoding;
+use crate::records::encode::{DataEncoding, push_window};
 use crate::records::options::compact_format;
-use crate::records::{ListDefaults, ReadOptions, ReadSpec, RecordError, intake, pipeline};
+use crate::records::{
+    ListDefaults, ReadOptions, ReadSpec, RecordError, RecordResult, intake, pipeline,
+};
 use crate::registry::OpenStore;
 
 /// Messages stored with one `put_many` at most.
@@ -339,8 +341,6 @@ fn read_step(open: &OpenStore, cursor: i64) -> RecordResult<Step> {
     })
 }
 
-use crate::records::RecordResult;
-
 async fn read_session(app: App, reader: Reader, mut spec: ReadSpec, from: i64, socket: WebSocket) {
     let _gauge = Open::new(&app.transports.ws_read_connections);
     let open = Arc::clone(&reader.open);
@@ -476,18 +476,7 @@ fn data_message(timestamp: i64, data: &[u8], enc: DataEncoding) -> String {
 /// A window as `{"type":"data","timestamp":end,"records","partial","data"}`.
 fn window_message(w: &Window) -> String {
     let mut out = Vec::with_capacity(96 + w.data.len());
-    let mut num = itoa::Buffer::new();
-    out.extend_from_slice(b"{\"type\":\"data\",\"timestamp\":");
-    out.extend_from_slice(num.format(w.end).as_bytes());
-    out.extend_from_slice(b",\"records\":");
-    out.extend_from_slice(num.format(w.records).as_bytes());
-    out.extend_from_slice(if w.partial {
-        b",\"partial\":true,\"data\":"
-    } else {
-        b",\"partial\":false,\"data\":"
-    });
-    out.extend_from_slice(&w.data);
-    out.push(b'}');
+    push_window(&mut out, b"\"type\":\"data\",", w, &w.data);
     String::from_utf8(out).unwrap_or_default()
 }
 

@@ -144,21 +144,28 @@ pub fn windows_list(windows: &[Window], compact: bool) -> Vec<u8> {
         out.push(b'}');
     }
     for (w, body) in windows.iter().zip(&bodies) {
-        let out = list.element();
-        let mut num = itoa::Buffer::new();
-        out.extend_from_slice(b"{\"timestamp\":");
-        out.extend_from_slice(num.format(w.end).as_bytes());
-        out.extend_from_slice(b",\"records\":");
-        out.extend_from_slice(num.format(w.records).as_bytes());
-        out.extend_from_slice(if w.partial {
-            b",\"partial\":true,\"data\":"
-        } else {
-            b",\"partial\":false,\"data\":"
-        });
-        out.extend_from_slice(body);
-        out.push(b'}');
+        push_window(list.element(), b"", w, body);
     }
     list.finish()
+}
+
+/// Appends `{<prefix>"timestamp":end,"records","partial","data":data}`
+/// (`prefix` such as `"type":"data",`, with its comma).
+pub fn push_window(out: &mut Vec<u8>, prefix: &[u8], w: &Window, data: &[u8]) {
+    let mut num = itoa::Buffer::new();
+    out.push(b'{');
+    out.extend_from_slice(prefix);
+    out.extend_from_slice(b"\"timestamp\":");
+    out.extend_from_slice(num.format(w.end).as_bytes());
+    out.extend_from_slice(b",\"records\":");
+    out.extend_from_slice(num.format(w.records).as_bytes());
+    out.extend_from_slice(if w.partial {
+        b",\"partial\":true,\"data\":"
+    } else {
+        b",\"partial\":false,\"data\":"
+    });
+    out.extend_from_slice(data);
+    out.push(b'}');
 }
 
 /// A window's fields renamed to indices, numbering new names in `names`.
