@@ -312,6 +312,32 @@ async fn live_read_filters_aggregates_and_ends_on_delete() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_readers_per_store_are_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start_with_config(dir.path(), r#"{"server": {"max_live_readers": 1}}"#);
+    let key = s.create_store(json!({"name": "one"}));
+    let mut first = connect(&s, &format!("/api/stores/one/ws/read?api_key={key}")).await;
+    let url = format!(
+        "ws://127.0.0.1:{}/api/stores/one/ws/read?api_key={key}",
+        s.port
+    );
+    match tokio_tungstenite::connect_async(url.as_str()).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status(), 503),
+        other => panic!("expected a 503 refusal, got {other:?}"),
+    }
+    // A clean close frees the place (bounded wait, not a sleep).
+    first.close(None).await.unwrap();
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        match tokio_tungstenite::connect_async(url.as_str()).await {
+            Ok(_) => break,
+            Err(_) if std::time::Instant::now() < deadline => tokio::task::yield_now().await,
+            Err(e) => panic!("the place never came free: {e}"),
+        }
+    }
+}
+
 fn rss_kb(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     status

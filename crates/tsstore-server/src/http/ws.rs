@@ -215,6 +215,8 @@ async fn write_session(app: App, open: Arc<OpenStore>, socket: WebSocket) {
     if let Some(ending) = ending {
         let _ = tx.send(ending.frame()).await;
     }
+    // Completes the closing handshake (or answers the client's close).
+    let _ = tx.close().await;
 }
 
 /// `{"type":"error","message","code"}`.
@@ -459,6 +461,7 @@ async fn read_session(app: App, reader: Reader, mut spec: ReadSpec, from: i64, s
     if let Some(frame) = ending {
         let _ = tx.send(frame).await;
     }
+    let _ = tx.close().await;
     drop(reader);
 }
 
