@@ -9,18 +9,15 @@
 //! error never closes the connection. Messages already waiting are stored
 //! with one `put_many` (`intake::store_each`).
 //!
-//! Live read: records after the cursor (`from`), then new ones as the
-//! engine signals commits, as `{"type":"data","timestamp","data"}` (or
-//! windows with aggregation). The session reads the store at its own pace
-//! and a send waits for the client, so a slow reader holds one batch at
-//! most and never slows ingest. If the ring overwrote records after the
-//! cursor, `{"type":"gap","from","to"}` says so (records with
-//! `from < timestamp < to` may be lost) and the stream goes on.
+//! Live read: a `records::live` feed from the cursor (`from`): records as
+//! `{"type":"data","timestamp","data"}` (or windows with aggregation), new
+//! ones as the engine signals commits, gap notices, and a close frame that
+//! says why it ended.
 //!
 //! Bounds: messages up to `Limits::max_message` get an error, larger ones
 //! up to `HARD_MESSAGE_FACTOR` times that close the connection (1009),
 //! nothing larger is read; `MAX_WRITE_BATCH` messages per `put_many`;
-//! `READ_BATCH` records per read; `Limits::max_live_readers` per store;
+//! `live::READ_BATCH` records per read; `Limits::max_live_readers` per store;
 //! a ping every `PING_EVERY`, and a client silent for `IDLE_TIMEOUT` is
 //! closed.
 
@@ -33,8 +30,6 @@ use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::response::Response;
 use futures_util::{FutureExt, SinkExt, StreamExt};
-use tsstore::aggregate::{Aggregator, Window};
-use tsstore::{CommitEvent, Record};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -42,17 +37,13 @@ use super::error::{ApiError, ApiResult};
 use super::extract::StoreAccess;
 use crate::app::App;
 use crate::metrics::Open;
-use crate::records::encode::{DataEncoding, push_window};
+use crate::records::live::{self, Ending, Feed, Incoming, Outgoing};
 use crate::records::options::compact_format;
-use crate::records::{
-    ListDefaults, ReadOptions, ReadSpec, RecordError, RecordResult, intake, pipeline,
-};
+use crate::records::{ListDefaults, ReadOptions, ReadSpec, RecordError, intake};
 use crate::registry::OpenStore;
 
 /// Messages stored with one `put_many` at most.
 const MAX_WRITE_BATCH: usize = 1024;
-/// Records read from the store per step of a live read.
-const READ_BATCH: usize = 256;
 /// Messages over the limit but under this many times it are answered with
 /// an error; larger ones close the connection.
 const HARD_MESSAGE_FACTOR: usize = 4;
@@ -97,26 +88,6 @@ fn close(code: u16, reason: &str) -> Message {
     }))
 }
 
-/// Why a session is told to end, whatever it was doing.
-enum Ending {
-    ServerStopping,
-    StoreDeleted,
-    Idle,
-}
-
-impl Ending {
-    fn frame(&self) -> Message {
-        match self {
-            Ending::ServerStopping => close(close_code::AWAY, "the server is stopping"),
-            Ending::StoreDeleted => close(close_code::AWAY, "the store is being deleted"),
-            Ending::Idle => close(
-                close_code::POLICY,
-                "idle timeout: nothing received for 90 s",
-            ),
-        }
-    }
-}
-
 async fn write_session(app: App, open: Arc<OpenStore>, socket: WebSocket) {
     let _gauge = Open::new(&app.transports.ws_write_connections);
     let token = app.shutdown.token();
@@ -128,14 +99,14 @@ async fn write_session(app: App, open: Arc<OpenStore>, socket: WebSocket) {
     let dt = open.store.data_type();
     let ending = loop {
         let first = tokio::select! {
-            _ = token.cancelled() => break Some(Ending::ServerStopping),
-            _ = async { drop(stopping.wait_for(|s| *s).await) } => break Some(Ending::StoreDeleted),
+            _ = token.cancelled() => break Ending::ServerStopping,
+            _ = async { drop(stopping.wait_for(|s| *s).await) } => break Ending::StoreDeleted,
             _ = ping.tick() => {
                 if last_heard.elapsed() > IDLE_TIMEOUT {
-                    break Some(Ending::Idle);
+                    break Ending::Idle;
                 }
                 if tx.send(Message::Ping(Default::default())).await.is_err() {
-                    break None;
+                    break Ending::PeerGone;
                 }
                 continue;
             }
@@ -182,9 +153,9 @@ async fn write_session(app: App, open: Arc<OpenStore>, socket: WebSocket) {
                 Err(e) => Err(RecordError::InvalidData(e.to_string())),
             })
             .collect();
-        let mut sent_ok = true;
-        for result in intake::store_each(&open, items) {
-            let reply = match result {
+        let replies: Vec<Message> = intake::store_each(&open, items)
+            .into_iter()
+            .map(|result| match result {
                 Ok(h) => {
                     app.transports.ws_messages_accepted.fetch_add(1, Relaxed);
                     let mut num = itoa::Buffer::new();
@@ -196,24 +167,31 @@ async fn write_session(app: App, open: Arc<OpenStore>, socket: WebSocket) {
                     out.push_str(",\"size\":");
                     out.push_str(num.format(h.size));
                     out.push('}');
-                    out
+                    Message::Text(out.into())
                 }
                 Err(e) => {
                     app.transports.ws_messages_rejected.fetch_add(1, Relaxed);
-                    error_message(ApiError::from(e))
+                    Message::Text(error_message(ApiError::from(e)).into())
                 }
-            };
-            if tx.feed(Message::Text(reply.into())).await.is_err() {
-                sent_ok = false;
-                break;
-            }
-        }
-        if !sent_ok || tx.flush().await.is_err() || end {
-            break None;
+            })
+            .collect();
+        // Acks wait for the client to read them, but never past a stop.
+        let sent = tokio::select! {
+            r = async {
+                for m in replies {
+                    tx.feed(m).await?;
+                }
+                tx.flush().await
+            } => r.is_ok(),
+            _ = token.cancelled() => break Ending::ServerStopping,
+            _ = async { drop(stopping.wait_for(|s| *s).await) } => break Ending::StoreDeleted,
+        };
+        if !sent || end {
+            break Ending::PeerGone;
         }
     };
-    if let Some(ending) = ending {
-        let _ = tx.send(ending.frame()).await;
+    if let Some(frame) = ending.close_frame() {
+        let _ = tx.send(to_message(frame)).await;
     }
     // Completes the closing handshake (or answers the client's close).
     let _ = tx.close().await;
@@ -323,164 +301,35 @@ async fn ws_read(
         .on_upgrade(move |socket| read_session(app, reader, spec, from, socket)))
 }
 
-/// One step of a live read: what the store holds after the cursor.
-struct Step {
-    records: Vec<Record>,
-    /// The oldest timestamp in the store, when it is after the cursor.
-    oldest_after_cursor: Option<i64>,
-}
-
-fn read_step(open: &OpenStore, cursor: i64) -> RecordResult<Step> {
-    let store = &open.store;
-    let oldest = store.stats().oldest_timestamp;
-    let records = store
-        .iter_range(cursor.saturating_add(1), i64::MAX)
-        .limit(READ_BATCH)
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Step {
-        records,
-        oldest_after_cursor: oldest.filter(|&o| o > cursor.saturating_add(1)),
-    })
-}
-
-async fn read_session(app: App, reader: Reader, mut spec: ReadSpec, from: i64, socket: WebSocket) {
+async fn read_session(app: App, reader: Reader, spec: ReadSpec, from: i64, socket: WebSocket) {
     let _gauge = Open::new(&app.transports.ws_read_connections);
-    let open = Arc::clone(&reader.open);
-    let token = app.shutdown.token();
-    let mut stopping = open.stopping.subscribe();
-    // Subscribed before the first read: nothing committed after it is missed.
-    let mut commits = open.commits();
-    commits.borrow_and_update();
-    let (mut tx, mut rx) = socket.split();
-    let enc = DataEncoding::of(&open.store);
-    let mut agg = spec.agg.take().map(|a| (a.window_ns, Aggregator::new(a)));
-    // The end of the window the aggregator holds, to close it by time.
-    let mut window_end: Option<i64> = None;
-    let mut cursor = from;
-    // A gap is only news when the cursor pointed at something.
-    let mut cursor_is_known = from > 0;
-    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
-    let mut last_heard = Instant::now();
-    let ending: Option<Message> = 'session: loop {
-        let step = {
-            let open = Arc::clone(&open);
-            tokio::task::spawn_blocking(move || read_step(&open, cursor)).await
-        };
-        let step = match step {
-            Ok(Ok(step)) => step,
-            Ok(Err(e)) => break Some(close(close_code::ERROR, &e.to_string())),
-            Err(e) => break Some(close(close_code::ERROR, &format!("read failed: {e}"))),
-        };
-        if let Some(oldest) = step.oldest_after_cursor
-            && cursor_is_known
-        {
-            let gap = format!("{{\"type\":\"gap\",\"from\":{cursor},\"to\":{oldest}}}");
-            if tx.send(Message::Text(gap.into())).await.is_err() {
-                break None;
-            }
-        }
-        let caught_up = step.records.len() < READ_BATCH;
-        if let Some(last) = step.records.last() {
-            // Published before sending: the lag is what is not yet sent.
-            reader.at(last.timestamp());
-        }
-        for rec in step.records {
-            cursor = rec.timestamp();
-            cursor_is_known = true;
-            let Some(data) = pipeline::shown(&open.store, &spec, &rec.data) else {
-                continue;
-            };
-            let message = match &mut agg {
-                None => Some(data_message(rec.timestamp(), &data, enc)),
-                Some((window_ns, aggregator)) => {
-                    window_end = Some((rec.timestamp().div_euclid(*window_ns) + 1) * *window_ns);
-                    aggregator
-                        .add(rec.timestamp(), &data)
-                        .map(|w| window_message(&w))
-                }
-            };
-            if let Some(m) = message {
-                app.transports.ws_records_sent.fetch_add(1, Relaxed);
-                if tx.send(Message::Text(m.into())).await.is_err() {
-                    break 'session None;
-                }
-            }
-        }
-        if !caught_up {
-            continue;
-        }
-        // Caught up: wait for a commit, the window's end, or an ending.
-        let window_timer = async {
-            match window_end {
-                Some(end) => {
-                    let wait = end.saturating_sub(tsstore::now_ns()).max(0) as u64;
-                    tokio::time::sleep(Duration::from_nanos(wait)).await;
-                }
-                None => std::future::pending::<()>().await,
-            }
-        };
-        tokio::select! {
-            _ = token.cancelled() => break Some(Ending::ServerStopping.frame()),
-            _ = async { drop(stopping.wait_for(|s| *s).await) } => break Some(Ending::StoreDeleted.frame()),
-            changed = commits.changed() => {
-                if changed.is_err() {
-                    break Some(close(close_code::AWAY, "the store was closed"));
-                }
-                match *commits.borrow_and_update() {
-                    CommitEvent::NewRecords(_) => {}
-                    CommitEvent::Reset(_) => break Some(close(close_code::NORMAL, "the store was reset")),
-                    CommitEvent::Closed => break Some(close(close_code::AWAY, "the store was closed")),
-                }
-            }
-            _ = window_timer => {
-                if let Some((_, aggregator)) = &mut agg
-                    && let Some(w) = aggregator.close_if_ended(tsstore::now_ns())
-                {
-                    window_end = None;
-                    app.transports.ws_records_sent.fetch_add(1, Relaxed);
-                    if tx.send(Message::Text(window_message(&w).into())).await.is_err() {
-                        break None;
-                    }
-                }
-            }
-            _ = ping.tick() => {
-                if last_heard.elapsed() > IDLE_TIMEOUT {
-                    break Some(Ending::Idle.frame());
-                }
-                if tx.send(Message::Ping(Default::default())).await.is_err() {
-                    break None;
-                }
-            }
-            m = rx.next() => match m {
-                // A reader only listens; what it sends shows it is alive.
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break None,
-                Some(Ok(_)) => last_heard = Instant::now(),
-            },
-        }
+    let (tx, rx) = socket.split();
+    let mut sink = tx.with(|o: Outgoing| std::future::ready(Ok::<_, axum::Error>(to_message(o))));
+    // A reader only listens; whatever it sends shows it is alive.
+    let mut incoming = rx.map(|m| match m {
+        Ok(Message::Close(_)) | Err(_) => Incoming::Gone,
+        Ok(_) => Incoming::Alive,
+    });
+    let feed = Feed {
+        open: Arc::clone(&reader.open),
+        spec,
+        from,
+        stop: app.shutdown.token(),
+        ping_every: PING_EVERY,
+        idle_timeout: IDLE_TIMEOUT,
     };
-    if let Some(frame) = ending {
-        let _ = tx.send(frame).await;
+    let mut progress = |cursor| reader.at(cursor);
+    let sent = &app.transports.ws_records_sent;
+    live::run(feed, &mut sink, &mut incoming, &mut progress, sent).await;
+}
+
+/// A feed's message as an axum WebSocket message.
+fn to_message(o: Outgoing) -> Message {
+    match o {
+        Outgoing::Text(t) => Message::Text(t.into()),
+        Outgoing::Ping => Message::Ping(Default::default()),
+        Outgoing::Close { code, reason } => close(code, &reason),
     }
-    let _ = tx.close().await;
-    drop(reader);
-}
-
-/// `{"type":"data","timestamp":..,"data":..}`.
-fn data_message(timestamp: i64, data: &[u8], enc: DataEncoding) -> String {
-    let mut out = Vec::with_capacity(48 + data.len());
-    out.extend_from_slice(b"{\"type\":\"data\",\"timestamp\":");
-    out.extend_from_slice(itoa::Buffer::new().format(timestamp).as_bytes());
-    out.extend_from_slice(b",\"data\":");
-    enc.push(&mut out, data);
-    out.push(b'}');
-    String::from_utf8(out).unwrap_or_default()
-}
-
-/// A window as `{"type":"data","timestamp":end,"records","partial","data"}`.
-fn window_message(w: &Window) -> String {
-    let mut out = Vec::with_capacity(96 + w.data.len());
-    push_window(&mut out, b"\"type\":\"data\",", w, &w.data);
-    String::from_utf8(out).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -499,28 +348,5 @@ mod tests {
                 "invalid_parameter"
             );
         }
-    }
-
-    #[test]
-    fn messages() {
-        let enc = DataEncoding {
-            data_type: tsstore::DataType::Json,
-            trusted: true,
-        };
-        assert_eq!(
-            data_message(5, br#"{"t":1}"#, enc),
-            r#"{"type":"data","timestamp":5,"data":{"t":1}}"#
-        );
-        let w = Window {
-            start: 0,
-            end: 10,
-            partial: false,
-            records: 2,
-            data: br#"{"t":1.5}"#.to_vec(),
-        };
-        assert_eq!(
-            window_message(&w),
-            r#"{"type":"data","timestamp":10,"records":2,"partial":false,"data":{"t":1.5}}"#
-        );
     }
 }

@@ -11,6 +11,7 @@ pub mod budget;
 pub mod encode;
 mod error;
 pub mod intake;
+pub mod live;
 pub mod options;
 pub mod pipeline;
 

@@ -1,0 +1,364 @@
+//! A live feed of one store over a WebSocket, whichever side dialled: the
+//! records after a cursor, then each new one as the engine signals its
+//! commit, shown and aggregated as a `ReadSpec` says. The WebSocket live
+//! read (`http::ws`) runs it as a server; outbound push connections will
+//! run it as a client.
+//!
+//! The feed reads the store at its own pace, `READ_BATCH` records at a
+//! time, and every send waits for the peer while racing the stop signals:
+//! a slow or stalled peer holds one batch, never slows ingest, and never
+//! keeps a stopping server or a store being deleted waiting. Windows of an
+//! aggregation are sent when they close, by time too. If the ring has
+//! overwritten records after the cursor, `{"type":"gap","from","to"}` says
+//! so (records with `from < timestamp < to` may be lost) and the feed goes
+//! on. It pings the peer every `ping_every`, and ends when it has heard
+//! nothing for `idle_timeout`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tsstore::aggregate::{Aggregator, Window};
+use tsstore::{CommitEvent, Record};
+
+use super::encode::{DataEncoding, push_window};
+use super::error::RecordResult;
+use super::options::ReadSpec;
+use super::pipeline;
+use crate::registry::OpenStore;
+
+/// Records read from the store per step.
+pub const READ_BATCH: usize = 256;
+
+/// What the feed sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outgoing {
+    Text(String),
+    Ping,
+    /// A WebSocket close frame.
+    Close {
+        code: u16,
+        reason: String,
+    },
+}
+
+/// What the peer did, as far as the feed cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Incoming {
+    /// Anything but a close: the peer is alive.
+    Alive,
+    /// A close frame, an error, or the end of the stream.
+    Gone,
+}
+
+/// Why a feed ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ending {
+    ServerStopping,
+    StoreDeleted,
+    StoreReset,
+    StoreClosed,
+    Idle,
+    /// The peer closed, or a send failed.
+    PeerGone,
+    ReadFailed(String),
+}
+
+impl Ending {
+    /// The close frame to send for it (`None`: the peer is gone already).
+    pub fn close_frame(&self) -> Option<Outgoing> {
+        let (code, reason) = match self {
+            Ending::ServerStopping => (1001, "the server is stopping".to_string()),
+            Ending::StoreDeleted => (1001, "the store is being deleted".to_string()),
+            Ending::StoreReset => (1000, "the store was reset".to_string()),
+            Ending::StoreClosed => (1001, "the store was closed".to_string()),
+            Ending::Idle => (
+                1008,
+                "idle timeout: nothing heard from the peer".to_string(),
+            ),
+            Ending::ReadFailed(why) => (1011, format!("reading the store failed: {why}")),
+            Ending::PeerGone => return None,
+        };
+        Some(Outgoing::Close { code, reason })
+    }
+}
+
+/// What a feed follows and how.
+pub struct Feed {
+    pub open: Arc<OpenStore>,
+    pub spec: ReadSpec,
+    /// Records after this timestamp are sent (0: from the oldest).
+    pub from: i64,
+    pub stop: CancellationToken,
+    pub ping_every: Duration,
+    pub idle_timeout: Duration,
+}
+
+/// Where the feed has got to, for whoever tracks it (lag, resume).
+pub trait Progress {
+    /// Every record up to `cursor` has been read (sent, filtered out or
+    /// aggregated).
+    fn reached(&mut self, cursor: i64);
+}
+
+impl<F: FnMut(i64)> Progress for F {
+    fn reached(&mut self, cursor: i64) {
+        self(cursor)
+    }
+}
+
+/// One step: what the store holds after the cursor.
+struct Step {
+    records: Vec<Record>,
+    /// The oldest timestamp in the store, when it is past the cursor.
+    oldest_after_cursor: Option<i64>,
+}
+
+fn read_step(open: &OpenStore, cursor: i64) -> RecordResult<Step> {
+    let store = &open.store;
+    let oldest = store.stats().oldest_timestamp;
+    let records = store
+        .iter_range(cursor.saturating_add(1), i64::MAX)
+        .limit(READ_BATCH)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Step {
+        records,
+        oldest_after_cursor: oldest.filter(|&o| o > cursor.saturating_add(1)),
+    })
+}
+
+/// Sends `message` unless the server stops or the store goes first.
+async fn deliver<S>(
+    sink: &mut S,
+    message: Outgoing,
+    stop: &CancellationToken,
+    stopping: &mut watch::Receiver<bool>,
+) -> Result<(), Ending>
+where
+    S: Sink<Outgoing> + Unpin,
+{
+    tokio::select! {
+        sent = sink.send(message) => sent.map_err(|_| Ending::PeerGone),
+        _ = stop.cancelled() => Err(Ending::ServerStopping),
+        _ = async { drop(stopping.wait_for(|s| *s).await) } => Err(Ending::StoreDeleted),
+    }
+}
+
+/// Runs the feed until it ends, then sends the close frame (if the peer
+/// is still there) and returns why it ended. `sent` counts the messages
+/// of records and windows sent.
+pub async fn run<S, I>(
+    mut feed: Feed,
+    sink: &mut S,
+    incoming: &mut I,
+    progress: &mut (dyn Progress + Send),
+    sent: &AtomicU64,
+) -> Ending
+where
+    S: Sink<Outgoing> + Unpin,
+    I: Stream<Item = Incoming> + Unpin,
+{
+    let ending = follow(&mut feed, sink, incoming, progress, sent).await;
+    if let Some(frame) = ending.close_frame() {
+        let _ = sink.send(frame).await;
+    }
+    let _ = sink.close().await;
+    ending
+}
+
+async fn follow<S, I>(
+    feed: &mut Feed,
+    sink: &mut S,
+    incoming: &mut I,
+    progress: &mut (dyn Progress + Send),
+    sent: &AtomicU64,
+) -> Ending
+where
+    S: Sink<Outgoing> + Unpin,
+    I: Stream<Item = Incoming> + Unpin,
+{
+    let open = Arc::clone(&feed.open);
+    let stop = feed.stop.clone();
+    let mut stopping = open.stopping.subscribe();
+    // Subscribed before the first read: nothing committed after it is missed.
+    let mut commits = open.commits();
+    commits.borrow_and_update();
+    let enc = DataEncoding::of(&open.store);
+    let mut agg = feed
+        .spec
+        .agg
+        .take()
+        .map(|a| (a.window_ns, Aggregator::new(a)));
+    // The end of the window the aggregator holds, to close it by time.
+    let mut window_end: Option<i64> = None;
+    let mut cursor = feed.from;
+    // A gap is only news when the cursor pointed at something.
+    let mut cursor_is_known = feed.from > 0;
+    let start = tokio::time::Instant::now() + feed.ping_every;
+    let mut ping = tokio::time::interval_at(start, feed.ping_every);
+    let mut last_heard = Instant::now();
+    loop {
+        let step = {
+            let open = Arc::clone(&open);
+            tokio::task::spawn_blocking(move || read_step(&open, cursor)).await
+        };
+        let step = match step {
+            Ok(Ok(step)) => step,
+            Ok(Err(e)) => return Ending::ReadFailed(e.to_string()),
+            Err(e) => return Ending::ReadFailed(e.to_string()),
+        };
+        if let Some(oldest) = step.oldest_after_cursor
+            && cursor_is_known
+        {
+            let gap = format!("{{\"type\":\"gap\",\"from\":{cursor},\"to\":{oldest}}}");
+            if let Err(e) = deliver(sink, Outgoing::Text(gap), &stop, &mut stopping).await {
+                return e;
+            }
+        }
+        let caught_up = step.records.len() < READ_BATCH;
+        if let Some(last) = step.records.last() {
+            // Reported before sending: the lag is what is not yet sent.
+            progress.reached(last.timestamp());
+        }
+        for rec in step.records {
+            cursor = rec.timestamp();
+            cursor_is_known = true;
+            let Some(data) = pipeline::shown(&open.store, &feed.spec, &rec.data) else {
+                continue;
+            };
+            let message = match &mut agg {
+                None => Some(data_message(rec.timestamp(), &data, enc)),
+                Some((window_ns, aggregator)) => {
+                    window_end = Some((rec.timestamp().div_euclid(*window_ns) + 1) * *window_ns);
+                    aggregator
+                        .add(rec.timestamp(), &data)
+                        .map(|w| window_message(&w))
+                }
+            };
+            if let Some(m) = message {
+                sent.fetch_add(1, Relaxed);
+                if let Err(e) = deliver(sink, Outgoing::Text(m), &stop, &mut stopping).await {
+                    return e;
+                }
+            }
+        }
+        if !caught_up {
+            continue;
+        }
+        // Caught up: wait for a commit, the window's end, or an ending.
+        let window_timer = async {
+            match window_end {
+                Some(end) => {
+                    let wait = end.saturating_sub(tsstore::now_ns()).max(0) as u64;
+                    tokio::time::sleep(Duration::from_nanos(wait)).await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = stop.cancelled() => return Ending::ServerStopping,
+            _ = async { drop(stopping.wait_for(|s| *s).await) } => return Ending::StoreDeleted,
+            changed = commits.changed() => {
+                if changed.is_err() {
+                    return Ending::StoreClosed;
+                }
+                match *commits.borrow_and_update() {
+                    CommitEvent::NewRecords(_) => {}
+                    CommitEvent::Reset(_) => return Ending::StoreReset,
+                    CommitEvent::Closed => return Ending::StoreClosed,
+                }
+            }
+            _ = window_timer => {
+                if let Some((_, aggregator)) = &mut agg
+                    && let Some(w) = aggregator.close_if_ended(tsstore::now_ns())
+                {
+                    window_end = None;
+                    sent.fetch_add(1, Relaxed);
+                    let m = Outgoing::Text(window_message(&w));
+                    if let Err(e) = deliver(sink, m, &stop, &mut stopping).await {
+                        return e;
+                    }
+                }
+            }
+            _ = ping.tick() => {
+                if last_heard.elapsed() > feed.idle_timeout {
+                    return Ending::Idle;
+                }
+                if let Err(e) = deliver(sink, Outgoing::Ping, &stop, &mut stopping).await {
+                    return e;
+                }
+            }
+            m = incoming.next() => match m {
+                Some(Incoming::Alive) => last_heard = Instant::now(),
+                Some(Incoming::Gone) | None => return Ending::PeerGone,
+            },
+        }
+    }
+}
+
+/// `{"type":"data","timestamp":..,"data":..}`.
+pub fn data_message(timestamp: i64, data: &[u8], enc: DataEncoding) -> String {
+    let mut out = Vec::with_capacity(48 + data.len());
+    out.extend_from_slice(b"{\"type\":\"data\",\"timestamp\":");
+    out.extend_from_slice(itoa::Buffer::new().format(timestamp).as_bytes());
+    out.extend_from_slice(b",\"data\":");
+    enc.push(&mut out, data);
+    out.push(b'}');
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// A window as `{"type":"data","timestamp":end,"records","partial","data"}`.
+pub fn window_message(w: &Window) -> String {
+    let mut out = Vec::with_capacity(96 + w.data.len());
+    push_window(&mut out, b"\"type\":\"data\",", w, &w.data);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages() {
+        let enc = DataEncoding {
+            data_type: tsstore::DataType::Json,
+            trusted: true,
+        };
+        assert_eq!(
+            data_message(5, br#"{"t":1}"#, enc),
+            r#"{"type":"data","timestamp":5,"data":{"t":1}}"#
+        );
+        let w = Window {
+            start: 0,
+            end: 10,
+            partial: false,
+            records: 2,
+            data: br#"{"t":1.5}"#.to_vec(),
+        };
+        assert_eq!(
+            window_message(&w),
+            r#"{"type":"data","timestamp":10,"records":2,"partial":false,"data":{"t":1.5}}"#
+        );
+    }
+
+    #[test]
+    fn every_ending_but_a_gone_peer_says_why() {
+        for e in [
+            Ending::ServerStopping,
+            Ending::StoreDeleted,
+            Ending::StoreReset,
+            Ending::StoreClosed,
+            Ending::Idle,
+            Ending::ReadFailed("x".into()),
+        ] {
+            let Some(Outgoing::Close { reason, .. }) = e.close_frame() else {
+                panic!("{e:?} has a close frame");
+            };
+            assert!(!reason.is_empty());
+        }
+        assert_eq!(Ending::PeerGone.close_frame(), None);
+    }
+}
