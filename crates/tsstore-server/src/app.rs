@@ -37,6 +37,8 @@ pub struct Limits {
     pub max_message: usize,
     /// Live readers per store.
     pub max_live_readers: usize,
+    /// Outbound connections per store.
+    pub max_outbound: usize,
 }
 
 impl Default for Limits {
@@ -50,6 +52,7 @@ impl Default for Limits {
             max_socket_clients: 64,
             max_message: 1 << 20,
             max_live_readers: 64,
+            max_outbound: 16,
         }
     }
 }
@@ -63,6 +66,7 @@ pub struct AppInner {
     pub store_defaults: tsstore::Config,
     pub http: HttpMetrics,
     pub transports: TransportMetrics,
+    pub outbound: crate::outbound::Outbound,
     pub started: Instant,
     pub shutdown: Shutdown,
 }

@@ -57,6 +57,7 @@ pub struct Overrides {
     pub max_socket_clients: Option<usize>,
     pub max_message_bytes: Option<usize>,
     pub max_live_readers: Option<usize>,
+    pub max_outbound_connections: Option<usize>,
 }
 
 macro_rules! take_over {
@@ -93,7 +94,8 @@ impl Overrides {
             max_line_bytes,
             max_socket_clients,
             max_message_bytes,
-            max_live_readers
+            max_live_readers,
+            max_outbound_connections
         );
         self
     }
@@ -134,6 +136,8 @@ struct ServerSection {
     max_message_bytes: Option<usize>,
     /// Live readers (WebSocket read) per store (default 64).
     max_live_readers: Option<usize>,
+    /// Outbound connections per store (default 16).
+    max_outbound_connections: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -187,6 +191,7 @@ pub fn from_file(path: &Path) -> Result<Overrides, ConfigError> {
         max_socket_clients: file.server.max_socket_clients,
         max_message_bytes: file.server.max_message_bytes,
         max_live_readers: file.server.max_live_readers,
+        max_outbound_connections: file.server.max_outbound_connections,
     })
 }
 
@@ -267,6 +272,7 @@ pub struct Settings {
     pub max_socket_clients: usize,
     pub max_message_bytes: usize,
     pub max_live_readers: usize,
+    pub max_outbound_connections: usize,
 }
 
 impl Settings {
@@ -325,6 +331,8 @@ impl Settings {
         let max_socket_clients = positive("max_socket_clients", o.max_socket_clients, 64)?;
         let max_message_bytes = positive("max_message_bytes", o.max_message_bytes, 1 << 20)?;
         let max_live_readers = positive("max_live_readers", o.max_live_readers, 64)?;
+        let max_outbound_connections =
+            positive("max_outbound_connections", o.max_outbound_connections, 16)?;
         if o.max_store_bytes == Some(0) {
             return Err(invalid("max_store_bytes", "it must be at least 1".into()));
         }
@@ -334,6 +342,7 @@ impl Settings {
             max_socket_clients,
             max_message_bytes,
             max_live_readers,
+            max_outbound_connections,
             worker_threads: o.worker_threads,
             max_body_bytes,
             max_records,

@@ -26,6 +26,8 @@
 //! * `http`: the REST adapter, the only module that knows HTTP statuses
 //!   (`http::error` maps every layer's errors in one place; `http::openapi`
 //!   documents them from that same mapping).
+//! * `outbound`: connections the server dials: push a store's records
+//!   (a live feed) or pull records in; persisted and restored.
 //! * `unixsock`: the Unix-socket line protocol (a transport over
 //!   `records`, like `http`).
 //! * `serve`: wiring only: runtime, listener, connection bound, signals,
@@ -46,6 +48,7 @@ pub mod http;
 pub mod json_int;
 pub mod keys;
 pub mod metrics;
+pub mod outbound;
 pub mod provision;
 pub mod records;
 pub mod registry;

@@ -118,10 +118,12 @@ async fn serve(settings: Settings) -> Result<(), StartError> {
             max_socket_clients: settings.max_socket_clients,
             max_message: settings.max_message_bytes,
             max_live_readers: settings.max_live_readers,
+            max_outbound: settings.max_outbound_connections,
         },
         store_defaults: settings.store_defaults,
         http: Default::default(),
         transports: Default::default(),
+        outbound: Default::default(),
         started: Instant::now(),
         shutdown: Shutdown::default(),
     });
@@ -139,6 +141,8 @@ async fn serve(settings: Settings) -> Result<(), StartError> {
     // Ends by itself once the token is cancelled, by a signal or otherwise.
     tokio::spawn(stop_on_signal(app.shutdown.token()));
     let router = http::router(Arc::clone(&app));
+    // Outbound connections saved by earlier runs dial out again.
+    app.outbound.restore(&app).await;
     let url = listener.url();
     tracing::info!(
         data_path = %settings.base_path.display(),

@@ -807,6 +807,10 @@ fn openapi_lists_every_route() {
         ("get", "/api/stores/{store}/data/range"),
         ("get", "/api/stores/{store}/ws/write"),
         ("get", "/api/stores/{store}/ws/read"),
+        ("post", "/api/stores/{store}/ws/connections"),
+        ("get", "/api/stores/{store}/ws/connections"),
+        ("get", "/api/stores/{store}/ws/connections/{id}"),
+        ("delete", "/api/stores/{store}/ws/connections/{id}"),
     ];
     for (method, path) in expected {
         assert!(
@@ -834,7 +838,10 @@ fn openapi_lists_every_route() {
     );
     // And every documented route is really served (no 404 route_not_found).
     for (method, path) in expected {
-        let url = path.replace("{store}", "nope").replace("{ts}", "1");
+        let url = path
+            .replace("{store}", "nope")
+            .replace("{ts}", "1")
+            .replace("{id}", "0000abcd");
         let r = s.req(&method.to_uppercase(), &url).send();
         assert_ne!(r.status, 404, "{method} {url}: {}", r.text());
         assert_ne!(r.status, 405, "{method} {url}");

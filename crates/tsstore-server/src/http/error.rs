@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use tsstore::{Error, SchemaError};
 
 use crate::auth::AuthError;
+use crate::outbound::{OutboundError, SpecError};
 use crate::provision::ProvisionError;
 use crate::records::RecordError;
 use crate::registry::RegistryError;
@@ -271,6 +272,24 @@ impl From<ProvisionError> for ApiError {
                 ApiError::new(StatusCode::BAD_REQUEST, "store_too_large", e.to_string())
             }
             ProvisionError::Keys(_) => ApiError::internal(e.to_string()),
+        }
+    }
+}
+
+impl From<OutboundError> for ApiError {
+    fn from(e: OutboundError) -> ApiError {
+        match e {
+            OutboundError::Spec(SpecError::InvalidOption(inner)) => inner.into(),
+            OutboundError::Spec(_) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_connection", e.to_string())
+            }
+            OutboundError::TooMany { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "too_many_connections", e.to_string())
+            }
+            OutboundError::NotFound(_) => {
+                ApiError::new(StatusCode::NOT_FOUND, "connection_not_found", e.to_string())
+            }
+            OutboundError::Persist { .. } => ApiError::internal(e.to_string()),
         }
     }
 }

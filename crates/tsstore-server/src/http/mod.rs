@@ -8,6 +8,7 @@
 //! handler's `#[utoipa::path]` annotation for both the router and the
 //! OpenAPI document, so `/api/openapi.json` cannot drift from the routes.
 
+mod connections;
 mod drain;
 pub mod error;
 mod extract;
@@ -45,7 +46,8 @@ use crate::metrics::{StoreSample, render_stores};
     tags(
         (name = "server", description = "Health, metrics and this document"),
         (name = "stores", description = "Create, list, inspect and delete stores"),
-        (name = "data", description = "Insert and read records")
+        (name = "data", description = "Insert and read records"),
+        (name = "connections", description = "Outbound WebSocket connections: push and pull")
     )
 )]
 struct ApiDoc;
@@ -60,6 +62,7 @@ pub fn router_and_doc(app: App) -> (Router, utoipa::openapi::OpenApi) {
         .merge(ingest::routes())
         .merge(read::routes())
         .merge(ws::routes())
+        .merge(connections::routes())
         .split_for_parts();
     let router = router
         .fallback(no_route)

@@ -19,6 +19,7 @@ use super::error::ApiError;
 use crate::app::Limits;
 use crate::auth::AuthError;
 use crate::keys::KeyError;
+use crate::outbound::{OutboundError, SpecError};
 use crate::provision::ProvisionError;
 use crate::records::RecordError;
 use crate::registry::RegistryError;
@@ -50,6 +51,8 @@ enum Meets {
     Disk,
     /// A WebSocket upgrade, and for live reads the reader bound.
     Upgrade,
+    /// Outbound connections: their settings, bound and ids.
+    Connections,
 }
 
 #[cfg(test)]
@@ -212,6 +215,24 @@ fn examples(meets: Meets) -> Vec<ApiError> {
             ApiError::websocket_required(),
             ApiError::too_many_readers(1),
         ],
+        Meets::Connections => vec![
+            OutboundError::Spec(SpecError::TooManyHeaders).into(),
+            OutboundError::Spec(SpecError::InvalidOption(RecordError::InvalidParameter(
+                "p".into(),
+            )))
+            .into(),
+            OutboundError::TooMany {
+                store: "s".into(),
+                max: 1,
+            }
+            .into(),
+            OutboundError::NotFound("i".into()).into(),
+            OutboundError::Persist {
+                path: "p".into(),
+                reason: "r".into(),
+            }
+            .into(),
+        ],
     }
 }
 
@@ -231,6 +252,18 @@ fn operation_meets(operation_id: &str) -> Option<&'static [Meets]> {
         "oldest" | "newest" | "range" => &[Always, StoreKey, OpenStore, Read],
         "ws_write" => &[Always, StoreKey, OpenStore, Upgrade],
         "ws_read" => &[Always, StoreKey, OpenStore, Read, Upgrade],
+        "create_connection" => &[
+            Always,
+            StoreKey,
+            OpenStore,
+            Body,
+            JsonBody,
+            Connections,
+            Read,
+        ],
+        "list_connections" | "get_connection" | "delete_connection" => {
+            &[Always, StoreKey, OpenStore, Connections]
+        }
         _ => return None,
     })
 }
@@ -514,6 +547,7 @@ mod tests {
             Meets::Schema,
             Meets::Disk,
             Meets::Upgrade,
+            Meets::Connections,
         ];
         let codes: BTreeSet<&str> = all
             .iter()

@@ -155,6 +155,8 @@ pub struct Done {
     params(("store" = String, Path)),
     responses((status = 200, body = Done), (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn delete_store(State(app): State<App>, auth: StoreAuth) -> ApiResult<Json<Done>> {
+    // Its outbound connections stop first (they hold the store open).
+    app.outbound.stop_store(&auth.name);
     app.registry.delete(&auth.name).await?;
     Ok(Json(Done {
         status: "deleted",

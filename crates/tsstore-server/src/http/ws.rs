@@ -317,6 +317,7 @@ async fn read_session(app: App, reader: Reader, spec: ReadSpec, from: i64, socke
         stop: app.shutdown.token(),
         ping_every: PING_EVERY,
         idle_timeout: IDLE_TIMEOUT,
+        confirm: false,
     };
     let mut progress = |cursor| reader.at(cursor);
     let sent = &app.transports.ws_records_sent;
@@ -328,6 +329,7 @@ fn to_message(o: Outgoing) -> Message {
     match o {
         Outgoing::Text(t) => Message::Text(t.into()),
         Outgoing::Ping => Message::Ping(Default::default()),
+        Outgoing::Mark(c) => Message::Ping(c.to_le_bytes().to_vec().into()),
         Outgoing::Close { code, reason } => close(code, &reason),
     }
 }

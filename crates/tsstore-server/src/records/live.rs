@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use futures_util::{FutureExt, Sink, SinkExt, Stream, StreamExt};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tsstore::aggregate::{Aggregator, Window};
@@ -38,6 +38,9 @@ pub const READ_BATCH: usize = 256;
 pub enum Outgoing {
     Text(String),
     Ping,
+    /// A ping carrying a cursor (8 bytes, little-endian): the peer's pong
+    /// proves it has read everything sent before it.
+    Mark(i64),
     /// A WebSocket close frame.
     Close {
         code: u16,
@@ -50,6 +53,8 @@ pub enum Outgoing {
 pub enum Incoming {
     /// Anything but a close: the peer is alive.
     Alive,
+    /// The pong of a `Mark`: the peer has read up to this cursor.
+    Confirmed(i64),
     /// A close frame, an error, or the end of the stream.
     Gone,
 }
@@ -95,6 +100,9 @@ pub struct Feed {
     pub stop: CancellationToken,
     pub ping_every: Duration,
     pub idle_timeout: Duration,
+    /// Send a `Mark` after each batch, so the peer's pongs confirm what it
+    /// has read (push connections resume from there).
+    pub confirm: bool,
 }
 
 /// Where the feed has got to, for whoever tracks it (lag, resume).
@@ -102,6 +110,14 @@ pub trait Progress {
     /// Every record up to `cursor` has been read (sent, filtered out or
     /// aggregated).
     fn reached(&mut self, cursor: i64);
+
+    /// Every record up to `cursor` that the peer is to see has been
+    /// written to the connection (the peer may not have read it yet).
+    fn delivered(&mut self, _cursor: i64) {}
+
+    /// The peer has read everything up to `cursor` (a `Mark` came back):
+    /// resuming after it loses nothing.
+    fn confirmed(&mut self, _cursor: i64) {}
 }
 
 impl<F: FnMut(i64)> Progress for F {
@@ -219,6 +235,7 @@ where
             }
         }
         let caught_up = step.records.len() < READ_BATCH;
+        let mut written = None;
         if let Some(last) = step.records.last() {
             // Reported before sending: the lag is what is not yet sent.
             progress.reached(last.timestamp());
@@ -229,20 +246,40 @@ where
             let Some(data) = pipeline::shown(&open.store, &feed.spec, &rec.data) else {
                 continue;
             };
+            // The message, and up to where it makes the peer complete.
             let message = match &mut agg {
-                None => Some(data_message(rec.timestamp(), &data, enc)),
+                None => Some((data_message(rec.timestamp(), &data, enc), rec.timestamp())),
                 Some((window_ns, aggregator)) => {
                     window_end = Some((rec.timestamp().div_euclid(*window_ns) + 1) * *window_ns);
                     aggregator
                         .add(rec.timestamp(), &data)
-                        .map(|w| window_message(&w))
+                        .map(|w| (window_message(&w), w.end - 1))
                 }
             };
-            if let Some(m) = message {
+            if let Some((m, upto)) = message {
                 sent.fetch_add(1, Relaxed);
                 if let Err(e) = deliver(sink, Outgoing::Text(m), &stop, &mut stopping).await {
                     return e;
                 }
+                progress.delivered(upto);
+                written = Some(upto);
+            }
+        }
+        if let Some(upto) = written
+            && feed.confirm
+            && let Err(e) = deliver(sink, Outgoing::Mark(upto), &stop, &mut stopping).await
+        {
+            return e;
+        }
+        // What the peer said meanwhile (pongs confirming earlier batches).
+        while let Some(m) = incoming.next().now_or_never() {
+            match m {
+                Some(Incoming::Alive) => last_heard = Instant::now(),
+                Some(Incoming::Confirmed(c)) => {
+                    last_heard = Instant::now();
+                    progress.confirmed(c);
+                }
+                Some(Incoming::Gone) | None => return Ending::PeerGone,
             }
         }
         if !caught_up {
@@ -281,6 +318,12 @@ where
                     if let Err(e) = deliver(sink, m, &stop, &mut stopping).await {
                         return e;
                     }
+                    progress.delivered(w.end - 1);
+                    if feed.confirm
+                        && let Err(e) = deliver(sink, Outgoing::Mark(w.end - 1), &stop, &mut stopping).await
+                    {
+                        return e;
+                    }
                 }
             }
             _ = ping.tick() => {
@@ -293,6 +336,10 @@ where
             }
             m = incoming.next() => match m {
                 Some(Incoming::Alive) => last_heard = Instant::now(),
+                Some(Incoming::Confirmed(c)) => {
+                    last_heard = Instant::now();
+                    progress.confirmed(c);
+                }
                 Some(Incoming::Gone) | None => return Ending::PeerGone,
             },
         }

@@ -86,7 +86,7 @@ pub fn compact_format(text: Option<&str>) -> RecordResult<bool> {
 
 /// Takes a JSON scalar as its text, so a connection's JSON may say
 /// `"limit": 10` or `"limit": "10"` alike.
-fn scalar_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+pub(crate) fn scalar_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     use serde::de::Error;
     match Option::<serde_json::Value>::deserialize(d)? {
         None | Some(serde_json::Value::Null) => Ok(None),

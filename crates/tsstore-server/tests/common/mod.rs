@@ -49,6 +49,8 @@ pub struct Options<'a> {
     pub tls: Option<rustls::pki_types::CertificateDer<'static>>,
     /// Serve the Unix socket here (default: no socket).
     pub socket: Option<PathBuf>,
+    /// Write the server's log (stderr) to this file instead of the test's.
+    pub log: Option<PathBuf>,
 }
 
 impl Default for Options<'_> {
@@ -59,6 +61,7 @@ impl Default for Options<'_> {
             args: Vec::new(),
             tls: None,
             socket: None,
+            log: None,
         }
     }
 }
@@ -95,7 +98,16 @@ impl Server {
             .args(&opts.args)
             .env("TSSTORE_SYNC", "never")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(match &opts.log {
+                Some(path) => Stdio::from(
+                    std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(path)
+                        .expect("log file"),
+                ),
+                None => Stdio::inherit(),
+            });
         if let Some(key) = opts.admin_key {
             cmd.env("TSSTORE_ADMIN_KEY", key);
         }

@@ -1,0 +1,167 @@
+//! Outbound WebSocket connections over REST (SPEC §6, §8): create, list,
+//! get, delete. The connections themselves are `outbound`'s; answers never
+//! show a header's value.
+
+use std::sync::atomic::Ordering::Relaxed;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::error::{ApiError, ApiResult};
+use super::extract::{Body, StoreAccess};
+use crate::app::App;
+use crate::outbound::{Connection, ConnectionSpec, Mode, OutboundError, State as ConnState};
+
+pub fn routes() -> OpenApiRouter<App> {
+    OpenApiRouter::new()
+        .routes(routes!(create_connection, list_connections))
+        .routes(routes!(get_connection, delete_connection))
+}
+
+/// A connection as the API shows it: its settings (header values
+/// redacted) and its state.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConnectionOut {
+    /// 8 hex digits.
+    id: String,
+    mode: &'static str,
+    url: String,
+    #[schema(value_type = Object)]
+    headers: BTreeMap<String, String>,
+    created_at: String,
+    /// connecting, connected, disconnected or error.
+    #[schema(value_type = String)]
+    status: ConnState,
+    /// Push: the last record written to the peer (resume point).
+    last_timestamp: i64,
+    messages_sent: u64,
+    messages_received: u64,
+    errors: u64,
+    last_error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    filter: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    format: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    agg_window: Option<String>,
+    rules_count: usize,
+    alerts_fired: u64,
+}
+
+impl ConnectionOut {
+    fn of(c: &Connection) -> ConnectionOut {
+        let (status, last_error) = c.state();
+        ConnectionOut {
+            id: c.id.clone(),
+            mode: c.spec.mode.as_str(),
+            url: c.spec.url.clone(),
+            headers: c.spec.redacted_headers(),
+            created_at: c.created_at.clone(),
+            status,
+            last_timestamp: if c.spec.mode == Mode::Push {
+                c.cursor()
+            } else {
+                0
+            },
+            messages_sent: c.messages_sent.load(Relaxed),
+            messages_received: c.messages_received.load(Relaxed),
+            errors: c.errors.load(Relaxed),
+            last_error,
+            filter: c.spec.filter.clone(),
+            format: c.spec.format.clone(),
+            agg_window: c.spec.agg_window.clone(),
+            rules_count: 0,
+            alerts_fired: 0,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConnectionList {
+    connections: Vec<ConnectionOut>,
+    count: usize,
+}
+
+/// Dial out: `{"mode": "push"|"pull", "url": "ws://...", "headers"?,
+/// "from"?, "filter"?, "filter_ignore_case"?, "format"?, "agg_window"?,
+/// "agg_fields"?, "agg_default"?}`. Push sends the store's records after
+/// `from` (0: the oldest) and then each new one; pull stores every
+/// `{"timestamp"?, "data"}` the peer sends. Reconnects with backoff.
+#[utoipa::path(post, path = "/api/stores/{store}/ws/connections", tag = "connections",
+    params(("store" = String, Path)), request_body(content = Object, content_type = "application/json"),
+    responses((status = 201, body = ConnectionOut)))]
+async fn create_connection(
+    State(app): State<App>,
+    access: StoreAccess,
+    Body(body): Body,
+) -> ApiResult<(StatusCode, Json<ConnectionOut>)> {
+    if access.content_type.as_deref() != Some("application/json") {
+        return Err(ApiError::json_expected(access.content_type.as_deref()));
+    }
+    let dt = access.open.store.data_type();
+    let spec =
+        ConnectionSpec::parse(&body, dt, app.limits.max_records).map_err(OutboundError::from)?;
+    let conn = app
+        .outbound
+        .create(&app, &access.name, &access.open, spec)?;
+    Ok((StatusCode::CREATED, Json(ConnectionOut::of(&conn))))
+}
+
+/// The store's outbound connections and their state.
+#[utoipa::path(get, path = "/api/stores/{store}/ws/connections", tag = "connections",
+    params(("store" = String, Path)), responses((status = 200, body = ConnectionList)))]
+async fn list_connections(State(app): State<App>, access: StoreAccess) -> Json<ConnectionList> {
+    let connections: Vec<ConnectionOut> = app
+        .outbound
+        .list(&access.name)
+        .iter()
+        .map(|c| ConnectionOut::of(c))
+        .collect();
+    let count = connections.len();
+    Json(ConnectionList { connections, count })
+}
+
+fn id_param(access: &StoreAccess) -> &str {
+    access.path.get("id").map_or("", String::as_str)
+}
+
+/// One connection and its state.
+#[utoipa::path(get, path = "/api/stores/{store}/ws/connections/{id}", tag = "connections",
+    params(("store" = String, Path), ("id" = String, Path)),
+    responses((status = 200, body = ConnectionOut)))]
+async fn get_connection(
+    State(app): State<App>,
+    access: StoreAccess,
+) -> ApiResult<Json<ConnectionOut>> {
+    let conn = app.outbound.get(&access.name, id_param(&access))?;
+    Ok(Json(ConnectionOut::of(&conn)))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConnectionDeleted {
+    status: &'static str,
+    id: String,
+}
+
+/// Stop a connection (with a close frame to the peer) and forget it.
+#[utoipa::path(delete, path = "/api/stores/{store}/ws/connections/{id}", tag = "connections",
+    params(("store" = String, Path), ("id" = String, Path)),
+    responses((status = 200, body = ConnectionDeleted)))]
+async fn delete_connection(
+    State(app): State<App>,
+    access: StoreAccess,
+) -> ApiResult<Json<ConnectionDeleted>> {
+    let id = id_param(&access).to_string();
+    app.outbound
+        .delete(access.open.store.path(), &access.name, &id)?;
+    Ok(Json(ConnectionDeleted {
+        status: "deleted",
+        id,
+    }))
+}

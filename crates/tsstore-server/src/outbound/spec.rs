@@ -1,0 +1,263 @@
+//! What an outbound connection is asked to do (`POST .../ws/connections`,
+//! SPEC §8), checked once at create so that a connection that is stored
+//! can run: its URL, mode, headers and read options. The same form is
+//! what `ws_connections.json` keeps.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue, Uri};
+
+use crate::records::options::scalar_text;
+use crate::records::{ListDefaults, ReadOptions, ReadSpec, RecordError};
+
+/// Headers on one connection, at most.
+pub const MAX_HEADERS: usize = 32;
+
+/// Push (send the store's records) or pull (store what the peer sends).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Push,
+    Pull,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Push => "push",
+            Mode::Pull => "pull",
+        }
+    }
+}
+
+/// Why a connection cannot be created.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("mode '{0}' is not push or pull")]
+    UnknownMode(String),
+    #[error("url '{url}': {reason}")]
+    InvalidUrl { url: String, reason: String },
+    #[error("header '{0}': {1}")]
+    InvalidHeader(String, String),
+    #[error("at most {MAX_HEADERS} headers")]
+    TooManyHeaders,
+    #[error("{0}")]
+    InvalidOption(#[from] RecordError),
+    #[error("alert rules on push connections are not available yet")]
+    RulesNotAvailable,
+    #[error("a pull connection stores what it receives: {0} applies to push only")]
+    PushOnly(&'static str),
+}
+
+/// A connection as created (and persisted).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionSpec {
+    #[serde(default = "default_mode")]
+    pub mode: Mode,
+    pub url: String,
+    /// Sent when dialling; values are secrets (redacted in every answer).
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Push: records after this timestamp are sent first (0: the oldest).
+    #[serde(default, deserialize_with = "crate::json_int::optional")]
+    pub from: Option<i64>,
+    /// Push: how records are shown (the options of a live read).
+    #[serde(
+        default,
+        deserialize_with = "scalar_text",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub format: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "scalar_text",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub filter: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "scalar_text",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub filter_ignore_case: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "scalar_text",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub agg_window: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "scalar_text",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub agg_fields: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "scalar_text",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub agg_default: Option<String>,
+    /// Not available yet; refused when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rules: Option<serde_json::Value>,
+}
+
+fn default_mode() -> Mode {
+    Mode::Push
+}
+
+impl ConnectionSpec {
+    /// Parses and checks a create request for a store of type `dt`.
+    pub fn parse(
+        body: &[u8],
+        dt: tsstore::DataType,
+        max_records: usize,
+    ) -> Result<ConnectionSpec, SpecError> {
+        let raw: serde_json::Value = serde_json::from_slice(body)
+            .map_err(|e| RecordError::InvalidJson(format!("invalid JSON body: {e}")))?;
+        if let Some(mode) = raw.get("mode").and_then(|m| m.as_str())
+            && !matches!(mode, "push" | "pull")
+        {
+            return Err(SpecError::UnknownMode(mode.to_string()));
+        }
+        let spec: ConnectionSpec = serde_json::from_value(raw)
+            .map_err(|e| RecordError::InvalidJson(format!("invalid connection: {e}")))?;
+        spec.check(dt, max_records)?;
+        Ok(spec)
+    }
+
+    fn check(&self, dt: tsstore::DataType, max_records: usize) -> Result<(), SpecError> {
+        let bad_url = |reason: &str| SpecError::InvalidUrl {
+            url: self.url.clone(),
+            reason: reason.to_string(),
+        };
+        let uri: Uri = self.url.parse().map_err(|e| bad_url(&format!("{e}")))?;
+        match uri.scheme_str() {
+            Some("ws") => {}
+            Some("wss") => return Err(bad_url("wss:// (TLS) is not available yet; use ws://")),
+            _ => return Err(bad_url("the scheme must be ws://")),
+        }
+        if uri.host().is_none_or(str::is_empty) {
+            return Err(bad_url("it has no host"));
+        }
+        if self.headers.len() > MAX_HEADERS {
+            return Err(SpecError::TooManyHeaders);
+        }
+        for (name, value) in &self.headers {
+            HeaderName::from_bytes(name.as_bytes())
+                .map_err(|e| SpecError::InvalidHeader(name.clone(), e.to_string()))?;
+            HeaderValue::from_str(value)
+                .map_err(|e| SpecError::InvalidHeader(name.clone(), e.to_string()))?;
+        }
+        if self.rules.is_some() {
+            return Err(SpecError::RulesNotAvailable);
+        }
+        if self.mode == Mode::Pull {
+            let push_only = [
+                ("from", self.from.is_some()),
+                ("filter", self.filter.is_some()),
+                ("agg_window", self.agg_window.is_some()),
+                ("format", self.format.is_some()),
+            ];
+            if let Some((name, _)) = push_only.iter().find(|(_, given)| *given) {
+                return Err(SpecError::PushOnly(name));
+            }
+        }
+        if let Some(from) = self.from
+            && from < 0
+        {
+            return Err(RecordError::InvalidParameter(format!(
+                "from: {from} is not a timestamp (0: the oldest record)"
+            ))
+            .into());
+        }
+        self.read_spec(dt, max_records)?;
+        Ok(())
+    }
+
+    /// The read spec of a push connection.
+    pub fn read_spec(
+        &self,
+        dt: tsstore::DataType,
+        max_records: usize,
+    ) -> Result<ReadSpec, RecordError> {
+        let defaults = ListDefaults {
+            limit: 1,
+            include_data: true,
+        };
+        let options = ReadOptions {
+            format: self.format.clone(),
+            filter: self.filter.clone(),
+            filter_ignore_case: self.filter_ignore_case.clone(),
+            agg_window: self.agg_window.clone(),
+            agg_fields: self.agg_fields.clone(),
+            agg_default: self.agg_default.clone(),
+            ..ReadOptions::default()
+        };
+        let spec = ReadSpec::new(&options, defaults, max_records, dt)?;
+        if spec.agg.is_some() && spec.compact {
+            return Err(RecordError::InvalidParameter(
+                "format=compact with aggregation is not offered on a push connection".into(),
+            ));
+        }
+        Ok(spec)
+    }
+
+    /// The headers with every value hidden, for answers and logs.
+    pub fn redacted_headers(&self) -> BTreeMap<String, String> {
+        self.headers
+            .keys()
+            .map(|k| (k.clone(), "[redacted]".to_string()))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tsstore::DataType;
+
+    fn parse(body: &str) -> Result<ConnectionSpec, SpecError> {
+        ConnectionSpec::parse(body.as_bytes(), DataType::Json, 1000)
+    }
+
+    #[test]
+    fn valid_connections() {
+        let s = parse(r#"{"url":"ws://127.0.0.1:9/x","headers":{"Authorization":"Bearer s3cret"},"from":0,"filter":"hot"}"#).unwrap();
+        assert_eq!((s.mode, s.from), (Mode::Push, Some(0)));
+        assert_eq!(s.redacted_headers()["Authorization"], "[redacted]");
+        let s = parse(r#"{"mode":"pull","url":"ws://peer/feed"}"#).unwrap();
+        assert_eq!(s.mode, Mode::Pull);
+        // What is persisted reads back the same.
+        let again: ConnectionSpec =
+            serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+        assert_eq!(again.url, s.url);
+    }
+
+    #[test]
+    fn every_refusal_says_why() {
+        let cases = [
+            (r#"{"mode":"sideways","url":"ws://h/"}"#, "sideways"),
+            (r#"{"url":"http://h/"}"#, "scheme"),
+            (r#"{"url":"wss://h/"}"#, "wss"),
+            (r#"{"url":"not a url"}"#, "url"),
+            (
+                r#"{"url":"ws://h/","headers":{"bad name":"v"}}"#,
+                "bad name",
+            ),
+            (r#"{"url":"ws://h/","agg_window":"soon"}"#, "agg_window"),
+            (r#"{"url":"ws://h/","format":"pretty"}"#, "format"),
+            (r#"{"url":"ws://h/","rules":[]}"#, "rules"),
+            (r#"{"mode":"pull","url":"ws://h/","filter":"x"}"#, "filter"),
+            (r#"{"url":"ws://h/","from":-5}"#, "from"),
+            (r#"{"url":"ws://h/","bogus":1}"#, "bogus"),
+        ];
+        for (body, word) in cases {
+            let err = parse(body).unwrap_err().to_string();
+            assert!(err.contains(word), "{body}: {err}");
+        }
+    }
+}
