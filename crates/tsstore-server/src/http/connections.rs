@@ -60,7 +60,7 @@ impl ConnectionOut {
         ConnectionOut {
             id: c.id.clone(),
             mode: c.spec.mode.as_str(),
-            url: c.spec.url.clone(),
+            url: c.spec.redacted_url(),
             headers: c.spec.redacted_headers(),
             created_at: c.created_at.clone(),
             status,

@@ -165,6 +165,7 @@ async fn metrics(State(app): State<App>) -> Response {
     let mut out = String::with_capacity(4096);
     render_stores(&mut out, &samples);
     app.transports.render(&mut out);
+    app.outbound.render(&mut out);
     app.http.render(&mut out);
     let mut resp = out.into_response();
     resp.headers_mut().insert(

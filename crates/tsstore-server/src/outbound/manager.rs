@@ -101,7 +101,7 @@ impl Connection {
 
     fn failed(&self, state: State, why: String) {
         self.errors.fetch_add(1, Relaxed);
-        tracing::info!(connection = %self.id, url = %self.spec.url, "outbound connection: {why}");
+        tracing::info!(connection = %self.id, url = %self.spec.redacted_url(), "outbound connection: {why}");
         if let Ok(mut s) = self.state.lock() {
             *s = (state, Some(why));
         }
@@ -173,6 +173,64 @@ impl Outbound {
         }
         start(app, name, open, &conn);
         Ok(conn)
+    }
+
+    /// Every connection of every store, for `/metrics`.
+    pub fn all(&self) -> Vec<(String, Arc<Connection>)> {
+        let Ok(stores) = self.stores.lock() else {
+            return Vec::new();
+        };
+        let mut out: Vec<_> = stores
+            .iter()
+            .flat_map(|(name, list)| list.iter().map(move |c| (name.clone(), Arc::clone(c))))
+            .collect();
+        out.sort_by(|a, b| (&a.0, &a.1.id).cmp(&(&b.0, &b.1.id)));
+        out
+    }
+
+    /// `/metrics` lines: per connection its state, messages and errors.
+    pub fn render(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        let all = self.all();
+        type Get = fn(&Connection) -> u64;
+        let series: [(&str, &str, &str, Get); 4] = [
+            (
+                "tsstore_connection_connected",
+                "gauge",
+                "1 while the outbound connection is up.",
+                |c| u64::from(c.state().0 == State::Connected),
+            ),
+            (
+                "tsstore_connection_messages_sent_total",
+                "counter",
+                "Messages a push sent.",
+                |c| c.messages_sent.load(Relaxed),
+            ),
+            (
+                "tsstore_connection_messages_received_total",
+                "counter",
+                "Messages a pull stored.",
+                |c| c.messages_received.load(Relaxed),
+            ),
+            (
+                "tsstore_connection_errors_total",
+                "counter",
+                "Failed dials, drops and skipped messages.",
+                |c| c.errors.load(Relaxed),
+            ),
+        ];
+        for (name, kind, help, get) in series {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for (store, c) in &all {
+                let mode = c.spec.mode.as_str();
+                let _ = writeln!(
+                    out,
+                    "{name}{{store=\"{store}\",id=\"{}\",mode=\"{mode}\"}} {}",
+                    c.id,
+                    get(c)
+                );
+            }
+        }
     }
 
     pub fn list(&self, name: &str) -> Vec<Arc<Connection>> {

@@ -206,6 +206,25 @@ impl ConnectionSpec {
         Ok(spec)
     }
 
+    /// The URL without a password in it (`ws://user:secret@host` shows as
+    /// `ws://user:[redacted]@host`), for answers and logs.
+    pub fn redacted_url(&self) -> String {
+        let Some((scheme, rest)) = self.url.split_once("://") else {
+            return self.url.clone();
+        };
+        let authority_end = rest.find('/').unwrap_or(rest.len());
+        match rest[..authority_end].rsplit_once('@') {
+            Some((userinfo, host)) => {
+                let user = userinfo.split(':').next().unwrap_or("");
+                format!(
+                    "{scheme}://{user}:[redacted]@{host}{}",
+                    &rest[authority_end..]
+                )
+            }
+            None => self.url.clone(),
+        }
+    }
+
     /// The headers with every value hidden, for answers and logs.
     pub fn redacted_headers(&self) -> BTreeMap<String, String> {
         self.headers
@@ -229,6 +248,9 @@ mod tests {
         let s = parse(r#"{"url":"ws://127.0.0.1:9/x","headers":{"Authorization":"Bearer s3cret"},"from":0,"filter":"hot"}"#).unwrap();
         assert_eq!((s.mode, s.from), (Mode::Push, Some(0)));
         assert_eq!(s.redacted_headers()["Authorization"], "[redacted]");
+        assert_eq!(s.redacted_url(), "ws://127.0.0.1:9/x");
+        let s = parse(r#"{"url":"ws://me:pw@h:1/p?q"}"#).unwrap();
+        assert_eq!(s.redacted_url(), "ws://me:[redacted]@h:1/p?q");
         let s = parse(r#"{"mode":"pull","url":"ws://peer/feed"}"#).unwrap();
         assert_eq!(s.mode, Mode::Pull);
         // What is persisted reads back the same.
