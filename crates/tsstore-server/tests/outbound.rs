@@ -397,3 +397,53 @@ fn creating_checks_everything_and_stores_nothing_on_refusal() {
     assert_eq!(list["count"], 0);
     assert!(!s.data.join("v").join("ws_connections.json").exists());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_push_flushes_its_window_as_partial() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = peer(None).await;
+    let s = Server::start(dir.path());
+    let key = s.create_store(json!({"name": "agg"}));
+    let c = create(
+        &s,
+        &key,
+        "agg",
+        json!({"url": format!("ws://127.0.0.1:{}/in", p.port), "agg_window": "1h", "agg_fields": "n:max"}),
+    );
+    insert_batch(&s, &key, "agg", 1..4);
+    let newest = s
+        .req("GET", "/api/stores/agg/stats")
+        .key(&key)
+        .send()
+        .json()["newest_timestamp"]
+        .clone();
+    let id = c["id"].as_str().unwrap();
+    // Once the push has read the three records into its (hour-long, still
+    // open) window, deleting the connection sends that window, partial.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let v = s
+            .req("GET", &format!("/api/stores/agg/ws/connections/{id}"))
+            .key(&key)
+            .send()
+            .json();
+        if v["read_timestamp"] == newest {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{v}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let r = s
+        .req("DELETE", &format!("/api/stores/agg/ws/connections/{id}"))
+        .key(&key)
+        .send();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let window = loop {
+        if let Seen::Text(v) = p.next().await {
+            break v;
+        }
+    };
+    assert_eq!(window["partial"], true, "{window}");
+    assert_eq!(window["records"], 3, "{window}");
+    assert_eq!(window["data"]["n"], 3, "{window}");
+}

@@ -38,8 +38,11 @@ pub struct ConnectionOut {
     /// connecting, connected, disconnected or error.
     #[schema(value_type = String)]
     status: ConnState,
-    /// Push: the last record written to the peer (resume point).
+    /// Push: the last record the peer confirmed reading (resume point).
     last_timestamp: i64,
+    /// Push: the last record read from the store (sent, filtered out or
+    /// in the window being filled).
+    read_timestamp: i64,
     messages_sent: u64,
     messages_received: u64,
     errors: u64,
@@ -66,6 +69,11 @@ impl ConnectionOut {
             status,
             last_timestamp: if c.spec.mode == Mode::Push {
                 c.cursor()
+            } else {
+                0
+            },
+            read_timestamp: if c.spec.mode == Mode::Push {
+                c.read_timestamp.load(Relaxed)
             } else {
                 0
             },

@@ -72,8 +72,10 @@ pub struct Connection {
     pub id: String,
     pub spec: ConnectionSpec,
     pub created_at: String,
-    /// Push: the last record timestamp written to a healthy connection.
+    /// Push: the last record the peer confirmed reading (resume point).
     cursor: AtomicI64,
+    /// Push: the last record the feed has read from the store.
+    pub read_timestamp: AtomicI64,
     pub messages_sent: AtomicU64,
     pub messages_received: AtomicU64,
     pub errors: AtomicU64,
@@ -157,6 +159,7 @@ impl Outbound {
                 id: uuid[..8].to_string(),
                 created_at: tsstore::rfc3339(tsstore::now_ns()),
                 cursor: AtomicI64::new(from),
+                read_timestamp: AtomicI64::new(from),
                 spec,
                 messages_sent: AtomicU64::new(0),
                 messages_received: AtomicU64::new(0),
@@ -329,6 +332,7 @@ impl Outbound {
                     id: saved.id,
                     created_at: saved.created_at,
                     cursor: AtomicI64::new(saved.cursor),
+                    read_timestamp: AtomicI64::new(saved.cursor),
                     spec: saved.spec,
                     messages_sent: AtomicU64::new(0),
                     messages_received: AtomicU64::new(0),
@@ -468,7 +472,9 @@ struct PushProgress<'a> {
 }
 
 impl Progress for PushProgress<'_> {
-    fn reached(&mut self, _cursor: i64) {}
+    fn reached(&mut self, cursor: i64) {
+        self.conn.read_timestamp.store(cursor, Relaxed);
+    }
 
     fn confirmed(&mut self, cursor: i64) {
         self.conn.cursor.store(cursor, Relaxed);

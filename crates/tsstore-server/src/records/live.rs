@@ -8,7 +8,8 @@
 //! time, and every send waits for the peer while racing the stop signals:
 //! a slow or stalled peer holds one batch, never slows ingest, and never
 //! keeps a stopping server or a store being deleted waiting. Windows of an
-//! aggregation are sent when they close, by time too. If the ring has
+//! aggregation are sent when they close, by time too, and the window being
+//! filled goes out marked partial when the feed is stopped. If the ring has
 //! overwritten records after the cursor, `{"type":"gap","from","to"}` says
 //! so (records with `from < timestamp < to` may be lost) and the feed goes
 //! on. It pings the peer every `ping_every`, and ends when it has heard
@@ -32,6 +33,8 @@ use crate::registry::OpenStore;
 
 /// Records read from the store per step.
 pub const READ_BATCH: usize = 256;
+/// Longest the partial window at a stop may wait for the peer.
+const PARTIAL_FLUSH_WAIT: Duration = Duration::from_secs(1);
 
 /// What the feed sends.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -296,7 +299,18 @@ where
             }
         };
         tokio::select! {
-            _ = stop.cancelled() => return Ending::ServerStopping,
+            _ = stop.cancelled() => {
+                // The window being filled goes out as it is (partial).
+                if let Some((_, aggregator)) = &mut agg
+                    && let Some(w) = aggregator.flush()
+                {
+                    let m = Outgoing::Text(window_message(&w));
+                    if let Ok(Ok(())) = tokio::time::timeout(PARTIAL_FLUSH_WAIT, sink.send(m)).await {
+                        sent.fetch_add(1, Relaxed);
+                    }
+                }
+                return Ending::ServerStopping;
+            }
             _ = async { drop(stopping.wait_for(|s| *s).await) } => return Ending::StoreDeleted,
             changed = commits.changed() => {
                 if changed.is_err() {
