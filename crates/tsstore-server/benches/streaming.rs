@@ -6,7 +6,9 @@
 //! REST (one at a time: the baseline), WebSocket (one at a time, and
 //! pipelined with a window of acks in flight), the Unix socket (one at a
 //! time, pipelined, 16 clients pipelined together), and the latency from
-//! an insert to its delivery to a live reader at 1 000 inserts/s.
+//! an insert to its delivery to a live reader at 1 000 inserts/s; then
+//! outbound connections to a WebSocket peer in this process: push from
+//! history, live push latency, and pull.
 //! `STREAMING_SCALE=0.1` runs a tenth of the records (a quick look).
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -213,10 +215,14 @@ async fn ws_pipelined(s: &Server, key: &str, n: usize, window: usize) -> f64 {
 }
 
 fn socket_client(sock: &Path, key: &str) -> (BufReader<UnixStream>, UnixStream) {
+    socket_client_for(sock, "b", key)
+}
+
+fn socket_client_for(sock: &Path, store: &str, key: &str) -> (BufReader<UnixStream>, UnixStream) {
     let s = UnixStream::connect(sock).expect("socket");
     let mut r = BufReader::new(s.try_clone().expect("clone"));
     let mut w = s;
-    w.write_all(format!("AUTH b {key}\n").as_bytes())
+    w.write_all(format!("AUTH {store} {key}\n").as_bytes())
         .expect("auth");
     let mut l = String::new();
     r.read_line(&mut l).expect("auth reply");
@@ -325,6 +331,166 @@ async fn live_latency(s: &Server, key: &str, per_sec: u64, seconds: u64) -> (f64
     )
 }
 
+/// A loopback WebSocket peer: counts the data messages it receives (and
+/// reports each one's `data.sent` latency), or sends `send` messages.
+async fn bench_peer(
+    send: Option<(usize, String)>,
+) -> (u16, tokio::sync::mpsc::UnboundedReceiver<Option<f64>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let Ok((tcp, _)) = listener.accept().await else {
+            return;
+        };
+        let Ok(ws) = tokio_tungstenite::accept_async(tcp).await else {
+            return;
+        };
+        let (mut out, mut inc) = ws.split();
+        if let Some((n, msg)) = send {
+            for _ in 0..n {
+                if out.feed(Message::Text(msg.clone().into())).await.is_err() {
+                    return;
+                }
+            }
+            let _ = out.flush().await;
+            // Keep the connection (and answer pings) until the test ends.
+            while inc.next().await.is_some() {}
+            return;
+        }
+        while let Some(Ok(m)) = inc.next().await {
+            if let Message::Text(t) = m {
+                let sent = serde_json::from_str::<serde_json::Value>(&t)
+                    .ok()
+                    .and_then(|v| v["data"]["sent"].as_i64());
+                let _ = tx.send(sent.map(|s| (now_ns() - s) as f64 / 1e6));
+            }
+        }
+    });
+    (port, rx)
+}
+
+fn create_connection(port: u16, key: &str, store: &str, body: &str) {
+    let mut c = connect_http(port);
+    let out = http(
+        &mut c,
+        "POST",
+        &format!("/api/stores/{store}/ws/connections"),
+        &format!("X-API-Key: {key}\r\n"),
+        body,
+    );
+    assert!(out.contains("\"id\""), "{out}");
+}
+
+fn object_count(port: u16, key: &str, store: &str) -> u64 {
+    let mut c = connect_http(port);
+    let out = http(
+        &mut c,
+        "GET",
+        &format!("/api/stores/{store}/stats"),
+        &format!("X-API-Key: {key}\r\n"),
+        "",
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    v["object_count"].as_u64().unwrap_or(0)
+}
+
+/// Push from history: `n` records already stored, sent to a peer.
+async fn push_history(s: &Server, n: usize) -> f64 {
+    let key = create_store(s.port, "hist");
+    let (sock, key2) = (s.sock.clone(), key.clone());
+    tokio::task::spawn_blocking(move || {
+        let (r, mut w) = socket_client_for(&sock, "hist", &key2);
+        let chunk: String = std::iter::repeat_n(format!("{RECORD}\n"), 1000).collect();
+        let reader = std::thread::spawn(move || r.lines().take(n).count());
+        for _ in 0..n / 1000 {
+            w.write_all(chunk.as_bytes()).expect("send");
+        }
+        reader.join().expect("replies")
+    })
+    .await
+    .expect("fill");
+    let (peer, mut rx) = bench_peer(None).await;
+    let start = Instant::now();
+    create_connection(
+        s.port,
+        &key,
+        "hist",
+        &format!(r#"{{"url":"ws://127.0.0.1:{peer}/in","from":0}}"#),
+    );
+    for _ in 0..n {
+        rx.recv().await.expect("a record");
+    }
+    rate(n, start.elapsed())
+}
+
+/// Live push latency at `per_sec` inserts/s through the socket.
+async fn push_latency(s: &Server, per_sec: u64, seconds: u64) -> (f64, f64, usize) {
+    let key = create_store(s.port, "lat");
+    let (peer, mut rx) = bench_peer(None).await;
+    create_connection(
+        s.port,
+        &key,
+        "lat",
+        &format!(r#"{{"url":"ws://127.0.0.1:{peer}/in"}}"#),
+    );
+    let n = (per_sec * seconds) as usize;
+    let (sock, key2) = (s.sock.clone(), key.clone());
+    let inserter = std::thread::spawn(move || {
+        let (mut r, mut w) = socket_client_for(&sock, "lat", &key2);
+        let start = Instant::now();
+        let mut reply = String::new();
+        for i in 0..n {
+            let due = start + Duration::from_nanos(i as u64 * 1_000_000_000 / per_sec);
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            w.write_all(format!("{{\"sent\":{}}}\n", now_ns()).as_bytes())
+                .expect("send");
+            reply.clear();
+            r.read_line(&mut reply).expect("reply");
+        }
+    });
+    let mut latencies = Vec::with_capacity(n);
+    while latencies.len() < n {
+        if let Some(l) = rx.recv().await.expect("a record") {
+            latencies.push(l);
+        }
+    }
+    inserter.join().expect("inserter");
+    latencies.sort_by(f64::total_cmp);
+    let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+    (at(0.5), at(0.99), latencies.len())
+}
+
+/// Pull: a peer sends `n` records as fast as it can.
+async fn pull(s: &Server, n: usize) -> f64 {
+    let key = create_store(s.port, "pulled");
+    let (peer, _rx) = bench_peer(Some((n, format!(r#"{{"data":{RECORD}}}"#)))).await;
+    let start = Instant::now();
+    create_connection(
+        s.port,
+        &key,
+        "pulled",
+        &format!(r#"{{"mode":"pull","url":"ws://127.0.0.1:{peer}/out"}}"#),
+    );
+    let port = s.port;
+    let key2 = key.clone();
+    while tokio::task::spawn_blocking({
+        let key2 = key2.clone();
+        move || object_count(port, &key2, "pulled")
+    })
+    .await
+    .expect("stats")
+        < n as u64
+    {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    rate(n, start.elapsed())
+}
+
 fn main() {
     // `cargo bench` passes --bench; `cargo test --benches` runs this too:
     // only a real bench run does the work.
@@ -372,4 +538,14 @@ fn main() {
     println!(
         "live read at 1000 inserts/s, insert to delivery: p50 {p50:.2} ms, p99 {p99:.2} ms, max {max:.2} ms ({count} records)"
     );
+    println!("outbound connections (a WebSocket peer in this process)");
+    line(
+        "push from history",
+        rt.block_on(push_history(&s, n(200_000))),
+    );
+    let (p50, p99, count) = rt.block_on(push_latency(&s, 1000, (5.0 * scale).max(1.0) as u64));
+    println!(
+        "  live push at 1000 inserts/s, insert to peer: p50 {p50:.2} ms, p99 {p99:.2} ms ({count} records)"
+    );
+    line("pull", rt.block_on(pull(&s, n(200_000))));
 }

@@ -387,7 +387,9 @@ async fn dial(spec: &ConnectionSpec) -> Result<Socket, String> {
         let value = HeaderValue::from_str(v).map_err(|e| e.to_string())?;
         request.headers_mut().insert(name, value);
     }
-    match tokio::time::timeout(DIAL_TIMEOUT, tokio_tungstenite::connect_async(request)).await {
+    // Small messages go out at once instead of waiting for Nagle.
+    let dialing = tokio_tungstenite::connect_async_with_config(request, None, true);
+    match tokio::time::timeout(DIAL_TIMEOUT, dialing).await {
         Ok(Ok((socket, _))) => Ok(socket),
         Ok(Err(e)) => Err(format!("cannot connect: {e}")),
         Err(_) => Err(format!(
