@@ -447,3 +447,63 @@ async fn a_stopped_push_flushes_its_window_as_partial() {
     assert_eq!(window["records"], 3, "{window}");
     assert_eq!(window["data"]["n"], 3, "{window}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_stops_reading_slows_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path());
+    let key = s.create_store(json!({"name": "src", "num_blocks": 16384}));
+    // A peer that completes the handshake and then never reads again.
+    let stalled = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let stalled_port = stalled.local_addr().unwrap().port();
+    let (held_tx, mut held_rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        if let Ok((tcp, _)) = stalled.accept().await
+            && let Ok(ws) = tokio_tungstenite::accept_async(tcp).await
+        {
+            let _ = held_tx.send(());
+            // Held open, never read.
+            std::future::pending::<()>().await;
+            drop(ws);
+        }
+    });
+    let mut healthy = peer(None).await;
+    create(
+        &s,
+        &key,
+        "src",
+        json!({"url": format!("ws://127.0.0.1:{stalled_port}/in")}),
+    );
+    create(
+        &s,
+        &key,
+        "src",
+        json!({"url": format!("ws://127.0.0.1:{}/in", healthy.port)}),
+    );
+    tokio::time::timeout(WAIT, held_rx.recv()).await.unwrap();
+    // About 20 MB of messages: more than the stalled peer's socket
+    // buffers hold, so its push really is stuck sending.
+    let pad = "x".repeat(500);
+    for chunk in 0..40 {
+        let batch: Vec<Value> = (chunk * 1000..(chunk + 1) * 1000)
+            .map(|n| json!({"data": {"n": n, "pad": pad}}))
+            .collect();
+        let r = s
+            .req("POST", "/api/stores/src/data/batch")
+            .key(&key)
+            .json(&json!(batch))
+            .send();
+        assert_eq!(r.status, 201);
+    }
+    let mut got = 0;
+    while got < 40_000 {
+        if let Seen::Text(_) = healthy.next().await {
+            got += 1;
+        }
+    }
+    // Ingest still answers at once.
+    let start = Instant::now();
+    insert_batch(&s, &key, "src", 40_000..40_001);
+    assert!(start.elapsed() < Duration::from_secs(5));
+    assert_eq!(healthy.next_n().await, 40_000);
+}
