@@ -507,3 +507,92 @@ async fn a_peer_that_stops_reading_slows_nothing_else() {
     assert!(start.elapsed() < Duration::from_secs(5));
     assert_eq!(healthy.next_n().await, 40_000);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_over_wss_trusts_a_private_ca_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, cert.cert.pem()).unwrap();
+    // A TLS WebSocket peer on loopback with that certificate.
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
+    let server_config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.cert.der().clone()], key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(server_config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (got_tx, mut got_rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            // A client that does not trust the certificate fails here.
+            let Ok(tls) = acceptor.accept(tcp).await else {
+                continue;
+            };
+            let Ok(mut ws) = tokio_tungstenite::accept_async(tls).await else {
+                continue;
+            };
+            while let Some(Ok(m)) = ws.next().await {
+                if let Message::Text(t) = m {
+                    let v: Value = serde_json::from_str(&t).unwrap_or(Value::Null);
+                    let _ = got_tx.send(v["data"]["n"].as_i64().unwrap_or(-1));
+                }
+            }
+        }
+    });
+
+    let s = Server::start(dir.path());
+    let store_key = s.create_store(json!({"name": "tls"}));
+    insert_batch(&s, &store_key, "tls", 0..3);
+    // Without the CA file the peer's certificate is not trusted.
+    let untrusted = create(
+        &s,
+        &store_key,
+        "tls",
+        json!({"url": format!("wss://localhost:{port}/in")}),
+    );
+    let id = untrusted["id"].as_str().unwrap();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let v = s
+            .req("GET", &format!("/api/stores/tls/ws/connections/{id}"))
+            .key(&store_key)
+            .send()
+            .json();
+        if v["errors"].as_u64() > Some(0) {
+            assert!(
+                v["last_error"].as_str().unwrap().contains("cannot connect"),
+                "{v}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "{v}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let r = s
+        .req("DELETE", &format!("/api/stores/tls/ws/connections/{id}"))
+        .key(&store_key)
+        .send();
+    assert_eq!(r.status, 200);
+    // With it, the records arrive over TLS.
+    create(
+        &s,
+        &store_key,
+        "tls",
+        json!({"url": format!("wss://localhost:{port}/in"), "ca_file": ca_file}),
+    );
+    for n in 0..3 {
+        let got = tokio::time::timeout(WAIT, got_rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(got, n);
+    }
+}

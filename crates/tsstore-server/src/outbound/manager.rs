@@ -387,8 +387,14 @@ async fn dial(spec: &ConnectionSpec) -> Result<Socket, String> {
         let value = HeaderValue::from_str(v).map_err(|e| e.to_string())?;
         request.headers_mut().insert(name, value);
     }
+    let connector = if spec.url.starts_with("wss://") {
+        let config = spec.tls_config().map_err(|e| e.to_string())?;
+        Some(tokio_tungstenite::Connector::Rustls(Arc::new(config)))
+    } else {
+        None
+    };
     // Small messages go out at once instead of waiting for Nagle.
-    let dialing = tokio_tungstenite::connect_async_with_config(request, None, true);
+    let dialing = tokio_tungstenite::connect_async_tls_with_config(request, None, true, connector);
     match tokio::time::timeout(DIAL_TIMEOUT, dialing).await {
         Ok(Ok((socket, _))) => Ok(socket),
         Ok(Err(e)) => Err(format!("cannot connect: {e}")),

@@ -48,6 +48,8 @@ pub enum SpecError {
     RulesNotAvailable,
     #[error("a pull connection stores what it receives: {0} applies to push only")]
     PushOnly(&'static str),
+    #[error("ca_file {path}: {reason}")]
+    CaFile { path: String, reason: String },
 }
 
 /// A connection as created (and persisted).
@@ -103,6 +105,10 @@ pub struct ConnectionSpec {
     /// Not available yet; refused when given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rules: Option<serde_json::Value>,
+    /// `wss://`: a PEM file of CA certificates trusted besides the
+    /// system's (a private CA).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 fn default_mode() -> Mode {
@@ -136,9 +142,20 @@ impl ConnectionSpec {
         };
         let uri: Uri = self.url.parse().map_err(|e| bad_url(&format!("{e}")))?;
         match uri.scheme_str() {
-            Some("ws") => {}
-            Some("wss") => return Err(bad_url("wss:// (TLS) is not available yet; use ws://")),
-            _ => return Err(bad_url("the scheme must be ws://")),
+            Some("ws" | "wss") => {}
+            _ => return Err(bad_url("the scheme must be ws:// or wss://")),
+        }
+        if let Some(path) = &self.ca_file {
+            if uri.scheme_str() != Some("wss") {
+                return Err(bad_url("ca_file is for wss:// URLs"));
+            }
+            let certs = ca_certificates(path)?;
+            if certs.is_empty() {
+                return Err(SpecError::CaFile {
+                    path: path.display().to_string(),
+                    reason: "no PEM certificate in it".into(),
+                });
+            }
         }
         if uri.host().is_none_or(str::is_empty) {
             return Err(bad_url("it has no host"));
@@ -176,6 +193,27 @@ impl ConnectionSpec {
         }
         self.read_spec(dt, max_records)?;
         Ok(())
+    }
+
+    /// The trust anchors of a `wss://` connection: the system's, plus
+    /// those of `ca_file`.
+    pub fn tls_config(&self) -> Result<rustls::ClientConfig, SpecError> {
+        let mut roots = rustls::RootCertStore::empty();
+        let native = rustls_native_certs::load_native_certs();
+        let _ = roots.add_parsable_certificates(native.certs);
+        if let Some(path) = &self.ca_file {
+            let _ = roots.add_parsable_certificates(ca_certificates(path)?);
+        }
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| SpecError::CaFile {
+                path: "(TLS settings)".into(),
+                reason: e.to_string(),
+            })?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(config)
     }
 
     /// The read spec of a push connection.
@@ -234,6 +272,21 @@ impl ConnectionSpec {
     }
 }
 
+/// The certificates of a PEM file.
+fn ca_certificates(
+    path: &std::path::Path,
+) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, SpecError> {
+    use rustls::pki_types::pem::PemObject;
+    let fail = |reason: String| SpecError::CaFile {
+        path: path.display().to_string(),
+        reason,
+    };
+    rustls::pki_types::CertificateDer::pem_file_iter(path)
+        .map_err(|e| fail(e.to_string()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| fail(e.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -264,7 +317,14 @@ mod tests {
         let cases = [
             (r#"{"mode":"sideways","url":"ws://h/"}"#, "sideways"),
             (r#"{"url":"http://h/"}"#, "scheme"),
-            (r#"{"url":"wss://h/"}"#, "wss"),
+            (
+                r#"{"url":"ws://h/","ca_file":"/nonexistent.pem"}"#,
+                "ca_file",
+            ),
+            (
+                r#"{"url":"wss://h/","ca_file":"/nonexistent.pem"}"#,
+                "ca_file",
+            ),
             (r#"{"url":"not a url"}"#, "url"),
             (
                 r#"{"url":"ws://h/","headers":{"bad name":"v"}}"#,
