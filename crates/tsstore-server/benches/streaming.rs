@@ -282,18 +282,18 @@ fn now_ns() -> i64 {
         .map_or(0, |d| d.as_nanos() as i64)
 }
 
-/// Inserts at `per_sec` through the socket (each record carrying its send
-/// time) while a live reader measures when each arrives.
-async fn live_latency(s: &Server, key: &str, per_sec: u64, seconds: u64) -> (f64, f64, f64, usize) {
-    let url = format!(
-        "ws://127.0.0.1:{}/api/stores/b/ws/read?api_key={key}",
-        s.port
-    );
-    let (mut reader, _) = tokio_tungstenite::connect_async(url).await.expect("reader");
-    let n = (per_sec * seconds) as usize;
-    let (sock, key2) = (s.sock.clone(), key.to_string());
-    let inserter = std::thread::spawn(move || {
-        let (mut r, mut w) = socket_client(&sock, &key2);
+/// A thread inserting `n` records into `store` through the socket at
+/// `per_sec`, one at a time, each carrying its send time (`sent`, ns).
+fn insert_at_rate(
+    s: &Server,
+    store: &str,
+    key: &str,
+    per_sec: u64,
+    n: usize,
+) -> std::thread::JoinHandle<()> {
+    let (sock, store, key) = (s.sock.clone(), store.to_string(), key.to_string());
+    std::thread::spawn(move || {
+        let (mut r, mut w) = socket_client_for(&sock, &store, &key);
         let start = Instant::now();
         let mut reply = String::new();
         for i in 0..n {
@@ -306,7 +306,19 @@ async fn live_latency(s: &Server, key: &str, per_sec: u64, seconds: u64) -> (f64
             reply.clear();
             r.read_line(&mut reply).expect("reply");
         }
-    });
+    })
+}
+
+/// Inserts at `per_sec` through the socket (each record carrying its send
+/// time) while a live reader measures when each arrives.
+async fn live_latency(s: &Server, key: &str, per_sec: u64, seconds: u64) -> (f64, f64, f64, usize) {
+    let url = format!(
+        "ws://127.0.0.1:{}/api/stores/b/ws/read?api_key={key}",
+        s.port
+    );
+    let (mut reader, _) = tokio_tungstenite::connect_async(url).await.expect("reader");
+    let n = (per_sec * seconds) as usize;
+    let inserter = insert_at_rate(s, "b", key, per_sec, n);
     let mut latencies = Vec::with_capacity(n);
     while latencies.len() < n {
         match reader.next().await {
@@ -437,22 +449,7 @@ async fn push_latency(s: &Server, per_sec: u64, seconds: u64) -> (f64, f64, usiz
         &format!(r#"{{"url":"ws://127.0.0.1:{peer}/in"}}"#),
     );
     let n = (per_sec * seconds) as usize;
-    let (sock, key2) = (s.sock.clone(), key.clone());
-    let inserter = std::thread::spawn(move || {
-        let (mut r, mut w) = socket_client_for(&sock, "lat", &key2);
-        let start = Instant::now();
-        let mut reply = String::new();
-        for i in 0..n {
-            let due = start + Duration::from_nanos(i as u64 * 1_000_000_000 / per_sec);
-            if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                std::thread::sleep(wait);
-            }
-            w.write_all(format!("{{\"sent\":{}}}\n", now_ns()).as_bytes())
-                .expect("send");
-            reply.clear();
-            r.read_line(&mut reply).expect("reply");
-        }
-    });
+    let inserter = insert_at_rate(s, "lat", &key, per_sec, n);
     let mut latencies = Vec::with_capacity(n);
     while latencies.len() < n {
         if let Some(l) = rx.recv().await.expect("a record") {

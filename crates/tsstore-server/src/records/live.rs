@@ -276,13 +276,8 @@ where
         }
         // What the peer said meanwhile (pongs confirming earlier batches).
         while let Some(m) = incoming.next().now_or_never() {
-            match m {
-                Some(Incoming::Alive) => last_heard = Instant::now(),
-                Some(Incoming::Confirmed(c)) => {
-                    last_heard = Instant::now();
-                    progress.confirmed(c);
-                }
-                Some(Incoming::Gone) | None => return Ending::PeerGone,
+            if heard(m, &mut last_heard, progress).is_err() {
+                return Ending::PeerGone;
             }
         }
         if !caught_up {
@@ -348,16 +343,30 @@ where
                     return e;
                 }
             }
-            m = incoming.next() => match m {
-                Some(Incoming::Alive) => last_heard = Instant::now(),
-                Some(Incoming::Confirmed(c)) => {
-                    last_heard = Instant::now();
-                    progress.confirmed(c);
+            m = incoming.next() => {
+                if heard(m, &mut last_heard, progress).is_err() {
+                    return Ending::PeerGone;
                 }
-                Some(Incoming::Gone) | None => return Ending::PeerGone,
-            },
+            }
         }
     }
+}
+
+/// Takes note of what the peer sent; `Err` when it has gone.
+fn heard(
+    m: Option<Incoming>,
+    last_heard: &mut Instant,
+    progress: &mut (dyn Progress + Send),
+) -> Result<(), ()> {
+    match m {
+        Some(Incoming::Alive) => *last_heard = Instant::now(),
+        Some(Incoming::Confirmed(c)) => {
+            *last_heard = Instant::now();
+            progress.confirmed(c);
+        }
+        Some(Incoming::Gone) | None => return Err(()),
+    }
+    Ok(())
 }
 
 /// `{"type":"data","timestamp":..,"data":..}`.
