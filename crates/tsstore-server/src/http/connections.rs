@@ -59,6 +59,8 @@ pub struct ConnectionOut {
 
 impl ConnectionOut {
     fn of(c: &Connection) -> ConnectionOut {
+        // The count first: a failure counted is then also described.
+        let errors = c.errors.load(std::sync::atomic::Ordering::Acquire);
         let (status, last_error) = c.state();
         ConnectionOut {
             id: c.id.clone(),
@@ -79,7 +81,7 @@ impl ConnectionOut {
             },
             messages_sent: c.messages_sent.load(Relaxed),
             messages_received: c.messages_received.load(Relaxed),
-            errors: c.errors.load(Relaxed),
+            errors,
             last_error,
             filter: c.spec.filter.clone(),
             format: c.spec.format.clone(),

@@ -102,11 +102,14 @@ impl Connection {
     }
 
     fn failed(&self, state: State, why: String) {
-        self.errors.fetch_add(1, Relaxed);
         tracing::info!(connection = %self.id, url = %self.spec.redacted_url(), "outbound connection: {why}");
         if let Ok(mut s) = self.state.lock() {
             *s = (state, Some(why));
         }
+        // Counted after the message is in place: whoever sees the count
+        // (reading it first) also sees why.
+        self.errors
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
     }
 }
 
