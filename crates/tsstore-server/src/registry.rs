@@ -70,10 +70,9 @@ pub struct OpenStore {
     commits: watch::Sender<CommitEvent>,
     /// Keeps the engine callback registered for as long as the store is open.
     _subscription: Option<CommitSubscription>,
-    /// Live readers on the store now (bounded by `Limits::max_live_readers`).
-    pub live_readers: std::sync::atomic::AtomicUsize,
     /// Each live reader's cursor (the last timestamp it was sent), by
-    /// reader id: at most `live_readers` entries. For `/metrics` (lag).
+    /// reader id: one entry per live reader, at most
+    /// `Limits::max_live_readers`. For the bound and `/metrics` (lag).
     pub reader_cursors: Mutex<HashMap<u64, i64>>,
 }
 
@@ -94,9 +93,13 @@ impl OpenStore {
             stopping: watch::channel(false).0,
             commits,
             _subscription: subscription.ok(),
-            live_readers: Default::default(),
             reader_cursors: Default::default(),
         }
+    }
+
+    /// Live readers on the store now.
+    pub fn live_readers(&self) -> usize {
+        self.reader_cursors.lock().map_or(0, |c| c.len())
     }
 
     /// How far the slowest live reader is behind the newest record, in

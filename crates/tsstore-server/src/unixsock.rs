@@ -236,9 +236,8 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
             self.skipping = true;
         }
         if self.skipping {
-            let rest = self.buf.len();
             batch.data = std::mem::take(&mut self.buf);
-            batch.data.truncate(start.min(rest));
+            batch.data.truncate(start);
             // The overlong line's bytes are dropped as they come.
             return batch;
         }

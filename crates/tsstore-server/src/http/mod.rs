@@ -158,7 +158,7 @@ async fn metrics(State(app): State<App>) -> Response {
             name,
             metrics: &open.metrics,
             stats: open.store.stats(),
-            live_readers: open.live_readers.load(std::sync::atomic::Ordering::Relaxed),
+            live_readers: open.live_readers(),
             reader_lag_ns: open.reader_lag_ns(),
         })
         .collect();

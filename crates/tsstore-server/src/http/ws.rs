@@ -217,8 +217,9 @@ fn parse_from(raw: Option<&str>, newest: i64) -> ApiResult<i64> {
     }
 }
 
-/// Counts a live reader on its store while it lives, and publishes its
-/// cursor for `/metrics`.
+/// A live reader registered on its store while it lives (the entry is
+/// what counts it against the bound), publishing its cursor for
+/// `/metrics`.
 struct Reader {
     open: Arc<OpenStore>,
     id: u64,
@@ -227,12 +228,16 @@ struct Reader {
 static NEXT_READER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl Reader {
-    fn new(open: Arc<OpenStore>, cursor: i64) -> Reader {
+    /// Registers a reader at `cursor`; `None` when the store has `max`.
+    fn new(open: Arc<OpenStore>, cursor: i64, max: usize) -> Option<Reader> {
         let id = NEXT_READER.fetch_add(1, Relaxed);
-        if let Ok(mut cursors) = open.reader_cursors.lock() {
-            cursors.insert(id, cursor);
+        let mut cursors = open.reader_cursors.lock().ok()?;
+        if cursors.len() >= max {
+            return None;
         }
-        Reader { open, id }
+        cursors.insert(id, cursor);
+        drop(cursors);
+        Some(Reader { open, id })
     }
 
     fn at(&self, cursor: i64) {
@@ -247,7 +252,6 @@ impl Drop for Reader {
         if let Ok(mut cursors) = self.open.reader_cursors.lock() {
             cursors.remove(&self.id);
         }
-        self.open.live_readers.fetch_sub(1, Relaxed);
     }
 }
 
@@ -291,11 +295,8 @@ async fn ws_read(
     let upgrade = upgrade.map_err(|_| ApiError::websocket_required())?;
     let open = access.open;
     let max = app.limits.max_live_readers;
-    if open.live_readers.fetch_add(1, Relaxed) >= max {
-        open.live_readers.fetch_sub(1, Relaxed);
-        return Err(ApiError::too_many_readers(max));
-    }
-    let reader = Reader::new(Arc::clone(&open), from);
+    let reader =
+        Reader::new(Arc::clone(&open), from, max).ok_or(ApiError::too_many_readers(max))?;
     Ok(upgrade
         .max_message_size(app.limits.max_message)
         .on_upgrade(move |socket| read_session(app, reader, spec, from, socket)))

@@ -84,6 +84,28 @@ pub struct Connection {
 }
 
 impl Connection {
+    /// A connection resuming after `cursor`, stopped with the server.
+    fn new(
+        id: String,
+        created_at: String,
+        cursor: i64,
+        spec: ConnectionSpec,
+        app: &App,
+    ) -> Arc<Connection> {
+        Arc::new(Connection {
+            id,
+            created_at,
+            cursor: AtomicI64::new(cursor),
+            read_timestamp: AtomicI64::new(cursor),
+            spec,
+            messages_sent: AtomicU64::new(0),
+            messages_received: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            state: Mutex::new((State::Connecting, None)),
+            stop: app.shutdown.token().child_token(),
+        })
+    }
+
     pub fn cursor(&self) -> i64 {
         self.cursor.load(Relaxed)
     }
@@ -157,19 +179,9 @@ impl Outbound {
                 });
             }
             let uuid = uuid::Uuid::new_v4().simple().to_string();
+            let created_at = tsstore::rfc3339(tsstore::now_ns());
             let from = spec.from.unwrap_or(0);
-            let conn = Arc::new(Connection {
-                id: uuid[..8].to_string(),
-                created_at: tsstore::rfc3339(tsstore::now_ns()),
-                cursor: AtomicI64::new(from),
-                read_timestamp: AtomicI64::new(from),
-                spec,
-                messages_sent: AtomicU64::new(0),
-                messages_received: AtomicU64::new(0),
-                errors: AtomicU64::new(0),
-                state: Mutex::new((State::Connecting, None)),
-                stop: app.shutdown.token().child_token(),
-            });
+            let conn = Connection::new(uuid[..8].to_string(), created_at, from, spec, app);
             list.push(Arc::clone(&conn));
             conn
         };
@@ -331,18 +343,8 @@ impl Outbound {
                 }
             };
             for saved in file.connections {
-                let conn = Arc::new(Connection {
-                    id: saved.id,
-                    created_at: saved.created_at,
-                    cursor: AtomicI64::new(saved.cursor),
-                    read_timestamp: AtomicI64::new(saved.cursor),
-                    spec: saved.spec,
-                    messages_sent: AtomicU64::new(0),
-                    messages_received: AtomicU64::new(0),
-                    errors: AtomicU64::new(0),
-                    state: Mutex::new((State::Connecting, None)),
-                    stop: app.shutdown.token().child_token(),
-                });
+                let conn =
+                    Connection::new(saved.id, saved.created_at, saved.cursor, saved.spec, app);
                 if let Ok(mut stores) = self.stores.lock() {
                     stores
                         .entry(name.clone())
