@@ -117,6 +117,14 @@ impl OpenStore {
     }
 }
 
+/// Resolves once the store's `stopping` flag (a receiver of
+/// `OpenStore::stopping`) is set: the store is being deleted, or the
+/// server closes it. Holds no borrow of the flag across an await, so the
+/// future stays `Send`.
+pub async fn store_stopping(stopping: &mut watch::Receiver<bool>) {
+    drop(stopping.wait_for(|s| *s).await);
+}
+
 #[derive(Debug)]
 enum Slot {
     Open(Arc<OpenStore>),

@@ -32,7 +32,7 @@ use crate::app::App;
 use crate::metrics::Open;
 use crate::records::intake;
 use crate::records::{RecordError, RecordResult};
-use crate::registry::RegistryError;
+use crate::registry::{RegistryError, store_stopping};
 
 /// Lines stored with one `put_many` at most.
 pub const MAX_BATCH_LINES: usize = 4096;
@@ -365,7 +365,7 @@ async fn client(app: &App, stream: UnixStream) -> io::Result<()> {
         }
         let next = tokio::select! {
             _ = token.cancelled() => None,
-            _ = async { drop(stopping.wait_for(|s| *s).await) } => {
+            _ = store_stopping(&mut stopping) => {
                 error_line(&mut out, &"the store is being deleted");
                 writer.write_all(&out).await?;
                 writer.flush().await?;

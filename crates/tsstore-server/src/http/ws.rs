@@ -40,7 +40,7 @@ use crate::metrics::Open;
 use crate::records::live::{self, Ending, Feed, Incoming, Outgoing};
 use crate::records::options::compact_format;
 use crate::records::{ListDefaults, ReadOptions, ReadSpec, RecordError, intake};
-use crate::registry::OpenStore;
+use crate::registry::{OpenStore, store_stopping};
 
 /// Messages stored with one `put_many` at most.
 const MAX_WRITE_BATCH: usize = 1024;
@@ -100,7 +100,7 @@ async fn write_session(app: App, open: Arc<OpenStore>, socket: WebSocket) {
     let ending = loop {
         let first = tokio::select! {
             _ = token.cancelled() => break Ending::ServerStopping,
-            _ = async { drop(stopping.wait_for(|s| *s).await) } => break Ending::StoreDeleted,
+            _ = store_stopping(&mut stopping) => break Ending::StoreDeleted,
             _ = ping.tick() => {
                 if last_heard.elapsed() > IDLE_TIMEOUT {
                     break Ending::Idle;
@@ -184,7 +184,7 @@ async fn write_session(app: App, open: Arc<OpenStore>, socket: WebSocket) {
                 tx.flush().await
             } => r.is_ok(),
             _ = token.cancelled() => break Ending::ServerStopping,
-            _ = async { drop(stopping.wait_for(|s| *s).await) } => break Ending::StoreDeleted,
+            _ = store_stopping(&mut stopping) => break Ending::StoreDeleted,
         };
         if !sent || end {
             break Ending::PeerGone;

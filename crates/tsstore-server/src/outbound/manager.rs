@@ -32,7 +32,7 @@ use super::spec::{ConnectionSpec, Mode, SpecError};
 use crate::app::App;
 use crate::records::intake;
 use crate::records::live::{self, Ending, Feed, Incoming, Outgoing, Progress};
-use crate::registry::OpenStore;
+use crate::registry::{OpenStore, store_stopping};
 
 pub const CONNECTIONS_FILE: &str = "ws_connections.json";
 /// Longest a push's cursor goes unsaved while records flow.
@@ -452,7 +452,7 @@ async fn run(app: &App, name: &str, open: Arc<OpenStore>, conn: Arc<Connection>)
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = conn.stop.cancelled() => break,
-            _ = async { drop(stopping.wait_for(|s| *s).await) } => break,
+            _ = store_stopping(&mut stopping) => break,
         }
     }
     // The final cursor, unless the connection was deleted meanwhile.
@@ -569,7 +569,7 @@ async fn pull(open: &Arc<OpenStore>, conn: &Arc<Connection>, socket: Socket) -> 
     let ending = loop {
         let message = tokio::select! {
             _ = conn.stop.cancelled() => break Ending::ServerStopping,
-            _ = async { drop(stopping.wait_for(|s| *s).await) } => break Ending::StoreDeleted,
+            _ = store_stopping(&mut stopping) => break Ending::StoreDeleted,
             m = tokio::time::timeout(IDLE_TIMEOUT, rx.next()) => match m {
                 Ok(m) => m,
                 Err(_) => break Ending::Idle,

@@ -29,7 +29,7 @@ use super::encode::{DataEncoding, push_window};
 use super::error::RecordResult;
 use super::options::ReadSpec;
 use super::pipeline;
-use crate::registry::OpenStore;
+use crate::registry::{OpenStore, store_stopping};
 
 /// Records read from the store per step.
 pub const READ_BATCH: usize = 256;
@@ -162,7 +162,7 @@ where
     tokio::select! {
         sent = sink.send(message) => sent.map_err(|_| Ending::PeerGone),
         _ = stop.cancelled() => Err(Ending::ServerStopping),
-        _ = async { drop(stopping.wait_for(|s| *s).await) } => Err(Ending::StoreDeleted),
+        _ = store_stopping(stopping) => Err(Ending::StoreDeleted),
     }
 }
 
@@ -306,7 +306,7 @@ where
                 }
                 return Ending::ServerStopping;
             }
-            _ = async { drop(stopping.wait_for(|s| *s).await) } => return Ending::StoreDeleted,
+            _ = store_stopping(&mut stopping) => return Ending::StoreDeleted,
             changed = commits.changed() => {
                 if changed.is_err() {
                     return Ending::StoreClosed;
