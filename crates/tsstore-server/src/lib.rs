@@ -28,6 +28,8 @@
 //!   documents them from that same mapping).
 //! * `outbound`: connections the server dials: push a store's records
 //!   (a live feed) or pull records in; persisted and restored.
+//! * `alerts`: the alert rules of push connections, evaluated off the
+//!   data path through bounded queues, and their webhooks.
 //! * `unixsock`: the Unix-socket line protocol (a transport over
 //!   `records`, like `http`).
 //! * `serve`: wiring only: runtime, listener, connection bound, signals,
@@ -40,6 +42,7 @@
 //! `Shutdown::spawn` and ends within a bound once it is cancelled; every
 //! buffer, queue and connection count has a named bound.
 
+pub mod alerts;
 pub mod app;
 pub mod auth;
 pub mod cli;

@@ -8,135 +8,15 @@ use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
+use common::peer::{Seen, WAIT, create, insert_batch, peer};
 use common::{Options, Server};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 
-const WAIT: Duration = Duration::from_secs(30);
 const SECRET: &str = "Bearer peer-secret-0123456789";
-
-/// What a peer saw on one accepted connection.
-enum Seen {
-    Connected { authorization: Option<String> },
-    Text(Value),
-    Closed,
-}
-
-/// A WebSocket peer on loopback that reports what it receives, and sends
-/// what the test hands it. `drop_after`: close each connection after this
-/// many messages (then accept the next one).
-struct Peer {
-    port: u16,
-    seen: mpsc::UnboundedReceiver<Seen>,
-    to_send: mpsc::UnboundedSender<String>,
-}
-
-async fn peer(drop_after: Option<usize>) -> Peer {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let (seen_tx, seen) = mpsc::unbounded_channel();
-    let (to_send, mut send_rx) = mpsc::unbounded_channel::<String>();
-    tokio::spawn(async move {
-        let mut drops = 0;
-        loop {
-            let Ok((tcp, _)) = listener.accept().await else {
-                return;
-            };
-            let mut auth = None;
-            // The callback's error type is tungstenite's; clippy finds it large.
-            #[allow(clippy::result_large_err)]
-            let callback = |req: &Request, resp: Response| {
-                auth = req
-                    .headers()
-                    .get("authorization")
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string);
-                Ok(resp)
-            };
-            let Ok(ws) = tokio_tungstenite::accept_hdr_async(tcp, callback).await else {
-                continue;
-            };
-            let _ = seen_tx.send(Seen::Connected {
-                authorization: auth,
-            });
-            let (mut tx, mut rx) = ws.split();
-            let mut count = 0;
-            loop {
-                tokio::select! {
-                    m = rx.next() => match m {
-                        Some(Ok(Message::Text(t))) => {
-                            let v: Value = serde_json::from_str(&t).unwrap_or(Value::Null);
-                            let _ = seen_tx.send(Seen::Text(v));
-                            count += 1;
-                            if drop_after.is_some_and(|n| count >= n) && drops == 0 {
-                                drops += 1;
-                                let _ = tx.close().await;
-                                let _ = seen_tx.send(Seen::Closed);
-                                break;
-                            }
-                        }
-                        Some(Ok(_)) => {}
-                        _ => {
-                            let _ = seen_tx.send(Seen::Closed);
-                            break;
-                        }
-                    },
-                    Some(out) = send_rx.recv() => {
-                        let _ = tx.send(Message::Text(out.into())).await;
-                    }
-                }
-            }
-        }
-    });
-    Peer {
-        port,
-        seen,
-        to_send,
-    }
-}
-
-impl Peer {
-    async fn next(&mut self) -> Seen {
-        tokio::time::timeout(WAIT, self.seen.recv())
-            .await
-            .expect("the peer sees something in time")
-            .expect("the peer runs")
-    }
-
-    /// The next data message's `data.n` (skipping connects and closes).
-    async fn next_n(&mut self) -> i64 {
-        loop {
-            if let Seen::Text(v) = self.next().await {
-                assert_eq!(v["type"], "data", "{v}");
-                return v["data"]["n"].as_i64().expect("n");
-            }
-        }
-    }
-}
-
-fn insert_batch(s: &Server, key: &str, store: &str, range: std::ops::Range<i64>) {
-    let batch: Vec<Value> = range.map(|n| json!({"data": {"n": n}})).collect();
-    let r = s
-        .req("POST", &format!("/api/stores/{store}/data/batch"))
-        .key(key)
-        .json(&json!(batch))
-        .send();
-    assert_eq!(r.status, 201, "{}", r.text());
-}
-
-fn create(s: &Server, key: &str, store: &str, body: Value) -> Value {
-    let r = s
-        .req("POST", &format!("/api/stores/{store}/ws/connections"))
-        .key(key)
-        .json(&body)
-        .send();
-    assert_eq!(r.status, 201, "{}", r.text());
-    r.json()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn push_sends_history_then_live_and_resumes_after_a_drop() {
@@ -595,4 +475,117 @@ async fn push_over_wss_trusts_a_private_ca_file() {
             .unwrap();
         assert_eq!(got, n);
     }
+}
+
+/// The next text message the peer sees (skipping connects and closes).
+async fn next_text(p: &mut common::peer::Peer) -> Value {
+    loop {
+        if let Seen::Text(v) = p.next().await {
+            return v;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compact_pushes_announce_their_schema_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path());
+
+    // A schema store: the store's schema, then compact records.
+    let key = s.create_store(json!({"name": "sch", "data_type": "schema"}));
+    let fields = json!([{"index": 1, "name": "temp", "type": "float64"},
+        {"index": 2, "name": "room", "type": "string"}]);
+    let r = s
+        .req("PUT", "/api/stores/sch/schema")
+        .key(&key)
+        .json(&json!({"fields": fields}))
+        .send();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let batch = json!([{"data": {"temp": 21.5, "room": "hall"}}, {"data": {"temp": 22.0}}]);
+    let r = s
+        .req("POST", "/api/stores/sch/data/batch")
+        .key(&key)
+        .json(&batch)
+        .send();
+    assert_eq!(r.status, 201, "{}", r.text());
+    let mut p = peer(None).await;
+    let url = format!("ws://127.0.0.1:{}/in", p.port);
+    create(&s, &key, "sch", json!({"url": url, "format": "compact"}));
+    assert_eq!(
+        next_text(&mut p).await,
+        json!({"type": "schema", "_schema": {"1": "temp", "2": "room"}})
+    );
+    assert_eq!(
+        next_text(&mut p).await["data"],
+        json!({"1": 21.5, "2": "hall"})
+    );
+    assert_eq!(next_text(&mut p).await["data"], json!({"1": 22.0}));
+    // A field added later is announced before the first record using it.
+    let more = json!([{"index": 1, "name": "temp", "type": "float64"},
+        {"index": 2, "name": "room", "type": "string"},
+        {"index": 3, "name": "lux", "type": "int32"}]);
+    let r = s
+        .req("PUT", "/api/stores/sch/schema")
+        .key(&key)
+        .json(&json!({"fields": more}))
+        .send();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = s
+        .req("POST", "/api/stores/sch/data")
+        .key(&key)
+        .json(&json!({"data": {"temp": 23.0, "lux": 7}}))
+        .send();
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(
+        next_text(&mut p).await,
+        json!({"type": "schema", "_schema": {"1": "temp", "2": "room", "3": "lux"}})
+    );
+    assert_eq!(next_text(&mut p).await["data"], json!({"1": 23.0, "3": 7}));
+
+    // Aggregated and compact: the window's output names, then windows.
+    let key = s.create_store(json!({"name": "agg"}));
+    let batch = json!([
+        {"timestamp": 1_000, "data": {"n": 1, "where": "a"}},
+        {"timestamp": 2_000, "data": {"n": 5, "where": "b"}},
+        {"timestamp": 3_600_000_000_000i64, "data": {"n": 7, "where": "c"}},
+    ]);
+    let r = s
+        .req("POST", "/api/stores/agg/data/batch")
+        .key(&key)
+        .json(&batch)
+        .send();
+    assert_eq!(r.status, 201, "{}", r.text());
+    let mut p = peer(None).await;
+    let url = format!("ws://127.0.0.1:{}/in", p.port);
+    create(
+        &s,
+        &key,
+        "agg",
+        json!({"url": url, "format": "compact", "agg_window": "1h", "agg_fields": "n:min+max"}),
+    );
+    let schema = next_text(&mut p).await;
+    assert_eq!(schema["type"], "schema", "{schema}");
+    let names = schema["_schema"].as_object().unwrap();
+    let index = |name: &str| {
+        names
+            .iter()
+            .find(|(_, v)| *v == name)
+            .map(|(k, _)| k.clone())
+            .unwrap_or_else(|| panic!("{name} in {schema}"))
+    };
+    let (min, max, place) = (index("n_min"), index("n_max"), index("where"));
+    let first = next_text(&mut p).await;
+    assert_eq!(first["timestamp"], 3_600_000_000_000i64, "{first}");
+    assert_eq!(first["records"], 2, "{first}");
+    assert_eq!(
+        first["data"],
+        json!({min.clone(): 1, max.clone(): 5, place.clone(): "b"})
+    );
+    // The second window closes by time (its hour ended long ago).
+    let second = next_text(&mut p).await;
+    assert_eq!(
+        second["data"],
+        json!({min: 7, max: 7, place: "c"}),
+        "{second}"
+    );
 }

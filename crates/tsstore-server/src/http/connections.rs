@@ -15,6 +15,7 @@ use utoipa_axum::routes;
 
 use super::error::{ApiError, ApiResult};
 use super::extract::{Body, StoreAccess};
+use crate::alerts::RuleSpec;
 use crate::app::App;
 use crate::outbound::{Connection, ConnectionSpec, Mode, OutboundError, State as ConnState};
 
@@ -53,8 +54,20 @@ pub struct ConnectionOut {
     format: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     agg_window: Option<String>,
+    /// Alert rules (webhook paths and header values redacted).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<Object>)]
+    rules: Vec<RuleSpec>,
     rules_count: usize,
     alerts_fired: u64,
+    /// Records not evaluated (evaluation queue full) plus alerts not sent
+    /// on the socket (its queue full).
+    alerts_dropped: u64,
+    webhook_sent: u64,
+    /// Alerts whose webhook POST failed after its retries.
+    webhook_failures: u64,
+    /// Alerts not POSTed: the webhook's queue was full.
+    webhook_dropped: u64,
 }
 
 impl ConnectionOut {
@@ -62,6 +75,7 @@ impl ConnectionOut {
         // The count first: a failure counted is then also described.
         let errors = c.errors.load(std::sync::atomic::Ordering::Acquire);
         let (status, last_error) = c.state();
+        let a = &c.alerts;
         ConnectionOut {
             id: c.id.clone(),
             mode: c.spec.mode.as_str(),
@@ -86,8 +100,13 @@ impl ConnectionOut {
             filter: c.spec.filter.clone(),
             format: c.spec.format.clone(),
             agg_window: c.spec.agg_window.clone(),
-            rules_count: 0,
-            alerts_fired: 0,
+            rules: c.spec.rules.iter().map(RuleSpec::redacted).collect(),
+            rules_count: c.spec.rules.len(),
+            alerts_fired: a.fired.load(Relaxed),
+            alerts_dropped: a.evaluation_drops.load(Relaxed) + a.socket_drops.load(Relaxed),
+            webhook_sent: a.webhook_sent.load(Relaxed),
+            webhook_failures: a.webhook_failures.load(Relaxed),
+            webhook_dropped: a.webhook_drops.load(Relaxed),
         }
     }
 }
@@ -100,9 +119,11 @@ pub struct ConnectionList {
 
 /// Dial out: `{"mode": "push"|"pull", "url": "ws://...", "headers"?,
 /// "from"?, "filter"?, "filter_ignore_case"?, "format"?, "agg_window"?,
-/// "agg_fields"?, "agg_default"?}`. Push sends the store's records after
-/// `from` (0: the oldest) and then each new one; pull stores every
-/// `{"timestamp"?, "data"}` the peer sends. Reconnects with backoff.
+/// "agg_fields"?, "agg_default"?, "rules"?, "ca_file"?}`. Push sends the
+/// store's records after `from` (0: the oldest) and then each new one,
+/// and alerts when a rule `{name, condition, cooldown?, webhook?,
+/// webhook_headers?}` fires; pull stores every `{"timestamp"?, "data"}`
+/// the peer sends. Reconnects with backoff.
 #[utoipa::path(post, path = "/api/stores/{store}/ws/connections", tag = "connections",
     params(("store" = String, Path)), request_body(content = Object, content_type = "application/json"),
     responses((status = 201, body = ConnectionOut)))]

@@ -284,12 +284,6 @@ async fn ws_read(
         app.limits.max_records,
         store.data_type(),
     )?;
-    if spec.agg.is_some() && spec.compact {
-        return Err(RecordError::InvalidParameter(
-            "format=compact with aggregation is not offered on a live read".into(),
-        )
-        .into());
-    }
     let newest = store.stats().newest_timestamp.unwrap_or(0);
     let from = parse_from(access.params.get("from"), newest)?;
     let upgrade = upgrade.map_err(|_| ApiError::websocket_required())?;
@@ -319,6 +313,7 @@ async fn read_session(app: App, reader: Reader, spec: ReadSpec, from: i64, socke
         ping_every: PING_EVERY,
         idle_timeout: IDLE_TIMEOUT,
         confirm: false,
+        notices: None,
     };
     let mut progress = |cursor| reader.at(cursor);
     let sent = &app.transports.ws_records_sent;

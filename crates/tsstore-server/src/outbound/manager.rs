@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
@@ -29,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::backoff::Backoff;
 use super::spec::{ConnectionSpec, Mode, SpecError};
+use crate::alerts::{AlertCounters, Alerting};
 use crate::app::App;
 use crate::records::intake;
 use crate::records::live::{self, Ending, Feed, Incoming, Outgoing, Progress};
@@ -79,6 +81,8 @@ pub struct Connection {
     pub messages_sent: AtomicU64,
     pub messages_received: AtomicU64,
     pub errors: AtomicU64,
+    /// What its alert rules have done (zeros without rules).
+    pub alerts: Arc<AlertCounters>,
     state: Mutex<(State, Option<String>)>,
     stop: CancellationToken,
 }
@@ -101,6 +105,7 @@ impl Connection {
             messages_sent: AtomicU64::new(0),
             messages_received: AtomicU64::new(0),
             errors: AtomicU64::new(0),
+            alerts: Arc::default(),
             state: Mutex::new((State::Connecting, None)),
             stop: app.shutdown.token().child_token(),
         })
@@ -211,7 +216,7 @@ impl Outbound {
         use std::fmt::Write as _;
         let all = self.all();
         type Get = fn(&Connection) -> u64;
-        let series: [(&str, &str, &str, Get); 4] = [
+        let series: [(&str, &str, &str, Get); 9] = [
             (
                 "tsstore_connection_connected",
                 "gauge",
@@ -235,6 +240,36 @@ impl Outbound {
                 "counter",
                 "Failed dials, drops and skipped messages.",
                 |c| c.errors.load(Relaxed),
+            ),
+            (
+                "tsstore_connection_alerts_fired_total",
+                "counter",
+                "Alert rule firings.",
+                |c| c.alerts.fired.load(Relaxed),
+            ),
+            (
+                "tsstore_connection_alert_evaluation_drops_total",
+                "counter",
+                "Records not evaluated by the alert rules: the evaluation queue was full.",
+                |c| c.alerts.evaluation_drops.load(Relaxed),
+            ),
+            (
+                "tsstore_connection_alert_socket_drops_total",
+                "counter",
+                "Alerts not sent on the connection: its alert queue was full.",
+                |c| c.alerts.socket_drops.load(Relaxed),
+            ),
+            (
+                "tsstore_connection_webhook_failures_total",
+                "counter",
+                "Alerts whose webhook POST failed after its retries.",
+                |c| c.alerts.webhook_failures.load(Relaxed),
+            ),
+            (
+                "tsstore_connection_webhook_drops_total",
+                "counter",
+                "Alerts not POSTed: the webhook's queue was full.",
+                |c| c.alerts.webhook_drops.load(Relaxed),
             ),
         ];
         for (name, kind, help, get) in series {
@@ -415,6 +450,10 @@ async fn run(app: &App, name: &str, open: Arc<OpenStore>, conn: Arc<Connection>)
     let seed = u64::from_str_radix(&conn.id, 16).unwrap_or(1);
     let mut backoff = Backoff::new(seed);
     let mut stopping = open.stopping.subscribe();
+    // Alerting lives as long as the connection: cooldowns hold across
+    // reconnects, and alerts made while the peer is away wait (bounded).
+    let mut alerting = (!conn.spec.rules.is_empty())
+        .then(|| Alerting::start(app, &open, &conn.id, &conn.spec, &conn.alerts, &conn.stop));
     loop {
         if conn.stop.is_cancelled() || *stopping.borrow() {
             break;
@@ -433,7 +472,7 @@ async fn run(app: &App, name: &str, open: Arc<OpenStore>, conn: Arc<Connection>)
                 conn.set_state(State::Connected);
                 backoff.reset();
                 match conn.spec.mode {
-                    Mode::Push => Some(push(app, &open, &conn, socket).await),
+                    Mode::Push => Some(push(app, &open, &conn, socket, alerting.as_mut()).await),
                     Mode::Pull => Some(pull(&open, &conn, socket).await),
                 }
             }
@@ -475,13 +514,15 @@ fn describe(ending: &Ending) -> String {
     }
 }
 
-/// Push progress: the delivered cursor, saved at a bounded rate.
+/// Push progress: the delivered cursor, saved at a bounded rate; the
+/// records sent, offered to the alert rules.
 struct PushProgress<'a> {
     app: &'a App,
     name: &'a str,
     dir: &'a Path,
     conn: &'a Connection,
     saved_at: Instant,
+    alerting: Option<&'a Alerting>,
 }
 
 impl Progress for PushProgress<'_> {
@@ -496,6 +537,12 @@ impl Progress for PushProgress<'_> {
             if let Err(e) = self.app.outbound.save(self.dir, self.name) {
                 tracing::warn!(connection = %self.conn.id, "cursor not saved: {e}");
             }
+        }
+    }
+
+    fn passed(&mut self, timestamp: i64, stored: &[u8]) {
+        if let Some(alerting) = self.alerting {
+            alerting.offer(timestamp, stored);
         }
     }
 }
@@ -513,7 +560,13 @@ fn to_message(o: Outgoing) -> Message {
     }
 }
 
-async fn push(app: &App, open: &Arc<OpenStore>, conn: &Arc<Connection>, socket: Socket) -> Ending {
+async fn push(
+    app: &App,
+    open: &Arc<OpenStore>,
+    conn: &Arc<Connection>,
+    socket: Socket,
+    alerting: Option<&mut (Alerting, mpsc::Receiver<String>)>,
+) -> Ending {
     let spec = match conn
         .spec
         .read_spec(open.store.data_type(), app.limits.max_records)
@@ -535,6 +588,10 @@ async fn push(app: &App, open: &Arc<OpenStore>, conn: &Arc<Connection>, socket: 
         },
         Ok(_) => Incoming::Alive,
     });
+    let (alerting, notices) = match alerting {
+        Some((alerting, notices)) => (Some(&*alerting), Some(notices)),
+        None => (None, None),
+    };
     let feed = Feed {
         open: Arc::clone(open),
         spec,
@@ -543,6 +600,7 @@ async fn push(app: &App, open: &Arc<OpenStore>, conn: &Arc<Connection>, socket: 
         ping_every: PING_EVERY,
         idle_timeout: IDLE_TIMEOUT,
         confirm: true,
+        notices,
     };
     let name = open.store.name().to_string();
     let mut progress = PushProgress {
@@ -551,6 +609,7 @@ async fn push(app: &App, open: &Arc<OpenStore>, conn: &Arc<Connection>, socket: 
         dir: open.store.path(),
         conn,
         saved_at: Instant::now(),
+        alerting,
     };
     live::run(
         feed,

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue, Uri};
 
+use crate::alerts::{RuleSpec, RuleSpecError, rule::check_rules};
 use crate::records::options::scalar_text;
 use crate::records::{ListDefaults, ReadOptions, ReadSpec, RecordError};
 
@@ -44,8 +45,8 @@ pub enum SpecError {
     TooManyHeaders,
     #[error("{0}")]
     InvalidOption(#[from] RecordError),
-    #[error("alert rules on push connections are not available yet")]
-    RulesNotAvailable,
+    #[error("{0}")]
+    Rules(#[from] RuleSpecError),
     #[error("a pull connection stores what it receives: {0} applies to push only")]
     PushOnly(&'static str),
     #[error("ca_file {path}: {reason}")]
@@ -102,9 +103,9 @@ pub struct ConnectionSpec {
         skip_serializing_if = "Option::is_none"
     )]
     pub agg_default: Option<String>,
-    /// Not available yet; refused when given.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rules: Option<serde_json::Value>,
+    /// Push: alert rules evaluated on the records sent (SPEC §10).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<RuleSpec>,
     /// `wss://`: a PEM file of CA certificates trusted besides the
     /// system's (a private CA).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -163,17 +164,10 @@ impl ConnectionSpec {
         if self.headers.len() > MAX_HEADERS {
             return Err(SpecError::TooManyHeaders);
         }
-        for (name, value) in &self.headers {
-            HeaderName::from_bytes(name.as_bytes())
-                .map_err(|e| SpecError::InvalidHeader(name.clone(), e.to_string()))?;
-            HeaderValue::from_str(value)
-                .map_err(|e| SpecError::InvalidHeader(name.clone(), e.to_string()))?;
-        }
-        if self.rules.is_some() {
-            return Err(SpecError::RulesNotAvailable);
-        }
+        check_headers(&self.headers).map_err(|(name, why)| SpecError::InvalidHeader(name, why))?;
         if self.mode == Mode::Pull {
             let push_only = [
+                ("rules", !self.rules.is_empty()),
                 ("from", self.from.is_some()),
                 ("filter", self.filter.is_some()),
                 ("agg_window", self.agg_window.is_some()),
@@ -192,6 +186,7 @@ impl ConnectionSpec {
             .into());
         }
         self.read_spec(dt, max_records)?;
+        check_rules(&self.rules, dt)?;
         Ok(())
     }
 
@@ -235,13 +230,7 @@ impl ConnectionSpec {
             agg_default: self.agg_default.clone(),
             ..ReadOptions::default()
         };
-        let spec = ReadSpec::new(&options, defaults, max_records, dt)?;
-        if spec.agg.is_some() && spec.compact {
-            return Err(RecordError::InvalidParameter(
-                "format=compact with aggregation is not offered on a push connection".into(),
-            ));
-        }
-        Ok(spec)
+        ReadSpec::new(&options, defaults, max_records, dt)
     }
 
     /// The URL without a password in it (`ws://user:secret@host` shows as
@@ -270,6 +259,20 @@ impl ConnectionSpec {
             .map(|k| (k.clone(), "[redacted]".to_string()))
             .collect()
     }
+}
+
+/// Checks header names and values (at most `MAX_HEADERS`); `Err` names
+/// the header at fault and why.
+pub(crate) fn check_headers(headers: &BTreeMap<String, String>) -> Result<(), (String, String)> {
+    if headers.len() > MAX_HEADERS {
+        return Err((String::new(), format!("at most {MAX_HEADERS} headers")));
+    }
+    for (name, value) in headers {
+        let fail = |e: &dyn std::fmt::Display| (name.clone(), e.to_string());
+        HeaderName::from_bytes(name.as_bytes()).map_err(|e| fail(&e))?;
+        HeaderValue::from_str(value).map_err(|e| fail(&e))?;
+    }
+    Ok(())
 }
 
 /// The certificates of a PEM file.
@@ -332,7 +335,14 @@ mod tests {
             ),
             (r#"{"url":"ws://h/","agg_window":"soon"}"#, "agg_window"),
             (r#"{"url":"ws://h/","format":"pretty"}"#, "format"),
-            (r#"{"url":"ws://h/","rules":[]}"#, "rules"),
+            (
+                r#"{"url":"ws://h/","rules":[{"name":"hot","condition":"t >> 1"}]}"#,
+                "position",
+            ),
+            (
+                r#"{"mode":"pull","url":"ws://h/","rules":[{"name":"a","condition":"t > 1"}]}"#,
+                "rules",
+            ),
             (r#"{"mode":"pull","url":"ws://h/","filter":"x"}"#, "filter"),
             (r#"{"url":"ws://h/","from":-5}"#, "from"),
             (r#"{"url":"ws://h/","bogus":1}"#, "bogus"),

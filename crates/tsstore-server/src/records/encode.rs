@@ -133,14 +133,12 @@ pub fn windows_list(windows: &[Window], compact: bool) -> Vec<u8> {
         .collect();
     let mut list = ListWriter::with_capacity(128 * (windows.len() + 1));
     if compact {
-        let schema: serde_json::Map<String, serde_json::Value> = names
-            .iter()
-            .enumerate()
-            .map(|(i, n)| ((i + 1).to_string(), serde_json::Value::from(n.as_str())))
-            .collect();
         let out = list.preamble();
         out.extend_from_slice(b"{\"_schema\":");
-        let _ = serde_json::to_writer(&mut *out, &schema);
+        push_names(
+            out,
+            names.iter().enumerate().map(|(i, n)| (i + 1, n.as_str())),
+        );
         out.push(b'}');
     }
     for (w, body) in windows.iter().zip(&bodies) {
@@ -168,8 +166,16 @@ pub fn push_window(out: &mut Vec<u8>, prefix: &[u8], w: &Window, data: &[u8]) {
     out.push(b'}');
 }
 
+/// Appends `{"1":"name",...}`: what each index of compact data stands for.
+pub fn push_names<'a>(out: &mut Vec<u8>, names: impl Iterator<Item = (usize, &'a str)>) {
+    let map: serde_json::Map<String, serde_json::Value> = names
+        .map(|(i, n)| (i.to_string(), serde_json::Value::from(n)))
+        .collect();
+    let _ = serde_json::to_writer(&mut *out, &map);
+}
+
 /// A window's fields renamed to indices, numbering new names in `names`.
-fn compact_window(data: &[u8], names: &mut Vec<String>) -> Vec<u8> {
+pub fn compact_window(data: &[u8], names: &mut Vec<String>) -> Vec<u8> {
     let map: serde_json::Map<String, serde_json::Value> =
         serde_json::from_slice(data).unwrap_or_default();
     let mut compacted = serde_json::Map::new();

@@ -1,8 +1,13 @@
 //! A live feed of one store over a WebSocket, whichever side dialled: the
 //! records after a cursor, then each new one as the engine signals its
 //! commit, shown and aggregated as a `ReadSpec` says. The WebSocket live
-//! read (`http::ws`) runs it as a server; outbound push connections will
-//! run it as a client.
+//! read (`http::ws`) runs it as a server; outbound push connections run
+//! it as a client, with the alerts of their rules as `notices`.
+//!
+//! Compact output names fields by index: a `{"type":"schema","_schema":
+//! {"1":"name",...}}` message comes before the first data that uses an
+//! index, and again (whole, indices unchanged) when new names appear (a
+//! schema update, or a window with a field not seen before).
 //!
 //! The feed reads the store at its own pace, `READ_BATCH` records at a
 //! time, and every send waits for the peer while racing the stop signals:
@@ -20,12 +25,12 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use futures_util::{FutureExt, Sink, SinkExt, Stream, StreamExt};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tsstore::aggregate::{Aggregator, Window};
 use tsstore::{CommitEvent, Record};
 
-use super::encode::{DataEncoding, push_window};
+use super::encode::{DataEncoding, compact_window, push_names, push_window};
 use super::error::RecordResult;
 use super::options::ReadSpec;
 use super::pipeline;
@@ -95,7 +100,7 @@ impl Ending {
 }
 
 /// What a feed follows and how.
-pub struct Feed {
+pub struct Feed<'a> {
     pub open: Arc<OpenStore>,
     pub spec: ReadSpec,
     /// Records after this timestamp are sent (0: from the oldest).
@@ -106,6 +111,8 @@ pub struct Feed {
     /// Send a `Mark` after each batch, so the peer's pongs confirm what it
     /// has read (push connections resume from there).
     pub confirm: bool,
+    /// Messages made beside the records (alerts), sent as they come.
+    pub notices: Option<&'a mut mpsc::Receiver<String>>,
 }
 
 /// Where the feed has got to, for whoever tracks it (lag, resume).
@@ -121,6 +128,10 @@ pub trait Progress {
     /// The peer has read everything up to `cursor` (a `Mark` came back):
     /// resuming after it loses nothing.
     fn confirmed(&mut self, _cursor: i64) {}
+
+    /// A record passed the filter and is sent (or aggregated): its
+    /// timestamp and its bytes as stored.
+    fn passed(&mut self, _timestamp: i64, _stored: &[u8]) {}
 }
 
 impl<F: FnMut(i64)> Progress for F {
@@ -170,7 +181,7 @@ where
 /// is still there) and returns why it ended. `sent` counts the messages
 /// of records and windows sent.
 pub async fn run<S, I>(
-    mut feed: Feed,
+    mut feed: Feed<'_>,
     sink: &mut S,
     incoming: &mut I,
     progress: &mut (dyn Progress + Send),
@@ -189,7 +200,7 @@ where
 }
 
 async fn follow<S, I>(
-    feed: &mut Feed,
+    feed: &mut Feed<'_>,
     sink: &mut S,
     incoming: &mut I,
     progress: &mut (dyn Progress + Send),
@@ -211,6 +222,8 @@ where
         .agg
         .take()
         .map(|a| (a.window_ns, Aggregator::new(a)));
+    let mut names = Announcer::new(feed.spec.compact);
+    let mut notices = feed.notices.take();
     // The end of the window the aggregator holds, to close it by time.
     let mut window_end: Option<i64> = None;
     let mut cursor = feed.from;
@@ -219,6 +232,14 @@ where
     let start = tokio::time::Instant::now() + feed.ping_every;
     let mut ping = tokio::time::interval_at(start, feed.ping_every);
     let mut last_heard = Instant::now();
+    // Sends one message, or ends the feed.
+    macro_rules! send {
+        ($message:expr) => {
+            if let Err(e) = deliver(sink, $message, &stop, &mut stopping).await {
+                return e;
+            }
+        };
+    }
     loop {
         let step = {
             let open = Arc::clone(&open);
@@ -233,9 +254,12 @@ where
             && cursor_is_known
         {
             let gap = format!("{{\"type\":\"gap\",\"from\":{cursor},\"to\":{oldest}}}");
-            if let Err(e) = deliver(sink, Outgoing::Text(gap), &stop, &mut stopping).await {
-                return e;
-            }
+            send!(Outgoing::Text(gap));
+        }
+        if agg.is_none()
+            && let Some(schema) = names.store_schema(&open.store)
+        {
+            send!(Outgoing::Text(schema));
         }
         let caught_up = step.records.len() < READ_BATCH;
         let mut written = None;
@@ -249,32 +273,37 @@ where
             let Some(data) = pipeline::shown(&open.store, &feed.spec, &rec.data) else {
                 continue;
             };
+            progress.passed(rec.timestamp(), &rec.data);
             // The message, and up to where it makes the peer complete.
-            let message = match &mut agg {
-                None => Some((data_message(rec.timestamp(), &data, enc), rec.timestamp())),
+            let (message, upto) = match &mut agg {
+                None => (data_message(rec.timestamp(), &data, enc), rec.timestamp()),
                 Some((window_ns, aggregator)) => {
                     window_end = Some((rec.timestamp().div_euclid(*window_ns) + 1) * *window_ns);
-                    aggregator
-                        .add(rec.timestamp(), &data)
-                        .map(|w| (window_message(&w), w.end - 1))
+                    let Some(w) = aggregator.add(rec.timestamp(), &data) else {
+                        continue;
+                    };
+                    let (schema, message) = names.window(&w);
+                    if let Some(schema) = schema {
+                        send!(Outgoing::Text(schema));
+                    }
+                    (message, w.end - 1)
                 }
             };
-            if let Some((m, upto)) = message {
-                sent.fetch_add(1, Relaxed);
-                if let Err(e) = deliver(sink, Outgoing::Text(m), &stop, &mut stopping).await {
-                    return e;
-                }
-                progress.delivered(upto);
-                written = Some(upto);
-            }
+            sent.fetch_add(1, Relaxed);
+            send!(Outgoing::Text(message));
+            progress.delivered(upto);
+            written = Some(upto);
         }
         if let Some(upto) = written
             && feed.confirm
-            && let Err(e) = deliver(sink, Outgoing::Mark(upto), &stop, &mut stopping).await
         {
-            return e;
+            send!(Outgoing::Mark(upto));
         }
-        // What the peer said meanwhile (pongs confirming earlier batches).
+        // Alerts made meanwhile, and what the peer said (pongs
+        // confirming earlier batches).
+        while let Some(notice) = notices.as_mut().and_then(|n| n.try_recv().ok()) {
+            send!(Outgoing::Text(notice));
+        }
         while let Some(m) = incoming.next().now_or_never() {
             if heard(m, &mut last_heard, progress).is_err() {
                 return Ending::PeerGone;
@@ -299,8 +328,14 @@ where
                 if let Some((_, aggregator)) = &mut agg
                     && let Some(w) = aggregator.flush()
                 {
-                    let m = Outgoing::Text(window_message(&w));
-                    if let Ok(Ok(())) = tokio::time::timeout(PARTIAL_FLUSH_WAIT, sink.send(m)).await {
+                    let (schema, message) = names.window(&w);
+                    let last_words = async {
+                        if let Some(schema) = schema {
+                            sink.send(Outgoing::Text(schema)).await?;
+                        }
+                        sink.send(Outgoing::Text(message)).await
+                    };
+                    if let Ok(Ok(())) = tokio::time::timeout(PARTIAL_FLUSH_WAIT, last_words).await {
                         sent.fetch_add(1, Relaxed);
                     }
                 }
@@ -322,16 +357,15 @@ where
                     && let Some(w) = aggregator.close_if_ended(tsstore::now_ns())
                 {
                     window_end = None;
-                    sent.fetch_add(1, Relaxed);
-                    let m = Outgoing::Text(window_message(&w));
-                    if let Err(e) = deliver(sink, m, &stop, &mut stopping).await {
-                        return e;
+                    let (schema, message) = names.window(&w);
+                    if let Some(schema) = schema {
+                        send!(Outgoing::Text(schema));
                     }
+                    sent.fetch_add(1, Relaxed);
+                    send!(Outgoing::Text(message));
                     progress.delivered(w.end - 1);
-                    if feed.confirm
-                        && let Err(e) = deliver(sink, Outgoing::Mark(w.end - 1), &stop, &mut stopping).await
-                    {
-                        return e;
+                    if feed.confirm {
+                        send!(Outgoing::Mark(w.end - 1));
                     }
                 }
             }
@@ -339,10 +373,9 @@ where
                 if last_heard.elapsed() > feed.idle_timeout {
                     return Ending::Idle;
                 }
-                if let Err(e) = deliver(sink, Outgoing::Ping, &stop, &mut stopping).await {
-                    return e;
-                }
+                send!(Outgoing::Ping);
             }
+            notice = next_notice(&mut notices) => send!(Outgoing::Text(notice)),
             m = incoming.next() => {
                 if heard(m, &mut last_heard, progress).is_err() {
                     return Ending::PeerGone;
@@ -350,6 +383,85 @@ where
             }
         }
     }
+}
+
+/// The next notice; never, without a queue or once it is closed.
+async fn next_notice(notices: &mut Option<&mut mpsc::Receiver<String>>) -> String {
+    match notices {
+        Some(rx) => match rx.recv().await {
+            Some(notice) => notice,
+            None => std::future::pending().await,
+        },
+        None => std::future::pending().await,
+    }
+}
+
+/// The names behind the indices of a compact feed, and how many of them
+/// the peer has been told (SPEC §9: `{"type":"schema","_schema":{..}}`).
+struct Announcer {
+    compact: bool,
+    /// Output names of windows, numbered from 1 in order of appearance.
+    window_names: Vec<String>,
+    announced: usize,
+    /// The store schema's version last announced.
+    schema_version: Option<u32>,
+}
+
+impl Announcer {
+    fn new(compact: bool) -> Announcer {
+        Announcer {
+            compact,
+            window_names: Vec::new(),
+            announced: 0,
+            schema_version: None,
+        }
+    }
+
+    /// The schema message to send before compact records of a schema
+    /// store, when the store's schema is new to the peer.
+    fn store_schema(&mut self, store: &tsstore::Store) -> Option<String> {
+        if !self.compact {
+            return None;
+        }
+        let schema = store.schema()?;
+        if self.schema_version == Some(schema.version()) {
+            return None;
+        }
+        self.schema_version = Some(schema.version());
+        let fields = schema.fields();
+        Some(schema_message(
+            fields.iter().map(|f| (f.index as usize, f.name.as_str())),
+        ))
+    }
+
+    /// A window's message, compacted when the feed is, with the schema
+    /// message to send first when it names new fields.
+    fn window(&mut self, w: &Window) -> (Option<String>, String) {
+        if !self.compact {
+            return (None, window_message(w));
+        }
+        let data = compact_window(&w.data, &mut self.window_names);
+        let mut out = Vec::with_capacity(96 + data.len());
+        push_window(&mut out, b"\"type\":\"data\",", w, &data);
+        let message = String::from_utf8(out).unwrap_or_default();
+        if self.window_names.len() == self.announced {
+            return (None, message);
+        }
+        self.announced = self.window_names.len();
+        let names = self.window_names.iter().map(String::as_str);
+        (
+            Some(schema_message(names.enumerate().map(|(i, n)| (i + 1, n)))),
+            message,
+        )
+    }
+}
+
+/// `{"type":"schema","_schema":{"1":"name",...}}`.
+fn schema_message<'a>(names: impl Iterator<Item = (usize, &'a str)>) -> String {
+    let mut out = b"{\"type\":\"schema\",\"_schema\":".to_vec();
+    push_names(&mut out, names);
+    out.push(b'}');
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// Takes note of what the peer sent; `Err` when it has gone.

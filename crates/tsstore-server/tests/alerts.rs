@@ -1,0 +1,345 @@
+//! Alert rules on push connections against real peers on loopback: a
+//! WebSocket peer that records what it is sent, and axum webhook
+//! receivers that answer, fail, or never answer.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::http::{HeaderMap, StatusCode};
+use common::peer::{Peer, Seen, WAIT, create, insert_batch, peer};
+use common::{Options, Server};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+const HOOK_SECRET: &str = "hook-secret-0123456789";
+const PATH_TOKEN: &str = "path-token-9876543210";
+
+/// How a webhook receiver answers.
+#[derive(Clone, Copy)]
+enum Answer {
+    Ok,
+    Fail,
+    /// Takes the request and never answers.
+    Hang,
+}
+
+/// A POST a receiver got: its X-Token header and its JSON body.
+struct Hook {
+    token: Option<String>,
+    body: Value,
+}
+
+/// A webhook receiver on loopback; its URL carries `PATH_TOKEN`.
+async fn receiver(answer: Answer) -> (String, mpsc::UnboundedReceiver<Hook>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "http://127.0.0.1:{}/hooks/{PATH_TOKEN}",
+        listener.local_addr().unwrap().port()
+    );
+    let (tx, rx) = mpsc::unbounded_channel();
+    let tx = Arc::new(tx);
+    let handler = move |headers: HeaderMap, body: String| {
+        let tx = Arc::clone(&tx);
+        async move {
+            let token = headers
+                .get("x-token")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let body = serde_json::from_str(&body).unwrap_or(Value::Null);
+            let _ = tx.send(Hook { token, body });
+            match answer {
+                Answer::Ok => StatusCode::NO_CONTENT,
+                Answer::Fail => StatusCode::SERVICE_UNAVAILABLE,
+                Answer::Hang => std::future::pending().await,
+            }
+        }
+    };
+    let app = axum::Router::new().route(
+        &format!("/hooks/{PATH_TOKEN}"),
+        axum::routing::post(handler),
+    );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (url, rx)
+}
+
+async fn next_hook(rx: &mut mpsc::UnboundedReceiver<Hook>) -> Hook {
+    tokio::time::timeout(WAIT, rx.recv())
+        .await
+        .expect("a webhook POST in time")
+        .expect("the receiver runs")
+}
+
+/// The next text message of the peer.
+async fn next_text(p: &mut Peer) -> Value {
+    loop {
+        if let Seen::Text(v) = p.next().await {
+            return v;
+        }
+    }
+}
+
+/// The connection's view once `done` holds.
+async fn view_when(
+    s: &Server,
+    key: &str,
+    store: &str,
+    id: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let v = s
+            .req("GET", &format!("/api/stores/{store}/ws/connections/{id}"))
+            .key(key)
+            .send()
+            .json();
+        if done(&v) {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{v}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn insert(s: &Server, key: &str, store: &str, records: Value) {
+    let r = s
+        .req("POST", &format!("/api/stores/{store}/data/batch"))
+        .key(key)
+        .json(&records)
+        .send();
+    assert_eq!(r.status, 201, "{}", r.text());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rule_fires_once_per_cooldown_to_the_socket_and_the_webhook() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("server.log");
+    let s = Server::start_with(
+        dir.path(),
+        Options {
+            log: Some(log.clone()),
+            ..Options::default()
+        },
+    );
+    let key = s.create_store(json!({"name": "env"}));
+    let mut p = peer(None).await;
+    let (hook_url, mut hooks) = receiver(Answer::Ok).await;
+    let c = create(
+        &s,
+        &key,
+        "env",
+        json!({"url": format!("ws://127.0.0.1:{}/in", p.port), "rules": [
+            {"name": "hot", "condition": "t > 80 AND NOT (room == \"oven\")", "cooldown": "1s",
+             "webhook": hook_url, "webhook_headers": {"X-Token": HOOK_SECRET}},
+            // No cooldown: every match fires. It marks the end of a batch.
+            {"name": "end", "condition": "last == true"},
+        ]}),
+    );
+    let id = c["id"].as_str().unwrap().to_string();
+    assert_eq!(c["rules_count"], 2);
+    let shown = c.to_string();
+    assert!(
+        !shown.contains(HOOK_SECRET) && !shown.contains(PATH_TOKEN),
+        "{shown}"
+    );
+    assert!(shown.contains("/[redacted]"), "{shown}");
+
+    // 90 fires; 95 is within the cooldown; the oven never fires.
+    let t = |t: i64| json!({"data": {"t": t, "room": "lab"}});
+    insert(
+        &s,
+        &key,
+        "env",
+        json!([t(10), t(90), {"data": {"t": 200, "room": "oven"}}, t(95), t(20),
+               {"data": {"last": true}}]),
+    );
+    let mut data = 0;
+    let mut alerts = Vec::new();
+    while alerts
+        .last()
+        .is_none_or(|a: &Value| a["alert"]["rule_name"] != "end")
+    {
+        let m = next_text(&mut p).await;
+        match m["type"].as_str() {
+            Some("data") => data += 1,
+            Some("alert") => alerts.push(m),
+            _ => panic!("{m}"),
+        }
+    }
+    // Every alert comes after the data it is about.
+    assert_eq!(data, 6);
+    assert_eq!(alerts.len(), 2, "{alerts:?}");
+    let hot = &alerts[0];
+    assert_eq!(hot["alert"]["rule_name"], "hot");
+    assert_eq!(hot["alert"]["data"]["t"], 90);
+    assert_eq!(hot["alert"]["store_name"], "env");
+    assert_eq!(hot["alert"]["timestamp"], hot["timestamp"]);
+    assert!(
+        hot["alert"]["condition"]
+            .as_str()
+            .unwrap()
+            .contains("t > 80")
+    );
+    let hook = next_hook(&mut hooks).await;
+    assert_eq!(hook.token.as_deref(), Some(HOOK_SECRET));
+    assert_eq!(hook.body, hot["alert"], "the webhook gets the alert object");
+
+    // After the cooldown the rule fires again.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    insert(&s, &key, "env", json!([t(99), {"data": {"last": true}}]));
+    let mut again = Vec::new();
+    while again
+        .last()
+        .is_none_or(|a: &Value| a["alert"]["rule_name"] != "end")
+    {
+        let m = next_text(&mut p).await;
+        if m["type"] == "alert" {
+            again.push(m);
+        }
+    }
+    assert_eq!(again.len(), 2, "{again:?}");
+    assert_eq!(again[0]["alert"]["data"]["t"], 99);
+    assert_eq!(next_hook(&mut hooks).await.body["data"]["t"], 99);
+    let v = view_when(&s, &key, "env", &id, |v| v["webhook_sent"] == 2).await;
+    assert_eq!(v["alerts_fired"], 4, "{v}");
+    assert_eq!(v["webhook_failures"], 0, "{v}");
+    assert!(hooks.try_recv().is_err(), "one POST per firing");
+
+    // Rules persist with their secrets (mode 0600) for the restart.
+    let file = s.data.join("env").join("ws_connections.json");
+    s.stop();
+    let saved = std::fs::read_to_string(file).unwrap();
+    assert!(saved.contains(HOOK_SECRET) && saved.contains(PATH_TOKEN));
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(!logged.contains(HOOK_SECRET), "a secret reached the log");
+    assert!(
+        !logged.contains(PATH_TOKEN),
+        "a webhook's token reached the log"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_webhook_slows_nothing_and_a_failing_one_is_retried_then_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("server.log");
+    let s = Server::start_with(
+        dir.path(),
+        Options {
+            log: Some(log.clone()),
+            ..Options::default()
+        },
+    );
+    let key = s.create_store(json!({"name": "src", "num_blocks": 1024}));
+    let (hang_url, mut hung) = receiver(Answer::Hang).await;
+    let (fail_url, mut failed) = receiver(Answer::Fail).await;
+    let mut p = peer(None).await;
+    insert_batch(&s, &key, "src", 0..5000);
+    let c = create(
+        &s,
+        &key,
+        "src",
+        json!({"url": format!("ws://127.0.0.1:{}/in", p.port), "from": 0, "rules": [
+            {"name": "every", "condition": "n >= 0", "webhook": hang_url},
+            {"name": "three", "condition": "n == 3", "webhook": fail_url},
+        ]}),
+    );
+    let id = c["id"].as_str().unwrap().to_string();
+
+    // Every record arrives, in order, while the webhook hangs: the push
+    // never waits for alerts (a wait of 10 s per POST would show here).
+    let mut next = 0;
+    while next < 5000 {
+        let m = next_text(&mut p).await;
+        if m["type"] == "data" {
+            assert_eq!(m["data"]["n"], next);
+            next += 1;
+        }
+    }
+    let first = next_hook(&mut hung).await;
+    assert_eq!(first.body["rule_name"], "every");
+
+    // The failing webhook: three attempts, then one failure counted.
+    for _ in 0..3 {
+        assert_eq!(next_hook(&mut failed).await.body["data"]["n"], 3);
+    }
+    let v = view_when(&s, &key, "src", &id, |v| v["webhook_failures"] == 1).await;
+    assert!(v["alerts_fired"].as_u64().unwrap() > 1, "{v}");
+    // The hung webhook's queue filled: the rest were dropped and counted.
+    assert!(v["webhook_dropped"].as_u64().unwrap() > 0, "{v}");
+    assert_eq!(v["status"], "connected", "{v}");
+    assert!(failed.try_recv().is_err(), "no fourth attempt");
+
+    // The same figures in /metrics.
+    let metrics = s.req("GET", "/metrics").send().text();
+    let line = format!(
+        "tsstore_connection_webhook_failures_total{{store=\"src\",id=\"{id}\",mode=\"push\"}} 1"
+    );
+    assert!(metrics.contains(&line), "{metrics}");
+    assert!(
+        metrics.contains("tsstore_connection_webhook_drops_total{"),
+        "{metrics}"
+    );
+
+    // The server stops in time although a webhook still hangs.
+    s.stop();
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("webhook failed"), "failures are logged");
+    assert!(
+        !logged.contains(PATH_TOKEN),
+        "a webhook's token reached the log"
+    );
+}
+
+#[test]
+fn rules_are_checked_at_create() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path());
+    let key = s.create_store(json!({"name": "v"}));
+    let text = s.create_store(json!({"name": "t", "data_type": "text"}));
+    let url = "ws://127.0.0.1:1/";
+    let rule = |r: Value| json!({"url": url, "rules": [r]});
+    let cases = [
+        (
+            rule(json!({"name": "a", "condition": "t > > 1"})),
+            "position",
+        ),
+        (
+            rule(json!({"name": "a", "condition": "t > 1", "cooldown": "soon"})),
+            "cooldown",
+        ),
+        (
+            rule(json!({"name": "a", "condition": "t > 1", "webhook": "ftp://h/"})),
+            "http",
+        ),
+        (
+            json!({"mode": "pull", "url": url, "rules": [{"name": "a", "condition": "t > 1"}]}),
+            "push only",
+        ),
+    ];
+    let refused = |store: &str, key: &str, body: &Value, word: &str| {
+        let r = s
+            .req("POST", &format!("/api/stores/{store}/ws/connections"))
+            .key(key)
+            .json(body)
+            .send();
+        r.expect_error(400, "invalid_connection");
+        let e = r.json();
+        assert!(e["error"].as_str().unwrap().contains(word), "{e}");
+    };
+    for (body, word) in cases {
+        refused("v", &key, &body, word);
+    }
+    let body = rule(json!({"name": "a", "condition": "t > 1"}));
+    refused("t", &text, &body, "json or schema");
+    let list = s
+        .req("GET", "/api/stores/v/ws/connections")
+        .key(&key)
+        .send()
+        .json();
+    assert_eq!(list["count"], 0);
+}
