@@ -409,12 +409,11 @@ fn object_count(port: u16, key: &str, store: &str) -> u64 {
     v["object_count"].as_u64().unwrap_or(0)
 }
 
-/// Push from history: `n` records already stored, sent to a peer.
-async fn push_history(s: &Server, n: usize) -> f64 {
-    let key = create_store(s.port, "hist");
-    let (sock, key2) = (s.sock.clone(), key.clone());
+/// Stores `n` copies of `RECORD` through the Unix socket, pipelined.
+fn fill(s: &Server, store: &'static str, key: &str, n: usize) -> tokio::task::JoinHandle<usize> {
+    let (sock, key) = (s.sock.clone(), key.to_string());
     tokio::task::spawn_blocking(move || {
-        let (r, mut w) = socket_client_for(&sock, "hist", &key2);
+        let (r, mut w) = socket_client_for(&sock, store, &key);
         let chunk: String = std::iter::repeat_n(format!("{RECORD}\n"), 1000).collect();
         let reader = std::thread::spawn(move || r.lines().take(n).count());
         for _ in 0..n / 1000 {
@@ -422,8 +421,12 @@ async fn push_history(s: &Server, n: usize) -> f64 {
         }
         reader.join().expect("replies")
     })
-    .await
-    .expect("fill");
+}
+
+/// Push from history: `n` records already stored, sent to a peer.
+async fn push_history(s: &Server, n: usize) -> f64 {
+    let key = create_store(s.port, "hist");
+    fill(s, "hist", &key, n).await.expect("fill");
     let (peer, mut rx) = bench_peer(None).await;
     let start = Instant::now();
     create_connection(
@@ -436,6 +439,44 @@ async fn push_history(s: &Server, n: usize) -> f64 {
         rx.recv().await.expect("a record");
     }
     rate(n, start.elapsed())
+}
+
+/// A push connection first (`extra` adds its rules), then `n` records
+/// inserted as fast as the socket takes them: records/s until the peer
+/// has them all, and until the rules have fired `fires` times.
+async fn push_while_inserting(
+    s: &Server,
+    n: usize,
+    store: &'static str,
+    extra: &str,
+    fires: u64,
+) -> (f64, f64) {
+    let key = create_store(s.port, store);
+    let (peer, mut rx) = bench_peer(None).await;
+    create_connection(
+        s.port,
+        &key,
+        store,
+        &format!(r#"{{"url":"ws://127.0.0.1:{peer}/in","from":0{extra}}}"#),
+    );
+    let start = Instant::now();
+    let filling = fill(s, store, &key, n);
+    for _ in 0..n {
+        rx.recv().await.expect("a record");
+    }
+    let pushed = rate(n, start.elapsed());
+    filling.await.expect("fill");
+    let path = format!("/api/stores/{store}/ws/connections");
+    loop {
+        let mut c = connect_http(s.port);
+        let out = http(&mut c, "GET", &path, &format!("X-API-Key: {key}\r\n"), "");
+        let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+        if v["connections"][0]["alerts_fired"].as_u64() >= Some(fires) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    (pushed, rate(n, start.elapsed()))
 }
 
 /// Live push latency at `per_sec` inserts/s through the socket.
@@ -540,6 +581,19 @@ fn main() {
         "push from history",
         rt.block_on(push_history(&s, n(200_000))),
     );
+    let (plain, _) = rt.block_on(push_while_inserting(&s, n(200_000), "live", "", 0));
+    line("push while inserting", plain);
+    // A rule every record matches, firing once (cooldown): the cost of
+    // evaluating. Then one that fires on every record (no cooldown): the
+    // worst case, every record an alert.
+    let once = r#","rules":[{"name":"warm","condition":"temperature > 20 AND room == \"lab\"","cooldown":"1h"}]"#;
+    let (pushed, _) = rt.block_on(push_while_inserting(&s, n(200_000), "rule", once, 1));
+    line("push while inserting, one alert rule", pushed);
+    let every = r#","rules":[{"name":"warm","condition":"temperature > 20 AND room == \"lab\""}]"#;
+    let all = n(200_000) as u64;
+    let (pushed, fired) = rt.block_on(push_while_inserting(&s, n(200_000), "fire", every, all));
+    line("push while inserting, every record fires", pushed);
+    line("  ... until every record has fired", fired);
     let (p50, p99, count) = rt.block_on(push_latency(&s, 1000, (5.0 * scale).max(1.0) as u64));
     println!(
         "  live push at 1000 inserts/s, insert to peer: p50 {p50:.2} ms, p99 {p99:.2} ms ({count} records)"

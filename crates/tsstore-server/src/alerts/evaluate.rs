@@ -1,11 +1,18 @@
-//! The evaluation task of one push connection: records come in through a
-//! bounded queue, each is parsed once and evaluated against every rule,
-//! and each firing becomes an alert for the socket and the webhook.
+//! The evaluation task of one push connection with rules: it follows the
+//! store from the newest record when the connection was created or
+//! restored (rules are about new readings), the way a live reader does
+//! (`READ_BATCH` records at a time on the blocking pool, then a wait for
+//! the next commit), applies the connection's filter, parses each record
+//! once, and evaluates every rule with its cooldown.
 //!
-//! The task lives as long as the connection (across reconnects), so
-//! cooldowns hold across a dropped peer; records sent again after a
-//! reconnect (at-least-once delivery) are not evaluated twice: the task
-//! skips any record not newer than the last one it evaluated.
+//! The store is the queue: records wait in the ring, not in memory, so an
+//! evaluation that falls behind (a burst, a batch of 100 000) catches up
+//! instead of dropping, and only records the ring overwrites before their
+//! turn are lost to it (counted as a gap). The task runs whether the peer
+//! is connected or not, so webhooks fire while it is away, and it lives as
+//! long as the connection, so cooldowns hold across reconnects. A firing
+//! goes to the socket through a queue of `NOTICE_QUEUE` (full: dropped and
+//! counted) and to the rule's webhook (`webhook::Webhook`).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -13,31 +20,18 @@ use std::time::Instant;
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tsstore::CommitEvent;
 use tsstore::rules::Rule;
 
 use super::AlertCounters;
-use super::rule::RuleSpec;
 use super::webhook::{self, Webhook};
 use crate::app::App;
-use crate::outbound::ConnectionSpec;
-use crate::registry::OpenStore;
+use crate::outbound::{Connection, ConnectionSpec};
+use crate::records::live::{READ_BATCH, read_step};
+use crate::registry::{OpenStore, store_stopping};
 
-/// Records waiting for evaluation, at most.
-pub const EVALUATION_QUEUE: usize = 1000;
 /// Alerts waiting to be sent on the connection's socket, at most.
 pub const NOTICE_QUEUE: usize = 64;
-
-/// A record to evaluate: as stored (expanded by the task, not the feed).
-struct Candidate {
-    timestamp: i64,
-    stored: Vec<u8>,
-}
-
-/// The data path's side of a connection's alerting.
-pub struct Alerting {
-    candidates: mpsc::Sender<Candidate>,
-    counters: Arc<AlertCounters>,
-}
 
 /// A rule with where its alerts go besides the socket.
 struct Armed {
@@ -45,58 +39,29 @@ struct Armed {
     webhook: Option<Webhook>,
 }
 
-/// Who the alerts are about.
-struct Origin {
-    open: Arc<OpenStore>,
-    connection_id: String,
-}
-
-impl Alerting {
-    /// Starts evaluating the rules of `spec` (a push connection `id` on
-    /// `open`'s store). Returns the offering side and the queue of alert
-    /// messages for the socket. The task ends at `stop` or once the
-    /// `Alerting` is dropped.
-    pub fn start(
-        app: &App,
-        open: &Arc<OpenStore>,
-        id: &str,
-        spec: &ConnectionSpec,
-        counters: &Arc<AlertCounters>,
-        stop: &CancellationToken,
-    ) -> (Alerting, mpsc::Receiver<String>) {
-        let (candidates, rx) = mpsc::channel(EVALUATION_QUEUE);
-        let (notices, notices_rx) = mpsc::channel(NOTICE_QUEUE);
-        let armed = arm(app, id, spec, counters, stop);
-        let origin = Origin {
-            open: Arc::clone(open),
-            connection_id: id.to_string(),
-        };
-        app.shutdown.spawn(evaluate_all(
-            origin,
-            armed,
-            rx,
-            notices,
-            Arc::clone(counters),
-            stop.clone(),
-        ));
-        let alerting = Alerting {
-            candidates,
-            counters: Arc::clone(counters),
-        };
-        (alerting, notices_rx)
-    }
-
-    /// Queues a record (as stored) for evaluation without waiting; when
-    /// the queue is full it is dropped and counted.
-    pub fn offer(&self, timestamp: i64, stored: &[u8]) {
-        let candidate = Candidate {
-            timestamp,
-            stored: stored.to_vec(),
-        };
-        if let Err(mpsc::error::TrySendError::Full(_)) = self.candidates.try_send(candidate) {
-            self.counters.evaluation_drops.fetch_add(1, Relaxed);
-        }
-    }
+/// Starts evaluating the rules of push connection `conn` on the records
+/// of `open`'s store committed after `conn.alerts_from`. Returns the
+/// queue of alert messages for the socket. The task ends at the
+/// connection's stop, when the store goes, or when the receiver is
+/// dropped.
+pub fn start(app: &App, open: &Arc<OpenStore>, conn: &Connection) -> mpsc::Receiver<String> {
+    let (notices, notices_rx) = mpsc::channel(NOTICE_QUEUE);
+    let spec = &conn.spec;
+    let filter = spec
+        .read_spec(open.store.data_type(), app.limits.max_records)
+        .ok()
+        .and_then(|s| s.filter);
+    let follower = Follower {
+        open: Arc::clone(open),
+        connection_id: conn.id.clone(),
+        armed: arm(app, &conn.id, spec, &conn.alerts, &conn.stop),
+        filter,
+        notices,
+        counters: Arc::clone(&conn.alerts),
+    };
+    app.shutdown
+        .spawn(follower.run(conn.alerts_from, conn.stop.clone()));
+    notices_rx
 }
 
 /// The rules of `spec`, each with its webhook started.
@@ -125,7 +90,7 @@ fn arm(
     };
     spec.rules
         .iter()
-        .filter_map(|r: &RuleSpec| {
+        .filter_map(|r| {
             // Checked at create; a rule that no longer parses is skipped.
             let rule = match r.rule() {
                 Ok(rule) => rule,
@@ -150,45 +115,91 @@ fn arm(
         .collect()
 }
 
-async fn evaluate_all(
-    origin: Origin,
-    mut armed: Vec<Armed>,
-    mut rx: mpsc::Receiver<Candidate>,
+struct Follower {
+    open: Arc<OpenStore>,
+    connection_id: String,
+    armed: Vec<Armed>,
+    filter: Option<tsstore::Filter>,
     notices: mpsc::Sender<String>,
     counters: Arc<AlertCounters>,
-    stop: CancellationToken,
-) {
-    let mut evaluated_to = i64::MIN;
-    loop {
-        let candidate = tokio::select! {
-            _ = stop.cancelled() => return,
-            c = rx.recv() => match c {
-                Some(c) => c,
-                None => return,
-            },
-        };
-        if candidate.timestamp <= evaluated_to {
-            continue;
+}
+
+impl Follower {
+    async fn run(mut self, from: i64, stop: CancellationToken) {
+        let open = Arc::clone(&self.open);
+        let mut stopping = open.stopping.subscribe();
+        // Subscribed before the first read: nothing committed after it is missed.
+        let mut commits = open.commits();
+        commits.borrow_and_update();
+        let mut cursor = from;
+        loop {
+            let step = {
+                let open = Arc::clone(&open);
+                tokio::task::spawn_blocking(move || read_step(&open, cursor)).await
+            };
+            let step = match step {
+                Ok(Ok(step)) => step,
+                Ok(Err(e)) => {
+                    tracing::warn!(connection = %self.connection_id, "alert rules stopped: reading the store failed: {e}");
+                    return;
+                }
+                Err(_) => return,
+            };
+            if step.oldest_after_cursor.is_some() && cursor > 0 {
+                self.counters.evaluation_gaps.fetch_add(1, Relaxed);
+            }
+            let caught_up = step.records.len() < READ_BATCH;
+            for rec in &step.records {
+                cursor = rec.timestamp();
+                self.evaluate(rec.timestamp(), &rec.data);
+            }
+            if self.notices.is_closed() {
+                return;
+            }
+            if !caught_up {
+                // A long backlog yields between batches.
+                tokio::task::yield_now().await;
+                continue;
+            }
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = store_stopping(&mut stopping) => return,
+                changed = commits.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    match *commits.borrow_and_update() {
+                        CommitEvent::NewRecords(_) => {}
+                        // Everything before is gone: follow from the top.
+                        CommitEvent::Reset(_) => cursor = 0,
+                        CommitEvent::Closed => return,
+                    }
+                }
+            }
         }
-        evaluated_to = candidate.timestamp;
-        let expanded = origin.open.store.expand(&candidate.stored);
-        // Parsed once for every rule; a record that is not JSON matches none.
+    }
+
+    /// One record against every rule: expanded, filtered, parsed once.
+    fn evaluate(&mut self, timestamp: i64, stored: &[u8]) {
+        let expanded = self.open.store.expand(stored);
+        if self.filter.as_ref().is_some_and(|f| !f.matches(&expanded)) {
+            return;
+        }
+        // A record that is not a JSON object matches no rule.
         let Ok(record) = serde_json::from_slice::<serde_json::Value>(&expanded) else {
-            continue;
+            return;
         };
         let now = Instant::now();
-        for a in &mut armed {
+        for a in &mut self.armed {
             if !a.rule.fire(&record, now) {
                 continue;
             }
-            counters.fired.fetch_add(1, Relaxed);
-            let alert = alert_object(&origin, &a.rule, candidate.timestamp, &record);
-            let message = format!(
-                "{{\"type\":\"alert\",\"timestamp\":{},\"alert\":{alert}}}",
-                candidate.timestamp
-            );
-            if notices.try_send(message).is_err() {
-                counters.socket_drops.fetch_add(1, Relaxed);
+            self.counters.fired.fetch_add(1, Relaxed);
+            let alert = alert_object(&self.open, &self.connection_id, &a.rule, timestamp, &record);
+            let message =
+                format!("{{\"type\":\"alert\",\"timestamp\":{timestamp},\"alert\":{alert}}}");
+            if self.notices.try_send(message).is_err() {
+                self.counters.socket_drops.fetch_add(1, Relaxed);
             }
             if let Some(webhook) = &a.webhook {
                 webhook.offer(alert);
@@ -200,7 +211,8 @@ async fn evaluate_all(
 /// The alert object: what the socket's alert message carries and what
 /// the webhook is POSTed.
 fn alert_object(
-    origin: &Origin,
+    open: &OpenStore,
+    connection_id: &str,
     rule: &Rule,
     timestamp: i64,
     record: &serde_json::Value,
@@ -210,8 +222,8 @@ fn alert_object(
         "condition": rule.condition,
         "timestamp": timestamp,
         "data": record,
-        "store_name": origin.open.store.name(),
-        "connection_id": origin.connection_id,
+        "store_name": open.store.name(),
+        "connection_id": connection_id,
         "fired_at": tsstore::now_ns(),
     })
     .to_string()

@@ -1,13 +1,13 @@
 //! Alert rules on push connections (SPEC §10), kept off the data path.
 //!
-//! The push feed offers each record it sends to `Alerting::offer`, which
-//! never waits: the record goes into a queue of `EVALUATION_QUEUE`, or is
-//! dropped for evaluation and counted. One evaluation task per connection
-//! parses each record once, evaluates every rule (with its cooldown), and
-//! hands a firing to the connection's socket (a queue of `NOTICE_QUEUE`
-//! the feed sends from) and to the rule's webhook (`webhook::Webhook`, a
-//! queue of `WEBHOOK_QUEUE`). So a slow evaluator, a slow peer or a hung
-//! webhook costs dropped alerts, counted, never a slower push or ingest.
+//! One evaluation task per connection with rules follows the store like a
+//! live reader (the ring is its queue: nothing waits for it, nothing is
+//! buffered in memory), parses each new record once, evaluates every rule
+//! (with its cooldown), and hands a firing to the connection's socket (a
+//! queue of `NOTICE_QUEUE` the push feed sends from) and to the rule's
+//! webhook (`webhook::Webhook`, a queue of `WEBHOOK_QUEUE`). So a slow
+//! evaluation, a slow peer or a hung webhook never slows a push or an
+//! insert; what overflows a queue is counted.
 //!
 //! `rule` checks rules at create; `evaluate` runs them; `webhook` POSTs.
 
@@ -17,7 +17,7 @@ pub mod webhook;
 
 use std::sync::atomic::AtomicU64;
 
-pub use evaluate::{Alerting, EVALUATION_QUEUE, NOTICE_QUEUE};
+pub use evaluate::{NOTICE_QUEUE, start};
 pub use rule::{MAX_RULES, RuleSpec, RuleSpecError};
 pub use webhook::WEBHOOK_QUEUE;
 
@@ -27,8 +27,8 @@ pub use webhook::WEBHOOK_QUEUE;
 pub struct AlertCounters {
     /// Rule firings (each one is sent to the socket and the webhook).
     pub fired: AtomicU64,
-    /// Records not evaluated: the evaluation queue was full.
-    pub evaluation_drops: AtomicU64,
+    /// Times the ring overwrote records before they were evaluated.
+    pub evaluation_gaps: AtomicU64,
     /// Alerts not sent on the socket: its queue was full (the peer is
     /// slow or the connection is down).
     pub socket_drops: AtomicU64,

@@ -95,7 +95,9 @@ impl RuleSpec {
                 url: redacted_webhook(url),
                 reason: reason.to_string(),
             };
-            let uri: Uri = url.parse().map_err(|e| bad(&format!("{e}")))?;
+            let uri: Uri = url
+                .parse()
+                .map_err(|_| bad("expected http://host/path or https://host/path"))?;
             if !matches!(uri.scheme_str(), Some("http" | "https")) {
                 return Err(bad("the scheme must be http:// or https://"));
             }
@@ -163,10 +165,10 @@ pub fn check_rules(rules: &[RuleSpec], dt: DataType) -> Result<(), RuleSpecError
 /// (`https://hooks.example.com/services/T0/B0/XXXX`) or the query.
 pub fn redacted_webhook(url: &str) -> String {
     let Ok(uri) = url.parse::<Uri>() else {
-        return "[invalid URL]".into();
+        return "(not a URL)".into();
     };
     let (Some(scheme), Some(host)) = (uri.scheme_str(), uri.host()) else {
-        return "[invalid URL]".into();
+        return "(not a URL)".into();
     };
     let port = uri.port_u16().map(|p| format!(":{p}")).unwrap_or_default();
     let hidden = uri

@@ -60,9 +60,11 @@ pub struct ConnectionOut {
     rules: Vec<RuleSpec>,
     rules_count: usize,
     alerts_fired: u64,
-    /// Records not evaluated (evaluation queue full) plus alerts not sent
-    /// on the socket (its queue full).
+    /// Alerts not sent on the socket: its queue (64) was full, the peer
+    /// being slow or away.
     alerts_dropped: u64,
+    /// Times the ring overwrote records before the rules saw them.
+    evaluation_gaps: u64,
     webhook_sent: u64,
     /// Alerts whose webhook POST failed after its retries.
     webhook_failures: u64,
@@ -103,7 +105,8 @@ impl ConnectionOut {
             rules: c.spec.rules.iter().map(RuleSpec::redacted).collect(),
             rules_count: c.spec.rules.len(),
             alerts_fired: a.fired.load(Relaxed),
-            alerts_dropped: a.evaluation_drops.load(Relaxed) + a.socket_drops.load(Relaxed),
+            alerts_dropped: a.socket_drops.load(Relaxed),
+            evaluation_gaps: a.evaluation_gaps.load(Relaxed),
             webhook_sent: a.webhook_sent.load(Relaxed),
             webhook_failures: a.webhook_failures.load(Relaxed),
             webhook_dropped: a.webhook_drops.load(Relaxed),

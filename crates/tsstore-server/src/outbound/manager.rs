@@ -11,7 +11,9 @@
 //! ends, so a reconnect or a restart resumes after it: records sent after
 //! the last confirmation may be sent twice, none is skipped. A pull
 //! stores every `{"timestamp"?, "data"}` it receives through
-//! `records::intake`; invalid messages are counted and skipped. Bounds:
+//! `records::intake`; invalid messages are counted and skipped. A push
+//! with alert rules starts their evaluation (`alerts::start`) once, for
+//! the life of the connection, and sends the alerts it makes. Bounds:
 //! `Limits::max_outbound` connections per store.
 
 use std::collections::HashMap;
@@ -30,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::backoff::Backoff;
 use super::spec::{ConnectionSpec, Mode, SpecError};
-use crate::alerts::{AlertCounters, Alerting};
+use crate::alerts::{self, AlertCounters};
 use crate::app::App;
 use crate::records::intake;
 use crate::records::live::{self, Ending, Feed, Incoming, Outgoing, Progress};
@@ -83,18 +85,23 @@ pub struct Connection {
     pub errors: AtomicU64,
     /// What its alert rules have done (zeros without rules).
     pub alerts: Arc<AlertCounters>,
+    /// Alert rules see the records after this one (the newest when the
+    /// connection was created or restored).
+    pub alerts_from: i64,
     state: Mutex<(State, Option<String>)>,
-    stop: CancellationToken,
+    pub(crate) stop: CancellationToken,
 }
 
 impl Connection {
-    /// A connection resuming after `cursor`, stopped with the server.
+    /// A connection on `open` resuming after `cursor`, stopped with the
+    /// server.
     fn new(
         id: String,
         created_at: String,
         cursor: i64,
         spec: ConnectionSpec,
         app: &App,
+        open: &OpenStore,
     ) -> Arc<Connection> {
         Arc::new(Connection {
             id,
@@ -106,6 +113,7 @@ impl Connection {
             messages_received: AtomicU64::new(0),
             errors: AtomicU64::new(0),
             alerts: Arc::default(),
+            alerts_from: open.store.stats().newest_timestamp.unwrap_or(0),
             state: Mutex::new((State::Connecting, None)),
             stop: app.shutdown.token().child_token(),
         })
@@ -186,7 +194,7 @@ impl Outbound {
             let uuid = uuid::Uuid::new_v4().simple().to_string();
             let created_at = tsstore::rfc3339(tsstore::now_ns());
             let from = spec.from.unwrap_or(0);
-            let conn = Connection::new(uuid[..8].to_string(), created_at, from, spec, app);
+            let conn = Connection::new(uuid[..8].to_string(), created_at, from, spec, app, open);
             list.push(Arc::clone(&conn));
             conn
         };
@@ -248,10 +256,10 @@ impl Outbound {
                 |c| c.alerts.fired.load(Relaxed),
             ),
             (
-                "tsstore_connection_alert_evaluation_drops_total",
+                "tsstore_connection_alert_evaluation_gaps_total",
                 "counter",
-                "Records not evaluated by the alert rules: the evaluation queue was full.",
-                |c| c.alerts.evaluation_drops.load(Relaxed),
+                "Times the ring overwrote records before the alert rules saw them.",
+                |c| c.alerts.evaluation_gaps.load(Relaxed),
             ),
             (
                 "tsstore_connection_alert_socket_drops_total",
@@ -378,8 +386,14 @@ impl Outbound {
                 }
             };
             for saved in file.connections {
-                let conn =
-                    Connection::new(saved.id, saved.created_at, saved.cursor, saved.spec, app);
+                let conn = Connection::new(
+                    saved.id,
+                    saved.created_at,
+                    saved.cursor,
+                    saved.spec,
+                    app,
+                    &open,
+                );
                 if let Ok(mut stores) = self.stores.lock() {
                     stores
                         .entry(name.clone())
@@ -450,10 +464,9 @@ async fn run(app: &App, name: &str, open: Arc<OpenStore>, conn: Arc<Connection>)
     let seed = u64::from_str_radix(&conn.id, 16).unwrap_or(1);
     let mut backoff = Backoff::new(seed);
     let mut stopping = open.stopping.subscribe();
-    // Alerting lives as long as the connection: cooldowns hold across
-    // reconnects, and alerts made while the peer is away wait (bounded).
-    let mut alerting = (!conn.spec.rules.is_empty())
-        .then(|| Alerting::start(app, &open, &conn.id, &conn.spec, &conn.alerts, &conn.stop));
+    // Alert rules follow the store whether the peer is there or not (a
+    // webhook still fires); alerts for the socket wait for it (bounded).
+    let mut notices = (!conn.spec.rules.is_empty()).then(|| alerts::start(app, &open, &conn));
     loop {
         if conn.stop.is_cancelled() || *stopping.borrow() {
             break;
@@ -472,7 +485,7 @@ async fn run(app: &App, name: &str, open: Arc<OpenStore>, conn: Arc<Connection>)
                 conn.set_state(State::Connected);
                 backoff.reset();
                 match conn.spec.mode {
-                    Mode::Push => Some(push(app, &open, &conn, socket, alerting.as_mut()).await),
+                    Mode::Push => Some(push(app, &open, &conn, socket, notices.as_mut()).await),
                     Mode::Pull => Some(pull(&open, &conn, socket).await),
                 }
             }
@@ -514,15 +527,13 @@ fn describe(ending: &Ending) -> String {
     }
 }
 
-/// Push progress: the delivered cursor, saved at a bounded rate; the
-/// records sent, offered to the alert rules.
+/// Push progress: the delivered cursor, saved at a bounded rate.
 struct PushProgress<'a> {
     app: &'a App,
     name: &'a str,
     dir: &'a Path,
     conn: &'a Connection,
     saved_at: Instant,
-    alerting: Option<&'a Alerting>,
 }
 
 impl Progress for PushProgress<'_> {
@@ -537,12 +548,6 @@ impl Progress for PushProgress<'_> {
             if let Err(e) = self.app.outbound.save(self.dir, self.name) {
                 tracing::warn!(connection = %self.conn.id, "cursor not saved: {e}");
             }
-        }
-    }
-
-    fn passed(&mut self, timestamp: i64, stored: &[u8]) {
-        if let Some(alerting) = self.alerting {
-            alerting.offer(timestamp, stored);
         }
     }
 }
@@ -565,7 +570,7 @@ async fn push(
     open: &Arc<OpenStore>,
     conn: &Arc<Connection>,
     socket: Socket,
-    alerting: Option<&mut (Alerting, mpsc::Receiver<String>)>,
+    notices: Option<&mut mpsc::Receiver<String>>,
 ) -> Ending {
     let spec = match conn
         .spec
@@ -588,10 +593,6 @@ async fn push(
         },
         Ok(_) => Incoming::Alive,
     });
-    let (alerting, notices) = match alerting {
-        Some((alerting, notices)) => (Some(&*alerting), Some(notices)),
-        None => (None, None),
-    };
     let feed = Feed {
         open: Arc::clone(open),
         spec,
@@ -609,7 +610,6 @@ async fn push(
         dir: open.store.path(),
         conn,
         saved_at: Instant::now(),
-        alerting,
     };
     live::run(
         feed,

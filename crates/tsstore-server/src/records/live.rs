@@ -128,10 +128,6 @@ pub trait Progress {
     /// The peer has read everything up to `cursor` (a `Mark` came back):
     /// resuming after it loses nothing.
     fn confirmed(&mut self, _cursor: i64) {}
-
-    /// A record passed the filter and is sent (or aggregated): its
-    /// timestamp and its bytes as stored.
-    fn passed(&mut self, _timestamp: i64, _stored: &[u8]) {}
 }
 
 impl<F: FnMut(i64)> Progress for F {
@@ -141,13 +137,15 @@ impl<F: FnMut(i64)> Progress for F {
 }
 
 /// One step: what the store holds after the cursor.
-struct Step {
-    records: Vec<Record>,
+pub struct Step {
+    pub records: Vec<Record>,
     /// The oldest timestamp in the store, when it is past the cursor.
-    oldest_after_cursor: Option<i64>,
+    pub oldest_after_cursor: Option<i64>,
 }
 
-fn read_step(open: &OpenStore, cursor: i64) -> RecordResult<Step> {
+/// Up to `READ_BATCH` records after `cursor` (blocking: run it on the
+/// blocking pool).
+pub fn read_step(open: &OpenStore, cursor: i64) -> RecordResult<Step> {
     let store = &open.store;
     let oldest = store.stats().oldest_timestamp;
     let records = store
@@ -273,7 +271,6 @@ where
             let Some(data) = pipeline::shown(&open.store, &feed.spec, &rec.data) else {
                 continue;
             };
-            progress.passed(rec.timestamp(), &rec.data);
             // The message, and up to where it makes the peer complete.
             let (message, upto) = match &mut agg {
                 None => (data_message(rec.timestamp(), &data, enc), rec.timestamp()),
