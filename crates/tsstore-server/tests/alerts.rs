@@ -148,6 +148,17 @@ async fn a_rule_fires_once_per_cooldown_to_the_socket_and_the_webhook() {
         "{shown}"
     );
     assert!(shown.contains("/[redacted]"), "{shown}");
+    for path in [
+        "/api/stores/env/ws/connections".to_string(),
+        format!("/api/stores/env/ws/connections/{id}"),
+    ] {
+        let shown = s.req("GET", &path).key(&key).send().text();
+        assert!(shown.contains("\"rules_count\":2"), "{shown}");
+        assert!(
+            !shown.contains(HOOK_SECRET) && !shown.contains(PATH_TOKEN),
+            "{shown}"
+        );
+    }
 
     // 90 fires; 95 is within the cooldown; the oven never fires.
     let t = |t: i64| json!({"data": {"t": t, "room": "lab"}});
