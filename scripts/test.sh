@@ -10,8 +10,17 @@ if ! command -v schemathesis >/dev/null 2>&1; then
   # pyenv installs put commands on PATH through shims made by a rehash.
   if command -v pyenv >/dev/null 2>&1; then pyenv rehash; fi
 fi
-# socat drives the README's Unix-socket example (tests/unix_socket.rs).
-if ! command -v socat >/dev/null 2>&1; then
-  apt-get install -y socat >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y socat >/dev/null; }
+# socat drives the README's Unix-socket example (tests/unix_socket.rs);
+# Mosquitto is the broker of the MQTT tests (tests/mqtt.rs), which fail
+# in CI without it.
+missing=()
+command -v socat >/dev/null 2>&1 || missing+=(socat)
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
+command -v mosquitto_sub >/dev/null 2>&1 || missing+=(mosquitto-clients)
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get install -y "${missing[@]}" >/dev/null 2>&1 \
+    || { apt-get update >/dev/null && apt-get install -y "${missing[@]}" >/dev/null; }
 fi
+# Debian puts mosquitto in /usr/sbin, which a non-login PATH may lack.
+export PATH="$PATH:/usr/sbin"
 cargo test --workspace --locked

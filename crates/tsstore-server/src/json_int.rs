@@ -31,6 +31,18 @@ where
     }
 }
 
+/// Checks that each of `fields` of a JSON object, where present and not
+/// null, is a number: serde's own message would not name the field.
+pub fn check_numbers(raw: &serde_json::Value, fields: &[&str]) -> Result<(), String> {
+    for field in fields {
+        match raw.get(field) {
+            None | Some(serde_json::Value::Null | serde_json::Value::Number(_)) => {}
+            Some(other) => return Err(format!("{field}: expected a whole number, got {other}")),
+        }
+    }
+    Ok(())
+}
+
 /// A required whole number that fits `T`.
 pub fn required<'de, D, T>(d: D) -> Result<T, D::Error>
 where

@@ -290,7 +290,7 @@ async fn a_hanging_webhook_slows_nothing_and_a_failing_one_is_retried_then_count
     // The same figures in /metrics.
     let metrics = s.req("GET", "/metrics").send().text();
     let line = format!(
-        "tsstore_connection_webhook_failures_total{{store=\"src\",id=\"{id}\",mode=\"push\"}} 1"
+        "tsstore_connection_webhook_failures_total{{store=\"src\",id=\"{id}\",kind=\"ws\",mode=\"push\"}} 1"
     );
     assert!(metrics.contains(&line), "{metrics}");
     assert!(

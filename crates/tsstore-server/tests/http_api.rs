@@ -811,6 +811,10 @@ fn openapi_lists_every_route() {
         ("get", "/api/stores/{store}/ws/connections"),
         ("get", "/api/stores/{store}/ws/connections/{id}"),
         ("delete", "/api/stores/{store}/ws/connections/{id}"),
+        ("post", "/api/stores/{store}/mqtt/connections"),
+        ("get", "/api/stores/{store}/mqtt/connections"),
+        ("get", "/api/stores/{store}/mqtt/connections/{id}"),
+        ("delete", "/api/stores/{store}/mqtt/connections/{id}"),
     ];
     for (method, path) in expected {
         assert!(

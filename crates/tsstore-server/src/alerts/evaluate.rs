@@ -26,7 +26,7 @@ use tsstore::rules::Rule;
 use super::AlertCounters;
 use super::webhook::{self, Webhook};
 use crate::app::App;
-use crate::outbound::{Connection, ConnectionSpec};
+use crate::outbound::{ConnectionSpec, WsConnection};
 use crate::records::live::{READ_BATCH, read_step};
 use crate::registry::{OpenStore, store_stopping};
 
@@ -44,7 +44,7 @@ struct Armed {
 /// queue of alert messages for the socket. The task ends at the
 /// connection's stop, when the store goes, or when the receiver is
 /// dropped.
-pub fn start(app: &App, open: &Arc<OpenStore>, conn: &Connection) -> mpsc::Receiver<String> {
+pub fn start(app: &App, open: &Arc<OpenStore>, conn: &WsConnection) -> mpsc::Receiver<String> {
     let (notices, notices_rx) = mpsc::channel(NOTICE_QUEUE);
     let spec = &conn.spec;
     let filter = spec

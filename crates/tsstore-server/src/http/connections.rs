@@ -17,7 +17,7 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{Body, StoreAccess};
 use crate::alerts::RuleSpec;
 use crate::app::App;
-use crate::outbound::{Connection, ConnectionSpec, Mode, OutboundError, State as ConnState};
+use crate::outbound::{ConnectionSpec, Mode, OutboundError, State as ConnState, WsConnection};
 
 pub fn routes() -> OpenApiRouter<App> {
     OpenApiRouter::new()
@@ -73,10 +73,8 @@ pub struct ConnectionOut {
 }
 
 impl ConnectionOut {
-    fn of(c: &Connection) -> ConnectionOut {
-        // The count first: a failure counted is then also described.
-        let errors = c.errors.load(std::sync::atomic::Ordering::Acquire);
-        let (status, last_error) = c.state();
+    fn of(c: &WsConnection) -> ConnectionOut {
+        let (errors, status, last_error) = c.errors_and_state();
         let a = &c.alerts;
         ConnectionOut {
             id: c.id.clone(),
@@ -143,6 +141,7 @@ async fn create_connection(
         ConnectionSpec::parse(&body, dt, app.limits.max_records).map_err(OutboundError::from)?;
     let conn = app
         .outbound
+        .ws
         .create(&app, &access.name, &access.open, spec)?;
     Ok((StatusCode::CREATED, Json(ConnectionOut::of(&conn))))
 }
@@ -153,6 +152,7 @@ async fn create_connection(
 async fn list_connections(State(app): State<App>, access: StoreAccess) -> Json<ConnectionList> {
     let connections: Vec<ConnectionOut> = app
         .outbound
+        .ws
         .list(&access.name)
         .iter()
         .map(|c| ConnectionOut::of(c))
@@ -161,7 +161,7 @@ async fn list_connections(State(app): State<App>, access: StoreAccess) -> Json<C
     Json(ConnectionList { connections, count })
 }
 
-fn id_param(access: &StoreAccess) -> &str {
+pub(super) fn id_param(access: &StoreAccess) -> &str {
     access.path.get("id").map_or("", String::as_str)
 }
 
@@ -173,7 +173,7 @@ async fn get_connection(
     State(app): State<App>,
     access: StoreAccess,
 ) -> ApiResult<Json<ConnectionOut>> {
-    let conn = app.outbound.get(&access.name, id_param(&access))?;
+    let conn = app.outbound.ws.get(&access.name, id_param(&access))?;
     Ok(Json(ConnectionOut::of(&conn)))
 }
 
@@ -181,6 +181,15 @@ async fn get_connection(
 pub struct ConnectionDeleted {
     status: &'static str,
     id: String,
+}
+
+impl ConnectionDeleted {
+    pub(super) fn new(id: String) -> ConnectionDeleted {
+        ConnectionDeleted {
+            status: "deleted",
+            id,
+        }
+    }
 }
 
 /// Stop a connection (with a close frame to the peer) and forget it.
@@ -193,9 +202,7 @@ async fn delete_connection(
 ) -> ApiResult<Json<ConnectionDeleted>> {
     let id = id_param(&access).to_string();
     app.outbound
+        .ws
         .delete(access.open.store.path(), &access.name, &id)?;
-    Ok(Json(ConnectionDeleted {
-        status: "deleted",
-        id,
-    }))
+    Ok(Json(ConnectionDeleted::new(id)))
 }

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use tsstore::{Error, SchemaError};
 
 use crate::auth::AuthError;
-use crate::outbound::{OutboundError, SpecError};
+use crate::outbound::{MqttSpecError, OutboundError, SpecError};
 use crate::provision::ProvisionError;
 use crate::records::RecordError;
 use crate::registry::RegistryError;
@@ -279,8 +279,9 @@ impl From<ProvisionError> for ApiError {
 impl From<OutboundError> for ApiError {
     fn from(e: OutboundError) -> ApiError {
         match e {
-            OutboundError::Spec(SpecError::InvalidOption(inner)) => inner.into(),
-            OutboundError::Spec(_) => {
+            OutboundError::Spec(SpecError::InvalidOption(inner))
+            | OutboundError::MqttSpec(MqttSpecError::InvalidOption(inner)) => inner.into(),
+            OutboundError::Spec(_) | OutboundError::MqttSpec(_) => {
                 ApiError::new(StatusCode::BAD_REQUEST, "invalid_connection", e.to_string())
             }
             OutboundError::TooMany { .. } => {

@@ -14,6 +14,7 @@ pub mod error;
 mod extract;
 mod ingest;
 pub mod listener;
+mod mqtt;
 mod openapi;
 mod read;
 mod stores;
@@ -63,6 +64,7 @@ pub fn router_and_doc(app: App) -> (Router, utoipa::openapi::OpenApi) {
         .merge(read::routes())
         .merge(ws::routes())
         .merge(connections::routes())
+        .merge(mqtt::routes())
         .split_for_parts();
     let router = router
         .fallback(no_route)

@@ -261,9 +261,21 @@ fn operation_meets(operation_id: &str) -> Option<&'static [Meets]> {
             Connections,
             Read,
         ],
-        "list_connections" | "get_connection" | "delete_connection" => {
-            &[Always, StoreKey, OpenStore, Connections]
-        }
+        "create_mqtt_connection" => &[
+            Always,
+            StoreKey,
+            OpenStore,
+            Body,
+            JsonBody,
+            Connections,
+            Read,
+        ],
+        "list_connections"
+        | "get_connection"
+        | "delete_connection"
+        | "list_mqtt_connections"
+        | "get_mqtt_connection"
+        | "delete_mqtt_connection" => &[Always, StoreKey, OpenStore, Connections],
         _ => return None,
     })
 }

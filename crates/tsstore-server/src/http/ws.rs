@@ -37,7 +37,7 @@ use super::error::{ApiError, ApiResult};
 use super::extract::StoreAccess;
 use crate::app::App;
 use crate::metrics::Open;
-use crate::records::live::{self, Ending, Feed, Incoming, Outgoing};
+use crate::records::live::{self, Confirm, Ending, Envelope, Feed, Incoming, Outgoing};
 use crate::records::options::compact_format;
 use crate::records::{ListDefaults, ReadOptions, ReadSpec, RecordError, intake};
 use crate::registry::{OpenStore, store_stopping};
@@ -312,8 +312,9 @@ async fn read_session(app: App, reader: Reader, spec: ReadSpec, from: i64, socke
         stop: app.shutdown.token(),
         ping_every: PING_EVERY,
         idle_timeout: IDLE_TIMEOUT,
-        confirm: false,
+        confirm: Confirm::Never,
         notices: None,
+        envelope: Envelope::Typed,
     };
     let mut progress = |cursor| reader.at(cursor);
     let sent = &app.transports.ws_records_sent;
@@ -324,6 +325,7 @@ async fn read_session(app: App, reader: Reader, spec: ReadSpec, from: i64, socke
 fn to_message(o: Outgoing) -> Message {
     match o {
         Outgoing::Text(t) => Message::Text(t.into()),
+        Outgoing::Binary(b) => Message::Binary(b.into()),
         Outgoing::Ping => Message::Ping(Default::default()),
         Outgoing::Mark(c) => Message::Ping(c.to_le_bytes().to_vec().into()),
         Outgoing::Close { code, reason } => close(code, &reason),

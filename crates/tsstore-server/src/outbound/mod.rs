@@ -1,14 +1,22 @@
-//! Outbound WebSocket connections (SPEC §7 pull, §8 push): the server
-//! dials a peer and either sends it a store's records (push, a
-//! `records::live` feed) or stores what it sends (pull, through
-//! `records::intake`). `spec` checks what a connection is asked to do,
-//! `manager` keeps, persists, restores and runs them, `backoff` spaces the
-//! reconnects. Nothing here knows HTTP: the REST endpoints are in
-//! `http::connections`.
+//! Outbound connections: the server dials a peer and sends it a store's
+//! records or stores what it sends. WebSocket (`ws`: push, a
+//! `records::live` feed; pull, through `records::intake`; SPEC §7, §8)
+//! and MQTT (`mqtt`: publish, subscribe; SPEC §8) are two `Kind`s of the
+//! same `Connection`, kept, persisted and restored by `manager`, and
+//! spaced on reconnects by `backoff`. `spec` checks what a WebSocket
+//! connection is asked to do, `mqtt::spec` an MQTT one. Nothing here
+//! knows HTTP: the REST endpoints are in `http::connections` and
+//! `http::mqtt`.
 
 pub mod backoff;
+pub mod connection;
 pub mod manager;
+pub mod mqtt;
 pub mod spec;
+pub mod ws;
 
-pub use manager::{Connection, Outbound, OutboundError, State};
+pub use connection::{Connection, Kind, State};
+pub use manager::{Connections, Outbound, OutboundError};
+pub use mqtt::{MqttMode, MqttSpec, MqttSpecError};
 pub use spec::{ConnectionSpec, Mode, SpecError};
+pub use ws::WsConnection;

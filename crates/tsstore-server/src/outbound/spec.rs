@@ -130,6 +130,7 @@ impl ConnectionSpec {
         {
             return Err(SpecError::UnknownMode(mode.to_string()));
         }
+        crate::json_int::check_numbers(&raw, &["from"]).map_err(RecordError::InvalidParameter)?;
         let spec: ConnectionSpec = serde_json::from_value(raw)
             .map_err(|e| RecordError::InvalidJson(format!("invalid connection: {e}")))?;
         spec.check(dt, max_records)?;
@@ -150,7 +151,10 @@ impl ConnectionSpec {
             if uri.scheme_str() != Some("wss") {
                 return Err(bad_url("ca_file is for wss:// URLs"));
             }
-            let certs = ca_certificates(path)?;
+            let certs = ca_certificates(path).map_err(|reason| SpecError::CaFile {
+                path: path.display().to_string(),
+                reason,
+            })?;
             if certs.is_empty() {
                 return Err(SpecError::CaFile {
                     path: path.display().to_string(),
@@ -193,22 +197,13 @@ impl ConnectionSpec {
     /// The trust anchors of a `wss://` connection: the system's, plus
     /// those of `ca_file`.
     pub fn tls_config(&self) -> Result<rustls::ClientConfig, SpecError> {
-        let mut roots = rustls::RootCertStore::empty();
-        let native = rustls_native_certs::load_native_certs();
-        let _ = roots.add_parsable_certificates(native.certs);
-        if let Some(path) = &self.ca_file {
-            let _ = roots.add_parsable_certificates(ca_certificates(path)?);
-        }
-        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| SpecError::CaFile {
-                path: "(TLS settings)".into(),
-                reason: e.to_string(),
-            })?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        Ok(config)
+        client_tls(self.ca_file.as_deref()).map_err(|reason| SpecError::CaFile {
+            path: self
+                .ca_file
+                .as_ref()
+                .map_or("(TLS settings)".into(), |p| p.display().to_string()),
+            reason,
+        })
     }
 
     /// The read spec of a push connection.
@@ -275,19 +270,35 @@ pub(crate) fn check_headers(headers: &BTreeMap<String, String>) -> Result<(), (S
     Ok(())
 }
 
+/// A TLS client configuration (rustls on ring) trusting the system's
+/// roots and those of `ca_file`.
+pub(crate) fn client_tls(
+    ca_file: Option<&std::path::Path>,
+) -> Result<rustls::ClientConfig, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    let _ = roots.add_parsable_certificates(native.certs);
+    if let Some(path) = ca_file {
+        let _ = roots.add_parsable_certificates(ca_certificates(path)?);
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(config)
+}
+
 /// The certificates of a PEM file.
-fn ca_certificates(
+pub(crate) fn ca_certificates(
     path: &std::path::Path,
-) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, SpecError> {
+) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, String> {
     use rustls::pki_types::pem::PemObject;
-    let fail = |reason: String| SpecError::CaFile {
-        path: path.display().to_string(),
-        reason,
-    };
     rustls::pki_types::CertificateDer::pem_file_iter(path)
-        .map_err(|e| fail(e.to_string()))?
+        .map_err(|e| e.to_string())?
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| fail(e.to_string()))
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

@@ -45,6 +45,8 @@ const PARTIAL_FLUSH_WAIT: Duration = Duration::from_secs(1);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outgoing {
     Text(String),
+    /// Raw bytes (`Envelope::Bare`).
+    Binary(Vec<u8>),
     Ping,
     /// A ping carrying a cursor (8 bytes, little-endian): the peer's pong
     /// proves it has read everything sent before it.
@@ -99,6 +101,30 @@ impl Ending {
     }
 }
 
+/// How the feed wraps each record or window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Envelope {
+    /// `{"type":"data","timestamp","data"}`, with `gap` and `schema`
+    /// messages beside them (WebSocket).
+    Typed,
+    /// `{"timestamp","data"}` (MQTT with timestamps).
+    Plain,
+    /// The data alone, as raw bytes: JSON as stored (expanded), text and
+    /// binary as they are (MQTT without timestamps).
+    Bare,
+}
+
+/// When a feed marks its cursor for the peer to confirm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Confirm {
+    Never,
+    /// After each batch of messages (a WebSocket ping each).
+    PerBatch,
+    /// After each message (MQTT: a mark costs no network, and resuming
+    /// repeats nothing acknowledged).
+    PerMessage,
+}
+
 /// What a feed follows and how.
 pub struct Feed<'a> {
     pub open: Arc<OpenStore>,
@@ -108,11 +134,12 @@ pub struct Feed<'a> {
     pub stop: CancellationToken,
     pub ping_every: Duration,
     pub idle_timeout: Duration,
-    /// Send a `Mark` after each batch, so the peer's pongs confirm what it
-    /// has read (push connections resume from there).
-    pub confirm: bool,
+    /// When to send a `Mark`, whose confirmation tells the feed (and
+    /// whoever resumes it) what the peer has.
+    pub confirm: Confirm,
     /// Messages made beside the records (alerts), sent as they come.
     pub notices: Option<&'a mut mpsc::Receiver<String>>,
+    pub envelope: Envelope,
 }
 
 /// Where the feed has got to, for whoever tracks it (lag, resume).
@@ -220,7 +247,7 @@ where
         .agg
         .take()
         .map(|a| (a.window_ns, Aggregator::new(a)));
-    let mut names = Announcer::new(feed.spec.compact);
+    let mut names = Announcer::new(feed.spec.compact, feed.envelope);
     let mut notices = feed.notices.take();
     // The end of the window the aggregator holds, to close it by time.
     let mut window_end: Option<i64> = None;
@@ -251,8 +278,12 @@ where
         if let Some(oldest) = step.oldest_after_cursor
             && cursor_is_known
         {
-            let gap = format!("{{\"type\":\"gap\",\"from\":{cursor},\"to\":{oldest}}}");
-            send!(Outgoing::Text(gap));
+            if feed.envelope == Envelope::Typed {
+                let gap = format!("{{\"type\":\"gap\",\"from\":{cursor},\"to\":{oldest}}}");
+                send!(Outgoing::Text(gap));
+            } else {
+                tracing::warn!(store = %open.store.name(), "records between {cursor} and {oldest} were overwritten before they were sent");
+            }
         }
         if agg.is_none()
             && let Some(schema) = names.store_schema(&open.store)
@@ -273,7 +304,10 @@ where
             };
             // The message, and up to where it makes the peer complete.
             let (message, upto) = match &mut agg {
-                None => (data_message(rec.timestamp(), &data, enc), rec.timestamp()),
+                None => (
+                    record_message(feed.envelope, rec.timestamp(), &data, enc),
+                    rec.timestamp(),
+                ),
                 Some((window_ns, aggregator)) => {
                     window_end = Some((rec.timestamp().div_euclid(*window_ns) + 1) * *window_ns);
                     let Some(w) = aggregator.add(rec.timestamp(), &data) else {
@@ -287,12 +321,15 @@ where
                 }
             };
             sent.fetch_add(1, Relaxed);
-            send!(Outgoing::Text(message));
+            send!(message);
             progress.delivered(upto);
             written = Some(upto);
+            if feed.confirm == Confirm::PerMessage {
+                send!(Outgoing::Mark(upto));
+            }
         }
         if let Some(upto) = written
-            && feed.confirm
+            && feed.confirm == Confirm::PerBatch
         {
             send!(Outgoing::Mark(upto));
         }
@@ -330,7 +367,7 @@ where
                         if let Some(schema) = schema {
                             sink.send(Outgoing::Text(schema)).await?;
                         }
-                        sink.send(Outgoing::Text(message)).await
+                        sink.send(message).await
                     };
                     if let Ok(Ok(())) = tokio::time::timeout(PARTIAL_FLUSH_WAIT, last_words).await {
                         sent.fetch_add(1, Relaxed);
@@ -359,9 +396,9 @@ where
                         send!(Outgoing::Text(schema));
                     }
                     sent.fetch_add(1, Relaxed);
-                    send!(Outgoing::Text(message));
+                    send!(message);
                     progress.delivered(w.end - 1);
-                    if feed.confirm {
+                    if feed.confirm != Confirm::Never {
                         send!(Outgoing::Mark(w.end - 1));
                     }
                 }
@@ -394,9 +431,11 @@ async fn next_notice(notices: &mut Option<&mut mpsc::Receiver<String>>) -> Strin
 }
 
 /// The names behind the indices of a compact feed, and how many of them
-/// the peer has been told (SPEC §9: `{"type":"schema","_schema":{..}}`).
+/// the peer has been told (SPEC §9: `{"type":"schema","_schema":{..}}`);
+/// and how windows are wrapped.
 struct Announcer {
     compact: bool,
+    envelope: Envelope,
     /// Output names of windows, numbered from 1 in order of appearance.
     window_names: Vec<String>,
     announced: usize,
@@ -405,9 +444,11 @@ struct Announcer {
 }
 
 impl Announcer {
-    fn new(compact: bool) -> Announcer {
+    fn new(compact: bool, envelope: Envelope) -> Announcer {
         Announcer {
-            compact,
+            // Only a typed feed can announce a schema.
+            compact: compact && envelope == Envelope::Typed,
+            envelope,
             window_names: Vec::new(),
             announced: 0,
             schema_version: None,
@@ -433,14 +474,26 @@ impl Announcer {
 
     /// A window's message, compacted when the feed is, with the schema
     /// message to send first when it names new fields.
-    fn window(&mut self, w: &Window) -> (Option<String>, String) {
-        if !self.compact {
-            return (None, window_message(w));
+    fn window(&mut self, w: &Window) -> (Option<String>, Outgoing) {
+        match self.envelope {
+            Envelope::Bare => return (None, Outgoing::Binary(w.data.clone())),
+            Envelope::Plain => {
+                let mut out = Vec::with_capacity(96 + w.data.len());
+                push_window(&mut out, b"", w, &w.data);
+                return (
+                    None,
+                    Outgoing::Text(String::from_utf8(out).unwrap_or_default()),
+                );
+            }
+            Envelope::Typed if !self.compact => {
+                return (None, Outgoing::Text(window_message(w)));
+            }
+            Envelope::Typed => {}
         }
         let data = compact_window(&w.data, &mut self.window_names);
         let mut out = Vec::with_capacity(96 + data.len());
         push_window(&mut out, b"\"type\":\"data\",", w, &data);
-        let message = String::from_utf8(out).unwrap_or_default();
+        let message = Outgoing::Text(String::from_utf8(out).unwrap_or_default());
         if self.window_names.len() == self.announced {
             return (None, message);
         }
@@ -476,6 +529,23 @@ fn heard(
         Some(Incoming::Gone) | None => return Err(()),
     }
     Ok(())
+}
+
+/// A record as `envelope` wraps it.
+fn record_message(envelope: Envelope, timestamp: i64, data: &[u8], enc: DataEncoding) -> Outgoing {
+    match envelope {
+        Envelope::Typed => Outgoing::Text(data_message(timestamp, data, enc)),
+        Envelope::Plain => {
+            let mut out = Vec::with_capacity(32 + data.len());
+            out.extend_from_slice(b"{\"timestamp\":");
+            out.extend_from_slice(itoa::Buffer::new().format(timestamp).as_bytes());
+            out.extend_from_slice(b",\"data\":");
+            enc.push(&mut out, data);
+            out.push(b'}');
+            Outgoing::Text(String::from_utf8(out).unwrap_or_default())
+        }
+        Envelope::Bare => Outgoing::Binary(data.to_vec()),
+    }
 }
 
 /// `{"type":"data","timestamp":..,"data":..}`.

@@ -3,6 +3,7 @@
 //! odd headers) over plain TCP or TLS.
 #![allow(dead_code)]
 
+pub mod mosquitto;
 pub mod peer;
 
 use std::io::{BufRead, BufReader, Read, Write};

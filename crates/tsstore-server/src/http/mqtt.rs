@@ -1,0 +1,190 @@
+//! MQTT connections over REST (SPEC §6, §8): create, list, get, delete.
+//! The connections themselves are `outbound::mqtt`'s; answers never show
+//! a password.
+
+use std::sync::atomic::Ordering::Relaxed;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::connections::{ConnectionDeleted, id_param};
+use super::error::{ApiError, ApiResult};
+use super::extract::{Body, StoreAccess};
+use crate::app::App;
+use crate::outbound::mqtt::MqttConnection;
+use crate::outbound::{MqttMode, MqttSpec, OutboundError, State as ConnState};
+
+pub fn routes() -> OpenApiRouter<App> {
+    OpenApiRouter::new()
+        .routes(routes!(create_mqtt_connection, list_mqtt_connections))
+        .routes(routes!(get_mqtt_connection, delete_mqtt_connection))
+}
+
+/// An MQTT connection as the API shows it: its settings (the password
+/// redacted) and its state.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MqttConnectionOut {
+    /// 8 hex digits.
+    id: String,
+    /// publish or subscribe.
+    mode: &'static str,
+    broker_url: String,
+    topic: String,
+    client_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    username: Option<String>,
+    /// `[redacted]` when one is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    password: Option<&'static str>,
+    created_at: String,
+    /// connecting, connected, disconnected or error.
+    #[schema(value_type = String)]
+    status: ConnState,
+    /// Publish: the last record the broker acknowledged (resume point).
+    last_timestamp: i64,
+    /// Publish: the last record read from the store.
+    read_timestamp: i64,
+    /// Publish: messages sent and not yet acknowledged.
+    in_flight: u64,
+    messages_sent: u64,
+    /// Subscribe: messages stored.
+    messages_received: u64,
+    errors: u64,
+    last_error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    include_timestamp: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cursor_persist_interval: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    in_flight_window: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    timestamp_field: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    filter: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    agg_window: Option<String>,
+}
+
+impl MqttConnectionOut {
+    fn of(store: &str, c: &MqttConnection) -> MqttConnectionOut {
+        let (errors, status, last_error) = c.errors_and_state();
+        let s = &c.spec;
+        let publish = s.mode == MqttMode::Publish;
+        MqttConnectionOut {
+            id: c.id.clone(),
+            mode: s.mode.as_str(),
+            broker_url: s.redacted_url(),
+            topic: s.topic.clone(),
+            client_id: s.client_id_for(store, &c.id),
+            username: s.username.clone(),
+            password: s.password.as_ref().map(|_| "[redacted]"),
+            created_at: c.created_at.clone(),
+            status,
+            last_timestamp: if publish { c.cursor() } else { 0 },
+            read_timestamp: if publish {
+                c.read_timestamp.load(Relaxed)
+            } else {
+                0
+            },
+            in_flight: c.in_flight.load(Relaxed),
+            messages_sent: c.messages_sent.load(Relaxed),
+            messages_received: c.messages_received.load(Relaxed),
+            errors,
+            last_error,
+            include_timestamp: publish.then(|| s.include_timestamp()),
+            cursor_persist_interval: publish.then(|| s.persist_every()),
+            in_flight_window: publish.then(|| s.in_flight()),
+            timestamp_field: s.timestamp_field.clone(),
+            filter: s.filter.clone(),
+            agg_window: s.agg_window.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MqttConnectionList {
+    connections: Vec<MqttConnectionOut>,
+    count: usize,
+}
+
+/// Connect to an MQTT broker: `{"mode": "publish"|"subscribe",
+/// "broker_url": "tcp://host:1883"|"ssl://host:8883", "topic", "from"?,
+/// "include_timestamp"?, "cursor_persist_interval"?, "in_flight"?,
+/// "client_id"?, "username"?, "password"?, "ca_file"?,
+/// "timestamp_field"?, "filter"?, "agg_window"?, "agg_fields"?,
+/// "agg_default"?}`. Publish sends the store's records after `from` (0:
+/// the oldest, -1: from now on) with QoS 1, moving its cursor past what
+/// the broker acknowledged; subscribe stores each message published on
+/// the topic filter. Reconnects with backoff.
+#[utoipa::path(post, path = "/api/stores/{store}/mqtt/connections", tag = "connections",
+    params(("store" = String, Path)), request_body(content = Object, content_type = "application/json"),
+    responses((status = 201, body = MqttConnectionOut)))]
+async fn create_mqtt_connection(
+    State(app): State<App>,
+    access: StoreAccess,
+    Body(body): Body,
+) -> ApiResult<(StatusCode, Json<MqttConnectionOut>)> {
+    if access.content_type.as_deref() != Some("application/json") {
+        return Err(ApiError::json_expected(access.content_type.as_deref()));
+    }
+    let dt = access.open.store.data_type();
+    let spec = MqttSpec::parse(&body, dt, app.limits.max_records).map_err(OutboundError::from)?;
+    let conn = app
+        .outbound
+        .mqtt
+        .create(&app, &access.name, &access.open, spec)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(MqttConnectionOut::of(&access.name, &conn)),
+    ))
+}
+
+/// The store's MQTT connections and their state.
+#[utoipa::path(get, path = "/api/stores/{store}/mqtt/connections", tag = "connections",
+    params(("store" = String, Path)), responses((status = 200, body = MqttConnectionList)))]
+async fn list_mqtt_connections(
+    State(app): State<App>,
+    access: StoreAccess,
+) -> Json<MqttConnectionList> {
+    let connections: Vec<MqttConnectionOut> = app
+        .outbound
+        .mqtt
+        .list(&access.name)
+        .iter()
+        .map(|c| MqttConnectionOut::of(&access.name, c))
+        .collect();
+    let count = connections.len();
+    Json(MqttConnectionList { connections, count })
+}
+
+/// One MQTT connection and its state.
+#[utoipa::path(get, path = "/api/stores/{store}/mqtt/connections/{id}", tag = "connections",
+    params(("store" = String, Path), ("id" = String, Path)),
+    responses((status = 200, body = MqttConnectionOut)))]
+async fn get_mqtt_connection(
+    State(app): State<App>,
+    access: StoreAccess,
+) -> ApiResult<Json<MqttConnectionOut>> {
+    let conn = app.outbound.mqtt.get(&access.name, id_param(&access))?;
+    Ok(Json(MqttConnectionOut::of(&access.name, &conn)))
+}
+
+/// Stop an MQTT connection (with a DISCONNECT to the broker) and forget it.
+#[utoipa::path(delete, path = "/api/stores/{store}/mqtt/connections/{id}", tag = "connections",
+    params(("store" = String, Path), ("id" = String, Path)),
+    responses((status = 200, body = ConnectionDeleted)))]
+async fn delete_mqtt_connection(
+    State(app): State<App>,
+    access: StoreAccess,
+) -> ApiResult<Json<ConnectionDeleted>> {
+    let id = id_param(&access).to_string();
+    app.outbound
+        .mqtt
+        .delete(access.open.store.path(), &access.name, &id)?;
+    Ok(Json(ConnectionDeleted::new(id)))
+}

@@ -1,0 +1,166 @@
+//! One outbound connection, whatever it speaks: its settings (`S`, a
+//! `Kind`), its resume cursor, its counters and its state, shared by the
+//! task that runs it and the API that shows it.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio_util::sync::CancellationToken;
+
+use crate::alerts::AlertCounters;
+use crate::app::App;
+use crate::registry::OpenStore;
+
+/// What differs between the kinds of outbound connection (WebSocket,
+/// MQTT): where they are kept, how they show in logs and metrics, and
+/// the task that runs one.
+pub trait Kind:
+    Serialize + DeserializeOwned + Clone + std::fmt::Debug + Send + Sync + 'static
+{
+    /// The file in the store's directory that keeps them.
+    const FILE: &'static str;
+    /// The `kind` label of their `/metrics` series.
+    const LABEL: &'static str;
+
+    /// `push`, `pull`, `publish` or `subscribe`.
+    fn mode(&self) -> &'static str;
+
+    /// Where it connects, as logs may show it (no secret).
+    fn shown_url(&self) -> String;
+
+    /// The cursor a new connection starts after.
+    fn first_cursor(&self, open: &OpenStore) -> i64;
+
+    /// The cursor a connection restored at start resumes after, given
+    /// the one saved.
+    fn restored_cursor(&self, saved: i64, _open: &OpenStore) -> i64 {
+        saved
+    }
+
+    /// Whether a connection restored at start runs again (a one-shot
+    /// connection does not: why, otherwise).
+    fn restarts(&self) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Its connections.
+    fn registry(app: &App) -> &super::manager::Connections<Self>;
+
+    /// Runs the connection until it is stopped or its store goes.
+    fn run(
+        app: App,
+        name: String,
+        open: Arc<OpenStore>,
+        conn: Arc<Connection<Self>>,
+    ) -> impl Future<Output = ()> + Send;
+}
+
+/// A connection's state, as the API shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    Connecting,
+    Connected,
+    Disconnected,
+    Error,
+}
+
+/// One outbound connection.
+#[derive(Debug)]
+pub struct Connection<S> {
+    pub id: String,
+    pub spec: S,
+    pub created_at: String,
+    /// Sending kinds: the last record the peer confirmed (resume point).
+    pub(crate) cursor: AtomicI64,
+    /// Sending kinds: the last record read from the store.
+    pub read_timestamp: AtomicI64,
+    pub messages_sent: AtomicU64,
+    pub messages_received: AtomicU64,
+    pub errors: AtomicU64,
+    /// Messages sent and not yet acknowledged (MQTT publish).
+    pub in_flight: AtomicU64,
+    /// What its alert rules have done (zeros without rules).
+    pub alerts: Arc<AlertCounters>,
+    /// Alert rules see the records after this one (the newest when the
+    /// connection was created or restored).
+    pub alerts_from: i64,
+    state: Mutex<(State, Option<String>)>,
+    pub(crate) stop: CancellationToken,
+}
+
+impl<S: Kind> Connection<S> {
+    /// A connection on `open` resuming after `cursor`, stopped with the
+    /// server.
+    pub(crate) fn new(
+        id: String,
+        created_at: String,
+        cursor: i64,
+        spec: S,
+        app: &App,
+        open: &OpenStore,
+    ) -> Arc<Connection<S>> {
+        Arc::new(Connection {
+            id,
+            created_at,
+            cursor: AtomicI64::new(cursor),
+            read_timestamp: AtomicI64::new(cursor),
+            spec,
+            messages_sent: AtomicU64::new(0),
+            messages_received: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            in_flight: AtomicU64::new(0),
+            alerts: Arc::default(),
+            alerts_from: open.store.stats().newest_timestamp.unwrap_or(0),
+            state: Mutex::new((State::Connecting, None)),
+            stop: app.shutdown.token().child_token(),
+        })
+    }
+
+    pub fn cursor(&self) -> i64 {
+        self.cursor.load(Relaxed)
+    }
+
+    pub fn state(&self) -> (State, Option<String>) {
+        self.state
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or((State::Error, Some("a lock was poisoned".into())))
+    }
+
+    pub(crate) fn set_state(&self, state: State) {
+        if let Ok(mut s) = self.state.lock() {
+            s.0 = state;
+        }
+    }
+
+    /// Ends the connection for good (not a failure): disconnected, why.
+    pub(crate) fn set_ended(&self, why: String) {
+        if let Ok(mut s) = self.state.lock() {
+            *s = (State::Disconnected, Some(why));
+        }
+    }
+
+    /// Records a failure: the state, why (logged), one more error.
+    pub(crate) fn failed(&self, state: State, why: String) {
+        tracing::info!(connection = %self.id, url = %self.spec.shown_url(), "outbound connection: {why}");
+        if let Ok(mut s) = self.state.lock() {
+            *s = (state, Some(why));
+        }
+        // Counted after the message is in place: whoever sees the count
+        // (reading it first) also sees why.
+        self.errors
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
+    }
+
+    /// The error count and the state, read so that a counted failure is
+    /// also described.
+    pub fn errors_and_state(&self) -> (u64, State, Option<String>) {
+        let errors = self.errors.load(std::sync::atomic::Ordering::Acquire);
+        let (state, why) = self.state();
+        (errors, state, why)
+    }
+}

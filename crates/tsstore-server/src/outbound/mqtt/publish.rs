@@ -1,0 +1,260 @@
+//! The MQTT sink: one session publishes a `records::live` feed (history
+//! after the cursor, then records as they are committed, aggregated when
+//! asked) with QoS 1.
+//!
+//! The feed writes into a channel of one message; a driver takes from it
+//! only while fewer than `in_flight` publishes await their PUBACK, so a
+//! slow broker holds the feed back instead of filling memory. The feed's
+//! cursor marks (one after each batch) come back as confirmations once
+//! every publish before them is acknowledged, in order: the cursor, and
+//! what is saved every `cursor_persist_interval`, only ever moves past
+//! records the broker has. A lost connection ends the session; the next
+//! one starts a clean MQTT session and publishes again from that cursor,
+//! so only unacknowledged records may arrive twice.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+use rumqttc::{AsyncClient, Event, Packet, QoS};
+use tokio::sync::mpsc;
+use tokio_util::sync::PollSender;
+
+use super::{Events, MqttConnection, dial};
+use crate::app::App;
+use crate::outbound::backoff::Backoff;
+use crate::outbound::connection::State;
+use crate::records::live::{self, Confirm, Ending, Envelope, Feed, Incoming, Outgoing, Progress};
+use crate::registry::OpenStore;
+
+/// Longest the goodbye (DISCONNECT) to the broker may take.
+const DISCONNECT_WAIT: Duration = Duration::from_secs(1);
+/// The feed's ping timer: MQTT has its own keep-alive, so this only
+/// bounds how long the feed goes without hearing from the driver.
+const PING_EVERY: Duration = Duration::from_secs(30);
+const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// One session: dial, publish until the feed or the connection ends.
+/// `Err`: the broker could not be reached (nothing was sent).
+pub(super) async fn session(
+    app: &App,
+    name: &str,
+    open: &Arc<OpenStore>,
+    conn: &Arc<MqttConnection>,
+    backoff: &mut Backoff,
+) -> Result<Ending, String> {
+    let spec = &conn.spec;
+    let window = usize::from(spec.in_flight());
+    let read = spec
+        .read_spec(open.store.data_type(), app.limits.max_records)
+        .map_err(|e| e.to_string())?;
+    let mut options = spec.options(name, &conn.id, app.limits.max_message)?;
+    options
+        .set_clean_session(true)
+        .set_inflight(spec.in_flight());
+    let (client, events, _pump) = dial(options, window + 8).await?;
+    conn.set_state(State::Connected);
+    backoff.reset();
+
+    let (out_tx, out_rx) = mpsc::channel::<Outgoing>(1);
+    let (in_tx, mut in_rx) = mpsc::channel::<Incoming>(64);
+    let mut sink = PollSender::new(out_tx);
+    let mut incoming = futures_util::stream::poll_fn(move |cx| in_rx.poll_recv(cx));
+    let feed = Feed {
+        open: Arc::clone(open),
+        spec: read,
+        from: conn.cursor(),
+        stop: conn.stop.clone(),
+        ping_every: PING_EVERY,
+        idle_timeout: IDLE_TIMEOUT,
+        confirm: Confirm::PerMessage,
+        notices: None,
+        envelope: if spec.include_timestamp() {
+            Envelope::Plain
+        } else {
+            Envelope::Bare
+        },
+    };
+    let mut progress = Published {
+        app,
+        name,
+        open,
+        conn,
+        saved_at: Instant::now(),
+    };
+    let driver = Driver {
+        client,
+        events,
+        topic: spec.topic.clone(),
+        window,
+        conn: Arc::clone(conn),
+        confirms: in_tx,
+    };
+    let (ending, driven) = tokio::join!(
+        live::run(
+            feed,
+            &mut sink,
+            &mut incoming,
+            &mut progress,
+            &conn.messages_sent
+        ),
+        driver.run(out_rx),
+    );
+    conn.in_flight.store(0, Relaxed);
+    match (ending, driven) {
+        // The feed saw the driver go: the driver knows why.
+        (Ending::PeerGone, Err(why)) => Err(why),
+        (ending, _) => Ok(ending),
+    }
+}
+
+/// Publish progress: the acknowledged cursor, saved as often as the
+/// connection asks.
+struct Published<'a> {
+    app: &'a App,
+    name: &'a str,
+    open: &'a OpenStore,
+    conn: &'a MqttConnection,
+    saved_at: Instant,
+}
+
+impl Progress for Published<'_> {
+    fn reached(&mut self, cursor: i64) {
+        self.conn.read_timestamp.store(cursor, Relaxed);
+    }
+
+    fn confirmed(&mut self, _cursor: i64) {
+        // The driver has moved the cursor already; this saves it.
+        let every = self.conn.spec.persist_every();
+        if every > 0 && self.saved_at.elapsed() >= Duration::from_secs(every as u64) {
+            self.saved_at = Instant::now();
+            self.app
+                .outbound
+                .mqtt
+                .save_cursor(self.open, self.name, self.conn);
+        }
+    }
+}
+
+/// A publish handed to rumqttc, in the order of the feed.
+struct Sent {
+    /// Known once rumqttc has sent it.
+    pkid: Option<u16>,
+    acked: bool,
+}
+
+/// Moves the feed's messages to the broker within the in-flight window
+/// and turns PUBACKs into confirmations.
+struct Driver {
+    client: AsyncClient,
+    events: Events,
+    topic: String,
+    window: usize,
+    conn: Arc<MqttConnection>,
+    confirms: mpsc::Sender<Incoming>,
+}
+
+impl Driver {
+    /// Runs until the feed ends (`Ok`) or the connection fails (`Err`).
+    async fn run(mut self, mut from_feed: mpsc::Receiver<Outgoing>) -> Result<(), String> {
+        let mut sent: VecDeque<Sent> = VecDeque::new();
+        // Marks of the feed: (publishes before it, cursor).
+        let mut marks: VecDeque<(u64, i64)> = VecDeque::new();
+        let (mut published, mut acked) = (0u64, 0u64);
+        loop {
+            let room = sent.len() < self.window;
+            tokio::select! {
+                event = self.events.recv() => match event {
+                    Some(Ok(Event::Outgoing(rumqttc::Outgoing::Publish(pkid)))) => {
+                        if let Some(s) = sent.iter_mut().find(|s| s.pkid.is_none()) {
+                            s.pkid = Some(pkid);
+                        }
+                    }
+                    Some(Ok(Event::Incoming(Packet::PubAck(ack)))) => {
+                        if let Some(s) = sent.iter_mut().find(|s| s.pkid == Some(ack.pkid) && !s.acked) {
+                            s.acked = true;
+                        }
+                        while sent.front().is_some_and(|s| s.acked) {
+                            sent.pop_front();
+                            acked += 1;
+                        }
+                        self.confirm(&mut marks, acked);
+                    }
+                    Some(Ok(Event::Incoming(Packet::PingResp))) => {
+                        let _ = self.confirms.try_send(Incoming::Alive);
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => return Err(format!("connection lost: {e}")),
+                    None => return Err("connection lost".into()),
+                },
+                message = from_feed.recv(), if room => match message {
+                    Some(Outgoing::Text(text)) => {
+                        self.publish(text.into_bytes())?;
+                        sent.push_back(Sent { pkid: None, acked: false });
+                        published += 1;
+                    }
+                    Some(Outgoing::Binary(bytes)) => {
+                        self.publish(bytes)?;
+                        sent.push_back(Sent { pkid: None, acked: false });
+                        published += 1;
+                    }
+                    Some(Outgoing::Mark(cursor)) => {
+                        marks.push_back((published, cursor));
+                        self.confirm(&mut marks, acked);
+                    }
+                    Some(Outgoing::Ping) => {}
+                    Some(Outgoing::Close { .. }) | None => {
+                        self.goodbye().await;
+                        return Ok(());
+                    }
+                },
+            }
+            self.conn.in_flight.store(sent.len() as u64, Relaxed);
+        }
+    }
+
+    fn publish(&self, payload: Vec<u8>) -> Result<(), String> {
+        // The request channel holds the window and more: never full here.
+        self.client
+            .try_publish(self.topic.as_str(), QoS::AtLeastOnce, false, payload)
+            .map_err(|e| format!("cannot publish: {e}"))
+    }
+
+    /// Confirms every mark whose publishes are all acknowledged.
+    fn confirm(&self, marks: &mut VecDeque<(u64, i64)>, acked: u64) {
+        let mut last = None;
+        while marks.front().is_some_and(|&(before, _)| before <= acked) {
+            last = marks.pop_front().map(|(_, cursor)| cursor);
+        }
+        if let Some(cursor) = last {
+            // The resume point moves here, not when the feed next looks:
+            // a session lost meanwhile resumes after every acknowledged
+            // record.
+            self.conn.cursor.store(cursor, Relaxed);
+            // The feed hears of it too (it only proves the broker alive);
+            // one lost to a full channel is overtaken by the next.
+            let _ = self.confirms.try_send(Incoming::Confirmed(cursor));
+        }
+    }
+
+    /// A DISCONNECT, so the broker does not publish a will or wait.
+    async fn goodbye(&mut self) {
+        if self.client.try_disconnect().is_err() {
+            return;
+        }
+        let _ = tokio::time::timeout(DISCONNECT_WAIT, async {
+            loop {
+                match self.events.recv().await {
+                    Some(Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)))
+                    | Some(Err(_))
+                    | None => {
+                        break;
+                    }
+                    Some(Ok(_)) => {}
+                }
+            }
+        })
+        .await;
+    }
+}

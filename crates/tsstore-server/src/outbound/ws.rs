@@ -1,0 +1,301 @@
+//! Outbound WebSocket connections (SPEC §7 pull, §8 push), as a `Kind`
+//! of the connection manager. A push runs a `records::live` feed from
+//! its cursor: the last record written to a healthy connection that the
+//! peer confirmed reading (a ping carrying the cursor after each batch;
+//! the peer's pong proves it read everything before), persisted at most
+//! every `CURSOR_SAVE_EVERY` and when the task ends, so a reconnect or a
+//! restart resumes after it: records sent after the last confirmation
+//! may be sent twice, none is skipped. A push with alert rules starts
+//! their evaluation (`alerts::start`) once, for the life of the
+//! connection, and sends the alerts it makes. A pull stores every
+//! `{"timestamp"?, "data"}` it receives through `records::intake`;
+//! invalid messages are counted and skipped.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
+
+use super::backoff::Backoff;
+use super::connection::{Connection, Kind, State};
+use super::manager::Connections;
+use super::spec::{ConnectionSpec, Mode};
+use crate::alerts;
+use crate::app::App;
+use crate::records::intake;
+use crate::records::live::{self, Confirm, Ending, Envelope, Feed, Incoming, Outgoing, Progress};
+use crate::registry::{OpenStore, store_stopping};
+
+pub const CONNECTIONS_FILE: &str = "ws_connections.json";
+/// Longest a push's cursor goes unsaved while records flow.
+const CURSOR_SAVE_EVERY: Duration = Duration::from_secs(1);
+/// Longest a dial may take.
+const DIAL_TIMEOUT: Duration = Duration::from_secs(10);
+const PING_EVERY: Duration = Duration::from_secs(30);
+const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+
+pub type WsConnection = Connection<ConnectionSpec>;
+
+impl Kind for ConnectionSpec {
+    const FILE: &'static str = CONNECTIONS_FILE;
+    const LABEL: &'static str = "ws";
+
+    fn mode(&self) -> &'static str {
+        self.mode.as_str()
+    }
+
+    fn shown_url(&self) -> String {
+        self.redacted_url()
+    }
+
+    fn first_cursor(&self, _open: &OpenStore) -> i64 {
+        self.from.unwrap_or(0)
+    }
+
+    fn registry(app: &App) -> &Connections<Self> {
+        &app.outbound.ws
+    }
+
+    async fn run(app: App, name: String, open: Arc<OpenStore>, conn: Arc<WsConnection>) {
+        run(&app, &name, open, conn).await
+    }
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Dials the connection's URL with its headers.
+async fn dial(spec: &ConnectionSpec) -> Result<Socket, String> {
+    let mut request = spec
+        .url
+        .as_str()
+        .into_client_request()
+        .map_err(|e| format!("bad request: {e}"))?;
+    for (k, v) in &spec.headers {
+        let name = HeaderName::from_bytes(k.as_bytes()).map_err(|e| e.to_string())?;
+        let value = HeaderValue::from_str(v).map_err(|e| e.to_string())?;
+        request.headers_mut().insert(name, value);
+    }
+    let connector = if spec.url.starts_with("wss://") {
+        let config = spec.tls_config().map_err(|e| e.to_string())?;
+        Some(tokio_tungstenite::Connector::Rustls(Arc::new(config)))
+    } else {
+        None
+    };
+    // Small messages go out at once instead of waiting for Nagle.
+    let dialing = tokio_tungstenite::connect_async_tls_with_config(request, None, true, connector);
+    match tokio::time::timeout(DIAL_TIMEOUT, dialing).await {
+        Ok(Ok((socket, _))) => Ok(socket),
+        Ok(Err(e)) => Err(format!("cannot connect: {e}")),
+        Err(_) => Err(format!(
+            "cannot connect within {} s",
+            DIAL_TIMEOUT.as_secs()
+        )),
+    }
+}
+
+/// The connection's life: dial, run, and after a drop dial again.
+async fn run(app: &App, name: &str, open: Arc<OpenStore>, conn: Arc<WsConnection>) {
+    let seed = u64::from_str_radix(&conn.id, 16).unwrap_or(1);
+    let mut backoff = Backoff::new(seed);
+    let mut stopping = open.stopping.subscribe();
+    // Alert rules follow the store whether the peer is there or not (a
+    // webhook still fires); alerts for the socket wait for it (bounded).
+    let mut notices = (!conn.spec.rules.is_empty()).then(|| alerts::start(app, &open, &conn));
+    loop {
+        if conn.stop.is_cancelled() || *stopping.borrow() {
+            break;
+        }
+        conn.set_state(State::Connecting);
+        let dialled = tokio::select! {
+            d = dial(&conn.spec) => d,
+            _ = conn.stop.cancelled() => break,
+        };
+        let ending = match dialled {
+            Err(why) => {
+                conn.failed(State::Error, why);
+                None
+            }
+            Ok(socket) => {
+                conn.set_state(State::Connected);
+                backoff.reset();
+                match conn.spec.mode {
+                    Mode::Push => Some(push(app, &open, &conn, socket, notices.as_mut()).await),
+                    Mode::Pull => Some(pull(&open, &conn, socket).await),
+                }
+            }
+        };
+        match ending {
+            Some(Ending::ServerStopping | Ending::StoreDeleted | Ending::StoreClosed) => break,
+            Some(Ending::StoreReset) => {
+                // Everything before the reset is gone: start from the top.
+                conn.cursor.store(0, Relaxed);
+                continue;
+            }
+            Some(other) => conn.failed(State::Disconnected, describe(&other)),
+            None => {}
+        }
+        let wait = backoff.next_delay();
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = conn.stop.cancelled() => break,
+            _ = store_stopping(&mut stopping) => break,
+        }
+    }
+    // The final cursor, unless the connection was deleted meanwhile.
+    if conn.spec.mode == Mode::Push {
+        app.outbound.ws.save_cursor(&open, name, &conn);
+    }
+    conn.set_state(State::Disconnected);
+}
+
+fn describe(ending: &Ending) -> String {
+    match ending {
+        Ending::PeerGone => "the peer closed the connection".into(),
+        Ending::Idle => "nothing heard from the peer; reconnecting".into(),
+        Ending::ReadFailed(why) => format!("reading the store failed: {why}"),
+        other => format!("{other:?}"),
+    }
+}
+
+/// Push progress: the delivered cursor, saved at a bounded rate.
+struct PushProgress<'a> {
+    app: &'a App,
+    name: &'a str,
+    dir: &'a Path,
+    conn: &'a WsConnection,
+    saved_at: Instant,
+}
+
+impl Progress for PushProgress<'_> {
+    fn reached(&mut self, cursor: i64) {
+        self.conn.read_timestamp.store(cursor, Relaxed);
+    }
+
+    fn confirmed(&mut self, cursor: i64) {
+        self.conn.cursor.store(cursor, Relaxed);
+        if self.saved_at.elapsed() >= CURSOR_SAVE_EVERY {
+            self.saved_at = Instant::now();
+            if let Err(e) = self.app.outbound.ws.save(self.dir, self.name) {
+                tracing::warn!(connection = %self.conn.id, "cursor not saved: {e}");
+            }
+        }
+    }
+}
+
+fn to_message(o: Outgoing) -> Message {
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+    match o {
+        Outgoing::Text(t) => Message::Text(t.into()),
+        Outgoing::Binary(b) => Message::Binary(b.into()),
+        Outgoing::Ping => Message::Ping(Default::default()),
+        Outgoing::Mark(c) => Message::Ping(c.to_le_bytes().to_vec().into()),
+        Outgoing::Close { code, reason } => Message::Close(Some(CloseFrame {
+            code: code.into(),
+            reason: reason.into(),
+        })),
+    }
+}
+
+async fn push(
+    app: &App,
+    open: &Arc<OpenStore>,
+    conn: &Arc<WsConnection>,
+    socket: Socket,
+    notices: Option<&mut mpsc::Receiver<String>>,
+) -> Ending {
+    let spec = match conn
+        .spec
+        .read_spec(open.store.data_type(), app.limits.max_records)
+    {
+        Ok(spec) => spec,
+        Err(e) => return Ending::ReadFailed(e.to_string()),
+    };
+    let (tx, rx) = socket.split();
+    let mut sink = tx.with(|o: Outgoing| {
+        std::future::ready(Ok::<_, tokio_tungstenite::tungstenite::Error>(to_message(
+            o,
+        )))
+    });
+    let mut incoming = rx.map(|m| match m {
+        Ok(Message::Close(_)) | Err(_) => Incoming::Gone,
+        Ok(Message::Pong(p)) => match <[u8; 8]>::try_from(&p[..]) {
+            Ok(bytes) => Incoming::Confirmed(i64::from_le_bytes(bytes)),
+            Err(_) => Incoming::Alive,
+        },
+        Ok(_) => Incoming::Alive,
+    });
+    let feed = Feed {
+        open: Arc::clone(open),
+        spec,
+        from: conn.cursor(),
+        stop: conn.stop.clone(),
+        ping_every: PING_EVERY,
+        idle_timeout: IDLE_TIMEOUT,
+        confirm: Confirm::PerBatch,
+        notices,
+        envelope: Envelope::Typed,
+    };
+    let name = open.store.name().to_string();
+    let mut progress = PushProgress {
+        app,
+        name: &name,
+        dir: open.store.path(),
+        conn,
+        saved_at: Instant::now(),
+    };
+    live::run(
+        feed,
+        &mut sink,
+        &mut incoming,
+        &mut progress,
+        &conn.messages_sent,
+    )
+    .await
+}
+
+async fn pull(open: &Arc<OpenStore>, conn: &Arc<WsConnection>, socket: Socket) -> Ending {
+    let (mut tx, mut rx) = socket.split();
+    let mut stopping = open.stopping.subscribe();
+    let dt = open.store.data_type();
+    let ending = loop {
+        let message = tokio::select! {
+            _ = conn.stop.cancelled() => break Ending::ServerStopping,
+            _ = store_stopping(&mut stopping) => break Ending::StoreDeleted,
+            m = tokio::time::timeout(IDLE_TIMEOUT, rx.next()) => match m {
+                Ok(m) => m,
+                Err(_) => break Ending::Idle,
+            },
+        };
+        match message {
+            Some(Ok(Message::Text(t))) => {
+                let stored = intake::store_one(open, intake::envelope(dt, t.as_bytes()));
+                match stored {
+                    Ok(_) => {
+                        conn.messages_received.fetch_add(1, Relaxed);
+                    }
+                    Err(e) => conn.failed(State::Connected, format!("message skipped: {e}")),
+                }
+            }
+            Some(Ok(Message::Binary(_))) => {
+                conn.failed(
+                    State::Connected,
+                    "binary message skipped: send {\"timestamp\"?, \"data\"} as text".into(),
+                );
+            }
+            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break Ending::PeerGone,
+            Some(Ok(_)) => {}
+        }
+    };
+    if let Some(frame) = ending.close_frame() {
+        let _ = tx.send(to_message(frame)).await;
+    }
+    let _ = tx.close().await;
+    ending
+}
