@@ -11,124 +11,19 @@
 //! history, live push latency, and pull.
 //! `STREAMING_SCALE=0.1` runs a tenth of the records (a quick look).
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+mod common;
 
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::{
+    RECORD, Server, connect_http, create_store, fill, http, now_ns, object_count, rate,
+    socket_client_for, start,
+};
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
-
-const ADMIN: &str = "bench-admin-key-0123456789";
-const RECORD: &str = r#"{"temperature":21.5,"humidity":40,"room":"lab"}"#;
-
-struct Server {
-    child: Child,
-    port: u16,
-    sock: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start() -> Server {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sock = dir.path().join("bench.sock");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tsstore"))
-        .args(["serve", "--host", "127.0.0.1", "--port", "0", "--socket"])
-        .arg(&sock)
-        .arg("--path")
-        .arg(dir.path().join("data"))
-        .env("TSSTORE_ADMIN_KEY", ADMIN)
-        .env("TSSTORE_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start the server");
-    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
-    let mut line = String::new();
-    let port = loop {
-        line.clear();
-        if out.read_line(&mut line).expect("server output") == 0 {
-            panic!("the server stopped before listening");
-        }
-        if let Some(addr) = line.trim().strip_prefix("listening on http://") {
-            break addr
-                .rsplit(':')
-                .next()
-                .and_then(|p| p.parse().ok())
-                .expect("port");
-        }
-    };
-    // The socket line follows the HTTP one.
-    line.clear();
-    let _ = out.read_line(&mut line);
-    Server {
-        child,
-        port,
-        sock,
-        _dir: dir,
-    }
-}
-
-/// One HTTP/1.1 request on a kept-alive connection; the body of the answer.
-fn http(
-    conn: &mut (BufReader<std::net::TcpStream>, std::net::TcpStream),
-    method: &str,
-    path: &str,
-    headers: &str,
-    body: &str,
-) -> String {
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: b\r\nContent-Type: application/json\r\n{headers}Content-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    conn.1.write_all(req.as_bytes()).expect("send");
-    let mut len = 0;
-    let mut line = String::new();
-    loop {
-        line.clear();
-        conn.0.read_line(&mut line).expect("response head");
-        if line == "\r\n" {
-            break;
-        }
-        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-            len = v.trim().parse().expect("length");
-        }
-    }
-    let mut body = vec![0; len];
-    conn.0.read_exact(&mut body).expect("body");
-    String::from_utf8_lossy(&body).into_owned()
-}
-
-fn connect_http(port: u16) -> (BufReader<std::net::TcpStream>, std::net::TcpStream) {
-    let s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    s.set_nodelay(true).expect("nodelay");
-    (BufReader::new(s.try_clone().expect("clone")), s)
-}
-
-fn create_store(port: u16, name: &str) -> String {
-    let mut c = connect_http(port);
-    let body = format!(r#"{{"name":"{name}","num_blocks":65536,"data_block_size":4096}}"#);
-    let out = http(
-        &mut c,
-        "POST",
-        "/api/stores",
-        &format!("X-Admin-Key: {ADMIN}\r\n"),
-        &body,
-    );
-    let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
-    v["api_key"].as_str().expect("api key").to_string()
-}
-
-fn rate(n: usize, t: Duration) -> f64 {
-    n as f64 / t.as_secs_f64()
-}
 
 fn rest_one_at_a_time(s: &Server, key: &str, n: usize) -> f64 {
     let mut c = connect_http(s.port);
@@ -218,18 +113,6 @@ fn socket_client(sock: &Path, key: &str) -> (BufReader<UnixStream>, UnixStream) 
     socket_client_for(sock, "b", key)
 }
 
-fn socket_client_for(sock: &Path, store: &str, key: &str) -> (BufReader<UnixStream>, UnixStream) {
-    let s = UnixStream::connect(sock).expect("socket");
-    let mut r = BufReader::new(s.try_clone().expect("clone"));
-    let mut w = s;
-    w.write_all(format!("AUTH {store} {key}\n").as_bytes())
-        .expect("auth");
-    let mut l = String::new();
-    r.read_line(&mut l).expect("auth reply");
-    assert_eq!(l, "OK\n");
-    (r, w)
-}
-
 fn socket_one_at_a_time(s: &Server, key: &str, n: usize) -> f64 {
     let (mut r, mut w) = socket_client(&s.sock, key);
     let line = format!("{RECORD}\n");
@@ -274,12 +157,6 @@ fn socket_pipelined(s: &Server, key: &str, n: usize, clients: usize) -> f64 {
         t.join().expect("client");
     }
     rate((n / clients / 1000) * 1000 * clients, start.elapsed())
-}
-
-fn now_ns() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as i64)
 }
 
 /// A thread inserting `n` records into `store` through the socket at
@@ -394,33 +271,6 @@ fn create_connection(port: u16, key: &str, store: &str, body: &str) {
         body,
     );
     assert!(out.contains("\"id\""), "{out}");
-}
-
-fn object_count(port: u16, key: &str, store: &str) -> u64 {
-    let mut c = connect_http(port);
-    let out = http(
-        &mut c,
-        "GET",
-        &format!("/api/stores/{store}/stats"),
-        &format!("X-API-Key: {key}\r\n"),
-        "",
-    );
-    let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
-    v["object_count"].as_u64().unwrap_or(0)
-}
-
-/// Stores `n` copies of `RECORD` through the Unix socket, pipelined.
-fn fill(s: &Server, store: &'static str, key: &str, n: usize) -> tokio::task::JoinHandle<usize> {
-    let (sock, key) = (s.sock.clone(), key.to_string());
-    tokio::task::spawn_blocking(move || {
-        let (r, mut w) = socket_client_for(&sock, store, &key);
-        let chunk: String = std::iter::repeat_n(format!("{RECORD}\n"), 1000).collect();
-        let reader = std::thread::spawn(move || r.lines().take(n).count());
-        for _ in 0..n / 1000 {
-            w.write_all(chunk.as_bytes()).expect("send");
-        }
-        reader.join().expect("replies")
-    })
 }
 
 /// Push from history: `n` records already stored, sent to a peer.
