@@ -108,11 +108,7 @@ async fn subscriber(port: u16, topic: &str) -> tokio::sync::mpsc::UnboundedRecei
                         let _ = r.send(());
                     }
                 }
-                Event::Incoming(Packet::Publish(_)) => {
-                    if tx.send(()).is_err() {
-                        return;
-                    }
-                }
+                Event::Incoming(Packet::Publish(_)) if tx.send(()).is_err() => return,
                 _ => {}
             }
         }

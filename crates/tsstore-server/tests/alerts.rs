@@ -5,10 +5,10 @@
 mod common;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::http::{HeaderMap, StatusCode};
-use common::peer::{Peer, Seen, WAIT, create, insert_batch, peer};
+use common::peer::{Peer, Seen, WAIT, create, get_when, insert_batch, peer};
 use common::{Options, Server};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -91,19 +91,8 @@ async fn view_when(
     id: &str,
     done: impl Fn(&Value) -> bool,
 ) -> Value {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let v = s
-            .req("GET", &format!("/api/stores/{store}/ws/connections/{id}"))
-            .key(key)
-            .send()
-            .json();
-        if done(&v) {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{v}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let path = format!("/api/stores/{store}/ws/connections/{id}");
+    get_when(s, key, &path, done).await
 }
 
 fn insert(s: &Server, key: &str, store: &str, records: Value) {

@@ -5,10 +5,10 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::mosquitto::{self, BrokerOptions, Mosquitto, subscriber};
-use common::peer::{WAIT, insert_batch};
+use common::peer::{WAIT, get_when, insert_batch};
 use common::{Options, Server};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -33,19 +33,8 @@ async fn view_when(
     id: &str,
     done: impl Fn(&Value) -> bool,
 ) -> Value {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let v = s
-            .req("GET", &format!("/api/stores/{store}/mqtt/connections/{id}"))
-            .key(key)
-            .send()
-            .json();
-        if done(&v) {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{v}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let path = format!("/api/stores/{store}/mqtt/connections/{id}");
+    get_when(s, key, &path, done).await
 }
 
 async fn next(rx: &mut mpsc::UnboundedReceiver<Vec<u8>>) -> Vec<u8> {
@@ -541,4 +530,89 @@ fn creating_checks_everything_and_stores_nothing_on_refusal() {
         .json();
     assert_eq!(list["count"], 0);
     assert!(!s.data.join("v").join("mqtt_connections.json").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schema_stores_and_aggregation_over_mqtt() {
+    use rumqttc::{AsyncClient, MqttOptions, QoS};
+    if !mosquitto::available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(&dir.path().join("broker"), BrokerOptions::default());
+    let s = Server::start(dir.path());
+    let url = format!("tcp://127.0.0.1:{}", broker.port);
+
+    // Ingest into a schema store: compacted on the way in, expanded out.
+    let key = s.create_store(json!({"name": "sch", "data_type": "schema"}));
+    let fields = json!([{"index": 1, "name": "temp", "type": "float64"},
+        {"index": 2, "name": "room", "type": "string"}]);
+    let r = s
+        .req("PUT", "/api/stores/sch/schema")
+        .key(&key)
+        .json(&json!({"fields": fields}))
+        .send();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let c = create(
+        &s,
+        &key,
+        "sch",
+        json!({"mode": "subscribe", "broker_url": url, "topic": "s/#"}),
+    );
+    let id = c["id"].as_str().unwrap().to_string();
+    view_when(&s, &key, "sch", &id, |v| v["status"] == "connected").await;
+    let mut o = MqttOptions::new("test-schema-pub", "127.0.0.1", broker.port);
+    o.set_keep_alive(Duration::from_secs(5));
+    let (client, mut events) = AsyncClient::new(o, 10);
+    let pump = tokio::spawn(async move { while events.poll().await.is_ok() {} });
+    for body in [r#"{"temp":21.5,"room":"hall"}"#, r#"{"temp":"warm"}"#] {
+        client
+            .publish("s/1", QoS::AtLeastOnce, false, body)
+            .await
+            .unwrap();
+    }
+    let v = view_when(&s, &key, "sch", &id, |v| {
+        v["messages_received"] == 1 && v["errors"] == 1
+    })
+    .await;
+    assert!(v["last_error"].as_str().unwrap().contains("temp"), "{v}");
+    let got = s
+        .req("GET", "/api/stores/sch/data/newest")
+        .key(&key)
+        .send()
+        .json();
+    assert_eq!(
+        got["objects"][0]["data"],
+        json!({"temp": 21.5, "room": "hall"})
+    );
+    pump.abort();
+
+    // A sink with aggregation: hour windows, closed by time.
+    let key = s.create_store(json!({"name": "agg"}));
+    let batch = json!([
+        {"timestamp": 1_000, "data": {"n": 1}},
+        {"timestamp": 2_000, "data": {"n": 5}},
+        {"timestamp": 3_600_000_000_000i64, "data": {"n": 7}},
+    ]);
+    let r = s
+        .req("POST", "/api/stores/agg/data/batch")
+        .key(&key)
+        .json(&batch)
+        .send();
+    assert_eq!(r.status, 201, "{}", r.text());
+    let mut rx = subscriber(broker.port, "test-agg", "gw/agg").await;
+    create(
+        &s,
+        &key,
+        "agg",
+        json!({"broker_url": url, "topic": "gw/agg", "agg_window": "1h", "agg_fields": "n:max"}),
+    );
+    let first = next_json(&mut rx).await;
+    assert_eq!(first["timestamp"], 3_600_000_000_000i64, "{first}");
+    assert_eq!(
+        (first["records"].clone(), first["data"].clone()),
+        (json!(2), json!({"n": 5}))
+    );
+    let second = next_json(&mut rx).await;
+    assert_eq!(second["data"], json!({"n": 7}), "{second}");
 }

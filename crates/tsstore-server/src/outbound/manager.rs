@@ -117,7 +117,7 @@ impl Outbound {
 }
 
 /// The `/metrics` series of a connection, in `Row::values` order.
-const SERIES: [(&str, &str, &str); 10] = [
+const SERIES: [(&str, &str, &str); 11] = [
     (
         "tsstore_connection_connected",
         "gauge",
@@ -142,6 +142,11 @@ const SERIES: [(&str, &str, &str); 10] = [
         "tsstore_connection_in_flight",
         "gauge",
         "MQTT publishes sent and not yet acknowledged.",
+    ),
+    (
+        "tsstore_connection_cursor_timestamp",
+        "gauge",
+        "Push and publish: the last record the peer confirmed (ns; the resume point).",
     ),
     (
         "tsstore_connection_alerts_fired_total",
@@ -234,6 +239,7 @@ impl<S: Kind> Connections<S> {
                             c.messages_received.load(Relaxed),
                             c.errors.load(Relaxed),
                             c.in_flight.load(Relaxed),
+                            u64::try_from(c.cursor()).unwrap_or(0),
                             a.fired.load(Relaxed),
                             a.evaluation_gaps.load(Relaxed),
                             a.socket_drops.load(Relaxed),

@@ -134,3 +134,21 @@ pub fn create(s: &super::Server, key: &str, store: &str, body: Value) -> Value {
     assert_eq!(r.status, 201, "{}", r.text());
     r.json()
 }
+
+/// GETs `path` until its JSON answer satisfies `done` (at most `WAIT`).
+pub async fn get_when(
+    s: &super::Server,
+    key: &str,
+    path: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let v = s.req("GET", path).key(key).send().json();
+        if done(&v) {
+            return v;
+        }
+        assert!(std::time::Instant::now() < deadline, "{v}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -16,6 +16,7 @@ use rumqttc::{
     AsyncClient, ConnectionError, Event, MqttOptions, Packet, TlsConfiguration, Transport,
 };
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 
 use super::backoff::Backoff;
@@ -134,18 +135,25 @@ const EVENT_QUEUE: usize = 64;
 async fn dial(
     options: MqttOptions,
     requests: usize,
+    stop: &CancellationToken,
 ) -> Result<(AsyncClient, Events, AbortOnDropHandle<()>), String> {
     let (client, mut events) = AsyncClient::new(options, requests);
     let mut net = events.network_options();
     net.set_connection_timeout(DIAL_TIMEOUT_SECS);
     net.set_tcp_nodelay(true);
     events.set_network_options(net);
-    loop {
-        match events.poll().await {
-            Ok(Event::Incoming(Packet::ConnAck(_))) => break,
-            Ok(_) => {}
-            Err(e) => return Err(format!("cannot connect: {e}")),
+    let connected = async {
+        loop {
+            match events.poll().await {
+                Ok(Event::Incoming(Packet::ConnAck(_))) => return Ok(()),
+                Ok(_) => {}
+                Err(e) => return Err(format!("cannot connect: {e}")),
+            }
         }
+    };
+    tokio::select! {
+        connected = connected => connected?,
+        _ = stop.cancelled() => return Err("stopped while connecting".into()),
     }
     let (tx, rx) = mpsc::channel(EVENT_QUEUE);
     let pump = tokio::spawn(async move {
@@ -181,10 +189,12 @@ async fn run(app: &App, name: &str, open: Arc<OpenStore>, conn: Arc<MqttConnecti
                 }
             }
         };
-        let ended = tokio::select! {
-            ended = session => ended,
-            _ = conn.stop.cancelled() => break,
-        };
+        // Not raced with the stop signal: each session ends itself on it
+        // (a publish flushes its partial window, says DISCONNECT).
+        let ended = session.await;
+        if conn.stop.is_cancelled() {
+            break;
+        }
         match ended {
             Ok(Ending::ServerStopping | Ending::StoreDeleted | Ending::StoreClosed) => break,
             Ok(Ending::StoreReset) => {

@@ -53,7 +53,7 @@ pub(super) async fn session(
     options
         .set_clean_session(true)
         .set_inflight(spec.in_flight());
-    let (client, events, _pump) = dial(options, window + 8).await?;
+    let (client, events, _pump) = dial(options, window + 8, &conn.stop).await?;
     conn.set_state(State::Connected);
     backoff.reset();
 

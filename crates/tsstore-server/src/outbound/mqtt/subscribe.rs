@@ -50,7 +50,7 @@ pub(super) async fn session(
     let max_incoming = app.limits.max_message + spec.topic.len() + 1024;
     let mut options = spec.options(name, &conn.id, max_incoming)?;
     options.set_clean_session(false).set_manual_acks(true);
-    let (client, mut events, _pump) = dial(options, ACK_QUEUE).await?;
+    let (client, mut events, _pump) = dial(options, ACK_QUEUE, &conn.stop).await?;
     client
         .try_subscribe(spec.topic.as_str(), QoS::AtLeastOnce)
         .map_err(|e| format!("cannot subscribe: {e}"))?;
