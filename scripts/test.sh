@@ -17,10 +17,14 @@ missing=()
 command -v socat >/dev/null 2>&1 || missing+=(socat)
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
 command -v mosquitto_sub >/dev/null 2>&1 || missing+=(mosquitto-clients)
+# Chromium runs the web console's end-to-end test (tests/console.rs).
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y "${missing[@]}" >/dev/null 2>&1 \
     || { apt-get update >/dev/null && apt-get install -y "${missing[@]}" >/dev/null; }
 fi
 # Debian puts mosquitto in /usr/sbin, which a non-login PATH may lack.
 export PATH="$PATH:/usr/sbin"
+# playwright-core drives Chromium; its version is pinned by the lock file.
+npm ci --prefix crates/tsstore-server/tests/console --no-audit --no-fund --silent
 cargo test --workspace --locked

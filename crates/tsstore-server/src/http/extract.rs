@@ -90,8 +90,14 @@ async fn authorized_store(
     Ok((name, path))
 }
 
+/// The WebSocket subprotocol a browser offers a key in (it cannot set a
+/// header): `tsstore.key.<the key in base64url>`, beside `tsstore`, which
+/// the server selects.
+pub const KEY_PROTOCOL_PREFIX: &str = "tsstore.key.";
+
 /// The store API key of a request: `X-API-Key`, then `Authorization:
-/// Bearer`, then `?api_key=`.
+/// Bearer`, then a `tsstore.key.` WebSocket subprotocol, then
+/// `?api_key=`.
 pub fn api_key(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
     if let Some(v) = headers.get("x-api-key") {
         return v.to_str().ok().map(str::to_string);
@@ -103,7 +109,22 @@ pub fn api_key(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
             .eq_ignore_ascii_case("bearer")
             .then(|| token.trim().to_string());
     }
+    if let Some(key) = protocol_key(headers) {
+        return Some(key);
+    }
     query_param(query, "api_key")
+}
+
+fn protocol_key(headers: &HeaderMap) -> Option<String> {
+    use base64::Engine as _;
+    let offered = headers.get(header::SEC_WEBSOCKET_PROTOCOL)?.to_str().ok()?;
+    let encoded = offered
+        .split(',')
+        .find_map(|p| p.trim().strip_prefix(KEY_PROTOCOL_PREFIX))?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(encoded)
+        .ok()?;
+    String::from_utf8(bytes).ok()
 }
 
 /// The first value of `name` in a raw query string, percent-decoded.
@@ -168,5 +189,18 @@ mod tests {
         let mut basic = HeaderMap::new();
         basic.insert("authorization", HeaderValue::from_static("Basic abc"));
         assert_eq!(api_key(&basic, Some("api_key=q")), None);
+        // A browser's WebSocket: the key in a subprotocol (base64url of
+        // "k+/y"), before the query.
+        let mut ws = HeaderMap::new();
+        ws.insert(
+            header::SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_static("tsstore, tsstore.key.aysveQ"),
+        );
+        assert_eq!(api_key(&ws, Some("api_key=q")), Some("k+/y".into()));
+        ws.insert(
+            header::SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_static("tsstore.key.!!"),
+        );
+        assert_eq!(api_key(&ws, Some("api_key=q")), Some("q".into()));
     }
 }

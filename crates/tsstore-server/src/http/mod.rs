@@ -9,6 +9,7 @@
 //! OpenAPI document, so `/api/openapi.json` cannot drift from the routes.
 
 mod connections;
+mod console;
 mod drain;
 pub mod error;
 mod extract;
@@ -67,6 +68,7 @@ pub fn router_and_doc(app: App) -> (Router, utoipa::openapi::OpenApi) {
         .merge(mqtt::routes())
         .split_for_parts();
     let router = router
+        .merge(console::routes())
         .fallback(no_route)
         .method_not_allowed_fallback(no_method)
         // The only per-route layer: every other one would cost each

@@ -56,6 +56,11 @@ pub fn routes() -> OpenApiRouter<App> {
         .routes(routes!(ws_read))
 }
 
+/// Selected when a browser offers it (with its key in a
+/// `tsstore.key.` subprotocol, see `extract::api_key`): a browser fails
+/// a handshake that selects none of the protocols it offered.
+const BROWSER_PROTOCOL: &str = "tsstore";
+
 type Upgrade = Result<WebSocketUpgrade, WebSocketUpgradeRejection>;
 
 /// Stream records in over a WebSocket: each text message is
@@ -75,6 +80,7 @@ async fn ws_write(
     let hard = app.limits.max_message.saturating_mul(HARD_MESSAGE_FACTOR);
     let open = access.open;
     Ok(upgrade
+        .protocols([BROWSER_PROTOCOL])
         .max_message_size(hard)
         .max_frame_size(hard)
         .on_upgrade(move |socket| write_session(app, open, socket)))
@@ -292,6 +298,7 @@ async fn ws_read(
     let reader =
         Reader::new(Arc::clone(&open), from, max).ok_or(ApiError::too_many_readers(max))?;
     Ok(upgrade
+        .protocols([BROWSER_PROTOCOL])
         .max_message_size(app.limits.max_message)
         .on_upgrade(move |socket| read_session(app, reader, spec, from, socket)))
 }

@@ -1,0 +1,61 @@
+//! The web console (SPEC §6): one page and its script and style, embedded
+//! in the binary, served at `/` with a strict Content-Security-Policy.
+//! The page talks to the same REST and WebSocket API as every client;
+//! nothing here knows a key. The assets are plain files in `console/`
+//! (no build step: `cargo build` alone builds the binary).
+
+use axum::Router;
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use crate::app::App;
+
+const INDEX: &str = include_str!("console/index.html");
+const SCRIPT: &str = include_str!("console/app.js");
+const STYLE: &str = include_str!("console/app.css");
+
+/// Scripts and styles from this origin only (none inline), requests to
+/// this origin only (REST and `ws://` alike), no frames, no plugins, no
+/// forms posted elsewhere.
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+    img-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; \
+    frame-ancestors 'none'";
+
+pub fn routes() -> Router<App> {
+    Router::new()
+        .route(
+            "/",
+            get(|| async { asset(INDEX, "text/html; charset=utf-8") }),
+        )
+        .route(
+            "/console/app.js",
+            get(|| async { asset(SCRIPT, "text/javascript; charset=utf-8") }),
+        )
+        .route(
+            "/console/app.css",
+            get(|| async { asset(STYLE, "text/css; charset=utf-8") }),
+        )
+}
+
+fn asset(body: &'static str, content_type: &'static str) -> Response {
+    let headers: [(HeaderName, HeaderValue); 6] = [
+        (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        ),
+        (
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ),
+        (
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ),
+        (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
+        // The binary is the version: a new one may bring new assets.
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+    ];
+    (headers, body).into_response()
+}
