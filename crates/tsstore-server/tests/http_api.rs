@@ -780,6 +780,36 @@ fn bad_store_names_are_refused_and_create_nothing() {
 }
 
 #[test]
+fn the_console_is_served_with_a_strict_csp() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path());
+    for (path, kind) in [
+        ("/", "text/html"),
+        ("/console/app.js", "text/javascript"),
+        ("/console/app.css", "text/css"),
+    ] {
+        let r = s.req("GET", path).send();
+        assert_eq!(r.status, 200, "{path}");
+        assert!(
+            r.header("content-type").unwrap().starts_with(kind),
+            "{path}"
+        );
+        let csp = r.header("content-security-policy").unwrap_or_default();
+        assert!(csp.contains("default-src 'none'"), "{path}: {csp}");
+        assert!(
+            csp.contains("script-src 'self'") && !csp.contains("unsafe"),
+            "{csp}"
+        );
+        assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
+    }
+    let page = s.req("GET", "/").send().text();
+    assert!(
+        !page.contains("<script>") && !page.contains("style="),
+        "{page}"
+    );
+}
+
+#[test]
 fn openapi_lists_every_route() {
     let dir = tempfile::tempdir().unwrap();
     let s = Server::start(dir.path());
@@ -811,6 +841,7 @@ fn openapi_lists_every_route() {
         ("get", "/api/stores/{store}/ws/connections"),
         ("get", "/api/stores/{store}/ws/connections/{id}"),
         ("delete", "/api/stores/{store}/ws/connections/{id}"),
+        ("get", "/api/calc"),
         ("post", "/api/stores/{store}/mqtt/connections"),
         ("get", "/api/stores/{store}/mqtt/connections"),
         ("get", "/api/stores/{store}/mqtt/connections/{id}"),

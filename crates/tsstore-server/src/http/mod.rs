@@ -8,6 +8,7 @@
 //! handler's `#[utoipa::path]` annotation for both the router and the
 //! OpenAPI document, so `/api/openapi.json` cannot drift from the routes.
 
+mod calc;
 mod connections;
 mod console;
 mod drain;
@@ -66,6 +67,7 @@ pub fn router_and_doc(app: App) -> (Router, utoipa::openapi::OpenApi) {
         .merge(ws::routes())
         .merge(connections::routes())
         .merge(mqtt::routes())
+        .merge(calc::routes())
         .split_for_parts();
     let router = router
         .merge(console::routes())

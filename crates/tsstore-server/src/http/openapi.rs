@@ -51,6 +51,8 @@ enum Meets {
     Disk,
     /// A WebSocket upgrade, and for live reads the reader bound.
     Upgrade,
+    /// A geometry to compute with.
+    Calc,
     /// Outbound connections: their settings, bound and ids.
     Connections,
 }
@@ -211,6 +213,10 @@ fn examples(meets: Meets) -> Vec<ApiError> {
             io(),
         ]),
         Meets::Disk => store(vec![io()]),
+        Meets::Calc => vec![
+            RecordError::InvalidParameter("p".into()).into(),
+            E::InvalidConfig("c".into()).into(),
+        ],
         Meets::Upgrade => vec![
             ApiError::websocket_required(),
             ApiError::too_many_readers(1),
@@ -241,6 +247,7 @@ fn operation_meets(operation_id: &str) -> Option<&'static [Meets]> {
     use Meets::*;
     Some(match operation_id {
         "health" | "metrics" | "openapi" => &[Always],
+        "calc" => &[Always, Calc],
         "list_stores" => &[Always, Disk],
         "create_store" => &[Always, AdminKey, Body, JsonBody, CreateStore],
         "delete_store" => &[Always, StoreKey, DeleteStore],

@@ -94,7 +94,8 @@ try {
   await page.getByRole("button", { name: "Create a store" }).click();
   await page.fill("input[name=name]", "made-in-console");
   await page.fill("input[name=num_blocks]", "64");
-  await page.getByText("readings of 60 bytes").waitFor();
+  // The estimate is the server's (GET /api/calc): 64 blocks of 48.
+  await page.locator("#estimate", { hasText: /Holds 3.?072 readings of 60 bytes/ }).waitFor({ timeout: 5000 });
   await page.click("button[type=submit]");
   const shown = await page.locator("code.apikey").textContent({ timeout: 5000 });
   assert.ok(shown && shown.length >= 20, `an API key: ${shown}`);

@@ -204,17 +204,37 @@ function createPage() {
   const type = el("select", { name: "data_type" }, ["json", "schema", "text", "binary"].map((t) => el("option", { value: t }, t)));
   const blocks = el("input", { name: "num_blocks", type: "number", min: 1, value: 1024 });
   const size = el("select", { name: "data_block_size" }, [4096, 8192, 16384, 65536].map((n) => el("option", { value: n }, fmtBytes(n))));
-  const estimate = el("p", { class: "muted" });
+  const objSize = el("input", { name: "object_size", type: "number", min: 1, value: 60 });
+  const every = el("input", { name: "every", value: "10s", autocomplete: "off" });
+  const estimate = el("p", { class: "muted", id: "estimate" });
   const out = el("div");
+  // The server's own arithmetic (`GET /api/calc`, as `tsstore calc`),
+  // asked as the user types.
+  let asked = 0;
   const update = () => {
-    const n = Number(blocks.value) || 0;
-    const bs = Number(size.value);
-    // 60-byte readings pack as the writer packs them: 24-byte block and
-    // object headers (the same arithmetic as `tsstore calc`).
-    const perBlock = Math.floor((bs - 24) / (60 + 24));
-    estimate.textContent = `Data file ${fmtBytes(n * bs)}; about ${(perBlock * n).toLocaleString()} readings of 60 bytes (${perBlock} per block).`;
+    const mine = ++asked;
+    const q = `num_blocks=${enc(blocks.value)}&data_block_size=${enc(size.value)}` +
+      `&object_size=${enc(objSize.value)}&every=${enc(every.value.trim())}`;
+    setTimeout(async () => {
+      if (mine !== asked) return;
+      try {
+        const c = await api("GET", `/api/calc?${q}`);
+        if (mine !== asked) return;
+        const days = c.history_seconds / 86400;
+        const kept = days >= 2 ? `${days.toFixed(1)} days` : `${(c.history_seconds / 3600).toFixed(1)} hours`;
+        estimate.className = "muted";
+        estimate.textContent = `Footprint ${fmtBytes(c.total_bytes)} on disk, fixed. ` +
+          `Holds ${c.max_objects.toLocaleString()} readings of ${c.object_size} bytes` +
+          (c.objects_per_block ? ` (${c.objects_per_block} per block)` : "") +
+          `: ${kept} of history at one every ${every.value.trim()}.`;
+      } catch (err) {
+        if (mine !== asked) return;
+        estimate.className = "error";
+        estimate.textContent = err.message;
+      }
+    }, 150);
   };
-  blocks.addEventListener("input", update);
+  for (const input of [blocks, objSize, every]) input.addEventListener("input", update);
   size.addEventListener("change", update);
   update();
   const form = el("form", { class: "stack", onsubmit: async (e) => {
@@ -237,6 +257,8 @@ function createPage() {
   } },
     el("label", {}, "Name", name), el("label", {}, "Data type", type),
     el("label", {}, "Blocks", blocks), el("label", {}, "Block size", size),
+    el("label", {}, "Estimate for readings of (bytes)", objSize),
+    el("label", {}, "arriving one every", every),
     estimate, el("button", { type: "submit" }, "Create"));
   render(el("h1", {}, "Create a store"), el("div", { class: "card" }, form, out));
 }

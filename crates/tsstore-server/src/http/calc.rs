@@ -1,0 +1,115 @@
+//! `GET /api/calc`: what a store of a given geometry costs on disk and
+//! holds, as `tsstore calc` tells it (the engine's `Footprint` and
+//! `Capacity`). Needs no key: it touches no store. The console's
+//! create-store form asks it as the user types.
+
+use axum::Json;
+use axum::extract::RawQuery;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::error::ApiResult;
+use crate::app::App;
+use crate::records::{QueryParams, RecordError};
+
+pub fn routes() -> OpenApiRouter<App> {
+    OpenApiRouter::new().routes(routes!(calc))
+}
+
+/// A geometry's footprint, and with `object_size` how many objects it
+/// holds, and with `every` how much time that is.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CalcOut {
+    num_blocks: u32,
+    data_block_size: u32,
+    index_block_size: u32,
+    data_bytes: u64,
+    index_bytes: u64,
+    meta_bytes: u64,
+    total_bytes: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    object_size: Option<u64>,
+    /// Objects packed in one block (0 when an object spans blocks).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    objects_per_block: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    blocks_per_object: Option<u64>,
+    /// Objects the full ring holds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_objects: Option<u64>,
+    /// Seconds of history at one object every `every`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    history_seconds: Option<u64>,
+}
+
+fn number<T: std::str::FromStr>(q: &QueryParams, name: &str) -> Result<Option<T>, RecordError> {
+    q.get(name)
+        .map(|v| {
+            v.parse().map_err(|_| {
+                RecordError::InvalidParameter(format!("{name}: '{v}' is not a whole number"))
+            })
+        })
+        .transpose()
+}
+
+/// Footprint and capacity of a geometry: `num_blocks`, `data_block_size`
+/// (default 4096), `index_block_size` (default 4096), and optionally
+/// `object_size` (bytes of one payload) and `every` (a duration such as
+/// `10s`: one object that often).
+#[utoipa::path(get, path = "/api/calc", tag = "stores",
+    params(
+        ("num_blocks" = u64, Query, minimum = 1, maximum = 4294967295.0),
+        ("data_block_size" = Option<u32>, Query, minimum = 64, maximum = 1073741824,
+            description = "a power of two"),
+        ("index_block_size" = Option<u32>, Query, minimum = 64, maximum = 1073741824,
+            description = "a power of two"),
+        ("object_size" = Option<u64>, Query),
+        ("every" = Option<String>, Query, description = "e.g. 10s, 1m; needs object_size")),
+    responses((status = 200, body = CalcOut)))]
+async fn calc(RawQuery(query): RawQuery) -> ApiResult<Json<CalcOut>> {
+    let q = QueryParams::parse(query.as_deref())?;
+    let defaults = tsstore::Config::default();
+    let config = tsstore::Config {
+        num_blocks: number(&q, "num_blocks")?.ok_or_else(|| {
+            RecordError::InvalidParameter("num_blocks: required (a whole number)".into())
+        })?,
+        data_block_size: number(&q, "data_block_size")?.unwrap_or(defaults.data_block_size),
+        index_block_size: number(&q, "index_block_size")?.unwrap_or(defaults.index_block_size),
+        data_type: tsstore::DataType::Binary,
+    };
+    let footprint = tsstore::Footprint::of(&config)?;
+    let mut out = CalcOut {
+        num_blocks: config.num_blocks,
+        data_block_size: config.data_block_size,
+        index_block_size: config.index_block_size,
+        data_bytes: footprint.data_bytes,
+        index_bytes: footprint.index_bytes,
+        meta_bytes: footprint.meta_bytes,
+        total_bytes: footprint.total_bytes,
+        object_size: None,
+        objects_per_block: None,
+        blocks_per_object: None,
+        max_objects: None,
+        history_seconds: None,
+    };
+    let every = q
+        .get("every")
+        .map(tsstore::parse_duration)
+        .transpose()
+        .map_err(|e| RecordError::InvalidParameter(format!("every: {e}")))?;
+    let Some(size) = number::<u64>(&q, "object_size")? else {
+        if every.is_some() {
+            return Err(RecordError::InvalidParameter("every needs object_size".into()).into());
+        }
+        return Ok(Json(out));
+    };
+    let capacity = tsstore::Capacity::of(&config, size)?;
+    out.object_size = Some(size);
+    out.objects_per_block = Some(capacity.objects_per_block);
+    out.blocks_per_object = Some(capacity.blocks_per_object);
+    out.max_objects = Some(capacity.max_objects);
+    out.history_seconds = every.map(|d| capacity.history(d).as_secs());
+    Ok(Json(out))
+}
