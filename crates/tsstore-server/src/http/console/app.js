@@ -380,7 +380,7 @@ async function storePage(name) {
       if (empty) tableBody.replaceChildren();
       addRow(msg.timestamp, msg.data, true);
       chart.add(msg.timestamp, msg.data);
-      chart.draw();
+      chart.drawSoon();
       // The figures follow the records, at most once a second.
       if (Date.now() > statsDue) {
         statsDue = Date.now() + 1000;
@@ -450,6 +450,12 @@ class Chart {
     }
   }
   points() { let n = 0; for (const p of this.series.values()) n += p.length; return n; }
+  /** One redraw per frame, however fast records come. */
+  drawSoon() {
+    if (this.pending) return;
+    this.pending = true;
+    requestAnimationFrame(() => { this.pending = false; this.draw(); });
+  }
   draw() {
     const c = this.canvas;
     const w = (c.width = c.clientWidth || 800);
