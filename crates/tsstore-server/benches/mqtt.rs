@@ -192,16 +192,10 @@ async fn ingest(s: &Server, b: &Broker, n: usize) -> f64 {
 }
 
 fn main() {
-    // `cargo bench` passes --bench; `cargo test --benches` runs this too:
-    // only a real bench run does the work.
-    if !std::env::args().any(|a| a == "--bench") {
+    if !common::bench_requested() {
         return;
     }
-    let scale: f64 = std::env::var("STREAMING_SCALE")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1.0);
-    let n = |base: usize| ((base as f64 * scale) as usize).max(1000);
+    let n = common::scaled;
     let s = start();
     let b = broker();
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -380,16 +380,11 @@ async fn pull(s: &Server, n: usize) -> f64 {
 }
 
 fn main() {
-    // `cargo bench` passes --bench; `cargo test --benches` runs this too:
-    // only a real bench run does the work.
-    if !std::env::args().any(|a| a == "--bench") {
+    if !common::bench_requested() {
         return;
     }
-    let scale: f64 = std::env::var("STREAMING_SCALE")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1.0);
-    let n = |base: usize| ((base as f64 * scale) as usize).max(1000);
+    let n = common::scaled;
+    let scale = common::scale();
     let s = start();
     let key = create_store(s.port, "b");
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -171,3 +171,22 @@ pub fn fill(
         reader.join().expect("replies")
     })
 }
+
+/// Whether this is a real bench run: `cargo bench` passes `--bench`, and
+/// `cargo test --benches` runs the binary too, which then does nothing.
+pub fn bench_requested() -> bool {
+    std::env::args().any(|a| a == "--bench")
+}
+
+/// `STREAMING_SCALE` (default 1; 0.1: a quick look).
+pub fn scale() -> f64 {
+    std::env::var("STREAMING_SCALE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1.0)
+}
+
+/// `base` records scaled by `scale()`, at least 1 000.
+pub fn scaled(base: usize) -> usize {
+    ((base as f64 * scale()) as usize).max(1000)
+}
