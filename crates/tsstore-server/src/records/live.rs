@@ -27,13 +27,15 @@ use std::time::{Duration, Instant};
 use futures_util::{FutureExt, Sink, SinkExt, Stream, StreamExt};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
-use tsstore::aggregate::{Aggregator, Window};
+use tsstore::aggregate::Aggregator;
 use tsstore::{CommitEvent, Record};
 
-use super::encode::{DataEncoding, compact_window, push_names, push_window};
+use super::encode::DataEncoding;
 use super::error::RecordResult;
 use super::options::ReadSpec;
 use super::pipeline;
+use super::wrap::{Announcer, record_message};
+pub use super::wrap::{Envelope, data_message, window_message};
 use crate::registry::{OpenStore, store_stopping};
 
 /// Records read from the store per step.
@@ -99,19 +101,6 @@ impl Ending {
         };
         Some(Outgoing::Close { code, reason })
     }
-}
-
-/// How the feed wraps each record or window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Envelope {
-    /// `{"type":"data","timestamp","data"}`, with `gap` and `schema`
-    /// messages beside them (WebSocket).
-    Typed,
-    /// `{"timestamp","data"}` (MQTT with timestamps).
-    Plain,
-    /// The data alone, as raw bytes: JSON as stored (expanded), text and
-    /// binary as they are (MQTT without timestamps).
-    Bare,
 }
 
 /// When a feed marks its cursor for the peer to confirm.
@@ -430,90 +419,6 @@ async fn next_notice(notices: &mut Option<&mut mpsc::Receiver<String>>) -> Strin
     }
 }
 
-/// The names behind the indices of a compact feed, and how many of them
-/// the peer has been told (SPEC §9: `{"type":"schema","_schema":{..}}`);
-/// and how windows are wrapped.
-struct Announcer {
-    compact: bool,
-    envelope: Envelope,
-    /// Output names of windows, numbered from 1 in order of appearance.
-    window_names: Vec<String>,
-    announced: usize,
-    /// The store schema's version last announced.
-    schema_version: Option<u32>,
-}
-
-impl Announcer {
-    fn new(compact: bool, envelope: Envelope) -> Announcer {
-        Announcer {
-            // Only a typed feed can announce a schema.
-            compact: compact && envelope == Envelope::Typed,
-            envelope,
-            window_names: Vec::new(),
-            announced: 0,
-            schema_version: None,
-        }
-    }
-
-    /// The schema message to send before compact records of a schema
-    /// store, when the store's schema is new to the peer.
-    fn store_schema(&mut self, store: &tsstore::Store) -> Option<String> {
-        if !self.compact {
-            return None;
-        }
-        let schema = store.schema()?;
-        if self.schema_version == Some(schema.version()) {
-            return None;
-        }
-        self.schema_version = Some(schema.version());
-        let fields = schema.fields();
-        Some(schema_message(
-            fields.iter().map(|f| (f.index as usize, f.name.as_str())),
-        ))
-    }
-
-    /// A window's message, compacted when the feed is, with the schema
-    /// message to send first when it names new fields.
-    fn window(&mut self, w: &Window) -> (Option<String>, Outgoing) {
-        match self.envelope {
-            Envelope::Bare => return (None, Outgoing::Binary(w.data.clone())),
-            Envelope::Plain => {
-                let mut out = Vec::with_capacity(96 + w.data.len());
-                push_window(&mut out, b"", w, &w.data);
-                return (
-                    None,
-                    Outgoing::Text(String::from_utf8(out).unwrap_or_default()),
-                );
-            }
-            Envelope::Typed if !self.compact => {
-                return (None, Outgoing::Text(window_message(w)));
-            }
-            Envelope::Typed => {}
-        }
-        let data = compact_window(&w.data, &mut self.window_names);
-        let mut out = Vec::with_capacity(96 + data.len());
-        push_window(&mut out, b"\"type\":\"data\",", w, &data);
-        let message = Outgoing::Text(String::from_utf8(out).unwrap_or_default());
-        if self.window_names.len() == self.announced {
-            return (None, message);
-        }
-        self.announced = self.window_names.len();
-        let names = self.window_names.iter().map(String::as_str);
-        (
-            Some(schema_message(names.enumerate().map(|(i, n)| (i + 1, n)))),
-            message,
-        )
-    }
-}
-
-/// `{"type":"schema","_schema":{"1":"name",...}}`.
-fn schema_message<'a>(names: impl Iterator<Item = (usize, &'a str)>) -> String {
-    let mut out = b"{\"type\":\"schema\",\"_schema\":".to_vec();
-    push_names(&mut out, names);
-    out.push(b'}');
-    String::from_utf8(out).unwrap_or_default()
-}
-
 /// Takes note of what the peer sent; `Err` when it has gone.
 fn heard(
     m: Option<Incoming>,
@@ -531,67 +436,9 @@ fn heard(
     Ok(())
 }
 
-/// A record as `envelope` wraps it.
-fn record_message(envelope: Envelope, timestamp: i64, data: &[u8], enc: DataEncoding) -> Outgoing {
-    match envelope {
-        Envelope::Typed => Outgoing::Text(data_message(timestamp, data, enc)),
-        Envelope::Plain => {
-            let mut out = Vec::with_capacity(32 + data.len());
-            out.extend_from_slice(b"{\"timestamp\":");
-            out.extend_from_slice(itoa::Buffer::new().format(timestamp).as_bytes());
-            out.extend_from_slice(b",\"data\":");
-            enc.push(&mut out, data);
-            out.push(b'}');
-            Outgoing::Text(String::from_utf8(out).unwrap_or_default())
-        }
-        Envelope::Bare => Outgoing::Binary(data.to_vec()),
-    }
-}
-
-/// `{"type":"data","timestamp":..,"data":..}`.
-pub fn data_message(timestamp: i64, data: &[u8], enc: DataEncoding) -> String {
-    let mut out = Vec::with_capacity(48 + data.len());
-    out.extend_from_slice(b"{\"type\":\"data\",\"timestamp\":");
-    out.extend_from_slice(itoa::Buffer::new().format(timestamp).as_bytes());
-    out.extend_from_slice(b",\"data\":");
-    enc.push(&mut out, data);
-    out.push(b'}');
-    String::from_utf8(out).unwrap_or_default()
-}
-
-/// A window as `{"type":"data","timestamp":end,"records","partial","data"}`.
-pub fn window_message(w: &Window) -> String {
-    let mut out = Vec::with_capacity(96 + w.data.len());
-    push_window(&mut out, b"\"type\":\"data\",", w, &w.data);
-    String::from_utf8(out).unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn messages() {
-        let enc = DataEncoding {
-            data_type: tsstore::DataType::Json,
-            trusted: true,
-        };
-        assert_eq!(
-            data_message(5, br#"{"t":1}"#, enc),
-            r#"{"type":"data","timestamp":5,"data":{"t":1}}"#
-        );
-        let w = Window {
-            start: 0,
-            end: 10,
-            partial: false,
-            records: 2,
-            data: br#"{"t":1.5}"#.to_vec(),
-        };
-        assert_eq!(
-            window_message(&w),
-            r#"{"type":"data","timestamp":10,"records":2,"partial":false,"data":{"t":1.5}}"#
-        );
-    }
 
     #[test]
     fn every_ending_but_a_gone_peer_says_why() {

@@ -1,9 +1,10 @@
 //! Records, whatever carries them: intake (what a client sent → items a
 //! store takes), read options and the read spec they make, the read
-//! pipeline (expand once, filter, aggregate) and the encoders.
+//! pipeline (expand once, filter, aggregate), the encoders, and the live
+//! feed (`live`, with `wrap` for its envelopes and schema messages).
 //!
-//! Every transport goes through here: REST today, then WebSocket, the Unix
-//! socket, MQTT and outbound connections. Nothing in this module knows
+//! Every transport goes through here: REST, WebSocket, the Unix socket,
+//! MQTT and outbound connections. Nothing in this module knows
 //! HTTP: errors are `RecordError`s, which each transport maps to its own
 //! answers in one place.
 
@@ -14,6 +15,7 @@ pub mod intake;
 pub mod live;
 pub mod options;
 pub mod pipeline;
+mod wrap;
 
 pub use error::{RecordError, RecordResult};
 pub use options::{ListDefaults, QueryParams, ReadOptions, ReadSpec, TimeRange};
