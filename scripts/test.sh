@@ -17,8 +17,10 @@ missing=()
 command -v socat >/dev/null 2>&1 || missing+=(socat)
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
 command -v mosquitto_sub >/dev/null 2>&1 || missing+=(mosquitto-clients)
-# Chromium runs the web console's end-to-end test (tests/console.rs).
+# Chromium runs the web console's end-to-end test (tests/console.rs);
+# systemd-analyze verifies the service unit (tests/packaging.rs).
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y "${missing[@]}" >/dev/null 2>&1 \
     || { apt-get update >/dev/null && apt-get install -y "${missing[@]}" >/dev/null; }
@@ -27,4 +29,6 @@ fi
 export PATH="$PATH:/usr/sbin"
 # playwright-core drives Chromium; its version is pinned by the lock file.
 npm ci --prefix crates/tsstore-server/tests/console --no-audit --no-fund --silent
+# dockerfilelint checks packaging/Dockerfile (tests/packaging.rs).
+npm ci --prefix packaging --no-audit --no-fund --silent
 cargo test --workspace --locked

@@ -32,6 +32,8 @@ pub enum CliError {
         path: String,
         source: tsstore::Error,
     },
+    #[error(transparent)]
+    Probe(#[from] crate::probe::ProbeError),
     /// Arguments that do not go together, or ask for the impossible.
     #[error("{0}")]
     Usage(String),
@@ -67,8 +69,21 @@ pub enum Command {
     /// Run the server: REST API and WebSockets on HTTP (HTTPS when a certificate is
     /// configured), line-protocol ingest on a Unix socket.
     Serve(ServeArgs),
+    /// Ask the local server whether it is healthy (GET /health over plain
+    /// HTTP; exit status 0 when it is): for container health checks.
+    Health(HealthArgs),
     /// Print the version.
     Version,
+}
+
+#[derive(Debug, Args)]
+pub struct HealthArgs {
+    /// Port of the server (default: config, $TSSTORE_PORT, 21080).
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Seconds to wait for the answer.
+    #[arg(long, default_value_t = 5)]
+    pub timeout: u64,
 }
 
 #[derive(Debug, Args)]
@@ -199,6 +214,7 @@ pub fn run(cli: Cli) -> Result<String, CliError> {
     match cli.command {
         Command::Version => Ok(format!("tsstore {}", env!("CARGO_PKG_VERSION"))),
         Command::Calc(args) => calc(&args),
+        Command::Health(args) => health(config, &args),
         Command::Create(args) => create(&settings(config, &args.path)?, &args),
         Command::Status(args) => status(&settings(config, &args.path)?, args.json),
         Command::Key(cmd) => key(config, cmd),
@@ -407,6 +423,33 @@ fn status(settings: &Settings, json: bool) -> Result<String, CliError> {
         }
     }
     Ok(out)
+}
+
+fn health(config: Option<&Path>, args: &HealthArgs) -> Result<String, CliError> {
+    let flags = Overrides {
+        port: args.port,
+        ..Overrides::default()
+    };
+    let settings = settings_with(config, flags)?;
+    if settings.tls.is_some() {
+        return Err(CliError::Usage(
+            "the server speaks HTTPS only (server.tls): `tsstore health` asks over plain HTTP"
+                .into(),
+        ));
+    }
+    // A server listening on every address answers on loopback.
+    let host = match settings.host.as_str() {
+        "0.0.0.0" | "" => "127.0.0.1",
+        "::" | "[::]" => "::1",
+        other => other,
+    };
+    let host = if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    };
+    let timeout = std::time::Duration::from_secs(args.timeout.max(1));
+    Ok(crate::probe::health(&host, settings.port, timeout)?)
 }
 
 fn calc(args: &CalcArgs) -> Result<String, CliError> {

@@ -34,8 +34,10 @@
 //!   `records`, like `http`).
 //! * `serve`: wiring only: runtime, listener, connection bound, signals,
 //!   and the stop sequence (stop accepting → tasks end → stores close).
+//! * `probe`: `tsstore health`, a plain GET of `/health` for container
+//!   health checks.
 //! * `cli`: the commands (`create`, `key`, `status`, `calc`, `serve`,
-//!   `version`).
+//!   `health`, `version`).
 //!
 //! Invariants (see docs/ARCHITECTURE.md): no module outside `http/` uses
 //! axum or knows a status code; every background task is started through
@@ -52,6 +54,7 @@ pub mod json_int;
 pub mod keys;
 pub mod metrics;
 pub mod outbound;
+pub mod probe;
 pub mod provision;
 pub mod records;
 pub mod registry;
