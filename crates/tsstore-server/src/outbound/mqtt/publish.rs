@@ -215,10 +215,12 @@ impl Driver {
     }
 
     fn publish(&self, payload: Vec<u8>) -> Result<(), String> {
-        // The request channel holds the window and more: never full here.
+        // The request queue holds the window and more, so it is never full
+        // here: a refusal means the event loop has gone with the
+        // connection (its error may still be on its way to us).
         self.client
             .try_publish(self.topic.as_str(), QoS::AtLeastOnce, false, payload)
-            .map_err(|e| format!("cannot publish: {e}"))
+            .map_err(|e| format!("connection lost: cannot publish ({e})"))
     }
 
     /// Confirms every mark whose publishes are all acknowledged.
