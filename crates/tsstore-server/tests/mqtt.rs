@@ -225,11 +225,10 @@ async fn a_broker_restart_mid_stream_loses_nothing() {
         (20000..=20021).contains(&sent),
         "{sent} sent; {again} seen twice; {v}"
     );
-    assert_eq!(v["errors"], 1, "{v}");
-    assert!(
-        v["last_error"].as_str().unwrap().contains("connection"),
-        "{v}"
-    );
+    // The loss, and a failed dial if the broker was slower to come back
+    // than the first backoff.
+    assert!(v["errors"].as_u64() >= Some(1), "{v}");
+    assert!(v["last_error"].as_str().unwrap().contains("conn"), "{v}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
