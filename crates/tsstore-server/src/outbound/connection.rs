@@ -5,6 +5,7 @@
 use std::future::Future;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -12,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::alerts::AlertCounters;
 use crate::app::App;
+use crate::records::live::Progress;
 use crate::registry::OpenStore;
 
 /// What differs between the kinds of outbound connection (WebSocket,
@@ -156,11 +158,48 @@ impl<S: Kind> Connection<S> {
             .fetch_add(1, std::sync::atomic::Ordering::Release);
     }
 
+    /// Writes its kind's connection file, which keeps this connection's
+    /// cursor, unless the connection was deleted meanwhile.
+    pub(crate) fn save_cursor(&self, app: &App, open: &OpenStore, name: &str) {
+        S::registry(app).save_cursor(open, name, self);
+    }
+
     /// The error count and the state, read so that a counted failure is
     /// also described.
     pub fn errors_and_state(&self) -> (u64, State, Option<String>) {
         let errors = self.errors.load(std::sync::atomic::Ordering::Acquire);
         let (state, why) = self.state();
         (errors, state, why)
+    }
+}
+
+/// The progress of a sending connection's feed: how far it has read, and
+/// the confirmed cursor (the resume point), saved at most once per
+/// `save_every` (`None`: kept in memory only).
+pub(crate) struct CursorProgress<'a, S> {
+    pub app: &'a App,
+    pub name: &'a str,
+    pub open: &'a OpenStore,
+    pub conn: &'a Connection<S>,
+    pub save_every: Option<Duration>,
+    pub saved_at: Instant,
+}
+
+impl<S: Kind> Progress for CursorProgress<'_, S> {
+    fn reached(&mut self, cursor: i64) {
+        self.conn.read_timestamp.store(cursor, Relaxed);
+    }
+
+    fn confirmed(&mut self, cursor: i64) {
+        // A maximum: a confirmation the feed reads late never moves the
+        // cursor back past one recorded meanwhile (MQTT's driver records
+        // them as the PUBACKs come).
+        self.conn.cursor.fetch_max(cursor, Relaxed);
+        if let Some(every) = self.save_every
+            && self.saved_at.elapsed() >= every
+        {
+            self.saved_at = Instant::now();
+            self.conn.save_cursor(self.app, self.open, self.name);
+        }
     }
 }

@@ -11,7 +11,6 @@
 //! `{"timestamp"?, "data"}` it receives through `records::intake`;
 //! invalid messages are counted and skipped.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
@@ -23,13 +22,13 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
 
 use super::backoff::Backoff;
-use super::connection::{Connection, Kind, State};
+use super::connection::{Connection, CursorProgress, Kind, State};
 use super::manager::Connections;
 use super::spec::{ConnectionSpec, Mode};
 use crate::alerts;
 use crate::app::App;
 use crate::records::intake;
-use crate::records::live::{self, Confirm, Ending, Envelope, Feed, Incoming, Outgoing, Progress};
+use crate::records::live::{self, Confirm, Ending, Envelope, Feed, Incoming, Outgoing};
 use crate::registry::{OpenStore, store_stopping};
 
 pub const CONNECTIONS_FILE: &str = "ws_connections.json";
@@ -150,7 +149,7 @@ async fn run(app: &App, name: &str, open: Arc<OpenStore>, conn: Arc<WsConnection
     }
     // The final cursor, unless the connection was deleted meanwhile.
     if conn.spec.mode == Mode::Push {
-        app.outbound.ws.save_cursor(&open, name, &conn);
+        conn.save_cursor(app, &open, name);
     }
     conn.set_state(State::Disconnected);
 }
@@ -161,31 +160,6 @@ fn describe(ending: &Ending) -> String {
         Ending::Idle => "nothing heard from the peer; reconnecting".into(),
         Ending::ReadFailed(why) => format!("reading the store failed: {why}"),
         other => format!("{other:?}"),
-    }
-}
-
-/// Push progress: the delivered cursor, saved at a bounded rate.
-struct PushProgress<'a> {
-    app: &'a App,
-    name: &'a str,
-    dir: &'a Path,
-    conn: &'a WsConnection,
-    saved_at: Instant,
-}
-
-impl Progress for PushProgress<'_> {
-    fn reached(&mut self, cursor: i64) {
-        self.conn.read_timestamp.store(cursor, Relaxed);
-    }
-
-    fn confirmed(&mut self, cursor: i64) {
-        self.conn.cursor.store(cursor, Relaxed);
-        if self.saved_at.elapsed() >= CURSOR_SAVE_EVERY {
-            self.saved_at = Instant::now();
-            if let Err(e) = self.app.outbound.ws.save(self.dir, self.name) {
-                tracing::warn!(connection = %self.conn.id, "cursor not saved: {e}");
-            }
-        }
     }
 }
 
@@ -243,11 +217,12 @@ async fn push(
         envelope: Envelope::Typed,
     };
     let name = open.store.name().to_string();
-    let mut progress = PushProgress {
+    let mut progress = CursorProgress {
         app,
         name: &name,
-        dir: open.store.path(),
+        open,
         conn,
+        save_every: Some(CURSOR_SAVE_EVERY),
         saved_at: Instant::now(),
     };
     live::run(

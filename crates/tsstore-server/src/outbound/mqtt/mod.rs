@@ -217,7 +217,7 @@ async fn run(app: &App, name: &str, open: Arc<OpenStore>, conn: Arc<MqttConnecti
         }
     }
     if conn.spec.mode == MqttMode::Publish && conn.spec.persist_every() > 0 {
-        app.outbound.mqtt.save_cursor(&open, name, &conn);
+        conn.save_cursor(app, &open, name);
     }
     conn.set_state(State::Disconnected);
 }

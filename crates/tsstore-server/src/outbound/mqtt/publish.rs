@@ -24,8 +24,8 @@ use tokio_util::sync::PollSender;
 use super::{Events, MqttConnection, dial};
 use crate::app::App;
 use crate::outbound::backoff::Backoff;
-use crate::outbound::connection::State;
-use crate::records::live::{self, Confirm, Ending, Envelope, Feed, Incoming, Outgoing, Progress};
+use crate::outbound::connection::{CursorProgress, State};
+use crate::records::live::{self, Confirm, Ending, Envelope, Feed, Incoming, Outgoing};
 use crate::registry::OpenStore;
 
 /// Longest the goodbye (DISCONNECT) to the broker may take.
@@ -76,11 +76,13 @@ pub(super) async fn session(
             Envelope::Bare
         },
     };
-    let mut progress = Published {
+    let every = spec.persist_every();
+    let mut progress = CursorProgress {
         app,
         name,
         open,
         conn,
+        save_every: (every > 0).then(|| Duration::from_secs(every as u64)),
         saved_at: Instant::now(),
     };
     let driver = Driver {
@@ -106,34 +108,6 @@ pub(super) async fn session(
         // The feed saw the driver go: the driver knows why.
         (Ending::PeerGone, Err(why)) => Err(why),
         (ending, _) => Ok(ending),
-    }
-}
-
-/// Publish progress: the acknowledged cursor, saved as often as the
-/// connection asks.
-struct Published<'a> {
-    app: &'a App,
-    name: &'a str,
-    open: &'a OpenStore,
-    conn: &'a MqttConnection,
-    saved_at: Instant,
-}
-
-impl Progress for Published<'_> {
-    fn reached(&mut self, cursor: i64) {
-        self.conn.read_timestamp.store(cursor, Relaxed);
-    }
-
-    fn confirmed(&mut self, _cursor: i64) {
-        // The driver has moved the cursor already; this saves it.
-        let every = self.conn.spec.persist_every();
-        if every > 0 && self.saved_at.elapsed() >= Duration::from_secs(every as u64) {
-            self.saved_at = Instant::now();
-            self.app
-                .outbound
-                .mqtt
-                .save_cursor(self.open, self.name, self.conn);
-        }
     }
 }
 
