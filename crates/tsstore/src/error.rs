@@ -26,6 +26,9 @@ pub enum Error {
     /// Another `Store` (in this or another process) holds the store's lock.
     #[error("store '{0}' is in use by another process or handle")]
     InUse(String),
+    /// The store was opened with `Store::open_read_only`; nothing can be written through it.
+    #[error("store '{0}' is open read-only")]
+    ReadOnly(String),
     #[error("invalid store name '{name}': {reason}")]
     InvalidName { name: String, reason: &'static str },
     #[error("invalid configuration: {0}")]

@@ -77,3 +77,53 @@ impl StoreFile for RealFile {
         Ok(self.file.metadata()?.len())
     }
 }
+
+/// A file read through, with writes kept in memory over it: how a
+/// read-only open lets recovery seal a block header (what a crashed writer
+/// left unsaid) without touching the disk. Recovery writes only block
+/// headers, at most one per block, so this holds at most
+/// `num_blocks × BLOCK_HEADER_SIZE` bytes.
+#[derive(Debug)]
+pub(crate) struct OverlayFile {
+    inner: std::sync::Arc<dyn StoreFile>,
+    writes: std::sync::Mutex<std::collections::BTreeMap<u64, Vec<u8>>>,
+}
+
+impl OverlayFile {
+    pub(crate) fn new(inner: std::sync::Arc<dyn StoreFile>) -> OverlayFile {
+        OverlayFile {
+            inner,
+            writes: Default::default(),
+        }
+    }
+}
+
+impl StoreFile for OverlayFile {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        self.inner.read_exact_at(buf, offset)?;
+        let writes = crate::lock::mutex_lock(&self.writes);
+        let end = offset + buf.len() as u64;
+        let longest = writes.values().map(Vec::len).max().unwrap_or(0) as u64;
+        for (&at, bytes) in writes.range(offset.saturating_sub(longest)..end) {
+            let (from, to) = (at.max(offset), (at + bytes.len() as u64).min(end));
+            if from < to {
+                buf[(from - offset) as usize..(to - offset) as usize]
+                    .copy_from_slice(&bytes[(from - at) as usize..(to - at) as usize]);
+            }
+        }
+        Ok(())
+    }
+
+    fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
+        crate::lock::mutex_lock(&self.writes).insert(offset, buf.to_vec());
+        Ok(())
+    }
+
+    fn sync_data(&self) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn size(&self) -> io::Result<u64> {
+        self.inner.size()
+    }
+}

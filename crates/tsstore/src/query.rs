@@ -252,6 +252,14 @@ pub struct Records<'a> {
 
 impl<'a> Records<'a> {
     fn new(store: &'a Store, reverse: bool, from: i64, to: i64) -> Records<'a> {
+        // A snapshot cannot hold anything newer than its newest record: a
+        // later one read from a block the writer is refilling would move
+        // the window past records still to come.
+        let to = if store.is_read_only() {
+            to.min(read_lock(&store.ring).newest())
+        } else {
+            to
+        };
         Records {
             store,
             reverse,

@@ -161,6 +161,8 @@ fn engine_status(e: &Error) -> (StatusCode, &'static str) {
         Error::Schema(s) => schema_status(s),
         Error::Json(_) => (StatusCode::BAD_REQUEST, "invalid_json"),
         Error::Corrupt(_) => (StatusCode::INTERNAL_SERVER_ERROR, "store_corrupt"),
+        // The server opens every store for writing; this would be a bug.
+        Error::ReadOnly(_) => (StatusCode::INTERNAL_SERVER_ERROR, "store_read_only"),
         // The disk (or the filesystem's largest file) cannot hold what was
         // asked: a store too large for this device, not a fault.
         Error::Io(e)

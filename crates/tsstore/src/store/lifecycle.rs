@@ -1,6 +1,7 @@
 //! Store lifecycle: create (files at full size, meta last), open (lock,
-//! length repair, recovery, the flusher), close, delete, destroy, and the
-//! directory-level queries (`exists`, `list`, `read_config`).
+//! length repair, recovery, the flusher), the read-only open (no lock, no
+//! writes: a snapshot), close, delete, destroy, and the directory-level
+//! queries (`exists`, `list`, `read_config`, `is_held`).
 
 use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
@@ -15,7 +16,7 @@ use crate::durability::{FlushTarget, Flusher, GroupCommit, SyncPolicy};
 use crate::error::{Error, Result};
 use crate::format::{FEATURE_CHECKSUMS, META_SIZE, Meta, index_file_len};
 use crate::index::RingIndex;
-use crate::io::{RealFile, StoreFile};
+use crate::io::{OverlayFile, RealFile, StoreFile};
 use crate::lock::mutex_lock;
 use crate::notify::CommitNotifier;
 use crate::writer::{Ctx, Writer};
@@ -28,6 +29,12 @@ fn store_dir(dir: &Path, name: &str) -> Result<PathBuf> {
 fn open_rw(path: &Path) -> Result<File> {
     Ok(OpenOptions::new().read(true).write(true).open(path)?)
 }
+
+/// Attempts of a read-only open that met a checkpoint being written.
+const READ_ONLY_ATTEMPTS: u32 = 5;
+/// Pause between them: a checkpoint writes a few index entries and 48
+/// bytes of meta, so it is over long before this.
+const READ_ONLY_PAUSE: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// Takes the store's advisory lock on `meta.tsdb`, or reports `InUse`.
 fn lock_meta(file: &File, name: &str) -> Result<()> {
@@ -161,7 +168,81 @@ impl Store {
             data: Arc::new(data),
             index: Arc::new(index),
         };
-        Store::open_files(name, path, meta, files, sync)
+        Store::open_files(name, path, meta, files, sync, false)
+    }
+
+    /// Opens a store for reading only, without taking its lock, so it works
+    /// while a server (or any other process) has the store open for
+    /// writing: for backups, exports and `status`.
+    ///
+    /// The result is a snapshot as of the open: the checkpoint plus what
+    /// recovery finds written after it (records a running writer has not
+    /// yet checkpointed included). Nothing is ever written, not even the
+    /// recovery. Records inserted later are not seen, and records the writer
+    /// overwrites while the snapshot is read are skipped and counted in
+    /// `Stats::corruption_skips` (their block no longer starts where the
+    /// snapshot's index says), never served as something else.
+    pub fn open_read_only(dir: impl AsRef<Path>, name: &str) -> Result<Store> {
+        let path = store_dir(dir.as_ref(), name)?;
+        let meta_path = path.join(META_FILE);
+        if !meta_path.exists() {
+            return Err(Error::StoreNotFound(name.to_string()));
+        }
+        let open = |file: &str| -> Result<Arc<dyn StoreFile>> {
+            Ok(Arc::new(RealFile::new(File::open(path.join(file))?)))
+        };
+        let (meta_file, data_file, index) = (open(META_FILE)?, open(DATA_FILE)?, open(INDEX_FILE)?);
+        let mut attempt = 1;
+        loop {
+            let mut raw = [0u8; META_SIZE];
+            meta_file
+                .read_exact_at(&mut raw, 0)
+                .map_err(|e| Error::Corrupt(format!("cannot read meta.tsdb: {e}")))?;
+            let meta = Meta::decode(&raw)?;
+            let data_len = meta.num_blocks as u64 * meta.data_block_size as u64;
+            let index_len = index_file_len(meta.num_blocks, meta.index_block_size);
+            if data_file.size()? < data_len || index.size()? < index_len {
+                return Err(Error::Corrupt(
+                    "data.tsdb or index.tsdb is shorter than meta.tsdb describes; \
+                     opening the store for writing repairs that"
+                        .into(),
+                ));
+            }
+            // Recovery may seal a block header a crashed writer left
+            // unwritten; here that stays in memory.
+            let files = StoreFiles {
+                meta: Arc::clone(&meta_file),
+                data: Arc::new(OverlayFile::new(Arc::clone(&data_file))),
+                index: Arc::clone(&index),
+            };
+            match Store::open_files(name, path.clone(), meta, files, SyncPolicy::Never, true) {
+                // A writer's checkpoint can be caught half written (meta
+                // and index disagree): read it again once it is done.
+                Err(Error::Corrupt(_)) if attempt < READ_ONLY_ATTEMPTS => {
+                    attempt += 1;
+                    std::thread::sleep(READ_ONLY_PAUSE);
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Whether some process (a server, say) has the store open for
+    /// writing. Takes the lock shared for an instant to find out.
+    pub fn is_held(dir: impl AsRef<Path>, name: &str) -> Result<bool> {
+        let path = store_dir(dir.as_ref(), name)?.join(META_FILE);
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::StoreNotFound(name.to_string()));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        match file.try_lock_shared() {
+            Ok(()) => Ok(false),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(true),
+            Err(std::fs::TryLockError::Error(e)) => Err(Error::Io(e)),
+        }
     }
 
     /// Creates a store on files that are not on the local filesystem (a
@@ -190,7 +271,7 @@ impl Store {
             .read_exact_at(&mut raw, 0)
             .map_err(|e| Error::Corrupt(format!("cannot read meta.tsdb: {e}")))?;
         let meta = Meta::decode(&raw)?;
-        Store::open_files(name, PathBuf::new(), meta, files, sync)
+        Store::open_files(name, PathBuf::new(), meta, files, sync, false)
     }
 
     fn open_files(
@@ -199,6 +280,7 @@ impl Store {
         meta: Meta,
         files: StoreFiles,
         sync: SyncPolicy,
+        read_only: bool,
     ) -> Result<Store> {
         let StoreFiles {
             meta: meta_file,
@@ -229,7 +311,11 @@ impl Store {
             schema,
             commits: CommitNotifier::default(),
             closed: false,
+            read_only,
         };
+        if read_only {
+            return Ok(store);
+        }
         if loaded.recovered {
             // Make the recovered log the new checkpoint before accepting writes.
             store.sync()?;
@@ -252,6 +338,10 @@ impl Store {
 
     /// Checkpoints, syncs and releases the store.
     pub fn close(mut self) -> Result<()> {
+        if self.read_only {
+            self.closed = true;
+            return Ok(());
+        }
         self.stop_flusher();
         let out = self.sync();
         self.closed = true;
@@ -275,6 +365,7 @@ impl Store {
 
     /// Closes the store and removes its directory.
     pub fn delete(mut self) -> Result<()> {
+        self.check_writable()?;
         self.stop_flusher();
         self.closed = true;
         let path = self.path.clone();

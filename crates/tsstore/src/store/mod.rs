@@ -96,6 +96,8 @@ pub struct Store {
     /// Signals commits and resets to watchers and callbacks.
     commits: CommitNotifier,
     closed: bool,
+    /// Opened by `open_read_only`: no lock, no writes, a fixed snapshot.
+    read_only: bool,
 }
 
 impl Store {
@@ -149,11 +151,24 @@ impl Store {
         }
     }
 
+    /// Whether the store was opened with `open_read_only`.
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
+    pub(crate) fn check_writable(&self) -> Result<()> {
+        if self.read_only {
+            return Err(crate::error::Error::ReadOnly(self.name.clone()));
+        }
+        Ok(())
+    }
+
     /// Runs `f` with the writer; on failure, unpublished work is rolled back.
     /// If `f` made records readable (even when it then failed: a batch may
     /// publish its first blocks before an error), a commit is signalled
     /// once the writer lock is released.
     fn with_writer<T>(&self, f: impl FnOnce(&mut Writer, &Ctx) -> Result<T>) -> Result<T> {
+        self.check_writable()?;
         let mut w = mutex_lock(&self.writer);
         let before = w.publishes();
         let ctx = self.ctx();
@@ -275,7 +290,7 @@ impl Drop for Store {
     fn drop(&mut self) {
         // Best effort: an explicit close() reports errors, a drop cannot.
         self.stop_flusher();
-        if !self.closed {
+        if !self.closed && !self.read_only {
             let mut w = mutex_lock(&self.writer);
             let _ = w.checkpoint(&self.ctx(), true);
         }

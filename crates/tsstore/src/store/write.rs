@@ -32,6 +32,13 @@ impl Store {
         Ok(stored)
     }
 
+    /// Checks `payload` as `put` would (data type, schema, size) without
+    /// writing anything: for validating a whole import before any of it
+    /// goes in.
+    pub fn check(&self, payload: &[u8]) -> Result<()> {
+        self.check_payload(payload).map(drop)
+    }
+
     /// Inserts `payload` at `timestamp`, which must be after every stored one.
     pub fn put(&self, timestamp: i64, payload: &[u8]) -> Result<ObjectHandle> {
         let payload = self.check_payload(payload)?;

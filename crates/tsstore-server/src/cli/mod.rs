@@ -2,14 +2,20 @@
 //! store directories directly (no server needed), and the footprint
 //! calculator. Errors are `CliError`s for `main` to print on stderr.
 
+mod calc;
+mod create;
+mod health;
+mod key;
+mod status;
+
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand};
-use tsstore::{Config, DataType, Store, SyncPolicy};
+use tsstore::Store;
 
 use crate::config::{self, ConfigError, Overrides, Settings};
-use crate::keys::{KeyError, KeyFile};
-use crate::provision::{self, ProvisionError, StoreRequest};
+use crate::keys::KeyError;
+use crate::provision::ProvisionError;
 use crate::serve::StartError;
 
 /// Why a command failed; the message says what to do about it.
@@ -213,11 +219,11 @@ pub fn run(cli: Cli) -> Result<String, CliError> {
     let config = cli.config.as_deref();
     match cli.command {
         Command::Version => Ok(format!("tsstore {}", env!("CARGO_PKG_VERSION"))),
-        Command::Calc(args) => calc(&args),
-        Command::Health(args) => health(config, &args),
-        Command::Create(args) => create(&settings(config, &args.path)?, &args),
-        Command::Status(args) => status(&settings(config, &args.path)?, args.json),
-        Command::Key(cmd) => key(config, cmd),
+        Command::Calc(args) => calc::calc(&args),
+        Command::Health(args) => health::health(config, &args),
+        Command::Create(args) => create::create(&settings(config, &args.path)?, &args),
+        Command::Status(args) => status::status(&settings(config, &args.path)?, args.json),
+        Command::Key(cmd) => key::key(config, cmd),
         Command::Serve(args) => {
             let flags = Overrides {
                 host: args.host,
@@ -251,7 +257,7 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
-fn human_duration(secs: f64) -> String {
+pub(crate) fn human_duration(secs: f64) -> String {
     let units = [
         (604_800.0, "weeks"),
         (86_400.0, "days"),
@@ -266,39 +272,6 @@ fn human_duration(secs: f64) -> String {
     format!("{secs:.1} seconds")
 }
 
-fn create(settings: &Settings, args: &CreateArgs) -> Result<String, CliError> {
-    let config = StoreRequest {
-        num_blocks: args.blocks,
-        data_block_size: args.data_size,
-        index_block_size: args.index_size,
-        data_type: Some(&args.data_type),
-    }
-    .resolve(&settings.store_defaults, None)?;
-    let note = "created by tsstore create";
-    let (store, key) = provision::create_store(
-        &settings.base_path,
-        &args.name,
-        config,
-        SyncPolicy::Always,
-        note,
-    )?;
-    let dir = store.path().to_path_buf();
-    store.close()?;
-    let size = config.num_blocks as u64 * config.data_block_size as u64;
-    Ok(format!(
-        "created store '{}' ({}, {} blocks of {} bytes: {}) in {}\n\
-         API key (shown only now; keep it): {}\nkey id: {}",
-        args.name,
-        config.data_type,
-        config.num_blocks,
-        config.data_block_size,
-        human_bytes(size),
-        dir.display(),
-        key.key,
-        key.id
-    ))
-}
-
 /// The directory of an existing store, or a message saying it is missing.
 fn existing_store(base: &Path, name: &str) -> Result<PathBuf, CliError> {
     tsstore::validate_store_name(name)?;
@@ -310,200 +283,4 @@ fn existing_store(base: &Path, name: &str) -> Result<PathBuf, CliError> {
         });
     }
     Ok(dir)
-}
-
-impl KeyCommand {
-    /// The store the command acts on and where to find it.
-    fn target(&self) -> (&str, &PathArg) {
-        match self {
-            KeyCommand::Regenerate { store, path, .. }
-            | KeyCommand::List { store, path }
-            | KeyCommand::Revoke { store, path, .. } => (store, path),
-        }
-    }
-}
-
-fn key(config: Option<&Path>, cmd: KeyCommand) -> Result<String, CliError> {
-    let (store, path) = cmd.target();
-    let dir = existing_store(&settings(config, path)?.base_path, store)?;
-    match &cmd {
-        KeyCommand::Regenerate { store, note, .. } => {
-            let mut keys = KeyFile::new(store);
-            let key = keys.add(note)?;
-            keys.save(&dir)?;
-            Ok(format!(
-                "every earlier key of '{store}' is revoked\nAPI key (shown only now; keep it): {}\nkey id: {}",
-                key.key, key.id
-            ))
-        }
-        KeyCommand::List { store, .. } => {
-            let keys = KeyFile::load(&dir, store)?;
-            if keys.keys.is_empty() {
-                return Ok(format!("store '{store}' has no keys"));
-            }
-            let mut out = format!("{:<8}  {:<30}  note", "id", "created");
-            for k in &keys.keys {
-                out.push_str(&format!("\n{:<8}  {:<30}  {}", k.id, k.created_at, k.note));
-            }
-            Ok(out)
-        }
-        KeyCommand::Revoke { store, id, .. } => {
-            let mut keys = KeyFile::load(&dir, store)?;
-            keys.revoke(id)?;
-            keys.save(&dir)?;
-            Ok(format!("key {id} of '{store}' is revoked"))
-        }
-    }
-}
-
-/// One row of `status`.
-#[derive(Debug, serde::Serialize)]
-struct StoreStatus {
-    name: String,
-    /// `null` when the store could not be opened; `error` says why.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    stats: Option<tsstore::Stats>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
-}
-
-fn status(settings: &Settings, json: bool) -> Result<String, CliError> {
-    let base = &settings.base_path;
-    let names = Store::list(base).map_err(|source| CliError::DataPath {
-        path: base.display().to_string(),
-        source,
-    })?;
-    let rows: Vec<StoreStatus> = names
-        .into_iter()
-        .map(
-            |name| match Store::open_with(base, &name, SyncPolicy::Never) {
-                Ok(store) => {
-                    let stats = store.stats();
-                    let _ = store.close();
-                    StoreStatus {
-                        name,
-                        stats: Some(stats),
-                        error: None,
-                    }
-                }
-                Err(e) => StoreStatus {
-                    name,
-                    stats: None,
-                    error: Some(e.to_string()),
-                },
-            },
-        )
-        .collect();
-    if json {
-        return Ok(serde_json::to_string_pretty(&rows)?);
-    }
-    if rows.is_empty() {
-        return Ok(format!("no stores in {}", base.display()));
-    }
-    let mut out = format!(
-        "{:<24} {:<7} {:>10} {:>6}  {:<30}  newest",
-        "name", "type", "size", "fill", "oldest"
-    );
-    for row in rows {
-        match row.stats {
-            Some(s) => out.push_str(&format!(
-                "\n{:<24} {:<7} {:>10} {:>5.1}%  {:<30}  {}",
-                row.name,
-                s.data_type.as_str(),
-                human_bytes(s.capacity_bytes),
-                100.0 * s.bytes_used as f64 / s.capacity_bytes.max(1) as f64,
-                s.oldest_time.as_deref().unwrap_or("-"),
-                s.newest_time.as_deref().unwrap_or("-"),
-            )),
-            None => out.push_str(&format!(
-                "\n{:<24} {}",
-                row.name,
-                row.error.unwrap_or_default()
-            )),
-        }
-    }
-    Ok(out)
-}
-
-fn health(config: Option<&Path>, args: &HealthArgs) -> Result<String, CliError> {
-    let flags = Overrides {
-        port: args.port,
-        ..Overrides::default()
-    };
-    let settings = settings_with(config, flags)?;
-    if settings.tls.is_some() {
-        return Err(CliError::Usage(
-            "the server speaks HTTPS only (server.tls): `tsstore health` asks over plain HTTP"
-                .into(),
-        ));
-    }
-    // A server listening on every address answers on loopback.
-    let host = match settings.host.as_str() {
-        "0.0.0.0" | "" => "127.0.0.1",
-        "::" | "[::]" => "::1",
-        other => other,
-    };
-    let host = if host.contains(':') && !host.starts_with('[') {
-        format!("[{host}]")
-    } else {
-        host.to_string()
-    };
-    let timeout = std::time::Duration::from_secs(args.timeout.max(1));
-    Ok(crate::probe::health(&host, settings.port, timeout)?)
-}
-
-fn calc(args: &CalcArgs) -> Result<String, CliError> {
-    let config = Config {
-        num_blocks: args.blocks,
-        data_block_size: args.block_size,
-        index_block_size: args.index_size,
-        data_type: DataType::Binary,
-    };
-    let footprint = tsstore::Footprint::of(&config)?;
-    let mut out = format!(
-        "data.tsdb   {} ({} blocks of {} bytes)\nindex.tsdb  {}\nmeta.tsdb   {}\ntotal       {}",
-        human_bytes(footprint.data_bytes),
-        args.blocks,
-        args.block_size,
-        human_bytes(footprint.index_bytes),
-        human_bytes(footprint.meta_bytes),
-        human_bytes(footprint.total_bytes)
-    );
-    let Some(size) = args.object_size else {
-        if args.every.is_some() {
-            return Err(CliError::Usage("--every needs --object-size".into()));
-        }
-        return Ok(out);
-    };
-    let capacity = tsstore::Capacity::of(&config, size)?;
-    if !capacity.fits() {
-        return Err(CliError::Usage(format!(
-            "an object of {size} bytes needs {} blocks; the ring has only {}",
-            capacity.blocks_per_object, args.blocks
-        )));
-    }
-    if capacity.packs() {
-        out.push_str(&format!(
-            "\nobjects of {size} bytes: {} per block (packed)",
-            capacity.objects_per_block
-        ));
-    } else {
-        out.push_str(&format!(
-            "\nobjects of {size} bytes: each spans {} blocks",
-            capacity.blocks_per_object
-        ));
-    }
-    out.push_str(&format!(
-        "\nthe ring holds {} objects",
-        capacity.max_objects
-    ));
-    if let Some(every) = &args.every {
-        let d =
-            tsstore::parse_duration(every).map_err(|e| CliError::Usage(format!("--every: {e}")))?;
-        out.push_str(&format!(
-            "\nat one object every {every}: {} of history",
-            human_duration(capacity.history(d).as_secs_f64())
-        ));
-    }
-    Ok(out)
 }

@@ -1,0 +1,62 @@
+//! `tsstore calc`: a store's footprint and how much it holds, from the
+//! engine's `Footprint` and `Capacity` (the arithmetic of `GET /api/calc`).
+
+use tsstore::{Config, DataType};
+
+use super::{CalcArgs, CliError, human_bytes, human_duration};
+
+pub(super) fn calc(args: &CalcArgs) -> Result<String, CliError> {
+    let config = Config {
+        num_blocks: args.blocks,
+        data_block_size: args.block_size,
+        index_block_size: args.index_size,
+        data_type: DataType::Binary,
+    };
+    let footprint = tsstore::Footprint::of(&config)?;
+    let mut out = format!(
+        "data.tsdb   {} ({} blocks of {} bytes)\nindex.tsdb  {}\nmeta.tsdb   {}\ntotal       {}",
+        human_bytes(footprint.data_bytes),
+        args.blocks,
+        args.block_size,
+        human_bytes(footprint.index_bytes),
+        human_bytes(footprint.meta_bytes),
+        human_bytes(footprint.total_bytes)
+    );
+    let Some(size) = args.object_size else {
+        if args.every.is_some() {
+            return Err(CliError::Usage("--every needs --object-size".into()));
+        }
+        return Ok(out);
+    };
+    let capacity = tsstore::Capacity::of(&config, size)?;
+    if !capacity.fits() {
+        return Err(CliError::Usage(format!(
+            "an object of {size} bytes needs {} blocks; the ring has only {}",
+            capacity.blocks_per_object, args.blocks
+        )));
+    }
+    if capacity.packs() {
+        out.push_str(&format!(
+            "\nobjects of {size} bytes: {} per block (packed)",
+            capacity.objects_per_block
+        ));
+    } else {
+        out.push_str(&format!(
+            "\nobjects of {size} bytes: each spans {} blocks",
+            capacity.blocks_per_object
+        ));
+    }
+    out.push_str(&format!(
+        "\nthe ring holds {} objects",
+        capacity.max_objects
+    ));
+    if let Some(every) = &args.every {
+        let d =
+            tsstore::parse_duration(every).map_err(|e| CliError::Usage(format!("--every: {e}")))?;
+        out.push_str(&format!(
+            "\nat one object every {every}: {} of history",
+            human_duration(capacity.history(d).as_secs_f64())
+        ));
+    }
+    Ok(out)
+}

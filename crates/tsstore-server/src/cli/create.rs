@@ -1,0 +1,40 @@
+//! `tsstore create`: a store and its first key, through `provision`.
+
+use tsstore::SyncPolicy;
+
+use super::{CliError, CreateArgs, human_bytes};
+use crate::config::Settings;
+use crate::provision::{self, StoreRequest};
+
+pub(super) fn create(settings: &Settings, args: &CreateArgs) -> Result<String, CliError> {
+    let config = StoreRequest {
+        num_blocks: args.blocks,
+        data_block_size: args.data_size,
+        index_block_size: args.index_size,
+        data_type: Some(&args.data_type),
+    }
+    .resolve(&settings.store_defaults, None)?;
+    let note = "created by tsstore create";
+    let (store, key) = provision::create_store(
+        &settings.base_path,
+        &args.name,
+        config,
+        SyncPolicy::Always,
+        note,
+    )?;
+    let dir = store.path().to_path_buf();
+    store.close()?;
+    let size = config.num_blocks as u64 * config.data_block_size as u64;
+    Ok(format!(
+        "created store '{}' ({}, {} blocks of {} bytes: {}) in {}\n\
+         API key (shown only now; keep it): {}\nkey id: {}",
+        args.name,
+        config.data_type,
+        config.num_blocks,
+        config.data_block_size,
+        human_bytes(size),
+        dir.display(),
+        key.key,
+        key.id
+    ))
+}
