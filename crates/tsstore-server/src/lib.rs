@@ -17,6 +17,8 @@
 //!   spec, the read pipeline (expand once, filter, aggregate), encoders, and
 //!   the budget that moves long reads off the async workers
 //!   (`RecordError`). Every transport goes through it.
+//! * `dump`: the export file format (NDJSON with a header line, CSV) that
+//!   `tsstore export` writes and `tsstore import` reads.
 //! * `json_int`: whole JSON numbers (`3` or `3.0`) wherever a body carries
 //!   an integer.
 //! * `metrics`: per-store and per-route counters, rendered for Prometheus.
@@ -49,6 +51,7 @@ pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod dump;
 pub mod http;
 pub mod json_int;
 pub mod keys;

@@ -79,7 +79,7 @@ pub use query::{READ_BATCH_BYTES, Records};
 pub use record::{ObjectHandle, Record};
 pub use schema::{Field, FieldType, MAX_FIELD_NAME, MAX_FIELDS, Schema, SchemaDoc, SchemaError};
 pub use store::{SCHEMA_FILE, Stats, Store, StoreFiles};
-pub use time::{now_ns, rfc3339};
+pub use time::{now_ns, parse_rfc3339, rfc3339};
 
 /// Byte layout constants and codecs, public for tools and layout tests.
 pub mod layout {

@@ -1,6 +1,6 @@
-//! Wall-clock helpers: nanosecond timestamps and RFC 3339 formatting
-//! (without a date-time dependency; the civil-date conversion is the
-//! well-known days-from-epoch algorithm).
+//! Wall-clock helpers: nanosecond timestamps, RFC 3339 formatting and
+//! parsing (without a date-time dependency; the civil-date conversions are
+//! the well-known days-from-epoch algorithms).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -26,6 +26,95 @@ pub fn rfc3339(ns: i64) -> String {
         sod / 60 % 60,
         sod % 60
     )
+}
+
+/// Parses an RFC 3339 time (`2026-11-28T10:20:00Z`, `...T10:20:00.5+01:00`;
+/// a space may stand for the `T`) into nanoseconds since the epoch.
+pub fn parse_rfc3339(text: &str) -> Result<i64, String> {
+    let bad = || format!("'{text}' is not an RFC 3339 time such as 2026-11-28T10:20:00Z");
+    let b = text.as_bytes();
+    let num = |range: std::ops::Range<usize>| -> Result<i64, String> {
+        let part = b.get(range).ok_or_else(bad)?;
+        if part.is_empty() || !part.iter().all(u8::is_ascii_digit) {
+            return Err(bad());
+        }
+        Ok(part.iter().fold(0, |n, d| n * 10 + i64::from(d - b'0')))
+    };
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't' | b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return Err(bad());
+    }
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, s) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+    let month_days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if !(1..=12).contains(&mo)
+        || d < 1
+        || d > month_days[mo as usize - 1]
+        || h > 23
+        || mi > 59
+        || s > 60
+    {
+        return Err(bad());
+    }
+    let mut i = 19;
+    let mut nanos = 0;
+    if b[i] == b'.' {
+        let start = i + 1;
+        i = start;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i == start || i - start > 9 {
+            return Err(bad());
+        }
+        nanos = num(start..i)? * 10i64.pow(9 - (i - start) as u32);
+    }
+    let offset = match &b[i..] {
+        [b'Z' | b'z'] => 0,
+        [sign @ (b'+' | b'-'), _, _, b':', _, _] => {
+            let (oh, om) = (num(i + 1..i + 3)?, num(i + 4..i + 6)?);
+            if oh > 23 || om > 59 {
+                return Err(bad());
+            }
+            let secs = oh * 3600 + om * 60;
+            if *sign == b'+' { secs } else { -secs }
+        }
+        _ => return Err(bad()),
+    };
+    let secs = days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s - offset;
+    secs.checked_mul(1_000_000_000)
+        .and_then(|n| n.checked_add(nanos))
+        .ok_or_else(bad)
+}
+
+/// Day count since 1970-01-01 of a proleptic Gregorian date.
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = if m > 2 { m - 3 } else { m + 9 };
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }
 
 /// Proleptic Gregorian date of a day count since 1970-01-01.
@@ -58,5 +147,32 @@ mod tests {
             "2025-11-25T22:31:00.500000000Z"
         );
         assert_eq!(rfc3339(-1), "1969-12-31T23:59:59.999999999Z");
+    }
+
+    #[test]
+    fn parses_what_it_formats_and_offsets() {
+        for ns in [0, 1, 951_782_400_000_000_001, 1_764_109_860_500_000_000, -1] {
+            assert_eq!(parse_rfc3339(&rfc3339(ns)), Ok(ns));
+        }
+        let at = 1_764_109_860_000_000_000;
+        assert_eq!(parse_rfc3339("2025-11-25T22:31:00Z"), Ok(at));
+        assert_eq!(parse_rfc3339("2025-11-25 23:31:00+01:00"), Ok(at));
+        assert_eq!(
+            parse_rfc3339("2025-11-25T22:01:00.5-00:30"),
+            Ok(at + 500_000_000)
+        );
+        for bad in [
+            "2025-11-25",
+            "2025-11-25T22:31:00",
+            "2025-02-29T00:00:00Z",
+            "2025-13-01T00:00:00Z",
+            "2025-11-25T22:31:00.Z",
+            "2025-11-25T22:31:00.1234567890Z",
+            "2025-11-25T22:31:00+0100",
+            "2025-11-25T22:31:00Zjunk",
+            "20x5-11-25T22:31:00Z",
+        ] {
+            assert!(parse_rfc3339(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -4,8 +4,12 @@
 
 mod calc;
 mod create;
+mod export;
 mod health;
+mod import;
 mod key;
+mod progress;
+mod remote;
 mod status;
 
 use std::path::{Path, PathBuf};
@@ -45,6 +49,33 @@ pub enum CliError {
     Usage(String),
     #[error("cannot write JSON: {0}")]
     Json(#[from] serde_json::Error),
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Dump(#[from] crate::dump::DumpError),
+    /// A record of an import did not check; nothing was written.
+    #[error(
+        "{0}\nnothing was imported (--skip-invalid imports the valid records and skips the rest)"
+    )]
+    Invalid(crate::dump::DumpError),
+    #[error(
+        "store '{store}' is held by a running server: import through it with \
+         `tsstore import {store} FILE --url http://127.0.0.1:21080` and the store's key in \
+         ${key_env} (or --api-key)",
+        key_env = remote::KEY_ENV
+    )]
+    Held { store: String },
+    /// Talking to a server (`import --url`) failed.
+    #[error("{0}")]
+    Remote(String),
 }
 
 #[derive(Debug, Parser)]
@@ -72,6 +103,12 @@ pub enum Command {
     Status(StatusArgs),
     /// Compute a store's disk footprint and how much it holds.
     Calc(CalcArgs),
+    /// Write a store's records to NDJSON (exact, for backups) or CSV; works
+    /// while a server runs.
+    Export(ExportArgs),
+    /// Add records from an export (NDJSON or CSV) to a store, or to a new
+    /// one with --create; checks the whole file before writing any of it.
+    Import(ImportArgs),
     /// Run the server: REST API and WebSockets on HTTP (HTTPS when a certificate is
     /// configured), line-protocol ingest on a Unix socket.
     Serve(ServeArgs),
@@ -174,6 +211,80 @@ pub struct StatusArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The store to export.
+    pub store: String,
+    /// First time to export: an RFC 3339 time or nanoseconds (default: the oldest record).
+    #[arg(long, conflicts_with = "since")]
+    pub from: Option<String>,
+    /// Export only what is newer than this age, e.g. 24h or 7d.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Last time to export: an RFC 3339 time or nanoseconds (default: the newest record).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// ndjson keeps every record exactly, with the store's settings;
+    /// csv (json and schema stores) has one column per field.
+    #[arg(long, value_enum, default_value = "ndjson")]
+    pub format: crate::dump::Format,
+    /// Write to FILE (it appears once complete) instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// No progress bar, and no summary when writing to standard output.
+    #[arg(short, long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub path: PathArg,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The store to import into.
+    pub store: String,
+    /// The file to import (an export, or NDJSON / CSV of the same shape).
+    pub file: PathBuf,
+    /// ndjson or csv (default: csv for a .csv file, else ndjson).
+    #[arg(long, value_enum)]
+    pub format: Option<crate::dump::Format>,
+    /// Create the store first; type, geometry and schema come from the
+    /// flags, else from the export header, else from the defaults.
+    #[arg(long)]
+    pub create: bool,
+    /// Data type of the new store: binary, text, json or schema.
+    #[arg(long = "type", requires = "create")]
+    pub data_type: Option<String>,
+    /// Number of data blocks of the new store.
+    #[arg(long, requires = "create")]
+    pub blocks: Option<u32>,
+    /// Data block size of the new store, in bytes.
+    #[arg(long = "data-size", requires = "create")]
+    pub data_size: Option<u32>,
+    /// Index block size of the new store, in bytes.
+    #[arg(long = "index-size", requires = "create")]
+    pub index_size: Option<u32>,
+    /// Schema of a new schema store: a JSON file {"fields": [...]}, as
+    /// GET /api/stores/{store}/schema returns it.
+    #[arg(long, value_name = "FILE", requires = "create")]
+    pub schema: Option<PathBuf>,
+    /// Import the valid records and skip the others (and records already
+    /// in the store, which resumes an interrupted import).
+    #[arg(long)]
+    pub skip_invalid: bool,
+    /// Import through the server at this address (for a store it holds),
+    /// e.g. http://127.0.0.1:21080.
+    #[arg(long)]
+    pub url: Option<String>,
+    /// The store's API key for --url (default: $TSSTORE_API_KEY).
+    #[arg(long, requires = "url")]
+    pub api_key: Option<String>,
+    /// No progress bar.
+    #[arg(short, long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub path: PathArg,
+}
+
+#[derive(Debug, Args)]
 pub struct CalcArgs {
     /// Number of data blocks.
     #[arg(long)]
@@ -224,6 +335,8 @@ pub fn run(cli: Cli) -> Result<String, CliError> {
         Command::Create(args) => create::create(&settings(config, &args.path)?, &args),
         Command::Status(args) => status::status(&settings(config, &args.path)?, args.json),
         Command::Key(cmd) => key::key(config, cmd),
+        Command::Export(args) => export::export(&settings(config, &args.path)?, &args),
+        Command::Import(args) => import::import(&settings(config, &args.path)?, &args),
         Command::Serve(args) => {
             let flags = Overrides {
                 host: args.host,
