@@ -18,7 +18,7 @@ use std::time::Instant;
 use tsstore::{DataType, Field, Store, SyncPolicy};
 
 use super::remote::Remote;
-use super::{CliError, ImportArgs, existing_store, progress};
+use super::{CliError, ImportArgs, progress};
 use crate::config::Settings;
 use crate::dump::{DumpError, Entry, Format, Reader};
 use crate::provision::{self, StoreRequest};
@@ -194,7 +194,13 @@ fn local_target(
         return Ok((local, None));
     }
     if !args.create {
-        existing_store(base, &args.store)?;
+        tsstore::validate_store_name(&args.store)?;
+        return Err(CliError::Usage(format!(
+            "store '{}' does not exist in {}; add --create to make it (with --type, \
+             unless the file is an export)",
+            args.store,
+            base.display()
+        )));
     }
     let data_type = args
         .data_type
@@ -351,10 +357,19 @@ fn load(
                 line,
                 timestamp,
                 payload,
-            } => match check(&*target, prev, newest, timestamp, &payload) {
-                Ok(()) => Ok((timestamp, payload)),
-                Err(message) => Err(DumpError::Record { line, message }),
-            },
+            } => {
+                // Checked whole in the first pass (the store checks each
+                // payload again as it stores it); only the order here.
+                let checked = if args.skip_invalid {
+                    check(&*target, prev, newest, timestamp, &payload)
+                } else {
+                    in_order(prev, newest, timestamp)
+                };
+                match checked {
+                    Ok(()) => Ok((timestamp, payload)),
+                    Err(message) => Err(DumpError::Record { line, message }),
+                }
+            }
         };
         match checked {
             Ok((ts, payload)) => {
@@ -402,6 +417,11 @@ fn check(
     ts: i64,
     payload: &[u8],
 ) -> Result<(), String> {
+    in_order(prev, newest, ts)?;
+    target.check(payload)
+}
+
+fn in_order(prev: i64, newest: i64, ts: i64) -> Result<(), String> {
     if ts <= prev {
         let after = if prev == newest {
             "the store's newest record"
@@ -410,7 +430,7 @@ fn check(
         };
         return Err(format!("timestamp {ts} is not after {after} ({prev})"));
     }
-    target.check(payload)
+    Ok(())
 }
 
 fn put(
