@@ -86,7 +86,9 @@ impl StoreFile for RealFile {
 #[derive(Debug)]
 pub(crate) struct OverlayFile {
     inner: std::sync::Arc<dyn StoreFile>,
-    writes: std::sync::Mutex<std::collections::BTreeMap<u64, Vec<u8>>>,
+    /// Writes by offset, and the longest one (how far back a write that
+    /// overlaps a read can start).
+    writes: std::sync::Mutex<(std::collections::BTreeMap<u64, Vec<u8>>, u64)>,
 }
 
 impl OverlayFile {
@@ -101,10 +103,10 @@ impl OverlayFile {
 impl StoreFile for OverlayFile {
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
         self.inner.read_exact_at(buf, offset)?;
-        let writes = crate::lock::mutex_lock(&self.writes);
+        let guard = crate::lock::mutex_lock(&self.writes);
+        let (writes, longest) = &*guard;
         let end = offset + buf.len() as u64;
-        let longest = writes.values().map(Vec::len).max().unwrap_or(0) as u64;
-        for (&at, bytes) in writes.range(offset.saturating_sub(longest)..end) {
+        for (&at, bytes) in writes.range(offset.saturating_sub(*longest)..end) {
             let (from, to) = (at.max(offset), (at + bytes.len() as u64).min(end));
             if from < to {
                 buf[(from - offset) as usize..(to - offset) as usize]
@@ -115,7 +117,9 @@ impl StoreFile for OverlayFile {
     }
 
     fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
-        crate::lock::mutex_lock(&self.writes).insert(offset, buf.to_vec());
+        let mut guard = crate::lock::mutex_lock(&self.writes);
+        guard.1 = guard.1.max(buf.len() as u64);
+        guard.0.insert(offset, buf.to_vec());
         Ok(())
     }
 
@@ -125,5 +129,32 @@ impl StoreFile for OverlayFile {
 
     fn size(&self) -> io::Result<u64> {
         self.inner.size()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlay_writes_show_through_reads_and_never_reach_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, [0u8; 64]).unwrap();
+        let inner = std::sync::Arc::new(RealFile::new(File::open(&path).unwrap()));
+        let overlay = OverlayFile::new(inner);
+        overlay.write_all_at(&[1; 8], 10).unwrap();
+        overlay.write_all_at(&[2; 4], 30).unwrap();
+        overlay.write_all_at(&[3; 2], 12).unwrap();
+        let mut buf = [9u8; 24];
+        overlay.read_exact_at(&mut buf, 14).unwrap();
+        let mut want = [0u8; 24];
+        want[..4].fill(1); // 14..18 of the first write
+        want[16..20].fill(2); // 30..34
+        assert_eq!(buf, want);
+        let mut buf = [9u8; 4];
+        overlay.read_exact_at(&mut buf, 11).unwrap();
+        assert_eq!(buf, [1, 3, 3, 1]);
+        assert_eq!(std::fs::read(&path).unwrap(), [0u8; 64]);
     }
 }
