@@ -5,35 +5,8 @@
 mod common;
 
 use std::path::Path;
-use std::process::Output;
 
-use common::key_of;
-
-fn tsstore(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = common::tsstore_cmd();
-    cmd.args(args);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("run the tsstore binary")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = tsstore(args, &[]);
-    assert!(
-        out.status.success(),
-        "{args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8 output")
-}
-
-fn fails(args: &[&str]) -> String {
-    let out = tsstore(args, &[]);
-    assert!(!out.status.success(), "{args:?} should fail");
-    assert!(out.stdout.is_empty(), "errors go to stderr only");
-    String::from_utf8(out.stderr).expect("utf-8 output")
-}
+use common::{cli as tsstore, cli_fails as fails, cli_ok as ok, key_of};
 
 fn entries(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)

@@ -6,35 +6,9 @@
 mod common;
 
 use std::path::Path;
-use std::process::Output;
 
-use common::Server;
+use common::{Server, cli as run, cli_fails as fails, cli_ok as ok};
 use tsstore::{Config, DataType, Field, FieldType, Store, SyncPolicy};
-
-fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = common::tsstore_cmd();
-    cmd.args(args);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("run the tsstore binary")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = run(args, &[]);
-    assert!(
-        out.status.success(),
-        "{args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8 output")
-}
-
-fn fails(args: &[&str]) -> String {
-    let out = run(args, &[]);
-    assert!(!out.status.success(), "{args:?} should fail");
-    String::from_utf8(out.stderr).expect("utf-8 output")
-}
 
 fn new_store(dir: &Path, name: &str, data_type: DataType, block: u32) -> Store {
     let config = Config {
@@ -56,6 +30,14 @@ fn stored(dir: &Path, name: &str) -> Vec<(i64, Vec<u8>)> {
 }
 
 const T0: i64 = 1_764_000_000_000_000_000;
+
+/// `export STORE --path PATH --format csv -o FILE`
+fn csv_export<'a>(store: &'a str, path: &'a str, file: &'a Path) -> [&'a str; 8] {
+    let file = file.to_str().unwrap();
+    [
+        "export", store, "--path", path, "--format", "csv", "-o", file,
+    ]
+}
 const SEC: i64 = 1_000_000_000;
 
 fn schema_fields() -> Vec<Field> {
@@ -187,16 +169,7 @@ fn csv_round_trips_flat_json_and_schema_stores() {
     schema.close().unwrap();
 
     let file = dir.path().join("flat.csv");
-    let out = ok(&[
-        "export",
-        "flat",
-        "--path",
-        path,
-        "--format",
-        "csv",
-        "-o",
-        file.to_str().unwrap(),
-    ]);
+    let out = ok(&csv_export("flat", path, &file));
     assert!(!out.contains("warning"), "{out}");
     let csv = std::fs::read_to_string(&file).unwrap();
     assert!(
@@ -221,16 +194,7 @@ fn csv_round_trips_flat_json_and_schema_stores() {
     assert_eq!(stored(&data, "flat-copy"), stored(&data, "flat"));
 
     let file = dir.path().join("typed.csv");
-    ok(&[
-        "export",
-        "typed",
-        "--path",
-        path,
-        "--format",
-        "csv",
-        "-o",
-        file.to_str().unwrap(),
-    ]);
+    ok(&csv_export("typed", path, &file));
     let csv = std::fs::read_to_string(&file).unwrap();
     assert!(csv.starts_with("timestamp,temp,count,room,ok\n"), "{csv}");
     let schema_file = dir.path().join("schema.json");
@@ -267,16 +231,7 @@ fn csv_round_trips_flat_json_and_schema_stores() {
     loose.put(T0 + 1, br#"{"b":3,"a":4}"#).unwrap();
     loose.close().unwrap();
     let file = dir.path().join("loose.csv");
-    let out = ok(&[
-        "export",
-        "loose",
-        "--path",
-        path,
-        "--format",
-        "csv",
-        "-o",
-        file.to_str().unwrap(),
-    ]);
+    let out = ok(&csv_export("loose", path, &file));
     assert!(
         out.contains("1 records will not import back byte for byte"),
         "{out}"
@@ -285,16 +240,7 @@ fn csv_round_trips_flat_json_and_schema_stores() {
     let nd = new_store(&data, "raw", DataType::Text, 4096);
     nd.close().unwrap();
     let out_file = dir.path().join("raw.csv");
-    let err = fails(&[
-        "export",
-        "raw",
-        "--path",
-        path,
-        "--format",
-        "csv",
-        "-o",
-        out_file.to_str().unwrap(),
-    ]);
+    let err = fails(&csv_export("raw", path, &out_file));
     assert!(
         err.contains("CSV export is for json and schema stores"),
         "{err}"

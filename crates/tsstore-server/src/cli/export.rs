@@ -13,7 +13,7 @@ use std::time::Instant;
 use indicatif::ProgressBar;
 use tsstore::{DataType, SchemaDoc, Store};
 
-use super::{CliError, ExportArgs, existing_store, human_bytes, progress};
+use super::{CliError, ExportArgs, existing_store, human_bytes, progress, time_span};
 use crate::config::Settings;
 use crate::dump::{self, Format, Header, csv};
 use crate::records::encode::DataEncoding;
@@ -68,10 +68,7 @@ pub(super) fn export(settings: &Settings, args: &ExportArgs) -> Result<String, C
         "exported {} records of '{}'{} to {}: {} in {secs:.2} s ({:.0} records/s)",
         done.records,
         args.store,
-        match (done.first, done.last) {
-            (Some(a), Some(b)) => format!(" ({} → {})", tsstore::rfc3339(a), tsstore::rfc3339(b)),
-            _ => String::new(),
-        },
+        time_span(done.first, done.last),
         args.output
             .as_deref()
             .map_or("standard output".into(), |p| p.display().to_string()),

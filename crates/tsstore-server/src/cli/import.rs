@@ -18,7 +18,7 @@ use std::time::Instant;
 use tsstore::{DataType, Field, Store, SyncPolicy};
 
 use super::remote::Remote;
-use super::{CliError, ImportArgs, progress};
+use super::{CliError, ImportArgs, progress, time_span};
 use crate::config::Settings;
 use crate::dump::{DumpError, Entry, Format, Reader};
 use crate::provision::{self, StoreRequest};
@@ -131,10 +131,7 @@ pub(super) fn import(settings: &Settings, args: &ImportArgs) -> Result<String, C
         "imported {} records into '{}'{} in {secs:.2} s ({:.0} records/s)",
         loaded.records,
         args.store,
-        match (loaded.first, loaded.last) {
-            (Some(a), Some(b)) => format!(" ({} → {})", tsstore::rfc3339(a), tsstore::rfc3339(b)),
-            _ => String::new(),
-        },
+        time_span(loaded.first, loaded.last),
         loaded.records as f64 / secs.max(1e-9),
     ));
     if loaded.skipped > 0 {

@@ -370,6 +370,14 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
+/// ` (first → last)` in RFC 3339, or nothing when there were no records.
+fn time_span(first: Option<i64>, last: Option<i64>) -> String {
+    match (first, last) {
+        (Some(a), Some(b)) => format!(" ({} → {})", tsstore::rfc3339(a), tsstore::rfc3339(b)),
+        _ => String::new(),
+    }
+}
+
 pub(crate) fn human_duration(secs: f64) -> String {
     let units = [
         (604_800.0, "weeks"),

@@ -35,6 +35,35 @@ pub fn tsstore_cmd() -> Command {
     cmd
 }
 
+/// Runs a `tsstore` command with `env` added to a clean environment.
+pub fn cli(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = tsstore_cmd();
+    cmd.args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run the tsstore binary")
+}
+
+/// A command that succeeds; its stdout.
+pub fn cli_ok(args: &[&str]) -> String {
+    let out = cli(args, &[]);
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 output")
+}
+
+/// A command that fails, saying why on stderr only; its stderr.
+pub fn cli_fails(args: &[&str]) -> String {
+    let out = cli(args, &[]);
+    assert!(!out.status.success(), "{args:?} should fail");
+    assert!(out.stdout.is_empty(), "errors go to stderr only");
+    String::from_utf8(out.stderr).expect("utf-8 output")
+}
+
 /// A running server; killed when dropped.
 pub struct Server {
     child: Child,
