@@ -40,6 +40,9 @@ mod capacity;
 mod config;
 mod durability;
 mod duration;
+/// The compressed encoding's building blocks (columnar frame body, zstd
+/// frame codec); public for benches and tools.
+pub mod encoding;
 mod error;
 mod filter;
 mod flat_json;

@@ -1,0 +1,12 @@
+//! Store encodings: how records sit in a block.
+//!
+//! `raw` is the layout of `docs/FORMAT.md` (ts-store's, byte for byte).
+//! `compressed` keeps runs of records as zstd frames of a columnar body,
+//! one frame per block, so a block holds ten or more times the readings.
+//! This module has the pieces that do not depend on the ring: the
+//! columnar body (`columns`) and the frame codec (`frame`).
+
+pub mod columns;
+pub mod frame;
+
+pub use frame::{FrameCodec, FrameError};
