@@ -152,7 +152,7 @@ fn raw_bytes_per_reading(records: &[(i64, Vec<u8>)]) -> f64 {
 /// Packs every reading into blocks; returns bytes per reading, µs of
 /// packing per reading and of unpacking per block, after checking that
 /// every block reads back exactly.
-fn compressed(records: &[(i64, Vec<u8>)], columnar: bool) -> (f64, f64, f64, f64) {
+fn compressed(records: &[(i64, Vec<u8>)], columnar: bool) -> (f64, f64, f64, f64, f64) {
     let refs: Vec<(i64, &[u8])> = records.iter().map(|(t, p)| (*t, p.as_slice())).collect();
     let mut codec = FrameCodec::new(1 << 20).expect("codec");
     let mut frames = Vec::new();
@@ -195,6 +195,18 @@ fn compressed(records: &[(i64, Vec<u8>)], columnar: bool) -> (f64, f64, f64, f64
         }
     }
     let unpack = start.elapsed().as_secs_f64() * 1e6 / frames.len() as f64;
+    // A lookup by time: inflate the block's frame, rebuild one record.
+    let start = Instant::now();
+    let mut one = Vec::new();
+    for (first, n, frame) in &frames {
+        let view = codec.inflate(frame).expect("inflate");
+        let want = records[first + n / 2].0;
+        let i = view.timestamps().binary_search(&want).expect("found");
+        one.clear();
+        view.write_record(i, &mut one);
+        assert_eq!(one, records[first + n / 2].1);
+    }
+    let lookup = start.elapsed().as_secs_f64() * 1e6 / frames.len() as f64;
     let mut zstd = zstd::bulk::Decompressor::new().expect("zstd");
     let start = Instant::now();
     for (_, _, frame) in &frames {
@@ -206,6 +218,7 @@ fn compressed(records: &[(i64, Vec<u8>)], columnar: bool) -> (f64, f64, f64, f64
         pack,
         unpack,
         inflate,
+        lookup,
     )
 }
 
@@ -245,9 +258,9 @@ fn main() {
             ("zstd-1, records as written", false),
             ("zstd-1, columnar body", true),
         ] {
-            let (bpr, pack, unpack, inflate) = compressed(&records, columnar);
+            let (bpr, pack, unpack, inflate, lookup) = compressed(&records, columnar);
             println!(
-                "  {label:<28} {bpr:>6.1} B/reading  {:>5.1}x  pack {pack:.2} µs/reading, unpack {unpack:.0} µs/block (zstd {inflate:.0})",
+                "  {label:<28} {bpr:>6.1} B/reading  {:>5.1}x  pack {pack:.2} µs/reading, unpack {unpack:.0} µs/block (zstd {inflate:.0}), one record {lookup:.0} µs",
                 raw / bpr
             );
         }

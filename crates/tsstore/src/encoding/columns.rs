@@ -245,6 +245,131 @@ pub fn encode(records: &[(i64, &[u8])], columnar: bool, out: &mut Vec<u8>) {
     }
 }
 
+/// A parsed body: where every piece of every record lies, so that one
+/// record can be rebuilt without the others (a lookup by time rebuilds
+/// one; an iterator all of them).
+#[derive(Debug)]
+pub struct BodyView<'a> {
+    body: &'a [u8],
+    stamps: Vec<i64>,
+    /// Per record: its template + 1 (0: raw) and its row among those.
+    shapes: Vec<(u32, u32)>,
+    /// Per template: what comes before each value (`{"k":` then `,"k":`).
+    prefixes: Vec<Vec<Vec<u8>>>,
+    /// Per template: its records' value spans, `[key * rows + row]`.
+    values: Vec<Vec<std::ops::Range<usize>>>,
+    rows: Vec<usize>,
+    raw: Vec<std::ops::Range<usize>>,
+}
+
+impl<'a> BodyView<'a> {
+    pub fn parse(body: &'a [u8]) -> Result<BodyView<'a>, BodyError> {
+        let mut c = Cursor { b: body, i: 0 };
+        let first = i64::from_le_bytes(
+            c.bytes(8)?
+                .try_into()
+                .map_err(|_| BodyError("truncated timestamp"))?,
+        );
+        let n = c.count()?;
+        if n == 0 {
+            return Err(BodyError("no records"));
+        }
+        let mut stamps = Vec::with_capacity(n);
+        stamps.push(first);
+        for _ in 1..n {
+            let delta = c.varint()?;
+            let prev = stamps[stamps.len() - 1];
+            match i64::try_from(delta).ok().and_then(|d| prev.checked_add(d)) {
+                Some(ts) if delta > 0 => stamps.push(ts),
+                _ => return Err(BodyError("timestamps do not increase")),
+            }
+        }
+        let t = c.count()?;
+        let mut prefixes = Vec::with_capacity(t);
+        for _ in 0..t {
+            let k = c.count()?;
+            let mut keys = Vec::with_capacity(k);
+            for j in 0..k {
+                let len = c.count()?;
+                let key = c.bytes(len)?;
+                let mut prefix = Vec::with_capacity(len + 4);
+                prefix.extend_from_slice(if j == 0 { b"{\"" } else { b",\"" });
+                prefix.extend_from_slice(key);
+                prefix.extend_from_slice(b"\":");
+                keys.push(prefix);
+            }
+            prefixes.push(keys);
+        }
+        let mut shapes = Vec::with_capacity(n);
+        let mut rows = vec![0usize; t];
+        let mut raw_count = 0;
+        for _ in 0..n {
+            let s = c.count()?;
+            if s > t {
+                return Err(BodyError("unknown template"));
+            }
+            let row = if s == 0 {
+                raw_count += 1;
+                raw_count - 1
+            } else {
+                rows[s - 1] += 1;
+                rows[s - 1] - 1
+            };
+            shapes.push((s as u32, row as u32));
+        }
+        let raw = column(&mut c, raw_count)?;
+        let mut values = Vec::with_capacity(t);
+        for (keys, &count) in prefixes.iter().zip(&rows) {
+            let mut spans = Vec::with_capacity(keys.len() * count);
+            for _ in keys.iter() {
+                spans.extend(column(&mut c, count)?);
+            }
+            values.push(spans);
+        }
+        if c.i != body.len() {
+            return Err(BodyError("bytes after the last column"));
+        }
+        Ok(BodyView {
+            body,
+            stamps,
+            shapes,
+            prefixes,
+            values,
+            rows,
+            raw,
+        })
+    }
+
+    /// Records in the body.
+    pub fn len(&self) -> usize {
+        self.stamps.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.stamps.is_empty()
+    }
+
+    pub fn timestamps(&self) -> &[i64] {
+        &self.stamps
+    }
+
+    /// Appends record `i`'s payload to `out`.
+    pub fn write_record(&self, i: usize, out: &mut Vec<u8>) {
+        let (s, row) = (self.shapes[i].0 as usize, self.shapes[i].1 as usize);
+        if s == 0 {
+            out.extend_from_slice(&self.body[self.raw[row].clone()]);
+            return;
+        }
+        let (prefixes, spans, rows) =
+            (&self.prefixes[s - 1], &self.values[s - 1], self.rows[s - 1]);
+        for (j, prefix) in prefixes.iter().enumerate() {
+            out.extend_from_slice(prefix);
+            out.extend_from_slice(&self.body[spans[j * rows + row].clone()]);
+        }
+        out.push(b'}');
+    }
+}
+
 /// Reads a body back: each record's timestamp and the range of its
 /// payload in `payloads` (which is cleared first), in order.
 pub fn decode(
@@ -254,80 +379,10 @@ pub fn decode(
 ) -> Result<(), BodyError> {
     records.clear();
     payloads.clear();
-    let mut c = Cursor { b: body, i: 0 };
-    let first = i64::from_le_bytes(
-        c.bytes(8)?
-            .try_into()
-            .map_err(|_| BodyError("truncated timestamp"))?,
-    );
-    let n = c.count()?;
-    if n == 0 {
-        return Err(BodyError("no records"));
-    }
-    let mut stamps = Vec::with_capacity(n);
-    stamps.push(first);
-    for _ in 1..n {
-        let delta = c.varint()?;
-        let prev = stamps[stamps.len() - 1];
-        match i64::try_from(delta).ok().and_then(|d| prev.checked_add(d)) {
-            Some(ts) if delta > 0 => stamps.push(ts),
-            _ => return Err(BodyError("timestamps do not increase")),
-        }
-    }
-    let t = c.count()?;
-    let mut templates = Vec::with_capacity(t);
-    for _ in 0..t {
-        let k = c.count()?;
-        let mut keys = Vec::with_capacity(k);
-        for _ in 0..k {
-            let len = c.count()?;
-            keys.push(c.bytes(len)?);
-        }
-        templates.push(keys);
-    }
-    let mut shapes = Vec::with_capacity(n);
-    let mut rows = vec![0usize; t];
-    for _ in 0..n {
-        let s = c.count()?;
-        if s > templates.len() {
-            return Err(BodyError("unknown template"));
-        }
-        if s > 0 {
-            rows[s - 1] += 1;
-        }
-        shapes.push(s);
-    }
-    // Where each piece lies in the body: the raw column, then per template
-    // its values column by column (`[key * rows + row]`).
-    let raw_count = shapes.iter().filter(|&&s| s == 0).count();
-    let raw = column(&mut c, raw_count)?;
-    let mut values = Vec::with_capacity(t);
-    for (keys, &count) in templates.iter().zip(&rows) {
-        let mut spans = Vec::with_capacity(keys.len() * count);
-        for _ in keys.iter() {
-            spans.extend(column(&mut c, count)?);
-        }
-        values.push(spans);
-    }
-    if c.i != body.len() {
-        return Err(BodyError("bytes after the last column"));
-    }
-    let mut next_row = vec![0usize; t];
-    let mut next_raw = raw.into_iter();
-    let mut parts: Vec<&[u8]> = Vec::new();
-    for (&s, ts) in shapes.iter().zip(stamps) {
+    let view = BodyView::parse(body)?;
+    for (i, &ts) in view.timestamps().iter().enumerate() {
         let start = payloads.len();
-        if s == 0 {
-            let span = next_raw.next().ok_or(BodyError("raw column too short"))?;
-            payloads.extend_from_slice(&body[span]);
-        } else {
-            let (keys, count) = (&templates[s - 1], rows[s - 1]);
-            let row = next_row[s - 1];
-            next_row[s - 1] += 1;
-            parts.clear();
-            parts.extend((0..keys.len()).map(|j| &body[values[s - 1][j * count + row].clone()]));
-            rebuild(payloads, keys, &parts);
-        }
+        view.write_record(i, payloads);
         records.push((ts, start..payloads.len()));
     }
     Ok(())

@@ -7,7 +7,7 @@
 
 use std::ops::Range;
 
-use super::columns::{self, BodyError};
+use super::columns::{self, BodyError, BodyView};
 
 /// zstd level: 1 is the fast end; higher levels gained 15–20 % more
 /// readings per block for 4–5× the CPU in the measurements, too
@@ -136,13 +136,9 @@ impl FrameCodec {
         }
     }
 
-    /// Unpacks a frame: each record's timestamp and payload range in `payloads`.
-    pub fn unpack(
-        &mut self,
-        frame: &[u8],
-        records: &mut Vec<(i64, Range<usize>)>,
-        payloads: &mut Vec<u8>,
-    ) -> Result<(), FrameError> {
+    /// Decompresses a frame and parses its body: a view from which any
+    /// record can be rebuilt (a lookup by time rebuilds only its own).
+    pub fn inflate(&mut self, frame: &[u8]) -> Result<BodyView<'_>, FrameError> {
         let size = zstd::zstd_safe::get_frame_content_size(frame)
             .ok()
             .flatten()
@@ -158,7 +154,25 @@ impl FrameCodec {
         self.decompressor
             .decompress_to_buffer(frame, &mut self.body)
             .map_err(FrameError::Zstd)?;
-        columns::decode(&self.body, records, payloads)?;
+        Ok(BodyView::parse(&self.body)?)
+    }
+
+    /// Unpacks a whole frame: each record's timestamp and payload range in
+    /// `payloads` (cleared first).
+    pub fn unpack(
+        &mut self,
+        frame: &[u8],
+        records: &mut Vec<(i64, Range<usize>)>,
+        payloads: &mut Vec<u8>,
+    ) -> Result<(), FrameError> {
+        records.clear();
+        payloads.clear();
+        let view = self.inflate(frame)?;
+        for (i, &ts) in view.timestamps().iter().enumerate() {
+            let start = payloads.len();
+            view.write_record(i, payloads);
+            records.push((ts, start..payloads.len()));
+        }
         Ok(())
     }
 }
