@@ -18,120 +18,15 @@
 //!
 //! `cargo bench -p tsstore --bench encoding`
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod pvlib;
+
+use std::path::PathBuf;
 use std::time::Instant;
 
 use tsstore::encoding::FrameCodec;
 use tsstore::{Config, DataType, Store, SyncPolicy};
 
-const BLOCK: usize = 4096;
-/// What a compressed block keeps beside its frame: a header and one
-/// tombstone bit per record (the block layout reserves both).
-const HEADER: usize = 32;
-/// Raw bytes the writer stages before it packs a block (a staging area of
-/// 32 blocks): `pack` sees at most this much at a time.
-const STAGED: usize = 32 * BLOCK;
-
-fn fetch(dir: &Path) -> Option<PathBuf> {
-    let wheel = dir.join("pvlib-0.16.1-py3-none-any.whl");
-    if !wheel.exists() {
-        let ok = Command::new("pip")
-            .args(["download", "pvlib==0.16.1", "--no-deps", "--quiet", "-d"])
-            .arg(dir)
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        if !ok {
-            return None;
-        }
-    }
-    Some(wheel)
-}
-
-/// A file of the wheel (a zip), through Python's zipfile (pip needs Python).
-fn from_wheel(wheel: &Path, name: &str) -> String {
-    let out = Command::new("python3")
-        .args([
-            "-c",
-            "import sys, zipfile; sys.stdout.buffer.write(zipfile.ZipFile(sys.argv[1]).read(sys.argv[2]))",
-        ])
-        .arg(wheel)
-        .arg(format!("pvlib/data/{name}"))
-        .output()
-        .expect("python3");
-    assert!(out.status.success(), "{name} not in the wheel");
-    String::from_utf8(out.stdout).expect("utf-8 csv")
-}
-
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = if m > 2 { m - 3 } else { m + 9 };
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468
-}
-
-fn ns(y: i64, mo: i64, d: i64, h: i64) -> i64 {
-    (days_from_civil(y, mo, d) * 86_400 + h * 3600) * 1_000_000_000
-}
-
-fn tmy(csv: &str) -> Vec<(i64, Vec<u8>)> {
-    let mut lines = csv.lines().skip(1);
-    let header: Vec<&str> = lines.next().expect("header").split(',').collect();
-    let fields: Vec<(usize, &str)> = header
-        .iter()
-        .enumerate()
-        .filter(|(_, h)| {
-            h.contains('(')
-                && !h.contains("source")
-                && !h.contains("uncert")
-                && !h.starts_with("Date")
-                && !h.starts_with("Time")
-        })
-        .map(|(i, h)| (i, h.split(" (").next().unwrap_or(h)))
-        .take(14)
-        .collect();
-    lines
-        .map(|line| {
-            let cells: Vec<&str> = line.split(',').collect();
-            let date: Vec<i64> = cells[0]
-                .split('/')
-                .map(|v| v.parse().expect("date"))
-                .collect();
-            let hour: i64 = cells[1][..2].parse().expect("hour");
-            let body: Vec<String> = fields
-                .iter()
-                .map(|(i, name)| format!("\"{name}\":{}", cells[*i]))
-                .collect();
-            (
-                ns(2001, date[0], date[1], hour),
-                format!("{{{}}}", body.join(",")).into_bytes(),
-            )
-        })
-        .collect()
-}
-
-fn soiling(csv: &str) -> Vec<(i64, Vec<u8>)> {
-    let mut lines = csv.lines();
-    let header: Vec<&str> = lines.next().expect("header").split(',').collect();
-    lines
-        .map(|line| {
-            let cells: Vec<&str> = line.split(',').collect();
-            let (date, time) = cells[0].split_once(' ').expect("timestamp");
-            let d: Vec<i64> = date.split('-').map(|v| v.parse().expect("date")).collect();
-            let hour: i64 = time[..2].parse().expect("hour");
-            let body: Vec<String> = (1..header.len())
-                .map(|i| format!("\"{}\":{}", header[i], cells[i]))
-                .collect();
-            (
-                ns(d[0], d[1], d[2], hour),
-                format!("{{{}}}", body.join(",")).into_bytes(),
-            )
-        })
-        .collect()
-}
+use pvlib::BLOCK;
 
 /// Bytes per reading in today's layout: a raw store that holds them all.
 fn raw_bytes_per_reading(records: &[(i64, Vec<u8>)]) -> f64 {
@@ -153,32 +48,10 @@ fn raw_bytes_per_reading(records: &[(i64, Vec<u8>)]) -> f64 {
 /// packing per reading and of unpacking per block, after checking that
 /// every block reads back exactly.
 fn compressed(records: &[(i64, Vec<u8>)], columnar: bool) -> (f64, f64, f64, f64, f64) {
-    let refs: Vec<(i64, &[u8])> = records.iter().map(|(t, p)| (*t, p.as_slice())).collect();
     let mut codec = FrameCodec::new(1 << 20).expect("codec");
-    let mut frames = Vec::new();
     let start = Instant::now();
-    let mut i = 0;
-    while i < refs.len() {
-        let mut room = BLOCK - HEADER;
-        let mut end = i;
-        let mut staged = 0;
-        while end < refs.len() && staged + refs[end].1.len() + 16 <= STAGED {
-            staged += refs[end].1.len() + 16;
-            end += 1;
-        }
-        loop {
-            let (n, frame) = codec
-                .pack(&refs[i..end.max(i + 1)], columnar, room)
-                .expect("pack");
-            if frame.len() + n.div_ceil(8) <= BLOCK - HEADER {
-                frames.push((i, n, frame));
-                i += n;
-                break;
-            }
-            room = BLOCK - HEADER - n.div_ceil(8);
-        }
-    }
-    let pack = start.elapsed().as_secs_f64() * 1e6 / refs.len() as f64;
+    let frames = pvlib::pack_blocks(&mut codec, records, columnar);
+    let pack = start.elapsed().as_secs_f64() * 1e6 / records.len() as f64;
     let (mut out, mut payloads) = (Vec::new(), Vec::new());
     let start = Instant::now();
     for (first, n, frame) in &frames {
@@ -227,21 +100,11 @@ fn main() {
         return;
     }
     let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("pvlib");
-    std::fs::create_dir_all(&cache).expect("cache dir");
-    let Some(wheel) = fetch(&cache) else {
+    let Some(datasets) = pvlib::datasets(&cache) else {
         eprintln!("cannot download pvlib 0.16.1 from PyPI (pip); nothing measured");
         std::process::exit(1);
     };
-    for (name, records) in [
-        (
-            "723170TYA.CSV (TMY3, 14 fields)",
-            tmy(&from_wheel(&wheel, "723170TYA.CSV")),
-        ),
-        (
-            "soiling_hsu_example_inputs.csv",
-            soiling(&from_wheel(&wheel, "soiling_hsu_example_inputs.csv")),
-        ),
-    ] {
+    for (name, records) in datasets {
         assert!(
             records.windows(2).all(|w| w[0].0 < w[1].0),
             "timestamps increase"
