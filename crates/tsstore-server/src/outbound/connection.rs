@@ -1,6 +1,7 @@
 //! One outbound connection, whatever it speaks: its settings (`S`, a
 //! `Kind`), its resume cursor, its counters and its state, shared by the
-//! task that runs it and the API that shows it.
+//! task that runs it and the API that shows it; and that task's loop
+//! (`run`), the same for every kind around the kind's own session.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
@@ -11,10 +12,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 
+use super::backoff::Backoff;
 use crate::alerts::AlertCounters;
 use crate::app::App;
-use crate::records::live::Progress;
-use crate::registry::OpenStore;
+use crate::records::live::{Ending, Progress};
+use crate::registry::{OpenStore, store_stopping};
 
 /// What differs between the kinds of outbound connection (WebSocket,
 /// MQTT): where they are kept, how they show in logs and metrics, and
@@ -51,13 +53,115 @@ pub trait Kind:
     /// Its connections.
     fn registry(app: &App) -> &super::manager::Connections<Self>;
 
-    /// Runs the connection until it is stopped or its store goes.
-    fn run(
-        app: App,
-        name: String,
-        open: Arc<OpenStore>,
-        conn: Arc<Connection<Self>>,
-    ) -> impl Future<Output = ()> + Send;
+    /// Who is at the other end ("peer", "broker"), for messages.
+    const PEER: &'static str;
+
+    /// What a connection keeps from one session to the next (a push's
+    /// alert notices, which follow the store whether the peer is there or
+    /// not), made when its task starts.
+    type Life: Send;
+
+    fn start_life(app: &App, open: &Arc<OpenStore>, conn: &Arc<Connection<Self>>) -> Self::Life;
+
+    /// One session: connect, then work until the connection drops or must
+    /// end (`Err`: it could not connect, why). A session ends by itself
+    /// soon after `conn.stop` or the store's `stopping`.
+    fn session<'a>(
+        run: Run<'a, Self>,
+        life: &'a mut Self::Life,
+        backoff: &'a mut Backoff,
+    ) -> impl Future<Output = Result<Ending, String>> + Send + 'a;
+
+    /// A connection that runs one session only (why it ended, for the API).
+    fn one_shot(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// Whether its cursor is saved when its task ends.
+    fn saves_cursor(&self) -> bool;
+}
+
+/// What a running connection's session works with.
+pub struct Run<'a, S> {
+    pub app: &'a App,
+    pub name: &'a str,
+    pub open: &'a Arc<OpenStore>,
+    pub conn: &'a Arc<Connection<S>>,
+}
+
+impl<S> Clone for Run<'_, S> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<S> Copy for Run<'_, S> {}
+
+/// A connection's life, the same for every kind: a session, and after
+/// it drops a pause (growing, with jitter) and another, until the
+/// connection is stopped or deleted, the store goes, or a one-shot
+/// connection has had its session. A reset store restarts the cursor.
+pub(crate) async fn run<S: Kind>(
+    app: App,
+    name: String,
+    open: Arc<OpenStore>,
+    conn: Arc<Connection<S>>,
+) {
+    let seed = u64::from_str_radix(&conn.id, 16).unwrap_or(1);
+    let mut backoff = Backoff::new(seed);
+    let mut stopping = open.stopping.subscribe();
+    let mut life = S::start_life(&app, &open, &conn);
+    let at = Run {
+        app: &app,
+        name: &name,
+        open: &open,
+        conn: &conn,
+    };
+    loop {
+        if conn.stop.is_cancelled() || *stopping.borrow() {
+            break;
+        }
+        conn.set_state(State::Connecting);
+        let ended = S::session(at, &mut life, &mut backoff).await;
+        if conn.stop.is_cancelled() {
+            break;
+        }
+        match ended {
+            Ok(Ending::ServerStopping | Ending::StoreDeleted | Ending::StoreClosed) => break,
+            Ok(Ending::StoreReset) => {
+                // Everything before the reset is gone: start from the top.
+                conn.cursor.store(0, Relaxed);
+                continue;
+            }
+            Ok(other) => conn.failed(State::Disconnected, describe(&other, S::PEER)),
+            Err(why) => conn.failed(State::Error, why),
+        }
+        if let Some(why) = conn.spec.one_shot() {
+            conn.set_ended(why.into());
+            break;
+        }
+        let wait = backoff.next_delay();
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = conn.stop.cancelled() => break,
+            _ = store_stopping(&mut stopping) => break,
+        }
+    }
+    // The final cursor, unless the connection was deleted meanwhile.
+    if conn.spec.saves_cursor() {
+        conn.save_cursor(&app, &open, &name);
+    }
+    conn.set_state(State::Disconnected);
+}
+
+/// Why a session ended, for the API and the log.
+fn describe(ending: &Ending, peer: &str) -> String {
+    match ending {
+        Ending::PeerGone => format!("the connection to the {peer} was lost"),
+        Ending::Idle => format!("nothing heard from the {peer}; reconnecting"),
+        Ending::ReadFailed(why) => format!("reading the store failed: {why}"),
+        other => format!("{other:?}"),
+    }
 }
 
 /// A connection's state, as the API shows it.

@@ -3,9 +3,9 @@
 //! `mqtt_connections.json`; mode 0600 since they hold secrets, replaced
 //! atomically) and restored when the server starts.
 //!
-//! Each connection is one task (started through `Shutdown::spawn`) that
-//! its kind runs (`Kind::run`): dial, run, and after a drop dial again
-//! with `Backoff`. Bounds: `Limits::max_outbound` connections per store,
+//! Each connection is one task (started through `Shutdown::spawn`):
+//! `connection::run`, the same loop for every kind around its
+//! `Kind::session`, with `Backoff` between sessions. Bounds: `Limits::max_outbound` connections per store,
 //! all kinds together.
 
 use std::collections::HashMap;
@@ -383,7 +383,7 @@ fn poisoned<S: Kind>() -> OutboundError {
 }
 
 fn start<S: Kind>(app: &App, name: &str, open: &Arc<OpenStore>, conn: &Arc<Connection<S>>) {
-    let task = S::run(
+    let task = super::connection::run::<S>(
         Arc::clone(app),
         name.to_string(),
         Arc::clone(open),

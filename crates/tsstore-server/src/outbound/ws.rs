@@ -22,7 +22,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
 
 use super::backoff::Backoff;
-use super::connection::{Connection, CursorProgress, Kind, State};
+use super::connection::{Connection, CursorProgress, Kind, Run, State};
 use super::manager::Connections;
 use super::spec::{ConnectionSpec, Mode};
 use crate::alerts;
@@ -61,8 +61,37 @@ impl Kind for ConnectionSpec {
         &app.outbound.ws
     }
 
-    async fn run(app: App, name: String, open: Arc<OpenStore>, conn: Arc<WsConnection>) {
-        run(&app, &name, open, conn).await
+    const PEER: &'static str = "peer";
+
+    /// Alerts for the socket (when it has rules), waiting for it (bounded).
+    type Life = Option<mpsc::Receiver<String>>;
+
+    fn start_life(app: &App, open: &Arc<OpenStore>, conn: &Arc<WsConnection>) -> Self::Life {
+        // Alert rules follow the store whether the peer is there or not
+        // (a webhook still fires).
+        (!conn.spec.rules.is_empty()).then(|| alerts::start(app, open, conn))
+    }
+
+    async fn session(
+        run: Run<'_, Self>,
+        notices: &mut Self::Life,
+        backoff: &mut Backoff,
+    ) -> Result<Ending, String> {
+        let conn = run.conn;
+        let socket = tokio::select! {
+            d = dial(&conn.spec) => d?,
+            _ = conn.stop.cancelled() => return Ok(Ending::ServerStopping),
+        };
+        conn.set_state(State::Connected);
+        backoff.reset();
+        Ok(match conn.spec.mode {
+            Mode::Push => push(run.app, run.open, conn, socket, notices.as_mut()).await,
+            Mode::Pull => pull(run.open, conn, socket).await,
+        })
+    }
+
+    fn saves_cursor(&self) -> bool {
+        self.mode == Mode::Push
     }
 }
 
@@ -96,70 +125,6 @@ async fn dial(spec: &ConnectionSpec) -> Result<Socket, String> {
             "cannot connect within {} s",
             DIAL_TIMEOUT.as_secs()
         )),
-    }
-}
-
-/// The connection's life: dial, run, and after a drop dial again.
-async fn run(app: &App, name: &str, open: Arc<OpenStore>, conn: Arc<WsConnection>) {
-    let seed = u64::from_str_radix(&conn.id, 16).unwrap_or(1);
-    let mut backoff = Backoff::new(seed);
-    let mut stopping = open.stopping.subscribe();
-    // Alert rules follow the store whether the peer is there or not (a
-    // webhook still fires); alerts for the socket wait for it (bounded).
-    let mut notices = (!conn.spec.rules.is_empty()).then(|| alerts::start(app, &open, &conn));
-    loop {
-        if conn.stop.is_cancelled() || *stopping.borrow() {
-            break;
-        }
-        conn.set_state(State::Connecting);
-        let dialled = tokio::select! {
-            d = dial(&conn.spec) => d,
-            _ = conn.stop.cancelled() => break,
-        };
-        let ending = match dialled {
-            Err(why) => {
-                conn.failed(State::Error, why);
-                None
-            }
-            Ok(socket) => {
-                conn.set_state(State::Connected);
-                backoff.reset();
-                match conn.spec.mode {
-                    Mode::Push => Some(push(app, &open, &conn, socket, notices.as_mut()).await),
-                    Mode::Pull => Some(pull(&open, &conn, socket).await),
-                }
-            }
-        };
-        match ending {
-            Some(Ending::ServerStopping | Ending::StoreDeleted | Ending::StoreClosed) => break,
-            Some(Ending::StoreReset) => {
-                // Everything before the reset is gone: start from the top.
-                conn.cursor.store(0, Relaxed);
-                continue;
-            }
-            Some(other) => conn.failed(State::Disconnected, describe(&other)),
-            None => {}
-        }
-        let wait = backoff.next_delay();
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = conn.stop.cancelled() => break,
-            _ = store_stopping(&mut stopping) => break,
-        }
-    }
-    // The final cursor, unless the connection was deleted meanwhile.
-    if conn.spec.mode == Mode::Push {
-        conn.save_cursor(app, &open, name);
-    }
-    conn.set_state(State::Disconnected);
-}
-
-fn describe(ending: &Ending) -> String {
-    match ending {
-        Ending::PeerGone => "the peer closed the connection".into(),
-        Ending::Idle => "nothing heard from the peer; reconnecting".into(),
-        Ending::ReadFailed(why) => format!("reading the store failed: {why}"),
-        other => format!("{other:?}"),
     }
 }
 

@@ -20,11 +20,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 
 use super::backoff::Backoff;
-use super::connection::{Connection, Kind, State};
+use super::connection::{Connection, Kind, Run};
 use super::manager::Connections;
 use crate::app::App;
 use crate::records::live::Ending;
-use crate::registry::{OpenStore, store_stopping};
+use crate::registry::OpenStore;
 pub use spec::{MqttMode, MqttSpec, MqttSpecError};
 
 pub const CONNECTIONS_FILE: &str = "mqtt_connections.json";
@@ -80,8 +80,37 @@ impl Kind for MqttSpec {
         &app.outbound.mqtt
     }
 
-    async fn run(app: App, name: String, open: Arc<OpenStore>, conn: Arc<MqttConnection>) {
-        run(&app, &name, open, conn).await
+    const PEER: &'static str = "broker";
+
+    type Life = ();
+
+    fn start_life(_: &App, _: &Arc<OpenStore>, _: &Arc<MqttConnection>) {}
+
+    async fn session(
+        run: Run<'_, Self>,
+        _: &mut (),
+        backoff: &mut Backoff,
+    ) -> Result<Ending, String> {
+        let Run {
+            app,
+            name,
+            open,
+            conn,
+        } = run;
+        // Not raced with the stop signal: each session ends itself on it
+        // (a publish flushes its partial window, says DISCONNECT).
+        match conn.spec.mode {
+            MqttMode::Publish => publish::session(app, name, open, conn, backoff).await,
+            MqttMode::Subscribe => subscribe::session(app, name, open, conn, backoff).await,
+        }
+    }
+
+    fn one_shot(&self) -> Option<&'static str> {
+        self.is_one_shot().then_some(ONE_SHOT)
+    }
+
+    fn saves_cursor(&self) -> bool {
+        self.mode == MqttMode::Publish && self.persist_every() > 0
     }
 }
 
@@ -168,65 +197,4 @@ async fn dial(
         }
     });
     Ok((client, rx, AbortOnDropHandle::new(pump)))
-}
-
-/// The connection's life: dial, run, and after a drop dial again.
-async fn run(app: &App, name: &str, open: Arc<OpenStore>, conn: Arc<MqttConnection>) {
-    let seed = u64::from_str_radix(&conn.id, 16).unwrap_or(1);
-    let mut backoff = Backoff::new(seed);
-    let mut stopping = open.stopping.subscribe();
-    let one_shot = conn.spec.is_one_shot();
-    loop {
-        if conn.stop.is_cancelled() || *stopping.borrow() {
-            break;
-        }
-        conn.set_state(State::Connecting);
-        let session = async {
-            match conn.spec.mode {
-                MqttMode::Publish => publish::session(app, name, &open, &conn, &mut backoff).await,
-                MqttMode::Subscribe => {
-                    subscribe::session(app, name, &open, &conn, &mut backoff).await
-                }
-            }
-        };
-        // Not raced with the stop signal: each session ends itself on it
-        // (a publish flushes its partial window, says DISCONNECT).
-        let ended = session.await;
-        if conn.stop.is_cancelled() {
-            break;
-        }
-        match ended {
-            Ok(Ending::ServerStopping | Ending::StoreDeleted | Ending::StoreClosed) => break,
-            Ok(Ending::StoreReset) => {
-                // Everything before the reset is gone: start from the top.
-                conn.cursor.store(0, std::sync::atomic::Ordering::Relaxed);
-                continue;
-            }
-            Ok(other) => conn.failed(State::Disconnected, describe(&other)),
-            Err(why) => conn.failed(State::Error, why),
-        }
-        if one_shot {
-            conn.set_ended(ONE_SHOT.into());
-            break;
-        }
-        let wait = backoff.next_delay();
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = conn.stop.cancelled() => break,
-            _ = store_stopping(&mut stopping) => break,
-        }
-    }
-    if conn.spec.mode == MqttMode::Publish && conn.spec.persist_every() > 0 {
-        conn.save_cursor(app, &open, name);
-    }
-    conn.set_state(State::Disconnected);
-}
-
-fn describe(ending: &Ending) -> String {
-    match ending {
-        Ending::PeerGone => "the broker connection was lost".into(),
-        Ending::Idle => "nothing heard from the broker; reconnecting".into(),
-        Ending::ReadFailed(why) => format!("reading the store failed: {why}"),
-        other => format!("{other:?}"),
-    }
 }
