@@ -1,23 +1,15 @@
-//! `/api/openapi.json`, made to tell the truth about what the server
-//! answers.
-//!
-//! utoipa builds the document from the handlers' annotations (routes,
-//! success bodies). This module then writes what the annotations cannot
-//! know: every error status an operation can return, computed by passing
-//! one example of every variant of the errors it meets through the same
-//! `From` impls the server answers with (`http::error`), so the two cannot
-//! disagree; and the constraints the server checks on parameters and
-//! bodies (store name pattern, limits, enums, power-of-two sizes), so that
-//! a request the document calls valid is one the server takes.
+//! The error side of the document: what each operation can run into
+//! (`Meets`), one example of every error it may meet, passed through the
+//! same `From` impls the server answers with (`http::error`), and the
+//! responses that makes.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 use tsstore::{Error as StoreError, SchemaError};
 
-use super::error::ApiError;
-use crate::app::Limits;
 use crate::auth::AuthError;
+use crate::http::error::ApiError;
 use crate::keys::KeyError;
 use crate::outbound::{OutboundError, SpecError};
 use crate::provision::ProvisionError;
@@ -26,7 +18,7 @@ use crate::registry::RegistryError;
 
 /// What an operation can run into; each has the examples of its errors.
 #[derive(Debug, Clone, Copy)]
-enum Meets {
+pub(super) enum Meets {
     /// Every request: the request timeout, internal faults.
     Always,
     /// `{store}` in the path and a store key.
@@ -57,6 +49,8 @@ enum Meets {
     Connections,
 }
 
+/// Every engine error but `ReadOnly`: the server opens every store for
+/// writing, so it never meets one (it would answer 500 `store_read_only`).
 #[cfg(test)]
 fn store_error_examples() -> Vec<StoreError> {
     use std::io::{Error as IoError, ErrorKind};
@@ -243,7 +237,7 @@ fn examples(meets: Meets) -> Vec<ApiError> {
 }
 
 /// What each operation (by its `operationId`, the handler's name) meets.
-fn operation_meets(operation_id: &str) -> Option<&'static [Meets]> {
+pub(super) fn operation_meets(operation_id: &str) -> Option<&'static [Meets]> {
     use Meets::*;
     Some(match operation_id {
         "health" | "metrics" | "openapi" => &[Always],
@@ -298,235 +292,8 @@ fn error_statuses(meets: &[Meets]) -> BTreeMap<u16, BTreeSet<&'static str>> {
     out
 }
 
-/// A regex for the integers 1..=`max` in decimal, leading zeros allowed.
-fn up_to(max: u64) -> String {
-    let digits: Vec<u8> = max.to_string().bytes().map(|b| b - b'0').collect();
-    let n = digits.len();
-    let mut alts = Vec::new();
-    if n > 1 {
-        alts.push(format!("[1-9][0-9]{{0,{}}}", n - 2));
-    }
-    for i in 0..n {
-        let low = if i == 0 { 1 } else { 0 };
-        if digits[i] > low {
-            let prefix: String = digits[..i].iter().map(|d| d.to_string()).collect();
-            let range = format!("[{low}-{}]", digits[i] - 1);
-            alts.push(format!("{prefix}{range}[0-9]{{{}}}", n - i - 1));
-        }
-    }
-    alts.push(max.to_string());
-    format!("0*({})", alts.join("|"))
-}
-
-/// A duration as `tsstore::parse_duration` takes it: a whole number > 0
-/// and a unit, at most `i64::MAX` nanoseconds.
-fn duration_pattern() -> String {
-    let units = [
-        ("ms", 1_000_000u64),
-        ("s", 1_000_000_000),
-        ("m", 60_000_000_000),
-        ("h", 3_600_000_000_000),
-        ("d", 86_400_000_000_000),
-        ("w", 604_800_000_000_000),
-    ];
-    let alts: Vec<String> = units
-        .iter()
-        .map(|(unit, scale)| format!("({}){unit}", up_to(i64::MAX as u64 / scale)))
-        .collect();
-    format!("^({})$", alts.join("|"))
-}
-
-/// The constraints the server checks on a parameter of this name.
-fn parameter_schema(name: &str, limits: &Limits) -> Option<Value> {
-    let duration = json!({"type": "string", "pattern": duration_pattern()});
-    let time = json!({"type": "integer", "format": "int64", "minimum": 0});
-    const FNS: &str = "(sum|avg|min|max|count|first|last)";
-    Some(match name {
-        "store" => json!({"type": "string", "pattern": STORE_NAME_PATTERN}),
-        "ts" => json!({"type": "integer", "format": "int64", "minimum": 1}),
-        "limit" => json!({"type": "integer", "minimum": 1, "maximum": limits.max_records}),
-        "format" => json!({"type": "string", "enum": ["full", "compact"]}),
-        "include_data" | "filter_ignore_case" => json!({"type": "boolean"}),
-        "start_time" | "end_time" | "after" | "timestamp" => time,
-        "since" | "agg_window" => duration,
-        "agg_fields" => json!({
-            "type": "string",
-            "pattern": format!("^[A-Za-z0-9_.]+:{FNS}(\\+{FNS})*(,[A-Za-z0-9_.]+:{FNS}(\\+{FNS})*)*$"),
-        }),
-        "agg_default" => json!({"type": "string", "pattern": format!("^{FNS}(,{FNS})*$")}),
-        _ => return None,
-    })
-}
-
-/// `[A-Za-z0-9_-]{1,64}`, not starting with `-` (`tsstore::validate_store_name`).
-const STORE_NAME_PATTERN: &str = "^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$";
-
-fn powers_of_two(from: u32, to: u32) -> Vec<u32> {
-    (from..=to).map(|p| 1u32 << p).collect()
-}
-
-/// `schema`, or JSON `null` (an optional field sent as null is absent).
-fn or_null(mut schema: Value) -> Value {
-    if let Some(t) = schema.get("type").and_then(Value::as_str) {
-        schema["type"] = json!([t, "null"]);
-    }
-    if let Some(values) = schema.get_mut("enum").and_then(Value::as_array_mut) {
-        values.push(Value::Null);
-    }
-    schema
-}
-
-/// Body schemas, as strict as the server's checks; response shapes as
-/// the encoders write them.
-fn component_schemas() -> Vec<(&'static str, Value)> {
-    let field_types = [
-        "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float32",
-        "float64", "bool", "string",
-    ];
-    vec![
-        (
-            "CreateStore",
-            json!({
-                "type": "object",
-                "required": ["name"],
-                "additionalProperties": false,
-                "properties": {
-                    "name": {"type": "string", "pattern": STORE_NAME_PATTERN},
-                    "num_blocks": or_null(json!({"type": "integer", "minimum": 1, "maximum": u32::MAX})),
-                    "data_block_size": or_null(json!({"type": "integer", "enum": powers_of_two(6, 30)})),
-                    "index_block_size": or_null(json!({"type": "integer", "enum": powers_of_two(4, 30)})),
-                    "data_type": or_null(json!({"type": "string", "enum": ["binary", "text", "json", "schema"]})),
-                },
-            }),
-        ),
-        (
-            "RecordIn",
-            json!({
-                "type": "object",
-                "required": ["data"],
-                "additionalProperties": false,
-                "properties": {
-                    "timestamp": or_null(json!({
-                        "type": "integer", "format": "int64", "minimum": 0,
-                        "description": "Nanoseconds since the Unix epoch; absent, null or 0: now.",
-                    })),
-                    "data": {"description": "json stores: any JSON value; text: a string; binary: base64."},
-                },
-            }),
-        ),
-        (
-            "SchemaIn",
-            json!({
-                "type": "object",
-                "required": ["fields"],
-                "additionalProperties": false,
-                "properties": {"fields": {
-                    "type": "array",
-                    "minItems": 1,
-                    "maxItems": tsstore::MAX_FIELDS,
-                    "items": {
-                        "type": "object",
-                        "required": ["index", "name", "type"],
-                        "additionalProperties": false,
-                        "properties": {
-                            "index": {"type": "integer", "minimum": 1, "maximum": u32::MAX},
-                            "name": {"type": "string", "minLength": 1, "maxLength": tsstore::MAX_FIELD_NAME},
-                            "type": {"type": "string", "enum": field_types},
-                        },
-                    },
-                }},
-            }),
-        ),
-        (
-            "ObjectOut",
-            json!({
-                "type": "object",
-                "description": "One stored record.",
-                "required": ["timestamp", "block_num", "size"],
-                "properties": {
-                    "timestamp": {"type": "integer", "format": "int64"},
-                    "block_num": {"type": "integer", "minimum": 0},
-                    "size": {"type": "integer", "minimum": 0},
-                    "data": {"description": "json stores: the JSON value; text: a string; binary: base64. Absent with include_data=false."},
-                },
-            }),
-        ),
-        (
-            "WindowOut",
-            json!({
-                "type": "object",
-                "description": "One aggregation window, reported at its end.",
-                "required": ["timestamp", "records", "partial", "data"],
-                "properties": {
-                    "timestamp": {"type": "integer", "format": "int64"},
-                    "records": {"type": "integer", "minimum": 0},
-                    "partial": {"type": "boolean"},
-                    "data": {"type": "object"},
-                },
-            }),
-        ),
-        (
-            "ObjectList",
-            json!({
-                "type": "object",
-                "description": "Records, or with agg_window windows; with format=compact and aggregation the first element is {\"_schema\": {index: name}} (not counted).",
-                "required": ["objects", "count"],
-                "properties": {
-                    "count": {"type": "integer", "minimum": 0},
-                    "objects": {"type": "array", "items": {"anyOf": [
-                        {"$ref": "#/components/schemas/ObjectOut"},
-                        {"$ref": "#/components/schemas/WindowOut"},
-                        {"type": "object", "required": ["_schema"], "properties": {"_schema": {"type": "object"}}},
-                    ]}},
-                },
-            }),
-        ),
-    ]
-}
-
-/// The finished document as JSON text. Panics only if an operation is
-/// missing from `operation_meets`, which `tests` rule out.
-pub fn finish(doc: &utoipa::openapi::OpenApi, limits: &Limits) -> Result<String, String> {
-    let mut v = serde_json::to_value(doc).map_err(|e| e.to_string())?;
-    let Some(paths) = v.get_mut("paths").and_then(Value::as_object_mut) else {
-        return Err("the document has no paths".into());
-    };
-    for (path, item) in paths.iter_mut() {
-        let Some(item) = item.as_object_mut() else {
-            continue;
-        };
-        for (method, op) in item.iter_mut() {
-            let id = op["operationId"].as_str().unwrap_or_default().to_string();
-            let meets = operation_meets(&id)
-                .ok_or_else(|| format!("{method} {path} ({id}) has no error table"))?;
-            document_errors(op, meets);
-            if let Some(params) = op.get_mut("parameters").and_then(Value::as_array_mut) {
-                for p in params {
-                    let name = p["name"].as_str().unwrap_or_default().to_string();
-                    if let Some(schema) = parameter_schema(&name, limits) {
-                        p["schema"] = schema;
-                    }
-                }
-            }
-            if id == "insert_batch" {
-                let body = &mut op["requestBody"]["content"]["application/json"]["schema"];
-                body["minItems"] = json!(1);
-            }
-        }
-    }
-    if let Some(schemas) = v
-        .pointer_mut("/components/schemas")
-        .and_then(Value::as_object_mut)
-    {
-        for (name, schema) in component_schemas() {
-            schemas.insert(name.to_string(), schema);
-        }
-    }
-    serde_json::to_string(&v).map_err(|e| e.to_string())
-}
-
 /// Replaces the operation's error responses by those `meets` gives.
-fn document_errors(op: &mut Value, meets: &[Meets]) {
+pub(super) fn document_errors(op: &mut Value, meets: &[Meets]) {
     let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
         return;
     };
@@ -599,19 +366,6 @@ mod tests {
         ] {
             assert!(codes.contains(code), "{code}");
         }
-    }
-
-    #[test]
-    fn integer_ranges_as_patterns() {
-        assert_eq!(up_to(1), "0*(1)");
-        assert_eq!(up_to(9), "0*([1-8][0-9]{0}|9)");
-        assert_eq!(up_to(10), "0*([1-9][0-9]{0,0}|10)");
-        assert_eq!(
-            up_to(15250),
-            "0*([1-9][0-9]{0,3}|1[0-4][0-9]{3}|15[0-1][0-9]{2}|152[0-4][0-9]{1}|15250)"
-        );
-        // Checked against the parser by the schemathesis run (tests/openapi.rs).
-        assert!(duration_pattern().contains(&format!("({})w", up_to(15250))));
     }
 
     #[test]
