@@ -1,7 +1,11 @@
 //! The two pvlib 0.16.1 data files the compressed-encoding benches read,
 //! fetched from PyPI (`pip download pvlib==0.16.1 --no-deps`, read from
 //! the wheel; nothing is committed), as JSON readings with timestamps.
-//! Shared by `benches/encoding.rs` and the tsink peer (`peers/tsink`).
+//! Shared by `benches/encoding.rs`, `benches/framed.rs` and the tsink
+//! peer (`peers/tsink`).
+
+// Each bench uses a part of this module.
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

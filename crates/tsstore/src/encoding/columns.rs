@@ -93,10 +93,11 @@ impl<'a> Cursor<'a> {
 }
 
 /// Splits a flat object written as `{"k":v,...}` (no spaces, keys without
-/// escapes) into its keys and value texts; `None` for anything else.
-fn split<'a>(p: &'a [u8], keys: &mut Vec<&'a [u8]>, values: &mut Vec<&'a [u8]>) -> bool {
+/// escapes) into its keys (into `keys`, cleared first) and value texts
+/// (appended to `values`); false for anything else, after which `values`
+/// may hold some of its values (the caller truncates).
+fn split_into<'a>(p: &'a [u8], keys: &mut Vec<&'a [u8]>, values: &mut Vec<&'a [u8]>) -> bool {
     keys.clear();
-    values.clear();
     if p.len() < 2 || p[0] != b'{' || p[p.len() - 1] != b'}' || p == b"{}" {
         return false;
     }
@@ -167,82 +168,134 @@ fn rebuild(out: &mut Vec<u8>, keys: &[&[u8]], values: &[&[u8]]) {
     out.push(b'}');
 }
 
+/// Records split once into templates and values, from which the body of
+/// any prefix can be written: `FrameCodec::pack` tries a few prefix
+/// lengths per block and splits each record only once.
+#[derive(Debug)]
+pub struct Prepared<'a> {
+    records: &'a [(i64, &'a [u8])],
+    /// Templates in order of first use, so a prefix uses a prefix of them.
+    templates: Vec<Vec<&'a [u8]>>,
+    /// Per record: its template + 1, or 0 (raw).
+    shapes: Vec<u32>,
+    /// Per template: its records, in order.
+    rows: Vec<Vec<u32>>,
+    /// Every templated record's values, one after another.
+    values: Vec<&'a [u8]>,
+    /// Per record: where its values start in `values`.
+    value_start: Vec<u32>,
+}
+
+impl<'a> Prepared<'a> {
+    /// Splits `records` (timestamps strictly increasing). `columnar` false
+    /// keeps every record raw (text and binary stores, whose payloads are
+    /// not JSON objects).
+    pub fn new(records: &'a [(i64, &'a [u8])], columnar: bool) -> Prepared<'a> {
+        let mut p = Prepared {
+            records,
+            templates: Vec::new(),
+            shapes: Vec::with_capacity(records.len()),
+            rows: Vec::new(),
+            values: Vec::new(),
+            value_start: Vec::with_capacity(records.len()),
+        };
+        let mut by_keys: HashMap<Vec<&[u8]>, usize> = HashMap::new();
+        let mut keys = Vec::new();
+        let mut last: Option<usize> = None;
+        for (r, &(_, payload)) in records.iter().enumerate() {
+            p.value_start.push(p.values.len() as u32);
+            let start = p.values.len();
+            let mut shape = 0;
+            // `split` accepts exactly `{"k":v,...}`, so rebuilding gives
+            // back these bytes: the transform is exact by construction.
+            if columnar && split_into(payload, &mut keys, &mut p.values) {
+                // Consecutive records mostly share their keys.
+                let known = match last {
+                    Some(t) if p.templates[t] == keys => Some(t),
+                    _ => by_keys.get(&keys).copied(),
+                };
+                let t = match known {
+                    Some(t) => Some(t),
+                    None if p.templates.len() < MAX_TEMPLATES => {
+                        p.templates.push(keys.clone());
+                        p.rows.push(Vec::new());
+                        by_keys.insert(keys.clone(), p.templates.len() - 1);
+                        Some(p.templates.len() - 1)
+                    }
+                    None => None,
+                };
+                if let Some(t) = t {
+                    debug_assert!({
+                        let mut check = Vec::new();
+                        rebuild(&mut check, &keys, &p.values[start..]);
+                        check == payload
+                    });
+                    p.rows[t].push(r as u32);
+                    last = Some(t);
+                    shape = t + 1;
+                }
+            }
+            if shape == 0 {
+                p.values.truncate(start);
+            }
+            p.shapes.push(shape as u32);
+        }
+        p
+    }
+
+    /// Writes the body of the first `n` records (at least one) to `out`.
+    pub fn body(&self, n: usize, out: &mut Vec<u8>) {
+        out.clear();
+        let records = &self.records[..n];
+        let Some(&(first, _)) = records.first() else {
+            return;
+        };
+        out.extend_from_slice(&first.to_le_bytes());
+        put_varint(out, n as u64);
+        for w in records.windows(2) {
+            put_varint(out, w[1].0.wrapping_sub(w[0].0) as u64);
+        }
+        let shapes = &self.shapes[..n];
+        let used = shapes.iter().copied().max().unwrap_or(0) as usize;
+        put_varint(out, used as u64);
+        for t in &self.templates[..used] {
+            put_varint(out, t.len() as u64);
+            for k in t {
+                put_varint(out, k.len() as u64);
+                out.extend_from_slice(k);
+            }
+        }
+        for &s in shapes {
+            put_varint(out, u64::from(s));
+        }
+        let raw = || records.iter().zip(shapes).filter(|(_, s)| **s == 0);
+        for ((_, p), _) in raw() {
+            put_varint(out, p.len() as u64);
+        }
+        for ((_, p), _) in raw() {
+            out.extend_from_slice(p);
+        }
+        for (t, keys) in self.templates[..used].iter().enumerate() {
+            let rows = &self.rows[t];
+            let rows = &rows[..rows.partition_point(|&r| (r as usize) < n)];
+            for j in 0..keys.len() {
+                let value = |r: u32| self.values[self.value_start[r as usize] as usize + j];
+                for &r in rows {
+                    put_varint(out, value(r).len() as u64);
+                }
+                for &r in rows {
+                    out.extend_from_slice(value(r));
+                }
+            }
+        }
+    }
+}
+
 /// Lays `records` (timestamps strictly increasing, at least one) out as a
 /// frame body in `out`. `columnar` false keeps every record raw (text and
 /// binary stores, whose payloads are not JSON objects).
 pub fn encode(records: &[(i64, &[u8])], columnar: bool, out: &mut Vec<u8>) {
-    out.clear();
-    let Some(&(first, _)) = records.first() else {
-        return;
-    };
-    out.extend_from_slice(&first.to_le_bytes());
-    put_varint(out, records.len() as u64);
-    for w in records.windows(2) {
-        put_varint(out, w[1].0.wrapping_sub(w[0].0) as u64);
-    }
-    // Shapes: which template each record has (0: raw).
-    let mut templates: Vec<Vec<&[u8]>> = Vec::new();
-    let mut by_keys: HashMap<Vec<&[u8]>, usize> = HashMap::new();
-    let mut shapes = Vec::with_capacity(records.len());
-    let mut values: Vec<Vec<&[u8]>> = Vec::with_capacity(records.len());
-    let (mut keys, mut vals) = (Vec::new(), Vec::new());
-    let mut check = Vec::new();
-    for &(_, p) in records {
-        let mut shape = 0;
-        if columnar && split(p, &mut keys, &mut vals) {
-            check.clear();
-            rebuild(&mut check, &keys, &vals);
-            let known = by_keys.get(&keys).copied();
-            if check == p && (known.is_some() || templates.len() < MAX_TEMPLATES) {
-                let s = known.unwrap_or_else(|| {
-                    templates.push(keys.clone());
-                    by_keys.insert(keys.clone(), templates.len() - 1);
-                    templates.len() - 1
-                });
-                shape = s + 1;
-            }
-        }
-        shapes.push(shape);
-        values.push(if shape > 0 {
-            std::mem::take(&mut vals)
-        } else {
-            Vec::new()
-        });
-    }
-    put_varint(out, templates.len() as u64);
-    for t in &templates {
-        put_varint(out, t.len() as u64);
-        for k in t {
-            put_varint(out, k.len() as u64);
-            out.extend_from_slice(k);
-        }
-    }
-    for &s in &shapes {
-        put_varint(out, s as u64);
-    }
-    let raw = || records.iter().zip(&shapes).filter(|(_, s)| **s == 0);
-    for ((_, p), _) in raw() {
-        put_varint(out, p.len() as u64);
-    }
-    for ((_, p), _) in raw() {
-        out.extend_from_slice(p);
-    }
-    for (s, t) in templates.iter().enumerate() {
-        let rows = || {
-            shapes
-                .iter()
-                .zip(&values)
-                .filter(move |(sh, _)| **sh == s + 1)
-        };
-        for j in 0..t.len() {
-            for (_, v) in rows() {
-                put_varint(out, v[j].len() as u64);
-            }
-            for (_, v) in rows() {
-                out.extend_from_slice(v[j]);
-            }
-        }
-    }
+    Prepared::new(records, columnar).body(records.len(), out);
 }
 
 /// A parsed body: where every piece of every record lies, so that one

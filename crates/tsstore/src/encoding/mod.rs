@@ -11,6 +11,8 @@
 pub mod block;
 pub mod columns;
 pub mod frame;
+pub mod framed;
 pub mod staging;
 
 pub use frame::{FrameCodec, FrameError};
+pub use framed::FramedStore;

@@ -1,0 +1,238 @@
+//! The compressed encoding end to end (`FramedStore`: frames in a main
+//! ring, records staged first in a staging ring) against a raw store of
+//! the same data blocks, on the pvlib readings (`benches/pvlib`).
+//!
+//! Each file is inserted several times, each lap shifted by the file's
+//! span so that timestamps keep increasing, until both stores have
+//! wrapped; then the readings each keeps are counted, per MiB of its whole
+//! footprint (data, index and meta files), and the framed store's are read
+//! back and compared byte for byte with what was inserted. In the same
+//! run: `put` one at a time, batches of 1 000, `get_by_time`, a range of
+//! 10 000 with payloads, and the bytes written per payload byte
+//! (`/proc/self/io`, sync policy `interval`), each beside the raw store's.
+//!
+//! `cargo bench -p tsstore --bench framed`
+
+mod pvlib;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use tsstore::encoding::FramedStore;
+use tsstore::{Config, DataType, Footprint, Store, SyncPolicy};
+
+/// Data blocks of either store; the framed one gives `STAGING` of them to
+/// its staging ring.
+const BLOCKS: u32 = 320;
+const STAGING: u32 = 32;
+
+fn config(blocks: u32) -> Config {
+    Config {
+        num_blocks: blocks,
+        data_block_size: pvlib::BLOCK as u32,
+        index_block_size: 4096,
+        data_type: DataType::Json,
+    }
+}
+
+fn write_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/io")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("write_bytes:"))
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// The file's readings, `laps` times, each lap shifted past the last.
+fn laps(records: &[pvlib::Reading], laps: usize) -> Vec<pvlib::Reading> {
+    let span = records[records.len() - 1].0 - records[0].0 + 3_600_000_000_000;
+    (0..laps as i64)
+        .flat_map(|lap| {
+            records
+                .iter()
+                .map(move |(t, p)| (t + lap * span, p.clone()))
+        })
+        .collect()
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+fn interval() -> SyncPolicy {
+    SyncPolicy::Interval(Duration::from_secs(1))
+}
+
+struct Figures {
+    kept: usize,
+    footprint: u64,
+    put: f64,
+    batch: f64,
+    lookup_us: f64,
+    range_ms: f64,
+    amplification: f64,
+}
+
+fn raw(dir: &Path, readings: &[pvlib::Reading]) -> Figures {
+    let payload: u64 = readings.iter().map(|(_, p)| p.len() as u64).sum();
+    let before = write_bytes();
+    let store = Store::create_with(dir, "raw", config(BLOCKS), interval()).expect("raw");
+    let start = Instant::now();
+    for (t, p) in readings {
+        store.put(*t, p).expect("put");
+    }
+    let put = readings.len() as f64 / start.elapsed().as_secs_f64();
+    store.close().expect("close");
+    let amplification = (write_bytes() - before) as f64 / payload as f64;
+    let store = Store::create_with(dir, "raw2", config(BLOCKS), interval()).expect("raw");
+    let start = Instant::now();
+    for chunk in readings.chunks(1000) {
+        store
+            .put_many(chunk.iter().map(|(t, p)| (Some(*t), p.as_slice())))
+            .expect("put_many");
+    }
+    let batch = readings.len() as f64 / start.elapsed().as_secs_f64();
+    let kept: Vec<i64> = store.iter().map(|r| r.expect("read").timestamp()).collect();
+    let start = Instant::now();
+    for k in 0..1000 {
+        let ts = kept[k * kept.len() / 1000];
+        std::hint::black_box(store.get_by_time(ts).expect("get"));
+    }
+    let lookup_us = start.elapsed().as_secs_f64() * 1e6 / 1000.0;
+    let from = kept[kept.len().saturating_sub(10_000)];
+    let start = Instant::now();
+    let n = store.iter_range(from, i64::MAX).count();
+    let range_ms = start.elapsed().as_secs_f64() * 1e3 * 10_000.0 / n as f64;
+    Figures {
+        kept: kept.len(),
+        footprint: Footprint::of(&config(BLOCKS))
+            .expect("footprint")
+            .total_bytes,
+        put,
+        batch,
+        lookup_us,
+        range_ms,
+        amplification,
+    }
+}
+
+fn framed(dir: &Path, readings: &[pvlib::Reading]) -> Figures {
+    let payload: u64 = readings.iter().map(|(_, p)| p.len() as u64).sum();
+    let main = config(BLOCKS - STAGING);
+    let before = write_bytes();
+    let store = FramedStore::create(dir, "framed", main, STAGING, interval()).expect("framed");
+    let start = Instant::now();
+    for (t, p) in readings {
+        store.put(*t, p).expect("put");
+    }
+    let put = readings.len() as f64 / start.elapsed().as_secs_f64();
+    store.close().expect("close");
+    let amplification = (write_bytes() - before) as f64 / payload as f64;
+    let store = FramedStore::create(dir, "framed2", main, STAGING, interval()).expect("framed");
+    let start = Instant::now();
+    for chunk in readings.chunks(1000) {
+        store
+            .put_many(chunk.iter().map(|(t, p)| (*t, p.as_slice())))
+            .expect("put_many");
+    }
+    let batch = readings.len() as f64 / start.elapsed().as_secs_f64();
+    let mut kept = Vec::new();
+    store
+        .for_each(i64::MIN, i64::MAX, |t, p| kept.push((t, p.to_vec())))
+        .expect("read");
+    let first = readings
+        .iter()
+        .position(|r| r.0 == kept[0].0)
+        .expect("kept from the input");
+    assert!(
+        kept[..] == readings[first..],
+        "the framed store gives back what went in, byte for byte"
+    );
+    let start = Instant::now();
+    for k in 0..1000 {
+        let ts = kept[k * kept.len() / 1000].0;
+        std::hint::black_box(store.get_by_time(ts).expect("get"));
+    }
+    let lookup_us = start.elapsed().as_secs_f64() * 1e6 / 1000.0;
+    let from = kept[kept.len().saturating_sub(10_000)].0;
+    let start = Instant::now();
+    let mut n = 0;
+    store
+        .for_each(from, i64::MAX, |_, _| n += 1)
+        .expect("range");
+    let range_ms = start.elapsed().as_secs_f64() * 1e3 * 10_000.0 / n as f64;
+    let footprint = Footprint::of(&main).expect("footprint").total_bytes
+        + Footprint::of(&config(STAGING))
+            .expect("footprint")
+            .total_bytes;
+    Figures {
+        kept: kept.len(),
+        footprint,
+        put,
+        batch,
+        lookup_us,
+        range_ms,
+        amplification,
+    }
+}
+
+fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("pvlib");
+    let Some(datasets) = pvlib::datasets(&cache) else {
+        eprintln!("cannot download pvlib 0.16.1 from PyPI (pip); nothing measured");
+        std::process::exit(1);
+    };
+    for ((name, records), lap_count) in datasets.into_iter().zip([20, 45]) {
+        let readings = laps(&records, lap_count);
+        let dir = tempfile::tempdir().expect("temp dir");
+        let r = raw(dir.path(), &readings);
+        let f = framed(dir.path(), &readings);
+        assert!(f.kept < readings.len(), "the framed store wrapped");
+        let per_mib = |x: &Figures| x.kept as f64 / mib(x.footprint);
+        println!(
+            "{name}, {lap_count} laps: {} readings, {BLOCKS} data blocks of {} bytes each store",
+            readings.len(),
+            pvlib::BLOCK
+        );
+        println!(
+            "  readings kept per MiB   raw {:>9.0}   framed {:>9.0}   {:.1}x",
+            per_mib(&r),
+            per_mib(&f),
+            per_mib(&f) / per_mib(&r)
+        );
+        println!(
+            "  put, one at a time      raw {:>9.0}/s framed {:>9.0}/s {:.2}x",
+            r.put,
+            f.put,
+            f.put / r.put
+        );
+        println!(
+            "  put_many of 1 000       raw {:>9.0}/s framed {:>9.0}/s {:.2}x",
+            r.batch,
+            f.batch,
+            f.batch / r.batch
+        );
+        println!(
+            "  get_by_time             raw {:>7.1} µs  framed {:>7.1} µs",
+            r.lookup_us, f.lookup_us
+        );
+        println!(
+            "  range of 10 000         raw {:>7.2} ms  framed {:>7.2} ms  {:.1}x",
+            r.range_ms,
+            f.range_ms,
+            f.range_ms / r.range_ms
+        );
+        println!(
+            "  bytes written per payload byte (interval)  raw {:.2}  framed {:.2}  {:.2}x",
+            r.amplification,
+            f.amplification,
+            f.amplification / r.amplification
+        );
+    }
+}
