@@ -55,6 +55,21 @@ pub fn pack_blocks(
 /// A reading: nanoseconds, and a flat JSON object of the row's fields.
 pub type Reading = (i64, Vec<u8>);
 
+/// The readings of a bench run (`cargo bench` passes `--bench`; a test
+/// run of the benches gets `None` and does nothing), fetched once into
+/// the target's temporary directory; without them the run fails.
+pub fn bench_datasets() -> Option<Vec<(&'static str, Vec<Reading>)>> {
+    if !std::env::args().any(|a| a == "--bench") {
+        return None;
+    }
+    let base = option_env!("CARGO_TARGET_TMPDIR").map_or_else(std::env::temp_dir, PathBuf::from);
+    let Some(datasets) = datasets(&base.join("pvlib")) else {
+        eprintln!("cannot download pvlib 0.16.1 from PyPI (pip); nothing measured");
+        std::process::exit(1);
+    };
+    Some(datasets)
+}
+
 /// Both files' readings, named: fetched once into `cache`.
 pub fn datasets(cache: &Path) -> Option<Vec<(&'static str, Vec<Reading>)>> {
     std::fs::create_dir_all(cache).ok()?;
@@ -102,17 +117,11 @@ fn from_wheel(wheel: &Path, name: &str) -> String {
     String::from_utf8(out.stdout).expect("utf-8 csv")
 }
 
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = if m > 2 { m - 3 } else { m + 9 };
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468
-}
-
+/// Nanoseconds at hour `h` (0..=24; 24 is the next day's midnight, as
+/// TMY3 writes it) of a date, UTC.
 fn ns(y: i64, mo: i64, d: i64, h: i64) -> i64 {
-    (days_from_civil(y, mo, d) * 86_400 + h * 3600) * 1_000_000_000
+    let midnight = format!("{y:04}-{mo:02}-{d:02}T00:00:00Z");
+    tsstore::parse_rfc3339(&midnight).expect("a date of the file") + h * 3_600_000_000_000
 }
 
 pub fn tmy(csv: &str) -> Vec<(i64, Vec<u8>)> {

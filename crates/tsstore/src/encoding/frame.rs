@@ -106,34 +106,48 @@ impl FrameCodec {
             bytes += records[n].1.len() + 8;
             n += 1;
         }
-        // Split only what a frame could take: a quarter more than the guess.
-        let reach = records.len().min(n + n / 4 + 16);
-        let prepared = Prepared::new(&records[..reach], columnar);
-        let (mut fits, mut fails) = (0usize, reach + 1);
+        // Split only what a frame could take: a quarter more than the
+        // guess, and more only if the frame still has room at that reach.
+        let mut reach = records.len().min(n + n / 4 + 16);
         let mut best: Option<Vec<u8>> = None;
-        for _ in 0..MAX_TRIES {
-            prepared.body(n, &mut self.body);
-            let frame = self
-                .compressor
-                .compress(&self.body)
-                .map_err(FrameError::Zstd)?;
-            let scale = capacity as f64 / frame.len().max(1) as f64;
-            if frame.len() <= capacity {
-                fits = n;
-                let full = frame.len() as f64 >= capacity as f64 * FILL;
-                best = Some(frame);
-                if full || n == reach {
-                    break;
+        let mut fits = 0usize;
+        'reach: loop {
+            let prepared = Prepared::new(&records[..reach], columnar);
+            let mut fails = reach + 1;
+            for _ in 0..MAX_TRIES {
+                prepared.body(n, &mut self.body);
+                let frame = self
+                    .compressor
+                    .compress(&self.body)
+                    .map_err(FrameError::Zstd)?;
+                let scale = capacity as f64 / frame.len().max(1) as f64;
+                if frame.len() <= capacity {
+                    fits = n;
+                    let full = frame.len() as f64 >= capacity as f64 * FILL;
+                    best = Some(frame);
+                    if full {
+                        break 'reach;
+                    }
+                    if n == reach {
+                        if reach == records.len() {
+                            break 'reach;
+                        }
+                        reach = records.len().min(reach * 2);
+                        n = (n as f64 * scale * 0.99) as usize;
+                        n = n.clamp(fits + 1, reach);
+                        continue 'reach;
+                    }
+                } else {
+                    fails = n;
                 }
-            } else {
-                fails = n;
+                if fails - fits <= 1 {
+                    break 'reach;
+                }
+                // Aim a little short of the edge: overshooting costs a try.
+                let guess = (n as f64 * scale * 0.99) as usize;
+                n = guess.clamp(fits + 1, fails - 1);
             }
-            if fails - fits <= 1 {
-                break;
-            }
-            // Aim a little short of the edge: overshooting costs a try.
-            let guess = (n as f64 * scale * 0.99) as usize;
-            n = guess.clamp(fits + 1, fails - 1);
+            break;
         }
         match best {
             Some(frame) => {
@@ -141,7 +155,7 @@ impl FrameCodec {
                 Ok((fits, frame))
             }
             None => {
-                prepared.body(1, &mut self.body);
+                Prepared::new(&records[..1], columnar).body(1, &mut self.body);
                 let frame = self
                     .compressor
                     .compress(&self.body)
