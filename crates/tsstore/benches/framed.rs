@@ -147,10 +147,20 @@ fn framed(dir: &Path, readings: &[pvlib::Reading]) -> Figures {
         .iter()
         .position(|r| r.0 == kept[0].0)
         .expect("kept from the input");
-    assert!(
-        kept[..] == readings[first..],
-        "the framed store gives back what went in, byte for byte"
-    );
+    if kept[..] != readings[first..] {
+        let at = kept
+            .iter()
+            .zip(&readings[first..])
+            .position(|(a, b)| a != b);
+        panic!(
+            "the framed store must give back what went in, byte for byte: kept {} of {}, \
+             first difference at {at:?}: {:?} against {:?}",
+            kept.len(),
+            readings.len() - first,
+            at.map(|i| kept[i].0),
+            at.map(|i| readings[first + i].0)
+        );
+    }
     let start = Instant::now();
     for k in 0..1000 {
         let ts = kept[k * kept.len() / 1000].0;

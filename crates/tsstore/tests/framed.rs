@@ -184,3 +184,55 @@ fn records_that_pack_badly_never_lose_a_staged_one() {
         .unwrap();
     assert_eq!(all(&store), model);
 }
+
+/// Batches of 1 000 (larger than half the staging ring, so split), a
+/// main ring that wraps, and the background checkpointer of `interval`:
+/// what is kept is the newest records, exactly, and each is found by time.
+#[test]
+fn batches_larger_than_the_staging_ring_come_back_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        num_blocks: 288,
+        data_block_size: 4096,
+        index_block_size: 4096,
+        data_type: DataType::Json,
+    };
+    let sync = SyncPolicy::Interval(std::time::Duration::from_secs(1));
+    let store = FramedStore::create(dir.path(), "s", config, 32, sync).unwrap();
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let records: Vec<(i64, Vec<u8>)> = (1..=150_000i64)
+        .map(|i| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let fields: Vec<String> = (0..3)
+                .map(|f| format!("\"f{f}\":{}", (state >> (f * 4)) % 10))
+                .collect();
+            (
+                i * 3_600_000_000_000,
+                format!("{{{}}}", fields.join(",")).into_bytes(),
+            )
+        })
+        .collect();
+    for chunk in records.chunks(1000) {
+        store
+            .put_many(chunk.iter().map(|(t, p)| (*t, p.as_slice())))
+            .unwrap();
+    }
+    let kept = all(&store);
+    let first = records.iter().position(|r| r.0 == kept[0].0).unwrap();
+    if kept[..] != records[first..] {
+        let at = kept.iter().zip(&records[first..]).position(|(a, b)| a != b);
+        panic!(
+            "kept {} of {}, first {first}, first difference at {at:?}: {:?} vs {:?}",
+            kept.len(),
+            records.len() - first,
+            at.map(|i| kept[i].0),
+            at.map(|i| records[first + i].0)
+        );
+    }
+    for k in 0..2000 {
+        let (ts, p) = &kept[k * kept.len() / 2000];
+        assert_eq!(&store.get_by_time(*ts).unwrap(), p, "{ts}");
+    }
+}
