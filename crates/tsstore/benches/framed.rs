@@ -139,6 +139,9 @@ fn framed(dir: &Path, readings: &[pvlib::Reading]) -> Figures {
             .expect("put_many");
     }
     let batch = readings.len() as f64 / start.elapsed().as_secs_f64();
+    // The framer may still be filling (and wrapping) the main ring; a
+    // reader meanwhile loses what is overwritten under it, as with any ring.
+    store.frame_staged().expect("frame");
     let mut kept = Vec::new();
     store
         .for_each(i64::MIN, i64::MAX, |t, p| kept.push((t, p.to_vec())))

@@ -17,13 +17,22 @@
 //!   under `always` before that can happen), and never over one that is
 //!   not (framing comes first).
 //!
+//! Framing runs on a thread of its own (the "framer"), so an insert costs
+//! a raw put into the staging ring; only when the staging ring is about
+//! to fill does an insert frame by itself.
+//!
 //! Both rings recover on open as raw stores do; the records staged after
 //! the main ring's last framed one are what is left to frame. Nothing here
 //! writes a byte the raw engine does not.
+//!
+//! Lock order: `writer` (one insert or reset at a time), then `framing`
+//! (one framing at a time; it holds the writer's codec), then `state`.
+//! The framer takes `framing` and `state`, never `writer`.
 
 use std::path::Path;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
 
 use super::FrameCodec;
 use crate::durability::SyncPolicy;
@@ -50,16 +59,48 @@ pub const STAGING: &str = "staging";
 /// Frame payload bytes before the frame: the record count.
 const COUNT_SIZE: usize = 4;
 
+/// A compressed store over two raw rings; see the module doc.
 #[derive(Debug)]
 pub struct FramedStore {
+    /// Dropped first: stops and joins the framer before the rings go.
+    framer: Framer,
+    shared: Arc<Shared>,
+}
+
+/// The framer thread; dropping it stops it and waits for it.
+#[derive(Debug)]
+struct Framer {
+    shared: Arc<Shared>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Drop for Framer {
+    fn drop(&mut self) {
+        mutex_lock(&self.shared.signal).stop = true;
+        self.shared.wake.notify_all();
+        if let Some(handle) = self.handle.take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Shared {
     main: Store,
     staging: Store,
     data_type: DataType,
-    /// The writer's codec; readers make their own.
-    codec: Mutex<FrameCodec>,
-    /// Held by every modification (puts, framing, reset): what is staged
-    /// and not yet framed.
-    writer: Mutex<Unframed>,
+    /// One insert or reset at a time.
+    writer: Mutex<()>,
+    /// One framing at a time, with the codec it packs with (readers make
+    /// their own).
+    framing: Mutex<FrameCodec>,
+    /// What is staged and not yet framed.
+    state: Mutex<Unframed>,
+    /// Wakes the framer: whether a round is wanted, or it must stop.
+    signal: Mutex<Signal>,
+    wake: Condvar,
+    /// A failure of the framer, reported by the next insert.
+    failed: Mutex<Option<String>>,
     /// The newest record, framed or staged (0: none).
     newest: AtomicI64,
     /// The newest record already in a frame (0: none).
@@ -71,6 +112,12 @@ pub struct FramedStore {
     stage_max: u64,
     /// Largest frame body a codec may inflate.
     max_body: usize,
+}
+
+#[derive(Debug, Default)]
+struct Signal {
+    wanted: bool,
+    stop: bool,
 }
 
 fn frame_error(e: super::FrameError) -> Error {
@@ -128,9 +175,13 @@ impl FramedStore {
         let staging_bytes = staging.stats().capacity_bytes;
         let max_body = (staging_bytes as usize * 2).max(1 << 20);
         let stage_bytes = (staging_bytes / 2).max(bs);
-        let mut store = FramedStore {
-            codec: Mutex::new(FrameCodec::new(max_body).map_err(frame_error)?),
-            writer: Mutex::new(Unframed::default()),
+        let shared = Shared {
+            framing: Mutex::new(FrameCodec::new(max_body).map_err(frame_error)?),
+            writer: Mutex::new(()),
+            state: Mutex::new(Unframed::default()),
+            signal: Mutex::new(Signal::default()),
+            wake: Condvar::new(),
+            failed: Mutex::new(None),
             newest: AtomicI64::new(0),
             max_body,
             // Frame once half the staging ring waits: room for the batch
@@ -143,16 +194,16 @@ impl FramedStore {
             data_type,
             last_framed: AtomicI64::new(0),
         };
-        let last = match store.main.newest(1)?.pop() {
-            Some(frame) => store.last_of(&frame.data)?,
+        let last = match shared.main.newest(1)?.pop() {
+            Some(frame) => shared.last_of(&frame.data)?,
             None => 0,
         };
-        store.last_framed.store(last, Ordering::Relaxed);
+        shared.last_framed.store(last, Ordering::Relaxed);
         let mut unframed = Unframed {
             next_try: stage_bytes,
             ..Unframed::default()
         };
-        for rec in store
+        for rec in shared
             .staging
             .iter_range(last.saturating_add(1), i64::MAX)
             .with_data(false)
@@ -161,43 +212,116 @@ impl FramedStore {
             unframed.first_block.get_or_insert(rec.handle.block_num);
             unframed.bytes += cost(rec.handle.size as usize);
         }
-        let staged = store.staging.stats().newest_timestamp.unwrap_or(0);
-        store.newest.store(staged.max(last), Ordering::Relaxed);
-        *store
-            .writer
-            .get_mut()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = unframed;
-        Ok(store)
-    }
-
-    /// The newest timestamp of the frame object `payload`.
-    fn last_of(&self, payload: &[u8]) -> Result<i64> {
-        let frame = frame_of(payload)?;
-        let mut codec = mutex_lock(&self.codec);
-        let view = codec.inflate(frame).map_err(frame_error)?;
-        Ok(*view.timestamps().last().unwrap_or(&0))
+        let staged = shared.staging.stats().newest_timestamp.unwrap_or(0);
+        shared.newest.store(staged.max(last), Ordering::Relaxed);
+        *mutex_lock(&shared.state) = unframed;
+        let shared = Arc::new(shared);
+        let for_framer = Arc::clone(&shared);
+        let handle = std::thread::Builder::new()
+            .name("tsstore-framer".into())
+            .spawn(move || for_framer.run_framer())?;
+        Ok(FramedStore {
+            framer: Framer {
+                shared: Arc::clone(&shared),
+                handle: Some(handle),
+            },
+            shared,
+        })
     }
 
     /// The newest record's timestamp (0 when empty).
     pub fn newest_timestamp(&self) -> i64 {
-        self.newest.load(Ordering::Relaxed)
+        self.shared.newest.load(Ordering::Relaxed)
     }
 
     /// Inserts `payload` at `timestamp` (after every stored one).
     pub fn put(&self, timestamp: i64, payload: &[u8]) -> Result<()> {
-        self.put_many([(timestamp, payload)])
+        self.shared.put_many(&[(timestamp, payload)])
     }
 
-    /// Inserts a batch: checked whole, then staged with raw `put_many`s,
-    /// framing whenever a frame's worth is staged, and before the staging
-    /// ring could wrap over a record not yet framed. A record too large to
-    /// stage goes straight into a frame of its own.
+    /// Inserts a batch: checked whole, then staged with raw `put_many`s;
+    /// the framer is woken once a frame's worth is staged. An insert
+    /// frames by itself only before the staging ring could wrap over a
+    /// record not yet framed, or for a record too large to stage.
     pub fn put_many<'a>(&self, items: impl IntoIterator<Item = (i64, &'a [u8])>) -> Result<()> {
         let items: Vec<(i64, &[u8])> = items.into_iter().collect();
-        let mut unframed = mutex_lock(&self.writer);
-        let unframed = &mut *unframed;
-        let mut prev = self.newest_timestamp();
-        for &(ts, p) in &items {
+        self.shared.put_many(&items)
+    }
+
+    /// Frames every staged record not yet framed (a last frame as full
+    /// as they make it), on this thread.
+    pub fn frame_staged(&self) -> Result<()> {
+        let mut codec = mutex_lock(&self.shared.framing);
+        self.shared.frame(&mut codec, true)
+    }
+
+    /// Calls `each` with every record in `from..=to`, oldest first.
+    pub fn for_each(&self, from: i64, to: i64, each: impl FnMut(i64, &[u8])) -> Result<()> {
+        self.shared.for_each(from, to, each)
+    }
+
+    /// The record at exactly `timestamp`.
+    pub fn get_by_time(&self, timestamp: i64) -> Result<Vec<u8>> {
+        self.shared.get_by_time(timestamp)
+    }
+
+    /// Empties both rings.
+    pub fn reset(&self) -> Result<()> {
+        self.shared.reset()
+    }
+
+    /// Bytes of ring in use: the main ring's and the staging ring's.
+    pub fn bytes_used(&self) -> u64 {
+        self.shared.main.stats().bytes_used + self.shared.staging.stats().bytes_used
+    }
+
+    /// Checkpoints and syncs both rings.
+    pub fn sync(&self) -> Result<()> {
+        self.shared.main.sync()?;
+        self.shared.staging.sync()
+    }
+
+    /// Stops the framer (what it left staged stays in the staging ring),
+    /// then closes both rings.
+    pub fn close(self) -> Result<()> {
+        let FramedStore { framer, shared } = self;
+        drop(framer);
+        let shared = Arc::try_unwrap(shared).map_err(|_| Error::InUse("a framed store".into()))?;
+        shared.staging.close()?;
+        shared.main.close()
+    }
+
+    /// Releases both rings as a killed process would (for recovery tests).
+    #[doc(hidden)]
+    pub fn abandon(self) {
+        let FramedStore { framer, shared } = self;
+        drop(framer);
+        if let Ok(shared) = Arc::try_unwrap(shared) {
+            shared.staging.abandon();
+            shared.main.abandon();
+        }
+    }
+}
+
+impl Shared {
+    /// The newest timestamp of the frame object `payload`.
+    fn last_of(&self, payload: &[u8]) -> Result<i64> {
+        let frame = frame_of(payload)?;
+        let mut codec = mutex_lock(&self.framing);
+        let view = codec.inflate(frame).map_err(frame_error)?;
+        Ok(*view.timestamps().last().unwrap_or(&0))
+    }
+
+    /// See `FramedStore::put_many`.
+    fn put_many(&self, items: &[(i64, &[u8])]) -> Result<()> {
+        let _writer = mutex_lock(&self.writer);
+        if let Some(why) = mutex_lock(&self.failed).take() {
+            return Err(Error::Io(std::io::Error::other(format!(
+                "background framing failed: {why}"
+            ))));
+        }
+        let mut prev = self.newest.load(Ordering::Relaxed);
+        for &(ts, p) in items {
             crate::payload::validate(self.data_type, p)?;
             if ts <= 0 {
                 return Err(Error::InvalidTimestamp(ts));
@@ -214,8 +338,9 @@ impl FramedStore {
         let mut i = 0;
         while i < items.len() {
             if cost(items[i].1.len()) > chunk_max {
-                self.frame(unframed, true)?;
-                self.frame_records(&items[i..i + 1])?;
+                let mut codec = mutex_lock(&self.framing);
+                self.frame(&mut codec, true)?;
+                self.put_frames(&mut codec, &items[i..i + 1], true)?;
                 self.newest.store(items[i].0, Ordering::Relaxed);
                 i += 1;
                 continue;
@@ -229,25 +354,56 @@ impl FramedStore {
             // Measured on the ring, not estimated: the blocks from the
             // first unframed record to the head, plus what the chunk can
             // take (packing can leave up to half of each block unused).
-            if self.unframed_blocks(unframed) + blocks_for_chunk(bytes, self.staging.block_size())
+            // Only this insert stages, and framing only frees blocks.
+            let unframed = self.unframed_blocks(&mutex_lock(&self.state));
+            if unframed + blocks_for_chunk(bytes, self.staging.block_size())
                 >= self.staging.config().num_blocks
             {
-                self.frame(unframed, true)?;
+                let mut codec = mutex_lock(&self.framing);
+                self.frame(&mut codec, true)?;
             }
             let handles = self
                 .staging
                 .put_many(items[i..end].iter().map(|&(ts, p)| (Some(ts), p)))?;
-            if let Some(h) = handles.first() {
-                unframed.first_block.get_or_insert(h.block_num);
-            }
-            unframed.bytes += bytes;
             self.newest.store(items[end - 1].0, Ordering::Relaxed);
             i = end;
-            if unframed.bytes >= unframed.next_try {
-                self.frame(unframed, false)?;
+            let mut state = mutex_lock(&self.state);
+            if let Some(h) = handles.first() {
+                state.first_block.get_or_insert(h.block_num);
+            }
+            state.bytes += bytes;
+            if state.bytes >= state.next_try {
+                // Not again until this round is done.
+                state.next_try = u64::MAX;
+                drop(state);
+                mutex_lock(&self.signal).wanted = true;
+                self.wake.notify_one();
             }
         }
         Ok(())
+    }
+
+    /// The framer: a round of full frames each time it is woken.
+    fn run_framer(&self) {
+        loop {
+            {
+                let mut signal = mutex_lock(&self.signal);
+                while !signal.wanted && !signal.stop {
+                    signal = self
+                        .wake
+                        .wait(signal)
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                }
+                if signal.stop {
+                    return;
+                }
+                signal.wanted = false;
+            }
+            let mut codec = mutex_lock(&self.framing);
+            if let Err(e) = self.frame(&mut codec, false) {
+                *mutex_lock(&self.failed) = Some(e.to_string());
+            }
+        }
     }
 
     /// Blocks of the staging ring from the first record not yet framed to
@@ -262,16 +418,9 @@ impl FramedStore {
         (head + n - first) % n + 1
     }
 
-    /// Frames every staged record not yet framed (a last frame as full
-    /// as they make it).
-    pub fn frame_staged(&self) -> Result<()> {
-        let mut unframed = mutex_lock(&self.writer);
-        self.frame(&mut unframed, true)
-    }
-
     /// Frames the staged records after the last framed one: full frames
-    /// only, unless `all`.
-    fn frame(&self, unframed: &mut Unframed, all: bool) -> Result<()> {
+    /// only, unless `all`. The caller holds `framing` (its codec).
+    fn frame(&self, codec: &mut FrameCodec, all: bool) -> Result<()> {
         let after = self.last_framed.load(Ordering::Relaxed);
         let staged: Vec<crate::record::Record> = self
             .staging
@@ -281,39 +430,50 @@ impl FramedStore {
             .iter()
             .map(|r| (r.timestamp(), r.data.as_slice()))
             .collect();
-        let framed = if all {
-            self.frame_records(&refs)?
-        } else {
-            self.frame_full(&refs)?
+        let framed = self.put_frames(codec, &refs, all)?;
+        let framed_bytes: u64 = refs[..framed].iter().map(|(_, p)| cost(p.len())).sum();
+        let mut state = mutex_lock(&self.state);
+        state.bytes = state.bytes.saturating_sub(framed_bytes);
+        state.first_block = match staged.get(framed) {
+            Some(r) => Some(r.handle.block_num),
+            // Every record of the snapshot is framed: the first unframed
+            // one, if any, came after it (inserts wait for `state`).
+            None => self
+                .staging
+                .iter_range(
+                    self.last_framed.load(Ordering::Relaxed).saturating_add(1),
+                    i64::MAX,
+                )
+                .with_data(false)
+                .limit(1)
+                .collect_all()?
+                .first()
+                .map(|r| r.handle.block_num),
         };
-        let left = &staged[framed..];
-        unframed.bytes = left.iter().map(|r| cost(r.data.len())).sum();
-        unframed.first_block = left.first().map(|r| r.handle.block_num);
-        // After a try that left a part-frame, wait for a quarter more.
-        unframed.next_try = if framed == 0 {
-            unframed.bytes + self.stage_bytes / 4
+        if state.first_block.is_none() {
+            state.bytes = 0;
+        }
+        // After a round that left a part-frame, wait for a quarter more.
+        state.next_try = if framed == 0 {
+            state.bytes + self.stage_bytes / 4
         } else {
-            self.stage_bytes.max(unframed.bytes + self.stage_bytes / 4)
+            self.stage_bytes.max(state.bytes + self.stage_bytes / 4)
         };
         Ok(())
     }
 
-    /// Puts `refs` into the main ring as frames filling a block each;
-    /// returns how many records went in (all of them).
-    fn frame_records(&self, refs: &[(i64, &[u8])]) -> Result<usize> {
-        self.put_frames(refs, true)
-    }
-
-    /// Like `frame_records`, but stops before a last frame that would
-    /// not fill its block: those records wait for more.
-    fn frame_full(&self, refs: &[(i64, &[u8])]) -> Result<usize> {
-        self.put_frames(refs, false)
-    }
-
-    fn put_frames(&self, refs: &[(i64, &[u8])], last_partial: bool) -> Result<usize> {
+    /// Puts `refs` into the main ring as frames that fill a block each;
+    /// with `last_partial` false, stops before a last frame that would
+    /// not fill its block (those records wait for more). Returns how many
+    /// records went in.
+    fn put_frames(
+        &self,
+        codec: &mut FrameCodec,
+        refs: &[(i64, &[u8])],
+        last_partial: bool,
+    ) -> Result<usize> {
         let columnar = matches!(self.data_type, DataType::Json | DataType::Schema);
         let room = first_block_capacity(self.main.block_size()) as usize - COUNT_SIZE;
-        let mut codec = mutex_lock(&self.codec);
         let mut i = 0;
         let mut payload = Vec::new();
         while i < refs.len() {
@@ -346,7 +506,7 @@ impl FramedStore {
     /// The staged records are read first (at most the staging ring), then
     /// the frames: a record framed meanwhile is then found in its frame,
     /// and one read both ways is given once.
-    pub fn for_each(&self, from: i64, to: i64, mut each: impl FnMut(i64, &[u8])) -> Result<()> {
+    fn for_each(&self, from: i64, to: i64, mut each: impl FnMut(i64, &[u8])) -> Result<()> {
         let staged: Vec<(i64, Vec<u8>)> = self
             .staging
             .iter_range(from, to)
@@ -385,7 +545,7 @@ impl FramedStore {
     }
 
     /// The record at exactly `timestamp`.
-    pub fn get_by_time(&self, timestamp: i64) -> Result<Vec<u8>> {
+    fn get_by_time(&self, timestamp: i64) -> Result<Vec<u8>> {
         match self.staging.get_by_time(timestamp) {
             Ok(rec) => return Ok(rec.data),
             Err(Error::NotFound(_)) => {}
@@ -409,41 +569,19 @@ impl FramedStore {
         Ok(out)
     }
 
-    /// Empties both rings.
-    pub fn reset(&self) -> Result<()> {
-        let mut unframed = mutex_lock(&self.writer);
+    /// See `FramedStore::reset`.
+    fn reset(&self) -> Result<()> {
+        let _writer = mutex_lock(&self.writer);
+        let _framing = mutex_lock(&self.framing);
         self.main.reset()?;
         self.staging.reset()?;
         self.last_framed.store(0, Ordering::Relaxed);
         self.newest.store(0, Ordering::Relaxed);
-        *unframed = Unframed {
+        *mutex_lock(&self.state) = Unframed {
             next_try: self.stage_bytes,
             ..Unframed::default()
         };
         Ok(())
-    }
-
-    /// Bytes of ring in use: the main ring's and the staging ring's.
-    pub fn bytes_used(&self) -> u64 {
-        self.main.stats().bytes_used + self.staging.stats().bytes_used
-    }
-
-    /// Checkpoints and syncs both rings.
-    pub fn sync(&self) -> Result<()> {
-        self.main.sync()?;
-        self.staging.sync()
-    }
-
-    pub fn close(self) -> Result<()> {
-        self.staging.close()?;
-        self.main.close()
-    }
-
-    /// Releases both rings as a killed process would (for recovery tests).
-    #[doc(hidden)]
-    pub fn abandon(self) {
-        self.staging.abandon();
-        self.main.abandon();
     }
 }
 
