@@ -406,6 +406,22 @@ impl<'a> BodyView<'a> {
         &self.stamps
     }
 
+    /// Every record: its timestamp and the range of its payload in
+    /// `payloads`, in order (both cleared first).
+    pub fn write_all(
+        &self,
+        records: &mut Vec<(i64, std::ops::Range<usize>)>,
+        payloads: &mut Vec<u8>,
+    ) {
+        records.clear();
+        payloads.clear();
+        for (i, &ts) in self.stamps.iter().enumerate() {
+            let start = payloads.len();
+            self.write_record(i, payloads);
+            records.push((ts, start..payloads.len()));
+        }
+    }
+
     /// Appends record `i`'s payload to `out`.
     pub fn write_record(&self, i: usize, out: &mut Vec<u8>) {
         let (s, row) = (self.shapes[i].0 as usize, self.shapes[i].1 as usize);
@@ -430,14 +446,7 @@ pub fn decode(
     records: &mut Vec<(i64, std::ops::Range<usize>)>,
     payloads: &mut Vec<u8>,
 ) -> Result<(), BodyError> {
-    records.clear();
-    payloads.clear();
-    let view = BodyView::parse(body)?;
-    for (i, &ts) in view.timestamps().iter().enumerate() {
-        let start = payloads.len();
-        view.write_record(i, payloads);
-        records.push((ts, start..payloads.len()));
-    }
+    BodyView::parse(body)?.write_all(records, payloads);
     Ok(())
 }
 

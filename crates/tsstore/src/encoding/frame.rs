@@ -77,6 +77,11 @@ impl FrameCodec {
         columnar: bool,
     ) -> Result<Vec<u8>, FrameError> {
         columns::encode(records, columnar, &mut self.body);
+        self.compress_body()
+    }
+
+    /// Compresses what `body` holds into a frame.
+    fn compress_body(&mut self) -> Result<Vec<u8>, FrameError> {
         self.compressor
             .compress(&self.body)
             .map_err(FrameError::Zstd)
@@ -116,10 +121,7 @@ impl FrameCodec {
             let mut fails = reach + 1;
             for _ in 0..MAX_TRIES {
                 prepared.body(n, &mut self.body);
-                let frame = self
-                    .compressor
-                    .compress(&self.body)
-                    .map_err(FrameError::Zstd)?;
+                let frame = self.compress_body()?;
                 let scale = capacity as f64 / frame.len().max(1) as f64;
                 if frame.len() <= capacity {
                     fits = n;
@@ -154,14 +156,7 @@ impl FrameCodec {
                 self.ratio = (raw(fits) as f64 / frame.len().max(1) as f64).clamp(1.0, 64.0);
                 Ok((fits, frame))
             }
-            None => {
-                Prepared::new(&records[..1], columnar).body(1, &mut self.body);
-                let frame = self
-                    .compressor
-                    .compress(&self.body)
-                    .map_err(FrameError::Zstd)?;
-                Ok((1, frame))
-            }
+            None => Ok((1, self.compress(&records[..1], columnar)?)),
         }
     }
 
@@ -194,14 +189,7 @@ impl FrameCodec {
         records: &mut Vec<(i64, Range<usize>)>,
         payloads: &mut Vec<u8>,
     ) -> Result<(), FrameError> {
-        records.clear();
-        payloads.clear();
-        let view = self.inflate(frame)?;
-        for (i, &ts) in view.timestamps().iter().enumerate() {
-            let start = payloads.len();
-            view.write_record(i, payloads);
-            records.push((ts, start..payloads.len()));
-        }
+        self.inflate(frame)?.write_all(records, payloads);
         Ok(())
     }
 }
