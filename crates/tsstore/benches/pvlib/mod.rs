@@ -12,8 +12,10 @@ use std::process::Command;
 
 /// Block size of every store and frame measured.
 pub const BLOCK: usize = 4096;
-/// What a compressed block keeps beside its frame: a header and one
-/// tombstone bit per record (the block layout reserves both).
+/// What the codec bench keeps beside each frame in its block: a header
+/// and one tombstone bit per record. (`FramedStore`'s frames carry the
+/// raw block and object headers and a count, 52 bytes: its figures are
+/// `benches/framed.rs`'s.)
 const HEADER: usize = 32;
 /// Raw bytes the writer stages before it packs blocks (a staging area of
 /// 32 blocks): `pack` sees at most this much at a time.
