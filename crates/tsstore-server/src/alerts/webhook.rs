@@ -30,18 +30,9 @@ const ATTEMPTS: u32 = 3;
 const FIRST_RETRY: Duration = Duration::from_secs(1);
 
 /// The client every webhook of a connection shares: TLS with the
-/// system's roots plus the connection's CA file, no proxy (like the
-/// connection itself), no redirects (a redirect would take the
-/// headers elsewhere).
+/// system's roots plus the connection's CA file (`spec::http_client`).
 pub fn client(tls: rustls::ClientConfig) -> Result<reqwest::Client, String> {
-    reqwest::Client::builder()
-        .use_preconfigured_tls(tls)
-        .timeout(WEBHOOK_TIMEOUT)
-        .connect_timeout(WEBHOOK_TIMEOUT)
-        .redirect(reqwest::redirect::Policy::none())
-        .no_proxy()
-        .build()
-        .map_err(|e| e.to_string())
+    crate::outbound::spec::http_client(tls, WEBHOOK_TIMEOUT)
 }
 
 /// Where alerts of one rule are POSTed.

@@ -69,11 +69,7 @@ impl Remote {
             .build()
             .map_err(|e| CliError::Remote(format!("cannot start the HTTP client: {e}")))?;
         let tls = crate::outbound::spec::client_tls(None).map_err(CliError::Remote)?;
-        let client = reqwest::Client::builder()
-            .use_preconfigured_tls(tls)
-            .timeout(REQUEST_TIMEOUT)
-            .no_proxy()
-            .build()
+        let client = crate::outbound::spec::http_client(tls, REQUEST_TIMEOUT)
             .map_err(|e| CliError::Remote(format!("cannot start the HTTP client: {e}")))?;
         let mut remote = Remote {
             runtime,

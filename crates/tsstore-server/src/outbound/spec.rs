@@ -270,6 +270,24 @@ pub(crate) fn check_headers(headers: &BTreeMap<String, String>) -> Result<(), (S
     Ok(())
 }
 
+/// An HTTP client the server (or the CLI) uses to reach out: `tls` for
+/// `https://`, no proxy (like every outbound connection), no redirects
+/// (a redirect would take the request's headers, keys among them,
+/// elsewhere), and `timeout` for each request, connecting included.
+pub(crate) fn http_client(
+    tls: rustls::ClientConfig,
+    timeout: std::time::Duration,
+) -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .build()
+        .map_err(|e| e.to_string())
+}
+
 /// A TLS client configuration (rustls on ring) trusting the system's
 /// roots and those of `ca_file`.
 pub(crate) fn client_tls(
