@@ -323,15 +323,7 @@ impl Shared {
         let mut prev = self.newest.load(Ordering::Relaxed);
         for &(ts, p) in items {
             crate::payload::validate(self.data_type, p)?;
-            if ts <= 0 {
-                return Err(Error::InvalidTimestamp(ts));
-            }
-            if ts <= prev {
-                return Err(Error::TimestampOutOfOrder {
-                    timestamp: ts,
-                    newest: prev,
-                });
-            }
+            crate::store::check_timestamp(ts, prev)?;
             prev = ts;
         }
         let chunk_max = self.stage_max - self.stage_bytes;

@@ -30,6 +30,7 @@ use crate::notify::{
 use crate::writer::{Ctx, Writer};
 pub use schema_file::SCHEMA_FILE;
 pub(crate) use schema_file::SchemaState;
+pub(crate) use write::check_timestamp;
 
 pub(crate) const META_FILE: &str = "meta.tsdb";
 pub(crate) const DATA_FILE: &str = "data.tsdb";

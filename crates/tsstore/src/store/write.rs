@@ -132,7 +132,7 @@ impl Store {
     }
 }
 
-fn check_timestamp(ts: i64, newest: i64) -> Result<()> {
+pub(crate) fn check_timestamp(ts: i64, newest: i64) -> Result<()> {
     if ts <= 0 {
         return Err(Error::InvalidTimestamp(ts));
     }
