@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use tsstore::{DataType, SchemaDoc};
 
-use crate::records::encode::DataEncoding;
+use crate::records::encode::{self, DataEncoding};
 use crate::records::intake;
 
 /// The version this build writes, and the newest it reads.
@@ -110,11 +110,8 @@ impl Header {
 
 /// Appends one NDJSON record line.
 pub fn push_ndjson(out: &mut Vec<u8>, timestamp: i64, data: &[u8], enc: DataEncoding) {
-    out.extend_from_slice(b"{\"timestamp\":");
-    out.extend_from_slice(itoa::Buffer::new().format(timestamp).as_bytes());
-    out.extend_from_slice(b",\"data\":");
-    enc.push(out, data);
-    out.extend_from_slice(b"}\n");
+    encode::push_plain(out, timestamp, data, enc);
+    out.push(b'\n');
 }
 
 /// One record read from a file, or why its line is not one.

@@ -50,6 +50,16 @@ impl DataEncoding {
     }
 }
 
+/// Appends `{"timestamp":..,"data":..}`: a record as MQTT publishes it
+/// and as an export line carries it.
+pub fn push_plain(out: &mut Vec<u8>, timestamp: i64, data: &[u8], enc: DataEncoding) {
+    out.extend_from_slice(b"{\"timestamp\":");
+    out.extend_from_slice(itoa::Buffer::new().format(timestamp).as_bytes());
+    out.extend_from_slice(b",\"data\":");
+    enc.push(out, data);
+    out.push(b'}');
+}
+
 /// Appends `{"timestamp":..,"block_num":..,"size":..[,"data":..]}`.
 pub fn push_object(out: &mut Vec<u8>, h: &ObjectHandle, data: Option<(&[u8], DataEncoding)>) {
     // itoa rather than `write!`: formatting machinery was a tenth of a

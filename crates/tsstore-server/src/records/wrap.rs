@@ -118,11 +118,7 @@ pub(super) fn record_message(
         Envelope::Typed => Outgoing::Text(data_message(timestamp, data, enc)),
         Envelope::Plain => {
             let mut out = Vec::with_capacity(32 + data.len());
-            out.extend_from_slice(b"{\"timestamp\":");
-            out.extend_from_slice(itoa::Buffer::new().format(timestamp).as_bytes());
-            out.extend_from_slice(b",\"data\":");
-            enc.push(&mut out, data);
-            out.push(b'}');
+            super::encode::push_plain(&mut out, timestamp, data, enc);
             Outgoing::Text(String::from_utf8(out).unwrap_or_default())
         }
         Envelope::Bare => Outgoing::Binary(data.to_vec()),
