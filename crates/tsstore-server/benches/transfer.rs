@@ -40,6 +40,7 @@ fn config(n: usize) -> Config {
         data_block_size: 4096,
         index_block_size: 4096,
         data_type: DataType::Json,
+        encoding: tsstore::Encoding::Raw,
     }
 }
 

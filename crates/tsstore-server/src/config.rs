@@ -302,6 +302,7 @@ impl Settings {
             data_block_size: o.data_block_size.unwrap_or(defaults.data_block_size),
             index_block_size: o.index_block_size.unwrap_or(defaults.index_block_size),
             data_type: DataType::Json,
+            encoding: tsstore::Encoding::Raw,
         };
         store_defaults
             .validate()

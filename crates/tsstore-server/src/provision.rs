@@ -50,6 +50,7 @@ impl StoreRequest<'_> {
             data_block_size: self.data_block_size.unwrap_or(defaults.data_block_size),
             index_block_size: self.index_block_size.unwrap_or(defaults.index_block_size),
             data_type,
+            encoding: tsstore::Encoding::Raw,
         };
         let bytes = tsstore::Footprint::of(&config)?.total_bytes;
         match max_bytes {

@@ -16,6 +16,7 @@ fn new_store(dir: &Path, name: &str, data_type: DataType, block: u32) -> Store {
         data_block_size: block,
         index_block_size: 512,
         data_type,
+        encoding: tsstore::Encoding::Raw,
     };
     Store::create_with(dir, name, config, SyncPolicy::Never).unwrap()
 }

@@ -27,6 +27,7 @@ fn policies(c: &mut Criterion) {
                 data_block_size: 4096,
                 index_block_size: 4096,
                 data_type: DataType::Json,
+                encoding: tsstore::Encoding::Raw,
             };
             let store = Arc::new(Store::create_with(dir.path(), "p", cfg, policy).expect("create"));
             let ts = Arc::new(AtomicI64::new(0));

@@ -35,6 +35,7 @@ fn raw_bytes_per_reading(records: &[(i64, Vec<u8>)]) -> f64 {
         data_block_size: BLOCK as u32,
         index_block_size: 4096,
         data_type: DataType::Json,
+        encoding: tsstore::Encoding::Raw,
     };
     let store = Store::create_with(dir.path(), "raw", config, SyncPolicy::Never).expect("create");
     store

@@ -21,6 +21,7 @@ fn store_config(num_blocks: u32) -> Config {
         data_block_size: 4096,
         index_block_size: 4096,
         data_type: DataType::Json,
+        encoding: tsstore::Encoding::Raw,
     }
 }
 

@@ -1,6 +1,7 @@
-//! The compressed encoding end to end (`FramedStore`: frames in a main
-//! ring, records staged first in a staging ring) against a raw store of
-//! the same data blocks, on the pvlib readings (`benches/pvlib`).
+//! The compressed encoding end to end (a `Store` created with
+//! `Encoding::Compressed`: frames in its main ring, records staged first
+//! in its staging ring) against a raw store of the same data blocks, on
+//! the pvlib readings (`benches/pvlib`).
 //!
 //! Each file is inserted several times, each lap shifted by the file's
 //! span so that timestamps keep increasing, until both stores have
@@ -18,13 +19,11 @@ mod pvlib;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use tsstore::encoding::FramedStore;
-use tsstore::{Config, DataType, Footprint, Store, SyncPolicy};
+use tsstore::{Config, DataType, Encoding, Footprint, Store, SyncPolicy};
 
-/// Data blocks of either store; the framed one gives `STAGING` of them to
+/// Data blocks of either store; the compressed one gives 32 of them to
 /// its staging ring.
 const BLOCKS: u32 = 320;
-const STAGING: u32 = 32;
 
 fn config(blocks: u32) -> Config {
     Config {
@@ -32,6 +31,7 @@ fn config(blocks: u32) -> Config {
         data_block_size: pvlib::BLOCK as u32,
         index_block_size: 4096,
         data_type: DataType::Json,
+        encoding: tsstore::Encoding::Raw,
     }
 }
 
@@ -121,9 +121,12 @@ fn raw(dir: &Path, readings: &[pvlib::Reading]) -> Figures {
 
 fn framed(dir: &Path, readings: &[pvlib::Reading]) -> Figures {
     let payload: u64 = readings.iter().map(|(_, p)| p.len() as u64).sum();
-    let main = config(BLOCKS - STAGING);
+    let main = Config {
+        encoding: Encoding::Compressed,
+        ..config(BLOCKS)
+    };
     let before = write_bytes();
-    let store = FramedStore::create(dir, "framed", main, STAGING, interval()).expect("framed");
+    let store = Store::create_with(dir, "framed", main, interval()).expect("framed");
     let start = Instant::now();
     for (t, p) in readings {
         store.put(*t, p).expect("put");
@@ -131,20 +134,21 @@ fn framed(dir: &Path, readings: &[pvlib::Reading]) -> Figures {
     let put = readings.len() as f64 / start.elapsed().as_secs_f64();
     store.close().expect("close");
     let amplification = (write_bytes() - before) as f64 / payload as f64;
-    let store = FramedStore::create(dir, "framed2", main, STAGING, interval()).expect("framed");
+    let store = Store::create_with(dir, "framed2", main, interval()).expect("framed");
     let start = Instant::now();
     for chunk in readings.chunks(1000) {
         store
-            .put_many(chunk.iter().map(|(t, p)| (*t, p.as_slice())))
+            .put_many(chunk.iter().map(|(t, p)| (Some(*t), p.as_slice())))
             .expect("put_many");
     }
     let batch = readings.len() as f64 / start.elapsed().as_secs_f64();
     // The framer may still be filling (and wrapping) the main ring; a
     // reader meanwhile loses what is overwritten under it, as with any ring.
     store.frame_staged().expect("frame");
-    let mut kept = Vec::new();
-    store
-        .for_each(i64::MIN, i64::MAX, |t, p| kept.push((t, p.to_vec())))
+    let kept: Vec<(i64, Vec<u8>)> = store
+        .iter()
+        .map(|r| r.map(|r| (r.timestamp(), r.data)))
+        .collect::<tsstore::Result<_>>()
         .expect("read");
     let first = readings
         .iter()
@@ -173,14 +177,12 @@ fn framed(dir: &Path, readings: &[pvlib::Reading]) -> Figures {
     let from = kept[kept.len().saturating_sub(10_000)].0;
     let start = Instant::now();
     let mut n = 0;
-    store
-        .for_each(from, i64::MAX, |_, _| n += 1)
-        .expect("range");
+    for r in store.iter_range(from, i64::MAX) {
+        std::hint::black_box(r.expect("range"));
+        n += 1;
+    }
     let range_ms = start.elapsed().as_secs_f64() * 1e3 * 10_000.0 / n as f64;
-    let footprint = Footprint::of(&main).expect("footprint").total_bytes
-        + Footprint::of(&config(STAGING))
-            .expect("footprint")
-            .total_bytes;
+    let footprint = Footprint::of(&main).expect("footprint").total_bytes;
     Figures {
         kept: kept.len(),
         footprint,

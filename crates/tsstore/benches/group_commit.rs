@@ -65,6 +65,7 @@ fn main() {
         data_block_size: 4096,
         index_block_size: 4096,
         data_type: DataType::Json,
+        encoding: tsstore::Encoding::Raw,
     };
     let create =
         |name, policy| Arc::new(Store::create_with(dir.path(), name, cfg, policy).expect("create"));

@@ -40,6 +40,7 @@ fn main() {
             data_block_size: 4096,
             index_block_size: 4096,
             data_type: DataType::Json,
+            encoding: tsstore::Encoding::Raw,
         };
         let store = Store::create_with(dir.path(), "w", cfg, policy).expect("create");
         store.sync().expect("sync");

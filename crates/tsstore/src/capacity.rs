@@ -8,7 +8,8 @@ use std::time::Duration;
 use crate::config::Config;
 use crate::error::Result;
 use crate::format::{
-    BLOCK_HEADER_SIZE, META_SIZE, OBJECT_HEADER_SIZE, blocks_for, index_file_len, max_object_len,
+    BLOCK_HEADER_SIZE, Encoding, META_SIZE, OBJECT_HEADER_SIZE, blocks_for, index_file_len,
+    max_object_len,
 };
 
 /// The disk footprint of a store: its files are allocated in full at
@@ -26,12 +27,26 @@ pub struct Footprint {
 
 impl Footprint {
     /// The footprint of a store created with `config` (which is checked
-    /// as `Store::create` checks it).
+    /// as `Store::create` checks it). A compressed store's staging ring
+    /// is part of it: its blocks come out of `num_blocks`, and its index
+    /// and meta files are counted here.
     pub fn of(config: &Config) -> Result<Footprint> {
         config.validate()?;
         let data_bytes = config.num_blocks as u64 * config.data_block_size as u64;
-        let index_bytes = index_file_len(config.num_blocks, config.index_block_size);
-        let meta_bytes = META_SIZE as u64;
+        let (index_bytes, meta_bytes) = match config.encoding {
+            Encoding::Raw => (
+                index_file_len(config.num_blocks, config.index_block_size),
+                META_SIZE as u64,
+            ),
+            Encoding::Compressed => {
+                let staging = crate::encoding::staging_blocks(config.num_blocks);
+                (
+                    index_file_len(config.num_blocks - staging, config.index_block_size)
+                        + index_file_len(staging, config.index_block_size),
+                    2 * META_SIZE as u64,
+                )
+            }
+        };
         Ok(Footprint {
             data_bytes,
             index_bytes,

@@ -1,7 +1,7 @@
 //! Store configuration and the checks applied before anything touches disk.
 
 use crate::error::{Error, Result};
-use crate::format::{DataType, check_geometry};
+use crate::format::{DataType, Encoding, check_geometry};
 
 /// Longest store name.
 pub const MAX_NAME_LEN: usize = 64;
@@ -15,6 +15,8 @@ pub struct Config {
     /// Granularity `index.tsdb` is rounded up to; a power of two, at least 16.
     pub index_block_size: u32,
     pub data_type: DataType,
+    /// Raw (the default, ts-store's layout) or compressed.
+    pub encoding: Encoding,
 }
 
 impl Default for Config {
@@ -24,6 +26,7 @@ impl Default for Config {
             data_block_size: 4096,
             index_block_size: 4096,
             data_type: DataType::Json,
+            encoding: Encoding::Raw,
         }
     }
 }
@@ -31,7 +34,16 @@ impl Default for Config {
 impl Config {
     pub fn validate(&self) -> Result<()> {
         check_geometry(self.num_blocks, self.data_block_size, self.index_block_size)
-            .map_err(Error::InvalidConfig)
+            .map_err(Error::InvalidConfig)?;
+        if self.encoding == Encoding::Compressed
+            && self.num_blocks < crate::encoding::MIN_COMPRESSED_BLOCKS
+        {
+            return Err(Error::InvalidConfig(format!(
+                "a compressed store needs at least {} blocks (its staging ring takes some)",
+                crate::encoding::MIN_COMPRESSED_BLOCKS
+            )));
+        }
+        Ok(())
     }
 }
 

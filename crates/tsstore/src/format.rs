@@ -10,6 +10,10 @@ use crate::error::{Error, Result};
 /// so the file starts `31 45 52 4F 54 53 53 54`).
 pub const META_MAGIC: u64 = 0x5453_5354_4F52_4531;
 pub const FORMAT_VERSION: u32 = 1;
+/// Format version of compressed stores: byte 38 of the meta header names
+/// the encoding. ts-store (Go) and tsstore before it read only version 1,
+/// so they refuse such a store instead of misreading its frames.
+pub const FORMAT_VERSION_ENCODED: u32 = 2;
 pub const META_SIZE: usize = 64;
 pub const BLOCK_HEADER_SIZE: usize = 24;
 pub const OBJECT_HEADER_SIZE: usize = 24;
@@ -80,6 +84,48 @@ impl std::str::FromStr for DataType {
     }
 }
 
+/// How records are laid out in the ring; the numeric values are meta byte 38.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Encoding {
+    /// One object per record, byte-compatible with ts-store (Go).
+    #[default]
+    Raw = 0,
+    /// Records staged, then kept as zstd frames that fill a block each
+    /// (docs/FORMAT.md, "Compressed encoding").
+    Compressed = 1,
+}
+
+impl Encoding {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Encoding::Raw => "raw",
+            Encoding::Compressed => "compressed",
+        }
+    }
+}
+
+impl std::str::FromStr for Encoding {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Encoding> {
+        match s {
+            "raw" => Ok(Encoding::Raw),
+            "compressed" => Ok(Encoding::Compressed),
+            other => Err(Error::InvalidConfig(format!(
+                "unknown encoding '{other}' (expected raw or compressed)"
+            ))),
+        }
+    }
+}
+
+impl std::fmt::Display for Encoding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl std::fmt::Display for DataType {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
@@ -136,6 +182,9 @@ pub struct Meta {
     pub write_offset: u32,
     pub data_type: DataType,
     pub features: u8,
+    /// Byte 38 of a version 2 header (version 1: always raw). In a
+    /// compressed store the data type is the records', not the frames'.
+    pub encoding: Encoding,
     /// Bytes 40..44 (tsstore extension, reserved for ts-store): bumped by
     /// every reset. It seeds object checksums, so objects written before a
     /// reset never verify again and recovery cannot bring them back.
@@ -150,7 +199,11 @@ impl Meta {
     pub fn encode(&self) -> [u8; META_SIZE] {
         let mut b = [0u8; META_SIZE];
         b[0..8].copy_from_slice(&META_MAGIC.to_le_bytes());
-        b[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+        let version = match self.encoding {
+            Encoding::Raw => FORMAT_VERSION,
+            Encoding::Compressed => FORMAT_VERSION_ENCODED,
+        };
+        b[8..12].copy_from_slice(&version.to_le_bytes());
         b[12..16].copy_from_slice(&self.num_blocks.to_le_bytes());
         b[16..20].copy_from_slice(&self.data_block_size.to_le_bytes());
         b[20..24].copy_from_slice(&self.index_block_size.to_le_bytes());
@@ -159,6 +212,7 @@ impl Meta {
         b[32..36].copy_from_slice(&self.write_offset.to_le_bytes());
         b[36] = self.data_type as u8;
         b[37] = self.features;
+        b[38] = self.encoding as u8;
         b[40..44].copy_from_slice(&self.epoch.to_le_bytes());
         b[44..48].copy_from_slice(&self.live_blocks.to_le_bytes());
         b
@@ -177,11 +231,21 @@ impl Meta {
             return Err(Error::Corrupt("meta.tsdb has a wrong magic number".into()));
         }
         let version = u32_at(b, 8);
-        if version != FORMAT_VERSION {
-            return Err(Error::Corrupt(format!(
-                "meta.tsdb has format version {version}, this build reads version {FORMAT_VERSION}"
-            )));
-        }
+        let encoding = match (version, b[38]) {
+            (FORMAT_VERSION, _) => Encoding::Raw,
+            (FORMAT_VERSION_ENCODED, 1) => Encoding::Compressed,
+            (FORMAT_VERSION_ENCODED, e) => {
+                return Err(Error::Corrupt(format!(
+                    "meta.tsdb has unknown encoding {e}"
+                )));
+            }
+            _ => {
+                return Err(Error::Corrupt(format!(
+                    "meta.tsdb has format version {version}, this build reads versions \
+                     {FORMAT_VERSION} and {FORMAT_VERSION_ENCODED}"
+                )));
+            }
+        };
         let data_type = DataType::from_byte(b[36])
             .ok_or_else(|| Error::Corrupt(format!("meta.tsdb has unknown data type {}", b[36])))?;
         let meta = Meta {
@@ -193,6 +257,7 @@ impl Meta {
             write_offset: u32_at(b, 32),
             data_type,
             features: b[37],
+            encoding,
             epoch: u32_at(b, 40),
             live_blocks: u32_at(b, 44),
         };
@@ -344,6 +409,38 @@ pub fn object_checksum(seed: u32, timestamp: i64, payload: &[u8]) -> u32 {
     crc32c::crc32c_append(crc32c::crc32c_append(seed, &head), payload)
 }
 
+/// The checksum an object must verify against on read. In a compressed
+/// store's main ring every object is a frame whose tombstone bytes (after
+/// its `u32` record count, one bit per record) are set in place by deletes
+/// after the checksum was written, so they are read as zeros here: a
+/// delete never makes its frame fail. The writer needs no such care, since
+/// a new frame's tombstones are zero.
+pub fn stored_checksum(seed: u32, timestamp: i64, payload: &[u8], encoding: Encoding) -> u32 {
+    let tombstones = match (encoding, payload.get(..4)) {
+        (Encoding::Compressed, Some(count)) => {
+            let count = u32::from_le_bytes([count[0], count[1], count[2], count[3]]);
+            (count as usize).div_ceil(8)
+        }
+        _ => return object_checksum(seed, timestamp, payload),
+    };
+    if payload.len() < 4 + tombstones {
+        return object_checksum(seed, timestamp, payload);
+    }
+    let mut head = [0u8; 12];
+    head[..8].copy_from_slice(&timestamp.to_le_bytes());
+    head[8..].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+    let mut crc = crc32c::crc32c_append(seed, &head);
+    crc = crc32c::crc32c_append(crc, &payload[..4]);
+    const ZEROS: [u8; 256] = [0; 256];
+    let mut left = tombstones;
+    while left > 0 {
+        let n = left.min(ZEROS.len());
+        crc = crc32c::crc32c_append(crc, &ZEROS[..n]);
+        left -= n;
+    }
+    crc32c::crc32c_append(crc, &payload[4 + tombstones..])
+}
+
 /// Payload bytes a block can hold after its block header and one object header.
 pub fn first_block_capacity(block_size: u32) -> u64 {
     block_size as u64 - (BLOCK_HEADER_SIZE + OBJECT_HEADER_SIZE) as u64
@@ -398,6 +495,19 @@ mod tests {
         assert_ne!(base, object_checksum(0, 8, b"abc"));
         assert_ne!(base, object_checksum(0, 7, b"abd"));
         assert_ne!(base, object_checksum(checksum_seed(1), 7, b"abc"));
+    }
+
+    #[test]
+    fn frame_checksums_read_tombstones_as_zeros() {
+        // count 9: two tombstone bytes, then the frame.
+        let mut frame = vec![9, 0, 0, 0, 0, 0, 1, 2, 3];
+        let written = object_checksum(5, 7, &frame);
+        assert_eq!(stored_checksum(5, 7, &frame, Encoding::Compressed), written);
+        frame[5] = 0b1;
+        assert_eq!(stored_checksum(5, 7, &frame, Encoding::Compressed), written);
+        assert_ne!(stored_checksum(5, 7, &frame, Encoding::Raw), written);
+        frame[6] = 9;
+        assert_ne!(stored_checksum(5, 7, &frame, Encoding::Compressed), written);
     }
 
     #[test]

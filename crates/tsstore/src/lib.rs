@@ -69,19 +69,20 @@ pub use capacity::{Capacity, Footprint};
 pub use config::{Config, MAX_NAME_LEN, validate_store_name};
 pub use durability::SyncPolicy;
 pub use duration::{DurationError, parse_duration, parse_duration_ns};
+pub use encoding::Compression;
 pub use error::{Error, Result};
 pub use filter::Filter;
-pub use format::{DataType, MAX_BLOCK_SIZE};
+pub use format::{DataType, Encoding, MAX_BLOCK_SIZE};
 pub use io::{RealFile, StoreFile};
 pub use notify::{
     CommitEvent, CommitState, CommitSubscription, CommitWatch, MAX_COMMIT_CALLBACKS,
     TooManyCallbacks, Wake,
 };
 pub use payload::validate as validate_payload;
-pub use query::{READ_BATCH_BYTES, Records};
+pub use query::READ_BATCH_BYTES;
 pub use record::{ObjectHandle, Record};
 pub use schema::{Field, FieldType, MAX_FIELD_NAME, MAX_FIELDS, Schema, SchemaDoc, SchemaError};
-pub use store::{SCHEMA_FILE, Stats, Store, StoreFiles};
+pub use store::{Records, SCHEMA_FILE, Stats, Store, StoreFiles};
 pub use time::{now_ns, parse_rfc3339, rfc3339};
 
 /// Byte layout constants and codecs, public for tools and layout tests.

@@ -10,11 +10,10 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use crate::block::{Found, ObjectWalk, block_end, gather_span};
 use crate::error::{Error, Result};
-use crate::format::{OBJECT_HEADER_SIZE, blocks_for, object_checksum};
+use crate::format::{OBJECT_HEADER_SIZE, blocks_for, stored_checksum};
 use crate::index::BlockRef;
 use crate::lock::read_lock;
 use crate::record::{ObjectHandle, Record};
@@ -24,7 +23,7 @@ use crate::store::Store;
 /// may need more: it is always read whole).
 pub const READ_BATCH_BYTES: usize = 256 * 1024;
 /// Most records a list query reserves room for before reading.
-const PREALLOC_RECORDS: usize = 4096;
+pub(crate) const PREALLOC_RECORDS: usize = 4096;
 /// Re-plans of one lookup after the writer reclaimed what it was reading.
 const MAX_RETRIES: usize = 64;
 
@@ -68,7 +67,9 @@ impl Store {
             return Ok(None);
         }
         let verifies = |payload: &[u8]| {
-            seed.is_none_or(|seed| object_checksum(seed, ts, payload) == found.header.reserved)
+            seed.is_none_or(|seed| {
+                stored_checksum(seed, ts, payload, self.encoding()) == found.header.reserved
+            })
         };
         let mut data = Vec::new();
         if found.header.spans() {
@@ -163,72 +164,24 @@ impl Store {
             .map(|(rec, found)| (rec.handle.block_num, found)))
     }
 
-    /// The object with exactly this timestamp.
-    pub fn get_by_time(&self, ts: i64) -> Result<Record> {
+    /// The raw object with exactly this timestamp (in a compressed store's
+    /// main ring: the frame object; see `Store::get_by_time`).
+    pub(crate) fn ring_get(&self, ts: i64) -> Result<Record> {
         self.find(ts, true)?
             .map(|(rec, _)| rec)
             .ok_or(Error::NotFound(ts))
     }
 
-    /// Payload of the object a handle points at, if it is still stored there.
-    pub fn get(&self, handle: &ObjectHandle) -> Result<Vec<u8>> {
-        match self.find(handle.timestamp, true)? {
-            Some((rec, _)) if rec.handle == *handle => Ok(rec.data),
-            _ => Err(Error::NotFound(handle.timestamp)),
-        }
-    }
-
-    /// Objects with `start <= ts <= end`, oldest first, streamed.
-    pub fn iter_range(&self, start: i64, end: i64) -> Records<'_> {
-        Records::new(self, false, start, end)
-    }
-
-    /// Objects with `start <= ts <= end`, newest first, streamed.
-    pub fn iter_range_rev(&self, start: i64, end: i64) -> Records<'_> {
-        Records::new(self, true, start, end)
-    }
-
-    /// Every object, oldest first.
-    pub fn iter(&self) -> Records<'_> {
-        self.iter_range(i64::MIN, i64::MAX)
-    }
-
-    /// The `n` oldest objects, oldest first.
-    pub fn oldest(&self, n: usize) -> Result<Vec<Record>> {
-        self.iter().limit(n).collect_all()
-    }
-
-    /// The `n` newest objects, newest first.
-    pub fn newest(&self, n: usize) -> Result<Vec<Record>> {
-        self.iter_range_rev(i64::MIN, i64::MAX)
-            .limit(n)
-            .collect_all()
-    }
-
-    /// Objects in `[start, end]` (inclusive), oldest first, at most `limit`.
-    pub fn range(&self, start: i64, end: i64, limit: Option<usize>) -> Result<Vec<Record>> {
-        self.iter_range(start, end)
-            .limit(limit.unwrap_or(usize::MAX))
-            .collect_all()
-    }
-
-    /// Objects from `age` ago until now and later, oldest first.
-    pub fn since(&self, age: Duration, limit: Option<usize>) -> Result<Vec<Record>> {
-        let age = i64::try_from(age.as_nanos()).unwrap_or(i64::MAX);
-        let start = crate::time::now_ns().saturating_sub(age);
-        self.range(start, i64::MAX, limit)
-    }
-
-    /// Objects strictly after `cursor`, oldest first (for resumable paging).
-    pub fn after(&self, cursor: i64, limit: Option<usize>) -> Result<Vec<Record>> {
-        self.range(cursor.saturating_add(1), i64::MAX, limit)
+    /// Raw objects with `start <= ts <= end`, streamed in either direction.
+    pub(crate) fn ring_range(&self, start: i64, end: i64, reverse: bool) -> RingRecords<'_> {
+        RingRecords::new(self, reverse, start, end)
     }
 }
 
 /// A streaming iterator over records in time order (either direction).
 /// Holds at most one read batch (`READ_BATCH_BYTES`) of block bytes and the
 /// records decoded from it.
-pub struct Records<'a> {
+pub(crate) struct RingRecords<'a> {
     store: &'a Store,
     reverse: bool,
     /// Forward: next block sequence to read. Reverse: one past it.
@@ -250,8 +203,8 @@ pub struct Records<'a> {
     seed: Option<u32>,
 }
 
-impl<'a> Records<'a> {
-    fn new(store: &'a Store, reverse: bool, from: i64, to: i64) -> Records<'a> {
+impl<'a> RingRecords<'a> {
+    fn new(store: &'a Store, reverse: bool, from: i64, to: i64) -> RingRecords<'a> {
         // A snapshot cannot hold anything newer than its newest record: a
         // later one read from a block the writer is refilling would move
         // the window past records still to come.
@@ -260,7 +213,7 @@ impl<'a> Records<'a> {
         } else {
             to
         };
-        Records {
+        RingRecords {
             store,
             reverse,
             cursor: None,
@@ -280,13 +233,13 @@ impl<'a> Records<'a> {
     }
 
     /// Yields at most `n` records.
-    pub fn limit(mut self, n: usize) -> Self {
+    pub(crate) fn limit(mut self, n: usize) -> Self {
         self.remaining = n;
         self
     }
 
     /// Collects the remaining records, sized up front from the limit.
-    pub fn collect_all(self) -> Result<Vec<Record>> {
+    pub(crate) fn collect_all(self) -> Result<Vec<Record>> {
         let mut out = Vec::with_capacity(self.remaining.min(PREALLOC_RECORDS));
         for rec in self {
             out.push(rec?);
@@ -295,7 +248,7 @@ impl<'a> Records<'a> {
     }
 
     /// Whether to copy payloads (false: handles only, cheaper).
-    pub fn with_data(mut self, yes: bool) -> Self {
+    pub(crate) fn with_data(mut self, yes: bool) -> Self {
         self.with_data = yes;
         self
     }
@@ -437,7 +390,7 @@ impl<'a> Records<'a> {
     }
 }
 
-impl Iterator for Records<'_> {
+impl Iterator for RingRecords<'_> {
     type Item = Result<Record>;
 
     fn next(&mut self) -> Option<Result<Record>> {

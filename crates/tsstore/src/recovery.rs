@@ -23,8 +23,8 @@
 use crate::block::{ObjectWalk, block_end, gather_span};
 use crate::error::{Error, Result};
 use crate::format::{
-    BLOCK_HEADER_SIZE, BLOCK_PRIMARY, BlockHeader, INDEX_ENTRY_SIZE, IndexEntry, Meta,
-    OBJECT_HEADER_SIZE, blocks_for, object_checksum,
+    BLOCK_HEADER_SIZE, BLOCK_PRIMARY, BlockHeader, Encoding, INDEX_ENTRY_SIZE, IndexEntry, Meta,
+    OBJECT_HEADER_SIZE, blocks_for, stored_checksum,
 };
 use crate::index::RingIndex;
 use crate::io::StoreFile;
@@ -121,6 +121,7 @@ pub(crate) fn load_state(
             // under `never` can leave the head reused behind a checkpoint
             // that never reached the disk.
             let limit = if seed.is_some() { bs } else { checkpointed };
+            let seed = seed.map(|s| (s, meta.encoding));
             let scan = scan_block(&block, phys, key, limit, checkpointed, seed, 0);
             recovered |= scan.end != checkpointed;
             ring.set_head_count(scan.live, scan.end as u32);
@@ -139,7 +140,14 @@ pub(crate) fn load_state(
         }
     }
     if let Some(seed) = writer.checksum_seed() {
-        recovered |= scan_forward(data, &mut ring, &mut writer, &mut block, seed, &mut head)?;
+        recovered |= scan_forward(
+            data,
+            &mut ring,
+            &mut writer,
+            &mut block,
+            (seed, meta.encoding),
+            &mut head,
+        )?;
         recovered |= trim_stale_tail(data, &mut ring, &mut writer, bs)?;
     }
     writer.remember_checkpoint(&ring);
@@ -183,7 +191,7 @@ fn scan_block(
     first_ts: i64,
     limit: usize,
     log_from: usize,
-    seed: Option<u32>,
+    seed: Option<(u32, Encoding)>,
     after: i64,
 ) -> BlockScan {
     let mut scan = BlockScan {
@@ -206,10 +214,10 @@ fn scan_block(
         if h.spans() {
             // Verified by the caller, who reads the continuation blocks.
             scan.span = Some(blocks_for(h.data_len as u64, block.len() as u32) as u32);
-        } else if let Some(seed) = seed {
+        } else if let Some((seed, encoding)) = seed {
             let at = start + OBJECT_HEADER_SIZE;
             let payload = &block[at..at + h.data_len as usize];
-            if object_checksum(seed, h.timestamp, payload) != h.reserved {
+            if stored_checksum(seed, h.timestamp, payload, encoding) != h.reserved {
                 if in_log {
                     break;
                 }
@@ -241,7 +249,7 @@ fn scan_forward(
     ring: &mut RingIndex,
     writer: &mut Writer,
     block: &mut [u8],
-    seed: u32,
+    (seed, encoding): (u32, Encoding),
     head: &mut Option<(u32, BlockScan)>,
 ) -> Result<bool> {
     let n = ring.num_blocks();
@@ -260,7 +268,7 @@ fn scan_forward(
             hdr.timestamp,
             bs,
             BLOCK_HEADER_SIZE,
-            Some(seed),
+            Some((seed, encoding)),
             ring.newest(),
         );
         if scan.last_obj == 0 {
@@ -268,7 +276,7 @@ fn scan_forward(
         }
         let span = scan.span.unwrap_or(1);
         if let Some(k) = scan.span
-            && !spanning_object_verifies(data, block, phys, k, n, seed)?
+            && !spanning_object_verifies(data, block, phys, k, n, (seed, encoding))?
         {
             break;
         }
@@ -348,7 +356,7 @@ fn spanning_object_verifies(
     first: u32,
     span: u32,
     n: u32,
-    seed: u32,
+    (seed, encoding): (u32, Encoding),
 ) -> Result<bool> {
     if span > n {
         return Ok(false);
@@ -370,5 +378,5 @@ fn spanning_object_verifies(
     if gather_span(&blocks, bs as u32, &found, true, &mut payload).is_err() {
         return Ok(false);
     }
-    Ok(object_checksum(seed, found.header.timestamp, &payload) == found.header.reserved)
+    Ok(stored_checksum(seed, found.header.timestamp, &payload, encoding) == found.header.reserved)
 }

@@ -482,11 +482,25 @@ impl Writer {
     /// as read from disk, with the bit already set.
     pub fn mark_deleted(&mut self, ctx: &Ctx, phys: u32, offset: u32, low_byte: u8) -> Result<()> {
         let at = offset as usize + OBJ_FLAGS_OFFSET;
+        self.set_bits(ctx, phys, at, low_byte, OBJ_DELETED as u8)
+    }
+
+    /// Writes `current | bits` as the byte at `at` of block `phys` (and
+    /// sets `bits` in the head buffer if that block is the head, so a
+    /// later flush of the head keeps them). One byte: it cannot tear.
+    pub fn set_bits(
+        &mut self,
+        ctx: &Ctx,
+        phys: u32,
+        at: usize,
+        current: u8,
+        bits: u8,
+    ) -> Result<()> {
         self.dirty = true;
         ctx.data
-            .write_all_at(&[low_byte], phys as u64 * self.bs as u64 + at as u64)?;
+            .write_all_at(&[current | bits], phys as u64 * self.bs as u64 + at as u64)?;
         if self.head_open && phys == self.head_phys {
-            self.head[at] |= OBJ_DELETED as u8;
+            self.head[at] |= bits;
         }
         Ok(())
     }

@@ -12,6 +12,7 @@ fn the_ring_holds_what_capacity_says() {
             data_block_size: 256,
             index_block_size: 4096,
             data_type: DataType::Binary,
+            encoding: tsstore::Encoding::Raw,
         };
         let cap = Capacity::of(&config, size).unwrap();
         let store = Store::create_with(dir.path(), "c", config, SyncPolicy::Never).unwrap();

@@ -12,6 +12,7 @@ fn store(dir: &Path) -> Store {
         data_block_size: 128,
         index_block_size: 64,
         data_type: DataType::Binary,
+        encoding: tsstore::Encoding::Raw,
     };
     Store::create(dir, "c", cfg).unwrap()
 }

@@ -61,6 +61,7 @@ fn readers_run_beside_a_writer_that_wraps_the_ring() {
         data_block_size: 256,
         index_block_size: 64,
         data_type: DataType::Binary,
+        encoding: tsstore::Encoding::Raw,
     };
     let store = Arc::new(Store::create(dir.path(), "r", cfg).unwrap());
     let newest = Arc::new(AtomicI64::new(0));

@@ -37,6 +37,7 @@ fn base(crashed: bool) -> &'static Base {
             data_block_size: 128,
             index_block_size: 64,
             data_type: DataType::Binary,
+            encoding: tsstore::Encoding::Raw,
         };
         let s = Store::create(dir.path(), "c", cfg).unwrap();
         let mut written = HashMap::new();

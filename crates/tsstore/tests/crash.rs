@@ -50,6 +50,7 @@ fn files(budget: &WriteBudget) -> (StoreFiles, [Arc<SimFile>; 3]) {
         meta: meta.clone(),
         data: data.clone(),
         index: index.clone(),
+        staging: None,
     };
     (f, [meta, data, index])
 }
@@ -67,6 +68,7 @@ fn run(always: bool, ops: Vec<Op>, crash_at: i64, seed: u64) -> Result<(), TestC
         data_block_size: BS,
         index_block_size: 64,
         data_type: DataType::Binary,
+        encoding: tsstore::Encoding::Raw,
     };
     let store = Store::create_on("c", f.clone(), cfg, policy).unwrap();
     budget.set(crash_at);

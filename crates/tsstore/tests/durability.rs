@@ -12,6 +12,7 @@ fn cfg() -> Config {
         data_block_size: 256,
         index_block_size: 64,
         data_type: DataType::Binary,
+        encoding: tsstore::Encoding::Raw,
     }
 }
 

@@ -8,6 +8,7 @@ fn tiny(dir: &std::path::Path, n: u32, bs: u32) -> Store {
         data_block_size: bs,
         index_block_size: 64,
         data_type: DataType::Binary,
+        encoding: tsstore::Encoding::Raw,
     };
     Store::create(dir, "s", config).unwrap()
 }
@@ -476,6 +477,7 @@ fn a_create_the_disk_cannot_hold_leaves_nothing_behind() {
         data_block_size: 1 << 30,
         index_block_size: 4096,
         data_type: DataType::Json,
+        encoding: tsstore::Encoding::Raw,
     };
     let err = Store::create(dir.path(), "huge", config).unwrap_err();
     assert!(matches!(err, Error::Io(_)), "{err}");

@@ -299,6 +299,7 @@ fn spanning_objects_written_by_tsstore_carry_the_go_header_values() {
             data_block_size: BS as u32,
             index_block_size: 4096,
             data_type,
+            encoding: tsstore::Encoding::Raw,
         };
         let s = Store::create(tmp.path(), "t", cfg).unwrap();
         if data_type == DataType::Schema {
@@ -385,6 +386,7 @@ fn continuation_headers_of_earlier_tsstore_builds_still_read() {
         data_block_size: BS as u32,
         index_block_size: 4096,
         data_type: DataType::Json,
+        encoding: tsstore::Encoding::Raw,
     };
     let s = Store::create(tmp.path(), "old", cfg).unwrap();
     let big = json_of_len(700, 1);

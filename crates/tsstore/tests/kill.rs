@@ -35,6 +35,7 @@ fn config() -> Config {
         data_block_size: 256,
         index_block_size: 64,
         data_type: DataType::Binary,
+        encoding: tsstore::Encoding::Raw,
     }
 }
 

@@ -201,6 +201,7 @@ fn engine_writes_the_documented_layout() {
         data_block_size: BS as u32,
         index_block_size: 64,
         data_type: DataType::Json,
+        encoding: tsstore::Encoding::Raw,
     };
     let s = Store::create(tmp.path(), "w", cfg).unwrap();
     s.put(1000, br#"{"a":1}"#).unwrap();

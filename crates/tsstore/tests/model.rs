@@ -199,6 +199,7 @@ fn run(n: u32, bs: u32, ops: Vec<Op>) -> Result<(), TestCaseError> {
         data_block_size: bs,
         index_block_size: 64,
         data_type: DataType::Binary,
+        encoding: tsstore::Encoding::Raw,
     };
     // Process crashes keep the page cache: no fsync needed, and none wanted
     // in thousands of cases.

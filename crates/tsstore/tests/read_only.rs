@@ -11,6 +11,7 @@ fn config(n: u32, data_type: DataType) -> Config {
         data_block_size: 256,
         index_block_size: 64,
         data_type,
+        encoding: tsstore::Encoding::Raw,
     }
 }
 

@@ -23,6 +23,7 @@ fn put_is_at_most_one_pwrite_and_no_pread() {
         data_block_size: 4096,
         index_block_size: 4096,
         data_type: DataType::Json,
+        encoding: tsstore::Encoding::Raw,
     };
     // No background flusher: only the inserts' own syscalls are counted.
     let store = Store::create_with(dir.path(), "io", cfg, SyncPolicy::Never).unwrap();

@@ -11,6 +11,7 @@ pub(super) fn calc(args: &CalcArgs) -> Result<String, CliError> {
         data_block_size: args.block_size,
         index_block_size: args.index_size,
         data_type: DataType::Binary,
+        encoding: tsstore::Encoding::Raw,
     };
     let footprint = tsstore::Footprint::of(&config)?;
     let mut out = format!(

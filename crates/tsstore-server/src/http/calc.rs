@@ -78,6 +78,7 @@ async fn calc(RawQuery(query): RawQuery) -> ApiResult<Json<CalcOut>> {
         data_block_size: number(&q, "data_block_size")?.unwrap_or(defaults.data_block_size),
         index_block_size: number(&q, "index_block_size")?.unwrap_or(defaults.index_block_size),
         data_type: tsstore::DataType::Binary,
+        encoding: tsstore::Encoding::Raw,
     };
     let footprint = tsstore::Footprint::of(&config)?;
     let mut out = CalcOut {

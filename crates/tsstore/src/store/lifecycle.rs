@@ -13,8 +13,9 @@ use super::{DATA_FILE, INDEX_FILE, META_FILE, Store, StoreFiles};
 use crate::atomic_file::atomic_write;
 use crate::config::{Config, validate_store_name};
 use crate::durability::{FlushTarget, Flusher, GroupCommit, SyncPolicy};
+use crate::encoding::compressed::{Compressed, STAGING, staging_blocks};
 use crate::error::{Error, Result};
-use crate::format::{FEATURE_CHECKSUMS, META_SIZE, Meta, index_file_len};
+use crate::format::{DataType, Encoding, FEATURE_CHECKSUMS, META_SIZE, Meta, index_file_len};
 use crate::index::RingIndex;
 use crate::io::{OverlayFile, RealFile, StoreFile};
 use crate::lock::mutex_lock;
@@ -86,11 +87,19 @@ impl Store {
             Err(e) => return Err(e.into()),
         };
         let meta = Meta::decode(&bytes)?;
+        let staging = match meta.encoding {
+            Encoding::Raw => 0,
+            Encoding::Compressed => {
+                let path = store_dir(dir.as_ref(), name)?.join(STAGING).join(META_FILE);
+                Meta::decode(&fs::read(path)?)?.num_blocks
+            }
+        };
         Ok(Config {
-            num_blocks: meta.num_blocks,
+            num_blocks: meta.num_blocks + staging,
             data_block_size: meta.data_block_size,
             index_block_size: meta.index_block_size,
             data_type: meta.data_type,
+            encoding: meta.encoding,
         })
     }
 
@@ -108,31 +117,22 @@ impl Store {
         }
         let existed = path.exists();
         fs::create_dir_all(&path)?;
+        let (main, staging) = split(&config);
         let made = (|| -> Result<()> {
-            let data_len = config.num_blocks as u64 * config.data_block_size as u64;
-            let index_len = index_file_len(config.num_blocks, config.index_block_size);
-            for (file, len) in [(DATA_FILE, data_len), (INDEX_FILE, index_len)] {
-                let f = RealFile::new(
-                    OpenOptions::new()
-                        .read(true)
-                        .write(true)
-                        .create(true)
-                        .truncate(true)
-                        .open(path.join(file))?,
-                );
-                f.allocate(len)?;
-                f.sync_data()?;
+            if let Some(staging) = staging {
+                let dir = path.join(STAGING);
+                fs::create_dir_all(&dir)?;
+                create_files(&dir, &staging)?;
             }
-            let meta = new_meta(&config);
-            // The meta file appears last and atomically: a store directory
-            // with a meta.tsdb is always complete.
-            atomic_write(&path.join(META_FILE), &meta.encode(), None)?;
-            Ok(())
+            // The main ring's meta appears last: a store directory with a
+            // meta.tsdb is always complete.
+            create_files(&path, &main)
         })();
         if let Err(e) = made {
             // A failed create (the disk too small for the ring, say)
             // leaves nothing behind, not even the directory it made.
             let _ = if existed {
+                let _ = fs::remove_dir_all(path.join(STAGING));
                 [DATA_FILE, INDEX_FILE]
                     .iter()
                     .try_for_each(|f| fs::remove_file(path.join(f)))
@@ -167,8 +167,13 @@ impl Store {
             meta: meta_file,
             data: Arc::new(data),
             index: Arc::new(index),
+            staging: None,
         };
-        Store::open_files(name, path, meta, files, sync, false)
+        let staging = match meta.encoding {
+            Encoding::Raw => None,
+            Encoding::Compressed => Some(Store::open_with(&path, STAGING, sync)?),
+        };
+        Store::open_files(name, path, meta, files, sync, false, staging)
     }
 
     /// Opens a store for reading only, without taking its lock, so it works
@@ -214,8 +219,24 @@ impl Store {
                 meta: Arc::clone(&meta_file),
                 data: Arc::new(OverlayFile::new(Arc::clone(&data_file))),
                 index: Arc::clone(&index),
+                staging: None,
             };
-            match Store::open_files(name, path.clone(), meta, files, SyncPolicy::Never, true) {
+            // The staging ring's snapshot is taken first: a record framed
+            // meanwhile is then in the main ring's snapshot too.
+            let staging = match meta.encoding {
+                Encoding::Raw => None,
+                Encoding::Compressed => Some(Store::open_read_only(&path, STAGING)?),
+            };
+            let opened = Store::open_files(
+                name,
+                path.clone(),
+                meta,
+                files,
+                SyncPolicy::Never,
+                true,
+                staging,
+            );
+            match opened {
                 // A writer's checkpoint can be caught half written (meta
                 // and index disagree): read it again once it is done.
                 Err(Error::Corrupt(_)) if attempt < READ_ONLY_ATTEMPTS => {
@@ -256,8 +277,15 @@ impl Store {
     ) -> Result<Store> {
         validate_store_name(name)?;
         config.validate()?;
-        let meta = new_meta(&config);
-        files.meta.write_all_at(&meta.encode(), 0)?;
+        let (main, staging) = split(&config);
+        if let Some(staging) = staging {
+            let files = files.staging.as_deref().ok_or_else(|| {
+                Error::InvalidConfig("a compressed store needs files for its staging ring".into())
+            })?;
+            files.meta.write_all_at(&new_meta(&staging).encode(), 0)?;
+            files.meta.sync_data()?;
+        }
+        files.meta.write_all_at(&new_meta(&main).encode(), 0)?;
         files.meta.sync_data()?;
         Store::open_on(name, files, sync)
     }
@@ -271,7 +299,18 @@ impl Store {
             .read_exact_at(&mut raw, 0)
             .map_err(|e| Error::Corrupt(format!("cannot read meta.tsdb: {e}")))?;
         let meta = Meta::decode(&raw)?;
-        Store::open_files(name, PathBuf::new(), meta, files, sync, false)
+        let staging = match (meta.encoding, &files.staging) {
+            (Encoding::Raw, _) => None,
+            (Encoding::Compressed, Some(staging)) => {
+                Some(Store::open_on(STAGING, (**staging).clone(), sync)?)
+            }
+            (Encoding::Compressed, None) => {
+                return Err(Error::InvalidConfig(
+                    "a compressed store needs files for its staging ring".into(),
+                ));
+            }
+        };
+        Store::open_files(name, PathBuf::new(), meta, files, sync, false, staging)
     }
 
     fn open_files(
@@ -281,11 +320,13 @@ impl Store {
         files: StoreFiles,
         sync: SyncPolicy,
         read_only: bool,
+        staging: Option<Store>,
     ) -> Result<Store> {
         let StoreFiles {
             meta: meta_file,
             data,
             index,
+            staging: _,
         } = files;
         let schema = SchemaState::load((!path.as_os_str().is_empty()).then_some(path.as_path()))?;
         let mut loaded = crate::recovery::load_state(&meta, data.as_ref(), index.as_ref())?;
@@ -310,15 +351,19 @@ impl Store {
             flush_error: Arc::new(Mutex::new(None)),
             schema,
             commits: CommitNotifier::default(),
+            compressed: None,
             closed: false,
             read_only,
         };
+        if loaded.recovered && !read_only {
+            // Make the recovered log the new checkpoint before accepting writes.
+            store.sync_ring()?;
+        }
+        if let Some(staging) = staging {
+            store.compressed = Some(Compressed::start(&store, staging, !read_only)?);
+        }
         if read_only {
             return Ok(store);
-        }
-        if loaded.recovered {
-            // Make the recovered log the new checkpoint before accepting writes.
-            store.sync()?;
         }
         if let SyncPolicy::Interval(every) = sync {
             store.flusher = Some(Flusher::start(
@@ -338,14 +383,19 @@ impl Store {
 
     /// Checkpoints, syncs and releases the store.
     pub fn close(mut self) -> Result<()> {
+        let staging = match self.compressed.take() {
+            Some(c) => Some(c.stop()?),
+            None => None,
+        };
         if self.read_only {
             self.closed = true;
             return Ok(());
         }
         self.stop_flusher();
-        let out = self.sync();
+        let staged = staging.map_or(Ok(()), Store::close);
+        let out = self.sync_ring();
         self.closed = true;
-        out
+        staged.and(out)
     }
 
     pub(super) fn stop_flusher(&mut self) {
@@ -359,6 +409,11 @@ impl Store {
     /// as of the last checkpoint). For recovery tests.
     #[doc(hidden)]
     pub fn abandon(mut self) {
+        if let Some(c) = self.compressed.take()
+            && let Ok(staging) = c.stop()
+        {
+            staging.abandon();
+        }
         self.stop_flusher();
         self.closed = true;
     }
@@ -366,6 +421,7 @@ impl Store {
     /// Closes the store and removes its directory.
     pub fn delete(mut self) -> Result<()> {
         self.check_writable()?;
+        drop(self.compressed.take());
         self.stop_flusher();
         self.closed = true;
         let path = self.path.clone();
@@ -421,6 +477,49 @@ impl FlushTarget for Checkpointer {
     }
 }
 
+/// The rings of a new store: its main ring and, if compressed, its
+/// staging ring (taken from the footprint, a raw binary ring).
+fn split(config: &Config) -> (Config, Option<Config>) {
+    match config.encoding {
+        Encoding::Raw => (*config, None),
+        Encoding::Compressed => {
+            let staging = staging_blocks(config.num_blocks);
+            let main = Config {
+                num_blocks: config.num_blocks - staging,
+                ..*config
+            };
+            let staging = Config {
+                num_blocks: staging,
+                data_type: DataType::Binary,
+                encoding: Encoding::Raw,
+                ..*config
+            };
+            (main, Some(staging))
+        }
+    }
+}
+
+/// Creates a ring's data and index files at full size, then its meta
+/// file, atomically.
+fn create_files(path: &Path, config: &Config) -> Result<()> {
+    let data_len = config.num_blocks as u64 * config.data_block_size as u64;
+    let index_len = index_file_len(config.num_blocks, config.index_block_size);
+    for (file, len) in [(DATA_FILE, data_len), (INDEX_FILE, index_len)] {
+        let f = RealFile::new(
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(path.join(file))?,
+        );
+        f.allocate(len)?;
+        f.sync_data()?;
+    }
+    atomic_write(&path.join(META_FILE), &new_meta(config).encode(), None)?;
+    Ok(())
+}
+
 /// The meta header of a new, empty store with checksums.
 fn new_meta(config: &Config) -> Meta {
     Meta {
@@ -432,6 +531,7 @@ fn new_meta(config: &Config) -> Meta {
         write_offset: 0,
         data_type: config.data_type,
         features: FEATURE_CHECKSUMS,
+        encoding: config.encoding,
         epoch: 0,
         live_blocks: 0,
     }

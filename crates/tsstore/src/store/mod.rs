@@ -9,8 +9,10 @@
 //! I/O.
 
 mod lifecycle;
+mod read;
 mod schema;
 mod schema_file;
+mod sink;
 mod write;
 
 use std::path::{Path, PathBuf};
@@ -19,6 +21,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use crate::config::Config;
 use crate::durability::{Flusher, GroupCommit, SyncPolicy};
+use crate::encoding::compressed::{Compressed, Compression};
 use crate::error::Result;
 use crate::format::Meta;
 use crate::index::RingIndex;
@@ -28,21 +31,24 @@ use crate::notify::{
     CommitEvent, CommitNotifier, CommitSubscription, CommitWatch, TooManyCallbacks,
 };
 use crate::writer::{Ctx, Writer};
+pub use read::Records;
 pub use schema_file::SCHEMA_FILE;
 pub(crate) use schema_file::SchemaState;
-pub(crate) use write::check_timestamp;
+pub(crate) use sink::FrameSink;
+pub(crate) use write::{check_timestamp, next_timestamp};
 
 pub(crate) const META_FILE: &str = "meta.tsdb";
 pub(crate) const DATA_FILE: &str = "data.tsdb";
 pub(crate) const INDEX_FILE: &str = "index.tsdb";
 
 /// A point-in-time view of a store's geometry and fill.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Stats {
     pub num_blocks: u32,
     pub data_block_size: u32,
     pub index_block_size: u32,
     pub data_type: crate::DataType,
+    pub encoding: crate::Encoding,
     pub head_block: u32,
     pub tail_block: u32,
     pub write_offset: u32,
@@ -61,14 +67,22 @@ pub struct Stats {
     /// Times reads since open skipped damaged data (an object failing its
     /// checksum, or the rest of a block whose structure is broken).
     pub corruption_skips: u64,
+    /// Compressed stores: what the frames measured so far keep (`None`
+    /// until a frame exists).
+    pub compression: Option<Compression>,
+    /// Compressed stores: blocks of the footprint taken by the staging
+    /// ring (counted in `num_blocks` and `capacity_bytes`).
+    pub staging_blocks: u32,
 }
 
-/// The three files of a store, for `Store::create_on` / `Store::open_on`.
+/// The three files of a store, for `Store::create_on` / `Store::open_on`;
+/// a compressed store also needs its staging ring's.
 #[derive(Debug, Clone)]
 pub struct StoreFiles {
     pub meta: Arc<dyn StoreFile>,
     pub data: Arc<dyn StoreFile>,
     pub index: Arc<dyn StoreFile>,
+    pub staging: Option<Box<StoreFiles>>,
 }
 
 /// An open store. `Send + Sync`: share it by reference or `Arc`; one
@@ -94,8 +108,12 @@ pub struct Store {
     flush_error: Arc<Mutex<Option<String>>>,
     /// The schema of a schema store (empty for other types).
     pub(crate) schema: SchemaState,
-    /// Signals commits and resets to watchers and callbacks.
-    commits: CommitNotifier,
+    /// Signals commits and resets to watchers and callbacks (in a
+    /// compressed store, the staging ring's is the one that signals).
+    pub(crate) commits: CommitNotifier,
+    /// The staging ring and framer of a compressed store (this store's
+    /// ring then holds frames).
+    pub(crate) compressed: Option<Compressed>,
     closed: bool,
     /// Opened by `open_read_only`: no lock, no writes, a fixed snapshot.
     read_only: bool,
@@ -116,12 +134,54 @@ impl Store {
         &self.path
     }
 
+    /// The configuration the store was created with (a compressed
+    /// store's `num_blocks` includes its staging ring's).
     pub fn config(&self) -> Config {
         Config {
-            num_blocks: self.meta.num_blocks,
+            num_blocks: self.meta.num_blocks + self.staging_blocks(),
             data_block_size: self.meta.data_block_size,
             index_block_size: self.meta.index_block_size,
             data_type: self.meta.data_type,
+            encoding: self.meta.encoding,
+        }
+    }
+
+    pub fn encoding(&self) -> crate::Encoding {
+        self.meta.encoding
+    }
+
+    fn staging_blocks(&self) -> u32 {
+        self.compressed
+            .as_ref()
+            .map_or(0, |c| c.shared.staging.meta.num_blocks)
+    }
+
+    /// Waits until a compressed store's background framing is idle (at
+    /// once for a raw store). The framer moves staged records into frames
+    /// after the inserts that staged them returned, and in a full ring
+    /// that drops the oldest frames: two reads with a round between them
+    /// can start at different records, as two reads with an insert
+    /// between them can in any ring. Tests and benches that compare two
+    /// reads settle first.
+    pub fn settle(&self) {
+        if let Some(c) = &self.compressed {
+            c.settle();
+        }
+    }
+
+    /// What the frames of a compressed store measured so far keep.
+    pub fn compression(&self) -> Option<Compression> {
+        self.compressed.as_ref().and_then(Compressed::compression)
+    }
+
+    /// Frames every record a compressed store has staged but not yet
+    /// framed, on this thread (a last frame as full as they make it).
+    /// Nothing to do for a raw store. Readers never need it; benches and
+    /// tests use it to measure or compare a settled store.
+    pub fn frame_staged(&self) -> Result<()> {
+        match &self.compressed {
+            Some(c) => c.frame_staged(),
+            None => Ok(()),
         }
     }
 
@@ -134,8 +194,16 @@ impl Store {
         self.meta.has_checksums()
     }
 
-    /// Largest payload one object can have in this store.
+    /// Largest payload one record can have in this store.
     pub fn max_object_size(&self) -> u64 {
+        match &self.compressed {
+            Some(c) => c.max_record(),
+            None => self.ring_max_object_size(),
+        }
+    }
+
+    /// Largest payload one object of the ring can have.
+    pub(crate) fn ring_max_object_size(&self) -> u64 {
         crate::format::max_object_len(self.meta.num_blocks, self.meta.data_block_size)
     }
 
@@ -208,7 +276,14 @@ impl Store {
     /// can already see the records). `reset` signals a reset. Deletes and
     /// syncs signal nothing: they make no new record readable.
     pub fn commits(&self) -> CommitWatch {
-        self.commits.watch()
+        self.notifier().watch()
+    }
+
+    fn notifier(&self) -> &CommitNotifier {
+        match &self.compressed {
+            Some(c) => &c.shared.staging.commits,
+            None => &self.commits,
+        }
     }
 
     /// Registers `callback` to run on every commit, reset and at close,
@@ -253,10 +328,32 @@ impl Store {
         &self,
         callback: Box<dyn Fn(CommitEvent) + Send + Sync>,
     ) -> std::result::Result<CommitSubscription, TooManyCallbacks> {
-        self.commits.subscribe(callback)
+        self.notifier().subscribe(callback)
     }
 
     pub fn stats(&self) -> Stats {
+        let mut stats = self.ring_stats();
+        if let Some(c) = &self.compressed {
+            let staged = c.shared.staging.ring_stats();
+            let newest = c.newest();
+            stats.num_blocks += staged.num_blocks;
+            stats.staging_blocks = staged.num_blocks;
+            stats.active_blocks += staged.active_blocks;
+            stats.bytes_used += staged.bytes_used;
+            stats.capacity_bytes += staged.capacity_bytes;
+            stats.corruption_skips += staged.corruption_skips;
+            stats.oldest_timestamp = stats.oldest_timestamp.or(staged.oldest_timestamp);
+            stats.newest_timestamp = (newest > 0).then_some(newest);
+            stats.oldest_time = stats.oldest_timestamp.map(crate::time::rfc3339);
+            stats.newest_time = stats.newest_timestamp.map(crate::time::rfc3339);
+            // Frames are counted, not records.
+            stats.object_count = None;
+            stats.compression = c.compression();
+        }
+        stats
+    }
+
+    pub(crate) fn ring_stats(&self) -> Stats {
         let ring = read_lock(&self.ring);
         let bs = self.meta.data_block_size as u64;
         let oldest = ring.oldest();
@@ -271,6 +368,7 @@ impl Store {
             data_block_size: self.meta.data_block_size,
             index_block_size: self.meta.index_block_size,
             data_type: self.meta.data_type,
+            encoding: self.meta.encoding,
             head_block: ring.head_phys().unwrap_or(ring.tail()),
             tail_block: ring.tail(),
             write_offset: head_end,
@@ -283,6 +381,8 @@ impl Store {
             bytes_used,
             capacity_bytes: self.meta.num_blocks as u64 * bs,
             corruption_skips: self.corruption_skips.load(Ordering::Relaxed),
+            compression: None,
+            staging_blocks: 0,
         }
     }
 }
@@ -290,6 +390,8 @@ impl Store {
 impl Drop for Store {
     fn drop(&mut self) {
         // Best effort: an explicit close() reports errors, a drop cannot.
+        // The framer goes first: it writes into this ring.
+        drop(self.compressed.take());
         self.stop_flusher();
         if !self.closed && !self.read_only {
             let mut w = mutex_lock(&self.writer);

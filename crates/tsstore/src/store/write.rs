@@ -42,6 +42,10 @@ impl Store {
     /// Inserts `payload` at `timestamp`, which must be after every stored one.
     pub fn put(&self, timestamp: i64, payload: &[u8]) -> Result<ObjectHandle> {
         let payload = self.check_payload(payload)?;
+        if let Some(c) = &self.compressed {
+            self.check_writable()?;
+            return one(c.put_many(&[(Some(timestamp), &payload)]));
+        }
         self.write(|w, ctx| {
             check_timestamp(timestamp, w.newest())?;
             let h = w.append(ctx, timestamp, &payload)?;
@@ -53,6 +57,10 @@ impl Store {
     /// Inserts at `max(now, newest + 1)`, so it never collides or goes back.
     pub fn put_now(&self, payload: &[u8]) -> Result<ObjectHandle> {
         let payload = self.check_payload(payload)?;
+        if let Some(c) = &self.compressed {
+            self.check_writable()?;
+            return one(c.put_many(&[(None, &payload)]));
+        }
         self.write(|w, ctx| {
             let ts = next_timestamp(w.newest())?;
             let h = w.append(ctx, ts, &payload)?;
@@ -73,6 +81,12 @@ impl Store {
         let mut items = Vec::with_capacity(owned.len());
         for (ts, p) in &owned {
             items.push((*ts, self.check_payload(p.as_ref())?));
+        }
+        if let Some(c) = &self.compressed {
+            self.check_writable()?;
+            let items: Vec<(Option<i64>, &[u8])> =
+                items.iter().map(|(ts, p)| (*ts, p.as_ref())).collect();
+            return c.put_many(&items);
         }
         self.write(|w, ctx| {
             let mut prev = w.newest();
@@ -99,6 +113,10 @@ impl Store {
 
     /// Soft-deletes exactly the object at `timestamp`; its neighbours stay.
     pub fn delete_by_time(&self, timestamp: i64) -> Result<()> {
+        if let Some(c) = &self.compressed {
+            self.check_writable()?;
+            return c.delete_by_time(self, timestamp);
+        }
         self.write(|w, ctx| {
             let (phys, found) = self.locate(timestamp)?.ok_or(Error::NotFound(timestamp))?;
             let low_byte = (found.header.flags | OBJ_DELETED) as u8;
@@ -112,6 +130,13 @@ impl Store {
     /// `CommitEvent::Reset` even if the checkpoint after it fails: readers
     /// see an empty store either way.
     pub fn reset(&self) -> Result<()> {
+        match &self.compressed {
+            Some(c) => c.reset(self),
+            None => self.reset_ring(),
+        }
+    }
+
+    pub(crate) fn reset_ring(&self) -> Result<()> {
         let out = self.with_writer(|w, ctx| {
             w.reset(ctx);
             w.checkpoint(ctx, true)
@@ -120,9 +145,22 @@ impl Store {
         out
     }
 
+    /// Sets `bits` in the byte at `at` of block `phys`, whose value on
+    /// disk is `current`: a one-byte write in place (a frame's tombstone).
+    pub(crate) fn set_bits(&self, phys: u32, at: usize, current: u8, bits: u8) -> Result<()> {
+        self.write(|w, ctx| w.set_bits(ctx, phys, at, current, bits))
+    }
+
     /// Writes every pointer and index entry and makes the store durable.
     /// Also reports a failure of the background flusher since the last call.
     pub fn sync(&self) -> Result<()> {
+        if let Some(c) = &self.compressed {
+            c.shared.staging.sync()?;
+        }
+        self.sync_ring()
+    }
+
+    pub(crate) fn sync_ring(&self) -> Result<()> {
         if let Some(e) = mutex_lock(&self.flush_error).take() {
             return Err(Error::Io(std::io::Error::other(format!(
                 "background sync failed: {e}"
@@ -148,7 +186,7 @@ pub(crate) fn check_timestamp(ts: i64, newest: i64) -> Result<()> {
 /// `max(now, newest + 1)`; when the newest timestamp is already
 /// `i64::MAX` there is no later one, and the insert is refused rather than
 /// given a timestamp that does not increase.
-fn next_timestamp(newest: i64) -> Result<i64> {
+pub(crate) fn next_timestamp(newest: i64) -> Result<i64> {
     match newest.checked_add(1) {
         Some(next) => Ok(crate::time::now_ns().max(next)),
         None => Err(Error::TimestampOutOfOrder {
@@ -156,4 +194,11 @@ fn next_timestamp(newest: i64) -> Result<i64> {
             newest,
         }),
     }
+}
+
+/// The one handle of a one-record insert.
+fn one(handles: Result<Vec<ObjectHandle>>) -> Result<ObjectHandle> {
+    handles?
+        .pop()
+        .ok_or_else(|| Error::Io(std::io::Error::other("an insert returned no handle")))
 }

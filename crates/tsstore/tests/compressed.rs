@@ -1,11 +1,10 @@
-//! `FramedStore` (the compressed encoding over two raw rings) against a
-//! model: every record acknowledged comes back byte for byte, across
-//! framing, reopen, a killed process and reset; a wrapped ring keeps the
-//! newest records, contiguous.
+//! Compressed stores (frames in the main ring, records staged first)
+//! against a model: every record acknowledged comes back byte for byte, in
+//! both directions and by time, across framing, deletes, reopen, a killed
+//! process and reset; a wrapped ring keeps the newest records, contiguous.
 
 use proptest::prelude::*;
-use tsstore::encoding::FramedStore;
-use tsstore::{Config, DataType, SyncPolicy};
+use tsstore::{Config, DataType, Encoding, Store, SyncPolicy};
 
 fn config(blocks: u32) -> Config {
     Config {
@@ -13,15 +12,16 @@ fn config(blocks: u32) -> Config {
         data_block_size: 1024,
         index_block_size: 256,
         data_type: DataType::Json,
+        encoding: Encoding::Compressed,
     }
 }
 
-fn all(store: &FramedStore) -> Vec<(i64, Vec<u8>)> {
-    let mut out = Vec::new();
+fn all(store: &Store) -> Vec<(i64, Vec<u8>)> {
     store
-        .for_each(i64::MIN, i64::MAX, |ts, p| out.push((ts, p.to_vec())))
-        .unwrap();
-    out
+        .iter()
+        .map(|r| r.map(|r| (r.timestamp(), r.data)))
+        .collect::<tsstore::Result<_>>()
+        .unwrap()
 }
 
 fn reading(i: i64, wide: bool) -> Vec<u8> {
@@ -49,6 +49,8 @@ enum Op {
         len: usize,
     },
     Frame,
+    /// Deletes the model's record at this fraction of it.
+    Delete(f64),
     Reopen,
     Crash,
     Reset,
@@ -59,6 +61,7 @@ fn op() -> impl Strategy<Value = Op> {
         8 => (1usize..200, any::<bool>()).prop_map(|(count, wide)| Op::Put { count, wide }),
         1 => (3_000usize..40_000).prop_map(|len| Op::Big { len }),
         1 => Just(Op::Frame),
+        2 => (0.0..1.0).prop_map(Op::Delete),
         1 => Just(Op::Reopen),
         1 => Just(Op::Crash),
         1 => Just(Op::Reset),
@@ -73,18 +76,18 @@ proptest! {
         let dir = tempfile::tempdir().unwrap();
         // Large enough never to wrap: the model is the whole history.
         let sync = SyncPolicy::Interval(std::time::Duration::from_secs(3600));
-        let mut store = Some(FramedStore::create(dir.path(), "s", config(4096), 16, sync).unwrap());
+        let mut store = Some(Store::create_with(dir.path(), "s", config(4096), sync).unwrap());
         let mut model: Vec<(i64, Vec<u8>)> = Vec::new();
         let mut ts = 1_000;
         for op in ops {
             let s = store.take().unwrap();
-            let reopen = || FramedStore::open(dir.path(), "s", DataType::Json, sync).unwrap();
+            let reopen = || Store::open_with(dir.path(), "s", sync).unwrap();
             let s = match op {
                 Op::Put { count, wide } => {
                     let batch: Vec<(i64, Vec<u8>)> = (0..count as i64)
                         .map(|k| { ts += 1 + k % 3; (ts, reading(ts, wide)) })
                         .collect();
-                    s.put_many(batch.iter().map(|(t, p)| (*t, p.as_slice()))).unwrap();
+                    s.put_many(batch.iter().map(|(t, p)| (Some(*t), p.as_slice()))).unwrap();
                     model.extend(batch);
                     s
                 }
@@ -97,6 +100,15 @@ proptest! {
                 }
                 Op::Frame => {
                     s.frame_staged().unwrap();
+                    s
+                }
+                Op::Delete(at) => {
+                    if !model.is_empty() {
+                        let (t, _) = model.remove((at * model.len() as f64) as usize);
+                        s.delete_by_time(t).unwrap();
+                        prop_assert!(s.get_by_time(t).is_err(), "deleted {}", t);
+                        prop_assert!(s.delete_by_time(t).is_err(), "deleted twice {}", t);
+                    }
                     s
                 }
                 Op::Reopen => {
@@ -114,8 +126,28 @@ proptest! {
                 }
             };
             prop_assert_eq!(all(&s), model.clone());
+            let mut rev: Vec<(i64, Vec<u8>)> = s
+                .iter_range_rev(i64::MIN, i64::MAX)
+                .map(|r| r.map(|r| (r.timestamp(), r.data)))
+                .collect::<tsstore::Result<_>>()
+                .unwrap();
+            rev.reverse();
+            prop_assert_eq!(rev, model.clone());
             if let Some((t, p)) = model.get(model.len() / 2) {
-                prop_assert_eq!(&s.get_by_time(*t).unwrap(), p);
+                prop_assert_eq!(&s.get_by_time(*t).unwrap().data, p);
+                // A window that starts and ends inside frames.
+                let (a, b) = (model.len() / 3, model.len() / 2);
+                let window: Vec<i64> = s
+                    .range(model[a].0, model[b].0, None)
+                    .unwrap()
+                    .iter()
+                    .map(|r| r.timestamp())
+                    .collect();
+                let want: Vec<i64> = model[a..=b].iter().map(|r| r.0).collect();
+                prop_assert_eq!(window, want);
+                let newest: Vec<i64> = s.newest(3).unwrap().iter().map(|r| r.timestamp()).collect();
+                let want: Vec<i64> = model.iter().rev().take(3).map(|r| r.0).collect();
+                prop_assert_eq!(newest, want);
             }
             if let Some((t, _)) = model.last() {
                 prop_assert!(s.put(*t, b"{}").is_err(), "not after the newest");
@@ -128,13 +160,16 @@ proptest! {
 #[test]
 fn a_wrapped_ring_keeps_the_newest_records_and_far_more_of_them() {
     let dir = tempfile::tempdir().unwrap();
-    let store = FramedStore::create(dir.path(), "s", config(64), 16, SyncPolicy::Never).unwrap();
-    let raw =
-        tsstore::Store::create_with(dir.path(), "raw", config(64 + 16), SyncPolicy::Never).unwrap();
+    let store = Store::create_with(dir.path(), "s", config(80), SyncPolicy::Never).unwrap();
+    let raw_config = Config {
+        encoding: Encoding::Raw,
+        ..config(80)
+    };
+    let raw = Store::create_with(dir.path(), "raw", raw_config, SyncPolicy::Never).unwrap();
     let records: Vec<(i64, Vec<u8>)> = (1..=60_000).map(|i| (i, reading(i, false))).collect();
     for chunk in records.chunks(500) {
         store
-            .put_many(chunk.iter().map(|(t, p)| (*t, p.as_slice())))
+            .put_many(chunk.iter().map(|(t, p)| (Some(*t), p.as_slice())))
             .unwrap();
         raw.put_many(chunk.iter().map(|(t, p)| (Some(*t), p.as_slice())))
             .unwrap();
@@ -163,7 +198,7 @@ fn records_that_pack_badly_never_lose_a_staged_one() {
     // Records of 400–1 000 bytes in 1 KiB blocks leave up to half of each
     // staging block empty: the framing guard must count blocks, not bytes.
     let dir = tempfile::tempdir().unwrap();
-    let store = FramedStore::create(dir.path(), "s", config(8192), 16, SyncPolicy::Never).unwrap();
+    let store = Store::create_with(dir.path(), "s", config(8192), SyncPolicy::Never).unwrap();
     let mut state = 0x2545_f491_4f6c_dd1d_u64;
     let mut model = Vec::new();
     for i in 1..=3000i64 {
@@ -176,14 +211,14 @@ fn records_that_pack_badly_never_lose_a_staged_one() {
         if i % 7 == 0 {
             let batch = &model[model.len() - 7..];
             store
-                .put_many(batch.iter().map(|(t, p)| (*t, p.as_slice())))
+                .put_many(batch.iter().map(|(t, p)| (Some(*t), p.as_slice())))
                 .unwrap();
         }
     }
     let tail = model.len() % 7;
     let batch = &model[model.len() - tail..];
     store
-        .put_many(batch.iter().map(|(t, p)| (*t, p.as_slice())))
+        .put_many(batch.iter().map(|(t, p)| (Some(*t), p.as_slice())))
         .unwrap();
     assert_eq!(all(&store), model);
 }
@@ -199,9 +234,10 @@ fn batches_larger_than_the_staging_ring_come_back_whole() {
         data_block_size: 4096,
         index_block_size: 4096,
         data_type: DataType::Json,
+        encoding: Encoding::Compressed,
     };
     let sync = SyncPolicy::Interval(std::time::Duration::from_secs(1));
-    let store = FramedStore::create(dir.path(), "s", config, 32, sync).unwrap();
+    let store = Store::create_with(dir.path(), "s", config, sync).unwrap();
     let mut state = 0x9e37_79b9_7f4a_7c15_u64;
     let records: Vec<(i64, Vec<u8>)> = (1..=150_000i64)
         .map(|i| {
@@ -219,7 +255,7 @@ fn batches_larger_than_the_staging_ring_come_back_whole() {
         .collect();
     for chunk in records.chunks(1000) {
         store
-            .put_many(chunk.iter().map(|(t, p)| (*t, p.as_slice())))
+            .put_many(chunk.iter().map(|(t, p)| (Some(*t), p.as_slice())))
             .unwrap();
     }
     // The framer may still be filling (and wrapping) the main ring; a
@@ -239,6 +275,6 @@ fn batches_larger_than_the_staging_ring_come_back_whole() {
     }
     for k in 0..2000 {
         let (ts, p) = &kept[k * kept.len() / 2000];
-        assert_eq!(&store.get_by_time(*ts).unwrap(), p, "{ts}");
+        assert_eq!(&store.get_by_time(*ts).unwrap().data, p, "{ts}");
     }
 }

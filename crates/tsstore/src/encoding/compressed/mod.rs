@@ -1,0 +1,382 @@
+//! The compressed encoding of a `Store` (`Encoding::Compressed`): two raw
+//! rings in the store's directory, as docs/FORMAT.md ("Compressed
+//! encoding") lays them out.
+//!
+//! * The **main ring** is the `Store` itself: its objects are frames, each
+//!   `count` (u32), ⌈count / 8⌉ tombstone bytes (bit i: record i deleted),
+//!   then a zstd frame of the records' columnar body, sized to fill one
+//!   block. A frame's timestamp is its first record's.
+//! * The **staging ring** (`<store>/staging/`, `STAGING`) receives every
+//!   record first as a raw object: an insert is a raw insert, with its
+//!   durability and its commit signal.
+//!
+//! Once a frame's worth is staged past the last framed record, the framer
+//! thread (`stage`) packs full frames into the main ring; the rest waits.
+//! Nothing is rewritten: the staging ring wraps only over records already
+//! in a durable frame. Readers (`read`) merge the frames with the records
+//! still staged. Both rings recover on open as raw stores do; what is
+//! staged after the newest frame's last record is what is left to frame.
+//!
+//! Lock order: `writer` (one insert, delete or reset at a time), then
+//! `framing` (one framing at a time; it holds the writer's codec), then
+//! the main ring's writer, then `state`. The framer never takes `writer`.
+
+mod read;
+mod stage;
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+
+use super::FrameCodec;
+use crate::error::{Error, Result};
+use crate::format::{DataType, OBJECT_HEADER_SIZE};
+use crate::lock::mutex_lock;
+use crate::store::{FrameSink, Store};
+
+pub(crate) use read::FramedRecords;
+
+/// Name of the staging ring's directory inside the store's.
+pub const STAGING: &str = "staging";
+
+/// Fewest blocks a compressed store can have: the staging ring takes
+/// `staging_blocks(n)` of them and the main ring must stay at least twice
+/// as large (so a record still staged always has its frame, if any, in it).
+pub const MIN_COMPRESSED_BLOCKS: u32 = 16;
+
+/// Blocks of a compressed store of `n` blocks that go to its staging ring:
+/// an eighth, from 4 to 32. A frame fills a block with about ten blocks'
+/// worth of raw records, and framing starts once half the staging ring
+/// waits, so 32 blocks let frames reach 16× (the staging costs 3 % of a
+/// store of the default 1 024 blocks).
+pub fn staging_blocks(n: u32) -> u32 {
+    (n / 8).clamp(4, 32)
+}
+
+/// Frame payload bytes before the tombstones: the record count.
+const COUNT_SIZE: usize = 4;
+
+/// The figures behind a compressed store's ratio, from the frames written
+/// since open plus the newest frame found at open.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Compression {
+    /// Frames measured.
+    pub frames: u64,
+    /// Records in them.
+    pub records: u64,
+    /// What those records take in the raw layout (payload and object
+    /// header each) per byte they take as frames (object header included).
+    pub ratio: f64,
+    /// Records per frame; a frame fills one block.
+    pub readings_per_block: f64,
+}
+
+/// A compressed store's staging ring and framer (the main ring is the
+/// `Store` that owns this).
+#[derive(Debug)]
+pub(crate) struct Compressed {
+    /// Dropped first: stops and joins the framer before the rings go.
+    framer: Framer,
+    pub(crate) shared: Arc<Shared>,
+}
+
+/// The framer thread; dropping it stops it and waits for it.
+#[derive(Debug)]
+struct Framer {
+    shared: Arc<Shared>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Drop for Framer {
+    fn drop(&mut self) {
+        mutex_lock(&self.shared.signal).stop = true;
+        self.shared.wake.notify_all();
+        self.shared.idle.notify_all();
+        if let Some(handle) = self.handle.take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+/// The staged records not yet framed.
+#[derive(Debug, Default)]
+struct Unframed {
+    /// Their bytes (payloads and object headers).
+    bytes: u64,
+    /// The staging block of the first of them.
+    first_block: Option<u32>,
+    /// `bytes` at which to try framing next: after a try that left a
+    /// part-frame staged, only once more has come.
+    next_try: u64,
+}
+
+#[derive(Debug, Default)]
+struct Signal {
+    wanted: bool,
+    /// A round is running.
+    busy: bool,
+    stop: bool,
+}
+
+#[derive(Debug, Default)]
+struct Measured {
+    frames: AtomicU64,
+    records: AtomicU64,
+    raw_bytes: AtomicU64,
+    frame_bytes: AtomicU64,
+}
+
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) staging: Store,
+    /// Appends frames to the main ring (the framer has no `Store`).
+    sink: Option<FrameSink>,
+    /// JSON and schema records are split into columns; others kept whole.
+    columnar: bool,
+    /// One insert, delete or reset at a time.
+    writer: Mutex<()>,
+    /// One framing at a time, with the codec it packs with (readers make
+    /// their own).
+    framing: Mutex<FrameCodec>,
+    /// What is staged and not yet framed.
+    state: Mutex<Unframed>,
+    /// Wakes the framer: whether a round is wanted, or it must stop.
+    signal: Mutex<Signal>,
+    wake: Condvar,
+    /// Signalled after each round of the framer.
+    idle: Condvar,
+    /// A failure of the framer, reported by the next insert.
+    failed: Mutex<Option<String>>,
+    /// The newest record, framed or staged (0: none).
+    newest: AtomicI64,
+    /// The newest record already in a frame (0: none).
+    last_framed: AtomicI64,
+    /// Unframed staged bytes that trigger framing.
+    stage_bytes: u64,
+    /// Unframed staged bytes the staging ring can hold without wrapping
+    /// over any of them.
+    stage_max: u64,
+    /// Largest frame body a codec may inflate.
+    max_body: usize,
+    /// Payload bytes a frame object may have (the main ring's object limit).
+    max_frame: u64,
+    measured: Measured,
+}
+
+fn frame_error(e: super::FrameError) -> Error {
+    Error::Corrupt(format!("compressed frame: {e}"))
+}
+
+/// A frame object's payload, split.
+pub(crate) struct FrameObject<'a> {
+    pub count: usize,
+    pub tombstones: &'a [u8],
+    pub frame: &'a [u8],
+}
+
+impl<'a> FrameObject<'a> {
+    pub(crate) fn parse(payload: &'a [u8]) -> Result<FrameObject<'a>> {
+        let count = payload
+            .get(..COUNT_SIZE)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+            .ok_or_else(|| Error::Corrupt("frame object shorter than its count".into()))?;
+        let end = COUNT_SIZE + count.div_ceil(8);
+        let tombstones = payload
+            .get(COUNT_SIZE..end)
+            .ok_or_else(|| Error::Corrupt("frame object shorter than its tombstones".into()))?;
+        Ok(FrameObject {
+            count,
+            tombstones,
+            frame: &payload[end..],
+        })
+    }
+
+    /// Decompresses the frame with `codec`; its record count must be the
+    /// object's.
+    pub(crate) fn inflate<'c>(
+        &self,
+        codec: &'c mut FrameCodec,
+    ) -> Result<super::columns::BodyView<'c>> {
+        let view = codec.inflate(self.frame).map_err(frame_error)?;
+        if view.len() != self.count {
+            return Err(Error::Corrupt(format!(
+                "compressed frame holds {} records, its object says {}",
+                view.len(),
+                self.count
+            )));
+        }
+        Ok(view)
+    }
+
+    pub(crate) fn deleted(&self, i: usize) -> bool {
+        self.tombstones
+            .get(i / 8)
+            .is_some_and(|b| b & (1 << (i % 8)) != 0)
+    }
+}
+
+/// Largest record a compressed store takes: it must fit in one frame
+/// object of the main ring even if zstd cannot shrink it (its bound is
+/// n + n/128 + a header), with the count, tombstone and body varints.
+pub(crate) fn max_record(max_frame: u64) -> u64 {
+    max_frame.saturating_sub(max_frame / 128 + 256)
+}
+
+impl Compressed {
+    /// Sets up the compressed part of `main` (just opened and recovered)
+    /// around its opened staging ring; without a sink (read-only) there
+    /// is no framer.
+    pub(crate) fn start(main: &Store, staging: Store, writable: bool) -> Result<Compressed> {
+        let bs = main.block_size() as u64;
+        let staging_bytes = staging.stats().capacity_bytes;
+        let max_body = (staging_bytes as usize * 2).max(1 << 20);
+        let stage_bytes = (staging_bytes / 2).max(bs);
+        let mut shared = Shared {
+            framing: Mutex::new(FrameCodec::new(max_body).map_err(frame_error)?),
+            writer: Mutex::new(()),
+            state: Mutex::new(Unframed::default()),
+            signal: Mutex::new(Signal::default()),
+            wake: Condvar::new(),
+            idle: Condvar::new(),
+            failed: Mutex::new(None),
+            newest: AtomicI64::new(0),
+            max_body,
+            // Frame once half the staging ring waits: room for the batch
+            // that crosses the mark; at most all of it but two blocks
+            // (the raw ring's packing slack).
+            stage_bytes,
+            stage_max: staging_bytes.saturating_sub(2 * bs),
+            sink: writable.then(|| main.frame_sink()),
+            columnar: matches!(main.data_type(), DataType::Json | DataType::Schema),
+            max_frame: main.ring_max_object_size(),
+            staging,
+            last_framed: AtomicI64::new(0),
+            measured: Measured::default(),
+        };
+        let last = match main.ring_range(i64::MIN, i64::MAX, true).limit(1).next() {
+            Some(frame) => shared.measure_newest(&frame?)?,
+            None => 0,
+        };
+        shared.last_framed.store(last, Ordering::Relaxed);
+        let mut unframed = Unframed {
+            next_try: stage_bytes,
+            ..Unframed::default()
+        };
+        for rec in shared
+            .staging
+            .ring_range(last.saturating_add(1), i64::MAX, false)
+            .with_data(false)
+        {
+            let rec = rec?;
+            unframed.first_block.get_or_insert(rec.handle.block_num);
+            unframed.bytes += cost(rec.handle.size as usize);
+        }
+        let staged = shared.staging.stats().newest_timestamp.unwrap_or(0);
+        shared.newest = AtomicI64::new(staged.max(last));
+        *mutex_lock(&shared.state) = unframed;
+        let shared = Arc::new(shared);
+        let handle = if writable {
+            let for_framer = Arc::clone(&shared);
+            Some(
+                std::thread::Builder::new()
+                    .name("tsstore-framer".into())
+                    .spawn(move || for_framer.run_framer())?,
+            )
+        } else {
+            None
+        };
+        Ok(Compressed {
+            framer: Framer {
+                shared: Arc::clone(&shared),
+                handle,
+            },
+            shared,
+        })
+    }
+
+    /// Stops the framer (what it left staged stays staged) and hands back
+    /// the staging ring.
+    pub(crate) fn stop(self) -> Result<Store> {
+        let Compressed { framer, shared } = self;
+        drop(framer);
+        let shared = Arc::try_unwrap(shared)
+            .map_err(|_| Error::InUse("the staging ring of a compressed store".into()))?;
+        Ok(shared.staging)
+    }
+
+    /// Empties both rings (the caller is the main ring's store).
+    pub(crate) fn reset(&self, main: &Store) -> Result<()> {
+        let _writer = mutex_lock(&self.shared.writer);
+        let _framing = mutex_lock(&self.shared.framing);
+        let out = main.reset_ring().and(self.shared.staging.reset());
+        self.shared.forget_all();
+        out
+    }
+
+    /// The newest record's timestamp (0 when empty).
+    pub(crate) fn newest(&self) -> i64 {
+        self.shared.newest.load(Ordering::Relaxed)
+    }
+
+    /// Largest record this store takes.
+    pub(crate) fn max_record(&self) -> u64 {
+        max_record(self.shared.max_frame)
+    }
+
+    /// Returns once the framer has no round running or wanted.
+    pub(crate) fn settle(&self) {
+        let mut signal = mutex_lock(&self.shared.signal);
+        while (signal.wanted || signal.busy) && !signal.stop {
+            signal = self
+                .shared
+                .idle
+                .wait(signal)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+    }
+
+    pub(crate) fn compression(&self) -> Option<Compression> {
+        let m = &self.shared.measured;
+        let frames = m.frames.load(Ordering::Relaxed);
+        let records = m.records.load(Ordering::Relaxed);
+        let frame_bytes = m.frame_bytes.load(Ordering::Relaxed);
+        (frames > 0 && frame_bytes > 0).then(|| Compression {
+            frames,
+            records,
+            ratio: m.raw_bytes.load(Ordering::Relaxed) as f64 / frame_bytes as f64,
+            readings_per_block: records as f64 / frames as f64,
+        })
+    }
+}
+
+impl Shared {
+    /// Counts the frame object `frame` into the measured figures; returns
+    /// its newest timestamp.
+    fn measure_newest(&self, frame: &crate::record::Record) -> Result<i64> {
+        let object = FrameObject::parse(&frame.data)?;
+        let mut codec = mutex_lock(&self.framing);
+        let view = object.inflate(&mut codec)?;
+        let mut raw = 0;
+        let mut scratch = Vec::new();
+        for i in 0..view.len() {
+            scratch.clear();
+            view.write_record(i, &mut scratch);
+            raw += cost(scratch.len());
+        }
+        self.count_frame(view.len(), raw, frame.data.len());
+        Ok(*view.timestamps().last().unwrap_or(&0))
+    }
+
+    fn count_frame(&self, records: usize, raw_bytes: u64, payload: usize) {
+        let m = &self.measured;
+        m.frames.fetch_add(1, Ordering::Relaxed);
+        m.records.fetch_add(records as u64, Ordering::Relaxed);
+        m.raw_bytes.fetch_add(raw_bytes, Ordering::Relaxed);
+        m.frame_bytes.fetch_add(cost(payload), Ordering::Relaxed);
+    }
+}
+
+/// What a record takes in a raw ring: payload and object header.
+fn cost(len: usize) -> u64 {
+    (len + OBJECT_HEADER_SIZE) as u64
+}

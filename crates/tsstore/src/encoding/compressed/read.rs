@@ -1,0 +1,303 @@
+//! Reading a compressed store: the frames of the main ring merged with
+//! the records still staged, lookups by time, and deletes.
+//!
+//! A read first takes what is staged in its window (at most the staging
+//! ring), then `last_framed`: every record up to it is in a frame (put and
+//! made durable before it moved), every staged record after it is not
+//! yet. Frames give the records up to that bound, the staged copy those
+//! after it, so a record framed while the read runs is given once.
+
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
+
+use super::{Compressed, FrameObject, Shared, frame_error};
+use crate::encoding::FrameCodec;
+use crate::error::{Error, Result};
+use crate::format::OBJECT_HEADER_SIZE;
+use crate::lock::mutex_lock;
+use crate::query::RingRecords;
+use crate::record::{ObjectHandle, Record};
+use crate::store::Store;
+
+/// A streaming iterator over a compressed store's records (either
+/// direction). Holds the staged records of its window, one frame's
+/// records, and the frame iterator's read batch.
+pub(crate) struct FramedRecords<'a> {
+    main: &'a Store,
+    shared: &'a Shared,
+    reverse: bool,
+    from: i64,
+    to: i64,
+    remaining: usize,
+    with_data: bool,
+    started: bool,
+    /// The staged records to give (those after `bound`), in order.
+    staged: VecDeque<Record>,
+    frames: Option<RingRecords<'a>>,
+    /// Records of the current frame still to give, in order.
+    ready: VecDeque<Record>,
+    codec: Option<FrameCodec>,
+    /// `last_framed` as of the start: frames give records up to it.
+    bound: i64,
+    done: bool,
+}
+
+impl<'a> FramedRecords<'a> {
+    pub(crate) fn new(
+        main: &'a Store,
+        c: &'a Compressed,
+        reverse: bool,
+        from: i64,
+        to: i64,
+    ) -> FramedRecords<'a> {
+        FramedRecords {
+            main,
+            shared: &c.shared,
+            reverse,
+            from,
+            to,
+            remaining: usize::MAX,
+            with_data: true,
+            started: false,
+            staged: VecDeque::new(),
+            frames: None,
+            ready: VecDeque::new(),
+            codec: None,
+            bound: 0,
+            done: from > to,
+        }
+    }
+
+    pub(crate) fn limit(mut self, n: usize) -> Self {
+        self.remaining = n;
+        self
+    }
+
+    pub(crate) fn with_data(mut self, yes: bool) -> Self {
+        self.with_data = yes;
+        self
+    }
+
+    pub(crate) fn remaining(&self) -> usize {
+        self.remaining
+    }
+
+    fn start(&mut self) -> Result<()> {
+        self.started = true;
+        let staged = self
+            .shared
+            .staging
+            .ring_range(self.from, self.to, self.reverse)
+            .with_data(self.with_data)
+            .collect_all()?;
+        self.bound = self.shared.last_framed.load(Ordering::Acquire);
+        self.staged = staged
+            .into_iter()
+            .filter(|r| r.timestamp() > self.bound)
+            .collect();
+        let frames_to = self.to.min(self.bound);
+        if self.from > frames_to {
+            return Ok(());
+        }
+        self.frames = Some(if self.reverse {
+            self.main.ring_range(i64::MIN, frames_to, true)
+        } else {
+            // The frame that holds `from` starts at or before it.
+            let start = match self
+                .main
+                .ring_range(i64::MIN, self.from, true)
+                .with_data(false)
+                .limit(1)
+                .next()
+            {
+                Some(frame) => frame?.timestamp(),
+                None => self.from,
+            };
+            self.main.ring_range(start, frames_to, false)
+        });
+        self.codec = Some(FrameCodec::new(self.shared.max_body).map_err(frame_error)?);
+        Ok(())
+    }
+
+    /// Queues the records of `frame` in the window, in order; false once
+    /// no older frame can hold any (reverse).
+    fn open_frame(&mut self, frame: Record) -> Result<bool> {
+        let object = FrameObject::parse(&frame.data)?;
+        let Some(codec) = self.codec.as_mut() else {
+            return Ok(false);
+        };
+        let view = object.inflate(codec)?;
+        let to = self.to.min(self.bound);
+        let mut at = |i: usize| {
+            let ts = view.timestamps()[i];
+            if ts < self.from || ts > to || object.deleted(i) {
+                return;
+            }
+            let mut data = Vec::new();
+            view.write_record(i, &mut data);
+            let size = data.len() as u32;
+            if !self.with_data {
+                data = Vec::new();
+            }
+            self.ready.push_back(Record {
+                handle: ObjectHandle {
+                    timestamp: ts,
+                    size,
+                    span_count: 1,
+                    ..frame.handle
+                },
+                data,
+            });
+        };
+        if self.reverse {
+            (0..view.len()).rev().for_each(&mut at);
+            Ok(frame.timestamp() > self.from)
+        } else {
+            (0..view.len()).for_each(&mut at);
+            Ok(true)
+        }
+    }
+
+    fn step(&mut self) -> Result<Option<Record>> {
+        if !self.started {
+            self.start()?;
+        }
+        loop {
+            if self.reverse {
+                // Newest first: the staged records come before the frames.
+                if let Some(r) = self.staged.pop_front() {
+                    return Ok(Some(r));
+                }
+            }
+            if let Some(r) = self.ready.pop_front() {
+                return Ok(Some(r));
+            }
+            match self.frames.as_mut().and_then(Iterator::next) {
+                Some(frame) => {
+                    if !self.open_frame(frame?)? {
+                        self.frames = None;
+                    }
+                }
+                None => {
+                    self.frames = None;
+                    return Ok(if self.reverse {
+                        None
+                    } else {
+                        self.staged.pop_front()
+                    });
+                }
+            }
+        }
+    }
+}
+
+impl Iterator for FramedRecords<'_> {
+    type Item = Result<Record>;
+
+    fn next(&mut self) -> Option<Result<Record>> {
+        if self.done || self.remaining == 0 {
+            return None;
+        }
+        match self.step() {
+            Ok(Some(r)) => {
+                self.remaining -= 1;
+                Some(Ok(r))
+            }
+            Ok(None) => {
+                self.done = true;
+                None
+            }
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+impl Compressed {
+    /// The live record at exactly `ts`: staged, or in the frame that
+    /// starts at or before it.
+    pub(crate) fn get_by_time(&self, main: &Store, ts: i64) -> Result<Record> {
+        match self.shared.staging.ring_get(ts) {
+            Ok(rec) => return Ok(rec),
+            Err(Error::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+        let (frame, i) = self.find_in_frame(main, ts)?.ok_or(Error::NotFound(ts))?;
+        let object = FrameObject::parse(&frame.data)?;
+        if object.deleted(i) {
+            return Err(Error::NotFound(ts));
+        }
+        let mut codec = FrameCodec::new(self.shared.max_body).map_err(frame_error)?;
+        let view = object.inflate(&mut codec)?;
+        let mut data = Vec::new();
+        view.write_record(i, &mut data);
+        Ok(Record {
+            handle: ObjectHandle {
+                timestamp: ts,
+                size: data.len() as u32,
+                span_count: 1,
+                ..frame.handle
+            },
+            data,
+        })
+    }
+
+    /// The frame object holding `ts` and the record's place in it.
+    fn find_in_frame(&self, main: &Store, ts: i64) -> Result<Option<(Record, usize)>> {
+        let Some(frame) = main.ring_range(i64::MIN, ts, true).limit(1).next() else {
+            return Ok(None);
+        };
+        let frame = frame?;
+        let object = FrameObject::parse(&frame.data)?;
+        let mut codec = FrameCodec::new(self.shared.max_body).map_err(frame_error)?;
+        let view = object.inflate(&mut codec)?;
+        Ok(view
+            .timestamps()
+            .binary_search(&ts)
+            .ok()
+            .map(|i| (frame, i)))
+    }
+
+    /// Soft-deletes the record at `ts`: its staged copy (a raw delete),
+    /// then, if it is framed, its tombstone bit (one byte written in
+    /// place; the frame's checksum reads tombstones as zeros). In that
+    /// order, a crash between the two leaves the record live both ways.
+    pub(crate) fn delete_by_time(&self, main: &Store, ts: i64) -> Result<()> {
+        let _writer = mutex_lock(&self.shared.writer);
+        let _framing = mutex_lock(&self.shared.framing);
+        let staged = match self.shared.staging.delete_by_time(ts) {
+            Ok(()) => true,
+            Err(Error::NotFound(_)) => false,
+            Err(e) => return Err(e),
+        };
+        if ts > self.shared.last_framed.load(Ordering::Acquire) {
+            return if staged {
+                Ok(())
+            } else {
+                Err(Error::NotFound(ts))
+            };
+        }
+        let Some((frame, i)) = self.find_in_frame(main, ts)? else {
+            return Err(Error::NotFound(ts));
+        };
+        let object = FrameObject::parse(&frame.data)?;
+        if object.deleted(i) {
+            return Err(Error::NotFound(ts));
+        }
+        let at = frame.handle.offset as usize + OBJECT_HEADER_SIZE + super::COUNT_SIZE + i / 8;
+        if at >= main.block_size() as usize {
+            return Err(Error::Corrupt(format!(
+                "the tombstones of the frame at {} are not in its first block",
+                frame.timestamp()
+            )));
+        }
+        main.set_bits(
+            frame.handle.block_num,
+            at,
+            object.tombstones[i / 8],
+            1 << (i % 8),
+        )
+    }
+}

@@ -1,0 +1,141 @@
+//! The public read API, whatever the store's encoding: raw stores read
+//! their ring directly (`query`), compressed ones merge frames with staged
+//! records (`encoding::compressed`). `Records` streams either.
+
+use std::time::Duration;
+
+use super::Store;
+use crate::encoding::compressed::FramedRecords;
+use crate::error::{Error, Result};
+use crate::query::{PREALLOC_RECORDS, RingRecords};
+use crate::record::{ObjectHandle, Record};
+
+/// A streaming iterator over records in time order (either direction).
+/// Holds at most one read batch (`READ_BATCH_BYTES`) of block bytes and
+/// the records decoded from it; for a compressed store also the records
+/// of its window still staged (at most its staging ring).
+pub struct Records<'a>(Walk<'a>);
+
+enum Walk<'a> {
+    Ring(RingRecords<'a>),
+    /// Boxed: it is the larger by far, and compressed stores are the
+    /// rarer.
+    Framed(Box<FramedRecords<'a>>),
+}
+
+impl Records<'_> {
+    /// Yields at most `n` records.
+    pub fn limit(self, n: usize) -> Self {
+        Records(match self.0 {
+            Walk::Ring(r) => Walk::Ring(r.limit(n)),
+            Walk::Framed(f) => Walk::Framed(Box::new(f.limit(n))),
+        })
+    }
+
+    /// Whether to copy payloads (false: handles only, cheaper).
+    pub fn with_data(self, yes: bool) -> Self {
+        Records(match self.0 {
+            Walk::Ring(r) => Walk::Ring(r.with_data(yes)),
+            Walk::Framed(f) => Walk::Framed(Box::new(f.with_data(yes))),
+        })
+    }
+
+    /// Collects the remaining records, sized up front from the limit.
+    pub fn collect_all(self) -> Result<Vec<Record>> {
+        match self.0 {
+            Walk::Ring(r) => r.collect_all(),
+            Walk::Framed(f) => {
+                let mut out = Vec::with_capacity(f.remaining().min(PREALLOC_RECORDS));
+                for rec in *f {
+                    out.push(rec?);
+                }
+                Ok(out)
+            }
+        }
+    }
+}
+
+impl Iterator for Records<'_> {
+    type Item = Result<Record>;
+
+    fn next(&mut self) -> Option<Result<Record>> {
+        match &mut self.0 {
+            Walk::Ring(r) => r.next(),
+            Walk::Framed(f) => f.next(),
+        }
+    }
+}
+
+impl Store {
+    fn records(&self, start: i64, end: i64, reverse: bool) -> Records<'_> {
+        Records(match &self.compressed {
+            Some(c) => Walk::Framed(Box::new(FramedRecords::new(self, c, reverse, start, end))),
+            None => Walk::Ring(self.ring_range(start, end, reverse)),
+        })
+    }
+
+    /// The record with exactly this timestamp.
+    pub fn get_by_time(&self, ts: i64) -> Result<Record> {
+        match &self.compressed {
+            Some(c) => c.get_by_time(self, ts),
+            None => self.ring_get(ts),
+        }
+    }
+
+    /// Payload of the record a handle points at, if it is still stored
+    /// there (in a compressed store: still stored at its timestamp; a
+    /// record moves from the staging ring into a frame).
+    pub fn get(&self, handle: &ObjectHandle) -> Result<Vec<u8>> {
+        match self.get_by_time(handle.timestamp) {
+            Ok(rec) if self.compressed.is_some() || rec.handle == *handle => Ok(rec.data),
+            Ok(_) => Err(Error::NotFound(handle.timestamp)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Records with `start <= ts <= end`, oldest first, streamed.
+    pub fn iter_range(&self, start: i64, end: i64) -> Records<'_> {
+        self.records(start, end, false)
+    }
+
+    /// Records with `start <= ts <= end`, newest first, streamed.
+    pub fn iter_range_rev(&self, start: i64, end: i64) -> Records<'_> {
+        self.records(start, end, true)
+    }
+
+    /// Every record, oldest first.
+    pub fn iter(&self) -> Records<'_> {
+        self.iter_range(i64::MIN, i64::MAX)
+    }
+
+    /// The `n` oldest records, oldest first.
+    pub fn oldest(&self, n: usize) -> Result<Vec<Record>> {
+        self.iter().limit(n).collect_all()
+    }
+
+    /// The `n` newest records, newest first.
+    pub fn newest(&self, n: usize) -> Result<Vec<Record>> {
+        self.iter_range_rev(i64::MIN, i64::MAX)
+            .limit(n)
+            .collect_all()
+    }
+
+    /// Records in `[start, end]` (inclusive), oldest first, at most `limit`.
+    pub fn range(&self, start: i64, end: i64, limit: Option<usize>) -> Result<Vec<Record>> {
+        self.iter_range(start, end)
+            .limit(limit.unwrap_or(usize::MAX))
+            .collect_all()
+    }
+
+    /// Records from `age` ago until now and later, oldest first.
+    pub fn since(&self, age: Duration, limit: Option<usize>) -> Result<Vec<Record>> {
+        let age = i64::try_from(age.as_nanos()).unwrap_or(i64::MAX);
+        let start = crate::time::now_ns().saturating_sub(age);
+        self.range(start, i64::MAX, limit)
+    }
+
+    /// Records strictly after `cursor`, oldest first (for resumable paging).
+    pub fn after(&self, cursor: i64, limit: Option<usize>) -> Result<Vec<Record>> {
+        self.range(cursor.saturating_add(1), i64::MAX, limit)
+    }
+}

@@ -1,0 +1,70 @@
+//! `FrameSink`: the framer thread's way into a compressed store's main
+//! ring. The framer cannot hold the `Store` (the store owns and joins the
+//! framer), so it gets the writer and files, as the flusher's
+//! `Checkpointer` does, and appends frame objects through the same
+//! `Writer` the store uses.
+
+use std::sync::{Arc, Mutex, RwLock};
+
+use super::Store;
+use crate::durability::SyncPolicy;
+use crate::error::Result;
+use crate::index::RingIndex;
+use crate::io::StoreFile;
+use crate::lock::mutex_lock;
+use crate::record::ObjectHandle;
+use crate::writer::{Ctx, Writer};
+
+#[derive(Debug)]
+pub(crate) struct FrameSink {
+    writer: Arc<Mutex<Writer>>,
+    ring: Arc<RwLock<RingIndex>>,
+    data: Arc<dyn StoreFile>,
+    index: Arc<dyn StoreFile>,
+    meta: Arc<dyn StoreFile>,
+    /// `SyncPolicy::Always`: frames are made durable before the staged
+    /// records they hold may be overwritten.
+    durable: bool,
+}
+
+impl FrameSink {
+    /// Appends one frame object and publishes it; on failure, rolls back
+    /// what it did not publish.
+    pub(crate) fn put(&self, timestamp: i64, payload: &[u8]) -> Result<ObjectHandle> {
+        let mut w = mutex_lock(&self.writer);
+        let ctx = Ctx {
+            data: self.data.as_ref(),
+            index: self.index.as_ref(),
+            meta: self.meta.as_ref(),
+            ring: &self.ring,
+        };
+        let out = w
+            .append(&ctx, timestamp, payload)
+            .and_then(|h| w.flush(&ctx, false).map(|()| h));
+        if out.is_err() {
+            w.rollback(&ctx);
+        }
+        out
+    }
+
+    /// Under `Always`, makes every frame put so far durable.
+    pub(crate) fn make_durable(&self) -> Result<()> {
+        if self.durable {
+            self.data.sync_data()?;
+        }
+        Ok(())
+    }
+}
+
+impl Store {
+    pub(crate) fn frame_sink(&self) -> FrameSink {
+        FrameSink {
+            writer: Arc::clone(&self.writer),
+            ring: Arc::clone(&self.ring),
+            data: Arc::clone(&self.data),
+            index: Arc::clone(&self.index),
+            meta: Arc::clone(&self.meta_file),
+            durable: self.sync == SyncPolicy::Always,
+        }
+    }
+}
