@@ -201,6 +201,12 @@ pub(crate) struct RingRecords<'a> {
     done: bool,
     /// Checksum seed as of the last plan.
     seed: Option<u32>,
+    /// Forward: the block last read while it was the head, and its used
+    /// length then. The writer may have appended to it since, so it is
+    /// read again (the window already excludes what was yielded) unless
+    /// it is unchanged: moving past it would skip those records while
+    /// yielding later ones.
+    partial: Option<(u64, Option<u32>)>,
 }
 
 impl<'a> RingRecords<'a> {
@@ -229,6 +235,7 @@ impl<'a> RingRecords<'a> {
             ready: VecDeque::with_capacity(64),
             done: from > to,
             seed: None,
+            partial: None,
         }
     }
 
@@ -277,6 +284,13 @@ impl<'a> RingRecords<'a> {
                 Some(c) => c.max(ring.tail_seq()),
                 None => ring.start_seq(self.from),
             };
+            if let Some((at, end)) = self.partial
+                && at == seq
+                && ring.block_ref(seq).is_some_and(|r| r.head_end == end)
+            {
+                // Caught up with the writer.
+                return false;
+            }
             while let Some(r) = ring.block_ref(seq) {
                 if r.key < 0 && self.refs.is_empty() {
                     seq += 1;
@@ -303,10 +317,14 @@ impl<'a> RingRecords<'a> {
                 // Reclaimed under us: those records are gone; re-plan from the tail.
                 continue;
             }
+            let last = self.refs[self.refs.len() - 1];
             self.cursor = Some(if self.reverse {
                 self.refs[0].seq
+            } else if last.head_end.is_some() {
+                self.partial = Some((last.seq, last.head_end));
+                last.seq
             } else {
-                self.refs[self.refs.len() - 1].seq + 1
+                last.seq + 1
             });
             self.batch = (self.batch * 2).min(self.max_batch);
             return self.decode();

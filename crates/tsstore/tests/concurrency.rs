@@ -144,3 +144,30 @@ fn store_is_send_and_sync() {
     fn check<T: Send + Sync>() {}
     check::<Store>();
 }
+
+/// A forward iterator that has read the head block goes back to it for
+/// what the writer appended there meanwhile, before the records of the
+/// blocks after it: it never skips a record to yield a later one (live
+/// readers and outbound cursors resume after the last record given).
+#[test]
+fn an_iterator_that_read_the_head_block_sees_what_was_appended_to_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = Config {
+        num_blocks: 16,
+        data_block_size: 256,
+        index_block_size: 64,
+        data_type: DataType::Binary,
+        encoding: tsstore::Encoding::Raw,
+    };
+    let store = Store::create(dir.path(), "h", cfg).unwrap();
+    store.put(1, b"a").unwrap();
+    store.put(2, b"b").unwrap();
+    let mut it = store.iter();
+    assert_eq!(it.next().unwrap().unwrap().timestamp(), 1);
+    assert_eq!(it.next().unwrap().unwrap().timestamp(), 2);
+    // 3 goes into the same (head) block, 4 fills the next ones.
+    store.put(3, b"c").unwrap();
+    store.put(4, &[7u8; 400]).unwrap();
+    let rest: Vec<i64> = it.map(|r| r.unwrap().timestamp()).collect();
+    assert_eq!(rest, vec![3, 4]);
+}

@@ -4,13 +4,15 @@
 //! record that the ring still holds is there, byte for byte, in order, and
 //! that the store takes new inserts.
 //!
-//! The child is this same test binary, re-run with `CHILD_ENV` set.
+//! The child is this same test binary, re-run with `CHILD_ENV` set. It
+//! runs for raw and for compressed stores (the child opens whichever the
+//! parent created; a compressed store's framer is killed with it).
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use tsstore::{Config, DataType, Store, SyncPolicy};
+use tsstore::{Config, DataType, Encoding, Store, SyncPolicy};
 
 const CHILD_ENV: &str = "TSSTORE_KILL_TEST_DIR";
 /// Kills per run; `TSSTORE_KILLS` raises it for a long run.
@@ -29,13 +31,24 @@ fn payload(ts: i64) -> Vec<u8> {
         .collect()
 }
 
-fn config() -> Config {
-    Config {
-        num_blocks: 32,
-        data_block_size: 256,
-        index_block_size: 64,
-        data_type: DataType::Binary,
-        encoding: tsstore::Encoding::Raw,
+fn config(encoding: Encoding) -> Config {
+    match encoding {
+        Encoding::Raw => Config {
+            num_blocks: 32,
+            data_block_size: 256,
+            index_block_size: 64,
+            data_type: DataType::Binary,
+            encoding,
+        },
+        // 8 staging blocks of 1 KiB and 40 main ones: staged records,
+        // frames, and a main ring that wraps within the run.
+        Encoding::Compressed => Config {
+            num_blocks: 48,
+            data_block_size: 1024,
+            index_block_size: 64,
+            data_type: DataType::Binary,
+            encoding,
+        },
     }
 }
 
@@ -89,11 +102,20 @@ fn check(dir: &Path, acked: i64) -> i64 {
 
 #[test]
 fn sigkill_at_random_moments_loses_nothing_acknowledged() {
+    kill_and_check(Encoding::Raw);
+}
+
+#[test]
+fn sigkill_loses_nothing_acknowledged_by_a_compressed_store() {
+    kill_and_check(Encoding::Compressed);
+}
+
+fn kill_and_check(encoding: Encoding) {
     if std::env::var(CHILD_ENV).is_ok() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    Store::create(tmp.path(), "k", config())
+    Store::create(tmp.path(), "k", config(encoding))
         .unwrap()
         .close()
         .unwrap();

@@ -79,7 +79,7 @@ fn op_strategy(bs: usize) -> impl Strategy<Value = Op> {
 
 fn scenario() -> impl Strategy<Value = (u32, u32, bool, Vec<Op>)> {
     (
-        16u32..=48,
+        24u32..=64,
         prop_oneof![Just(128u32), Just(256), Just(1024)],
         any::<bool>(),
     )

@@ -332,9 +332,11 @@ impl Store {
         let mut loaded = crate::recovery::load_state(&meta, data.as_ref(), index.as_ref())?;
         // Before the recorded head is reused, a checkpoint must be durable
         // too, or a power cut could leave recovery nowhere to start.
-        loaded
-            .writer
-            .set_durable_checkpoints(sync != SyncPolicy::Never);
+        // A compressed store's frames hold records that were durable in
+        // the staging ring before they were framed, whatever the policy.
+        loaded.writer.set_durable_checkpoints(
+            sync != SyncPolicy::Never || meta.encoding == Encoding::Compressed,
+        );
         let mut store = Store {
             name: name.to_string(),
             path,

@@ -7,7 +7,6 @@
 use std::sync::{Arc, Mutex, RwLock};
 
 use super::Store;
-use crate::durability::SyncPolicy;
 use crate::error::Result;
 use crate::index::RingIndex;
 use crate::io::StoreFile;
@@ -22,9 +21,6 @@ pub(crate) struct FrameSink {
     data: Arc<dyn StoreFile>,
     index: Arc<dyn StoreFile>,
     meta: Arc<dyn StoreFile>,
-    /// `SyncPolicy::Always`: frames are made durable before the staged
-    /// records they hold may be overwritten.
-    durable: bool,
 }
 
 impl FrameSink {
@@ -47,11 +43,11 @@ impl FrameSink {
         out
     }
 
-    /// Under `Always`, makes every frame put so far durable.
+    /// Makes every frame put so far durable. Whatever the sync policy:
+    /// once framed, a record's staged copy may be overwritten, and a
+    /// record made durable (by `Always` or by a `sync`) must stay so.
     pub(crate) fn make_durable(&self) -> Result<()> {
-        if self.durable {
-            self.data.sync_data()?;
-        }
+        self.data.sync_data()?;
         Ok(())
     }
 }
@@ -64,7 +60,6 @@ impl Store {
             data: Arc::clone(&self.data),
             index: Arc::clone(&self.index),
             meta: Arc::clone(&self.meta_file),
-            durable: self.sync == SyncPolicy::Always,
         }
     }
 }

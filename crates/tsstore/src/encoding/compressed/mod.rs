@@ -42,15 +42,17 @@ pub const STAGING: &str = "staging";
 /// Fewest blocks a compressed store can have: the staging ring takes
 /// `staging_blocks(n)` of them and the main ring must stay at least twice
 /// as large (so a record still staged always has its frame, if any, in it).
-pub const MIN_COMPRESSED_BLOCKS: u32 = 16;
+pub const MIN_COMPRESSED_BLOCKS: u32 = 24;
 
 /// Blocks of a compressed store of `n` blocks that go to its staging ring:
-/// an eighth, from 4 to 32. A frame fills a block with about ten blocks'
-/// worth of raw records, and framing starts once half the staging ring
-/// waits, so 32 blocks let frames reach 16× (the staging costs 3 % of a
-/// store of the default 1 024 blocks).
+/// an eighth, from 8 to 32. Framing starts once half the staging ring
+/// waits, and an insert stages at most a quarter of it less two blocks at
+/// a time (`stage`), so fewer than 8 would leave nothing to stage. A frame
+/// fills a block with about ten blocks' worth of raw records, so 32 blocks
+/// let frames reach 16× (the staging costs 3 % of a store of the default
+/// 1 024 blocks).
 pub fn staging_blocks(n: u32) -> u32 {
-    (n / 8).clamp(4, 32)
+    (n / 8).clamp(8, 32)
 }
 
 /// Frame payload bytes before the tombstones: the record count.
@@ -228,6 +230,14 @@ impl Compressed {
     /// is no framer.
     pub(crate) fn start(main: &Store, staging: Store, writable: bool) -> Result<Compressed> {
         let bs = main.block_size() as u64;
+        let n = staging.config().num_blocks;
+        if staging.block_size() as u64 != bs || n < staging_blocks(0) {
+            return Err(Error::Corrupt(format!(
+                "the staging ring ({n} blocks of {} bytes) does not fit the main ring's \
+                 {bs}-byte blocks",
+                staging.block_size()
+            )));
+        }
         let staging_bytes = staging.stats().capacity_bytes;
         let max_body = (staging_bytes as usize * 2).max(1 << 20);
         let stage_bytes = (staging_bytes / 2).max(bs);

@@ -53,7 +53,7 @@ impl Compressed {
 
 impl Shared {
     fn stage(&self, items: &[(i64, &[u8])]) -> Result<Vec<ObjectHandle>> {
-        let chunk_max = self.stage_max - self.stage_bytes;
+        let chunk_max = self.stage_max.saturating_sub(self.stage_bytes);
         let mut handles = Vec::with_capacity(items.len());
         let mut i = 0;
         while i < items.len() {
@@ -196,8 +196,8 @@ impl Shared {
     /// Puts `refs` into the main ring as frames that fill a block each;
     /// with `last_partial` false, stops before a last frame that would
     /// not fill its block (those records wait for more). Returns how many
-    /// records went in and the handle of the last frame. Under `Always`
-    /// the frames are durable when it returns.
+    /// records went in and the handle of the last frame. Each frame is
+    /// made durable before the next is written, whatever the sync policy.
     fn put_frames(
         &self,
         codec: &mut FrameCodec,
@@ -211,49 +211,48 @@ impl Shared {
         let mut i = 0;
         let mut last = None;
         let mut payload = Vec::new();
-        let out = (|| {
-            while i < refs.len() {
-                // The tombstones take a byte per 8 records of the frame.
-                let mut fit = block;
-                let (n, frame) = loop {
-                    let (n, frame) = codec
-                        .pack(&refs[i..], self.columnar, fit)
-                        .map_err(frame_error)?;
-                    if n == 1 || frame.len() + n.div_ceil(8) <= block {
-                        break (n, frame);
-                    }
-                    fit = block - n.div_ceil(8);
-                };
-                let full = frame.len() as f64 >= fit as f64 * crate::encoding::frame::FILL;
-                if i + n == refs.len() && !full && !last_partial {
-                    break;
+        while i < refs.len() {
+            // The tombstones take a byte per 8 records of the frame.
+            let mut fit = block;
+            let (n, frame) = loop {
+                let (n, frame) = codec
+                    .pack(&refs[i..], self.columnar, fit)
+                    .map_err(frame_error)?;
+                if n == 1 || frame.len() + n.div_ceil(8) <= block {
+                    break (n, frame);
                 }
-                payload.clear();
-                payload.extend_from_slice(&(n as u32).to_le_bytes());
-                payload.resize(COUNT_SIZE + n.div_ceil(8), 0);
-                payload.extend_from_slice(&frame);
-                if payload.len() as u64 > self.max_frame {
-                    return Err(Error::TooLarge {
-                        size: refs[i].1.len() as u64,
-                        max: super::max_record(self.max_frame),
-                    });
-                }
-                last = Some(sink.put(refs[i].0, &payload)?);
-                let raw: u64 = refs[i..i + n].iter().map(|(_, p)| cost(p.len())).sum();
-                self.count_frame(n, raw, payload.len());
-                i += n;
+                fit = block - n.div_ceil(8);
+            };
+            let full = frame.len() as f64 >= fit as f64 * crate::encoding::frame::FILL;
+            if i + n == refs.len() && !full && !last_partial {
+                break;
             }
-            // Durable before anything may overwrite their staged copies.
-            if i > 0 {
-                sink.make_durable()?;
+            payload.clear();
+            payload.extend_from_slice(&(n as u32).to_le_bytes());
+            payload.resize(COUNT_SIZE + n.div_ceil(8), 0);
+            payload.extend_from_slice(&frame);
+            if payload.len() as u64 > self.max_frame {
+                return Err(Error::TooLarge {
+                    size: refs[i].1.len() as u64,
+                    max: super::max_record(self.max_frame),
+                });
             }
-            Ok(())
-        })();
-        // Even after a failure: what went in must not be framed twice.
-        if i > 0 {
-            self.last_framed.store(refs[i - 1].0, Ordering::Relaxed);
+            last = Some(sink.put(refs[i].0, &payload)?);
+            let raw: u64 = refs[i..i + n].iter().map(|(_, p)| cost(p.len())).sum();
+            self.count_frame(n, raw, payload.len());
+            i += n;
+            // Each frame is durable before the next is written: a power
+            // cut can then lose only the newest frames, never one between
+            // two kept ones (the staged records after the newest kept
+            // frame are what open frames again), and a record's staged
+            // copy is overwritten only once its frame is durable.
+            let synced = sink.make_durable();
+            // Published either way: never framed twice.
+            self.last_framed
+                .store(refs[i - 1].0, std::sync::atomic::Ordering::Release);
+            synced?;
         }
-        out.map(|()| (i, last))
+        Ok((i, last))
     }
 
     /// Empties both rings' bookkeeping after the caller reset them.
