@@ -224,7 +224,7 @@ pub struct StoreSample<'a> {
 
 pub fn render_stores(out: &mut String, samples: &[StoreSample]) {
     type Getter = fn(&StoreSample) -> f64;
-    let series: [(&str, &str, &str, Getter); 7] = [
+    let series: [(&str, &str, &str, Getter); 8] = [
         (
             "tsstore_store_live_readers",
             "gauge",
@@ -263,6 +263,13 @@ pub fn render_stores(out: &mut String, samples: &[StoreSample]) {
                 (Some(o), Some(n)) => (n - o) as f64 / 1e9,
                 _ => 0.0,
             },
+        ),
+        (
+            "tsstore_store_compression_ratio",
+            "gauge",
+            "Bytes the readings would take in the raw layout per byte they take: \
+             measured on a compressed store's frames, 1 for a raw store or before its first frame.",
+            |s| s.stats.compression.map_or(1.0, |c| c.ratio),
         ),
         (
             "tsstore_store_corruption_skips_total",

@@ -31,6 +31,8 @@ pub struct StoreRequest<'a> {
     pub index_block_size: Option<u32>,
     /// binary, text, json (default) or schema.
     pub data_type: Option<&'a str>,
+    /// raw or compressed (default: the configured default, raw).
+    pub encoding: Option<&'a str>,
 }
 
 impl StoreRequest<'_> {
@@ -45,12 +47,16 @@ impl StoreRequest<'_> {
             None => DataType::Json,
             Some(t) => t.parse()?,
         };
+        let encoding = match self.encoding {
+            None => defaults.encoding,
+            Some(e) => e.parse()?,
+        };
         let config = Config {
             num_blocks: self.num_blocks.unwrap_or(defaults.num_blocks),
             data_block_size: self.data_block_size.unwrap_or(defaults.data_block_size),
             index_block_size: self.index_block_size.unwrap_or(defaults.index_block_size),
             data_type,
-            encoding: tsstore::Encoding::Raw,
+            encoding,
         };
         let bytes = tsstore::Footprint::of(&config)?.total_bytes;
         match max_bytes {

@@ -32,7 +32,7 @@ fn json_store_endpoints_and_shapes() {
     let listed = s.get("/api/stores").json();
     assert_eq!(
         listed,
-        json!({"stores": [{"name": "env", "data_type": "json", "num_blocks": 16,
+        json!({"stores": [{"name": "env", "data_type": "json", "encoding": "raw", "num_blocks": 16,
             "data_block_size": 512, "index_block_size": 4096}], "count": 1})
     );
 

@@ -115,6 +115,38 @@ impl Capacity {
         })
     }
 
+    /// The capacity of a compressed store created with `config`, for
+    /// readings of `object_size` bytes that compress `ratio` times (raw
+    /// layout bytes, payload and object header, per frame byte: what
+    /// `Stats::compression` measures on real data). Its main ring's blocks
+    /// each hold one frame; the staging ring is not counted.
+    pub fn compressed(config: &Config, object_size: u64, ratio: f64) -> Result<Capacity> {
+        let footprint = Footprint::of(config)?;
+        if !(ratio.is_finite() && ratio > 0.0) {
+            return Err(crate::Error::InvalidConfig(format!(
+                "a compression ratio must be a positive number, not {ratio}"
+            )));
+        }
+        let main = (config.num_blocks - crate::encoding::staging_blocks(config.num_blocks)) as u64;
+        let frame_room =
+            config.data_block_size as u64 - (BLOCK_HEADER_SIZE + OBJECT_HEADER_SIZE) as u64 - 4;
+        let per_object = object_size.saturating_add(OBJECT_HEADER_SIZE as u64) as f64;
+        let per_block = (frame_room as f64 * ratio / per_object) as u64;
+        let max_object_size = crate::encoding::compressed::max_record(max_object_len(
+            main as u32,
+            config.data_block_size,
+        ));
+        let fits = object_size <= max_object_size;
+        Ok(Capacity {
+            footprint,
+            object_size,
+            objects_per_block: if fits { per_block } else { 0 },
+            blocks_per_object: 1,
+            max_object_size,
+            max_objects: if fits { per_block * main } else { 0 },
+        })
+    }
+
     /// Whether several objects share a block.
     pub fn packs(&self) -> bool {
         self.objects_per_block > 0

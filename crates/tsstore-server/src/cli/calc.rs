@@ -1,21 +1,29 @@
 //! `tsstore calc`: a store's footprint and how much it holds, from the
 //! engine's `Footprint` and `Capacity` (the arithmetic of `GET /api/calc`).
 
-use tsstore::{Config, DataType};
+use tsstore::{Config, DataType, Encoding};
 
 use super::{CalcArgs, CliError, human_bytes, human_duration};
 
 pub(super) fn calc(args: &CalcArgs) -> Result<String, CliError> {
+    let encoding: Encoding = args.encoding.parse()?;
     let config = Config {
         num_blocks: args.blocks,
         data_block_size: args.block_size,
         index_block_size: args.index_size,
         data_type: DataType::Binary,
-        encoding: tsstore::Encoding::Raw,
+        encoding,
     };
     let footprint = tsstore::Footprint::of(&config)?;
+    let staging = match encoding {
+        Encoding::Raw => String::new(),
+        Encoding::Compressed => format!(
+            ", {} of them for staging",
+            tsstore::encoding::staging_blocks(args.blocks)
+        ),
+    };
     let mut out = format!(
-        "data.tsdb   {} ({} blocks of {} bytes)\nindex.tsdb  {}\nmeta.tsdb   {}\ntotal       {}",
+        "data.tsdb   {} ({} blocks of {} bytes{staging})\nindex.tsdb  {}\nmeta.tsdb   {}\ntotal       {}",
         human_bytes(footprint.data_bytes),
         args.blocks,
         args.block_size,
@@ -29,7 +37,29 @@ pub(super) fn calc(args: &CalcArgs) -> Result<String, CliError> {
         }
         return Ok(out);
     };
-    let capacity = tsstore::Capacity::of(&config, size)?;
+    let capacity = match encoding {
+        Encoding::Raw => tsstore::Capacity::of(&config, size)?,
+        Encoding::Compressed => tsstore::Capacity::compressed(&config, size, args.ratio)?,
+    };
+    if encoding == Encoding::Compressed {
+        out.push_str(&format!(
+            "\nreadings of {size} bytes compressing {}x: about {} per block, {} per MiB; \
+             the ring holds about {} readings",
+            args.ratio,
+            capacity.objects_per_block,
+            (capacity.max_objects as f64 * (1 << 20) as f64 / footprint.total_bytes as f64) as u64,
+            capacity.max_objects
+        ));
+        if let Some(every) = &args.every {
+            let d = tsstore::parse_duration(every)
+                .map_err(|e| CliError::Usage(format!("--every: {e}")))?;
+            out.push_str(&format!(
+                "\nat one reading every {every}: about {} of history",
+                human_duration(capacity.history(d).as_secs_f64())
+            ));
+        }
+        return Ok(out);
+    }
     if !capacity.fits() {
         return Err(CliError::Usage(format!(
             "an object of {size} bytes needs {} blocks; the ring has only {}",

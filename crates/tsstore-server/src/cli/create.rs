@@ -12,6 +12,7 @@ pub(super) fn create(settings: &Settings, args: &CreateArgs) -> Result<String, C
         data_block_size: args.data_size,
         index_block_size: args.index_size,
         data_type: Some(&args.data_type),
+        encoding: Some(&args.encoding),
     }
     .resolve(&settings.store_defaults, None)?;
     let note = "created by tsstore create";
@@ -25,8 +26,12 @@ pub(super) fn create(settings: &Settings, args: &CreateArgs) -> Result<String, C
     let dir = store.path().to_path_buf();
     store.close()?;
     let size = config.num_blocks as u64 * config.data_block_size as u64;
+    let encoding = match config.encoding {
+        tsstore::Encoding::Raw => "",
+        tsstore::Encoding::Compressed => ", compressed",
+    };
     Ok(format!(
-        "created store '{}' ({}, {} blocks of {} bytes: {}) in {}\n\
+        "created store '{}' ({}{encoding}, {} blocks of {} bytes: {}) in {}\n\
          API key (shown only now; keep it): {}\nkey id: {}",
         args.name,
         config.data_type,

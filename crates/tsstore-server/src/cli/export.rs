@@ -215,6 +215,7 @@ impl Job<'_> {
             tsstore_export: dump::FORMAT_VERSION,
             store: name.to_string(),
             data_type: config.data_type,
+            encoding: config.encoding,
             num_blocks: config.num_blocks,
             data_block_size: config.data_block_size,
             index_block_size: config.index_block_size,

@@ -213,6 +213,10 @@ fn local_target(
         data_block_size: args.data_size.or(header.map(|h| h.data_block_size)),
         index_block_size: args.index_size.or(header.map(|h| h.index_block_size)),
         data_type: Some(&data_type),
+        encoding: args
+            .encoding
+            .as_deref()
+            .or(header.map(|h| h.encoding.as_str())),
     }
     .resolve(&settings.store_defaults, None)?;
     let fields = schema_fields(args, header, config.data_type)?;

@@ -69,7 +69,7 @@ impl StoreStatus {
         }
         let stats = store.stats();
         let fill = stats.bytes_used as f64 / stats.capacity_bytes.max(1) as f64;
-        let full = stats.active_blocks == stats.num_blocks;
+        let full = stats.active_blocks == stats.num_blocks - stats.staging_blocks;
         self.retention_secs = match (stats.oldest_timestamp, stats.newest_timestamp) {
             (Some(a), Some(b)) if b > a && fill > 0.0 => {
                 let span = (b - a) as f64 / 1e9;
@@ -103,8 +103,17 @@ pub(super) fn status(settings: &Settings, json: bool) -> Result<String, CliError
         return Ok(format!("no stores in {}", base.display()));
     }
     let mut out = format!(
-        "{:<20} {:<6} {:>10} {:>6} {:>10} {:>13}  {:<19}  {:<19}  {:>5}  server",
-        "name", "type", "footprint", "fill", "records", "retention", "oldest", "newest", "skips"
+        "{:<20} {:<6} {:>8} {:>10} {:>6} {:>10} {:>13}  {:<19}  {:<19}  {:>5}  server",
+        "name",
+        "type",
+        "encoding",
+        "footprint",
+        "fill",
+        "records",
+        "retention",
+        "oldest",
+        "newest",
+        "skips"
     );
     for row in rows {
         let (Some(s), Some(footprint), Some(records)) =
@@ -122,10 +131,16 @@ pub(super) fn status(settings: &Settings, json: bool) -> Result<String, CliError
             (Some(secs), _) => format!("~{}", human_duration(secs)),
             (None, _) => "-".into(),
         };
+        // A compressed store shows the ratio its frames measured.
+        let encoding = match (s.encoding, &s.compression) {
+            (tsstore::Encoding::Compressed, Some(c)) => format!("{:.1}x", c.ratio),
+            (e, _) => e.as_str().to_string(),
+        };
         out.push_str(&format!(
-            "\n{:<20} {:<6} {:>10} {:>5.1}% {:>10} {:>13}  {:<19}  {:<19}  {:>5}  {}",
+            "\n{:<20} {:<6} {:>8} {:>10} {:>5.1}% {:>10} {:>13}  {:<19}  {:<19}  {:>5}  {}",
             row.name,
             s.data_type.as_str(),
+            encoding,
             human_bytes(footprint),
             100.0 * s.bytes_used as f64 / s.capacity_bytes.max(1) as f64,
             records,
@@ -141,7 +156,8 @@ pub(super) fn status(settings: &Settings, json: bool) -> Result<String, CliError
         ));
     }
     out.push_str(
-        "\n(retention: the time a full ring holds; ~ marks an estimate from the part filled so far)",
+        "\n(retention: the time a full ring holds; ~ marks an estimate from the part filled so far; \
+         encoding: raw, or the ratio a compressed store's frames keep)",
     );
     Ok(out)
 }

@@ -59,6 +59,9 @@ pub struct Header {
     pub tsstore_export: u32,
     pub store: String,
     pub data_type: DataType,
+    /// Absent in files written before compressed stores: raw.
+    #[serde(default)]
+    pub encoding: tsstore::Encoding,
     pub num_blocks: u32,
     pub data_block_size: u32,
     pub index_block_size: u32,

@@ -22,6 +22,8 @@ pub fn routes() -> OpenApiRouter<App> {
 /// holds, and with `every` how much time that is.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CalcOut {
+    /// raw or compressed.
+    encoding: &'static str,
     num_blocks: u32,
     data_block_size: u32,
     index_block_size: u32,
@@ -66,7 +68,10 @@ fn number<T: std::str::FromStr>(q: &QueryParams, name: &str) -> Result<Option<T>
         ("index_block_size" = Option<u32>, Query, minimum = 64, maximum = 1073741824,
             description = "a power of two"),
         ("object_size" = Option<u64>, Query),
-        ("every" = Option<String>, Query, description = "e.g. 10s, 1m; needs object_size")),
+        ("every" = Option<String>, Query, description = "e.g. 10s, 1m; needs object_size"),
+        ("encoding" = Option<String>, Query, description = "raw (default) or compressed"),
+        ("ratio" = Option<f64>, Query,
+            description = "compressed: how many times the readings compress (default 10)")),
     responses((status = 200, body = CalcOut)))]
 async fn calc(RawQuery(query): RawQuery) -> ApiResult<Json<CalcOut>> {
     let q = QueryParams::parse(query.as_deref())?;
@@ -78,10 +83,17 @@ async fn calc(RawQuery(query): RawQuery) -> ApiResult<Json<CalcOut>> {
         data_block_size: number(&q, "data_block_size")?.unwrap_or(defaults.data_block_size),
         index_block_size: number(&q, "index_block_size")?.unwrap_or(defaults.index_block_size),
         data_type: tsstore::DataType::Binary,
-        encoding: tsstore::Encoding::Raw,
+        encoding: q.get("encoding").unwrap_or("raw").parse()?,
+    };
+    let ratio = match q.get("ratio") {
+        None => 10.0,
+        Some(v) => v
+            .parse::<f64>()
+            .map_err(|_| RecordError::InvalidParameter(format!("ratio: '{v}' is not a number")))?,
     };
     let footprint = tsstore::Footprint::of(&config)?;
     let mut out = CalcOut {
+        encoding: config.encoding.as_str(),
         num_blocks: config.num_blocks,
         data_block_size: config.data_block_size,
         index_block_size: config.index_block_size,
@@ -106,7 +118,10 @@ async fn calc(RawQuery(query): RawQuery) -> ApiResult<Json<CalcOut>> {
         }
         return Ok(Json(out));
     };
-    let capacity = tsstore::Capacity::of(&config, size)?;
+    let capacity = match config.encoding {
+        tsstore::Encoding::Raw => tsstore::Capacity::of(&config, size)?,
+        tsstore::Encoding::Compressed => tsstore::Capacity::compressed(&config, size, ratio)?,
+    };
     out.object_size = Some(size);
     out.objects_per_block = Some(capacity.objects_per_block);
     out.blocks_per_object = Some(capacity.blocks_per_object);

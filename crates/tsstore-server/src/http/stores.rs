@@ -38,6 +38,9 @@ pub struct CreateStore {
     index_block_size: Option<u32>,
     /// binary, text, json (default) or schema.
     data_type: Option<String>,
+    /// raw (default: ts-store's layout) or compressed (records kept as
+    /// zstd frames: about ten times the readings in the same footprint).
+    encoding: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -78,6 +81,7 @@ async fn create_store(
         data_block_size: req.data_block_size,
         index_block_size: req.index_block_size,
         data_type: req.data_type.as_deref(),
+        encoding: req.encoding.as_deref(),
     }
     .resolve(&app.store_defaults, app.limits.max_store_bytes)?;
     let key = app.registry.create(&req.name, config).await?;
@@ -96,6 +100,8 @@ pub struct StoreInfo {
     name: String,
     /// null when the store's header cannot be read (`error` says why).
     data_type: Option<&'static str>,
+    /// raw or compressed.
+    encoding: Option<&'static str>,
     num_blocks: Option<u32>,
     data_block_size: Option<u32>,
     index_block_size: Option<u32>,
@@ -124,6 +130,7 @@ async fn list_stores(State(app): State<App>) -> ApiResult<Json<StoreList>> {
             Ok(c) => StoreInfo {
                 name,
                 data_type: Some(c.data_type.as_str()),
+                encoding: Some(c.encoding.as_str()),
                 num_blocks: Some(c.num_blocks),
                 data_block_size: Some(c.data_block_size),
                 index_block_size: Some(c.index_block_size),
@@ -132,6 +139,7 @@ async fn list_stores(State(app): State<App>) -> ApiResult<Json<StoreList>> {
             Err(e) => StoreInfo {
                 name,
                 data_type: None,
+                encoding: None,
                 num_blocks: None,
                 data_block_size: None,
                 index_block_size: None,

@@ -49,6 +49,9 @@ pub struct Stats {
     pub index_block_size: u32,
     pub data_type: crate::DataType,
     pub encoding: crate::Encoding,
+    /// Ring pointers and blocks in use (a compressed store: its main
+    /// ring's, so `active_blocks == num_blocks - staging_blocks` once it
+    /// has wrapped).
     pub head_block: u32,
     pub tail_block: u32,
     pub write_offset: u32,
@@ -338,7 +341,6 @@ impl Store {
             let newest = c.newest();
             stats.num_blocks += staged.num_blocks;
             stats.staging_blocks = staged.num_blocks;
-            stats.active_blocks += staged.active_blocks;
             stats.bytes_used += staged.bytes_used;
             stats.capacity_bytes += staged.capacity_bytes;
             stats.corruption_skips += staged.corruption_skips;
@@ -348,7 +350,15 @@ impl Store {
             stats.newest_time = stats.newest_timestamp.map(crate::time::rfc3339);
             // Frames are counted, not records.
             stats.object_count = None;
-            stats.compression = c.compression();
+            stats.compression = c.compression().map(|mut m| {
+                let main_blocks = (stats.num_blocks - stats.staging_blocks) as f64;
+                let footprint = crate::Footprint::of(&self.config())
+                    .map_or(stats.capacity_bytes, |f| f.total_bytes);
+                m.capacity_readings = (m.readings_per_block * main_blocks) as u64;
+                m.readings_per_mib =
+                    m.readings_per_block * main_blocks * (1 << 20) as f64 / footprint as f64;
+                m
+            });
         }
         stats
     }

@@ -71,6 +71,12 @@ pub struct Compression {
     pub ratio: f64,
     /// Records per frame; a frame fills one block.
     pub readings_per_block: f64,
+    /// Readings the store keeps per MiB of its whole footprint (files of
+    /// both rings) at that rate.
+    pub readings_per_mib: f64,
+    /// Readings the full main ring holds at that rate (the staging ring
+    /// holds a few more).
+    pub capacity_readings: u64,
 }
 
 /// A compressed store's staging ring and framer (the main ring is the
@@ -220,7 +226,7 @@ impl<'a> FrameObject<'a> {
 /// Largest record a compressed store takes: it must fit in one frame
 /// object of the main ring even if zstd cannot shrink it (its bound is
 /// n + n/128 + a header), with the count, tombstone and body varints.
-pub(crate) fn max_record(max_frame: u64) -> u64 {
+pub fn max_record(max_frame: u64) -> u64 {
     max_frame.saturating_sub(max_frame / 128 + 256)
 }
 
@@ -355,6 +361,8 @@ impl Compressed {
             records,
             ratio: m.raw_bytes.load(Ordering::Relaxed) as f64 / frame_bytes as f64,
             readings_per_block: records as f64 / frames as f64,
+            readings_per_mib: 0.0,
+            capacity_readings: 0,
         })
     }
 }
