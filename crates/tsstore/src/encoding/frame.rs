@@ -32,7 +32,8 @@ pub enum FrameError {
 }
 
 pub struct FrameCodec {
-    compressor: zstd::bulk::Compressor<'static>,
+    /// Made on the first compression: readers only decompress.
+    compressor: Option<zstd::bulk::Compressor<'static>>,
     decompressor: zstd::bulk::Decompressor<'static>,
     body: Vec<u8>,
     /// Raw bytes per frame byte of the last frame packed: the first guess
@@ -52,17 +53,8 @@ impl std::fmt::Debug for FrameCodec {
 
 impl FrameCodec {
     pub fn new(max_body: usize) -> Result<FrameCodec, FrameError> {
-        let mut compressor = zstd::bulk::Compressor::new(LEVEL).map_err(FrameError::Zstd)?;
-        // The block's CRC covers the frame; zstd's own checksum would be a
-        // second one. The content size lets a reader size its buffer.
-        compressor
-            .set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(false))
-            .map_err(FrameError::Zstd)?;
-        compressor
-            .include_contentsize(true)
-            .map_err(FrameError::Zstd)?;
         Ok(FrameCodec {
-            compressor,
+            compressor: None,
             decompressor: zstd::bulk::Decompressor::new().map_err(FrameError::Zstd)?,
             body: Vec::new(),
             ratio: 8.0,
@@ -82,9 +74,20 @@ impl FrameCodec {
 
     /// Compresses what `body` holds into a frame.
     fn compress_body(&mut self) -> Result<Vec<u8>, FrameError> {
-        self.compressor
-            .compress(&self.body)
-            .map_err(FrameError::Zstd)
+        let compressor = match &mut self.compressor {
+            Some(c) => c,
+            None => {
+                let mut c = zstd::bulk::Compressor::new(LEVEL).map_err(FrameError::Zstd)?;
+                // The block's CRC covers the frame; zstd's own checksum
+                // would be a second one. The content size lets a reader
+                // size its buffer.
+                c.set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(false))
+                    .map_err(FrameError::Zstd)?;
+                c.include_contentsize(true).map_err(FrameError::Zstd)?;
+                self.compressor.insert(c)
+            }
+        };
+        compressor.compress(&self.body).map_err(FrameError::Zstd)
     }
 
     /// A frame of a prefix of `records` that fills `capacity` bytes well

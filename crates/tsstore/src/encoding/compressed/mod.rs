@@ -166,9 +166,59 @@ pub(crate) struct Shared {
     stage_max: u64,
     /// Largest frame body a codec may inflate.
     max_body: usize,
+    /// Codecs readers reuse (a zstd context costs more to make than a
+    /// frame to inflate); at most `READER_CODECS` are kept.
+    readers: Mutex<Vec<FrameCodec>>,
     /// Payload bytes a frame object may have (the main ring's object limit).
     max_frame: u64,
     measured: Measured,
+}
+
+/// Reader codecs kept for reuse: about the readers a gateway runs at once.
+const READER_CODECS: usize = 4;
+
+/// A reader's codec, from the pool and back to it when dropped.
+pub(crate) struct ReaderCodec<'a> {
+    codec: Option<FrameCodec>,
+    pool: &'a Mutex<Vec<FrameCodec>>,
+}
+
+impl std::ops::Deref for ReaderCodec<'_> {
+    type Target = FrameCodec;
+    fn deref(&self) -> &FrameCodec {
+        self.codec.as_ref().expect("present until dropped")
+    }
+}
+
+impl std::ops::DerefMut for ReaderCodec<'_> {
+    fn deref_mut(&mut self) -> &mut FrameCodec {
+        self.codec.as_mut().expect("present until dropped")
+    }
+}
+
+impl Drop for ReaderCodec<'_> {
+    fn drop(&mut self) {
+        let mut pool = mutex_lock(self.pool);
+        if pool.len() < READER_CODECS
+            && let Some(codec) = self.codec.take()
+        {
+            pool.push(codec);
+        }
+    }
+}
+
+impl Shared {
+    /// A codec for reading, reused when one is free.
+    pub(crate) fn reader(&self) -> Result<ReaderCodec<'_>> {
+        let codec = match mutex_lock(&self.readers).pop() {
+            Some(c) => c,
+            None => FrameCodec::new(self.max_body).map_err(frame_error)?,
+        };
+        Ok(ReaderCodec {
+            codec: Some(codec),
+            pool: &self.readers,
+        })
+    }
 }
 
 fn frame_error(e: super::FrameError) -> Error {
@@ -257,6 +307,7 @@ impl Compressed {
             failed: Mutex::new(None),
             newest: AtomicI64::new(0),
             max_body,
+            readers: Mutex::new(Vec::new()),
             // Frame once half the staging ring waits: room for the batch
             // that crosses the mark; at most all of it but two blocks
             // (the raw ring's packing slack).

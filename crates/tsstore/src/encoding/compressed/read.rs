@@ -10,8 +10,7 @@
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 
-use super::{Compressed, FrameObject, Shared, frame_error};
-use crate::encoding::FrameCodec;
+use super::{Compressed, FrameObject, ReaderCodec, Shared};
 use crate::error::{Error, Result};
 use crate::format::OBJECT_HEADER_SIZE;
 use crate::lock::mutex_lock;
@@ -36,7 +35,7 @@ pub(crate) struct FramedRecords<'a> {
     frames: Option<RingRecords<'a>>,
     /// Records of the current frame still to give, in order.
     ready: VecDeque<Record>,
-    codec: Option<FrameCodec>,
+    codec: Option<ReaderCodec<'a>>,
     /// `last_framed` as of the start: frames give records up to it.
     bound: i64,
     done: bool,
@@ -115,7 +114,7 @@ impl<'a> FramedRecords<'a> {
             };
             self.main.ring_range(start, frames_to, false)
         });
-        self.codec = Some(FrameCodec::new(self.shared.max_body).map_err(frame_error)?);
+        self.codec = Some(self.shared.reader()?);
         Ok(())
     }
 
@@ -128,17 +127,22 @@ impl<'a> FramedRecords<'a> {
         };
         let view = object.inflate(codec)?;
         let to = self.to.min(self.bound);
+        // Rebuilt in one buffer, then copied out at its exact size: one
+        // allocation per record instead of one per doubling.
+        let mut scratch = Vec::with_capacity(256);
         let mut at = |i: usize| {
             let ts = view.timestamps()[i];
             if ts < self.from || ts > to || object.deleted(i) {
                 return;
             }
-            let mut data = Vec::new();
-            view.write_record(i, &mut data);
-            let size = data.len() as u32;
-            if !self.with_data {
-                data = Vec::new();
-            }
+            scratch.clear();
+            view.write_record(i, &mut scratch);
+            let size = scratch.len() as u32;
+            let data = if self.with_data {
+                scratch.clone()
+            } else {
+                Vec::new()
+            };
             self.ready.push_back(Record {
                 handle: ObjectHandle {
                     timestamp: ts,
@@ -215,6 +219,16 @@ impl Iterator for FramedRecords<'_> {
     }
 }
 
+/// A record found in its frame.
+struct InFrame {
+    /// The frame object.
+    frame: Record,
+    /// The record's place in the frame.
+    index: usize,
+    /// Its payload, if asked for and not deleted.
+    data: Option<Vec<u8>>,
+}
+
 impl Compressed {
     /// The live record at exactly `ts`: staged, or in the frame that
     /// starts at or before it.
@@ -224,15 +238,10 @@ impl Compressed {
             Err(Error::NotFound(_)) => {}
             Err(e) => return Err(e),
         }
-        let (frame, i) = self.find_in_frame(main, ts)?.ok_or(Error::NotFound(ts))?;
-        let object = FrameObject::parse(&frame.data)?;
-        if object.deleted(i) {
-            return Err(Error::NotFound(ts));
-        }
-        let mut codec = FrameCodec::new(self.shared.max_body).map_err(frame_error)?;
-        let view = object.inflate(&mut codec)?;
-        let mut data = Vec::new();
-        view.write_record(i, &mut data);
+        let InFrame { frame, data, .. } = self
+            .find_in_frame(main, ts, true)?
+            .ok_or(Error::NotFound(ts))?;
+        let data = data.ok_or(Error::NotFound(ts))?;
         Ok(Record {
             handle: ObjectHandle {
                 timestamp: ts,
@@ -244,20 +253,31 @@ impl Compressed {
         })
     }
 
-    /// The frame object holding `ts` and the record's place in it.
-    fn find_in_frame(&self, main: &Store, ts: i64) -> Result<Option<(Record, usize)>> {
+    /// The frame object holding `ts`, the record's place in it, and (with
+    /// `rebuild`) its payload, `None` if it is deleted.
+    fn find_in_frame(&self, main: &Store, ts: i64, rebuild: bool) -> Result<Option<InFrame>> {
         let Some(frame) = main.ring_range(i64::MIN, ts, true).limit(1).next() else {
             return Ok(None);
         };
         let frame = frame?;
         let object = FrameObject::parse(&frame.data)?;
-        let mut codec = FrameCodec::new(self.shared.max_body).map_err(frame_error)?;
+        let mut codec = self.shared.reader()?;
         let view = object.inflate(&mut codec)?;
-        Ok(view
-            .timestamps()
-            .binary_search(&ts)
-            .ok()
-            .map(|i| (frame, i)))
+        let Ok(i) = view.timestamps().binary_search(&ts) else {
+            return Ok(None);
+        };
+        let data = (rebuild && !object.deleted(i)).then(|| {
+            let mut data = Vec::new();
+            view.write_record(i, &mut data);
+            data
+        });
+        drop(view);
+        drop(codec);
+        Ok(Some(InFrame {
+            frame,
+            index: i,
+            data,
+        }))
     }
 
     /// Soft-deletes the record at `ts`: its staged copy (a raw delete),
@@ -279,7 +299,10 @@ impl Compressed {
                 Err(Error::NotFound(ts))
             };
         }
-        let Some((frame, i)) = self.find_in_frame(main, ts)? else {
+        let Some(InFrame {
+            frame, index: i, ..
+        }) = self.find_in_frame(main, ts, false)?
+        else {
             return Err(Error::NotFound(ts));
         };
         let object = FrameObject::parse(&frame.data)?;
