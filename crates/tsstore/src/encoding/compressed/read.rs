@@ -83,11 +83,18 @@ impl<'a> FramedRecords<'a> {
 
     fn start(&mut self) -> Result<()> {
         self.started = true;
+        // Newest first, the staged records are given first: no more than
+        // the limit can be wanted (`newest(1)` reads one).
         let staged = self
             .shared
             .staging
             .ring_range(self.from, self.to, self.reverse)
             .with_data(self.with_data)
+            .limit(if self.reverse {
+                self.remaining
+            } else {
+                usize::MAX
+            })
             .collect_all()?;
         self.bound = self.shared.last_framed.load(Ordering::Acquire);
         self.staged = staged
