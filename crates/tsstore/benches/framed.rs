@@ -194,6 +194,101 @@ fn framed(dir: &Path, readings: &[pvlib::Reading]) -> Figures {
     }
 }
 
+/// `readings` with their keys spelled as schema field names may be (TMY3
+/// has `"DH illum"`): other characters become `_`, in the record's bytes,
+/// so the values keep their text.
+fn schema_readings(readings: &[pvlib::Reading]) -> Vec<pvlib::Reading> {
+    let value: serde_json::Value = serde_json::from_slice(&readings[0].1).expect("json reading");
+    let renames: Vec<(Vec<u8>, Vec<u8>)> = value
+        .as_object()
+        .expect("an object")
+        .keys()
+        .map(|k| {
+            let safe: String = k
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || "_.-".contains(c) {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            (
+                format!("\"{k}\":").into_bytes(),
+                format!("\"{safe}\":").into_bytes(),
+            )
+        })
+        .filter(|(a, b)| a != b)
+        .collect();
+    readings
+        .iter()
+        .map(|(t, p)| {
+            let mut p = p.clone();
+            for (from, to) in &renames {
+                if let Some(at) = p.windows(from.len()).position(|w| w == &from[..]) {
+                    p.splice(at..at + from.len(), to.iter().copied());
+                }
+            }
+            (*t, p)
+        })
+        .collect()
+}
+
+/// A schema store's schema for `reading`'s fields (numbers as float64,
+/// strings, bools), in its key order, so expanded records read back as
+/// written.
+fn schema_of(reading: &[u8]) -> Vec<tsstore::Field> {
+    let value: serde_json::Value = serde_json::from_slice(reading).expect("json reading");
+    let object = value.as_object().expect("an object");
+    // In the record's own order (serde_json's map is sorted).
+    let at = |k: &str| {
+        let key = format!("\"{k}\":").into_bytes();
+        reading.windows(key.len()).position(|w| w == &key[..])
+    };
+    let mut fields: Vec<(&String, &serde_json::Value)> = object.iter().collect();
+    fields.sort_by_key(|(k, _)| at(k));
+    fields
+        .into_iter()
+        .enumerate()
+        .map(|(i, (name, v))| tsstore::Field {
+            index: i as u32 + 1,
+            name: name.clone(),
+            field_type: match v {
+                serde_json::Value::Bool(_) => tsstore::FieldType::Bool,
+                serde_json::Value::String(_) => tsstore::FieldType::String,
+                _ => tsstore::FieldType::Float64,
+            },
+        })
+        .collect()
+}
+
+/// The readings a schema store of `encoding` keeps (expanded), filled
+/// with `put_many` until it wrapped.
+fn schema_kept(dir: &Path, readings: &[pvlib::Reading], encoding: Encoding) -> Vec<(i64, Vec<u8>)> {
+    let config = Config {
+        data_type: DataType::Schema,
+        encoding,
+        ..config(BLOCKS)
+    };
+    let store = Store::create_with(dir, &format!("schema-{encoding}"), config, interval())
+        .expect("schema store");
+    store.set_schema(schema_of(&readings[0].1)).expect("schema");
+    for chunk in readings.chunks(1000) {
+        store
+            .put_many(chunk.iter().map(|(t, p)| (Some(*t), p.as_slice())))
+            .expect("put_many");
+    }
+    store.frame_staged().expect("frame");
+    let kept: Vec<(i64, Vec<u8>)> = store
+        .iter()
+        .map(|r| r.map(|r| (r.timestamp(), store.expand(&r.data).into_owned())))
+        .collect::<tsstore::Result<_>>()
+        .expect("read");
+    assert!(kept.len() < readings.len(), "the schema store wrapped");
+    kept
+}
+
 fn main() {
     let Some(datasets) = pvlib::bench_datasets() else {
         return;
@@ -243,6 +338,34 @@ fn main() {
             r.amplification,
             f.amplification,
             f.amplification / r.amplification
+        );
+        let readings = schema_readings(&readings);
+        let schema_raw = schema_kept(dir.path(), &readings, Encoding::Raw);
+        let schema_framed = schema_kept(dir.path(), &readings, Encoding::Compressed);
+        // A schema store gives back its own form of a record (numbers as
+        // their float64 text): the compressed one must give the raw one's,
+        // byte for byte, and the newest readings, contiguous.
+        let tail = &schema_framed[schema_framed.len() - schema_raw.len()..];
+        assert!(
+            tail == &schema_raw[..],
+            "compressed and raw schema stores agree"
+        );
+        let first = readings
+            .iter()
+            .position(|r| r.0 == schema_framed[0].0)
+            .expect("kept from the input");
+        assert!(
+            schema_framed
+                .iter()
+                .map(|r| r.0)
+                .eq(readings[first..].iter().map(|r| r.0)),
+            "the newest readings, contiguous"
+        );
+        println!(
+            "  schema stores, readings kept   raw {:>9}   framed {:>9}   {:.1}x",
+            schema_raw.len(),
+            schema_framed.len(),
+            schema_framed.len() as f64 / schema_raw.len() as f64
         );
     }
 }
