@@ -96,11 +96,15 @@ try {
   await page.fill("input[name=num_blocks]", "64");
   // The estimate is the server's (GET /api/calc): 64 blocks of 48.
   await page.locator("#estimate", { hasText: /Holds 3.?072 readings of 60 bytes/ }).waitFor({ timeout: 5000 });
+  // Compressed: 8 of the 64 blocks stage, the other 56 hold 481 each.
+  await page.selectOption("select[name=encoding]", "compressed");
+  await page.locator("#estimate", { hasText: /Holds 26.?936 readings of 60 bytes/ }).waitFor({ timeout: 5000 });
   await page.click("button[type=submit]");
   const shown = await page.locator("code.apikey").textContent({ timeout: 5000 });
   assert.ok(shown && shown.length >= 20, `an API key: ${shown}`);
   const check = await fetch(`${BASE}/api/stores/made-in-console/stats`, { headers: { "X-API-Key": shown } });
   assert.equal(check.status, 200, "the key shown works");
+  assert.equal((await check.json()).encoding, "compressed", "created compressed");
   await page.goto(`${BASE}/#/`);
   await page.getByRole("button", { name: "Create a store" }).click();
   await page.locator("input[name=name]").waitFor();

@@ -202,6 +202,9 @@ function createPage() {
   if (!admin) return signInPage("Creating a store needs the admin key.");
   const name = el("input", { name: "name", required: true, pattern: "[A-Za-z0-9_.-]+", autocomplete: "off" });
   const type = el("select", { name: "data_type" }, ["json", "schema", "text", "binary"].map((t) => el("option", { value: t }, t)));
+  const encoding = el("select", { name: "encoding" },
+    [["raw", "raw (readable by ts-store)"], ["compressed", "compressed (~10x the readings)"]]
+      .map(([v, label]) => el("option", { value: v }, label)));
   const blocks = el("input", { name: "num_blocks", type: "number", min: 1, value: 1024 });
   const size = el("select", { name: "data_block_size" }, [4096, 8192, 16384, 65536].map((n) => el("option", { value: n }, fmtBytes(n))));
   const objSize = el("input", { name: "object_size", type: "number", min: 1, value: 60 });
@@ -214,7 +217,8 @@ function createPage() {
   const update = () => {
     const mine = ++asked;
     const q = `num_blocks=${enc(blocks.value)}&data_block_size=${enc(size.value)}` +
-      `&object_size=${enc(objSize.value)}&every=${enc(every.value.trim())}`;
+      `&object_size=${enc(objSize.value)}&every=${enc(every.value.trim())}` +
+      `&encoding=${enc(encoding.value)}`;
     setTimeout(async () => {
       if (mine !== asked) return;
       try {
@@ -236,13 +240,14 @@ function createPage() {
   };
   for (const input of [blocks, objSize, every]) input.addEventListener("input", update);
   size.addEventListener("change", update);
+  encoding.addEventListener("change", update);
   update();
   const form = el("form", { class: "stack", onsubmit: async (e) => {
     e.preventDefault();
     out.replaceChildren();
     try {
       const made = await api("POST", "/api/stores", { admin, body: {
-        name: name.value.trim(), data_type: type.value,
+        name: name.value.trim(), data_type: type.value, encoding: encoding.value,
         num_blocks: Number(blocks.value), data_block_size: Number(size.value) } });
       setKey(made.name, made.api_key);
       out.append(el("div", { class: "notice", role: "status" },
@@ -256,6 +261,7 @@ function createPage() {
     }
   } },
     el("label", {}, "Name", name), el("label", {}, "Data type", type),
+    el("label", {}, "Encoding", encoding),
     el("label", {}, "Blocks", blocks), el("label", {}, "Block size", size),
     el("label", {}, "Estimate for readings of (bytes)", objSize),
     el("label", {}, "arriving one every", every),
@@ -289,6 +295,8 @@ async function storePage(name) {
     const fill = st.capacity_bytes ? (st.bytes_used / st.capacity_bytes) * 100 : 0;
     const rows = [
       ["Type", st.data_type], ["Records", st.object_count ?? "?"],
+      ["Encoding", st.encoding === "compressed" && st.compression
+        ? `compressed, ${st.compression.ratio.toFixed(1)}x` : st.encoding],
       ["Footprint", fmtBytes(st.capacity_bytes)], ["Fill", `${fill.toFixed(1)} %`],
       ["Oldest", fmtTime(st.oldest_timestamp)], ["Newest", fmtTime(st.newest_timestamp)],
       ["Retention", fmtSpan(st.oldest_timestamp, st.newest_timestamp)],
