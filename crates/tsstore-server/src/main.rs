@@ -2,6 +2,7 @@
 //! footprint calculator work on store directories directly; `serve` runs
 //! the server.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -10,8 +11,10 @@ use tsstore_server::cli;
 fn main() -> ExitCode {
     match cli::run(cli::Cli::parse()) {
         Ok(out) => {
+            // A reader that stops early (`| head`) is not an error, and
+            // must not become a panic.
             if !out.is_empty() {
-                println!("{out}");
+                let _ = writeln!(std::io::stdout().lock(), "{out}");
             }
             ExitCode::SUCCESS
         }

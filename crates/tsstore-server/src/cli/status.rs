@@ -103,7 +103,7 @@ pub(super) fn status(settings: &Settings, json: bool) -> Result<String, CliError
         return Ok(format!("no stores in {}", base.display()));
     }
     let mut out = format!(
-        "{:<20} {:<6} {:>8} {:>10} {:>6} {:>10} {:>13}  {:<19}  {:<19}  {:>5}  server",
+        "{:<20} {:<6} {:>10} {:>10} {:>6} {:>10} {:>13}  {:<19}  {:<19}  {:>5}  server",
         "name",
         "type",
         "encoding",
@@ -137,7 +137,7 @@ pub(super) fn status(settings: &Settings, json: bool) -> Result<String, CliError
             (e, _) => e.as_str().to_string(),
         };
         out.push_str(&format!(
-            "\n{:<20} {:<6} {:>8} {:>10} {:>5.1}% {:>10} {:>13}  {:<19}  {:<19}  {:>5}  {}",
+            "\n{:<20} {:<6} {:>10} {:>10} {:>5.1}% {:>10} {:>13}  {:<19}  {:<19}  {:>5}  {}",
             row.name,
             s.data_type.as_str(),
             encoding,
