@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use super::{COUNT_SIZE, Compressed, Shared, Unframed, cost, frame_error};
 use crate::encoding::FrameCodec;
 use crate::error::{Error, Result};
-use crate::format::first_block_capacity;
+use crate::format::{BLOCK_HEADER_SIZE, OBJECT_HEADER_SIZE, blocks_for, first_block_capacity};
 use crate::lock::mutex_lock;
 use crate::record::ObjectHandle;
 use crate::store::{check_timestamp, next_timestamp};
@@ -81,15 +81,19 @@ impl Shared {
             // take (packing can leave up to half of each block unused).
             // Only this insert stages, and framing only frees blocks.
             let unframed = self.unframed_blocks(&mutex_lock(&self.state));
-            if unframed + blocks_for_chunk(bytes, self.staging.block_size())
+            if unframed + blocks_for_chunk(&items[i..end], self.staging.block_size())
                 >= self.staging.config().num_blocks
             {
                 let mut codec = mutex_lock(&self.framing);
                 self.frame(&mut codec, true)?;
             }
-            let staged = self
-                .staging
-                .put_many(items[i..end].iter().map(|&(ts, p)| (Some(ts), p)))?;
+            // One record (the common `put`) skips the batch's vectors.
+            let staged = match &items[i..end] {
+                &[(ts, p)] => vec![self.staging.put(ts, p)?],
+                chunk => self
+                    .staging
+                    .put_many(chunk.iter().map(|&(ts, p)| (Some(ts), p)))?,
+            };
             self.newest.store(items[end - 1].0, Ordering::Relaxed);
             i = end;
             let mut state = mutex_lock(&self.state);
@@ -266,9 +270,26 @@ impl Shared {
     }
 }
 
-/// Blocks a chunk of staged records of `bytes` (payloads and headers)
-/// can take at most: packing leaves less than half a block unused only
-/// when records are under half a block, so twice the bytes, plus one.
-fn blocks_for_chunk(bytes: u64, block_size: u32) -> u32 {
-    (2 * bytes).div_ceil(block_size as u64) as u32 + 1
+/// Blocks a chunk of records takes when staged, packed as the raw writer
+/// packs them (a record opens a block when it does not fit in what is
+/// left; one larger than a block spans blocks of its own), as if the
+/// head were full, plus one.
+fn blocks_for_chunk(items: &[(i64, &[u8])], block_size: u32) -> u32 {
+    let bs = block_size as u64;
+    let (block_header, object_header) = (BLOCK_HEADER_SIZE as u64, OBJECT_HEADER_SIZE as u64);
+    let mut blocks = 0u64;
+    let mut used = bs;
+    for (_, p) in items {
+        let len = p.len() as u64;
+        if len > first_block_capacity(block_size) {
+            blocks += blocks_for(len, block_size);
+            used = bs;
+        } else if used + object_header + len > bs {
+            blocks += 1;
+            used = block_header + object_header + len;
+        } else {
+            used += object_header + len;
+        }
+    }
+    (blocks + 1).min(u32::MAX as u64) as u32
 }
