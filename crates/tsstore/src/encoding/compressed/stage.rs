@@ -77,15 +77,23 @@ impl Shared {
                 end += 1;
             }
             // Measured on the ring, not estimated: the blocks from the
-            // first unframed record to the head, plus what the chunk can
-            // take (packing can leave up to half of each block unused).
-            // Only this insert stages, and framing only frees blocks.
-            let unframed = self.unframed_blocks(&mutex_lock(&self.state));
-            if unframed + blocks_for_chunk(&items[i..end], self.staging.block_size())
-                >= self.staging.config().num_blocks
-            {
-                let mut codec = mutex_lock(&self.framing);
-                self.frame(&mut codec, true)?;
+            // first unframed record to the head, plus what the chunk
+            // takes. Only this insert stages, and framing only frees
+            // blocks. When they do not fit, the framer frames the full
+            // frames it can (the insert waits for that round); only what
+            // is left then, less than a frame, is framed here, as a
+            // part-frame.
+            let need = blocks_for_chunk(&items[i..end], self.staging.block_size());
+            let fits = || {
+                self.unframed_blocks(&mutex_lock(&self.state)) + need
+                    < self.staging.config().num_blocks
+            };
+            if !fits() {
+                self.await_round();
+                if !fits() {
+                    let mut codec = mutex_lock(&self.framing);
+                    self.frame(&mut codec, true)?;
+                }
             }
             // One record (the common `put`) skips the batch's vectors.
             let staged = match &items[i..end] {
@@ -111,6 +119,23 @@ impl Shared {
             }
         }
         Ok(handles)
+    }
+
+    /// Asks the framer for a round and waits until it is done (at once if
+    /// there is no framer: a read-only store, or one closing).
+    fn await_round(&self) {
+        let mut signal = mutex_lock(&self.signal);
+        if self.sink.is_none() || signal.stop {
+            return;
+        }
+        signal.wanted = true;
+        self.wake.notify_one();
+        while (signal.wanted || signal.busy) && !signal.stop {
+            signal = self
+                .idle
+                .wait(signal)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
     }
 
     /// The framer: a round of full frames each time it is woken.
