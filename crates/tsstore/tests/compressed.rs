@@ -387,3 +387,29 @@ fn a_cursor_sees_every_record_while_records_are_framed() {
     }
     writer.join().unwrap();
 }
+
+/// A compressed store whose staging ring's header lost its checksum flag
+/// (or says another data type) is refused: its staged records would be
+/// read unverified.
+#[test]
+fn a_staging_header_without_checksums_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::create_with(dir.path(), "s", config(64), SyncPolicy::Never).unwrap();
+    store.put(1, br#"{"a":1}"#).unwrap();
+    store.close().unwrap();
+    let meta = dir.path().join("s/staging/meta.tsdb");
+    let good = std::fs::read(&meta).unwrap();
+    for (at, value) in [(37, good[37] & !1), (36, 2)] {
+        let mut bad = good.clone();
+        bad[at] = value;
+        std::fs::write(&meta, &bad).unwrap();
+        let err = Store::open(dir.path(), "s").unwrap_err();
+        assert!(
+            matches!(err, tsstore::Error::Corrupt(_)),
+            "byte {at}: {err}"
+        );
+    }
+    std::fs::write(&meta, &good).unwrap();
+    let store = Store::open(dir.path(), "s").unwrap();
+    assert_eq!(store.get_by_time(1).unwrap().data, br#"{"a":1}"#);
+}

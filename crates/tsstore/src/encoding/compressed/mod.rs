@@ -294,6 +294,20 @@ impl Compressed {
                 staging.block_size()
             )));
         }
+        // Both rings are made with checksums and the staging ring is a raw
+        // binary one: anything else is a damaged header, and records read
+        // without checksums could be served wrong.
+        if !main.has_checksums()
+            || !staging.has_checksums()
+            || staging.data_type() != DataType::Binary
+            || staging.encoding() != crate::Encoding::Raw
+        {
+            return Err(Error::Corrupt(
+                "a meta header of this compressed store is damaged (checksums off, or a \
+                 staging ring that is not a raw binary one)"
+                    .into(),
+            ));
+        }
         let staging_bytes = staging.stats().capacity_bytes;
         let max_body = (staging_bytes as usize * 2).max(1 << 20);
         let stage_bytes = (staging_bytes / 2).max(bs);
