@@ -10,21 +10,11 @@ use std::collections::VecDeque;
 use proptest::prelude::*;
 use tsstore::{Config, DataType, Error, Store, SyncPolicy};
 
-const HDR: usize = 24;
+#[path = "model_ops/mod.rs"]
+mod model_ops;
+use model_ops::Op;
 
-#[derive(Debug, Clone)]
-enum Op {
-    Put { delta: i64, len: usize },
-    PutNow { len: usize },
-    PutMany { items: Vec<(bool, i64, usize)> },
-    PutStale { back: i64 },
-    PutTooLarge,
-    Delete { pick: usize },
-    Reset,
-    Reopen,
-    CrashReopen,
-    Range { a: usize, b: usize },
-}
+const HDR: usize = 24;
 
 #[derive(Debug, Clone)]
 struct Obj {
@@ -108,6 +98,16 @@ impl Model {
     }
 }
 
+impl model_ops::Model for Model {
+    fn newest(&self) -> i64 {
+        self.newest
+    }
+
+    fn put(&mut self, ts: i64, data: Vec<u8>) {
+        Model::put(self, ts, data);
+    }
+}
+
 fn payload(ts: i64, len: usize) -> Vec<u8> {
     (0..len)
         .map(|i| (ts as usize).wrapping_mul(31).wrapping_add(i * 7) as u8)
@@ -120,19 +120,7 @@ fn op_strategy(bs: usize) -> impl Strategy<Value = Op> {
         2 => 0..=(bs - 2 * HDR + 2),
         1 => 0..=(4 * bs),
     ];
-    prop_oneof![
-        30 => (1..1000i64, len.clone()).prop_map(|(delta, len)| Op::Put { delta, len }),
-        4 => len.clone().prop_map(|len| Op::PutNow { len }),
-        6 => proptest::collection::vec((any::<bool>(), 1..50i64, len.clone()), 1..12)
-            .prop_map(|items| Op::PutMany { items }),
-        3 => (0..3i64).prop_map(|back| Op::PutStale { back }),
-        1 => Just(Op::PutTooLarge),
-        5 => any::<usize>().prop_map(|pick| Op::Delete { pick }),
-        1 => Just(Op::Reset),
-        3 => Just(Op::Reopen),
-        3 => Just(Op::CrashReopen),
-        5 => (any::<usize>(), any::<usize>()).prop_map(|(a, b)| Op::Range { a, b }),
-    ]
+    model_ops::op_strategy(len, 12, 1)
 }
 
 fn scenario() -> impl Strategy<Value = (u32, u32, Vec<Op>)> {
@@ -211,68 +199,12 @@ fn run(n: u32, bs: u32, ops: Vec<Op>) -> Result<(), TestCaseError> {
         newest: 0,
     };
     for op in ops {
+        let max_len = model.max_len();
+        if model_ops::insert(&store, &mut model, &op, payload, max_len)? {
+            check(&store, &model)?;
+            continue;
+        }
         match op {
-            Op::Put { delta, len } => {
-                let ts = model.newest + delta;
-                let data = payload(ts, len);
-                let res = store.put(ts, &data);
-                if len > model.max_len() {
-                    prop_assert!(matches!(res, Err(Error::TooLarge { .. })), "{res:?}");
-                } else {
-                    let h = res.unwrap();
-                    prop_assert_eq!(h.timestamp, ts);
-                    prop_assert_eq!(h.size as usize, len);
-                    model.put(ts, data);
-                }
-            }
-            Op::PutNow { len } => {
-                let data = vec![0x5a; len];
-                if len <= model.max_len() {
-                    let h = store.put_now(&data).unwrap();
-                    prop_assert!(h.timestamp > model.newest);
-                    model.put(h.timestamp, data);
-                }
-            }
-            Op::PutMany { items } => {
-                let mut prev = model.newest;
-                let mut batch = Vec::new();
-                for (given, delta, len) in &items {
-                    let ts = if *given { Some(prev + delta) } else { None };
-                    // An assigned timestamp is `now` or later; a given one after it
-                    // must clear it, so plan those well ahead of the clock.
-                    prev = ts.unwrap_or_else(|| tsstore::now_ns().max(prev) + 1_000_000_000_000);
-                    batch.push((ts, payload(prev, (*len).min(model.max_len()))));
-                }
-                let handles = store
-                    .put_many(batch.iter().map(|(t, d)| (*t, d.as_slice())))
-                    .unwrap();
-                prop_assert_eq!(handles.len(), batch.len());
-                let mut last = model.newest;
-                for (h, (t, d)) in handles.iter().zip(batch) {
-                    prop_assert!(h.timestamp > last);
-                    if let Some(t) = t {
-                        prop_assert_eq!(h.timestamp, t);
-                    }
-                    last = h.timestamp;
-                    // Payload generated from the planned timestamp; keep it.
-                    model.put(h.timestamp, d);
-                }
-            }
-            Op::PutStale { back } => {
-                let ts = model.newest - back;
-                let res = store.put(ts, b"x");
-                prop_assert!(
-                    matches!(
-                        res,
-                        Err(Error::TimestampOutOfOrder { .. }) | Err(Error::InvalidTimestamp(_))
-                    ),
-                    "{res:?}"
-                );
-            }
-            Op::PutTooLarge => {
-                let res = store.put(model.newest + 1, &vec![1u8; model.max_len() + 1]);
-                prop_assert!(matches!(res, Err(Error::TooLarge { .. })), "{res:?}");
-            }
             Op::Delete { pick } => {
                 let live: Vec<i64> = model.live().iter().map(|o| o.ts).collect();
                 if live.is_empty() {
@@ -288,6 +220,13 @@ fn run(n: u32, bs: u32, ops: Vec<Op>) -> Result<(), TestCaseError> {
                     prop_assert!(matches!(store.delete_by_time(ts), Err(Error::NotFound(_))));
                 }
             }
+            Op::Frame => store.frame_staged().unwrap(),
+            // Inserts ran above.
+            Op::Put { .. }
+            | Op::PutNow { .. }
+            | Op::PutMany { .. }
+            | Op::PutStale { .. }
+            | Op::PutTooLarge => {}
             Op::Reset => {
                 store.reset().unwrap();
                 model.blocks.clear();

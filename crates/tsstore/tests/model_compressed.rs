@@ -14,20 +14,9 @@
 use proptest::prelude::*;
 use tsstore::{Config, DataType, Encoding, Error, Store, SyncPolicy};
 
-#[derive(Debug, Clone)]
-enum Op {
-    Put { delta: i64, len: usize },
-    PutNow { len: usize },
-    PutMany { items: Vec<(bool, i64, usize)> },
-    PutStale { back: i64 },
-    PutTooLarge,
-    Delete { pick: usize },
-    Frame,
-    Reset,
-    Reopen,
-    CrashReopen,
-    Range { a: usize, b: usize },
-}
+#[path = "model_ops/mod.rs"]
+mod model_ops;
+use model_ops::Op;
 
 #[derive(Debug, Clone)]
 struct Obj {
@@ -61,20 +50,7 @@ fn op_strategy(bs: usize) -> impl Strategy<Value = Op> {
         2 => 0..=bs,
         1 => 0..=(6 * bs),
     ];
-    prop_oneof![
-        30 => (1..1000i64, len.clone()).prop_map(|(delta, len)| Op::Put { delta, len }),
-        4 => len.clone().prop_map(|len| Op::PutNow { len }),
-        8 => proptest::collection::vec((any::<bool>(), 1..50i64, len.clone()), 1..40)
-            .prop_map(|items| Op::PutMany { items }),
-        3 => (0..3i64).prop_map(|back| Op::PutStale { back }),
-        1 => Just(Op::PutTooLarge),
-        6 => any::<usize>().prop_map(|pick| Op::Delete { pick }),
-        3 => Just(Op::Frame),
-        1 => Just(Op::Reset),
-        3 => Just(Op::Reopen),
-        3 => Just(Op::CrashReopen),
-        5 => (any::<usize>(), any::<usize>()).prop_map(|(a, b)| Op::Range { a, b }),
-    ]
+    model_ops::op_strategy(len, 40, 3)
 }
 
 fn scenario() -> impl Strategy<Value = (u32, u32, bool, Vec<Op>)> {
@@ -101,7 +77,11 @@ struct Model {
     safe_bytes: usize,
 }
 
-impl Model {
+impl model_ops::Model for Model {
+    fn newest(&self) -> i64 {
+        self.newest
+    }
+
     fn put(&mut self, ts: i64, data: Vec<u8>) {
         self.newest = ts;
         self.objs.push(Obj {
@@ -223,73 +203,12 @@ fn run(n: u32, bs: u32, json: bool, ops: Vec<Op>) -> Result<(), TestCaseError> {
     };
     let max_len = store.max_object_size() as usize;
     for op in ops {
+        let make = |ts, len| payload(json, ts, len);
+        if model_ops::insert(&store, &mut model, &op, make, max_len)? {
+            check(&store, &model)?;
+            continue;
+        }
         match op {
-            Op::Put { delta, len } => {
-                let ts = model.newest + delta;
-                let data = payload(json, ts, len);
-                let res = store.put(ts, &data);
-                if data.len() > max_len {
-                    prop_assert!(matches!(res, Err(Error::TooLarge { .. })), "{res:?}");
-                } else {
-                    let h = res.unwrap();
-                    prop_assert_eq!(h.timestamp, ts);
-                    prop_assert_eq!(h.size as usize, data.len());
-                    model.put(ts, data);
-                }
-            }
-            Op::PutNow { len } => {
-                let data = payload(json, model.newest, len);
-                if data.len() <= max_len {
-                    let h = store.put_now(&data).unwrap();
-                    prop_assert!(h.timestamp > model.newest);
-                    model.put(h.timestamp, data);
-                }
-            }
-            Op::PutMany { items } => {
-                let mut prev = model.newest;
-                let mut batch = Vec::new();
-                for (given, delta, len) in &items {
-                    let ts = if *given { Some(prev + delta) } else { None };
-                    prev = ts.unwrap_or_else(|| tsstore::now_ns().max(prev) + 1_000_000_000_000);
-                    let mut data = payload(json, prev, *len);
-                    data.truncate(max_len);
-                    if json && data.len() == max_len {
-                        data = b"{}".to_vec();
-                    }
-                    batch.push((ts, data));
-                }
-                let handles = store
-                    .put_many(batch.iter().map(|(t, d)| (*t, d.as_slice())))
-                    .unwrap();
-                prop_assert_eq!(handles.len(), batch.len());
-                let mut last = model.newest;
-                for (h, (t, d)) in handles.iter().zip(batch) {
-                    prop_assert!(h.timestamp > last);
-                    if let Some(t) = t {
-                        prop_assert_eq!(h.timestamp, t);
-                    }
-                    last = h.timestamp;
-                    model.put(h.timestamp, d);
-                }
-            }
-            Op::PutStale { back } => {
-                let res = store.put(model.newest - back, b"{}");
-                prop_assert!(
-                    matches!(
-                        res,
-                        Err(Error::TimestampOutOfOrder { .. }) | Err(Error::InvalidTimestamp(_))
-                    ),
-                    "{res:?}"
-                );
-            }
-            Op::PutTooLarge => {
-                // A JSON string: valid for every data type but schema.
-                let mut big = vec![b'x'; max_len + 1];
-                big[0] = b'"';
-                big[max_len] = b'"';
-                let res = store.put(model.newest + 1, &big);
-                prop_assert!(matches!(res, Err(Error::TooLarge { .. })), "{res:?}");
-            }
             Op::Delete { pick } => {
                 store.settle();
                 let live: Vec<i64> = records(&store, false)?.iter().map(|r| r.0).collect();
@@ -305,6 +224,12 @@ fn run(n: u32, bs: u32, json: bool, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 }
             }
             Op::Frame => store.frame_staged().unwrap(),
+            // Inserts ran above.
+            Op::Put { .. }
+            | Op::PutNow { .. }
+            | Op::PutMany { .. }
+            | Op::PutStale { .. }
+            | Op::PutTooLarge => {}
             Op::Reset => {
                 store.reset().unwrap();
                 model.objs.clear();
