@@ -243,50 +243,9 @@ fn run(n: u32, bs: u32, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 prop_assert_eq!(store.stats().corruption_skips, 0);
             }
             Op::Range { a, b } => {
-                let all = model.all();
-                if !all.is_empty() {
-                    let (mut lo, mut hi) = (all[a % all.len()].ts, all[b % all.len()].ts);
-                    if lo > hi {
-                        std::mem::swap(&mut lo, &mut hi);
-                    }
-                    // Shift the bounds off exact timestamps now and then.
-                    let lo = lo - (a % 2) as i64;
-                    let hi = hi + (b % 2) as i64;
-                    let got: Vec<i64> = store
-                        .range(lo, hi, None)
-                        .unwrap()
-                        .iter()
-                        .map(|r| r.timestamp())
-                        .collect();
-                    let want: Vec<i64> = model
-                        .live()
-                        .iter()
-                        .map(|o| o.ts)
-                        .filter(|t| (lo..=hi).contains(t))
-                        .collect();
-                    prop_assert_eq!(&got, &want);
-                    let rev: Vec<i64> = store
-                        .iter_range_rev(lo, hi)
-                        .map(|r| r.unwrap().timestamp())
-                        .collect();
-                    let mut want_rev = want.clone();
-                    want_rev.reverse();
-                    prop_assert_eq!(rev, want_rev);
-                    let after: Vec<i64> = store
-                        .after(lo, Some(2))
-                        .unwrap()
-                        .iter()
-                        .map(|r| r.timestamp())
-                        .collect();
-                    let want_after: Vec<i64> = model
-                        .live()
-                        .iter()
-                        .map(|o| o.ts)
-                        .filter(|t| *t > lo)
-                        .take(2)
-                        .collect();
-                    prop_assert_eq!(after, want_after);
-                }
+                let bounds: Vec<i64> = model.all().iter().map(|o| o.ts).collect();
+                let live: Vec<i64> = model.live().iter().map(|o| o.ts).collect();
+                model_ops::check_range(&store, &bounds, &live, a, b)?;
             }
         }
         check(&store, &model)?;

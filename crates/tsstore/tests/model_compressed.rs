@@ -246,46 +246,8 @@ fn run(n: u32, bs: u32, json: bool, ops: Vec<Op>) -> Result<(), TestCaseError> {
             }
             Op::Range { a, b } => {
                 store.settle();
-                let kept = records(&store, false)?;
-                if !kept.is_empty() {
-                    let (mut lo, mut hi) = (kept[a % kept.len()].0, kept[b % kept.len()].0);
-                    if lo > hi {
-                        std::mem::swap(&mut lo, &mut hi);
-                    }
-                    let lo = lo - (a % 2) as i64;
-                    let hi = hi + (b % 2) as i64;
-                    let want: Vec<i64> = kept
-                        .iter()
-                        .map(|r| r.0)
-                        .filter(|t| (lo..=hi).contains(t))
-                        .collect();
-                    let got: Vec<i64> = store
-                        .range(lo, hi, None)
-                        .unwrap()
-                        .iter()
-                        .map(|r| r.timestamp())
-                        .collect();
-                    prop_assert_eq!(&got, &want);
-                    let mut rev: Vec<i64> = store
-                        .iter_range_rev(lo, hi)
-                        .map(|r| r.unwrap().timestamp())
-                        .collect();
-                    rev.reverse();
-                    prop_assert_eq!(rev, want.clone());
-                    let after: Vec<i64> = store
-                        .after(lo, Some(2))
-                        .unwrap()
-                        .iter()
-                        .map(|r| r.timestamp())
-                        .collect();
-                    let want_after: Vec<i64> = kept
-                        .iter()
-                        .map(|r| r.0)
-                        .filter(|t| *t > lo)
-                        .take(2)
-                        .collect();
-                    prop_assert_eq!(after, want_after);
-                }
+                let kept: Vec<i64> = records(&store, false)?.iter().map(|r| r.0).collect();
+                model_ops::check_range(&store, &kept, &kept, a, b)?;
             }
         }
         check(&store, &model)?;

@@ -151,3 +151,42 @@ pub fn insert(
     }
     Ok(true)
 }
+
+/// The `Range` operation: bounds picked among `bounds` (shifted off exact
+/// timestamps now and then); `range`, `iter_range_rev` and `after` must
+/// give exactly the timestamps of `live` inside them.
+pub fn check_range(
+    store: &Store,
+    bounds: &[i64],
+    live: &[i64],
+    a: usize,
+    b: usize,
+) -> Result<(), TestCaseError> {
+    if bounds.is_empty() {
+        return Ok(());
+    }
+    let (mut lo, mut hi) = (bounds[a % bounds.len()], bounds[b % bounds.len()]);
+    if lo > hi {
+        std::mem::swap(&mut lo, &mut hi);
+    }
+    let lo = lo - (a % 2) as i64;
+    let hi = hi + (b % 2) as i64;
+    let stamps = |records: Vec<tsstore::Record>| -> Vec<i64> {
+        records.iter().map(|r| r.timestamp()).collect()
+    };
+    let fail = |e: Error| TestCaseError::fail(e.to_string());
+    let want: Vec<i64> = live
+        .iter()
+        .copied()
+        .filter(|t| (lo..=hi).contains(t))
+        .collect();
+    prop_assert_eq!(&stamps(store.range(lo, hi, None).map_err(fail)?), &want);
+    let rev = store
+        .iter_range_rev(lo, hi)
+        .collect::<tsstore::Result<Vec<_>>>()
+        .map_err(fail)?;
+    prop_assert!(stamps(rev).into_iter().eq(want.iter().rev().copied()));
+    let want_after: Vec<i64> = live.iter().copied().filter(|t| *t > lo).take(2).collect();
+    prop_assert_eq!(stamps(store.after(lo, Some(2)).map_err(fail)?), want_after);
+    Ok(())
+}
