@@ -14,11 +14,13 @@
 //!
 //! `cargo bench -p tsstore --bench framed`
 
+mod proc_io;
 mod pvlib;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use proc_io::write_bytes;
 use tsstore::{Config, DataType, Encoding, Footprint, Store, SyncPolicy};
 
 /// Data blocks of either store; the compressed one gives 32 of them to
@@ -33,17 +35,6 @@ fn config(blocks: u32) -> Config {
         data_type: DataType::Json,
         encoding: tsstore::Encoding::Raw,
     }
-}
-
-fn write_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/io")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find_map(|l| l.strip_prefix("write_bytes:"))
-                .and_then(|v| v.trim().parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 /// The file's readings, `laps` times, each lap shifted past the last.
@@ -76,10 +67,13 @@ struct Figures {
     amplification: f64,
 }
 
-fn raw(dir: &Path, readings: &[pvlib::Reading]) -> Figures {
+/// Fills two stores of `config` named after `name`, one a reading at a
+/// time, one in batches of 1 000, and measures them. Both wrap; the second
+/// must give back the newest readings, contiguous, byte for byte.
+fn measure(dir: &Path, name: &str, config: Config, readings: &[pvlib::Reading]) -> Figures {
     let payload: u64 = readings.iter().map(|(_, p)| p.len() as u64).sum();
     let before = write_bytes();
-    let store = Store::create_with(dir, "raw", config(BLOCKS), interval()).expect("raw");
+    let store = Store::create_with(dir, name, config, interval()).expect("create");
     let start = Instant::now();
     for (t, p) in readings {
         store.put(*t, p).expect("put");
@@ -87,7 +81,7 @@ fn raw(dir: &Path, readings: &[pvlib::Reading]) -> Figures {
     let put = readings.len() as f64 / start.elapsed().as_secs_f64();
     store.close().expect("close");
     let amplification = (write_bytes() - before) as f64 / payload as f64;
-    let store = Store::create_with(dir, "raw2", config(BLOCKS), interval()).expect("raw");
+    let store = Store::create_with(dir, &format!("{name}2"), config, interval()).expect("create");
     let start = Instant::now();
     for chunk in readings.chunks(1000) {
         store
@@ -95,55 +89,9 @@ fn raw(dir: &Path, readings: &[pvlib::Reading]) -> Figures {
             .expect("put_many");
     }
     let batch = readings.len() as f64 / start.elapsed().as_secs_f64();
-    let kept: Vec<i64> = store.iter().map(|r| r.expect("read").timestamp()).collect();
-    let start = Instant::now();
-    for k in 0..1000 {
-        let ts = kept[k * kept.len() / 1000];
-        std::hint::black_box(store.get_by_time(ts).expect("get"));
-    }
-    let lookup_us = start.elapsed().as_secs_f64() * 1e6 / 1000.0;
-    let from = kept[kept.len().saturating_sub(10_000)];
-    let start = Instant::now();
-    let n = store.iter_range(from, i64::MAX).count();
-    let range_ms = start.elapsed().as_secs_f64() * 1e3 * 10_000.0 / n as f64;
-    Figures {
-        kept: kept.len(),
-        footprint: Footprint::of(&config(BLOCKS))
-            .expect("footprint")
-            .total_bytes,
-        put,
-        batch,
-        lookup_us,
-        range_ms,
-        amplification,
-    }
-}
-
-fn framed(dir: &Path, readings: &[pvlib::Reading]) -> Figures {
-    let payload: u64 = readings.iter().map(|(_, p)| p.len() as u64).sum();
-    let main = Config {
-        encoding: Encoding::Compressed,
-        ..config(BLOCKS)
-    };
-    let before = write_bytes();
-    let store = Store::create_with(dir, "framed", main, interval()).expect("framed");
-    let start = Instant::now();
-    for (t, p) in readings {
-        store.put(*t, p).expect("put");
-    }
-    let put = readings.len() as f64 / start.elapsed().as_secs_f64();
-    store.close().expect("close");
-    let amplification = (write_bytes() - before) as f64 / payload as f64;
-    let store = Store::create_with(dir, "framed2", main, interval()).expect("framed");
-    let start = Instant::now();
-    for chunk in readings.chunks(1000) {
-        store
-            .put_many(chunk.iter().map(|(t, p)| (Some(*t), p.as_slice())))
-            .expect("put_many");
-    }
-    let batch = readings.len() as f64 / start.elapsed().as_secs_f64();
-    // The framer may still be filling (and wrapping) the main ring; a
-    // reader meanwhile loses what is overwritten under it, as with any ring.
+    // A compressed store's framer may still be filling (and wrapping) its
+    // main ring; a reader meanwhile loses what is overwritten under it, as
+    // with any ring.
     store.frame_staged().expect("frame");
     let kept: Vec<(i64, Vec<u8>)> = store
         .iter()
@@ -160,7 +108,7 @@ fn framed(dir: &Path, readings: &[pvlib::Reading]) -> Figures {
             .zip(&readings[first..])
             .position(|(a, b)| a != b);
         panic!(
-            "the framed store must give back what went in, byte for byte: kept {} of {}, \
+            "the {name} store must give back what went in, byte for byte: kept {} of {}, \
              first difference at {at:?}: {:?} against {:?}",
             kept.len(),
             readings.len() - first,
@@ -182,10 +130,9 @@ fn framed(dir: &Path, readings: &[pvlib::Reading]) -> Figures {
         n += 1;
     }
     let range_ms = start.elapsed().as_secs_f64() * 1e3 * 10_000.0 / n as f64;
-    let footprint = Footprint::of(&main).expect("footprint").total_bytes;
     Figures {
         kept: kept.len(),
-        footprint,
+        footprint: Footprint::of(&config).expect("footprint").total_bytes,
         put,
         batch,
         lookup_us,
@@ -296,8 +243,12 @@ fn main() {
     for ((name, records), lap_count) in datasets.into_iter().zip([20, 45]) {
         let readings = laps(&records, lap_count);
         let dir = tempfile::tempdir().expect("temp dir");
-        let r = raw(dir.path(), &readings);
-        let f = framed(dir.path(), &readings);
+        let r = measure(dir.path(), "raw", config(BLOCKS), &readings);
+        let compressed = Config {
+            encoding: Encoding::Compressed,
+            ..config(BLOCKS)
+        };
+        let f = measure(dir.path(), "framed", compressed, &readings);
         assert!(f.kept < readings.len(), "the framed store wrapped");
         let per_mib = |x: &Figures| x.kept as f64 / mib(x.footprint);
         println!(

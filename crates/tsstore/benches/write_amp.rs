@@ -3,23 +3,15 @@
 //! 60 bytes, under each sync policy.
 //! Run: `cargo bench -p tsstore --bench write_amp`.
 
+mod proc_io;
+
 use std::time::{Duration, Instant};
 
+use proc_io::write_bytes;
 use tsstore::{Config, DataType, Store, SyncPolicy};
 
 const PAYLOAD: &[u8] = br#"{"temp":21.52,"hum":48.25,"room":"kitchen1","ok":true,"n":7}"#;
 const RECORDS: i64 = 1_000_000;
-
-fn write_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/io")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find_map(|l| l.strip_prefix("write_bytes:"))
-                .and_then(|v| v.trim().parse().ok())
-        })
-        .unwrap_or(0)
-}
 
 fn main() {
     // `cargo bench` passes --bench; `cargo test --benches` passes nothing: keep that quick.

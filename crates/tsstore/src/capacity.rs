@@ -147,6 +147,17 @@ impl Capacity {
         })
     }
 
+    /// The capacity a store created with `config` is expected to have
+    /// for payloads of `object_size` bytes: `of` for a raw store,
+    /// `compressed` at `ratio` for a compressed one (a raw store ignores
+    /// `ratio`).
+    pub fn expected(config: &Config, object_size: u64, ratio: f64) -> Result<Capacity> {
+        match config.encoding {
+            Encoding::Raw => Capacity::of(config, object_size),
+            Encoding::Compressed => Capacity::compressed(config, object_size, ratio),
+        }
+    }
+
     /// Whether several objects share a block.
     pub fn packs(&self) -> bool {
         self.objects_per_block > 0

@@ -403,10 +403,16 @@ pub fn checksum_seed(epoch: u32) -> u32 {
 /// CRC-32C of an object's timestamp, length (both little-endian) and whole
 /// payload, continued from `seed`.
 pub fn object_checksum(seed: u32, timestamp: i64, payload: &[u8]) -> u32 {
+    crc32c::crc32c_append(checksum_head(seed, timestamp, payload.len()), payload)
+}
+
+/// The checksum state after an object's timestamp and payload length,
+/// which every object checksum starts with.
+fn checksum_head(seed: u32, timestamp: i64, len: usize) -> u32 {
     let mut head = [0u8; 12];
     head[..8].copy_from_slice(&timestamp.to_le_bytes());
-    head[8..].copy_from_slice(&(payload.len() as u32).to_le_bytes());
-    crc32c::crc32c_append(crc32c::crc32c_append(seed, &head), payload)
+    head[8..].copy_from_slice(&(len as u32).to_le_bytes());
+    crc32c::crc32c_append(seed, &head)
 }
 
 /// The checksum an object must verify against on read. In a compressed
@@ -426,10 +432,7 @@ pub fn stored_checksum(seed: u32, timestamp: i64, payload: &[u8], encoding: Enco
     if payload.len() < 4 + tombstones {
         return object_checksum(seed, timestamp, payload);
     }
-    let mut head = [0u8; 12];
-    head[..8].copy_from_slice(&timestamp.to_le_bytes());
-    head[8..].copy_from_slice(&(payload.len() as u32).to_le_bytes());
-    let mut crc = crc32c::crc32c_append(seed, &head);
+    let mut crc = checksum_head(seed, timestamp, payload.len());
     crc = crc32c::crc32c_append(crc, &payload[..4]);
     const ZEROS: [u8; 256] = [0; 256];
     let mut left = tombstones;

@@ -37,10 +37,7 @@ pub(super) fn calc(args: &CalcArgs) -> Result<String, CliError> {
         }
         return Ok(out);
     };
-    let capacity = match encoding {
-        Encoding::Raw => tsstore::Capacity::of(&config, size)?,
-        Encoding::Compressed => tsstore::Capacity::compressed(&config, size, args.ratio)?,
-    };
+    let capacity = tsstore::Capacity::expected(&config, size, args.ratio)?;
     if encoding == Encoding::Compressed {
         out.push_str(&format!(
             "\nreadings of {size} bytes compressing {}x: about {} per block, {} per MiB; \

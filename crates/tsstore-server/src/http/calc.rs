@@ -118,10 +118,7 @@ async fn calc(RawQuery(query): RawQuery) -> ApiResult<Json<CalcOut>> {
         }
         return Ok(Json(out));
     };
-    let capacity = match config.encoding {
-        tsstore::Encoding::Raw => tsstore::Capacity::of(&config, size)?,
-        tsstore::Encoding::Compressed => tsstore::Capacity::compressed(&config, size, ratio)?,
-    };
+    let capacity = tsstore::Capacity::expected(&config, size, ratio)?;
     out.object_size = Some(size);
     out.objects_per_block = Some(capacity.objects_per_block);
     out.blocks_per_object = Some(capacity.blocks_per_object);

@@ -253,16 +253,7 @@ pub(super) fn operation_meets(operation_id: &str) -> Option<&'static [Meets]> {
         "oldest" | "newest" | "range" => &[Always, StoreKey, OpenStore, Read],
         "ws_write" => &[Always, StoreKey, OpenStore, Upgrade],
         "ws_read" => &[Always, StoreKey, OpenStore, Read, Upgrade],
-        "create_connection" => &[
-            Always,
-            StoreKey,
-            OpenStore,
-            Body,
-            JsonBody,
-            Connections,
-            Read,
-        ],
-        "create_mqtt_connection" => &[
+        "create_connection" | "create_mqtt_connection" => &[
             Always,
             StoreKey,
             OpenStore,

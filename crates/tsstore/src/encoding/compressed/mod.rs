@@ -208,6 +208,17 @@ impl Drop for ReaderCodec<'_> {
 }
 
 impl Shared {
+    /// Waits, with the signal lock held in `signal`, until the framer has
+    /// no round running or wanted (or is stopping).
+    fn wait_idle(&self, mut signal: std::sync::MutexGuard<'_, Signal>) {
+        while (signal.wanted || signal.busy) && !signal.stop {
+            signal = self
+                .idle
+                .wait(signal)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+    }
+
     /// A codec for reading, reused when one is free.
     pub(crate) fn reader(&self) -> Result<ReaderCodec<'_>> {
         let codec = match mutex_lock(&self.readers).pop() {
@@ -406,14 +417,7 @@ impl Compressed {
 
     /// Returns once the framer has no round running or wanted.
     pub(crate) fn settle(&self) {
-        let mut signal = mutex_lock(&self.shared.signal);
-        while (signal.wanted || signal.busy) && !signal.stop {
-            signal = self
-                .shared
-                .idle
-                .wait(signal)
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-        }
+        self.shared.wait_idle(mutex_lock(&self.shared.signal));
     }
 
     pub(crate) fn compression(&self) -> Option<Compression> {

@@ -108,14 +108,7 @@ impl<'a> FramedRecords<'a> {
         self.frames = Some(if self.reverse {
             self.main.ring_range(i64::MIN, frames_to, true)
         } else {
-            // The frame that holds `from` starts at or before it.
-            let start = match self
-                .main
-                .ring_range(i64::MIN, self.from, true)
-                .with_data(false)
-                .limit(1)
-                .next()
-            {
+            let start = match frame_holding(self.main, self.from, false) {
                 Some(frame) => frame?.timestamp(),
                 None => self.from,
             };
@@ -226,6 +219,15 @@ impl Iterator for FramedRecords<'_> {
     }
 }
 
+/// The frame that would hold `ts`: the newest one starting at or before
+/// it (frames hold consecutive records), with its payload or not.
+fn frame_holding(main: &Store, ts: i64, with_data: bool) -> Option<Result<Record>> {
+    main.ring_range(i64::MIN, ts, true)
+        .with_data(with_data)
+        .limit(1)
+        .next()
+}
+
 /// A record found in its frame.
 struct InFrame {
     /// The frame object.
@@ -263,7 +265,7 @@ impl Compressed {
     /// The frame object holding `ts`, the record's place in it, and (with
     /// `rebuild`) its payload, `None` if it is deleted.
     fn find_in_frame(&self, main: &Store, ts: i64, rebuild: bool) -> Result<Option<InFrame>> {
-        let Some(frame) = main.ring_range(i64::MIN, ts, true).limit(1).next() else {
+        let Some(frame) = frame_holding(main, ts, true) else {
             return Ok(None);
         };
         let frame = frame?;

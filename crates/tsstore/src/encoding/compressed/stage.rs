@@ -130,12 +130,7 @@ impl Shared {
         }
         signal.wanted = true;
         self.wake.notify_one();
-        while (signal.wanted || signal.busy) && !signal.stop {
-            signal = self
-                .idle
-                .wait(signal)
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-        }
+        self.wait_idle(signal);
     }
 
     /// The framer: a round of full frames each time it is woken.
