@@ -10,7 +10,7 @@
 //!   layout) and a compressed store, each inserted with `put_many` in
 //!   batches of 1 000 and closed (the compressed one after framing what
 //!   it staged); bytes are the blocks in use of its ring (a compressed
-//!   store's frames; its staging ring is a fixed 32 blocks more, 128 KiB,
+//!   store's frames; its staging ring is a fixed 64 blocks more, 256 KiB,
 //!   whatever it holds).
 
 #[path = "../../crates/tsstore/benches/pvlib/mod.rs"]

@@ -23,9 +23,12 @@ use std::time::{Duration, Instant};
 use proc_io::write_bytes;
 use tsstore::{Config, DataType, Encoding, Footprint, Store, SyncPolicy};
 
-/// Data blocks of either store; the compressed one gives 32 of them to
-/// its staging ring.
-const BLOCKS: u32 = 320;
+/// Data blocks of either store: the default store's. The compressed one
+/// gives 64 of them to its staging ring.
+const BLOCKS: u32 = 1024;
+/// Each store is filled this many times, raw and compressed alternately,
+/// and each figure is the median: timings on these machines drift.
+const RUNS: usize = 3;
 
 fn config(blocks: u32) -> Config {
     Config {
@@ -57,6 +60,7 @@ fn interval() -> SyncPolicy {
     SyncPolicy::Interval(Duration::from_secs(1))
 }
 
+#[derive(Clone, Copy)]
 struct Figures {
     kept: usize,
     footprint: u64,
@@ -236,23 +240,46 @@ fn schema_kept(dir: &Path, readings: &[pvlib::Reading], encoding: Encoding) -> V
     kept
 }
 
+/// Each figure's median over `runs`.
+fn median(runs: &[Figures]) -> Figures {
+    let mid = |f: fn(&Figures) -> f64| {
+        let mut v: Vec<f64> = runs.iter().map(f).collect();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    Figures {
+        kept: mid(|x| x.kept as f64) as usize,
+        footprint: runs[0].footprint,
+        put: mid(|x| x.put),
+        batch: mid(|x| x.batch),
+        lookup_us: mid(|x| x.lookup_us),
+        range_ms: mid(|x| x.range_ms),
+        amplification: mid(|x| x.amplification),
+    }
+}
+
 fn main() {
     let Some(datasets) = pvlib::bench_datasets() else {
         return;
     };
-    for ((name, records), lap_count) in datasets.into_iter().zip([20, 45]) {
+    for ((name, records), lap_count) in datasets.into_iter().zip([48, 150]) {
         let readings = laps(&records, lap_count);
-        let dir = tempfile::tempdir().expect("temp dir");
-        let r = measure(dir.path(), "raw", config(BLOCKS), &readings);
         let compressed = Config {
             encoding: Encoding::Compressed,
             ..config(BLOCKS)
         };
-        let f = measure(dir.path(), "framed", compressed, &readings);
+        let (mut raw_runs, mut framed_runs) = (Vec::new(), Vec::new());
+        for _ in 0..RUNS {
+            let dir = tempfile::tempdir().expect("temp dir");
+            raw_runs.push(measure(dir.path(), "raw", config(BLOCKS), &readings));
+            framed_runs.push(measure(dir.path(), "framed", compressed, &readings));
+        }
+        let (r, f) = (median(&raw_runs), median(&framed_runs));
         assert!(f.kept < readings.len(), "the framed store wrapped");
         let per_mib = |x: &Figures| x.kept as f64 / mib(x.footprint);
         println!(
-            "{name}, {lap_count} laps: {} readings, {BLOCKS} data blocks of {} bytes each store",
+            "{name}, {lap_count} laps: {} readings, {BLOCKS} data blocks of {} bytes each store, \
+             medians of {RUNS} runs",
             readings.len(),
             pvlib::BLOCK
         );
@@ -291,6 +318,7 @@ fn main() {
             f.amplification / r.amplification
         );
         let readings = schema_readings(&readings);
+        let dir = tempfile::tempdir().expect("temp dir");
         let schema_raw = schema_kept(dir.path(), &readings, Encoding::Raw);
         let schema_framed = schema_kept(dir.path(), &readings, Encoding::Compressed);
         // A schema store gives back its own form of a record (numbers as

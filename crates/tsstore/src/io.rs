@@ -18,6 +18,9 @@ pub trait StoreFile: Send + Sync + std::fmt::Debug {
     fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()>;
     /// Makes written data durable; metadata only as far as needed to read it back.
     fn sync_data(&self) -> io::Result<()>;
+    /// Starts writing back what was written, without waiting: a hint that
+    /// a `sync_data` follows soon. Promises nothing about durability.
+    fn start_sync(&self) {}
     fn size(&self) -> io::Result<u64>;
 }
 
@@ -71,6 +74,17 @@ impl StoreFile for RealFile {
 
     fn sync_data(&self) -> io::Result<()> {
         self.file.sync_data()
+    }
+
+    #[cfg(target_os = "linux")]
+    fn start_sync(&self) {
+        use std::os::fd::AsRawFd;
+        // A hint only: if it fails, `sync_data` does all the work.
+        // SAFETY: the descriptor is this file's, open for as long as
+        // `self`; sync_file_range reads no memory of ours.
+        unsafe {
+            libc::sync_file_range(self.file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
+        }
     }
 
     fn size(&self) -> io::Result<u64> {

@@ -96,9 +96,9 @@ try {
   await page.fill("input[name=num_blocks]", "64");
   // The estimate is the server's (GET /api/calc): 64 blocks of 48.
   await page.locator("#estimate", { hasText: /Holds 3.?072 readings of 60 bytes/ }).waitFor({ timeout: 5000 });
-  // Compressed: 8 of the 64 blocks stage, the other 56 hold 481 each.
+  // Compressed: 12 of the 64 blocks stage, the other 52 hold 481 each.
   await page.selectOption("select[name=encoding]", "compressed");
-  await page.locator("#estimate", { hasText: /Holds 26.?936 readings of 60 bytes/ }).waitFor({ timeout: 5000 });
+  await page.locator("#estimate", { hasText: /Holds 25.?012 readings of 60 bytes/ }).waitFor({ timeout: 5000 });
   await page.click("button[type=submit]");
   const shown = await page.locator("code.apikey").textContent({ timeout: 5000 });
   assert.ok(shown && shown.length >= 20, `an API key: ${shown}`);

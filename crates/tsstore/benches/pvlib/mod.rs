@@ -17,9 +17,9 @@ pub const BLOCK: usize = 4096;
 /// raw block and object headers and a count, 52 bytes: its figures are
 /// `benches/framed.rs`'s.)
 const HEADER: usize = 32;
-/// Raw bytes the writer stages before it packs blocks (a staging area of
-/// 32 blocks): `pack` sees at most this much at a time.
-const STAGED: usize = 32 * BLOCK;
+/// Raw bytes the writer stages before it packs blocks (a staging ring of
+/// 64 blocks): `pack` sees at most this much at a time.
+const STAGED: usize = 64 * BLOCK;
 
 /// Packs every reading into 4 KiB blocks of frames as the writer will:
 /// (index of the first reading, readings, frame) per block.

@@ -20,6 +20,12 @@ pub const FILL: f64 = 0.96;
 /// Compressions `pack` tries for one block.
 const MAX_TRIES: usize = 8;
 
+/// What a record of `payload` bytes counts for in a frame's ratio (raw
+/// bytes per frame byte): its payload and its timestamp.
+pub fn raw_size(payload: usize) -> usize {
+    payload + 8
+}
+
 /// Why a frame cannot be made or read.
 #[derive(Debug, thiserror::Error)]
 pub enum FrameError {
@@ -60,6 +66,14 @@ impl FrameCodec {
             ratio: 8.0,
             max_body,
         })
+    }
+
+    /// Raw bytes (`raw_size` each) that
+    /// fill a frame of `capacity` bytes at the ratio of the frames packed
+    /// so far, with a tenth to spare: a try that falls short of `FILL` is
+    /// wasted, and the ratio drifts from frame to frame.
+    pub fn frame_worth(&self, capacity: usize) -> usize {
+        (capacity as f64 * self.ratio * 1.1) as usize
     }
 
     /// The frame of all of `records`.
@@ -105,13 +119,18 @@ impl FrameCodec {
         columnar: bool,
         capacity: usize,
     ) -> Result<(usize, Vec<u8>), FrameError> {
-        let raw = |n: usize| records[..n].iter().map(|(_, p)| p.len() + 8).sum::<usize>();
+        let raw = |n: usize| {
+            records[..n]
+                .iter()
+                .map(|(_, p)| raw_size(p.len()))
+                .sum::<usize>()
+        };
         // A little short of the guess: an overshoot costs a second try.
         let target = (capacity as f64 * self.ratio * 0.97) as usize;
         let mut n = 0;
         let mut bytes = 0;
-        while n < records.len() && (n == 0 || bytes + records[n].1.len() + 8 <= target) {
-            bytes += records[n].1.len() + 8;
+        while n < records.len() && (n == 0 || bytes + raw_size(records[n].1.len()) <= target) {
+            bytes += raw_size(records[n].1.len());
             n += 1;
         }
         // Split only what a frame could take: a quarter more than the

@@ -43,6 +43,12 @@ impl FrameSink {
         out
     }
 
+    /// Starts writing back the frames put so far, so that the next
+    /// `make_durable` waits less (the framer packs meanwhile).
+    pub(crate) fn start_durable(&self) {
+        self.data.start_sync();
+    }
+
     /// Makes every frame put so far durable. Whatever the sync policy:
     /// once framed, a record's staged copy may be overwritten, and a
     /// record made durable (by `Always` or by a `sync`) must stay so.

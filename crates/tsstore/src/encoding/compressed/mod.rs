@@ -12,23 +12,30 @@
 //!
 //! Once a frame's worth is staged past the last framed record, the framer
 //! thread (`stage`) packs full frames into the main ring; the rest waits.
-//! Nothing is rewritten: the staging ring wraps only over records already
-//! in a durable frame. Readers (`read`) merge the frames with the records
-//! still staged. Both rings recover on open as raw stores do; what is
-//! staged after the newest frame's last record is what is left to frame.
+//! It packs from a queue in memory of the staged records not yet framed
+//! (`Unframed`), not by reading the staging ring back, and starts each
+//! frame's write-back as soon as it is written, to wait for it (fdatasync)
+//! only before writing the next. Nothing is rewritten: the staging ring
+//! wraps only over records already in a durable frame, which also bounds
+//! the queue. Readers (`read`) merge the frames with the records still
+//! staged. Both rings recover on open as raw stores do; what is staged
+//! after the newest frame's last record is what is left to frame.
 //!
 //! Lock order: `writer` (one insert, delete or reset at a time), then
 //! `framing` (one framing at a time; it holds the writer's codec), then
-//! the main ring's writer, then `state`. The framer never takes `writer`.
+//! the main ring's writer, then `state`, then the staging ring's index.
+//! The framer never takes `writer`.
 
 mod read;
 mod stage;
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
 use super::FrameCodec;
+use super::frame::raw_size;
 use crate::error::{Error, Result};
 use crate::format::{DataType, OBJECT_HEADER_SIZE};
 use crate::lock::mutex_lock;
@@ -45,14 +52,15 @@ pub const STAGING: &str = "staging";
 pub const MIN_COMPRESSED_BLOCKS: u32 = 24;
 
 /// Blocks of a compressed store of `n` blocks that go to its staging ring:
-/// an eighth, from 8 to 32. Framing starts once half the staging ring
-/// waits, and an insert stages at most a quarter of it less two blocks at
-/// a time (`stage`), so fewer than 8 would leave nothing to stage. A frame
-/// fills a block with about ten blocks' worth of raw records, so 32 blocks
-/// let frames reach 16× (the staging costs 3 % of a store of the default
-/// 1 024 blocks).
+/// a fifth, from 8 to 64. Every record not yet framed is staged, so this
+/// is how far inserts can run ahead of the framer: a frame fills its block
+/// with 14–16 blocks' worth of staged sensor readings, and 64 blocks let
+/// inserts stage the next frame's worth while the framer packs this one
+/// (with 32, batch inserts waited on the framer at half the rate,
+/// docs/BENCHMARKS.md). That costs 6 % of a store of the default 1 024
+/// blocks. Fewer than 8 would leave too little to make a frame of.
 pub fn staging_blocks(n: u32) -> u32 {
-    (n / 8).clamp(8, 32)
+    (n / 5).clamp(8, 64)
 }
 
 /// Frame payload bytes before the tombstones: the record count.
@@ -97,33 +105,150 @@ struct Framer {
 
 impl Drop for Framer {
     fn drop(&mut self) {
-        mutex_lock(&self.shared.signal).stop = true;
+        mutex_lock(&self.shared.state).stop = true;
         self.shared.wake.notify_all();
-        self.shared.idle.notify_all();
+        self.shared.progress.notify_all();
         if let Some(handle) = self.handle.take() {
             let _ = handle.join();
         }
     }
 }
 
-/// The staged records not yet framed.
+/// The staged records not yet framed, with their payloads, oldest first,
+/// and the framer's round. The framer packs from this queue instead of
+/// reading the staging ring back; what it holds is bounded by the staging
+/// ring's capacity, which never wraps over a record not yet framed.
 #[derive(Debug, Default)]
 struct Unframed {
-    /// Their bytes (payloads and object headers).
+    /// One batch per staging insert; none is empty past `front_done`.
+    batches: VecDeque<Arc<StagedBatch>>,
+    /// Records of the front batch already framed.
+    front_done: usize,
+    /// Their raw size, as the codec counts it (`frame::raw_size`).
     bytes: u64,
-    /// The staging block of the first of them.
-    first_block: Option<u32>,
-    /// `bytes` at which to try framing next: after a try that left a
-    /// part-frame staged, only once more has come.
+    /// `bytes` at which to wake the framer next (`u64::MAX` while a round
+    /// is asked for or running).
     next_try: u64,
-}
-
-#[derive(Debug, Default)]
-struct Signal {
+    /// A round is asked for.
     wanted: bool,
     /// A round is running.
     busy: bool,
     stop: bool,
+}
+
+/// Records staged by one insert, as the framer packs them.
+#[derive(Debug, Default, Clone)]
+struct StagedBatch {
+    payloads: Vec<u8>,
+    records: Vec<StagedRecord>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct StagedRecord {
+    timestamp: i64,
+    /// The staging block it starts in.
+    block: u32,
+    /// Its payload in the batch's `payloads`.
+    start: usize,
+    end: usize,
+}
+
+impl StagedRecord {
+    fn raw_size(&self) -> u64 {
+        raw_size(self.end - self.start) as u64
+    }
+}
+
+impl StagedBatch {
+    fn push(&mut self, timestamp: i64, block: u32, payload: &[u8]) {
+        let start = self.payloads.len();
+        self.payloads.extend_from_slice(payload);
+        self.records.push(StagedRecord {
+            timestamp,
+            block,
+            start,
+            end: self.payloads.len(),
+        });
+    }
+
+    fn payload(&self, r: &StagedRecord) -> &[u8] {
+        &self.payloads[r.start..r.end]
+    }
+}
+
+impl Unframed {
+    /// The staging block of the first record not yet framed.
+    fn first_block(&self) -> Option<u32> {
+        let front = self.batches.front()?;
+        front.records.get(self.front_done).map(|r| r.block)
+    }
+
+    /// Queues records just staged: (timestamp, staging block, payload).
+    fn queue<'p>(&mut self, records: impl Iterator<Item = (i64, u32, &'p [u8])>) {
+        // Onto the newest batch unless the framer holds it: one `put`
+        // after another makes one batch, not one each.
+        if !matches!(self.batches.back_mut().map(Arc::get_mut), Some(Some(_))) {
+            self.batches.push_back(Arc::default());
+        }
+        if let Some(batch) = self.batches.back_mut().and_then(Arc::get_mut) {
+            for (ts, block, payload) in records {
+                batch.push(ts, block, payload);
+                self.bytes += raw_size(payload.len()) as u64;
+            }
+        }
+    }
+
+    /// Drops the `n` oldest records: they are framed.
+    fn advance(&mut self, mut n: usize) {
+        while n > 0 {
+            let Some(front) = self.batches.front() else {
+                break;
+            };
+            let take = n.min(front.records.len() - self.front_done);
+            for r in &front.records[self.front_done..self.front_done + take] {
+                self.bytes = self.bytes.saturating_sub(r.raw_size());
+            }
+            self.front_done += take;
+            n -= take;
+            if self.front_done == front.records.len() {
+                self.batches.pop_front();
+                self.front_done = 0;
+            }
+        }
+        if self.batches.is_empty() {
+            self.bytes = 0;
+        }
+    }
+
+    /// Takes the record at `ts` out of the queue (it was deleted while
+    /// staged); false if it is not queued.
+    fn remove(&mut self, ts: i64) -> bool {
+        let skip = self.front_done;
+        for (b, batch) in self.batches.iter_mut().enumerate() {
+            let from = if b == 0 { skip } else { 0 };
+            let records = &batch.records[from..];
+            let (Some(first), Some(last)) = (records.first(), records.last()) else {
+                continue;
+            };
+            if ts < first.timestamp || ts > last.timestamp {
+                continue;
+            }
+            let Ok(k) = records.binary_search_by_key(&ts, |r| r.timestamp) else {
+                return false;
+            };
+            let batch = Arc::make_mut(batch);
+            let r = batch.records.remove(from + k);
+            self.bytes = self.bytes.saturating_sub(r.raw_size());
+            if batch.records.len() == from {
+                self.batches.remove(b);
+                if b == 0 {
+                    self.front_done = 0;
+                }
+            }
+            return true;
+        }
+        false
+    }
 }
 
 #[derive(Debug, Default)]
@@ -146,13 +271,12 @@ pub(crate) struct Shared {
     /// One framing at a time, with the codec it packs with (readers make
     /// their own).
     framing: Mutex<FrameCodec>,
-    /// What is staged and not yet framed.
+    /// What is staged and not yet framed, and the framer's round.
     state: Mutex<Unframed>,
-    /// Wakes the framer: whether a round is wanted, or it must stop.
-    signal: Mutex<Signal>,
+    /// Wakes the framer for a round, or to stop.
     wake: Condvar,
-    /// Signalled after each round of the framer.
-    idle: Condvar,
+    /// Signalled after each frame and each round of the framer.
+    progress: Condvar,
     /// A failure of the framer, reported by the next insert.
     failed: Mutex<Option<String>>,
     /// The newest record, framed or staged (0: none).
@@ -171,6 +295,9 @@ pub(crate) struct Shared {
     readers: Mutex<Vec<FrameCodec>>,
     /// Payload bytes a frame object may have (the main ring's object limit).
     max_frame: u64,
+    /// Records in the last frame written: its successor's first guess of
+    /// the room its tombstones take.
+    frame_records: std::sync::atomic::AtomicUsize,
     measured: Measured,
 }
 
@@ -208,15 +335,20 @@ impl Drop for ReaderCodec<'_> {
 }
 
 impl Shared {
-    /// Waits, with the signal lock held in `signal`, until the framer has
-    /// no round running or wanted (or is stopping).
-    fn wait_idle(&self, mut signal: std::sync::MutexGuard<'_, Signal>) {
-        while (signal.wanted || signal.busy) && !signal.stop {
-            signal = self
-                .idle
-                .wait(signal)
+    /// Waits, with the state lock held in `state`, until the framer has
+    /// no round running or wanted (or is stopping), or `done` holds.
+    fn wait_idle<'a>(
+        &self,
+        mut state: std::sync::MutexGuard<'a, Unframed>,
+        done: impl Fn(&Unframed) -> bool,
+    ) -> std::sync::MutexGuard<'a, Unframed> {
+        while (state.wanted || state.busy) && !state.stop && !done(&state) {
+            state = self
+                .progress
+                .wait(state)
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
         }
+        state
     }
 
     /// A codec for reading, reused when one is free.
@@ -326,9 +458,8 @@ impl Compressed {
             framing: Mutex::new(FrameCodec::new(max_body).map_err(frame_error)?),
             writer: Mutex::new(()),
             state: Mutex::new(Unframed::default()),
-            signal: Mutex::new(Signal::default()),
             wake: Condvar::new(),
-            idle: Condvar::new(),
+            progress: Condvar::new(),
             failed: Mutex::new(None),
             newest: AtomicI64::new(0),
             max_body,
@@ -341,6 +472,7 @@ impl Compressed {
             sink: writable.then(|| main.frame_sink()),
             columnar: matches!(main.data_type(), DataType::Json | DataType::Schema),
             max_frame: main.ring_max_object_size(),
+            frame_records: Default::default(),
             staging,
             last_framed: AtomicI64::new(0),
             measured: Measured::default(),
@@ -354,14 +486,17 @@ impl Compressed {
             next_try: stage_bytes,
             ..Unframed::default()
         };
+        let mut batch = StagedBatch::default();
         for rec in shared
             .staging
             .ring_range(last.saturating_add(1), i64::MAX, false)
-            .with_data(false)
         {
             let rec = rec?;
-            unframed.first_block.get_or_insert(rec.handle.block_num);
-            unframed.bytes += cost(rec.handle.size as usize);
+            batch.push(rec.timestamp(), rec.handle.block_num, &rec.data);
+            unframed.bytes += raw_size(rec.data.len()) as u64;
+        }
+        if !batch.records.is_empty() {
+            unframed.batches.push_back(Arc::new(batch));
         }
         let staged = shared.staging.stats().newest_timestamp.unwrap_or(0);
         shared.newest = AtomicI64::new(staged.max(last));
@@ -417,7 +552,10 @@ impl Compressed {
 
     /// Returns once the framer has no round running or wanted.
     pub(crate) fn settle(&self) {
-        self.shared.wait_idle(mutex_lock(&self.shared.signal));
+        drop(
+            self.shared
+                .wait_idle(mutex_lock(&self.shared.state), |_| false),
+        );
     }
 
     pub(crate) fn compression(&self) -> Option<Compression> {

@@ -297,7 +297,11 @@ impl Compressed {
         let _writer = mutex_lock(&self.shared.writer);
         let _framing = mutex_lock(&self.shared.framing);
         let staged = match self.shared.staging.delete_by_time(ts) {
-            Ok(()) => true,
+            Ok(()) => {
+                // Not framed: the framer must not frame it.
+                mutex_lock(&self.shared.state).remove(ts);
+                true
+            }
             Err(Error::NotFound(_)) => false,
             Err(e) => return Err(e),
         };
