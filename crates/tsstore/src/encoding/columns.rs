@@ -58,23 +58,22 @@ struct Cursor<'a> {
 impl<'a> Cursor<'a> {
     #[inline]
     fn varint(&mut self) -> Result<u64, BodyError> {
-        // Most are one byte (value lengths, regular timestamp steps).
-        if let Some(&byte) = self.b.get(self.i)
-            && byte < 0x80
-        {
-            self.i += 1;
-            return Ok(u64::from(byte));
-        }
+        // Most are one byte (value lengths, shapes); the rest a few
+        // (timestamp steps), read from one slice without a check each.
+        let rest = &self.b[self.i.min(self.b.len())..];
         let mut v = 0u64;
-        for shift in (0..64).step_by(7) {
-            let byte = *self.b.get(self.i).ok_or(BodyError("truncated varint"))?;
-            self.i += 1;
-            v |= u64::from(byte & 0x7f) << shift;
+        for (k, &byte) in rest.iter().take(10).enumerate() {
+            v |= u64::from(byte & 0x7f) << (7 * k as u32);
             if byte < 0x80 {
+                self.i += k + 1;
                 return Ok(v);
             }
         }
-        Err(BodyError("varint longer than 64 bits"))
+        Err(BodyError(if rest.len() < 10 {
+            "truncated varint"
+        } else {
+            "varint longer than 64 bits"
+        }))
     }
 
     /// A count that cannot exceed what is left of the body.
@@ -356,10 +355,19 @@ pub struct BodyView<'a> {
     raw: Vec<usize>,
 }
 
-impl<'a> BodyView<'a> {
-    pub fn parse(body: &'a [u8]) -> Result<BodyView<'a>, BodyError> {
+/// Reads a body front to back, checking it as it goes: timestamps,
+/// templates, shapes, then columns. `BodyView::parse` keeps all of it;
+/// `find` only what one record needs.
+struct Walk<'a> {
+    c: Cursor<'a>,
+    n: usize,
+}
+
+impl<'a> Walk<'a> {
+    /// Reads every timestamp, giving each with its record's place.
+    fn stamps(body: &'a [u8], mut each: impl FnMut(usize, i64)) -> Result<Walk<'a>, BodyError> {
         let mut c = Cursor { b: body, i: 0 };
-        let first = i64::from_le_bytes(
+        let mut ts = i64::from_le_bytes(
             c.bytes(8)?
                 .try_into()
                 .map_err(|_| BodyError("truncated timestamp"))?,
@@ -368,62 +376,170 @@ impl<'a> BodyView<'a> {
         if n == 0 {
             return Err(BodyError("no records"));
         }
-        let mut stamps = Vec::with_capacity(n);
-        stamps.push(first);
-        for _ in 1..n {
+        each(0, ts);
+        for k in 1..n {
             let delta = c.varint()?;
-            let prev = stamps[stamps.len() - 1];
-            match i64::try_from(delta).ok().and_then(|d| prev.checked_add(d)) {
-                Some(ts) if delta > 0 => stamps.push(ts),
+            ts = match i64::try_from(delta).ok().and_then(|d| ts.checked_add(d)) {
+                Some(next) if delta > 0 => next,
                 _ => return Err(BodyError("timestamps do not increase")),
-            }
-        }
-        let t = c.count()?;
-        let mut prefixes = Vec::with_capacity(t);
-        for _ in 0..t {
-            let k = c.count()?;
-            let mut keys = Vec::with_capacity(k);
-            for j in 0..k {
-                let len = c.count()?;
-                let key = c.bytes(len)?;
-                let mut prefix = Vec::with_capacity(len + 4);
-                prefix.extend_from_slice(if j == 0 { b"{\"" } else { b",\"" });
-                prefix.extend_from_slice(key);
-                prefix.extend_from_slice(b"\":");
-                keys.push(prefix);
-            }
-            prefixes.push(keys);
-        }
-        let mut shapes = Vec::with_capacity(n);
-        let mut rows = vec![0usize; t];
-        let mut raw_count = 0;
-        for _ in 0..n {
-            let s = c.count()?;
-            if s > t {
-                return Err(BodyError("unknown template"));
-            }
-            let row = if s == 0 {
-                raw_count += 1;
-                raw_count - 1
-            } else {
-                rows[s - 1] += 1;
-                rows[s - 1] - 1
             };
-            shapes.push((s as u32, row as u32));
+            each(k, ts);
         }
+        Ok(Walk { c, n })
+    }
+
+    /// The templates: each one's keys.
+    fn templates(&mut self) -> Result<Vec<Vec<&'a [u8]>>, BodyError> {
+        let t = self.c.count()?;
+        let mut templates = Vec::with_capacity(t);
+        for _ in 0..t {
+            let k = self.c.count()?;
+            let mut keys = Vec::with_capacity(k);
+            for _ in 0..k {
+                let len = self.c.count()?;
+                keys.push(self.c.bytes(len)?);
+            }
+            templates.push(keys);
+        }
+        Ok(templates)
+    }
+
+    /// Reads every record's shape, giving each with its place and its row
+    /// among the records of that shape; returns the rows per template
+    /// and the raw records' count.
+    fn shapes(
+        &mut self,
+        templates: usize,
+        mut each: impl FnMut(usize, u32, u32),
+    ) -> Result<(Vec<usize>, usize), BodyError> {
+        let mut rows = vec![0usize; templates];
+        let mut raw = 0;
+        for k in 0..self.n {
+            let s = self.c.count()?;
+            let counter = match s.checked_sub(1) {
+                None => &mut raw,
+                Some(t) => rows.get_mut(t).ok_or(BodyError("unknown template"))?,
+            };
+            *counter += 1;
+            each(k, s as u32, *counter as u32 - 1);
+        }
+        Ok((rows, raw))
+    }
+
+    /// Reads one column of `count` pieces (their lengths, then their
+    /// bytes); appends where each piece starts in the body to `starts`,
+    /// then where the last one ends.
+    fn column(&mut self, count: usize, starts: &mut Vec<usize>) -> Result<(), BodyError> {
+        let from = starts.len();
+        let mut total = 0usize;
+        for _ in 0..count {
+            starts.push(total);
+            total = total
+                .checked_add(self.c.count()?)
+                .ok_or(BodyError("length overflow"))?;
+        }
+        starts.push(total);
+        let base = self.c.i;
+        self.c.bytes(total)?;
+        for start in &mut starts[from..] {
+            *start += base;
+        }
+        Ok(())
+    }
+
+    /// Reads one column of `count` pieces as `column` does, keeping only
+    /// piece `row`'s bytes (if `row` is given).
+    fn piece(&mut self, count: usize, row: Option<usize>) -> Result<Option<&'a [u8]>, BodyError> {
+        let (mut total, mut span) = (0usize, None);
+        for r in 0..count {
+            let len = self.c.count()?;
+            if Some(r) == row {
+                span = Some((total, len));
+            }
+            total = total.checked_add(len).ok_or(BodyError("length overflow"))?;
+        }
+        let bytes = self.c.bytes(total)?;
+        Ok(span.map(|(at, len)| &bytes[at..at + len]))
+    }
+
+    fn finish(&self) -> Result<(), BodyError> {
+        if self.c.i != self.c.b.len() {
+            return Err(BodyError("bytes after the last column"));
+        }
+        Ok(())
+    }
+}
+
+/// The record at `ts` in `body`, appended to `out`: the body's record
+/// count, and the record's place (`None` if no record has that
+/// timestamp). Checks the whole body as `BodyView::parse` does, without
+/// building its tables: a lookup by time rebuilds one record of a frame.
+pub fn find(body: &[u8], ts: i64, out: &mut Vec<u8>) -> Result<(usize, Option<usize>), BodyError> {
+    let mut found = None;
+    let mut walk = Walk::stamps(body, |k, stamp| {
+        if stamp == ts {
+            found = Some(k);
+        }
+    })?;
+    let templates = walk.templates()?;
+    let mut shape = None;
+    let (rows, raw) = walk.shapes(templates.len(), |k, s, row| {
+        if Some(k) == found {
+            shape = Some((s as usize, row as usize));
+        }
+    })?;
+    let row_in = |s: usize| shape.filter(|&(at, _)| at == s).map(|(_, row)| row);
+    let record = walk.piece(raw, row_in(0))?;
+    let mut values = Vec::new();
+    for (t, keys) in templates.iter().enumerate() {
+        for _ in keys.iter() {
+            if let Some(value) = walk.piece(rows[t], row_in(t + 1))? {
+                values.push(value);
+            }
+        }
+    }
+    walk.finish()?;
+    match shape {
+        Some((0, _)) => out.extend_from_slice(record.unwrap_or_default()),
+        Some((s, _)) => rebuild(out, &templates[s - 1], &values),
+        None => {}
+    }
+    Ok((walk.n, found))
+}
+
+impl<'a> BodyView<'a> {
+    pub fn parse(body: &'a [u8]) -> Result<BodyView<'a>, BodyError> {
+        let mut stamps = Vec::new();
+        let mut walk = Walk::stamps(body, |_, ts| stamps.push(ts))?;
+        let prefixes: Vec<Vec<Vec<u8>>> = walk
+            .templates()?
+            .iter()
+            .map(|keys| {
+                keys.iter()
+                    .enumerate()
+                    .map(|(j, key)| {
+                        let mut prefix = Vec::with_capacity(key.len() + 4);
+                        prefix.extend_from_slice(if j == 0 { b"{\"" } else { b",\"" });
+                        prefix.extend_from_slice(key);
+                        prefix.extend_from_slice(b"\":");
+                        prefix
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut shapes = Vec::with_capacity(stamps.len());
+        let (rows, raw_count) = walk.shapes(prefixes.len(), |_, s, row| shapes.push((s, row)))?;
         let mut raw = Vec::with_capacity(raw_count + 1);
-        column(&mut c, raw_count, &mut raw)?;
-        let mut values = Vec::with_capacity(t);
+        walk.column(raw_count, &mut raw)?;
+        let mut values = Vec::with_capacity(prefixes.len());
         for (keys, &count) in prefixes.iter().zip(&rows) {
             let mut starts = Vec::with_capacity(keys.len() * (count + 1));
             for _ in keys.iter() {
-                column(&mut c, count, &mut starts)?;
+                walk.column(count, &mut starts)?;
             }
             values.push(starts);
         }
-        if c.i != body.len() {
-            return Err(BodyError("bytes after the last column"));
-        }
+        walk.finish()?;
         Ok(BodyView {
             body,
             stamps,
@@ -493,27 +609,6 @@ pub fn decode(
     Ok(())
 }
 
-/// Reads one column of `count` pieces (their lengths, then their bytes)
-/// and appends where each piece starts in the body to `starts`, then
-/// where the last one ends.
-fn column(c: &mut Cursor, count: usize, starts: &mut Vec<usize>) -> Result<(), BodyError> {
-    let from = starts.len();
-    let mut total = 0usize;
-    for _ in 0..count {
-        starts.push(total);
-        total = total
-            .checked_add(c.count()?)
-            .ok_or(BodyError("length overflow"))?;
-    }
-    starts.push(total);
-    let base = c.i;
-    c.bytes(total)?;
-    for start in &mut starts[from..] {
-        *start += base;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -530,6 +625,18 @@ mod tests {
             .map(|(t, r)| (t, payloads[r].to_vec()))
             .collect();
         assert_eq!(&back, records);
+        // Each record found alone, and a time just before it found only
+        // if it is a record's.
+        let n = records.len();
+        for (i, (ts, payload)) in records.iter().enumerate() {
+            let mut one = Vec::new();
+            assert_eq!(find(&body, *ts, &mut one), Ok((n, Some(i))));
+            assert_eq!(&one, payload);
+            let before = records.iter().position(|(t, _)| *t == ts - 1);
+            let mut other = Vec::new();
+            assert_eq!(find(&body, ts - 1, &mut other), Ok((n, before)));
+            assert_eq!(other, before.map_or(vec![], |b| records[b].1.clone()));
+        }
         body
     }
 
@@ -575,12 +682,14 @@ mod tests {
         let (mut out, mut payloads) = (Vec::new(), Vec::new());
         for cut in 0..body.len() {
             assert!(decode(&body[..cut], &mut out, &mut payloads).is_err());
+            assert!(find(&body[..cut], 25, &mut payloads).is_err());
         }
         for i in 0..body.len() {
             for bit in [0x01, 0x80] {
                 let mut bad = body.clone();
                 bad[i] ^= bit;
                 let _ = decode(&bad, &mut out, &mut payloads);
+                let _ = find(&bad, 25, &mut payloads);
             }
         }
     }

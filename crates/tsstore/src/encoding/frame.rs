@@ -185,6 +185,12 @@ impl FrameCodec {
     /// Decompresses a frame and parses its body: a view from which any
     /// record can be rebuilt (a lookup by time rebuilds only its own).
     pub fn inflate(&mut self, frame: &[u8]) -> Result<BodyView<'_>, FrameError> {
+        self.decompress(frame)?;
+        Ok(BodyView::parse(&self.body)?)
+    }
+
+    /// Decompresses a frame into `body`, within `max_body`.
+    fn decompress(&mut self, frame: &[u8]) -> Result<(), FrameError> {
         let size = zstd::zstd_safe::get_frame_content_size(frame)
             .ok()
             .flatten()
@@ -200,7 +206,20 @@ impl FrameCodec {
         self.decompressor
             .decompress_to_buffer(frame, &mut self.body)
             .map_err(FrameError::Zstd)?;
-        Ok(BodyView::parse(&self.body)?)
+        Ok(())
+    }
+
+    /// The record at `ts` in a frame, appended to `out`, without parsing
+    /// the rest (`columns::find`): the frame's record count and the
+    /// record's place in it, if any.
+    pub fn find(
+        &mut self,
+        frame: &[u8],
+        ts: i64,
+        out: &mut Vec<u8>,
+    ) -> Result<(usize, Option<usize>), FrameError> {
+        self.decompress(frame)?;
+        Ok(columns::find(&self.body, ts, out)?)
     }
 
     /// Unpacks a whole frame: each record's timestamp and payload range in

@@ -399,14 +399,31 @@ impl<'a> FrameObject<'a> {
         codec: &'c mut FrameCodec,
     ) -> Result<super::columns::BodyView<'c>> {
         let view = codec.inflate(self.frame).map_err(frame_error)?;
-        if view.len() != self.count {
+        self.check_count(view.len())?;
+        Ok(view)
+    }
+
+    /// The record at `ts`, appended to `out` (`FrameCodec::find`): its
+    /// place in the frame, if there.
+    pub(crate) fn find(
+        &self,
+        codec: &mut FrameCodec,
+        ts: i64,
+        out: &mut Vec<u8>,
+    ) -> Result<Option<usize>> {
+        let (count, at) = codec.find(self.frame, ts, out).map_err(frame_error)?;
+        self.check_count(count)?;
+        Ok(at)
+    }
+
+    fn check_count(&self, count: usize) -> Result<()> {
+        if count != self.count {
             return Err(Error::Corrupt(format!(
-                "compressed frame holds {} records, its object says {}",
-                view.len(),
+                "compressed frame holds {count} records, its object says {}",
                 self.count
             )));
         }
-        Ok(view)
+        Ok(())
     }
 
     pub(crate) fn deleted(&self, i: usize) -> bool {

@@ -270,18 +270,11 @@ impl Compressed {
         };
         let frame = frame?;
         let object = FrameObject::parse(&frame.data)?;
-        let mut codec = self.shared.reader()?;
-        let view = object.inflate(&mut codec)?;
-        let Ok(i) = view.timestamps().binary_search(&ts) else {
+        let mut data = Vec::new();
+        let Some(i) = object.find(&mut *self.shared.reader()?, ts, &mut data)? else {
             return Ok(None);
         };
-        let data = (rebuild && !object.deleted(i)).then(|| {
-            let mut data = Vec::new();
-            view.write_record(i, &mut data);
-            data
-        });
-        drop(view);
-        drop(codec);
+        let data = (rebuild && !object.deleted(i)).then_some(data);
         Ok(Some(InFrame {
             frame,
             index: i,

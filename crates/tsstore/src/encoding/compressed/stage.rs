@@ -19,7 +19,7 @@ use crate::store::{FrameSink, check_timestamp, next_timestamp};
 /// Blocks an insert stages at a time (fewer when the staging ring is
 /// small), so that the framer can start on a frame while the rest of a
 /// batch is staged.
-const STAGE_CHUNK_BLOCKS: u64 = 4;
+const STAGE_CHUNK_BLOCKS: u64 = 8;
 
 /// What `put_frames` did.
 #[derive(Default)]
