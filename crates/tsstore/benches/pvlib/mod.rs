@@ -40,11 +40,12 @@ pub fn pack_blocks(
             end += 1;
         }
         loop {
-            let (n, frame) = codec
+            let n = codec
                 .pack(&refs[i..end.max(i + 1)], columnar, room)
                 .expect("pack");
+            let frame = codec.packed();
             if frame.len() + n.div_ceil(8) <= BLOCK - HEADER {
-                frames.push((i, n, frame));
+                frames.push((i, n, frame.to_vec()));
                 i += n;
                 break;
             }

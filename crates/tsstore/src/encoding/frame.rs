@@ -42,6 +42,11 @@ pub struct FrameCodec {
     compressor: Option<zstd::bulk::Compressor<'static>>,
     decompressor: zstd::bulk::Decompressor<'static>,
     body: Vec<u8>,
+    /// The frame of the last compression, and the best of `pack`'s tries
+    /// (`packed`): reused, as a frame of a block's worth is written and
+    /// thrown away a few times per block.
+    frame: Vec<u8>,
+    best: Vec<u8>,
     /// Raw bytes per frame byte of the last frame packed: the first guess
     /// of how many records fill the next one.
     ratio: f64,
@@ -63,6 +68,8 @@ impl FrameCodec {
             compressor: None,
             decompressor: zstd::bulk::Decompressor::new().map_err(FrameError::Zstd)?,
             body: Vec::new(),
+            frame: Vec::new(),
+            best: Vec::new(),
             ratio: 8.0,
             max_body,
         })
@@ -83,11 +90,12 @@ impl FrameCodec {
         columnar: bool,
     ) -> Result<Vec<u8>, FrameError> {
         columns::encode(records, columnar, &mut self.body);
-        self.compress_body()
+        self.compress_body()?;
+        Ok(self.frame.clone())
     }
 
-    /// Compresses what `body` holds into a frame.
-    fn compress_body(&mut self) -> Result<Vec<u8>, FrameError> {
+    /// Compresses what `body` holds into `frame`; returns its length.
+    fn compress_body(&mut self) -> Result<usize, FrameError> {
         let compressor = match &mut self.compressor {
             Some(c) => c,
             None => {
@@ -101,12 +109,17 @@ impl FrameCodec {
                 self.compressor.insert(c)
             }
         };
-        compressor.compress(&self.body).map_err(FrameError::Zstd)
+        self.frame.clear();
+        self.frame
+            .reserve(zstd::zstd_safe::compress_bound(self.body.len()));
+        compressor
+            .compress_to_buffer(&self.body, &mut self.frame)
+            .map_err(FrameError::Zstd)
     }
 
-    /// A frame of a prefix of `records` that fills `capacity` bytes well
-    /// (at least `FILL` of it when more records are there to take), and
-    /// how many records it holds. A first record too large to fit alone is
+    /// Packs a frame of a prefix of `records` that fills `capacity` bytes
+    /// well (at least `FILL` of it when more records are there to take)
+    /// and returns how many records it holds; the frame is `packed()`. A first record too large to fit alone is
     /// framed alone, larger than `capacity` (the caller spans it).
     ///
     /// The count is guessed from the ratio the previous frames had
@@ -118,7 +131,7 @@ impl FrameCodec {
         records: &[(i64, &[u8])],
         columnar: bool,
         capacity: usize,
-    ) -> Result<(usize, Vec<u8>), FrameError> {
+    ) -> Result<usize, FrameError> {
         let raw = |n: usize| {
             records[..n]
                 .iter()
@@ -136,19 +149,20 @@ impl FrameCodec {
         // Split only what a frame could take: a quarter more than the
         // guess, and more only if the frame still has room at that reach.
         let mut reach = records.len().min(n + n / 4 + 16);
-        let mut best: Option<Vec<u8>> = None;
+        let mut best = None;
         let mut fits = 0usize;
         'reach: loop {
             let prepared = Prepared::new(&records[..reach], columnar);
             let mut fails = reach + 1;
             for _ in 0..MAX_TRIES {
                 prepared.body(n, &mut self.body);
-                let frame = self.compress_body()?;
-                let scale = capacity as f64 / frame.len().max(1) as f64;
-                if frame.len() <= capacity {
+                let len = self.compress_body()?;
+                let scale = capacity as f64 / len.max(1) as f64;
+                if len <= capacity {
                     fits = n;
-                    let full = frame.len() as f64 >= capacity as f64 * FILL;
-                    best = Some(frame);
+                    let full = len as f64 >= capacity as f64 * FILL;
+                    std::mem::swap(&mut self.frame, &mut self.best);
+                    best = Some(len);
                     if full {
                         break 'reach;
                     }
@@ -174,12 +188,22 @@ impl FrameCodec {
             break;
         }
         match best {
-            Some(frame) => {
-                self.ratio = (raw(fits) as f64 / frame.len().max(1) as f64).clamp(1.0, 64.0);
-                Ok((fits, frame))
+            Some(len) => {
+                self.ratio = (raw(fits) as f64 / len.max(1) as f64).clamp(1.0, 64.0);
+                Ok(fits)
             }
-            None => Ok((1, self.compress(&records[..1], columnar)?)),
+            None => {
+                columns::encode(&records[..1], columnar, &mut self.body);
+                self.compress_body()?;
+                std::mem::swap(&mut self.frame, &mut self.best);
+                Ok(1)
+            }
         }
+    }
+
+    /// The frame the last `pack` made.
+    pub fn packed(&self) -> &[u8] {
+        &self.best
     }
 
     /// Decompresses a frame and parses its body: a view from which any
@@ -275,7 +299,8 @@ mod tests {
         let records = readings(5000);
         let refs: Vec<(i64, &[u8])> = records.iter().map(|(t, p)| (*t, p.as_slice())).collect();
         let mut codec = FrameCodec::new(1 << 20).unwrap();
-        let (n, frame) = codec.pack(&refs, true, 4000).unwrap();
+        let n = codec.pack(&refs, true, 4000).unwrap();
+        let frame = codec.packed().to_vec();
         assert!(
             frame.len() <= 4000 && n > 100 && n < 5000,
             "{n} records in {}",
@@ -299,7 +324,8 @@ mod tests {
         let big: Vec<u8> = (0..20_000).map(|_| noise(&mut state) as u8).collect();
         let records = [(1, big.as_slice()), (2, b"{}".as_slice())];
         let mut codec = FrameCodec::new(1 << 20).unwrap();
-        let (n, frame) = codec.pack(&records, false, 4000).unwrap();
+        let n = codec.pack(&records, false, 4000).unwrap();
+        let frame = codec.packed();
         assert_eq!(n, 1);
         assert!(frame.len() > 4000);
     }

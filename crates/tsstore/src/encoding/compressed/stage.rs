@@ -296,15 +296,16 @@ impl Shared {
             // the frame seldom needs packing again.
             let guess = self.frame_records.load(Ordering::Relaxed);
             let mut fit = block - (guess + guess / 10).div_ceil(8).min(block / 2);
-            let (n, frame) = loop {
-                let (n, frame) = codec
+            let n = loop {
+                let n = codec
                     .pack(&refs[i..], self.columnar, fit)
                     .map_err(frame_error)?;
-                if n == 1 || frame.len() + n.div_ceil(8) <= block {
-                    break (n, frame);
+                if n == 1 || codec.packed().len() + n.div_ceil(8) <= block {
+                    break n;
                 }
                 fit = block - n.div_ceil(8);
             };
+            let frame = codec.packed();
             let full = frame.len() as f64 >= fit as f64 * crate::encoding::frame::FILL;
             if i + n == refs.len() && !full && !last_partial {
                 framed.short = true;
@@ -313,7 +314,7 @@ impl Shared {
             payload.clear();
             payload.extend_from_slice(&(n as u32).to_le_bytes());
             payload.resize(COUNT_SIZE + n.div_ceil(8), 0);
-            payload.extend_from_slice(&frame);
+            payload.extend_from_slice(frame);
             if payload.len() as u64 > self.max_frame {
                 return Err(Error::TooLarge {
                     size: refs[i].1.len() as u64,
