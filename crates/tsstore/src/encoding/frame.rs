@@ -75,10 +75,10 @@ impl FrameCodec {
         })
     }
 
-    /// Raw bytes (`raw_size` each) that
-    /// fill a frame of `capacity` bytes at the ratio of the frames packed
-    /// so far, with a tenth to spare: a try that falls short of `FILL` is
-    /// wasted, and the ratio drifts from frame to frame.
+    /// Raw bytes (`raw_size` each) that fill a frame of `capacity` bytes
+    /// at the ratio of the frames packed so far, with a tenth to spare: a
+    /// try that falls short of `FILL` is wasted, and the ratio drifts from
+    /// frame to frame.
     pub fn frame_worth(&self, capacity: usize) -> usize {
         (capacity as f64 * self.ratio * 1.1) as usize
     }
@@ -119,8 +119,9 @@ impl FrameCodec {
 
     /// Packs a frame of a prefix of `records` that fills `capacity` bytes
     /// well (at least `FILL` of it when more records are there to take)
-    /// and returns how many records it holds; the frame is `packed()`. A first record too large to fit alone is
-    /// framed alone, larger than `capacity` (the caller spans it).
+    /// and returns how many records it holds; the frame is `packed()`. A
+    /// first record too large to fit alone is framed alone, larger than
+    /// `capacity` (the caller spans it).
     ///
     /// The count is guessed from the ratio the previous frames had
     /// (`self.ratio`, raw bytes per frame byte) and corrected from each

@@ -185,6 +185,10 @@ impl Unframed {
 
     /// Queues records just staged: (timestamp, staging block, payload).
     fn queue<'p>(&mut self, records: impl Iterator<Item = (i64, u32, &'p [u8])>) {
+        let mut records = records.peekable();
+        if records.peek().is_none() {
+            return;
+        }
         // Onto the newest batch unless the framer holds it: one `put`
         // after another makes one batch, not one each.
         if !matches!(self.batches.back_mut().map(Arc::get_mut), Some(Some(_))) {
