@@ -1,11 +1,10 @@
 //! The insert path of a compressed store and its framer: records are
-//! staged as raw objects, and full frames of them are put into the main
-//! ring by the framer thread (or by an insert, when the staging ring is
-//! about to wrap over a record not yet framed).
-
-use std::sync::atomic::Ordering;
+//! staged as raw objects and queued in memory, and full frames of them are
+//! put into the main ring by the framer thread (or by an insert, when the
+//! staging ring is about to wrap over a record not yet framed).
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use super::{COUNT_SIZE, Compressed, Shared, StagedBatch, Unframed, cost, frame_error};
 use crate::encoding::FrameCodec;
