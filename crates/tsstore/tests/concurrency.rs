@@ -53,16 +53,22 @@ fn put_now_from_8_threads_always_succeeds_with_increasing_timestamps() {
     assert_eq!(stored, all, "stored in strictly increasing order");
 }
 
-#[test]
-fn readers_run_beside_a_writer_that_wraps_the_ring() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = Config {
+/// 16 blocks of 256 bytes: a ring a test wraps, or leaves its head block
+/// in, with a few records.
+fn small_ring() -> Config {
+    Config {
         num_blocks: 16,
         data_block_size: 256,
         index_block_size: 64,
         data_type: DataType::Binary,
         encoding: tsstore::Encoding::Raw,
-    };
+    }
+}
+
+#[test]
+fn readers_run_beside_a_writer_that_wraps_the_ring() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = small_ring();
     let store = Arc::new(Store::create(dir.path(), "r", cfg).unwrap());
     let newest = Arc::new(AtomicI64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
@@ -152,13 +158,7 @@ fn store_is_send_and_sync() {
 #[test]
 fn an_iterator_that_read_the_head_block_sees_what_was_appended_to_it() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = Config {
-        num_blocks: 16,
-        data_block_size: 256,
-        index_block_size: 64,
-        data_type: DataType::Binary,
-        encoding: tsstore::Encoding::Raw,
-    };
+    let cfg = small_ring();
     let store = Store::create(dir.path(), "h", cfg).unwrap();
     store.put(1, b"a").unwrap();
     store.put(2, b"b").unwrap();

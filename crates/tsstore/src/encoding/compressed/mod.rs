@@ -507,18 +507,15 @@ impl Compressed {
             next_try: stage_bytes,
             ..Unframed::default()
         };
-        let mut batch = StagedBatch::default();
-        for rec in shared
+        let staged = shared
             .staging
             .ring_range(last.saturating_add(1), i64::MAX, false)
-        {
-            let rec = rec?;
-            batch.push(rec.timestamp(), rec.handle.block_num, &rec.data);
-            unframed.bytes += raw_size(rec.data.len()) as u64;
-        }
-        if !batch.records.is_empty() {
-            unframed.batches.push_back(Arc::new(batch));
-        }
+            .collect_all()?;
+        unframed.queue(
+            staged
+                .iter()
+                .map(|r| (r.timestamp(), r.handle.block_num, r.data.as_slice())),
+        );
         let staged = shared.staging.stats().newest_timestamp.unwrap_or(0);
         shared.newest = AtomicI64::new(staged.max(last));
         *mutex_lock(&shared.state) = unframed;

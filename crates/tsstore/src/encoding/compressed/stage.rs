@@ -242,8 +242,13 @@ impl Shared {
     /// frame_worth`); at most `stage_bytes`, so the framer tries at least
     /// once that much waits.
     fn frame_worth(&self, codec: &FrameCodec) -> u64 {
-        let block = first_block_capacity(self.staging.block_size()) as usize - COUNT_SIZE;
-        (codec.frame_worth(block) as u64).min(self.stage_bytes)
+        (codec.frame_worth(self.frame_room()) as u64).min(self.stage_bytes)
+    }
+
+    /// Bytes a frame's tombstones and zstd frame may take in one block:
+    /// a block's room for one object, less the record count.
+    fn frame_room(&self) -> usize {
+        first_block_capacity(self.staging.block_size()) as usize - COUNT_SIZE
     }
 
     /// Puts `refs` into the main ring as frames that fill a block each;
@@ -279,7 +284,7 @@ impl Shared {
         queued: bool,
         framed: &mut Framed,
     ) -> Result<()> {
-        let block = first_block_capacity(self.staging.block_size()) as usize - COUNT_SIZE;
+        let block = self.frame_room();
         let mut payload = Vec::new();
         // Raw bytes not yet framed, as the codec counts them.
         let mut left: usize = refs.iter().map(|(_, p)| raw_size(p.len())).sum();
