@@ -37,7 +37,16 @@ pub(crate) fn surely_valid(b: &[u8]) -> bool {
 }
 
 fn structure_ok(s: &mut Scanner) -> bool {
-    let b = s.b;
+    if !value(s) {
+        return false;
+    }
+    s.ws();
+    s.i == s.b.len()
+}
+
+/// One JSON value at `s.i`, after any whitespace: true if it is surely
+/// valid, with `s.i` just after it.
+fn value(s: &mut Scanner) -> bool {
     // Bit d of `arrays` tells whether the container at depth d is an array.
     let mut arrays: u128 = 0;
     let mut depth: u32 = 0;
@@ -100,10 +109,10 @@ fn structure_ok(s: &mut Scanner) -> bool {
         }
         // A value ended: close containers or move to the next element.
         loop {
-            s.ws();
             if depth == 0 {
-                return s.i == b.len();
+                return true;
             }
+            s.ws();
             let in_array = arrays & (1 << (depth - 1)) != 0;
             match (s.peek(), in_array) {
                 (Some(b','), true) => {
@@ -125,6 +134,112 @@ fn structure_ok(s: &mut Scanner) -> bool {
                 _ => return false,
             }
         }
+    }
+}
+
+/// What `compact_object` found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Compact {
+    /// Not so written, or unsure.
+    No,
+    /// Its keys are exactly the expected ones.
+    Expected,
+    /// Other keys: their spans are in `keys`.
+    Keys,
+}
+
+/// For the columns of the compressed encoding, in the same pass as the
+/// check: whether `b` is an object written `{"k":v,...}`, nothing between
+/// its top-level tokens, keys plain (no escapes, no control or non-ASCII
+/// bytes), and every value surely valid; such a payload is valid JSON.
+/// Each value's end is appended to `ends` (which may hold some after
+/// `No`; the caller truncates). Keys equal to `expect` (the last
+/// record's, already checked plain) are compared, not scanned.
+pub(crate) fn compact_object(
+    b: &[u8],
+    expect: &[Box<[u8]>],
+    keys: &mut Vec<(u32, u32)>,
+    ends: &mut Vec<u32>,
+) -> Compact {
+    keys.clear();
+    if b.len() > u32::MAX as usize {
+        return Compact::No;
+    }
+    let mut s = Scanner {
+        b,
+        i: 0,
+        non_ascii: false,
+    };
+    if !s.eat(b'{') {
+        return Compact::No;
+    }
+    let mut expected = true;
+    loop {
+        if !s.eat(b'"') {
+            return Compact::No;
+        }
+        let start = s.i;
+        let known = expect.get(keys.len()).filter(|k| {
+            let end = start + k.len();
+            b.get(end) == Some(&b'"') && same_bytes(&b[start..end], k)
+        });
+        match known {
+            Some(k) => s.i += k.len(),
+            None => {
+                expected = false;
+                s.skip_plain();
+                if s.peek() != Some(b'"') {
+                    return Compact::No;
+                }
+            }
+        }
+        keys.push((start as u32, s.i as u32));
+        s.i += 1;
+        if !s.eat(b':') || !value(&mut s) {
+            return Compact::No;
+        }
+        ends.push(s.i as u32);
+        match s.peek() {
+            Some(b',') => s.i += 1,
+            Some(b'}') if s.i + 1 == b.len() => break,
+            _ => return Compact::No,
+        }
+    }
+    if s.non_ascii && std::str::from_utf8(b).is_err() {
+        Compact::No
+    } else if expected && keys.len() == expect.len() {
+        Compact::Expected
+    } else {
+        Compact::Keys
+    }
+}
+
+/// `a == b` for the short keys of sensor records, in a few word compares
+/// instead of a call to `memcmp` (a fifth of the insert had gone to
+/// comparing keys that way).
+#[inline]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    let word = |s: &[u8], i: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&s[i..i + 8]);
+        u64::from_le_bytes(w)
+    };
+    if n >= 8 {
+        // Whole words, the last one overlapping the one before.
+        let mut i = 0;
+        while i + 8 < n {
+            if word(a, i) != word(b, i) {
+                return false;
+            }
+            i += 8;
+        }
+        word(a, n - 8) == word(b, n - 8)
+    } else {
+        a.iter().zip(b).all(|(x, y)| x == y)
     }
 }
 
@@ -540,6 +655,57 @@ mod tests {
                 let plain = entries.iter().all(|(_, v)| !v.contains(['[', 'e', 'E', '\\']) && v.len() < 16);
                 prop_assert!(!(plain && entries.iter().all(|(k, _)| k.is_ascii())), "{}", text);
             }
+        }
+
+        #[test]
+        fn compact_objects_are_valid_and_split_where_they_are_written(
+            v in json_value(),
+            pos in any::<usize>(),
+            byte in any::<u8>(),
+            mutate in any::<bool>(),
+            same in any::<bool>(),
+        ) {
+            let mut b = serde_json::to_vec(&v).unwrap();
+            if mutate {
+                let at = pos % (b.len() + 1);
+                b.insert(at, byte);
+            }
+            let (mut keys, mut ends) = (Vec::new(), Vec::new());
+            // The keys it would find, given as expected (or none).
+            let mut expect: Vec<Box<[u8]>> = Vec::new();
+            if same && super::compact_object(&b, &[], &mut keys, &mut ends) != super::Compact::No {
+                expect = keys.iter().map(|&(a, z)| b[a as usize..z as usize].into()).collect();
+            }
+            ends.clear();
+            let found = super::compact_object(&b, &expect, &mut keys, &mut ends);
+            if found == super::Compact::No {
+                // Unsure only of what the fast check leaves to serde_json,
+                // or of what is not a compact flat object.
+                let object = matches!(&v, serde_json::Value::Object(m) if !m.is_empty());
+                let text = String::from_utf8_lossy(&b);
+                let unsure = text.contains("\\u") || text.contains('e') || !text.is_ascii();
+                prop_assert!(mutate || !object || unsure, "{}", text);
+                return Ok(());
+            }
+            prop_assert!(serde_ok(&b) && surely_valid(&b), "{:?}", String::from_utf8_lossy(&b));
+            prop_assert_eq!(found == super::Compact::Expected, same && !expect.is_empty());
+            // The pieces are `{"k":v,"k":v}` exactly.
+            let mut rebuilt = b"{".to_vec();
+            // Where the `{` or `,` before each key is.
+            let mut at = 0;
+            for (j, (&(k0, k1), &end)) in keys.iter().zip(&ends).enumerate() {
+                if j > 0 {
+                    rebuilt.push(b',');
+                }
+                prop_assert_eq!(k0 as usize, at + 2);
+                rebuilt.push(b'"');
+                rebuilt.extend_from_slice(&b[k0 as usize..k1 as usize]);
+                rebuilt.extend_from_slice(b"\":");
+                rebuilt.extend_from_slice(&b[k1 as usize + 2..end as usize]);
+                at = end as usize;
+            }
+            rebuilt.push(b'}');
+            prop_assert_eq!(rebuilt, b);
         }
 
         #[test]

@@ -10,6 +10,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use tsstore::encoding::split::Record;
+
 /// Block size of every store and frame measured.
 pub const BLOCK: usize = 4096;
 /// What the codec bench keeps beside each frame in its block: a header
@@ -28,15 +30,15 @@ pub fn pack_blocks(
     records: &[Reading],
     columnar: bool,
 ) -> Vec<(usize, usize, Vec<u8>)> {
-    let refs: Vec<(i64, &[u8])> = records.iter().map(|(t, p)| (*t, p.as_slice())).collect();
+    let refs: Vec<Record<'_>> = records.iter().map(|(t, p)| Record::new(*t, p)).collect();
     let mut frames = Vec::new();
     let mut i = 0;
     while i < refs.len() {
         let mut room = BLOCK - HEADER;
         let mut end = i;
         let mut staged = 0;
-        while end < refs.len() && staged + refs[end].1.len() + 16 <= STAGED {
-            staged += refs[end].1.len() + 16;
+        while end < refs.len() && staged + refs[end].payload.len() + 16 <= STAGED {
+            staged += refs[end].payload.len() + 16;
             end += 1;
         }
         loop {

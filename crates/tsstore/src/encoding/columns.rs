@@ -30,6 +30,8 @@
 
 use std::collections::HashMap;
 
+use super::split::{self, Record, Split, Template};
+
 /// Most templates one frame keeps; records of further shapes are raw.
 pub const MAX_TEMPLATES: usize = 64;
 /// Most keys a template has; wider records are raw.
@@ -100,92 +102,6 @@ impl<'a> Cursor<'a> {
     }
 }
 
-/// Splits a flat object written as `{"k":v,...}` (no spaces, keys without
-/// escapes) into its keys (into `keys`, cleared first) and value texts
-/// (appended to `values`); false for anything else, after which `values`
-/// may hold some of its values (the caller truncates).
-fn split_into<'a>(p: &'a [u8], keys: &mut Vec<&'a [u8]>, values: &mut Vec<&'a [u8]>) -> bool {
-    keys.clear();
-    if p.len() < 2 || p[0] != b'{' || p[p.len() - 1] != b'}' || p == b"{}" {
-        return false;
-    }
-    let mut i = 1;
-    loop {
-        if p.get(i) != Some(&b'"') {
-            return false;
-        }
-        let start = i + 1;
-        let Some(len) = p[start..].iter().position(|&b| b == b'"' || b == b'\\') else {
-            return false;
-        };
-        if p[start + len] != b'"' || p.get(start + len + 1) != Some(&b':') {
-            return false;
-        }
-        keys.push(&p[start..start + len]);
-        i = start + len + 2;
-        let Some(end) = value_end(p, i) else {
-            return false;
-        };
-        values.push(&p[i..end]);
-        if keys.len() > MAX_KEYS {
-            return false;
-        }
-        match p.get(end) {
-            Some(b',') => i = end + 1,
-            Some(b'}') if end + 1 == p.len() => return true,
-            _ => return false,
-        }
-    }
-}
-
-/// Splits `p` into `values` (appended) if it is written as `{"k":v,...}`
-/// with exactly `keys`, in order: the check for a record shaped like the
-/// one before, without collecting its keys. False for anything else,
-/// after which `values` may hold some of its values (the caller
-/// truncates).
-fn split_as<'a>(p: &'a [u8], keys: &[&[u8]], values: &mut Vec<&'a [u8]>) -> bool {
-    let mut i = 0;
-    for (j, key) in keys.iter().enumerate() {
-        let open = if j == 0 { b'{' } else { b',' };
-        // `{"` (first) or `,"`, the key, `":`, then the value.
-        let end = i + key.len() + 4;
-        match p.get(i..end) {
-            Some([o, b'"', rest @ ..])
-                if *o == open && rest.starts_with(key) && rest[key.len()..] == *b"\":" => {}
-            _ => return false,
-        }
-        let Some(value) = value_end(p, end) else {
-            return false;
-        };
-        values.push(&p[end..value]);
-        i = value;
-    }
-    i + 1 == p.len() && p[i] == b'}'
-}
-
-/// Where the JSON value starting at `i` ends: before the `,` or `}` that
-/// follows it at depth 0 (strings and nesting skipped whole).
-fn value_end(p: &[u8], mut i: usize) -> Option<usize> {
-    let start = i;
-    let mut depth = 0u32;
-    while i < p.len() {
-        match p[i] {
-            b'"' => {
-                i += 1;
-                while *p.get(i)? != b'"' {
-                    i += if p[i] == b'\\' { 2 } else { 1 };
-                }
-            }
-            b'{' | b'[' => depth += 1,
-            b'}' | b']' if depth > 0 => depth -= 1,
-            b',' | b'}' if depth == 0 => return (i > start).then_some(i),
-            _ => {}
-        }
-        i += 1;
-    }
-    None
-}
-
 /// Rebuilds a templated record into `out`.
 fn rebuild(out: &mut Vec<u8>, keys: &[&[u8]], values: &[&[u8]]) {
     out.push(b'{');
@@ -201,100 +117,208 @@ fn rebuild(out: &mut Vec<u8>, keys: &[&[u8]], values: &[&[u8]]) {
     out.push(b'}');
 }
 
-/// Records split once into templates and values, from which the body of
-/// any prefix can be written: `FrameCodec::pack` tries a few prefix
-/// lengths per block and splits each record only once.
+/// One column of a body, laid out once for every record a frame may take:
+/// any prefix of its rows is then two copies (their lengths, their texts).
+#[derive(Debug, Default)]
+struct Column {
+    lens: Vec<u8>,
+    texts: Vec<u8>,
+    /// Every length took one byte: a prefix of rows is as many bytes of
+    /// `lens`, whose sum is its texts' length.
+    short: bool,
+}
+
+impl Column {
+    fn new() -> Column {
+        Column {
+            short: true,
+            ..Column::default()
+        }
+    }
+
+    fn push(&mut self, text: &[u8]) {
+        match u8::try_from(text.len()) {
+            Ok(len) if len < 0x80 => self.lens.push(len),
+            _ => {
+                self.short = false;
+                put_varint(&mut self.lens, text.len() as u64);
+            }
+        }
+        self.texts.extend_from_slice(text);
+    }
+
+    /// Writes its first `rows` rows: their lengths, then their texts.
+    fn write(&self, rows: usize, out: &mut Vec<u8>) {
+        let (lens, texts) = if self.short {
+            let lens = &self.lens[..rows];
+            (rows, lens.iter().map(|&l| usize::from(l)).sum())
+        } else {
+            let mut cursor = Cursor {
+                b: &self.lens,
+                i: 0,
+            };
+            let mut texts = 0;
+            for _ in 0..rows {
+                // Written by `push`: a varint per row.
+                texts += cursor.varint().unwrap_or(0) as usize;
+            }
+            (cursor.i, texts)
+        };
+        out.extend_from_slice(&self.lens[..lens]);
+        out.extend_from_slice(&self.texts[..texts]);
+    }
+}
+
+/// A shape is written as one varint byte: template + 1, or 0 (raw).
+const _: () = assert!(MAX_TEMPLATES < 0x7f);
+
+/// Records split once into templates and value columns, from which the
+/// body of any prefix can be written by copying: `FrameCodec::pack` tries
+/// a few prefix lengths per block.
 #[derive(Debug)]
 pub struct Prepared<'a> {
-    records: &'a [(i64, &'a [u8])],
+    first: i64,
+    /// Timestamp steps as varints; `step_ends[r - 1]`: their length up to
+    /// record `r`'s.
+    steps: Vec<u8>,
+    step_ends: Vec<usize>,
+    /// Per record: its shape byte.
+    shapes: Vec<u8>,
     /// Templates in order of first use, so a prefix uses a prefix of them.
     templates: Vec<Vec<&'a [u8]>>,
-    /// Per record: its template + 1, or 0 (raw).
-    shapes: Vec<u32>,
-    /// Per template: its records, in order.
-    rows: Vec<Vec<u32>>,
-    /// Every templated record's values, one after another.
-    values: Vec<&'a [u8]>,
-    /// Per record: where its values start in `values`.
-    value_start: Vec<u32>,
+    /// Per template: the records of that shape, in order, and its value
+    /// columns (one per key).
+    rows: Vec<Vec<usize>>,
+    columns: Vec<Vec<Column>>,
+    /// Raw records, and which they are.
+    raw: Column,
+    raw_rows: Vec<usize>,
 }
 
 impl<'a> Prepared<'a> {
-    /// Splits `records` (timestamps strictly increasing). `columnar` false
-    /// keeps every record raw (text and binary stores, whose payloads are
-    /// not JSON objects).
-    pub fn new(records: &'a [(i64, &'a [u8])], columnar: bool) -> Prepared<'a> {
+    /// Lays out `records` (timestamps strictly increasing), split by the
+    /// insert or here (`split`). `columnar` false keeps every record raw
+    /// (text and binary stores, whose payloads are not JSON objects).
+    pub fn new(records: &'a [Record<'a>], columnar: bool) -> Prepared<'a> {
         let mut p = Prepared {
-            records,
-            templates: Vec::new(),
+            first: records.first().map_or(0, |r| r.timestamp),
+            steps: Vec::with_capacity(records.len() * 2),
+            step_ends: Vec::with_capacity(records.len()),
             shapes: Vec::with_capacity(records.len()),
+            templates: Vec::new(),
             rows: Vec::new(),
-            values: Vec::new(),
-            value_start: Vec::with_capacity(records.len()),
+            columns: Vec::new(),
+            raw: Column::new(),
+            raw_rows: Vec::new(),
         };
+        for w in records.windows(2) {
+            put_varint(
+                &mut p.steps,
+                w[1].timestamp.wrapping_sub(w[0].timestamp) as u64,
+            );
+            p.step_ends.push(p.steps.len());
+        }
         let mut by_keys: HashMap<Vec<&[u8]>, usize> = HashMap::new();
+        // The insert's templates met so far, and their frame template.
+        let mut known: Vec<(&Template, usize)> = Vec::new();
         let mut keys = Vec::new();
+        let mut values = Vec::new();
         let mut last: Option<usize> = None;
-        for (r, &(_, payload)) in records.iter().enumerate() {
-            p.value_start.push(p.values.len() as u32);
-            let start = p.values.len();
-            let mut shape = 0;
-            // `split_as` and `split_into` accept exactly `{"k":v,...}`, so
-            // rebuilding gives back these bytes: the transform is exact by
-            // construction. Consecutive records mostly share their keys: the last
-            // template is tried first, without collecting the keys.
-            if let Some(t) = last.filter(|_| columnar)
-                && split_as(payload, &p.templates[t], &mut p.values)
-            {
-                p.rows[t].push(r as u32);
-                p.shapes.push(t as u32 + 1);
-                continue;
-            }
-            p.values.truncate(start);
-            if columnar && split_into(payload, &mut keys, &mut p.values) {
-                let t = match by_keys.get(&keys).copied() {
-                    Some(t) => Some(t),
-                    None if p.templates.len() < MAX_TEMPLATES => {
-                        p.templates.push(keys.clone());
-                        p.rows.push(Vec::new());
-                        by_keys.insert(keys.clone(), p.templates.len() - 1);
-                        Some(p.templates.len() - 1)
+        for (r, record) in records.iter().enumerate() {
+            let payload = record.payload;
+            values.clear();
+            let shape = match record.split {
+                _ if !columnar => None,
+                Split::Whole => None,
+                Split::Values(template, ends) => {
+                    let t = match known.iter().rev().find(|(k, _)| std::ptr::eq(*k, template)) {
+                        Some(&(_, t)) => Some(t),
+                        None => {
+                            keys.clear();
+                            keys.extend(template.keys.iter().map(|k| &**k));
+                            let t = p.template_of(&mut by_keys, &keys);
+                            known.extend(t.map(|t| (template, t)));
+                            t
+                        }
+                    };
+                    t.filter(|_| split::presplit_values(payload, template, ends, &mut values))
+                }
+                // `split_as` and `split_into` accept exactly `{"k":v,...}`,
+                // so rebuilding gives back these bytes: the transform is
+                // exact by construction. Consecutive records mostly share
+                // their keys: the last template is tried first, without
+                // collecting the keys.
+                Split::Unknown => match last {
+                    Some(t) if split::split_as(payload, &p.templates[t], &mut values) => Some(t),
+                    _ => {
+                        values.clear();
+                        if split::split_into(payload, &mut keys, &mut values) {
+                            p.template_of(&mut by_keys, &keys)
+                        } else {
+                            None
+                        }
                     }
-                    None => None,
-                };
-                if let Some(t) = t {
+                },
+            };
+            match shape {
+                Some(t) => {
                     debug_assert!({
                         let mut check = Vec::new();
-                        rebuild(&mut check, &keys, &p.values[start..]);
+                        rebuild(&mut check, &p.templates[t], &values);
                         check == payload
                     });
-                    p.rows[t].push(r as u32);
                     last = Some(t);
-                    shape = t + 1;
+                    p.rows[t].push(r);
+                    for (column, value) in p.columns[t].iter_mut().zip(&values) {
+                        column.push(value);
+                    }
+                    p.shapes.push(t as u8 + 1);
+                }
+                None => {
+                    p.raw.push(payload);
+                    p.raw_rows.push(r);
+                    p.shapes.push(0);
                 }
             }
-            if shape == 0 {
-                p.values.truncate(start);
-            }
-            p.shapes.push(shape as u32);
         }
         p
     }
 
-    /// Writes the body of the first `n` records (at least one) to `out`.
+    /// The frame template for `keys`, made if new; None once the frame
+    /// has `MAX_TEMPLATES` (the record is kept raw).
+    fn template_of(
+        &mut self,
+        by_keys: &mut HashMap<Vec<&'a [u8]>, usize>,
+        keys: &[&'a [u8]],
+    ) -> Option<usize> {
+        if let Some(&t) = by_keys.get(keys) {
+            return Some(t);
+        }
+        if self.templates.len() >= MAX_TEMPLATES {
+            return None;
+        }
+        self.templates.push(keys.to_vec());
+        self.rows.push(Vec::new());
+        self.columns
+            .push((0..keys.len()).map(|_| Column::new()).collect());
+        by_keys.insert(keys.to_vec(), self.templates.len() - 1);
+        Some(self.templates.len() - 1)
+    }
+
+    /// Writes the body of the first `n` records (at least one, at most
+    /// those prepared) to `out`.
     pub fn body(&self, n: usize, out: &mut Vec<u8>) {
         out.clear();
-        let records = &self.records[..n];
-        let Some(&(first, _)) = records.first() else {
+        if n == 0 {
             return;
-        };
-        out.extend_from_slice(&first.to_le_bytes());
-        put_varint(out, n as u64);
-        for w in records.windows(2) {
-            put_varint(out, w[1].0.wrapping_sub(w[0].0) as u64);
         }
-        let shapes = &self.shapes[..n];
-        let used = shapes.iter().copied().max().unwrap_or(0) as usize;
+        let below = |rows: &[usize]| rows.partition_point(|&r| r < n);
+        out.extend_from_slice(&self.first.to_le_bytes());
+        put_varint(out, n as u64);
+        out.extend_from_slice(&self.steps[..n.checked_sub(2).map_or(0, |r| self.step_ends[r])]);
+        let used = self
+            .rows
+            .partition_point(|rows| rows.first().is_some_and(|&r| r < n));
         put_varint(out, used as u64);
         for t in &self.templates[..used] {
             put_varint(out, t.len() as u64);
@@ -303,27 +327,12 @@ impl<'a> Prepared<'a> {
                 out.extend_from_slice(k);
             }
         }
-        for &s in shapes {
-            put_varint(out, u64::from(s));
-        }
-        let raw = || records.iter().zip(shapes).filter(|(_, s)| **s == 0);
-        for ((_, p), _) in raw() {
-            put_varint(out, p.len() as u64);
-        }
-        for ((_, p), _) in raw() {
-            out.extend_from_slice(p);
-        }
-        for (t, keys) in self.templates[..used].iter().enumerate() {
-            let rows = &self.rows[t];
-            let rows = &rows[..rows.partition_point(|&r| (r as usize) < n)];
-            for j in 0..keys.len() {
-                let value = |r: u32| self.values[self.value_start[r as usize] as usize + j];
-                for &r in rows {
-                    put_varint(out, value(r).len() as u64);
-                }
-                for &r in rows {
-                    out.extend_from_slice(value(r));
-                }
+        out.extend_from_slice(&self.shapes[..n]);
+        self.raw.write(below(&self.raw_rows), out);
+        for (rows, columns) in self.rows[..used].iter().zip(&self.columns) {
+            let rows = below(rows);
+            for column in columns {
+                column.write(rows, out);
             }
         }
     }
@@ -332,7 +341,7 @@ impl<'a> Prepared<'a> {
 /// Lays `records` (timestamps strictly increasing, at least one) out as a
 /// frame body in `out`. `columnar` false keeps every record raw (text and
 /// binary stores, whose payloads are not JSON objects).
-pub fn encode(records: &[(i64, &[u8])], columnar: bool, out: &mut Vec<u8>) {
+pub fn encode(records: &[Record<'_>], columnar: bool, out: &mut Vec<u8>) {
     Prepared::new(records, columnar).body(records.len(), out);
 }
 
@@ -651,10 +660,42 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    fn unsplit(records: &[(i64, Vec<u8>)]) -> Vec<Record<'_>> {
+        records.iter().map(|(t, p)| Record::new(*t, p)).collect()
+    }
+
     fn round_trip(records: &[(i64, Vec<u8>)], columnar: bool) -> Vec<u8> {
-        let refs: Vec<(i64, &[u8])> = records.iter().map(|(t, p)| (*t, p.as_slice())).collect();
         let mut body = Vec::new();
-        encode(&refs, columnar, &mut body);
+        encode(&unsplit(records), columnar, &mut body);
+        if columnar {
+            // Split as an insert splits JSON (in the check's pass): the
+            // very same body.
+            let mut splitter = crate::encoding::split::Splitter::default();
+            let splits: Vec<_> = records
+                .iter()
+                .map(|(_, p)| {
+                    let mut ends = Vec::new();
+                    let checked = splitter.check_json(p, &mut ends);
+                    (checked, splitter.template().cloned(), ends)
+                })
+                .collect();
+            let presplit: Vec<Record<'_>> = records
+                .iter()
+                .zip(&splits)
+                .map(|((t, p), (checked, template, ends))| Record {
+                    timestamp: *t,
+                    payload: p,
+                    split: match (checked, template) {
+                        (crate::encoding::split::Checked::Split, Some(t)) => Split::Values(t, ends),
+                        (crate::encoding::split::Checked::Whole, _) => Split::Whole,
+                        _ => Split::Unknown,
+                    },
+                })
+                .collect();
+            let mut again = Vec::new();
+            encode(&presplit, true, &mut again);
+            assert_eq!(again, body, "split by the insert");
+        }
         let (mut out, mut payloads) = (Vec::new(), Vec::new());
         decode(&body, &mut out, &mut payloads).unwrap();
         let back: Vec<(i64, Vec<u8>)> = out
@@ -713,9 +754,8 @@ mod tests {
         let records: Vec<(i64, Vec<u8>)> = (1..50)
             .map(|i| (i, format!(r#"{{"a":{i},"b":"x"}}"#).into_bytes()))
             .collect();
-        let refs: Vec<(i64, &[u8])> = records.iter().map(|(t, p)| (*t, p.as_slice())).collect();
         let mut body = Vec::new();
-        encode(&refs, true, &mut body);
+        encode(&unsplit(&records), true, &mut body);
         let (mut out, mut payloads) = (Vec::new(), Vec::new());
         for cut in 0..body.len() {
             assert!(decode(&body[..cut], &mut out, &mut payloads).is_err());

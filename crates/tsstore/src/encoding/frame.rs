@@ -8,6 +8,7 @@
 use std::ops::Range;
 
 use super::columns::{self, BodyError, BodyView, Prepared};
+use super::split::Record;
 
 /// zstd level: 1 is the fast end; higher levels gained 15–20 % more
 /// readings per block for 4–5× the CPU in the measurements, too
@@ -86,7 +87,7 @@ impl FrameCodec {
     /// The frame of all of `records`.
     pub fn compress(
         &mut self,
-        records: &[(i64, &[u8])],
+        records: &[Record<'_>],
         columnar: bool,
     ) -> Result<Vec<u8>, FrameError> {
         columns::encode(records, columnar, &mut self.body);
@@ -129,22 +130,23 @@ impl FrameCodec {
     /// its own worth of records, whatever the caller has staged.
     pub fn pack(
         &mut self,
-        records: &[(i64, &[u8])],
+        records: &[Record<'_>],
         columnar: bool,
         capacity: usize,
     ) -> Result<usize, FrameError> {
         let raw = |n: usize| {
             records[..n]
                 .iter()
-                .map(|(_, p)| raw_size(p.len()))
+                .map(|r| raw_size(r.payload.len()))
                 .sum::<usize>()
         };
         // A little short of the guess: an overshoot costs a second try.
         let target = (capacity as f64 * self.ratio * 0.97) as usize;
         let mut n = 0;
         let mut bytes = 0;
-        while n < records.len() && (n == 0 || bytes + raw_size(records[n].1.len()) <= target) {
-            bytes += raw_size(records[n].1.len());
+        while n < records.len() && (n == 0 || bytes + raw_size(records[n].payload.len()) <= target)
+        {
+            bytes += raw_size(records[n].payload.len());
             n += 1;
         }
         // Split only what a frame could take: a quarter more than the
@@ -298,7 +300,7 @@ mod tests {
     #[test]
     fn packs_the_longest_prefix_that_fits_and_unpacks_it_exactly() {
         let records = readings(5000);
-        let refs: Vec<(i64, &[u8])> = records.iter().map(|(t, p)| (*t, p.as_slice())).collect();
+        let refs: Vec<Record<'_>> = records.iter().map(|(t, p)| Record::new(*t, p)).collect();
         let mut codec = FrameCodec::new(1 << 20).unwrap();
         let n = codec.pack(&refs, true, 4000).unwrap();
         let frame = codec.packed().to_vec();
@@ -323,7 +325,7 @@ mod tests {
     fn a_record_too_large_for_one_block_is_framed_alone() {
         let mut state = 7;
         let big: Vec<u8> = (0..20_000).map(|_| noise(&mut state) as u8).collect();
-        let records = [(1, big.as_slice()), (2, b"{}".as_slice())];
+        let records = [Record::new(1, &big), Record::new(2, b"{}")];
         let mut codec = FrameCodec::new(1 << 20).unwrap();
         let n = codec.pack(&records, false, 4000).unwrap();
         let frame = codec.packed();
@@ -334,7 +336,7 @@ mod tests {
     #[test]
     fn a_frame_that_claims_too_much_is_refused() {
         let records = readings(2000);
-        let refs: Vec<(i64, &[u8])> = records.iter().map(|(t, p)| (*t, p.as_slice())).collect();
+        let refs: Vec<Record<'_>> = records.iter().map(|(t, p)| Record::new(*t, p)).collect();
         let mut codec = FrameCodec::new(1 << 20).unwrap();
         let frame = codec.compress(&refs, true).unwrap();
         let mut small = FrameCodec::new(1000).unwrap();

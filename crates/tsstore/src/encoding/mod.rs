@@ -10,6 +10,7 @@
 pub mod columns;
 pub(crate) mod compressed;
 pub mod frame;
+pub mod split;
 
 pub use compressed::{Compression, MIN_COMPRESSED_BLOCKS, STAGING, staging_blocks};
 pub use frame::{FrameCodec, FrameError};

@@ -59,6 +59,12 @@ impl FrameSink {
 }
 
 impl Store {
+    /// Starts writing back what was written to the data file, without
+    /// waiting (`StoreFile::start_sync`).
+    pub(crate) fn start_write_back(&self) {
+        self.data.start_sync();
+    }
+
     pub(crate) fn frame_sink(&self) -> FrameSink {
         FrameSink {
             writer: Arc::clone(&self.writer),

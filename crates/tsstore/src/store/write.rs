@@ -5,6 +5,7 @@
 use std::borrow::Cow;
 
 use super::Store;
+use crate::encoding::compressed::Compressed;
 use crate::error::{Error, Result};
 use crate::format::{DataType, OBJ_DELETED};
 use crate::lock::{mutex_lock, write_lock};
@@ -32,6 +33,30 @@ impl Store {
         Ok(stored)
     }
 
+    /// Checks every payload, then inserts them into a compressed store. A
+    /// JSON payload is checked and split into its columns in one pass
+    /// when the fast check is sure of it (`Intake::add_json`).
+    fn put_compressed<I, B>(&self, c: &Compressed, items: I) -> Result<Vec<ObjectHandle>>
+    where
+        I: IntoIterator<Item = (Option<i64>, B)>,
+        B: AsRef<[u8]>,
+    {
+        let items = items.into_iter();
+        let mut intake = c.intake();
+        intake.expect(items.size_hint().0);
+        let json = self.meta.data_type == DataType::Json;
+        let max = self.max_object_size();
+        for (ts, p) in items {
+            let p = p.as_ref();
+            if json && p.len() as u64 <= max && intake.add_json(ts, p) {
+                continue;
+            }
+            intake.add(ts, &self.check_payload(p)?);
+        }
+        self.check_writable()?;
+        c.put(intake)
+    }
+
     /// Checks `payload` as `put` would (data type, schema, size) without
     /// writing anything: for validating a whole import before any of it
     /// goes in.
@@ -44,7 +69,7 @@ impl Store {
         let payload = self.check_payload(payload)?;
         if let Some(c) = &self.compressed {
             self.check_writable()?;
-            return one(c.put_many(&[(Some(timestamp), &payload)]));
+            return c.put_one(Some(timestamp), &payload);
         }
         self.write(|w, ctx| {
             check_timestamp(timestamp, w.newest())?;
@@ -59,7 +84,7 @@ impl Store {
         let payload = self.check_payload(payload)?;
         if let Some(c) = &self.compressed {
             self.check_writable()?;
-            return one(c.put_many(&[(None, &payload)]));
+            return c.put_one(None, &payload);
         }
         self.write(|w, ctx| {
             let ts = next_timestamp(w.newest())?;
@@ -77,16 +102,13 @@ impl Store {
         I: IntoIterator<Item = (Option<i64>, B)>,
         B: AsRef<[u8]>,
     {
+        if let Some(c) = &self.compressed {
+            return self.put_compressed(c, items);
+        }
         let owned: Vec<(Option<i64>, B)> = items.into_iter().collect();
         let mut items = Vec::with_capacity(owned.len());
         for (ts, p) in &owned {
             items.push((*ts, self.check_payload(p.as_ref())?));
-        }
-        if let Some(c) = &self.compressed {
-            self.check_writable()?;
-            let items: Vec<(Option<i64>, &[u8])> =
-                items.iter().map(|(ts, p)| (*ts, p.as_ref())).collect();
-            return c.put_many(&items);
         }
         self.write(|w, ctx| {
             let mut prev = w.newest();
@@ -194,11 +216,4 @@ pub(crate) fn next_timestamp(newest: i64) -> Result<i64> {
             newest,
         }),
     }
-}
-
-/// The one handle of a one-record insert.
-fn one(handles: Result<Vec<ObjectHandle>>) -> Result<ObjectHandle> {
-    handles?
-        .pop()
-        .ok_or_else(|| Error::Io(std::io::Error::other("an insert returned no handle")))
 }

@@ -26,21 +26,22 @@
 //! the main ring's writer, then `state`, then the staging ring's index.
 //! The framer never takes `writer`.
 
+mod queue;
 mod read;
 mod stage;
 
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
 use super::FrameCodec;
-use super::frame::raw_size;
+use super::split::Template;
 use crate::error::{Error, Result};
 use crate::format::{DataType, OBJECT_HEADER_SIZE};
 use crate::lock::mutex_lock;
 use crate::store::{FrameSink, Store};
 
+use queue::{StagedBatch, Unframed};
 pub(crate) use read::FramedRecords;
 
 /// Name of the staging ring's directory inside the store's.
@@ -114,147 +115,6 @@ impl Drop for Framer {
     }
 }
 
-/// The staged records not yet framed, with their payloads, oldest first,
-/// and the framer's round. The framer packs from this queue instead of
-/// reading the staging ring back; what it holds is bounded by the staging
-/// ring's capacity, which never wraps over a record not yet framed.
-#[derive(Debug, Default)]
-struct Unframed {
-    /// One batch per staging insert; none is empty past `front_done`.
-    batches: VecDeque<Arc<StagedBatch>>,
-    /// Records of the front batch already framed.
-    front_done: usize,
-    /// Their raw size, as the codec counts it (`frame::raw_size`).
-    bytes: u64,
-    /// `bytes` at which to wake the framer next (`u64::MAX` while a round
-    /// is asked for or running).
-    next_try: u64,
-    /// A round is asked for.
-    wanted: bool,
-    /// A round is running.
-    busy: bool,
-    stop: bool,
-}
-
-/// Records staged by one insert, as the framer packs them.
-#[derive(Debug, Default, Clone)]
-struct StagedBatch {
-    payloads: Vec<u8>,
-    records: Vec<StagedRecord>,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct StagedRecord {
-    timestamp: i64,
-    /// The staging block it starts in.
-    block: u32,
-    /// Its payload in the batch's `payloads`.
-    start: usize,
-    end: usize,
-}
-
-impl StagedRecord {
-    fn raw_size(&self) -> u64 {
-        raw_size(self.end - self.start) as u64
-    }
-}
-
-impl StagedBatch {
-    fn push(&mut self, timestamp: i64, block: u32, payload: &[u8]) {
-        let start = self.payloads.len();
-        self.payloads.extend_from_slice(payload);
-        self.records.push(StagedRecord {
-            timestamp,
-            block,
-            start,
-            end: self.payloads.len(),
-        });
-    }
-
-    fn payload(&self, r: &StagedRecord) -> &[u8] {
-        &self.payloads[r.start..r.end]
-    }
-}
-
-impl Unframed {
-    /// The staging block of the first record not yet framed.
-    fn first_block(&self) -> Option<u32> {
-        let front = self.batches.front()?;
-        front.records.get(self.front_done).map(|r| r.block)
-    }
-
-    /// Queues records just staged: (timestamp, staging block, payload).
-    fn queue<'p>(&mut self, records: impl Iterator<Item = (i64, u32, &'p [u8])>) {
-        let mut records = records.peekable();
-        if records.peek().is_none() {
-            return;
-        }
-        // Onto the newest batch unless the framer holds it: one `put`
-        // after another makes one batch, not one each.
-        if !matches!(self.batches.back_mut().map(Arc::get_mut), Some(Some(_))) {
-            self.batches.push_back(Arc::default());
-        }
-        if let Some(batch) = self.batches.back_mut().and_then(Arc::get_mut) {
-            for (ts, block, payload) in records {
-                batch.push(ts, block, payload);
-                self.bytes += raw_size(payload.len()) as u64;
-            }
-        }
-    }
-
-    /// Drops the `n` oldest records: they are framed.
-    fn advance(&mut self, mut n: usize) {
-        while n > 0 {
-            let Some(front) = self.batches.front() else {
-                break;
-            };
-            let take = n.min(front.records.len() - self.front_done);
-            for r in &front.records[self.front_done..self.front_done + take] {
-                self.bytes = self.bytes.saturating_sub(r.raw_size());
-            }
-            self.front_done += take;
-            n -= take;
-            if self.front_done == front.records.len() {
-                self.batches.pop_front();
-                self.front_done = 0;
-            }
-        }
-        if self.batches.is_empty() {
-            self.bytes = 0;
-        }
-    }
-
-    /// Takes the record at `ts` out of the queue (it was deleted while
-    /// staged); false if it is not queued.
-    fn remove(&mut self, ts: i64) -> bool {
-        let skip = self.front_done;
-        for (b, batch) in self.batches.iter_mut().enumerate() {
-            let from = if b == 0 { skip } else { 0 };
-            let records = &batch.records[from..];
-            let (Some(first), Some(last)) = (records.first(), records.last()) else {
-                continue;
-            };
-            if ts < first.timestamp || ts > last.timestamp {
-                continue;
-            }
-            let Ok(k) = records.binary_search_by_key(&ts, |r| r.timestamp) else {
-                return false;
-            };
-            let batch = Arc::make_mut(batch);
-            let r = batch.records.remove(from + k);
-            self.bytes = self.bytes.saturating_sub(r.raw_size());
-            if batch.records.len() == from {
-                self.batches.remove(b);
-                if b == 0 {
-                    self.front_done = 0;
-                }
-            }
-            return true;
-        }
-        false
-    }
-}
-
 #[derive(Debug, Default)]
 struct Measured {
     frames: AtomicU64,
@@ -272,6 +132,9 @@ pub(crate) struct Shared {
     columnar: bool,
     /// One insert, delete or reset at a time.
     writer: Mutex<()>,
+    /// The template of the last record an insert split: the next insert
+    /// starts from it (`Intake`).
+    template: Mutex<Option<Arc<Template>>>,
     /// One framing at a time, with the codec it packs with (readers make
     /// their own).
     framing: Mutex<FrameCodec>,
@@ -478,6 +341,7 @@ impl Compressed {
         let mut shared = Shared {
             framing: Mutex::new(FrameCodec::new(max_body).map_err(frame_error)?),
             writer: Mutex::new(()),
+            template: Mutex::new(None),
             state: Mutex::new(Unframed::default()),
             wake: Condvar::new(),
             progress: Condvar::new(),
@@ -511,11 +375,15 @@ impl Compressed {
             .staging
             .ring_range(last.saturating_add(1), i64::MAX, false)
             .collect_all()?;
-        unframed.queue(
-            staged
-                .iter()
-                .map(|r| (r.timestamp(), r.handle.block_num, r.data.as_slice())),
-        );
+        let mut batch = StagedBatch::default();
+        for r in &staged {
+            batch.add(&r.data);
+        }
+        for (queued, r) in batch.records.iter_mut().zip(&staged) {
+            queued.timestamp = r.timestamp();
+            queued.block = r.handle.block_num;
+        }
+        unframed.queue(batch);
         let staged = shared.staging.stats().newest_timestamp.unwrap_or(0);
         shared.newest = AtomicI64::new(staged.max(last));
         *mutex_lock(&shared.state) = unframed;

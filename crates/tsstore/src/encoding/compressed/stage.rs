@@ -9,6 +9,7 @@ use std::sync::atomic::Ordering;
 use super::{COUNT_SIZE, Compressed, Shared, StagedBatch, Unframed, cost, frame_error};
 use crate::encoding::FrameCodec;
 use crate::encoding::frame::raw_size;
+use crate::encoding::split::{Record, Splitter};
 use crate::error::{Error, Result};
 use crate::format::{BLOCK_HEADER_SIZE, OBJECT_HEADER_SIZE, blocks_for, first_block_capacity};
 use crate::lock::mutex_lock;
@@ -34,34 +35,172 @@ struct Framed {
     pending: Option<usize>,
 }
 
+/// The records of one insert, checked and not yet stamped or staged: in
+/// batches of a staging chunk each (`STAGE_CHUNK_BLOCKS`), a record too
+/// large to stage alone in its own.
+#[derive(Debug)]
+pub(crate) struct Intake {
+    batches: Vec<StagedBatch>,
+    /// Each record's timestamp as asked (none: now).
+    wanted: Vec<Option<i64>>,
+    splitter: Splitter,
+    /// Staging cost of the last batch's records.
+    bytes: u64,
+    /// The last batch is a record too large to stage.
+    last_alone: bool,
+    /// More than a few records are coming.
+    many: bool,
+    chunk_max: u64,
+    largest: u64,
+}
+
+impl Intake {
+    /// Says how many records are coming, at least.
+    pub(crate) fn expect(&mut self, records: usize) {
+        self.many = records > 16;
+    }
+
+    /// Adds a JSON payload if it is surely valid, checked and split for
+    /// the framer in one pass; false (nothing added) if the caller must
+    /// check it the usual way.
+    pub(crate) fn add_json(&mut self, timestamp: Option<i64>, payload: &[u8]) -> bool {
+        let place = self.place(payload.len());
+        self.open(place);
+        let added = match self.batches.last_mut() {
+            Some(batch) => batch.add_json(&mut self.splitter, payload),
+            None => false,
+        };
+        if !added {
+            if place.new {
+                self.batches.pop();
+            }
+            return false;
+        }
+        self.placed(place, timestamp);
+        true
+    }
+
+    /// Adds a payload the caller checked.
+    pub(crate) fn add(&mut self, timestamp: Option<i64>, payload: &[u8]) {
+        let place = self.place(payload.len());
+        self.open(place);
+        if let Some(batch) = self.batches.last_mut() {
+            batch.add(payload);
+        }
+        self.placed(place, timestamp);
+    }
+
+    /// Where a payload of `len` bytes goes: the last batch, or a new one
+    /// if the chunk would be too large; a record too large to stage gets
+    /// a batch of its own.
+    fn place(&self, len: usize) -> Place {
+        let cost = cost(len);
+        let alone = cost > self.largest;
+        Place {
+            cost,
+            alone,
+            new: self.batches.is_empty()
+                || alone
+                || self.last_alone
+                || self.bytes + cost > self.chunk_max,
+        }
+    }
+
+    fn open(&mut self, place: Place) {
+        if place.new {
+            // A batch of many records fills its chunk: sized for it at
+            // once rather than grown (regrowth had cost a tenth of a
+            // batch insert).
+            let capacity = if self.many { self.chunk_max } else { 0 };
+            self.batches
+                .push(StagedBatch::with_capacity(capacity as usize));
+        }
+    }
+
+    fn placed(&mut self, place: Place, timestamp: Option<i64>) {
+        if place.new {
+            self.bytes = 0;
+        }
+        self.bytes += place.cost;
+        self.last_alone = place.alone;
+        self.wanted.push(timestamp);
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Place {
+    cost: u64,
+    alone: bool,
+    new: bool,
+}
+
 impl Compressed {
-    /// Inserts a batch of checked payloads: timestamps settled and
-    /// checked whole, then staged with raw `put_many`s; the framer is
-    /// woken once a frame's worth is staged. An insert frames by itself
-    /// only before the staging ring could wrap over a record not yet
-    /// framed, or for a record too large to stage.
-    pub(crate) fn put_many(&self, items: &[(Option<i64>, &[u8])]) -> Result<Vec<ObjectHandle>> {
+    /// An insert's records, to be added and then put (`put`).
+    pub(crate) fn intake(&self) -> Intake {
         let shared = &self.shared;
-        let _writer = mutex_lock(&shared.writer);
-        if let Some(why) = mutex_lock(&shared.failed).take() {
-            return Err(Error::Io(std::io::Error::other(format!(
-                "background framing failed: {why}"
-            ))));
+        let largest = shared.largest_staged();
+        Intake {
+            batches: Vec::new(),
+            wanted: Vec::new(),
+            splitter: Splitter::with_template(mutex_lock(&shared.template).clone()),
+            bytes: 0,
+            last_alone: false,
+            many: false,
+            // Staged a few blocks at a time, so that the framer can start
+            // on a frame while the rest of a batch is staged.
+            chunk_max: largest.min(STAGE_CHUNK_BLOCKS * u64::from(shared.staging.block_size())),
+            largest,
         }
+    }
+
+    /// Inserts an intake's records: timestamps settled and checked whole,
+    /// then staged with raw `put_many`s; the framer is woken once a
+    /// frame's worth is staged. An insert frames by itself only before
+    /// the staging ring could wrap over a record not yet framed, or for a
+    /// record too large to stage.
+    pub(crate) fn put(&self, intake: Intake) -> Result<Vec<ObjectHandle>> {
+        let Intake {
+            mut batches,
+            wanted,
+            splitter,
+            ..
+        } = intake;
+        let shared = &self.shared;
+        *mutex_lock(&shared.template) = splitter.into_template();
+        let _writer = shared.writer_lock()?;
         let mut prev = shared.newest.load(Ordering::Relaxed);
-        let mut stamped = Vec::with_capacity(items.len());
-        for &(ts, p) in items {
-            let ts = match ts {
-                Some(ts) => {
-                    check_timestamp(ts, prev)?;
-                    ts
-                }
-                None => next_timestamp(prev)?,
-            };
-            stamped.push((ts, p));
-            prev = ts;
+        let mut wanted = wanted.into_iter();
+        for record in batches.iter_mut().flat_map(|b| b.records.iter_mut()) {
+            record.timestamp = stamp(wanted.next().flatten(), prev)?;
+            prev = record.timestamp;
         }
-        shared.stage(&stamped)
+        let mut handles = Vec::with_capacity(batches.iter().map(|b| b.records.len()).sum());
+        for batch in batches {
+            shared.stage(batch, &mut handles)?;
+        }
+        Ok(handles)
+    }
+
+    /// Inserts one checked payload, as `put` does, without an `Intake`:
+    /// a lone `put` is bound by this thread, and the framer, idle then,
+    /// splits the record.
+    pub(crate) fn put_one(&self, timestamp: Option<i64>, payload: &[u8]) -> Result<ObjectHandle> {
+        let shared = &self.shared;
+        let _writer = shared.writer_lock()?;
+        let ts = stamp(timestamp, shared.newest.load(Ordering::Relaxed))?;
+        if cost(payload.len()) > shared.largest_staged() {
+            return shared.frame_alone(Record::new(ts, payload));
+        }
+        shared.make_room(blocks_for_chunk(
+            std::iter::once(payload.len()),
+            shared.staging.block_size(),
+        ))?;
+        let handle = shared.staging.put(ts, payload)?;
+        shared.newest.store(ts, Ordering::Relaxed);
+        let mut state = mutex_lock(&shared.state);
+        state.queue_one(ts, handle.block_num, payload);
+        shared.wake_if_due(state);
+        Ok(handle)
     }
 
     /// Frames every staged record not yet framed (a last frame as full as
@@ -72,75 +211,113 @@ impl Compressed {
     }
 }
 
-impl Shared {
-    fn stage(&self, items: &[(i64, &[u8])]) -> Result<Vec<ObjectHandle>> {
-        let largest = self.stage_max.saturating_sub(self.stage_bytes);
-        // Staged a few blocks at a time, so that the framer can start on
-        // a frame while the rest of a batch is staged.
-        let chunk_max = largest.min(STAGE_CHUNK_BLOCKS * u64::from(self.staging.block_size()));
-        let mut handles = Vec::with_capacity(items.len());
-        let mut i = 0;
-        while i < items.len() {
-            if cost(items[i].1.len()) > largest {
-                let mut codec = mutex_lock(&self.framing);
-                self.frame(&mut codec, true)?;
-                let framed = self.put_frames(&mut codec, &items[i..i + 1], true, false)?;
-                self.newest.store(items[i].0, Ordering::Relaxed);
-                handles.extend(framed.last.map(|h| ObjectHandle {
-                    size: items[i].1.len() as u32,
-                    ..h
-                }));
-                self.staging.commits.committed();
-                i += 1;
-                continue;
-            }
-            let mut end = i;
-            let mut bytes = 0;
-            while end < items.len() && (end == i || bytes + cost(items[end].1.len()) <= chunk_max) {
-                bytes += cost(items[end].1.len());
-                end += 1;
-            }
-            // Measured on the ring, not estimated: the blocks from the
-            // first unframed record to the head, plus what the chunk
-            // takes. Only this insert stages, and framing only frees
-            // blocks. When they do not fit, the insert waits for the
-            // framer's frames until they do; if its round ends first,
-            // what is left (less than a frame) is framed here, as a
-            // part-frame.
-            let need = blocks_for_chunk(&items[i..end], self.staging.block_size());
-            let fits = |state: &Unframed| {
-                self.unframed_blocks(state) + need < self.staging.config().num_blocks
-            };
-            if !fits(&mutex_lock(&self.state)) && !self.await_room(fits) {
-                let mut codec = mutex_lock(&self.framing);
-                self.frame(&mut codec, true)?;
-            }
-            // One record (the common `put`) skips the batch's vectors.
-            let staged = match &items[i..end] {
-                &[(ts, p)] => vec![self.staging.put(ts, p)?],
-                chunk => self
-                    .staging
-                    .put_many(chunk.iter().map(|&(ts, p)| (Some(ts), p)))?,
-            };
-            self.newest.store(items[end - 1].0, Ordering::Relaxed);
-            let mut state = mutex_lock(&self.state);
-            state.queue(
-                items[i..end]
-                    .iter()
-                    .zip(&staged)
-                    .map(|(&(ts, p), h)| (ts, h.block_num, p)),
-            );
-            i = end;
-            handles.extend(staged);
-            if state.bytes >= state.next_try && self.sink.is_some() && !state.stop {
-                // Not again until this round is done.
-                state.next_try = u64::MAX;
-                state.wanted = true;
-                drop(state);
-                self.wake.notify_one();
-            }
+/// `timestamp`, checked to follow `prev`, or the next one after it.
+fn stamp(timestamp: Option<i64>, prev: i64) -> Result<i64> {
+    match timestamp {
+        Some(ts) => {
+            check_timestamp(ts, prev)?;
+            Ok(ts)
         }
-        Ok(handles)
+        None => next_timestamp(prev),
+    }
+}
+
+impl Shared {
+    /// The writer's lock, unless the framer failed since the last insert
+    /// (the error is reported once, to that insert).
+    fn writer_lock(&self) -> Result<std::sync::MutexGuard<'_, ()>> {
+        let writer = mutex_lock(&self.writer);
+        if let Some(why) = mutex_lock(&self.failed).take() {
+            return Err(Error::Io(std::io::Error::other(format!(
+                "background framing failed: {why}"
+            ))));
+        }
+        Ok(writer)
+    }
+
+    /// The largest record's staging cost that stages: more would let the
+    /// staging ring wrap over a record not yet framed.
+    fn largest_staged(&self) -> u64 {
+        self.stage_max.saturating_sub(self.stage_bytes)
+    }
+
+    /// Stages one batch of an insert and queues it for the framer.
+    fn stage(&self, mut batch: StagedBatch, handles: &mut Vec<ObjectHandle>) -> Result<()> {
+        if let [record] = &batch.records[..]
+            && cost(record.len()) > self.largest_staged()
+        {
+            handles.push(self.frame_alone(batch.record(record))?);
+            return Ok(());
+        }
+        let Some(newest) = batch.records.last().map(|r| r.timestamp) else {
+            return Ok(());
+        };
+        self.make_room(blocks_for_chunk(
+            batch.records.iter().map(|r| r.len()),
+            self.staging.block_size(),
+        ))?;
+        let staged = self.staging.put_many(
+            batch
+                .records
+                .iter()
+                .map(|r| (Some(r.timestamp), batch.payload(r))),
+        )?;
+        for (r, h) in batch.records.iter_mut().zip(&staged) {
+            r.block = h.block_num;
+        }
+        self.newest.store(newest, Ordering::Relaxed);
+        handles.extend(staged);
+        let mut state = mutex_lock(&self.state);
+        state.queue(batch);
+        self.wake_if_due(state);
+        Ok(())
+    }
+
+    /// Frames a record too large to stage, after every staged one.
+    fn frame_alone(&self, record: Record<'_>) -> Result<ObjectHandle> {
+        let mut codec = mutex_lock(&self.framing);
+        self.frame(&mut codec, true)?;
+        let framed = self.put_frames(&mut codec, &[record], true, false)?;
+        self.newest.store(record.timestamp, Ordering::Relaxed);
+        self.staging.commits.committed();
+        let handle = framed.last.ok_or_else(|| {
+            Error::Io(std::io::Error::other(
+                "a record too large to stage was not framed",
+            ))
+        })?;
+        Ok(ObjectHandle {
+            size: record.payload.len() as u32,
+            ..handle
+        })
+    }
+
+    /// Waits until `need` more blocks fit in the staging ring without
+    /// wrapping over a record not yet framed. Measured on the ring, not
+    /// estimated: the blocks from the first unframed record to the head,
+    /// plus `need`. Only the insert holding the writer stages, and
+    /// framing only frees blocks. When they do not fit, the insert waits
+    /// for the framer's frames until they do; if its round ends first,
+    /// what is left (less than a frame) is framed here, as a part-frame.
+    fn make_room(&self, need: u32) -> Result<()> {
+        let fits = |state: &Unframed| {
+            self.unframed_blocks(state) + need < self.staging.config().num_blocks
+        };
+        if !fits(&mutex_lock(&self.state)) && !self.await_room(fits) {
+            let mut codec = mutex_lock(&self.framing);
+            self.frame(&mut codec, true)?;
+        }
+        Ok(())
+    }
+
+    /// Wakes the framer for a round once a frame's worth is queued.
+    fn wake_if_due(&self, mut state: std::sync::MutexGuard<'_, Unframed>) {
+        if state.bytes >= state.next_try && self.sink.is_some() && !state.stop {
+            // Not again until this round is done.
+            state.next_try = u64::MAX;
+            state.wanted = true;
+            drop(state);
+            self.wake.notify_one();
+        }
     }
 
     /// Asks the framer for a round and waits until `fits` holds; false if
@@ -209,14 +386,12 @@ impl Shared {
                 let batches: Vec<Arc<StagedBatch>> = state.batches.iter().cloned().collect();
                 (batches, state.front_done)
             };
-            let refs: Vec<(i64, &[u8])> = batches
+            let refs: Vec<Record<'_>> = batches
                 .iter()
                 .enumerate()
                 .flat_map(|(b, batch)| {
                     let from = if b == 0 { skip } else { 0 };
-                    batch.records[from..]
-                        .iter()
-                        .map(|r| (r.timestamp, batch.payload(r)))
+                    batch.records[from..].iter().map(|r| batch.record(r))
                 })
                 .collect();
             if refs.is_empty() {
@@ -260,7 +435,7 @@ impl Shared {
     fn put_frames(
         &self,
         codec: &mut FrameCodec,
-        refs: &[(i64, &[u8])],
+        refs: &[Record<'_>],
         last_partial: bool,
         queued: bool,
     ) -> Result<Framed> {
@@ -279,7 +454,7 @@ impl Shared {
         &self,
         sink: &FrameSink,
         codec: &mut FrameCodec,
-        refs: &[(i64, &[u8])],
+        refs: &[Record<'_>],
         last_partial: bool,
         queued: bool,
         framed: &mut Framed,
@@ -287,7 +462,7 @@ impl Shared {
         let block = self.frame_room();
         let mut payload = Vec::new();
         // Raw bytes not yet framed, as the codec counts them.
-        let mut left: usize = refs.iter().map(|(_, p)| raw_size(p.len())).sum();
+        let mut left: usize = refs.iter().map(|r| raw_size(r.payload.len())).sum();
         let worth = self.frame_worth(codec) as usize;
         while framed.records < refs.len() {
             let i = framed.records;
@@ -321,7 +496,7 @@ impl Shared {
             payload.extend_from_slice(frame);
             if payload.len() as u64 > self.max_frame {
                 return Err(Error::TooLarge {
-                    size: refs[i].1.len() as u64,
+                    size: refs[i].payload.len() as u64,
                     max: super::max_record(self.max_frame),
                 });
             }
@@ -331,14 +506,19 @@ impl Shared {
             // frame are what open frames again), and a record's staged
             // copy is overwritten only once its frame is durable.
             self.settle_frame(sink, refs, framed, queued)?;
-            framed.last = Some(sink.put(refs[i].0, &payload)?);
+            framed.last = Some(sink.put(refs[i].timestamp, &payload)?);
             sink.start_durable();
+            // The staging ring's checkpoint, once a lap, syncs the lap's
+            // blocks while the insert that reaches it waits: written back
+            // a frame's worth at a time from here, they are mostly on disk
+            // by then (a third of the insert's time had gone to it).
+            self.staging.start_write_back();
             framed.pending = Some(n);
-            let raw: u64 = refs[i..i + n].iter().map(|(_, p)| cost(p.len())).sum();
+            let raw: u64 = refs[i..i + n].iter().map(|r| cost(r.payload.len())).sum();
             self.count_frame(n, raw, payload.len());
             left -= refs[i..i + n]
                 .iter()
-                .map(|(_, p)| raw_size(p.len()))
+                .map(|r| raw_size(r.payload.len()))
                 .sum::<usize>();
             self.frame_records.store(n, Ordering::Relaxed);
             framed.records += n;
@@ -351,7 +531,7 @@ impl Shared {
     fn settle_frame(
         &self,
         sink: &FrameSink,
-        refs: &[(i64, &[u8])],
+        refs: &[Record<'_>],
         framed: &mut Framed,
         queued: bool,
     ) -> Result<()> {
@@ -361,7 +541,7 @@ impl Shared {
         let synced = sink.make_durable();
         // Published either way: never framed twice.
         self.last_framed
-            .store(refs[framed.records - 1].0, Ordering::Release);
+            .store(refs[framed.records - 1].timestamp, Ordering::Release);
         if queued {
             mutex_lock(&self.state).advance(n);
             self.progress.notify_all();
@@ -385,13 +565,13 @@ impl Shared {
 /// packs them (a record opens a block when it does not fit in what is
 /// left; one larger than a block spans blocks of its own), as if the
 /// head were full, plus one.
-fn blocks_for_chunk(items: &[(i64, &[u8])], block_size: u32) -> u32 {
+fn blocks_for_chunk(lens: impl Iterator<Item = usize>, block_size: u32) -> u32 {
     let bs = block_size as u64;
     let (block_header, object_header) = (BLOCK_HEADER_SIZE as u64, OBJECT_HEADER_SIZE as u64);
     let mut blocks = 0u64;
     let mut used = bs;
-    for (_, p) in items {
-        let len = p.len() as u64;
+    for len in lens {
+        let len = len as u64;
         if len > first_block_capacity(block_size) {
             blocks += blocks_for(len, block_size);
             used = bs;

@@ -1,0 +1,258 @@
+//! How a record becomes a template (its keys, in order) and value texts,
+//! the rows of a frame's columns (`columns`).
+//!
+//! A JSON store's insert splits each record in the same pass that checks
+//! it is JSON (`Splitter`, over `json_scan::compact_object`), so the
+//! framer only copies values into columns: splitting had been a third of
+//! the framer's time, the thread that bounds batch ingest. Records not
+//! split then (read back from the staging ring on open, schema records,
+//! anything the fast check is unsure of) are split by the framer
+//! (`split_as`, `split_into`). Either way a record is split only if it is
+//! written exactly `{"k":v,...}`, so putting its pieces back together
+//! gives the very same bytes.
+
+use std::sync::Arc;
+
+use super::columns::MAX_KEYS;
+
+/// A record shape: its keys as written, in order. Shared (`Arc`) by the
+/// records split with it, so the framer knows them the same without
+/// comparing keys.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Template {
+    pub keys: Box<[Box<[u8]>]>,
+}
+
+/// What the framer knows of a record's split.
+#[derive(Debug, Clone, Copy)]
+pub enum Split<'a> {
+    /// Not looked at: the framer splits it.
+    Unknown,
+    /// Not a flat object written compactly: kept whole.
+    Whole,
+    /// Its template, and where each of its values ends in the payload.
+    Values(&'a Template, &'a [u32]),
+}
+
+/// A record as the framer packs it.
+#[derive(Debug, Clone, Copy)]
+pub struct Record<'a> {
+    pub timestamp: i64,
+    pub payload: &'a [u8],
+    pub split: Split<'a>,
+}
+
+impl<'a> Record<'a> {
+    /// A record not split yet.
+    pub fn new(timestamp: i64, payload: &'a [u8]) -> Record<'a> {
+        Record {
+            timestamp,
+            payload,
+            split: Split::Unknown,
+        }
+    }
+}
+
+/// What `Splitter::check_json` found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checked {
+    /// Valid JSON, split with `Splitter::template` (its ends appended).
+    Split,
+    /// Valid JSON, to be kept whole (more keys than a template takes).
+    Whole,
+    /// Not sure: the caller checks it the usual way.
+    Unsure,
+}
+
+/// Splits JSON records as an insert checks them. Remembers the last
+/// template: consecutive records mostly share it.
+#[derive(Debug, Default)]
+pub struct Splitter {
+    template: Option<Arc<Template>>,
+    keys: Vec<(u32, u32)>,
+}
+
+impl Splitter {
+    /// Starts from a template a previous insert found.
+    pub fn with_template(template: Option<Arc<Template>>) -> Splitter {
+        Splitter {
+            template,
+            keys: Vec::new(),
+        }
+    }
+
+    /// The template of the last record split.
+    pub fn template(&self) -> Option<&Arc<Template>> {
+        self.template.as_ref()
+    }
+
+    pub fn into_template(self) -> Option<Arc<Template>> {
+        self.template
+    }
+
+    /// Checks `p` as a JSON payload and, in the same pass, splits it if
+    /// it is a compact flat object: its values' ends are appended to
+    /// `ends` (relative to `p`), and its template is `template()`.
+    pub fn check_json(&mut self, p: &[u8], ends: &mut Vec<u32>) -> Checked {
+        use crate::json_scan::{Compact, compact_object};
+        let mark = ends.len();
+        let expect = self.template.as_ref().map_or(&[][..], |t| &t.keys[..]);
+        match compact_object(p, expect, &mut self.keys, ends) {
+            Compact::No => {
+                ends.truncate(mark);
+                Checked::Unsure
+            }
+            _ if self.keys.len() > MAX_KEYS => {
+                ends.truncate(mark);
+                Checked::Whole
+            }
+            Compact::Expected => Checked::Split,
+            Compact::Keys => {
+                let key = |&(a, b): &(u32, u32)| p[a as usize..b as usize].into();
+                self.template = Some(Arc::new(Template {
+                    keys: self.keys.iter().map(key).collect(),
+                }));
+                Checked::Split
+            }
+        }
+    }
+}
+
+/// The values of a record split by `Splitter`: each key's `,"k":` (or
+/// `{"k":` first) is before its value, which ends at its `ends` entry.
+/// None if they do not lie within `p` (they always do when the splitter
+/// made them).
+pub fn presplit_values<'a>(
+    p: &'a [u8],
+    template: &Template,
+    ends: &[u32],
+    values: &mut Vec<&'a [u8]>,
+) -> bool {
+    let mut at = 0;
+    for (key, &end) in template.keys.iter().zip(ends) {
+        let start = at + key.len() + 4;
+        let Some(value) = p.get(start..end as usize) else {
+            return false;
+        };
+        values.push(value);
+        at = end as usize;
+    }
+    template.keys.len() == ends.len()
+}
+
+/// Splits a flat object written as `{"k":v,...}` (no spaces, keys without
+/// escapes) into its keys (into `keys`, cleared first) and value texts
+/// (appended to `values`); false for anything else, after which `values`
+/// may hold some of its values (the caller truncates).
+pub(super) fn split_into<'a>(
+    p: &'a [u8],
+    keys: &mut Vec<&'a [u8]>,
+    values: &mut Vec<&'a [u8]>,
+) -> bool {
+    keys.clear();
+    if p.len() < 2 || p[0] != b'{' || p[p.len() - 1] != b'}' || p == b"{}" {
+        return false;
+    }
+    let mut i = 1;
+    loop {
+        if p.get(i) != Some(&b'"') {
+            return false;
+        }
+        let start = i + 1;
+        let Some(len) = p[start..].iter().position(|&b| b == b'"' || b == b'\\') else {
+            return false;
+        };
+        if p[start + len] != b'"' || p.get(start + len + 1) != Some(&b':') {
+            return false;
+        }
+        keys.push(&p[start..start + len]);
+        i = start + len + 2;
+        let Some(end) = value_end(p, i) else {
+            return false;
+        };
+        values.push(&p[i..end]);
+        if keys.len() > MAX_KEYS {
+            return false;
+        }
+        match p.get(end) {
+            Some(b',') => i = end + 1,
+            Some(b'}') if end + 1 == p.len() => return true,
+            _ => return false,
+        }
+    }
+}
+
+/// Splits `p` into `values` (appended) if it is written as `{"k":v,...}`
+/// with exactly `keys`, in order: the check for a record shaped like the
+/// one before, without collecting its keys. False for anything else,
+/// after which `values` may hold some of its values (the caller
+/// truncates).
+pub(super) fn split_as<'a>(p: &'a [u8], keys: &[&[u8]], values: &mut Vec<&'a [u8]>) -> bool {
+    let mut i = 0;
+    for (j, key) in keys.iter().enumerate() {
+        let open = if j == 0 { b'{' } else { b',' };
+        // `{"` (first) or `,"`, the key, `":`, then the value.
+        let end = i + key.len() + 4;
+        let Some(head) = p.get(i..end) else {
+            return false;
+        };
+        if head[0] != open
+            || head[1] != b'"'
+            || head[2..2 + key.len()] != **key
+            || head[2 + key.len()..] != *b"\":"
+        {
+            return false;
+        }
+        let Some(value) = value_end(p, end) else {
+            return false;
+        };
+        values.push(&p[end..value]);
+        i = value;
+    }
+    i + 1 == p.len() && p[i] == b'}'
+}
+
+/// Where the JSON value starting at `i` ends: before the `,` or `}` that
+/// follows it at depth 0 (strings and nesting skipped whole). Any split
+/// it makes rebuilds exactly; it only has to find the usual ones fast.
+fn value_end(p: &[u8], i: usize) -> Option<usize> {
+    // Judged by its first byte after any whitespace, as JSON reads it.
+    let first = p
+        .get(i..)?
+        .iter()
+        .find(|&&b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))?;
+    match *first {
+        b'"' | b'{' | b'[' => nested_end(p, i),
+        // A number or a literal: up to the next separator.
+        _ => {
+            let len = p[i..].iter().position(|&b| b == b',' || b == b'}')?;
+            (len > 0).then_some(i + len)
+        }
+    }
+}
+
+/// `value_end` for a string, an object or an array.
+fn nested_end(p: &[u8], mut i: usize) -> Option<usize> {
+    let start = i;
+    let mut depth = 0u32;
+    while i < p.len() {
+        match p[i] {
+            b'"' => {
+                i += 1;
+                loop {
+                    i += p.get(i..)?.iter().position(|&b| b == b'"' || b == b'\\')?;
+                    if p[i] == b'"' {
+                        break;
+                    }
+                    i += 2;
+                }
+            }
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' if depth > 0 => depth -= 1,
+            b',' | b'}' if depth == 0 => return (i > start).then_some(i),
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
