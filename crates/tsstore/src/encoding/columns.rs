@@ -237,7 +237,11 @@ impl<'a> Prepared<'a> {
                             keys.clear();
                             keys.extend(template.keys.iter().map(|k| &**k));
                             let t = p.template_of(&mut by_keys, &keys);
-                            known.extend(t.map(|t| (template, t)));
+                            // Bounded, so that a search stays short when
+                            // every record brings a template of its own.
+                            if known.len() < MAX_TEMPLATES {
+                                known.extend(t.map(|t| (template, t)));
+                            }
                             t
                         }
                     };

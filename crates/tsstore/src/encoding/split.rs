@@ -64,11 +64,18 @@ pub enum Checked {
     Unsure,
 }
 
+/// Templates a `Splitter` remembers besides the last one: records of a
+/// few interleaved shapes (sensors sharing a store) share their templates
+/// instead of making one each.
+const RECENT_TEMPLATES: usize = 8;
+
 /// Splits JSON records as an insert checks them. Remembers the last
-/// template: consecutive records mostly share it.
+/// template (consecutive records mostly share it) and a few before it.
 #[derive(Debug, Default)]
 pub struct Splitter {
     template: Option<Arc<Template>>,
+    /// Most recent last; at most `RECENT_TEMPLATES`.
+    recent: Vec<Arc<Template>>,
     keys: Vec<(u32, u32)>,
 }
 
@@ -77,7 +84,7 @@ impl Splitter {
     pub fn with_template(template: Option<Arc<Template>>) -> Splitter {
         Splitter {
             template,
-            keys: Vec::new(),
+            ..Splitter::default()
         }
     }
 
@@ -108,12 +115,37 @@ impl Splitter {
             }
             Compact::Expected => Checked::Split,
             Compact::Keys => {
-                let key = |&(a, b): &(u32, u32)| p[a as usize..b as usize].into();
-                self.template = Some(Arc::new(Template {
-                    keys: self.keys.iter().map(key).collect(),
-                }));
+                self.switch_to_keys_of(p);
                 Checked::Split
             }
+        }
+    }
+
+    /// Makes the template of the keys just found (`self.keys`, in `p`)
+    /// the current one: a recent one if it has them, else a new one.
+    fn switch_to_keys_of(&mut self, p: &[u8]) {
+        let key = |&(a, b): &(u32, u32)| &p[a as usize..b as usize];
+        let found = self.recent.iter().rposition(|t| {
+            t.keys.len() == self.keys.len()
+                && t.keys
+                    .iter()
+                    .zip(&self.keys)
+                    .all(|(k, span)| **k == *key(span))
+        });
+        let template = match found {
+            Some(i) => self.recent.remove(i),
+            None => Arc::new(Template {
+                keys: self.keys.iter().map(|span| key(span).into()).collect(),
+            }),
+        };
+        if let Some(last) = self.template.replace(Arc::clone(&template))
+            && !Arc::ptr_eq(&last, &template)
+        {
+            self.recent.retain(|t| !Arc::ptr_eq(t, &last));
+            self.recent.push(last);
+        }
+        if self.recent.len() > RECENT_TEMPLATES {
+            self.recent.remove(0);
         }
     }
 }
@@ -255,4 +287,41 @@ fn nested_end(p: &[u8], mut i: usize) -> Option<usize> {
         i += 1;
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interleaved_shapes_share_their_templates() {
+        let mut splitter = Splitter::default();
+        let mut ends = Vec::new();
+        let mut seen: Vec<Arc<Template>> = Vec::new();
+        for i in 0..40 {
+            let p = match i % 3 {
+                0 => format!(r#"{{"t":{i},"h":1}}"#),
+                1 => format!(r#"{{"rain":{i}}}"#),
+                _ => format!(r#"{{"t":{i},"room":"lab"}}"#),
+            };
+            assert_eq!(splitter.check_json(p.as_bytes(), &mut ends), Checked::Split);
+            let t = splitter.template().unwrap();
+            if !seen.iter().any(|s| Arc::ptr_eq(s, t)) {
+                seen.push(Arc::clone(t));
+            }
+        }
+        assert_eq!(seen.len(), 3, "one template per shape");
+        assert_eq!(
+            splitter.check_json(br#"{"t":1e5}"#, &mut ends),
+            Checked::Unsure
+        );
+        let wide: Vec<String> = (0..=MAX_KEYS).map(|k| format!("\"k{k}\":1")).collect();
+        let wide = format!("{{{}}}", wide.join(","));
+        let before = ends.len();
+        assert_eq!(
+            splitter.check_json(wide.as_bytes(), &mut ends),
+            Checked::Whole
+        );
+        assert_eq!(ends.len(), before, "a record kept whole leaves no ends");
+    }
 }
