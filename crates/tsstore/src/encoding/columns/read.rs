@@ -1,0 +1,312 @@
+//! Reading a body back: all of it (`BodyView`, `decode`) or only what
+//! one record needs (`find`), checking it as it goes.
+
+use std::ops::Range;
+
+use super::{BodyError, Cursor, rebuild};
+
+/// A parsed body: where every piece of every record lies, so that one
+/// record can be rebuilt without the others (a lookup by time rebuilds
+/// one; an iterator all of them).
+#[derive(Debug)]
+pub struct BodyView<'a> {
+    body: &'a [u8],
+    stamps: Vec<i64>,
+    /// Per record: its template + 1 (0: raw) and its row among those.
+    shapes: Vec<(u32, u32)>,
+    /// Per template: what comes before each value (`{"k":` then `,"k":`).
+    prefixes: Vec<Vec<Vec<u8>>>,
+    /// Per template: where its records' values start, `[key * (rows + 1)
+    /// + row]`; a key's column ends its values with one more offset.
+    values: Vec<Vec<usize>>,
+    rows: Vec<usize>,
+    /// Where the raw records start, and one more offset.
+    raw: Vec<usize>,
+}
+
+/// Reads a body front to back, checking it as it goes: timestamps,
+/// templates, shapes, then columns. `BodyView::parse` keeps all of it;
+/// `find` only what one record needs.
+struct Walk<'a> {
+    c: Cursor<'a>,
+    n: usize,
+}
+
+impl<'a> Walk<'a> {
+    /// Reads every timestamp, giving each with its record's place.
+    fn stamps(body: &'a [u8], mut each: impl FnMut(usize, i64)) -> Result<Walk<'a>, BodyError> {
+        let mut c = Cursor { b: body, i: 0 };
+        let mut ts = i64::from_le_bytes(
+            c.bytes(8)?
+                .try_into()
+                .map_err(|_| BodyError("truncated timestamp"))?,
+        );
+        let n = c.count()?;
+        if n == 0 {
+            return Err(BodyError("no records"));
+        }
+        each(0, ts);
+        // A step written with the same bytes as the one before is the
+        // same step (a varint ends at its first byte below 0x80): regular
+        // series repeat one step, read once.
+        let (mut step, mut step_bytes) = (0i64, 0..0);
+        for k in 1..n {
+            let same = !step_bytes.is_empty() && c.b[c.i..].starts_with(&c.b[step_bytes.clone()]);
+            if same {
+                c.i += step_bytes.len();
+            } else {
+                let at = c.i;
+                step = match i64::try_from(c.varint()?) {
+                    Ok(d) if d > 0 => d,
+                    _ => return Err(BodyError("timestamps do not increase")),
+                };
+                step_bytes = at..c.i;
+            }
+            ts = ts
+                .checked_add(step)
+                .ok_or(BodyError("timestamps do not increase"))?;
+            each(k, ts);
+        }
+        Ok(Walk { c, n })
+    }
+
+    /// The templates: each one's keys.
+    fn templates(&mut self) -> Result<Vec<Vec<&'a [u8]>>, BodyError> {
+        let t = self.c.count()?;
+        let mut templates = Vec::with_capacity(t);
+        for _ in 0..t {
+            let k = self.c.count()?;
+            let mut keys = Vec::with_capacity(k);
+            for _ in 0..k {
+                let len = self.c.count()?;
+                keys.push(self.c.bytes(len)?);
+            }
+            templates.push(keys);
+        }
+        Ok(templates)
+    }
+
+    /// Reads every record's shape, giving each with its place and its row
+    /// among the records of that shape; returns the rows per template
+    /// and the raw records' count.
+    fn shapes(
+        &mut self,
+        templates: usize,
+        mut each: impl FnMut(usize, u32, u32),
+    ) -> Result<(Vec<usize>, usize), BodyError> {
+        let mut rows = vec![0usize; templates];
+        let mut raw = 0;
+        for k in 0..self.n {
+            let s = self.c.count()?;
+            let counter = match s.checked_sub(1) {
+                None => &mut raw,
+                Some(t) => rows.get_mut(t).ok_or(BodyError("unknown template"))?,
+            };
+            *counter += 1;
+            each(k, s as u32, *counter as u32 - 1);
+        }
+        Ok((rows, raw))
+    }
+
+    /// The `count` lengths that start a column, if each is one byte (the
+    /// common case: values shorter than 128 bytes), skipped.
+    fn short_lengths(&mut self, count: usize) -> Option<&'a [u8]> {
+        let lengths = self.c.b.get(self.c.i..self.c.i + count)?;
+        if lengths.iter().any(|&b| b >= 0x80) {
+            return None;
+        }
+        self.c.i += count;
+        Some(lengths)
+    }
+
+    /// Reads one column of `count` pieces (their lengths, then their
+    /// bytes); appends where each piece starts in the body to `starts`,
+    /// then where the last one ends.
+    fn column(&mut self, count: usize, starts: &mut Vec<usize>) -> Result<(), BodyError> {
+        let from = starts.len();
+        let mut total = 0usize;
+        if let Some(lengths) = self.short_lengths(count) {
+            for &len in lengths {
+                starts.push(total);
+                total += usize::from(len);
+            }
+        } else {
+            for _ in 0..count {
+                starts.push(total);
+                total = total
+                    .checked_add(self.c.count()?)
+                    .ok_or(BodyError("length overflow"))?;
+            }
+        }
+        starts.push(total);
+        let base = self.c.i;
+        self.c.bytes(total)?;
+        for start in &mut starts[from..] {
+            *start += base;
+        }
+        Ok(())
+    }
+
+    /// Reads one column of `count` pieces as `column` does, keeping only
+    /// piece `row`'s bytes (if `row` is given).
+    fn piece(&mut self, count: usize, row: Option<usize>) -> Result<Option<&'a [u8]>, BodyError> {
+        let (mut total, mut span) = (0usize, None);
+        if let Some(lengths) = self.short_lengths(count) {
+            let sum = |l: &[u8]| l.iter().map(|&b| usize::from(b)).sum::<usize>();
+            total = sum(lengths);
+            span = row.map(|r| (sum(&lengths[..r]), usize::from(lengths[r])));
+        } else {
+            for r in 0..count {
+                let len = self.c.count()?;
+                if Some(r) == row {
+                    span = Some((total, len));
+                }
+                total = total.checked_add(len).ok_or(BodyError("length overflow"))?;
+            }
+        }
+        let bytes = self.c.bytes(total)?;
+        Ok(span.map(|(at, len)| &bytes[at..at + len]))
+    }
+
+    fn finish(&self) -> Result<(), BodyError> {
+        if self.c.i != self.c.b.len() {
+            return Err(BodyError("bytes after the last column"));
+        }
+        Ok(())
+    }
+}
+
+/// The record at `ts` in `body`, appended to `out`: the body's record
+/// count, and the record's place (`None` if no record has that
+/// timestamp). Checks the whole body as `BodyView::parse` does, without
+/// building its tables: a lookup by time rebuilds one record of a frame.
+pub fn find(body: &[u8], ts: i64, out: &mut Vec<u8>) -> Result<(usize, Option<usize>), BodyError> {
+    let mut found = None;
+    let mut walk = Walk::stamps(body, |k, stamp| {
+        if stamp == ts {
+            found = Some(k);
+        }
+    })?;
+    let templates = walk.templates()?;
+    let mut shape = None;
+    let (rows, raw) = walk.shapes(templates.len(), |k, s, row| {
+        if Some(k) == found {
+            shape = Some((s as usize, row as usize));
+        }
+    })?;
+    let row_in = |s: usize| shape.filter(|&(at, _)| at == s).map(|(_, row)| row);
+    let record = walk.piece(raw, row_in(0))?;
+    let mut values = Vec::new();
+    for (t, keys) in templates.iter().enumerate() {
+        for _ in keys.iter() {
+            if let Some(value) = walk.piece(rows[t], row_in(t + 1))? {
+                values.push(value);
+            }
+        }
+    }
+    walk.finish()?;
+    match shape {
+        Some((0, _)) => out.extend_from_slice(record.unwrap_or_default()),
+        Some((s, _)) => rebuild(out, &templates[s - 1], &values),
+        None => {}
+    }
+    Ok((walk.n, found))
+}
+
+impl<'a> BodyView<'a> {
+    pub fn parse(body: &'a [u8]) -> Result<BodyView<'a>, BodyError> {
+        let mut stamps = Vec::new();
+        let mut walk = Walk::stamps(body, |_, ts| stamps.push(ts))?;
+        let prefixes: Vec<Vec<Vec<u8>>> = walk
+            .templates()?
+            .iter()
+            .map(|keys| {
+                keys.iter()
+                    .enumerate()
+                    .map(|(j, key)| {
+                        let mut prefix = Vec::with_capacity(key.len() + 4);
+                        prefix.extend_from_slice(if j == 0 { b"{\"" } else { b",\"" });
+                        prefix.extend_from_slice(key);
+                        prefix.extend_from_slice(b"\":");
+                        prefix
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut shapes = Vec::with_capacity(stamps.len());
+        let (rows, raw_count) = walk.shapes(prefixes.len(), |_, s, row| shapes.push((s, row)))?;
+        let mut raw = Vec::with_capacity(raw_count + 1);
+        walk.column(raw_count, &mut raw)?;
+        let mut values = Vec::with_capacity(prefixes.len());
+        for (keys, &count) in prefixes.iter().zip(&rows) {
+            let mut starts = Vec::with_capacity(keys.len() * (count + 1));
+            for _ in keys.iter() {
+                walk.column(count, &mut starts)?;
+            }
+            values.push(starts);
+        }
+        walk.finish()?;
+        Ok(BodyView {
+            body,
+            stamps,
+            shapes,
+            prefixes,
+            values,
+            rows,
+            raw,
+        })
+    }
+
+    /// Records in the body.
+    pub fn len(&self) -> usize {
+        self.stamps.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.stamps.is_empty()
+    }
+
+    pub fn timestamps(&self) -> &[i64] {
+        &self.stamps
+    }
+
+    /// Every record: its timestamp and the range of its payload in
+    /// `payloads`, in order (both cleared first).
+    pub fn write_all(&self, records: &mut Vec<(i64, Range<usize>)>, payloads: &mut Vec<u8>) {
+        records.clear();
+        payloads.clear();
+        for (i, &ts) in self.stamps.iter().enumerate() {
+            let start = payloads.len();
+            self.write_record(i, payloads);
+            records.push((ts, start..payloads.len()));
+        }
+    }
+
+    /// Appends record `i`'s payload to `out`.
+    pub fn write_record(&self, i: usize, out: &mut Vec<u8>) {
+        let (s, row) = (self.shapes[i].0 as usize, self.shapes[i].1 as usize);
+        if s == 0 {
+            out.extend_from_slice(&self.body[self.raw[row]..self.raw[row + 1]]);
+            return;
+        }
+        let (prefixes, starts, rows) =
+            (&self.prefixes[s - 1], &self.values[s - 1], self.rows[s - 1]);
+        for (j, prefix) in prefixes.iter().enumerate() {
+            let at = j * (rows + 1) + row;
+            out.extend_from_slice(prefix);
+            out.extend_from_slice(&self.body[starts[at]..starts[at + 1]]);
+        }
+        out.push(b'}');
+    }
+}
+
+/// Reads a body back: each record's timestamp and the range of its
+/// payload in `payloads` (which is cleared first), in order.
+pub fn decode(
+    body: &[u8],
+    records: &mut Vec<(i64, Range<usize>)>,
+    payloads: &mut Vec<u8>,
+) -> Result<(), BodyError> {
+    BodyView::parse(body)?.write_all(records, payloads);
+    Ok(())
+}

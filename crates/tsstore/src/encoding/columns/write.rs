@@ -1,0 +1,239 @@
+//! Writing a body: records laid out in columns once per `pack`, so that
+//! the body of any prefix of them is a few copies (`Prepared`).
+
+use std::collections::HashMap;
+
+use super::{Cursor, MAX_TEMPLATES, put_varint, rebuild};
+use crate::encoding::split::{self, Record, Split, Template};
+
+/// One column of a body, laid out once for every record a frame may take:
+/// any prefix of its rows is then two copies (their lengths, their texts).
+#[derive(Debug, Default)]
+struct Column {
+    lens: Vec<u8>,
+    texts: Vec<u8>,
+    /// Every length took one byte: a prefix of rows is as many bytes of
+    /// `lens`, whose sum is its texts' length.
+    short: bool,
+}
+
+impl Column {
+    fn new() -> Column {
+        Column {
+            short: true,
+            ..Column::default()
+        }
+    }
+
+    fn push(&mut self, text: &[u8]) {
+        match u8::try_from(text.len()) {
+            Ok(len) if len < 0x80 => self.lens.push(len),
+            _ => {
+                self.short = false;
+                put_varint(&mut self.lens, text.len() as u64);
+            }
+        }
+        self.texts.extend_from_slice(text);
+    }
+
+    /// Writes its first `rows` rows: their lengths, then their texts.
+    fn write(&self, rows: usize, out: &mut Vec<u8>) {
+        let (lens, texts) = if self.short {
+            let lens = &self.lens[..rows];
+            (rows, lens.iter().map(|&l| usize::from(l)).sum())
+        } else {
+            let mut cursor = Cursor {
+                b: &self.lens,
+                i: 0,
+            };
+            let mut texts = 0;
+            for _ in 0..rows {
+                // Written by `push`: a varint per row.
+                texts += cursor.varint().unwrap_or(0) as usize;
+            }
+            (cursor.i, texts)
+        };
+        out.extend_from_slice(&self.lens[..lens]);
+        out.extend_from_slice(&self.texts[..texts]);
+    }
+}
+
+/// A shape is written as one varint byte: template + 1, or 0 (raw).
+const _: () = assert!(MAX_TEMPLATES < 0x7f);
+
+/// Records split once into templates and value columns, from which the
+/// body of any prefix can be written by copying: `FrameCodec::pack` tries
+/// a few prefix lengths per block.
+#[derive(Debug)]
+pub struct Prepared<'a> {
+    first: i64,
+    /// Timestamp steps as varints; `step_ends[r - 1]`: their length up to
+    /// record `r`'s.
+    steps: Vec<u8>,
+    step_ends: Vec<usize>,
+    /// Per record: its shape byte.
+    shapes: Vec<u8>,
+    /// Templates in order of first use, so a prefix uses a prefix of them.
+    templates: Vec<Vec<&'a [u8]>>,
+    /// Per template: the records of that shape, in order, and its value
+    /// columns (one per key).
+    rows: Vec<Vec<usize>>,
+    columns: Vec<Vec<Column>>,
+    /// Raw records, and which they are.
+    raw: Column,
+    raw_rows: Vec<usize>,
+}
+
+impl<'a> Prepared<'a> {
+    /// Lays out `records` (timestamps strictly increasing), split by the
+    /// insert or here (`split`). `columnar` false keeps every record raw
+    /// (text and binary stores, whose payloads are not JSON objects).
+    pub fn new(records: &'a [Record<'a>], columnar: bool) -> Prepared<'a> {
+        let mut p = Prepared {
+            first: records.first().map_or(0, |r| r.timestamp),
+            steps: Vec::with_capacity(records.len() * 2),
+            step_ends: Vec::with_capacity(records.len()),
+            shapes: Vec::with_capacity(records.len()),
+            templates: Vec::new(),
+            rows: Vec::new(),
+            columns: Vec::new(),
+            raw: Column::new(),
+            raw_rows: Vec::new(),
+        };
+        for w in records.windows(2) {
+            put_varint(
+                &mut p.steps,
+                w[1].timestamp.wrapping_sub(w[0].timestamp) as u64,
+            );
+            p.step_ends.push(p.steps.len());
+        }
+        let mut by_keys: HashMap<Vec<&[u8]>, usize> = HashMap::new();
+        // The insert's templates met so far, and their frame template.
+        let mut known: Vec<(&Template, usize)> = Vec::new();
+        let mut keys = Vec::new();
+        let mut values = Vec::new();
+        let mut last: Option<usize> = None;
+        for (r, record) in records.iter().enumerate() {
+            let payload = record.payload;
+            values.clear();
+            let shape = match record.split {
+                _ if !columnar => None,
+                Split::Whole => None,
+                Split::Values(template, ends) => {
+                    let t = match known.iter().rev().find(|(k, _)| std::ptr::eq(*k, template)) {
+                        Some(&(_, t)) => Some(t),
+                        None => {
+                            keys.clear();
+                            keys.extend(template.keys.iter().map(|k| &**k));
+                            let t = p.template_of(&mut by_keys, &keys);
+                            // Bounded, so that a search stays short when
+                            // every record brings a template of its own.
+                            if known.len() < MAX_TEMPLATES {
+                                known.extend(t.map(|t| (template, t)));
+                            }
+                            t
+                        }
+                    };
+                    t.filter(|_| split::presplit_values(payload, template, ends, &mut values))
+                }
+                // `split_as` and `split_into` accept exactly `{"k":v,...}`,
+                // so rebuilding gives back these bytes: the transform is
+                // exact by construction. Consecutive records mostly share
+                // their keys: the last template is tried first, without
+                // collecting the keys.
+                Split::Unknown => match last {
+                    Some(t) if split::split_as(payload, &p.templates[t], &mut values) => Some(t),
+                    _ => {
+                        values.clear();
+                        if split::split_into(payload, &mut keys, &mut values) {
+                            p.template_of(&mut by_keys, &keys)
+                        } else {
+                            None
+                        }
+                    }
+                },
+            };
+            match shape {
+                Some(t) => {
+                    debug_assert!({
+                        let mut check = Vec::new();
+                        rebuild(&mut check, &p.templates[t], &values);
+                        check == payload
+                    });
+                    last = Some(t);
+                    p.rows[t].push(r);
+                    for (column, value) in p.columns[t].iter_mut().zip(&values) {
+                        column.push(value);
+                    }
+                    p.shapes.push(t as u8 + 1);
+                }
+                None => {
+                    p.raw.push(payload);
+                    p.raw_rows.push(r);
+                    p.shapes.push(0);
+                }
+            }
+        }
+        p
+    }
+
+    /// The frame template for `keys`, made if new; None once the frame
+    /// has `MAX_TEMPLATES` (the record is kept raw).
+    fn template_of(
+        &mut self,
+        by_keys: &mut HashMap<Vec<&'a [u8]>, usize>,
+        keys: &[&'a [u8]],
+    ) -> Option<usize> {
+        if let Some(&t) = by_keys.get(keys) {
+            return Some(t);
+        }
+        if self.templates.len() >= MAX_TEMPLATES {
+            return None;
+        }
+        self.templates.push(keys.to_vec());
+        self.rows.push(Vec::new());
+        self.columns
+            .push((0..keys.len()).map(|_| Column::new()).collect());
+        by_keys.insert(keys.to_vec(), self.templates.len() - 1);
+        Some(self.templates.len() - 1)
+    }
+
+    /// Writes the body of the first `n` records (at least one, at most
+    /// those prepared) to `out`.
+    pub fn body(&self, n: usize, out: &mut Vec<u8>) {
+        out.clear();
+        if n == 0 {
+            return;
+        }
+        let below = |rows: &[usize]| rows.partition_point(|&r| r < n);
+        out.extend_from_slice(&self.first.to_le_bytes());
+        put_varint(out, n as u64);
+        out.extend_from_slice(&self.steps[..n.checked_sub(2).map_or(0, |r| self.step_ends[r])]);
+        let used = self
+            .rows
+            .partition_point(|rows| rows.first().is_some_and(|&r| r < n));
+        put_varint(out, used as u64);
+        for t in &self.templates[..used] {
+            put_varint(out, t.len() as u64);
+            for k in t {
+                put_varint(out, k.len() as u64);
+                out.extend_from_slice(k);
+            }
+        }
+        out.extend_from_slice(&self.shapes[..n]);
+        self.raw.write(below(&self.raw_rows), out);
+        for (rows, columns) in self.rows[..used].iter().zip(&self.columns) {
+            let rows = below(rows);
+            for column in columns {
+                column.write(rows, out);
+            }
+        }
+    }
+}
+
+/// Lays `records` (timestamps strictly increasing, at least one) out as a
+/// frame body in `out`. `columnar` false keeps every record raw (text and
+/// binary stores, whose payloads are not JSON objects).
+pub fn encode(records: &[Record<'_>], columnar: bool, out: &mut Vec<u8>) {
+    Prepared::new(records, columnar).body(records.len(), out);
+}
