@@ -1,15 +1,15 @@
 //! How a record becomes a template (its keys, in order) and value texts,
 //! the rows of a frame's columns (`columns`).
 //!
-//! A JSON store's insert splits each record in the same pass that checks
-//! it is JSON (`Splitter`, over `json_scan::compact_object`), so the
-//! framer only copies values into columns: splitting had been a third of
-//! the framer's time, the thread that bounds batch ingest. Records not
-//! split then (read back from the staging ring on open, schema records,
-//! anything the fast check is unsure of) are split by the framer
-//! (`split_as`, `split_into`). Either way a record is split only if it is
-//! written exactly `{"k":v,...}`, so putting its pieces back together
-//! gives the very same bytes.
+//! A JSON store's batch insert splits each record in the same pass that
+//! checks it is JSON (`Splitter`, over `json_scan::compact_object`), so
+//! the framer only copies values into columns: splitting had been a third
+//! of the framer's time, the thread that bounds batch ingest. Records not
+//! split then (a lone `put`, records read back from the staging ring on
+//! open, schema records, anything the fast check is unsure of) are split
+//! by the framer (`split_as`, `split_into`). Either way a record is split
+//! only if it is written exactly `{"k":v,...}`, so putting its pieces
+//! back together gives the very same bytes.
 
 use std::sync::Arc;
 
