@@ -375,15 +375,9 @@ impl Compressed {
             .staging
             .ring_range(last.saturating_add(1), i64::MAX, false)
             .collect_all()?;
-        let mut batch = StagedBatch::default();
         for r in &staged {
-            batch.add(&r.data);
+            unframed.queue_one(r.timestamp(), r.handle.block_num, &r.data);
         }
-        for (queued, r) in batch.records.iter_mut().zip(&staged) {
-            queued.timestamp = r.timestamp();
-            queued.block = r.handle.block_num;
-        }
-        unframed.queue(batch);
         let staged = shared.staging.stats().newest_timestamp.unwrap_or(0);
         shared.newest = AtomicI64::new(staged.max(last));
         *mutex_lock(&shared.state) = unframed;

@@ -197,8 +197,9 @@ impl Unframed {
         front.records.get(self.front_done).map(|r| r.block)
     }
 
-    /// Queues one record just staged (a lone `put`), onto the newest
-    /// batch unless the framer holds it.
+    /// Queues one record just staged (a lone `put`, or each staged record
+    /// when the store opens), onto the newest batch unless the framer
+    /// holds it.
     pub(super) fn queue_one(&mut self, timestamp: i64, block: u32, payload: &[u8]) {
         if !matches!(self.batches.back_mut().map(Arc::get_mut), Some(Some(_))) {
             self.batches.push_back(Arc::default());
