@@ -3,7 +3,7 @@
 //! `serde_json` validation costs about as much as the rest of an insert
 //! for small sensor payloads, so JSON stores first run this allocation-free
 //! scanner. It answers only "certainly valid": anything it is not sure
-//! about (exponents, `\u` escapes, deep nesting, very long numbers) or
+//! about (long exponents, `\u` escapes, deep nesting, very long numbers) or
 //! thinks is wrong goes to `serde_json`, which decides and words the error.
 //! A property test checks that every payload it accepts `serde_json`
 //! accepts too.
@@ -12,6 +12,12 @@
 const MAX_DEPTH: u32 = 100;
 /// Longer numbers go to serde_json, which knows where f64 overflows.
 const MAX_NUMBER_LEN: usize = 64;
+/// Digits of an exponent the scanner takes itself: with at most
+/// `MAX_NUMBER_LEN` characters before it, a value stays within 1e-170
+/// to 1e170, far from where f64 overflows. Small floats are written with
+/// exponents by most languages (`4.9e-05` in Python), so they are common
+/// in sensor payloads.
+const MAX_EXPONENT_DIGITS: usize = 2;
 
 /// Bytes that end the fast run through a string: quote, backslash,
 /// control characters and non-ASCII (checked as UTF-8 afterwards).
@@ -508,10 +514,18 @@ impl<'a> Scanner<'a> {
         if self.eat(b'.') && self.digits() == 0 {
             return false;
         }
+        let mantissa = self.i - start;
         if matches!(self.peek(), Some(b'e' | b'E')) {
-            return false; // exponents may overflow f64: serde_json decides
+            self.i += 1;
+            if matches!(self.peek(), Some(b'+' | b'-')) {
+                self.i += 1;
+            }
+            // Longer exponents may overflow f64: serde_json decides.
+            if !(1..=MAX_EXPONENT_DIGITS).contains(&self.digits()) {
+                return false;
+            }
         }
-        self.i - start <= MAX_NUMBER_LEN
+        mantissa <= MAX_NUMBER_LEN
     }
 }
 
@@ -531,6 +545,7 @@ mod tests {
             r#" [1, -2.5, "a\"b\\c\n", null, false, {}, [], {"x": [{"y": 0}]}] "#,
             "0",
             "-0.0",
+            r#"{"rain":0,"PM2_5":7.7e-05,"PM10":4.8E+05,"x":1e9}"#,
             r#""héllo""#,
         ] {
             assert!(surely_valid(ok.as_bytes()), "{ok}");
@@ -561,7 +576,10 @@ mod tests {
             "1 2",
             "[]]",
             "{\"a\":1}}",
-            "1e5",
+            "1e400",
+            "1e",
+            "1e+",
+            "1.5E-",
             "\"\\u0041\"",
             "\"\\x\"",
             "[[[]]",
@@ -723,7 +741,7 @@ mod tests {
         }
 
         #[test]
-        fn accepted_arbitrary_strings_are_valid_for_serde(s in "[\\[\\]{}\",:0-9.\\-a-z \\\\]{0,24}") {
+        fn accepted_arbitrary_strings_are_valid_for_serde(s in "[\\[\\]{}\",:0-9.\\-+a-zE \\\\]{0,24}") {
             if surely_valid(s.as_bytes()) {
                 prop_assert!(serde_ok(s.as_bytes()), "{:?}", s);
             }

@@ -280,7 +280,8 @@ fn batches_larger_than_the_staging_ring_come_back_whole() {
 }
 
 /// A batch of every kind of JSON record an insert meets: compact objects
-/// of changing shapes (split as they are checked), ones the fast check is
+/// of changing shapes, short exponents among their values (split as they
+/// are checked), ones the fast check is
 /// unsure of or that are not compact (checked the slow way and split by
 /// the framer), objects too wide for a template, values that are not
 /// objects, and one record too large to stage. All come back byte for
@@ -302,9 +303,9 @@ fn every_kind_of_json_record_in_one_batch_comes_back() {
     assert!(big.len() as u64 <= store.max_object_size());
     let kinds = |i: i64| -> String {
         match i % 11 {
-            0 => format!(r#"{{"t":{i},"h":{}}}"#, i % 13),
+            0 => format!(r#"{{"t":{i},"h":{}e-5}}"#, i % 13),
             1 => format!(r#"{{"t":{i},"h":{},"extra":[1,{{"a":"}},"}}]}}"#, i % 13),
-            2 => format!(r#"{{"t":{i}e3,"h":1}}"#),
+            2 => format!(r#"{{"t":{i}e300,"h":1}}"#),
             3 => format!(r#"{{"t":{i}, "h":2}}"#),
             4 => format!(r#"{{ "t":{i},"h":3}}"#),
             5 => format!(r#"{{"t":"\u00e9{i}","h":4}}"#),
