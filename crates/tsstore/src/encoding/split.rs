@@ -2,9 +2,11 @@
 //! the rows of a frame's columns (`columns`).
 //!
 //! A JSON store's batch insert splits each record in the same pass that
-//! checks it is JSON (`Splitter`, over `json_scan::compact_object`), so
-//! the framer only copies values into columns: splitting had been a third
-//! of the framer's time, the thread that bounds batch ingest. Records not
+//! checks it is JSON (`Splitter`, over `json_scan::compact_object`) and
+//! lays its values out in columns (`columns::Laid`), so the framer only
+//! copies runs of rows: splitting had been a third of the framer's time,
+//! the thread that bounds batch ingest, and copying values one by one a
+//! quarter of the rest. Records not
 //! split then (a lone `put`, records read back from the staging ring on
 //! open, schema records, anything the fast check is unsure of) are split
 //! by the framer (`split_as`, `split_into`). Either way a record is split
@@ -13,7 +15,7 @@
 
 use std::sync::Arc;
 
-use super::columns::MAX_KEYS;
+use super::columns::{Laid, MAX_KEYS};
 
 /// A record shape: its keys as written, in order. Shared (`Arc`) by the
 /// records split with it, so the framer knows them the same without
@@ -32,6 +34,8 @@ pub enum Split<'a> {
     Whole,
     /// Its template, and where each of its values ends in the payload.
     Values(&'a Template, &'a [u32]),
+    /// Its template, and the row its values are laid out in.
+    Laid(&'a Template, &'a Laid, u32),
 }
 
 /// A record as the framer packs it.
@@ -153,23 +157,28 @@ impl Splitter {
 /// The values of a record split by `Splitter`: each key's `,"k":` (or
 /// `{"k":` first) is before its value, which ends at its `ends` entry.
 /// None if they do not lie within `p` (they always do when the splitter
-/// made them).
+/// made them), checked before the first is given.
 pub fn presplit_values<'a>(
     p: &'a [u8],
-    template: &Template,
-    ends: &[u32],
-    values: &mut Vec<&'a [u8]>,
-) -> bool {
+    template: &'a Template,
+    ends: &'a [u32],
+) -> Option<impl Iterator<Item = &'a [u8]> + 'a> {
+    if template.keys.len() != ends.len() {
+        return None;
+    }
     let mut at = 0;
     for (key, &end) in template.keys.iter().zip(ends) {
-        let start = at + key.len() + 4;
-        let Some(value) = p.get(start..end as usize) else {
-            return false;
-        };
-        values.push(value);
+        if at + key.len() + 4 > end as usize || end as usize > p.len() {
+            return None;
+        }
         at = end as usize;
     }
-    template.keys.len() == ends.len()
+    let mut at = 0;
+    Some(template.keys.iter().zip(ends).map(move |(key, &end)| {
+        let value = &p[at + key.len() + 4..end as usize];
+        at = end as usize;
+        value
+    }))
 }
 
 /// Splits a flat object written as `{"k":v,...}` (no spaces, keys without

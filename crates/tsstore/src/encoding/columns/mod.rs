@@ -32,7 +32,7 @@ mod read;
 mod write;
 
 pub use read::{BodyView, decode, find};
-pub use write::{Prepared, encode};
+pub use write::{Laid, Prepared, encode};
 
 /// Most templates one frame keeps; records of further shapes are raw.
 pub const MAX_TEMPLATES: usize = 64;
@@ -122,8 +122,9 @@ fn rebuild(out: &mut Vec<u8>, keys: &[&[u8]], values: &[&[u8]]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::encoding::split::{Record, Split};
+    use crate::encoding::split::{Checked, Record, Split, Template};
     use proptest::prelude::*;
+    use std::sync::Arc;
 
     fn unsplit(records: &[(i64, Vec<u8>)]) -> Vec<Record<'_>> {
         records.iter().map(|(t, p)| Record::new(*t, p)).collect()
@@ -151,8 +152,8 @@ mod tests {
                     timestamp: *t,
                     payload: p,
                     split: match (checked, template) {
-                        (crate::encoding::split::Checked::Split, Some(t)) => Split::Values(t, ends),
-                        (crate::encoding::split::Checked::Whole, _) => Split::Whole,
+                        (Checked::Split, Some(t)) => Split::Values(t, ends),
+                        (Checked::Whole, _) => Split::Whole,
                         _ => Split::Unknown,
                     },
                 })
@@ -160,6 +161,66 @@ mod tests {
             let mut again = Vec::new();
             encode(&presplit, true, &mut again);
             assert_eq!(again, body, "split by the insert");
+            // Laid out by the insert as a queue holds them: in batches of
+            // four records (so runs of rows break at their ends), the
+            // second half of each appended to the first (as small inserts
+            // are), and every third record laid out twice, its first row
+            // unused (as when one is deleted while staged).
+            let mut lays: Vec<(usize, Arc<Template>, Laid, Laid)> = Vec::new();
+            let mut rows = Vec::new();
+            for (i, ((_, p), (checked, template, ends))) in records.iter().zip(&splits).enumerate()
+            {
+                let (batch, second) = (i / 4, i % 4 >= 2);
+                rows.push(match (checked, template) {
+                    (Checked::Split, Some(t)) => {
+                        let k = match lays
+                            .iter()
+                            .position(|(b, tt, _, _)| *b == batch && Arc::ptr_eq(tt, t))
+                        {
+                            Some(k) => k,
+                            None => {
+                                let keys = t.keys.len();
+                                lays.push((
+                                    batch,
+                                    Arc::clone(t),
+                                    Laid::new(keys, 0),
+                                    Laid::new(keys, 1),
+                                ));
+                                lays.len() - 1
+                            }
+                        };
+                        let laid = if second {
+                            &mut lays[k].3
+                        } else {
+                            &mut lays[k].2
+                        };
+                        if i % 3 == 0 {
+                            laid.push(p, t, ends).unwrap();
+                        }
+                        Some((k, second, laid.push(p, t, ends).unwrap()))
+                    }
+                    _ => None,
+                });
+            }
+            let firsts: Vec<u32> = lays.iter_mut().map(|(_, _, a, b)| a.append(b)).collect();
+            let laid_out: Vec<Record<'_>> = presplit
+                .iter()
+                .zip(&rows)
+                .map(|(r, row)| match (row, r.split) {
+                    (Some((k, second, row)), Split::Values(t, _)) => Record {
+                        split: Split::Laid(
+                            t,
+                            &lays[*k].2,
+                            row + if *second { firsts[*k] } else { 0 },
+                        ),
+                        ..*r
+                    },
+                    _ => *r,
+                })
+                .collect();
+            let mut laid_body = Vec::new();
+            encode(&laid_out, true, &mut laid_body);
+            assert_eq!(laid_body, body, "laid out by the insert");
         }
         let (mut out, mut payloads) = (Vec::new(), Vec::new());
         decode(&body, &mut out, &mut payloads).unwrap();

@@ -2,13 +2,14 @@
 //! the body of any prefix of them is a few copies (`Prepared`).
 
 use std::collections::HashMap;
+use std::ops::Range;
 
 use super::{Cursor, MAX_TEMPLATES, put_varint, rebuild};
 use crate::encoding::split::{self, Record, Split, Template};
 
 /// One column of a body, laid out once for every record a frame may take:
 /// any prefix of its rows is then two copies (their lengths, their texts).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Column {
     lens: Vec<u8>,
     texts: Vec<u8>,
@@ -25,6 +26,7 @@ impl Column {
         }
     }
 
+    #[inline]
     fn push(&mut self, text: &[u8]) {
         match u8::try_from(text.len()) {
             Ok(len) if len < 0x80 => self.lens.push(len),
@@ -36,9 +38,9 @@ impl Column {
         self.texts.extend_from_slice(text);
     }
 
-    /// Writes its first `rows` rows: their lengths, then their texts.
-    fn write(&self, rows: usize, out: &mut Vec<u8>) {
-        let (lens, texts) = if self.short {
+    /// How many bytes of `lens` and of `texts` its first `rows` rows take.
+    fn prefix(&self, rows: usize) -> (usize, usize) {
+        if self.short {
             let lens = &self.lens[..rows];
             (rows, lens.iter().map(|&l| usize::from(l)).sum())
         } else {
@@ -52,10 +54,101 @@ impl Column {
                 texts += cursor.varint().unwrap_or(0) as usize;
             }
             (cursor.i, texts)
-        };
+        }
+    }
+
+    /// Writes its first `rows` rows: their lengths, then their texts.
+    fn write(&self, rows: usize, out: &mut Vec<u8>) {
+        let (lens, texts) = self.prefix(rows);
         out.extend_from_slice(&self.lens[..lens]);
         out.extend_from_slice(&self.texts[..texts]);
     }
+
+    /// Appends rows `rows` of `from`: two copies.
+    fn extend_rows(&mut self, from: &Column, rows: Range<usize>) {
+        let (lens0, texts0) = from.prefix(rows.start);
+        let (lens1, texts1) = from.prefix(rows.end);
+        self.lens.extend_from_slice(&from.lens[lens0..lens1]);
+        self.texts.extend_from_slice(&from.texts[texts0..texts1]);
+        self.short &= from.short;
+    }
+
+    /// The text of row `row` (a debug check's).
+    fn text(&self, row: usize) -> &[u8] {
+        let (_, from) = self.prefix(row);
+        let (_, to) = self.prefix(row + 1);
+        &self.texts[from..to]
+    }
+}
+
+/// The value columns of the records an insert split with one template,
+/// laid out as it checks them: their payloads are in its cache then, where
+/// the framer had to fetch each from the other core's, and copying values
+/// one by one was a quarter of the framer's time. A frame takes runs of
+/// these rows in two copies per column (`Split::Laid`). Bounded by the
+/// payloads of the insert's batch: a byte of length per value, and the
+/// values' texts.
+#[derive(Debug, Clone)]
+pub struct Laid {
+    columns: Vec<Column>,
+    rows: u32,
+    /// Rows to make room for at the first: growing 2 buffers per column
+    /// from empty had cost the insert as much as laying the values out.
+    expect: usize,
+}
+
+impl Laid {
+    /// Columns for `keys` keys, expecting about `rows` rows.
+    pub fn new(keys: usize, rows: usize) -> Laid {
+        Laid {
+            columns: (0..keys).map(|_| Column::new()).collect(),
+            rows: 0,
+            expect: rows,
+        }
+    }
+
+    /// Lays out the values of a record split with `template` as the next
+    /// row (`split::presplit_values`); its row, or None (nothing laid) if
+    /// they do not lie within `payload` (they always do when the splitter
+    /// made them).
+    pub fn push(&mut self, payload: &[u8], template: &Template, ends: &[u32]) -> Option<u32> {
+        let values = split::presplit_values(payload, template, ends)?;
+        if self.columns.len() != template.keys.len() {
+            return None;
+        }
+        let first = self.rows == 0;
+        for (column, value) in self.columns.iter_mut().zip(values) {
+            if first {
+                column.lens.reserve(self.expect);
+                column.texts.reserve(self.expect * (value.len() + 2));
+            }
+            column.push(value);
+        }
+        self.rows += 1;
+        Some(self.rows - 1)
+    }
+
+    /// Appends `other`'s rows; returns the row its first one became.
+    pub fn append(&mut self, other: &Laid) -> u32 {
+        let first = self.rows;
+        for (column, from) in self.columns.iter_mut().zip(&other.columns) {
+            column.extend_rows(from, 0..other.rows as usize);
+        }
+        self.rows += other.rows;
+        first
+    }
+
+    /// The values of row `row` (a debug check's).
+    fn values(&self, row: u32) -> Vec<&[u8]> {
+        self.columns.iter().map(|c| c.text(row as usize)).collect()
+    }
+}
+
+/// Rows of a `Laid` that a frame template takes, not yet copied.
+struct Run<'a> {
+    template: usize,
+    laid: &'a Laid,
+    rows: Range<usize>,
 }
 
 /// A shape is written as one varint byte: template + 1, or 0 (raw).
@@ -113,28 +206,64 @@ impl<'a> Prepared<'a> {
         let mut keys = Vec::new();
         let mut values = Vec::new();
         let mut last: Option<usize> = None;
+        // Rows laid out by the insert, copied a run at a time: before any
+        // other record's values reach the columns, so rows stay in order.
+        let mut run: Option<Run<'a>> = None;
         for (r, record) in records.iter().enumerate() {
             let payload = record.payload;
             values.clear();
+            if !matches!(record.split, Split::Laid(..)) {
+                p.copy_run(run.take());
+            }
             let shape = match record.split {
                 _ if !columnar => None,
                 Split::Whole => None,
-                Split::Values(template, ends) => {
-                    let t = match known.iter().rev().find(|(k, _)| std::ptr::eq(*k, template)) {
-                        Some(&(_, t)) => Some(t),
-                        None => {
-                            keys.clear();
-                            keys.extend(template.keys.iter().map(|k| &**k));
-                            let t = p.template_of(&mut by_keys, &keys);
-                            // Bounded, so that a search stays short when
-                            // every record brings a template of its own.
-                            if known.len() < MAX_TEMPLATES {
-                                known.extend(t.map(|t| (template, t)));
+                Split::Laid(template, laid, row) => {
+                    let t = p.frame_template(template, &mut known, &mut keys, &mut by_keys);
+                    let row = row as usize;
+                    match t {
+                        Some(t) if row < laid.rows as usize => {
+                            debug_assert!(rebuilds(
+                                &p.templates[t],
+                                laid.values(row as u32),
+                                payload
+                            ));
+                            match &mut run {
+                                Some(run)
+                                    if run.template == t
+                                        && std::ptr::eq(run.laid, laid)
+                                        && run.rows.end == row =>
+                                {
+                                    run.rows.end += 1;
+                                }
+                                _ => {
+                                    p.copy_run(run.replace(Run {
+                                        template: t,
+                                        laid,
+                                        rows: row..row + 1,
+                                    }));
+                                }
                             }
-                            t
+                            last = Some(t);
+                            p.rows[t].push(r);
+                            p.shapes.push(t as u8 + 1);
+                            continue;
                         }
-                    };
-                    t.filter(|_| split::presplit_values(payload, template, ends, &mut values))
+                        _ => {
+                            p.copy_run(run.take());
+                            None
+                        }
+                    }
+                }
+                Split::Values(template, ends) => {
+                    let t = p.frame_template(template, &mut known, &mut keys, &mut by_keys);
+                    match t.zip(split::presplit_values(payload, template, ends)) {
+                        Some((t, found)) => {
+                            values.extend(found);
+                            Some(t)
+                        }
+                        None => None,
+                    }
                 }
                 // `split_as` and `split_into` accept exactly `{"k":v,...}`,
                 // so rebuilding gives back these bytes: the transform is
@@ -155,11 +284,7 @@ impl<'a> Prepared<'a> {
             };
             match shape {
                 Some(t) => {
-                    debug_assert!({
-                        let mut check = Vec::new();
-                        rebuild(&mut check, &p.templates[t], &values);
-                        check == payload
-                    });
+                    debug_assert!(rebuilds(&p.templates[t], values.clone(), payload));
                     last = Some(t);
                     p.rows[t].push(r);
                     for (column, value) in p.columns[t].iter_mut().zip(&values) {
@@ -174,7 +299,40 @@ impl<'a> Prepared<'a> {
                 }
             }
         }
+        p.copy_run(run);
         p
+    }
+
+    /// Copies a run of laid-out rows into their template's columns.
+    fn copy_run(&mut self, run: Option<Run<'_>>) {
+        if let Some(run) = run {
+            for (column, from) in self.columns[run.template].iter_mut().zip(&run.laid.columns) {
+                column.extend_rows(from, run.rows.clone());
+            }
+        }
+    }
+
+    /// The frame template of the insert's `template`: found by pointer
+    /// among those met so far (`known`), else by its keys.
+    fn frame_template(
+        &mut self,
+        template: &'a Template,
+        known: &mut Vec<(&'a Template, usize)>,
+        keys: &mut Vec<&'a [u8]>,
+        by_keys: &mut HashMap<Vec<&'a [u8]>, usize>,
+    ) -> Option<usize> {
+        if let Some(&(_, t)) = known.iter().rev().find(|(k, _)| std::ptr::eq(*k, template)) {
+            return Some(t);
+        }
+        keys.clear();
+        keys.extend(template.keys.iter().map(|k| &**k));
+        let t = self.template_of(by_keys, keys);
+        // Bounded, so that a search stays short when every record brings
+        // a template of its own.
+        if known.len() < MAX_TEMPLATES {
+            known.extend(t.map(|t| (template, t)));
+        }
+        t
     }
 
     /// The frame template for `keys`, made if new; None once the frame
@@ -229,6 +387,14 @@ impl<'a> Prepared<'a> {
             }
         }
     }
+}
+
+/// Whether `values` in `template` rebuild `payload`: the split is exact
+/// (a debug check).
+fn rebuilds(template: &[&[u8]], values: Vec<&[u8]>, payload: &[u8]) -> bool {
+    let mut check = Vec::new();
+    rebuild(&mut check, template, &values);
+    check == payload
 }
 
 /// Lays `records` (timestamps strictly increasing, at least one) out as a

@@ -53,15 +53,19 @@ pub const STAGING: &str = "staging";
 pub const MIN_COMPRESSED_BLOCKS: u32 = 24;
 
 /// Blocks of a compressed store of `n` blocks that go to its staging ring:
-/// a fifth, from 8 to 64. Every record not yet framed is staged, so this
+/// a fifth, from 8 to 128. Every record not yet framed is staged, so this
 /// is how far inserts can run ahead of the framer: a frame fills its block
-/// with 14–16 blocks' worth of staged sensor readings, and 64 blocks let
-/// inserts stage the next frame's worth while the framer packs this one
-/// (with 32, batch inserts waited on the framer at half the rate,
-/// docs/BENCHMARKS.md). That costs 6 % of a store of the default 1 024
-/// blocks. Fewer than 8 would leave too little to make a frame of.
+/// with 14–16 blocks' worth of staged sensor readings. The insert and the
+/// framer each stop now and then on a sync (the staging ring's checkpoint
+/// once a lap, a frame's write-back), and the other runs on only while
+/// the ring has room or records: with 64 blocks (4 TMY3 frames) batch
+/// ingest swung between 0.44 and 0.70 of a raw store's rate, with 128
+/// it held 0.59 – 0.73 (docs/BENCHMARKS.md, session 4). That costs 12.5 %
+/// of a store of the default 1 024 blocks, 7 % of the readings it keeps;
+/// the cap is reached at 640 blocks, so larger stores pay less. Fewer
+/// than 8 would leave too little to make a frame of.
 pub fn staging_blocks(n: u32) -> u32 {
-    (n / 5).clamp(8, 64)
+    (n / 5).clamp(8, 128)
 }
 
 /// Frame payload bytes before the tombstones: the record count.

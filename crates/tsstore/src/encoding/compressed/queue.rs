@@ -9,6 +9,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+use crate::encoding::columns::Laid;
 use crate::encoding::frame::raw_size;
 use crate::encoding::split::{Checked, Record, Split, Splitter, Template};
 
@@ -16,6 +17,9 @@ use crate::encoding::split::{Checked, Record, Split, Splitter, Template};
 /// one (if the framer does not hold it), so that one `put` after another
 /// makes one batch, not one each; larger ones are queued as they are.
 const APPEND_MAX: usize = 16;
+
+/// Most rows a batch's template makes room for at once.
+const MAX_EXPECTED_ROWS: usize = 4096;
 
 /// The queue, and the framer's round.
 #[derive(Debug, Default)]
@@ -41,9 +45,11 @@ pub(super) struct Unframed {
 pub(super) struct StagedBatch {
     payloads: Vec<u8>,
     pub(super) records: Vec<StagedRecord>,
-    /// The templates the insert split records with.
+    /// The templates the insert split records with, and the values of
+    /// the records of each, laid out in columns.
     templates: Vec<Arc<Template>>,
-    /// The split records' value ends, relative to each payload.
+    laid: Vec<Laid>,
+    /// Where the values of the record being split end (reused).
     ends: Vec<u32>,
 }
 
@@ -63,10 +69,11 @@ pub(super) struct StagedRecord {
 enum Shape {
     Unknown,
     Whole,
-    /// `templates[template]`; its values' ends from `ends[ends]`.
+    /// `templates[template]`; its values are row `row` of
+    /// `laid[template]`.
     Split {
         template: u32,
-        ends: u32,
+        row: u32,
     },
 }
 
@@ -88,22 +95,26 @@ impl StagedBatch {
             payloads: Vec::with_capacity(bytes),
             records: Vec::with_capacity(bytes / 64),
             templates: Vec::new(),
-            ends: Vec::with_capacity(bytes / 8),
+            laid: Vec::new(),
+            ends: Vec::new(),
         }
     }
 
     /// Adds a JSON payload if `splitter` is sure it is valid, split or
     /// whole; false (nothing added) if unsure.
     pub(super) fn add_json(&mut self, splitter: &mut Splitter, payload: &[u8]) -> bool {
-        let mark = self.ends.len();
+        self.ends.clear();
         let shape = match splitter.check_json(payload, &mut self.ends) {
             Checked::Unsure => return false,
             Checked::Whole => Shape::Whole,
             Checked::Split => match splitter.template() {
-                Some(template) => Shape::Split {
-                    template: self.template_index(template),
-                    ends: mark as u32,
-                },
+                Some(template) => {
+                    let t = self.template_index(template, payload.len());
+                    match self.laid[t as usize].push(payload, template, &self.ends) {
+                        Some(row) => Shape::Split { template: t, row },
+                        None => Shape::Unknown,
+                    }
+                }
                 None => Shape::Unknown,
             },
         };
@@ -128,8 +139,9 @@ impl StagedBatch {
         });
     }
 
-    /// The index of `template` in this batch's, added if new.
-    fn template_index(&mut self, template: &Arc<Template>) -> u32 {
+    /// The index of `template` in this batch's, added if new with room
+    /// for as many rows of about `len` bytes as the batch has room for.
+    fn template_index(&mut self, template: &Arc<Template>, len: usize) -> u32 {
         if let Some(k) = self
             .templates
             .iter()
@@ -138,6 +150,10 @@ impl StagedBatch {
             return k as u32;
         }
         self.templates.push(Arc::clone(template));
+        let room = self.payloads.capacity().saturating_sub(self.payloads.len());
+        let rows = room.checked_div(len).unwrap_or(0);
+        self.laid
+            .push(Laid::new(template.keys.len(), rows.min(MAX_EXPECTED_ROWS)));
         (self.templates.len() - 1) as u32
     }
 
@@ -150,12 +166,11 @@ impl StagedBatch {
         let split = match r.shape {
             Shape::Unknown => Split::Unknown,
             Shape::Whole => Split::Whole,
-            Shape::Split { template, ends } => {
-                let template = &self.templates[template as usize];
-                let at = ends as usize;
-                match self.ends.get(at..at + template.keys.len()) {
-                    Some(ends) => Split::Values(template, ends),
-                    None => Split::Unknown,
+            Shape::Split { template, row } => {
+                let t = template as usize;
+                match (self.templates.get(t), self.laid.get(t)) {
+                    (Some(template), Some(laid)) => Split::Laid(template, laid, row),
+                    _ => Split::Unknown,
                 }
             }
         };
@@ -169,14 +184,26 @@ impl StagedBatch {
     /// Moves `other`'s records to the end of this batch.
     fn append(&mut self, other: StagedBatch) {
         let base = self.payloads.len();
-        let ends = self.ends.len() as u32;
         self.payloads.extend_from_slice(&other.payloads);
-        self.ends.extend_from_slice(&other.ends);
+        // Each of `other`'s templates here, and the row its first laid
+        // out row became.
+        let moved: Vec<(u32, u32)> = other
+            .templates
+            .iter()
+            .zip(&other.laid)
+            .map(|(template, laid)| {
+                let t = self.template_index(template, 0);
+                (t, self.laid[t as usize].append(laid))
+            })
+            .collect();
         for r in other.records {
             let shape = match r.shape {
-                Shape::Split { template, ends: at } => Shape::Split {
-                    template: self.template_index(&other.templates[template as usize]),
-                    ends: ends + at,
+                Shape::Split { template, row } => match moved.get(template as usize) {
+                    Some(&(t, first)) => Shape::Split {
+                        template: t,
+                        row: first + row,
+                    },
+                    None => Shape::Unknown,
                 },
                 shape => shape,
             };
