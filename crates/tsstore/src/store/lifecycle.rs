@@ -27,6 +27,21 @@ fn store_dir(dir: &Path, name: &str) -> Result<PathBuf> {
     Ok(dir.join(name))
 }
 
+/// Refuses a store whose meta header says raw layout when it has a
+/// staging ring: only a compressed store has one, and one bit flipped in
+/// its header's version would otherwise open its main ring as a raw
+/// store's and serve its frames as records.
+fn refuse_stray_staging(has_staging: bool) -> Result<()> {
+    if has_staging {
+        return Err(Error::Corrupt(
+            "meta.tsdb says raw layout, but the store has a staging ring: \
+             the header of a compressed store is damaged"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
 fn open_rw(path: &Path) -> Result<File> {
     Ok(OpenOptions::new().read(true).write(true).open(path)?)
 }
@@ -170,7 +185,10 @@ impl Store {
             staging: None,
         };
         let staging = match meta.encoding {
-            Encoding::Raw => None,
+            Encoding::Raw => {
+                refuse_stray_staging(path.join(STAGING).join(META_FILE).exists())?;
+                None
+            }
             Encoding::Compressed => Some(Store::open_with(&path, STAGING, sync)?),
         };
         Store::open_files(name, path, meta, files, sync, false, staging)
@@ -224,7 +242,10 @@ impl Store {
             // The staging ring's snapshot is taken first: a record framed
             // meanwhile is then in the main ring's snapshot too.
             let staging = match meta.encoding {
-                Encoding::Raw => None,
+                Encoding::Raw => {
+                    refuse_stray_staging(path.join(STAGING).join(META_FILE).exists())?;
+                    None
+                }
                 Encoding::Compressed => Some(Store::open_read_only(&path, STAGING)?),
             };
             let opened = Store::open_files(
@@ -300,7 +321,10 @@ impl Store {
             .map_err(|e| Error::Corrupt(format!("cannot read meta.tsdb: {e}")))?;
         let meta = Meta::decode(&raw)?;
         let staging = match (meta.encoding, &files.staging) {
-            (Encoding::Raw, _) => None,
+            (Encoding::Raw, staging) => {
+                refuse_stray_staging(staging.is_some())?;
+                None
+            }
             (Encoding::Compressed, Some(staging)) => {
                 Some(Store::open_on(STAGING, (**staging).clone(), sync)?)
             }
