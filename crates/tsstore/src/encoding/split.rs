@@ -32,8 +32,6 @@ pub enum Split<'a> {
     Unknown,
     /// Not a flat object written compactly: kept whole.
     Whole,
-    /// Its template, and where each of its values ends in the payload.
-    Values(&'a Template, &'a [u32]),
     /// Its template, and the row its values are laid out in.
     Laid(&'a Template, &'a Laid, u32),
 }

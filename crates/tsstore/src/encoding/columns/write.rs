@@ -255,16 +255,6 @@ impl<'a> Prepared<'a> {
                         }
                     }
                 }
-                Split::Values(template, ends) => {
-                    let t = p.frame_template(template, &mut known, &mut keys, &mut by_keys);
-                    match t.zip(split::presplit_values(payload, template, ends)) {
-                        Some((t, found)) => {
-                            values.extend(found);
-                            Some(t)
-                        }
-                        None => None,
-                    }
-                }
                 // `split_as` and `split_into` accept exactly `{"k":v,...}`,
                 // so rebuilding gives back these bytes: the transform is
                 // exact by construction. Consecutive records mostly share
