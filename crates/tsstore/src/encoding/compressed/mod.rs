@@ -60,7 +60,7 @@ pub const MIN_COMPRESSED_BLOCKS: u32 = 24;
 /// once a lap, a frame's write-back), and the other runs on only while
 /// the ring has room or records: with 64 blocks (4 TMY3 frames) batch
 /// ingest swung between 0.44 and 0.70 of a raw store's rate, with 128
-/// (and the insert laying out columns) 0.50 – 0.73, 13 runs of 14 at
+/// (and the insert laying out columns) 0.4998 – 0.73, 13 runs of 14 at
 /// 0.57 or more (docs/BENCHMARKS.md, session 4). That costs 12.5 %
 /// of a store of the default 1 024 blocks, 7 % of the readings it keeps;
 /// the cap is reached at 640 blocks, so larger stores pay less. Fewer
