@@ -206,80 +206,72 @@ impl<'a> Prepared<'a> {
         let mut keys = Vec::new();
         let mut values = Vec::new();
         let mut last: Option<usize> = None;
-        // Rows laid out by the insert, copied a run at a time: before any
-        // other record's values reach the columns, so rows stay in order.
+        // Rows laid out by the insert, copied a run at a time, before any
+        // row split here reaches the columns: rows stay in record order.
         let mut run: Option<Run<'a>> = None;
         for (r, record) in records.iter().enumerate() {
             let payload = record.payload;
-            values.clear();
-            if !matches!(record.split, Split::Laid(..)) {
-                p.copy_run(run.take());
-            }
             let shape = match record.split {
                 _ if !columnar => None,
                 Split::Whole => None,
                 Split::Laid(template, laid, row) => {
-                    let t = p.frame_template(template, &mut known, &mut keys, &mut by_keys);
                     let row = row as usize;
-                    match t {
-                        Some(t) if row < laid.rows as usize => {
-                            debug_assert!(rebuilds(
-                                &p.templates[t],
-                                laid.values(row as u32),
-                                payload
-                            ));
-                            match &mut run {
-                                Some(run)
-                                    if run.template == t
-                                        && std::ptr::eq(run.laid, laid)
-                                        && run.rows.end == row =>
-                                {
-                                    run.rows.end += 1;
-                                }
-                                _ => {
-                                    p.copy_run(run.replace(Run {
-                                        template: t,
-                                        laid,
-                                        rows: row..row + 1,
-                                    }));
-                                }
+                    let t = p
+                        .frame_template(template, &mut known, &mut keys, &mut by_keys)
+                        .filter(|_| row < laid.rows as usize);
+                    if let Some(t) = t {
+                        debug_assert!(rebuilds(&p.templates[t], laid.values(row as u32), payload));
+                        match &mut run {
+                            Some(run)
+                                if run.template == t
+                                    && std::ptr::eq(run.laid, laid)
+                                    && run.rows.end == row =>
+                            {
+                                run.rows.end += 1;
                             }
-                            last = Some(t);
-                            p.rows[t].push(r);
-                            p.shapes.push(t as u8 + 1);
-                            continue;
-                        }
-                        _ => {
-                            p.copy_run(run.take());
-                            None
+                            _ => p.copy_run(run.replace(Run {
+                                template: t,
+                                laid,
+                                rows: row..row + 1,
+                            })),
                         }
                     }
+                    t
                 }
                 // `split_as` and `split_into` accept exactly `{"k":v,...}`,
                 // so rebuilding gives back these bytes: the transform is
                 // exact by construction. Consecutive records mostly share
                 // their keys: the last template is tried first, without
                 // collecting the keys.
-                Split::Unknown => match last {
-                    Some(t) if split::split_as(payload, &p.templates[t], &mut values) => Some(t),
-                    _ => {
-                        values.clear();
-                        if split::split_into(payload, &mut keys, &mut values) {
-                            p.template_of(&mut by_keys, &keys)
-                        } else {
-                            None
+                Split::Unknown => {
+                    values.clear();
+                    let t = match last {
+                        Some(t) if split::split_as(payload, &p.templates[t], &mut values) => {
+                            Some(t)
+                        }
+                        _ => {
+                            values.clear();
+                            if split::split_into(payload, &mut keys, &mut values) {
+                                p.template_of(&mut by_keys, &keys)
+                            } else {
+                                None
+                            }
+                        }
+                    };
+                    if let Some(t) = t {
+                        debug_assert!(rebuilds(&p.templates[t], values.clone(), payload));
+                        p.copy_run(run.take());
+                        for (column, value) in p.columns[t].iter_mut().zip(&values) {
+                            column.push(value);
                         }
                     }
-                },
+                    t
+                }
             };
             match shape {
                 Some(t) => {
-                    debug_assert!(rebuilds(&p.templates[t], values.clone(), payload));
                     last = Some(t);
                     p.rows[t].push(r);
-                    for (column, value) in p.columns[t].iter_mut().zip(&values) {
-                        column.push(value);
-                    }
                     p.shapes.push(t as u8 + 1);
                 }
                 None => {
