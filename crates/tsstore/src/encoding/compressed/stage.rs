@@ -188,7 +188,7 @@ impl Compressed {
         let shared = &self.shared;
         let _writer = shared.writer_lock()?;
         let ts = stamp(timestamp, shared.newest.load(Ordering::Relaxed))?;
-        if cost(payload.len()) > shared.largest_staged() {
+        if shared.too_large_to_stage(payload.len()) {
             return shared.frame_alone(Record::new(ts, payload));
         }
         shared.make_room(blocks_for_chunk(
@@ -241,10 +241,15 @@ impl Shared {
         self.stage_max.saturating_sub(self.stage_bytes)
     }
 
+    /// A payload of `len` bytes is framed at once, not staged.
+    fn too_large_to_stage(&self, len: usize) -> bool {
+        cost(len) > self.largest_staged()
+    }
+
     /// Stages one batch of an insert and queues it for the framer.
     fn stage(&self, mut batch: StagedBatch, handles: &mut Vec<ObjectHandle>) -> Result<()> {
         if let [record] = &batch.records[..]
-            && cost(record.len()) > self.largest_staged()
+            && self.too_large_to_stage(record.len())
         {
             handles.push(self.frame_alone(batch.record(record))?);
             return Ok(());
