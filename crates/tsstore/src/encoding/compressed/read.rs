@@ -1,11 +1,14 @@
 //! Reading a compressed store: the frames of the main ring merged with
 //! the records still staged, lookups by time, and deletes.
 //!
-//! A read first takes what is staged in its window (at most the staging
-//! ring), then `last_framed`: every record up to it is in a frame (put and
-//! made durable before it moved), every staged record after it is not
-//! yet. Frames give the records up to that bound, the staged copy those
-//! after it, so a record framed while the read runs is given once.
+//! A read first takes what is staged in its window past `last_framed`
+//! (at most the staging ring), then `last_framed` again: every record up
+//! to it is in a frame (put and made durable before it moved), every
+//! staged record after it is not yet. Frames give the records up to that
+//! bound, the staged copy those after it, so a record framed while the
+//! read runs is given once: a staged copy is overwritten only once its
+//! record is framed, so what was not framed by the end of the staged
+//! read is in it.
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
@@ -83,12 +86,20 @@ impl<'a> FramedRecords<'a> {
 
     fn start(&mut self) -> Result<()> {
         self.started = true;
+        // The staged copies of framed records stay in the staging ring
+        // until it wraps over them: a range reaching back past them need
+        // not read them (a tenth of a range of 10 000 had gone to it).
+        let framed = self.shared.last_framed.load(Ordering::Acquire);
         // Newest first, the staged records are given first: no more than
         // the limit can be wanted (`newest(1)` reads one).
         let staged = self
             .shared
             .staging
-            .ring_range(self.from, self.to, self.reverse)
+            .ring_range(
+                self.from.max(framed.saturating_add(1)),
+                self.to,
+                self.reverse,
+            )
             .with_data(self.with_data)
             .limit(if self.reverse {
                 self.remaining
