@@ -201,7 +201,17 @@ pub(crate) fn compact_object(
         }
         keys.push((start as u32, s.i as u32));
         s.i += 1;
-        if !s.eat(b':') || !value(&mut s) {
+        if !s.eat(b':') {
+            return Compact::No;
+        }
+        // Sensor values are numbers and strings: taken here, as `value`
+        // takes them at the top level, without its walk of containers.
+        let valid = match s.peek() {
+            Some(b'-' | b'0'..=b'9') => s.number(),
+            Some(b'"') => s.string(),
+            _ => value(&mut s),
+        };
+        if !valid {
             return Compact::No;
         }
         ends.push(s.i as u32);

@@ -152,33 +152,6 @@ impl Splitter {
     }
 }
 
-/// The values of a record split by `Splitter`: each key's `,"k":` (or
-/// `{"k":` first) is before its value, which ends at its `ends` entry.
-/// None if they do not lie within `p` (they always do when the splitter
-/// made them), checked before the first is given.
-pub fn presplit_values<'a>(
-    p: &'a [u8],
-    template: &'a Template,
-    ends: &'a [u32],
-) -> Option<impl Iterator<Item = &'a [u8]> + 'a> {
-    if template.keys.len() != ends.len() {
-        return None;
-    }
-    let mut at = 0;
-    for (key, &end) in template.keys.iter().zip(ends) {
-        if at + key.len() + 4 > end as usize || end as usize > p.len() {
-            return None;
-        }
-        at = end as usize;
-    }
-    let mut at = 0;
-    Some(template.keys.iter().zip(ends).map(move |(key, &end)| {
-        let value = &p[at + key.len() + 4..end as usize];
-        at = end as usize;
-        value
-    }))
-}
-
 /// Splits a flat object written as `{"k":v,...}` (no spaces, keys without
 /// escapes) into its keys (into `keys`, cleared first) and value texts
 /// (appended to `values`); false for anything else, after which `values`

@@ -7,6 +7,9 @@ use std::ops::Range;
 use super::{Cursor, MAX_TEMPLATES, put_varint, rebuild};
 use crate::encoding::split::{self, Record, Split, Template};
 
+/// Bytes `Column::push_from` copies at once for a short value.
+const WORD_COPY: usize = 16;
+
 /// One column of a body, laid out once for every record a frame may take:
 /// any prefix of its rows is then two copies (their lengths, their texts).
 #[derive(Debug, Default, Clone)]
@@ -28,14 +31,55 @@ impl Column {
 
     #[inline]
     fn push(&mut self, text: &[u8]) {
-        match u8::try_from(text.len()) {
+        self.push_len(text.len());
+        self.texts.extend_from_slice(text);
+    }
+
+    #[inline]
+    fn push_len(&mut self, len: usize) {
+        match u8::try_from(len) {
             Ok(len) if len < 0x80 => self.lens.push(len),
             _ => {
                 self.short = false;
-                put_varint(&mut self.lens, text.len() as u64);
+                put_varint(&mut self.lens, len as u64);
             }
         }
-        self.texts.extend_from_slice(text);
+    }
+
+    /// Pushes `p[start..end]`. A short value is copied as the 16 bytes
+    /// from its start, where `p` has them, and cut to its length: a call
+    /// to `memcpy` per value had cost more than the copy.
+    #[inline]
+    fn push_from(&mut self, p: &[u8], start: usize, end: usize) {
+        let len = end - start;
+        self.push_len(len);
+        match p.get(start..start + WORD_COPY) {
+            Some(word) if len <= WORD_COPY => {
+                let at = self.texts.len();
+                self.texts.extend_from_slice(word);
+                self.texts.truncate(at + len);
+            }
+            _ => self.texts.extend_from_slice(&p[start..end]),
+        }
+    }
+
+    /// Takes off the last row (its length is the last varint of `lens`:
+    /// the bytes before a varint's last have their high bit set). `short`
+    /// stays as it was: the varint walk reads one-byte lengths too.
+    fn pop(&mut self) {
+        let Some(mut start) = self.lens.len().checked_sub(1) else {
+            return;
+        };
+        while start > 0 && self.lens[start - 1] & 0x80 != 0 {
+            start -= 1;
+        }
+        let mut cursor = Cursor {
+            b: &self.lens[start..],
+            i: 0,
+        };
+        let len = cursor.varint().unwrap_or(0) as usize;
+        self.lens.truncate(start);
+        self.texts.truncate(self.texts.len().saturating_sub(len));
     }
 
     /// How many bytes of `lens` and of `texts` its first `rows` rows take.
@@ -108,21 +152,32 @@ impl Laid {
     }
 
     /// Lays out the values of a record split with `template` as the next
-    /// row (`split::presplit_values`); its row, or None (nothing laid) if
+    /// row: each key's `,"k":` (or `{"k":` first) is before its value,
+    /// which ends at its `ends` entry. Its row, or None (nothing laid) if
     /// they do not lie within `payload` (they always do when the splitter
     /// made them).
     pub fn push(&mut self, payload: &[u8], template: &Template, ends: &[u32]) -> Option<u32> {
-        let values = split::presplit_values(payload, template, ends)?;
-        if self.columns.len() != template.keys.len() {
+        if self.columns.len() != template.keys.len() || ends.len() != template.keys.len() {
             return None;
         }
         let first = self.rows == 0;
-        for (column, value) in self.columns.iter_mut().zip(values) {
+        // Each key's `,"k":` (or `{"k":` first) is before its value.
+        let mut at = 0;
+        for (j, (key, &end)) in template.keys.iter().zip(ends).enumerate() {
+            let (start, end) = (at + key.len() + 4, end as usize);
+            if start > end || end > payload.len() {
+                self.columns[..j].iter_mut().for_each(Column::pop);
+                return None;
+            }
+            let column = &mut self.columns[j];
             if first {
                 column.lens.reserve(self.expect);
-                column.texts.reserve(self.expect * (value.len() + 2));
+                column
+                    .texts
+                    .reserve(self.expect * (end - start + 2) + WORD_COPY);
             }
-            column.push(value);
+            column.push_from(payload, start, end);
+            at = end;
         }
         self.rows += 1;
         Some(self.rows - 1)
@@ -384,4 +439,53 @@ fn rebuilds(template: &[&[u8]], values: Vec<&[u8]>, payload: &[u8]) -> bool {
 /// binary stores, whose payloads are not JSON objects).
 pub fn encode(records: &[Record<'_>], columnar: bool, out: &mut Vec<u8>) {
     Prepared::new(records, columnar).body(records.len(), out);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A row whose split does not fit its payload (never made by the
+    /// splitter) is refused, and the values already laid out for it are
+    /// taken off again, long lengths (two varint bytes) included.
+    #[test]
+    fn a_row_that_does_not_fit_its_payload_leaves_the_columns_as_they_were() {
+        let template = Template {
+            keys: vec![
+                b"a".to_vec().into_boxed_slice(),
+                b"b".to_vec().into_boxed_slice(),
+            ]
+            .into_boxed_slice(),
+        };
+        let long = "x".repeat(200);
+        let rows = [
+            r#"{"a":1,"b":22}"#.to_string(),
+            format!(r#"{{"a":"{long}","b":3}}"#),
+        ];
+        let ends = |p: &str| {
+            let b = p.find(",\"b\"").unwrap() as u32;
+            vec![b, p.len() as u32 - 1]
+        };
+        let mut laid = Laid::new(2, 4);
+        assert_eq!(
+            laid.push(rows[0].as_bytes(), &template, &ends(&rows[0])),
+            Some(0)
+        );
+        let before = laid.clone();
+        for p in &rows {
+            let mut bad = ends(p);
+            bad[1] = p.len() as u32 + 1;
+            assert_eq!(laid.push(p.as_bytes(), &template, &bad), None);
+            assert_eq!(laid.rows, before.rows);
+            for (c, b) in laid.columns.iter().zip(&before.columns) {
+                assert_eq!((&c.lens, &c.texts), (&b.lens, &b.texts));
+            }
+        }
+        assert_eq!(
+            laid.push(rows[1].as_bytes(), &template, &ends(&rows[1])),
+            Some(1)
+        );
+        assert_eq!(laid.values(1), [format!("\"{long}\"").as_bytes(), b"3"]);
+        assert_eq!(laid.values(0), [&b"1"[..], b"22"]);
+    }
 }
