@@ -55,7 +55,7 @@ pub const MIN_COMPRESSED_BLOCKS: u32 = 24;
 /// Blocks of a compressed store of `n` blocks that go to its staging ring:
 /// a fifth, from 8 to 128. Every record not yet framed is staged, so this
 /// is how far inserts can run ahead of the framer: a frame fills its block
-/// with 14–16 blocks' worth of staged sensor readings. The insert and the
+/// with 13–15 blocks' worth of staged sensor readings. The insert and the
 /// framer each stop now and then on a sync (the staging ring's checkpoint
 /// once a lap, a frame's write-back), and the other runs on only while
 /// the ring has room or records: with 64 blocks (4 TMY3 frames) batch
