@@ -88,7 +88,8 @@ impl<'a> FramedRecords<'a> {
         self.started = true;
         // The staged copies of framed records stay in the staging ring
         // until it wraps over them: a range reaching back past them need
-        // not read them (a tenth of a range of 10 000 had gone to it).
+        // not read them (a tenth of a TMY3 range of 10 000 had gone to
+        // it, a third of a soiling one).
         let framed = self.shared.last_framed.load(Ordering::Acquire);
         // Newest first, the staged records are given first: no more than
         // the limit can be wanted (`newest(1)` reads one).
