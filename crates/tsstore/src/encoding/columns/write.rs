@@ -161,7 +161,6 @@ impl Laid {
             return None;
         }
         let first = self.rows == 0;
-        // Each key's `,"k":` (or `{"k":` first) is before its value.
         let mut at = 0;
         for (j, (key, &end)) in template.keys.iter().zip(ends).enumerate() {
             let (start, end) = (at + key.len() + 4, end as usize);
