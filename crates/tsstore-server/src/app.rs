@@ -15,6 +15,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::AdminKey;
+use crate::guard::Guard;
 use crate::metrics::{HttpMetrics, TransportMetrics};
 use crate::registry::Registry;
 
@@ -39,6 +40,12 @@ pub struct Limits {
     pub max_live_readers: usize,
     /// Outbound connections per store.
     pub max_outbound: usize,
+    /// Largest total footprint of the stores under the data path; `None`:
+    /// no cap.
+    pub max_total_store_bytes: Option<u64>,
+    /// A WebSocket write connection sending no record for this long is
+    /// closed.
+    pub ws_idle: Duration,
 }
 
 impl Default for Limits {
@@ -53,6 +60,8 @@ impl Default for Limits {
             max_message: 1 << 20,
             max_live_readers: 64,
             max_outbound: 16,
+            max_total_store_bytes: None,
+            ws_idle: Duration::from_secs(600),
         }
     }
 }
@@ -67,6 +76,8 @@ pub struct AppInner {
     pub http: HttpMetrics,
     pub transports: TransportMetrics,
     pub outbound: crate::outbound::Outbound,
+    /// Connection bounds, the auth throttle, and their incidents.
+    pub guard: Guard,
     pub started: Instant,
     pub shutdown: Shutdown,
 }

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use subtle::ConstantTimeEq;
 
+use crate::guard::{Guard, Peer};
 use crate::keys::{KeyError, sha256_hex};
 
 pub const ADMIN_KEY_FILE: &str = ".admin_key";
@@ -38,6 +39,43 @@ pub enum AuthError {
     KeyFile(#[from] KeyError),
     #[error("a lock was poisoned by an earlier panic")]
     Poisoned,
+    /// Too many failed attempts from the client's address; the key was
+    /// not checked.
+    #[error(
+        "too many failed authentications from your address; retry in {} s",
+        retry_after.as_secs().max(1)
+    )]
+    Throttled { retry_after: std::time::Duration },
+}
+
+impl AuthError {
+    /// Whether this is a key that did not verify (what the throttle
+    /// counts; a missing key or a bad store name guesses nothing).
+    pub fn is_wrong_key(&self) -> bool {
+        matches!(self, AuthError::BadKey | AuthError::BadAdminKey)
+    }
+}
+
+/// Runs a key `check` for a client at `peer` under `guard`'s throttle:
+/// refused unchecked while the address is throttled, and a failure is
+/// counted against it.
+pub fn throttled<T>(
+    guard: &Guard,
+    peer: Option<Peer>,
+    check: impl FnOnce() -> Result<T, AuthError>,
+) -> Result<T, AuthError> {
+    guard
+        .may_authenticate(peer)
+        .map_err(|t| AuthError::Throttled {
+            retry_after: t.retry_after,
+        })?;
+    let result = check();
+    if let Err(e) = &result
+        && e.is_wrong_key()
+    {
+        guard.authentication_failed(peer);
+    }
+    result
 }
 
 /// Why the admin key could not be set up at start.
@@ -158,6 +196,26 @@ mod tests {
             again.verify(None),
             Err(AuthError::MissingAdminKey)
         ));
+        // Under the throttle: wrong keys are counted, then refused unchecked.
+        let guard = Guard::new(crate::guard::FrontDoor {
+            auth_failure_burst: 2,
+            auth_failures_per_sec: 0.01,
+            ..Default::default()
+        });
+        let peer = Some(Peer::Unix(Some(7)));
+        for _ in 0..2 {
+            let r = throttled(&guard, peer, || again.verify(Some("nope")));
+            assert!(matches!(r, Err(AuthError::BadAdminKey)));
+        }
+        let r = throttled(&guard, peer, || again.verify(Some(&key)));
+        assert!(matches!(r, Err(AuthError::Throttled { .. })), "{r:?}");
+        assert!(r.unwrap_err().to_string().contains("retry in"));
+        // Another client is not slowed; a missing key is not counted.
+        let other = Some(Peer::Unix(Some(8)));
+        for _ in 0..5 {
+            assert!(throttled(&guard, other, || again.verify(None)).is_err());
+        }
+        assert!(throttled(&guard, other, || again.verify(Some(&key))).is_ok());
 
         fs::write(dir.path().join(ADMIN_KEY_FILE), "garbage").unwrap();
         let e = AdminKey::load_or_generate(None, dir.path()).unwrap_err();

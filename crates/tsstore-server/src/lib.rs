@@ -10,6 +10,9 @@
 //!   key travels is each transport's business.
 //! * `provision`: the one way a store comes to exist, with its first key
 //!   (CLI and server alike).
+//! * `guard`: the front door: connection slots in all and per client
+//!   address, the failed-authentication throttle, and incidents (counted
+//!   by reason, logged as summaries). Transport-neutral.
 //! * `registry`: the stores a server has open, opened lazily, deleted
 //!   safely (`RegistryError`).
 //! * `records`: everything about records that is not a transport: intake
@@ -52,6 +55,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod dump;
+pub mod guard;
 pub mod http;
 pub mod json_int;
 pub mod keys;

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::app::{App, AppInner, Limits, Shutdown};
 use crate::auth::{AdminKey, AdminKeyError, AdminKeySource};
 use crate::config::Settings;
+use crate::guard::Guard;
 use crate::http;
 use crate::http::listener::{ListenError, ListenOptions, Listener};
 use crate::registry::Registry;
@@ -88,7 +89,47 @@ fn init_logging(level: &str) -> Result<(), StartError> {
     Ok(())
 }
 
+/// File descriptors the server asks for: every connection takes one, and
+/// every open store three.
+const WANTED_FDS: u64 = 65_536;
+
+/// Raises the soft limit on open files towards the hard one, so the
+/// connection bound (not the descriptor limit, which would fail accepts
+/// and store opens alike) is what refuses a flood; warns when the
+/// descriptors cannot cover `max_connections` with room for stores.
+fn raise_fd_limit(max_connections: usize) {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return;
+        }
+        let wanted = lim.rlim_max.min(WANTED_FDS);
+        if lim.rlim_cur < wanted {
+            let raised = libc::rlimit {
+                rlim_cur: wanted,
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                lim = raised;
+            }
+        }
+    }
+    let needed = max_connections as u64 * 2 + 256;
+    if lim.rlim_cur < needed {
+        tracing::warn!(
+            open_files = lim.rlim_cur,
+            max_connections,
+            "the open-file limit is low for server.max_connections; raise it (LimitNOFILE=, ulimit -n) to at least {needed}"
+        );
+    }
+}
+
 async fn serve(settings: Settings) -> Result<(), StartError> {
+    raise_fd_limit(settings.front.max_connections);
     std::fs::create_dir_all(&settings.base_path).map_err(|source| StartError::DataPath {
         path: settings.base_path.clone(),
         source,
@@ -119,11 +160,14 @@ async fn serve(settings: Settings) -> Result<(), StartError> {
             max_message: settings.max_message_bytes,
             max_live_readers: settings.max_live_readers,
             max_outbound: settings.max_outbound_connections,
+            max_total_store_bytes: settings.max_total_store_bytes,
+            ws_idle: settings.front.ws_idle_timeout,
         },
         store_defaults: settings.store_defaults,
         http: Default::default(),
         transports: Default::default(),
         outbound: Default::default(),
+        guard: Guard::new(settings.front.clone()),
         started: Instant::now(),
         shutdown: Shutdown::default(),
     });
@@ -131,7 +175,6 @@ async fn serve(settings: Settings) -> Result<(), StartError> {
         host: settings.host.clone(),
         port: settings.port,
         tls: settings.tls.clone(),
-        max_connections: settings.max_connections,
     })
     .await?;
     let socket = match &settings.socket_path {
@@ -147,7 +190,8 @@ async fn serve(settings: Settings) -> Result<(), StartError> {
     tracing::info!(
         data_path = %settings.base_path.display(),
         sync = ?settings.sync,
-        max_connections = settings.max_connections,
+        max_connections = settings.front.max_connections,
+        per_address = settings.front.max_connections_per_address,
         "tsstore {} listening on {url}",
         env!("CARGO_PKG_VERSION")
     );
@@ -165,8 +209,10 @@ async fn serve(settings: Settings) -> Result<(), StartError> {
     unsafe {
         libc::malloc_trim(0);
     }
+    let incidents = Arc::clone(&app.guard.incidents);
+    app.shutdown.spawn(incidents.run(app.shutdown.token()));
     let served = listener
-        .serve(router, app.shutdown.token(), SHUTDOWN_GRACE)
+        .serve(router, &app.guard, app.shutdown.token(), SHUTDOWN_GRACE)
         .await;
     // The listener has stopped: background tasks end (or are aborted)
     // before the stores they may write to are closed.

@@ -15,7 +15,8 @@
 //! `Limits::max_line` is answered with `ERROR` and skipped, and the
 //! connection goes on. Bounds: `Limits::max_socket_clients` connections
 //! (one more is told so and closed), `MAX_BATCH_LINES` lines per batch, a
-//! read buffer of one line plus `READ_CHUNK`.
+//! read buffer of one line plus `READ_CHUNK`. A wrong key on the AUTH line
+//! counts against the client's user id in the auth throttle (`guard`).
 
 use std::io;
 use std::ops::Range;
@@ -29,6 +30,8 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::Semaphore;
 
 use crate::app::App;
+use crate::auth::throttled;
+use crate::guard::Peer;
 use crate::metrics::Open;
 use crate::records::intake;
 use crate::records::{RecordError, RecordResult};
@@ -271,6 +274,9 @@ fn error_line(out: &mut Vec<u8>, why: &dyn std::fmt::Display) {
 async fn client(app: &App, stream: UnixStream) -> io::Result<()> {
     let _open = Open::new(&app.transports.socket_connections);
     let token = app.shutdown.token();
+    // The socket's clients are told apart by user id (what a Unix
+    // socket knows of its peer) for the auth throttle.
+    let peer = Some(Peer::Unix(stream.peer_cred().ok().map(|c| c.uid())));
     let (rd, wr) = stream.into_split();
     let mut reader = LineReader::new(rd, app.limits.max_line);
     let mut writer = BufWriter::with_capacity(READ_CHUNK, wr);
@@ -292,7 +298,9 @@ async fn client(app: &App, stream: UnixStream) -> io::Result<()> {
     };
     let open = match auth {
         None => Err("expected AUTH <store> <api-key>".to_string()),
-        Some((store, key)) => match app.registry.authorize(store, Some(key)) {
+        Some((store, key)) => match throttled(&app.guard, peer, || {
+            app.registry.authorize(store, Some(key))
+        }) {
             Err(e) => Err(e.to_string()),
             Ok(()) => app
                 .registry

@@ -297,12 +297,12 @@ fn serve_refuses_bad_settings_with_a_message() {
 }
 
 #[test]
-fn connections_over_the_bound_are_closed_and_the_body_limit_is_configurable() {
+fn connections_over_the_bound_are_answered_503_and_the_body_limit_is_configurable() {
     use std::io::{Read, Write};
     let dir = tempfile::tempdir().unwrap();
     let s = Server::start_with_config(
         dir.path(),
-        r#"{"server": {"max_connections": 2, "max_body_bytes": 100}}"#,
+        r#"{"server": {"max_connections": 2, "max_connections_per_address": 2, "max_body_bytes": 100}}"#,
     );
     let key = s.create_store(json!({"name": "small"}));
     s.req("POST", "/api/stores/small/data")
@@ -346,7 +346,7 @@ fn connections_over_the_bound_are_closed_and_the_body_limit_is_configurable() {
         }
     };
     let mut held = vec![hold(), hold()];
-    // A third is closed without an answer.
+    // A third is told to come back (503, Retry-After), then closed.
     let mut third = std::net::TcpStream::connect(("127.0.0.1", s.port)).unwrap();
     third
         .set_read_timeout(Some(Duration::from_secs(10)))
@@ -354,7 +354,13 @@ fn connections_over_the_bound_are_closed_and_the_body_limit_is_configurable() {
     let _ = third.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
     let mut buf = Vec::new();
     let _ = third.read_to_end(&mut buf);
-    assert!(buf.is_empty(), "{}", String::from_utf8_lossy(&buf));
+    let answer = String::from_utf8_lossy(&buf);
+    assert!(answer.starts_with("HTTP/1.1 503 "), "{answer}");
+    assert!(answer.contains("retry-after: 1\r\n"), "{answer}");
+    assert!(
+        answer.contains("\"code\":\"too_many_connections\""),
+        "{answer}"
+    );
     // Once one closes, new connections are served again.
     drop(held.pop());
     let deadline = Instant::now() + Duration::from_secs(10);

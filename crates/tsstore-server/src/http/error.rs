@@ -21,6 +21,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// Seconds for a `Retry-After` header.
+    pub retry_after: Option<u64>,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -31,6 +33,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
         }
     }
 
@@ -246,6 +249,14 @@ impl From<AuthError> for ApiError {
                 ApiError::new(unauthorized, "invalid_admin_key", e.to_string())
             }
             AuthError::InvalidStoreName(e) => e.into(),
+            AuthError::Throttled { retry_after } => ApiError {
+                retry_after: Some(retry_after.as_secs().max(1)),
+                ..ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "auth_throttled",
+                    e.to_string(),
+                )
+            },
             AuthError::KeyFile(_) | AuthError::Poisoned => ApiError::internal(e.to_string()),
         }
     }
@@ -317,6 +328,10 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         resp
     }
 }

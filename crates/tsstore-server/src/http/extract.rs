@@ -11,7 +11,10 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 
 use super::error::{ApiError, ApiResult};
+use super::front::ClientPeer;
 use crate::app::App;
+use crate::auth::throttled;
+use crate::guard::Peer;
 use crate::records::QueryParams;
 use crate::registry::OpenStore;
 
@@ -24,6 +27,8 @@ pub struct StoreAccess {
     pub params: QueryParams,
     /// The request's media type (see `content_type`).
     pub content_type: Option<String>,
+    /// The client, as the front door saw it.
+    pub peer: Option<Peer>,
 }
 
 impl FromRequestParts<App> for StoreAccess {
@@ -39,6 +44,7 @@ impl FromRequestParts<App> for StoreAccess {
             path,
             params,
             content_type: content_type(&parts.headers),
+            peer: client_peer(parts),
         })
     }
 }
@@ -68,7 +74,8 @@ impl FromRequestParts<App> for AdminAccess {
             .and_then(|v| v.to_str().ok())
             .map(str::to_string)
             .or_else(|| query_param(parts.uri.query(), "admin_key"));
-        app.admin.verify(presented.as_deref())?;
+        let peer = client_peer(parts);
+        throttled(&app.guard, peer, || app.admin.verify(presented.as_deref()))?;
         Ok(AdminAccess)
     }
 }
@@ -86,8 +93,16 @@ async fn authorized_store(
         .remove("store")
         .ok_or_else(ApiError::route_without_store)?;
     let key = api_key(&parts.headers, parts.uri.query());
-    app.registry.authorize(&name, key.as_deref())?;
+    let peer = client_peer(parts);
+    throttled(&app.guard, peer, || {
+        app.registry.authorize(&name, key.as_deref())
+    })?;
     Ok((name, path))
+}
+
+/// The client a request came from, as the front door saw it.
+pub fn client_peer(parts: &Parts) -> Option<Peer> {
+    parts.extensions.get::<ClientPeer>().map(|c| c.0)
 }
 
 /// The WebSocket subprotocol a browser offers a key in (it cannot set a

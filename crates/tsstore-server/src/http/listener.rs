@@ -1,27 +1,42 @@
-//! The HTTP listener: plain or TLS (rustls, ring provider), a bound on
-//! connections (over it a connection is closed at once, not queued), a
-//! header read timeout, and a graceful stop when the app's shutdown token
-//! is cancelled.
+//! The HTTP listener: plain or TLS (rustls, ring provider), every
+//! connection through the front door (`front`: bounds in all and per
+//! address, deadlines), HTTP/1 and HTTP/2 (h2c in plain text, ALPN over
+//! TLS), and a graceful stop when the app's shutdown token is cancelled.
 
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum_server::Handle;
-use axum_server::accept::{Accept, DefaultAcceptor};
+use axum_server::accept::DefaultAcceptor;
 use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-
 use tokio_util::sync::CancellationToken;
 
-/// Time a new connection gets to send its first request headers.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+use super::front::Front;
+use crate::guard::Guard;
+
+/// Connections the kernel queues for accept. std's default of 128
+/// overflows under a connection flood, and an overflowing queue drops
+/// legitimate handshakes too (each retried only after a second); the
+/// kernel caps it at `net.core.somaxconn`.
+const ACCEPT_BACKLOG: u32 = 4096;
+
+/// A listening socket on `addr` with `ACCEPT_BACKLOG`.
+fn listen(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(ACCEPT_BACKLOG)?.into_std()
+}
+
+/// HTTP/2 requests one connection may have in flight at once.
+const MAX_H2_STREAMS: u32 = 32;
 
 /// Why the listener could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -45,7 +60,6 @@ pub struct ListenOptions {
     pub port: u16,
     /// Certificate and key files (PEM): HTTPS only.
     pub tls: Option<(PathBuf, PathBuf)>,
-    pub max_connections: usize,
 }
 
 /// A bound listener, not yet serving.
@@ -53,7 +67,6 @@ pub struct Listener {
     tcp: std::net::TcpListener,
     tls: Option<RustlsConfig>,
     local: SocketAddr,
-    max_connections: usize,
 }
 
 impl Listener {
@@ -72,7 +85,7 @@ impl Listener {
             })
             .map_err(|_| ListenError::Resolve(o.host.clone()))?;
         let bind_err = |source| ListenError::Bind { addr, source };
-        let tcp = std::net::TcpListener::bind(addr).map_err(bind_err)?;
+        let tcp = listen(addr).map_err(bind_err)?;
         let local = tcp.local_addr().map_err(bind_err)?;
         let tls = match &o.tls {
             Some((cert, key)) => Some(RustlsConfig::from_pem_file(cert, key).await.map_err(
@@ -84,12 +97,7 @@ impl Listener {
             )?),
             None => None,
         };
-        Ok(Listener {
-            tcp,
-            tls,
-            local,
-            max_connections: o.max_connections,
-        })
+        Ok(Listener { tcp, tls, local })
     }
 
     /// `http://host:port` or `https://...`, as bound.
@@ -98,11 +106,13 @@ impl Listener {
         format!("{scheme}://{}", self.local)
     }
 
-    /// Serves `router` (see `http::router`) until `stop` is cancelled, then
-    /// lets in-flight requests finish for at most `grace`.
+    /// Serves `router` (see `http::router`) through `guard`'s front door
+    /// until `stop` is cancelled, then lets in-flight requests finish for
+    /// at most `grace`.
     pub async fn serve(
         self,
         router: axum::Router,
+        guard: &Guard,
         stop: CancellationToken,
         grace: Duration,
     ) -> io::Result<()> {
@@ -114,115 +124,34 @@ impl Listener {
             token.cancelled().await;
             stopper.graceful_shutdown(Some(grace));
         });
-        let permits = Arc::new(Semaphore::new(self.max_connections));
         let service = router.into_make_service();
         let mut server = axum_server::from_tcp(self.tcp)?.handle(handle);
+        // The front door's deadlines replace hyper's header timeout: they
+        // also cover protocol detection, HTTP/2 and idle keep-alive.
         server
             .http_builder()
-            .http1()
-            .header_read_timeout(HEADER_TIMEOUT);
+            .http2()
+            .max_concurrent_streams(MAX_H2_STREAMS);
         match self.tls {
             Some(tls) => {
-                let acceptor = Limited {
-                    inner: RustlsAcceptor::new(tls),
-                    permits,
-                };
-                server.acceptor(acceptor).serve(service).await
+                let handshake = guard.settings.request_header_timeout;
+                let tls = RustlsAcceptor::new(tls).handshake_timeout(handshake);
+                server.acceptor(front(tls, guard)).serve(service).await
             }
             None => {
-                let acceptor = Limited {
-                    inner: DefaultAcceptor,
-                    permits,
-                };
+                let acceptor = front(DefaultAcceptor, guard);
                 server.acceptor(acceptor).serve(service).await
             }
         }
     }
 }
 
-/// An acceptor that admits at most as many connections as `permits` has;
-/// a connection over the bound is closed at once rather than queued.
-#[derive(Clone)]
-struct Limited<A> {
-    inner: A,
-    permits: Arc<Semaphore>,
-}
-
-impl<A, S> Accept<TcpStream, S> for Limited<A>
-where
-    A: Accept<Permitted<TcpStream>, S> + Clone + Send + 'static,
-    A::Future: Send,
-    S: Send + 'static,
-{
-    type Stream = A::Stream;
-    type Service = A::Service;
-    type Future = Pin<Box<dyn Future<Output = io::Result<(A::Stream, A::Service)>> + Send>>;
-
-    fn accept(&self, stream: TcpStream, service: S) -> Self::Future {
-        // Small responses go out at once instead of waiting for Nagle.
-        let _ = stream.set_nodelay(true);
-        let permit = Arc::clone(&self.permits).try_acquire_owned();
-        let inner = self.inner.clone();
-        Box::pin(async move {
-            let Ok(permit) = permit else {
-                tracing::warn!("connection refused: the connection limit is reached");
-                return Err(io::Error::other("connection limit reached"));
-            };
-            inner
-                .accept(
-                    Permitted {
-                        io: stream,
-                        _permit: permit,
-                    },
-                    service,
-                )
-                .await
-        })
-    }
-}
-
-/// A connection holding one of the server's connection permits.
-pub struct Permitted<I> {
-    io: I,
-    _permit: OwnedSemaphorePermit,
-}
-
-impl<I: AsyncRead + Unpin> AsyncRead for Permitted<I> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_read(cx, buf)
-    }
-}
-
-impl<I: AsyncWrite + Unpin> AsyncWrite for Permitted<I> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
-    }
+/// `inner` behind `guard`'s front door.
+fn front<A>(inner: A, guard: &Guard) -> Front<A> {
+    Front::new(
+        inner,
+        Arc::clone(&guard.admission),
+        Arc::clone(&guard.incidents),
+        guard.settings.clone(),
+    )
 }

@@ -14,6 +14,7 @@ mod console;
 mod drain;
 pub mod error;
 mod extract;
+pub mod front;
 mod ingest;
 pub mod listener;
 mod mqtt;
@@ -173,6 +174,7 @@ async fn metrics(State(app): State<App>) -> Response {
     app.transports.render(&mut out);
     app.outbound.render(&mut out);
     app.http.render(&mut out);
+    app.guard.render(&mut out);
     let mut resp = out.into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,

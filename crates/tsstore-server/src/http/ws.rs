@@ -18,8 +18,13 @@
 //! up to `HARD_MESSAGE_FACTOR` times that close the connection (1009),
 //! nothing larger is read; `MAX_WRITE_BATCH` messages per `put_many`;
 //! `live::READ_BATCH` records per read; `Limits::max_live_readers` per store;
-//! a ping every `PING_EVERY`, and a client silent for `IDLE_TIMEOUT` is
-//! closed.
+//! `READ_BUFFER` bytes of read buffer per connection; a ping every
+//! `PING_EVERY`, and a client silent for `IDLE_TIMEOUT` is closed. An
+//! ingest connection that sends no record for `Limits::ws_idle` is closed
+//! too (1008), pongs or not: a slot is for writing. A live reader on a
+//! quiet store stays as long as it answers pings. A send the peer takes
+//! nothing of for the send timeout fails beneath, in `front::timed`.
+//! Close codes and reasons come from one table, `live::Ending`.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -27,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use utoipa_axum::router::OpenApiRouter;
@@ -36,6 +41,7 @@ use utoipa_axum::routes;
 use super::error::{ApiError, ApiResult};
 use super::extract::StoreAccess;
 use crate::app::App;
+use crate::guard::{Incident, Peer};
 use crate::metrics::Open;
 use crate::records::live::{self, Confirm, Ending, Envelope, Feed, Incoming, Outgoing};
 use crate::records::options::compact_format;
@@ -49,6 +55,10 @@ const MAX_WRITE_BATCH: usize = 1024;
 const HARD_MESSAGE_FACTOR: usize = 4;
 const PING_EVERY: Duration = Duration::from_secs(30);
 const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// Bytes read from the socket at a time. Allocated per connection for
+/// its whole life (tungstenite's default is 128 KiB, which made 512
+/// idle WebSockets cost 64 MB); larger messages still arrive whole.
+const READ_BUFFER: usize = 16 * 1024;
 
 pub fn routes() -> OpenApiRouter<App> {
     OpenApiRouter::new()
@@ -78,12 +88,13 @@ async fn ws_write(
     compact_format(access.params.get("format"))?;
     let upgrade = upgrade.map_err(|_| ApiError::websocket_required())?;
     let hard = app.limits.max_message.saturating_mul(HARD_MESSAGE_FACTOR);
-    let open = access.open;
+    let (open, peer) = (access.open, access.peer);
     Ok(upgrade
         .protocols([BROWSER_PROTOCOL])
+        .read_buffer_size(READ_BUFFER)
         .max_message_size(hard)
         .max_frame_size(hard)
-        .on_upgrade(move |socket| write_session(app, open, socket)))
+        .on_upgrade(move |socket| write_session(app, open, peer, socket)))
 }
 
 /// The close frame of a session that ends for `reason`.
@@ -94,19 +105,29 @@ fn close(code: u16, reason: &str) -> Message {
     }))
 }
 
-async fn write_session(app: App, open: Arc<OpenStore>, socket: WebSocket) {
+async fn write_session(app: App, open: Arc<OpenStore>, peer: Option<Peer>, socket: WebSocket) {
     let _gauge = Open::new(&app.transports.ws_write_connections);
     let token = app.shutdown.token();
     let mut stopping = open.stopping.subscribe();
     let (mut tx, mut rx) = socket.split();
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
     let mut last_heard = Instant::now();
+    // Pings and pongs keep a connection alive, not busy: a writer that
+    // sends no record for `ws_idle` gives its slot back.
+    let idle_after = app.limits.ws_idle;
+    let idle = tokio::time::sleep(idle_after);
+    tokio::pin!(idle);
     let soft = app.limits.max_message;
+    let hard = soft.saturating_mul(HARD_MESSAGE_FACTOR);
     let dt = open.store.data_type();
     let ending = loop {
         let first = tokio::select! {
             _ = token.cancelled() => break Ending::ServerStopping,
             _ = store_stopping(&mut stopping) => break Ending::StoreDeleted,
+            _ = &mut idle => {
+                app.guard.incidents.record(Incident::WsIdle, peer);
+                break Ending::NoRecords(idle_after);
+            }
             _ = ping.tick() => {
                 if last_heard.elapsed() > IDLE_TIMEOUT {
                     break Ending::Idle;
@@ -128,7 +149,7 @@ async fn write_session(app: App, open: Arc<OpenStore>, socket: WebSocket) {
             }
         }
         let mut texts = Vec::with_capacity(messages.len());
-        let mut end = false;
+        let mut end = None;
         for m in messages {
             match m {
                 Some(Ok(Message::Text(t))) => texts.push(Ok(t)),
@@ -136,17 +157,16 @@ async fn write_session(app: App, open: Arc<OpenStore>, socket: WebSocket) {
                     "send each record as a text message: {\"timestamp\"?, \"data\"}".into(),
                 ))),
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-                Some(Ok(Message::Close(_))) | None => end = true,
+                Some(Ok(Message::Close(_))) | None => end = Some(Ending::PeerGone),
                 Some(Err(e)) => {
-                    let reason = if e.to_string().to_lowercase().contains("too long") {
-                        format!("message larger than {} bytes", soft * HARD_MESSAGE_FACTOR)
-                    } else {
-                        format!("cannot read the message: {e}")
-                    };
-                    let _ = tx.send(close(close_code::SIZE, &reason)).await;
-                    return;
+                    end = Some(read_error(e, hard));
+                    break;
                 }
             }
+        }
+        if !texts.is_empty() {
+            idle.as_mut()
+                .reset(tokio::time::Instant::now() + idle_after);
         }
         let items = texts
             .iter()
@@ -192,8 +212,11 @@ async fn write_session(app: App, open: Arc<OpenStore>, socket: WebSocket) {
             _ = token.cancelled() => break Ending::ServerStopping,
             _ = store_stopping(&mut stopping) => break Ending::StoreDeleted,
         };
-        if !sent || end {
+        if !sent {
             break Ending::PeerGone;
+        }
+        if let Some(ending) = end {
+            break ending;
         }
     };
     if let Some(frame) = ending.close_frame() {
@@ -201,6 +224,20 @@ async fn write_session(app: App, open: Arc<OpenStore>, socket: WebSocket) {
     }
     // Completes the closing handshake (or answers the client's close).
     let _ = tx.close().await;
+}
+
+/// Why reading a message failed, as the close it calls for.
+fn read_error(e: axum::Error, max: usize) -> Ending {
+    use tokio_tungstenite::tungstenite::Error as WsError;
+    match e.into_inner().downcast::<WsError>() {
+        Ok(e) => match *e {
+            WsError::Utf8(_) => Ending::InvalidUtf8,
+            WsError::Capacity(_) => Ending::TooBig(max),
+            WsError::ConnectionClosed | WsError::AlreadyClosed | WsError::Io(_) => Ending::PeerGone,
+            other => Ending::Protocol(other.to_string()),
+        },
+        Err(other) => Ending::Protocol(other.to_string()),
+    }
 }
 
 /// `{"type":"error","message","code"}`.
@@ -299,6 +336,7 @@ async fn ws_read(
         Reader::new(Arc::clone(&open), from, max).ok_or(ApiError::too_many_readers(max))?;
     Ok(upgrade
         .protocols([BROWSER_PROTOCOL])
+        .read_buffer_size(READ_BUFFER)
         .max_message_size(app.limits.max_message)
         .on_upgrade(move |socket| read_session(app, reader, spec, from, socket)))
 }

@@ -71,14 +71,35 @@ pub enum Incoming {
     Gone,
 }
 
-/// Why a feed ended.
+/// WebSocket close codes (RFC 6455 §7.4.1) the server sends.
+pub mod close_code {
+    pub const NORMAL: u16 = 1000;
+    pub const GOING_AWAY: u16 = 1001;
+    pub const PROTOCOL: u16 = 1002;
+    pub const INVALID_PAYLOAD: u16 = 1007;
+    pub const POLICY: u16 = 1008;
+    pub const TOO_BIG: u16 = 1009;
+    pub const INTERNAL: u16 = 1011;
+}
+
+/// Why a WebSocket session (a live feed, an ingest connection) ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ending {
     ServerStopping,
     StoreDeleted,
     StoreReset,
     StoreClosed,
+    /// Nothing heard from the peer, not even a pong.
     Idle,
+    /// An ingest connection sent no record for this long (pongs and pings
+    /// do not count).
+    NoRecords(Duration),
+    /// A message over this many bytes.
+    TooBig(usize),
+    /// A text message that is not UTF-8.
+    InvalidUtf8,
+    /// The peer broke the WebSocket protocol.
+    Protocol(String),
     /// The peer closed, or a send failed.
     PeerGone,
     ReadFailed(String),
@@ -86,19 +107,44 @@ pub enum Ending {
 
 impl Ending {
     /// The close frame to send for it (`None`: the peer is gone already).
+    /// The one table of close codes and reasons.
     pub fn close_frame(&self) -> Option<Outgoing> {
+        use close_code::*;
         let (code, reason) = match self {
-            Ending::ServerStopping => (1001, "the server is stopping".to_string()),
-            Ending::StoreDeleted => (1001, "the store is being deleted".to_string()),
-            Ending::StoreReset => (1000, "the store was reset".to_string()),
-            Ending::StoreClosed => (1001, "the store was closed".to_string()),
+            Ending::ServerStopping => (GOING_AWAY, "the server is stopping".to_string()),
+            Ending::StoreDeleted => (GOING_AWAY, "the store is being deleted".to_string()),
+            Ending::StoreReset => (NORMAL, "the store was reset".to_string()),
+            Ending::StoreClosed => (GOING_AWAY, "the store was closed".to_string()),
             Ending::Idle => (
-                1008,
+                POLICY,
                 "idle timeout: nothing heard from the peer".to_string(),
             ),
-            Ending::ReadFailed(why) => (1011, format!("reading the store failed: {why}")),
+            Ending::NoRecords(d) => (
+                POLICY,
+                format!(
+                    "idle timeout: no record for {} s (server.ws_idle_timeout_ms)",
+                    d.as_secs()
+                ),
+            ),
+            Ending::TooBig(max) => (TOO_BIG, format!("message larger than {max} bytes")),
+            Ending::InvalidUtf8 => (
+                INVALID_PAYLOAD,
+                "a text message that is not valid UTF-8".to_string(),
+            ),
+            Ending::Protocol(why) => (PROTOCOL, format!("WebSocket protocol error: {why}")),
+            Ending::ReadFailed(why) => (INTERNAL, format!("reading the store failed: {why}")),
             Ending::PeerGone => return None,
         };
+        // A close reason may hold 123 bytes (a control frame's 125, less
+        // the code); cut at a character boundary.
+        let mut reason = reason;
+        if reason.len() > 123 {
+            let mut end = 123;
+            while !reason.is_char_boundary(end) {
+                end -= 1;
+            }
+            reason.truncate(end);
+        }
         Some(Outgoing::Close { code, reason })
     }
 }
@@ -448,13 +494,25 @@ mod tests {
             Ending::StoreReset,
             Ending::StoreClosed,
             Ending::Idle,
+            Ending::NoRecords(Duration::from_secs(600)),
+            Ending::TooBig(1 << 22),
+            Ending::InvalidUtf8,
+            Ending::Protocol("x".repeat(300)),
             Ending::ReadFailed("x".into()),
         ] {
             let Some(Outgoing::Close { reason, .. }) = e.close_frame() else {
                 panic!("{e:?} has a close frame");
             };
-            assert!(!reason.is_empty());
+            assert!(!reason.is_empty() && reason.len() <= 123);
         }
+        let code = |e: Ending| match e.close_frame() {
+            Some(Outgoing::Close { code, .. }) => code,
+            _ => 0,
+        };
+        assert_eq!(code(Ending::InvalidUtf8), 1007);
+        assert_eq!(code(Ending::TooBig(1)), 1009);
+        assert_eq!(code(Ending::NoRecords(Duration::ZERO)), 1008);
+        assert_eq!(code(Ending::ServerStopping), 1001);
         assert_eq!(Ending::PeerGone.close_frame(), None);
     }
 }

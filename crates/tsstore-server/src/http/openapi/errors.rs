@@ -83,6 +83,13 @@ fn store_error_examples() -> Vec<StoreError> {
     ]
 }
 
+fn throttled() -> ApiError {
+    AuthError::Throttled {
+        retry_after: std::time::Duration::from_secs(1),
+    }
+    .into()
+}
+
 fn examples(meets: Meets) -> Vec<ApiError> {
     use StoreError as E;
     let io = || E::Io(std::io::Error::from(std::io::ErrorKind::Other));
@@ -103,10 +110,12 @@ fn examples(meets: Meets) -> Vec<ApiError> {
             .into(),
             AuthError::KeyFile(KeyError::UnknownId("k".into())).into(),
             AuthError::Poisoned.into(),
+            throttled(),
         ],
         Meets::AdminKey => vec![
             AuthError::MissingAdminKey.into(),
             AuthError::BadAdminKey.into(),
+            throttled(),
         ],
         Meets::OpenStore => vec![
             RegistryError::Closing("s".into()).into(),

@@ -10,6 +10,10 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use tsstore::{Config, DataType, SyncPolicy};
 
+use crate::guard::FrontDoor;
+
+mod front;
+
 pub const DEFAULT_PORT: u16 = 21080;
 pub const DEFAULT_SOCKET: &str = "/var/run/tsstore/tsstore.sock";
 pub const MIN_ADMIN_KEY_LEN: usize = 20;
@@ -58,6 +62,16 @@ pub struct Overrides {
     pub max_message_bytes: Option<usize>,
     pub max_live_readers: Option<usize>,
     pub max_outbound_connections: Option<usize>,
+    pub max_connections_per_address: Option<usize>,
+    pub trusted_addresses: Option<Vec<String>>,
+    pub request_header_timeout_ms: Option<u64>,
+    pub keep_alive_timeout_ms: Option<u64>,
+    pub send_timeout_ms: Option<u64>,
+    pub ws_idle_timeout_ms: Option<u64>,
+    pub auth_failure_burst: Option<u32>,
+    pub auth_failures_per_sec: Option<f64>,
+    pub max_future_skew: Option<String>,
+    pub max_total_store_bytes: Option<u64>,
 }
 
 macro_rules! take_over {
@@ -95,7 +109,17 @@ impl Overrides {
             max_socket_clients,
             max_message_bytes,
             max_live_readers,
-            max_outbound_connections
+            max_outbound_connections,
+            max_connections_per_address,
+            trusted_addresses,
+            request_header_timeout_ms,
+            keep_alive_timeout_ms,
+            send_timeout_ms,
+            ws_idle_timeout_ms,
+            auth_failure_burst,
+            auth_failures_per_sec,
+            max_future_skew,
+            max_total_store_bytes
         );
         self
     }
@@ -138,6 +162,28 @@ struct ServerSection {
     max_live_readers: Option<usize>,
     /// Outbound connections per store (default 16).
     max_outbound_connections: Option<usize>,
+    /// Connections from one client address (default 64).
+    max_connections_per_address: Option<usize>,
+    /// Addresses or networks exempt from the per-address bound.
+    trusted_addresses: Option<Vec<String>>,
+    /// Time for a complete request head (default 10 000).
+    request_header_timeout_ms: Option<u64>,
+    /// Idle keep-alive connections are closed after (default 60 000).
+    keep_alive_timeout_ms: Option<u64>,
+    /// A write the client takes nothing of closes it after (default 30 000).
+    send_timeout_ms: Option<u64>,
+    /// A WebSocket write connection without a message is closed after
+    /// (default 600 000).
+    ws_idle_timeout_ms: Option<u64>,
+    /// Failed authentications one address may make at once (default 10).
+    auth_failure_burst: Option<u32>,
+    /// ...and per second after that (default 2).
+    auth_failures_per_sec: Option<f64>,
+    /// Client timestamps further ahead of the clock are refused
+    /// (default "24h"; "0" turns the guard off).
+    max_future_skew: Option<String>,
+    /// Largest total footprint of all stores (default: none).
+    max_total_store_bytes: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -192,6 +238,16 @@ pub fn from_file(path: &Path) -> Result<Overrides, ConfigError> {
         max_message_bytes: file.server.max_message_bytes,
         max_live_readers: file.server.max_live_readers,
         max_outbound_connections: file.server.max_outbound_connections,
+        max_connections_per_address: file.server.max_connections_per_address,
+        trusted_addresses: file.server.trusted_addresses,
+        request_header_timeout_ms: file.server.request_header_timeout_ms,
+        keep_alive_timeout_ms: file.server.keep_alive_timeout_ms,
+        send_timeout_ms: file.server.send_timeout_ms,
+        ws_idle_timeout_ms: file.server.ws_idle_timeout_ms,
+        auth_failure_burst: file.server.auth_failure_burst,
+        auth_failures_per_sec: file.server.auth_failures_per_sec,
+        max_future_skew: file.server.max_future_skew,
+        max_total_store_bytes: file.server.max_total_store_bytes,
     })
 }
 
@@ -262,7 +318,13 @@ pub struct Settings {
     pub log_level: String,
     pub max_body_bytes: usize,
     pub max_records: usize,
-    pub max_connections: usize,
+    /// Connection bounds, timeouts and the auth throttle.
+    pub front: FrontDoor,
+    /// Client timestamps further ahead of the clock are refused (`None`:
+    /// no guard).
+    pub max_future_skew: Option<std::time::Duration>,
+    /// Largest total footprint of all stores created over the API.
+    pub max_total_store_bytes: Option<u64>,
     pub request_timeout: std::time::Duration,
     /// `None`: one per core.
     pub worker_threads: Option<usize>,
@@ -286,6 +348,8 @@ impl Settings {
                 format!("it must be at least {MIN_ADMIN_KEY_LEN} characters"),
             ));
         }
+        let front = front::resolve(&o)?;
+        let max_future_skew = front::future_skew(o.max_future_skew.as_deref())?;
         let tls = match (o.tls_cert, o.tls_key) {
             (Some(c), Some(k)) => Some((c, k)),
             (None, None) => None,
@@ -319,7 +383,12 @@ impl Settings {
         };
         let max_body_bytes = positive("max_body_bytes", o.max_body_bytes, 1 << 20)?;
         let max_records = positive("max_records", o.max_records, 100_000)?;
-        let max_connections = positive("max_connections", o.max_connections, 512)?;
+        if o.max_total_store_bytes == Some(0) {
+            return Err(invalid(
+                "max_total_store_bytes",
+                "it must be at least 1".into(),
+            ));
+        }
         let timeout_ms = positive(
             "request_timeout_ms",
             o.request_timeout_ms.map(|v| v as usize),
@@ -347,7 +416,9 @@ impl Settings {
             worker_threads: o.worker_threads,
             max_body_bytes,
             max_records,
-            max_connections,
+            front,
+            max_future_skew,
+            max_total_store_bytes: o.max_total_store_bytes,
             request_timeout: std::time::Duration::from_millis(timeout_ms as u64),
             host: o.host.unwrap_or_else(|| "0.0.0.0".to_string()),
             port: o.port.unwrap_or(DEFAULT_PORT),
