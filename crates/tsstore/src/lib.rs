@@ -54,6 +54,7 @@ mod json_scan;
 mod lock;
 mod notify;
 mod payload;
+mod precision;
 mod query;
 mod record;
 mod recovery;
@@ -79,6 +80,7 @@ pub use notify::{
     TooManyCallbacks, Wake,
 };
 pub use payload::validate as validate_payload;
+pub use precision::{ParsePrecisionError, Precision};
 pub use query::READ_BATCH_BYTES;
 pub use record::{ObjectHandle, Record};
 pub use schema::{Field, FieldType, MAX_FIELD_NAME, MAX_FIELDS, Schema, SchemaDoc, SchemaError};

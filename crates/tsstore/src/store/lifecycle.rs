@@ -5,7 +5,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicI64, AtomicU64};
 use std::sync::{Arc, Mutex, RwLock};
 
 use super::SchemaState;
@@ -378,6 +378,7 @@ impl Store {
             schema,
             commits: CommitNotifier::default(),
             compressed: None,
+            max_future_skew: AtomicI64::new(0),
             closed: false,
             read_only,
         };
