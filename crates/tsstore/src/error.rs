@@ -40,6 +40,15 @@ pub enum Error {
         crate::time::rfc3339_short(i64::MAX)
     )]
     TimestampOverflow { value: i64, precision: &'static str },
+    /// A `truncate_after` was interrupted (a crash, or an I/O error);
+    /// until it completes, nothing is written and a read-only open is
+    /// refused. Opening the store for writing, or calling
+    /// `truncate_after` again, completes it.
+    #[error(
+        "a truncate of the records after timestamp {0} has not completed: call truncate_after \
+         again, or open the store for writing, which completes it"
+    )]
+    TruncateIncomplete(i64),
     /// No live object has this timestamp (or the handle no longer points at one).
     #[error("no object with timestamp {0}")]
     NotFound(i64),

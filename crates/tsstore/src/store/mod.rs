@@ -13,6 +13,7 @@ mod read;
 mod schema;
 mod schema_file;
 mod sink;
+mod truncate;
 mod write;
 
 use std::path::{Path, PathBuf};
@@ -35,6 +36,7 @@ pub use read::Records;
 pub use schema_file::SCHEMA_FILE;
 pub(crate) use schema_file::SchemaState;
 pub(crate) use sink::FrameSink;
+pub use truncate::TruncateReport;
 pub(crate) use write::{check_timestamp, next_timestamp};
 
 pub(crate) const META_FILE: &str = "meta.tsdb";
