@@ -16,6 +16,39 @@ pub enum Error {
         "timestamp {0} is invalid: timestamps must be positive nanoseconds since the Unix epoch"
     )]
     InvalidTimestamp(i64),
+    /// The timestamp is further ahead of the wall clock than the store's
+    /// `max_future_skew` allows (`Store::set_max_future_skew`); nothing
+    /// was written. Usually a client's clock, or a timestamp sent in the
+    /// wrong unit.
+    #[error(
+        "timestamp {timestamp} ({}) is more than {} ahead of the server clock ({}, {now}); \
+         check the client's clock and its timestamp precision",
+        crate::time::rfc3339_short(*.timestamp),
+        crate::time::format_duration_ns(*.max_skew_ns),
+        crate::time::rfc3339_short(*.now)
+    )]
+    TimestampInFuture {
+        timestamp: i64,
+        now: i64,
+        max_skew_ns: i64,
+    },
+    /// A timestamp in `precision` units whose nanoseconds do not fit in
+    /// an `i64` (`Precision::to_ns`).
+    #[error(
+        "timestamp {value} {precision} is out of range: as nanoseconds since the Unix epoch \
+         it does not fit in 64 bits (which end at {}); check its precision",
+        crate::time::rfc3339_short(i64::MAX)
+    )]
+    TimestampOverflow { value: i64, precision: &'static str },
+    /// A `truncate_after` was interrupted (a crash, or an I/O error);
+    /// until it completes, nothing is written and a read-only open is
+    /// refused. Opening the store for writing, or calling
+    /// `truncate_after` again, completes it.
+    #[error(
+        "a truncate of the records after timestamp {0} has not completed: call truncate_after \
+         again, or open the store for writing, which completes it"
+    )]
+    TruncateIncomplete(i64),
     /// No live object has this timestamp (or the handle no longer points at one).
     #[error("no object with timestamp {0}")]
     NotFound(i64),

@@ -193,6 +193,11 @@ pub struct Meta {
     /// "empty" does not depend on an index entry a later checkpoint may
     /// already have overwritten.
     pub live_blocks: u32,
+    /// Bytes 48..56 (tsstore extension): the timestamp of a
+    /// `truncate_after` under way (0: none). Set durably before a truncate
+    /// touches anything, cleared by the checkpoint that ends it; open
+    /// finishes a truncate it finds here.
+    pub truncate_pending: i64,
 }
 
 impl Meta {
@@ -215,6 +220,7 @@ impl Meta {
         b[38] = self.encoding as u8;
         b[40..44].copy_from_slice(&self.epoch.to_le_bytes());
         b[44..48].copy_from_slice(&self.live_blocks.to_le_bytes());
+        b[48..56].copy_from_slice(&self.truncate_pending.to_le_bytes());
         b
     }
 
@@ -260,6 +266,7 @@ impl Meta {
             encoding,
             epoch: u32_at(b, 40),
             live_blocks: u32_at(b, 44),
+            truncate_pending: u64_at(b, 48) as i64,
         };
         check_geometry(meta.num_blocks, meta.data_block_size, meta.index_block_size)
             .map_err(|e| Error::Corrupt(format!("meta.tsdb geometry: {e}")))?;

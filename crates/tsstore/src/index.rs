@@ -36,6 +36,9 @@ pub(crate) struct RingIndex {
     unknown_blocks: u32,
     /// Seed objects' checksums verify against; `None` in stores without checksums.
     checksum_seed: Option<u32>,
+    /// Truncates since open. A reader that planned under another
+    /// generation re-plans by time, not by its block cursor.
+    generation: u64,
 }
 
 /// A live block as a reader sees it at one instant.
@@ -62,6 +65,7 @@ impl RingIndex {
             known_count: 0,
             unknown_blocks: 0,
             checksum_seed: None,
+            generation: 0,
         }
     }
 
@@ -123,6 +127,17 @@ impl RingIndex {
     }
     pub fn head_end(&self) -> u32 {
         self.head_end
+    }
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Live objects counted in block `phys`, if known.
+    pub fn count_of(&self, phys: u32) -> Option<u32> {
+        match self.counts[phys as usize] {
+            UNKNOWN_COUNT => None,
+            c => Some(c),
+        }
     }
 
     pub fn phys(&self, i: u32) -> u32 {
@@ -297,6 +312,41 @@ impl RingIndex {
         }
     }
 
+    /// Keeps the first `keep` live blocks and drops the rest (the head
+    /// end of the ring); the last kept block becomes the head, holding
+    /// `head_count` live objects (`None`: unchanged) up to `head_end`.
+    /// Every block is renumbered past the old range, as `reset` does, so
+    /// a reader that read a dropped block (or a kept one before the cut)
+    /// finds it reclaimed and re-plans; `generation` tells it to re-plan
+    /// by time. Returns the first dropped physical block and how many.
+    pub fn truncate(
+        &mut self,
+        keep: u32,
+        head_count: Option<u32>,
+        head_end: u32,
+        newest: i64,
+    ) -> (u32, u32) {
+        debug_assert!(keep >= 1 && keep <= self.len);
+        let first = self.phys(keep);
+        let dropped = self.len - keep;
+        for i in keep..self.len {
+            let phys = self.phys(i) as usize;
+            self.forget_count(phys);
+            self.keys[phys] = 0;
+        }
+        self.tail_seq += self.len as u64;
+        self.len = keep;
+        if let (Some(count), Some(h)) = (head_count, self.head_phys()) {
+            self.forget_count(h as usize);
+            self.counts[h as usize] = count;
+            self.known_count += count as u64;
+        }
+        self.head_end = head_end;
+        self.newest = newest;
+        self.generation += 1;
+        (first, dropped)
+    }
+
     /// Empties the ring in O(1): every block becomes reclaimed, the next
     /// block written is block 0. Keys outside the live range are never read,
     /// so they are left as they are.
@@ -346,6 +396,23 @@ mod tests {
         assert_eq!(r.len(), 1);
         assert_eq!(r.oldest(), Some(30));
         assert_eq!(r.tail_seq(), 3);
+    }
+
+    #[test]
+    fn truncate_keeps_the_tail_and_renumbers() {
+        let mut r = ring(&[10, 20, 0, 0, 30, 40]);
+        let (seq, generation) = (r.tail_seq(), r.generation());
+        let (first, dropped) = r.truncate(5, Some(2), 100, 35);
+        assert_eq!((first, dropped), ((5 + 5) % 8, 1));
+        assert_eq!(r.len(), 5);
+        assert_eq!(r.tail(), 5);
+        assert_eq!(r.tail_seq(), seq + 6);
+        assert_eq!(r.generation(), generation + 1);
+        assert_eq!((r.newest(), r.head_end()), (35, 100));
+        assert_eq!(r.key_of((5 + 5) % 8), 0);
+        assert_eq!(r.block_for(99), Some(4));
+        assert_eq!(r.head_phys(), Some((5 + 4) % 8));
+        assert_eq!(r.count_of((5 + 4) % 8), Some(2));
     }
 
     #[test]

@@ -54,6 +54,7 @@ mod json_scan;
 mod lock;
 mod notify;
 mod payload;
+mod precision;
 mod query;
 mod record;
 mod recovery;
@@ -79,10 +80,11 @@ pub use notify::{
     TooManyCallbacks, Wake,
 };
 pub use payload::validate as validate_payload;
+pub use precision::{ParsePrecisionError, Precision};
 pub use query::READ_BATCH_BYTES;
 pub use record::{ObjectHandle, Record};
 pub use schema::{Field, FieldType, MAX_FIELD_NAME, MAX_FIELDS, Schema, SchemaDoc, SchemaError};
-pub use store::{Records, SCHEMA_FILE, Stats, Store, StoreFiles};
+pub use store::{Records, SCHEMA_FILE, Stats, Store, StoreFiles, TruncateReport};
 pub use time::{now_ns, parse_rfc3339, rfc3339};
 
 /// Byte layout constants and codecs, public for tools and layout tests.

@@ -1,5 +1,5 @@
 //! Commit notifications: tell threads and callbacks that an insert made new
-//! records readable, or that the store was reset or closed.
+//! records readable, or that the store was reset, truncated or closed.
 //!
 //! Std only, so the engine stays free of an async runtime: a thread waits
 //! on a `CommitWatch` (a `Mutex` + `Condvar` over two counters), and an
@@ -28,6 +28,9 @@ pub struct CommitState {
     pub seq: u64,
     /// Resets since the store was opened.
     pub resets: u64,
+    /// Truncates (`Store::truncate_after` calls that removed records)
+    /// since the store was opened.
+    pub truncations: u64,
 }
 
 /// What a callback registered with `Store::on_commit` is told.
@@ -37,6 +40,16 @@ pub enum CommitEvent {
     NewRecords(CommitState),
     /// The store was emptied; everything read before is gone.
     Reset(CommitState),
+    /// `Store::truncate_after` removed every record after a time: the
+    /// store's newest record is now `newest` (`None`: the store is empty),
+    /// and inserts may again take timestamps after it. A reader whose
+    /// cursor is past `newest` moves it back to `newest`, or it would skip
+    /// the records inserted from now on; records up to `newest` are as
+    /// they were.
+    Truncated {
+        state: CommitState,
+        newest: Option<i64>,
+    },
     /// The store was closed (or dropped); no further events follow.
     Closed,
 }
@@ -50,6 +63,10 @@ pub enum Wake {
     /// At least one reset happened since the state the caller had seen
     /// (records may have come after it): start reading from scratch.
     Reset(CommitState),
+    /// No reset, but at least one truncate since the state the caller had
+    /// seen: a cursor past the store's newest record (`Store::stats`)
+    /// moves back to it before reading on.
+    Truncated(CommitState),
     /// The store was closed.
     Closed,
     /// Nothing happened within the timeout.
@@ -104,6 +121,12 @@ impl CommitNotifier {
     pub(crate) fn reset(&self) {
         let state = self.update(|s| s.resets += 1);
         self.fire(CommitEvent::Reset(state));
+    }
+
+    /// Records after `newest` were removed by a truncate.
+    pub(crate) fn truncated(&self, newest: Option<i64>) {
+        let state = self.update(|s| s.truncations += 1);
+        self.fire(CommitEvent::Truncated { state, newest });
     }
 
     /// The store is going away: wakes every waiter for good.
@@ -195,7 +218,7 @@ impl CommitNotifier {
 ///             break;
 ///         }
 ///         match watch.wait_past(seen, Duration::from_secs(10)) {
-///             Wake::NewRecords(now) | Wake::Reset(now) => seen = now,
+///             Wake::NewRecords(now) | Wake::Reset(now) | Wake::Truncated(now) => seen = now,
 ///             Wake::Closed | Wake::TimedOut => panic!("no commit"),
 ///         }
 ///     }
@@ -232,6 +255,9 @@ impl CommitWatch {
             }
             if now.resets != seen.resets {
                 return Wake::Reset(now);
+            }
+            if now.truncations != seen.truncations {
+                return Wake::Truncated(now);
             }
             if now.seq != seen.seq {
                 return Wake::NewRecords(now);
@@ -310,13 +336,31 @@ mod tests {
         n.committed();
         assert_eq!(
             w.wait_past(seen, Duration::ZERO),
-            Wake::NewRecords(CommitState { seq: 1, resets: 0 })
+            Wake::NewRecords(CommitState {
+                seq: 1,
+                ..CommitState::default()
+            })
         );
         n.committed();
         n.reset();
         assert_eq!(
             w.wait_past(seen, Duration::ZERO),
-            Wake::Reset(CommitState { seq: 2, resets: 1 })
+            Wake::Reset(CommitState {
+                seq: 2,
+                resets: 1,
+                truncations: 0
+            })
+        );
+        let seen = w.current();
+        n.truncated(Some(5));
+        n.committed();
+        assert_eq!(
+            w.wait_past(seen, Duration::ZERO),
+            Wake::Truncated(CommitState {
+                seq: 3,
+                resets: 1,
+                truncations: 1
+            })
         );
         let now = w.current();
         assert_eq!(w.wait_past(now, Duration::from_millis(10)), Wake::TimedOut);

@@ -207,6 +207,10 @@ pub(crate) struct RingRecords<'a> {
     /// it is unchanged: moving past it would skip those records while
     /// yielding later ones.
     partial: Option<(u64, Option<u32>)>,
+    /// `RingIndex::generation` as of the last plan: after a truncate the
+    /// cursor's blocks are renumbered, so the next plan starts again from
+    /// the (narrowed) time window instead.
+    generation: u64,
 }
 
 impl<'a> RingRecords<'a> {
@@ -236,6 +240,7 @@ impl<'a> RingRecords<'a> {
             done: from > to,
             seed: None,
             partial: None,
+            generation: 0,
         }
     }
 
@@ -265,6 +270,11 @@ impl<'a> RingRecords<'a> {
         self.refs.clear();
         let ring = read_lock(&self.store.ring);
         self.seed = ring.checksum_seed();
+        if ring.generation() != self.generation {
+            self.generation = ring.generation();
+            self.cursor = None;
+            self.partial = None;
+        }
         if self.reverse {
             let end = match self.cursor {
                 Some(c) => c.min(ring.end_seq()),

@@ -28,6 +28,40 @@ pub fn rfc3339(ns: i64) -> String {
     )
 }
 
+/// `rfc3339` without a fraction of zeros, and with trailing zeros of
+/// any other fraction dropped (`2200-01-01T00:00:00Z`,
+/// `2026-12-05T10:00:00.5Z`): for messages people read.
+pub(crate) fn rfc3339_short(ns: i64) -> String {
+    let full = rfc3339(ns);
+    let Some((whole, fraction)) = full.trim_end_matches('Z').split_once('.') else {
+        return full;
+    };
+    match fraction.trim_end_matches('0') {
+        "" => format!("{whole}Z"),
+        digits => format!("{whole}.{digits}Z"),
+    }
+}
+
+/// `ns` nanoseconds in the largest of `h m s ms us ns` that divides
+/// them exactly (`24h`, `1500ms`); hours at most, as people say "24h".
+pub(crate) fn format_duration_ns(ns: i64) -> String {
+    const UNITS: [(&str, i64); 6] = [
+        ("h", 3_600_000_000_000),
+        ("m", 60_000_000_000),
+        ("s", 1_000_000_000),
+        ("ms", 1_000_000),
+        ("us", 1_000),
+        ("ns", 1),
+    ];
+    UNITS
+        .iter()
+        .find(|(_, unit)| ns != 0 && ns % unit == 0)
+        .map_or_else(
+            || format!("{ns}ns"),
+            |(name, unit)| format!("{}{name}", ns / unit),
+        )
+}
+
 /// Parses an RFC 3339 time (`2026-11-28T10:20:00Z`, `...T10:20:00.5+01:00`;
 /// a space may stand for the `T`) into nanoseconds since the epoch.
 pub fn parse_rfc3339(text: &str) -> Result<i64, String> {
@@ -134,6 +168,24 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_forms_drop_zero_fractions() {
+        assert_eq!(
+            rfc3339_short(7_258_118_400_000_000_000),
+            "2200-01-01T00:00:00Z"
+        );
+        assert_eq!(rfc3339_short(500_000_000), "1970-01-01T00:00:00.5Z");
+        assert_eq!(rfc3339_short(1), "1970-01-01T00:00:00.000000001Z");
+        assert_eq!(format_duration_ns(86_400_000_000_000), "24h");
+        assert_eq!(
+            format_duration_ns(24 * 3_600_000_000_000 + 3_600_000_000_000),
+            "25h"
+        );
+        assert_eq!(format_duration_ns(1_500_000_000), "1500ms");
+        assert_eq!(format_duration_ns(7), "7ns");
+        assert_eq!(format_duration_ns(0), "0ns");
+    }
 
     #[test]
     fn formats_known_instants() {

@@ -37,7 +37,14 @@ fn waiter_wakes_after_put_and_reads_it() {
         });
         store.put(7, b"x").unwrap();
         let (wake, newest) = waiter.join().unwrap();
-        assert_eq!(wake, Wake::NewRecords(CommitState { seq: 1, resets: 0 }));
+        assert_eq!(
+            wake,
+            Wake::NewRecords(CommitState {
+                seq: 1,
+                resets: 0,
+                truncations: 0
+            })
+        );
         assert_eq!(newest, Some(7));
     });
 }
@@ -63,7 +70,8 @@ fn waiter_wakes_once_after_put_many_and_reads_the_batch() {
             wake,
             Wake::NewRecords(CommitState {
                 seq: seen.seq + 1,
-                resets: 0
+                resets: 0,
+                truncations: 0
             })
         );
         assert_eq!(count, 40);
@@ -125,7 +133,8 @@ fn reset_wakes_with_its_own_signal() {
             wake,
             Wake::Reset(CommitState {
                 seq: seen.seq,
-                resets: 1
+                resets: 1,
+                truncations: 0
             })
         );
         assert_eq!(newest, None);
@@ -193,14 +202,29 @@ fn callback_fires_once_per_batch_after_the_data_is_readable() {
         *events.lock().unwrap(),
         [
             (
-                CommitEvent::NewRecords(CommitState { seq: 1, resets: 0 }),
+                CommitEvent::NewRecords(CommitState {
+                    seq: 1,
+                    resets: 0,
+                    truncations: 0
+                }),
                 Some(30)
             ),
             (
-                CommitEvent::NewRecords(CommitState { seq: 2, resets: 0 }),
+                CommitEvent::NewRecords(CommitState {
+                    seq: 2,
+                    resets: 0,
+                    truncations: 0
+                }),
                 Some(31)
             ),
-            (CommitEvent::Reset(CommitState { seq: 2, resets: 1 }), None),
+            (
+                CommitEvent::Reset(CommitState {
+                    seq: 2,
+                    resets: 1,
+                    truncations: 0
+                }),
+                None
+            ),
         ]
     );
 

@@ -5,7 +5,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicI64, AtomicU64};
 use std::sync::{Arc, Mutex, RwLock};
 
 use super::SchemaState;
@@ -260,7 +260,10 @@ impl Store {
             match opened {
                 // A writer's checkpoint can be caught half written (meta
                 // and index disagree): read it again once it is done.
-                Err(Error::Corrupt(_)) if attempt < READ_ONLY_ATTEMPTS => {
+                // So can a truncate under way.
+                Err(Error::Corrupt(_) | Error::TruncateIncomplete(_))
+                    if attempt < READ_ONLY_ATTEMPTS =>
+                {
                     attempt += 1;
                     std::thread::sleep(READ_ONLY_PAUSE);
                 }
@@ -378,6 +381,7 @@ impl Store {
             schema,
             commits: CommitNotifier::default(),
             compressed: None,
+            max_future_skew: AtomicI64::new(0),
             closed: false,
             read_only,
         };
@@ -388,6 +392,7 @@ impl Store {
         if let Some(staging) = staging {
             store.compressed = Some(Compressed::start(&store, staging, !read_only)?);
         }
+        store.finish_truncate()?;
         if read_only {
             return Ok(store);
         }
@@ -560,6 +565,7 @@ fn new_meta(config: &Config) -> Meta {
         encoding: config.encoding,
         epoch: 0,
         live_blocks: 0,
+        truncate_pending: 0,
     }
 }
 

@@ -13,10 +13,11 @@ mod read;
 mod schema;
 mod schema_file;
 mod sink;
+mod truncate;
 mod write;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use crate::config::Config;
@@ -35,6 +36,7 @@ pub use read::Records;
 pub use schema_file::SCHEMA_FILE;
 pub(crate) use schema_file::SchemaState;
 pub(crate) use sink::FrameSink;
+pub use truncate::TruncateReport;
 pub(crate) use write::{check_timestamp, next_timestamp};
 
 pub(crate) const META_FILE: &str = "meta.tsdb";
@@ -117,6 +119,8 @@ pub struct Store {
     /// The staging ring and framer of a compressed store (this store's
     /// ring then holds frames).
     pub(crate) compressed: Option<Compressed>,
+    /// `set_max_future_skew`, in nanoseconds; 0 = off.
+    max_future_skew: AtomicI64,
     closed: bool,
     /// Opened by `open_read_only`: no lock, no writes, a fixed snapshot.
     read_only: bool,
@@ -306,7 +310,7 @@ impl Store {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
     /// use tsstore::{CommitEvent, Config, Store};
     ///
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {

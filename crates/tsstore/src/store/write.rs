@@ -3,6 +3,7 @@
 //! `Store::with_writer`, which roll back on error and signal commits.
 
 use std::borrow::Cow;
+use std::sync::atomic::Ordering;
 
 use super::Store;
 use crate::encoding::compressed::Compressed;
@@ -47,6 +48,9 @@ impl Store {
         let json = self.meta.data_type == DataType::Json;
         let max = self.max_object_size();
         for (ts, p) in items {
+            if let Some(ts) = ts {
+                self.check_future(ts)?;
+            }
             let p = p.as_ref();
             if json && p.len() as u64 <= max && intake.add_json(ts, p) {
                 continue;
@@ -55,6 +59,47 @@ impl Store {
         }
         self.check_writable()?;
         c.put(intake)
+    }
+
+    /// Refuses timestamps further ahead of the wall clock than
+    /// `max_future_skew` (none or zero: off). A timestamp the caller gave
+    /// is checked here, before the writer lock and the order check, so a
+    /// far-future timestamp is reported as such even when it is also out
+    /// of order; server-stamped ones (`put_now`, `None` in a batch) never
+    /// are, since the store picks them itself.
+    ///
+    /// A store that once took a far-future timestamp stamps every later
+    /// `put_now` after it (`max(now, newest + 1)`); `truncate_after`
+    /// rewinds it.
+    pub fn set_max_future_skew(&self, skew: Option<std::time::Duration>) {
+        let ns = skew.map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+        self.max_future_skew.store(ns, Ordering::Relaxed);
+    }
+
+    /// The guard `set_max_future_skew` set (`None`: off, the default).
+    pub fn max_future_skew(&self) -> Option<std::time::Duration> {
+        match self.max_future_skew.load(Ordering::Relaxed) {
+            0 => None,
+            ns => Some(std::time::Duration::from_nanos(ns as u64)),
+        }
+    }
+
+    /// `Error::TimestampInFuture` if the guard is on and `timestamp` is
+    /// past it.
+    fn check_future(&self, timestamp: i64) -> Result<()> {
+        let max_skew_ns = self.max_future_skew.load(Ordering::Relaxed);
+        if max_skew_ns <= 0 {
+            return Ok(());
+        }
+        let now = crate::time::now_ns();
+        if timestamp > now.saturating_add(max_skew_ns) {
+            return Err(Error::TimestampInFuture {
+                timestamp,
+                now,
+                max_skew_ns,
+            });
+        }
+        Ok(())
     }
 
     /// Checks `payload` as `put` would (data type, schema, size) without
@@ -66,6 +111,7 @@ impl Store {
 
     /// Inserts `payload` at `timestamp`, which must be after every stored one.
     pub fn put(&self, timestamp: i64, payload: &[u8]) -> Result<ObjectHandle> {
+        self.check_future(timestamp)?;
         let payload = self.check_payload(payload)?;
         if let Some(c) = &self.compressed {
             self.check_writable()?;
@@ -95,8 +141,9 @@ impl Store {
     }
 
     /// Inserts a batch under one lock, each touched block written once.
-    /// Every payload and timestamp is checked before anything is written;
-    /// entries without a timestamp get `max(now, previous + 1)`.
+    /// Every payload and timestamp is checked before anything is written
+    /// (all or nothing); entries without a timestamp get
+    /// `max(now, previous + 1)`.
     pub fn put_many<I, B>(&self, items: I) -> Result<Vec<ObjectHandle>>
     where
         I: IntoIterator<Item = (Option<i64>, B)>,
@@ -108,6 +155,9 @@ impl Store {
         let owned: Vec<(Option<i64>, B)> = items.into_iter().collect();
         let mut items = Vec::with_capacity(owned.len());
         for (ts, p) in &owned {
+            if let Some(ts) = *ts {
+                self.check_future(ts)?;
+            }
             items.push((*ts, self.check_payload(p.as_ref())?));
         }
         self.write(|w, ctx| {

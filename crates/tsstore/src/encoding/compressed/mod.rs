@@ -29,6 +29,7 @@
 mod queue;
 mod read;
 mod stage;
+mod truncate;
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -474,7 +475,15 @@ impl Shared {
             raw += cost(scratch.len());
         }
         self.count_frame(view.len(), raw, frame.data.len());
-        Ok(*view.timestamps().last().unwrap_or(&0))
+        // Its last record without a tombstone: a truncate tombstones the
+        // records it cut from the newest frame, which the frame must not
+        // claim as framed (a delete leaves the staged copy deleted too, so
+        // nothing of it is framed again either way).
+        let times = view.timestamps();
+        let last = (0..times.len()).rev().find(|&i| !object.deleted(i));
+        Ok(last
+            .or((!times.is_empty()).then_some(0))
+            .map_or(0, |i| times[i]))
     }
 
     fn count_frame(&self, records: usize, raw_bytes: u64, payload: usize) {

@@ -12,6 +12,8 @@
 //! reclaimed in the `RingIndex` *before* their bytes are overwritten, and new
 //! objects are published *after* their bytes are written.
 
+mod truncate;
+
 use std::sync::RwLock;
 
 use crate::error::{Error, Result};
@@ -25,6 +27,7 @@ use crate::index::RingIndex;
 use crate::io::StoreFile;
 use crate::lock::write_lock;
 use crate::record::ObjectHandle;
+pub(crate) use truncate::RingCut;
 
 /// Index entries serialized per `pwrite` at a checkpoint (bounds the scratch buffer).
 const INDEX_CHUNK_ENTRIES: usize = 4096;
@@ -228,6 +231,7 @@ impl Writer {
     /// Places one object; its bytes may still sit in the head buffer
     /// (call `flush` before acknowledging).
     pub fn append(&mut self, ctx: &Ctx, ts: i64, payload: &[u8]) -> Result<ObjectHandle> {
+        self.check_no_pending_truncate()?;
         let len = payload.len();
         let bs = self.bs as usize;
         let max = self.max_object_len();
