@@ -13,6 +13,8 @@
 //! * `guard`: the front door: connection slots in all and per client
 //!   address, the failed-authentication throttle, and incidents (counted
 //!   by reason, logged as summaries). Transport-neutral.
+//! * `store_settings`: a store's own server settings (`settings.json`:
+//!   the timestamp guard's skew), set at create.
 //! * `registry`: the stores a server has open, opened lazily, deleted
 //!   safely (`RegistryError`).
 //! * `records`: everything about records that is not a transport: intake
@@ -66,4 +68,5 @@ pub mod provision;
 pub mod records;
 pub mod registry;
 pub mod serve;
+pub mod store_settings;
 pub mod unixsock;

@@ -49,8 +49,9 @@ impl Histogram {
 }
 
 /// Why an insert was refused; one counter each.
-pub const REJECT_REASONS: [&str; 7] = [
+pub const REJECT_REASONS: [&str; 8] = [
     "out_of_order",
+    "future_timestamp",
     "invalid_timestamp",
     "invalid_data",
     "schema",

@@ -20,12 +20,13 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
-use tsstore::{CommitEvent, CommitSubscription, Config, Store, SyncPolicy};
+use tsstore::{CommitEvent, CommitState, CommitSubscription, Config, Store, SyncPolicy};
 
 use crate::auth::AuthError;
 use crate::keys::{KeyError, KeyFile, NewKey};
 use crate::metrics::StoreMetrics;
 use crate::provision::{self, ProvisionError};
+use crate::store_settings::{SettingsError, StoreSettings};
 
 /// What can go wrong opening, creating or deleting a store.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +48,9 @@ pub enum RegistryError {
     Task(String),
     #[error("a lock was poisoned by an earlier panic")]
     Poisoned,
+    /// The store's `settings.json` cannot be read or written.
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
 }
 
 pub type RegistryResult<T> = Result<T, RegistryError>;
@@ -115,6 +119,40 @@ impl OpenStore {
     pub fn commits(&self) -> watch::Receiver<CommitEvent> {
         self.commits.subscribe()
     }
+
+    /// Where a follower at `cursor` goes on after `event`. The channel
+    /// keeps only the latest event, so a reset or truncate followed at
+    /// once by an insert arrives as `NewRecords`: the counters in its
+    /// state (against `seen`, which is updated) tell what was missed.
+    pub fn after_commit(&self, event: &CommitEvent, seen: &mut CommitState, cursor: i64) -> Resume {
+        let state = match *event {
+            CommitEvent::Closed => return Resume::Closed,
+            CommitEvent::NewRecords(s) | CommitEvent::Reset(s) => s,
+            CommitEvent::Truncated { state, .. } => state,
+        };
+        let before = std::mem::replace(seen, state);
+        if state.resets != before.resets {
+            Resume::Reset
+        } else if state.truncations != before.truncations {
+            // Records after the store's newest are gone: a cursor past it
+            // would skip what is inserted from now on.
+            let newest = self.store.stats().newest_timestamp.unwrap_or(0);
+            Resume::At(cursor.min(newest))
+        } else {
+            Resume::At(cursor)
+        }
+    }
+}
+
+/// What a follower of a store's commits does next (`after_commit`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resume {
+    /// Read on after this cursor.
+    At(i64),
+    /// The store was emptied.
+    Reset,
+    /// The store is gone.
+    Closed,
 }
 
 /// Resolves once the store's `stopping` flag (a receiver of
@@ -152,6 +190,8 @@ pub struct Registry {
     /// Held while a store is opened, created or marked for deletion, so
     /// that those never race each other on one name.
     lifecycle: Arc<tokio::sync::Mutex<()>>,
+    /// The timestamp guard of stores without their own (`settings.json`).
+    future_skew: Option<Duration>,
 }
 
 impl Registry {
@@ -162,7 +202,15 @@ impl Registry {
             slots: Arc::new(RwLock::new(HashMap::new())),
             keys: Mutex::new(HashMap::new()),
             lifecycle: Arc::new(tokio::sync::Mutex::new(())),
+            future_skew: None,
         }
+    }
+
+    /// Refuses client timestamps further than `skew` ahead of the clock in
+    /// every store that does not set its own (`None`: no guard).
+    pub fn with_future_skew(mut self, skew: Option<Duration>) -> Registry {
+        self.future_skew = skew;
+        self
     }
 
     pub fn base(&self) -> &Path {
@@ -231,11 +279,15 @@ impl Registry {
         }
         let (base, name, sync) = (self.base.clone(), name.to_string(), self.sync);
         let slots = Arc::clone(&self.slots);
+        let skew = self.future_skew;
         // Runs to the end even when this request is dropped (timeout), so
         // a slow open is done once, not restarted by every request.
         blocking(move || {
             let _lifecycle = lifecycle;
-            let open = Arc::new(OpenStore::new(Store::open_with(&base, &name, sync)?));
+            let store = Store::open_with(&base, &name, sync)?;
+            let settings = StoreSettings::load(store.path())?;
+            store.set_max_future_skew(settings.future_skew(skew));
+            let open = Arc::new(OpenStore::new(store));
             let mut slots = slots.write().map_err(|_| RegistryError::Poisoned)?;
             slots.insert(name.clone(), Slot::Open(Arc::clone(&open)));
             tracing::info!(store = %name, "opened store");
@@ -244,18 +296,30 @@ impl Registry {
         .await?
     }
 
-    /// Creates a store with one API key and keeps it open.
-    pub async fn create(&self, name: &str, config: Config) -> RegistryResult<NewKey> {
+    /// Creates a store with one API key (and its own `settings`) and
+    /// keeps it open.
+    pub async fn create(
+        &self,
+        name: &str,
+        config: Config,
+        settings: StoreSettings,
+    ) -> RegistryResult<NewKey> {
         let lifecycle = Arc::clone(&self.lifecycle).lock_owned().await;
         if self.open_slot(name)?.is_some() {
             return Err(tsstore::Error::StoreExists(name.to_string()).into());
         }
         let (base, name, sync) = (self.base.clone(), name.to_string(), self.sync);
         let slots = Arc::clone(&self.slots);
+        let skew = self.future_skew;
         blocking(move || {
             let _lifecycle = lifecycle;
             let (store, key) =
                 provision::create_store(&base, &name, config, sync, "created by POST /api/stores")?;
+            if let Err(e) = settings.save(store.path()) {
+                let _ = store.delete();
+                return Err(e.into());
+            }
+            store.set_max_future_skew(settings.future_skew(skew));
             let open = Slot::Open(Arc::new(OpenStore::new(store)));
             slots
                 .write()

@@ -148,7 +148,8 @@ async fn serve(settings: Settings) -> Result<(), StartError> {
         AdminKeySource::Configured => {}
     }
     let app: App = Arc::new(AppInner {
-        registry: Registry::new(settings.base_path.clone(), settings.sync),
+        registry: Registry::new(settings.base_path.clone(), settings.sync)
+            .with_future_skew(settings.max_future_skew),
         admin,
         limits: Limits {
             max_body: settings.max_body_bytes,

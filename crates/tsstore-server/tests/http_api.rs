@@ -849,6 +849,7 @@ fn openapi_lists_every_route() {
         ("get", "/api/stores/{store}/mqtt/connections"),
         ("get", "/api/stores/{store}/mqtt/connections/{id}"),
         ("delete", "/api/stores/{store}/mqtt/connections/{id}"),
+        ("post", "/api/stores/{store}/truncate"),
     ];
     for (method, path) in expected {
         assert!(

@@ -28,7 +28,7 @@ use super::webhook::{self, Webhook};
 use crate::app::App;
 use crate::outbound::{ConnectionSpec, WsConnection};
 use crate::records::live::{READ_BATCH, read_step};
-use crate::registry::{OpenStore, store_stopping};
+use crate::registry::{OpenStore, Resume, store_stopping};
 
 /// Alerts waiting to be sent on the connection's socket, at most.
 pub const NOTICE_QUEUE: usize = 64;
@@ -130,7 +130,11 @@ impl Follower {
         let mut stopping = open.stopping.subscribe();
         // Subscribed before the first read: nothing committed after it is missed.
         let mut commits = open.commits();
-        commits.borrow_and_update();
+        let mut seen = match *commits.borrow_and_update() {
+            CommitEvent::NewRecords(s) | CommitEvent::Reset(s) => s,
+            CommitEvent::Truncated { state, .. } => state,
+            CommitEvent::Closed => return,
+        };
         let mut cursor = from;
         loop {
             let step = {
@@ -168,11 +172,12 @@ impl Follower {
                     if changed.is_err() {
                         return;
                     }
-                    match *commits.borrow_and_update() {
-                        CommitEvent::NewRecords(_) => {}
+                    let event = *commits.borrow_and_update();
+                    match open.after_commit(&event, &mut seen, cursor) {
+                        Resume::At(at) => cursor = at,
                         // Everything before is gone: follow from the top.
-                        CommitEvent::Reset(_) => cursor = 0,
-                        CommitEvent::Closed => return,
+                        Resume::Reset => cursor = 0,
+                        Resume::Closed => return,
                     }
                 }
             }

@@ -14,6 +14,8 @@ use crate::guard::FrontDoor;
 
 mod front;
 
+pub use front::future_skew;
+
 pub const DEFAULT_PORT: u16 = 21080;
 pub const DEFAULT_SOCKET: &str = "/var/run/tsstore/tsstore.sock";
 pub const MIN_ADMIN_KEY_LEN: usize = 20;

@@ -245,7 +245,7 @@ impl<R: BufRead> Reader<R> {
                 continue;
             }
             let line = self.line;
-            let entry = match intake::envelope(dt, &self.buf) {
+            let entry = match intake::envelope(dt, &self.buf, tsstore::Precision::Ns) {
                 Ok(item) => match item.timestamp {
                     Some(timestamp) => Entry::Record {
                         line,

@@ -15,6 +15,7 @@ use crate::outbound::{MqttSpecError, OutboundError, SpecError};
 use crate::provision::ProvisionError;
 use crate::records::RecordError;
 use crate::registry::RegistryError;
+use crate::store_settings::SettingsError;
 
 #[derive(Debug, Clone)]
 pub struct ApiError {
@@ -151,6 +152,11 @@ impl From<Error> for ApiError {
 fn engine_status(e: &Error) -> (StatusCode, &'static str) {
     match e {
         Error::TimestampOutOfOrder { .. } => (StatusCode::CONFLICT, "timestamp_out_of_order"),
+        Error::TimestampInFuture { .. } => (StatusCode::BAD_REQUEST, "timestamp_in_future"),
+        Error::TimestampOverflow { .. } => (StatusCode::BAD_REQUEST, "invalid_timestamp"),
+        // A truncate a failure interrupted; the store refuses writes until
+        // it is finished (again, or by the next open).
+        Error::TruncateIncomplete(_) => (StatusCode::SERVICE_UNAVAILABLE, "truncate_incomplete"),
         Error::InvalidTimestamp(_) => (StatusCode::BAD_REQUEST, "invalid_timestamp"),
         Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
         Error::StoreExists(_) => (StatusCode::CONFLICT, "store_exists"),
@@ -270,9 +276,13 @@ impl From<RegistryError> for ApiError {
             RegistryError::Provision(e) => e.into(),
             RegistryError::Closing(_) => ApiError::new(unavailable, "store_closing", e.to_string()),
             RegistryError::Busy(_) => ApiError::new(unavailable, "store_busy", e.to_string()),
-            RegistryError::Keys(_) | RegistryError::Task(_) | RegistryError::Poisoned => {
-                ApiError::internal(e.to_string())
+            RegistryError::Settings(SettingsError::Skew(_)) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_config", e.to_string())
             }
+            RegistryError::Keys(_)
+            | RegistryError::Task(_)
+            | RegistryError::Poisoned
+            | RegistryError::Settings(_) => ApiError::internal(e.to_string()),
         }
     }
 }

@@ -25,7 +25,9 @@ pub fn routes() -> OpenApiRouter<App> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[allow(dead_code)]
 pub struct RecordIn {
-    /// Nanoseconds since the Unix epoch; absent or 0: now.
+    /// Since the Unix epoch, in nanoseconds (or the `precision` asked);
+    /// absent or 0: now. More than the server's `max_future_skew` (24h)
+    /// ahead of its clock is refused (`timestamp_in_future`).
     timestamp: Option<i64>,
     /// json stores: any JSON value; text: a string; binary: base64.
     #[schema(value_type = Object)]
@@ -52,7 +54,8 @@ pub struct BatchInserted {
 /// `application/octet-stream` (binary) take the raw payload, with
 /// `?timestamp=`.
 #[utoipa::path(post, path = "/api/stores/{store}/data", tag = "data",
-    params(("store" = String, Path), ("timestamp" = Option<i64>, Query, description = "for raw bodies")),
+    params(("store" = String, Path), ("timestamp" = Option<i64>, Query, description = "for raw bodies"),
+        ("precision" = Option<String>, Query, description = "unit of the timestamps sent: ns (default), us, ms or s")),
     request_body(content((RecordIn = "application/json"), (String = "text/plain"),
         (Vec<u8> = "application/octet-stream"))),
     responses((status = 201, body = Inserted), (status = 400, body = ErrorBody),
@@ -61,7 +64,8 @@ async fn insert(access: StoreAccess, Body(body): Body) -> Response {
     let open = &access.open;
     let item = access.params.timestamp("timestamp").and_then(|raw_ts| {
         let media = Media::of(access.content_type.as_deref());
-        intake::one(open.store.data_type(), media, &body, raw_ts)
+        let precision = access.params.precision()?;
+        intake::one(open.store.data_type(), media, &body, raw_ts, precision)
     });
     match intake::store_one(open, item) {
         Ok(h) => {
@@ -80,14 +84,18 @@ async fn insert(access: StoreAccess, Body(body): Body) -> Response {
 /// or NDJSON (`application/x-ndjson`, one per line). Every record is
 /// checked before any is written; one failure stores nothing.
 #[utoipa::path(post, path = "/api/stores/{store}/data/batch", tag = "data",
-    params(("store" = String, Path)),
+    params(("store" = String, Path),
+        ("precision" = Option<String>, Query, description = "unit of the timestamps sent: ns (default), us, ms or s")),
     request_body(content((Vec<RecordIn> = "application/json"), (RecordIn = "application/x-ndjson"))),
     responses((status = 201, body = BatchInserted), (status = 400, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)))]
 async fn insert_batch(access: StoreAccess, Body(body): Body) -> Response {
     let open = &access.open;
     let media = Media::of(access.content_type.as_deref());
-    let items = intake::batch(open.store.data_type(), media, &body);
+    let items = access
+        .params
+        .precision()
+        .and_then(|p| intake::batch(open.store.data_type(), media, &body, p));
     match intake::store_batch(open, items) {
         Ok(b) => {
             let body = BatchInserted {

@@ -2,7 +2,9 @@
 //! delete, reset, stats and schema.
 
 use axum::Json;
-use axum::extract::State;
+use std::sync::Arc;
+
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use tsstore::{DataType, Field, FieldType, Store};
@@ -15,12 +17,16 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{AdminAccess, Body, StoreAccess, StoreAuth, content_type};
 use crate::app::App;
 use crate::provision::StoreRequest;
+use crate::records::{QueryParams, RecordError};
+use crate::registry::RegistryError;
+use crate::store_settings::StoreSettings;
 
 pub fn routes() -> OpenApiRouter<App> {
     OpenApiRouter::new()
         .routes(routes!(create_store, list_stores))
         .routes(routes!(delete_store))
         .routes(routes!(reset_store))
+        .routes(routes!(truncate_store))
         .routes(routes!(store_stats))
         .routes(routes!(get_schema, put_schema))
 }
@@ -41,6 +47,10 @@ pub struct CreateStore {
     /// raw (default: ts-store's layout) or compressed (records kept as
     /// zstd frames: about ten times the readings in the same footprint).
     encoding: Option<String>,
+    /// Client timestamps further than this ahead of the server clock are
+    /// refused (`1h`, `24h`; `0` turns the guard off). Default: the
+    /// server's `max_future_skew` (24h).
+    max_future_skew: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -84,7 +94,9 @@ async fn create_store(
         encoding: req.encoding.as_deref(),
     }
     .resolve(&app.store_defaults, app.limits.max_store_bytes)?;
-    let key = app.registry.create(&req.name, config).await?;
+    let settings = StoreSettings::new(req.max_future_skew.as_deref())
+        .map_err(|e| ApiError::from(RegistryError::from(e)))?;
+    let key = app.registry.create(&req.name, config, settings).await?;
     Ok((
         StatusCode::CREATED,
         Json(CreatedStore {
@@ -181,6 +193,56 @@ async fn reset_store(access: StoreAccess) -> ApiResult<Json<Done>> {
     Ok(Json(Done {
         status: "reset",
         store: access.name,
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Truncated {
+    store: String,
+    /// Records removed; null when the store cannot tell cheaply (records
+    /// already compressed into frames, blocks found at open).
+    removed_records: Option<u64>,
+    /// Blocks removed whole.
+    removed_blocks: u32,
+    /// The store's newest timestamp now (null: the store is empty).
+    newest_timestamp: Option<i64>,
+}
+
+/// Remove every record newer than `after` (admin key): the store's head
+/// moves back to its newest record at or before `after`, so server-stamped
+/// inserts (which follow the newest record) work again after a
+/// far-future timestamp got in. Crash-safe: after a power cut the store
+/// is as before or as after. Records at or before `after` stay.
+#[utoipa::path(post, path = "/api/stores/{store}/truncate", tag = "stores",
+    params(("store" = String, Path),
+        ("after" = i64, Query, description = "records with a timestamp after this (ns) are removed")),
+    responses((status = 200, body = Truncated), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody)))]
+async fn truncate_store(
+    State(app): State<App>,
+    _admin: AdminAccess,
+    Path(name): Path<String>,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Json<Truncated>> {
+    tsstore::validate_store_name(&name)?;
+    let params = QueryParams::parse(query.as_deref())?;
+    let after = params.timestamp("after")?.ok_or_else(|| {
+        RecordError::InvalidParameter(
+            "after: give the timestamp (ns) after which records are removed".into(),
+        )
+    })?;
+    let open = app.registry.get(&name).await?;
+    let store = Arc::clone(&open);
+    // Zeroes the removed blocks and syncs: off the async workers.
+    let report = tokio::task::spawn_blocking(move || store.store.truncate_after(after))
+        .await
+        .map_err(|e| RecordError::Task(e.to_string()))??;
+    tracing::info!(store = %name, after, removed_blocks = report.removed_blocks, "store truncated");
+    Ok(Json(Truncated {
+        store: name,
+        removed_records: report.removed_records,
+        removed_blocks: report.removed_blocks,
+        newest_timestamp: report.newest_timestamp,
     }))
 }
 

@@ -47,6 +47,7 @@ use crate::records::live::{self, Confirm, Ending, Envelope, Feed, Incoming, Outg
 use crate::records::options::compact_format;
 use crate::records::{ListDefaults, ReadOptions, ReadSpec, RecordError, intake};
 use crate::registry::{OpenStore, store_stopping};
+use tsstore::Precision;
 
 /// Messages stored with one `put_many` at most.
 const MAX_WRITE_BATCH: usize = 1024;
@@ -78,7 +79,8 @@ type Upgrade = Result<WebSocketUpgrade, WebSocketUpgradeRejection>;
 /// "block_num","size"}` or `{"type":"error","message","code"}`, in order.
 #[utoipa::path(get, path = "/api/stores/{store}/ws/write", tag = "data",
     params(("store" = String, Path),
-        ("format" = Option<String>, Query, description = "full or compact (schema stores take both)")),
+        ("format" = Option<String>, Query, description = "full or compact (schema stores take both)"),
+        ("precision" = Option<String>, Query, description = "unit of the timestamps sent: ns (default), us, ms or s")),
     responses((status = 101, description = "WebSocket upgrade")))]
 async fn ws_write(
     State(app): State<App>,
@@ -86,6 +88,7 @@ async fn ws_write(
     upgrade: Upgrade,
 ) -> ApiResult<Response> {
     compact_format(access.params.get("format"))?;
+    let precision = access.params.precision()?;
     let upgrade = upgrade.map_err(|_| ApiError::websocket_required())?;
     let hard = app.limits.max_message.saturating_mul(HARD_MESSAGE_FACTOR);
     let (open, peer) = (access.open, access.peer);
@@ -94,7 +97,7 @@ async fn ws_write(
         .read_buffer_size(READ_BUFFER)
         .max_message_size(hard)
         .max_frame_size(hard)
-        .on_upgrade(move |socket| write_session(app, open, peer, socket)))
+        .on_upgrade(move |socket| write_session(app, open, peer, precision, socket)))
 }
 
 /// The close frame of a session that ends for `reason`.
@@ -105,7 +108,13 @@ fn close(code: u16, reason: &str) -> Message {
     }))
 }
 
-async fn write_session(app: App, open: Arc<OpenStore>, peer: Option<Peer>, socket: WebSocket) {
+async fn write_session(
+    app: App,
+    open: Arc<OpenStore>,
+    peer: Option<Peer>,
+    precision: Precision,
+    socket: WebSocket,
+) {
     let _gauge = Open::new(&app.transports.ws_write_connections);
     let token = app.shutdown.token();
     let mut stopping = open.stopping.subscribe();
@@ -175,7 +184,7 @@ async fn write_session(app: App, open: Arc<OpenStore>, peer: Option<Peer>, socke
                     "message of {} bytes is larger than {soft} (server.max_message_bytes)",
                     t.len()
                 ))),
-                Ok(t) => intake::envelope(dt, t.as_bytes()),
+                Ok(t) => intake::envelope(dt, t.as_bytes(), precision),
                 Err(e) => Err(RecordError::InvalidData(e.to_string())),
             })
             .collect();

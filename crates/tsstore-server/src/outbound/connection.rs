@@ -294,6 +294,15 @@ impl<S: Kind> Progress for CursorProgress<'_, S> {
         self.conn.read_timestamp.store(cursor, Relaxed);
     }
 
+    fn rewound(&mut self, cursor: i64) {
+        self.conn.cursor.fetch_min(cursor, Relaxed);
+        self.conn.read_timestamp.fetch_min(cursor, Relaxed);
+        if self.save_every.is_some() {
+            self.saved_at = Instant::now();
+            self.conn.save_cursor(self.app, self.open, self.name);
+        }
+    }
+
     fn confirmed(&mut self, cursor: i64) {
         // A maximum: a confirmation the feed reads late never moves the
         // cursor back past one recorded meanwhile (MQTT's driver records

@@ -215,7 +215,10 @@ async fn pull(open: &Arc<OpenStore>, conn: &Arc<WsConnection>, socket: Socket) -
         };
         match message {
             Some(Ok(Message::Text(t))) => {
-                let stored = intake::store_one(open, intake::envelope(dt, t.as_bytes()));
+                let stored = intake::store_one(
+                    open,
+                    intake::envelope(dt, t.as_bytes(), tsstore::Precision::Ns),
+                );
                 match stored {
                     Ok(_) => {
                         conn.messages_received.fetch_add(1, Relaxed);

@@ -63,7 +63,8 @@ impl RecordError {
             RecordError::Task(_) | RecordError::Abandoned => "internal",
             RecordError::Store(e) => match e {
                 E::TimestampOutOfOrder { .. } => "out_of_order",
-                E::InvalidTimestamp(_) => "invalid_timestamp",
+                E::InvalidTimestamp(_) | E::TimestampOverflow { .. } => "invalid_timestamp",
+                E::TimestampInFuture { .. } => "future_timestamp",
                 E::TooLarge { .. } => "too_large",
                 E::Schema(SchemaError::BadFile(_)) => "internal",
                 E::Schema(_) => "schema",

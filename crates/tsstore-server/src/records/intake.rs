@@ -13,7 +13,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
-use tsstore::{DataType, ObjectHandle, SyncPolicy};
+use tsstore::{DataType, ObjectHandle, Precision, SyncPolicy};
 
 use super::error::{RecordError, RecordResult};
 use crate::registry::OpenStore;
@@ -131,7 +131,7 @@ impl<'de: 'a, 'a> serde::de::Visitor<'de> for EnvelopeVisitor<'a> {
 }
 
 impl<'a> Envelope<'a> {
-    fn into_item(self, dt: DataType) -> RecordResult<Item<'a>> {
+    fn into_item(self, dt: DataType, precision: Precision) -> RecordResult<Item<'a>> {
         let raw = self.data.ok_or(RecordError::MissingData)?;
         let payload = match dt {
             DataType::Json | DataType::Schema => Cow::Borrowed(raw.get().as_bytes()),
@@ -146,9 +146,17 @@ impl<'a> Envelope<'a> {
             }
         };
         Ok(Item {
-            timestamp: self.timestamp.filter(|&t| t != 0),
+            timestamp: scaled(self.timestamp, precision)?,
             payload,
         })
+    }
+}
+
+/// A client timestamp in `precision` as nanoseconds; 0 or none: now.
+fn scaled(timestamp: Option<i64>, precision: Precision) -> RecordResult<Option<i64>> {
+    match timestamp.filter(|&t| t != 0) {
+        None => Ok(None),
+        Some(t) => Ok(Some(precision.to_ns(t)?)),
     }
 }
 
@@ -157,24 +165,27 @@ fn json_string(raw: &RawValue, message: &str) -> RecordResult<String> {
         .map_err(|_| RecordError::InvalidData(message.to_string()))
 }
 
-/// One envelope `{"timestamp"?, "data"}` (a WebSocket message, a JSON body).
-pub fn envelope(dt: DataType, text: &[u8]) -> RecordResult<Item<'_>> {
+/// One envelope `{"timestamp"?, "data"}` (a WebSocket message, a JSON
+/// body), its timestamp in `precision`.
+pub fn envelope(dt: DataType, text: &[u8], precision: Precision) -> RecordResult<Item<'_>> {
     let env: Envelope = serde_json::from_slice(text)
         .map_err(|e| RecordError::InvalidJson(format!("invalid JSON body: {e}")))?;
-    env.into_item(dt)
+    env.into_item(dt, precision)
 }
 
 /// One record from a body of `media` type; a raw body takes `raw_ts`.
+/// Timestamps are in `precision`.
 pub fn one<'a>(
     dt: DataType,
     media: Media<'_>,
     body: &'a [u8],
     raw_ts: Option<i64>,
+    precision: Precision,
 ) -> RecordResult<Item<'a>> {
-    let raw_ts = raw_ts.filter(|&t| t != 0);
+    let raw_ts = scaled(raw_ts, precision)?;
     match (media, dt) {
         (Media::Json, _) => {
-            let mut item = envelope(dt, body)?;
+            let mut item = envelope(dt, body, precision)?;
             item.timestamp = item.timestamp.or(raw_ts);
             Ok(item)
         }
@@ -200,8 +211,14 @@ pub fn one<'a>(
     }
 }
 
-/// Every record of a batch body (a JSON array or NDJSON), all checked.
-pub fn batch<'a>(dt: DataType, media: Media<'_>, body: &'a [u8]) -> RecordResult<Vec<Item<'a>>> {
+/// Every record of a batch body (a JSON array or NDJSON), all checked;
+/// timestamps in `precision`.
+pub fn batch<'a>(
+    dt: DataType,
+    media: Media<'_>,
+    body: &'a [u8],
+    precision: Precision,
+) -> RecordResult<Vec<Item<'a>>> {
     let envelopes: Vec<Envelope> = match media {
         Media::Json => serde_json::from_slice(body).map_err(|e| {
             RecordError::InvalidJson(format!(
@@ -230,7 +247,7 @@ pub fn batch<'a>(dt: DataType, media: Media<'_>, body: &'a [u8]) -> RecordResult
     envelopes
         .into_iter()
         .enumerate()
-        .map(|(i, env)| env.into_item(dt).map_err(|e| e.in_batch(i)))
+        .map(|(i, env)| env.into_item(dt, precision).map_err(|e| e.in_batch(i)))
         .collect()
 }
 
@@ -346,24 +363,25 @@ pub fn store_batch(open: &OpenStore, items: RecordResult<Vec<Item<'_>>>) -> Reco
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tsstore::Precision::{Ms, Ns, S};
 
     #[test]
     fn envelopes_per_data_type() {
-        let item = envelope(DataType::Json, br#"{"timestamp":5,"data":{"a": 1}}"#).unwrap();
+        let item = envelope(DataType::Json, br#"{"timestamp":5,"data":{"a": 1}}"#, Ns).unwrap();
         assert_eq!(
             (item.timestamp, &*item.payload),
             (Some(5), &br#"{"a": 1}"#[..])
         );
-        let item = envelope(DataType::Text, br#"{"data":"hi"}"#).unwrap();
+        let item = envelope(DataType::Text, br#"{"data":"hi"}"#, Ns).unwrap();
         assert_eq!((item.timestamp, &*item.payload), (None, &b"hi"[..]));
-        let item = envelope(DataType::Binary, br#"{"timestamp":0,"data":"AP8="}"#).unwrap();
+        let item = envelope(DataType::Binary, br#"{"timestamp":0,"data":"AP8="}"#, Ns).unwrap();
         assert_eq!((item.timestamp, &*item.payload), (None, &[0u8, 255][..]));
         assert!(matches!(
-            envelope(DataType::Json, br#"{"timestamp":5}"#),
+            envelope(DataType::Json, br#"{"timestamp":5}"#, Ns),
             Err(RecordError::MissingData)
         ));
         assert!(matches!(
-            envelope(DataType::Text, br#"{"data":1}"#),
+            envelope(DataType::Text, br#"{"data":1}"#, Ns),
             Err(RecordError::InvalidData(_))
         ));
         for bad in [
@@ -376,25 +394,27 @@ mod tests {
         ] {
             assert!(
                 matches!(
-                    envelope(DataType::Json, bad),
+                    envelope(DataType::Json, bad, Ns),
                     Err(RecordError::InvalidJson(_))
                 ),
                 "{}",
                 String::from_utf8_lossy(bad)
             );
         }
-        let item = envelope(DataType::Json, br#"{"timestamp":7.0,"d\u0061ta":null}"#).unwrap();
+        let item = envelope(DataType::Json, br#"{"timestamp":7.0,"d\u0061ta":null}"#, Ns).unwrap();
         assert_eq!((item.timestamp, &*item.payload), (Some(7), &b"null"[..]));
     }
 
     #[test]
     fn raw_bodies_and_media_types() {
-        let item = one(DataType::Text, Media::Text, b"raw", Some(7)).unwrap();
+        let item = one(DataType::Text, Media::Text, b"raw", Some(7), Ns).unwrap();
         assert_eq!((item.timestamp, &*item.payload), (Some(7), &b"raw"[..]));
-        let err = one(DataType::Json, Media::Text, b"raw", None).unwrap_err();
+        let item = one(DataType::Text, Media::Text, b"raw", Some(7), S).unwrap();
+        assert_eq!(item.timestamp, Some(7_000_000_000));
+        let err = one(DataType::Json, Media::Text, b"raw", None, Ns).unwrap_err();
         assert_eq!(err.reject_reason(), "content_type");
         assert!(err.to_string().contains("text/plain"), "{err}");
-        let err = one(DataType::Json, Media::of(None), b"{}", None).unwrap_err();
+        let err = one(DataType::Json, Media::of(None), b"{}", None, Ns).unwrap_err();
         assert!(err.to_string().contains("without Content-Type"), "{err}");
     }
 
@@ -403,15 +423,32 @@ mod tests {
         let items = batch(
             DataType::Json,
             Media::Ndjson,
-            b"{\"data\":1}\n\n{\"data\":2}\n",
+            b"{\"data\":1}\n\n{\"data\":2,\"timestamp\":1700000000000}\n",
+            Ms,
         )
         .unwrap();
         assert_eq!(items.len(), 2);
-        let err = batch(DataType::Text, Media::Json, br#"[{"data":"a"},{"data":2}]"#).unwrap_err();
+        assert_eq!(items[1].timestamp, Some(1_700_000_000_000_000_000));
+        // Past 2262 in nanoseconds: refused, not wrapped.
+        let err = batch(
+            DataType::Json,
+            Media::Json,
+            br#"[{"data":1,"timestamp":9300000000}]"#,
+            S,
+        )
+        .unwrap_err();
+        assert_eq!(err.reject_reason(), "invalid_timestamp");
+        let err = batch(
+            DataType::Text,
+            Media::Json,
+            br#"[{"data":"a"},{"data":2}]"#,
+            Ns,
+        )
+        .unwrap_err();
         assert!(matches!(err, RecordError::InBatch { index: 1, .. }));
         assert!(err.to_string().starts_with("record 1: "), "{err}");
         assert!(matches!(
-            batch(DataType::Json, Media::Json, b"[]"),
+            batch(DataType::Json, Media::Json, b"[]", Ns),
             Err(RecordError::EmptyBatch)
         ));
     }

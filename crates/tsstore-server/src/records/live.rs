@@ -36,7 +36,7 @@ use super::options::ReadSpec;
 use super::pipeline;
 use super::wrap::{Announcer, record_message};
 pub use super::wrap::{Envelope, data_message, window_message};
-use crate::registry::{OpenStore, store_stopping};
+use crate::registry::{OpenStore, Resume, store_stopping};
 
 /// Records read from the store per step.
 pub const READ_BATCH: usize = 256;
@@ -190,6 +190,10 @@ pub trait Progress {
     /// The peer has read everything up to `cursor` (a `Mark` came back):
     /// resuming after it loses nothing.
     fn confirmed(&mut self, _cursor: i64) {}
+
+    /// A truncate removed every record after `cursor`: a resume point
+    /// past it moves back to it, or it would skip what comes next.
+    fn rewound(&mut self, _cursor: i64) {}
 }
 
 impl<F: FnMut(i64)> Progress for F {
@@ -275,7 +279,11 @@ where
     let mut stopping = open.stopping.subscribe();
     // Subscribed before the first read: nothing committed after it is missed.
     let mut commits = open.commits();
-    commits.borrow_and_update();
+    let mut seen = match *commits.borrow_and_update() {
+        CommitEvent::NewRecords(s) | CommitEvent::Reset(s) => s,
+        CommitEvent::Truncated { state, .. } => state,
+        CommitEvent::Closed => return Ending::StoreClosed,
+    };
     let enc = DataEncoding::of(&open.store);
     let mut agg = feed
         .spec
@@ -415,10 +423,16 @@ where
                 if changed.is_err() {
                     return Ending::StoreClosed;
                 }
-                match *commits.borrow_and_update() {
-                    CommitEvent::NewRecords(_) => {}
-                    CommitEvent::Reset(_) => return Ending::StoreReset,
-                    CommitEvent::Closed => return Ending::StoreClosed,
+                let event = *commits.borrow_and_update();
+                match open.after_commit(&event, &mut seen, cursor) {
+                    Resume::At(at) => {
+                        if at < cursor {
+                            progress.rewound(at);
+                        }
+                        cursor = at;
+                    }
+                    Resume::Reset => return Ending::StoreReset,
+                    Resume::Closed => return Ending::StoreClosed,
                 }
             }
             _ = window_timer => {

@@ -39,6 +39,17 @@ impl QueryParams {
     pub fn timestamp(&self, name: &str) -> RecordResult<Option<i64>> {
         parse_timestamp(name, self.get(name))
     }
+
+    /// `precision`: the unit of the timestamps a client sends (`ns`, the
+    /// default, `us`, `ms` or `s`, as InfluxDB names them).
+    pub fn precision(&self) -> RecordResult<tsstore::Precision> {
+        match self.get("precision") {
+            None => Ok(tsstore::Precision::Ns),
+            Some(p) => p.parse().map_err(|e: tsstore::ParsePrecisionError| {
+                RecordError::InvalidParameter(e.to_string())
+            }),
+        }
+    }
 }
 
 /// A non-negative timestamp in ns, or a message naming `name`.

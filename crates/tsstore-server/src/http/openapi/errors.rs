@@ -47,6 +47,8 @@ pub(super) enum Meets {
     Calc,
     /// Outbound connections: their settings, bound and ids.
     Connections,
+    /// Rewinding a store's head (`after`, the engine's truncate).
+    Truncate,
 }
 
 /// Every engine error but `ReadOnly`: the server opens every store for
@@ -60,6 +62,16 @@ fn store_error_examples() -> Vec<StoreError> {
             newest: 2,
         },
         StoreError::InvalidTimestamp(-1),
+        StoreError::TimestampInFuture {
+            timestamp: i64::MAX,
+            now: 1,
+            max_skew_ns: 1,
+        },
+        StoreError::TimestampOverflow {
+            value: i64::MAX,
+            precision: "s",
+        },
+        StoreError::TruncateIncomplete(1),
         StoreError::NotFound(1),
         StoreError::StoreExists("s".into()),
         StoreError::StoreNotFound("s".into()),
@@ -167,6 +179,16 @@ fn examples(meets: Meets) -> Vec<ApiError> {
                     newest: 2,
                 },
                 E::InvalidTimestamp(-1),
+                E::TimestampInFuture {
+                    timestamp: i64::MAX,
+                    now: 1,
+                    max_skew_ns: 1,
+                },
+                E::TimestampOverflow {
+                    value: i64::MAX,
+                    precision: "s",
+                },
+                E::TruncateIncomplete(1),
                 E::TooLarge { size: 2, max: 1 },
                 E::InvalidData {
                     data_type: "text",
@@ -220,6 +242,11 @@ fn examples(meets: Meets) -> Vec<ApiError> {
             RecordError::InvalidParameter("p".into()).into(),
             E::InvalidConfig("c".into()).into(),
         ],
+        Meets::Truncate => {
+            let mut out = vec![RecordError::InvalidParameter("p".into()).into()];
+            out.extend(store(vec![E::TruncateIncomplete(1), io()]));
+            out
+        }
         Meets::Upgrade => vec![
             ApiError::websocket_required(),
             ApiError::too_many_readers(1),
@@ -255,6 +282,7 @@ pub(super) fn operation_meets(operation_id: &str) -> Option<&'static [Meets]> {
         "create_store" => &[Always, AdminKey, Body, JsonBody, CreateStore],
         "delete_store" => &[Always, StoreKey, DeleteStore],
         "reset_store" | "store_stats" => &[Always, StoreKey, OpenStore, Disk],
+        "truncate_store" => &[Always, AdminKey, OpenStore, Truncate],
         "get_schema" => &[Always, StoreKey, OpenStore, Schema],
         "put_schema" => &[Always, StoreKey, OpenStore, Body, JsonBody, Schema],
         "insert" | "insert_batch" => &[Always, StoreKey, OpenStore, Body, Intake],
