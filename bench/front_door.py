@@ -117,11 +117,13 @@ def dechunk(body):
         i = j + 2 + n + 2
 
 
-def http_request(port, method, path, headers=None, body=b"", src=LEGIT_ADDR, timeout=LEGIT_TIMEOUT):
+def http_request(port, method, path, headers=None, body=b"", src=LEGIT_ADDR, timeout=LEGIT_TIMEOUT,
+                 timing=None):
     """One request on a new connection with Connection: close.
 
     Returns (status, headers, body, seconds). Raises OSError/ValueError on
-    failure; the whole exchange is bounded by `timeout`.
+    failure; the whole exchange is bounded by `timeout`. If `timing` is a
+    dict, its "connect" gets the seconds connect() took.
     """
     if isinstance(body, str):
         body = body.encode()
@@ -137,6 +139,8 @@ def http_request(port, method, path, headers=None, body=b"", src=LEGIT_ADDR, tim
     try:
         s.settimeout(timeout)
         s.connect((SERVER_ADDR, port))
+        if timing is not None:
+            timing["connect"] = time.monotonic() - t0
         s.sendall(req)
         raw = b""
         while True:
@@ -297,8 +301,8 @@ class Server:
 
 def legit_client(port, api_key, seconds):
     """GET /health and POST data in a loop, each on a new connection."""
-    res = {"health": {"ok": 0, "fail": 0, "lat": [], "errors": {}},
-           "post": {"ok": 0, "fail": 0, "lat": [], "errors": {}}}
+    res = {"health": {"ok": 0, "fail": 0, "lat": [], "conn": [], "errors": {}},
+           "post": {"ok": 0, "fail": 0, "lat": [], "conn": [], "errors": {}}}
     post_headers = {"X-API-Key": api_key, "Content-Type": "application/json"}
     post_body = b'{"data":{"temp":21.5}}'
     end = time.monotonic() + seconds
@@ -307,11 +311,13 @@ def legit_client(port, api_key, seconds):
                 ("health", "GET", "/health", None, b"", 200),
                 ("post", "POST", "/api/stores/bench/data", post_headers, post_body, 201)):
             r = res[kind]
+            timing = {}
             try:
-                status, _, _, dt = http_request(port, method, path, headers, body)
+                status, _, _, dt = http_request(port, method, path, headers, body, timing=timing)
                 if status == want:
                     r["ok"] += 1
                     r["lat"].append(dt * 1000.0)
+                    r["conn"].append(timing["connect"] * 1000.0)
                     continue
                 why = "HTTP %d" % status
             except socket.timeout:
@@ -333,6 +339,10 @@ def legit_client(port, api_key, seconds):
             "p50_ms": percentile(r["lat"], 50),
             "p99_ms": percentile(r["lat"], 99),
             "max_ms": max(r["lat"]) if r["lat"] else None,
+            # connect() alone: a slow one means the kernel's accept queue
+            # was full (SYN dropped, retried after 1 s), not a slow answer.
+            "connect_p50_ms": percentile(r["conn"], 50),
+            "connect_p99_ms": percentile(r["conn"], 99),
             "mean_ms": statistics.fmean(r["lat"]) if r["lat"] else None,
             "errors": r["errors"],
         }
@@ -541,6 +551,8 @@ async def attack_main(scenario, port, max_seconds):
         pass
     t_end = time.monotonic()
     held_end = st.held
+    # Snapshot now: tasks keep counting while they are being cancelled.
+    status, t401 = dict(st.status), list(st.t401)
     result = {
         "scenario": scenario,
         "seconds": t_end - t_start,
@@ -549,21 +561,21 @@ async def attack_main(scenario, port, max_seconds):
         "connects": st.connects,
         "connect_fail": st.connect_fail,
         "cut": st.cut,
-        "cut_how": st.cut_how,
-        "errors": st.errors,
+        "cut_how": dict(st.cut_how),
+        "errors": dict(st.errors),
     }
     if scenario == "authguess":
         dur = max(t_end - t_start, 1e-9)
         tail_start = t_start + min(RAMP, dur / 2)
-        tail = [t for t in st.t401 if t >= tail_start]
+        tail = [t for t in t401 if t >= tail_start]
         result.update({
-            "status": st.status,
-            "n401": st.status.get("401", 0),
-            "n429": st.status.get("429", 0),
-            "other": sum(v for k, v in st.status.items() if k not in ("401", "429")),
-            "keys_per_s": st.status.get("401", 0) / dur,
+            "status": status,
+            "n401": status.get("401", 0),
+            "n429": status.get("429", 0),
+            "other": sum(v for k, v in status.items() if k not in ("401", "429")),
+            "keys_per_s": status.get("401", 0) / dur,
             "keys_per_s_sustained": len(tail) / max(t_end - tail_start, 1e-9),
-            "requests_per_s": sum(st.status.values()) / dur,
+            "requests_per_s": sum(status.values()) / dur,
         })
     if scenario == "connflood":
         result["connects_per_s"] = st.connects / max(t_end - t_start, 1e-9)
@@ -580,8 +592,13 @@ async def attack_main(scenario, port, max_seconds):
     return result
 
 
-def run_attacker(scenario, port, max_seconds):
+def run_attacker(scenario, port, max_seconds, nice):
     raise_nofile()
+    if nice:
+        try:
+            os.nice(nice)
+        except OSError:
+            pass
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us via stdin
     loop = asyncio.new_event_loop()
     result = loop.run_until_complete(attack_main(scenario, port, max_seconds))
@@ -605,7 +622,7 @@ def wait_quiet(server, limit=5, wait=30.0):
     return value
 
 
-def run_scenario(server, api_key, scenario, seconds):
+def run_scenario(server, api_key, scenario, seconds, nice):
     rss_start = server.rss_mb()
     log_lines0, log_bytes0 = server.log_stats()
     attacker = None
@@ -614,7 +631,8 @@ def run_scenario(server, api_key, scenario, seconds):
         if scenario != "baseline":
             attacker = subprocess.Popen(
                 [sys.executable, os.path.abspath(__file__), "--attack", scenario,
-                 "--port", str(server.port), "--seconds", str(seconds + RAMP + 30)],
+                 "--port", str(server.port), "--seconds", str(seconds + RAMP + 30),
+                 "--attacker-nice", str(nice)],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, preexec_fn=die_with_parent)
             time.sleep(RAMP)
         legit = legit_client(server.port, api_key, seconds)
@@ -691,8 +709,13 @@ def summary_line(r):
 def detail_lines(r):
     out = []
     for kind in ("health", "post"):
-        if r["legit"][kind]["errors"]:
-            out.append("    %s failures: %s" % (kind, r["legit"][kind]["errors"]))
+        l = r["legit"][kind]
+        if l["errors"]:
+            out.append("    %s failures: %s" % (kind, l["errors"]))
+        if l["p99_ms"] is not None and l["p99_ms"] > 100:
+            out.append("    %s connect() p50 %s p99 %s ms (the rest of the latency is queueing "
+                       "in the accept backlog or serving)" % (
+                           kind, fmt(l["connect_p50_ms"], "%.2f"), fmt(l["connect_p99_ms"], "%.2f")))
     a = r["attack"] or {}
     if a.get("cut_how"):
         out.append("    attacker connections ended by: %s" % a["cut_how"])
@@ -714,12 +737,15 @@ def main():
                     help="comma-separated, from: " + ",".join(ALL_SCENARIOS))
     ap.add_argument("--json", help="also write the results to this file")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory (data, server.stderr)")
+    ap.add_argument("--attacker-nice", type=int, default=10,
+                    help="nice increment of the attacker process (default 10), so on a small "
+                         "machine the server and the legitimate client get the CPU first; 0 = off")
     ap.add_argument("--attack", help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
 
     if args.attack:
-        run_attacker(args.attack, args.port, args.seconds)
+        run_attacker(args.attack, args.port, args.seconds, args.attacker_nice)
         return 0
 
     scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
@@ -753,7 +779,7 @@ def main():
         api_key = json.loads(body)["api_key"]
         for sc in scenarios:
             wait_quiet(server)
-            r = run_scenario(server, api_key, sc, args.seconds)
+            r = run_scenario(server, api_key, sc, args.seconds, args.attacker_nice)
             results.append(r)
             print(summary_line(r), flush=True)
             for line in detail_lines(r):

@@ -1,13 +1,28 @@
 //! Provisioning: the one way a store comes to exist, for the CLI and the
-//! server alike: its configuration from the request and the defaults, the
-//! store itself, and its first API key. A store whose key cannot be saved
-//! is removed again, so there is never a store nobody can authenticate to.
+//! server alike: its configuration from the request and the defaults,
+//! checked against the room there is (`check_room`), the store itself,
+//! its first API key and its settings.
+//!
+//! All or nothing: the store is made in `<base>/.creating/<name>`, with
+//! its key and settings, closed, and only then renamed to `<base>/<name>`
+//! (one `rename`, atomic on the same filesystem). A failure at any point
+//! (a full disk, no file descriptors left) leaves no directory under the
+//! store's name, so there is never a store nobody can authenticate to;
+//! what a crash leaves in `.creating` is swept at the next start
+//! (`sweep`), which also reports store directories that are not complete
+//! stores (made by hand, or by an older version).
 
+use std::fs;
 use std::path::Path;
 
 use tsstore::{Config, DataType, Store, SyncPolicy};
 
-use crate::keys::{KeyError, KeyFile, NewKey};
+use crate::keys::{KEYS_FILE, KeyError, KeyFile, NewKey};
+use crate::store_settings::{SettingsError, StoreSettings};
+
+/// Where stores are made before they get their name (not a store name:
+/// those never start with a dot).
+pub const CREATING_DIR: &str = ".creating";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProvisionError {
@@ -15,11 +30,23 @@ pub enum ProvisionError {
     Store(#[from] tsstore::Error),
     #[error(transparent)]
     Keys(#[from] KeyError),
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
     /// Over the server's `max_store_bytes`.
     #[error(
         "the store would take {bytes} bytes on disk; this server creates stores of at most {max} bytes (server.max_store_bytes)"
     )]
     TooLarge { bytes: u64, max: u64 },
+    /// Over the server's `max_total_store_bytes`, with the stores there are.
+    #[error(
+        "the store would take {bytes} bytes on disk and the stores already there take {used}; this server keeps at most {max} bytes of stores (server.max_total_store_bytes)"
+    )]
+    TotalTooLarge { bytes: u64, used: u64, max: u64 },
+    /// The filesystem of the data path has not that much free.
+    #[error(
+        "the store would take {bytes} bytes on disk; the filesystem of the data path has {free} bytes free"
+    )]
+    NoRoom { bytes: u64, free: u64 },
 }
 
 /// What a caller asked of a new store's geometry and type; what it leaves
@@ -66,7 +93,59 @@ impl StoreRequest<'_> {
     }
 }
 
-/// Creates the store `base/name` and its first API key (noted `note`).
+/// Whether a store of `config` fits: in the free space of `base`'s
+/// filesystem, and under `max_total` with the stores already in `base`.
+/// Checked before anything is written, so a store too large for the
+/// device is refused at once instead of after trying to allocate it.
+pub fn check_room(
+    base: &Path,
+    config: &Config,
+    max_total: Option<u64>,
+) -> Result<(), ProvisionError> {
+    let bytes = tsstore::Footprint::of(config)?.total_bytes;
+    if let Some(free) = free_bytes(base)
+        && bytes > free
+    {
+        return Err(ProvisionError::NoRoom { bytes, free });
+    }
+    if let Some(max) = max_total {
+        let used = footprint_of_stores(base);
+        if used.saturating_add(bytes) > max {
+            return Err(ProvisionError::TotalTooLarge { bytes, used, max });
+        }
+    }
+    Ok(())
+}
+
+/// The footprint of every store in `base` (as their headers say).
+pub fn footprint_of_stores(base: &Path) -> u64 {
+    Store::list(base)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|name| Store::read_config(base, name).ok())
+        .filter_map(|c| tsstore::Footprint::of(&c).ok())
+        .map(|f| f.total_bytes)
+        .sum()
+}
+
+/// Bytes an unprivileged writer may still allocate on `path`'s filesystem
+/// (`None`: the filesystem does not say).
+fn free_bytes(path: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    let mut stat = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: `c_path` is a NUL-terminated path and `stat` a buffer of the
+    // right type, which statvfs fills when it returns 0.
+    let stat = unsafe {
+        if libc::statvfs(c_path.as_ptr(), stat.as_mut_ptr()) != 0 {
+            return None;
+        }
+        stat.assume_init()
+    };
+    Some((stat.f_bavail as u64).saturating_mul(stat.f_frsize as u64))
+}
+
+/// Creates the store `base/name` and its first key (noted `note`).
 pub fn create_store(
     base: &Path,
     name: &str,
@@ -74,18 +153,117 @@ pub fn create_store(
     sync: SyncPolicy,
     note: &str,
 ) -> Result<(Store, NewKey), ProvisionError> {
-    let store = Store::create_with(base, name, config, sync)?;
-    let mut keys = KeyFile::new(name);
-    let saved = keys
-        .add(note)
-        .and_then(|key| keys.save(store.path()).map(|()| key));
-    match saved {
-        Ok(key) => Ok((store, key)),
-        Err(e) => {
-            let _ = store.delete();
-            Err(e.into())
-        }
+    create_store_with(base, name, config, sync, note, &StoreSettings::default())
+}
+
+/// Creates the store `base/name` with its first key and `settings`, all
+/// or nothing (see the module's doc).
+pub fn create_store_with(
+    base: &Path,
+    name: &str,
+    config: Config,
+    sync: SyncPolicy,
+    note: &str,
+    settings: &StoreSettings,
+) -> Result<(Store, NewKey), ProvisionError> {
+    tsstore::validate_store_name(name)?;
+    let target = base.join(name);
+    if target.exists() {
+        return Err(tsstore::Error::StoreExists(name.to_string()).into());
     }
+    let creating = base.join(CREATING_DIR);
+    fs::create_dir_all(&creating).map_err(tsstore::Error::from)?;
+    let staged = creating.join(name);
+    // A crash in an earlier create of this name.
+    if staged.exists() {
+        fs::remove_dir_all(&staged).map_err(tsstore::Error::from)?;
+    }
+    let made = (|| {
+        // Made with the sync policy `Always` whatever the store's own:
+        // its files and key are on disk before the rename that names it.
+        let store = Store::create_with(&creating, name, config, SyncPolicy::Always)?;
+        let mut keys = KeyFile::new(name);
+        let key = keys.add(note)?;
+        let saved = keys
+            .save(store.path())
+            .map_err(ProvisionError::from)
+            .and_then(|()| Ok(settings.save(store.path())?));
+        let closed = store.close().map_err(ProvisionError::from);
+        saved.and(closed)?;
+        fs::rename(&staged, &target).map_err(tsstore::Error::from)?;
+        sync_dir(base);
+        Ok(key)
+    })();
+    let key = match made {
+        Ok(key) => key,
+        Err(e) => {
+            // Best effort: what is left in `.creating` is swept at start.
+            let _ = fs::remove_dir_all(&staged);
+            return Err(e);
+        }
+    };
+    // Named and complete from here on: if it cannot be opened now, it is
+    // a store with its key that opens later.
+    let store = Store::open_with(base, name, sync)?;
+    Ok((store, key))
+}
+
+/// Makes a rename in `dir` durable (best effort: not every filesystem
+/// syncs a directory).
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// A directory under the data path with a store's name that holds no
+/// complete store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Incomplete {
+    pub name: String,
+    /// The file it lacks.
+    pub missing: &'static str,
+}
+
+/// At start: removes what interrupted creates left, and lists the
+/// directories with a store's name that are not complete stores.
+pub fn sweep(base: &Path) -> Vec<Incomplete> {
+    let creating = base.join(CREATING_DIR);
+    if creating.exists()
+        && let Err(e) = fs::remove_dir_all(&creating)
+    {
+        tracing::warn!("cannot remove {}: {e}", creating.display());
+    }
+    let Ok(entries) = fs::read_dir(base) else {
+        return Vec::new();
+    };
+    let mut out: Vec<Incomplete> = entries
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let name = e.file_name().into_string().ok()?;
+            if tsstore::validate_store_name(&name).is_err() || !e.file_type().ok()?.is_dir() {
+                return None;
+            }
+            incomplete(base, &name)
+        })
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+/// What `base/name` lacks to be a complete store, if anything.
+pub fn incomplete(base: &Path, name: &str) -> Option<Incomplete> {
+    let missing = if !Store::exists(base, name) {
+        "meta.tsdb"
+    } else if !base.join(name).join(KEYS_FILE).is_file() {
+        KEYS_FILE
+    } else {
+        return None;
+    };
+    Some(Incomplete {
+        name: name.to_string(),
+        missing,
+    })
 }
 
 #[cfg(test)]
@@ -153,5 +331,77 @@ mod tests {
             create_store(dir.path(), "s", config, SyncPolicy::Never, "again"),
             Err(ProvisionError::Store(tsstore::Error::StoreExists(_)))
         ));
+    }
+
+    #[test]
+    fn a_create_goes_through_staging_and_start_up_sweeps() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config {
+            num_blocks: 4,
+            ..Config::default()
+        };
+        // What a crash in an earlier create left is cleared first.
+        let stale = dir.path().join(CREATING_DIR).join("s");
+        std::fs::create_dir_all(stale.join("junk")).unwrap();
+        let settings = StoreSettings::new(Some("1h")).unwrap();
+        let (store, key) =
+            create_store_with(dir.path(), "s", config, SyncPolicy::Never, "n", &settings).unwrap();
+        assert_eq!(store.path(), dir.path().join("s"));
+        assert!(
+            KeyFile::load(store.path(), "s")
+                .unwrap()
+                .verify(&key.key)
+                .is_some()
+        );
+        assert_eq!(StoreSettings::load(store.path()).unwrap(), settings);
+        assert!(!stale.exists());
+        store.close().unwrap();
+
+        // A first step that fails leaves nothing either.
+        std::fs::remove_dir_all(dir.path().join(CREATING_DIR)).unwrap();
+        std::fs::write(dir.path().join(CREATING_DIR), b"not a directory").unwrap();
+        assert!(create_store(dir.path(), "t", config, SyncPolicy::Never, "n").is_err());
+        assert!(!dir.path().join("t").exists());
+        std::fs::remove_file(dir.path().join(CREATING_DIR)).unwrap();
+
+        // A store directory made by hand, without its files, is reported,
+        // and what interrupted creates left is swept.
+        std::fs::create_dir(dir.path().join("half")).unwrap();
+        std::fs::create_dir_all(dir.path().join(CREATING_DIR).join("left")).unwrap();
+        let found = sweep(dir.path());
+        assert_eq!(
+            found,
+            vec![Incomplete {
+                name: "half".into(),
+                missing: "meta.tsdb"
+            }]
+        );
+        assert!(!dir.path().join(CREATING_DIR).exists());
+        assert_eq!(Store::list(dir.path()).unwrap(), vec!["s".to_string()]);
+    }
+
+    #[test]
+    fn room_is_checked_before_anything_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let small = Config {
+            num_blocks: 4,
+            ..Config::default()
+        };
+        create_store(dir.path(), "a", small, SyncPolicy::Never, "n").unwrap();
+        let used = footprint_of_stores(dir.path());
+        assert!(used > 0);
+        let each = tsstore::Footprint::of(&small).unwrap().total_bytes;
+        assert!(check_room(dir.path(), &small, Some(used + each)).is_ok());
+        let e = check_room(dir.path(), &small, Some(used + each - 1)).unwrap_err();
+        assert!(matches!(e, ProvisionError::TotalTooLarge { .. }), "{e}");
+        assert!(e.to_string().contains("max_total_store_bytes"), "{e}");
+        // 92 million blocks of 4 KiB: more than this disk has free.
+        let huge = Config {
+            num_blocks: 92_000_000,
+            ..Config::default()
+        };
+        let e = check_room(dir.path(), &huge, None).unwrap_err();
+        assert!(matches!(e, ProvisionError::NoRoom { .. }), "{e}");
+        assert!(e.to_string().contains("free"), "{e}");
     }
 }

@@ -313,12 +313,9 @@ impl Registry {
         let skew = self.future_skew;
         blocking(move || {
             let _lifecycle = lifecycle;
+            let note = "created by POST /api/stores";
             let (store, key) =
-                provision::create_store(&base, &name, config, sync, "created by POST /api/stores")?;
-            if let Err(e) = settings.save(store.path()) {
-                let _ = store.delete();
-                return Err(e.into());
-            }
+                provision::create_store_with(&base, &name, config, sync, note, &settings)?;
             store.set_max_future_skew(settings.future_skew(skew));
             let open = Slot::Open(Arc::new(OpenStore::new(store)));
             slots
@@ -364,6 +361,23 @@ impl Registry {
             tracing::info!(store = name, "deleted store");
         }
         result
+    }
+
+    /// Removes `name`'s directory, which holds no complete store (so
+    /// nothing has it open).
+    pub async fn remove_incomplete(&self, name: &str) -> RegistryResult<()> {
+        let _lifecycle = self.lifecycle.lock().await;
+        let (base, owned) = (self.base.clone(), name.to_string());
+        blocking(move || {
+            if provision::incomplete(&base, &owned).is_none() {
+                // Completed meanwhile (a create that got there first).
+                return Err(tsstore::Error::StoreExists(owned).into());
+            }
+            std::fs::remove_dir_all(base.join(&owned)).map_err(tsstore::Error::from)?;
+            tracing::info!(store = %owned, "removed an incomplete store directory");
+            Ok(())
+        })
+        .await?
     }
 
     async fn drain_and_delete(&self, name: &str, open: Arc<OpenStore>) -> RegistryResult<()> {

@@ -134,6 +134,15 @@ async fn serve(settings: Settings) -> Result<(), StartError> {
         path: settings.base_path.clone(),
         source,
     })?;
+    for found in crate::provision::sweep(&settings.base_path) {
+        tracing::warn!(
+            store = %found.name,
+            "{} is not a complete store (it has no {}); DELETE /api/stores/{} with the admin key removes it",
+            settings.base_path.join(&found.name).display(),
+            found.missing,
+            found.name
+        );
+    }
     let (admin, source) =
         AdminKey::load_or_generate(settings.admin_key.as_deref(), &settings.base_path)?;
     match source {

@@ -15,6 +15,7 @@ pub(super) fn create(settings: &Settings, args: &CreateArgs) -> Result<String, C
         encoding: Some(&args.encoding),
     }
     .resolve(&settings.store_defaults, None)?;
+    provision::check_room(&settings.base_path, &config, settings.max_total_store_bytes)?;
     let note = "created by tsstore create";
     let (store, key) = provision::create_store(
         &settings.base_path,

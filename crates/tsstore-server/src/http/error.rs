@@ -294,7 +294,22 @@ impl From<ProvisionError> for ApiError {
             ProvisionError::TooLarge { .. } => {
                 ApiError::new(StatusCode::BAD_REQUEST, "store_too_large", e.to_string())
             }
-            ProvisionError::Keys(_) => ApiError::internal(e.to_string()),
+            ProvisionError::TotalTooLarge { .. } => ApiError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "storage_quota_exceeded",
+                e.to_string(),
+            ),
+            ProvisionError::NoRoom { .. } => ApiError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "insufficient_storage",
+                e.to_string(),
+            ),
+            ProvisionError::Settings(SettingsError::Skew(_)) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_config", e.to_string())
+            }
+            ProvisionError::Keys(_) | ProvisionError::Settings(_) => {
+                ApiError::internal(e.to_string())
+            }
         }
     }
 }

@@ -70,13 +70,46 @@ impl FromRequestParts<App> for AdminAccess {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> ApiResult<AdminAccess> {
-        let presented = (parts.headers.get("x-admin-key"))
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-            .or_else(|| query_param(parts.uri.query(), "admin_key"));
+        let presented = admin_key(parts);
         let peer = client_peer(parts);
         throttled(&app.guard, peer, || app.admin.verify(presented.as_deref()))?;
         Ok(AdminAccess)
+    }
+}
+
+/// The admin key of a request: `X-Admin-Key`, then `?admin_key=`.
+fn admin_key(parts: &Parts) -> Option<String> {
+    (parts.headers.get("x-admin-key"))
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| query_param(parts.uri.query(), "admin_key"))
+}
+
+/// A delete of `{store}`: by its key, or by the admin key when one is
+/// presented (which may also remove a directory that is not a complete
+/// store, and so has no key).
+pub struct DeleteAccess {
+    pub name: String,
+    pub admin: bool,
+}
+
+impl FromRequestParts<App> for DeleteAccess {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> ApiResult<DeleteAccess> {
+        if admin_key(parts).is_none() {
+            let StoreAuth { name } = StoreAuth::from_request_parts(parts, app).await?;
+            return Ok(DeleteAccess { name, admin: false });
+        }
+        AdminAccess::from_request_parts(parts, app).await?;
+        let Path(mut path) = Path::<HashMap<String, String>>::from_request_parts(parts, app)
+            .await
+            .map_err(|e| ApiError::invalid_path(e.body_text()))?;
+        let name = path
+            .remove("store")
+            .ok_or_else(ApiError::route_without_store)?;
+        tsstore::validate_store_name(&name)?;
+        Ok(DeleteAccess { name, admin: true })
     }
 }
 

@@ -14,9 +14,9 @@ use utoipa_axum::routes;
 
 use super::ErrorBody;
 use super::error::{ApiError, ApiResult};
-use super::extract::{AdminAccess, Body, StoreAccess, StoreAuth, content_type};
+use super::extract::{AdminAccess, Body, DeleteAccess, StoreAccess, content_type};
 use crate::app::App;
-use crate::provision::StoreRequest;
+use crate::provision::{self, StoreRequest};
 use crate::records::{QueryParams, RecordError};
 use crate::registry::RegistryError;
 use crate::store_settings::StoreSettings;
@@ -96,6 +96,12 @@ async fn create_store(
     .resolve(&app.store_defaults, app.limits.max_store_bytes)?;
     let settings = StoreSettings::new(req.max_future_skew.as_deref())
         .map_err(|e| ApiError::from(RegistryError::from(e)))?;
+    let base = app.registry.base().to_path_buf();
+    let max_total = app.limits.max_total_store_bytes;
+    // Reads every store's header: off the async workers.
+    tokio::task::spawn_blocking(move || provision::check_room(&base, &config, max_total))
+        .await
+        .map_err(|e| RecordError::Task(e.to_string()))??;
     let key = app.registry.create(&req.name, config, settings).await?;
     Ok((
         StatusCode::CREATED,
@@ -170,17 +176,23 @@ pub struct Done {
 }
 
 /// Delete a store: stops its connections, waits for its requests, and
-/// removes its directory.
+/// removes its directory. Takes the store's key, or the admin key, which
+/// also removes a directory that is not a complete store (one the server
+/// reported at start: no `meta.tsdb` or no `keys.json`).
 #[utoipa::path(delete, path = "/api/stores/{store}", tag = "stores",
     params(("store" = String, Path)),
     responses((status = 200, body = Done), (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
-async fn delete_store(State(app): State<App>, auth: StoreAuth) -> ApiResult<Json<Done>> {
-    // Its outbound connections stop first (they hold the store open).
-    app.outbound.stop_store(&auth.name);
-    app.registry.delete(&auth.name).await?;
+async fn delete_store(State(app): State<App>, access: DeleteAccess) -> ApiResult<Json<Done>> {
+    let name = access.name;
+    if access.admin && provision::incomplete(app.registry.base(), &name).is_some() {
+        app.registry.remove_incomplete(&name).await?;
+    } else {
+        app.outbound.stop_store(&name);
+        app.registry.delete(&name).await?;
+    }
     Ok(Json(Done {
         status: "deleted",
-        store: auth.name,
+        store: name,
     }))
 }
 

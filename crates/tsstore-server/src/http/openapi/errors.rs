@@ -144,6 +144,13 @@ fn examples(meets: Meets) -> Vec<ApiError> {
         Meets::JsonBody => vec![ApiError::json_expected(None), ApiError::invalid_json("j")],
         Meets::CreateStore => vec![
             ProvisionError::TooLarge { bytes: 2, max: 1 }.into(),
+            ProvisionError::TotalTooLarge {
+                bytes: 2,
+                used: 1,
+                max: 2,
+            }
+            .into(),
+            ProvisionError::NoRoom { bytes: 2, free: 1 }.into(),
             ProvisionError::Keys(KeyError::UnknownId("k".into())).into(),
             ProvisionError::Store(E::StoreExists("s".into())).into(),
             ProvisionError::Store(E::InvalidName {
@@ -280,7 +287,7 @@ pub(super) fn operation_meets(operation_id: &str) -> Option<&'static [Meets]> {
         "calc" => &[Always, Calc],
         "list_stores" => &[Always, Disk],
         "create_store" => &[Always, AdminKey, Body, JsonBody, CreateStore],
-        "delete_store" => &[Always, StoreKey, DeleteStore],
+        "delete_store" => &[Always, StoreKey, AdminKey, DeleteStore],
         "reset_store" | "store_stats" => &[Always, StoreKey, OpenStore, Disk],
         "truncate_store" => &[Always, AdminKey, OpenStore, Truncate],
         "get_schema" => &[Always, StoreKey, OpenStore, Schema],
