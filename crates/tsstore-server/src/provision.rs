@@ -253,6 +253,9 @@ pub fn sweep(base: &Path) -> Vec<Incomplete> {
 
 /// What `base/name` lacks to be a complete store, if anything.
 pub fn incomplete(base: &Path, name: &str) -> Option<Incomplete> {
+    if !base.join(name).is_dir() {
+        return None;
+    }
     let missing = if !Store::exists(base, name) {
         "meta.tsdb"
     } else if !base.join(name).join(KEYS_FILE).is_file() {

@@ -117,6 +117,22 @@ fn start(dir: &std::path::Path, server: Value) -> Server {
     Server::start_with_config(dir, &json!({ "server": server }).to_string())
 }
 
+/// `start`, with the server's log in a file (returned).
+fn start_logged(dir: &std::path::Path, server: Value) -> (Server, std::path::PathBuf) {
+    let log = dir.join("server.log");
+    let config = dir.join("config.json");
+    std::fs::write(&config, json!({ "server": server }).to_string()).unwrap();
+    let s = Server::start_with(
+        dir,
+        Options {
+            args: vec!["--config", config.to_str().unwrap()],
+            log: Some(log.clone()),
+            ..Options::default()
+        },
+    );
+    (s, log)
+}
+
 #[test]
 fn silent_and_slow_connections_are_closed_by_the_deadline_and_the_server_keeps_accepting() {
     let dir = tempfile::tempdir().unwrap();
@@ -197,20 +213,9 @@ fn preface_only_h2c_and_idle_keep_alive_connections_are_closed() {
 #[test]
 fn the_per_address_limit_answers_503_while_another_address_is_served() {
     let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("server.log");
-    let config = dir.path().join("config.json");
-    std::fs::write(
-        &config,
-        json!({"server": {"max_connections": 64, "max_connections_per_address": 4}}).to_string(),
-    )
-    .unwrap();
-    let s = Server::start_with(
+    let (s, log) = start_logged(
         dir.path(),
-        Options {
-            args: vec!["--config", config.to_str().unwrap()],
-            log: Some(log.clone()),
-            ..Options::default()
-        },
+        json!({"max_connections": 64, "max_connections_per_address": 4}),
     );
     let _held: Vec<TcpStream> = (0..4).map(|_| connect_from(ATTACKER, s.port)).collect();
     // The four are admitted (the gauge counts this request too).
@@ -262,20 +267,9 @@ fn the_per_address_limit_answers_503_while_another_address_is_served() {
 #[test]
 fn auth_throttling_slows_a_guesser_while_another_address_is_served() {
     let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("server.log");
-    let config = dir.path().join("config.json");
-    std::fs::write(
-        &config,
-        json!({"server": {"auth_failure_burst": 5, "auth_failures_per_sec": 1}}).to_string(),
-    )
-    .unwrap();
-    let s = Server::start_with(
+    let (s, log) = start_logged(
         dir.path(),
-        Options {
-            args: vec!["--config", config.to_str().unwrap()],
-            log: Some(log.clone()),
-            ..Options::default()
-        },
+        json!({"auth_failure_burst": 5, "auth_failures_per_sec": 1}),
     );
     let key = s.create_store(json!({"name": "door"}));
     let guess = "tsstore_00000000-0000-4000-8000-000000000000";

@@ -143,6 +143,38 @@ fn precision_scales_timestamps_on_every_ingest_path() {
     r.expect_error(400, "invalid_timestamp");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_ingest_takes_a_precision_and_refuses_the_future() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path());
+    let key = s.create_store(json!({"name": "ws"}));
+    let url = format!(
+        "ws://127.0.0.1:{}/api/stores/ws/ws/write?api_key={key}&precision=us",
+        s.port
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let us = now_ns() / 1000;
+    for ts in [us, YEAR_2200_NS / 1000] {
+        let message = json!({"timestamp": ts, "data": 1}).to_string();
+        ws.send(Message::text(message)).await.unwrap();
+    }
+    let mut replies = Vec::new();
+    while replies.len() < 2 {
+        let m = tokio::time::timeout(std::time::Duration::from_secs(20), ws.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        if let Message::Text(t) = m {
+            replies.push(serde_json::from_str::<serde_json::Value>(&t).unwrap());
+        }
+    }
+    assert_eq!(replies[0]["timestamp"], json!(us * 1000), "{replies:?}");
+    assert_eq!(replies[1]["code"], "timestamp_in_future", "{replies:?}");
+}
+
 #[test]
 fn truncate_restores_server_stamped_inserts() {
     let dir = tempfile::tempdir().unwrap();

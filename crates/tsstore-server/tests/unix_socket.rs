@@ -274,6 +274,39 @@ fn the_client_bound_is_told_and_held() {
 }
 
 #[test]
+fn wrong_keys_on_the_socket_are_throttled() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, sock) = start(
+        dir.path(),
+        Some(r#"{"server": {"auth_failure_burst": 3, "auth_failures_per_sec": 0.5}}"#),
+    );
+    let key = s.create_store(json!({"name": "t"}));
+    let guess = "tsstore_00000000-0000-4000-8000-000000000000";
+    let mut answers = Vec::new();
+    for _ in 0..6 {
+        let mut c = Client::connect(&sock);
+        c.send(&format!("AUTH t {guess}\n"));
+        answers.push(c.line());
+        assert!(c.closed());
+    }
+    let refused = answers.iter().filter(|a| a.contains("not valid")).count();
+    assert_eq!(refused, 3, "{answers:?}");
+    assert!(
+        answers[5].contains("too many failed authentications"),
+        "{answers:?}"
+    );
+    // This user is throttled as a whole, the right key included.
+    let mut c = Client::connect(&sock);
+    c.send(&format!("AUTH t {key}\n"));
+    assert!(c.line().contains("retry in"));
+    let metrics = s.get("/metrics").text();
+    assert!(
+        metrics.contains("tsstore_auth_failures_total{reason=\"invalid_key\"} 3"),
+        "{metrics}"
+    );
+}
+
+#[test]
 fn a_stale_socket_file_is_replaced_and_a_live_one_refused() {
     let dir = tempfile::tempdir().unwrap();
     let sock = dir.path().join("ingest.sock");

@@ -36,6 +36,8 @@ pub struct Admission {
     /// Exempt from `max_per_peer` (still within `max_total`).
     trusted: Vec<Network>,
     counts: Mutex<Counts>,
+    /// Connections admitted since start.
+    admitted: std::sync::atomic::AtomicU64,
 }
 
 impl Admission {
@@ -45,6 +47,7 @@ impl Admission {
             max_per_peer,
             trusted,
             counts: Mutex::default(),
+            admitted: Default::default(),
         }
     }
 
@@ -77,11 +80,18 @@ impl Admission {
             *n += 1;
         }
         counts.total += 1;
+        self.admitted
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(Ticket {
             admission: Arc::clone(self),
             peer,
             counted,
         })
+    }
+
+    /// Connections admitted since start.
+    pub fn admitted(&self) -> u64 {
+        self.admitted.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Connections open now.

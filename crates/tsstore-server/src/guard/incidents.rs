@@ -197,6 +197,11 @@ impl Incidents {
         }
     }
 
+    /// Every incident since the start, whatever its reason.
+    pub fn all(&self) -> u64 {
+        self.totals.iter().map(|t| t.load(Relaxed)).sum()
+    }
+
     /// How many `incident`s since the start.
     pub fn total(&self, incident: Incident) -> u64 {
         self.totals[incident.slot()].load(Relaxed)

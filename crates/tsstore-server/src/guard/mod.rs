@@ -120,6 +120,12 @@ impl Guard {
 }
 
 impl Guard {
+    /// Grows with every connection let in or turned away: what
+    /// `serve::trim_when_idle` watches.
+    pub fn activity(&self) -> u64 {
+        self.admission.admitted() + self.incidents.all()
+    }
+
     /// The front door's series for `/metrics`.
     pub fn render(&self, out: &mut String) {
         use std::fmt::Write as _;

@@ -102,12 +102,7 @@ impl FromRequestParts<App> for DeleteAccess {
             return Ok(DeleteAccess { name, admin: false });
         }
         AdminAccess::from_request_parts(parts, app).await?;
-        let Path(mut path) = Path::<HashMap<String, String>>::from_request_parts(parts, app)
-            .await
-            .map_err(|e| ApiError::invalid_path(e.body_text()))?;
-        let name = path
-            .remove("store")
-            .ok_or_else(ApiError::route_without_store)?;
+        let (name, _) = store_path(parts, app).await?;
         tsstore::validate_store_name(&name)?;
         Ok(DeleteAccess { name, admin: true })
     }
@@ -119,17 +114,23 @@ async fn authorized_store(
     parts: &mut Parts,
     app: &App,
 ) -> ApiResult<(String, HashMap<String, String>)> {
+    let (name, path) = store_path(parts, app).await?;
+    let key = api_key(&parts.headers, parts.uri.query());
+    let peer = client_peer(parts);
+    throttled(&app.guard, peer, || {
+        app.registry.authorize(&name, key.as_deref())
+    })?;
+    Ok((name, path))
+}
+
+/// The `{store}` of the path, and the other path parameters.
+async fn store_path(parts: &mut Parts, app: &App) -> ApiResult<(String, HashMap<String, String>)> {
     let Path(mut path) = Path::<HashMap<String, String>>::from_request_parts(parts, app)
         .await
         .map_err(|e| ApiError::invalid_path(e.body_text()))?;
     let name = path
         .remove("store")
         .ok_or_else(ApiError::route_without_store)?;
-    let key = api_key(&parts.headers, parts.uri.query());
-    let peer = client_peer(parts);
-    throttled(&app.guard, peer, || {
-        app.registry.authorize(&name, key.as_deref())
-    })?;
     Ok((name, path))
 }
 

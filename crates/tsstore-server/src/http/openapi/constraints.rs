@@ -55,6 +55,7 @@ pub(super) fn parameter_schema(name: &str, limits: &Limits) -> Option<Value> {
         "ts" => json!({"type": "integer", "format": "int64", "minimum": 1}),
         "limit" => json!({"type": "integer", "minimum": 1, "maximum": limits.max_records}),
         "format" => json!({"type": "string", "enum": ["full", "compact"]}),
+        "precision" => json!({"type": "string", "enum": ["ns", "us", "ms", "s"]}),
         "include_data" | "filter_ignore_case" => json!({"type": "boolean"}),
         "start_time" | "end_time" | "after" | "timestamp" => time,
         "since" | "agg_window" => duration,
@@ -105,6 +106,10 @@ pub(super) fn component_schemas() -> Vec<(&'static str, Value)> {
                     "data_block_size": or_null(json!({"type": "integer", "enum": powers_of_two(6, 30)})),
                     "index_block_size": or_null(json!({"type": "integer", "enum": powers_of_two(4, 30)})),
                     "data_type": or_null(json!({"type": "string", "enum": ["binary", "text", "json", "schema"]})),
+                    "max_future_skew": or_null(json!({
+                        "type": "string",
+                        "pattern": duration_pattern().replacen("^(", "^(0+|off|", 1),
+                    })),
                 },
             }),
         ),

@@ -165,6 +165,8 @@ fn examples(meets: Meets) -> Vec<ApiError> {
             RegistryError::Keys(KeyError::UnknownId("k".into())).into(),
         ],
         Meets::DeleteStore => vec![
+            // With the admin key: names are no secret from the admin.
+            RegistryError::Store(E::StoreNotFound("s".into())).into(),
             RegistryError::Closing("s".into()).into(),
             RegistryError::Busy("s".into()).into(),
             RegistryError::Store(io()).into(),
