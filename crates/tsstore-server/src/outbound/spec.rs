@@ -110,6 +110,10 @@ pub struct ConnectionSpec {
     /// system's (a private CA).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_file: Option<std::path::PathBuf>,
+    /// Pull: the unit of the timestamps the peer sends (`ns`, the
+    /// default, `us`, `ms` or `s`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision: Option<String>,
 }
 
 fn default_mode() -> Mode {
@@ -189,6 +193,14 @@ impl ConnectionSpec {
             ))
             .into());
         }
+        if self.precision.is_some() && self.mode != Mode::Pull {
+            return Err(RecordError::InvalidParameter(
+                "precision applies to pull connections only (the unit of the timestamps they receive)"
+                    .into(),
+            )
+            .into());
+        }
+        self.precision()?;
         self.read_spec(dt, max_records)?;
         check_rules(&self.rules, dt)?;
         Ok(())
@@ -204,6 +216,11 @@ impl ConnectionSpec {
                 .map_or("(TLS settings)".into(), |p| p.display().to_string()),
             reason,
         })
+    }
+
+    /// Pull: the unit of the timestamps received.
+    pub fn precision(&self) -> Result<tsstore::Precision, RecordError> {
+        parse_precision(self.precision.as_deref())
     }
 
     /// The read spec of a push connection.
@@ -319,6 +336,14 @@ pub(crate) fn ca_certificates(
         .map_err(|e| e.to_string())
 }
 
+/// A connection's `precision` option (`None`: nanoseconds).
+pub fn parse_precision(raw: Option<&str>) -> Result<tsstore::Precision, RecordError> {
+    raw.map_or(Ok(tsstore::Precision::Ns), |p| {
+        p.parse()
+            .map_err(|e: tsstore::ParsePrecisionError| RecordError::InvalidParameter(e.to_string()))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -364,6 +389,14 @@ mod tests {
             ),
             (r#"{"url":"ws://h/","agg_window":"soon"}"#, "agg_window"),
             (r#"{"url":"ws://h/","format":"pretty"}"#, "format"),
+            (
+                r#"{"url":"ws://h/","precision":"ms"}"#,
+                "pull connections only",
+            ),
+            (
+                r#"{"mode":"pull","url":"ws://h/","precision":"hours"}"#,
+                "ns, us, ms or s",
+            ),
             (
                 r#"{"url":"ws://h/","rules":[{"name":"hot","condition":"t >> 1"}]}"#,
                 "position",

@@ -204,6 +204,8 @@ async fn pull(open: &Arc<OpenStore>, conn: &Arc<WsConnection>, socket: Socket) -
     let (mut tx, mut rx) = socket.split();
     let mut stopping = open.stopping.subscribe();
     let dt = open.store.data_type();
+    // Checked when the connection was made.
+    let precision = conn.spec.precision().unwrap_or(tsstore::Precision::Ns);
     let ending = loop {
         let message = tokio::select! {
             _ = conn.stop.cancelled() => break Ending::ServerStopping,
@@ -215,10 +217,7 @@ async fn pull(open: &Arc<OpenStore>, conn: &Arc<WsConnection>, socket: Socket) -
         };
         match message {
             Some(Ok(Message::Text(t))) => {
-                let stored = intake::store_one(
-                    open,
-                    intake::envelope(dt, t.as_bytes(), tsstore::Precision::Ns),
-                );
+                let stored = intake::store_one(open, intake::envelope(dt, t.as_bytes(), precision));
                 match stored {
                     Ok(_) => {
                         conn.messages_received.fetch_add(1, Relaxed);

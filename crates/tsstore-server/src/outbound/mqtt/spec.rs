@@ -103,9 +103,13 @@ pub struct MqttSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub in_flight: Option<u16>,
     /// Subscribe: a JSON field of each message holding its timestamp
-    /// (ns); else the arrival time.
+    /// (in `precision`); else the arrival time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timestamp_field: Option<String>,
+    /// Subscribe: the unit of `timestamp_field` (`ns`, the default, `us`,
+    /// `ms` or `s`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision: Option<String>,
     #[serde(
         default,
         deserialize_with = "scalar_text",
@@ -256,6 +260,12 @@ impl MqttSpec {
         {
             return Err(MqttSpecError::Invalid("timestamp_field is empty".into()));
         }
+        if self.precision.is_some() && self.timestamp_field.is_none() {
+            return Err(MqttSpecError::Invalid(
+                "precision is the unit of timestamp_field: give timestamp_field too".into(),
+            ));
+        }
+        crate::outbound::spec::parse_precision(self.precision.as_deref())?;
         self.read_spec(dt, max_records)?;
         Ok(())
     }
@@ -457,6 +467,14 @@ mod tests {
             (
                 r#"{"broker_url":"tcp://h","topic":"t","timestamp_field":"ts"}"#,
                 "subscribe",
+            ),
+            (
+                r#"{"mode":"subscribe","broker_url":"tcp://h","topic":"t","precision":"ms"}"#,
+                "timestamp_field",
+            ),
+            (
+                r#"{"mode":"subscribe","broker_url":"tcp://h","topic":"t","timestamp_field":"ts","precision":"minutes"}"#,
+                "ns, us, ms or s",
             ),
             (
                 r#"{"mode":"subscribe","broker_url":"tcp://h","topic":"t","from":0}"#,

@@ -133,11 +133,18 @@ fn store(open: &OpenStore, conn: &MqttConnection, acks: &mut Acks, batch: Vec<Pu
         return;
     }
     let field = conn.spec.timestamp_field.as_deref();
+    // Checked when the connection was made.
+    let precision = crate::outbound::spec::parse_precision(conn.spec.precision.as_deref())
+        .unwrap_or(tsstore::Precision::Ns);
     let items: Vec<_> = batch
         .iter()
-        .map(|p| {
+        .map(|p| -> crate::records::RecordResult<Item<'_>> {
+            let timestamp = match field.and_then(|f| timestamp_in(&p.payload, f)) {
+                Some(t) => Some(precision.to_ns(t)?),
+                None => None,
+            };
             Ok(Item {
-                timestamp: field.and_then(|f| timestamp_in(&p.payload, f)),
+                timestamp,
                 payload: Cow::Borrowed(&p.payload[..]),
             })
         })
