@@ -622,7 +622,7 @@ def wait_quiet(server, limit=5, wait=30.0):
     return value
 
 
-def run_scenario(server, api_key, scenario, seconds, nice):
+def run_scenario(server, api_key, scenario, seconds, nice, settle):
     rss_start = server.rss_mb()
     log_lines0, log_bytes0 = server.log_stats()
     attacker = None
@@ -654,6 +654,9 @@ def run_scenario(server, api_key, scenario, seconds, nice):
             attacker.kill()
             attacker.wait()
     open_after = wait_quiet(server)
+    # The server gives the heap a burst grew back to the OS once it has
+    # been quiet for a while (serve::trim_when_idle, every 10 s).
+    time.sleep(settle)
     rss_idle = server.rss_mb()
     log_lines1, log_bytes1 = server.log_stats()
     return {
@@ -736,6 +739,8 @@ def main():
     ap.add_argument("--scenarios", default=",".join(ALL_SCENARIOS),
                     help="comma-separated, from: " + ",".join(ALL_SCENARIOS))
     ap.add_argument("--json", help="also write the results to this file")
+    ap.add_argument("--settle", type=float, default=12.0,
+                    help="seconds of quiet before the idle RSS is read (the server trims its heap every 10 s)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory (data, server.stderr)")
     ap.add_argument("--attacker-nice", type=int, default=10,
                     help="nice increment of the attacker process (default 10), so on a small "
@@ -779,7 +784,7 @@ def main():
         api_key = json.loads(body)["api_key"]
         for sc in scenarios:
             wait_quiet(server)
-            r = run_scenario(server, api_key, sc, args.seconds, args.attacker_nice)
+            r = run_scenario(server, api_key, sc, args.seconds, args.attacker_nice, args.settle)
             results.append(r)
             print(summary_line(r), flush=True)
             for line in detail_lines(r):

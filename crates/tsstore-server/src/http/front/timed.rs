@@ -78,8 +78,10 @@ impl Clock {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Changes the phase with `f` and wakes the socket's pending read, so
-    /// that it arms the new deadline.
+    /// Changes the phase with `f`. When the new phase has a deadline, the
+    /// socket's pending read is woken so that it arms it; a phase without
+    /// one needs no wake (a timer armed before only makes the read look
+    /// again), which spares every request a wake of its connection.
     fn update(&self, f: impl FnOnce(Phase) -> Phase) {
         let waker = {
             let mut state = self.lock();
@@ -89,7 +91,10 @@ impl Clock {
             }
             state.0 = next;
             self.generation.fetch_add(1, Ordering::Release);
-            state.1.take()
+            match next {
+                Phase::Idle { .. } | Phase::Request { .. } => state.1.take(),
+                Phase::Busy { .. } | Phase::Upgraded => None,
+            }
         };
         if let Some(w) = waker {
             w.wake();
