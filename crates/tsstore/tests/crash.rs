@@ -10,6 +10,8 @@
 //!
 //! Long run: `PROPTEST_CASES=100000 cargo test -p tsstore --release --test crash`.
 
+mod common;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -49,31 +51,14 @@ fn ops() -> impl Strategy<Value = Vec<Op>> {
     proptest::collection::vec(op, 1..50)
 }
 
-fn ring_files(
-    (blocks, bs): (u32, u32),
-    budget: &WriteBudget,
-    sims: &mut Vec<Arc<SimFile>>,
-) -> StoreFiles {
-    let meta = SimFile::new(64, budget.clone());
-    let data = SimFile::new((blocks * bs) as usize, budget.clone());
-    let index = SimFile::new(1024, budget.clone());
-    sims.extend([meta.clone(), data.clone(), index.clone()]);
-    StoreFiles {
-        meta,
-        data,
-        index,
-        staging: None,
-    }
-}
-
 fn files(compressed: bool, budget: &WriteBudget) -> (StoreFiles, Vec<Arc<SimFile>>) {
     let mut sims = Vec::new();
     if !compressed {
-        return (ring_files((N, BS), budget, &mut sims), sims);
+        return (common::sim_ring_files(N, BS, budget, &mut sims), sims);
     }
     let staging = tsstore::encoding::staging_blocks(N_COMPRESSED);
-    let mut f = ring_files((N_COMPRESSED - staging, BS_COMPRESSED), budget, &mut sims);
-    let staging = ring_files((staging, BS_COMPRESSED), budget, &mut sims);
+    let mut f = common::sim_ring_files(N_COMPRESSED - staging, BS_COMPRESSED, budget, &mut sims);
+    let staging = common::sim_ring_files(staging, BS_COMPRESSED, budget, &mut sims);
     f.staging = Some(Box::new(staging));
     (f, sims)
 }

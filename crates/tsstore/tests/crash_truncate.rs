@@ -8,28 +8,12 @@
 //! More seeds per cut: `TRUNCATE_CRASH_SEEDS=50 cargo test -p tsstore
 //! --test crash_truncate`.
 
+mod common;
+
 use std::sync::Arc;
 
 use tsstore::sim::{SimFile, WriteBudget};
 use tsstore::{Config, DataType, Encoding, Store, StoreFiles, SyncPolicy};
-
-fn ring_files(
-    blocks: u32,
-    bs: u32,
-    budget: &WriteBudget,
-    sims: &mut Vec<Arc<SimFile>>,
-) -> StoreFiles {
-    let meta = SimFile::new(64, budget.clone());
-    let data = SimFile::new((blocks * bs) as usize, budget.clone());
-    let index = SimFile::new(1024, budget.clone());
-    sims.extend([meta.clone(), data.clone(), index.clone()]);
-    StoreFiles {
-        meta,
-        data,
-        index,
-        staging: None,
-    }
-}
 
 fn config(compressed: bool) -> Config {
     Config {
@@ -50,18 +34,18 @@ fn files(compressed: bool, budget: &WriteBudget) -> (StoreFiles, Vec<Arc<SimFile
     let cfg = config(compressed);
     if !compressed {
         return (
-            ring_files(cfg.num_blocks, cfg.data_block_size, budget, &mut sims),
+            common::sim_ring_files(cfg.num_blocks, cfg.data_block_size, budget, &mut sims),
             sims,
         );
     }
     let staging = tsstore::encoding::staging_blocks(cfg.num_blocks);
-    let mut f = ring_files(
+    let mut f = common::sim_ring_files(
         cfg.num_blocks - staging,
         cfg.data_block_size,
         budget,
         &mut sims,
     );
-    f.staging = Some(Box::new(ring_files(
+    f.staging = Some(Box::new(common::sim_ring_files(
         staging,
         cfg.data_block_size,
         budget,

@@ -17,3 +17,25 @@ pub fn rd32(b: &[u8], at: usize) -> u32 {
 pub fn rd64(b: &[u8], at: usize) -> i64 {
     i64::from_le_bytes(b[at..at + 8].try_into().unwrap())
 }
+
+/// One ring's files on the simulated disk (`blocks` blocks of `bs` bytes),
+/// sharing `budget`; each file is also pushed to `sims`, where a test cuts
+/// the power on all of them.
+pub fn sim_ring_files(
+    blocks: u32,
+    bs: u32,
+    budget: &tsstore::sim::WriteBudget,
+    sims: &mut Vec<std::sync::Arc<tsstore::sim::SimFile>>,
+) -> tsstore::StoreFiles {
+    use tsstore::sim::SimFile;
+    let meta = SimFile::new(64, budget.clone());
+    let data = SimFile::new((blocks * bs) as usize, budget.clone());
+    let index = SimFile::new(1024, budget.clone());
+    sims.extend([meta.clone(), data.clone(), index.clone()]);
+    tsstore::StoreFiles {
+        meta,
+        data,
+        index,
+        staging: None,
+    }
+}
