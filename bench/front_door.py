@@ -460,20 +460,28 @@ async def holder(loop, port, kind, st):
             backoff = 0.05
 
 
+async def connect_counted(loop, port, st):
+    """A connection, or None once why not is counted (after a short pause)."""
+    try:
+        s = await connect(loop, port)
+    except (OSError, asyncio.TimeoutError) as e:
+        st.connect_fail += 1
+        st.count(st.errors, "connect: " + (type(e).__name__ if not getattr(e, "errno", None)
+                                           else os.strerror(e.errno)))
+        await asyncio.sleep(0.01)
+        return None
+    st.connects += 1
+    return s
+
+
 async def guesser(loop, port, st):
     while True:
         key = "tsstore_" + str(uuid.uuid4())
         req = ("GET /api/stores/bench/stats HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
                "X-API-Key: %s\r\nConnection: close\r\n\r\n" % (port, key)).encode()
-        try:
-            s = await connect(loop, port)
-        except (OSError, asyncio.TimeoutError) as e:
-            st.connect_fail += 1
-            st.count(st.errors, "connect: " + (type(e).__name__ if not getattr(e, "errno", None)
-                                               else os.strerror(e.errno)))
-            await asyncio.sleep(0.01)
+        s = await connect_counted(loop, port, st)
+        if s is None:
             continue
-        st.connects += 1
         try:
             await loop.sock_sendall(s, req)
             raw = b""
@@ -505,15 +513,9 @@ async def guesser(loop, port, st):
 
 async def flooder(loop, port, st):
     while True:
-        try:
-            s = await connect(loop, port)
-        except (OSError, asyncio.TimeoutError) as e:
-            st.connect_fail += 1
-            st.count(st.errors, "connect: " + (type(e).__name__ if not getattr(e, "errno", None)
-                                               else os.strerror(e.errno)))
-            await asyncio.sleep(0.01)
+        s = await connect_counted(loop, port, st)
+        if s is None:
             continue
-        st.connects += 1
         s.close()
         # Yield so the event loop stays responsive even if connects never block.
         await asyncio.sleep(0)
