@@ -40,12 +40,6 @@ pub struct Limits {
     pub max_live_readers: usize,
     /// Outbound connections per store.
     pub max_outbound: usize,
-    /// Largest total footprint of the stores under the data path; `None`:
-    /// no cap.
-    pub max_total_store_bytes: Option<u64>,
-    /// A WebSocket write connection sending no record for this long is
-    /// closed.
-    pub ws_idle: Duration,
 }
 
 impl Default for Limits {
@@ -60,8 +54,6 @@ impl Default for Limits {
             max_message: 1 << 20,
             max_live_readers: 64,
             max_outbound: 16,
-            max_total_store_bytes: None,
-            ws_idle: Duration::from_secs(600),
         }
     }
 }

@@ -153,11 +153,20 @@ pub fn create_store(
     sync: SyncPolicy,
     note: &str,
 ) -> Result<(Store, NewKey), ProvisionError> {
-    create_store_with(base, name, config, sync, note, &StoreSettings::default())
+    create_store_with(
+        base,
+        name,
+        config,
+        sync,
+        note,
+        &StoreSettings::default(),
+        None,
+    )
 }
 
 /// Creates the store `base/name` with its first key and `settings`, all
-/// or nothing (see the module's doc).
+/// or nothing (see the module's doc), if it fits (`check_room`, with
+/// `max_total` bytes of stores at most).
 pub fn create_store_with(
     base: &Path,
     name: &str,
@@ -165,12 +174,14 @@ pub fn create_store_with(
     sync: SyncPolicy,
     note: &str,
     settings: &StoreSettings,
+    max_total: Option<u64>,
 ) -> Result<(Store, NewKey), ProvisionError> {
     tsstore::validate_store_name(name)?;
     let target = base.join(name);
     if target.exists() {
         return Err(tsstore::Error::StoreExists(name.to_string()).into());
     }
+    check_room(base, &config, max_total)?;
     let creating = base.join(CREATING_DIR);
     fs::create_dir_all(&creating).map_err(tsstore::Error::from)?;
     let staged = creating.join(name);
@@ -347,8 +358,16 @@ mod tests {
         let stale = dir.path().join(CREATING_DIR).join("s");
         std::fs::create_dir_all(stale.join("junk")).unwrap();
         let settings = StoreSettings::new(Some("1h")).unwrap();
-        let (store, key) =
-            create_store_with(dir.path(), "s", config, SyncPolicy::Never, "n", &settings).unwrap();
+        let (store, key) = create_store_with(
+            dir.path(),
+            "s",
+            config,
+            SyncPolicy::Never,
+            "n",
+            &settings,
+            None,
+        )
+        .unwrap();
         assert_eq!(store.path(), dir.path().join("s"));
         assert!(
             KeyFile::load(store.path(), "s")

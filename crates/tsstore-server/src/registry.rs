@@ -192,6 +192,8 @@ pub struct Registry {
     lifecycle: Arc<tokio::sync::Mutex<()>>,
     /// The timestamp guard of stores without their own (`settings.json`).
     future_skew: Option<Duration>,
+    /// The most bytes all stores may take together (`None`: no cap).
+    max_total_bytes: Option<u64>,
 }
 
 impl Registry {
@@ -203,6 +205,7 @@ impl Registry {
             keys: Mutex::new(HashMap::new()),
             lifecycle: Arc::new(tokio::sync::Mutex::new(())),
             future_skew: None,
+            max_total_bytes: None,
         }
     }
 
@@ -210,6 +213,14 @@ impl Registry {
     /// every store that does not set its own (`None`: no guard).
     pub fn with_future_skew(mut self, skew: Option<Duration>) -> Registry {
         self.future_skew = skew;
+        self
+    }
+
+    /// Refuses a create that would take the stores past `max` bytes
+    /// together. Checked under the lifecycle lock, so two creates cannot
+    /// both fit in the same room.
+    pub fn with_max_total_bytes(mut self, max: Option<u64>) -> Registry {
+        self.max_total_bytes = max;
         self
     }
 
@@ -310,12 +321,13 @@ impl Registry {
         }
         let (base, name, sync) = (self.base.clone(), name.to_string(), self.sync);
         let slots = Arc::clone(&self.slots);
-        let skew = self.future_skew;
+        let (skew, max_total) = (self.future_skew, self.max_total_bytes);
         blocking(move || {
             let _lifecycle = lifecycle;
             let note = "created by POST /api/stores";
-            let (store, key) =
-                provision::create_store_with(&base, &name, config, sync, note, &settings)?;
+            let (store, key) = provision::create_store_with(
+                &base, &name, config, sync, note, &settings, max_total,
+            )?;
             store.set_max_future_skew(settings.future_skew(skew));
             let open = Slot::Open(Arc::new(OpenStore::new(store)));
             slots

@@ -158,7 +158,8 @@ async fn serve(settings: Settings) -> Result<(), StartError> {
     }
     let app: App = Arc::new(AppInner {
         registry: Registry::new(settings.base_path.clone(), settings.sync)
-            .with_future_skew(settings.max_future_skew),
+            .with_future_skew(settings.max_future_skew)
+            .with_max_total_bytes(settings.max_total_store_bytes),
         admin,
         limits: Limits {
             max_body: settings.max_body_bytes,
@@ -170,8 +171,6 @@ async fn serve(settings: Settings) -> Result<(), StartError> {
             max_message: settings.max_message_bytes,
             max_live_readers: settings.max_live_readers,
             max_outbound: settings.max_outbound_connections,
-            max_total_store_bytes: settings.max_total_store_bytes,
-            ws_idle: settings.front.ws_idle_timeout,
         },
         store_defaults: settings.store_defaults,
         http: Default::default(),

@@ -5,6 +5,7 @@ use tsstore::SyncPolicy;
 use super::{CliError, CreateArgs, human_bytes};
 use crate::config::Settings;
 use crate::provision::{self, StoreRequest};
+use crate::store_settings::StoreSettings;
 
 pub(super) fn create(settings: &Settings, args: &CreateArgs) -> Result<String, CliError> {
     let config = StoreRequest {
@@ -15,14 +16,15 @@ pub(super) fn create(settings: &Settings, args: &CreateArgs) -> Result<String, C
         encoding: Some(&args.encoding),
     }
     .resolve(&settings.store_defaults, None)?;
-    provision::check_room(&settings.base_path, &config, settings.max_total_store_bytes)?;
     let note = "created by tsstore create";
-    let (store, key) = provision::create_store(
+    let (store, key) = provision::create_store_with(
         &settings.base_path,
         &args.name,
         config,
         SyncPolicy::Always,
         note,
+        &StoreSettings::default(),
+        settings.max_total_store_bytes,
     )?;
     let dir = store.path().to_path_buf();
     store.close()?;

@@ -276,13 +276,10 @@ impl From<RegistryError> for ApiError {
             RegistryError::Provision(e) => e.into(),
             RegistryError::Closing(_) => ApiError::new(unavailable, "store_closing", e.to_string()),
             RegistryError::Busy(_) => ApiError::new(unavailable, "store_busy", e.to_string()),
-            RegistryError::Settings(SettingsError::Skew(_)) => {
-                ApiError::new(StatusCode::BAD_REQUEST, "invalid_config", e.to_string())
+            RegistryError::Settings(e) => e.into(),
+            RegistryError::Keys(_) | RegistryError::Task(_) | RegistryError::Poisoned => {
+                ApiError::internal(e.to_string())
             }
-            RegistryError::Keys(_)
-            | RegistryError::Task(_)
-            | RegistryError::Poisoned
-            | RegistryError::Settings(_) => ApiError::internal(e.to_string()),
         }
     }
 }
@@ -304,10 +301,19 @@ impl From<ProvisionError> for ApiError {
                 "insufficient_storage",
                 e.to_string(),
             ),
-            ProvisionError::Settings(SettingsError::Skew(_)) => {
+            ProvisionError::Settings(e) => e.into(),
+            ProvisionError::Keys(_) => ApiError::internal(e.to_string()),
+        }
+    }
+}
+
+impl From<SettingsError> for ApiError {
+    fn from(e: SettingsError) -> ApiError {
+        match e {
+            SettingsError::Skew(_) => {
                 ApiError::new(StatusCode::BAD_REQUEST, "invalid_config", e.to_string())
             }
-            ProvisionError::Keys(_) | ProvisionError::Settings(_) => {
+            SettingsError::Read { .. } | SettingsError::Write { .. } => {
                 ApiError::internal(e.to_string())
             }
         }

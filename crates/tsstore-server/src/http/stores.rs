@@ -2,8 +2,6 @@
 //! delete, reset, stats and schema.
 
 use axum::Json;
-use std::sync::Arc;
-
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
@@ -18,7 +16,6 @@ use super::extract::{AdminAccess, Body, DeleteAccess, StoreAccess, content_type}
 use crate::app::App;
 use crate::provision::{self, StoreRequest};
 use crate::records::{QueryParams, RecordError};
-use crate::registry::RegistryError;
 use crate::store_settings::StoreSettings;
 
 pub fn routes() -> OpenApiRouter<App> {
@@ -94,14 +91,7 @@ async fn create_store(
         encoding: req.encoding.as_deref(),
     }
     .resolve(&app.store_defaults, app.limits.max_store_bytes)?;
-    let settings = StoreSettings::new(req.max_future_skew.as_deref())
-        .map_err(|e| ApiError::from(RegistryError::from(e)))?;
-    let base = app.registry.base().to_path_buf();
-    let max_total = app.limits.max_total_store_bytes;
-    // Reads every store's header: off the async workers.
-    tokio::task::spawn_blocking(move || provision::check_room(&base, &config, max_total))
-        .await
-        .map_err(|e| RecordError::Task(e.to_string()))??;
+    let settings = StoreSettings::new(req.max_future_skew.as_deref())?;
     let key = app.registry.create(&req.name, config, settings).await?;
     Ok((
         StatusCode::CREATED,
@@ -187,6 +177,7 @@ async fn delete_store(State(app): State<App>, access: DeleteAccess) -> ApiResult
     if access.admin && provision::incomplete(app.registry.base(), &name).is_some() {
         app.registry.remove_incomplete(&name).await?;
     } else {
+        // Its outbound connections stop first (they hold the store open).
         app.outbound.stop_store(&name);
         app.registry.delete(&name).await?;
     }
@@ -244,9 +235,8 @@ async fn truncate_store(
         )
     })?;
     let open = app.registry.get(&name).await?;
-    let store = Arc::clone(&open);
     // Zeroes the removed blocks and syncs: off the async workers.
-    let report = tokio::task::spawn_blocking(move || store.store.truncate_after(after))
+    let report = tokio::task::spawn_blocking(move || open.store.truncate_after(after))
         .await
         .map_err(|e| RecordError::Task(e.to_string()))??;
     tracing::info!(store = %name, after, removed_blocks = report.removed_blocks, "store truncated");

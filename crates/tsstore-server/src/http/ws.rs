@@ -20,7 +20,7 @@
 //! `live::READ_BATCH` records per read; `Limits::max_live_readers` per store;
 //! `READ_BUFFER` bytes of read buffer per connection; a ping every
 //! `PING_EVERY`, and a client silent for `IDLE_TIMEOUT` is closed. An
-//! ingest connection that sends no record for `Limits::ws_idle` is closed
+//! ingest connection that sends no record for `ws_idle_timeout` is closed
 //! too (1008), pongs or not: a slot is for writing. A live reader on a
 //! quiet store stays as long as it answers pings. A send the peer takes
 //! nothing of for the send timeout fails beneath, in `front::timed`.
@@ -122,8 +122,8 @@ async fn write_session(
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
     let mut last_heard = Instant::now();
     // Pings and pongs keep a connection alive, not busy: a writer that
-    // sends no record for `ws_idle` gives its slot back.
-    let idle_after = app.limits.ws_idle;
+    // sends no record for `ws_idle_timeout` gives its slot back.
+    let idle_after = app.guard.settings.ws_idle_timeout;
     let idle = tokio::time::sleep(idle_after);
     tokio::pin!(idle);
     let soft = app.limits.max_message;
