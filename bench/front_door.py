@@ -421,16 +421,10 @@ async def slow_send(loop, s):
 async def holder(loop, port, kind, st):
     backoff = 0.05
     while True:
-        try:
-            s = await connect(loop, port)
-        except (OSError, asyncio.TimeoutError) as e:
-            st.connect_fail += 1
-            st.count(st.errors, "connect: " + (type(e).__name__ if not getattr(e, "errno", None)
-                                               else os.strerror(e.errno)))
-            await asyncio.sleep(backoff)
+        s = await connect_counted(loop, port, st, pause=backoff)
+        if s is None:
             backoff = min(backoff * 2, 1.0)
             continue
-        st.connects += 1
         st.held += 1
         st.max_held = max(st.max_held, st.held)
         t0 = time.monotonic()
@@ -460,15 +454,15 @@ async def holder(loop, port, kind, st):
             backoff = 0.05
 
 
-async def connect_counted(loop, port, st):
-    """A connection, or None once why not is counted (after a short pause)."""
+async def connect_counted(loop, port, st, pause=0.01):
+    """A connection, or None once why not is counted (after `pause` s)."""
     try:
         s = await connect(loop, port)
     except (OSError, asyncio.TimeoutError) as e:
         st.connect_fail += 1
         st.count(st.errors, "connect: " + (type(e).__name__ if not getattr(e, "errno", None)
                                            else os.strerror(e.errno)))
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(pause)
         return None
     st.connects += 1
     return s

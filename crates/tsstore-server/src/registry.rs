@@ -125,10 +125,8 @@ impl OpenStore {
     /// once by an insert arrives as `NewRecords`: the counters in its
     /// state (against `seen`, which is updated) tell what was missed.
     pub fn after_commit(&self, event: &CommitEvent, seen: &mut CommitState, cursor: i64) -> Resume {
-        let state = match *event {
-            CommitEvent::Closed => return Resume::Closed,
-            CommitEvent::NewRecords(s) | CommitEvent::Reset(s) => s,
-            CommitEvent::Truncated { state, .. } => state,
+        let Some(state) = commit_state(event) else {
+            return Resume::Closed;
         };
         let before = std::mem::replace(seen, state);
         if state.resets != before.resets {
@@ -141,6 +139,15 @@ impl OpenStore {
         } else {
             Resume::At(cursor)
         }
+    }
+}
+
+/// The state an event carries; `None`: the store closed.
+pub fn commit_state(event: &CommitEvent) -> Option<CommitState> {
+    match *event {
+        CommitEvent::NewRecords(s) | CommitEvent::Reset(s) => Some(s),
+        CommitEvent::Truncated { state, .. } => Some(state),
+        CommitEvent::Closed => None,
     }
 }
 

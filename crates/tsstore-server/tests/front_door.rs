@@ -314,25 +314,15 @@ fn auth_throttling_slows_a_guesser_while_another_address_is_served() {
     assert!(lines <= 4, "{text}");
 }
 
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn ws(s: &Server, path: &str) -> Ws {
-    let url = format!("ws://127.0.0.1:{}{path}", s.port);
-    let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
-        .await
-        .expect("connect in time")
-        .expect("upgrade");
-    ws
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ping_answering_idle_writer_is_closed_while_a_quiet_reader_stays() {
     let dir = tempfile::tempdir().unwrap();
     let s = start(dir.path(), json!({"ws_idle_timeout_ms": 1500}));
     let key = s.create_store(json!({"name": "quiet"}));
-    let mut reader = ws(&s, &format!("/api/stores/quiet/ws/read?api_key={key}")).await;
-    let mut writer = ws(&s, &format!("/api/stores/quiet/ws/write?api_key={key}")).await;
+    let mut reader =
+        common::ws_connect(&s, &format!("/api/stores/quiet/ws/read?api_key={key}")).await;
+    let mut writer =
+        common::ws_connect(&s, &format!("/api/stores/quiet/ws/write?api_key={key}")).await;
     writer
         .send(Message::text(json!({"data": {"t": 1}}).to_string()))
         .await

@@ -7,25 +7,13 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
-use common::{Options, Server};
+use common::{Options, Server, Ws, ws_connect as connect};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 const WAIT: Duration = Duration::from_secs(20);
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn connect(s: &Server, path: &str) -> Ws {
-    let url = format!("ws://127.0.0.1:{}{path}", s.port);
-    let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
-        .await
-        .expect("connect in time")
-        .expect("upgrade");
-    ws
-}
 
 /// The next text message as JSON (pings are answered by the client).
 async fn next_json(ws: &mut Ws) -> Value {

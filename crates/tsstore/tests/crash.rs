@@ -51,15 +51,23 @@ fn ops() -> impl Strategy<Value = Vec<Op>> {
     proptest::collection::vec(op, 1..50)
 }
 
+fn config(compressed: bool) -> Config {
+    Config {
+        num_blocks: if compressed { N_COMPRESSED } else { N },
+        data_block_size: if compressed { BS_COMPRESSED } else { BS },
+        index_block_size: 64,
+        data_type: DataType::Binary,
+        encoding: if compressed {
+            Encoding::Compressed
+        } else {
+            Encoding::Raw
+        },
+    }
+}
+
 fn files(compressed: bool, budget: &WriteBudget) -> (StoreFiles, Vec<Arc<SimFile>>) {
     let mut sims = Vec::new();
-    if !compressed {
-        return (common::sim_ring_files(N, BS, budget, &mut sims), sims);
-    }
-    let staging = tsstore::encoding::staging_blocks(N_COMPRESSED);
-    let mut f = common::sim_ring_files(N_COMPRESSED - staging, BS_COMPRESSED, budget, &mut sims);
-    let staging = common::sim_ring_files(staging, BS_COMPRESSED, budget, &mut sims);
-    f.staging = Some(Box::new(staging));
+    let f = common::sim_files(&config(compressed), budget, &mut sims);
     (f, sims)
 }
 
@@ -77,17 +85,7 @@ fn run(
     };
     let budget = WriteBudget::unlimited();
     let (f, sims) = files(compressed, &budget);
-    let cfg = Config {
-        num_blocks: if compressed { N_COMPRESSED } else { N },
-        data_block_size: if compressed { BS_COMPRESSED } else { BS },
-        index_block_size: 64,
-        data_type: DataType::Binary,
-        encoding: if compressed {
-            Encoding::Compressed
-        } else {
-            Encoding::Raw
-        },
-    };
+    let cfg = config(compressed);
     let store = Store::create_on("c", f.clone(), cfg, policy).unwrap();
     budget.set(crash_at);
 

@@ -31,26 +31,7 @@ fn config(compressed: bool) -> Config {
 
 fn files(compressed: bool, budget: &WriteBudget) -> (StoreFiles, Vec<Arc<SimFile>>) {
     let mut sims = Vec::new();
-    let cfg = config(compressed);
-    if !compressed {
-        return (
-            common::sim_ring_files(cfg.num_blocks, cfg.data_block_size, budget, &mut sims),
-            sims,
-        );
-    }
-    let staging = tsstore::encoding::staging_blocks(cfg.num_blocks);
-    let mut f = common::sim_ring_files(
-        cfg.num_blocks - staging,
-        cfg.data_block_size,
-        budget,
-        &mut sims,
-    );
-    f.staging = Some(Box::new(common::sim_ring_files(
-        staging,
-        cfg.data_block_size,
-        budget,
-        &mut sims,
-    )));
+    let f = common::sim_files(&config(compressed), budget, &mut sims);
     (f, sims)
 }
 

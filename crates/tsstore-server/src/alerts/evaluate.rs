@@ -20,7 +20,6 @@ use std::time::Instant;
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tsstore::CommitEvent;
 use tsstore::rules::Rule;
 
 use super::AlertCounters;
@@ -28,7 +27,7 @@ use super::webhook::{self, Webhook};
 use crate::app::App;
 use crate::outbound::{ConnectionSpec, WsConnection};
 use crate::records::live::{READ_BATCH, read_step};
-use crate::registry::{OpenStore, Resume, store_stopping};
+use crate::registry::{OpenStore, Resume, commit_state, store_stopping};
 
 /// Alerts waiting to be sent on the connection's socket, at most.
 pub const NOTICE_QUEUE: usize = 64;
@@ -130,10 +129,8 @@ impl Follower {
         let mut stopping = open.stopping.subscribe();
         // Subscribed before the first read: nothing committed after it is missed.
         let mut commits = open.commits();
-        let mut seen = match *commits.borrow_and_update() {
-            CommitEvent::NewRecords(s) | CommitEvent::Reset(s) => s,
-            CommitEvent::Truncated { state, .. } => state,
-            CommitEvent::Closed => return,
+        let Some(mut seen) = commit_state(&commits.borrow_and_update()) else {
+            return;
         };
         let mut cursor = from;
         loop {

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use super::{ConfigError, Overrides};
+use super::{ConfigError, Overrides, positive};
 use crate::guard::{FrontDoor, Network};
 
 /// The per-address bound when only the global one is set: a small share.
@@ -14,32 +14,24 @@ const PER_ADDRESS_SHARE: usize = 8;
 pub(super) fn resolve(o: &Overrides) -> Result<FrontDoor, ConfigError> {
     let invalid = |setting, reason: String| ConfigError::Invalid { setting, reason };
     let d = FrontDoor::default();
-    let at_least_one = |setting: &'static str, v: Option<u64>, default: Duration| match v {
-        Some(0) => Err(invalid(setting, "it must be at least 1".into())),
-        Some(ms) => Ok(Duration::from_millis(ms)),
-        None => Ok(default),
+    let millis = |setting, v, default: Duration| {
+        positive(setting, v, default.as_millis() as u64).map(Duration::from_millis)
     };
-    let max_connections = match o.max_connections {
-        Some(0) => return Err(invalid("max_connections", "it must be at least 1".into())),
-        Some(n) => n,
-        None => d.max_connections,
-    };
-    let max_connections_per_address = match o.max_connections_per_address {
-        Some(0) => {
-            return Err(invalid(
-                "max_connections_per_address",
-                "it must be at least 1".into(),
-            ));
-        }
-        Some(n) if n > max_connections => {
-            return Err(invalid(
-                "max_connections_per_address",
-                format!("{n} is more than max_connections ({max_connections})"),
-            ));
-        }
-        Some(n) => n,
-        None => (max_connections / PER_ADDRESS_SHARE).max(1),
-    };
+    let max_connections = positive("max_connections", o.max_connections, d.max_connections)?;
+    let share = (max_connections / PER_ADDRESS_SHARE).max(1);
+    let max_connections_per_address = positive(
+        "max_connections_per_address",
+        o.max_connections_per_address,
+        share,
+    )?;
+    if max_connections_per_address > max_connections {
+        return Err(invalid(
+            "max_connections_per_address",
+            format!(
+                "{max_connections_per_address} is more than max_connections ({max_connections})"
+            ),
+        ));
+    }
     let trusted = match &o.trusted_addresses {
         None => Vec::new(),
         Some(list) => list
@@ -58,32 +50,27 @@ pub(super) fn resolve(o: &Overrides) -> Result<FrontDoor, ConfigError> {
         Some(r) => r,
         None => d.auth_failures_per_sec,
     };
-    let auth_failure_burst = match o.auth_failure_burst {
-        Some(0) => {
-            return Err(invalid(
-                "auth_failure_burst",
-                "it must be at least 1".into(),
-            ));
-        }
-        Some(n) => n,
-        None => d.auth_failure_burst,
-    };
+    let auth_failure_burst = positive(
+        "auth_failure_burst",
+        o.auth_failure_burst,
+        d.auth_failure_burst,
+    )?;
     Ok(FrontDoor {
         max_connections,
         max_connections_per_address,
         trusted,
-        request_header_timeout: at_least_one(
+        request_header_timeout: millis(
             "request_header_timeout_ms",
             o.request_header_timeout_ms,
             d.request_header_timeout,
         )?,
-        keep_alive_timeout: at_least_one(
+        keep_alive_timeout: millis(
             "keep_alive_timeout_ms",
             o.keep_alive_timeout_ms,
             d.keep_alive_timeout,
         )?,
-        send_timeout: at_least_one("send_timeout_ms", o.send_timeout_ms, d.send_timeout)?,
-        ws_idle_timeout: at_least_one(
+        send_timeout: millis("send_timeout_ms", o.send_timeout_ms, d.send_timeout)?,
+        ws_idle_timeout: millis(
             "ws_idle_timeout_ms",
             o.ws_idle_timeout_ms,
             d.ws_idle_timeout,

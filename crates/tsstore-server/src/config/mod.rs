@@ -303,6 +303,22 @@ pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Overrides, Confi
     })
 }
 
+/// `v`, or `default` when it is not set; zero is refused, naming `setting`.
+fn positive<T: PartialEq + Default>(
+    setting: &'static str,
+    v: Option<T>,
+    default: T,
+) -> Result<T, ConfigError> {
+    match v {
+        Some(n) if n == T::default() => Err(ConfigError::Invalid {
+            setting,
+            reason: "it must be at least 1".into(),
+        }),
+        Some(n) => Ok(n),
+        None => Ok(default),
+    }
+}
+
 /// Fully resolved and checked settings.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -378,11 +394,6 @@ impl Settings {
             o.sync_interval_ms.unwrap_or(1000),
         )
         .map_err(|e| invalid("sync", e.to_string()))?;
-        let positive = |setting: &'static str, v: Option<usize>, default: usize| match v {
-            Some(0) => Err(invalid(setting, "it must be at least 1".into())),
-            Some(n) => Ok(n),
-            None => Ok(default),
-        };
         let max_body_bytes = positive("max_body_bytes", o.max_body_bytes, 1 << 20)?;
         let max_records = positive("max_records", o.max_records, 100_000)?;
         if o.max_total_store_bytes == Some(0) {

@@ -220,7 +220,7 @@ impl ConnectionSpec {
 
     /// Pull: the unit of the timestamps received.
     pub fn precision(&self) -> Result<tsstore::Precision, RecordError> {
-        parse_precision(self.precision.as_deref())
+        crate::records::options::parse_precision(self.precision.as_deref())
     }
 
     /// The read spec of a push connection.
@@ -334,14 +334,6 @@ pub(crate) fn ca_certificates(
         .map_err(|e| e.to_string())?
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| e.to_string())
-}
-
-/// A connection's `precision` option (`None`: nanoseconds).
-pub fn parse_precision(raw: Option<&str>) -> Result<tsstore::Precision, RecordError> {
-    raw.map_or(Ok(tsstore::Precision::Ns), |p| {
-        p.parse()
-            .map_err(|e: tsstore::ParsePrecisionError| RecordError::InvalidParameter(e.to_string()))
-    })
 }
 
 #[cfg(test)]

@@ -27,8 +27,8 @@ use std::time::{Duration, Instant};
 use futures_util::{FutureExt, Sink, SinkExt, Stream, StreamExt};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
+use tsstore::Record;
 use tsstore::aggregate::Aggregator;
-use tsstore::{CommitEvent, Record};
 
 use super::encode::DataEncoding;
 use super::error::RecordResult;
@@ -36,7 +36,7 @@ use super::options::ReadSpec;
 use super::pipeline;
 use super::wrap::{Announcer, record_message};
 pub use super::wrap::{Envelope, data_message, window_message};
-use crate::registry::{OpenStore, Resume, store_stopping};
+use crate::registry::{OpenStore, Resume, commit_state, store_stopping};
 
 /// Records read from the store per step.
 pub const READ_BATCH: usize = 256;
@@ -279,10 +279,8 @@ where
     let mut stopping = open.stopping.subscribe();
     // Subscribed before the first read: nothing committed after it is missed.
     let mut commits = open.commits();
-    let mut seen = match *commits.borrow_and_update() {
-        CommitEvent::NewRecords(s) | CommitEvent::Reset(s) => s,
-        CommitEvent::Truncated { state, .. } => state,
-        CommitEvent::Closed => return Ending::StoreClosed,
+    let Some(mut seen) = commit_state(&commits.borrow_and_update()) else {
+        return Ending::StoreClosed;
     };
     let enc = DataEncoding::of(&open.store);
     let mut agg = feed

@@ -43,13 +43,17 @@ impl QueryParams {
     /// `precision`: the unit of the timestamps a client sends (`ns`, the
     /// default, `us`, `ms` or `s`, as InfluxDB names them).
     pub fn precision(&self) -> RecordResult<tsstore::Precision> {
-        match self.get("precision") {
-            None => Ok(tsstore::Precision::Ns),
-            Some(p) => p.parse().map_err(|e: tsstore::ParsePrecisionError| {
-                RecordError::InvalidParameter(e.to_string())
-            }),
-        }
+        parse_precision(self.get("precision"))
     }
+}
+
+/// A `precision` option, from a query or a connection's settings
+/// (`None`: nanoseconds).
+pub fn parse_precision(raw: Option<&str>) -> RecordResult<tsstore::Precision> {
+    raw.map_or(Ok(tsstore::Precision::Ns), |p| {
+        p.parse()
+            .map_err(|e: tsstore::ParsePrecisionError| RecordError::InvalidParameter(e.to_string()))
+    })
 }
 
 /// A non-negative timestamp in ns, or a message naming `name`.

@@ -64,6 +64,21 @@ pub fn cli_fails(args: &[&str]) -> String {
     String::from_utf8(out.stderr).expect("utf-8 output")
 }
 
+/// A WebSocket client connection (tokio-tungstenite).
+pub type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A WebSocket to `path` on `s`, upgraded within 20 s.
+pub async fn ws_connect(s: &Server, path: &str) -> Ws {
+    let url = format!("ws://127.0.0.1:{}{path}", s.port);
+    let limit = Duration::from_secs(20);
+    let (ws, _) = tokio::time::timeout(limit, tokio_tungstenite::connect_async(url))
+        .await
+        .expect("connect in time")
+        .expect("upgrade");
+    ws
+}
+
 /// A running server; killed when dropped.
 pub struct Server {
     child: Child,

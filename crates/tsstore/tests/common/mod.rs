@@ -18,10 +18,28 @@ pub fn rd64(b: &[u8], at: usize) -> i64 {
     i64::from_le_bytes(b[at..at + 8].try_into().unwrap())
 }
 
+/// A store's files on the simulated disk for `cfg`: one ring, or for a
+/// compressed store the main ring and its staging ring, as the engine
+/// splits the blocks.
+pub fn sim_files(
+    cfg: &tsstore::Config,
+    budget: &tsstore::sim::WriteBudget,
+    sims: &mut Vec<std::sync::Arc<tsstore::sim::SimFile>>,
+) -> tsstore::StoreFiles {
+    let (blocks, bs) = (cfg.num_blocks, cfg.data_block_size);
+    if cfg.encoding == tsstore::Encoding::Raw {
+        return sim_ring_files(blocks, bs, budget, sims);
+    }
+    let staging = tsstore::encoding::staging_blocks(blocks);
+    let mut files = sim_ring_files(blocks - staging, bs, budget, sims);
+    files.staging = Some(Box::new(sim_ring_files(staging, bs, budget, sims)));
+    files
+}
+
 /// One ring's files on the simulated disk (`blocks` blocks of `bs` bytes),
 /// sharing `budget`; each file is also pushed to `sims`, where a test cuts
 /// the power on all of them.
-pub fn sim_ring_files(
+fn sim_ring_files(
     blocks: u32,
     bs: u32,
     budget: &tsstore::sim::WriteBudget,

@@ -265,7 +265,7 @@ impl MqttSpec {
                 "precision is the unit of timestamp_field: give timestamp_field too".into(),
             ));
         }
-        crate::outbound::spec::parse_precision(self.precision.as_deref())?;
+        crate::records::options::parse_precision(self.precision.as_deref())?;
         self.read_spec(dt, max_records)?;
         Ok(())
     }

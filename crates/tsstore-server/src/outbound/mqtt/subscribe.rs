@@ -134,7 +134,7 @@ fn store(open: &OpenStore, conn: &MqttConnection, acks: &mut Acks, batch: Vec<Pu
     }
     let field = conn.spec.timestamp_field.as_deref();
     // Checked when the connection was made.
-    let precision = crate::outbound::spec::parse_precision(conn.spec.precision.as_deref())
+    let precision = crate::records::options::parse_precision(conn.spec.precision.as_deref())
         .unwrap_or(tsstore::Precision::Ns);
     let items: Vec<_> = batch
         .iter()
