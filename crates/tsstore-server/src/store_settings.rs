@@ -13,8 +13,9 @@ pub const SETTINGS_FILE: &str = "settings.json";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
-    #[error("max_future_skew: {0}")]
-    Skew(String),
+    /// `max_future_skew` is not a duration (the error names it).
+    #[error(transparent)]
+    Skew(#[from] crate::config::ConfigError),
     #[error("cannot read {path}: {reason}")]
     Read { path: String, reason: String },
     #[error("cannot write {path}: {source}")]
@@ -86,7 +87,7 @@ impl StoreSettings {
 
 /// `None`: no guard.
 fn parse_skew(text: &str) -> Result<Option<Duration>, SettingsError> {
-    crate::config::future_skew(Some(text)).map_err(|e| SettingsError::Skew(e.to_string()))
+    Ok(crate::config::future_skew(Some(text))?)
 }
 
 #[cfg(test)]
