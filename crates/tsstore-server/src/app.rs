@@ -1,62 +1,19 @@
-//! What every part of the server shares: the store registry, the admin
-//! key, limits, metrics, and the one shutdown signal.
-//!
-//! `Shutdown` is handed to every listener and background task. A stop
-//! (SIGINT/SIGTERM) cancels its token: listeners stop accepting, tasks
-//! finish what they are doing, and `Shutdown::stop` waits for them at most
-//! a bound before aborting what is left. Only then are the stores synced
-//! and closed (`serve.rs`), so nothing writes to a closed store.
+//! What every part of the server shares (`App`): the store registry, the
+//! admin key, limits, metrics, the front door's guard, the outbound
+//! connections, and the one shutdown signal (`shutdown::Shutdown`).
+//! Parts below it (outbound connections, alerts) are handed only the
+//! pieces they use, so none of them depends on this module.
 
-use std::future::Future;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
-use tokio::task::JoinSet;
-use tokio_util::sync::CancellationToken;
+use std::sync::Arc;
+use std::time::Instant;
 
 use crate::auth::AdminKey;
 use crate::guard::Guard;
+use crate::limits::Limits;
 use crate::metrics::{HttpMetrics, TransportMetrics};
+use crate::outbound::Outbound;
 use crate::registry::Registry;
-
-/// Bounds of one request, whatever transport carries it.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    /// Largest request body, bytes.
-    pub max_body: usize,
-    /// Largest `limit`, and most raw records one aggregation may read.
-    pub max_records: usize,
-    /// Longest a request may run before it is answered as timed out.
-    pub request_timeout: Duration,
-    /// Largest footprint of a store created over the API; `None`: no cap.
-    pub max_store_bytes: Option<u64>,
-    /// Longest Unix-socket line.
-    pub max_line: usize,
-    /// Unix-socket clients served at once.
-    pub max_socket_clients: usize,
-    /// Largest WebSocket message.
-    pub max_message: usize,
-    /// Live readers per store.
-    pub max_live_readers: usize,
-    /// Outbound connections per store.
-    pub max_outbound: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_body: 1 << 20,
-            max_records: 100_000,
-            request_timeout: Duration::from_secs(30),
-            max_store_bytes: None,
-            max_line: 1 << 20,
-            max_socket_clients: 64,
-            max_message: 1 << 20,
-            max_live_readers: 64,
-            max_outbound: 16,
-        }
-    }
-}
+use crate::shutdown::Shutdown;
 
 #[derive(Debug)]
 pub struct AppInner {
@@ -67,7 +24,7 @@ pub struct AppInner {
     pub store_defaults: tsstore::Config,
     pub http: HttpMetrics,
     pub transports: TransportMetrics,
-    pub outbound: crate::outbound::Outbound,
+    pub outbound: Arc<Outbound>,
     /// Connection bounds, the auth throttle, and their incidents.
     pub guard: Guard,
     pub started: Instant,
@@ -75,125 +32,3 @@ pub struct AppInner {
 }
 
 pub type App = Arc<AppInner>;
-
-/// The server-wide stop signal and the background tasks that obey it.
-#[derive(Debug, Default)]
-pub struct Shutdown {
-    token: CancellationToken,
-    /// Running background tasks (finished ones are reaped as new ones
-    /// come), so their number is that of the connections and listeners
-    /// the server runs, each of which has its own bound.
-    tasks: Mutex<JoinSet<()>>,
-}
-
-impl Shutdown {
-    /// Cancelled when the server stops; select on `cancelled()`.
-    pub fn token(&self) -> CancellationToken {
-        self.token.clone()
-    }
-
-    pub fn is_stopping(&self) -> bool {
-        self.token.is_cancelled()
-    }
-
-    /// Runs `task` until it ends or the server stops. The task should end
-    /// by itself once `token()` is cancelled; `stop` aborts it otherwise.
-    /// Once the server is stopping, nothing new is started.
-    pub fn spawn<F>(&self, task: F)
-    where
-        F: Future<Output = ()> + Send + 'static,
-    {
-        if self.token.is_cancelled() {
-            return;
-        }
-        let Ok(mut tasks) = self.tasks.lock() else {
-            tracing::error!("background task not started: a lock was poisoned");
-            return;
-        };
-        while tasks.try_join_next().is_some() {}
-        tasks.spawn(task);
-    }
-
-    /// Asks every listener and task to stop (idempotent).
-    pub fn begin(&self) {
-        self.token.cancel();
-    }
-
-    /// Stops: cancels the token, waits up to `grace` for the background
-    /// tasks to end, and aborts those still running. Returns how many had
-    /// to be aborted.
-    pub async fn stop(&self, grace: Duration) -> usize {
-        self.begin();
-        let Ok(mut tasks) = self.tasks.lock().map(|mut t| std::mem::take(&mut *t)) else {
-            return 0;
-        };
-        let deadline = tokio::time::Instant::now() + grace;
-        while !tasks.is_empty() {
-            match tokio::time::timeout_at(deadline, tasks.join_next()).await {
-                Ok(Some(_)) => {}
-                Ok(None) => break,
-                Err(_) => {
-                    let left = tasks.len();
-                    tracing::warn!(left, "background tasks did not stop in time; aborting them");
-                    tasks.abort_all();
-                    while tasks.join_next().await.is_some() {}
-                    return left;
-                }
-            }
-        }
-        0
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::atomic::{AtomicBool, Ordering};
-
-    #[tokio::test]
-    async fn a_background_task_is_stopped_by_shutdown() {
-        let shutdown = Shutdown::default();
-        let ended = Arc::new(AtomicBool::new(false));
-        let (token, flag) = (shutdown.token(), Arc::clone(&ended));
-        shutdown.spawn(async move {
-            // A listener-like loop: works until the stop signal.
-            loop {
-                tokio::select! {
-                    _ = token.cancelled() => break,
-                    _ = tokio::time::sleep(Duration::from_millis(1)) => {}
-                }
-            }
-            flag.store(true, Ordering::SeqCst);
-        });
-        assert!(!shutdown.is_stopping());
-        let aborted = shutdown.stop(Duration::from_secs(10)).await;
-        assert_eq!(aborted, 0);
-        assert!(
-            ended.load(Ordering::SeqCst),
-            "the task saw the signal and ended"
-        );
-    }
-
-    #[tokio::test]
-    async fn a_task_that_ignores_the_signal_is_aborted_after_the_grace() {
-        let shutdown = Shutdown::default();
-        struct Dropped(Arc<AtomicBool>);
-        impl Drop for Dropped {
-            fn drop(&mut self) {
-                self.0.store(true, Ordering::SeqCst);
-            }
-        }
-        let dropped = Arc::new(AtomicBool::new(false));
-        let guard = Dropped(Arc::clone(&dropped));
-        shutdown.spawn(async move {
-            let _guard = guard;
-            std::future::pending::<()>().await;
-        });
-        let aborted = shutdown.stop(Duration::from_millis(20)).await;
-        assert_eq!(aborted, 1);
-        assert!(dropped.load(Ordering::SeqCst));
-        // Nothing new starts once the server stops.
-        shutdown.spawn(std::future::pending());
-        assert!(shutdown.tasks.lock().unwrap().is_empty());
-    }
-}

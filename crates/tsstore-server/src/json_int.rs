@@ -31,13 +31,26 @@ where
     }
 }
 
+/// A field of a body that must be a number and is not.
+#[derive(Debug, thiserror::Error)]
+#[error("{field}: expected a whole number, got {got}")]
+pub struct NotANumber {
+    pub field: &'static str,
+    pub got: serde_json::Value,
+}
+
 /// Checks that each of `fields` of a JSON object, where present and not
 /// null, is a number: serde's own message would not name the field.
-pub fn check_numbers(raw: &serde_json::Value, fields: &[&str]) -> Result<(), String> {
-    for field in fields {
+pub fn check_numbers(raw: &serde_json::Value, fields: &[&'static str]) -> Result<(), NotANumber> {
+    for &field in fields {
         match raw.get(field) {
             None | Some(serde_json::Value::Null | serde_json::Value::Number(_)) => {}
-            Some(other) => return Err(format!("{field}: expected a whole number, got {other}")),
+            Some(other) => {
+                return Err(NotANumber {
+                    field,
+                    got: other.clone(),
+                });
+            }
         }
     }
     Ok(())

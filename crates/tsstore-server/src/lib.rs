@@ -27,12 +27,18 @@
 //! * `json_int`: whole JSON numbers (`3` or `3.0`) wherever a body carries
 //!   an integer.
 //! * `metrics`: per-store and per-route counters, rendered for Prometheus.
-//! * `app`: what every part shares (`App`: registry, admin key, limits,
-//!   metrics) and the one shutdown signal (`Shutdown`) that every listener
-//!   and background task holds.
+//! * `shutdown`: the one stop signal (`Shutdown`) that every listener and
+//!   background task holds; `limits`: the bounds of one request.
+//! * `app`: what the transports share (`App`: registry, admin key, limits,
+//!   metrics, guard, outbound connections, shutdown). Nothing below the
+//!   transports uses it: outbound connections and alerts are handed the
+//!   pieces they need.
 //! * `http`: the REST adapter, the only module that knows HTTP statuses
 //!   (`http::error` maps every layer's errors in one place; `http::openapi`
 //!   documents them from that same mapping).
+//! * `net`: what everything the server dials shares: header checks, the
+//!   client TLS configuration, and a small HTTP client (webhooks,
+//!   `import --url`).
 //! * `outbound`: connections the server dials: push a store's records
 //!   (a live feed) or pull records in; persisted and restored.
 //! * `alerts`: the alert rules of push connections, evaluated off the
@@ -61,12 +67,15 @@ pub mod guard;
 pub mod http;
 pub mod json_int;
 pub mod keys;
+pub mod limits;
 pub mod metrics;
+pub mod net;
 pub mod outbound;
 pub mod probe;
 pub mod provision;
 pub mod records;
 pub mod registry;
 pub mod serve;
+pub mod shutdown;
 pub mod store_settings;
 pub mod unixsock;

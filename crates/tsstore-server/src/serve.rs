@@ -13,13 +13,16 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::app::{App, AppInner, Limits, Shutdown};
+use crate::app::{App, AppInner};
 use crate::auth::{AdminKey, AdminKeyError, AdminKeySource};
 use crate::config::Settings;
 use crate::guard::Guard;
 use crate::http;
 use crate::http::listener::{ListenError, ListenOptions, Listener};
+use crate::limits::Limits;
+use crate::outbound::{Env, Outbound};
 use crate::registry::Registry;
+use crate::shutdown::Shutdown;
 use crate::unixsock::{SocketError, SocketListener};
 
 /// Time in-flight requests, then background tasks, get to finish once a
@@ -156,29 +159,35 @@ async fn serve(settings: Settings) -> Result<(), StartError> {
         ),
         AdminKeySource::Configured => {}
     }
+    let limits = Limits {
+        max_body: settings.max_body_bytes,
+        max_records: settings.max_records,
+        request_timeout: settings.request_timeout,
+        max_store_bytes: settings.max_store_bytes,
+        max_line: settings.max_line_bytes,
+        max_socket_clients: settings.max_socket_clients,
+        max_message: settings.max_message_bytes,
+        max_live_readers: settings.max_live_readers,
+        max_outbound: settings.max_outbound_connections,
+    };
+    let shutdown = Shutdown::default();
+    let outbound = Outbound::new(Env {
+        shutdown: shutdown.clone(),
+        limits,
+    });
     let app: App = Arc::new(AppInner {
         registry: Registry::new(settings.base_path.clone(), settings.sync)
             .with_future_skew(settings.max_future_skew)
             .with_max_total_bytes(settings.max_total_store_bytes),
         admin,
-        limits: Limits {
-            max_body: settings.max_body_bytes,
-            max_records: settings.max_records,
-            request_timeout: settings.request_timeout,
-            max_store_bytes: settings.max_store_bytes,
-            max_line: settings.max_line_bytes,
-            max_socket_clients: settings.max_socket_clients,
-            max_message: settings.max_message_bytes,
-            max_live_readers: settings.max_live_readers,
-            max_outbound: settings.max_outbound_connections,
-        },
+        limits,
         store_defaults: settings.store_defaults,
         http: Default::default(),
         transports: Default::default(),
-        outbound: Default::default(),
+        outbound,
         guard: Guard::new(settings.front.clone()),
         started: Instant::now(),
-        shutdown: Shutdown::default(),
+        shutdown,
     });
     let listener = Listener::bind(&ListenOptions {
         host: settings.host.clone(),
@@ -194,7 +203,7 @@ async fn serve(settings: Settings) -> Result<(), StartError> {
     tokio::spawn(stop_on_signal(app.shutdown.token()));
     let router = http::router(Arc::clone(&app));
     // Outbound connections saved by earlier runs dial out again.
-    app.outbound.restore(&app).await;
+    app.outbound.restore(&app.registry).await;
     let url = listener.url();
     tracing::info!(
         data_path = %settings.base_path.display(),

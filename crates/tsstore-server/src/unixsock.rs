@@ -1,5 +1,6 @@
-//! The Unix-socket ingest listener (SPEC §7): a line protocol for local
-//! daemons that want to hand readings over without HTTP's per-request cost.
+//! The Unix-socket ingest listener (socket file mode 0660, one connection
+//! per client): a line protocol for local daemons that want to hand
+//! readings over without HTTP's per-request cost.
 //!
 //! ```text
 //! client: AUTH <store> <api-key>      server: OK            (or ERROR <why>, then close)
@@ -67,8 +68,8 @@ pub struct SocketListener {
 
 impl SocketListener {
     /// Binds `path`. `Ok(None)` when its directory cannot be created: the
-    /// server then runs without the socket (with a warning), as SPEC §6
-    /// asks. A socket file left by a crashed run is replaced; one a live
+    /// server then runs without the socket, logging a warning, rather than
+    /// refusing to start. A socket file left by a crashed run is replaced; one a live
     /// server listens on is not.
     pub fn bind(path: &Path) -> Result<Option<SocketListener>, SocketError> {
         if let Some(dir) = path.parent()

@@ -1,4 +1,6 @@
-//! The Unix-socket line protocol (SPEC §7) against the real server, with
+//! The Unix-socket line protocol (`AUTH <store> <key>`, one JSON payload
+//! per line answered `OK <timestamp>` or `ERROR <why>`, `QUIT`) against
+//! the real server, with
 //! plain blocking clients: AUTH, one reply per line in order, QUIT,
 //! overlong lines, pipelining, concurrent clients, and the socket file's
 //! life (mode, stale file, live server, removal at stop).

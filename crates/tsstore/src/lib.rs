@@ -79,7 +79,7 @@ pub use notify::{
     CommitEvent, CommitState, CommitSubscription, CommitWatch, MAX_COMMIT_CALLBACKS,
     TooManyCallbacks, Wake,
 };
-pub use payload::validate as validate_payload;
+pub use payload::{check as check_payload, validate as validate_payload};
 pub use precision::{ParsePrecisionError, Precision};
 pub use query::READ_BATCH_BYTES;
 pub use record::{ObjectHandle, Record};

@@ -1,8 +1,39 @@
 //! Payload checks per data type, applied before the writer lock is taken
 //! so a bad payload costs nothing to the store.
 
+use std::borrow::Cow;
+
 use crate::error::{Error, Result};
 use crate::format::DataType;
+use crate::schema::{Schema, SchemaError};
+
+/// What a store of type `dt` would store for `payload`, or why it would
+/// refuse it: the type's check, a schema store's compaction against
+/// `schema` (`None`: it has none yet), and the store's largest object,
+/// `max` bytes. `Store::check` is this with the store's own values; a
+/// client that knows them (an import through a server's API) checks
+/// records the same way before sending them.
+pub fn check<'a>(
+    dt: DataType,
+    schema: Option<&Schema>,
+    max: u64,
+    payload: &'a [u8],
+) -> Result<Cow<'a, [u8]>> {
+    let stored = if dt == DataType::Schema {
+        let schema = schema.ok_or(SchemaError::NoSchema)?;
+        Cow::Owned(schema.compact(payload)?)
+    } else {
+        validate(dt, payload)?;
+        Cow::Borrowed(payload)
+    };
+    if stored.len() as u64 > max {
+        return Err(Error::TooLarge {
+            size: stored.len() as u64,
+            max,
+        });
+    }
+    Ok(stored)
+}
 
 /// Accepts `payload` for a store of type `dt` or says why not.
 pub fn validate(dt: DataType, payload: &[u8]) -> Result<()> {

@@ -1,4 +1,5 @@
-//! Layout proof against the byte tables of SPEC §2 / docs/FORMAT.md.
+//! Layout proof against the byte tables of docs/FORMAT.md (ts-store (Go)
+//! v0.4's layout, plus tsstore's checksums and meta extensions).
 //!
 //! 1. A store is built byte by byte from the tables (as ts-store (Go) v0.4
 //!    writes it: no checksums), kept in `tests/fixtures/legacy-v0.4`, and

@@ -1,7 +1,7 @@
 //! Model-based property test: random operation sequences on tiny stores,
 //! compared after every step with a plain in-memory model of the ring.
 //!
-//! The model knows only the rules of the spec (pack while it fits, an
+//! The model knows only the rules of the layout (pack while it fits, an
 //! object too big for one block spans whole blocks, the ring drops whole
 //! objects from the tail), not the engine's data structures.
 

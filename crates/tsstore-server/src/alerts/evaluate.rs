@@ -14,6 +14,7 @@
 //! goes to the socket through a queue of `NOTICE_QUEUE` (full: dropped and
 //! counted) and to the rule's webhook (`webhook::Webhook`).
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
@@ -23,11 +24,11 @@ use tokio_util::sync::CancellationToken;
 use tsstore::rules::Rule;
 
 use super::AlertCounters;
+use super::rule::RuleSpec;
 use super::webhook::{self, Webhook};
-use crate::app::App;
-use crate::outbound::{ConnectionSpec, WsConnection};
 use crate::records::live::{READ_BATCH, read_step};
 use crate::registry::{OpenStore, Resume, commit_state, store_stopping};
+use crate::shutdown::Shutdown;
 
 /// Alerts waiting to be sent on the connection's socket, at most.
 pub const NOTICE_QUEUE: usize = 64;
@@ -38,46 +39,49 @@ struct Armed {
     webhook: Option<Webhook>,
 }
 
-/// Starts evaluating the rules of push connection `conn` on the records
-/// of `open`'s store committed after `conn.alerts_from`. Returns the
-/// queue of alert messages for the socket. The task ends at the
-/// connection's stop, when the store goes, or when the receiver is
-/// dropped.
-pub fn start(app: &App, open: &Arc<OpenStore>, conn: &WsConnection) -> mpsc::Receiver<String> {
+/// What the alerting of one push connection is made of.
+pub struct Alerting {
+    pub connection_id: String,
+    pub rules: Vec<RuleSpec>,
+    /// The connection's CA file, trusted by its webhooks too.
+    pub ca_file: Option<PathBuf>,
+    /// The connection's filter: rules see only the records it passes.
+    pub filter: Option<tsstore::Filter>,
+    pub counters: Arc<AlertCounters>,
+    /// Rules see the records committed after this timestamp.
+    pub from: i64,
+    /// The connection's stop: evaluation and webhooks end with it.
+    pub stop: CancellationToken,
+}
+
+/// Starts evaluating `alerting`'s rules on the records of `open`'s store
+/// committed after `alerting.from`. Returns the queue of alert messages
+/// for the socket. The task ends at the connection's stop, when the store
+/// goes, or when the receiver is dropped.
+pub fn start(
+    shutdown: &Shutdown,
+    open: &Arc<OpenStore>,
+    alerting: Alerting,
+) -> mpsc::Receiver<String> {
     let (notices, notices_rx) = mpsc::channel(NOTICE_QUEUE);
-    let spec = &conn.spec;
-    let filter = spec
-        .read_spec(open.store.data_type(), app.limits.max_records)
-        .ok()
-        .and_then(|s| s.filter);
     let follower = Follower {
         open: Arc::clone(open),
-        connection_id: conn.id.clone(),
-        armed: arm(app, &conn.id, spec, &conn.alerts, &conn.stop),
-        filter,
+        armed: arm(shutdown, &alerting),
+        connection_id: alerting.connection_id,
+        filter: alerting.filter,
         notices,
-        counters: Arc::clone(&conn.alerts),
+        counters: alerting.counters,
     };
-    app.shutdown
-        .spawn(follower.run(conn.alerts_from, conn.stop.clone()));
+    shutdown.spawn(follower.run(alerting.from, alerting.stop));
     notices_rx
 }
 
-/// The rules of `spec`, each with its webhook started.
-fn arm(
-    app: &App,
-    id: &str,
-    spec: &ConnectionSpec,
-    counters: &Arc<AlertCounters>,
-    stop: &CancellationToken,
-) -> Vec<Armed> {
-    let needs_client = spec.rules.iter().any(|r| r.webhook.is_some());
+/// The rules, each with its webhook started.
+fn arm(shutdown: &Shutdown, alerting: &Alerting) -> Vec<Armed> {
+    let id = &alerting.connection_id;
+    let needs_client = alerting.rules.iter().any(|r| r.webhook.is_some());
     let client = if needs_client {
-        match spec
-            .tls_config()
-            .map_err(|e| e.to_string())
-            .and_then(webhook::client)
-        {
+        match webhook::client(alerting.ca_file.as_deref()) {
             Ok(client) => Some(client),
             Err(e) => {
                 tracing::error!(connection = %id, "webhooks disabled: {e}");
@@ -87,7 +91,8 @@ fn arm(
     } else {
         None
     };
-    spec.rules
+    alerting
+        .rules
         .iter()
         .filter_map(|r| {
             // Checked at create; a rule that no longer parses is skipped.
@@ -100,12 +105,12 @@ fn arm(
             };
             let webhook = match (&r.webhook, &client) {
                 (Some(url), Some(client)) => Some(Webhook::start(
-                    app,
-                    client.clone(),
+                    shutdown,
+                    Arc::clone(client),
                     url,
                     &r.webhook_headers,
-                    counters,
-                    stop.clone(),
+                    &alerting.counters,
+                    alerting.stop.clone(),
                 )),
                 _ => None,
             };

@@ -1,4 +1,5 @@
-//! Alert rules on push connections (SPEC §10), kept off the data path.
+//! Alert rules on push connections (a condition over a record's fields,
+//! a cooldown, an optional webhook), kept off the data path.
 //!
 //! One evaluation task per connection with rules follows the store like a
 //! live reader (the ring is its queue: nothing waits for it, nothing is
@@ -17,7 +18,7 @@ pub mod webhook;
 
 use std::sync::atomic::AtomicU64;
 
-pub use evaluate::{NOTICE_QUEUE, start};
+pub use evaluate::{Alerting, NOTICE_QUEUE, start};
 pub use rule::{MAX_RULES, RuleSpec, RuleSpecError};
 pub use webhook::WEBHOOK_QUEUE;
 

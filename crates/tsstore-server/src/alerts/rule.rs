@@ -1,4 +1,4 @@
-//! An alert rule as a push connection is given it (SPEC §10): `{name,
+//! An alert rule as a push connection is given it: `{name,
 //! condition, webhook?, webhook_headers?, cooldown?}`, checked at create
 //! so that a stored connection's rules all parse. The condition itself is
 //! the engine's (`tsstore::rules`); this adds what only a server has: the
@@ -12,7 +12,7 @@ use tokio_tungstenite::tungstenite::http::Uri;
 use tsstore::DataType;
 use tsstore::rules::{Rule, RuleDefError};
 
-use crate::outbound::spec::check_headers;
+use crate::net::{HeaderError, check_headers};
 use crate::records::options::scalar_text;
 
 /// Rules on one connection, at most: each record is evaluated against
@@ -37,12 +37,10 @@ pub enum RuleSpecError {
         url: String,
         reason: String,
     },
-    #[error("rule '{name}': webhook header '{header}': {reason}")]
-    WebhookHeader {
-        name: String,
-        header: String,
-        reason: String,
-    },
+    #[error("rule '{name}': webhook_headers without a webhook")]
+    HeadersWithoutWebhook { name: String },
+    #[error("rule '{name}': webhook {source}")]
+    WebhookHeader { name: String, source: HeaderError },
     #[error("alert rules need a json or schema store; this one holds {0} records")]
     NotJson(&'static str),
 }
@@ -105,23 +103,13 @@ impl RuleSpec {
                 return Err(bad("it has no host"));
             }
         } else if !self.webhook_headers.is_empty() {
-            return Err(RuleSpecError::WebhookHeader {
+            return Err(RuleSpecError::HeadersWithoutWebhook {
                 name: self.name.clone(),
-                header: self
-                    .webhook_headers
-                    .keys()
-                    .next()
-                    .cloned()
-                    .unwrap_or_default(),
-                reason: "webhook_headers without a webhook".into(),
             });
         }
-        check_headers(&self.webhook_headers).map_err(|(header, reason)| {
-            RuleSpecError::WebhookHeader {
-                name: self.name.clone(),
-                header,
-                reason,
-            }
+        check_headers(&self.webhook_headers).map_err(|source| RuleSpecError::WebhookHeader {
+            name: self.name.clone(),
+            source,
         })
     }
 

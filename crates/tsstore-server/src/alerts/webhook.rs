@@ -12,13 +12,16 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
-use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use bytes::Bytes;
+use http::Method;
+use http::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::AlertCounters;
 use super::rule::redacted_webhook;
-use crate::app::App;
+use crate::net::{HttpClient, HttpError, TlsError};
+use crate::shutdown::Shutdown;
 
 /// Alerts waiting for one webhook, at most.
 pub const WEBHOOK_QUEUE: usize = 100;
@@ -30,9 +33,10 @@ const ATTEMPTS: u32 = 3;
 const FIRST_RETRY: Duration = Duration::from_secs(1);
 
 /// The client every webhook of a connection shares: TLS with the
-/// system's roots plus the connection's CA file (`spec::http_client`).
-pub fn client(tls: rustls::ClientConfig) -> Result<reqwest::Client, String> {
-    crate::outbound::spec::http_client(tls, WEBHOOK_TIMEOUT)
+/// system's roots plus the connection's CA file.
+pub fn client(ca_file: Option<&std::path::Path>) -> Result<Arc<HttpClient>, TlsError> {
+    let tls = crate::net::client_tls(ca_file)?;
+    Ok(Arc::new(HttpClient::new(tls, WEBHOOK_TIMEOUT)))
 }
 
 /// Where alerts of one rule are POSTed.
@@ -45,24 +49,16 @@ impl Webhook {
     /// Starts the delivery task, which ends at `stop` or when the
     /// `Webhook` is dropped.
     pub fn start(
-        app: &App,
-        client: reqwest::Client,
+        shutdown: &Shutdown,
+        client: Arc<HttpClient>,
         url: &str,
         headers: &std::collections::BTreeMap<String, String>,
         counters: &Arc<AlertCounters>,
         stop: CancellationToken,
     ) -> Webhook {
         let (queue, rx) = mpsc::channel(WEBHOOK_QUEUE);
-        let mut map = HeaderMap::new();
-        for (k, v) in headers {
-            // Checked at create; a header that no longer parses is left out.
-            if let (Ok(name), Ok(value)) = (
-                HeaderName::from_bytes(k.as_bytes()),
-                HeaderValue::from_str(v),
-            ) {
-                map.insert(name, value);
-            }
-        }
+        // Checked at create; headers that no longer parse are left out.
+        let mut map = crate::net::header_map(headers).unwrap_or_default();
         map.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         let target = Target {
             client,
@@ -71,7 +67,7 @@ impl Webhook {
             headers: map,
             counters: Arc::clone(counters),
         };
-        app.shutdown.spawn(deliver_all(target, rx, stop));
+        shutdown.spawn(deliver_all(target, rx, stop));
         Webhook {
             queue,
             counters: Arc::clone(counters),
@@ -87,7 +83,7 @@ impl Webhook {
 }
 
 struct Target {
-    client: reqwest::Client,
+    client: Arc<HttpClient>,
     url: String,
     /// The URL as logs show it.
     shown: String,
@@ -115,25 +111,22 @@ async fn deliver_all(target: Target, mut rx: mpsc::Receiver<Arc<str>>, stop: Can
 async fn deliver(target: &Target, alert: Arc<str>) {
     let mut pause = FIRST_RETRY;
     for attempt in 1..=ATTEMPTS {
+        let body = Bytes::copy_from_slice(alert.as_bytes());
         let sent = target
             .client
-            .post(&target.url)
-            .headers(target.headers.clone())
-            .body(alert.as_bytes().to_vec())
-            .send()
+            .send(Method::POST, &target.url, &target.headers, body)
             .await;
         let (why, retry) = match sent {
-            Ok(answer) if answer.status().is_success() => {
+            Ok(answer) if answer.status.is_success() => {
                 target.counters.webhook_sent.fetch_add(1, Relaxed);
                 return;
             }
             Ok(answer) => {
-                let status = answer.status();
+                let status = answer.status;
                 let retry = status.is_server_error() || matches!(status.as_u16(), 408 | 429);
-                (format!("answered {status}"), retry)
+                (Failure::Answered(status.as_u16()), retry)
             }
-            // Without the URL: reqwest's message would show it whole.
-            Err(e) => (describe(&e.without_url()), true),
+            Err(e) => (Failure::Sending(e), true),
         };
         if !retry || attempt == ATTEMPTS {
             target.counters.webhook_failures.fetch_add(1, Relaxed);
@@ -146,12 +139,12 @@ async fn deliver(target: &Target, alert: Arc<str>) {
     }
 }
 
-fn describe(e: &reqwest::Error) -> String {
-    if e.is_timeout() {
-        format!("no answer within {} s", WEBHOOK_TIMEOUT.as_secs())
-    } else if e.is_connect() {
-        "cannot connect".into()
-    } else {
-        e.to_string()
-    }
+/// Why one POST failed, as the log says it (never with the URL, whose
+/// path or query may hold a token).
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error("answered {0}")]
+    Answered(u16),
+    #[error(transparent)]
+    Sending(HttpError),
 }

@@ -18,6 +18,7 @@ use std::time::Instant;
 use tsstore::{DataType, Field, Store, SyncPolicy};
 
 use super::remote::Remote;
+use super::target::{Refusal, Target};
 use super::{CliError, ImportArgs, progress, time_span};
 use crate::config::Settings;
 use crate::dump::{DumpError, Entry, Format, Reader};
@@ -30,18 +31,6 @@ const LOCAL_BATCH: (usize, usize) = (8192, 4 << 20);
 const PROGRESS_BYTES: u64 = 1 << 20;
 /// Skipped lines whose reasons the summary quotes.
 const SKIP_SAMPLES: usize = 5;
-
-/// Where records go: a store opened here, or a server's API.
-pub(super) trait Target {
-    fn data_type(&self) -> DataType;
-    /// The newest timestamp already stored (0 when empty).
-    fn newest(&self) -> i64;
-    /// Whether `payload` would be stored (type, schema, size); why not.
-    fn check(&self, payload: &[u8]) -> Result<(), String>;
-    /// Most records and payload bytes in one `put`.
-    fn batch_limit(&self) -> (usize, usize);
-    fn put(&mut self, batch: &[(i64, Vec<u8>)]) -> Result<(), CliError>;
-}
 
 /// A store opened (or created) by the import itself.
 struct Local {
@@ -58,8 +47,8 @@ impl Target for Local {
         self.store().stats().newest_timestamp.unwrap_or(0)
     }
 
-    fn check(&self, payload: &[u8]) -> Result<(), String> {
-        self.store().check(payload).map_err(|e| e.to_string())
+    fn check(&self, payload: &[u8]) -> Result<(), tsstore::Error> {
+        self.store().check(payload)
     }
 
     fn batch_limit(&self) -> (usize, usize) {
@@ -327,8 +316,11 @@ fn load(
                     timestamp,
                     payload,
                 } => {
-                    check(&*target, prev, newest, timestamp, &payload).map_err(|message| {
-                        CliError::Invalid(DumpError::Record { line, message })
+                    check(&*target, prev, newest, timestamp, &payload).map_err(|refusal| {
+                        CliError::Invalid(DumpError::Record {
+                            line,
+                            message: refusal.to_string(),
+                        })
                     })?;
                     (line, timestamp)
                 }
@@ -368,7 +360,10 @@ fn load(
                 };
                 match checked {
                     Ok(()) => Ok((timestamp, payload)),
-                    Err(message) => Err(DumpError::Record { line, message }),
+                    Err(refusal) => Err(DumpError::Record {
+                        line,
+                        message: refusal.to_string(),
+                    }),
                 }
             }
         };
@@ -417,19 +412,19 @@ fn check(
     newest: i64,
     ts: i64,
     payload: &[u8],
-) -> Result<(), String> {
+) -> Result<(), Refusal> {
     in_order(prev, newest, ts)?;
-    target.check(payload)
+    Ok(target.check(payload)?)
 }
 
-fn in_order(prev: i64, newest: i64, ts: i64) -> Result<(), String> {
+fn in_order(prev: i64, newest: i64, ts: i64) -> Result<(), Refusal> {
     if ts <= prev {
         let after = if prev == newest {
             "the store's newest record"
         } else {
             "the record before it"
         };
-        return Err(format!("timestamp {ts} is not after {after} ({prev})"));
+        return Err(Refusal::OutOfOrder { ts, prev, after });
     }
     Ok(())
 }

@@ -11,6 +11,7 @@ mod key;
 mod progress;
 mod remote;
 mod status;
+mod target;
 
 use std::path::{Path, PathBuf};
 

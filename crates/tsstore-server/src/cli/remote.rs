@@ -5,11 +5,15 @@
 
 use std::time::Duration;
 
+use bytes::Bytes;
+use http::Method;
+use http::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 use tsstore::{DataType, Field, Schema};
 
 use super::CliError;
-use super::import::Target;
+use super::target::Target;
 use crate::dump::push_ndjson;
+use crate::net::HttpClient;
 use crate::records::encode::DataEncoding;
 
 /// Records and payload bytes per request: under the server's default
@@ -23,7 +27,7 @@ pub(super) const KEY_ENV: &str = "TSSTORE_API_KEY";
 
 pub(super) struct Remote {
     runtime: tokio::runtime::Runtime,
-    client: reqwest::Client,
+    client: HttpClient,
     /// `{url}/api/stores/{store}`
     base: String,
     key: String,
@@ -68,9 +72,9 @@ impl Remote {
             .enable_all()
             .build()
             .map_err(|e| CliError::Remote(format!("cannot start the HTTP client: {e}")))?;
-        let tls = crate::outbound::spec::client_tls(None).map_err(CliError::Remote)?;
-        let client = crate::outbound::spec::http_client(tls, REQUEST_TIMEOUT)
+        let tls = crate::net::client_tls(None)
             .map_err(|e| CliError::Remote(format!("cannot start the HTTP client: {e}")))?;
+        let client = HttpClient::new(tls, REQUEST_TIMEOUT);
         let mut remote = Remote {
             runtime,
             client,
@@ -100,41 +104,53 @@ impl Remote {
 
     fn get<T: serde::de::DeserializeOwned>(&self, what: &str) -> Result<T, CliError> {
         let url = format!("{}/{what}", self.base);
-        let request = self.client.get(&url).header("X-API-Key", &self.key);
-        let body = self.runtime.block_on(async {
-            let response = request.send().await.map_err(|e| unreachable(&url, e))?;
-            answer(response).await
-        })?;
+        let body = self.send(Method::GET, &url, None, Bytes::new())?;
         serde_json::from_slice(&body)
             .map_err(|e| CliError::Remote(format!("GET {url}: unexpected answer: {e}")))
     }
 }
 
-fn unreachable(url: &str, e: reqwest::Error) -> CliError {
-    CliError::Remote(format!("cannot reach {url}: {e}"))
-}
-
-/// The body of a 2xx answer; otherwise the server's own message.
-async fn answer(response: reqwest::Response) -> Result<Vec<u8>, CliError> {
-    let status = response.status();
-    let url = response.url().to_string();
-    let body = response
-        .bytes()
-        .await
-        .map_err(|e| CliError::Remote(format!("{url}: the answer broke off: {e}")))?;
-    if status.is_success() {
-        return Ok(body.to_vec());
+impl Remote {
+    /// One request with the store's key; the body of a 2xx answer,
+    /// otherwise the server's own message.
+    fn send(
+        &self,
+        method: Method,
+        url: &str,
+        content_type: Option<&'static str>,
+        body: Bytes,
+    ) -> Result<Vec<u8>, CliError> {
+        let mut headers = HeaderMap::new();
+        let key = HeaderValue::from_str(&self.key)
+            .map_err(|_| CliError::Usage("the API key holds characters a header cannot".into()))?;
+        headers.insert("x-api-key", key);
+        if let Some(content_type) = content_type {
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        }
+        let answer = self
+            .runtime
+            .block_on(self.client.send(method, url, &headers, body))
+            .map_err(|e| CliError::Remote(format!("cannot reach {url}: {e}")))?;
+        if answer.status.is_success() {
+            return Ok(answer.body.to_vec());
+        }
+        #[derive(serde::Deserialize)]
+        struct ErrorBody {
+            error: String,
+        }
+        let message = serde_json::from_slice::<ErrorBody>(&answer.body)
+            .map(|b| b.error)
+            .unwrap_or_else(|_| {
+                String::from_utf8_lossy(&answer.body)
+                    .chars()
+                    .take(200)
+                    .collect()
+            });
+        Err(CliError::Remote(format!(
+            "the server answered {}: {message}",
+            answer.status
+        )))
     }
-    #[derive(serde::Deserialize)]
-    struct ErrorBody {
-        error: String,
-    }
-    let message = serde_json::from_slice::<ErrorBody>(&body)
-        .map(|b| b.error)
-        .unwrap_or_else(|_| String::from_utf8_lossy(&body).chars().take(200).collect());
-    Err(CliError::Remote(format!(
-        "the server answered {status}: {message}"
-    )))
 }
 
 impl Target for Remote {
@@ -146,25 +162,9 @@ impl Target for Remote {
         self.newest
     }
 
-    fn check(&self, payload: &[u8]) -> Result<(), String> {
-        let size = match (&self.schema, self.data_type) {
-            (Some(schema), _) => schema.compact(payload).map_err(|e| e.to_string())?.len(),
-            (None, DataType::Schema) => {
-                return Err("the store has no schema yet (PUT its schema first)".into());
-            }
-            (None, dt) => {
-                tsstore::validate_payload(dt, payload).map_err(|e| e.to_string())?;
-                payload.len()
-            }
-        };
-        if size as u64 > self.max_object {
-            return Err(tsstore::Error::TooLarge {
-                size: size as u64,
-                max: self.max_object,
-            }
-            .to_string());
-        }
-        Ok(())
+    fn check(&self, payload: &[u8]) -> Result<(), tsstore::Error> {
+        let schema = self.schema.as_ref();
+        tsstore::check_payload(self.data_type, schema, self.max_object, payload).map(drop)
     }
 
     fn batch_limit(&self) -> (usize, usize) {
@@ -181,16 +181,12 @@ impl Target for Remote {
             push_ndjson(&mut body, *ts, payload, enc);
         }
         let url = format!("{}/data/batch", self.base);
-        let request = self
-            .client
-            .post(&url)
-            .header("X-API-Key", &self.key)
-            .header("Content-Type", "application/x-ndjson")
-            .body(body);
-        self.runtime.block_on(async {
-            let response = request.send().await.map_err(|e| unreachable(&url, e))?;
-            answer(response).await
-        })?;
+        self.send(
+            Method::POST,
+            &url,
+            Some("application/x-ndjson"),
+            body.into(),
+        )?;
         Ok(())
     }
 }

@@ -156,16 +156,29 @@ impl CsvReader {
             }
             return match split_cells(rec, &mut self.cell, cells) {
                 Ok(()) => Ok(Some(start)),
-                Err(message) => Err(DumpError::Record {
+                Err(bad) => Err(DumpError::Record {
                     line: start,
-                    message,
+                    message: bad.to_string(),
                 }),
             };
         }
     }
 }
 
-fn split_cells(rec: &[u8], cell: &mut Vec<u8>, cells: &mut Vec<String>) -> Result<(), String> {
+/// Why a CSV row does not split into cells (cells count from 1).
+#[derive(Debug, thiserror::Error)]
+enum BadRow {
+    #[error("a quoted cell is not closed")]
+    Unclosed,
+    #[error("cell {0}: text after its closing quote")]
+    AfterQuote(usize),
+    #[error("cell {0}: a quote inside a cell that does not start with one")]
+    StrayQuote(usize),
+    #[error("cell {0} is not UTF-8")]
+    NotUtf8(usize),
+}
+
+fn split_cells(rec: &[u8], cell: &mut Vec<u8>, cells: &mut Vec<String>) -> Result<(), BadRow> {
     let mut i = 0;
     loop {
         cell.clear();
@@ -185,14 +198,11 @@ fn split_cells(rec: &[u8], cell: &mut Vec<u8>, cells: &mut Vec<String>) -> Resul
                         cell.push(b);
                         i += 1;
                     }
-                    None => return Err("a quoted cell is not closed".into()),
+                    None => return Err(BadRow::Unclosed),
                 }
             }
             if !matches!(rec.get(i), None | Some(b',')) {
-                return Err(format!(
-                    "cell {}: text after its closing quote",
-                    cells.len() + 1
-                ));
+                return Err(BadRow::AfterQuote(cells.len() + 1));
             }
         } else {
             let end = rec[i..]
@@ -200,16 +210,13 @@ fn split_cells(rec: &[u8], cell: &mut Vec<u8>, cells: &mut Vec<String>) -> Resul
                 .position(|&b| b == b',')
                 .map_or(rec.len(), |p| i + p);
             if rec[i..end].contains(&b'"') {
-                return Err(format!(
-                    "cell {}: a quote inside a cell that does not start with one",
-                    cells.len() + 1
-                ));
+                return Err(BadRow::StrayQuote(cells.len() + 1));
             }
             cell.extend_from_slice(&rec[i..end]);
             i = end;
         }
         let text = String::from_utf8(std::mem::take(cell))
-            .map_err(|_| format!("cell {} is not UTF-8", cells.len() + 1))?;
+            .map_err(|_| BadRow::NotUtf8(cells.len() + 1))?;
         cells.push(text);
         if i >= rec.len() {
             return Ok(());

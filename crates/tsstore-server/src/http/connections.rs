@@ -1,5 +1,6 @@
-//! Outbound WebSocket connections over REST (SPEC §6, §8): create, list,
-//! get, delete. The connections themselves are `outbound`'s; answers never
+//! Outbound WebSocket connections over REST
+//! (`/api/stores/:store/ws/connections[/:id]`, with the store's key):
+//! create, list, get, delete. The connections themselves are `outbound`'s; answers never
 //! show a header's value.
 
 use std::sync::atomic::Ordering::Relaxed;
@@ -142,7 +143,7 @@ async fn create_connection(
     let conn = app
         .outbound
         .ws
-        .create(&app, &access.name, &access.open, spec)?;
+        .create(&app.outbound, &access.name, &access.open, spec)?;
     Ok((StatusCode::CREATED, Json(ConnectionOut::of(&conn))))
 }
 

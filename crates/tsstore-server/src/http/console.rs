@@ -1,4 +1,4 @@
-//! The web console (SPEC §6): one page and its script and style, embedded
+//! The built-in web console: one page and its script and style, embedded
 //! in the binary, served at `/` with a strict Content-Security-Policy.
 //! The page talks to the same REST and WebSocket API as every client;
 //! nothing here knows a key. The assets are plain files in `console/`

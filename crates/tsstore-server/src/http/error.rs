@@ -325,6 +325,9 @@ impl From<OutboundError> for ApiError {
         match e {
             OutboundError::Spec(SpecError::InvalidOption(inner))
             | OutboundError::MqttSpec(MqttSpecError::InvalidOption(inner)) => inner.into(),
+            OutboundError::Spec(SpecError::NotANumber(_)) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_parameter", e.to_string())
+            }
             OutboundError::Spec(_) | OutboundError::MqttSpec(_) => {
                 ApiError::new(StatusCode::BAD_REQUEST, "invalid_connection", e.to_string())
             }

@@ -110,10 +110,10 @@ impl FromRequestParts<App> for DeleteAccess {
 
 /// The `{store}` of the path (and the other path parameters), once the
 /// request's key is checked against it.
-async fn authorized_store(
-    parts: &mut Parts,
-    app: &App,
-) -> ApiResult<(String, HashMap<String, String>)> {
+/// A request's store name and its other path parameters.
+type StorePath = (String, HashMap<String, String>);
+
+async fn authorized_store(parts: &mut Parts, app: &App) -> ApiResult<StorePath> {
     let (name, path) = store_path(parts, app).await?;
     let key = api_key(&parts.headers, parts.uri.query());
     let peer = client_peer(parts);
@@ -124,7 +124,7 @@ async fn authorized_store(
 }
 
 /// The `{store}` of the path, and the other path parameters.
-async fn store_path(parts: &mut Parts, app: &App) -> ApiResult<(String, HashMap<String, String>)> {
+async fn store_path(parts: &mut Parts, app: &App) -> ApiResult<StorePath> {
     let Path(mut path) = Path::<HashMap<String, String>>::from_request_parts(parts, app)
         .await
         .map_err(|e| ApiError::invalid_path(e.body_text()))?;

@@ -1,4 +1,5 @@
-//! MQTT connections over REST (SPEC §6, §8): create, list, get, delete.
+//! MQTT connections over REST (`/api/stores/:store/mqtt/connections[/:id]`,
+//! with the store's key): create, list, get, delete.
 //! The connections themselves are `outbound::mqtt`'s; answers never show
 //! a password.
 
@@ -137,7 +138,7 @@ async fn create_mqtt_connection(
     let conn = app
         .outbound
         .mqtt
-        .create(&app, &access.name, &access.open, spec)?;
+        .create(&app.outbound, &access.name, &access.open, spec)?;
     Ok((
         StatusCode::CREATED,
         Json(MqttConnectionOut::of(&access.name, &conn)),

@@ -1,4 +1,4 @@
-//! WebSocket ingest (`GET .../ws/write`, SPEC §7) and live read
+//! WebSocket ingest (`GET .../ws/write`, ts-store's protocol) and live read
 //! (`GET .../ws/read`, beyond the reference). Both authenticate and check
 //! their options before the upgrade, so a refusal is an ordinary JSON
 //! error response; after it, everything goes through `records` as REST
@@ -24,7 +24,7 @@
 //! too (1008), pongs or not: a slot is for writing. A live reader on a
 //! quiet store stays as long as it answers pings. A send the peer takes
 //! nothing of for the send timeout fails beneath, in `front::timed`.
-//! Close codes and reasons come from one table, `live::Ending`.
+//! Close codes and reasons come from one table, `session::Ending`.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -43,8 +43,9 @@ use super::extract::StoreAccess;
 use crate::app::App;
 use crate::guard::{Incident, Peer};
 use crate::metrics::Open;
-use crate::records::live::{self, Confirm, Ending, Envelope, Feed, Incoming, Outgoing};
+use crate::records::live::{self, Confirm, Envelope, Feed};
 use crate::records::options::compact_format;
+use crate::records::session::{Ending, Incoming, Outgoing};
 use crate::records::{ListDefaults, ReadOptions, ReadSpec, RecordError, intake};
 use crate::registry::{OpenStore, store_stopping};
 use tsstore::Precision;

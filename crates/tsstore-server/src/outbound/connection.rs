@@ -13,10 +13,15 @@ use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 
 use super::backoff::Backoff;
+use super::mqtt::MqttSpecError;
 use crate::alerts::AlertCounters;
-use crate::app::App;
-use crate::records::live::{Ending, Progress};
+use crate::limits::Limits;
+use crate::net::{HeaderError, TlsError};
+use crate::records::RecordError;
+use crate::records::live::Progress;
+use crate::records::session::Ending;
 use crate::registry::{OpenStore, store_stopping};
+use crate::shutdown::Shutdown;
 
 /// What differs between the kinds of outbound connection (WebSocket,
 /// MQTT): where they are kept, how they show in logs and metrics, and
@@ -46,12 +51,9 @@ pub trait Kind:
 
     /// Whether a connection restored at start runs again (a one-shot
     /// connection does not: why, otherwise).
-    fn restarts(&self) -> Result<(), String> {
+    fn restarts(&self) -> Result<(), &'static str> {
         Ok(())
     }
-
-    /// Its connections.
-    fn registry(app: &App) -> &super::manager::Connections<Self>;
 
     /// Who is at the other end ("peer", "broker"), for messages.
     const PEER: &'static str;
@@ -61,7 +63,7 @@ pub trait Kind:
     /// not), made when its task starts.
     type Life: Send;
 
-    fn start_life(app: &App, open: &Arc<OpenStore>, conn: &Arc<Connection<Self>>) -> Self::Life;
+    fn start_life(env: &Env, open: &Arc<OpenStore>, conn: &Arc<Connection<Self>>) -> Self::Life;
 
     /// One session: connect, then work until the connection drops or must
     /// end (`Err`: it could not connect, why). A session ends by itself
@@ -70,7 +72,7 @@ pub trait Kind:
         run: Run<'a, Self>,
         life: &'a mut Self::Life,
         backoff: &'a mut Backoff,
-    ) -> impl Future<Output = Result<Ending, String>> + Send + 'a;
+    ) -> impl Future<Output = Result<Ending, SessionError>> + Send + 'a;
 
     /// A connection that runs one session only (why it ended, for the API).
     fn one_shot(&self) -> Option<&'static str> {
@@ -81,9 +83,59 @@ pub trait Kind:
     fn saves_cursor(&self) -> bool;
 }
 
+/// Why a session could not start, or broke off (it is retried after a
+/// pause; the message is what the connection's state shows).
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("cannot connect: {0}")]
+    WebSocket(#[from] tokio_tungstenite::tungstenite::Error),
+    #[error("cannot connect within {} s", .0.as_secs())]
+    DialTimeout(Duration),
+    #[error(transparent)]
+    Header(#[from] HeaderError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error(transparent)]
+    Spec(#[from] MqttSpecError),
+    #[error(transparent)]
+    Read(#[from] RecordError),
+    #[error("cannot connect: {0}")]
+    Mqtt(Box<rumqttc::ConnectionError>),
+    #[error("stopped while connecting")]
+    Stopped,
+    #[error("connection lost: {0}")]
+    Lost(Box<rumqttc::ConnectionError>),
+    #[error("connection lost")]
+    Closed,
+    #[error("connection lost: cannot publish ({0})")]
+    Publish(rumqttc::ClientError),
+    #[error("cannot subscribe: {0}")]
+    Subscribe(rumqttc::ClientError),
+    #[error("the broker refused the subscription to '{0}'")]
+    SubscriptionRefused(String),
+}
+
+/// What outbound connections take from the server: its stop signal and
+/// request bounds, handed over instead of the server's whole state.
+#[derive(Debug, Clone, Default)]
+pub struct Env {
+    pub shutdown: Shutdown,
+    pub limits: Limits,
+}
+
+/// Where a connection's cursor is kept: its kind's connection file
+/// (`manager::Connections`), which the task writes through this so that
+/// a connection does not depend on the registry that holds it.
+pub trait Keeper<S>: Send + Sync {
+    /// Writes the connection file holding `conn`'s cursor, unless `conn`
+    /// was deleted meanwhile.
+    fn save_cursor(&self, open: &OpenStore, name: &str, conn: &Connection<S>);
+}
+
 /// What a running connection's session works with.
 pub struct Run<'a, S> {
-    pub app: &'a App,
+    pub env: &'a Env,
+    pub keeper: &'a dyn Keeper<S>,
     pub name: &'a str,
     pub open: &'a Arc<OpenStore>,
     pub conn: &'a Arc<Connection<S>>,
@@ -102,7 +154,8 @@ impl<S> Copy for Run<'_, S> {}
 /// connection is stopped or deleted, the store goes, or a one-shot
 /// connection has had its session. A reset store restarts the cursor.
 pub(crate) async fn run<S: Kind>(
-    app: App,
+    env: Env,
+    keeper: Arc<dyn Keeper<S>>,
     name: String,
     open: Arc<OpenStore>,
     conn: Arc<Connection<S>>,
@@ -110,9 +163,10 @@ pub(crate) async fn run<S: Kind>(
     let seed = u64::from_str_radix(&conn.id, 16).unwrap_or(1);
     let mut backoff = Backoff::new(seed);
     let mut stopping = open.stopping.subscribe();
-    let mut life = S::start_life(&app, &open, &conn);
+    let mut life = S::start_life(&env, &open, &conn);
     let at = Run {
-        app: &app,
+        env: &env,
+        keeper: &*keeper,
         name: &name,
         open: &open,
         conn: &conn,
@@ -134,7 +188,7 @@ pub(crate) async fn run<S: Kind>(
                 continue;
             }
             Ok(other) => conn.failed(State::Disconnected, describe(&other, S::PEER)),
-            Err(why) => conn.failed(State::Error, why),
+            Err(e) => conn.failed(State::Error, e.to_string()),
         }
         if let Some(why) = conn.spec.one_shot() {
             conn.set_ended(why.into());
@@ -149,7 +203,7 @@ pub(crate) async fn run<S: Kind>(
     }
     // The final cursor, unless the connection was deleted meanwhile.
     if conn.spec.saves_cursor() {
-        conn.save_cursor(&app, &open, &name);
+        keeper.save_cursor(&open, &name, &conn);
     }
     conn.set_state(State::Disconnected);
 }
@@ -206,7 +260,7 @@ impl<S: Kind> Connection<S> {
         created_at: String,
         cursor: i64,
         spec: S,
-        app: &App,
+        env: &Env,
         open: &OpenStore,
     ) -> Arc<Connection<S>> {
         Arc::new(Connection {
@@ -222,7 +276,7 @@ impl<S: Kind> Connection<S> {
             alerts: Arc::default(),
             alerts_from: open.store.stats().newest_timestamp.unwrap_or(0),
             state: Mutex::new((State::Connecting, None)),
-            stop: app.shutdown.token().child_token(),
+            stop: env.shutdown.token().child_token(),
         })
     }
 
@@ -262,12 +316,6 @@ impl<S: Kind> Connection<S> {
             .fetch_add(1, std::sync::atomic::Ordering::Release);
     }
 
-    /// Writes its kind's connection file, which keeps this connection's
-    /// cursor, unless the connection was deleted meanwhile.
-    pub(crate) fn save_cursor(&self, app: &App, open: &OpenStore, name: &str) {
-        S::registry(app).save_cursor(open, name, self);
-    }
-
     /// The error count and the state, read so that a counted failure is
     /// also described.
     pub fn errors_and_state(&self) -> (u64, State, Option<String>) {
@@ -281,7 +329,7 @@ impl<S: Kind> Connection<S> {
 /// the confirmed cursor (the resume point), saved at most once per
 /// `save_every` (`None`: kept in memory only).
 pub(crate) struct CursorProgress<'a, S> {
-    pub app: &'a App,
+    pub keeper: &'a dyn Keeper<S>,
     pub name: &'a str,
     pub open: &'a OpenStore,
     pub conn: &'a Connection<S>,
@@ -299,7 +347,7 @@ impl<S: Kind> Progress for CursorProgress<'_, S> {
         self.conn.read_timestamp.fetch_min(cursor, Relaxed);
         if self.save_every.is_some() {
             self.saved_at = Instant::now();
-            self.conn.save_cursor(self.app, self.open, self.name);
+            self.keeper.save_cursor(self.open, self.name, self.conn);
         }
     }
 
@@ -312,7 +360,7 @@ impl<S: Kind> Progress for CursorProgress<'_, S> {
             && self.saved_at.elapsed() >= every
         {
             self.saved_at = Instant::now();
-            self.conn.save_cursor(self.app, self.open, self.name);
+            self.keeper.save_cursor(self.open, self.name, self.conn);
         }
     }
 }

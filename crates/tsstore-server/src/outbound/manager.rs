@@ -15,11 +15,10 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
-use super::connection::{Connection, Kind, State};
+use super::connection::{Connection, Env, Keeper, Kind, State};
 use super::mqtt::{MqttSpec, MqttSpecError};
 use super::spec::{ConnectionSpec, SpecError};
-use crate::app::App;
-use crate::registry::OpenStore;
+use crate::registry::{OpenStore, Registry};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OutboundError {
@@ -77,9 +76,42 @@ impl<S> Default for Connections<S> {
 pub struct Outbound {
     pub ws: Connections<ConnectionSpec>,
     pub mqtt: Connections<MqttSpec>,
+    pub env: Env,
+}
+
+/// A kind of connection together with the registry of its kind.
+pub trait Registered: Kind {
+    fn registry(out: &Outbound) -> &Connections<Self>;
+}
+
+impl Registered for ConnectionSpec {
+    fn registry(out: &Outbound) -> &Connections<Self> {
+        &out.ws
+    }
+}
+
+impl Registered for MqttSpec {
+    fn registry(out: &Outbound) -> &Connections<Self> {
+        &out.mqtt
+    }
+}
+
+impl<S: Registered> Keeper<S> for Outbound {
+    fn save_cursor(&self, open: &OpenStore, name: &str, conn: &Connection<S>) {
+        S::registry(self).save_cursor(open, name, conn);
+    }
 }
 
 impl Outbound {
+    /// No connections yet; they stop with `env.shutdown`.
+    pub fn new(env: Env) -> Arc<Outbound> {
+        Arc::new(Outbound {
+            ws: Connections::default(),
+            mqtt: Connections::default(),
+            env,
+        })
+    }
+
     /// Connections of every kind on store `name`.
     fn count(&self, name: &str) -> usize {
         self.ws.list(name).len() + self.mqtt.list(name).len()
@@ -92,9 +124,9 @@ impl Outbound {
     }
 
     /// Starts the connections every store has saved; called once at start.
-    pub async fn restore(&self, app: &App) {
-        self.ws.restore(app).await;
-        self.mqtt.restore(app).await;
+    pub async fn restore(self: &Arc<Self>, registry: &Registry) {
+        self.ws.restore(self, registry).await;
+        self.mqtt.restore(self, registry).await;
     }
 
     /// `/metrics` lines: per connection its state, messages, errors and
@@ -184,17 +216,17 @@ struct Row {
     values: [u64; SERIES.len()],
 }
 
-impl<S: Kind> Connections<S> {
+impl<S: Registered> Connections<S> {
     /// Creates, saves and starts a connection on `open`.
     pub fn create(
         &self,
-        app: &App,
+        out: &Arc<Outbound>,
         name: &str,
         open: &Arc<OpenStore>,
         spec: S,
     ) -> Result<Arc<Connection<S>>, OutboundError> {
-        let max = app.limits.max_outbound;
-        if app.outbound.count(name) >= max {
+        let max = out.env.limits.max_outbound;
+        if out.count(name) >= max {
             return Err(OutboundError::TooMany {
                 store: name.to_string(),
                 max,
@@ -205,7 +237,14 @@ impl<S: Kind> Connections<S> {
             let uuid = uuid::Uuid::new_v4().simple().to_string();
             let created_at = tsstore::rfc3339(tsstore::now_ns());
             let cursor = spec.first_cursor(open);
-            let conn = Connection::new(uuid[..8].to_string(), created_at, cursor, spec, app, open);
+            let conn = Connection::new(
+                uuid[..8].to_string(),
+                created_at,
+                cursor,
+                spec,
+                &out.env,
+                open,
+            );
             let list = stores.entry(name.to_string()).or_default();
             list.push(Arc::clone(&conn));
             conn
@@ -214,7 +253,7 @@ impl<S: Kind> Connections<S> {
             self.remove(name, &conn.id);
             return Err(e);
         }
-        start(app, name, open, &conn);
+        start(out, name, open, &conn);
         Ok(conn)
     }
 
@@ -329,8 +368,8 @@ impl<S: Kind> Connections<S> {
 
     /// Starts the connections of this kind saved by every store that has
     /// any. A store or file that cannot be read is logged and skipped.
-    async fn restore(&self, app: &App) {
-        let base = app.registry.base();
+    async fn restore(&self, out: &Arc<Outbound>, registry: &Registry) {
+        let base = registry.base();
         let names = tsstore::Store::list(base).unwrap_or_default();
         for name in names {
             let path = base.join(&name).join(S::FILE);
@@ -347,7 +386,7 @@ impl<S: Kind> Connections<S> {
             if file.connections.is_empty() {
                 continue;
             }
-            let open = match app.registry.get(&name).await {
+            let open = match registry.get(&name).await {
                 Ok(open) => open,
                 Err(e) => {
                     tracing::error!(store = %name, "connections not restored: {e}");
@@ -356,8 +395,14 @@ impl<S: Kind> Connections<S> {
             };
             for saved in file.connections {
                 let cursor = saved.spec.restored_cursor(saved.cursor, &open);
-                let conn =
-                    Connection::new(saved.id, saved.created_at, cursor, saved.spec, app, &open);
+                let conn = Connection::new(
+                    saved.id,
+                    saved.created_at,
+                    cursor,
+                    saved.spec,
+                    &out.env,
+                    &open,
+                );
                 if let Ok(mut stores) = self.stores.lock() {
                     stores
                         .entry(name.clone())
@@ -365,10 +410,10 @@ impl<S: Kind> Connections<S> {
                         .push(Arc::clone(&conn));
                 }
                 if let Err(why) = conn.spec.restarts() {
-                    conn.set_ended(why);
+                    conn.set_ended(why.into());
                     continue;
                 }
-                start(app, &name, &open, &conn);
+                start(out, &name, &open, &conn);
                 tracing::info!(store = %name, connection = %conn.id, kind = S::LABEL, mode = conn.spec.mode(), "restored outbound connection");
             }
         }
@@ -382,12 +427,19 @@ fn poisoned<S: Kind>() -> OutboundError {
     }
 }
 
-fn start<S: Kind>(app: &App, name: &str, open: &Arc<OpenStore>, conn: &Arc<Connection<S>>) {
+fn start<S: Registered>(
+    out: &Arc<Outbound>,
+    name: &str,
+    open: &Arc<OpenStore>,
+    conn: &Arc<Connection<S>>,
+) {
+    let keeper: Arc<dyn Keeper<S>> = Arc::clone(out) as Arc<dyn Keeper<S>>;
     let task = super::connection::run::<S>(
-        Arc::clone(app),
+        out.env.clone(),
+        keeper,
         name.to_string(),
         Arc::clone(open),
         Arc::clone(conn),
     );
-    app.shutdown.spawn(task);
+    out.env.shutdown.spawn(task);
 }

@@ -1,7 +1,7 @@
 //! Outbound connections: the server dials a peer and sends it a store's
 //! records or stores what it sends. WebSocket (`ws`: push, a
-//! `records::live` feed; pull, through `records::intake`; SPEC §7, §8)
-//! and MQTT (`mqtt`: publish, subscribe; SPEC §8) are two `Kind`s of the
+//! `records::live` feed; pull, through `records::intake`) and MQTT
+//! (`mqtt`: publish, subscribe) are two `Kind`s of the
 //! same `Connection`, kept, persisted and restored by `manager`, and
 //! spaced on reconnects by `backoff`. `spec` checks what a WebSocket
 //! connection is asked to do, `mqtt::spec` an MQTT one. Nothing here
@@ -15,7 +15,7 @@ pub mod mqtt;
 pub mod spec;
 pub mod ws;
 
-pub use connection::{Connection, Kind, State};
+pub use connection::{Connection, Env, Kind, SessionError, State};
 pub use manager::{Connections, Outbound, OutboundError};
 pub use mqtt::{MqttMode, MqttSpec, MqttSpecError};
 pub use spec::{ConnectionSpec, Mode, SpecError};

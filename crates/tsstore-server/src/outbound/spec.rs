@@ -1,19 +1,17 @@
 //! What an outbound connection is asked to do (`POST .../ws/connections`,
-//! SPEC §8), checked once at create so that a connection that is stored
+//! mode `push` or `pull`), checked once at create so that a connection that is stored
 //! can run: its URL, mode, headers and read options. The same form is
 //! what `ws_connections.json` keeps.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue, Uri};
+use tokio_tungstenite::tungstenite::http::Uri;
 
 use crate::alerts::{RuleSpec, RuleSpecError, rule::check_rules};
+use crate::net::{HeaderError, TlsError, check_ca_file, check_headers, client_tls};
 use crate::records::options::scalar_text;
 use crate::records::{ListDefaults, ReadOptions, ReadSpec, RecordError};
-
-/// Headers on one connection, at most.
-pub const MAX_HEADERS: usize = 32;
 
 /// Push (send the store's records) or pull (store what the peer sends).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,18 +37,18 @@ pub enum SpecError {
     UnknownMode(String),
     #[error("url '{url}': {reason}")]
     InvalidUrl { url: String, reason: String },
-    #[error("header '{0}': {1}")]
-    InvalidHeader(String, String),
-    #[error("at most {MAX_HEADERS} headers")]
-    TooManyHeaders,
+    #[error(transparent)]
+    Header(#[from] HeaderError),
+    #[error(transparent)]
+    NotANumber(#[from] crate::json_int::NotANumber),
     #[error("{0}")]
     InvalidOption(#[from] RecordError),
     #[error("{0}")]
     Rules(#[from] RuleSpecError),
     #[error("a pull connection stores what it receives: {0} applies to push only")]
     PushOnly(&'static str),
-    #[error("ca_file {path}: {reason}")]
-    CaFile { path: String, reason: String },
+    #[error(transparent)]
+    Tls(#[from] TlsError),
 }
 
 /// A connection as created (and persisted).
@@ -103,7 +101,8 @@ pub struct ConnectionSpec {
         skip_serializing_if = "Option::is_none"
     )]
     pub agg_default: Option<String>,
-    /// Push: alert rules evaluated on the records sent (SPEC §10).
+    /// Push: alert rules (`alerts::RuleSpec`), evaluated on the new records
+    /// the connection's filter passes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rules: Vec<RuleSpec>,
     /// `wss://`: a PEM file of CA certificates trusted besides the
@@ -134,7 +133,7 @@ impl ConnectionSpec {
         {
             return Err(SpecError::UnknownMode(mode.to_string()));
         }
-        crate::json_int::check_numbers(&raw, &["from"]).map_err(RecordError::InvalidParameter)?;
+        crate::json_int::check_numbers(&raw, &["from"])?;
         let spec: ConnectionSpec = serde_json::from_value(raw)
             .map_err(|e| RecordError::InvalidJson(format!("invalid connection: {e}")))?;
         spec.check(dt, max_records)?;
@@ -155,24 +154,12 @@ impl ConnectionSpec {
             if uri.scheme_str() != Some("wss") {
                 return Err(bad_url("ca_file is for wss:// URLs"));
             }
-            let certs = ca_certificates(path).map_err(|reason| SpecError::CaFile {
-                path: path.display().to_string(),
-                reason,
-            })?;
-            if certs.is_empty() {
-                return Err(SpecError::CaFile {
-                    path: path.display().to_string(),
-                    reason: "no PEM certificate in it".into(),
-                });
-            }
+            check_ca_file(path)?;
         }
         if uri.host().is_none_or(str::is_empty) {
             return Err(bad_url("it has no host"));
         }
-        if self.headers.len() > MAX_HEADERS {
-            return Err(SpecError::TooManyHeaders);
-        }
-        check_headers(&self.headers).map_err(|(name, why)| SpecError::InvalidHeader(name, why))?;
+        check_headers(&self.headers)?;
         if self.mode == Mode::Pull {
             let push_only = [
                 ("rules", !self.rules.is_empty()),
@@ -208,14 +195,8 @@ impl ConnectionSpec {
 
     /// The trust anchors of a `wss://` connection: the system's, plus
     /// those of `ca_file`.
-    pub fn tls_config(&self) -> Result<rustls::ClientConfig, SpecError> {
-        client_tls(self.ca_file.as_deref()).map_err(|reason| SpecError::CaFile {
-            path: self
-                .ca_file
-                .as_ref()
-                .map_or("(TLS settings)".into(), |p| p.display().to_string()),
-            reason,
-        })
+    pub fn tls_config(&self) -> Result<rustls::ClientConfig, TlsError> {
+        client_tls(self.ca_file.as_deref())
     }
 
     /// Pull: the unit of the timestamps received.
@@ -271,69 +252,6 @@ impl ConnectionSpec {
             .map(|k| (k.clone(), "[redacted]".to_string()))
             .collect()
     }
-}
-
-/// Checks header names and values (at most `MAX_HEADERS`); `Err` names
-/// the header at fault and why.
-pub(crate) fn check_headers(headers: &BTreeMap<String, String>) -> Result<(), (String, String)> {
-    if headers.len() > MAX_HEADERS {
-        return Err((String::new(), format!("at most {MAX_HEADERS} headers")));
-    }
-    for (name, value) in headers {
-        let fail = |e: &dyn std::fmt::Display| (name.clone(), e.to_string());
-        HeaderName::from_bytes(name.as_bytes()).map_err(|e| fail(&e))?;
-        HeaderValue::from_str(value).map_err(|e| fail(&e))?;
-    }
-    Ok(())
-}
-
-/// An HTTP client the server (or the CLI) uses to reach out: `tls` for
-/// `https://`, no proxy (like every outbound connection), no redirects
-/// (a redirect would take the request's headers, keys among them,
-/// elsewhere), and `timeout` for each request, connecting included.
-pub(crate) fn http_client(
-    tls: rustls::ClientConfig,
-    timeout: std::time::Duration,
-) -> Result<reqwest::Client, String> {
-    reqwest::Client::builder()
-        .use_preconfigured_tls(tls)
-        .timeout(timeout)
-        .connect_timeout(timeout)
-        .redirect(reqwest::redirect::Policy::none())
-        .no_proxy()
-        .build()
-        .map_err(|e| e.to_string())
-}
-
-/// A TLS client configuration (rustls on ring) trusting the system's
-/// roots and those of `ca_file`.
-pub(crate) fn client_tls(
-    ca_file: Option<&std::path::Path>,
-) -> Result<rustls::ClientConfig, String> {
-    let mut roots = rustls::RootCertStore::empty();
-    let native = rustls_native_certs::load_native_certs();
-    let _ = roots.add_parsable_certificates(native.certs);
-    if let Some(path) = ca_file {
-        let _ = roots.add_parsable_certificates(ca_certificates(path)?);
-    }
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(config)
-}
-
-/// The certificates of a PEM file.
-pub(crate) fn ca_certificates(
-    path: &std::path::Path,
-) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, String> {
-    use rustls::pki_types::pem::PemObject;
-    rustls::pki_types::CertificateDer::pem_file_iter(path)
-        .map_err(|e| e.to_string())?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! Outbound WebSocket connections (SPEC §7 pull, §8 push), as a `Kind`
+//! Outbound WebSocket connections (push: send a store's records to the
+//! peer; pull: store what the peer sends), as a `Kind`
 //! of the connection manager. A push runs a `records::live` feed from
 //! its cursor: the last record written to a healthy connection that the
 //! peer confirmed reading (a ping carrying the cursor after each batch;
@@ -19,16 +20,15 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
 
 use super::backoff::Backoff;
-use super::connection::{Connection, CursorProgress, Kind, Run, State};
-use super::manager::Connections;
+use super::connection::{Connection, CursorProgress, Env, Keeper, Kind, Run, SessionError, State};
 use super::spec::{ConnectionSpec, Mode};
 use crate::alerts;
-use crate::app::App;
+use crate::net::header_map;
 use crate::records::intake;
-use crate::records::live::{self, Confirm, Ending, Envelope, Feed, Incoming, Outgoing};
+use crate::records::live::{self, Confirm, Envelope, Feed};
+use crate::records::session::{Ending, Incoming, Outgoing};
 use crate::registry::{OpenStore, store_stopping};
 
 pub const CONNECTIONS_FILE: &str = "ws_connections.json";
@@ -57,26 +57,39 @@ impl Kind for ConnectionSpec {
         self.from.unwrap_or(0)
     }
 
-    fn registry(app: &App) -> &Connections<Self> {
-        &app.outbound.ws
-    }
-
     const PEER: &'static str = "peer";
 
     /// Alerts for the socket (when it has rules), waiting for it (bounded).
     type Life = Option<mpsc::Receiver<String>>;
 
-    fn start_life(app: &App, open: &Arc<OpenStore>, conn: &Arc<WsConnection>) -> Self::Life {
+    fn start_life(env: &Env, open: &Arc<OpenStore>, conn: &Arc<WsConnection>) -> Self::Life {
         // Alert rules follow the store whether the peer is there or not
         // (a webhook still fires).
-        (!conn.spec.rules.is_empty()).then(|| alerts::start(app, open, conn))
+        if conn.spec.rules.is_empty() {
+            return None;
+        }
+        let spec = &conn.spec;
+        let filter = spec
+            .read_spec(open.store.data_type(), env.limits.max_records)
+            .ok()
+            .and_then(|s| s.filter);
+        let alerting = alerts::Alerting {
+            connection_id: conn.id.clone(),
+            rules: spec.rules.clone(),
+            ca_file: spec.ca_file.clone(),
+            filter,
+            counters: Arc::clone(&conn.alerts),
+            from: conn.alerts_from,
+            stop: conn.stop.clone(),
+        };
+        Some(alerts::start(&env.shutdown, open, alerting))
     }
 
     async fn session(
         run: Run<'_, Self>,
         notices: &mut Self::Life,
         backoff: &mut Backoff,
-    ) -> Result<Ending, String> {
+    ) -> Result<Ending, SessionError> {
         let conn = run.conn;
         let socket = tokio::select! {
             d = dial(&conn.spec) => d?,
@@ -85,7 +98,17 @@ impl Kind for ConnectionSpec {
         conn.set_state(State::Connected);
         backoff.reset();
         Ok(match conn.spec.mode {
-            Mode::Push => push(run.app, run.open, conn, socket, notices.as_mut()).await,
+            Mode::Push => {
+                push(
+                    run.env,
+                    run.keeper,
+                    run.open,
+                    conn,
+                    socket,
+                    notices.as_mut(),
+                )
+                .await
+            }
             Mode::Pull => pull(run.open, conn, socket).await,
         })
     }
@@ -99,19 +122,11 @@ type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// Dials the connection's URL with its headers.
-async fn dial(spec: &ConnectionSpec) -> Result<Socket, String> {
-    let mut request = spec
-        .url
-        .as_str()
-        .into_client_request()
-        .map_err(|e| format!("bad request: {e}"))?;
-    for (k, v) in &spec.headers {
-        let name = HeaderName::from_bytes(k.as_bytes()).map_err(|e| e.to_string())?;
-        let value = HeaderValue::from_str(v).map_err(|e| e.to_string())?;
-        request.headers_mut().insert(name, value);
-    }
+async fn dial(spec: &ConnectionSpec) -> Result<Socket, SessionError> {
+    let mut request = spec.url.as_str().into_client_request()?;
+    request.headers_mut().extend(header_map(&spec.headers)?);
     let connector = if spec.url.starts_with("wss://") {
-        let config = spec.tls_config().map_err(|e| e.to_string())?;
+        let config = spec.tls_config()?;
         Some(tokio_tungstenite::Connector::Rustls(Arc::new(config)))
     } else {
         None
@@ -120,11 +135,8 @@ async fn dial(spec: &ConnectionSpec) -> Result<Socket, String> {
     let dialing = tokio_tungstenite::connect_async_tls_with_config(request, None, true, connector);
     match tokio::time::timeout(DIAL_TIMEOUT, dialing).await {
         Ok(Ok((socket, _))) => Ok(socket),
-        Ok(Err(e)) => Err(format!("cannot connect: {e}")),
-        Err(_) => Err(format!(
-            "cannot connect within {} s",
-            DIAL_TIMEOUT.as_secs()
-        )),
+        Ok(Err(e)) => Err(SessionError::WebSocket(e)),
+        Err(_) => Err(SessionError::DialTimeout(DIAL_TIMEOUT)),
     }
 }
 
@@ -143,7 +155,8 @@ fn to_message(o: Outgoing) -> Message {
 }
 
 async fn push(
-    app: &App,
+    env: &Env,
+    keeper: &dyn Keeper<ConnectionSpec>,
     open: &Arc<OpenStore>,
     conn: &Arc<WsConnection>,
     socket: Socket,
@@ -151,7 +164,7 @@ async fn push(
 ) -> Ending {
     let spec = match conn
         .spec
-        .read_spec(open.store.data_type(), app.limits.max_records)
+        .read_spec(open.store.data_type(), env.limits.max_records)
     {
         Ok(spec) => spec,
         Err(e) => return Ending::ReadFailed(e.to_string()),
@@ -183,7 +196,7 @@ async fn push(
     };
     let name = open.store.name().to_string();
     let mut progress = CursorProgress {
-        app,
+        keeper,
         name: &name,
         open,
         conn,

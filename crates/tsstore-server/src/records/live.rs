@@ -34,6 +34,7 @@ use super::encode::DataEncoding;
 use super::error::RecordResult;
 use super::options::ReadSpec;
 use super::pipeline;
+use super::session::{Ending, Incoming, Outgoing};
 use super::wrap::{Announcer, record_message};
 pub use super::wrap::{Envelope, data_message, window_message};
 use crate::registry::{OpenStore, Resume, commit_state, store_stopping};
@@ -42,112 +43,6 @@ use crate::registry::{OpenStore, Resume, commit_state, store_stopping};
 pub const READ_BATCH: usize = 256;
 /// Longest the partial window at a stop may wait for the peer.
 const PARTIAL_FLUSH_WAIT: Duration = Duration::from_secs(1);
-
-/// What the feed sends.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outgoing {
-    Text(String),
-    /// Raw bytes (`Envelope::Bare`).
-    Binary(Vec<u8>),
-    Ping,
-    /// A ping carrying a cursor (8 bytes, little-endian): the peer's pong
-    /// proves it has read everything sent before it.
-    Mark(i64),
-    /// A WebSocket close frame.
-    Close {
-        code: u16,
-        reason: String,
-    },
-}
-
-/// What the peer did, as far as the feed cares.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Incoming {
-    /// Anything but a close: the peer is alive.
-    Alive,
-    /// The pong of a `Mark`: the peer has read up to this cursor.
-    Confirmed(i64),
-    /// A close frame, an error, or the end of the stream.
-    Gone,
-}
-
-/// WebSocket close codes (RFC 6455 §7.4.1) the server sends.
-pub mod close_code {
-    pub const NORMAL: u16 = 1000;
-    pub const GOING_AWAY: u16 = 1001;
-    pub const PROTOCOL: u16 = 1002;
-    pub const INVALID_PAYLOAD: u16 = 1007;
-    pub const POLICY: u16 = 1008;
-    pub const TOO_BIG: u16 = 1009;
-    pub const INTERNAL: u16 = 1011;
-}
-
-/// Why a WebSocket session (a live feed, an ingest connection) ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Ending {
-    ServerStopping,
-    StoreDeleted,
-    StoreReset,
-    StoreClosed,
-    /// Nothing heard from the peer, not even a pong.
-    Idle,
-    /// An ingest connection sent no record for this long (pongs and pings
-    /// do not count).
-    NoRecords(Duration),
-    /// A message over this many bytes.
-    TooBig(usize),
-    /// A text message that is not UTF-8.
-    InvalidUtf8,
-    /// The peer broke the WebSocket protocol.
-    Protocol(String),
-    /// The peer closed, or a send failed.
-    PeerGone,
-    ReadFailed(String),
-}
-
-impl Ending {
-    /// The close frame to send for it (`None`: the peer is gone already).
-    /// The one table of close codes and reasons.
-    pub fn close_frame(&self) -> Option<Outgoing> {
-        use close_code::*;
-        let (code, reason) = match self {
-            Ending::ServerStopping => (GOING_AWAY, "the server is stopping".to_string()),
-            Ending::StoreDeleted => (GOING_AWAY, "the store is being deleted".to_string()),
-            Ending::StoreReset => (NORMAL, "the store was reset".to_string()),
-            Ending::StoreClosed => (GOING_AWAY, "the store was closed".to_string()),
-            Ending::Idle => (
-                POLICY,
-                "idle timeout: nothing heard from the peer".to_string(),
-            ),
-            Ending::NoRecords(d) => (
-                POLICY,
-                format!(
-                    "idle timeout: no record for {} s (server.ws_idle_timeout_ms)",
-                    d.as_secs()
-                ),
-            ),
-            Ending::TooBig(max) => (TOO_BIG, format!("message larger than {max} bytes")),
-            Ending::InvalidUtf8 => (
-                INVALID_PAYLOAD,
-                "a text message that is not valid UTF-8".to_string(),
-            ),
-            Ending::Protocol(why) => (PROTOCOL, format!("WebSocket protocol error: {why}")),
-            Ending::ReadFailed(why) => (INTERNAL, format!("reading the store failed: {why}")),
-            Ending::PeerGone => return None,
-        };
-        // A close reason may hold 123 bytes (a control frame's 125, less
-        // the code); cut at a character boundary.
-        let mut reason = reason;
-        if reason.len() > 123 {
-            let mut end = 123;
-            while !reason.is_char_boundary(end) {
-                end -= 1;
-            }
-            reason.truncate(end);
-        }
-        Some(Outgoing::Close { code, reason })
-    }
-}
 
 /// When a feed marks its cursor for the peer to confirm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,7 +1,8 @@
 //! Records, whatever carries them: intake (what a client sent → items a
 //! store takes), read options and the read spec they make, the read
 //! pipeline (expand once, filter, aggregate), the encoders, and the live
-//! feed (`live`, with `wrap` for its envelopes and schema messages).
+//! feed (`live`, with `wrap` for its envelopes and schema messages, and
+//! `session` for what a feed and its peer say to each other).
 //!
 //! Every transport goes through here: REST, WebSocket, the Unix socket,
 //! MQTT and outbound connections. Nothing in this module knows
@@ -15,6 +16,7 @@ pub mod intake;
 pub mod live;
 pub mod options;
 pub mod pipeline;
+pub mod session;
 mod wrap;
 
 pub use error::{RecordError, RecordResult};

@@ -8,7 +8,7 @@
 use tsstore::aggregate::Window;
 
 use super::encode::{DataEncoding, compact_window, push_names, push_window};
-use super::live::Outgoing;
+use super::session::Outgoing;
 
 /// How the feed wraps each record or window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,8 +24,9 @@ pub enum Envelope {
 }
 
 /// The names behind the indices of a compact feed, and how many of them
-/// the peer has been told (SPEC §9: `{"type":"schema","_schema":{..}}`);
-/// and how windows are wrapped.
+/// the peer has been told (a `{"type":"schema","_schema":{..}}` message
+/// mapping each index to its name, sent before the compact data that
+/// uses it); and how windows are wrapped.
 pub(super) struct Announcer {
     compact: bool,
     envelope: Envelope,

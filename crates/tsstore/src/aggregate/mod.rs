@@ -1,4 +1,5 @@
-//! Time-windowed aggregation of JSON records (§9 of the spec).
+//! Time-windowed aggregation of JSON records (`agg_window`, `agg_fields`,
+//! `agg_default`; functions `sum avg min max count first last`).
 //!
 //! Windows are aligned to multiples of their length since the epoch and
 //! reported at their end timestamp. Numeric fields get the requested

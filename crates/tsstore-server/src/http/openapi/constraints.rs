@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use crate::app::Limits;
+use crate::limits::Limits;
 
 /// A regex for the integers 1..=`max` in decimal, leading zeros allowed.
 fn up_to(max: u64) -> String {

@@ -261,7 +261,7 @@ fn examples(meets: Meets) -> Vec<ApiError> {
             ApiError::too_many_readers(1),
         ],
         Meets::Connections => vec![
-            OutboundError::Spec(SpecError::TooManyHeaders).into(),
+            OutboundError::Spec(SpecError::Header(crate::net::HeaderError::TooMany)).into(),
             OutboundError::Spec(SpecError::InvalidOption(RecordError::InvalidParameter(
                 "p".into(),
             )))

@@ -15,16 +15,30 @@ mod errors;
 
 use serde_json::{Value, json};
 
-use crate::app::Limits;
+use crate::limits::Limits;
 use constraints::{component_schemas, parameter_schema};
 use errors::{document_errors, operation_meets};
 
-/// The finished document as JSON text. Panics only if an operation is
-/// missing from `operation_meets`, which `tests` rule out.
-pub fn finish(doc: &utoipa::openapi::OpenApi, limits: &Limits) -> Result<String, String> {
-    let mut v = serde_json::to_value(doc).map_err(|e| e.to_string())?;
+/// Why the document could not be finished (`tests` rule each out).
+#[derive(Debug, thiserror::Error)]
+pub enum DocumentError {
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    #[error("the document has no paths")]
+    NoPaths,
+    #[error("{method} {path} ({id}) has no error table")]
+    NoErrorTable {
+        method: String,
+        path: String,
+        id: String,
+    },
+}
+
+/// The finished document as JSON text.
+pub fn finish(doc: &utoipa::openapi::OpenApi, limits: &Limits) -> Result<String, DocumentError> {
+    let mut v = serde_json::to_value(doc)?;
     let Some(paths) = v.get_mut("paths").and_then(Value::as_object_mut) else {
-        return Err("the document has no paths".into());
+        return Err(DocumentError::NoPaths);
     };
     for (path, item) in paths.iter_mut() {
         let Some(item) = item.as_object_mut() else {
@@ -32,8 +46,13 @@ pub fn finish(doc: &utoipa::openapi::OpenApi, limits: &Limits) -> Result<String,
         };
         for (method, op) in item.iter_mut() {
             let id = op["operationId"].as_str().unwrap_or_default().to_string();
-            let meets = operation_meets(&id)
-                .ok_or_else(|| format!("{method} {path} ({id}) has no error table"))?;
+            let Some(meets) = operation_meets(&id) else {
+                return Err(DocumentError::NoErrorTable {
+                    method: method.clone(),
+                    path: path.clone(),
+                    id,
+                });
+            };
             document_errors(op, meets);
             if let Some(params) = op.get_mut("parameters").and_then(Value::as_array_mut) {
                 for p in params {
@@ -57,5 +76,5 @@ pub fn finish(doc: &utoipa::openapi::OpenApi, limits: &Limits) -> Result<String,
             schemas.insert(name.to_string(), schema);
         }
     }
-    serde_json::to_string(&v).map_err(|e| e.to_string())
+    Ok(serde_json::to_string(&v)?)
 }

@@ -1,4 +1,4 @@
-//! MQTT connections (SPEC §8), as a `Kind` of the connection manager:
+//! MQTT connections, as a `Kind` of the connection manager:
 //! publish a store's records to a broker (the sink, `publish`), or store
 //! what is published on a topic filter (ingest, `subscribe`). Both run
 //! over rumqttc with QoS 1, dial `tcp://` or `ssl://` (rustls on ring,
@@ -20,10 +20,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 
 use super::backoff::Backoff;
-use super::connection::{Connection, Kind, Run};
-use super::manager::Connections;
-use crate::app::App;
-use crate::records::live::Ending;
+use super::connection::{Connection, Env, Kind, Run, SessionError};
+
+use crate::records::session::Ending;
 use crate::registry::OpenStore;
 pub use spec::{MqttMode, MqttSpec, MqttSpecError};
 
@@ -69,39 +68,30 @@ impl Kind for MqttSpec {
         }
     }
 
-    fn restarts(&self) -> Result<(), String> {
+    fn restarts(&self) -> Result<(), &'static str> {
         if self.is_one_shot() {
-            return Err(ONE_SHOT.into());
+            return Err(ONE_SHOT);
         }
         Ok(())
-    }
-
-    fn registry(app: &App) -> &Connections<Self> {
-        &app.outbound.mqtt
     }
 
     const PEER: &'static str = "broker";
 
     type Life = ();
 
-    fn start_life(_: &App, _: &Arc<OpenStore>, _: &Arc<MqttConnection>) {}
+    fn start_life(_: &Env, _: &Arc<OpenStore>, _: &Arc<MqttConnection>) {}
 
     async fn session(
         run: Run<'_, Self>,
         _: &mut (),
         backoff: &mut Backoff,
-    ) -> Result<Ending, String> {
-        let Run {
-            app,
-            name,
-            open,
-            conn,
-        } = run;
+    ) -> Result<Ending, SessionError> {
+        let Run { conn, .. } = run;
         // Not raced with the stop signal: each session ends itself on it
         // (a publish flushes its partial window, says DISCONNECT).
         match conn.spec.mode {
-            MqttMode::Publish => publish::session(app, name, open, conn, backoff).await,
-            MqttMode::Subscribe => subscribe::session(app, name, open, conn, backoff).await,
+            MqttMode::Publish => publish::session(run, backoff).await,
+            MqttMode::Subscribe => subscribe::session(run, backoff).await,
         }
     }
 
@@ -129,8 +119,13 @@ impl MqttSpec {
     }
 
     /// rumqttc's options for this connection.
-    fn options(&self, store: &str, id: &str, max_incoming: usize) -> Result<MqttOptions, String> {
-        let broker = self.broker().map_err(|e| e.to_string())?;
+    fn options(
+        &self,
+        store: &str,
+        id: &str,
+        max_incoming: usize,
+    ) -> Result<MqttOptions, SessionError> {
+        let broker = self.broker()?;
         let mut o = MqttOptions::new(self.client_id_for(store, id), broker.host, broker.port);
         o.set_keep_alive(KEEP_ALIVE)
             .set_max_packet_size(max_incoming, MAX_OUTGOING_PACKET);
@@ -138,7 +133,7 @@ impl MqttSpec {
             o.set_credentials(user.clone(), self.password.clone().unwrap_or_default());
         }
         if broker.tls {
-            let tls = super::spec::client_tls(self.ca_file.as_deref())?;
+            let tls = crate::net::client_tls(self.ca_file.as_deref())?;
             o.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
                 Arc::new(tls),
             )));
@@ -165,7 +160,7 @@ async fn dial(
     options: MqttOptions,
     requests: usize,
     stop: &CancellationToken,
-) -> Result<(AsyncClient, Events, AbortOnDropHandle<()>), String> {
+) -> Result<(AsyncClient, Events, AbortOnDropHandle<()>), SessionError> {
     let (client, mut events) = AsyncClient::new(options, requests);
     let mut net = events.network_options();
     net.set_connection_timeout(DIAL_TIMEOUT_SECS);
@@ -176,13 +171,13 @@ async fn dial(
             match events.poll().await {
                 Ok(Event::Incoming(Packet::ConnAck(_))) => return Ok(()),
                 Ok(_) => {}
-                Err(e) => return Err(format!("cannot connect: {e}")),
+                Err(e) => return Err(SessionError::Mqtt(Box::new(e))),
             }
         }
     };
     tokio::select! {
         connected = connected => connected?,
-        _ = stop.cancelled() => return Err("stopped while connecting".into()),
+        _ = stop.cancelled() => return Err(SessionError::Stopped),
     }
     let (tx, rx) = mpsc::channel(EVENT_QUEUE);
     let pump = tokio::spawn(async move {

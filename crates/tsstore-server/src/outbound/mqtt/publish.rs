@@ -21,12 +21,11 @@ use rumqttc::{AsyncClient, Event, Packet, QoS};
 use tokio::sync::mpsc;
 use tokio_util::sync::PollSender;
 
-use super::{Events, MqttConnection, dial};
-use crate::app::App;
+use super::{Events, MqttConnection, MqttSpec, dial};
 use crate::outbound::backoff::Backoff;
-use crate::outbound::connection::{CursorProgress, State};
-use crate::records::live::{self, Confirm, Ending, Envelope, Feed, Incoming, Outgoing};
-use crate::registry::OpenStore;
+use crate::outbound::connection::{CursorProgress, Run, SessionError, State};
+use crate::records::live::{self, Confirm, Envelope, Feed};
+use crate::records::session::{Ending, Incoming, Outgoing};
 
 /// Longest the goodbye (DISCONNECT) to the broker may take.
 const DISCONNECT_WAIT: Duration = Duration::from_secs(1);
@@ -38,18 +37,20 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// One session: dial, publish until the feed or the connection ends.
 /// `Err`: the broker could not be reached (nothing was sent).
 pub(super) async fn session(
-    app: &App,
-    name: &str,
-    open: &Arc<OpenStore>,
-    conn: &Arc<MqttConnection>,
+    run: Run<'_, MqttSpec>,
     backoff: &mut Backoff,
-) -> Result<Ending, String> {
+) -> Result<Ending, SessionError> {
+    let Run {
+        env,
+        keeper,
+        name,
+        open,
+        conn,
+    } = run;
     let spec = &conn.spec;
     let window = usize::from(spec.in_flight());
-    let read = spec
-        .read_spec(open.store.data_type(), app.limits.max_records)
-        .map_err(|e| e.to_string())?;
-    let mut options = spec.options(name, &conn.id, app.limits.max_message)?;
+    let read = spec.read_spec(open.store.data_type(), env.limits.max_records)?;
+    let mut options = spec.options(name, &conn.id, env.limits.max_message)?;
     options
         .set_clean_session(true)
         .set_inflight(spec.in_flight());
@@ -78,7 +79,7 @@ pub(super) async fn session(
     };
     let every = spec.persist_every();
     let mut progress = CursorProgress {
-        app,
+        keeper,
         name,
         open,
         conn,
@@ -131,7 +132,7 @@ struct Driver {
 
 impl Driver {
     /// Runs until the feed ends (`Ok`) or the connection fails (`Err`).
-    async fn run(mut self, mut from_feed: mpsc::Receiver<Outgoing>) -> Result<(), String> {
+    async fn run(mut self, mut from_feed: mpsc::Receiver<Outgoing>) -> Result<(), SessionError> {
         let mut sent: VecDeque<Sent> = VecDeque::new();
         // Marks of the feed: (publishes before it, cursor).
         let mut marks: VecDeque<(u64, i64)> = VecDeque::new();
@@ -159,8 +160,8 @@ impl Driver {
                         let _ = self.confirms.try_send(Incoming::Alive);
                     }
                     Some(Ok(_)) => {}
-                    Some(Err(e)) => return Err(format!("connection lost: {e}")),
-                    None => return Err("connection lost".into()),
+                    Some(Err(e)) => return Err(SessionError::Lost(Box::new(e))),
+                    None => return Err(SessionError::Closed),
                 },
                 message = from_feed.recv(), if room => match message {
                     Some(Outgoing::Text(text)) => {
@@ -188,13 +189,13 @@ impl Driver {
         }
     }
 
-    fn publish(&self, payload: Vec<u8>) -> Result<(), String> {
+    fn publish(&self, payload: Vec<u8>) -> Result<(), SessionError> {
         // The request queue holds the window and more, so it is never full
         // here: a refusal means the event loop has gone with the
         // connection (its error may still be on its way to us).
         self.client
             .try_publish(self.topic.as_str(), QoS::AtLeastOnce, false, payload)
-            .map_err(|e| format!("connection lost: cannot publish ({e})"))
+            .map_err(SessionError::Publish)
     }
 
     /// Confirms every mark whose publishes are all acknowledged.

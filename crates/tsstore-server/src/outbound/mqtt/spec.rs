@@ -1,5 +1,5 @@
 //! What an MQTT connection is asked to do (`POST .../mqtt/connections`,
-//! SPEC §8), checked once at create: the broker URL, the topic (a topic
+//! mode `publish` or `subscribe`), checked once at create: the broker URL, the topic (a topic
 //! to publish to, or a filter to subscribe to), the cursor and its
 //! persistence, credentials and read options. The same form is what
 //! `mqtt_connections.json` keeps.
@@ -51,8 +51,10 @@ pub enum MqttSpecError {
     Invalid(String),
     #[error("{0}")]
     InvalidOption(#[from] RecordError),
-    #[error("ca_file {path}: {reason}")]
-    CaFile { path: String, reason: String },
+    #[error(transparent)]
+    Tls(#[from] crate::net::TlsError),
+    #[error(transparent)]
+    NotANumber(#[from] crate::json_int::NotANumber),
 }
 
 /// An MQTT connection as created (and persisted).
@@ -164,8 +166,7 @@ impl MqttSpec {
         {
             return Err(MqttSpecError::UnknownMode(mode.to_string()));
         }
-        crate::json_int::check_numbers(&raw, &["from", "cursor_persist_interval", "in_flight"])
-            .map_err(MqttSpecError::Invalid)?;
+        crate::json_int::check_numbers(&raw, &["from", "cursor_persist_interval", "in_flight"])?;
         let spec: MqttSpec = serde_json::from_value(raw)
             .map_err(|e| RecordError::InvalidJson(format!("invalid connection: {e}")))?;
         spec.check(dt, max_records)?;
@@ -178,18 +179,7 @@ impl MqttSpec {
             if !broker.tls {
                 return Err(self.bad_url("ca_file is for ssl:// brokers"));
             }
-            let certs = crate::outbound::spec::ca_certificates(path).map_err(|reason| {
-                MqttSpecError::CaFile {
-                    path: path.display().to_string(),
-                    reason,
-                }
-            })?;
-            if certs.is_empty() {
-                return Err(MqttSpecError::CaFile {
-                    path: path.display().to_string(),
-                    reason: "no PEM certificate in it".into(),
-                });
-            }
+            crate::net::check_ca_file(path)?;
         }
         check_topic(&self.topic, self.mode == MqttMode::Subscribe)?;
         if let Some(id) = &self.client_id

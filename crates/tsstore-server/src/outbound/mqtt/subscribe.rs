@@ -12,17 +12,15 @@
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
 use rumqttc::{AsyncClient, Event, Packet, Publish, QoS};
 
-use super::{MqttConnection, dial};
-use crate::app::App;
+use super::{MqttConnection, MqttSpec, dial};
 use crate::outbound::backoff::Backoff;
-use crate::outbound::connection::State;
+use crate::outbound::connection::{Run, SessionError, State};
 use crate::records::intake::{self, Item};
-use crate::records::live::Ending;
+use crate::records::session::Ending;
 use crate::registry::{OpenStore, store_stopping};
 
 /// Messages stored together, at most.
@@ -39,21 +37,25 @@ const ACK_RETRY: std::time::Duration = std::time::Duration::from_millis(5);
 /// store ends. `Err`: the broker could not be reached or refused the
 /// subscription.
 pub(super) async fn session(
-    app: &App,
-    name: &str,
-    open: &Arc<OpenStore>,
-    conn: &Arc<MqttConnection>,
+    run: Run<'_, MqttSpec>,
     backoff: &mut Backoff,
-) -> Result<Ending, String> {
+) -> Result<Ending, SessionError> {
+    let Run {
+        env,
+        keeper: _,
+        name,
+        open,
+        conn,
+    } = run;
     let spec = &conn.spec;
     // A message is at most `max_message` bytes, plus its topic.
-    let max_incoming = app.limits.max_message + spec.topic.len() + 1024;
+    let max_incoming = env.limits.max_message + spec.topic.len() + 1024;
     let mut options = spec.options(name, &conn.id, max_incoming)?;
     options.set_clean_session(false).set_manual_acks(true);
     let (client, mut events, _pump) = dial(options, ACK_QUEUE, &conn.stop).await?;
     client
         .try_subscribe(spec.topic.as_str(), QoS::AtLeastOnce)
-        .map_err(|e| format!("cannot subscribe: {e}"))?;
+        .map_err(SessionError::Subscribe)?;
     conn.set_state(State::Connected);
     backoff.reset();
     let mut stopping = open.stopping.subscribe();
@@ -79,20 +81,17 @@ pub(super) async fn session(
                         .any(|c| matches!(c, rumqttc::SubscribeReasonCode::Failure));
                     if refused {
                         store(open, conn, &mut acks, batch);
-                        return Err(format!(
-                            "the broker refused the subscription to '{}'",
-                            spec.topic
-                        ));
+                        return Err(SessionError::SubscriptionRefused(spec.topic.clone()));
                     }
                 }
                 Some(Ok(_)) => {}
                 Some(Err(e)) => {
                     store(open, conn, &mut acks, batch);
-                    return Err(format!("connection lost: {e}"));
+                    return Err(SessionError::Lost(Box::new(e)));
                 }
                 None => {
                     store(open, conn, &mut acks, batch);
-                    return Err("connection lost".into());
+                    return Err(SessionError::Closed);
                 }
             }
             if batch.len() < BATCH {
