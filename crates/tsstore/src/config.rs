@@ -33,8 +33,12 @@ impl Default for Config {
 
 impl Config {
     pub fn validate(&self) -> Result<()> {
-        check_geometry(self.num_blocks, self.data_block_size, self.index_block_size)
-            .map_err(Error::InvalidConfig)?;
+        if let Err(fault) =
+            check_geometry(self.num_blocks, self.data_block_size, self.index_block_size)
+        {
+            // `InvalidConfig` carries a message: that is its public shape.
+            return Err(Error::InvalidConfig(format!("{fault}")));
+        }
         if self.encoding == Encoding::Compressed
             && self.num_blocks < crate::encoding::MIN_COMPRESSED_BLOCKS
         {

@@ -148,25 +148,33 @@ fn i64_at(b: &[u8], at: usize) -> i64 {
     u64_at(b, at) as i64
 }
 
+/// A geometry the format cannot hold. `Config::validate` answers it as
+/// `InvalidConfig`, the meta decoder as `Corrupt`: the same rule, two faults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum GeometryError {
+    #[error("num_blocks must be at least 1")]
+    NoBlocks,
+    #[error("data_block_size {0} must be a power of two between 64 and {MAX_BLOCK_SIZE}")]
+    DataBlockSize(u32),
+    #[error("index_block_size {0} must be a power of two between 16 and {MAX_BLOCK_SIZE}")]
+    IndexBlockSize(u32),
+}
+
 /// The geometries the format allows; `Config::validate` and the meta
 /// decoder both check with it, so a store that can be created can be opened.
 pub(crate) fn check_geometry(
     num_blocks: u32,
     data_block_size: u32,
     index_block_size: u32,
-) -> Result<(), String> {
+) -> Result<(), GeometryError> {
     if num_blocks == 0 {
-        return Err("num_blocks must be at least 1".into());
+        return Err(GeometryError::NoBlocks);
     }
     if !data_block_size.is_power_of_two() || !(64..=MAX_BLOCK_SIZE).contains(&data_block_size) {
-        return Err(format!(
-            "data_block_size {data_block_size} must be a power of two between 64 and {MAX_BLOCK_SIZE}"
-        ));
+        return Err(GeometryError::DataBlockSize(data_block_size));
     }
     if !index_block_size.is_power_of_two() || !(16..=MAX_BLOCK_SIZE).contains(&index_block_size) {
-        return Err(format!(
-            "index_block_size {index_block_size} must be a power of two between 16 and {MAX_BLOCK_SIZE}"
-        ));
+        return Err(GeometryError::IndexBlockSize(index_block_size));
     }
     Ok(())
 }

@@ -12,6 +12,8 @@
 //! non-decreasing from tail to head, strictly increasing over primary
 //! blocks, which is what the binary searches rely on.
 
+use crate::error::Error;
+
 /// Sentinel in `counts` for a block whose objects have not been counted
 /// (blocks found on disk at open are not scanned).
 pub(crate) const UNKNOWN_COUNT: u32 = u32::MAX;
@@ -78,8 +80,9 @@ impl RingIndex {
     }
 
     /// Rebuilds the live range from on-disk index timestamps (tail first).
-    /// Returns a description of the first inconsistency, if any.
-    pub fn load(&mut self, tail: u32, live_ts: &[i64]) -> Result<(), String> {
+    /// An inconsistency means the index file contradicts itself: `Corrupt`,
+    /// naming the first block at fault.
+    pub fn load(&mut self, tail: u32, live_ts: &[i64]) -> Result<(), Error> {
         self.tail = tail;
         self.len = 0;
         let mut prev = 0i64;
@@ -87,16 +90,18 @@ impl RingIndex {
             let phys = self.phys(i as u32);
             let key = if ts > 0 {
                 if ts <= prev {
-                    return Err(format!(
+                    return Err(Error::Corrupt(format!(
                         "index entry of block {phys} ({ts}) is not after the previous block ({prev})"
-                    ));
+                    )));
                 }
                 prev = ts;
                 ts
             } else if ts == 0 && i > 0 {
                 -prev
             } else {
-                return Err(format!("index entry of block {phys} is invalid ({ts})"));
+                return Err(Error::Corrupt(format!(
+                    "index entry of block {phys} is invalid ({ts})"
+                )));
             };
             self.keys[phys as usize] = key;
             self.counts[phys as usize] = if key > 0 { UNKNOWN_COUNT } else { 0 };

@@ -83,9 +83,11 @@ pub use payload::{check as check_payload, validate as validate_payload};
 pub use precision::{ParsePrecisionError, Precision};
 pub use query::READ_BATCH_BYTES;
 pub use record::{ObjectHandle, Record};
-pub use schema::{Field, FieldType, MAX_FIELD_NAME, MAX_FIELDS, Schema, SchemaDoc, SchemaError};
+pub use schema::{
+    Field, FieldType, MAX_FIELD_NAME, MAX_FIELDS, Schema, SchemaDoc, SchemaError, SchemaFileError,
+};
 pub use store::{Records, SCHEMA_FILE, Stats, Store, StoreFiles, TruncateReport};
-pub use time::{now_ns, parse_rfc3339, rfc3339};
+pub use time::{ParseTimeError, now_ns, parse_rfc3339, rfc3339};
 
 /// Byte layout constants and codecs, public for tools and layout tests.
 pub mod layout {

@@ -95,7 +95,7 @@ pub(crate) fn load_state(
         }
     }
     let mut ring = RingIndex::new(n);
-    ring.load(tail, &live).map_err(Error::Corrupt)?;
+    ring.load(tail, &live)?;
     let mut writer = Writer::new(*meta);
     ring.set_checksum_seed(writer.checksum_seed());
     writer.set_newest(ring.newest());

@@ -62,12 +62,22 @@ pub(crate) fn format_duration_ns(ns: i64) -> String {
         )
 }
 
+/// A text `parse_rfc3339` cannot read; it keeps the text so the message
+/// can quote it and a caller can show it next to its own flag or field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("'{text}' is not an RFC 3339 time such as 2026-11-28T10:20:00Z")]
+pub struct ParseTimeError {
+    pub text: String,
+}
+
 /// Parses an RFC 3339 time (`2026-11-28T10:20:00Z`, `...T10:20:00.5+01:00`;
 /// a space may stand for the `T`) into nanoseconds since the epoch.
-pub fn parse_rfc3339(text: &str) -> Result<i64, String> {
-    let bad = || format!("'{text}' is not an RFC 3339 time such as 2026-11-28T10:20:00Z");
+pub fn parse_rfc3339(text: &str) -> Result<i64, ParseTimeError> {
+    let bad = || ParseTimeError {
+        text: text.to_string(),
+    };
     let b = text.as_bytes();
-    let num = |range: std::ops::Range<usize>| -> Result<i64, String> {
+    let num = |range: std::ops::Range<usize>| -> Result<i64, ParseTimeError> {
         let part = b.get(range).ok_or_else(bad)?;
         if part.is_empty() || !part.iter().all(u8::is_ascii_digit) {
             return Err(bad());

@@ -177,7 +177,7 @@ impl Schema {
         match for_each_entry(record, |key, value: Scalar| entries.push((key, value))) {
             Ok(Shape::Object) => {}
             Ok(Shape::Other(kind)) => return Err(SchemaError::NotAnObject(kind)),
-            Err(e) => return Err(SchemaError::InvalidJson(e.to_string())),
+            Err(e) => return Err(SchemaError::InvalidJson(e)),
         }
         let mut checked = Vec::with_capacity(entries.len());
         for (key, value) in entries {

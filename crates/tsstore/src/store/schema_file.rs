@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::atomic_file::atomic_write;
 use crate::error::Result;
-use crate::schema::{Field, Schema, SchemaDoc, SchemaError};
+use crate::schema::{Field, Schema, SchemaDoc, SchemaError, SchemaFileError};
 
 pub const SCHEMA_FILE: &str = "schema.json";
 
@@ -44,20 +44,17 @@ impl SchemaState {
             match fs::read(dir.join(SCHEMA_FILE)) {
                 Ok(bytes) => {
                     history = serde_json::from_slice(&bytes)
-                        .map_err(|e| SchemaError::BadFile(e.to_string()))?;
+                        .map_err(|e| SchemaError::BadFile(SchemaFileError::Json(e)))?;
                     let doc = history
                         .schemas
                         .get(&history.current_version.to_string())
-                        .ok_or_else(|| {
-                            SchemaError::BadFile(format!(
-                                "current_version {} is not among its schemas",
-                                history.current_version
-                            ))
-                        })?;
+                        .ok_or(SchemaError::BadFile(SchemaFileError::NoCurrentVersion(
+                            history.current_version,
+                        )))?;
                     // Names are not re-checked: a file written by another
                     // implementation may use names tsstore would not create.
                     let schema = Schema::build(doc.version, doc.fields.clone())
-                        .map_err(|e| SchemaError::BadFile(e.to_string()))?;
+                        .map_err(|e| SchemaError::BadFile(SchemaFileError::Invalid(Box::new(e))))?;
                     current = Some(Arc::new(schema));
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
