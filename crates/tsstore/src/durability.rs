@@ -6,6 +6,8 @@
 //! pointers (meta, index) are made durable at checkpoints, which recovery
 //! starts from.
 
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -190,6 +192,54 @@ pub(crate) trait FlushTarget: Send + 'static {
     fn checkpoint(&self) -> Result<()>;
 }
 
+/// A failure of the background flusher, wrapped so its message says where
+/// it came from while `io::Error::kind` stays the original's (a full disk
+/// stays `StorageFull`, which the server answers with 507).
+#[derive(Debug, thiserror::Error)]
+#[error("background sync failed: {0}")]
+struct BackgroundSyncError(io::Error);
+
+/// The flusher's last failure, kept until a write or a sync reports it.
+///
+/// Reported once: the caller that gets it learns that records it or others
+/// were acknowledged since the last good checkpoint may not be durable;
+/// the call after it runs normally (if the disk is still failing, the
+/// flusher's next attempt fails and reports again). A later successful
+/// checkpoint does not clear it, so a failure is never silently lost.
+#[derive(Debug, Default)]
+pub(crate) struct FlushFault {
+    /// Mirrors `error.is_some()` so writes check it without the lock;
+    /// changed only with the lock held.
+    pending: AtomicBool,
+    error: Mutex<Option<Error>>,
+}
+
+impl FlushFault {
+    fn set(&self, error: Error) {
+        let error = match error {
+            Error::Io(e) => Error::Io(io::Error::new(e.kind(), BackgroundSyncError(e))),
+            other => other,
+        };
+        let mut slot = mutex_lock(&self.error);
+        // The last failure wins: it describes the disk as it is now.
+        *slot = Some(error);
+        self.pending.store(true, Ordering::Release);
+    }
+
+    /// The failure not reported yet, if any, as an `Err`.
+    pub fn take(&self) -> Result<()> {
+        if !self.pending.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let mut slot = mutex_lock(&self.error);
+        self.pending.store(false, Ordering::Release);
+        match slot.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
 /// The `Interval` policy's background thread: a checkpoint with fsync
 /// every interval, skipped while nothing was written (no wear when idle).
 #[derive(Debug)]
@@ -199,12 +249,12 @@ pub(crate) struct Flusher {
 }
 
 impl Flusher {
-    /// Starts the thread; a failure of either step is kept in `error`
-    /// (the last one wins) for the store's next `sync` to report.
+    /// Starts the thread; a failure of either step is kept in `fault` for
+    /// the store's next write or sync to report.
     pub fn start(
         interval: Duration,
         target: impl FlushTarget,
-        error: Arc<Mutex<Option<String>>>,
+        fault: Arc<FlushFault>,
     ) -> Result<Flusher> {
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let signal = Arc::clone(&stop);
@@ -226,10 +276,10 @@ impl Flusher {
                         return;
                     }
                     if let Err(e) = target.write_back() {
-                        *mutex_lock(&error) = Some(e.to_string());
+                        fault.set(e);
                     }
                     if let Err(e) = target.checkpoint() {
-                        *mutex_lock(&error) = Some(e.to_string());
+                        fault.set(e);
                     }
                 }
             })?;

@@ -5,12 +5,13 @@
 //! independently survives or is lost, and one of them may be torn (only a
 //! prefix of whole 512-byte sectors reaches the disk). A shared write
 //! budget lets a test stop "the process" at any write inside an operation:
-//! once spent, every I/O call fails.
+//! once spent, every I/O call fails. The same shared state can play a full
+//! disk: every `sync_data` fails with `StorageFull` (ENOSPC) until freed.
 
 use std::io;
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 use crate::io::StoreFile;
 use crate::lock::mutex_lock;
@@ -18,24 +19,61 @@ use crate::lock::mutex_lock;
 /// Granularity of a torn write.
 pub const SECTOR: u64 = 512;
 
-/// Writes left before the simulated process dies; shared by a store's files.
-#[derive(Debug, Clone, Default)]
-pub struct WriteBudget(Arc<AtomicI64>);
+/// Writes left before the simulated process dies, and whether the disk is
+/// full; shared by a store's files.
+#[derive(Debug, Clone)]
+pub struct WriteBudget {
+    left: Arc<AtomicI64>,
+    full: Arc<AtomicBool>,
+}
+
+impl Default for WriteBudget {
+    /// No writes left: the process is gone until `set` (what a budget
+    /// created for a test that sets it at once starts from).
+    fn default() -> WriteBudget {
+        WriteBudget {
+            left: Arc::new(AtomicI64::new(0)),
+            full: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
 
 impl WriteBudget {
     /// No limit.
     pub fn unlimited() -> WriteBudget {
-        WriteBudget(Arc::new(AtomicI64::new(i64::MAX)))
+        let budget = WriteBudget::default();
+        budget.set(i64::MAX);
+        budget
     }
 
     /// The process dies at the `n`-th write (or sync) from now.
     pub fn set(&self, n: i64) {
-        self.0.store(n, Ordering::SeqCst);
+        self.left.store(n, Ordering::SeqCst);
+    }
+
+    /// From now on every `sync_data` fails with `StorageFull`, as fsync
+    /// does when the filesystem cannot place data it accepted (thin
+    /// provisioning, delayed allocation). Writes still succeed: a store's
+    /// blocks were reserved at creation, so a full disk shows at the sync.
+    pub fn fill_disk(&self) {
+        self.full.store(true, Ordering::SeqCst);
+    }
+
+    /// Room again: syncs succeed.
+    pub fn free_disk(&self) {
+        self.full.store(false, Ordering::SeqCst);
     }
 
     fn spend(&self) -> io::Result<()> {
-        if self.0.fetch_sub(1, Ordering::SeqCst) <= 0 {
+        if self.left.fetch_sub(1, Ordering::SeqCst) <= 0 {
             return Err(io::Error::other("simulated crash: the process is gone"));
+        }
+        Ok(())
+    }
+
+    fn check_room(&self) -> io::Result<()> {
+        if self.full.load(Ordering::SeqCst) {
+            return Err(io::Error::from(io::ErrorKind::StorageFull));
         }
         Ok(())
     }
@@ -142,6 +180,7 @@ impl StoreFile for SimFile {
 
     fn sync_data(&self) -> io::Result<()> {
         self.budget.spend()?;
+        self.budget.check_room()?;
         let mut st = mutex_lock(&self.state);
         st.durable = st.current.clone();
         st.pending.clear();
@@ -194,5 +233,17 @@ mod tests {
         f.write_all_at(b"x", 0).unwrap();
         assert!(f.write_all_at(b"y", 1).is_err());
         assert!(f.sync_data().is_err());
+    }
+
+    #[test]
+    fn a_full_disk_fails_syncs_until_freed() {
+        let budget = WriteBudget::unlimited();
+        let f = SimFile::new(64, budget.clone());
+        budget.fill_disk();
+        f.write_all_at(b"x", 0).unwrap();
+        let e = f.sync_data().unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::StorageFull);
+        budget.free_disk();
+        f.sync_data().unwrap();
     }
 }

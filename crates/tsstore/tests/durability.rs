@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 
 use tsstore::{Config, DataType, Error, Store, SyncPolicy};
 
+mod common;
+
 fn cfg() -> Config {
     Config {
         num_blocks: 64,
@@ -64,6 +66,55 @@ fn interval_flusher_checkpoints_in_the_background() {
     store.close().unwrap();
     let store = Store::open_with(dir.path(), "s", SyncPolicy::Never).unwrap();
     assert_eq!(store.get_by_time(1).unwrap().data, b"hello");
+}
+
+/// A full disk found by the background flusher reaches the next write as
+/// `Error::Io` of kind `StorageFull` (the server's 507), once; with room
+/// again, writes and syncs succeed.
+#[test]
+fn a_full_disk_found_by_the_flusher_fails_the_next_write() {
+    for encoding in [tsstore::Encoding::Raw, tsstore::Encoding::Compressed] {
+        let config = Config {
+            encoding,
+            data_type: DataType::Json,
+            ..cfg()
+        };
+        let budget = tsstore::sim::WriteBudget::unlimited();
+        let files = common::sim_files(&config, &budget, &mut Vec::new());
+        let policy = SyncPolicy::Interval(Duration::from_millis(5));
+        let store = Store::create_on("s", files, config, policy).unwrap();
+        store.put(1, b"{\"v\":1}").unwrap();
+        budget.fill_disk();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut ts = 1;
+        let err = loop {
+            assert!(Instant::now() < deadline, "{encoding:?}: no write failed");
+            std::thread::sleep(Duration::from_millis(10));
+            ts += 1;
+            if let Err(e) = store.put(ts, b"{\"v\":2}") {
+                break e;
+            }
+        };
+        match &err {
+            Error::Io(e) => assert_eq!(e.kind(), std::io::ErrorKind::StorageFull, "{err}"),
+            other => panic!("{encoding:?}: expected an I/O error, got {other}"),
+        }
+        assert!(err.to_string().contains("background sync"), "{err}");
+
+        budget.free_disk();
+        // Failures the flusher met between the write above and the freeing
+        // may still wait to be reported, one per ring (a compressed store
+        // has two): each is reported once, then syncs succeed.
+        std::thread::sleep(Duration::from_millis(50));
+        let mut attempts = 0;
+        while let Err(e) = store.sync() {
+            attempts += 1;
+            assert!(attempts <= 2, "{encoding:?}: sync still fails: {e}");
+        }
+        store.put(ts + 1, b"{\"v\":3}").unwrap();
+        store.sync().unwrap();
+        store.close().unwrap();
+    }
 }
 
 #[test]

@@ -377,7 +377,7 @@ impl Store {
             sync,
             commit: GroupCommit::default(),
             flusher: None,
-            flush_error: Arc::new(Mutex::new(None)),
+            flush_fault: Arc::default(),
             schema,
             commits: CommitNotifier::default(),
             compressed: None,
@@ -406,7 +406,7 @@ impl Store {
                     index: Arc::clone(&store.index),
                     meta: Arc::clone(&store.meta_file),
                 },
-                Arc::clone(&store.flush_error),
+                Arc::clone(&store.flush_fault),
             )?);
         }
         Ok(store)

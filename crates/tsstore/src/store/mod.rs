@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use crate::config::Config;
-use crate::durability::{Flusher, GroupCommit, SyncPolicy};
+use crate::durability::{FlushFault, Flusher, GroupCommit, SyncPolicy};
 use crate::encoding::compressed::{Compressed, Compression};
 use crate::error::Result;
 use crate::format::Meta;
@@ -109,8 +109,9 @@ pub struct Store {
     sync: SyncPolicy,
     commit: GroupCommit,
     flusher: Option<Flusher>,
-    /// A failure of the background flusher, reported by the next `sync`.
-    flush_error: Arc<Mutex<Option<String>>>,
+    /// A failure of the background flusher, reported by the next write
+    /// or `sync`.
+    flush_fault: Arc<FlushFault>,
     /// The schema of a schema store (empty for other types).
     pub(crate) schema: SchemaState,
     /// Signals commits and resets to watchers and callbacks (in a
@@ -263,6 +264,7 @@ impl Store {
     /// Runs a modification under the writer and, under `Always`, returns
     /// only once it is durable (sharing the fsync with concurrent writers).
     fn write<T>(&self, f: impl FnOnce(&mut Writer, &Ctx) -> Result<T>) -> Result<T> {
+        self.flush_fault.take()?;
         let entered = (self.sync == SyncPolicy::Always).then(|| self.commit.enter());
         let (out, ticket) = self.with_writer(|w, ctx| {
             let out = f(w, ctx)?;

@@ -9,7 +9,7 @@ use super::Store;
 use crate::encoding::compressed::Compressed;
 use crate::error::{Error, Result};
 use crate::format::{DataType, OBJ_DELETED};
-use crate::lock::{mutex_lock, write_lock};
+use crate::lock::write_lock;
 use crate::record::ObjectHandle;
 use crate::schema::SchemaError;
 
@@ -57,8 +57,16 @@ impl Store {
             }
             intake.add(ts, &self.check_payload(p)?);
         }
-        self.check_writable()?;
+        self.check_compressed_writable()?;
         c.put(intake)
+    }
+
+    /// A write to a compressed store goes to its staging ring, which
+    /// reports its own flusher's failure; the frames' ring's is reported
+    /// here, so a full disk found by either reaches the writer.
+    fn check_compressed_writable(&self) -> Result<()> {
+        self.check_writable()?;
+        self.flush_fault.take()
     }
 
     /// Refuses timestamps further ahead of the wall clock than
@@ -114,7 +122,7 @@ impl Store {
         self.check_future(timestamp)?;
         let payload = self.check_payload(payload)?;
         if let Some(c) = &self.compressed {
-            self.check_writable()?;
+            self.check_compressed_writable()?;
             return c.put_one(Some(timestamp), &payload);
         }
         self.write(|w, ctx| {
@@ -129,7 +137,7 @@ impl Store {
     pub fn put_now(&self, payload: &[u8]) -> Result<ObjectHandle> {
         let payload = self.check_payload(payload)?;
         if let Some(c) = &self.compressed {
-            self.check_writable()?;
+            self.check_compressed_writable()?;
             return c.put_one(None, &payload);
         }
         self.write(|w, ctx| {
@@ -186,7 +194,7 @@ impl Store {
     /// Soft-deletes exactly the object at `timestamp`; its neighbours stay.
     pub fn delete_by_time(&self, timestamp: i64) -> Result<()> {
         if let Some(c) = &self.compressed {
-            self.check_writable()?;
+            self.check_compressed_writable()?;
             return c.delete_by_time(self, timestamp);
         }
         self.write(|w, ctx| {
@@ -233,11 +241,7 @@ impl Store {
     }
 
     pub(crate) fn sync_ring(&self) -> Result<()> {
-        if let Some(e) = mutex_lock(&self.flush_error).take() {
-            return Err(Error::Io(std::io::Error::other(format!(
-                "background sync failed: {e}"
-            ))));
-        }
+        self.flush_fault.take()?;
         self.with_writer(|w, ctx| w.checkpoint(ctx, true))
     }
 }
