@@ -11,6 +11,7 @@ pub mod columns;
 pub(crate) mod compressed;
 pub mod frame;
 pub mod split;
+mod varint;
 
 pub use compressed::{Compression, MIN_COMPRESSED_BLOCKS, STAGING, staging_blocks};
 pub use frame::{FrameCodec, FrameError};

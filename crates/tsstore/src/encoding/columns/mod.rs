@@ -31,78 +31,13 @@
 mod read;
 mod write;
 
+pub use crate::encoding::split::laid::Laid;
+pub use crate::encoding::varint::BodyError;
 pub use read::{BodyView, decode, find};
-pub use write::{Laid, Prepared, encode};
+pub use write::{Prepared, encode};
 
 /// Most templates one frame keeps; records of further shapes are raw.
 pub const MAX_TEMPLATES: usize = 64;
-/// Most keys a template has; wider records are raw.
-pub const MAX_KEYS: usize = 256;
-
-/// Why a body cannot be read back (a bug or damage the frame's checksum
-/// did not catch; callers treat it as corruption).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("compressed frame body: {0}")]
-pub struct BodyError(pub &'static str);
-
-pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push(v as u8 | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-/// Reads forward through a body.
-struct Cursor<'a> {
-    b: &'a [u8],
-    i: usize,
-}
-
-impl<'a> Cursor<'a> {
-    #[inline]
-    fn varint(&mut self) -> Result<u64, BodyError> {
-        // Most are one byte (value lengths, shapes); the rest a few
-        // (timestamp steps), read from one slice without a check each.
-        let rest = &self.b[self.i.min(self.b.len())..];
-        let mut v = 0u64;
-        for (k, &byte) in rest.iter().take(10).enumerate() {
-            v |= u64::from(byte & 0x7f) << (7 * k as u32);
-            if byte < 0x80 {
-                self.i += k + 1;
-                return Ok(v);
-            }
-        }
-        Err(BodyError(if rest.len() < 10 {
-            "truncated varint"
-        } else {
-            "varint longer than 64 bits"
-        }))
-    }
-
-    /// A count that cannot exceed what is left of the body.
-    #[inline]
-    fn count(&mut self) -> Result<usize, BodyError> {
-        let v = self.varint()?;
-        if v > (self.b.len() - self.i) as u64 + 1 {
-            return Err(BodyError("count larger than the body"));
-        }
-        Ok(v as usize)
-    }
-
-    fn bytes(&mut self, len: usize) -> Result<&'a [u8], BodyError> {
-        let end = self
-            .i
-            .checked_add(len)
-            .ok_or(BodyError("length overflow"))?;
-        let s = self
-            .b
-            .get(self.i..end)
-            .ok_or(BodyError("truncated bytes"))?;
-        self.i = end;
-        Ok(s)
-    }
-}
 
 /// Rebuilds a templated record into `out`.
 fn rebuild(out: &mut Vec<u8>, keys: &[&[u8]], values: &[&[u8]]) {

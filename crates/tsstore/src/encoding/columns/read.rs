@@ -3,7 +3,8 @@
 
 use std::ops::Range;
 
-use super::{BodyError, Cursor, rebuild};
+use super::rebuild;
+use crate::encoding::varint::{BodyError, Cursor};
 
 /// A parsed body: where every piece of every record lies, so that one
 /// record can be rebuilt without the others (a lookup by time rebuilds

@@ -3,7 +3,7 @@
 //!
 //! A JSON store's batch insert splits each record in the same pass that
 //! checks it is JSON (`Splitter`, over `json_scan::compact_object`) and
-//! lays its values out in columns (`columns::Laid`), so the framer only
+//! lays its values out in columns (`laid::Laid`), so the framer only
 //! copies runs of rows: splitting had been a third of the framer's time,
 //! the thread that bounds batch ingest, and copying values one by one a
 //! quarter of the rest. Records not
@@ -13,9 +13,14 @@
 //! only if it is written exactly `{"k":v,...}`, so putting its pieces
 //! back together gives the very same bytes.
 
+pub mod laid;
+
 use std::sync::Arc;
 
-use super::columns::{Laid, MAX_KEYS};
+use laid::Laid;
+
+/// Most keys a template has; wider records are raw.
+pub const MAX_KEYS: usize = 256;
 
 /// A record shape: its keys as written, in order. Shared (`Arc`) by the
 /// records split with it, so the framer knows them the same without
