@@ -243,7 +243,9 @@ fn examples(meets: Meets) -> Vec<ApiError> {
                 name: "f".into(),
                 index: 1,
             }),
-            E::Schema(SchemaError::BadFile("b".into())),
+            E::Schema(SchemaError::BadFile(
+                tsstore::SchemaFileError::NoCurrentVersion(2),
+            )),
             io(),
         ]),
         Meets::Disk => store(vec![io()]),
