@@ -28,6 +28,26 @@ use crate::metrics::StoreMetrics;
 use crate::provision::{self, ProvisionError};
 use crate::store_settings::{SettingsError, StoreSettings};
 
+/// A task on the blocking pool that did not finish: it panicked, or the
+/// runtime cancelled it (the server is stopping).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TaskFailed {
+    #[error("a store task panicked")]
+    Panicked,
+    #[error("a store task was cancelled")]
+    Cancelled,
+}
+
+impl From<tokio::task::JoinError> for TaskFailed {
+    fn from(e: tokio::task::JoinError) -> TaskFailed {
+        if e.is_panic() {
+            TaskFailed::Panicked
+        } else {
+            TaskFailed::Cancelled
+        }
+    }
+}
+
 /// What can go wrong opening, creating or deleting a store.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
@@ -44,8 +64,8 @@ pub enum RegistryError {
     /// Creating the store or its first key failed (nothing is left).
     #[error(transparent)]
     Provision(#[from] ProvisionError),
-    #[error("a store task failed: {0}")]
-    Task(String),
+    #[error(transparent)]
+    Task(#[from] TaskFailed),
     #[error("a lock was poisoned by an earlier panic")]
     Poisoned,
     /// The store's `settings.json` cannot be read or written.
@@ -481,7 +501,7 @@ impl Registry {
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> RegistryResult<T> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| RegistryError::Task(e.to_string()))
+        .map_err(|e| RegistryError::Task(e.into()))
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! The evaluation task of one push connection with rules: it follows the
 //! store from the newest record when the connection was created or
 //! restored (rules are about new readings), the way a live reader does
-//! (`READ_BATCH` records at a time on the blocking pool, then a wait for
+//! (`records::follow`: a batch at a time on the blocking pool, then a wait for
 //! the next commit), applies the connection's filter, parses each record
 //! once, and evaluates every rule with its cooldown.
 //!
@@ -26,8 +26,8 @@ use tsstore::rules::Rule;
 use super::AlertCounters;
 use super::rule::RuleSpec;
 use super::webhook::{self, Webhook};
-use crate::records::live::{READ_BATCH, read_step};
-use crate::registry::{OpenStore, Resume, commit_state, store_stopping};
+use crate::records::follow::{Follower, Moved};
+use crate::registry::OpenStore;
 use crate::shutdown::Shutdown;
 
 /// Alerts waiting to be sent on the connection's socket, at most.
@@ -64,7 +64,7 @@ pub fn start(
     alerting: Alerting,
 ) -> mpsc::Receiver<String> {
     let (notices, notices_rx) = mpsc::channel(NOTICE_QUEUE);
-    let follower = Follower {
+    let evaluator = Evaluator {
         open: Arc::clone(open),
         armed: arm(shutdown, &alerting),
         connection_id: alerting.connection_id,
@@ -72,7 +72,7 @@ pub fn start(
         notices,
         counters: alerting.counters,
     };
-    shutdown.spawn(follower.run(alerting.from, alerting.stop));
+    shutdown.spawn(evaluator.run(alerting.from, alerting.stop));
     notices_rx
 }
 
@@ -119,7 +119,7 @@ fn arm(shutdown: &Shutdown, alerting: &Alerting) -> Vec<Armed> {
         .collect()
 }
 
-struct Follower {
+struct Evaluator {
     open: Arc<OpenStore>,
     connection_id: String,
     armed: Vec<Armed>,
@@ -128,60 +128,41 @@ struct Follower {
     counters: Arc<AlertCounters>,
 }
 
-impl Follower {
+impl Evaluator {
     async fn run(mut self, from: i64, stop: CancellationToken) {
-        let open = Arc::clone(&self.open);
-        let mut stopping = open.stopping.subscribe();
-        // Subscribed before the first read: nothing committed after it is missed.
-        let mut commits = open.commits();
-        let Some(mut seen) = commit_state(&commits.borrow_and_update()) else {
+        let Some(mut follower) = Follower::new(&self.open, from) else {
             return;
         };
-        let mut cursor = from;
         loop {
-            let step = {
-                let open = Arc::clone(&open);
-                tokio::task::spawn_blocking(move || read_step(&open, cursor)).await
-            };
-            let step = match step {
-                Ok(Ok(step)) => step,
-                Ok(Err(e)) => {
+            let cursor = follower.cursor();
+            let step = match follower.step().await {
+                Ok(step) => step,
+                Err(e) => {
                     tracing::warn!(connection = %self.connection_id, "alert rules stopped: reading the store failed: {e}");
                     return;
                 }
-                Err(_) => return,
             };
             if step.oldest_after_cursor.is_some() && cursor > 0 {
                 self.counters.evaluation_gaps.fetch_add(1, Relaxed);
             }
-            let caught_up = step.records.len() < READ_BATCH;
             for rec in &step.records {
-                cursor = rec.timestamp();
                 self.evaluate(rec.timestamp(), &rec.data);
             }
             if self.notices.is_closed() {
                 return;
             }
-            if !caught_up {
+            if !step.caught_up() {
                 // A long backlog yields between batches.
                 tokio::task::yield_now().await;
                 continue;
             }
             tokio::select! {
                 _ = stop.cancelled() => return,
-                _ = store_stopping(&mut stopping) => return,
-                changed = commits.changed() => {
-                    if changed.is_err() {
-                        return;
-                    }
-                    let event = *commits.borrow_and_update();
-                    match open.after_commit(&event, &mut seen, cursor) {
-                        Resume::At(at) => cursor = at,
-                        // Everything before is gone: follow from the top.
-                        Resume::Reset => cursor = 0,
-                        Resume::Closed => return,
-                    }
-                }
+                moved = follower.moved() => match moved {
+                    // A reset: everything before is gone, follow from the top.
+                    Moved::On { .. } | Moved::Reset => {}
+                    Moved::Closed | Moved::Stopping => return,
+                },
             }
         }
     }

@@ -238,7 +238,7 @@ async fn truncate_store(
     // Zeroes the removed blocks and syncs: off the async workers.
     let report = tokio::task::spawn_blocking(move || open.store.truncate_after(after))
         .await
-        .map_err(|e| RecordError::Task(e.to_string()))??;
+        .map_err(|e| RecordError::Task(e.into()))??;
     tracing::info!(store = %name, after, removed_blocks = report.removed_blocks, "store truncated");
     Ok(Json(Truncated {
         store: name,

@@ -16,8 +16,8 @@
 //!
 //! Bounds: messages up to `Limits::max_message` get an error, larger ones
 //! up to `HARD_MESSAGE_FACTOR` times that close the connection (1009),
-//! nothing larger is read; `MAX_WRITE_BATCH` messages per `put_many`;
-//! `live::READ_BATCH` records per read; `Limits::max_live_readers` per store;
+//! nothing larger is read; `intake::MAX_MESSAGE_BATCH` messages per `put_many`;
+//! `follow::READ_BATCH` records per read; `Limits::max_live_readers` per store;
 //! `READ_BUFFER` bytes of read buffer per connection; a ping every
 //! `PING_EVERY`, and a client silent for `IDLE_TIMEOUT` is closed. An
 //! ingest connection that sends no record for `ws_idle_timeout` is closed
@@ -34,7 +34,7 @@ use axum::extract::State;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
-use futures_util::{FutureExt, SinkExt, StreamExt};
+use futures_util::{SinkExt, StreamExt};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -50,8 +50,6 @@ use crate::records::{ListDefaults, ReadOptions, ReadSpec, RecordError, intake};
 use crate::registry::{OpenStore, store_stopping};
 use tsstore::Precision;
 
-/// Messages stored with one `put_many` at most.
-const MAX_WRITE_BATCH: usize = 1024;
 /// Messages over the limit but under this many times it are answered with
 /// an error; larger ones close the connection.
 const HARD_MESSAGE_FACTOR: usize = 4;
@@ -151,13 +149,7 @@ async fn write_session(
         };
         last_heard = Instant::now();
         // What else is already waiting joins this batch.
-        let mut messages = vec![first];
-        while messages.len() < MAX_WRITE_BATCH {
-            match rx.next().now_or_never() {
-                Some(m) => messages.push(m),
-                None => break,
-            }
-        }
+        let messages = intake::join_ready(first, &mut rx, intake::MAX_MESSAGE_BATCH);
         let mut texts = Vec::with_capacity(messages.len());
         let mut end = None;
         for m in messages {

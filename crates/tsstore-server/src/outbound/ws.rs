@@ -9,8 +9,9 @@
 //! may be sent twice, none is skipped. A push with alert rules starts
 //! their evaluation (`alerts::start`) once, for the life of the
 //! connection, and sends the alerts it makes. A pull stores every
-//! `{"timestamp"?, "data"}` it receives through `records::intake`;
-//! invalid messages are counted and skipped.
+//! `{"timestamp"?, "data"}` it receives through `records::intake`, what
+//! arrived together with one `put_many`; invalid messages are counted and
+//! skipped.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -228,24 +229,35 @@ async fn pull(open: &Arc<OpenStore>, conn: &Arc<WsConnection>, socket: Socket) -
                 Err(_) => break Ending::Idle,
             },
         };
-        match message {
-            Some(Ok(Message::Text(t))) => {
-                let stored = intake::store_one(open, intake::envelope(dt, t.as_bytes(), precision));
-                match stored {
-                    Ok(_) => {
-                        conn.messages_received.fetch_add(1, Relaxed);
-                    }
-                    Err(e) => conn.failed(State::Connected, format!("message skipped: {e}")),
-                }
-            }
-            Some(Ok(Message::Binary(_))) => {
-                conn.failed(
+        // What else has arrived is stored with it, in one `put_many`.
+        let messages = intake::join_ready(message, &mut rx, intake::MAX_MESSAGE_BATCH);
+        let mut texts = Vec::with_capacity(messages.len());
+        let mut end = None;
+        for m in messages {
+            match m {
+                Some(Ok(Message::Text(t))) => texts.push(t),
+                Some(Ok(Message::Binary(_))) => conn.failed(
                     State::Connected,
                     "binary message skipped: send {\"timestamp\"?, \"data\"} as text".into(),
-                );
+                ),
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => end = Some(Ending::PeerGone),
+                Some(Ok(_)) => {}
             }
-            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break Ending::PeerGone,
-            Some(Ok(_)) => {}
+        }
+        let items = texts
+            .iter()
+            .map(|t| intake::envelope(dt, t.as_bytes(), precision))
+            .collect();
+        for stored in intake::store_each(open, items) {
+            match stored {
+                Ok(_) => {
+                    conn.messages_received.fetch_add(1, Relaxed);
+                }
+                Err(e) => conn.failed(State::Connected, format!("message skipped: {e}")),
+            }
+        }
+        if let Some(end) = end {
+            break end;
         }
     };
     if let Some(frame) = ending.close_frame() {

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::error::{RecordError, RecordResult};
+use crate::registry::TaskFailed;
 
 /// What a read may still do: the raw records it may read, and whether its
 /// caller still waits for it.
@@ -70,7 +71,7 @@ where
     let _cancel = CancelOnDrop(Arc::clone(&cancelled));
     tokio::task::spawn_blocking(move || read(&cancelled))
         .await
-        .map_err(|e| RecordError::Task(e.to_string()))?
+        .map_err(TaskFailed::from)?
 }
 
 #[cfg(test)]

@@ -45,8 +45,8 @@ pub enum RecordError {
     /// Nobody waits for the read any more (timeout, client gone).
     #[error("the request was abandoned")]
     Abandoned,
-    #[error("a store task failed: {0}")]
-    Task(String),
+    #[error(transparent)]
+    Task(#[from] crate::registry::TaskFailed),
     #[error(transparent)]
     Store(#[from] tsstore::Error),
 }

@@ -251,6 +251,101 @@ pub fn batch<'a>(
         .collect()
 }
 
+/// A bare payload, as MQTT subscribe receives it (the message is the
+/// record), stored at the timestamp its top-level `field` holds (a whole
+/// number > 0, in `precision`), or at "now" when there is none, it is not
+/// a number, or the payload is not a JSON object. Only that one key is
+/// read; the rest is skipped without building values.
+pub fn bare<'a>(
+    payload: &'a [u8],
+    timestamp_field: Option<&str>,
+    precision: Precision,
+) -> RecordResult<Item<'a>> {
+    let timestamp = match timestamp_field {
+        Some(field) => {
+            let mut d = serde_json::Deserializer::from_slice(payload);
+            serde::de::DeserializeSeed::deserialize(FieldTimestamp(field), &mut d)
+                .ok()
+                .flatten()
+        }
+        None => None,
+    };
+    Ok(Item {
+        timestamp: scaled(timestamp.filter(|&t| t > 0), precision)?,
+        payload: Cow::Borrowed(payload),
+    })
+}
+
+/// Reads the whole number at one key of a JSON object, skipping the rest.
+struct FieldTimestamp<'f>(&'f str);
+
+impl<'de> serde::de::DeserializeSeed<'de> for FieldTimestamp<'_> {
+    type Value = Option<i64>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<i64>, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for FieldTimestamp<'_> {
+    type Value = Option<i64>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<M: serde::de::MapAccess<'de>>(self, mut map: M) -> Result<Option<i64>, M::Error> {
+        let mut found = None;
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            if key == self.0 && found.is_none() {
+                // Not a whole number: as if absent.
+                found = map.next_value::<WholeOrOther>()?.0;
+            } else {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// A whole JSON number (`3` or `3.0`); anything else is `None`.
+struct WholeOrOther(Option<i64>);
+
+impl<'de> Deserialize<'de> for WholeOrOther {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = <&RawValue>::deserialize(d)?;
+        let text = raw.get();
+        let whole = text.parse::<i64>().ok().or_else(|| {
+            text.parse::<f64>()
+                .ok()
+                .filter(|f| f.fract() == 0.0 && f.abs() < 9.2e18)
+                .map(|f| f as i64)
+        });
+        Ok(WholeOrOther(whole))
+    }
+}
+
+/// Messages of one connection stored together (one `put_many`), at most.
+pub const MAX_MESSAGE_BATCH: usize = 1024;
+
+/// `first`, then what `stream` already has ready (nothing waits for more),
+/// up to `max` in all: messages that arrived together are stored together.
+/// Stops after the end of the stream (`None`).
+pub fn join_ready<S>(first: Option<S::Item>, stream: &mut S, max: usize) -> Vec<Option<S::Item>>
+where
+    S: futures_util::Stream + Unpin,
+{
+    use futures_util::{FutureExt, StreamExt};
+    let mut messages = vec![first];
+    while messages.len() < max && messages.last().is_some_and(Option::is_some) {
+        match stream.next().now_or_never() {
+            Some(m) => messages.push(m),
+            None => break,
+        }
+    }
+    messages
+}
+
 /// One line of the Unix-socket protocol: a JSON value (json and schema
 /// stores, which check it), text (text stores) or bytes (binary stores),
 /// stored at "now". A trailing `\r` (CRLF clients) is not part of it.
@@ -364,6 +459,49 @@ pub fn store_batch(open: &OpenStore, items: RecordResult<Vec<Item<'_>>>) -> Reco
 mod tests {
     use super::*;
     use tsstore::Precision::{Ms, Ns, S};
+
+    #[test]
+    fn a_bare_payload_takes_its_timestamp_from_one_field() {
+        let ts = |payload: &[u8], field: Option<&str>| bare(payload, field, Ms).unwrap().timestamp;
+        let payload = br#"{"v":{"ts":1},"ts":1700000000000,"tail":[1,2]}"#;
+        assert_eq!(ts(payload, Some("ts")), Some(1_700_000_000_000_000_000));
+        assert_eq!(ts(br#"{"ts":5.0}"#, Some("ts")), Some(5_000_000));
+        // Not there, not a whole number > 0, not an object, no field: now.
+        for (payload, field) in [
+            (&br#"{"v":1}"#[..], Some("ts")),
+            (br#"{"ts":"soon"}"#, Some("ts")),
+            (br#"{"ts":1.5}"#, Some("ts")),
+            (br#"{"ts":0}"#, Some("ts")),
+            (br#"{"ts":-3}"#, Some("ts")),
+            (br#"[1,2]"#, Some("ts")),
+            (b"not json", Some("ts")),
+            (br#"{"ts":7}"#, None),
+        ] {
+            assert_eq!(
+                ts(payload, field),
+                None,
+                "{}",
+                String::from_utf8_lossy(payload)
+            );
+        }
+        // The payload is stored as sent.
+        assert_eq!(
+            &*bare(payload, Some("ts"), Ns).unwrap().payload,
+            &payload[..]
+        );
+        assert!(bare(br#"{"ts":9223372036854775807}"#, Some("ts"), S).is_err());
+    }
+
+    #[test]
+    fn what_is_ready_joins_the_first_message() {
+        let mut ready = futures_util::stream::iter([2, 3, 4]);
+        let joined = join_ready(Some(1), &mut ready, 3);
+        assert_eq!(joined, [Some(1), Some(2), Some(3)]);
+        let joined = join_ready(Some(9), &mut ready, 10);
+        assert_eq!(joined, [Some(9), Some(4), None], "stops at the end");
+        let mut pending = futures_util::stream::pending::<i32>();
+        assert_eq!(join_ready(Some(1), &mut pending, 10), [Some(1)]);
+    }
 
     #[test]
     fn envelopes_per_data_type() {

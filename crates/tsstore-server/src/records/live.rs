@@ -9,7 +9,7 @@
 //! index, and again (whole, indices unchanged) when new names appear (a
 //! schema update, or a window with a field not seen before).
 //!
-//! The feed reads the store at its own pace, `READ_BATCH` records at a
+//! The feed reads the store at its own pace, `follow::READ_BATCH` records at a
 //! time, and every send waits for the peer while racing the stop signals:
 //! a slow or stalled peer holds one batch, never slows ingest, and never
 //! keeps a stopping server or a store being deleted waiting. Windows of an
@@ -27,20 +27,17 @@ use std::time::{Duration, Instant};
 use futures_util::{FutureExt, Sink, SinkExt, Stream, StreamExt};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
-use tsstore::Record;
 use tsstore::aggregate::Aggregator;
 
 use super::encode::DataEncoding;
-use super::error::RecordResult;
+use super::follow::{Follower, Moved};
 use super::options::ReadSpec;
 use super::pipeline;
 use super::session::{Ending, Incoming, Outgoing};
 use super::wrap::{Announcer, record_message};
 pub use super::wrap::{Envelope, data_message, window_message};
-use crate::registry::{OpenStore, Resume, commit_state, store_stopping};
+use crate::registry::{OpenStore, store_stopping};
 
-/// Records read from the store per step.
-pub const READ_BATCH: usize = 256;
 /// Longest the partial window at a stop may wait for the peer.
 const PARTIAL_FLUSH_WAIT: Duration = Duration::from_secs(1);
 
@@ -97,28 +94,6 @@ impl<F: FnMut(i64)> Progress for F {
     }
 }
 
-/// One step: what the store holds after the cursor.
-pub struct Step {
-    pub records: Vec<Record>,
-    /// The oldest timestamp in the store, when it is past the cursor.
-    pub oldest_after_cursor: Option<i64>,
-}
-
-/// Up to `READ_BATCH` records after `cursor` (blocking: run it on the
-/// blocking pool).
-pub fn read_step(open: &OpenStore, cursor: i64) -> RecordResult<Step> {
-    let store = &open.store;
-    let oldest = store.stats().oldest_timestamp;
-    let records = store
-        .iter_range(cursor.saturating_add(1), i64::MAX)
-        .limit(READ_BATCH)
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Step {
-        records,
-        oldest_after_cursor: oldest.filter(|&o| o > cursor.saturating_add(1)),
-    })
-}
-
 /// Sends `message` unless the server stops or the store goes first.
 async fn deliver<S>(
     sink: &mut S,
@@ -171,10 +146,7 @@ where
 {
     let open = Arc::clone(&feed.open);
     let stop = feed.stop.clone();
-    let mut stopping = open.stopping.subscribe();
-    // Subscribed before the first read: nothing committed after it is missed.
-    let mut commits = open.commits();
-    let Some(mut seen) = commit_state(&commits.borrow_and_update()) else {
+    let Some(mut follower) = Follower::new(&open, feed.from) else {
         return Ending::StoreClosed;
     };
     let enc = DataEncoding::of(&open.store);
@@ -187,7 +159,6 @@ where
     let mut notices = feed.notices.take();
     // The end of the window the aggregator holds, to close it by time.
     let mut window_end: Option<i64> = None;
-    let mut cursor = feed.from;
     // A gap is only news when the cursor pointed at something.
     let mut cursor_is_known = feed.from > 0;
     let start = tokio::time::Instant::now() + feed.ping_every;
@@ -196,19 +167,15 @@ where
     // Sends one message, or ends the feed.
     macro_rules! send {
         ($message:expr) => {
-            if let Err(e) = deliver(sink, $message, &stop, &mut stopping).await {
+            if let Err(e) = deliver(sink, $message, &stop, follower.stopping()).await {
                 return e;
             }
         };
     }
     loop {
-        let step = {
-            let open = Arc::clone(&open);
-            tokio::task::spawn_blocking(move || read_step(&open, cursor)).await
-        };
-        let step = match step {
-            Ok(Ok(step)) => step,
-            Ok(Err(e)) => return Ending::ReadFailed(e.to_string()),
+        let cursor = follower.cursor();
+        let step = match follower.step().await {
+            Ok(step) => step,
             Err(e) => return Ending::ReadFailed(e.to_string()),
         };
         if let Some(oldest) = step.oldest_after_cursor
@@ -226,14 +193,13 @@ where
         {
             send!(Outgoing::Text(schema));
         }
-        let caught_up = step.records.len() < READ_BATCH;
+        let caught_up = step.caught_up();
         let mut written = None;
         if let Some(last) = step.records.last() {
             // Reported before sending: the lag is what is not yet sent.
             progress.reached(last.timestamp());
         }
         for rec in step.records {
-            cursor = rec.timestamp();
             cursor_is_known = true;
             let Some(data) = pipeline::shown(&open.store, &feed.spec, &rec.data) else {
                 continue;
@@ -311,23 +277,16 @@ where
                 }
                 return Ending::ServerStopping;
             }
-            _ = store_stopping(&mut stopping) => return Ending::StoreDeleted,
-            changed = commits.changed() => {
-                if changed.is_err() {
-                    return Ending::StoreClosed;
-                }
-                let event = *commits.borrow_and_update();
-                match open.after_commit(&event, &mut seen, cursor) {
-                    Resume::At(at) => {
-                        if at < cursor {
-                            progress.rewound(at);
-                        }
-                        cursor = at;
+            moved = follower.moved() => match moved {
+                Moved::On { rewound } => {
+                    if rewound {
+                        progress.rewound(follower.cursor());
                     }
-                    Resume::Reset => return Ending::StoreReset,
-                    Resume::Closed => return Ending::StoreClosed,
                 }
-            }
+                Moved::Reset => return Ending::StoreReset,
+                Moved::Closed => return Ending::StoreClosed,
+                Moved::Stopping => return Ending::StoreDeleted,
+            },
             _ = window_timer => {
                 if let Some((_, aggregator)) = &mut agg
                     && let Some(w) = aggregator.close_if_ended(tsstore::now_ns())
@@ -387,39 +346,4 @@ fn heard(
         Some(Incoming::Gone) | None => return Err(()),
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_ending_but_a_gone_peer_says_why() {
-        for e in [
-            Ending::ServerStopping,
-            Ending::StoreDeleted,
-            Ending::StoreReset,
-            Ending::StoreClosed,
-            Ending::Idle,
-            Ending::NoRecords(Duration::from_secs(600)),
-            Ending::TooBig(1 << 22),
-            Ending::InvalidUtf8,
-            Ending::Protocol("x".repeat(300)),
-            Ending::ReadFailed("x".into()),
-        ] {
-            let Some(Outgoing::Close { reason, .. }) = e.close_frame() else {
-                panic!("{e:?} has a close frame");
-            };
-            assert!(!reason.is_empty() && reason.len() <= 123);
-        }
-        let code = |e: Ending| match e.close_frame() {
-            Some(Outgoing::Close { code, .. }) => code,
-            _ => 0,
-        };
-        assert_eq!(code(Ending::InvalidUtf8), 1007);
-        assert_eq!(code(Ending::TooBig(1)), 1009);
-        assert_eq!(code(Ending::NoRecords(Duration::ZERO)), 1008);
-        assert_eq!(code(Ending::ServerStopping), 1001);
-        assert_eq!(Ending::PeerGone.close_frame(), None);
-    }
 }

@@ -1,7 +1,8 @@
 //! Records, whatever carries them: intake (what a client sent → items a
 //! store takes), read options and the read spec they make, the read
 //! pipeline (expand once, filter, aggregate), the encoders, and the live
-//! feed (`live`, with `wrap` for its envelopes and schema messages, and
+//! feed (`live`, following the store with `follow`, with `wrap` for its
+//! envelopes and schema messages, and
 //! `session` for what a feed and its peer say to each other).
 //!
 //! Every transport goes through here: REST, WebSocket, the Unix socket,
@@ -12,6 +13,7 @@
 pub mod budget;
 pub mod encode;
 mod error;
+pub mod follow;
 pub mod intake;
 pub mod live;
 pub mod options;

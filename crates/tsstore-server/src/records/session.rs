@@ -112,3 +112,38 @@ impl Ending {
         Some(Outgoing::Close { code, reason })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_ending_but_a_gone_peer_says_why() {
+        for e in [
+            Ending::ServerStopping,
+            Ending::StoreDeleted,
+            Ending::StoreReset,
+            Ending::StoreClosed,
+            Ending::Idle,
+            Ending::NoRecords(Duration::from_secs(600)),
+            Ending::TooBig(1 << 22),
+            Ending::InvalidUtf8,
+            Ending::Protocol("x".repeat(300)),
+            Ending::ReadFailed("x".into()),
+        ] {
+            let Some(Outgoing::Close { reason, .. }) = e.close_frame() else {
+                panic!("{e:?} has a close frame");
+            };
+            assert!(!reason.is_empty() && reason.len() <= 123);
+        }
+        let code = |e: Ending| match e.close_frame() {
+            Some(Outgoing::Close { code, .. }) => code,
+            _ => 0,
+        };
+        assert_eq!(code(Ending::InvalidUtf8), 1007);
+        assert_eq!(code(Ending::TooBig(1)), 1009);
+        assert_eq!(code(Ending::NoRecords(Duration::ZERO)), 1008);
+        assert_eq!(code(Ending::ServerStopping), 1001);
+        assert_eq!(Ending::PeerGone.close_frame(), None);
+    }
+}

@@ -14,7 +14,7 @@ use crate::keys::KeyError;
 use crate::outbound::{OutboundError, SpecError};
 use crate::provision::ProvisionError;
 use crate::records::RecordError;
-use crate::registry::RegistryError;
+use crate::registry::{RegistryError, TaskFailed};
 
 /// What an operation can run into; each has the examples of its errors.
 #[derive(Debug, Clone, Copy)]
@@ -135,7 +135,7 @@ fn examples(meets: Meets) -> Vec<ApiError> {
             RegistryError::Store(E::StoreNotFound("s".into())).into(),
             RegistryError::Store(E::Corrupt("c".into())).into(),
             RegistryError::Store(io()).into(),
-            RegistryError::Task("t".into()).into(),
+            RegistryError::Task(TaskFailed::Panicked).into(),
         ],
         Meets::Body => vec![
             ApiError::payload_too_large(),
@@ -170,7 +170,7 @@ fn examples(meets: Meets) -> Vec<ApiError> {
             RegistryError::Closing("s".into()).into(),
             RegistryError::Busy("s".into()).into(),
             RegistryError::Store(io()).into(),
-            RegistryError::Task("t".into()).into(),
+            RegistryError::Task(TaskFailed::Panicked).into(),
         ],
         Meets::Intake => {
             let mut out: Vec<ApiError> = vec![
@@ -218,7 +218,7 @@ fn examples(meets: Meets) -> Vec<ApiError> {
                 RecordError::AggregationUnsupported(tsstore::DataType::Text).into(),
                 RecordError::ScanLimitExceeded(1).into(),
                 RecordError::Abandoned.into(),
-                RecordError::Task("t".into()).into(),
+                RecordError::Task(TaskFailed::Panicked).into(),
             ];
             out.extend(store(vec![E::ReadOverrun, E::Corrupt("c".into()), io()]));
             out

@@ -10,7 +10,6 @@
 //! when one is bad). A message the store refuses is counted and logged,
 //! and acknowledged so that the broker does not offer it forever.
 
-use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -19,7 +18,7 @@ use rumqttc::{AsyncClient, Event, Packet, Publish, QoS};
 use super::{MqttConnection, MqttSpec, dial};
 use crate::outbound::backoff::Backoff;
 use crate::outbound::connection::{Run, SessionError, State};
-use crate::records::intake::{self, Item};
+use crate::records::intake;
 use crate::records::session::Ending;
 use crate::registry::{OpenStore, store_stopping};
 
@@ -135,18 +134,9 @@ fn store(open: &OpenStore, conn: &MqttConnection, acks: &mut Acks, batch: Vec<Pu
     // Checked when the connection was made.
     let precision = crate::records::options::parse_precision(conn.spec.precision.as_deref())
         .unwrap_or(tsstore::Precision::Ns);
-    let items: Vec<_> = batch
+    let items = batch
         .iter()
-        .map(|p| -> crate::records::RecordResult<Item<'_>> {
-            let timestamp = match field.and_then(|f| timestamp_in(&p.payload, f)) {
-                Some(t) => Some(precision.to_ns(t)?),
-                None => None,
-            };
-            Ok(Item {
-                timestamp,
-                payload: Cow::Borrowed(&p.payload[..]),
-            })
-        })
+        .map(|p| intake::bare(&p.payload, field, precision))
         .collect();
     let stored = intake::store_each(open, items);
     for (p, result) in batch.iter().zip(stored) {
@@ -161,14 +151,4 @@ fn store(open: &OpenStore, conn: &MqttConnection, acks: &mut Acks, batch: Vec<Pu
         }
     }
     acks.0.extend(batch);
-}
-
-/// The timestamp a message carries in `field` (whole nanoseconds > 0);
-/// `None`: use the arrival time.
-fn timestamp_in(payload: &[u8], field: &str) -> Option<i64> {
-    let value: serde_json::Value = serde_json::from_slice(payload).ok()?;
-    let ts = value.get(field)?;
-    ts.as_i64()
-        .or_else(|| ts.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))
-        .filter(|&t| t > 0)
 }
