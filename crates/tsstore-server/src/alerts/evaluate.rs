@@ -27,6 +27,7 @@ use super::AlertCounters;
 use super::rule::RuleSpec;
 use super::webhook::{self, Webhook};
 use crate::records::follow::{Follower, Moved};
+use crate::records::pipeline::{self, Shower};
 use crate::registry::OpenStore;
 use crate::shutdown::Shutdown;
 
@@ -133,6 +134,8 @@ impl Evaluator {
         let Some(mut follower) = Follower::new(&self.open, from) else {
             return;
         };
+        // Rules see records as users do: expanded, through the filter.
+        let spec = pipeline::whole(self.filter.take());
         loop {
             let cursor = follower.cursor();
             let step = match follower.step().await {
@@ -145,8 +148,11 @@ impl Evaluator {
             if step.oldest_after_cursor.is_some() && cursor > 0 {
                 self.counters.evaluation_gaps.fetch_add(1, Relaxed);
             }
+            let mut shower = Shower::new(&self.open.store, &spec);
             for rec in &step.records {
-                self.evaluate(rec.timestamp(), &rec.data);
+                if let Some(shown) = shower.show(&rec.data) {
+                    self.evaluate(rec.timestamp(), shown);
+                }
             }
             if self.notices.is_closed() {
                 return;
@@ -167,14 +173,10 @@ impl Evaluator {
         }
     }
 
-    /// One record against every rule: expanded, filtered, parsed once.
-    fn evaluate(&mut self, timestamp: i64, stored: &[u8]) {
-        let expanded = self.open.store.expand(stored);
-        if self.filter.as_ref().is_some_and(|f| !f.matches(&expanded)) {
-            return;
-        }
+    /// One record, as shown, against every rule: parsed once.
+    fn evaluate(&mut self, timestamp: i64, shown: &[u8]) {
         // A record that is not a JSON object matches no rule.
-        let Ok(record) = serde_json::from_slice::<serde_json::Value>(&expanded) else {
+        let Ok(record) = serde_json::from_slice::<serde_json::Value>(shown) else {
             return;
         };
         let now = Instant::now();

@@ -17,6 +17,7 @@ use super::{CliError, ExportArgs, existing_store, human_bytes, progress, time_sp
 use crate::config::Settings;
 use crate::dump::{self, Format, Header, csv};
 use crate::records::encode::DataEncoding;
+use crate::records::pipeline::{self, Shower};
 
 /// Output is written in pieces of about this size.
 const WRITE_CHUNK: usize = 256 * 1024;
@@ -54,7 +55,6 @@ pub(super) fn export(settings: &Settings, args: &ExportArgs) -> Result<String, C
         show,
         out: &mut out,
         buf: Vec::with_capacity(WRITE_CHUNK + 64 * 1024),
-        expanded: Vec::new(),
         done: Done::default(),
     };
     match args.format {
@@ -152,7 +152,6 @@ struct Job<'a> {
     show: bool,
     out: &'a mut Output,
     buf: Vec<u8>,
-    expanded: Vec<u8>,
     done: Done,
 }
 
@@ -169,23 +168,16 @@ impl Job<'_> {
         bar: &ProgressBar,
         mut each: impl FnMut(i64, &[u8], &mut Vec<u8>) -> Result<(), CliError>,
     ) -> Result<(), CliError> {
-        let schema = self.store.schema();
+        // Every record whole, as users see it (the read pipeline's view).
+        let spec = pipeline::whole(None);
+        let mut shower = Shower::new(self.store, &spec);
         let mut n = 0u64;
         for rec in self.store.iter_range(self.from, self.to) {
             let rec = rec?;
             let ts = rec.timestamp();
-            let data: &[u8] = match &schema {
-                Some(schema) => {
-                    self.expanded.clear();
-                    if schema.expand_into(&rec.data, &mut self.expanded) {
-                        &self.expanded
-                    } else {
-                        &rec.data
-                    }
-                }
-                None => &rec.data,
-            };
-            each(ts, data, &mut self.buf)?;
+            if let Some(data) = shower.show(&rec.data) {
+                each(ts, data, &mut self.buf)?;
+            }
             if self.buf.len() >= WRITE_CHUNK {
                 self.out.write(&self.buf)?;
                 self.buf.clear();

@@ -4,9 +4,10 @@
 //! memory is bounded by `limit` (itself capped), not by the store.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use tsstore::aggregate::{AggSpec, Aggregator, Window};
-use tsstore::{Records, Store};
+use tsstore::{DataType, Records, Schema, Store};
 
 use super::budget::Budget;
 use super::encode::{DataEncoding, ListWriter, push_object, windows_list};
@@ -34,6 +35,72 @@ pub fn shown<'a>(store: &Store, spec: &ReadSpec, data: &'a [u8]) -> Option<Cow<'
         return Some(Cow::Borrowed(data));
     }
     Some(expanded.unwrap_or_else(|| store.expand(data)))
+}
+
+/// `shown` for a walk over many records (export, alert evaluation): one
+/// buffer is reused for every expansion instead of one allocation per
+/// record. Takes the store's schema when made: make one per batch where a
+/// schema may change meanwhile.
+pub struct Shower<'s> {
+    spec: &'s ReadSpec,
+    schema: Option<Arc<Schema>>,
+    expanded: Vec<u8>,
+}
+
+impl<'s> Shower<'s> {
+    pub fn new(store: &Store, spec: &'s ReadSpec) -> Shower<'s> {
+        let schema = if store.data_type() == DataType::Schema {
+            store.schema()
+        } else {
+            None
+        };
+        Shower {
+            spec,
+            schema,
+            expanded: Vec::new(),
+        }
+    }
+
+    /// What `shown` gives for `data`, borrowed from it or from the buffer.
+    pub fn show<'a>(&'a mut self, data: &'a [u8]) -> Option<&'a [u8]> {
+        let spec = self.spec;
+        let needs_expanded = spec.filter.is_some() || (spec.include_data && !spec.compact);
+        let expanded: &[u8] = match &self.schema {
+            Some(schema) if needs_expanded => {
+                self.expanded.clear();
+                if schema.expand_into(data, &mut self.expanded) {
+                    &self.expanded
+                } else {
+                    data
+                }
+            }
+            _ => data,
+        };
+        if let Some(filter) = &spec.filter
+            && !filter.matches(expanded)
+        {
+            return None;
+        }
+        if !spec.include_data {
+            return Some(&[]);
+        }
+        if spec.compact {
+            return Some(data);
+        }
+        Some(expanded)
+    }
+}
+
+/// A spec that shows every record whole, as users see it (expanded): an
+/// export's, or alert evaluation's with the connection's filter.
+pub fn whole(filter: Option<tsstore::Filter>) -> ReadSpec {
+    ReadSpec {
+        include_data: true,
+        filter,
+        compact: false,
+        limit: usize::MAX,
+        agg: None,
+    }
 }
 
 /// The records of `iter` that pass the filter, up to `spec.limit`, as a
