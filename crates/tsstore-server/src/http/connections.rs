@@ -1,7 +1,8 @@
-//! Outbound WebSocket connections over REST
-//! (`/api/stores/:store/ws/connections[/:id]`, with the store's key):
-//! create, list, get, delete. The connections themselves are `outbound`'s; answers never
-//! show a header's value.
+//! Outbound connections over REST: create, list, get, delete, written
+//! once for every kind (`Rest`), and the WebSocket kind's endpoints
+//! (`/api/stores/:store/ws/connections[/:id]`, with the store's key;
+//! `http::mqtt` has the MQTT kind's). The connections themselves are
+//! `outbound`'s; answers never show a header's value.
 
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -14,11 +15,15 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::error::{ApiError, ApiResult};
-use super::extract::{Body, StoreAccess};
+use tsstore::DataType;
+
+use super::error::ApiResult;
+use super::extract::{Body, StoreAccess, expect_json};
 use crate::alerts::RuleSpec;
 use crate::app::App;
-use crate::outbound::{ConnectionSpec, Mode, OutboundError, State as ConnState, WsConnection};
+use crate::outbound::{
+    Connection, ConnectionSpec, Mode, OutboundError, Registered, State as ConnState, WsConnection,
+};
 
 pub fn routes() -> OpenApiRouter<App> {
     OpenApiRouter::new()
@@ -134,36 +139,14 @@ async fn create_connection(
     access: StoreAccess,
     Body(body): Body,
 ) -> ApiResult<(StatusCode, Json<ConnectionOut>)> {
-    if access.content_type.as_deref() != Some("application/json") {
-        return Err(ApiError::json_expected(access.content_type.as_deref()));
-    }
-    let dt = access.open.store.data_type();
-    let spec =
-        ConnectionSpec::parse(&body, dt, app.limits.max_records).map_err(OutboundError::from)?;
-    let conn = app
-        .outbound
-        .ws
-        .create(&app.outbound, &access.name, &access.open, spec)?;
-    Ok((StatusCode::CREATED, Json(ConnectionOut::of(&conn))))
+    create::<ConnectionSpec>(&app, &access, &body)
 }
 
 /// The store's outbound connections and their state.
 #[utoipa::path(get, path = "/api/stores/{store}/ws/connections", tag = "connections",
     params(("store" = String, Path)), responses((status = 200, body = ConnectionList)))]
 async fn list_connections(State(app): State<App>, access: StoreAccess) -> Json<ConnectionList> {
-    let connections: Vec<ConnectionOut> = app
-        .outbound
-        .ws
-        .list(&access.name)
-        .iter()
-        .map(|c| ConnectionOut::of(c))
-        .collect();
-    let count = connections.len();
-    Json(ConnectionList { connections, count })
-}
-
-pub(super) fn id_param(access: &StoreAccess) -> &str {
-    access.path.get("id").map_or("", String::as_str)
+    list::<ConnectionSpec>(&app, &access)
 }
 
 /// One connection and its state.
@@ -174,23 +157,7 @@ async fn get_connection(
     State(app): State<App>,
     access: StoreAccess,
 ) -> ApiResult<Json<ConnectionOut>> {
-    let conn = app.outbound.ws.get(&access.name, id_param(&access))?;
-    Ok(Json(ConnectionOut::of(&conn)))
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ConnectionDeleted {
-    status: &'static str,
-    id: String,
-}
-
-impl ConnectionDeleted {
-    pub(super) fn new(id: String) -> ConnectionDeleted {
-        ConnectionDeleted {
-            status: "deleted",
-            id,
-        }
-    }
+    get::<ConnectionSpec>(&app, &access)
 }
 
 /// Stop a connection (with a close frame to the peer) and forget it.
@@ -201,9 +168,90 @@ async fn delete_connection(
     State(app): State<App>,
     access: StoreAccess,
 ) -> ApiResult<Json<ConnectionDeleted>> {
-    let id = id_param(&access).to_string();
-    app.outbound
-        .ws
-        .delete(access.open.store.path(), &access.name, &id)?;
+    delete::<ConnectionSpec>(&app, &access)
+}
+
+impl Rest for ConnectionSpec {
+    type Out = ConnectionOut;
+    type List = ConnectionList;
+
+    fn parse(body: &[u8], dt: DataType, max_records: usize) -> Result<Self, OutboundError> {
+        Ok(ConnectionSpec::parse(body, dt, max_records)?)
+    }
+
+    fn out(_store: &str, c: &WsConnection) -> ConnectionOut {
+        ConnectionOut::of(c)
+    }
+
+    fn list(connections: Vec<ConnectionOut>) -> ConnectionList {
+        let count = connections.len();
+        ConnectionList { connections, count }
+    }
+}
+
+/// What the REST endpoints need of one kind of outbound connection. The
+/// endpoints themselves (create, list, get, delete) are written once,
+/// below, for every kind; each kind's handlers only carry its OpenAPI
+/// description.
+pub(super) trait Rest: Registered {
+    /// A connection as answers show it (secrets redacted).
+    type Out: Serialize;
+    type List: Serialize;
+    fn parse(body: &[u8], dt: DataType, max_records: usize) -> Result<Self, OutboundError>;
+    fn out(store: &str, c: &Connection<Self>) -> Self::Out;
+    fn list(connections: Vec<Self::Out>) -> Self::List;
+}
+
+pub(super) fn create<S: Rest>(
+    app: &App,
+    access: &StoreAccess,
+    body: &[u8],
+) -> ApiResult<(StatusCode, Json<S::Out>)> {
+    expect_json(access.content_type.as_deref())?;
+    let spec = S::parse(body, access.open.store.data_type(), app.limits.max_records)?;
+    let conn =
+        S::registry(&app.outbound).create(&app.outbound, &access.name, &access.open, spec)?;
+    Ok((StatusCode::CREATED, Json(S::out(&access.name, &conn))))
+}
+
+pub(super) fn list<S: Rest>(app: &App, access: &StoreAccess) -> Json<S::List> {
+    let connections = S::registry(&app.outbound)
+        .list(&access.name)
+        .iter()
+        .map(|c| S::out(&access.name, c))
+        .collect();
+    Json(S::list(connections))
+}
+
+pub(super) fn get<S: Rest>(app: &App, access: &StoreAccess) -> ApiResult<Json<S::Out>> {
+    let conn = S::registry(&app.outbound).get(&access.name, id_param(access))?;
+    Ok(Json(S::out(&access.name, &conn)))
+}
+
+pub(super) fn delete<S: Rest>(
+    app: &App,
+    access: &StoreAccess,
+) -> ApiResult<Json<ConnectionDeleted>> {
+    let id = id_param(access).to_string();
+    S::registry(&app.outbound).delete(access.open.store.path(), &access.name, &id)?;
     Ok(Json(ConnectionDeleted::new(id)))
+}
+
+fn id_param(access: &StoreAccess) -> &str {
+    access.path.get("id").map_or("", String::as_str)
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConnectionDeleted {
+    status: &'static str,
+    id: String,
+}
+
+impl ConnectionDeleted {
+    fn new(id: String) -> ConnectionDeleted {
+        ConnectionDeleted {
+            status: "deleted",
+            id,
+        }
+    }
 }

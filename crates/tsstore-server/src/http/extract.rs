@@ -222,6 +222,14 @@ pub fn content_type(headers: &HeaderMap) -> Option<String> {
     Some(media.to_ascii_lowercase())
 }
 
+/// Refuses a body that is not `application/json` (415), before it is read.
+pub fn expect_json(content_type: Option<&str>) -> ApiResult<()> {
+    match content_type {
+        Some("application/json") => Ok(()),
+        other => Err(ApiError::json_expected(other)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,8 +13,10 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::connections::{ConnectionDeleted, id_param};
-use super::error::{ApiError, ApiResult};
+use tsstore::DataType;
+
+use super::connections::{self, ConnectionDeleted, Rest};
+use super::error::ApiResult;
 use super::extract::{Body, StoreAccess};
 use crate::app::App;
 use crate::outbound::mqtt::MqttConnection;
@@ -113,6 +115,24 @@ pub struct MqttConnectionList {
     count: usize,
 }
 
+impl Rest for MqttSpec {
+    type Out = MqttConnectionOut;
+    type List = MqttConnectionList;
+
+    fn parse(body: &[u8], dt: DataType, max_records: usize) -> Result<Self, OutboundError> {
+        Ok(MqttSpec::parse(body, dt, max_records)?)
+    }
+
+    fn out(store: &str, c: &MqttConnection) -> MqttConnectionOut {
+        MqttConnectionOut::of(store, c)
+    }
+
+    fn list(connections: Vec<MqttConnectionOut>) -> MqttConnectionList {
+        let count = connections.len();
+        MqttConnectionList { connections, count }
+    }
+}
+
 /// Connect to an MQTT broker: `{"mode": "publish"|"subscribe",
 /// "broker_url": "tcp://host:1883"|"ssl://host:8883", "topic", "from"?,
 /// "include_timestamp"?, "cursor_persist_interval"?, "in_flight"?,
@@ -130,19 +150,7 @@ async fn create_mqtt_connection(
     access: StoreAccess,
     Body(body): Body,
 ) -> ApiResult<(StatusCode, Json<MqttConnectionOut>)> {
-    if access.content_type.as_deref() != Some("application/json") {
-        return Err(ApiError::json_expected(access.content_type.as_deref()));
-    }
-    let dt = access.open.store.data_type();
-    let spec = MqttSpec::parse(&body, dt, app.limits.max_records).map_err(OutboundError::from)?;
-    let conn = app
-        .outbound
-        .mqtt
-        .create(&app.outbound, &access.name, &access.open, spec)?;
-    Ok((
-        StatusCode::CREATED,
-        Json(MqttConnectionOut::of(&access.name, &conn)),
-    ))
+    connections::create::<MqttSpec>(&app, &access, &body)
 }
 
 /// The store's MQTT connections and their state.
@@ -152,15 +160,7 @@ async fn list_mqtt_connections(
     State(app): State<App>,
     access: StoreAccess,
 ) -> Json<MqttConnectionList> {
-    let connections: Vec<MqttConnectionOut> = app
-        .outbound
-        .mqtt
-        .list(&access.name)
-        .iter()
-        .map(|c| MqttConnectionOut::of(&access.name, c))
-        .collect();
-    let count = connections.len();
-    Json(MqttConnectionList { connections, count })
+    connections::list::<MqttSpec>(&app, &access)
 }
 
 /// One MQTT connection and its state.
@@ -171,8 +171,7 @@ async fn get_mqtt_connection(
     State(app): State<App>,
     access: StoreAccess,
 ) -> ApiResult<Json<MqttConnectionOut>> {
-    let conn = app.outbound.mqtt.get(&access.name, id_param(&access))?;
-    Ok(Json(MqttConnectionOut::of(&access.name, &conn)))
+    connections::get::<MqttSpec>(&app, &access)
 }
 
 /// Stop an MQTT connection (with a DISCONNECT to the broker) and forget it.
@@ -183,9 +182,5 @@ async fn delete_mqtt_connection(
     State(app): State<App>,
     access: StoreAccess,
 ) -> ApiResult<Json<ConnectionDeleted>> {
-    let id = id_param(&access).to_string();
-    app.outbound
-        .mqtt
-        .delete(access.open.store.path(), &access.name, &id)?;
-    Ok(Json(ConnectionDeleted::new(id)))
+    connections::delete::<MqttSpec>(&app, &access)
 }

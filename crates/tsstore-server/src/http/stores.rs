@@ -63,10 +63,7 @@ pub fn json_body<'a, T: Deserialize<'a>>(
     content_type: Option<&str>,
     body: &'a [u8],
 ) -> ApiResult<T> {
-    match content_type {
-        Some("application/json") => {}
-        other => return Err(ApiError::json_expected(other)),
-    }
+    super::extract::expect_json(content_type)?;
     serde_json::from_slice(body).map_err(ApiError::invalid_json)
 }
 

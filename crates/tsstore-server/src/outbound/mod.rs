@@ -16,7 +16,7 @@ pub mod spec;
 pub mod ws;
 
 pub use connection::{Connection, Env, Kind, SessionError, State};
-pub use manager::{Connections, Outbound, OutboundError};
+pub use manager::{Connections, Outbound, OutboundError, Registered};
 pub use mqtt::{MqttMode, MqttSpec, MqttSpecError};
 pub use spec::{ConnectionSpec, Mode, SpecError};
 pub use ws::WsConnection;
