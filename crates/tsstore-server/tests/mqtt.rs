@@ -1,7 +1,8 @@
 //! MQTT connections against a real Mosquitto broker each test starts on
 //! loopback: the sink (history then live, in order; across a broker
 //! restart and a server restart), TLS with a private CA and a password
-//! file, ingest from a topic filter, validation and redaction.
+//! file, ingest from a topic filter, and redaction (`mqtt_refusals.rs`
+//! has the checks at create, which need no broker).
 
 mod common;
 
@@ -477,58 +478,6 @@ async fn ingest_stores_what_is_published_on_a_topic_filter() {
     ns.reverse();
     assert_eq!(ns, (20000..20010).collect::<Vec<_>>());
     pump.abort();
-}
-
-#[test]
-fn creating_checks_everything_and_stores_nothing_on_refusal() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = Server::start(dir.path());
-    let key = s.create_store(json!({"name": "v"}));
-    let cases = [
-        (json!({"broker_url": "http://h", "topic": "t"}), "scheme"),
-        (
-            json!({"broker_url": "tcp://h", "topic": "a/+"}),
-            "wildcards",
-        ),
-        (
-            json!({"mode": "subscribe", "broker_url": "tcp://h", "topic": "a/#/b"}),
-            "last",
-        ),
-        (
-            json!({"broker_url": "tcp://h", "topic": "t", "from": "soon"}),
-            "from",
-        ),
-        (
-            json!({"broker_url": "tcp://h", "topic": "t", "cursor_persist_interval": -3}),
-            "cursor_persist_interval",
-        ),
-        (
-            json!({"mode": "both", "broker_url": "tcp://h", "topic": "t"}),
-            "both",
-        ),
-    ];
-    for (body, word) in cases {
-        let r = s
-            .req("POST", "/api/stores/v/mqtt/connections")
-            .key(&key)
-            .json(&body)
-            .send();
-        assert_eq!(r.status, 400, "{body}: {}", r.text());
-        let e = r.json();
-        assert!(e["error"].as_str().unwrap().contains(word), "{body}: {e}");
-    }
-    s.req("POST", "/api/stores/v/mqtt/connections")
-        .key(&key)
-        .json(&json!({"broker_url": "tcp://h", "topic": "t", "agg_window": "soon"}))
-        .send()
-        .expect_error(400, "invalid_aggregation");
-    let list = s
-        .req("GET", "/api/stores/v/mqtt/connections")
-        .key(&key)
-        .send()
-        .json();
-    assert_eq!(list["count"], 0);
-    assert!(!s.data.join("v").join("mqtt_connections.json").exists());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
