@@ -6,21 +6,27 @@
 use axum::Json;
 use axum::extract::RawQuery;
 use serde::Serialize;
+#[cfg(test)]
 use utoipa::ToSchema;
+#[cfg(test)]
 use utoipa_axum::router::OpenApiRouter;
+#[cfg(test)]
 use utoipa_axum::routes;
 
 use super::error::ApiResult;
+#[cfg(test)]
 use crate::app::App;
 use crate::records::{QueryParams, RecordError};
 
+#[cfg(test)]
 pub fn routes() -> OpenApiRouter<App> {
     OpenApiRouter::new().routes(routes!(calc))
 }
 
 /// A geometry's footprint, and with `object_size` how many objects it
 /// holds, and with `every` how much time that is.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize)]
+#[cfg_attr(test, derive(ToSchema))]
 pub struct CalcOut {
     /// raw or compressed.
     encoding: &'static str,
@@ -60,7 +66,7 @@ fn number<T: std::str::FromStr>(q: &QueryParams, name: &str) -> Result<Option<T>
 /// (default 4096), `index_block_size` (default 4096), and optionally
 /// `object_size` (bytes of one payload) and `every` (a duration such as
 /// `10s`: one object that often).
-#[utoipa::path(get, path = "/api/calc", tag = "stores",
+#[cfg_attr(test, utoipa::path(get, path = "/api/calc", tag = "stores",
     params(
         ("num_blocks" = u64, Query, minimum = 1, maximum = 4294967295.0),
         ("data_block_size" = Option<u32>, Query, minimum = 64, maximum = 1073741824,
@@ -72,8 +78,8 @@ fn number<T: std::str::FromStr>(q: &QueryParams, name: &str) -> Result<Option<T>
         ("encoding" = Option<String>, Query, description = "raw (default) or compressed"),
         ("ratio" = Option<f64>, Query,
             description = "compressed: how many times the readings compress (default 10)")),
-    responses((status = 200, body = CalcOut)))]
-async fn calc(RawQuery(query): RawQuery) -> ApiResult<Json<CalcOut>> {
+    responses((status = 200, body = CalcOut))))]
+pub(super) async fn calc(RawQuery(query): RawQuery) -> ApiResult<Json<CalcOut>> {
     let q = QueryParams::parse(query.as_deref())?;
     let defaults = tsstore::Config::default();
     let config = tsstore::Config {

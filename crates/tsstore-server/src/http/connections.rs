@@ -11,8 +11,11 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Serialize;
 use std::collections::BTreeMap;
+#[cfg(test)]
 use utoipa::ToSchema;
+#[cfg(test)]
 use utoipa_axum::router::OpenApiRouter;
+#[cfg(test)]
 use utoipa_axum::routes;
 
 use tsstore::DataType;
@@ -25,6 +28,7 @@ use crate::outbound::{
     Connection, ConnectionSpec, Mode, OutboundError, Registered, State as ConnState, WsConnection,
 };
 
+#[cfg(test)]
 pub fn routes() -> OpenApiRouter<App> {
     OpenApiRouter::new()
         .routes(routes!(create_connection, list_connections))
@@ -33,17 +37,18 @@ pub fn routes() -> OpenApiRouter<App> {
 
 /// A connection as the API shows it: its settings (header values
 /// redacted) and its state.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize)]
+#[cfg_attr(test, derive(ToSchema))]
 pub struct ConnectionOut {
     /// 8 hex digits.
     id: String,
     mode: &'static str,
     url: String,
-    #[schema(value_type = Object)]
+    #[cfg_attr(test, schema(value_type = Object))]
     headers: BTreeMap<String, String>,
     created_at: String,
     /// connecting, connected, disconnected or error.
-    #[schema(value_type = String)]
+    #[cfg_attr(test, schema(value_type = String))]
     status: ConnState,
     /// Push: the last record the peer confirmed reading (resume point).
     last_timestamp: i64,
@@ -62,7 +67,7 @@ pub struct ConnectionOut {
     agg_window: Option<String>,
     /// Alert rules (webhook paths and header values redacted).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    #[schema(value_type = Vec<Object>)]
+    #[cfg_attr(test, schema(value_type = Vec<Object>))]
     rules: Vec<RuleSpec>,
     rules_count: usize,
     alerts_fired: u64,
@@ -118,7 +123,8 @@ impl ConnectionOut {
     }
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize)]
+#[cfg_attr(test, derive(ToSchema))]
 pub struct ConnectionList {
     connections: Vec<ConnectionOut>,
     count: usize,
@@ -131,10 +137,10 @@ pub struct ConnectionList {
 /// and alerts when a rule `{name, condition, cooldown?, webhook?,
 /// webhook_headers?}` fires; pull stores every `{"timestamp"?, "data"}`
 /// the peer sends. Reconnects with backoff.
-#[utoipa::path(post, path = "/api/stores/{store}/ws/connections", tag = "connections",
+#[cfg_attr(test, utoipa::path(post, path = "/api/stores/{store}/ws/connections", tag = "connections",
     params(("store" = String, Path)), request_body(content = Object, content_type = "application/json"),
-    responses((status = 201, body = ConnectionOut)))]
-async fn create_connection(
+    responses((status = 201, body = ConnectionOut))))]
+pub(super) async fn create_connection(
     State(app): State<App>,
     access: StoreAccess,
     Body(body): Body,
@@ -143,17 +149,20 @@ async fn create_connection(
 }
 
 /// The store's outbound connections and their state.
-#[utoipa::path(get, path = "/api/stores/{store}/ws/connections", tag = "connections",
-    params(("store" = String, Path)), responses((status = 200, body = ConnectionList)))]
-async fn list_connections(State(app): State<App>, access: StoreAccess) -> Json<ConnectionList> {
+#[cfg_attr(test, utoipa::path(get, path = "/api/stores/{store}/ws/connections", tag = "connections",
+    params(("store" = String, Path)), responses((status = 200, body = ConnectionList))))]
+pub(super) async fn list_connections(
+    State(app): State<App>,
+    access: StoreAccess,
+) -> Json<ConnectionList> {
     list::<ConnectionSpec>(&app, &access)
 }
 
 /// One connection and its state.
-#[utoipa::path(get, path = "/api/stores/{store}/ws/connections/{id}", tag = "connections",
+#[cfg_attr(test, utoipa::path(get, path = "/api/stores/{store}/ws/connections/{id}", tag = "connections",
     params(("store" = String, Path), ("id" = String, Path)),
-    responses((status = 200, body = ConnectionOut)))]
-async fn get_connection(
+    responses((status = 200, body = ConnectionOut))))]
+pub(super) async fn get_connection(
     State(app): State<App>,
     access: StoreAccess,
 ) -> ApiResult<Json<ConnectionOut>> {
@@ -161,10 +170,10 @@ async fn get_connection(
 }
 
 /// Stop a connection (with a close frame to the peer) and forget it.
-#[utoipa::path(delete, path = "/api/stores/{store}/ws/connections/{id}", tag = "connections",
+#[cfg_attr(test, utoipa::path(delete, path = "/api/stores/{store}/ws/connections/{id}", tag = "connections",
     params(("store" = String, Path), ("id" = String, Path)),
-    responses((status = 200, body = ConnectionDeleted)))]
-async fn delete_connection(
+    responses((status = 200, body = ConnectionDeleted))))]
+pub(super) async fn delete_connection(
     State(app): State<App>,
     access: StoreAccess,
 ) -> ApiResult<Json<ConnectionDeleted>> {
@@ -241,7 +250,8 @@ fn id_param(access: &StoreAccess) -> &str {
     access.path.get("id").map_or("", String::as_str)
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize)]
+#[cfg_attr(test, derive(ToSchema))]
 pub struct ConnectionDeleted {
     status: &'static str,
     id: String,

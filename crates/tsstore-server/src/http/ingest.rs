@@ -5,16 +5,22 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+#[cfg(test)]
 use utoipa::ToSchema;
+#[cfg(test)]
 use utoipa_axum::router::OpenApiRouter;
+#[cfg(test)]
 use utoipa_axum::routes;
 
+#[cfg(test)]
 use super::ErrorBody;
 use super::error::ApiError;
 use super::extract::{Body, StoreAccess};
+#[cfg(test)]
 use crate::app::App;
 use crate::records::intake::{self, Media};
 
+#[cfg(test)]
 pub fn routes() -> OpenApiRouter<App> {
     OpenApiRouter::new()
         .routes(routes!(insert))
@@ -22,7 +28,8 @@ pub fn routes() -> OpenApiRouter<App> {
 }
 
 /// The record as documented in the API (intake reads it zero-copy).
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(ToSchema))]
 #[allow(dead_code)]
 pub struct RecordIn {
     /// Since the Unix epoch, in nanoseconds (or the `precision` asked);
@@ -30,11 +37,12 @@ pub struct RecordIn {
     /// ahead of its clock is refused (`timestamp_in_future`).
     timestamp: Option<i64>,
     /// json stores: any JSON value; text: a string; binary: base64.
-    #[schema(value_type = Object)]
+    #[cfg_attr(test, schema(value_type = Object))]
     data: serde_json::Value,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize)]
+#[cfg_attr(test, derive(ToSchema))]
 pub struct Inserted {
     timestamp: i64,
     block_num: u32,
@@ -42,7 +50,8 @@ pub struct Inserted {
     size: u32,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize)]
+#[cfg_attr(test, derive(ToSchema))]
 pub struct BatchInserted {
     count: usize,
     first_timestamp: i64,
@@ -53,14 +62,14 @@ pub struct BatchInserted {
 /// `{"timestamp"?, "data"}`; `text/plain` (text, binary stores) and
 /// `application/octet-stream` (binary) take the raw payload, with
 /// `?timestamp=`.
-#[utoipa::path(post, path = "/api/stores/{store}/data", tag = "data",
+#[cfg_attr(test, utoipa::path(post, path = "/api/stores/{store}/data", tag = "data",
     params(("store" = String, Path), ("timestamp" = Option<i64>, Query, description = "for raw bodies"),
         ("precision" = Option<String>, Query, description = "unit of the timestamps sent: ns (default), us, ms or s")),
     request_body(content((RecordIn = "application/json"), (String = "text/plain"),
         (Vec<u8> = "application/octet-stream"))),
     responses((status = 201, body = Inserted), (status = 400, body = ErrorBody),
-        (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)))]
-async fn insert(access: StoreAccess, Body(body): Body) -> Response {
+        (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody))))]
+pub(super) async fn insert(access: StoreAccess, Body(body): Body) -> Response {
     let open = &access.open;
     let item = access.params.timestamp("timestamp").and_then(|raw_ts| {
         let media = Media::of(access.content_type.as_deref());
@@ -83,13 +92,13 @@ async fn insert(access: StoreAccess, Body(body): Body) -> Response {
 /// Insert many records at once: a JSON array of `{"timestamp"?, "data"}`,
 /// or NDJSON (`application/x-ndjson`, one per line). Every record is
 /// checked before any is written; one failure stores nothing.
-#[utoipa::path(post, path = "/api/stores/{store}/data/batch", tag = "data",
+#[cfg_attr(test, utoipa::path(post, path = "/api/stores/{store}/data/batch", tag = "data",
     params(("store" = String, Path),
         ("precision" = Option<String>, Query, description = "unit of the timestamps sent: ns (default), us, ms or s")),
     request_body(content((Vec<RecordIn> = "application/json"), (RecordIn = "application/x-ndjson"))),
     responses((status = 201, body = BatchInserted), (status = 400, body = ErrorBody),
-        (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)))]
-async fn insert_batch(access: StoreAccess, Body(body): Body) -> Response {
+        (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody))))]
+pub(super) async fn insert_batch(access: StoreAccess, Body(body): Body) -> Response {
     let open = &access.open;
     let media = Media::of(access.content_type.as_deref());
     let items = access

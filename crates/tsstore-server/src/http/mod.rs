@@ -4,9 +4,12 @@
 //! its body. This module and its children are the only ones that know
 //! HTTP statuses (`error.rs` maps every layer's errors).
 //!
-//! Routes are registered through `utoipa_axum::routes!`, which takes each
-//! handler's `#[utoipa::path]` annotation for both the router and the
-//! OpenAPI document, so `/api/openapi.json` cannot drift from the routes.
+//! Routes are declared once (`api_routes!`). `/api/openapi.json` is the
+//! committed `docs/openapi.json`, made in tests from each handler's
+//! `#[utoipa::path]` annotation and completed by `openapi`; tests fail when
+//! it differs from what the annotations make or names other routes than
+//! the router serves, so it cannot drift, and the binary carries none of
+//! the code that makes it.
 
 mod calc;
 mod connections;
@@ -30,15 +33,20 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use axum::routing::MethodRouter;
 use axum::{Json, Router};
+#[cfg(test)]
 use utoipa::OpenApi;
+#[cfg(test)]
 use utoipa_axum::router::OpenApiRouter;
+#[cfg(test)]
 use utoipa_axum::routes;
 
 pub use self::error::{ApiError, ApiResult};
 use crate::app::App;
 use crate::metrics::{StoreSample, render_stores};
 
+#[cfg(test)]
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -56,9 +64,81 @@ use crate::metrics::{StoreSample, render_stores};
 )]
 struct ApiDoc;
 
-/// The router and the OpenAPI document built from the same handlers.
-pub fn router_and_doc(app: App) -> (Router, utoipa::openapi::OpenApi) {
-    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+/// Declares the API's routes once: the router serves them, and `ROUTES`
+/// lists them for the test that the OpenAPI document (made from the
+/// handlers' annotations, in tests only) names exactly these.
+macro_rules! api_routes {
+    ($($path:literal => { $($method:ident: $handler:path),+ $(,)? }),+ $(,)?) => {
+        /// `(method, path)` of every route the API serves.
+        #[cfg(test)]
+        const ROUTES: &[(&str, &str)] = &[$($((stringify!($method), $path)),+),+];
+
+        fn api_routes() -> Router<App> {
+            Router::new()$(.route($path, MethodRouter::new()$(.$method($handler))+))+
+        }
+    };
+}
+
+api_routes! {
+    "/health" => { get: health },
+    "/metrics" => { get: metrics },
+    "/api/openapi.json" => { get: openapi },
+    "/api/calc" => { get: calc::calc },
+    "/api/stores" => { post: stores::create_store, get: stores::list_stores },
+    "/api/stores/{store}" => { delete: stores::delete_store },
+    "/api/stores/{store}/reset" => { post: stores::reset_store },
+    "/api/stores/{store}/truncate" => { post: stores::truncate_store },
+    "/api/stores/{store}/stats" => { get: stores::store_stats },
+    "/api/stores/{store}/schema" => { get: stores::get_schema, put: stores::put_schema },
+    "/api/stores/{store}/data" => { post: ingest::insert },
+    "/api/stores/{store}/data/batch" => { post: ingest::insert_batch },
+    "/api/stores/{store}/data/time/{ts}" => { get: read::get_by_time, delete: read::delete_by_time },
+    "/api/stores/{store}/data/oldest" => { get: read::oldest },
+    "/api/stores/{store}/data/newest" => { get: read::newest },
+    "/api/stores/{store}/data/range" => { get: read::range },
+    "/api/stores/{store}/ws/write" => { get: ws::ws_write },
+    "/api/stores/{store}/ws/read" => { get: ws::ws_read },
+    "/api/stores/{store}/ws/connections" => {
+        post: connections::create_connection,
+        get: connections::list_connections,
+    },
+    "/api/stores/{store}/ws/connections/{id}" => {
+        get: connections::get_connection,
+        delete: connections::delete_connection,
+    },
+    "/api/stores/{store}/mqtt/connections" => {
+        post: mqtt::create_mqtt_connection,
+        get: mqtt::list_mqtt_connections,
+    },
+    "/api/stores/{store}/mqtt/connections/{id}" => {
+        get: mqtt::get_mqtt_connection,
+        delete: mqtt::delete_mqtt_connection,
+    },
+}
+
+/// The router.
+pub fn router(app: App) -> Router {
+    api_routes()
+        .merge(console::routes())
+        .fallback(no_route)
+        .method_not_allowed_fallback(no_method)
+        // The only per-route layer: every other one would cost each
+        // request another boxed service.
+        .layer(middleware::from_fn_with_state(Arc::clone(&app), observe))
+        .with_state(app)
+}
+
+/// `/api/openapi.json`: the committed document (`openapi::DOCUMENT`) with
+/// this server's limits, made on first request (so it costs no resident
+/// memory in a server nobody asks for it), then kept: a process runs one
+/// server, with one set of limits.
+static OPENAPI: OnceLock<String> = OnceLock::new();
+
+/// The OpenAPI document made from the handlers' annotations (tests only:
+/// the binary serves the committed copy, and a test keeps it current).
+#[cfg(test)]
+fn generated_document() -> utoipa::openapi::OpenApi {
+    OpenApiRouter::<App>::with_openapi(ApiDoc::openapi())
         .routes(routes!(health))
         .routes(routes!(metrics))
         .routes(routes!(openapi))
@@ -69,38 +149,8 @@ pub fn router_and_doc(app: App) -> (Router, utoipa::openapi::OpenApi) {
         .merge(connections::routes())
         .merge(mqtt::routes())
         .merge(calc::routes())
-        .split_for_parts();
-    let router = router
-        .merge(console::routes())
-        .fallback(no_route)
-        .method_not_allowed_fallback(no_method)
-        // The only per-route layer: every other one would cost each
-        // request another boxed service.
-        .layer(middleware::from_fn_with_state(Arc::clone(&app), observe))
-        .with_state(app);
-    (router, doc)
-}
-
-/// `/api/openapi.json`, built on first request (so its construction costs
-/// no resident memory in a server nobody asks for it), then kept: a
-/// process runs one server, with one set of limits.
-static OPENAPI: OnceLock<String> = OnceLock::new();
-
-/// The router.
-pub fn router(app: App) -> Router {
-    router_and_doc(app).0
-}
-
-/// The OpenAPI document of `app`'s router, completed by `openapi::finish`
-/// (error responses from the error mapping, the server's checks on
-/// parameters and bodies).
-fn document(app: &App) -> String {
-    let limits = app.limits;
-    let (_, doc) = router_and_doc(Arc::clone(app));
-    openapi::finish(&doc, &limits).unwrap_or_else(|e| {
-        tracing::error!("cannot build the OpenAPI document: {e}");
-        format!("{{\"error\":\"openapi: {e}\",\"code\":\"internal_error\"}}")
-    })
+        .split_for_parts()
+        .1
 }
 
 /// Times the request, bounds its run time, counts it by route, and reads
@@ -133,7 +183,8 @@ async fn no_method() -> ApiError {
     ApiError::method_not_allowed()
 }
 
-#[derive(serde::Serialize, utoipa::ToSchema)]
+#[derive(serde::Serialize)]
+#[cfg_attr(test, derive(utoipa::ToSchema))]
 struct Health {
     /// Always "ok" while the server answers.
     status: &'static str,
@@ -143,7 +194,7 @@ struct Health {
 }
 
 /// Liveness, version and uptime. No authentication.
-#[utoipa::path(get, path = "/health", tag = "server", responses((status = 200, body = Health)))]
+#[cfg_attr(test, utoipa::path(get, path = "/health", tag = "server", responses((status = 200, body = Health))))]
 async fn health(State(app): State<App>) -> Json<Health> {
     Json(Health {
         status: "ok",
@@ -155,8 +206,8 @@ async fn health(State(app): State<App>) -> Json<Health> {
 
 /// Prometheus metrics: per open store inserts, bytes, rejected inserts by
 /// reason, fill ratio and retention window; request latency by route.
-#[utoipa::path(get, path = "/metrics", tag = "server",
-    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+#[cfg_attr(test, utoipa::path(get, path = "/metrics", tag = "server",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain"))))]
 async fn metrics(State(app): State<App>) -> Response {
     let stores = app.registry.open_stores();
     let samples: Vec<StoreSample> = stores
@@ -183,11 +234,11 @@ async fn metrics(State(app): State<App>) -> Response {
     resp
 }
 
-/// This API's OpenAPI 3 document, generated from the handlers.
-#[utoipa::path(get, path = "/api/openapi.json", tag = "server",
-    responses((status = 200, description = "OpenAPI 3 document", content_type = "application/json")))]
+/// This API's OpenAPI 3 document.
+#[cfg_attr(test, utoipa::path(get, path = "/api/openapi.json", tag = "server",
+    responses((status = 200, description = "OpenAPI 3 document", content_type = "application/json"))))]
 async fn openapi(State(app): State<App>) -> Response {
-    let doc = OPENAPI.get_or_init(|| document(&app));
+    let doc = OPENAPI.get_or_init(|| openapi::served(&app.limits));
     let mut resp = doc.to_string().into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -197,7 +248,8 @@ async fn openapi(State(app): State<App>) -> Response {
 }
 
 /// The body of every error response.
-#[derive(serde::Serialize, utoipa::ToSchema)]
+#[derive(serde::Serialize)]
+#[cfg_attr(test, derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     /// For people.
     pub error: String,

@@ -9,8 +9,11 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Serialize;
+#[cfg(test)]
 use utoipa::ToSchema;
+#[cfg(test)]
 use utoipa_axum::router::OpenApiRouter;
+#[cfg(test)]
 use utoipa_axum::routes;
 
 use tsstore::DataType;
@@ -22,6 +25,7 @@ use crate::app::App;
 use crate::outbound::mqtt::MqttConnection;
 use crate::outbound::{MqttMode, MqttSpec, OutboundError, State as ConnState};
 
+#[cfg(test)]
 pub fn routes() -> OpenApiRouter<App> {
     OpenApiRouter::new()
         .routes(routes!(create_mqtt_connection, list_mqtt_connections))
@@ -30,7 +34,8 @@ pub fn routes() -> OpenApiRouter<App> {
 
 /// An MQTT connection as the API shows it: its settings (the password
 /// redacted) and its state.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize)]
+#[cfg_attr(test, derive(ToSchema))]
 pub struct MqttConnectionOut {
     /// 8 hex digits.
     id: String,
@@ -46,7 +51,7 @@ pub struct MqttConnectionOut {
     password: Option<&'static str>,
     created_at: String,
     /// connecting, connected, disconnected or error.
-    #[schema(value_type = String)]
+    #[cfg_attr(test, schema(value_type = String))]
     status: ConnState,
     /// Publish: the last record the broker acknowledged (resume point).
     last_timestamp: i64,
@@ -109,7 +114,8 @@ impl MqttConnectionOut {
     }
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize)]
+#[cfg_attr(test, derive(ToSchema))]
 pub struct MqttConnectionList {
     connections: Vec<MqttConnectionOut>,
     count: usize,
@@ -142,10 +148,10 @@ impl Rest for MqttSpec {
 /// the oldest, -1: from now on) with QoS 1, moving its cursor past what
 /// the broker acknowledged; subscribe stores each message published on
 /// the topic filter. Reconnects with backoff.
-#[utoipa::path(post, path = "/api/stores/{store}/mqtt/connections", tag = "connections",
+#[cfg_attr(test, utoipa::path(post, path = "/api/stores/{store}/mqtt/connections", tag = "connections",
     params(("store" = String, Path)), request_body(content = Object, content_type = "application/json"),
-    responses((status = 201, body = MqttConnectionOut)))]
-async fn create_mqtt_connection(
+    responses((status = 201, body = MqttConnectionOut))))]
+pub(super) async fn create_mqtt_connection(
     State(app): State<App>,
     access: StoreAccess,
     Body(body): Body,
@@ -154,9 +160,9 @@ async fn create_mqtt_connection(
 }
 
 /// The store's MQTT connections and their state.
-#[utoipa::path(get, path = "/api/stores/{store}/mqtt/connections", tag = "connections",
-    params(("store" = String, Path)), responses((status = 200, body = MqttConnectionList)))]
-async fn list_mqtt_connections(
+#[cfg_attr(test, utoipa::path(get, path = "/api/stores/{store}/mqtt/connections", tag = "connections",
+    params(("store" = String, Path)), responses((status = 200, body = MqttConnectionList))))]
+pub(super) async fn list_mqtt_connections(
     State(app): State<App>,
     access: StoreAccess,
 ) -> Json<MqttConnectionList> {
@@ -164,10 +170,10 @@ async fn list_mqtt_connections(
 }
 
 /// One MQTT connection and its state.
-#[utoipa::path(get, path = "/api/stores/{store}/mqtt/connections/{id}", tag = "connections",
+#[cfg_attr(test, utoipa::path(get, path = "/api/stores/{store}/mqtt/connections/{id}", tag = "connections",
     params(("store" = String, Path), ("id" = String, Path)),
-    responses((status = 200, body = MqttConnectionOut)))]
-async fn get_mqtt_connection(
+    responses((status = 200, body = MqttConnectionOut))))]
+pub(super) async fn get_mqtt_connection(
     State(app): State<App>,
     access: StoreAccess,
 ) -> ApiResult<Json<MqttConnectionOut>> {
@@ -175,10 +181,10 @@ async fn get_mqtt_connection(
 }
 
 /// Stop an MQTT connection (with a DISCONNECT to the broker) and forget it.
-#[utoipa::path(delete, path = "/api/stores/{store}/mqtt/connections/{id}", tag = "connections",
+#[cfg_attr(test, utoipa::path(delete, path = "/api/stores/{store}/mqtt/connections/{id}", tag = "connections",
     params(("store" = String, Path), ("id" = String, Path)),
-    responses((status = 200, body = ConnectionDeleted)))]
-async fn delete_mqtt_connection(
+    responses((status = 200, body = ConnectionDeleted))))]
+pub(super) async fn delete_mqtt_connection(
     State(app): State<App>,
     access: StoreAccess,
 ) -> ApiResult<Json<ConnectionDeleted>> {

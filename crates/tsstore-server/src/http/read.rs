@@ -10,10 +10,14 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+#[cfg(test)]
 use utoipa::ToSchema;
+#[cfg(test)]
 use utoipa_axum::router::OpenApiRouter;
+#[cfg(test)]
 use utoipa_axum::routes;
 
+#[cfg(test)]
 use super::ErrorBody;
 use super::error::{ApiError, ApiResult};
 use super::extract::StoreAccess;
@@ -23,6 +27,7 @@ use crate::records::encode::{DataEncoding, push_object};
 use crate::records::options::compact_format;
 use crate::records::{ListDefaults, ReadOptions, ReadSpec, RecordError, pipeline};
 
+#[cfg(test)]
 pub fn routes() -> OpenApiRouter<App> {
     OpenApiRouter::new()
         .routes(routes!(get_by_time, delete_by_time))
@@ -32,7 +37,8 @@ pub fn routes() -> OpenApiRouter<App> {
 }
 
 /// One stored record as returned by the API.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize)]
+#[cfg_attr(test, derive(ToSchema))]
 #[allow(dead_code)]
 pub struct ObjectOut {
     timestamp: i64,
@@ -40,14 +46,15 @@ pub struct ObjectOut {
     size: u32,
     /// json stores: the JSON value; text: a string; binary: base64.
     /// Absent with `include_data=false`.
-    #[schema(value_type = Object)]
+    #[cfg_attr(test, schema(value_type = Object))]
     data: Option<serde_json::Value>,
 }
 
 /// `{"objects": [...], "count": n}`. With aggregation, each object is a
 /// window `{timestamp (window end), records, partial, data}`, and with
 /// `format=compact` the first element is `{"_schema": {"1": name, ...}}`.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize)]
+#[cfg_attr(test, derive(ToSchema))]
 #[allow(dead_code)]
 pub struct ObjectList {
     objects: Vec<ObjectOut>,
@@ -85,11 +92,11 @@ fn ts_param(access: &StoreAccess) -> ApiResult<i64> {
 }
 
 /// One record by its exact timestamp.
-#[utoipa::path(get, path = "/api/stores/{store}/data/time/{ts}", tag = "data",
+#[cfg_attr(test, utoipa::path(get, path = "/api/stores/{store}/data/time/{ts}", tag = "data",
     params(("store" = String, Path), ("ts" = i64, Path),
         ("format" = Option<String>, Query, description = "full (default) or compact")),
-    responses((status = 200, body = ObjectOut), (status = 404, body = ErrorBody)))]
-async fn get_by_time(access: StoreAccess) -> ApiResult<Response> {
+    responses((status = 200, body = ObjectOut), (status = 404, body = ErrorBody))))]
+pub(super) async fn get_by_time(access: StoreAccess) -> ApiResult<Response> {
     let ts = ts_param(&access)?;
     let compact = compact_format(access.params.get("format"))?;
     let store = &access.open.store;
@@ -108,17 +115,18 @@ async fn get_by_time(access: StoreAccess) -> ApiResult<Response> {
     Ok(json_response(out))
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize)]
+#[cfg_attr(test, derive(ToSchema))]
 pub struct Deleted {
     status: &'static str,
     timestamp: i64,
 }
 
 /// Soft-delete exactly the record at this timestamp; its neighbours stay.
-#[utoipa::path(delete, path = "/api/stores/{store}/data/time/{ts}", tag = "data",
+#[cfg_attr(test, utoipa::path(delete, path = "/api/stores/{store}/data/time/{ts}", tag = "data",
     params(("store" = String, Path), ("ts" = i64, Path)),
-    responses((status = 200, body = Deleted), (status = 404, body = ErrorBody)))]
-async fn delete_by_time(access: StoreAccess) -> ApiResult<Json<Deleted>> {
+    responses((status = 200, body = Deleted), (status = 404, body = ErrorBody))))]
+pub(super) async fn delete_by_time(access: StoreAccess) -> ApiResult<Json<Deleted>> {
     let ts = ts_param(&access)?;
     access.open.store.delete_by_time(ts)?;
     Ok(Json(Deleted {
@@ -128,14 +136,14 @@ async fn delete_by_time(access: StoreAccess) -> ApiResult<Json<Deleted>> {
 }
 
 /// The oldest records, oldest first.
-#[utoipa::path(get, path = "/api/stores/{store}/data/oldest", tag = "data",
+#[cfg_attr(test, utoipa::path(get, path = "/api/stores/{store}/data/oldest", tag = "data",
     params(("store" = String, Path),
         ("limit" = Option<u64>, Query, description = "default 10"),
         ("include_data" = Option<bool>, Query, description = "default true"),
         ("filter" = Option<String>, Query), ("filter_ignore_case" = Option<bool>, Query),
         ("format" = Option<String>, Query, description = "full or compact")),
-    responses((status = 200, body = ObjectList), (status = 400, body = ErrorBody)))]
-async fn oldest(State(app): State<App>, access: StoreAccess) -> ApiResult<Response> {
+    responses((status = 200, body = ObjectList), (status = 400, body = ErrorBody))))]
+pub(super) async fn oldest(State(app): State<App>, access: StoreAccess) -> ApiResult<Response> {
     let defaults = ListDefaults {
         limit: 10,
         include_data: true,
@@ -162,7 +170,7 @@ async fn oldest(State(app): State<App>, access: StoreAccess) -> ApiResult<Respon
 }
 
 /// The newest records, newest first; with `agg_window`, the newest windows.
-#[utoipa::path(get, path = "/api/stores/{store}/data/newest", tag = "data",
+#[cfg_attr(test, utoipa::path(get, path = "/api/stores/{store}/data/newest", tag = "data",
     params(("store" = String, Path),
         ("limit" = Option<u64>, Query, description = "default 10; windows when aggregating"),
         ("include_data" = Option<bool>, Query, description = "default true"),
@@ -171,8 +179,8 @@ async fn oldest(State(app): State<App>, access: StoreAccess) -> ApiResult<Respon
         ("format" = Option<String>, Query, description = "full or compact"),
         ("agg_window" = Option<String>, Query), ("agg_fields" = Option<String>, Query),
         ("agg_default" = Option<String>, Query)),
-    responses((status = 200, body = ObjectList), (status = 400, body = ErrorBody)))]
-async fn newest(State(app): State<App>, access: StoreAccess) -> ApiResult<Response> {
+    responses((status = 200, body = ObjectList), (status = 400, body = ErrorBody))))]
+pub(super) async fn newest(State(app): State<App>, access: StoreAccess) -> ApiResult<Response> {
     let defaults = ListDefaults {
         limit: 10,
         include_data: true,
@@ -195,7 +203,7 @@ async fn newest(State(app): State<App>, access: StoreAccess) -> ApiResult<Respon
 }
 
 /// Records in a time range, oldest first; with `agg_window`, windows.
-#[utoipa::path(get, path = "/api/stores/{store}/data/range", tag = "data",
+#[cfg_attr(test, utoipa::path(get, path = "/api/stores/{store}/data/range", tag = "data",
     params(("store" = String, Path),
         ("start_time" = Option<i64>, Query, description = "ns, inclusive; 0 or absent: open"),
         ("end_time" = Option<i64>, Query, description = "ns, inclusive; 0 or absent: open"),
@@ -207,8 +215,8 @@ async fn newest(State(app): State<App>, access: StoreAccess) -> ApiResult<Respon
         ("format" = Option<String>, Query, description = "full or compact"),
         ("agg_window" = Option<String>, Query), ("agg_fields" = Option<String>, Query),
         ("agg_default" = Option<String>, Query)),
-    responses((status = 200, body = ObjectList), (status = 400, body = ErrorBody)))]
-async fn range(State(app): State<App>, access: StoreAccess) -> ApiResult<Response> {
+    responses((status = 200, body = ObjectList), (status = 400, body = ErrorBody))))]
+pub(super) async fn range(State(app): State<App>, access: StoreAccess) -> ApiResult<Response> {
     let defaults = ListDefaults {
         limit: 100,
         include_data: false,

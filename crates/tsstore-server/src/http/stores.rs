@@ -6,10 +6,14 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use tsstore::{DataType, Field, FieldType, Store};
+#[cfg(test)]
 use utoipa::ToSchema;
+#[cfg(test)]
 use utoipa_axum::router::OpenApiRouter;
+#[cfg(test)]
 use utoipa_axum::routes;
 
+#[cfg(test)]
 use super::ErrorBody;
 use super::error::{ApiError, ApiResult};
 use super::extract::{AdminAccess, Body, DeleteAccess, StoreAccess, content_type};
@@ -18,6 +22,7 @@ use crate::provision::{self, StoreRequest};
 use crate::records::{QueryParams, RecordError};
 use crate::store_settings::StoreSettings;
 
+#[cfg(test)]
 pub fn routes() -> OpenApiRouter<App> {
     OpenApiRouter::new()
         .routes(routes!(create_store, list_stores))
@@ -28,7 +33,8 @@ pub fn routes() -> OpenApiRouter<App> {
         .routes(routes!(get_schema, put_schema))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateStore {
     /// 1–64 of `A-Z a-z 0-9 _ -`, not starting with `-`.
@@ -50,7 +56,8 @@ pub struct CreateStore {
     max_future_skew: Option<String>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize)]
+#[cfg_attr(test, derive(ToSchema))]
 pub struct CreatedStore {
     name: String,
     /// Shown only in this response; only its hash is kept.
@@ -69,10 +76,10 @@ pub fn json_body<'a, T: Deserialize<'a>>(
 
 /// Create a store (admin key). Geometry defaults come from the server's
 /// configuration.
-#[utoipa::path(post, path = "/api/stores", tag = "stores", request_body = CreateStore,
+#[cfg_attr(test, utoipa::path(post, path = "/api/stores", tag = "stores", request_body = CreateStore,
     responses((status = 201, body = CreatedStore), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 409, body = ErrorBody)))]
-async fn create_store(
+        (status = 401, body = ErrorBody), (status = 409, body = ErrorBody))))]
+pub(super) async fn create_store(
     State(app): State<App>,
     _admin: AdminAccess,
     headers: HeaderMap,
@@ -100,7 +107,8 @@ async fn create_store(
     ))
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize)]
+#[cfg_attr(test, derive(ToSchema))]
 pub struct StoreInfo {
     name: String,
     /// null when the store's header cannot be read (`error` says why).
@@ -114,15 +122,16 @@ pub struct StoreInfo {
     error: Option<String>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize)]
+#[cfg_attr(test, derive(ToSchema))]
 pub struct StoreList {
     stores: Vec<StoreInfo>,
     count: usize,
 }
 
 /// Every store on disk, open or not: names and geometry, no secrets.
-#[utoipa::path(get, path = "/api/stores", tag = "stores", responses((status = 200, body = StoreList)))]
-async fn list_stores(State(app): State<App>) -> ApiResult<Json<StoreList>> {
+#[cfg_attr(test, utoipa::path(get, path = "/api/stores", tag = "stores", responses((status = 200, body = StoreList))))]
+pub(super) async fn list_stores(State(app): State<App>) -> ApiResult<Json<StoreList>> {
     let base = app.registry.base();
     let names = match Store::list(base) {
         Ok(n) => n,
@@ -156,7 +165,8 @@ async fn list_stores(State(app): State<App>) -> ApiResult<Json<StoreList>> {
     Ok(Json(StoreList { stores, count }))
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize)]
+#[cfg_attr(test, derive(ToSchema))]
 pub struct Done {
     status: &'static str,
     store: String,
@@ -166,10 +176,13 @@ pub struct Done {
 /// removes its directory. Takes the store's key, or the admin key, which
 /// also removes a directory that is not a complete store (one the server
 /// reported at start: no `meta.tsdb` or no `keys.json`).
-#[utoipa::path(delete, path = "/api/stores/{store}", tag = "stores",
+#[cfg_attr(test, utoipa::path(delete, path = "/api/stores/{store}", tag = "stores",
     params(("store" = String, Path)),
-    responses((status = 200, body = Done), (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
-async fn delete_store(State(app): State<App>, access: DeleteAccess) -> ApiResult<Json<Done>> {
+    responses((status = 200, body = Done), (status = 401, body = ErrorBody), (status = 503, body = ErrorBody))))]
+pub(super) async fn delete_store(
+    State(app): State<App>,
+    access: DeleteAccess,
+) -> ApiResult<Json<Done>> {
     let name = access.name;
     if access.admin && provision::incomplete(app.registry.base(), &name).is_some() {
         app.registry.remove_incomplete(&name).await?;
@@ -185,10 +198,10 @@ async fn delete_store(State(app): State<App>, access: DeleteAccess) -> ApiResult
 }
 
 /// Empty the store in O(1); schema, keys and configuration stay.
-#[utoipa::path(post, path = "/api/stores/{store}/reset", tag = "stores",
+#[cfg_attr(test, utoipa::path(post, path = "/api/stores/{store}/reset", tag = "stores",
     params(("store" = String, Path)),
-    responses((status = 200, body = Done), (status = 401, body = ErrorBody)))]
-async fn reset_store(access: StoreAccess) -> ApiResult<Json<Done>> {
+    responses((status = 200, body = Done), (status = 401, body = ErrorBody))))]
+pub(super) async fn reset_store(access: StoreAccess) -> ApiResult<Json<Done>> {
     access.open.store.reset()?;
     Ok(Json(Done {
         status: "reset",
@@ -196,7 +209,8 @@ async fn reset_store(access: StoreAccess) -> ApiResult<Json<Done>> {
     }))
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize)]
+#[cfg_attr(test, derive(ToSchema))]
 pub struct Truncated {
     store: String,
     /// Records removed; null when the store cannot tell cheaply (records
@@ -213,12 +227,12 @@ pub struct Truncated {
 /// inserts (which follow the newest record) work again after a
 /// far-future timestamp got in. Crash-safe: after a power cut the store
 /// is as before or as after. Records at or before `after` stay.
-#[utoipa::path(post, path = "/api/stores/{store}/truncate", tag = "stores",
+#[cfg_attr(test, utoipa::path(post, path = "/api/stores/{store}/truncate", tag = "stores",
     params(("store" = String, Path),
         ("after" = i64, Query, description = "records with a timestamp after this (ns) are removed")),
     responses((status = 200, body = Truncated), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody)))]
-async fn truncate_store(
+        (status = 401, body = ErrorBody))))]
+pub(super) async fn truncate_store(
     State(app): State<App>,
     _admin: AdminAccess,
     Path(name): Path<String>,
@@ -245,38 +259,41 @@ async fn truncate_store(
     }))
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize)]
+#[cfg_attr(test, derive(ToSchema))]
 pub struct StoreStats {
     name: String,
     #[serde(flatten)]
-    #[schema(value_type = Object)]
+    #[cfg_attr(test, schema(value_type = Object))]
     stats: tsstore::Stats,
 }
 
 /// Geometry, ring pointers, time span, object count and bytes used.
-#[utoipa::path(get, path = "/api/stores/{store}/stats", tag = "stores",
+#[cfg_attr(test, utoipa::path(get, path = "/api/stores/{store}/stats", tag = "stores",
     params(("store" = String, Path)),
-    responses((status = 200, body = StoreStats), (status = 401, body = ErrorBody)))]
-async fn store_stats(access: StoreAccess) -> Json<StoreStats> {
+    responses((status = 200, body = StoreStats), (status = 401, body = ErrorBody))))]
+pub(super) async fn store_stats(access: StoreAccess) -> Json<StoreStats> {
     Json(StoreStats {
         stats: access.open.store.stats(),
         name: access.name,
     })
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize)]
+#[cfg_attr(test, derive(ToSchema))]
 pub struct SchemaOut {
     /// 0 before the first schema is set.
     version: u32,
-    #[schema(value_type = Vec<Object>)]
+    #[cfg_attr(test, schema(value_type = Vec<Object>))]
     fields: Vec<Field>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SchemaIn {
     /// `[{index, name, type}]`: every existing field unchanged, plus new ones.
-    #[schema(value_type = Vec<Object>)]
+    #[cfg_attr(test, schema(value_type = Vec<Object>))]
     fields: Vec<FieldIn>,
 }
 
@@ -311,19 +328,22 @@ fn schema_out(store: &Store) -> ApiResult<SchemaOut> {
 }
 
 /// The current schema of a schema store.
-#[utoipa::path(get, path = "/api/stores/{store}/schema", tag = "stores",
+#[cfg_attr(test, utoipa::path(get, path = "/api/stores/{store}/schema", tag = "stores",
     params(("store" = String, Path)),
-    responses((status = 200, body = SchemaOut), (status = 400, body = ErrorBody)))]
-async fn get_schema(access: StoreAccess) -> ApiResult<Json<SchemaOut>> {
+    responses((status = 200, body = SchemaOut), (status = 400, body = ErrorBody))))]
+pub(super) async fn get_schema(access: StoreAccess) -> ApiResult<Json<SchemaOut>> {
     Ok(Json(schema_out(&access.open.store)?))
 }
 
 /// Set or extend the schema (append-only: version N+1 keeps every field).
-#[utoipa::path(put, path = "/api/stores/{store}/schema", tag = "stores",
+#[cfg_attr(test, utoipa::path(put, path = "/api/stores/{store}/schema", tag = "stores",
     params(("store" = String, Path)), request_body = SchemaIn,
     responses((status = 200, body = SchemaOut), (status = 400, body = ErrorBody),
-        (status = 409, body = ErrorBody)))]
-async fn put_schema(access: StoreAccess, Body(body): Body) -> ApiResult<Json<SchemaOut>> {
+        (status = 409, body = ErrorBody))))]
+pub(super) async fn put_schema(
+    access: StoreAccess,
+    Body(body): Body,
+) -> ApiResult<Json<SchemaOut>> {
     let req: SchemaIn = json_body(access.content_type.as_deref(), &body)?;
     let fields = req.fields.into_iter();
     let fields = fields.map(|f| Field::new(f.index, &f.name, f.field_type));

@@ -35,7 +35,9 @@ use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
+#[cfg(test)]
 use utoipa_axum::router::OpenApiRouter;
+#[cfg(test)]
 use utoipa_axum::routes;
 
 use super::error::{ApiError, ApiResult};
@@ -60,6 +62,7 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// idle WebSockets cost 64 MB); larger messages still arrive whole.
 const READ_BUFFER: usize = 16 * 1024;
 
+#[cfg(test)]
 pub fn routes() -> OpenApiRouter<App> {
     OpenApiRouter::new()
         .routes(routes!(ws_write))
@@ -76,12 +79,12 @@ type Upgrade = Result<WebSocketUpgrade, WebSocketUpgradeRejection>;
 /// Stream records in over a WebSocket: each text message is
 /// `{"timestamp"?, "data"}` and is answered by `{"type":"ack","timestamp",
 /// "block_num","size"}` or `{"type":"error","message","code"}`, in order.
-#[utoipa::path(get, path = "/api/stores/{store}/ws/write", tag = "data",
+#[cfg_attr(test, utoipa::path(get, path = "/api/stores/{store}/ws/write", tag = "data",
     params(("store" = String, Path),
         ("format" = Option<String>, Query, description = "full or compact (schema stores take both)"),
         ("precision" = Option<String>, Query, description = "unit of the timestamps sent: ns (default), us, ms or s")),
-    responses((status = 101, description = "WebSocket upgrade")))]
-async fn ws_write(
+    responses((status = 101, description = "WebSocket upgrade"))))]
+pub(super) async fn ws_write(
     State(app): State<App>,
     access: StoreAccess,
     upgrade: Upgrade,
@@ -304,15 +307,15 @@ impl Drop for Reader {
 /// default, or `oldest`), then each new one as it is committed, as
 /// `{"type":"data","timestamp","data"}`. Takes filter, format and the
 /// aggregation options (windows are sent when they close, by time too).
-#[utoipa::path(get, path = "/api/stores/{store}/ws/read", tag = "data",
+#[cfg_attr(test, utoipa::path(get, path = "/api/stores/{store}/ws/read", tag = "data",
     params(("store" = String, Path),
         ("from" = Option<String>, Query, description = "now (default), oldest, or a timestamp: records after it"),
         ("filter" = Option<String>, Query), ("filter_ignore_case" = Option<bool>, Query),
         ("format" = Option<String>, Query, description = "full or compact"),
         ("agg_window" = Option<String>, Query), ("agg_fields" = Option<String>, Query),
         ("agg_default" = Option<String>, Query)),
-    responses((status = 101, description = "WebSocket upgrade")))]
-async fn ws_read(
+    responses((status = 101, description = "WebSocket upgrade"))))]
+pub(super) async fn ws_read(
     State(app): State<App>,
     access: StoreAccess,
     upgrade: Upgrade,

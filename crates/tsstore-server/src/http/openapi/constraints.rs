@@ -53,7 +53,7 @@ pub(super) fn parameter_schema(name: &str, limits: &Limits) -> Option<Value> {
     Some(match name {
         "store" => json!({"type": "string", "pattern": STORE_NAME_PATTERN}),
         "ts" => json!({"type": "integer", "format": "int64", "minimum": 1}),
-        "limit" => json!({"type": "integer", "minimum": 1, "maximum": limits.max_records}),
+        "limit" => super::limit_schema(limits),
         "format" => json!({"type": "string", "enum": ["full", "compact"]}),
         "precision" => json!({"type": "string", "enum": ["ns", "us", "ms", "s"]}),
         "include_data" | "filter_ignore_case" => json!({"type": "boolean"}),

@@ -1,25 +1,71 @@
 //! `/api/openapi.json`, made to tell the truth about what the server
 //! answers.
 //!
-//! utoipa builds the document from the handlers' annotations (routes,
-//! success bodies). This module then writes what the annotations cannot
-//! know: every error status an operation can return, computed by passing
-//! one example of every variant of the errors it meets through the same
-//! `From` impls the server answers with (`http::error`), so the two cannot
-//! disagree; and the constraints the server checks on parameters and
-//! bodies (store name pattern, limits, enums, power-of-two sizes), so that
-//! a request the document calls valid is one the server takes.
+//! The binary serves `docs/openapi.json` (`DOCUMENT`), committed, with
+//! this server's limits written in (`served`). The document is made in
+//! tests, not at run time: utoipa builds it from the handlers'
+//! annotations (routes, success bodies), then `finish` writes what the
+//! annotations cannot know: every error status an operation can return,
+//! computed by passing one example of every variant of the errors it
+//! meets through the same `From` impls the server answers with
+//! (`http::error`), so the two cannot disagree; and the constraints the
+//! server checks on parameters and bodies (store name pattern, limits,
+//! enums, power-of-two sizes), so that a request the document calls valid
+//! is one the server takes. `tests` fail when the committed file differs
+//! from what that makes (`UPDATE_OPENAPI=1 cargo test -p tsstore-server
+//! --lib openapi` rewrites it) or names other routes than the router
+//! serves.
 
+#[cfg(test)]
 mod constraints;
+#[cfg(test)]
 mod errors;
+#[cfg(test)]
+mod tests;
 
 use serde_json::{Value, json};
 
 use crate::limits::Limits;
+#[cfg(test)]
 use constraints::{component_schemas, parameter_schema};
+#[cfg(test)]
 use errors::{document_errors, operation_meets};
 
+/// The document as committed, made with `Limits::default()`.
+pub(super) const DOCUMENT: &str = include_str!("../../../../../docs/openapi.json");
+
+/// The schema of the `limit` parameter: up to the server's `max_records`.
+fn limit_schema(limits: &Limits) -> Value {
+    json!({"type": "integer", "minimum": 1, "maximum": limits.max_records})
+}
+
+/// The committed document with `limits` written in: the `limit`
+/// parameter's maximum is the one limit it states. If the committed text
+/// were not JSON (the tests rule it out), it is served as it is.
+pub(super) fn served(limits: &Limits) -> String {
+    let Ok(mut doc) = serde_json::from_str::<Value>(DOCUMENT) else {
+        return DOCUMENT.to_string();
+    };
+    let operations = doc
+        .get_mut("paths")
+        .and_then(Value::as_object_mut)
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| item.values_mut());
+    for op in operations {
+        let params = op.get_mut("parameters").and_then(Value::as_array_mut);
+        for p in params.into_iter().flatten() {
+            if p["name"] == "limit" {
+                p["schema"] = limit_schema(limits);
+            }
+        }
+    }
+    serde_json::to_string(&doc).unwrap_or_else(|_| DOCUMENT.to_string())
+}
+
 /// Why the document could not be finished (`tests` rule each out).
+#[cfg(test)]
 #[derive(Debug, thiserror::Error)]
 pub enum DocumentError {
     #[error(transparent)]
@@ -35,6 +81,7 @@ pub enum DocumentError {
 }
 
 /// The finished document as JSON text.
+#[cfg(test)]
 pub fn finish(doc: &utoipa::openapi::OpenApi, limits: &Limits) -> Result<String, DocumentError> {
     let mut v = serde_json::to_value(doc)?;
     let Some(paths) = v.get_mut("paths").and_then(Value::as_object_mut) else {
