@@ -108,8 +108,8 @@ impl MqttConnectionOut {
             cursor_persist_interval: publish.then(|| s.persist_every()),
             in_flight_window: publish.then(|| s.in_flight()),
             timestamp_field: s.timestamp_field.clone(),
-            filter: s.filter.clone(),
-            agg_window: s.agg_window.clone(),
+            filter: s.read.filter.clone(),
+            agg_window: s.read.agg_window.clone(),
         }
     }
 }

@@ -10,8 +10,8 @@ use tokio_tungstenite::tungstenite::http::Uri;
 
 use crate::alerts::{RuleSpec, RuleSpecError, rule::check_rules};
 use crate::net::{HeaderError, TlsError, check_ca_file, check_headers, client_tls};
-use crate::records::options::scalar_text;
-use crate::records::{ListDefaults, ReadOptions, ReadSpec, RecordError};
+use crate::records::options::{FeedOptions, refuse_unknown_keys, scalar_text};
+use crate::records::{ReadSpec, RecordError};
 
 /// Push (send the store's records) or pull (store what the peer sends).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,7 +53,6 @@ pub enum SpecError {
 
 /// A connection as created (and persisted).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ConnectionSpec {
     #[serde(default = "default_mode")]
     pub mode: Mode,
@@ -71,36 +70,9 @@ pub struct ConnectionSpec {
         skip_serializing_if = "Option::is_none"
     )]
     pub format: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "scalar_text",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub filter: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "scalar_text",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub filter_ignore_case: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "scalar_text",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub agg_window: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "scalar_text",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub agg_fields: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "scalar_text",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub agg_default: Option<String>,
+    /// Push: which records are sent and how (filter, aggregation).
+    #[serde(flatten)]
+    pub read: FeedOptions,
     /// Push: alert rules (`alerts::RuleSpec`), evaluated on the new records
     /// the connection's filter passes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -120,6 +92,18 @@ fn default_mode() -> Mode {
 }
 
 impl ConnectionSpec {
+    /// Its own keys in JSON (besides `FeedOptions::FIELDS`).
+    const FIELDS: [&'static str; 8] = [
+        "mode",
+        "url",
+        "headers",
+        "from",
+        "format",
+        "rules",
+        "ca_file",
+        "precision",
+    ];
+
     /// Parses and checks a create request for a store of type `dt`.
     pub fn parse(
         body: &[u8],
@@ -133,6 +117,7 @@ impl ConnectionSpec {
         {
             return Err(SpecError::UnknownMode(mode.to_string()));
         }
+        refuse_unknown_keys(&raw, &[&Self::FIELDS, &FeedOptions::FIELDS])?;
         crate::json_int::check_numbers(&raw, &["from"])?;
         let spec: ConnectionSpec = serde_json::from_value(raw)
             .map_err(|e| RecordError::InvalidJson(format!("invalid connection: {e}")))?;
@@ -164,11 +149,12 @@ impl ConnectionSpec {
             let push_only = [
                 ("rules", !self.rules.is_empty()),
                 ("from", self.from.is_some()),
-                ("filter", self.filter.is_some()),
-                ("agg_window", self.agg_window.is_some()),
                 ("format", self.format.is_some()),
             ];
             if let Some((name, _)) = push_only.iter().find(|(_, given)| *given) {
+                return Err(SpecError::PushOnly(name));
+            }
+            if let Some(name) = self.read.first_given() {
                 return Err(SpecError::PushOnly(name));
             }
         }
@@ -210,20 +196,7 @@ impl ConnectionSpec {
         dt: tsstore::DataType,
         max_records: usize,
     ) -> Result<ReadSpec, RecordError> {
-        let defaults = ListDefaults {
-            limit: 1,
-            include_data: true,
-        };
-        let options = ReadOptions {
-            format: self.format.clone(),
-            filter: self.filter.clone(),
-            filter_ignore_case: self.filter_ignore_case.clone(),
-            agg_window: self.agg_window.clone(),
-            agg_fields: self.agg_fields.clone(),
-            agg_default: self.agg_default.clone(),
-            ..ReadOptions::default()
-        };
-        ReadSpec::new(&options, defaults, max_records, dt)
+        self.read.read_spec(self.format.as_deref(), dt, max_records)
     }
 
     /// The URL without a password in it (`ws://user:secret@host` shows as
@@ -261,6 +234,29 @@ mod tests {
 
     fn parse(body: &str) -> Result<ConnectionSpec, SpecError> {
         ConnectionSpec::parse(body.as_bytes(), DataType::Json, 1000)
+    }
+
+    /// Every key a stored connection has is one `parse` takes: what it
+    /// writes, it reads back.
+    #[test]
+    fn its_known_keys_are_the_ones_it_writes() {
+        let full = r#"{"mode":"push","url":"ws://h/","headers":{"a":"b"},"from":1,
+            "format":"compact","filter":"x","filter_ignore_case":"true","agg_window":"1m",
+            "agg_fields":"t:avg","agg_default":"avg",
+            "rules":[{"name":"r","condition":"t > 1"}]}"#;
+        let mut spec = parse(full).unwrap();
+        spec.ca_file = Some("/ca.pem".into());
+        spec.precision = Some("ms".into());
+        let written = serde_json::to_value(&spec).unwrap();
+        let keys: Vec<&String> = written.as_object().unwrap().keys().collect();
+        assert_eq!(
+            keys.len(),
+            ConnectionSpec::FIELDS.len() + FeedOptions::FIELDS.len()
+        );
+        let known = [&ConnectionSpec::FIELDS[..], &FeedOptions::FIELDS[..]];
+        assert!(refuse_unknown_keys(&written, &known).is_ok());
+        let again: ConnectionSpec = serde_json::from_value(written).unwrap();
+        assert_eq!(again.read.agg_fields.as_deref(), Some("t:avg"));
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! carried it. `ReadSpec::new` checks them against the store and the
 //! server's limits.
 
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
 use tsstore::aggregate::AggSpec;
 use tsstore::{DataType, Filter};
 
@@ -113,6 +113,111 @@ pub(crate) fn scalar_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Stri
             "expected a string, number or boolean, got {other}"
         ))),
     }
+}
+
+/// The read options an outbound connection is created with (push, MQTT
+/// publish): which records it sends and how they are aggregated, with the
+/// names and checks of a live read's query. One type for every kind of
+/// connection, flattened into each kind's settings and persisted with
+/// them.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct FeedOptions {
+    #[serde(
+        default,
+        deserialize_with = "scalar_text",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub filter: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "scalar_text",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub filter_ignore_case: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "scalar_text",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub agg_window: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "scalar_text",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub agg_fields: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "scalar_text",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub agg_default: Option<String>,
+}
+
+impl FeedOptions {
+    /// Its keys in a connection's JSON.
+    pub const FIELDS: [&'static str; 5] = [
+        "filter",
+        "filter_ignore_case",
+        "agg_window",
+        "agg_fields",
+        "agg_default",
+    ];
+
+    /// The first option given, if any (for kinds and modes that send
+    /// nothing and take none).
+    pub fn first_given(&self) -> Option<&'static str> {
+        let given = [
+            self.filter.is_some(),
+            self.filter_ignore_case.is_some(),
+            self.agg_window.is_some(),
+            self.agg_fields.is_some(),
+            self.agg_default.is_some(),
+        ];
+        Self::FIELDS
+            .into_iter()
+            .zip(given)
+            .find_map(|(name, g)| g.then_some(name))
+    }
+
+    /// The read spec of a feed with these options and `format` (`None`:
+    /// full), one record per message.
+    pub fn read_spec(
+        &self,
+        format: Option<&str>,
+        dt: DataType,
+        max_records: usize,
+    ) -> RecordResult<ReadSpec> {
+        let options = ReadOptions {
+            format: format.map(str::to_string),
+            filter: self.filter.clone(),
+            filter_ignore_case: self.filter_ignore_case.clone(),
+            agg_window: self.agg_window.clone(),
+            agg_fields: self.agg_fields.clone(),
+            agg_default: self.agg_default.clone(),
+            ..ReadOptions::default()
+        };
+        let defaults = ListDefaults {
+            limit: 1,
+            include_data: true,
+        };
+        ReadSpec::new(&options, defaults, max_records, dt)
+    }
+}
+
+/// Refuses keys of a JSON object that are not in `known`: a connection's
+/// settings take no key they would ignore.
+pub fn refuse_unknown_keys(raw: &serde_json::Value, known: &[&[&str]]) -> RecordResult<()> {
+    if let Some(object) = raw.as_object()
+        && let Some(key) = object
+            .keys()
+            .find(|k| !known.iter().any(|set| set.contains(&k.as_str())))
+    {
+        return Err(RecordError::InvalidJson(format!(
+            "invalid connection: unknown field `{key}`"
+        )));
+    }
+    Ok(())
 }
 
 /// The options of a read, as received.

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::records::options::scalar_text;
-use crate::records::{ListDefaults, ReadOptions, ReadSpec, RecordError};
+use crate::records::options::{FeedOptions, refuse_unknown_keys};
+use crate::records::{ReadSpec, RecordError};
 
 /// Publishes in flight (sent, not yet acknowledged) at most, by default.
 pub const DEFAULT_IN_FLIGHT: u16 = 100;
@@ -59,7 +59,6 @@ pub enum MqttSpecError {
 
 /// An MQTT connection as created (and persisted).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct MqttSpec {
     #[serde(default)]
     pub mode: MqttMode,
@@ -112,36 +111,9 @@ pub struct MqttSpec {
     /// `ms` or `s`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub precision: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "scalar_text",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub filter: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "scalar_text",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub filter_ignore_case: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "scalar_text",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub agg_window: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "scalar_text",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub agg_fields: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "scalar_text",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub agg_default: Option<String>,
+    /// Publish: which records are sent and how (filter, aggregation).
+    #[serde(flatten)]
+    pub read: FeedOptions,
 }
 
 /// Where the broker is.
@@ -153,6 +125,23 @@ pub struct Broker {
 }
 
 impl MqttSpec {
+    /// Its own keys in JSON (besides `FeedOptions::FIELDS`).
+    const FIELDS: [&'static str; 13] = [
+        "mode",
+        "broker_url",
+        "topic",
+        "from",
+        "include_timestamp",
+        "cursor_persist_interval",
+        "client_id",
+        "username",
+        "password",
+        "ca_file",
+        "in_flight",
+        "timestamp_field",
+        "precision",
+    ];
+
     /// Parses and checks a create request for a store of type `dt`.
     pub fn parse(
         body: &[u8],
@@ -166,6 +155,7 @@ impl MqttSpec {
         {
             return Err(MqttSpecError::UnknownMode(mode.to_string()));
         }
+        refuse_unknown_keys(&raw, &[&Self::FIELDS, &FeedOptions::FIELDS])?;
         crate::json_int::check_numbers(&raw, &["from", "cursor_persist_interval", "in_flight"])?;
         let spec: MqttSpec = serde_json::from_value(raw)
             .map_err(|e| RecordError::InvalidJson(format!("invalid connection: {e}")))?;
@@ -217,8 +207,9 @@ impl MqttSpec {
             publish,
         )?;
         only("in_flight", self.in_flight.is_some(), publish)?;
-        only("filter", self.filter.is_some(), publish)?;
-        only("agg_window", self.agg_window.is_some(), publish)?;
+        if let Some(name) = self.read.first_given() {
+            only(name, true, publish)?;
+        }
         only(
             "timestamp_field",
             self.timestamp_field.is_some(),
@@ -309,19 +300,7 @@ impl MqttSpec {
         dt: tsstore::DataType,
         max_records: usize,
     ) -> Result<ReadSpec, RecordError> {
-        let options = ReadOptions {
-            filter: self.filter.clone(),
-            filter_ignore_case: self.filter_ignore_case.clone(),
-            agg_window: self.agg_window.clone(),
-            agg_fields: self.agg_fields.clone(),
-            agg_default: self.agg_default.clone(),
-            ..ReadOptions::default()
-        };
-        let defaults = ListDefaults {
-            limit: 1,
-            include_data: true,
-        };
-        ReadSpec::new(&options, defaults, max_records, dt)
+        self.read.read_spec(None, dt, max_records)
     }
 
     /// The broker URL as answers and logs show it.
@@ -388,6 +367,30 @@ mod tests {
 
     fn parse(body: &str) -> Result<MqttSpec, MqttSpecError> {
         MqttSpec::parse(body.as_bytes(), DataType::Json, 1000)
+    }
+
+    /// Every key a stored connection has is one `parse` takes: what it
+    /// writes, it reads back.
+    #[test]
+    fn its_known_keys_are_the_ones_it_writes() {
+        let full = r#"{"mode":"publish","broker_url":"tcp://h","topic":"t","from":1,
+            "include_timestamp":true,"cursor_persist_interval":2,"client_id":"c",
+            "username":"u","password":"p","in_flight":5,"filter":"x",
+            "filter_ignore_case":"true","agg_window":"1m","agg_fields":"t:avg",
+            "agg_default":"avg"}"#;
+        let mut spec = parse(full).unwrap();
+        spec.ca_file = Some("/ca.pem".into());
+        spec.timestamp_field = Some("ts".into());
+        spec.precision = Some("ms".into());
+        let written = serde_json::to_value(&spec).unwrap();
+        let keys: Vec<&String> = written.as_object().unwrap().keys().collect();
+        assert_eq!(
+            keys.len(),
+            MqttSpec::FIELDS.len() + FeedOptions::FIELDS.len()
+        );
+        assert!(refuse_unknown_keys(&written, &[&MqttSpec::FIELDS, &FeedOptions::FIELDS]).is_ok());
+        let e = parse(r#"{"broker_url":"tcp://h","topic":"t","format":"compact"}"#).unwrap_err();
+        assert!(e.to_string().contains("unknown field `format`"), "{e}");
     }
 
     #[test]
