@@ -6,6 +6,7 @@
 //! functions; any other value takes `last`. This module parses the three
 //! user parameters into an `AggSpec`; `window` holds the accumulator.
 
+mod field;
 mod window;
 
 use std::fmt;

@@ -9,6 +9,12 @@
 //! accepts too.
 
 /// Deepest nesting the scanner handles itself (serde_json allows 128).
+mod compact;
+mod flat;
+
+pub(crate) use compact::{Compact, compact_object};
+pub(crate) use flat::{FlatValue, flat_object};
+
 const MAX_DEPTH: u32 = 100;
 /// Longer numbers go to serde_json, which knows where f64 overflows.
 const MAX_NUMBER_LEN: usize = 64;
@@ -143,210 +149,6 @@ fn value(s: &mut Scanner) -> bool {
     }
 }
 
-/// What `compact_object` found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Compact {
-    /// Not so written, or unsure.
-    No,
-    /// Its keys are exactly the expected ones.
-    Expected,
-    /// Other keys: their spans are in `keys`.
-    Keys,
-}
-
-/// For the columns of the compressed encoding, in the same pass as the
-/// check: whether `b` is an object written `{"k":v,...}`, nothing between
-/// its top-level tokens, keys plain (no escapes, no control or non-ASCII
-/// bytes), and every value surely valid; such a payload is valid JSON.
-/// Each value's end is appended to `ends` (which may hold some after
-/// `No`; the caller truncates). Keys equal to `expect` (the last
-/// record's, already checked plain) are compared, not scanned.
-pub(crate) fn compact_object(
-    b: &[u8],
-    expect: &[Box<[u8]>],
-    keys: &mut Vec<(u32, u32)>,
-    ends: &mut Vec<u32>,
-) -> Compact {
-    keys.clear();
-    if b.len() > u32::MAX as usize {
-        return Compact::No;
-    }
-    let mut s = Scanner {
-        b,
-        i: 0,
-        non_ascii: false,
-    };
-    if !s.eat(b'{') {
-        return Compact::No;
-    }
-    let mut expected = true;
-    loop {
-        if !s.eat(b'"') {
-            return Compact::No;
-        }
-        let start = s.i;
-        let known = expect.get(keys.len()).filter(|k| {
-            let end = start + k.len();
-            b.get(end) == Some(&b'"') && same_bytes(&b[start..end], k)
-        });
-        match known {
-            Some(k) => s.i += k.len(),
-            None => {
-                expected = false;
-                s.skip_plain();
-                if s.peek() != Some(b'"') {
-                    return Compact::No;
-                }
-            }
-        }
-        keys.push((start as u32, s.i as u32));
-        s.i += 1;
-        if !s.eat(b':') {
-            return Compact::No;
-        }
-        // Sensor values are numbers and strings: taken here, as `value`
-        // takes them at the top level, without its walk of containers.
-        let valid = match s.peek() {
-            Some(b'-' | b'0'..=b'9') => s.number(),
-            Some(b'"') => s.string(),
-            _ => value(&mut s),
-        };
-        if !valid {
-            return Compact::No;
-        }
-        ends.push(s.i as u32);
-        match s.peek() {
-            Some(b',') => s.i += 1,
-            Some(b'}') if s.i + 1 == b.len() => break,
-            _ => return Compact::No,
-        }
-    }
-    if s.non_ascii && std::str::from_utf8(b).is_err() {
-        Compact::No
-    } else if expected && keys.len() == expect.len() {
-        Compact::Expected
-    } else {
-        Compact::Keys
-    }
-}
-
-/// `a == b` for the short keys and values of sensor records, in a few
-/// word compares instead of a call to `memcmp` (a fifth of the insert had
-/// gone to comparing keys that way).
-#[inline]
-pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
-    let n = a.len();
-    if n != b.len() {
-        return false;
-    }
-    let word = |s: &[u8], i: usize| {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(&s[i..i + 8]);
-        u64::from_le_bytes(w)
-    };
-    if n >= 8 {
-        // Whole words, the last one overlapping the one before.
-        let mut i = 0;
-        while i + 8 < n {
-            if word(a, i) != word(b, i) {
-                return false;
-            }
-            i += 8;
-        }
-        word(a, n - 8) == word(b, n - 8)
-    } else if n >= 4 {
-        // Two words of four, overlapping when `n` < 8.
-        let half = |s: &[u8], i: usize| {
-            let mut w = [0u8; 4];
-            w.copy_from_slice(&s[i..i + 4]);
-            u32::from_le_bytes(w)
-        };
-        half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4)
-    } else {
-        // The first, middle and last bytes are all of them.
-        n == 0 || (a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1])
-    }
-}
-
-/// A value of a flat object, as `flat_object` reads it.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum FlatValue<'a> {
-    Int(i64),
-    Float(f64),
-    /// The JSON text of a string, `true`, `false` or `null`.
-    Other(&'a str),
-}
-
-/// `10^k` for the exact fast path of decimal parsing.
-const POW10: [f64; 16] = [
-    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-];
-
-/// Walks a flat object `{"k": scalar, ...}`, calling `f` for each entry in
-/// order (keys are passed as bytes; they are ASCII). Returns false when unsure: nested values, escaped keys, numbers
-/// with exponents or more than 15 significant digits, or anything invalid.
-/// Then `f` may have seen some entries, and the caller must discard them
-/// and ask serde_json instead. Numbers are read exactly: integers as they
-/// are, decimals by one correctly rounded division of exact doubles.
-pub(crate) fn flat_object<'a>(b: &'a [u8], mut f: impl FnMut(&'a [u8], FlatValue<'a>)) -> bool {
-    let mut s = Scanner {
-        b,
-        i: 0,
-        non_ascii: false,
-    };
-    s.ws();
-    if !s.eat(b'{') {
-        return false;
-    }
-    s.ws();
-    if !s.eat(b'}') {
-        loop {
-            let Some(key) = s.plain_key() else {
-                return false;
-            };
-            s.ws();
-            let value = match s.peek() {
-                Some(b'"') => {
-                    let start = s.i;
-                    s.non_ascii = false;
-                    if !s.string() {
-                        return false;
-                    }
-                    let raw = &b[start..s.i];
-                    if s.non_ascii && std::str::from_utf8(raw).is_err() {
-                        return false;
-                    }
-                    // Checked above, or ASCII only.
-                    FlatValue::Other(std::str::from_utf8(raw).unwrap_or("null"))
-                }
-                Some(b't') if s.literal(b"true") => FlatValue::Other("true"),
-                Some(b'f') if s.literal(b"false") => FlatValue::Other("false"),
-                Some(b'n') if s.literal(b"null") => FlatValue::Other("null"),
-                Some(b'-' | b'0'..=b'9') => match s.number_value() {
-                    Some(v) => v,
-                    None => return false,
-                },
-                _ => return false,
-            };
-            f(key, value);
-            s.ws();
-            match s.peek() {
-                Some(b',') => {
-                    s.i += 1;
-                    s.ws();
-                }
-                Some(b'}') => {
-                    s.i += 1;
-                    break;
-                }
-                _ => return false,
-            }
-        }
-    }
-    s.ws();
-    s.i == b.len()
-}
-
 struct Scanner<'a> {
     b: &'a [u8],
     i: usize,
@@ -437,79 +239,6 @@ impl<'a> Scanner<'a> {
         while self.i < self.b.len() && !STRING_STOP[self.b[self.i] as usize] {
             self.i += 1;
         }
-    }
-
-    /// An ASCII key without escapes, and its colon.
-    fn plain_key(&mut self) -> Option<&'a [u8]> {
-        if !self.eat(b'"') {
-            return None;
-        }
-        let start = self.i;
-        self.skip_plain();
-        let end = self.i;
-        if self.peek() != Some(b'"') {
-            return None; // escapes, control or non-ASCII bytes: unsure
-        }
-        self.i += 1;
-        self.ws();
-        if !self.eat(b':') {
-            return None;
-        }
-        Some(&self.b[start..end])
-    }
-
-    /// A number of at most 15 significant digits without exponent, or
-    /// an integer of at most 18 digits; `None` for anything else.
-    fn number_value(&mut self) -> Option<FlatValue<'a>> {
-        let negative = self.eat(b'-');
-        let mut mantissa: u64 = 0;
-        let mut digits = 0u32;
-        let mut take = |s: &mut Self| {
-            let from = s.i;
-            while let Some(d @ b'0'..=b'9') = s.peek() {
-                mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(d - b'0'));
-                digits += 1;
-                s.i += 1;
-            }
-            s.i - from
-        };
-        match self.peek() {
-            Some(b'0') => {
-                self.i += 1;
-                if matches!(self.peek(), Some(b'0'..=b'9')) {
-                    return None;
-                }
-            }
-            Some(b'1'..=b'9') => {
-                take(self);
-            }
-            _ => return None,
-        }
-        let mut fraction = 0;
-        if self.eat(b'.') {
-            fraction = take(self);
-            if fraction == 0 {
-                return None;
-            }
-        }
-        if matches!(self.peek(), Some(b'e' | b'E')) {
-            return None;
-        }
-        if fraction == 0 {
-            if digits > 18 {
-                return None;
-            }
-            // At most 18 digits: fits in i64 either sign.
-            let v = mantissa as i64;
-            return Some(FlatValue::Int(if negative { -v } else { v }));
-        }
-        if digits > 15 {
-            return None;
-        }
-        // Both operands are exact doubles (< 2^53 and 10^k for k ≤ 15),
-        // so the one division is correctly rounded.
-        let v = mantissa as f64 / POW10[fraction];
-        Some(FlatValue::Float(if negative { -v } else { v }))
     }
 
     fn digits(&mut self) -> usize {
@@ -759,8 +488,8 @@ mod tests {
                 let at = at % b.len();
                 b[at] = byte;
             }
-            prop_assert_eq!(super::same_bytes(&a, &b), a == b);
-            prop_assert!(super::same_bytes(&a, &a));
+            prop_assert_eq!(super::compact::same_bytes(&a, &b), a == b);
+            prop_assert!(super::compact::same_bytes(&a, &a));
         }
 
         #[test]
