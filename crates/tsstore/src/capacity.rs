@@ -39,7 +39,7 @@ impl Footprint {
                 META_SIZE as u64,
             ),
             Encoding::Compressed => {
-                let staging = crate::encoding::staging_blocks(config.num_blocks);
+                let staging = crate::config::staging_blocks(config.num_blocks);
                 (
                     index_file_len(config.num_blocks - staging, config.index_block_size)
                         + index_file_len(staging, config.index_block_size),
@@ -127,15 +127,13 @@ impl Capacity {
                 "a compression ratio must be a positive number, not {ratio}"
             )));
         }
-        let main = (config.num_blocks - crate::encoding::staging_blocks(config.num_blocks)) as u64;
+        let main = (config.num_blocks - crate::config::staging_blocks(config.num_blocks)) as u64;
         let frame_room =
             config.data_block_size as u64 - (BLOCK_HEADER_SIZE + OBJECT_HEADER_SIZE) as u64 - 4;
         let per_object = object_size.saturating_add(OBJECT_HEADER_SIZE as u64) as f64;
         let per_block = (frame_room as f64 * ratio / per_object) as u64;
-        let max_object_size = crate::encoding::compressed::max_record(max_object_len(
-            main as u32,
-            config.data_block_size,
-        ));
+        let max_object_size =
+            crate::encoding::frame::max_record(max_object_len(main as u32, config.data_block_size));
         let fits = object_size <= max_object_size;
         Ok(Capacity {
             footprint,

@@ -3,6 +3,31 @@
 use crate::error::{Error, Result};
 use crate::format::{DataType, Encoding, check_geometry};
 
+/// Name of the staging ring's directory inside the store's.
+pub const STAGING: &str = "staging";
+
+/// Fewest blocks a compressed store can have: the staging ring takes
+/// `staging_blocks(n)` of them and the main ring must stay at least twice
+/// as large (so a record still staged always has its frame, if any, in it).
+pub const MIN_COMPRESSED_BLOCKS: u32 = 24;
+
+/// Blocks of a compressed store of `n` blocks that go to its staging ring:
+/// a fifth, from 8 to 128. Every record not yet framed is staged, so this
+/// is how far inserts can run ahead of the framer: a frame fills its block
+/// with 13–15 blocks' worth of staged sensor readings. The insert and the
+/// framer each stop now and then on a sync (the staging ring's checkpoint
+/// once a lap, a frame's write-back), and the other runs on only while
+/// the ring has room or records: with 64 blocks (4 TMY3 frames) batch
+/// ingest swung between 0.44 and 0.70 of a raw store's rate, with 128
+/// (and the insert laying out columns) 0.4998 – 0.73, 13 runs of 14 at
+/// 0.57 or more (docs/BENCHMARKS.md, session 4). That costs 12.5 %
+/// of a store of the default 1 024 blocks, 7 % of the readings it keeps;
+/// the cap is reached at 640 blocks, so larger stores pay less. Fewer
+/// than 8 would leave too little to make a frame of.
+pub fn staging_blocks(n: u32) -> u32 {
+    (n / 5).clamp(8, 128)
+}
+
 /// Longest store name.
 pub const MAX_NAME_LEN: usize = 64;
 
@@ -39,12 +64,10 @@ impl Config {
             // `InvalidConfig` carries a message: that is its public shape.
             return Err(Error::InvalidConfig(format!("{fault}")));
         }
-        if self.encoding == Encoding::Compressed
-            && self.num_blocks < crate::encoding::MIN_COMPRESSED_BLOCKS
-        {
+        if self.encoding == Encoding::Compressed && self.num_blocks < MIN_COMPRESSED_BLOCKS {
             return Err(Error::InvalidConfig(format!(
                 "a compressed store needs at least {} blocks (its staging ring takes some)",
-                crate::encoding::MIN_COMPRESSED_BLOCKS
+                MIN_COMPRESSED_BLOCKS
             )));
         }
         Ok(())

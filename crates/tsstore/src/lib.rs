@@ -32,16 +32,63 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! How it fits together, roughly from the bottom up (no file uses another
+//! that uses it back: `scripts/check-cycles.py` checks the graph):
+//!
+//! * `error`, `time`, `duration`, `precision`: the error type (one variant
+//!   per failure a caller acts on) and the units timestamps come in.
+//! * `format`, `block`, `record`: the on-disk layout of docs/FORMAT.md
+//!   (meta header, block and object headers, checksums; public as
+//!   `layout`), walking the objects of a block, and what a read returns.
+//! * `io`, `lock`, `atomic_file`: positioned file I/O behind `StoreFile`
+//!   (real files, and the simulated disk `sim` for crash tests), poison-free
+//!   locks, whole-file replacement.
+//! * `config`, `capacity`: a store's geometry and the checks before
+//!   anything touches disk; what a geometry holds (`Capacity`, `Footprint`).
+//! * `encoding`: the compressed encoding's pure codecs (record split,
+//!   columnar body, zstd frame): bytes in, bytes out, no I/O.
+//! * `index`, `writer`, `recovery`, `durability`, `notify`: one ring's
+//!   in-memory index, its single writer and checkpoints, recovery at open,
+//!   sync policies (group commit, the background flusher), commit signals.
+//! * `ring`: one raw ring of blocks (`Ring`): open, insert, delete, reset,
+//!   sync, truncate, and its reads (`RingRecords`).
+//! * `compressed`: the compressed store: a staging ring, the frames' ring
+//!   and the framer between them, and reads that merge the two.
+//! * `schema`, `payload`, `json_scan`, `flat_json`: what a payload must be
+//!   for a store's data type, and schema records' compact form.
+//! * `store`: `Store`, the public front: creates and opens stores in a
+//!   directory, checks payloads, and dispatches to its `Ring` or its
+//!   compressed store; `stats` is what it reports, `json` its serde
+//!   helpers.
+//! * `filter`, `aggregate`, `rules`: what callers apply to records read
+//!   (substring filters, time windows, alert rules).
+//!
+//! Entry points: `Store` (`create`, `open`, `open_read_only`, `put`,
+//! `put_many`, `get_by_time`, `range`, `iter_range`, `commits`, `stats`),
+//! `Config`, `SyncPolicy`, `Error`.
+//!
+//! Invariants: timestamps strictly increase within a store; readers take a
+//! ring's index lock only briefly, never across I/O, and never decode
+//! bytes the writer may have reclaimed (they re-check and retry); an
+//! acknowledged insert survives a process crash, and under
+//! `SyncPolicy::Always` a power cut; a crash at any point leaves a store
+//! that opens as it was before or after the interrupted operation.
+//!
+//! Public modules, and why: `aggregate`, `rules` (the server evaluates
+//! windows and alert rules with them), `encoding` (benches and tools use
+//! the codecs; the server sizes stores with `staging_blocks`), `layout`
+//! (byte constants for tools and layout tests), and `sim` (this crate's
+//! crash tests). Everything else is reached through the re-exports below.
 
 pub mod aggregate;
 mod atomic_file;
 mod block;
 mod capacity;
+mod compressed;
 mod config;
 mod durability;
 mod duration;
-/// The compressed encoding's building blocks (columnar frame body, zstd
-/// frame codec); public for benches and tools.
 pub mod encoding;
 mod error;
 mod filter;
@@ -55,12 +102,13 @@ mod lock;
 mod notify;
 mod payload;
 mod precision;
-mod query;
 mod record;
 mod recovery;
+mod ring;
 pub mod rules;
 mod schema;
 pub mod sim;
+mod stats;
 mod store;
 mod time;
 mod writer;
@@ -70,7 +118,6 @@ pub use capacity::{Capacity, Footprint};
 pub use config::{Config, MAX_NAME_LEN, validate_store_name};
 pub use durability::SyncPolicy;
 pub use duration::{DurationError, parse_duration, parse_duration_ns};
-pub use encoding::Compression;
 pub use error::{Error, Result};
 pub use filter::Filter;
 pub use format::{DataType, Encoding, MAX_BLOCK_SIZE};
@@ -81,12 +128,13 @@ pub use notify::{
 };
 pub use payload::{check as check_payload, validate as validate_payload};
 pub use precision::{ParsePrecisionError, Precision};
-pub use query::READ_BATCH_BYTES;
 pub use record::{ObjectHandle, Record};
+pub use ring::{READ_BATCH_BYTES, TruncateReport};
 pub use schema::{
     Field, FieldType, MAX_FIELD_NAME, MAX_FIELDS, Schema, SchemaDoc, SchemaError, SchemaFileError,
 };
-pub use store::{Records, SCHEMA_FILE, Stats, Store, StoreFiles, TruncateReport};
+pub use stats::{Compression, Stats};
+pub use store::{Records, SCHEMA_FILE, Store, StoreFiles};
 pub use time::{ParseTimeError, now_ns, parse_rfc3339, rfc3339};
 
 /// Byte layout constants and codecs, public for tools and layout tests.

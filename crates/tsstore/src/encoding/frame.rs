@@ -28,6 +28,14 @@ const AIM: f64 = 0.94;
 /// Compressions `pack` tries for one block.
 const MAX_TRIES: usize = 8;
 
+/// Largest record a compressed store takes (its frame objects hold at
+/// most `max_frame` payload bytes): it must fit in one frame
+/// object of the main ring even if zstd cannot shrink it (its bound is
+/// n + n/128 + a header), with the count, tombstone and body varints.
+pub fn max_record(max_frame: u64) -> u64 {
+    max_frame.saturating_sub(max_frame / 128 + 256)
+}
+
 /// What a record of `payload` bytes counts for in a frame's ratio (raw
 /// bytes per frame byte): its payload and its timestamp.
 pub fn raw_size(payload: usize) -> usize {

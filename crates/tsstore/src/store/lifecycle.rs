@@ -5,22 +5,19 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, AtomicU64};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
+use std::sync::atomic::AtomicI64;
 
 use super::SchemaState;
-use super::{DATA_FILE, INDEX_FILE, META_FILE, Store, StoreFiles};
+use super::{Store, StoreFiles};
 use crate::atomic_file::atomic_write;
-use crate::config::{Config, validate_store_name};
-use crate::durability::{FlushTarget, Flusher, GroupCommit, SyncPolicy};
-use crate::encoding::compressed::{Compressed, STAGING, staging_blocks};
+use crate::compressed::{Compressed, STAGING};
+use crate::config::{Config, staging_blocks, validate_store_name};
+use crate::durability::SyncPolicy;
 use crate::error::{Error, Result};
 use crate::format::{DataType, Encoding, FEATURE_CHECKSUMS, META_SIZE, Meta, index_file_len};
-use crate::index::RingIndex;
 use crate::io::{OverlayFile, RealFile, StoreFile};
-use crate::lock::mutex_lock;
-use crate::notify::CommitNotifier;
-use crate::writer::{Ctx, Writer};
+use crate::ring::{DATA_FILE, INDEX_FILE, META_FILE, Ring, RingFiles};
 
 fn store_dir(dir: &Path, name: &str) -> Result<PathBuf> {
     validate_store_name(name)?;
@@ -162,36 +159,18 @@ impl Store {
     /// Opens an existing store, takes its lock, and recovers what was
     /// written after its last checkpoint.
     pub fn open_with(dir: impl AsRef<Path>, name: &str, sync: SyncPolicy) -> Result<Store> {
-        let path = store_dir(dir.as_ref(), name)?;
-        let meta_path = path.join(META_FILE);
-        if !meta_path.exists() {
-            return Err(Error::StoreNotFound(name.to_string()));
-        }
-        let meta_file = open_rw(&meta_path)?;
-        lock_meta(&meta_file, name)?;
-        let meta_file: Arc<dyn StoreFile> = Arc::new(RealFile::new(meta_file));
-        let mut raw = [0u8; META_SIZE];
-        meta_file
-            .read_exact_at(&mut raw, 0)
-            .map_err(|e| Error::Corrupt(format!("cannot read meta.tsdb: {e}")))?;
-        let meta = Meta::decode(&raw)?;
-        let data = RealFile::new(open_rw(&path.join(DATA_FILE))?);
-        let index = RealFile::new(open_rw(&path.join(INDEX_FILE))?);
-        repair_lengths(&meta, &data, &index)?;
-        let files = StoreFiles {
-            meta: meta_file,
-            data: Arc::new(data),
-            index: Arc::new(index),
-            staging: None,
-        };
+        let (path, meta, files) = lock_ring(dir.as_ref(), name)?;
         let staging = match meta.encoding {
             Encoding::Raw => {
                 refuse_stray_staging(path.join(STAGING).join(META_FILE).exists())?;
                 None
             }
-            Encoding::Compressed => Some(Store::open_with(&path, STAGING, sync)?),
+            Encoding::Compressed => {
+                let (_, meta, files) = lock_ring(&path, STAGING)?;
+                Some(open_staging(meta, files, sync, false)?)
+            }
         };
-        Store::open_files(name, path, meta, files, sync, false, staging)
+        Store::assemble(name, path, meta, files, sync, false, staging)
     }
 
     /// Opens a store for reading only, without taking its lock, so it works
@@ -206,39 +185,7 @@ impl Store {
     /// `Stats::corruption_skips` (their block no longer starts where the
     /// snapshot's index says), never served as something else.
     pub fn open_read_only(dir: impl AsRef<Path>, name: &str) -> Result<Store> {
-        let path = store_dir(dir.as_ref(), name)?;
-        let meta_path = path.join(META_FILE);
-        if !meta_path.exists() {
-            return Err(Error::StoreNotFound(name.to_string()));
-        }
-        let open = |file: &str| -> Result<Arc<dyn StoreFile>> {
-            Ok(Arc::new(RealFile::new(File::open(path.join(file))?)))
-        };
-        let (meta_file, data_file, index) = (open(META_FILE)?, open(DATA_FILE)?, open(INDEX_FILE)?);
-        let mut attempt = 1;
-        loop {
-            let mut raw = [0u8; META_SIZE];
-            meta_file
-                .read_exact_at(&mut raw, 0)
-                .map_err(|e| Error::Corrupt(format!("cannot read meta.tsdb: {e}")))?;
-            let meta = Meta::decode(&raw)?;
-            let data_len = meta.num_blocks as u64 * meta.data_block_size as u64;
-            let index_len = index_file_len(meta.num_blocks, meta.index_block_size);
-            if data_file.size()? < data_len || index.size()? < index_len {
-                return Err(Error::Corrupt(
-                    "data.tsdb or index.tsdb is shorter than meta.tsdb describes; \
-                     opening the store for writing repairs that"
-                        .into(),
-                ));
-            }
-            // Recovery may seal a block header a crashed writer left
-            // unwritten; here that stays in memory.
-            let files = StoreFiles {
-                meta: Arc::clone(&meta_file),
-                data: Arc::new(OverlayFile::new(Arc::clone(&data_file))),
-                index: Arc::clone(&index),
-                staging: None,
-            };
+        snapshot(dir.as_ref(), name, |path, meta, files| {
             // The staging ring's snapshot is taken first: a record framed
             // meanwhile is then in the main ring's snapshot too.
             let staging = match meta.encoding {
@@ -246,30 +193,20 @@ impl Store {
                     refuse_stray_staging(path.join(STAGING).join(META_FILE).exists())?;
                     None
                 }
-                Encoding::Compressed => Some(Store::open_read_only(&path, STAGING)?),
+                Encoding::Compressed => Some(snapshot(path, STAGING, |_, meta, files| {
+                    open_staging(meta, files, SyncPolicy::Never, true)
+                })?),
             };
-            let opened = Store::open_files(
+            Store::assemble(
                 name,
-                path.clone(),
+                path.to_path_buf(),
                 meta,
                 files,
                 SyncPolicy::Never,
                 true,
                 staging,
-            );
-            match opened {
-                // A writer's checkpoint can be caught half written (meta
-                // and index disagree): read it again once it is done.
-                // So can a truncate under way.
-                Err(Error::Corrupt(_) | Error::TruncateIncomplete(_))
-                    if attempt < READ_ONLY_ATTEMPTS =>
-                {
-                    attempt += 1;
-                    std::thread::sleep(READ_ONLY_PAUSE);
-                }
-                other => return other,
-            }
-        }
+            )
+        })
     }
 
     /// Whether some process (a server, say) has the store open for
@@ -317,19 +254,16 @@ impl Store {
     /// Opens (and recovers) a store on files given by the caller; see `create_on`.
     pub fn open_on(name: &str, files: StoreFiles, sync: SyncPolicy) -> Result<Store> {
         validate_store_name(name)?;
-        let mut raw = [0u8; META_SIZE];
-        files
-            .meta
-            .read_exact_at(&mut raw, 0)
-            .map_err(|e| Error::Corrupt(format!("cannot read meta.tsdb: {e}")))?;
-        let meta = Meta::decode(&raw)?;
+        let meta = read_meta(files.meta.as_ref())?;
         let staging = match (meta.encoding, &files.staging) {
             (Encoding::Raw, staging) => {
                 refuse_stray_staging(staging.is_some())?;
                 None
             }
             (Encoding::Compressed, Some(staging)) => {
-                Some(Store::open_on(STAGING, (**staging).clone(), sync)?)
+                let staging_meta = read_meta(staging.meta.as_ref())?;
+                let ring = ring_files(staging);
+                Some(open_staging(staging_meta, ring, sync, false)?)
             }
             (Encoding::Compressed, None) => {
                 return Err(Error::InvalidConfig(
@@ -337,126 +271,88 @@ impl Store {
                 ));
             }
         };
-        Store::open_files(name, PathBuf::new(), meta, files, sync, false, staging)
+        let ring = ring_files(&files);
+        Store::assemble(name, PathBuf::new(), meta, ring, sync, false, staging)
     }
 
-    fn open_files(
+    /// The store around its main ring's files and, if compressed, its
+    /// opened staging ring: loads the schema, recovers the main ring,
+    /// starts the framer, finishes a truncate a crash interrupted, and
+    /// only then starts the main ring's flusher.
+    fn assemble(
         name: &str,
         path: PathBuf,
         meta: Meta,
-        files: StoreFiles,
+        files: RingFiles,
         sync: SyncPolicy,
         read_only: bool,
-        staging: Option<Store>,
+        staging: Option<Ring>,
     ) -> Result<Store> {
-        let StoreFiles {
-            meta: meta_file,
-            data,
-            index,
-            staging: _,
-        } = files;
         let schema = SchemaState::load((!path.as_os_str().is_empty()).then_some(path.as_path()))?;
-        let mut loaded = crate::recovery::load_state(&meta, data.as_ref(), index.as_ref())?;
-        // Before the recorded head is reused, a checkpoint must be durable
-        // too, or a power cut could leave recovery nowhere to start.
-        // A compressed store's frames hold records that were durable in
-        // the staging ring before they were framed, whatever the policy.
-        loaded.writer.set_durable_checkpoints(
-            sync != SyncPolicy::Never || meta.encoding == Encoding::Compressed,
-        );
+        let main = Ring::open(name, meta, files, sync, read_only)?;
+        let compressed = match staging {
+            Some(staging) => Some(Compressed::start(&main, staging, !read_only)?),
+            None => None,
+        };
         let mut store = Store {
             name: name.to_string(),
             path,
-            meta,
-            data,
-            index,
-            meta_file,
-            ring: Arc::new(RwLock::new(loaded.ring)),
-            writer: Arc::new(Mutex::new(loaded.writer)),
-            corruption_skips: AtomicU64::new(0),
-            sync,
-            commit: GroupCommit::default(),
-            flusher: None,
-            flush_fault: Arc::default(),
+            compressed,
+            main,
             schema,
-            commits: CommitNotifier::default(),
-            compressed: None,
             max_future_skew: AtomicI64::new(0),
-            closed: false,
-            read_only,
         };
-        if loaded.recovered && !read_only {
-            // Make the recovered log the new checkpoint before accepting writes.
-            store.sync_ring()?;
-        }
-        if let Some(staging) = staging {
-            store.compressed = Some(Compressed::start(&store, staging, !read_only)?);
-        }
         store.finish_truncate()?;
-        if read_only {
-            return Ok(store);
-        }
-        if let SyncPolicy::Interval(every) = sync {
-            store.flusher = Some(Flusher::start(
-                every,
-                Checkpointer {
-                    writer: Arc::clone(&store.writer),
-                    ring: Arc::clone(&store.ring),
-                    data: Arc::clone(&store.data),
-                    index: Arc::clone(&store.index),
-                    meta: Arc::clone(&store.meta_file),
-                },
-                Arc::clone(&store.flush_fault),
-            )?);
-        }
+        store.main.start_flusher()?;
         Ok(store)
     }
 
     /// Checkpoints, syncs and releases the store.
-    pub fn close(mut self) -> Result<()> {
-        let staging = match self.compressed.take() {
+    pub fn close(self) -> Result<()> {
+        let Store {
+            compressed,
+            mut main,
+            ..
+        } = self;
+        let staging = match compressed {
             Some(c) => Some(c.stop()?),
             None => None,
         };
-        if self.read_only {
-            self.closed = true;
-            return Ok(());
-        }
-        self.stop_flusher();
-        let staged = staging.map_or(Ok(()), Store::close);
-        let out = self.sync_ring();
-        self.closed = true;
+        let staged = staging.map_or(Ok(()), |mut staging| staging.close());
+        let out = main.close();
         staged.and(out)
-    }
-
-    pub(super) fn stop_flusher(&mut self) {
-        if let Some(mut f) = self.flusher.take() {
-            f.stop();
-        }
     }
 
     /// Releases the store *without* a checkpoint, leaving the files as a
     /// killed process would (everything written is in the OS, pointers are
     /// as of the last checkpoint). For recovery tests.
     #[doc(hidden)]
-    pub fn abandon(mut self) {
-        if let Some(c) = self.compressed.take()
-            && let Ok(staging) = c.stop()
+    pub fn abandon(self) {
+        let Store {
+            compressed,
+            mut main,
+            ..
+        } = self;
+        if let Some(c) = compressed
+            && let Ok(mut staging) = c.stop()
         {
             staging.abandon();
         }
-        self.stop_flusher();
-        self.closed = true;
+        main.abandon();
     }
 
     /// Closes the store and removes its directory.
-    pub fn delete(mut self) -> Result<()> {
-        self.check_writable()?;
-        drop(self.compressed.take());
-        self.stop_flusher();
-        self.closed = true;
-        let path = self.path.clone();
-        drop(self);
+    pub fn delete(self) -> Result<()> {
+        self.main.check_writable()?;
+        let Store {
+            compressed,
+            mut main,
+            path,
+            ..
+        } = self;
+        drop(compressed);
+        main.abandon();
+        drop(main);
         fs::remove_dir_all(path)?;
         Ok(())
     }
@@ -475,36 +371,102 @@ impl Store {
     }
 }
 
-/// The flusher's view of a store: its writer and files, not the `Store`
-/// (which owns the flusher and must be able to stop it).
-struct Checkpointer {
-    writer: Arc<Mutex<Writer>>,
-    ring: Arc<RwLock<RingIndex>>,
-    data: Arc<dyn StoreFile>,
-    index: Arc<dyn StoreFile>,
-    meta: Arc<dyn StoreFile>,
+/// Opens the ring in `dir/name` for writing: takes its lock, reads its
+/// header, and gives its files back their full length if one lost some.
+fn lock_ring(dir: &Path, name: &str) -> Result<(PathBuf, Meta, RingFiles)> {
+    let path = store_dir(dir, name)?;
+    let meta_path = path.join(META_FILE);
+    if !meta_path.exists() {
+        return Err(Error::StoreNotFound(name.to_string()));
+    }
+    let meta_file = open_rw(&meta_path)?;
+    lock_meta(&meta_file, name)?;
+    let meta_file: Arc<dyn StoreFile> = Arc::new(RealFile::new(meta_file));
+    let meta = read_meta(meta_file.as_ref())?;
+    let data = RealFile::new(open_rw(&path.join(DATA_FILE))?);
+    let index = RealFile::new(open_rw(&path.join(INDEX_FILE))?);
+    repair_lengths(&meta, &data, &index)?;
+    let files = RingFiles {
+        meta: meta_file,
+        data: Arc::new(data),
+        index: Arc::new(index),
+    };
+    Ok((path, meta, files))
 }
 
-impl FlushTarget for Checkpointer {
-    fn write_back(&self) -> Result<()> {
-        if mutex_lock(&self.writer).is_dirty() {
-            self.data.sync_data()?;
-        }
-        Ok(())
+/// Opens the ring in `dir/name` for reading only, without its lock, and
+/// builds what `open` makes of it. A writer's checkpoint can be caught
+/// half written (meta and index disagree), and so can a truncate under
+/// way: then it reads the ring again, a few times, once that is done.
+fn snapshot<T>(
+    dir: &Path,
+    name: &str,
+    open: impl Fn(&Path, Meta, RingFiles) -> Result<T>,
+) -> Result<T> {
+    let path = store_dir(dir, name)?;
+    let meta_path = path.join(META_FILE);
+    if !meta_path.exists() {
+        return Err(Error::StoreNotFound(name.to_string()));
     }
-
-    fn checkpoint(&self) -> Result<()> {
-        let mut w = mutex_lock(&self.writer);
-        if !w.is_dirty() {
-            return Ok(());
+    let file = |file: &str| -> Result<Arc<dyn StoreFile>> {
+        Ok(Arc::new(RealFile::new(File::open(path.join(file))?)))
+    };
+    let (meta_file, data_file, index) = (file(META_FILE)?, file(DATA_FILE)?, file(INDEX_FILE)?);
+    let mut attempt = 1;
+    loop {
+        let meta = read_meta(meta_file.as_ref())?;
+        let data_len = meta.num_blocks as u64 * meta.data_block_size as u64;
+        let index_len = index_file_len(meta.num_blocks, meta.index_block_size);
+        if data_file.size()? < data_len || index.size()? < index_len {
+            return Err(Error::Corrupt(
+                "data.tsdb or index.tsdb is shorter than meta.tsdb describes; \
+                 opening the store for writing repairs that"
+                    .into(),
+            ));
         }
-        let ctx = Ctx {
-            data: self.data.as_ref(),
-            index: self.index.as_ref(),
-            meta: self.meta.as_ref(),
-            ring: &self.ring,
+        // Recovery may seal a block header a crashed writer left
+        // unwritten; here that stays in memory.
+        let files = RingFiles {
+            meta: Arc::clone(&meta_file),
+            data: Arc::new(OverlayFile::new(Arc::clone(&data_file))),
+            index: Arc::clone(&index),
         };
-        w.checkpoint(&ctx, true)
+        match open(&path, meta, files) {
+            Err(Error::Corrupt(_) | Error::TruncateIncomplete(_))
+                if attempt < READ_ONLY_ATTEMPTS =>
+            {
+                attempt += 1;
+                std::thread::sleep(READ_ONLY_PAUSE);
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Opens a compressed store's staging ring as the store needs it: a
+/// truncate a crash interrupted is finished (a read-only snapshot refuses
+/// one), then its flusher runs.
+fn open_staging(meta: Meta, files: RingFiles, sync: SyncPolicy, read_only: bool) -> Result<Ring> {
+    let mut ring = Ring::open(STAGING, meta, files, sync, read_only)?;
+    ring.finish_truncate()?;
+    ring.start_flusher()?;
+    Ok(ring)
+}
+
+/// The meta header in `file`.
+fn read_meta(file: &dyn StoreFile) -> Result<Meta> {
+    let mut raw = [0u8; META_SIZE];
+    file.read_exact_at(&mut raw, 0)
+        .map_err(|e| Error::Corrupt(format!("cannot read meta.tsdb: {e}")))?;
+    Meta::decode(&raw)
+}
+
+/// A store's main ring files (the staging ring's are apart).
+fn ring_files(files: &StoreFiles) -> RingFiles {
+    RingFiles {
+        meta: Arc::clone(&files.meta),
+        data: Arc::clone(&files.data),
+        index: Arc::clone(&files.index),
     }
 }
 

@@ -1,84 +1,39 @@
-//! `Store`: one named ring on disk. This module has the type, its
-//! accessors, `stats`, the commit signals and the two helpers every
-//! modification goes through; `lifecycle` creates, opens, closes and
-//! removes stores, `write` inserts, deletes, resets and syncs, `schema` is
-//! the schema store API.
+//! `Store`: the public front of one named store. It owns the store's
+//! main `Ring` and, for a compressed store, the `Compressed` part (its
+//! staging ring and framer), and dispatches on which it has; it also
+//! keeps what belongs to the store rather than a ring: its directory, its
+//! schema, the future-timestamp guard. This module has the type, its
+//! accessors, `stats` and the commit signals; `lifecycle` creates, opens,
+//! closes and removes stores, `read` and `write` are the record API,
+//! `schema` the schema store API, `truncate` rewinds.
 //!
-//! Lock order: the writer mutex, then the `RingIndex` lock. Readers
-//! (see `query`) take only the `RingIndex` read lock, briefly, never across
-//! I/O.
+//! Lock order (compressed stores): the compressed store's writer, then
+//! its framing, then a ring's writer, then its `RingIndex` (`ring`).
 
 mod lifecycle;
 mod read;
 mod schema;
 mod schema_file;
-mod sink;
 mod truncate;
 mod write;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
+use std::sync::atomic::AtomicI64;
 
+use crate::compressed::Compressed;
 use crate::config::Config;
-use crate::durability::{FlushFault, Flusher, GroupCommit, SyncPolicy};
-use crate::encoding::compressed::{Compressed, Compression};
+use crate::durability::SyncPolicy;
 use crate::error::Result;
-use crate::format::Meta;
-use crate::index::RingIndex;
 use crate::io::StoreFile;
-use crate::lock::{mutex_lock, read_lock};
 use crate::notify::{
     CommitEvent, CommitNotifier, CommitSubscription, CommitWatch, TooManyCallbacks,
 };
-use crate::writer::{Ctx, Writer};
+use crate::ring::Ring;
+use crate::stats::{Compression, Stats};
 pub use read::Records;
 pub use schema_file::SCHEMA_FILE;
 pub(crate) use schema_file::SchemaState;
-pub(crate) use sink::FrameSink;
-pub use truncate::TruncateReport;
-pub(crate) use write::{check_timestamp, next_timestamp};
-
-pub(crate) const META_FILE: &str = "meta.tsdb";
-pub(crate) const DATA_FILE: &str = "data.tsdb";
-pub(crate) const INDEX_FILE: &str = "index.tsdb";
-
-/// A point-in-time view of a store's geometry and fill.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct Stats {
-    pub num_blocks: u32,
-    pub data_block_size: u32,
-    pub index_block_size: u32,
-    pub data_type: crate::DataType,
-    pub encoding: crate::Encoding,
-    /// Ring pointers and blocks in use (a compressed store: its main
-    /// ring's, so `active_blocks == num_blocks - staging_blocks` once it
-    /// has wrapped).
-    pub head_block: u32,
-    pub tail_block: u32,
-    pub write_offset: u32,
-    pub active_blocks: u32,
-    /// Timestamp of the oldest stored object (deleted ones included).
-    pub oldest_timestamp: Option<i64>,
-    pub newest_timestamp: Option<i64>,
-    pub oldest_time: Option<String>,
-    pub newest_time: Option<String>,
-    /// Live objects, when known: blocks found on disk at open are not
-    /// counted until the ring has moved past them.
-    pub object_count: Option<u64>,
-    /// Bytes of the ring in use (full blocks plus the head's used part).
-    pub bytes_used: u64,
-    pub capacity_bytes: u64,
-    /// Times reads since open skipped damaged data (an object failing its
-    /// checksum, or the rest of a block whose structure is broken).
-    pub corruption_skips: u64,
-    /// Compressed stores: what the frames measured so far keep (`None`
-    /// until a frame exists).
-    pub compression: Option<Compression>,
-    /// Compressed stores: blocks of the footprint taken by the staging
-    /// ring (counted in `num_blocks` and `capacity_bytes`).
-    pub staging_blocks: u32,
-}
 
 /// The three files of a store, for `Store::create_on` / `Store::open_on`;
 /// a compressed store also needs its staging ring's.
@@ -96,41 +51,21 @@ pub struct StoreFiles {
 pub struct Store {
     name: String,
     path: PathBuf,
-    meta: Meta,
-    pub(crate) data: Arc<dyn StoreFile>,
-    index: Arc<dyn StoreFile>,
-    /// Holds the advisory lock for as long as the store is open.
-    meta_file: Arc<dyn StoreFile>,
-    pub(crate) ring: Arc<RwLock<RingIndex>>,
-    writer: Arc<Mutex<Writer>>,
-    /// Times a read skipped damaged data: an object whose checksum did not
-    /// verify, or the rest of a block whose structure is broken.
-    pub(crate) corruption_skips: AtomicU64,
-    sync: SyncPolicy,
-    commit: GroupCommit,
-    flusher: Option<Flusher>,
-    /// A failure of the background flusher, reported by the next write
-    /// or `sync`.
-    flush_fault: Arc<FlushFault>,
+    /// The staging ring and framer of a compressed store (`main` then
+    /// holds frames). Dropped first (`Drop`): the framer writes into `main`.
+    compressed: Option<Compressed>,
+    /// The raw ring of a raw store; a compressed store's frames.
+    main: Ring,
     /// The schema of a schema store (empty for other types).
-    pub(crate) schema: SchemaState,
-    /// Signals commits and resets to watchers and callbacks (in a
-    /// compressed store, the staging ring's is the one that signals).
-    pub(crate) commits: CommitNotifier,
-    /// The staging ring and framer of a compressed store (this store's
-    /// ring then holds frames).
-    pub(crate) compressed: Option<Compressed>,
+    schema: SchemaState,
     /// `set_max_future_skew`, in nanoseconds; 0 = off.
     max_future_skew: AtomicI64,
-    closed: bool,
-    /// Opened by `open_read_only`: no lock, no writes, a fixed snapshot.
-    read_only: bool,
 }
 
 impl Store {
     /// The store's sync policy.
     pub fn sync_policy(&self) -> SyncPolicy {
-        self.sync
+        self.main.sync_policy()
     }
 
     pub fn name(&self) -> &str {
@@ -145,23 +80,21 @@ impl Store {
     /// The configuration the store was created with (a compressed
     /// store's `num_blocks` includes its staging ring's).
     pub fn config(&self) -> Config {
+        let main = self.main.config();
         Config {
-            num_blocks: self.meta.num_blocks + self.staging_blocks(),
-            data_block_size: self.meta.data_block_size,
-            index_block_size: self.meta.index_block_size,
-            data_type: self.meta.data_type,
-            encoding: self.meta.encoding,
+            num_blocks: main.num_blocks + self.staging_blocks(),
+            ..main
         }
     }
 
     pub fn encoding(&self) -> crate::Encoding {
-        self.meta.encoding
+        self.main.encoding()
     }
 
     fn staging_blocks(&self) -> u32 {
         self.compressed
             .as_ref()
-            .map_or(0, |c| c.shared.staging.meta.num_blocks)
+            .map_or(0, |c| c.shared.staging.config().num_blocks)
     }
 
     /// Waits until a compressed store's background framing is idle (at
@@ -194,86 +127,25 @@ impl Store {
     }
 
     pub fn data_type(&self) -> crate::DataType {
-        self.meta.data_type
+        self.main.data_type()
     }
 
     /// Whether objects carry checksums (false for stores written by ts-store (Go)).
     pub fn has_checksums(&self) -> bool {
-        self.meta.has_checksums()
+        self.main.has_checksums()
     }
 
     /// Largest payload one record can have in this store.
     pub fn max_object_size(&self) -> u64 {
         match &self.compressed {
             Some(c) => c.max_record(),
-            None => self.ring_max_object_size(),
-        }
-    }
-
-    /// Largest payload one object of the ring can have.
-    pub(crate) fn ring_max_object_size(&self) -> u64 {
-        crate::format::max_object_len(self.meta.num_blocks, self.meta.data_block_size)
-    }
-
-    pub(crate) fn block_size(&self) -> u32 {
-        self.meta.data_block_size
-    }
-
-    fn ctx(&self) -> Ctx<'_> {
-        Ctx {
-            data: self.data.as_ref(),
-            index: self.index.as_ref(),
-            meta: self.meta_file.as_ref(),
-            ring: &self.ring,
+            None => self.main.max_object_size(),
         }
     }
 
     /// Whether the store was opened with `open_read_only`.
     pub fn is_read_only(&self) -> bool {
-        self.read_only
-    }
-
-    pub(crate) fn check_writable(&self) -> Result<()> {
-        if self.read_only {
-            return Err(crate::error::Error::ReadOnly(self.name.clone()));
-        }
-        Ok(())
-    }
-
-    /// Runs `f` with the writer; on failure, unpublished work is rolled back.
-    /// If `f` made records readable (even when it then failed: a batch may
-    /// publish its first blocks before an error), a commit is signalled
-    /// once the writer lock is released.
-    fn with_writer<T>(&self, f: impl FnOnce(&mut Writer, &Ctx) -> Result<T>) -> Result<T> {
-        self.check_writable()?;
-        let mut w = mutex_lock(&self.writer);
-        let before = w.publishes();
-        let ctx = self.ctx();
-        let out = f(&mut w, &ctx);
-        if out.is_err() {
-            w.rollback(&ctx);
-        }
-        let published = w.publishes() != before;
-        drop(w);
-        if published {
-            self.commits.committed();
-        }
-        out
-    }
-
-    /// Runs a modification under the writer and, under `Always`, returns
-    /// only once it is durable (sharing the fsync with concurrent writers).
-    fn write<T>(&self, f: impl FnOnce(&mut Writer, &Ctx) -> Result<T>) -> Result<T> {
-        self.flush_fault.take()?;
-        let entered = (self.sync == SyncPolicy::Always).then(|| self.commit.enter());
-        let (out, ticket) = self.with_writer(|w, ctx| {
-            let out = f(w, ctx)?;
-            Ok((out, entered.as_ref().map(|e| self.commit.ticket(e))))
-        })?;
-        if let Some(ticket) = ticket {
-            self.commit.wait(ticket, self.data.as_ref())?;
-        }
-        Ok(out)
+        self.main.is_read_only()
     }
 
     /// A handle to wait for commits on from any thread; see `CommitWatch`.
@@ -288,10 +160,12 @@ impl Store {
         self.notifier().watch()
     }
 
+    /// The notifier that signals: a compressed store's inserts commit
+    /// in its staging ring.
     fn notifier(&self) -> &CommitNotifier {
         match &self.compressed {
             Some(c) => &c.shared.staging.commits,
-            None => &self.commits,
+            None => &self.main.commits,
         }
     }
 
@@ -341,9 +215,9 @@ impl Store {
     }
 
     pub fn stats(&self) -> Stats {
-        let mut stats = self.ring_stats();
+        let mut stats = self.main.stats();
         if let Some(c) = &self.compressed {
-            let staged = c.shared.staging.ring_stats();
+            let staged = c.shared.staging.stats();
             let newest = c.newest();
             stats.num_blocks += staged.num_blocks;
             stats.staging_blocks = staged.num_blocks;
@@ -367,52 +241,5 @@ impl Store {
             });
         }
         stats
-    }
-
-    pub(crate) fn ring_stats(&self) -> Stats {
-        let ring = read_lock(&self.ring);
-        let bs = self.meta.data_block_size as u64;
-        let oldest = ring.oldest();
-        let newest = (ring.len() > 0).then(|| ring.newest());
-        let head_end = ring.head_end();
-        let bytes_used = match ring.len() {
-            0 => 0,
-            len => (len as u64 - 1) * bs + if head_end > 0 { head_end as u64 } else { bs },
-        };
-        Stats {
-            num_blocks: self.meta.num_blocks,
-            data_block_size: self.meta.data_block_size,
-            index_block_size: self.meta.index_block_size,
-            data_type: self.meta.data_type,
-            encoding: self.meta.encoding,
-            head_block: ring.head_phys().unwrap_or(ring.tail()),
-            tail_block: ring.tail(),
-            write_offset: head_end,
-            active_blocks: ring.len(),
-            oldest_timestamp: oldest,
-            newest_timestamp: newest,
-            oldest_time: oldest.map(crate::time::rfc3339),
-            newest_time: newest.map(crate::time::rfc3339),
-            object_count: ring.object_count(),
-            bytes_used,
-            capacity_bytes: self.meta.num_blocks as u64 * bs,
-            corruption_skips: self.corruption_skips.load(Ordering::Relaxed),
-            compression: None,
-            staging_blocks: 0,
-        }
-    }
-}
-
-impl Drop for Store {
-    fn drop(&mut self) {
-        // Best effort: an explicit close() reports errors, a drop cannot.
-        // The framer goes first: it writes into this ring.
-        drop(self.compressed.take());
-        self.stop_flusher();
-        if !self.closed && !self.read_only {
-            let mut w = mutex_lock(&self.writer);
-            let _ = w.checkpoint(&self.ctx(), true);
-        }
-        self.commits.close();
     }
 }

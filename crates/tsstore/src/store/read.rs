@@ -1,14 +1,14 @@
 //! The public read API, whatever the store's encoding: raw stores read
-//! their ring directly (`query`), compressed ones merge frames with staged
-//! records (`encoding::compressed`). `Records` streams either.
+//! their ring directly (`Ring::range`), compressed ones merge frames with
+//! staged records (`compressed`). `Records` streams either.
 
 use std::time::Duration;
 
 use super::Store;
-use crate::encoding::compressed::FramedRecords;
+use crate::compressed::FramedRecords;
 use crate::error::{Error, Result};
-use crate::query::{PREALLOC_RECORDS, RingRecords};
 use crate::record::{ObjectHandle, Record};
+use crate::ring::{PREALLOC_RECORDS, RingRecords};
 
 /// A streaming iterator over records in time order (either direction).
 /// Holds at most one read batch (`READ_BATCH_BYTES`) of block bytes and
@@ -69,16 +69,18 @@ impl Iterator for Records<'_> {
 impl Store {
     fn records(&self, start: i64, end: i64, reverse: bool) -> Records<'_> {
         Records(match &self.compressed {
-            Some(c) => Walk::Framed(Box::new(FramedRecords::new(self, c, reverse, start, end))),
-            None => Walk::Ring(self.ring_range(start, end, reverse)),
+            Some(c) => Walk::Framed(Box::new(FramedRecords::new(
+                &self.main, c, reverse, start, end,
+            ))),
+            None => Walk::Ring(self.main.range(start, end, reverse)),
         })
     }
 
     /// The record with exactly this timestamp.
     pub fn get_by_time(&self, ts: i64) -> Result<Record> {
         match &self.compressed {
-            Some(c) => c.get_by_time(self, ts),
-            None => self.ring_get(ts),
+            Some(c) => c.get_by_time(&self.main, ts),
+            None => self.main.get(ts),
         }
     }
 

@@ -24,7 +24,7 @@ impl Store {
         if self.data_type() != DataType::Schema {
             return Err(SchemaError::NotASchemaStore(self.data_type().as_str()).into());
         }
-        self.check_writable()?;
+        self.main.check_writable()?;
         self.schema.set(fields)
     }
 

@@ -1,15 +1,14 @@
-//! Modifications: inserts (checked before the writer lock is taken),
-//! soft deletes, reset and sync. Each runs through `Store::write` or
-//! `Store::with_writer`, which roll back on error and signal commits.
+//! The store's modifications: every payload is checked here (data type,
+//! schema, size, the future guard) before it goes to the main ring or the
+//! compressed store, which do the writing.
 
 use std::borrow::Cow;
 use std::sync::atomic::Ordering;
 
 use super::Store;
-use crate::encoding::compressed::Compressed;
+use crate::compressed::Compressed;
 use crate::error::{Error, Result};
-use crate::format::{DataType, OBJ_DELETED};
-use crate::lock::write_lock;
+use crate::format::DataType;
 use crate::record::ObjectHandle;
 use crate::schema::SchemaError;
 
@@ -17,11 +16,11 @@ impl Store {
     /// Checks `payload` against the data type (schema stores: validates
     /// and compacts it) and the object size limit; returns what to store.
     fn check_payload<'a>(&self, payload: &'a [u8]) -> Result<Cow<'a, [u8]>> {
-        let stored = if self.meta.data_type == DataType::Schema {
+        let stored = if self.data_type() == DataType::Schema {
             let schema = self.schema.current().ok_or(SchemaError::NoSchema)?;
             Cow::Owned(schema.compact(payload)?)
         } else {
-            crate::payload::validate(self.meta.data_type, payload)?;
+            crate::payload::validate(self.data_type(), payload)?;
             Cow::Borrowed(payload)
         };
         let max = self.max_object_size();
@@ -45,7 +44,7 @@ impl Store {
         let items = items.into_iter();
         let mut intake = c.intake();
         intake.expect(items.size_hint().0);
-        let json = self.meta.data_type == DataType::Json;
+        let json = self.data_type() == DataType::Json;
         let max = self.max_object_size();
         for (ts, p) in items {
             if let Some(ts) = ts {
@@ -65,8 +64,8 @@ impl Store {
     /// reports its own flusher's failure; the frames' ring's is reported
     /// here, so a full disk found by either reaches the writer.
     fn check_compressed_writable(&self) -> Result<()> {
-        self.check_writable()?;
-        self.flush_fault.take()
+        self.main.check_writable()?;
+        self.main.report_flush_fault()
     }
 
     /// Refuses timestamps further ahead of the wall clock than
@@ -121,31 +120,25 @@ impl Store {
     pub fn put(&self, timestamp: i64, payload: &[u8]) -> Result<ObjectHandle> {
         self.check_future(timestamp)?;
         let payload = self.check_payload(payload)?;
-        if let Some(c) = &self.compressed {
-            self.check_compressed_writable()?;
-            return c.put_one(Some(timestamp), &payload);
+        match &self.compressed {
+            Some(c) => {
+                self.check_compressed_writable()?;
+                c.put_one(Some(timestamp), &payload)
+            }
+            None => self.main.put(timestamp, &payload),
         }
-        self.write(|w, ctx| {
-            check_timestamp(timestamp, w.newest())?;
-            let h = w.append(ctx, timestamp, &payload)?;
-            w.flush(ctx, false)?;
-            Ok(h)
-        })
     }
 
     /// Inserts at `max(now, newest + 1)`, so it never collides or goes back.
     pub fn put_now(&self, payload: &[u8]) -> Result<ObjectHandle> {
         let payload = self.check_payload(payload)?;
-        if let Some(c) = &self.compressed {
-            self.check_compressed_writable()?;
-            return c.put_one(None, &payload);
+        match &self.compressed {
+            Some(c) => {
+                self.check_compressed_writable()?;
+                c.put_one(None, &payload)
+            }
+            None => self.main.put_now(&payload),
         }
-        self.write(|w, ctx| {
-            let ts = next_timestamp(w.newest())?;
-            let h = w.append(ctx, ts, &payload)?;
-            w.flush(ctx, false)?;
-            Ok(h)
-        })
     }
 
     /// Inserts a batch under one lock, each touched block written once.
@@ -168,42 +161,18 @@ impl Store {
             }
             items.push((*ts, self.check_payload(p.as_ref())?));
         }
-        self.write(|w, ctx| {
-            let mut prev = w.newest();
-            let mut stamps = Vec::with_capacity(items.len());
-            for (ts, _) in &items {
-                let ts = match *ts {
-                    Some(ts) => {
-                        check_timestamp(ts, prev)?;
-                        ts
-                    }
-                    None => next_timestamp(prev)?,
-                };
-                stamps.push(ts);
-                prev = ts;
-            }
-            let mut handles = Vec::with_capacity(items.len());
-            for ((_, p), ts) in items.iter().zip(stamps) {
-                handles.push(w.append(ctx, ts, p.as_ref())?);
-            }
-            w.flush(ctx, false)?;
-            Ok(handles)
-        })
+        self.main.put_many(items)
     }
 
     /// Soft-deletes exactly the object at `timestamp`; its neighbours stay.
     pub fn delete_by_time(&self, timestamp: i64) -> Result<()> {
-        if let Some(c) = &self.compressed {
-            self.check_compressed_writable()?;
-            return c.delete_by_time(self, timestamp);
+        match &self.compressed {
+            Some(c) => {
+                self.check_compressed_writable()?;
+                c.delete_by_time(&self.main, timestamp)
+            }
+            None => self.main.delete_by_time(timestamp),
         }
-        self.write(|w, ctx| {
-            let (phys, found) = self.locate(timestamp)?.ok_or(Error::NotFound(timestamp))?;
-            let low_byte = (found.header.flags | OBJ_DELETED) as u8;
-            w.mark_deleted(ctx, phys, found.offset, low_byte)?;
-            write_lock(&self.ring).note_deleted(phys);
-            Ok(())
-        })
     }
 
     /// Empties the store in O(1); configuration stays. Signals
@@ -211,63 +180,18 @@ impl Store {
     /// see an empty store either way.
     pub fn reset(&self) -> Result<()> {
         match &self.compressed {
-            Some(c) => c.reset(self),
-            None => self.reset_ring(),
+            Some(c) => c.reset(&self.main),
+            None => self.main.reset(),
         }
     }
 
-    pub(crate) fn reset_ring(&self) -> Result<()> {
-        let out = self.with_writer(|w, ctx| {
-            w.reset(ctx);
-            w.checkpoint(ctx, true)
-        });
-        self.commits.reset();
-        out
-    }
-
-    /// Sets `bits` in the byte at `at` of block `phys`, whose value on
-    /// disk is `current`: a one-byte write in place (a frame's tombstone).
-    pub(crate) fn set_bits(&self, phys: u32, at: usize, current: u8, bits: u8) -> Result<()> {
-        self.write(|w, ctx| w.set_bits(ctx, phys, at, current, bits))
-    }
-
     /// Writes every pointer and index entry and makes the store durable.
-    /// Also reports a failure of the background flusher since the last call.
+    /// Also reports a failure of the background flusher since the last
+    /// write or sync.
     pub fn sync(&self) -> Result<()> {
         if let Some(c) = &self.compressed {
             c.shared.staging.sync()?;
         }
-        self.sync_ring()
-    }
-
-    pub(crate) fn sync_ring(&self) -> Result<()> {
-        self.flush_fault.take()?;
-        self.with_writer(|w, ctx| w.checkpoint(ctx, true))
-    }
-}
-
-pub(crate) fn check_timestamp(ts: i64, newest: i64) -> Result<()> {
-    if ts <= 0 {
-        return Err(Error::InvalidTimestamp(ts));
-    }
-    if ts <= newest {
-        return Err(Error::TimestampOutOfOrder {
-            timestamp: ts,
-            newest,
-        });
-    }
-    Ok(())
-}
-
-/// `max(now, newest + 1)`; when the newest timestamp is already
-/// `i64::MAX` there is no later one, and the insert is refused rather than
-/// given a timestamp that does not increase.
-pub(crate) fn next_timestamp(newest: i64) -> Result<i64> {
-    match newest.checked_add(1) {
-        Some(next) => Ok(crate::time::now_ns().max(next)),
-        None => Err(Error::TimestampOutOfOrder {
-            timestamp: newest,
-            newest,
-        }),
+        self.main.sync()
     }
 }

@@ -31,6 +31,7 @@
 mod read;
 mod write;
 
+pub use crate::encoding::split::MAX_KEYS;
 pub use crate::encoding::split::laid::Laid;
 pub use crate::encoding::varint::BodyError;
 pub use read::{BodyView, decode, find};

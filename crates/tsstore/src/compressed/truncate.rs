@@ -17,7 +17,7 @@ use super::{COUNT_SIZE, Compressed, FrameObject, Unframed};
 use crate::error::{Error, Result};
 use crate::format::OBJECT_HEADER_SIZE;
 use crate::lock::{mutex_lock, read_lock};
-use crate::store::{Store, TruncateReport};
+use crate::ring::{Ring, TruncateReport};
 
 impl Compressed {
     /// `Store::truncate_after` for a compressed store (`main` is its
@@ -25,7 +25,7 @@ impl Compressed {
     /// newer (finishing an interrupted truncate).
     pub(crate) fn truncate_after(
         &self,
-        main: &Store,
+        main: &Ring,
         ts: i64,
         redo: bool,
     ) -> Result<TruncateReport> {
@@ -47,25 +47,25 @@ impl Compressed {
 
     fn cut(
         &self,
-        main: &Store,
+        main: &Ring,
         codec: &mut crate::encoding::FrameCodec,
         ts: i64,
     ) -> Result<TruncateReport> {
         let shared = &self.shared;
-        main.with_main_writer(|w, ctx| w.set_truncate_intent(ctx, Some(ts)))?;
+        main.with_writer(|w, ctx| w.set_truncate_intent(ctx, Some(ts)))?;
         let framed_before = shared.last_framed.load(Ordering::Acquire);
         // Readers started from now on take no framed record after `ts`.
         shared.last_framed.fetch_min(ts.max(0), Ordering::AcqRel);
-        let staged = shared.staging.truncate_ring(ts, false, false)?;
+        let staged = shared.staging.truncate(ts, false, false)?;
         mutex_lock(&shared.state).truncate_after(ts);
-        let frames = main.truncate_ring(ts, true, true)?;
+        let frames = main.truncate(ts, true, true)?;
         let (tombstoned, framed_newest) = self.tombstone_after(main, codec, ts)?;
         let staged_newest = read_lock(&shared.staging.ring).newest();
         let newest = staged_newest.max(framed_newest);
         shared.newest.store(newest, Ordering::Relaxed);
         // The tombstones reach the disk in this checkpoint's data sync,
         // before the header that no longer holds the intent.
-        main.with_main_writer(|w, ctx| w.set_truncate_intent(ctx, None))?;
+        main.with_writer(|w, ctx| w.set_truncate_intent(ctx, None))?;
         let frame_blocks = frames.map_or(0, |c| c.blocks);
         let staged_blocks = staged.map_or(0, |c| c.blocks);
         // Staged copies of framed records are not records of their own:
@@ -88,11 +88,11 @@ impl Compressed {
     /// record of that frame at or before `ts` (0: no frame).
     fn tombstone_after(
         &self,
-        main: &Store,
+        main: &Ring,
         codec: &mut crate::encoding::FrameCodec,
         ts: i64,
     ) -> Result<(u32, i64)> {
-        let Some(frame) = main.ring_range(i64::MIN, i64::MAX, true).limit(1).next() else {
+        let Some(frame) = main.range(i64::MIN, i64::MAX, true).limit(1).next() else {
             return Ok((0, 0));
         };
         let frame = frame?;
@@ -125,7 +125,7 @@ impl Compressed {
             set += 1;
         }
         if !writes.is_empty() {
-            main.with_main_writer(|w, ctx| {
+            main.with_writer(|w, ctx| {
                 for &(at, current, bits) in &writes {
                     w.set_bits(ctx, frame.handle.block_num, at, current, bits)?;
                 }

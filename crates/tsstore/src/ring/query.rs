@@ -1,6 +1,6 @@
-//! Reading: exact-time lookup and ordered iteration in both directions,
-//! with the list queries (`oldest`, `newest`, `range`, `since`, `after`)
-//! built on them.
+//! Reading a ring: exact-time lookup and ordered iteration in both
+//! directions, which the store's list queries (`oldest`, `newest`,
+//! `range`, `since`, `after`) are built on (`store::read`).
 //!
 //! A read plans which blocks it needs under a short `RingIndex` read lock,
 //! reads them with positioned reads and no lock, then checks that none of
@@ -11,13 +11,13 @@
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 
+use super::Ring;
 use crate::block::{Found, ObjectWalk, block_end, gather_span};
 use crate::error::{Error, Result};
 use crate::format::{OBJECT_HEADER_SIZE, blocks_for, stored_checksum};
 use crate::index::BlockRef;
 use crate::lock::read_lock;
 use crate::record::{ObjectHandle, Record};
-use crate::store::Store;
 
 /// Most bytes read by one batch of an iterator (a single spanning object
 /// may need more: it is always read whole).
@@ -27,7 +27,7 @@ pub(crate) const PREALLOC_RECORDS: usize = 4096;
 /// Re-plans of one lookup after the writer reclaimed what it was reading.
 const MAX_RETRIES: usize = 64;
 
-impl Store {
+impl Ring {
     /// Reads consecutive live blocks into `buf`; false if any was reclaimed
     /// while reading (the bytes may then be newer data and are discarded).
     fn read_run(&self, refs: &[BlockRef], buf: &mut Vec<u8>) -> Result<bool> {
@@ -166,14 +166,14 @@ impl Store {
 
     /// The raw object with exactly this timestamp (in a compressed store's
     /// main ring: the frame object; see `Store::get_by_time`).
-    pub(crate) fn ring_get(&self, ts: i64) -> Result<Record> {
+    pub(crate) fn get(&self, ts: i64) -> Result<Record> {
         self.find(ts, true)?
             .map(|(rec, _)| rec)
             .ok_or(Error::NotFound(ts))
     }
 
     /// Raw objects with `start <= ts <= end`, streamed in either direction.
-    pub(crate) fn ring_range(&self, start: i64, end: i64, reverse: bool) -> RingRecords<'_> {
+    pub(crate) fn range(&self, start: i64, end: i64, reverse: bool) -> RingRecords<'_> {
         RingRecords::new(self, reverse, start, end)
     }
 }
@@ -182,7 +182,7 @@ impl Store {
 /// Holds at most one read batch (`READ_BATCH_BYTES`) of block bytes and the
 /// records decoded from it.
 pub(crate) struct RingRecords<'a> {
-    store: &'a Store,
+    src: &'a Ring,
     reverse: bool,
     /// Forward: next block sequence to read. Reverse: one past it.
     cursor: Option<u64>,
@@ -214,17 +214,17 @@ pub(crate) struct RingRecords<'a> {
 }
 
 impl<'a> RingRecords<'a> {
-    fn new(store: &'a Store, reverse: bool, from: i64, to: i64) -> RingRecords<'a> {
+    fn new(src: &'a Ring, reverse: bool, from: i64, to: i64) -> RingRecords<'a> {
         // A snapshot cannot hold anything newer than its newest record: a
         // later one read from a block the writer is refilling would move
         // the window past records still to come.
-        let to = if store.is_read_only() {
-            to.min(read_lock(&store.ring).newest())
+        let to = if src.is_read_only() {
+            to.min(read_lock(&src.ring).newest())
         } else {
             to
         };
         RingRecords {
-            store,
+            src,
             reverse,
             cursor: None,
             from,
@@ -232,7 +232,7 @@ impl<'a> RingRecords<'a> {
             remaining: usize::MAX,
             with_data: true,
             batch: 1,
-            max_batch: (READ_BATCH_BYTES / store.block_size() as usize).max(1),
+            max_batch: (READ_BATCH_BYTES / src.block_size() as usize).max(1),
             refs: Vec::new(),
             buf: Vec::new(),
             found: Vec::new(),
@@ -268,7 +268,7 @@ impl<'a> RingRecords<'a> {
     /// Plans the next batch of blocks; returns false when there is none.
     fn plan(&mut self, max_blocks: usize) -> bool {
         self.refs.clear();
-        let ring = read_lock(&self.store.ring);
+        let ring = read_lock(&self.src.ring);
         self.seed = ring.checksum_seed();
         if ring.generation() != self.generation {
             self.generation = ring.generation();
@@ -323,7 +323,7 @@ impl<'a> RingRecords<'a> {
                 self.done = true;
                 return Ok(());
             }
-            if !self.store.read_run(&self.refs, &mut self.buf)? {
+            if !self.src.read_run(&self.refs, &mut self.buf)? {
                 // Reclaimed under us: those records are gone; re-plan from the tail.
                 continue;
             }
@@ -344,7 +344,7 @@ impl<'a> RingRecords<'a> {
 
     /// Turns the blocks just read into records within the window.
     fn decode(&mut self) -> Result<()> {
-        let bs = self.store.block_size() as usize;
+        let bs = self.src.block_size() as usize;
         let want = self.remaining;
         let blocks = self.refs.len();
         for step in 0..blocks {
@@ -364,7 +364,7 @@ impl<'a> RingRecords<'a> {
                     Ok(f) => self.found.push(f),
                     Err(_) => {
                         // Keep what came before; the index leads on to the next block.
-                        self.store.corruption_skips.fetch_add(1, Ordering::Relaxed);
+                        self.src.corruption_skips.fetch_add(1, Ordering::Relaxed);
                         break;
                     }
                 }
@@ -396,11 +396,11 @@ impl<'a> RingRecords<'a> {
                     continue;
                 }
                 let Some(rec) =
-                    self.store
+                    self.src
                         .record(&self.buf, &self.refs, j, &f, self.with_data, self.seed)?
                 else {
                     // Not served: counted in the store's stats instead.
-                    self.store.corruption_skips.fetch_add(1, Ordering::Relaxed);
+                    self.src.corruption_skips.fetch_add(1, Ordering::Relaxed);
                     continue;
                 };
                 if self.reverse {

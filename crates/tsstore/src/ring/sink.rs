@@ -1,12 +1,12 @@
 //! `FrameSink`: the framer thread's way into a compressed store's main
-//! ring. The framer cannot hold the `Store` (the store owns and joins the
+//! ring. The framer cannot hold the `Ring` (the store owns and joins the
 //! framer), so it gets the writer and files, as the flusher's
 //! `Checkpointer` does, and appends frame objects through the same
 //! `Writer` the store uses.
 
 use std::sync::{Arc, Mutex, RwLock};
 
-use super::Store;
+use super::Ring;
 use crate::error::Result;
 use crate::index::RingIndex;
 use crate::io::StoreFile;
@@ -58,7 +58,7 @@ impl FrameSink {
     }
 }
 
-impl Store {
+impl Ring {
     /// Starts writing back what was written to the data file, without
     /// waiting (`StoreFile::start_sync`).
     pub(crate) fn start_write_back(&self) {

@@ -1,8 +1,9 @@
-//! The compressed encoding of a `Store` (`Encoding::Compressed`): two raw
-//! rings in the store's directory, as docs/FORMAT.md ("Compressed
-//! encoding") lays them out.
+//! The compressed store (`Encoding::Compressed`): two raw rings (`Ring`)
+//! in the store's directory, as docs/FORMAT.md ("Compressed encoding")
+//! lays them out, and the framer between them. The codecs it packs with
+//! are `encoding`'s; this module is the store logic around them.
 //!
-//! * The **main ring** is the `Store` itself: its objects are frames, each
+//! * The **main ring** is the store's `Ring`: its objects are frames, each
 //!   `count` (u32), ⌈count / 8⌉ tombstone bytes (bit i: record i deleted),
 //!   then a zstd frame of the records' columnar body, sized to fill one
 //!   block. A frame's timestamp is its first record's.
@@ -35,67 +36,25 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
-use super::FrameCodec;
-use super::split::Template;
+pub(crate) use crate::config::STAGING;
+use crate::config::staging_blocks;
+use crate::encoding::FrameCodec;
+use crate::encoding::frame::max_record;
+use crate::encoding::split::Template;
 use crate::error::{Error, Result};
 use crate::format::{DataType, OBJECT_HEADER_SIZE};
 use crate::lock::mutex_lock;
-use crate::store::{FrameSink, Store};
+use crate::ring::{FrameSink, Ring};
+use crate::stats::Compression;
 
 use queue::{StagedBatch, Unframed};
 pub(crate) use read::FramedRecords;
 
-/// Name of the staging ring's directory inside the store's.
-pub const STAGING: &str = "staging";
-
-/// Fewest blocks a compressed store can have: the staging ring takes
-/// `staging_blocks(n)` of them and the main ring must stay at least twice
-/// as large (so a record still staged always has its frame, if any, in it).
-pub const MIN_COMPRESSED_BLOCKS: u32 = 24;
-
-/// Blocks of a compressed store of `n` blocks that go to its staging ring:
-/// a fifth, from 8 to 128. Every record not yet framed is staged, so this
-/// is how far inserts can run ahead of the framer: a frame fills its block
-/// with 13–15 blocks' worth of staged sensor readings. The insert and the
-/// framer each stop now and then on a sync (the staging ring's checkpoint
-/// once a lap, a frame's write-back), and the other runs on only while
-/// the ring has room or records: with 64 blocks (4 TMY3 frames) batch
-/// ingest swung between 0.44 and 0.70 of a raw store's rate, with 128
-/// (and the insert laying out columns) 0.4998 – 0.73, 13 runs of 14 at
-/// 0.57 or more (docs/BENCHMARKS.md, session 4). That costs 12.5 %
-/// of a store of the default 1 024 blocks, 7 % of the readings it keeps;
-/// the cap is reached at 640 blocks, so larger stores pay less. Fewer
-/// than 8 would leave too little to make a frame of.
-pub fn staging_blocks(n: u32) -> u32 {
-    (n / 5).clamp(8, 128)
-}
-
 /// Frame payload bytes before the tombstones: the record count.
 const COUNT_SIZE: usize = 4;
 
-/// The figures behind a compressed store's ratio, from the frames written
-/// since open plus the newest frame found at open.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
-pub struct Compression {
-    /// Frames measured.
-    pub frames: u64,
-    /// Records in them.
-    pub records: u64,
-    /// What those records take in the raw layout (payload and object
-    /// header each) per byte they take as frames (object header included).
-    pub ratio: f64,
-    /// Records per frame; a frame fills one block.
-    pub readings_per_block: f64,
-    /// Readings the store keeps per MiB of its whole footprint (files of
-    /// both rings) at that rate.
-    pub readings_per_mib: f64,
-    /// Readings the full main ring holds at that rate (the staging ring
-    /// holds a few more).
-    pub capacity_readings: u64,
-}
-
 /// A compressed store's staging ring and framer (the main ring is the
-/// `Store` that owns this).
+/// store's, passed in by the `Store` that owns this).
 #[derive(Debug)]
 pub(crate) struct Compressed {
     /// Dropped first: stops and joins the framer before the rings go.
@@ -131,8 +90,8 @@ struct Measured {
 
 #[derive(Debug)]
 pub(crate) struct Shared {
-    pub(crate) staging: Store,
-    /// Appends frames to the main ring (the framer has no `Store`).
+    pub(crate) staging: Ring,
+    /// Appends frames to the main ring (the framer cannot hold its `Ring`).
     sink: Option<FrameSink>,
     /// JSON and schema records are split into columns; others kept whole.
     columnar: bool,
@@ -237,7 +196,7 @@ impl Shared {
     }
 }
 
-fn frame_error(e: super::FrameError) -> Error {
+fn frame_error(e: crate::encoding::FrameError) -> Error {
     Error::Corrupt(format!("compressed frame: {e}"))
 }
 
@@ -270,7 +229,7 @@ impl<'a> FrameObject<'a> {
     pub(crate) fn inflate<'c>(
         &self,
         codec: &'c mut FrameCodec,
-    ) -> Result<super::columns::BodyView<'c>> {
+    ) -> Result<crate::encoding::columns::BodyView<'c>> {
         let view = codec.inflate(self.frame).map_err(frame_error)?;
         self.check_count(view.len())?;
         Ok(view)
@@ -306,18 +265,11 @@ impl<'a> FrameObject<'a> {
     }
 }
 
-/// Largest record a compressed store takes: it must fit in one frame
-/// object of the main ring even if zstd cannot shrink it (its bound is
-/// n + n/128 + a header), with the count, tombstone and body varints.
-pub fn max_record(max_frame: u64) -> u64 {
-    max_frame.saturating_sub(max_frame / 128 + 256)
-}
-
 impl Compressed {
     /// Sets up the compressed part of `main` (just opened and recovered)
     /// around its opened staging ring; without a sink (read-only) there
     /// is no framer.
-    pub(crate) fn start(main: &Store, staging: Store, writable: bool) -> Result<Compressed> {
+    pub(crate) fn start(main: &Ring, staging: Ring, writable: bool) -> Result<Compressed> {
         let bs = main.block_size() as u64;
         let n = staging.config().num_blocks;
         if staging.block_size() as u64 != bs || n < staging_blocks(0) {
@@ -362,13 +314,13 @@ impl Compressed {
             stage_max: staging_bytes.saturating_sub(2 * bs),
             sink: writable.then(|| main.frame_sink()),
             columnar: matches!(main.data_type(), DataType::Json | DataType::Schema),
-            max_frame: main.ring_max_object_size(),
+            max_frame: main.max_object_size(),
             frame_records: Default::default(),
             staging,
             last_framed: AtomicI64::new(0),
             measured: Measured::default(),
         };
-        let last = match main.ring_range(i64::MIN, i64::MAX, true).limit(1).next() {
+        let last = match main.range(i64::MIN, i64::MAX, true).limit(1).next() {
             Some(frame) => shared.measure_newest(&frame?)?,
             None => 0,
         };
@@ -379,7 +331,7 @@ impl Compressed {
         };
         let staged = shared
             .staging
-            .ring_range(last.saturating_add(1), i64::MAX, false)
+            .range(last.saturating_add(1), i64::MAX, false)
             .collect_all()?;
         for r in &staged {
             unframed.queue_one(r.timestamp(), r.handle.block_num, &r.data);
@@ -409,7 +361,7 @@ impl Compressed {
 
     /// Stops the framer (what it left staged stays staged) and hands back
     /// the staging ring.
-    pub(crate) fn stop(self) -> Result<Store> {
+    pub(crate) fn stop(self) -> Result<Ring> {
         let Compressed { framer, shared } = self;
         drop(framer);
         let shared = Arc::try_unwrap(shared)
@@ -418,10 +370,10 @@ impl Compressed {
     }
 
     /// Empties both rings (the caller is the main ring's store).
-    pub(crate) fn reset(&self, main: &Store) -> Result<()> {
+    pub(crate) fn reset(&self, main: &Ring) -> Result<()> {
         let _writer = mutex_lock(&self.shared.writer);
         let _framing = mutex_lock(&self.shared.framing);
-        let out = main.reset_ring().and(self.shared.staging.reset());
+        let out = main.reset().and(self.shared.staging.reset());
         self.shared.forget_all();
         out
     }

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::format::{BLOCK_HEADER_SIZE, OBJECT_HEADER_SIZE, blocks_for, first_block_capacity};
 use crate::lock::mutex_lock;
 use crate::record::ObjectHandle;
-use crate::store::{FrameSink, check_timestamp, next_timestamp};
+use crate::ring::{FrameSink, check_timestamp, next_timestamp};
 
 /// Blocks an insert stages at a time (fewer when the staging ring is
 /// small), so that the framer can start on a frame while the rest of a
@@ -502,7 +502,7 @@ impl Shared {
             if payload.len() as u64 > self.max_frame {
                 return Err(Error::TooLarge {
                     size: refs[i].payload.len() as u64,
-                    max: super::max_record(self.max_frame),
+                    max: crate::encoding::frame::max_record(self.max_frame),
                 });
             }
             // Each frame is durable before the next is written: a power

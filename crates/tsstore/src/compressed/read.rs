@@ -17,15 +17,15 @@ use super::{Compressed, FrameObject, ReaderCodec, Shared};
 use crate::error::{Error, Result};
 use crate::format::OBJECT_HEADER_SIZE;
 use crate::lock::mutex_lock;
-use crate::query::RingRecords;
 use crate::record::{ObjectHandle, Record};
-use crate::store::Store;
+use crate::ring::Ring;
+use crate::ring::RingRecords;
 
 /// A streaming iterator over a compressed store's records (either
 /// direction). Holds the staged records of its window, one frame's
 /// records, and the frame iterator's read batch.
 pub(crate) struct FramedRecords<'a> {
-    main: &'a Store,
+    main: &'a Ring,
     shared: &'a Shared,
     reverse: bool,
     from: i64,
@@ -46,7 +46,7 @@ pub(crate) struct FramedRecords<'a> {
 
 impl<'a> FramedRecords<'a> {
     pub(crate) fn new(
-        main: &'a Store,
+        main: &'a Ring,
         c: &'a Compressed,
         reverse: bool,
         from: i64,
@@ -96,7 +96,7 @@ impl<'a> FramedRecords<'a> {
         let staged = self
             .shared
             .staging
-            .ring_range(
+            .range(
                 self.from.max(framed.saturating_add(1)),
                 self.to,
                 self.reverse,
@@ -118,13 +118,13 @@ impl<'a> FramedRecords<'a> {
             return Ok(());
         }
         self.frames = Some(if self.reverse {
-            self.main.ring_range(i64::MIN, frames_to, true)
+            self.main.range(i64::MIN, frames_to, true)
         } else {
             let start = match frame_holding(self.main, self.from, false) {
                 Some(frame) => frame?.timestamp(),
                 None => self.from,
             };
-            self.main.ring_range(start, frames_to, false)
+            self.main.range(start, frames_to, false)
         });
         self.codec = Some(self.shared.reader()?);
         Ok(())
@@ -233,8 +233,8 @@ impl Iterator for FramedRecords<'_> {
 
 /// The frame that would hold `ts`: the newest one starting at or before
 /// it (frames hold consecutive records), with its payload or not.
-fn frame_holding(main: &Store, ts: i64, with_data: bool) -> Option<Result<Record>> {
-    main.ring_range(i64::MIN, ts, true)
+fn frame_holding(main: &Ring, ts: i64, with_data: bool) -> Option<Result<Record>> {
+    main.range(i64::MIN, ts, true)
         .with_data(with_data)
         .limit(1)
         .next()
@@ -253,8 +253,8 @@ struct InFrame {
 impl Compressed {
     /// The live record at exactly `ts`: staged, or in the frame that
     /// starts at or before it.
-    pub(crate) fn get_by_time(&self, main: &Store, ts: i64) -> Result<Record> {
-        match self.shared.staging.ring_get(ts) {
+    pub(crate) fn get_by_time(&self, main: &Ring, ts: i64) -> Result<Record> {
+        match self.shared.staging.get(ts) {
             Ok(rec) => return Ok(rec),
             Err(Error::NotFound(_)) => {}
             Err(e) => return Err(e),
@@ -276,7 +276,7 @@ impl Compressed {
 
     /// The frame object holding `ts`, the record's place in it, and (with
     /// `rebuild`) its payload, `None` if it is deleted.
-    fn find_in_frame(&self, main: &Store, ts: i64, rebuild: bool) -> Result<Option<InFrame>> {
+    fn find_in_frame(&self, main: &Ring, ts: i64, rebuild: bool) -> Result<Option<InFrame>> {
         let Some(frame) = frame_holding(main, ts, true) else {
             return Ok(None);
         };
@@ -298,7 +298,7 @@ impl Compressed {
     /// then, if it is framed, its tombstone bit (one byte written in
     /// place; the frame's checksum reads tombstones as zeros). In that
     /// order, a crash between the two leaves the record live both ways.
-    pub(crate) fn delete_by_time(&self, main: &Store, ts: i64) -> Result<()> {
+    pub(crate) fn delete_by_time(&self, main: &Ring, ts: i64) -> Result<()> {
         let _writer = mutex_lock(&self.shared.writer);
         let _framing = mutex_lock(&self.shared.framing);
         let staged = match self.shared.staging.delete_by_time(ts) {
