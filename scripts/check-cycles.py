@@ -11,11 +11,6 @@ where `Store` is written, not to `lib.rs`. The graph must have no cycle.
 Usage: scripts/check-cycles.py [crate-src-dir ...]   (default: both crates)
        scripts/check-cycles.py --self-test           (plants a cycle, must fail)
 
-`scripts/known-cycles.txt` lists cycles that exist and are being taken
-apart (one per line: the crate's src dir, then its files, sorted). A cycle
-passes only if it is listed exactly; a new cycle, or a listed one that
-grows, fails. The list may only shrink.
-
 Standard library only, so CI needs nothing installed for it.
 """
 
@@ -286,25 +281,11 @@ def cycles(graph):
     return out
 
 
-def known_cycles():
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "known-cycles.txt")
-    if not os.path.exists(path):
-        return set()
-    lines = open(path, encoding="utf-8").read().splitlines()
-    return {tuple(l.split()) for l in lines if l.strip() and not l.startswith("#")}
-
-
-def check(src, known=frozenset()):
+def check(src):
     crate = Crate(src)
     graph = crate.edges()
     name = lambda m: os.path.relpath(crate.files[m], src)
-    label = os.path.relpath(src, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    found = []
-    for comp in cycles(graph):
-        if (label,) + tuple(sorted(name(m) for m in comp)) in known:
-            print(f"{label}: known cycle through {len(comp)} files (scripts/known-cycles.txt)")
-        else:
-            found.append(comp)
+    found = cycles(graph)
     for comp in found:
         print(f"{src}: import cycle through {len(comp)} files:")
         members = set(comp)
@@ -345,10 +326,9 @@ def main():
         return 0 if self_test() else 1
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     dirs = args or [os.path.join(root, "crates", c, "src") for c in ("tsstore", "tsstore-server")]
-    known = known_cycles()
-    ok = all([check(d, known) for d in dirs])
+    ok = all([check(d) for d in dirs])
     if ok:
-        print("no new import cycles in " + ", ".join(os.path.relpath(d, root) for d in dirs))
+        print("no import cycles in " + ", ".join(os.path.relpath(d, root) for d in dirs))
     return 0 if ok else 1
 
 

@@ -10,27 +10,18 @@ use crate::compressed::Compressed;
 use crate::error::{Error, Result};
 use crate::format::DataType;
 use crate::record::ObjectHandle;
-use crate::schema::SchemaError;
 
 impl Store {
     /// Checks `payload` against the data type (schema stores: validates
     /// and compacts it) and the object size limit; returns what to store.
     fn check_payload<'a>(&self, payload: &'a [u8]) -> Result<Cow<'a, [u8]>> {
-        let stored = if self.data_type() == DataType::Schema {
-            let schema = self.schema.current().ok_or(SchemaError::NoSchema)?;
-            Cow::Owned(schema.compact(payload)?)
-        } else {
-            crate::payload::validate(self.data_type(), payload)?;
-            Cow::Borrowed(payload)
+        // Only a schema store's check needs it (and the Arc it costs).
+        let schema = match self.data_type() {
+            DataType::Schema => self.schema.current(),
+            _ => None,
         };
         let max = self.max_object_size();
-        if stored.len() as u64 > max {
-            return Err(Error::TooLarge {
-                size: stored.len() as u64,
-                max,
-            });
-        }
-        Ok(stored)
+        crate::payload::check(self.data_type(), schema.as_deref(), max, payload)
     }
 
     /// Checks every payload, then inserts them into a compressed store. A
