@@ -5,7 +5,6 @@
 //! constant time, without stopping at the first match, so neither timing
 //! nor the result tells which part of a key was wrong.
 
-use std::fs;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -22,8 +21,11 @@ pub enum KeyError {
     UnknownId(String),
     #[error("store '{store}' already has {MAX_KEYS} keys; revoke one first")]
     TooMany { store: String },
-    #[error("{path} is unreadable: {reason}")]
-    BadFile { path: String, reason: String },
+    #[error("{path} is unreadable: {source}")]
+    BadFile {
+        path: String,
+        source: crate::json_file::JsonFileError,
+    },
     #[error("cannot write {path}: {source}")]
     Write {
         path: String,
@@ -89,14 +91,13 @@ impl KeyFile {
     /// Reads `store_dir/keys.json`; a missing file is a store without keys.
     pub fn load(store_dir: &Path, store_name: &str) -> Result<KeyFile, KeyError> {
         let path = store_dir.join(KEYS_FILE);
-        let bad = |reason: String| KeyError::BadFile {
-            path: path.display().to_string(),
-            reason,
-        };
-        match fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(KeyFile::new(store_name)),
-            Err(e) => Err(bad(e.to_string())),
+        match crate::json_file::read_optional(&path) {
+            Ok(Some(file)) => Ok(file),
+            Ok(None) => Ok(KeyFile::new(store_name)),
+            Err(source) => Err(KeyError::BadFile {
+                path: path.display().to_string(),
+                source,
+            }),
         }
     }
 
@@ -155,6 +156,7 @@ impl KeyFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
     use std::os::unix::fs::PermissionsExt;
 
     #[test]

@@ -24,6 +24,8 @@
 //!   (`RecordError`). Every transport goes through it.
 //! * `dump`: the export file format (NDJSON with a header line, CSV) that
 //!   `tsstore export` writes and `tsstore import` reads.
+//! * `json_file`: the server's small JSON files, read and parsed in one
+//!   step (`JsonFileError`).
 //! * `json_int`: whole JSON numbers (`3` or `3.0`) wherever a body carries
 //!   an integer.
 //! * `metrics`: per-store and per-route counters, rendered for Prometheus.
@@ -65,6 +67,7 @@ pub mod config;
 pub mod dump;
 pub mod guard;
 pub mod http;
+pub mod json_file;
 pub mod json_int;
 pub mod keys;
 pub mod limits;

@@ -9,8 +9,13 @@ use std::time::Duration;
 /// Why the server is not healthy, as the command prints it.
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {
-    #[error("cannot reach {addr}: {reason}")]
-    Unreachable { addr: String, reason: String },
+    #[error("cannot reach {addr}: {source}")]
+    Unreachable {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("cannot reach {addr}: it resolves to no address")]
+    NoAddress { addr: String },
     #[error("{addr} answered: {answer}")]
     Unhealthy { addr: String, answer: String },
 }
@@ -22,27 +27,25 @@ const MAX_ANSWER: u64 = 64 * 1024;
 /// says `"ok"`.
 pub fn health(host: &str, port: u16, timeout: Duration) -> Result<String, ProbeError> {
     let addr = format!("{host}:{port}");
-    let unreachable = |reason: String| ProbeError::Unreachable {
+    let unreachable = |source| ProbeError::Unreachable {
         addr: addr.clone(),
-        reason,
+        source,
     };
     let target = addr
         .to_socket_addrs()
-        .map_err(|e| unreachable(e.to_string()))?
+        .map_err(unreachable)?
         .next()
-        .ok_or_else(|| unreachable("no address".into()))?;
-    let mut tcp =
-        TcpStream::connect_timeout(&target, timeout).map_err(|e| unreachable(e.to_string()))?;
+        .ok_or_else(|| ProbeError::NoAddress { addr: addr.clone() })?;
+    let mut tcp = TcpStream::connect_timeout(&target, timeout).map_err(unreachable)?;
     tcp.set_read_timeout(Some(timeout))
         .and_then(|()| tcp.set_write_timeout(Some(timeout)))
-        .map_err(|e| unreachable(e.to_string()))?;
+        .map_err(unreachable)?;
     let request = format!("GET /health HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    tcp.write_all(request.as_bytes())
-        .map_err(|e| unreachable(e.to_string()))?;
+    tcp.write_all(request.as_bytes()).map_err(unreachable)?;
     let mut answer = String::new();
     tcp.take(MAX_ANSWER)
         .read_to_string(&mut answer)
-        .map_err(|e| unreachable(e.to_string()))?;
+        .map_err(unreachable)?;
     let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
     let ok = head.starts_with("HTTP/1.1 200") && body.contains("\"status\":\"ok\"");
     if ok {

@@ -16,8 +16,11 @@ pub enum SettingsError {
     /// `max_future_skew` is not a duration (the error names it).
     #[error(transparent)]
     Skew(#[from] crate::config::ConfigError),
-    #[error("cannot read {path}: {reason}")]
-    Read { path: String, reason: String },
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: crate::json_file::JsonFileError,
+    },
     #[error("cannot write {path}: {source}")]
     Write {
         path: String,
@@ -60,14 +63,12 @@ impl StoreSettings {
     /// The settings in `dir` (the defaults when there is no file).
     pub fn load(dir: &Path) -> Result<StoreSettings, SettingsError> {
         let path = dir.join(SETTINGS_FILE);
-        let err = |reason: String| SettingsError::Read {
-            path: path.display().to_string(),
-            reason,
-        };
-        match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| err(e.to_string())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(StoreSettings::default()),
-            Err(e) => Err(err(e.to_string())),
+        match crate::json_file::read_optional(&path) {
+            Ok(settings) => Ok(settings.unwrap_or_default()),
+            Err(source) => Err(SettingsError::Read {
+                path: path.display().to_string(),
+                source,
+            }),
         }
     }
 

@@ -31,7 +31,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::Semaphore;
 
 use crate::app::App;
-use crate::auth::throttled;
+use crate::auth::{AuthError, throttled};
 use crate::guard::Peer;
 use crate::metrics::Open;
 use crate::records::intake;
@@ -251,6 +251,17 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
     }
 }
 
+/// Why a client's AUTH line was refused (its `ERROR` line).
+#[derive(Debug, thiserror::Error)]
+enum Refused {
+    #[error("expected AUTH <store> <api-key>")]
+    NoAuth,
+    #[error(transparent)]
+    Auth(AuthError),
+    #[error(transparent)]
+    Store(RegistryError),
+}
+
 /// `AUTH <store> <key>` → (store, key).
 fn parse_auth(line: &[u8]) -> Option<(&str, &str)> {
     let line = std::str::from_utf8(line).ok()?.trim_end_matches('\r');
@@ -298,16 +309,12 @@ async fn client(app: &App, stream: UnixStream) -> io::Result<()> {
         _ => None,
     };
     let open = match auth {
-        None => Err("expected AUTH <store> <api-key>".to_string()),
+        None => Err(Refused::NoAuth),
         Some((store, key)) => match throttled(&app.guard, peer, || {
             app.registry.authorize(store, Some(key))
         }) {
-            Err(e) => Err(e.to_string()),
-            Ok(()) => app
-                .registry
-                .get(store)
-                .await
-                .map_err(|e: RegistryError| e.to_string()),
+            Err(e) => Err(Refused::Auth(e)),
+            Ok(()) => app.registry.get(store).await.map_err(Refused::Store),
         },
     };
     let open = match open {

@@ -22,8 +22,11 @@ pub const MIN_ADMIN_KEY_LEN: usize = 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {path}: {reason}")]
-    File { path: String, reason: String },
+    #[error("cannot read config file {path}: {source}")]
+    File {
+        path: String,
+        source: crate::json_file::JsonFileError,
+    },
     #[error("environment variable {name}={value:?} is invalid: {reason}")]
     Env {
         name: &'static str,
@@ -208,12 +211,10 @@ struct StoreSection {
 
 /// Reads a `config.json` layer.
 pub fn from_file(path: &Path) -> Result<Overrides, ConfigError> {
-    let err = |reason: String| ConfigError::File {
+    let file: FileConfig = crate::json_file::read(path).map_err(|source| ConfigError::File {
         path: path.display().to_string(),
-        reason,
-    };
-    let bytes = std::fs::read(path).map_err(|e| err(e.to_string()))?;
-    let file: FileConfig = serde_json::from_slice(&bytes).map_err(|e| err(e.to_string()))?;
+        source,
+    })?;
     let tls = file.server.tls.unwrap_or_default();
     Ok(Overrides {
         host: file.server.host,

@@ -202,7 +202,15 @@ fn schema_status(e: &SchemaError) -> (StatusCode, &'static str) {
         | SchemaError::DuplicateName(_)
         | SchemaError::DuplicateIndex { .. } => (StatusCode::BAD_REQUEST, "invalid_schema"),
         SchemaError::BadFile(_) => (StatusCode::INTERNAL_SERVER_ERROR, "store_corrupt"),
-        _ => (StatusCode::BAD_REQUEST, "schema_violation"),
+        // A record that does not fit the schema.
+        SchemaError::InvalidJson(_)
+        | SchemaError::NotAnObject(_)
+        | SchemaError::UnknownField(_)
+        | SchemaError::DuplicateField(_)
+        | SchemaError::NestedObject(_)
+        | SchemaError::WrongType { .. }
+        | SchemaError::OutOfRange { .. }
+        | SchemaError::NonFinite { .. } => (StatusCode::BAD_REQUEST, "schema_violation"),
     }
 }
 
@@ -221,7 +229,9 @@ impl From<RecordError> for ApiError {
             ),
             RecordError::EmptyBatch => (bad, "empty_batch"),
             RecordError::InvalidQuery(_) => (bad, "invalid_query"),
-            RecordError::InvalidParameter(_) => (bad, "invalid_parameter"),
+            RecordError::InvalidParameter(_) | RecordError::InvalidPrecision(_) => {
+                (bad, "invalid_parameter")
+            }
             RecordError::InvalidTimestamp(_) => (bad, "invalid_timestamp"),
             RecordError::LimitTooLarge { .. } => (bad, "limit_too_large"),
             RecordError::InvalidAggregation(_) => (bad, "invalid_aggregation"),
@@ -337,7 +347,9 @@ impl From<OutboundError> for ApiError {
             OutboundError::NotFound(_) => {
                 ApiError::new(StatusCode::NOT_FOUND, "connection_not_found", e.to_string())
             }
-            OutboundError::Persist { .. } => ApiError::internal(e.to_string()),
+            OutboundError::Persist { .. } | OutboundError::Poisoned => {
+                ApiError::internal(e.to_string())
+            }
         }
     }
 }

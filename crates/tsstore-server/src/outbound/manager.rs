@@ -32,8 +32,13 @@ pub enum OutboundError {
     TooMany { store: String, max: usize },
     #[error("no connection '{0}' on this store")]
     NotFound(String),
-    #[error("cannot save {path}: {reason}")]
-    Persist { path: String, reason: String },
+    #[error("cannot save {path}: {source}")]
+    Persist {
+        path: String,
+        source: crate::json_file::JsonFileError,
+    },
+    #[error("a lock was poisoned by an earlier panic")]
+    Poisoned,
 }
 
 /// What a connection file holds for one connection.
@@ -233,7 +238,7 @@ impl<S: Registered> Connections<S> {
             });
         }
         let conn = {
-            let mut stores = self.stores.lock().map_err(|_| poisoned::<S>())?;
+            let mut stores = self.stores.lock().map_err(|_| OutboundError::Poisoned)?;
             let uuid = uuid::Uuid::new_v4().simple().to_string();
             let created_at = tsstore::rfc3339(tsstore::now_ns());
             let cursor = spec.first_cursor(open);
@@ -334,7 +339,7 @@ impl<S: Registered> Connections<S> {
     /// Writes the store's connection file of this kind (mode 0600:
     /// headers and passwords are secrets).
     pub(crate) fn save(&self, dir: &Path, name: &str) -> Result<(), OutboundError> {
-        let _one_at_a_time = self.saving.lock().map_err(|_| poisoned::<S>())?;
+        let _one_at_a_time = self.saving.lock().map_err(|_| OutboundError::Poisoned)?;
         let file = SavedFile {
             connections: self
                 .list(name)
@@ -348,12 +353,12 @@ impl<S: Registered> Connections<S> {
                 .collect(),
         };
         let path = dir.join(S::FILE);
-        let fail = |reason: String| OutboundError::Persist {
+        let fail = |source: crate::json_file::JsonFileError| OutboundError::Persist {
             path: path.display().to_string(),
-            reason,
+            source,
         };
-        let bytes = serde_json::to_vec_pretty(&file).map_err(|e| fail(e.to_string()))?;
-        tsstore::atomic_write(&path, &bytes, Some(0o600)).map_err(|e| fail(e.to_string()))
+        let bytes = serde_json::to_vec_pretty(&file).map_err(|e| fail(e.into()))?;
+        tsstore::atomic_write(&path, &bytes, Some(0o600)).map_err(|e| fail(e.into()))
     }
 
     /// Saves the cursor of `conn` unless it was deleted meanwhile.
@@ -417,13 +422,6 @@ impl<S: Registered> Connections<S> {
                 tracing::info!(store = %name, connection = %conn.id, kind = S::LABEL, mode = conn.spec.mode(), "restored outbound connection");
             }
         }
-    }
-}
-
-fn poisoned<S: Kind>() -> OutboundError {
-    OutboundError::Persist {
-        path: S::FILE.into(),
-        reason: "a lock was poisoned by an earlier panic".into(),
     }
 }
 

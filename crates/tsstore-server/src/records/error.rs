@@ -26,7 +26,7 @@ pub enum RecordError {
         source: Box<RecordError>,
     },
     #[error("malformed query string: {0}")]
-    InvalidQuery(String),
+    InvalidQuery(#[from] serde_urlencoded::de::Error),
     /// A read option or query parameter is not valid; the message names it.
     #[error("{0}")]
     InvalidParameter(String),
@@ -34,8 +34,10 @@ pub enum RecordError {
     InvalidTimestamp(String),
     #[error("limit {limit} is above the maximum of {max}")]
     LimitTooLarge { limit: i64, max: usize },
-    #[error("{0}")]
-    InvalidAggregation(String),
+    #[error(transparent)]
+    InvalidAggregation(#[from] tsstore::aggregate::AggError),
+    #[error(transparent)]
+    InvalidPrecision(#[from] tsstore::ParsePrecisionError),
     #[error("aggregation needs a json or schema store; this one is {0}")]
     AggregationUnsupported(DataType),
     #[error(
@@ -69,9 +71,31 @@ impl RecordError {
                 E::Schema(SchemaError::BadFile(_)) => "internal",
                 E::Schema(_) => "schema",
                 E::InvalidData { .. } | E::Json(_) => "invalid_data",
-                _ => "internal",
+                // The store's state or the disk, not the record.
+                E::TruncateIncomplete(_)
+                | E::NotFound(_)
+                | E::StoreExists(_)
+                | E::StoreNotFound(_)
+                | E::InUse(_)
+                | E::ReadOnly(_)
+                | E::InvalidName { .. }
+                | E::InvalidConfig(_)
+                | E::ReadOverrun
+                | E::Corrupt(_)
+                | E::Io(_) => "internal",
             },
-            _ => "invalid_data",
+            RecordError::InvalidJson(_)
+            | RecordError::MissingData
+            | RecordError::InvalidData(_)
+            | RecordError::EmptyBatch
+            | RecordError::InvalidQuery(_)
+            | RecordError::InvalidParameter(_)
+            | RecordError::InvalidPrecision(_)
+            | RecordError::InvalidTimestamp(_)
+            | RecordError::LimitTooLarge { .. }
+            | RecordError::InvalidAggregation(_)
+            | RecordError::AggregationUnsupported(_)
+            | RecordError::ScanLimitExceeded(_) => "invalid_data",
         }
     }
 

@@ -24,7 +24,7 @@ impl QueryParams {
             None => Ok(QueryParams::default()),
             Some(q) => serde_urlencoded::from_str(q)
                 .map(QueryParams)
-                .map_err(|e| RecordError::InvalidQuery(e.to_string())),
+                .map_err(RecordError::from),
         }
     }
 
@@ -52,7 +52,7 @@ impl QueryParams {
 pub fn parse_precision(raw: Option<&str>) -> RecordResult<tsstore::Precision> {
     raw.map_or(Ok(tsstore::Precision::Ns), |p| {
         p.parse()
-            .map_err(|e: tsstore::ParsePrecisionError| RecordError::InvalidParameter(e.to_string()))
+            .map_err(|e: tsstore::ParsePrecisionError| RecordError::from(e))
     })
 }
 
@@ -363,8 +363,7 @@ impl ReadSpec {
             o.agg_window.as_deref(),
             o.agg_fields.as_deref(),
             o.agg_default.as_deref(),
-        )
-        .map_err(|e| RecordError::InvalidAggregation(e.to_string()))?;
+        )?;
         if agg.is_some() && !matches!(dt, DataType::Json | DataType::Schema) {
             return Err(RecordError::AggregationUnsupported(dt));
         }

@@ -211,10 +211,13 @@ fn examples(meets: Meets) -> Vec<ApiError> {
         }
         Meets::Read => {
             let mut out: Vec<ApiError> = vec![
-                RecordError::InvalidQuery("q".into()).into(),
+                RecordError::InvalidQuery(
+                    serde_urlencoded::from_str::<Vec<(String, u8)>>("a=b").unwrap_err(),
+                )
+                .into(),
                 RecordError::InvalidParameter("p".into()).into(),
                 RecordError::LimitTooLarge { limit: 2, max: 1 }.into(),
-                RecordError::InvalidAggregation("a".into()).into(),
+                RecordError::InvalidAggregation(tsstore::aggregate::AggError::MissingWindow).into(),
                 RecordError::AggregationUnsupported(tsstore::DataType::Text).into(),
                 RecordError::ScanLimitExceeded(1).into(),
                 RecordError::Abandoned.into(),
@@ -276,9 +279,10 @@ fn examples(meets: Meets) -> Vec<ApiError> {
             OutboundError::NotFound("i".into()).into(),
             OutboundError::Persist {
                 path: "p".into(),
-                reason: "r".into(),
+                source: std::io::Error::other("full").into(),
             }
             .into(),
+            OutboundError::Poisoned.into(),
         ],
     }
 }
