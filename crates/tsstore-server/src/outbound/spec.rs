@@ -10,7 +10,7 @@ use tokio_tungstenite::tungstenite::http::Uri;
 
 use crate::alerts::{RuleSpec, RuleSpecError, rule::check_rules};
 use crate::net::{HeaderError, TlsError, check_ca_file, check_headers, client_tls};
-use crate::records::options::{FeedOptions, refuse_unknown_keys, scalar_text};
+use crate::records::options::{FeedOptions, connection_settings, scalar_text};
 use crate::records::{ReadSpec, RecordError};
 
 /// Push (send the store's records) or pull (store what the peer sends).
@@ -110,17 +110,13 @@ impl ConnectionSpec {
         dt: tsstore::DataType,
         max_records: usize,
     ) -> Result<ConnectionSpec, SpecError> {
-        let raw: serde_json::Value = serde_json::from_slice(body)
-            .map_err(|e| RecordError::InvalidJson(format!("invalid JSON body: {e}")))?;
-        if let Some(mode) = raw.get("mode").and_then(|m| m.as_str())
-            && !matches!(mode, "push" | "pull")
-        {
-            return Err(SpecError::UnknownMode(mode.to_string()));
-        }
-        refuse_unknown_keys(&raw, &[&Self::FIELDS, &FeedOptions::FIELDS])?;
-        crate::json_int::check_numbers(&raw, &["from"])?;
-        let spec: ConnectionSpec = serde_json::from_value(raw)
-            .map_err(|e| RecordError::InvalidJson(format!("invalid connection: {e}")))?;
+        let spec: ConnectionSpec = connection_settings(
+            body,
+            &["push", "pull"],
+            &[&Self::FIELDS, &FeedOptions::FIELDS],
+            &["from"],
+            SpecError::UnknownMode,
+        )?;
         spec.check(dt, max_records)?;
         Ok(spec)
     }
@@ -230,6 +226,7 @@ impl ConnectionSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::records::options::refuse_unknown_keys;
     use tsstore::DataType;
 
     fn parse(body: &str) -> Result<ConnectionSpec, SpecError> {

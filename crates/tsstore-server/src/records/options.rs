@@ -205,6 +205,35 @@ impl FeedOptions {
     }
 }
 
+/// A connection's settings from the JSON of its create request, read
+/// the same way for every kind: a `mode` among `modes` (else
+/// `unknown_mode`), no key outside `fields` (it would be ignored), whole
+/// numbers where `numbers` are, then the kind's own type.
+pub fn connection_settings<T, E>(
+    body: &[u8],
+    modes: &[&str],
+    fields: &[&[&str]],
+    numbers: &[&'static str],
+    unknown_mode: impl FnOnce(String) -> E,
+) -> Result<T, E>
+where
+    T: serde::de::DeserializeOwned,
+    E: From<RecordError> + From<crate::json_int::NotANumber>,
+{
+    let raw: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| RecordError::InvalidJson(format!("invalid JSON body: {e}")))?;
+    if let Some(mode) = raw.get("mode").and_then(|m| m.as_str())
+        && !modes.contains(&mode)
+    {
+        return Err(unknown_mode(mode.to_string()));
+    }
+    refuse_unknown_keys(&raw, fields)?;
+    crate::json_int::check_numbers(&raw, numbers)?;
+    let settings = serde_json::from_value(raw)
+        .map_err(|e| RecordError::InvalidJson(format!("invalid connection: {e}")))?;
+    Ok(settings)
+}
+
 /// Refuses keys of a JSON object that are not in `known`: a connection's
 /// settings take no key they would ignore.
 pub fn refuse_unknown_keys(raw: &serde_json::Value, known: &[&[&str]]) -> RecordResult<()> {
@@ -220,32 +249,21 @@ pub fn refuse_unknown_keys(raw: &serde_json::Value, known: &[&[&str]]) -> Record
     Ok(())
 }
 
-/// The options of a read, as received.
-#[derive(Debug, Default, Clone, Deserialize)]
+/// The options of a read, as received: the texts of a query string's
+/// parameters (`from_query`), or of a connection's `FeedOptions`.
+#[derive(Debug, Default, Clone)]
 pub struct ReadOptions {
-    #[serde(default, deserialize_with = "scalar_text")]
     pub limit: Option<String>,
-    #[serde(default, deserialize_with = "scalar_text")]
     pub include_data: Option<String>,
-    #[serde(default, deserialize_with = "scalar_text")]
     pub filter: Option<String>,
-    #[serde(default, deserialize_with = "scalar_text")]
     pub filter_ignore_case: Option<String>,
-    #[serde(default, deserialize_with = "scalar_text")]
     pub format: Option<String>,
-    #[serde(default, deserialize_with = "scalar_text")]
     pub since: Option<String>,
-    #[serde(default, deserialize_with = "scalar_text")]
     pub start_time: Option<String>,
-    #[serde(default, deserialize_with = "scalar_text")]
     pub end_time: Option<String>,
-    #[serde(default, deserialize_with = "scalar_text")]
     pub after: Option<String>,
-    #[serde(default, deserialize_with = "scalar_text")]
     pub agg_window: Option<String>,
-    #[serde(default, deserialize_with = "scalar_text")]
     pub agg_fields: Option<String>,
-    #[serde(default, deserialize_with = "scalar_text")]
     pub agg_default: Option<String>,
 }
 
@@ -412,17 +430,21 @@ mod tests {
 
     #[test]
     fn query_strings_and_json_fill_the_same_options() {
-        let from_json: ReadOptions = serde_json::from_str(
-            r#"{"limit": 5, "include_data": false, "filter": "hot", "filter_ignore_case": true}"#,
+        // A connection's JSON (numbers and booleans as their text) and a
+        // query string make the same spec.
+        let from_json: FeedOptions = serde_json::from_str(
+            r#"{"filter": "hot", "filter_ignore_case": true, "agg_window": "1m"}"#,
         )
         .unwrap();
-        let from_query = query("limit=5&include_data=false&filter=hot&filter_ignore_case=true");
-        for o in [from_json, from_query] {
-            let spec = ReadSpec::new(&o, LIST, 100, DataType::Json).unwrap();
-            assert_eq!((spec.limit, spec.include_data), (5, false));
+        let from_json = from_json.read_spec(None, DataType::Json, 100).unwrap();
+        let from_query = query("limit=1&filter=hot&filter_ignore_case=true&agg_window=1m");
+        let from_query = ReadSpec::new(&from_query, LIST, 100, DataType::Json).unwrap();
+        for spec in [from_json, from_query] {
+            assert_eq!((spec.limit, spec.include_data), (1, true));
             assert!(spec.filter.is_some_and(|f| f.matches(b"HOT")));
+            assert!(spec.agg.is_some());
         }
-        assert!(serde_json::from_str::<ReadOptions>(r#"{"limit": [1]}"#).is_err());
+        assert!(serde_json::from_str::<FeedOptions>(r#"{"filter": [1]}"#).is_err());
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::records::options::{FeedOptions, refuse_unknown_keys};
+use crate::records::options::{FeedOptions, connection_settings};
 use crate::records::{ReadSpec, RecordError};
 
 /// Publishes in flight (sent, not yet acknowledged) at most, by default.
@@ -148,17 +148,13 @@ impl MqttSpec {
         dt: tsstore::DataType,
         max_records: usize,
     ) -> Result<MqttSpec, MqttSpecError> {
-        let raw: serde_json::Value = serde_json::from_slice(body)
-            .map_err(|e| RecordError::InvalidJson(format!("invalid JSON body: {e}")))?;
-        if let Some(mode) = raw.get("mode").and_then(|m| m.as_str())
-            && !matches!(mode, "publish" | "subscribe")
-        {
-            return Err(MqttSpecError::UnknownMode(mode.to_string()));
-        }
-        refuse_unknown_keys(&raw, &[&Self::FIELDS, &FeedOptions::FIELDS])?;
-        crate::json_int::check_numbers(&raw, &["from", "cursor_persist_interval", "in_flight"])?;
-        let spec: MqttSpec = serde_json::from_value(raw)
-            .map_err(|e| RecordError::InvalidJson(format!("invalid connection: {e}")))?;
+        let spec: MqttSpec = connection_settings(
+            body,
+            &["publish", "subscribe"],
+            &[&Self::FIELDS, &FeedOptions::FIELDS],
+            &["from", "cursor_persist_interval", "in_flight"],
+            MqttSpecError::UnknownMode,
+        )?;
         spec.check(dt, max_records)?;
         Ok(spec)
     }
@@ -363,6 +359,7 @@ fn check_topic(topic: &str, filter: bool) -> Result<(), MqttSpecError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::records::options::refuse_unknown_keys;
     use tsstore::DataType;
 
     fn parse(body: &str) -> Result<MqttSpec, MqttSpecError> {
