@@ -44,6 +44,16 @@ fn schemathesis_finds_nothing_with_all_checks() {
             "store": {"num_blocks": 16, "data_block_size": 4096}}"#,
     );
     let key = s.create_store(json!({"name": "fuzz"}));
+    // Reads, aggregations and deletes meet records, not an empty store.
+    let records: Vec<_> = (0..200)
+        .map(|i| json!({"data": {"temp": 20 + i % 7, "hum": 40 + i % 5, "site": "roof"}}))
+        .collect();
+    let r = s
+        .req("POST", "/api/stores/fuzz/data/batch")
+        .key(&key)
+        .json(&json!(records))
+        .send();
+    assert_eq!(r.status, 201, "{}", r.text());
     let doomed = s.create_store(json!({"name": "doomed"}));
     let config = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/api/schemathesis.toml");
     let url = format!("http://127.0.0.1:{}/api/openapi.json", s.port);

@@ -55,6 +55,8 @@ pub(super) fn parameter_schema(name: &str, limits: &Limits) -> Option<Value> {
         "ts" => json!({"type": "integer", "format": "int64", "minimum": 1}),
         "limit" => super::limit_schema(limits),
         "format" => json!({"type": "string", "enum": ["full", "compact"]}),
+        "encoding" => json!({"type": "string", "enum": ["raw", "compressed"]}),
+        "every" => duration.clone(),
         "precision" => json!({"type": "string", "enum": ["ns", "us", "ms", "s"]}),
         "include_data" | "filter_ignore_case" => json!({"type": "boolean"}),
         "start_time" | "end_time" | "after" | "timestamp" => time,
@@ -76,7 +78,7 @@ fn powers_of_two(from: u32, to: u32) -> Vec<u32> {
 }
 
 /// `schema`, or JSON `null` (an optional field sent as null is absent).
-fn or_null(mut schema: Value) -> Value {
+pub(super) fn or_null(mut schema: Value) -> Value {
     if let Some(t) = schema.get("type").and_then(Value::as_str) {
         schema["type"] = json!([t, "null"]);
     }

@@ -17,6 +17,8 @@
 //! serves.
 
 #[cfg(test)]
+mod connections;
+#[cfg(test)]
 mod constraints;
 #[cfg(test)]
 mod errors;
@@ -109,9 +111,16 @@ pub fn finish(doc: &utoipa::openapi::OpenApi, limits: &Limits) -> Result<String,
                     }
                 }
             }
-            if id == "insert_batch" {
-                let body = &mut op["requestBody"]["content"]["application/json"]["schema"];
-                body["minItems"] = json!(1);
+            let body = &mut op["requestBody"]["content"]["application/json"]["schema"];
+            match id.as_str() {
+                "insert_batch" => body["minItems"] = json!(1),
+                "create_connection" => {
+                    *body = json!({"$ref": "#/components/schemas/WsConnectionIn"})
+                }
+                "create_mqtt_connection" => {
+                    *body = json!({"$ref": "#/components/schemas/MqttConnectionIn"});
+                }
+                _ => {}
             }
         }
     }
@@ -122,6 +131,11 @@ pub fn finish(doc: &utoipa::openapi::OpenApi, limits: &Limits) -> Result<String,
         for (name, schema) in component_schemas() {
             schemas.insert(name.to_string(), schema);
         }
+        schemas.insert("WsConnectionIn".into(), connections::ws_connection(limits));
+        schemas.insert(
+            "MqttConnectionIn".into(),
+            connections::mqtt_connection(limits),
+        );
     }
     Ok(serde_json::to_string(&v)?)
 }

@@ -1,0 +1,226 @@
+//! The bodies that create outbound connections, as strict as the checks
+//! `outbound::spec` and `outbound::mqtt::spec` run, so that a body the
+//! document calls valid is one the server takes: the required fields,
+//! what each mode takes (`if`/`then` on `mode`), and options that need
+//! another. `ca_file` is in the operations' text but
+//! not in these schemas: it must name a PEM file on the server, which no
+//! schema can state.
+
+use serde_json::{Value, json};
+
+use super::constraints::{or_null, parameter_schema};
+use crate::limits::Limits;
+use crate::net::MAX_HEADERS;
+
+/// Header names and values a connection or webhook may be given.
+fn headers() -> Value {
+    json!({
+        "type": "object",
+        "maxProperties": MAX_HEADERS,
+        "propertyNames": {"pattern": "^[A-Za-z0-9-]{1,64}$"},
+        // Header values may hold any byte but controls (obs-text too).
+        "additionalProperties": {
+            "type": "string",
+            "pattern": "^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]{0,256}$",
+        },
+    })
+}
+
+/// The read options of a feed (`FeedOptions`), and which need which.
+fn feed_options(limits: &Limits, properties: &mut serde_json::Map<String, Value>) {
+    properties.insert("filter".into(), json!({"type": "string"}));
+    for name in [
+        "filter_ignore_case",
+        "agg_window",
+        "agg_fields",
+        "agg_default",
+    ] {
+        if let Some(schema) = parameter_schema(name, limits) {
+            properties.insert(name.into(), schema);
+        }
+    }
+}
+
+/// `name` given (not null) needs `needed` given: the server reads a null
+/// as absent, so `dependentRequired` (presence) would say too much.
+fn needs(name: &str, needed: &str) -> Value {
+    json!({
+        "if": {"required": [name], "properties": {name: {"not": {"type": "null"}}}},
+        "then": {"required": [needed], "properties": {needed: {"not": {"type": "null"}}}},
+    })
+}
+
+/// `POST /api/stores/{store}/ws/connections`.
+pub(super) fn ws_connection(limits: &Limits) -> Value {
+    let mut properties = serde_json::Map::new();
+    properties.insert(
+        "mode".into(),
+        json!({"type": "string", "enum": ["push", "pull"]}),
+    );
+    properties.insert(
+        "url".into(),
+        json!({
+            "type": "string",
+            "pattern": "^wss?://[A-Za-z0-9.-]{1,64}(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~-]{0,32}){0,4}$",
+        }),
+    );
+    properties.insert("headers".into(), headers());
+    properties.insert("from".into(), json!({"type": "integer", "minimum": 0}));
+    properties.insert(
+        "format".into(),
+        parameter_schema("format", limits).unwrap_or(json!({})),
+    );
+    properties.insert(
+        "precision".into(),
+        parameter_schema("precision", limits).unwrap_or(json!({})),
+    );
+    properties.insert(
+        "rules".into(),
+        json!({
+            "type": "array",
+            "maxItems": 1,
+            "description": "Alert rules, up to 32 with distinct names (the schema states one).",
+            "items": {
+                "type": "object",
+                "required": ["name", "condition"],
+                "additionalProperties": false,
+                "properties": {
+                    "name": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,32}$"},
+                    "condition": {
+                        "type": "string",
+                        "pattern": "^[a-z]{1,8} (>|<|>=|<=|==|!=) -?[0-9]{1,6}$",
+                    },
+                    "cooldown": parameter_schema("agg_window", limits).unwrap_or(json!({})),
+                    "webhook": {
+                        "type": "string",
+                        "pattern": "^https?://[A-Za-z0-9.-]{1,64}(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~-]{0,32}){0,4}$",
+                    },
+                    "webhook_headers": headers(),
+                },
+                "if": {
+                    "required": ["webhook_headers"],
+                    "properties": {"webhook_headers": {"minProperties": 1}},
+                },
+                "then": {"required": ["webhook"]},
+            },
+        }),
+    );
+    feed_options(limits, &mut properties);
+    nullable(&mut properties, &["url", "mode", "headers", "rules"]);
+    let push_only = [
+        "from",
+        "format",
+        "rules",
+        "filter",
+        "filter_ignore_case",
+        "agg_window",
+        "agg_fields",
+        "agg_default",
+    ];
+    json!({
+        "type": "object",
+        "required": ["url"],
+        "additionalProperties": false,
+        "properties": properties,
+        "allOf": [
+            needs("agg_fields", "agg_window"),
+            needs("agg_default", "agg_window"),
+            {
+                "if": {"required": ["mode"], "properties": {"mode": {"const": "pull"}}},
+                "then": {"properties": forbidden(&push_only)},
+                "else": {"properties": forbidden(&["precision"])},
+            },
+        ],
+    })
+}
+
+/// `POST /api/stores/{store}/mqtt/connections`.
+pub(super) fn mqtt_connection(limits: &Limits) -> Value {
+    let mut properties = serde_json::Map::new();
+    properties.insert(
+        "mode".into(),
+        json!({"type": "string", "enum": ["publish", "subscribe"]}),
+    );
+    properties.insert(
+        "broker_url".into(),
+        json!({
+            "type": "string",
+            "pattern": "^(tcp|ssl|mqtt|mqtts)://[A-Za-z0-9.-]{1,64}(:[1-9][0-9]{0,3})?$",
+        }),
+    );
+    properties.insert(
+        "topic".into(),
+        json!({"type": "string", "pattern": "^[A-Za-z0-9_-]{1,32}(/[A-Za-z0-9_-]{1,32}){0,4}$"}),
+    );
+    properties.insert("from".into(), json!({"type": "integer", "minimum": -1}));
+    properties.insert("include_timestamp".into(), json!({"type": "boolean"}));
+    properties.insert(
+        "cursor_persist_interval".into(),
+        json!({"type": "integer", "minimum": -1, "maximum": 86400}),
+    );
+    properties.insert(
+        "client_id".into(),
+        json!({"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}),
+    );
+    properties.insert("username".into(), json!({"type": "string"}));
+    properties.insert("password".into(), json!({"type": "string"}));
+    properties.insert(
+        "in_flight".into(),
+        json!({"type": "integer", "minimum": 1, "maximum": crate::outbound::mqtt::spec::MAX_IN_FLIGHT}),
+    );
+    properties.insert(
+        "timestamp_field".into(),
+        json!({"type": "string", "pattern": "^[A-Za-z0-9_]{1,32}$"}),
+    );
+    properties.insert(
+        "precision".into(),
+        parameter_schema("precision", limits).unwrap_or(json!({})),
+    );
+    feed_options(limits, &mut properties);
+    nullable(&mut properties, &["broker_url", "topic", "mode"]);
+    let publish_only = [
+        "from",
+        "include_timestamp",
+        "cursor_persist_interval",
+        "in_flight",
+        "filter",
+        "filter_ignore_case",
+        "agg_window",
+        "agg_fields",
+        "agg_default",
+    ];
+    json!({
+        "type": "object",
+        "required": ["broker_url", "topic"],
+        "additionalProperties": false,
+        "properties": properties,
+        "allOf": [
+            needs("agg_fields", "agg_window"),
+            needs("agg_default", "agg_window"),
+            needs("precision", "timestamp_field"),
+            {
+                "if": {"required": ["mode"], "properties": {"mode": {"const": "subscribe"}}},
+                "then": {"properties": forbidden(&publish_only)},
+                "else": {"properties": forbidden(&["timestamp_field", "precision"])},
+            },
+        ],
+    })
+}
+
+/// An optional field sent as `null` is absent: every property but the
+/// `required` ones may be null.
+fn nullable(properties: &mut serde_json::Map<String, Value>, required: &[&str]) {
+    for (name, schema) in properties.iter_mut() {
+        if !required.contains(&name.as_str()) {
+            *schema = or_null(schema.take());
+        }
+    }
+}
+
+/// Properties a mode does not take.
+fn forbidden(names: &[&str]) -> Value {
+    names
+        .iter()
+        .map(|n| (n.to_string(), json!(false)))
+        .collect()
+}
