@@ -192,32 +192,54 @@ pub(crate) trait FlushTarget: Send + 'static {
     fn checkpoint(&self) -> Result<()>;
 }
 
-/// A failure of the background flusher, wrapped so its message says where
-/// it came from while `io::Error::kind` stays the original's (a full disk
-/// stays `StorageFull`, which the server answers with 507).
+/// An I/O failure of a background thread, wrapped so its message says
+/// where it came from while `io::Error::kind` stays the original's (a full
+/// disk stays `StorageFull`, which the server answers with 507).
 #[derive(Debug, thiserror::Error)]
-#[error("background sync failed: {0}")]
-struct BackgroundSyncError(io::Error);
+#[error("background {task} failed: {source}")]
+struct BackgroundError {
+    task: &'static str,
+    source: io::Error,
+}
 
-/// The flusher's last failure, kept until a write or a sync reports it.
+/// The last failure of a background thread (the flusher's syncs, a
+/// compressed store's framing), kept until a write or a sync reports it.
 ///
 /// Reported once: the caller that gets it learns that records it or others
-/// were acknowledged since the last good checkpoint may not be durable;
-/// the call after it runs normally (if the disk is still failing, the
-/// flusher's next attempt fails and reports again). A later successful
-/// checkpoint does not clear it, so a failure is never silently lost.
-#[derive(Debug, Default)]
-pub(crate) struct FlushFault {
+/// were acknowledged since the last good checkpoint may not be durable (or
+/// framed); the call after it runs normally (if the disk is still failing,
+/// the thread's next attempt fails and reports again). A later success
+/// does not clear it, so a failure is never silently lost.
+#[derive(Debug)]
+pub(crate) struct BackgroundFault {
+    /// What the thread does, for the message: "sync", "framing".
+    task: &'static str,
     /// Mirrors `error.is_some()` so writes check it without the lock;
     /// changed only with the lock held.
     pending: AtomicBool,
     error: Mutex<Option<Error>>,
 }
 
-impl FlushFault {
-    fn set(&self, error: Error) {
+impl BackgroundFault {
+    pub fn new(task: &'static str) -> BackgroundFault {
+        BackgroundFault {
+            task,
+            pending: AtomicBool::new(false),
+            error: Mutex::new(None),
+        }
+    }
+
+    /// Keeps `error` for the next write or sync; an I/O error keeps its
+    /// kind. Other errors (a corrupt frame, say) are kept as they are.
+    pub fn set(&self, error: Error) {
         let error = match error {
-            Error::Io(e) => Error::Io(io::Error::new(e.kind(), BackgroundSyncError(e))),
+            Error::Io(source) => Error::Io(io::Error::new(
+                source.kind(),
+                BackgroundError {
+                    task: self.task,
+                    source,
+                },
+            )),
             other => other,
         };
         let mut slot = mutex_lock(&self.error);
@@ -254,7 +276,7 @@ impl Flusher {
     pub fn start(
         interval: Duration,
         target: impl FlushTarget,
-        fault: Arc<FlushFault>,
+        fault: Arc<BackgroundFault>,
     ) -> Result<Flusher> {
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let signal = Arc::clone(&stop);

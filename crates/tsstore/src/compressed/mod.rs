@@ -38,6 +38,7 @@ use std::thread::JoinHandle;
 
 pub(crate) use crate::config::STAGING;
 use crate::config::staging_blocks;
+use crate::durability::BackgroundFault;
 use crate::encoding::FrameCodec;
 use crate::encoding::frame::max_record;
 use crate::encoding::split::Template;
@@ -110,7 +111,7 @@ pub(crate) struct Shared {
     /// Signalled after each frame and each round of the framer.
     progress: Condvar,
     /// A failure of the framer, reported by the next insert.
-    failed: Mutex<Option<String>>,
+    failed: BackgroundFault,
     /// The newest record, framed or staged (0: none).
     newest: AtomicI64,
     /// The newest record already in a frame (0: none).
@@ -303,7 +304,7 @@ impl Compressed {
             state: Mutex::new(Unframed::default()),
             wake: Condvar::new(),
             progress: Condvar::new(),
-            failed: Mutex::new(None),
+            failed: BackgroundFault::new("framing"),
             newest: AtomicI64::new(0),
             max_body,
             readers: Mutex::new(Vec::new()),

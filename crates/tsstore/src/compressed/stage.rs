@@ -227,11 +227,7 @@ impl Shared {
     /// (the error is reported once, to that insert).
     fn writer_lock(&self) -> Result<std::sync::MutexGuard<'_, ()>> {
         let writer = mutex_lock(&self.writer);
-        if let Some(why) = mutex_lock(&self.failed).take() {
-            return Err(Error::Io(std::io::Error::other(format!(
-                "background framing failed: {why}"
-            ))));
-        }
+        self.failed.take()?;
         Ok(writer)
     }
 
@@ -360,7 +356,7 @@ impl Shared {
             }
             let mut codec = mutex_lock(&self.framing);
             if let Err(e) = self.frame(&mut codec, false) {
-                *mutex_lock(&self.failed) = Some(e.to_string());
+                self.failed.set(e);
             }
             drop(codec);
             mutex_lock(&self.state).busy = false;

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use crate::config::Config;
-use crate::durability::{FlushFault, Flusher, GroupCommit, SyncPolicy};
+use crate::durability::{BackgroundFault, Flusher, GroupCommit, SyncPolicy};
 use crate::error::{Error, Result};
 use crate::format::Meta;
 use crate::index::RingIndex;
@@ -62,7 +62,7 @@ pub(crate) struct Ring {
     flusher: Option<Flusher>,
     /// A failure of the background flusher, reported by the next write
     /// or `sync`.
-    flush_fault: Arc<FlushFault>,
+    flush_fault: Arc<BackgroundFault>,
     /// Signals commits and resets to watchers and callbacks (in a
     /// compressed store, the staging ring's is the one that signals).
     pub(crate) commits: CommitNotifier,
@@ -135,7 +135,7 @@ impl Ring {
     }
 
     /// The background flusher's failure not reported yet, as an `Err`
-    /// (`FlushFault`): for a write that does not go through `write`.
+    /// (`BackgroundFault`): for a write that does not go through `write`.
     pub(crate) fn report_flush_fault(&self) -> Result<()> {
         self.flush_fault.take()
     }

@@ -6,7 +6,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, RwLock};
 
 use super::Ring;
-use crate::durability::{FlushTarget, Flusher, GroupCommit, SyncPolicy};
+use crate::durability::{BackgroundFault, FlushTarget, Flusher, GroupCommit, SyncPolicy};
 use crate::error::Result;
 use crate::format::{Encoding, Meta};
 use crate::index::RingIndex;
@@ -59,7 +59,7 @@ impl Ring {
             sync,
             commit: GroupCommit::default(),
             flusher: None,
-            flush_fault: Arc::default(),
+            flush_fault: Arc::new(BackgroundFault::new("sync")),
             commits: CommitNotifier::default(),
             closed: false,
             read_only,
