@@ -78,8 +78,9 @@
 //! Public modules, and why: `aggregate`, `rules` (the server evaluates
 //! windows and alert rules with them), `encoding` (benches and tools use
 //! the codecs; the server sizes stores with `staging_blocks`), `layout`
-//! (byte constants for tools and layout tests), and `sim` (this crate's
-//! crash tests). Everything else is reached through the re-exports below.
+//! (byte constants for tools and layout tests), and `sim` only with the
+//! `sim` feature (this crate's crash tests turn it on). Everything else is
+//! reached through the re-exports below.
 
 pub mod aggregate;
 mod atomic_file;
@@ -107,6 +108,7 @@ mod recovery;
 mod ring;
 pub mod rules;
 mod schema;
+#[cfg(any(test, feature = "sim"))]
 pub mod sim;
 mod stats;
 mod store;
