@@ -48,11 +48,12 @@
 //!   anything touches disk; what a geometry holds (`Capacity`, `Footprint`).
 //! * `encoding`: the compressed encoding's pure codecs (record split,
 //!   columnar body, zstd frame): bytes in, bytes out, no I/O.
-//! * `index`, `writer`, `recovery`, `durability`, `notify`: one ring's
-//!   in-memory index, its single writer and checkpoints, recovery at open,
-//!   sync policies (group commit, the background flusher), commit signals.
-//! * `ring`: one raw ring of blocks (`Ring`): open, insert, delete, reset,
-//!   sync, truncate, and its reads (`RingRecords`).
+//! * `durability`, `notify`: sync policies (group commit, the background
+//!   flusher, background failures kept for the next write), commit signals.
+//! * `ring`: one raw ring of blocks (`Ring`): its in-memory index
+//!   (`ring::index`), its single writer and checkpoints (`ring::writer`),
+//!   recovery at open (`ring::recovery`); open, insert, delete, reset, sync,
+//!   truncate, and its reads (`RingRecords`).
 //! * `compressed`: the compressed store: a staging ring, the frames' ring
 //!   and the framer between them, and reads that merge the two.
 //! * `schema`, `payload`, `json_scan`, `flat_json`: what a payload must be
@@ -95,7 +96,6 @@ mod error;
 mod filter;
 mod flat_json;
 mod format;
-mod index;
 mod io;
 mod json;
 mod json_scan;
@@ -104,7 +104,6 @@ mod notify;
 mod payload;
 mod precision;
 mod record;
-mod recovery;
 mod ring;
 pub mod rules;
 mod schema;
@@ -113,7 +112,6 @@ pub mod sim;
 mod stats;
 mod store;
 mod time;
-mod writer;
 
 pub use atomic_file::atomic_write;
 pub use capacity::{Capacity, Footprint};

@@ -1,20 +1,25 @@
 //! `Ring`: one raw ring of blocks on disk, the layout of docs/FORMAT.md.
 //! A raw store is one ring; a compressed store is two (`compressed`): its
 //! frames' and its staging ring. This module has the type, its accessors,
-//! `stats` and the two helpers every modification goes through; `open`
-//! opens and recovers a ring and runs its flusher, `write` inserts,
-//! deletes, resets and syncs, `query` reads, `truncate` rewinds, and `sink`
-//! is the compressed framer's way in.
+//! `stats` and the two helpers every modification goes through; `index`
+//! is the in-memory copy of the index file, `writer` the single writer and
+//! its checkpoints, `recovery` what open finds after the last checkpoint;
+//! `open` opens a ring and runs its flusher, `write` inserts, deletes,
+//! resets and syncs, `query` reads, `truncate` rewinds, and `sink` is the
+//! compressed framer's way in.
 //!
 //! Lock order: the writer mutex, then the `RingIndex` lock. Readers
 //! (see `query`) take only the `RingIndex` read lock, briefly, never across
 //! I/O.
 
+pub(crate) mod index;
 mod open;
 mod query;
+mod recovery;
 mod sink;
 mod truncate;
 mod write;
+pub(crate) mod writer;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -23,12 +28,12 @@ use crate::config::Config;
 use crate::durability::{BackgroundFault, Flusher, GroupCommit, SyncPolicy};
 use crate::error::{Error, Result};
 use crate::format::Meta;
-use crate::index::RingIndex;
 use crate::io::StoreFile;
 use crate::lock::{mutex_lock, read_lock};
 use crate::notify::CommitNotifier;
+use crate::ring::index::RingIndex;
+use crate::ring::writer::{Ctx, Writer};
 use crate::stats::Stats;
-use crate::writer::{Ctx, Writer};
 pub(crate) use open::RingFiles;
 pub use query::READ_BATCH_BYTES;
 pub(crate) use query::{PREALLOC_RECORDS, RingRecords};

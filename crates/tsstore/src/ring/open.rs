@@ -9,11 +9,11 @@ use super::Ring;
 use crate::durability::{BackgroundFault, FlushTarget, Flusher, GroupCommit, SyncPolicy};
 use crate::error::Result;
 use crate::format::{Encoding, Meta};
-use crate::index::RingIndex;
 use crate::io::StoreFile;
 use crate::lock::mutex_lock;
 use crate::notify::CommitNotifier;
-use crate::writer::{Ctx, Writer};
+use crate::ring::index::RingIndex;
+use crate::ring::writer::{Ctx, Writer};
 
 /// A ring's files: its meta header (`meta` is what it says), data and index.
 pub(crate) struct RingFiles {
@@ -39,7 +39,7 @@ impl Ring {
             data,
             index,
         } = files;
-        let mut loaded = crate::recovery::load_state(&meta, data.as_ref(), index.as_ref())?;
+        let mut loaded = crate::ring::recovery::load_state(&meta, data.as_ref(), index.as_ref())?;
         // Before the recorded head is reused, a checkpoint must be durable
         // too, or a power cut could leave recovery nowhere to start.
         // A compressed store's frames hold records that were durable in

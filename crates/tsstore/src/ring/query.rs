@@ -15,9 +15,9 @@ use super::Ring;
 use crate::block::{Found, ObjectWalk, block_end, gather_span};
 use crate::error::{Error, Result};
 use crate::format::{OBJECT_HEADER_SIZE, blocks_for, stored_checksum};
-use crate::index::BlockRef;
 use crate::lock::read_lock;
 use crate::record::{ObjectHandle, Record};
+use crate::ring::index::BlockRef;
 
 /// Most bytes read by one batch of an iterator (a single spanning object
 /// may need more: it is always read whole).

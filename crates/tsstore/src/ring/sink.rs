@@ -8,11 +8,11 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use super::Ring;
 use crate::error::Result;
-use crate::index::RingIndex;
 use crate::io::StoreFile;
 use crate::lock::mutex_lock;
 use crate::record::ObjectHandle;
-use crate::writer::{Ctx, Writer};
+use crate::ring::index::RingIndex;
+use crate::ring::writer::{Ctx, Writer};
 
 #[derive(Debug)]
 pub(crate) struct FrameSink {

@@ -6,7 +6,7 @@
 use super::Ring;
 use crate::error::{Error, Result};
 use crate::lock::mutex_lock;
-use crate::writer::RingCut;
+use crate::ring::writer::RingCut;
 
 /// What `Store::truncate_after` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

@@ -4,7 +4,7 @@
 
 use super::{Ctx, Writer};
 use crate::error::Result;
-use crate::index::RingIndex;
+use crate::ring::index::RingIndex;
 
 /// Index entries serialized per `pwrite` at a checkpoint (bounds the scratch buffer).
 const INDEX_CHUNK_ENTRIES: usize = 4096;

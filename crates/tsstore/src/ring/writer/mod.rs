@@ -24,10 +24,10 @@ use crate::format::{
     ObjectHeader, blocks_for, checksum_seed, continuation_capacity, first_block_capacity,
     object_checksum,
 };
-use crate::index::RingIndex;
 use crate::io::StoreFile;
 use crate::lock::write_lock;
 use crate::record::ObjectHandle;
+use crate::ring::index::RingIndex;
 use checkpoint::DirtyBits;
 pub(crate) use truncate::RingCut;
 

@@ -26,9 +26,9 @@ use crate::format::{
     BLOCK_HEADER_SIZE, BLOCK_PRIMARY, BlockHeader, Encoding, INDEX_ENTRY_SIZE, IndexEntry, Meta,
     OBJECT_HEADER_SIZE, blocks_for, stored_checksum,
 };
-use crate::index::RingIndex;
 use crate::io::StoreFile;
-use crate::writer::Writer;
+use crate::ring::index::RingIndex;
+use crate::ring::writer::Writer;
 
 /// The state of an opened store, and whether recovery changed anything
 /// that must be checkpointed before the store is used.
