@@ -158,8 +158,10 @@ fn no_wake_up_is_lost_between_reading_and_waiting() {
             }
         });
         let mut wakes = 0u64;
+        let mut checks = 0u64;
         loop {
             let state = watch.current();
+            checks += 1;
             if newest_ts(&store) == Some(N) {
                 break;
             }
@@ -169,7 +171,9 @@ fn no_wake_up_is_lost_between_reading_and_waiting() {
             }
             assert!(started.elapsed() < Duration::from_secs(60), "took too long");
         }
-        assert!(wakes >= 1);
+        // Woken at least once, unless the writer had finished before the
+        // waiter first looked (nothing to wait for then).
+        assert!(wakes >= 1 || checks == 1);
     });
     assert_eq!(watch.current().seq, N as u64);
 }
