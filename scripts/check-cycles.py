@@ -281,12 +281,12 @@ def cycles(graph):
     return out
 
 
-def check(src):
+def check(src, quiet=False):
     crate = Crate(src)
     graph = crate.edges()
     name = lambda m: os.path.relpath(crate.files[m], src)
     found = cycles(graph)
-    for comp in found:
+    for comp in [] if quiet else found:
         print(f"{src}: import cycle through {len(comp)} files:")
         members = set(comp)
         for m in comp:
@@ -313,7 +313,7 @@ def self_test():
             return False
         with open(os.path.join(tmp, "query.rs"), "a") as f:
             f.write("// planted\nfn g(_: crate::Store) {}\n")
-        if check(tmp):
+        if check(tmp, quiet=True):
             print("self-test: the planted cycle query -> store -> read -> query was not found")
             return False
     print("self-test: the planted cycle was found")
