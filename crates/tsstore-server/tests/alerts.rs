@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{HeaderMap, StatusCode};
+use common::Server;
 use common::peer::{Peer, Seen, WAIT, create, get_when, insert_batch, peer};
-use common::{Options, Server};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -107,14 +107,7 @@ fn insert(s: &Server, key: &str, store: &str, records: Value) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rule_fires_once_per_cooldown_to_the_socket_and_the_webhook() {
     let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("server.log");
-    let s = Server::start_with(
-        dir.path(),
-        Options {
-            log: Some(log.clone()),
-            ..Options::default()
-        },
-    );
+    let (s, log) = Server::start_logged(dir.path());
     let key = s.create_store(json!({"name": "env"}));
     let mut p = peer(None).await;
     let (hook_url, mut hooks) = receiver(Answer::Ok).await;
@@ -226,14 +219,7 @@ async fn a_rule_fires_once_per_cooldown_to_the_socket_and_the_webhook() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hanging_webhook_slows_nothing_and_a_failing_one_is_retried_then_counted() {
     let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("server.log");
-    let s = Server::start_with(
-        dir.path(),
-        Options {
-            log: Some(log.clone()),
-            ..Options::default()
-        },
-    );
+    let (s, log) = Server::start_logged(dir.path());
     let key = s.create_store(json!({"name": "src", "num_blocks": 1024}));
     let (hang_url, mut hung) = receiver(Answer::Hang).await;
     let (fail_url, mut failed) = receiver(Answer::Fail).await;

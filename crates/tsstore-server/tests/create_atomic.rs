@@ -107,14 +107,7 @@ fn an_incomplete_store_directory_is_reported_and_the_admin_removes_it() {
     );
     assert!(out.status.success());
     std::fs::remove_file(data.join("half/keys.json")).unwrap();
-    let log = dir.path().join("server.log");
-    let s = Server::start_with(
-        dir.path(),
-        common::Options {
-            log: Some(log.clone()),
-            ..common::Options::default()
-        },
-    );
+    let (s, log) = Server::start_logged(dir.path());
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(
         text.contains("not a complete store") && text.contains("keys.json"),

@@ -8,9 +8,9 @@ mod common;
 
 use std::time::Duration;
 
+use common::Server;
 use common::mosquitto::{self, BrokerOptions, Mosquitto, subscriber};
 use common::peer::{WAIT, get_when, insert_batch};
-use common::{Options, Server};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
@@ -90,14 +90,7 @@ async fn the_sink_publishes_history_then_live_records_in_order() {
     }
     let dir = tempfile::tempdir().unwrap();
     let broker = Mosquitto::start(&dir.path().join("broker"), BrokerOptions::default());
-    let log = dir.path().join("server.log");
-    let s = Server::start_with(
-        dir.path(),
-        Options {
-            log: Some(log.clone()),
-            ..Options::default()
-        },
-    );
+    let (s, log) = Server::start_logged(dir.path());
     let key = s.create_store(json!({"name": "src", "num_blocks": 4096}));
     insert_batch(&s, &key, "src", 0..5000);
     insert_batch(&s, &key, "src", 5000..10000);

@@ -8,8 +8,8 @@ use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
+use common::Server;
 use common::peer::{Seen, WAIT, create, insert_batch, peer};
-use common::{Options, Server};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -21,14 +21,7 @@ const SECRET: &str = "Bearer peer-secret-0123456789";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn push_sends_history_then_live_and_resumes_after_a_drop() {
     let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("server.log");
-    let s = Server::start_with(
-        dir.path(),
-        Options {
-            log: Some(log.clone()),
-            ..Options::default()
-        },
-    );
+    let (s, log) = Server::start_logged(dir.path());
     let key = s.create_store(json!({"name": "src", "num_blocks": 4096}));
     insert_batch(&s, &key, "src", 0..5000);
     insert_batch(&s, &key, "src", 5000..10000);

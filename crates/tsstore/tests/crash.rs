@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 use tsstore::sim::{SimFile, WriteBudget};
-use tsstore::{Config, DataType, Encoding, Store, StoreFiles, SyncPolicy};
+use tsstore::{Config, Store, StoreFiles, SyncPolicy};
 
 const N: u32 = 12;
 const BS: u32 = 128;
@@ -52,23 +52,11 @@ fn ops() -> impl Strategy<Value = Vec<Op>> {
 }
 
 fn config(compressed: bool) -> Config {
-    Config {
-        num_blocks: if compressed { N_COMPRESSED } else { N },
-        data_block_size: if compressed { BS_COMPRESSED } else { BS },
-        index_block_size: 64,
-        data_type: DataType::Binary,
-        encoding: if compressed {
-            Encoding::Compressed
-        } else {
-            Encoding::Raw
-        },
-    }
+    common::crash_config(compressed, (N, BS), (N_COMPRESSED, BS_COMPRESSED))
 }
 
 fn files(compressed: bool, budget: &WriteBudget) -> (StoreFiles, Vec<Arc<SimFile>>) {
-    let mut sims = Vec::new();
-    let f = common::sim_files(&config(compressed), budget, &mut sims);
-    (f, sims)
+    common::sim_store_files(&config(compressed), budget)
 }
 
 fn run(

@@ -13,26 +13,14 @@ mod common;
 use std::sync::Arc;
 
 use tsstore::sim::{SimFile, WriteBudget};
-use tsstore::{Config, DataType, Encoding, Store, StoreFiles, SyncPolicy};
+use tsstore::{Config, Store, StoreFiles, SyncPolicy};
 
 fn config(compressed: bool) -> Config {
-    Config {
-        num_blocks: if compressed { 24 } else { 12 },
-        data_block_size: if compressed { 256 } else { 128 },
-        index_block_size: 64,
-        data_type: DataType::Binary,
-        encoding: if compressed {
-            Encoding::Compressed
-        } else {
-            Encoding::Raw
-        },
-    }
+    common::crash_config(compressed, (12, 128), (24, 256))
 }
 
 fn files(compressed: bool, budget: &WriteBudget) -> (StoreFiles, Vec<Arc<SimFile>>) {
-    let mut sims = Vec::new();
-    let f = common::sim_files(&config(compressed), budget, &mut sims);
-    (f, sims)
+    common::sim_store_files(&config(compressed), budget)
 }
 
 fn payload(ts: i64, len: usize) -> Vec<u8> {

@@ -132,6 +132,17 @@ impl Server {
         )
     }
 
+    /// A server writing its log to `dir/server.log`, for tests that read
+    /// what it logged.
+    pub fn start_logged(dir: &Path) -> (Server, std::path::PathBuf) {
+        let log = dir.join("server.log");
+        let opts = Options {
+            log: Some(log.clone()),
+            ..Options::default()
+        };
+        (Server::start_with(dir, opts), log)
+    }
+
     pub fn start_with(dir: &Path, opts: Options) -> Server {
         let data = dir.join("data");
         let mut cmd = tsstore_cmd();

@@ -18,6 +18,36 @@ pub fn rd64(b: &[u8], at: usize) -> i64 {
     i64::from_le_bytes(b[at..at + 8].try_into().unwrap())
 }
 
+/// A binary store's geometry for the crash tests: `raw` or, compressed,
+/// `packed` (blocks, block size), with small index blocks.
+pub fn crash_config(compressed: bool, raw: (u32, u32), packed: (u32, u32)) -> tsstore::Config {
+    let ((num_blocks, data_block_size), encoding) = if compressed {
+        (packed, tsstore::Encoding::Compressed)
+    } else {
+        (raw, tsstore::Encoding::Raw)
+    };
+    tsstore::Config {
+        num_blocks,
+        data_block_size,
+        index_block_size: 64,
+        data_type: tsstore::DataType::Binary,
+        encoding,
+    }
+}
+
+/// `sim_files`, with the files it made, where a test cuts the power.
+pub fn sim_store_files(
+    cfg: &tsstore::Config,
+    budget: &tsstore::sim::WriteBudget,
+) -> (
+    tsstore::StoreFiles,
+    Vec<std::sync::Arc<tsstore::sim::SimFile>>,
+) {
+    let mut sims = Vec::new();
+    let files = sim_files(cfg, budget, &mut sims);
+    (files, sims)
+}
+
 /// A store's files on the simulated disk for `cfg`: one ring, or for a
 /// compressed store the main ring and its staging ring, as the engine
 /// splits the blocks.
