@@ -12,16 +12,9 @@ use tsstore::{Config, DataType, Error, Store, SyncPolicy};
 
 #[path = "model_ops/mod.rs"]
 mod model_ops;
-use model_ops::Op;
+use model_ops::{Obj, Op};
 
 const HDR: usize = 24;
-
-#[derive(Debug, Clone)]
-struct Obj {
-    ts: i64,
-    data: Vec<u8>,
-    deleted: bool,
-}
 
 #[derive(Debug)]
 struct ModelBlock {
@@ -144,17 +137,7 @@ fn check(store: &Store, model: &Model) -> Result<(), TestCaseError> {
         prop_assert_eq!(g.timestamp(), m.ts);
         prop_assert_eq!(&g.data, &m.data, "payload of {}", m.ts);
     }
-    for o in model.all() {
-        match store.get_by_time(o.ts) {
-            Ok(r) => {
-                prop_assert!(!o.deleted, "deleted {} still found", o.ts);
-                prop_assert_eq!(&r.data, &o.data);
-                prop_assert_eq!(store.get(&r.handle).ok(), Some(o.data.clone()));
-            }
-            Err(Error::NotFound(_)) => prop_assert!(o.deleted, "{} not found", o.ts),
-            Err(e) => return Err(TestCaseError::fail(e.to_string())),
-        }
-    }
+    model_ops::check_lookups(store, model.all())?;
     let newest: Vec<i64> = store
         .newest(3)
         .unwrap()

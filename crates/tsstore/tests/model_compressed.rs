@@ -16,14 +16,7 @@ use tsstore::{Config, DataType, Encoding, Error, Store, SyncPolicy};
 
 #[path = "model_ops/mod.rs"]
 mod model_ops;
-use model_ops::Op;
-
-#[derive(Debug, Clone)]
-struct Obj {
-    ts: i64,
-    data: Vec<u8>,
-    deleted: bool,
-}
+use model_ops::{Obj, Op};
 
 /// A payload of about `len` bytes: a flat JSON reading (JSON stores, so
 /// the columnar split is exercised) or bytes of a pattern.
@@ -151,17 +144,7 @@ fn check(store: &Store, model: &Model) -> Result<(), TestCaseError> {
         let live = model.objs.iter().filter(|o| !o.deleted).count();
         prop_assert_eq!(got.len(), live, "nothing lost while so little is stored");
     }
-    for o in &model.objs[start..] {
-        match store.get_by_time(o.ts) {
-            Ok(r) => {
-                prop_assert!(!o.deleted, "deleted {} still found", o.ts);
-                prop_assert_eq!(&r.data, &o.data);
-                prop_assert_eq!(store.get(&r.handle).ok(), Some(o.data.clone()));
-            }
-            Err(Error::NotFound(_)) => prop_assert!(o.deleted, "{} not found", o.ts),
-            Err(e) => return Err(TestCaseError::fail(e.to_string())),
-        }
-    }
+    model_ops::check_lookups(store, &model.objs[start..])?;
     let newest: Vec<i64> = store
         .newest(3)
         .unwrap()

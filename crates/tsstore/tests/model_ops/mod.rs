@@ -7,6 +7,34 @@
 use proptest::prelude::*;
 use tsstore::{Error, Store};
 
+/// A record as a model keeps it.
+#[derive(Debug, Clone)]
+pub struct Obj {
+    pub ts: i64,
+    pub data: Vec<u8>,
+    pub deleted: bool,
+}
+
+/// Every record of `objs` is found by time (and by its handle) unless it
+/// was deleted, and a deleted one is not.
+pub fn check_lookups<'a>(
+    store: &Store,
+    objs: impl IntoIterator<Item = &'a Obj>,
+) -> Result<(), TestCaseError> {
+    for o in objs {
+        match store.get_by_time(o.ts) {
+            Ok(r) => {
+                prop_assert!(!o.deleted, "deleted {} still found", o.ts);
+                prop_assert_eq!(&r.data, &o.data);
+                prop_assert_eq!(store.get(&r.handle).ok(), Some(o.data.clone()));
+            }
+            Err(Error::NotFound(_)) => prop_assert!(o.deleted, "{} not found", o.ts),
+            Err(e) => return Err(TestCaseError::fail(e.to_string())),
+        }
+    }
+    Ok(())
+}
+
 #[derive(Debug, Clone)]
 pub enum Op {
     Put {
