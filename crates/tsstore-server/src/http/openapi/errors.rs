@@ -182,28 +182,22 @@ fn examples(meets: Meets) -> Vec<ApiError> {
                 RecordError::InvalidParameter("p".into()).into(),
                 RecordError::EmptyBatch.in_batch(1).into(),
             ];
+            // What an insert can meet of the engine's errors.
+            let inserts = store_error_examples().into_iter().filter(|e| {
+                matches!(
+                    e,
+                    E::TimestampOutOfOrder { .. }
+                        | E::InvalidTimestamp(_)
+                        | E::TimestampInFuture { .. }
+                        | E::TimestampOverflow { .. }
+                        | E::TruncateIncomplete(_)
+                        | E::TooLarge { .. }
+                        | E::InvalidData { .. }
+                        | E::Schema(SchemaError::NoSchema)
+                )
+            });
+            out.extend(store(inserts.collect()));
             out.extend(store(vec![
-                E::TimestampOutOfOrder {
-                    timestamp: 1,
-                    newest: 2,
-                },
-                E::InvalidTimestamp(-1),
-                E::TimestampInFuture {
-                    timestamp: i64::MAX,
-                    now: 1,
-                    max_skew_ns: 1,
-                },
-                E::TimestampOverflow {
-                    value: i64::MAX,
-                    precision: "s",
-                },
-                E::TruncateIncomplete(1),
-                E::TooLarge { size: 2, max: 1 },
-                E::InvalidData {
-                    data_type: "text",
-                    reason: "r".into(),
-                },
-                E::Schema(SchemaError::NoSchema),
                 E::Schema(SchemaError::UnknownField("f".into())),
                 io(),
             ]));
