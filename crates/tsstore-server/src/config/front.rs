@@ -38,7 +38,7 @@ pub(super) fn resolve(o: &Overrides) -> Result<FrontDoor, ConfigError> {
             .iter()
             .map(|a| a.parse::<Network>())
             .collect::<Result<_, _>>()
-            .map_err(|e| invalid("trusted_addresses", e.to_string()))?,
+            .map_err(ConfigError::TrustedAddresses)?,
     };
     let auth_failures_per_sec = match o.auth_failures_per_sec {
         Some(r) if !(r.is_finite() && r > 0.0) => {

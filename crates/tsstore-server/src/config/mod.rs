@@ -38,6 +38,15 @@ pub enum ConfigError {
         setting: &'static str,
         reason: String,
     },
+    /// A setting the engine refused (the store defaults' geometry, the
+    /// sync policy).
+    #[error("invalid setting {setting}: {source}")]
+    Engine {
+        setting: &'static str,
+        source: tsstore::Error,
+    },
+    #[error("invalid setting trusted_addresses: {0}")]
+    TrustedAddresses(#[from] crate::guard::peer::NetworkError),
 }
 
 /// One layer of settings; `None` leaves the value of the layer below.
@@ -389,12 +398,18 @@ impl Settings {
         };
         store_defaults
             .validate()
-            .map_err(|e| invalid("store", e.to_string()))?;
+            .map_err(|source| ConfigError::Engine {
+                setting: "store",
+                source,
+            })?;
         let sync = SyncPolicy::parse(
             o.sync.as_deref().unwrap_or("interval"),
             o.sync_interval_ms.unwrap_or(1000),
         )
-        .map_err(|e| invalid("sync", e.to_string()))?;
+        .map_err(|source| ConfigError::Engine {
+            setting: "sync",
+            source,
+        })?;
         let max_body_bytes = positive("max_body_bytes", o.max_body_bytes, 1 << 20)?;
         let max_records = positive("max_records", o.max_records, 100_000)?;
         if o.max_total_store_bytes == Some(0) {
