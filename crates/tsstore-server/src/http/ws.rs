@@ -110,6 +110,9 @@ fn close(code: u16, reason: &str) -> Message {
     }))
 }
 
+/// A binary message on `ws/write`, refused in its turn.
+struct BinaryFrame;
+
 async fn write_session(
     app: App,
     open: Arc<OpenStore>,
@@ -158,9 +161,8 @@ async fn write_session(
         for m in messages {
             match m {
                 Some(Ok(Message::Text(t))) => texts.push(Ok(t)),
-                Some(Ok(Message::Binary(_))) => texts.push(Err(RecordError::InvalidData(
-                    "send each record as a text message: {\"timestamp\"?, \"data\"}".into(),
-                ))),
+                // Answered in order, below, with the records around it.
+                Some(Ok(Message::Binary(_))) => texts.push(Err(BinaryFrame)),
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
                 Some(Ok(Message::Close(_))) | None => end = Some(Ending::PeerGone),
                 Some(Err(e)) => {
@@ -181,7 +183,9 @@ async fn write_session(
                     t.len()
                 ))),
                 Ok(t) => intake::envelope(dt, t.as_bytes(), precision),
-                Err(e) => Err(RecordError::InvalidData(e.to_string())),
+                Err(BinaryFrame) => Err(RecordError::InvalidData(
+                    "send each record as a text message: {\"timestamp\"?, \"data\"}".into(),
+                )),
             })
             .collect();
         let replies: Vec<Message> = intake::store_each(&open, items)
