@@ -5,8 +5,10 @@
 //!
 //! Each connection is one task (started through `Shutdown::spawn`):
 //! `connection::run`, the same loop for every kind around its
-//! `Kind::session`, with `Backoff` between sessions. Bounds: `Limits::max_outbound` connections per store,
-//! all kinds together.
+//! `Kind::session`, with `Backoff` between sessions. `Outbound` holds the
+//! `Env` the tasks are handed (never the server's `App`) and is the
+//! `Keeper` that saves their cursors. Bounds: `Limits::max_outbound`
+//! connections per store, all kinds together.
 
 use std::collections::HashMap;
 use std::path::Path;
