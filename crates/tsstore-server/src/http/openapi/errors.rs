@@ -334,7 +334,9 @@ pub(super) fn document_errors(op: &mut Value, meets: &[Meets]) {
     let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
         return;
     };
-    responses.retain(|status, _| status.starts_with('2'));
+    // Success as annotated (2xx, or 101 for a WebSocket upgrade); every
+    // error from the mapping.
+    responses.retain(|status, _| status.starts_with('2') || status == "101");
     for (status, codes) in error_statuses(meets) {
         let codes: Vec<&str> = codes.into_iter().collect();
         responses.insert(
