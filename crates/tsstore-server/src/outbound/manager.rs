@@ -380,11 +380,9 @@ impl<S: Registered> Connections<S> {
         let names = tsstore::Store::list(base).unwrap_or_default();
         for name in names {
             let path = base.join(&name).join(S::FILE);
-            let Ok(bytes) = std::fs::read(&path) else {
-                continue;
-            };
-            let file: SavedFile<S> = match serde_json::from_slice(&bytes) {
-                Ok(f) => f,
+            let file: SavedFile<S> = match crate::json_file::read_optional(&path) {
+                Ok(Some(f)) => f,
+                Ok(None) => continue,
                 Err(e) => {
                     tracing::error!(store = %name, "cannot read {}: {e}", path.display());
                     continue;
