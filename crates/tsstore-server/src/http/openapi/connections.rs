@@ -12,6 +12,17 @@ use super::constraints::{or_null, parameter_schema};
 use crate::limits::Limits;
 use crate::net::MAX_HEADERS;
 
+/// A URL of `scheme` to a plain host name and port, with a short path if
+/// `path`: what every URL these bodies take looks like to a generator.
+fn url_pattern(scheme: &str, path: bool) -> String {
+    let path = if path {
+        "(/[A-Za-z0-9._~-]{0,32}){0,4}"
+    } else {
+        ""
+    };
+    format!("^{scheme}://[A-Za-z0-9.-]{{1,64}}(:[1-9][0-9]{{0,3}})?{path}$")
+}
+
 /// Header names and values a connection or webhook may be given.
 fn headers() -> Value {
     json!({
@@ -61,7 +72,7 @@ pub(super) fn ws_connection(limits: &Limits) -> Value {
         "url".into(),
         json!({
             "type": "string",
-            "pattern": "^wss?://[A-Za-z0-9.-]{1,64}(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~-]{0,32}){0,4}$",
+            "pattern": url_pattern("wss?", true),
         }),
     );
     properties.insert("headers".into(), headers());
@@ -93,7 +104,7 @@ pub(super) fn ws_connection(limits: &Limits) -> Value {
                     "cooldown": parameter_schema("agg_window", limits).unwrap_or(json!({})),
                     "webhook": {
                         "type": "string",
-                        "pattern": "^https?://[A-Za-z0-9.-]{1,64}(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~-]{0,32}){0,4}$",
+                        "pattern": url_pattern("https?", true),
                     },
                     "webhook_headers": headers(),
                 },
@@ -145,7 +156,7 @@ pub(super) fn mqtt_connection(limits: &Limits) -> Value {
         "broker_url".into(),
         json!({
             "type": "string",
-            "pattern": "^(tcp|ssl|mqtt|mqtts)://[A-Za-z0-9.-]{1,64}(:[1-9][0-9]{0,3})?$",
+            "pattern": url_pattern("(tcp|ssl|mqtt|mqtts)", false),
         }),
     );
     properties.insert(
