@@ -1,6 +1,7 @@
 //! Whole JSON numbers: `3` and `3.0` alike, as JSON Schema's `integer`
 //! has it (and as clients whose numbers are all floats send them), but
-//! never `3.5` or a value out of the target type's range.
+//! never `3.5` or a value out of the target type's range; and timestamps
+//! that may also come as decimal strings (`optional_timestamp`).
 
 use serde::de::Error;
 use serde::{Deserialize, Deserializer};
@@ -29,6 +30,69 @@ where
         }
         _ => Err(wrong()),
     }
+}
+
+/// A timestamp sent as a whole JSON number or as a decimal string
+/// (`"1733472000123456789"`: what clients whose numbers are doubles send,
+/// since nanoseconds exceed 2^53); `null` or absent is `None`.
+pub fn optional_timestamp<'de, D>(d: D) -> Result<Option<i64>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Sent {
+        Number(serde_json::Number),
+        Text(String),
+    }
+    match Option::<Sent>::deserialize(d)? {
+        None => Ok(None),
+        Some(Sent::Number(n)) => optional(serde_json::Value::Number(n))
+            .map_err(|e: serde_json::Error| D::Error::custom(e)),
+        Some(Sent::Text(t)) => decimal(&t).map(Some).map_err(D::Error::custom),
+    }
+}
+
+/// Where a sending connection starts: a timestamp (records after it; 0:
+/// the oldest), `-1` or `"now"` (records from now on), `"oldest"`, or a
+/// timestamp as a decimal string. `-1` stands for now in what is kept.
+pub fn optional_start<'de, D>(d: D) -> Result<Option<i64>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Sent {
+        Number(serde_json::Number),
+        Text(String),
+    }
+    match Option::<Sent>::deserialize(d)? {
+        None => Ok(None),
+        Some(Sent::Number(n)) => optional(serde_json::Value::Number(n))
+            .map_err(|e: serde_json::Error| D::Error::custom(e)),
+        Some(Sent::Text(t)) => match t.as_str() {
+            "now" => Ok(Some(-1)),
+            "oldest" => Ok(Some(0)),
+            _ => decimal(&t).map(Some).map_err(|_| {
+                D::Error::custom(format!(
+                    "from: '{t}' is not now, oldest, -1 or a timestamp (records after it are sent)"
+                ))
+            }),
+        },
+    }
+}
+
+/// A timestamp written as a decimal string: digits, an optional leading
+/// `-`, nothing else (no spaces, no exponent, no fraction).
+pub fn decimal(t: &str) -> Result<i64, String> {
+    let digits = t.strip_prefix('-').unwrap_or(t);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "expected a whole number or a decimal string, got \"{t}\""
+        ));
+    }
+    t.parse::<i64>()
+        .map_err(|_| format!("\"{t}\" is out of range for a timestamp"))
 }
 
 /// A field of a body that must be a number and is not.
@@ -94,6 +158,40 @@ mod tests {
             r#"{"b": 1e30}"#,
         ] {
             assert!(serde_json::from_str::<T>(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Ts {
+        #[serde(default, deserialize_with = "optional_timestamp")]
+        t: Option<i64>,
+    }
+
+    #[test]
+    fn timestamps_as_numbers_or_decimal_strings() {
+        let t = |s: &str| serde_json::from_str::<Ts>(s).map(|t| t.t);
+        assert_eq!(
+            t(r#"{"t": 1733472000123456789}"#).unwrap(),
+            Some(1733472000123456789)
+        );
+        assert_eq!(
+            t(r#"{"t": "1733472000123456789"}"#).unwrap(),
+            Some(1733472000123456789)
+        );
+        assert_eq!(t(r#"{"t": "-5"}"#).unwrap(), Some(-5));
+        assert_eq!(t(r#"{"t": 2.0}"#).unwrap(), Some(2));
+        assert_eq!(t(r#"{"t": null}"#).unwrap(), None);
+        assert_eq!(t(r#"{}"#).unwrap(), None);
+        for bad in [
+            r#"{"t": "1.5"}"#,
+            r#"{"t": " 1"}"#,
+            r#"{"t": ""}"#,
+            r#"{"t": "1e3"}"#,
+            r#"{"t": "99999999999999999999"}"#,
+            r#"{"t": true}"#,
+            r#"{"t": 1.5}"#,
+        ] {
+            assert!(t(bad).is_err(), "{bad}");
         }
     }
 }

@@ -24,6 +24,10 @@
 //!   (`RecordError`). Every transport goes through it.
 //! * `dump`: the export file format (NDJSON with a header line, CSV) that
 //!   `tsstore export` writes and `tsstore import` reads.
+//! * `consumers`: durable live readers, a cursor on disk per store and
+//!   consumer name, one connection each (a new one takes over).
+//! * `cursor_file`: a resume point on disk, rewritten in place on every
+//!   acknowledgement (push connections, durable live readers, pulls).
 //! * `json_file`: the server's small JSON files, read and parsed in one
 //!   step (`JsonFileError`).
 //! * `json_int`: whole JSON numbers (`3` or `3.0`) wherever a body carries
@@ -64,6 +68,8 @@ pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod consumers;
+pub mod cursor_file;
 pub mod dump;
 pub mod guard;
 pub mod http;

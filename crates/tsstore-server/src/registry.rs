@@ -23,6 +23,7 @@ use tokio::sync::watch;
 use tsstore::{CommitEvent, CommitState, CommitSubscription, Config, Store, SyncPolicy};
 
 use crate::auth::AuthError;
+use crate::consumers::Consumers;
 use crate::keys::{KeyError, KeyFile, NewKey};
 use crate::metrics::StoreMetrics;
 use crate::provision::{self, ProvisionError};
@@ -98,6 +99,8 @@ pub struct OpenStore {
     /// reader id: one entry per live reader, at most
     /// `Limits::max_live_readers`. For the bound and `/metrics` (lag).
     pub reader_cursors: Mutex<HashMap<u64, i64>>,
+    /// Its durable live readers (`ws/read?consumer=`).
+    pub consumers: Consumers,
 }
 
 impl OpenStore {
@@ -118,6 +121,7 @@ impl OpenStore {
             commits,
             _subscription: subscription.ok(),
             reader_cursors: Default::default(),
+            consumers: Consumers::default(),
         }
     }
 

@@ -25,7 +25,8 @@ use super::extract::{Body, StoreAccess, expect_json};
 use crate::alerts::RuleSpec;
 use crate::app::App;
 use crate::outbound::{
-    Connection, ConnectionSpec, Mode, OutboundError, Registered, State as ConnState, WsConnection,
+    AckMode, Connection, ConnectionSpec, Mode, OutboundError, Registered, State as ConnState,
+    WsConnection,
 };
 
 #[cfg(test)]
@@ -50,8 +51,19 @@ pub struct ConnectionOut {
     /// connecting, connected, disconnected or error.
     #[cfg_attr(test, schema(value_type = String))]
     status: ConnState,
-    /// Push: the last record the peer confirmed reading (resume point).
+    /// Push: the last record the peer confirmed (resume point): taken by
+    /// its WebSocket (`ack: transport`) or acknowledged (`ack: app`).
+    /// Pull: the last record stored.
     last_timestamp: i64,
+    /// Push: `transport` or `app`; pull: `app` when it acks what it stores.
+    ack: &'static str,
+    /// Push with `ack: app`: messages sent and not yet acknowledged.
+    in_flight: u64,
+    /// Acks for timestamps never sent, refused.
+    refused_acks: u64,
+    /// Pull: records the source sent again (at or before the newest
+    /// stored), skipped.
+    skipped: u64,
     /// Push: the last record read from the store (sent, filtered out or
     /// in the window being filled).
     read_timestamp: i64,
@@ -94,11 +106,14 @@ impl ConnectionOut {
             headers: c.spec.redacted_headers(),
             created_at: c.created_at.clone(),
             status,
-            last_timestamp: if c.spec.mode == Mode::Push {
-                c.cursor()
-            } else {
-                0
+            last_timestamp: c.cursor(),
+            ack: match c.spec.ack {
+                Some(AckMode::App) => "app",
+                _ => "transport",
             },
+            in_flight: c.in_flight.load(Relaxed),
+            refused_acks: c.refused_acks.load(Relaxed),
+            skipped: c.skipped.load(Relaxed),
             read_timestamp: if c.spec.mode == Mode::Push {
                 c.read_timestamp.load(Relaxed)
             } else {

@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use tsstore::{Error, SchemaError};
 
 use crate::auth::AuthError;
+use crate::consumers::ConsumerError;
 use crate::outbound::{MqttSpecError, OutboundError, SpecError};
 use crate::provision::ProvisionError;
 use crate::records::RecordError;
@@ -350,6 +351,23 @@ impl From<OutboundError> for ApiError {
             OutboundError::Persist { .. } | OutboundError::Poisoned => {
                 ApiError::internal(e.to_string())
             }
+        }
+    }
+}
+
+impl From<ConsumerError> for ApiError {
+    fn from(e: ConsumerError) -> ApiError {
+        match e {
+            ConsumerError::InvalidName(_) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_parameter", e.to_string())
+            }
+            ConsumerError::TooMany { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "too_many_consumers", e.to_string())
+            }
+            ConsumerError::NotFound(_) => {
+                ApiError::new(StatusCode::NOT_FOUND, "consumer_not_found", e.to_string())
+            }
+            ConsumerError::Io(_) | ConsumerError::Poisoned => ApiError::internal(e.to_string()),
         }
     }
 }

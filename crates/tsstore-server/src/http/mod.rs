@@ -14,6 +14,7 @@
 mod calc;
 mod connections;
 mod console;
+mod consumers;
 mod drain;
 pub mod error;
 mod extract;
@@ -98,6 +99,11 @@ api_routes! {
     "/api/stores/{store}/data/range" => { get: read::range },
     "/api/stores/{store}/ws/write" => { get: ws::ws_write },
     "/api/stores/{store}/ws/read" => { get: ws::ws_read },
+    "/api/stores/{store}/consumers" => { get: consumers::list_consumers },
+    "/api/stores/{store}/consumers/{name}" => {
+        get: consumers::get_consumer,
+        delete: consumers::delete_consumer,
+    },
     "/api/stores/{store}/ws/connections" => {
         post: connections::create_connection,
         get: connections::list_connections,
@@ -147,6 +153,7 @@ fn generated_document() -> utoipa::openapi::OpenApi {
         .merge(read::routes())
         .merge(ws::routes())
         .merge(connections::routes())
+        .merge(consumers::routes())
         .merge(mqtt::routes())
         .merge(calc::routes())
         .split_for_parts()

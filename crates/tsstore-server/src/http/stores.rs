@@ -203,6 +203,9 @@ pub(super) async fn delete_store(
     responses((status = 200, body = Done), (status = 401, body = ErrorBody))))]
 pub(super) async fn reset_store(access: StoreAccess) -> ApiResult<Json<Done>> {
     access.open.store.reset()?;
+    // Everything before is gone: durable readers start from the top.
+    let open = &access.open;
+    open.consumers.reset_all(open.store.path());
     Ok(Json(Done {
         status: "reset",
         store: access.name,

@@ -43,10 +43,12 @@ use utoipa_axum::routes;
 use super::error::{ApiError, ApiResult};
 use super::extract::StoreAccess;
 use crate::app::App;
+use crate::consumers::Attached;
 use crate::guard::{Incident, Peer};
 use crate::metrics::Open;
-use crate::records::live::{self, Confirm, Envelope, Feed};
-use crate::records::options::compact_format;
+use crate::records::ack_window::AckWindow;
+use crate::records::live::{self, Confirm, Envelope, Feed, Progress};
+use crate::records::options::{ConsumerOptions, compact_format};
 use crate::records::session::{Ending, Incoming, Outgoing};
 use crate::records::{ListDefaults, ReadOptions, ReadSpec, RecordError, intake};
 use crate::registry::{OpenStore, store_stopping};
@@ -313,7 +315,11 @@ impl Drop for Reader {
 /// aggregation options (windows are sent when they close, by time too).
 #[cfg_attr(test, utoipa::path(get, path = "/api/stores/{store}/ws/read", tag = "data",
     params(("store" = String, Path),
-        ("from" = Option<String>, Query, description = "now (default), oldest, or a timestamp: records after it"),
+        ("from" = Option<String>, Query, description = "now (default), oldest, or a timestamp: records after it (a durable reader: only when it is new)"),
+        ("consumer" = Option<String>, Query, description = "a durable reader's name: the server keeps its cursor, it acknowledges with {\"type\":\"ack\",\"timestamp\":T}, and a new connection with the name resumes after the last ack (and closes the older one)"),
+        ("reset" = Option<bool>, Query, description = "durable reader: start over from `from`"),
+        ("window" = Option<u32>, Query, description = "durable reader: messages in flight unacknowledged, at most (1000)"),
+        ("window_bytes" = Option<u32>, Query, description = "durable reader: bytes in flight unacknowledged, at most (4 MiB)"),
         ("filter" = Option<String>, Query), ("filter_ignore_case" = Option<bool>, Query),
         ("format" = Option<String>, Query, description = "full or compact"),
         ("agg_window" = Option<String>, Query), ("agg_fields" = Option<String>, Query),
@@ -336,6 +342,10 @@ pub(super) async fn ws_read(
         app.limits.max_records,
         store.data_type(),
     )?;
+    let durable = ConsumerOptions::from_query(&access.params)?;
+    if let Some(o) = &durable {
+        crate::consumers::check_name(&o.name)?;
+    }
     let newest = store.stats().newest_timestamp.unwrap_or(0);
     let from = parse_from(access.params.get("from"), newest)?;
     let upgrade = upgrade.map_err(|_| ApiError::websocket_required())?;
@@ -343,23 +353,46 @@ pub(super) async fn ws_read(
     let max = app.limits.max_live_readers;
     let reader =
         Reader::new(Arc::clone(&open), from, max).ok_or(ApiError::too_many_readers(max))?;
+    // A durable reader resumes after its last ack, whatever `from` says.
+    let durable = match durable {
+        Some(o) => {
+            let token = app.shutdown.token();
+            let attached =
+                open.consumers
+                    .attach(open.store.path(), &o.name, from, o.reset, &token)?;
+            reader.at(attached.from);
+            Some((attached, o.window))
+        }
+        None => None,
+    };
     Ok(upgrade
         .protocols([BROWSER_PROTOCOL])
         .read_buffer_size(READ_BUFFER)
         .max_message_size(app.limits.max_message)
-        .on_upgrade(move |socket| read_session(app, reader, spec, from, socket)))
+        .on_upgrade(move |socket| read_session(app, reader, spec, from, durable, socket)))
 }
 
-async fn read_session(app: App, reader: Reader, spec: ReadSpec, from: i64, socket: WebSocket) {
+async fn read_session(
+    app: App,
+    reader: Reader,
+    spec: ReadSpec,
+    from: i64,
+    durable: Option<(Attached, AckWindow)>,
+    socket: WebSocket,
+) {
     let _gauge = Open::new(&app.transports.ws_read_connections);
     let (tx, rx) = socket.split();
     let mut sink = tx.with(|o: Outgoing| std::future::ready(Ok::<_, axum::Error>(to_message(o))));
-    // A reader only listens; whatever it sends shows it is alive.
-    let mut incoming = rx.map(|m| match m {
+    // A plain reader only listens: whatever it sends shows it is alive.
+    // A durable one acknowledges.
+    let acks = durable.is_some();
+    let mut incoming = rx.map(move |m| match m {
         Ok(Message::Close(_)) | Err(_) => Incoming::Gone,
+        Ok(Message::Text(t)) if acks => Incoming::from_text(&t),
         Ok(_) => Incoming::Alive,
     });
-    let feed = Feed {
+    let sent = &app.transports.ws_records_sent;
+    let mut feed = Feed {
         open: Arc::clone(&reader.open),
         spec,
         from,
@@ -369,10 +402,55 @@ async fn read_session(app: App, reader: Reader, spec: ReadSpec, from: i64, socke
         confirm: Confirm::Never,
         notices: None,
         envelope: Envelope::Typed,
+        replaced: None,
     };
-    let mut progress = |cursor| reader.at(cursor);
-    let sent = &app.transports.ws_records_sent;
-    live::run(feed, &mut sink, &mut incoming, &mut progress, sent).await;
+    match durable {
+        None => {
+            let mut progress = |cursor| reader.at(cursor);
+            live::run(feed, &mut sink, &mut incoming, &mut progress, sent).await;
+        }
+        Some((attached, window)) => {
+            feed.from = attached.from;
+            feed.stop = attached.stop.clone();
+            feed.replaced = Some(Arc::clone(&attached.replaced));
+            feed.confirm = Confirm::App(window);
+            let mut progress = ConsumerProgress {
+                reader: &reader,
+                attached: &attached,
+            };
+            let ending = live::run(feed, &mut sink, &mut incoming, &mut progress, sent).await;
+            if ending == Ending::StoreReset {
+                attached.consumer.ack_or_log(0);
+            }
+        }
+    }
+}
+
+/// A durable reader's progress: acks move its cursor on disk.
+struct ConsumerProgress<'a> {
+    reader: &'a Reader,
+    attached: &'a Attached,
+}
+
+impl Progress for ConsumerProgress<'_> {
+    fn reached(&mut self, cursor: i64) {
+        self.reader.at(cursor);
+    }
+
+    fn confirmed(&mut self, cursor: i64) {
+        self.attached.consumer.ack_or_log(cursor);
+    }
+
+    fn in_flight(&mut self, messages: usize) {
+        let c = &self.attached.consumer;
+        c.in_flight.store(messages as u64, Relaxed);
+    }
+
+    fn refused_ack(&mut self, why: &str) {
+        let c = &self.attached.consumer;
+        c.refused_acks.fetch_add(1, Relaxed);
+        tracing::info!(consumer = %c.name, "refused an ack: {why}");
+    }
 }
 
 /// A feed's message as an axum WebSocket message.

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use super::backoff::Backoff;
 use super::mqtt::MqttSpecError;
 use crate::alerts::AlertCounters;
+use crate::cursor_file::{CURSORS_DIR, CursorFile};
 use crate::limits::Limits;
 use crate::net::{HeaderError, TlsError};
 use crate::records::RecordError;
@@ -184,7 +185,7 @@ pub(crate) async fn run<S: Kind>(
             Ok(Ending::ServerStopping | Ending::StoreDeleted | Ending::StoreClosed) => break,
             Ok(Ending::StoreReset) => {
                 // Everything before the reset is gone: start from the top.
-                conn.cursor.store(0, Relaxed);
+                conn.set_cursor(0);
                 continue;
             }
             Ok(other) => conn.failed(State::Disconnected, describe(&other, S::PEER)),
@@ -206,6 +207,12 @@ pub(crate) async fn run<S: Kind>(
         keeper.save_cursor(&open, &name, &conn);
     }
     conn.set_state(State::Disconnected);
+}
+
+/// Where the cursor file of connection `id` of kind `label` lives in
+/// the store directory `dir`.
+pub(crate) fn cursor_path(dir: &std::path::Path, label: &str, id: &str) -> std::path::PathBuf {
+    dir.join(CURSORS_DIR).join(format!("{label}-{id}.cursor"))
 }
 
 /// Why a session ended, for the API and the log.
@@ -241,8 +248,18 @@ pub struct Connection<S> {
     pub messages_sent: AtomicU64,
     pub messages_received: AtomicU64,
     pub errors: AtomicU64,
-    /// Messages sent and not yet acknowledged (MQTT publish).
+    /// Messages sent and not yet acknowledged (MQTT publish, `ack: app`
+    /// push).
     pub in_flight: AtomicU64,
+    /// Acks the peer sent for what was never sent (refused, answered).
+    pub refused_acks: AtomicU64,
+    /// Pull: records the source sent again, skipped.
+    pub skipped: AtomicU64,
+    /// Where the cursor is written as it moves (`cursor_file`); `None`
+    /// for kinds whose cursor lives in memory, or when it cannot be
+    /// opened (then the connection file's copy, saved every second, is
+    /// the resume point).
+    cursor_file: Mutex<Option<CursorFile>>,
     /// What its alert rules have done (zeros without rules).
     pub alerts: Arc<AlertCounters>,
     /// Alert rules see the records after this one (the newest when the
@@ -263,6 +280,28 @@ impl<S: Kind> Connection<S> {
         env: &Env,
         open: &OpenStore,
     ) -> Arc<Connection<S>> {
+        let cursor_file = if spec.saves_cursor() {
+            let path = cursor_path(open.store.path(), S::LABEL, &id);
+            let opened = path
+                .parent()
+                .map_or(Ok(()), std::fs::create_dir_all)
+                .and_then(|()| CursorFile::open(&path));
+            match opened {
+                Ok((mut file, _)) => {
+                    // Starts from the cursor the connection starts at.
+                    if let Err(e) = file.write(cursor) {
+                        tracing::warn!(connection = %id, "cursor file not written: {e}");
+                    }
+                    Some(file)
+                }
+                Err(e) => {
+                    tracing::warn!(connection = %id, "cursor file {} not opened: {e}; the connection file keeps the cursor", path.display());
+                    None
+                }
+            }
+        } else {
+            None
+        };
         Arc::new(Connection {
             id,
             created_at,
@@ -273,6 +312,9 @@ impl<S: Kind> Connection<S> {
             messages_received: AtomicU64::new(0),
             errors: AtomicU64::new(0),
             in_flight: AtomicU64::new(0),
+            refused_acks: AtomicU64::new(0),
+            skipped: AtomicU64::new(0),
+            cursor_file: Mutex::new(cursor_file),
             alerts: Arc::default(),
             alerts_from: open.store.stats().newest_timestamp.unwrap_or(0),
             state: Mutex::new((State::Connecting, None)),
@@ -282,6 +324,35 @@ impl<S: Kind> Connection<S> {
 
     pub fn cursor(&self) -> i64 {
         self.cursor.load(Relaxed)
+    }
+
+    /// Writes the cursor as it is now to the cursor file (one `pwrite`).
+    pub(crate) fn write_cursor(&self) {
+        let Ok(mut file) = self.cursor_file.lock() else {
+            return;
+        };
+        if let Some(f) = file.as_mut()
+            && let Err(e) = f.write(self.cursor())
+        {
+            tracing::warn!(connection = %self.id, "cursor file not written: {e}");
+        }
+    }
+
+    /// Moves the cursor (a reset puts it back to 0) and writes it.
+    pub(crate) fn set_cursor(&self, cursor: i64) {
+        self.cursor.store(cursor, Relaxed);
+        self.read_timestamp.store(cursor, Relaxed);
+        self.write_cursor();
+    }
+
+    /// Removes the cursor file of a deleted connection; later writes do
+    /// nothing.
+    pub(crate) fn forget_cursor_file(&self) {
+        if let Ok(mut file) = self.cursor_file.lock()
+            && let Some(f) = file.take()
+        {
+            let _ = std::fs::remove_file(f.path());
+        }
     }
 
     pub fn state(&self) -> (State, Option<String>) {
@@ -342,9 +413,20 @@ impl<S: Kind> Progress for CursorProgress<'_, S> {
         self.conn.read_timestamp.store(cursor, Relaxed);
     }
 
+    fn in_flight(&mut self, messages: usize) {
+        self.conn.in_flight.store(messages as u64, Relaxed);
+    }
+
+    fn refused_ack(&mut self, why: &str) {
+        self.conn.refused_acks.fetch_add(1, Relaxed);
+        self.conn
+            .failed(State::Connected, format!("refused an ack: {why}"));
+    }
+
     fn rewound(&mut self, cursor: i64) {
         self.conn.cursor.fetch_min(cursor, Relaxed);
         self.conn.read_timestamp.fetch_min(cursor, Relaxed);
+        self.conn.write_cursor();
         if self.save_every.is_some() {
             self.saved_at = Instant::now();
             self.keeper.save_cursor(self.open, self.name, self.conn);
@@ -356,6 +438,7 @@ impl<S: Kind> Progress for CursorProgress<'_, S> {
         // cursor back past one recorded meanwhile (MQTT's driver records
         // them as the PUBACKs come).
         self.conn.cursor.fetch_max(cursor, Relaxed);
+        self.conn.write_cursor();
         if let Some(every) = self.save_every
             && self.saved_at.elapsed() >= every
         {

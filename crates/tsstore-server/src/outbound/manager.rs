@@ -17,9 +17,10 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
-use super::connection::{Connection, Env, Keeper, Kind, State};
+use super::connection::{Connection, Env, Keeper, Kind, State, cursor_path};
 use super::mqtt::{MqttSpec, MqttSpecError};
 use super::spec::{ConnectionSpec, SpecError};
+use crate::cursor_file::CursorFile;
 use crate::registry::{OpenStore, Registry};
 
 #[derive(Debug, thiserror::Error)]
@@ -156,7 +157,7 @@ impl Outbound {
 }
 
 /// The `/metrics` series of a connection, in `Row::values` order.
-const SERIES: [(&str, &str, &str); 11] = [
+const SERIES: [(&str, &str, &str); 13] = [
     (
         "tsstore_connection_connected",
         "gauge",
@@ -180,12 +181,22 @@ const SERIES: [(&str, &str, &str); 11] = [
     (
         "tsstore_connection_in_flight",
         "gauge",
-        "MQTT publishes sent and not yet acknowledged.",
+        "Messages sent and not yet acknowledged (MQTT publish, push with ack app).",
     ),
     (
         "tsstore_connection_cursor_timestamp",
         "gauge",
-        "Push and publish: the last record the peer confirmed (ns; the resume point).",
+        "Push and publish: the last record the peer confirmed (ns; the resume point). Pull: the last record stored.",
+    ),
+    (
+        "tsstore_connection_refused_acks_total",
+        "counter",
+        "Acks from the peer for timestamps never sent, refused and answered with an error.",
+    ),
+    (
+        "tsstore_connection_skipped_total",
+        "counter",
+        "Pull: records the source sent again (at or before the newest stored), skipped.",
     ),
     (
         "tsstore_connection_alerts_fired_total",
@@ -286,6 +297,8 @@ impl<S: Registered> Connections<S> {
                             c.errors.load(Relaxed),
                             c.in_flight.load(Relaxed),
                             u64::try_from(c.cursor()).unwrap_or(0),
+                            c.refused_acks.load(Relaxed),
+                            c.skipped.load(Relaxed),
                             a.fired.load(Relaxed),
                             a.evaluation_gaps.load(Relaxed),
                             a.socket_drops.load(Relaxed),
@@ -319,6 +332,7 @@ impl<S: Registered> Connections<S> {
     pub fn delete(&self, dir: &Path, name: &str, id: &str) -> Result<(), OutboundError> {
         let conn = self.get(name, id)?;
         conn.stop.cancel();
+        conn.forget_cursor_file();
         self.remove(name, id);
         self.save(dir, name)
     }
@@ -399,7 +413,17 @@ impl<S: Registered> Connections<S> {
                 }
             };
             for saved in file.connections {
-                let cursor = saved.spec.restored_cursor(saved.cursor, &open);
+                // The cursor file is written on every ack, the connection
+                // file once a second: the file's is the newer.
+                let written = if saved.spec.saves_cursor() {
+                    let path = cursor_path(open.store.path(), S::LABEL, &saved.id);
+                    CursorFile::peek(&path).ok().flatten().map(|s| s.cursor)
+                } else {
+                    None
+                };
+                let cursor = saved
+                    .spec
+                    .restored_cursor(written.unwrap_or(saved.cursor), &open);
                 let conn = Connection::new(
                     saved.id,
                     saved.created_at,

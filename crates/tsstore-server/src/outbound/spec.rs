@@ -4,13 +4,15 @@
 //! what `ws_connections.json` keeps.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio_tungstenite::tungstenite::http::Uri;
 
 use crate::alerts::{RuleSpec, RuleSpecError, rule::check_rules};
 use crate::net::{HeaderError, TlsError, check_ca_file, check_headers, client_tls};
-use crate::records::options::{FeedOptions, connection_settings, scalar_text};
+use crate::records::ack_window::{self, AckWindow};
+use crate::records::options::{FeedOptions, compact_format, connection_settings, scalar_text};
 use crate::records::{ReadSpec, RecordError};
 
 /// Push (send the store's records) or pull (store what the peer sends).
@@ -60,10 +62,44 @@ pub struct ConnectionSpec {
     /// Sent when dialling; values are secrets (redacted in every answer).
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
-    /// Push: records after this timestamp are sent first (0: the oldest).
-    #[serde(default, deserialize_with = "crate::json_int::optional")]
+    /// Push: records after this timestamp are sent first (0 or `oldest`:
+    /// the oldest; -1 or `now`: from the newest at create).
+    #[serde(default, deserialize_with = "crate::json_int::optional_start")]
     pub from: Option<i64>,
-    /// Push: how records are shown (the options of a live read).
+    /// Push: whether the transport (`transport`, the default) or the peer
+    /// (`app`: `{"type":"ack","timestamp":T}`) confirms records. Pull with
+    /// `app`: acks what it has stored, the same way, to the peer.
+    #[serde(
+        default,
+        deserialize_with = "ack_mode",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub ack: Option<AckMode>,
+    /// Push with `ack: app`: messages in flight unacknowledged, at most.
+    #[serde(
+        default,
+        deserialize_with = "crate::json_int::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub window: Option<usize>,
+    /// Push with `ack: app`: bytes in flight unacknowledged, at most.
+    #[serde(
+        default,
+        deserialize_with = "crate::json_int::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub window_bytes: Option<usize>,
+    /// How often the peer is pinged (a duration, `30s` by default); one
+    /// that answers nothing for three of them is taken as gone. Shorter
+    /// than the keep-alive of any proxy or peer on the way.
+    #[serde(
+        default,
+        deserialize_with = "scalar_text",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub keepalive: Option<String>,
+    /// Push: how records are shown (the options of a live read). Pull:
+    /// how the peer sends them (a schema store takes both).
     #[serde(
         default,
         deserialize_with = "scalar_text",
@@ -87,17 +123,50 @@ pub struct ConnectionSpec {
     pub precision: Option<String>,
 }
 
+/// In a pull's URL: the last timestamp stored (0 before the first).
+pub const LAST_TIMESTAMP: &str = "{last_timestamp}";
+const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(30);
+const MIN_KEEPALIVE: Duration = Duration::from_secs(1);
+const MAX_KEEPALIVE: Duration = Duration::from_secs(3600);
+
 fn default_mode() -> Mode {
     Mode::Push
 }
 
+/// `ack` as sent, with a message that names it when it is neither mode.
+fn ack_mode<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<AckMode>, D::Error> {
+    use serde::de::Error;
+    match Option::<String>::deserialize(d)?.as_deref() {
+        None => Ok(None),
+        Some("transport") => Ok(Some(AckMode::Transport)),
+        Some("app") => Ok(Some(AckMode::App)),
+        Some(other) => Err(D::Error::custom(format!(
+            "ack: '{other}' is not transport or app"
+        ))),
+    }
+}
+
+/// Who confirms what a connection has delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AckMode {
+    /// The peer's WebSocket has taken it (a ping after each batch).
+    Transport,
+    /// The peer has handled it and said so.
+    App,
+}
+
 impl ConnectionSpec {
     /// Its own keys in JSON (besides `FeedOptions::FIELDS`).
-    const FIELDS: [&'static str; 8] = [
+    const FIELDS: [&'static str; 12] = [
         "mode",
         "url",
         "headers",
         "from",
+        "keepalive",
+        "ack",
+        "window",
+        "window_bytes",
         "format",
         "rules",
         "ca_file",
@@ -114,7 +183,7 @@ impl ConnectionSpec {
             body,
             &["push", "pull"],
             &[&Self::FIELDS, &FeedOptions::FIELDS],
-            &["from"],
+            &["window", "window_bytes"],
             SpecError::UnknownMode,
         )?;
         spec.check(dt, max_records)?;
@@ -126,7 +195,15 @@ impl ConnectionSpec {
             url: self.url.clone(),
             reason: reason.to_string(),
         };
-        let uri: Uri = self.url.parse().map_err(|e| bad_url(&format!("{e}")))?;
+        if self.url.contains(LAST_TIMESTAMP) && self.mode != Mode::Pull {
+            return Err(bad_url(&format!(
+                "{LAST_TIMESTAMP} is for pull connections (the last timestamp stored)"
+            )));
+        }
+        let uri: Uri = self
+            .dial_url(0)
+            .parse()
+            .map_err(|e| bad_url(&format!("{e}")))?;
         match uri.scheme_str() {
             Some("ws" | "wss") => {}
             _ => return Err(bad_url("the scheme must be ws:// or wss://")),
@@ -145,7 +222,8 @@ impl ConnectionSpec {
             let push_only = [
                 ("rules", !self.rules.is_empty()),
                 ("from", self.from.is_some()),
-                ("format", self.format.is_some()),
+                ("window", self.window.is_some()),
+                ("window_bytes", self.window_bytes.is_some()),
             ];
             if let Some((name, _)) = push_only.iter().find(|(_, given)| *given) {
                 return Err(SpecError::PushOnly(name));
@@ -155,13 +233,43 @@ impl ConnectionSpec {
             }
         }
         if let Some(from) = self.from
-            && from < 0
+            && from < -1
         {
             return Err(RecordError::InvalidParameter(format!(
-                "from: {from} is not a timestamp (0: the oldest record)"
+                "from: {from} is not a timestamp (0 or oldest: the oldest record, -1 or now: from now on)"
             ))
             .into());
         }
+        if self.ack != Some(AckMode::App) {
+            let window = [
+                ("window", self.window.is_some()),
+                ("window_bytes", self.window_bytes.is_some()),
+            ];
+            if let Some((name, _)) = window.iter().find(|(_, given)| *given) {
+                return Err(RecordError::InvalidParameter(format!(
+                    "{name} bounds what is in flight unacknowledged: it needs \"ack\": \"app\""
+                ))
+                .into());
+            }
+        }
+        let bounds = [
+            ("window", self.window, ack_window::MAX_RECORDS),
+            ("window_bytes", self.window_bytes, ack_window::MAX_BYTES),
+        ];
+        for (name, value, max) in bounds {
+            if let Some(v) = value
+                && !(1..=max).contains(&v)
+            {
+                return Err(RecordError::InvalidParameter(format!(
+                    "{name}: {v} is not between 1 and {max}"
+                ))
+                .into());
+            }
+        }
+        if self.mode == Mode::Pull {
+            compact_format(self.format.as_deref())?;
+        }
+        self.keepalive()?;
         if self.precision.is_some() && self.mode != Mode::Pull {
             return Err(RecordError::InvalidParameter(
                 "precision applies to pull connections only (the unit of the timestamps they receive)"
@@ -184,6 +292,44 @@ impl ConnectionSpec {
     /// Pull: the unit of the timestamps received.
     pub fn precision(&self) -> Result<tsstore::Precision, RecordError> {
         crate::records::options::parse_precision(self.precision.as_deref())
+    }
+
+    /// How often the peer is pinged.
+    pub fn keepalive(&self) -> Result<Duration, RecordError> {
+        let Some(text) = &self.keepalive else {
+            return Ok(DEFAULT_KEEPALIVE);
+        };
+        let d = tsstore::parse_duration(text)
+            .map_err(|e| RecordError::InvalidParameter(format!("keepalive: {e}")))?;
+        if !(MIN_KEEPALIVE..=MAX_KEEPALIVE).contains(&d) {
+            return Err(RecordError::InvalidParameter(format!(
+                "keepalive: '{text}' is not between 1s and 1h"
+            )));
+        }
+        Ok(d)
+    }
+
+    /// The URL to dial: a pull's `{last_timestamp}` becomes the last
+    /// timestamp stored (`cursor`, in the connection's precision), so a
+    /// source that takes a start in its URL resumes after it.
+    pub fn dial_url(&self, cursor: i64) -> String {
+        if !self.url.contains(LAST_TIMESTAMP) {
+            return self.url.clone();
+        }
+        let per_unit = self.precision().map_or(1, |p| p.nanos_per_unit()).max(1);
+        self.url
+            .replace(LAST_TIMESTAMP, &(cursor.max(0) / per_unit).to_string())
+    }
+
+    /// Push: what may be in flight unacknowledged, when the peer acks.
+    pub fn ack_window(&self) -> Option<AckWindow> {
+        (self.ack == Some(AckMode::App)).then(|| {
+            let default = AckWindow::default();
+            AckWindow {
+                records: self.window.unwrap_or(default.records),
+                bytes: self.window_bytes.unwrap_or(default.bytes),
+            }
+        })
     }
 
     /// The read spec of a push connection.
@@ -238,6 +384,7 @@ mod tests {
     #[test]
     fn its_known_keys_are_the_ones_it_writes() {
         let full = r#"{"mode":"push","url":"ws://h/","headers":{"a":"b"},"from":1,
+            "ack":"app","window":10,"window_bytes":1000,"keepalive":"10s",
             "format":"compact","filter":"x","filter_ignore_case":"true","agg_window":"1m",
             "agg_fields":"t:avg","agg_default":"avg",
             "rules":[{"name":"r","condition":"t > 1"}]}"#;
@@ -264,8 +411,27 @@ mod tests {
         assert_eq!(s.redacted_url(), "ws://127.0.0.1:9/x");
         let s = parse(r#"{"url":"ws://me:pw@h:1/p?q"}"#).unwrap();
         assert_eq!(s.redacted_url(), "ws://me:[redacted]@h:1/p?q");
-        let s = parse(r#"{"mode":"pull","url":"ws://peer/feed"}"#).unwrap();
-        assert_eq!(s.mode, Mode::Pull);
+        let s = parse(r#"{"mode":"pull","url":"ws://peer/feed","format":"compact","ack":"app"}"#)
+            .unwrap();
+        assert_eq!((s.mode, s.ack), (Mode::Pull, Some(AckMode::App)));
+        for (from, at) in [
+            ("-1", -1),
+            ("\"now\"", -1),
+            ("\"oldest\"", 0),
+            ("\"17\"", 17),
+            ("5", 5),
+        ] {
+            let s = parse(&format!(r#"{{"url":"ws://h/","from":{from}}}"#)).unwrap();
+            assert_eq!(s.from, Some(at), "{from}");
+        }
+        let s =
+            parse(r#"{"mode":"pull","url":"ws://h/x?after={last_timestamp}","precision":"ms"}"#)
+                .unwrap();
+        assert_eq!(s.dial_url(5_000_000_000), "ws://h/x?after=5000");
+        assert_eq!(s.keepalive().unwrap(), Duration::from_secs(30));
+        let s = parse(r#"{"url":"ws://h/","ack":"app","window":7}"#).unwrap();
+        assert_eq!(s.ack_window().map(|w| w.records), Some(7));
+        assert_eq!(parse(r#"{"url":"ws://h/"}"#).unwrap().ack_window(), None);
         // What is persisted reads back the same.
         let again: ConnectionSpec =
             serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
@@ -311,6 +477,32 @@ mod tests {
             (r#"{"mode":"pull","url":"ws://h/","filter":"x"}"#, "filter"),
             (r#"{"url":"ws://h/","from":-5}"#, "from"),
             (r#"{"url":"ws://h/","bogus":1}"#, "bogus"),
+            (r#"{"url":"ws://h/","from":"soon"}"#, "now, oldest"),
+            (r#"{"url":"ws://h/","keepalive":"0s"}"#, "keepalive"),
+            (r#"{"url":"ws://h/","keepalive":"often"}"#, "keepalive"),
+            (
+                r#"{"url":"ws://h/?after={last_timestamp}"}"#,
+                "pull connections",
+            ),
+            (r#"{"url":"ws://h/","ack":"maybe"}"#, "ack"),
+            (r#"{"url":"ws://h/","window":5}"#, "needs \"ack\": \"app\""),
+            (
+                r#"{"url":"ws://h/","ack":"app","window":0}"#,
+                "between 1 and",
+            ),
+            (r#"{"url":"ws://h/","ack":"app","window":"x"}"#, "window"),
+            (
+                r#"{"url":"ws://h/","ack":"app","window_bytes":1e12}"#,
+                "between 1 and",
+            ),
+            (
+                r#"{"mode":"pull","url":"ws://h/","format":"pretty"}"#,
+                "format",
+            ),
+            (
+                r#"{"mode":"pull","url":"ws://h/","ack":"app","window":5}"#,
+                "window",
+            ),
         ];
         for (body, word) in cases {
             let err = parse(body).unwrap_err().to_string();

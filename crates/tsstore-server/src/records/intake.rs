@@ -63,15 +63,20 @@ impl<'a> Media<'a> {
     }
 }
 
-/// `{"timestamp"?, "data"}` as sent; `data` borrowed from the body. Only
-/// a JSON object is an envelope (derived deserializers would also take an
-/// array `[timestamp, data]`, which the API does not document), and
-/// unknown or repeated keys are refused.
+/// `{"timestamp"?, "data", "type"?, "id"?}` as sent; `data` borrowed from
+/// the body. Only a JSON object is an envelope (derived deserializers
+/// would also take an array `[timestamp, data]`, which the API does not
+/// document), and unknown or repeated keys are refused. `type` lets what
+/// a live read sends (`{"type":"data",...}`) be stored as it is; `id` is
+/// the client's, echoed in a WebSocket write's answer.
 #[derive(Debug)]
-struct Envelope<'a> {
-    timestamp: Option<i64>,
+pub struct Envelope<'a> {
+    /// As sent (a whole number or a decimal string), not yet scaled.
+    pub timestamp: Option<i64>,
     /// `None`: absent (a present `null` is `Some`).
-    data: Option<&'a RawValue>,
+    pub data: Option<&'a RawValue>,
+    pub kind: Option<String>,
+    pub id: Option<&'a RawValue>,
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for Envelope<'a> {
@@ -88,14 +93,17 @@ struct EnvelopeVisitor<'a>(std::marker::PhantomData<&'a ()>);
 enum Key {
     Timestamp,
     Data,
+    Type,
+    Id,
 }
 
-/// `timestamp` as a whole JSON number (`3` or `3.0`), or null.
+/// `timestamp` as a whole JSON number (`3` or `3.0`), a decimal string
+/// (`"3"`), or null.
 struct WholeTimestamp(Option<i64>);
 
 impl<'de> Deserialize<'de> for WholeTimestamp {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        crate::json_int::optional(d).map(WholeTimestamp)
+        crate::json_int::optional_timestamp(d).map(WholeTimestamp)
     }
 }
 
@@ -111,6 +119,8 @@ impl<'de: 'a, 'a> serde::de::Visitor<'de> for EnvelopeVisitor<'a> {
         let mut env = Envelope {
             timestamp: None,
             data: None,
+            kind: None,
+            id: None,
         };
         let mut seen_timestamp = false;
         while let Some(key) = map.next_key::<Key>()? {
@@ -124,6 +134,10 @@ impl<'de: 'a, 'a> serde::de::Visitor<'de> for EnvelopeVisitor<'a> {
                 }
                 Key::Data if env.data.is_some() => return Err(M::Error::duplicate_field("data")),
                 Key::Data => env.data = Some(map.next_value()?),
+                Key::Type if env.kind.is_some() => return Err(M::Error::duplicate_field("type")),
+                Key::Type => env.kind = Some(map.next_value()?),
+                Key::Id if env.id.is_some() => return Err(M::Error::duplicate_field("id")),
+                Key::Id => env.id = Some(map.next_value()?),
             }
         }
         Ok(env)
@@ -131,7 +145,23 @@ impl<'de: 'a, 'a> serde::de::Visitor<'de> for EnvelopeVisitor<'a> {
 }
 
 impl<'a> Envelope<'a> {
-    fn into_item(self, dt: DataType, precision: Precision) -> RecordResult<Item<'a>> {
+    /// Parses one envelope (not yet checked against a store).
+    pub fn parse(text: &'a [u8]) -> RecordResult<Envelope<'a>> {
+        serde_json::from_slice(text)
+            .map_err(|e| RecordError::InvalidJson(format!("invalid JSON body: {e}")))
+    }
+
+    /// Whether it is a record (no `type`, or `"data"`), not a notice.
+    pub fn is_record(&self) -> bool {
+        self.kind.as_deref().is_none_or(|k| k == "data")
+    }
+
+    pub fn into_item(self, dt: DataType, precision: Precision) -> RecordResult<Item<'a>> {
+        if let Some(kind) = self.kind.as_deref().filter(|&k| k != "data") {
+            return Err(RecordError::InvalidData(format!(
+                "a \"{kind}\" message is not a record: only \"type\": \"data\" (or no type) is stored"
+            )));
+        }
         let raw = self.data.ok_or(RecordError::MissingData)?;
         let payload = match dt {
             DataType::Json | DataType::Schema => Cow::Borrowed(raw.get().as_bytes()),
@@ -168,9 +198,7 @@ fn json_string(raw: &RawValue, message: &str) -> RecordResult<String> {
 /// One envelope `{"timestamp"?, "data"}` (a WebSocket message, a JSON
 /// body), its timestamp in `precision`.
 pub fn envelope(dt: DataType, text: &[u8], precision: Precision) -> RecordResult<Item<'_>> {
-    let env: Envelope = serde_json::from_slice(text)
-        .map_err(|e| RecordError::InvalidJson(format!("invalid JSON body: {e}")))?;
-    env.into_item(dt, precision)
+    Envelope::parse(text)?.into_item(dt, precision)
 }
 
 /// One record from a body of `media` type; a raw body takes `raw_ts`.

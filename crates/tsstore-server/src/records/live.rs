@@ -21,7 +21,7 @@
 //! nothing for `idle_timeout`.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use futures_util::{FutureExt, Sink, SinkExt, Stream, StreamExt};
@@ -29,11 +29,12 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tsstore::aggregate::Aggregator;
 
+use super::ack_window::{AckWindow, InFlight};
 use super::encode::DataEncoding;
 use super::follow::{Follower, Moved};
 use super::options::ReadSpec;
 use super::pipeline;
-use super::session::{Ending, Incoming, Outgoing};
+use super::session::{Ending, Incoming, Outgoing, error_message};
 use super::wrap::{Announcer, record_message};
 pub use super::wrap::{Envelope, data_message, window_message};
 use crate::registry::{OpenStore, store_stopping};
@@ -41,7 +42,9 @@ use crate::registry::{OpenStore, store_stopping};
 /// Longest the partial window at a stop may wait for the peer.
 const PARTIAL_FLUSH_WAIT: Duration = Duration::from_secs(1);
 
-/// When a feed marks its cursor for the peer to confirm.
+/// How the peer confirms what it has: when the feed marks its cursor
+/// for the peer's transport to confirm, or whether the peer acknowledges
+/// messages itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Confirm {
     Never,
@@ -50,6 +53,9 @@ pub enum Confirm {
     /// After each message (MQTT: a mark costs no network, and resuming
     /// repeats nothing acknowledged).
     PerMessage,
+    /// The peer sends `{"type":"ack","timestamp":T}` once it has handled
+    /// the message `T` and those before; at most the window is in flight.
+    App(AckWindow),
 }
 
 /// What a feed follows and how.
@@ -67,6 +73,9 @@ pub struct Feed<'a> {
     /// Messages made beside the records (alerts), sent as they come.
     pub notices: Option<&'a mut mpsc::Receiver<String>>,
     pub envelope: Envelope,
+    /// Set when `stop` was cancelled because another connection took the
+    /// feed over (a durable reader), not because the server stops.
+    pub replaced: Option<Arc<AtomicBool>>,
 }
 
 /// Where the feed has got to, for whoever tracks it (lag, resume).
@@ -86,6 +95,12 @@ pub trait Progress {
     /// A truncate removed every record after `cursor`: a resume point
     /// past it moves back to it, or it would skip what comes next.
     fn rewound(&mut self, _cursor: i64) {}
+
+    /// App acks: this many messages are sent and not yet acknowledged.
+    fn in_flight(&mut self, _messages: usize) {}
+
+    /// The peer sent an ack the feed refused (answered with an error).
+    fn refused_ack(&mut self, _why: &str) {}
 }
 
 impl<F: FnMut(i64)> Progress for F {
@@ -125,7 +140,12 @@ where
     S: Sink<Outgoing> + Unpin,
     I: Stream<Item = Incoming> + Unpin,
 {
-    let ending = follow(&mut feed, sink, incoming, progress, sent).await;
+    let ending = match follow(&mut feed, sink, incoming, progress, sent).await {
+        Ending::ServerStopping if feed.replaced.as_ref().is_some_and(|r| r.load(Relaxed)) => {
+            Ending::Replaced
+        }
+        other => other,
+    };
     if let Some(frame) = ending.close_frame() {
         let _ = sink.send(frame).await;
     }
@@ -156,7 +176,16 @@ where
         .take()
         .map(|a| (a.window_ns, Aggregator::new(a)));
     let mut names = Announcer::new(feed.spec.compact, feed.envelope);
+    // Windows are made of records as users see them (a schema store's
+    // fields by name), then compacted by the announcer.
+    if agg.is_some() {
+        feed.spec.compact = false;
+    }
     let mut notices = feed.notices.take();
+    let mut in_flight = match feed.confirm {
+        Confirm::App(window) => Some(InFlight::new(window, feed.from)),
+        _ => None,
+    };
     // The end of the window the aggregator holds, to close it by time.
     let mut window_end: Option<i64> = None;
     // A gap is only news when the cursor pointed at something.
@@ -170,6 +199,44 @@ where
             if let Err(e) = deliver(sink, $message, &stop, follower.stopping()).await {
                 return e;
             }
+        };
+    }
+    // Takes in what the peer said: acks move the window, a refused one is
+    // answered; ends the feed when the peer has gone.
+    macro_rules! hear {
+        ($m:expr) => {
+            match heard($m, &mut last_heard, progress, in_flight.as_mut()) {
+                Heard::Fine => {}
+                Heard::Answer(answer) => send!(Outgoing::Text(answer)),
+                Heard::Gone => return Ending::PeerGone,
+            }
+        };
+    }
+    // Sends a data message (a record or a window), first waiting for
+    // acks while the window is full.
+    macro_rules! send_data {
+        ($message:expr, $timestamp:expr, $upto:expr) => {
+            while in_flight.as_ref().is_some_and(InFlight::is_full) {
+                tokio::select! {
+                    _ = stop.cancelled() => return Ending::ServerStopping,
+                    _ = store_stopping(follower.stopping()) => return Ending::StoreDeleted,
+                    _ = ping.tick() => {
+                        if last_heard.elapsed() > feed.idle_timeout {
+                            return Ending::Idle;
+                        }
+                        send!(Outgoing::Ping);
+                    }
+                    m = incoming.next() => hear!(m),
+                }
+            }
+            let message: Outgoing = $message;
+            if let Some(w) = &mut in_flight {
+                w.push($timestamp, $upto, message_bytes(&message));
+                progress.in_flight(w.len());
+            }
+            sent.fetch_add(1, Relaxed);
+            send!(message);
+            progress.delivered($upto);
         };
     }
     loop {
@@ -204,10 +271,12 @@ where
             let Some(data) = pipeline::shown(&open.store, &feed.spec, &rec.data) else {
                 continue;
             };
-            // The message, and up to where it makes the peer complete.
-            let (message, upto) = match &mut agg {
+            // The message, the timestamp it shows, and up to where it
+            // makes the peer complete.
+            let (message, shown_at, upto) = match &mut agg {
                 None => (
                     record_message(feed.envelope, rec.timestamp(), &data, enc),
+                    rec.timestamp(),
                     rec.timestamp(),
                 ),
                 Some((window_ns, aggregator)) => {
@@ -219,12 +288,10 @@ where
                     if let Some(schema) = schema {
                         send!(Outgoing::Text(schema));
                     }
-                    (message, w.end - 1)
+                    (message, w.end, w.end - 1)
                 }
             };
-            sent.fetch_add(1, Relaxed);
-            send!(message);
-            progress.delivered(upto);
+            send_data!(message, shown_at, upto);
             written = Some(upto);
             if feed.confirm == Confirm::PerMessage {
                 send!(Outgoing::Mark(upto));
@@ -236,14 +303,12 @@ where
             send!(Outgoing::Mark(upto));
         }
         // Alerts made meanwhile, and what the peer said (pongs
-        // confirming earlier batches).
+        // confirming earlier batches, acks).
         while let Some(notice) = notices.as_mut().and_then(|n| n.try_recv().ok()) {
             send!(Outgoing::Text(notice));
         }
         while let Some(m) = incoming.next().now_or_never() {
-            if heard(m, &mut last_heard, progress).is_err() {
-                return Ending::PeerGone;
-            }
+            hear!(m);
         }
         if !caught_up {
             continue;
@@ -296,10 +361,8 @@ where
                     if let Some(schema) = schema {
                         send!(Outgoing::Text(schema));
                     }
-                    sent.fetch_add(1, Relaxed);
-                    send!(message);
-                    progress.delivered(w.end - 1);
-                    if feed.confirm != Confirm::Never {
+                    send_data!(message, w.end, w.end - 1);
+                    if matches!(feed.confirm, Confirm::PerBatch | Confirm::PerMessage) {
                         send!(Outgoing::Mark(w.end - 1));
                     }
                 }
@@ -311,12 +374,17 @@ where
                 send!(Outgoing::Ping);
             }
             notice = next_notice(&mut notices) => send!(Outgoing::Text(notice)),
-            m = incoming.next() => {
-                if heard(m, &mut last_heard, progress).is_err() {
-                    return Ending::PeerGone;
-                }
-            }
+            m = incoming.next() => hear!(m),
         }
+    }
+}
+
+/// The bytes a message puts in flight.
+fn message_bytes(m: &Outgoing) -> usize {
+    match m {
+        Outgoing::Text(t) => t.len(),
+        Outgoing::Binary(b) => b.len(),
+        _ => 0,
     }
 }
 
@@ -331,19 +399,53 @@ async fn next_notice(notices: &mut Option<&mut mpsc::Receiver<String>>) -> Strin
     }
 }
 
-/// Takes note of what the peer sent; `Err` when it has gone.
+/// What the feed makes of a message from the peer.
+enum Heard {
+    Fine,
+    /// An error to send back (a refused ack).
+    Answer(String),
+    Gone,
+}
+
+/// Takes note of what the peer sent.
 fn heard(
     m: Option<Incoming>,
     last_heard: &mut Instant,
     progress: &mut (dyn Progress + Send),
-) -> Result<(), ()> {
+    in_flight: Option<&mut InFlight>,
+) -> Heard {
+    let refuse = |progress: &mut (dyn Progress + Send), why: String| {
+        progress.refused_ack(&why);
+        Heard::Answer(error_message(&why, "invalid_ack"))
+    };
     match m {
         Some(Incoming::Alive) => *last_heard = Instant::now(),
         Some(Incoming::Confirmed(c)) => {
             *last_heard = Instant::now();
             progress.confirmed(c);
         }
-        Some(Incoming::Gone) | None => return Err(()),
+        Some(Incoming::Acked(t)) => {
+            *last_heard = Instant::now();
+            let Some(window) = in_flight else {
+                return refuse(
+                    progress,
+                    "this feed takes no acks (its acknowledgement is the transport's)".into(),
+                );
+            };
+            match window.ack(t) {
+                Ok(Some(upto)) => {
+                    progress.in_flight(window.len());
+                    progress.confirmed(upto);
+                }
+                Ok(None) => {}
+                Err(why) => return refuse(progress, why),
+            }
+        }
+        Some(Incoming::BadAck(why)) => {
+            *last_heard = Instant::now();
+            return refuse(progress, why);
+        }
+        Some(Incoming::Gone) | None => return Heard::Gone,
     }
-    Ok(())
+    Heard::Fine
 }

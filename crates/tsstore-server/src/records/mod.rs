@@ -3,13 +3,15 @@
 //! pipeline (expand once, filter, aggregate), the encoders, and the live
 //! feed (`live`, following the store with `follow`, with `wrap` for its
 //! envelopes and schema messages, and
-//! `session` for what a feed and its peer say to each other).
+//! `session` for what a feed and its peer say to each other, and
+//! `ack_window` for the messages an app-acknowledged feed has in flight).
 //!
 //! Every transport goes through here: REST, WebSocket, the Unix socket,
 //! MQTT and outbound connections. Nothing in this module knows
 //! HTTP: errors are `RecordError`s, which each transport maps to its own
 //! answers in one place.
 
+pub mod ack_window;
 pub mod budget;
 pub mod encode;
 mod error;

@@ -12,6 +12,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use tsstore::aggregate::AggSpec;
 use tsstore::{DataType, Filter};
 
+use super::ack_window::{self, AckWindow};
 use super::error::{RecordError, RecordResult};
 
 /// A query string as ordered pairs (a name may repeat: the first wins).
@@ -66,6 +67,54 @@ fn parse_timestamp(name: &str, text: Option<&str>) -> RecordResult<Option<i64>> 
                 "{name}: '{v}' is not a timestamp (non-negative nanoseconds since the Unix epoch)"
             ))),
         },
+    }
+}
+
+/// A durable live read (`ws/read?consumer=NAME`): its name, whether it
+/// starts over (`reset`), and what it may have in flight (`window`,
+/// `window_bytes`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerOptions {
+    pub name: String,
+    pub reset: bool,
+    pub window: AckWindow,
+}
+
+impl ConsumerOptions {
+    /// From a live read's query; `None` without `consumer` (whose other
+    /// options are then refused: they would be ignored).
+    pub fn from_query(params: &QueryParams) -> RecordResult<Option<ConsumerOptions>> {
+        let count = |name: &str, max: usize, default: usize| -> RecordResult<usize> {
+            let Some(text) = params.get(name) else {
+                return Ok(default);
+            };
+            match text.parse::<usize>() {
+                Ok(n) if (1..=max).contains(&n) => Ok(n),
+                _ => Err(RecordError::InvalidParameter(format!(
+                    "{name}: '{text}' is not a whole number from 1 to {max}"
+                ))),
+            }
+        };
+        let Some(name) = params.get("consumer") else {
+            if let Some(name) = ["reset", "window", "window_bytes"]
+                .into_iter()
+                .find(|n| params.get(n).is_some())
+            {
+                return Err(RecordError::InvalidParameter(format!(
+                    "{name} applies to a durable reader: add consumer=NAME"
+                )));
+            }
+            return Ok(None);
+        };
+        let default = AckWindow::default();
+        Ok(Some(ConsumerOptions {
+            name: name.to_string(),
+            reset: parse_bool("reset", params.get("reset"), false)?,
+            window: AckWindow {
+                records: count("window", ack_window::MAX_RECORDS, default.records)?,
+                bytes: count("window_bytes", ack_window::MAX_BYTES, default.bytes)?,
+            },
+        }))
     }
 }
 

@@ -25,14 +25,52 @@ pub enum Outgoing {
 }
 
 /// What the peer did, as far as the feed cares.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Incoming {
     /// Anything but a close: the peer is alive.
     Alive,
     /// The pong of a `Mark`: the peer has read up to this cursor.
     Confirmed(i64),
+    /// `{"type":"ack","timestamp":T}`: the peer has handled every message
+    /// up to and including the one with timestamp `T`.
+    Acked(i64),
+    /// A message that claims to be an ack and is not a valid one (why).
+    BadAck(String),
     /// A close frame, an error, or the end of the stream.
     Gone,
+}
+
+impl Incoming {
+    /// A text message from the peer of a feed: an ack, or just a sign of
+    /// life (anything else a peer sends is not the feed's business).
+    pub fn from_text(text: &str) -> Incoming {
+        // Most peers send nothing else; only what may be an ack is parsed.
+        if !text.contains("\"ack\"") {
+            return Incoming::Alive;
+        }
+        #[derive(serde::Deserialize)]
+        struct Ack {
+            #[serde(rename = "type")]
+            kind: String,
+            #[serde(default, deserialize_with = "crate::json_int::optional_timestamp")]
+            timestamp: Option<i64>,
+        }
+        match serde_json::from_str::<Ack>(text) {
+            Ok(Ack { kind, .. }) if kind != "ack" => Incoming::Alive,
+            Ok(Ack {
+                timestamp: Some(t), ..
+            }) => Incoming::Acked(t),
+            Ok(_) => Incoming::BadAck("an ack needs the timestamp it acknowledges".into()),
+            Err(e) => Incoming::BadAck(format!(
+                "an ack is {{\"type\":\"ack\",\"timestamp\":T}}: {e}"
+            )),
+        }
+    }
+}
+
+/// `{"type":"error","message","code"}`, what a feed answers a bad ack.
+pub fn error_message(message: &str, code: &str) -> String {
+    serde_json::json!({"type": "error", "message": message, "code": code}).to_string()
 }
 
 /// WebSocket close codes (RFC 6455 §7.4.1) the server sends.
@@ -66,6 +104,8 @@ pub enum Ending {
     Protocol(String),
     /// The peer closed, or a send failed.
     PeerGone,
+    /// A newer connection of the same durable reader took over.
+    Replaced,
     ReadFailed(String),
 }
 
@@ -97,6 +137,10 @@ impl Ending {
             ),
             Ending::Protocol(why) => (PROTOCOL, format!("WebSocket protocol error: {why}")),
             Ending::ReadFailed(why) => (INTERNAL, format!("reading the store failed: {why}")),
+            Ending::Replaced => (
+                POLICY,
+                "a newer connection of this consumer took over".to_string(),
+            ),
             Ending::PeerGone => return None,
         };
         // A close reason may hold 123 bytes (a control frame's 125, less
@@ -130,6 +174,7 @@ mod tests {
             Ending::InvalidUtf8,
             Ending::Protocol("x".repeat(300)),
             Ending::ReadFailed("x".into()),
+            Ending::Replaced,
         ] {
             let Some(Outgoing::Close { reason, .. }) = e.close_frame() else {
                 panic!("{e:?} has a close frame");
@@ -145,5 +190,32 @@ mod tests {
         assert_eq!(code(Ending::NoRecords(Duration::ZERO)), 1008);
         assert_eq!(code(Ending::ServerStopping), 1001);
         assert_eq!(Ending::PeerGone.close_frame(), None);
+    }
+
+    #[test]
+    fn acks_from_the_peer() {
+        assert_eq!(
+            Incoming::from_text(r#"{"type":"ack","timestamp":5}"#),
+            Incoming::Acked(5)
+        );
+        assert_eq!(
+            Incoming::from_text(r#"{"timestamp":"1733472000123456789","type":"ack"}"#),
+            Incoming::Acked(1733472000123456789)
+        );
+        assert_eq!(Incoming::from_text(r#"{"hello":1}"#), Incoming::Alive);
+        assert_eq!(
+            Incoming::from_text(r#"{"type":"note","text":"ack"}"#),
+            Incoming::Alive
+        );
+        for bad in [
+            r#"{"type":"ack"}"#,
+            r#"{"type":"ack","timestamp":"x"}"#,
+            r#"{"type":"ack""#,
+        ] {
+            assert!(
+                matches!(Incoming::from_text(bad), Incoming::BadAck(_)),
+                "{bad}"
+            );
+        }
     }
 }

@@ -3,6 +3,7 @@
 //! odd headers) over plain TCP or TLS.
 #![allow(dead_code)]
 
+pub mod collector;
 pub mod mosquitto;
 pub mod peer;
 
@@ -98,6 +99,8 @@ pub struct Options<'a> {
     pub socket: Option<PathBuf>,
     /// Write the server's log (stderr) to this file instead of the test's.
     pub log: Option<PathBuf>,
+    /// Listen on this port (default: any free one).
+    pub port: Option<u16>,
 }
 
 impl Default for Options<'_> {
@@ -109,6 +112,7 @@ impl Default for Options<'_> {
             tls: None,
             socket: None,
             log: None,
+            port: None,
         }
     }
 }
@@ -146,7 +150,8 @@ impl Server {
     pub fn start_with(dir: &Path, opts: Options) -> Server {
         let data = dir.join("data");
         let mut cmd = tsstore_cmd();
-        cmd.args(["serve", "--host", "127.0.0.1", "--port", "0"]);
+        let port = opts.port.unwrap_or(0).to_string();
+        cmd.args(["serve", "--host", "127.0.0.1", "--port", &port]);
         match &opts.socket {
             Some(path) => cmd.arg("--socket").arg(path),
             None => cmd.arg("--no-socket"),
@@ -207,12 +212,19 @@ impl Server {
         }
     }
 
-    /// Sends SIGTERM and waits for a clean exit.
     /// The server's process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
 
+    /// SIGKILLs the server (a crash: nothing of it runs after) and waits
+    /// for it to be gone.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
     pub fn stop(mut self) {
         let status = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])

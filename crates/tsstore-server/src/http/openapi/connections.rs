@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use super::constraints::{or_null, parameter_schema};
 use crate::limits::Limits;
 use crate::net::MAX_HEADERS;
+use crate::records::ack_window;
 
 /// A URL of `scheme` to a plain host name and port, with a short path if
 /// `path`: what every URL these bodies take looks like to a generator.
@@ -61,6 +62,14 @@ fn needs(name: &str, needed: &str) -> Value {
     })
 }
 
+/// `name` given (not null) needs `"ack": "app"`.
+fn app_acks(name: &str) -> Value {
+    json!({
+        "if": {"required": [name], "properties": {name: {"not": {"type": "null"}}}},
+        "then": {"required": ["ack"], "properties": {"ack": {"const": "app"}}},
+    })
+}
+
 /// `POST /api/stores/{store}/ws/connections`.
 pub(super) fn ws_connection(limits: &Limits) -> Value {
     let mut properties = serde_json::Map::new();
@@ -76,7 +85,29 @@ pub(super) fn ws_connection(limits: &Limits) -> Value {
         }),
     );
     properties.insert("headers".into(), headers());
-    properties.insert("from".into(), json!({"type": "integer", "minimum": 0}));
+    properties.insert(
+        "from".into(),
+        json!({"oneOf": [
+            {"type": "integer", "minimum": -1},
+            {"type": "string", "enum": ["now", "oldest"]},
+        ]}),
+    );
+    properties.insert(
+        "ack".into(),
+        json!({"type": "string", "enum": ["transport", "app"]}),
+    );
+    properties.insert(
+        "window".into(),
+        json!({"type": "integer", "minimum": 1, "maximum": ack_window::MAX_RECORDS}),
+    );
+    properties.insert(
+        "window_bytes".into(),
+        json!({"type": "integer", "minimum": 1, "maximum": ack_window::MAX_BYTES}),
+    );
+    properties.insert(
+        "keepalive".into(),
+        json!({"type": "string", "pattern": "^([1-9]|[1-5][0-9])[sm]$"}),
+    );
     properties.insert(
         "format".into(),
         parameter_schema("format", limits).unwrap_or(json!({})),
@@ -120,7 +151,8 @@ pub(super) fn ws_connection(limits: &Limits) -> Value {
     nullable(&mut properties, &["url", "mode", "headers", "rules"]);
     let push_only = [
         "from",
-        "format",
+        "window",
+        "window_bytes",
         "rules",
         "filter",
         "filter_ignore_case",
@@ -136,6 +168,8 @@ pub(super) fn ws_connection(limits: &Limits) -> Value {
         "allOf": [
             needs("agg_fields", "agg_window"),
             needs("agg_default", "agg_window"),
+            app_acks("window"),
+            app_acks("window_bytes"),
             {
                 "if": {"required": ["mode"], "properties": {"mode": {"const": "pull"}}},
                 "then": {"properties": forbidden(&push_only)},

@@ -6,6 +6,7 @@
 use serde_json::{Value, json};
 
 use crate::limits::Limits;
+use crate::records::ack_window;
 
 /// A regex for the integers 1..=`max` in decimal, leading zeros allowed.
 fn up_to(max: u64) -> String {
@@ -58,7 +59,15 @@ pub(super) fn parameter_schema(name: &str, limits: &Limits) -> Option<Value> {
         "encoding" => json!({"type": "string", "enum": ["raw", "compressed"]}),
         "every" => duration.clone(),
         "precision" => json!({"type": "string", "enum": ["ns", "us", "ms", "s"]}),
-        "include_data" | "filter_ignore_case" => json!({"type": "boolean"}),
+        "include_data" | "filter_ignore_case" | "reset" => json!({"type": "boolean"}),
+        // `consumers::check_name`.
+        "name" | "consumer" => {
+            json!({"type": "string", "pattern": "^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$"})
+        }
+        "window" => json!({"type": "integer", "minimum": 1, "maximum": ack_window::MAX_RECORDS}),
+        "window_bytes" => {
+            json!({"type": "integer", "minimum": 1, "maximum": ack_window::MAX_BYTES})
+        }
         "start_time" | "end_time" | "after" | "timestamp" => time,
         "since" | "agg_window" => duration,
         "agg_fields" => json!({

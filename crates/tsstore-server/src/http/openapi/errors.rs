@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use tsstore::{Error as StoreError, SchemaError};
 
 use crate::auth::AuthError;
+use crate::consumers::ConsumerError;
 use crate::http::error::ApiError;
 use crate::keys::KeyError;
 use crate::outbound::{OutboundError, SpecError};
@@ -49,6 +50,8 @@ pub(super) enum Meets {
     Connections,
     /// Rewinding a store's head (`after`, the engine's truncate).
     Truncate,
+    /// Durable live readers: their names, bound and cursor files.
+    Consumers,
 }
 
 /// Every engine error but `ReadOnly`: the server opens every store for
@@ -278,6 +281,13 @@ fn examples(meets: Meets) -> Vec<ApiError> {
             .into(),
             OutboundError::Poisoned.into(),
         ],
+        Meets::Consumers => vec![
+            ConsumerError::InvalidName("?".into()).into(),
+            ConsumerError::TooMany { max: 1 }.into(),
+            ConsumerError::NotFound("c".into()).into(),
+            ConsumerError::Io(std::io::Error::other("full")).into(),
+            RecordError::Task(TaskFailed::Panicked).into(),
+        ],
     }
 }
 
@@ -298,7 +308,10 @@ pub(super) fn operation_meets(operation_id: &str) -> Option<&'static [Meets]> {
         "get_by_time" | "delete_by_time" => &[Always, StoreKey, OpenStore, ByTime],
         "oldest" | "newest" | "range" => &[Always, StoreKey, OpenStore, Read],
         "ws_write" => &[Always, StoreKey, OpenStore, Upgrade],
-        "ws_read" => &[Always, StoreKey, OpenStore, Read, Upgrade],
+        "ws_read" => &[Always, StoreKey, OpenStore, Read, Upgrade, Consumers],
+        "list_consumers" | "get_consumer" | "delete_consumer" => {
+            &[Always, StoreKey, OpenStore, Consumers]
+        }
         "create_connection" | "create_mqtt_connection" => &[
             Always,
             StoreKey,

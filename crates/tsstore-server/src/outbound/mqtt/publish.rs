@@ -76,6 +76,7 @@ pub(super) async fn session(
         } else {
             Envelope::Bare
         },
+        replaced: None,
     };
     let every = spec.persist_every();
     let mut progress = CursorProgress {
