@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio_tungstenite::tungstenite::http::Uri;
-use tsstore::DataType;
 use tsstore::rules::{Rule, RuleDefError};
+use tsstore::{DataType, DurationError};
 
 use crate::net::{HeaderError, check_headers};
 use crate::records::options::scalar_text;
@@ -58,7 +58,7 @@ pub struct RuleSpec {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub webhook_headers: BTreeMap<String, String>,
     /// After a firing, matches within this long are suppressed (`30s`,
-    /// `5m`, ...). Absent: every match fires.
+    /// `5m`, ...). Absent or zero (`0s`): every match fires.
     #[serde(
         default,
         deserialize_with = "scalar_text",
@@ -75,14 +75,19 @@ impl RuleSpec {
     }
 
     fn cooldown(&self) -> Result<Option<Duration>, RuleSpecError> {
-        self.cooldown
-            .as_deref()
-            .map(tsstore::parse_duration)
-            .transpose()
-            .map_err(|e| RuleSpecError::Cooldown {
+        let Some(text) = self.cooldown.as_deref() else {
+            return Ok(None);
+        };
+        match tsstore::parse_duration(text) {
+            Ok(cooldown) => Ok(Some(cooldown)),
+            // Durations elsewhere (windows, `since`) must be positive; a
+            // cooldown of zero says "no suppression" in so many words.
+            Err(DurationError::Zero(_)) => Ok(None),
+            Err(e) => Err(RuleSpecError::Cooldown {
                 name: self.name.clone(),
                 reason: e.to_string(),
-            })
+            }),
+        }
     }
 
     fn check(&self) -> Result<(), RuleSpecError> {
@@ -201,6 +206,32 @@ mod tests {
             "http://127.0.0.1:9/"
         );
         assert_eq!(redacted_webhook("http://u:pw@h/x"), "http://h/[redacted]");
+    }
+
+    #[test]
+    fn a_zero_cooldown_suppresses_nothing() {
+        let r = rules(
+            r#"[{"name":"a","condition":"t > 1","cooldown":"0s"},
+                {"name":"b","condition":"t > 1","cooldown":"0ms"}]"#,
+        )
+        .unwrap();
+        let now = std::time::Instant::now();
+        for spec in &r {
+            let mut rule = spec.rule().unwrap();
+            assert_eq!(rule.cooldown, None, "{spec:?}");
+            // Every match fires, even at the same instant.
+            let hot = serde_json::json!({"t": 5});
+            assert!((0..3).all(|_| rule.fire(&hot, now)));
+            assert!(!rule.fire(&serde_json::json!({"t": 0}), now));
+        }
+        // The text is kept as given.
+        assert_eq!(r[0].redacted().cooldown.as_deref(), Some("0s"));
+        // Zero still needs its unit, and negatives stay refused.
+        for bad in ["0", "-1s"] {
+            let json = format!(r#"[{{"name":"a","condition":"t > 1","cooldown":"{bad}"}}]"#);
+            let err = rules(&json).unwrap_err().to_string();
+            assert!(err.contains("cooldown"), "{bad}: {err}");
+        }
     }
 
     #[test]
