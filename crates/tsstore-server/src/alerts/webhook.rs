@@ -1,12 +1,15 @@
 //! Webhook delivery: one task per rule with a webhook, fed through a
-//! queue of `WEBHOOK_QUEUE` alerts. Whoever offers an alert never waits:
-//! when the queue is full (the receiver is slow or down) the alert is
-//! dropped for the webhook and counted. Each POST has `WEBHOOK_TIMEOUT`;
-//! a connection failure, a timeout, a 408, 429 or 5xx answer is retried
-//! up to `ATTEMPTS` times with a doubling pause, then counted as a
-//! failure and logged (the URL without its path or query, which may hold
+//! queue of `WEBHOOK_QUEUE` alerts. When the queue is full (the receiver
+//! is slow or down), evaluation waits for room: the records wait in the
+//! ring meanwhile, and nothing is dropped. Each POST has
+//! `WEBHOOK_TIMEOUT`; a connection failure, a timeout, a 408, 429 or 5xx
+//! answer is retried up to `ATTEMPTS` times with a doubling pause, then
+//! counted as a failure, logged and shown as the connection's
+//! `alerts_last_error` (the URL without its path or query, which may hold
 //! a token). Other 4xx answers are not retried: sending the same POST
-//! again would get the same answer.
+//! again would get the same answer. A firing stays pending in the
+//! connection's `Ledger` until its POST is done, so a restart resumes
+//! before it.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -39,9 +42,15 @@ pub fn client(ca_file: Option<&std::path::Path>) -> Result<Arc<HttpClient>, TlsE
     Ok(Arc::new(HttpClient::new(tls, WEBHOOK_TIMEOUT)))
 }
 
+/// An alert waiting for its POST, with the record it is about.
+struct Queued {
+    timestamp: i64,
+    alert: Arc<str>,
+}
+
 /// Where alerts of one rule are POSTed.
 pub struct Webhook {
-    queue: mpsc::Sender<Arc<str>>,
+    queue: mpsc::Sender<Queued>,
     counters: Arc<AlertCounters>,
 }
 
@@ -51,6 +60,7 @@ impl Webhook {
     pub fn start(
         shutdown: &Shutdown,
         client: Arc<HttpClient>,
+        rule: &str,
         url: &str,
         headers: &std::collections::BTreeMap<String, String>,
         counters: &Arc<AlertCounters>,
@@ -62,6 +72,7 @@ impl Webhook {
         map.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         let target = Target {
             client,
+            rule: rule.to_string(),
             url: url.to_string(),
             shown: redacted_webhook(url),
             headers: map,
@@ -74,16 +85,30 @@ impl Webhook {
         }
     }
 
-    /// Queues an alert (the JSON alert object) without waiting.
-    pub fn offer(&self, alert: Arc<str>) {
-        if self.queue.try_send(alert).is_err() {
-            self.counters.webhook_drops.fetch_add(1, Relaxed);
+    /// Queues an alert (the JSON alert object) about the record at
+    /// `timestamp`, waiting for room: a receiver that is slow or down
+    /// pauses evaluation rather than lose alerts. `false`: the connection
+    /// stops (or its webhook task has ended), nothing was queued.
+    pub async fn send(&self, timestamp: i64, alert: Arc<str>, stop: &CancellationToken) -> bool {
+        // Pending before it is in the queue: the task may take it and
+        // finish it at once.
+        self.counters.ledger.queued(timestamp);
+        let queued = tokio::select! {
+            biased;
+            _ = stop.cancelled() => false,
+            sent = self.queue.send(Queued { timestamp, alert }) => sent.is_ok(),
+        };
+        if !queued {
+            self.counters.ledger.finished(timestamp);
         }
+        queued
     }
 }
 
 struct Target {
     client: Arc<HttpClient>,
+    /// The rule's name, for `alerts_last_error`.
+    rule: String,
     url: String,
     /// The URL as logs show it.
     shown: String,
@@ -91,19 +116,22 @@ struct Target {
     counters: Arc<AlertCounters>,
 }
 
-async fn deliver_all(target: Target, mut rx: mpsc::Receiver<Arc<str>>, stop: CancellationToken) {
+async fn deliver_all(target: Target, mut rx: mpsc::Receiver<Queued>, stop: CancellationToken) {
     loop {
-        let alert = tokio::select! {
+        let queued = tokio::select! {
             _ = stop.cancelled() => return,
-            alert = rx.recv() => match alert {
-                Some(alert) => alert,
+            queued = rx.recv() => match queued {
+                Some(queued) => queued,
                 None => return,
             },
         };
+        // At stop, a POST under way is left pending: the resume point
+        // stays before it, so a restart POSTs it again.
         tokio::select! {
             _ = stop.cancelled() => return,
-            () = deliver(&target, alert) => {}
+            () = deliver(&target, queued.alert) => {}
         }
+        target.counters.ledger.finished(queued.timestamp);
     }
 }
 
@@ -130,7 +158,11 @@ async fn deliver(target: &Target, alert: Arc<str>) {
         };
         if !retry || attempt == ATTEMPTS {
             target.counters.webhook_failures.fetch_add(1, Relaxed);
-            tracing::warn!(webhook = %target.shown, attempts = attempt, "webhook failed: {why}");
+            tracing::warn!(webhook = %target.shown, rule = %target.rule, attempts = attempt, "webhook failed: {why}");
+            target.counters.set_last_error(format!(
+                "rule '{}': webhook {} failed after {attempt} attempt(s): {why}",
+                target.rule, target.shown
+            ));
             return;
         }
         tracing::debug!(webhook = %target.shown, attempt, "webhook failed, retrying: {why}");

@@ -83,16 +83,19 @@ pub struct ConnectionOut {
     rules: Vec<RuleSpec>,
     rules_count: usize,
     alerts_fired: u64,
-    /// Alerts not sent on the socket: its queue (64) was full, the peer
-    /// being slow or away.
+    /// Alerts not sent on the socket: made while the peer was away, with
+    /// its queue (64) full. (While the peer is connected, a full queue
+    /// pauses the rules instead.)
     alerts_dropped: u64,
     /// Times the ring overwrote records before the rules saw them.
     evaluation_gaps: u64,
     webhook_sent: u64,
     /// Alerts whose webhook POST failed after its retries.
     webhook_failures: u64,
-    /// Alerts not POSTed: the webhook's queue was full.
-    webhook_dropped: u64,
+    /// The last alert lost and why: a webhook that failed after its
+    /// retries, records overwritten before the rules saw them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    alerts_last_error: Option<String>,
 }
 
 impl ConnectionOut {
@@ -133,7 +136,7 @@ impl ConnectionOut {
             evaluation_gaps: a.evaluation_gaps.load(Relaxed),
             webhook_sent: a.webhook_sent.load(Relaxed),
             webhook_failures: a.webhook_failures.load(Relaxed),
-            webhook_dropped: a.webhook_drops.load(Relaxed),
+            alerts_last_error: a.last_error(),
         }
     }
 }

@@ -10,11 +10,12 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::backoff::Backoff;
 use super::mqtt::MqttSpecError;
-use crate::alerts::AlertCounters;
+use crate::alerts::{AlertCounters, SaveNow};
 use crate::cursor_file::{CURSORS_DIR, CursorFile};
 use crate::limits::Limits;
 use crate::net::{HeaderError, TlsError};
@@ -61,10 +62,21 @@ pub trait Kind:
 
     /// What a connection keeps from one session to the next (a push's
     /// alert notices, which follow the store whether the peer is there or
-    /// not), made when its task starts.
+    /// not), made when its task starts. `save` writes the connection's
+    /// file (for the alerts' resume point).
     type Life: Send;
 
-    fn start_life(env: &Env, open: &Arc<OpenStore>, conn: &Arc<Connection<Self>>) -> Self::Life;
+    fn start_life(
+        env: &Env,
+        open: &Arc<OpenStore>,
+        conn: &Arc<Connection<Self>>,
+        save: SaveNow,
+    ) -> Self::Life;
+
+    /// Whether it has alert rules (whose resume point its file keeps).
+    fn has_alerts(&self) -> bool {
+        false
+    }
 
     /// One session: connect, then work until the connection drops or must
     /// end (`Err`: it could not connect, why). A session ends by itself
@@ -164,7 +176,16 @@ pub(crate) async fn run<S: Kind>(
     let seed = u64::from_str_radix(&conn.id, 16).unwrap_or(1);
     let mut backoff = Backoff::new(seed);
     let mut stopping = open.stopping.subscribe();
-    let mut life = S::start_life(&env, &open, &conn);
+    let save: SaveNow = {
+        let (keeper, name, open, conn) = (
+            Arc::clone(&keeper),
+            name.clone(),
+            Arc::clone(&open),
+            Arc::clone(&conn),
+        );
+        Arc::new(move || keeper.save_cursor(&open, &name, &conn))
+    };
+    let mut life = S::start_life(&env, &open, &conn, save);
     let at = Run {
         env: &env,
         keeper: &*keeper,
@@ -202,8 +223,9 @@ pub(crate) async fn run<S: Kind>(
             _ = store_stopping(&mut stopping) => break,
         }
     }
-    // The final cursor, unless the connection was deleted meanwhile.
-    if conn.spec.saves_cursor() {
+    // The final cursor (and the alerts' resume point), unless the
+    // connection was deleted meanwhile.
+    if conn.spec.saves_cursor() || conn.spec.has_alerts() {
         keeper.save_cursor(&open, &name, &conn);
     }
     conn.set_state(State::Disconnected);
@@ -260,22 +282,28 @@ pub struct Connection<S> {
     /// opened (then the connection file's copy, saved every second, is
     /// the resume point).
     cursor_file: Mutex<Option<CursorFile>>,
-    /// What its alert rules have done (zeros without rules).
+    /// What its alert rules have done (zeros without rules), and their
+    /// resume point.
     pub alerts: Arc<AlertCounters>,
-    /// Alert rules see the records after this one (the newest when the
-    /// connection was created or restored).
+    /// Alert rules see the records after this one: the newest when the
+    /// connection was created; when restored, the saved resume point (or
+    /// the newest, for a file written before there was one).
     pub alerts_from: i64,
     state: Mutex<(State, Option<String>)>,
+    /// Whether the state is `Connected`, for the alert rules (a full
+    /// socket queue pauses them only then).
+    connected: watch::Sender<bool>,
     pub(crate) stop: CancellationToken,
 }
 
 impl<S: Kind> Connection<S> {
-    /// A connection on `open` resuming after `cursor`, stopped with the
-    /// server.
+    /// A connection on `open` resuming after `cursor` (its alert rules
+    /// after `alerts_from`, if saved), stopped with the server.
     pub(crate) fn new(
         id: String,
         created_at: String,
         cursor: i64,
+        alerts_from: Option<i64>,
         spec: S,
         env: &Env,
         open: &OpenStore,
@@ -302,6 +330,8 @@ impl<S: Kind> Connection<S> {
         } else {
             None
         };
+        let alerts_from =
+            alerts_from.unwrap_or_else(|| open.store.stats().newest_timestamp.unwrap_or(0));
         Arc::new(Connection {
             id,
             created_at,
@@ -315,9 +345,10 @@ impl<S: Kind> Connection<S> {
             refused_acks: AtomicU64::new(0),
             skipped: AtomicU64::new(0),
             cursor_file: Mutex::new(cursor_file),
-            alerts: Arc::default(),
-            alerts_from: open.store.stats().newest_timestamp.unwrap_or(0),
+            alerts: Arc::new(AlertCounters::starting_after(alerts_from)),
+            alerts_from,
             state: Mutex::new((State::Connecting, None)),
+            connected: watch::Sender::new(false),
             stop: env.shutdown.token().child_token(),
         })
     }
@@ -366,6 +397,18 @@ impl<S: Kind> Connection<S> {
         if let Ok(mut s) = self.state.lock() {
             s.0 = state;
         }
+        self.tell_connected(state);
+    }
+
+    /// Follows the state: connected or not (woken on a change only).
+    pub(crate) fn connected(&self) -> watch::Receiver<bool> {
+        self.connected.subscribe()
+    }
+
+    fn tell_connected(&self, state: State) {
+        let up = state == State::Connected;
+        self.connected
+            .send_if_modified(|was| std::mem::replace(was, up) != up);
     }
 
     /// Ends the connection for good (not a failure): disconnected, why.
@@ -373,6 +416,7 @@ impl<S: Kind> Connection<S> {
         if let Ok(mut s) = self.state.lock() {
             *s = (State::Disconnected, Some(why));
         }
+        self.tell_connected(State::Disconnected);
     }
 
     /// Records a failure: the state, why (logged), one more error.
@@ -381,6 +425,7 @@ impl<S: Kind> Connection<S> {
         if let Ok(mut s) = self.state.lock() {
             *s = (state, Some(why));
         }
+        self.tell_connected(state);
         // Counted after the message is in place: whoever sees the count
         // (reading it first) also sees why.
         self.errors

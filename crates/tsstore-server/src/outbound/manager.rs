@@ -52,6 +52,11 @@ struct Saved<S> {
     created_at: String,
     #[serde(default)]
     cursor: i64,
+    /// Connections with alert rules: the records up to here have had
+    /// their alerts delivered (`alerts::Ledger`). Absent in files written
+    /// before it was kept: the rules then start at the newest record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    alerts_cursor: Option<i64>,
     spec: S,
 }
 
@@ -157,7 +162,7 @@ impl Outbound {
 }
 
 /// The `/metrics` series of a connection, in `Row::values` order.
-const SERIES: [(&str, &str, &str); 13] = [
+const SERIES: [(&str, &str, &str); 12] = [
     (
         "tsstore_connection_connected",
         "gauge",
@@ -211,17 +216,12 @@ const SERIES: [(&str, &str, &str); 13] = [
     (
         "tsstore_connection_alert_socket_drops_total",
         "counter",
-        "Alerts not sent on the connection: its alert queue was full.",
+        "Alerts not sent on the connection: made while its peer was away, with its alert queue full.",
     ),
     (
         "tsstore_connection_webhook_failures_total",
         "counter",
         "Alerts whose webhook POST failed after its retries.",
-    ),
-    (
-        "tsstore_connection_webhook_drops_total",
-        "counter",
-        "Alerts not POSTed: the webhook's queue was full.",
     ),
 ];
 
@@ -259,6 +259,7 @@ impl<S: Registered> Connections<S> {
                 uuid[..8].to_string(),
                 created_at,
                 cursor,
+                None,
                 spec,
                 &out.env,
                 open,
@@ -303,7 +304,6 @@ impl<S: Registered> Connections<S> {
                             a.evaluation_gaps.load(Relaxed),
                             a.socket_drops.load(Relaxed),
                             a.webhook_failures.load(Relaxed),
-                            a.webhook_drops.load(Relaxed),
                         ],
                     }
                 })
@@ -364,6 +364,7 @@ impl<S: Registered> Connections<S> {
                     id: c.id.clone(),
                     created_at: c.created_at.clone(),
                     cursor: c.cursor(),
+                    alerts_cursor: c.spec.has_alerts().then(|| c.alerts.ledger.resume()),
                     spec: c.spec.clone(),
                 })
                 .collect(),
@@ -428,6 +429,7 @@ impl<S: Registered> Connections<S> {
                     saved.id,
                     saved.created_at,
                     cursor,
+                    saved.alerts_cursor,
                     saved.spec,
                     &out.env,
                     &open,

@@ -9,9 +9,11 @@
 //! restart resumes after it: records sent after the last confirmation
 //! may be sent twice, none is skipped. A push with alert rules starts
 //! their evaluation (`alerts::start`) once, for the life of the
-//! connection, and sends the alerts it makes. With `ack: app` the peer
-//! confirms instead, `{"type":"ack","timestamp":T}` once it has handled
-//! `T`, and at most the connection's window is in flight
+//! connection, and sends the alerts it makes; the connection's state
+//! tells evaluation whether the peer is there to wait for, and its file
+//! keeps the alerts' resume point beside the cursor. With `ack: app` the
+//! peer confirms instead, `{"type":"ack","timestamp":T}` once it has
+//! handled `T`, and at most the connection's window is in flight
 //! (`records::ack_window`); the cursor file (`cursor_file`) is written on
 //! every ack, so a crash of either side re-sends at most one window. A
 //! pull is `pull`.
@@ -62,7 +64,12 @@ impl Kind for ConnectionSpec {
     /// Alerts for the socket (when it has rules), waiting for it (bounded).
     type Life = Option<mpsc::Receiver<String>>;
 
-    fn start_life(env: &Env, open: &Arc<OpenStore>, conn: &Arc<WsConnection>) -> Self::Life {
+    fn start_life(
+        env: &Env,
+        open: &Arc<OpenStore>,
+        conn: &Arc<WsConnection>,
+        save: alerts::SaveNow,
+    ) -> Self::Life {
         // Alert rules follow the store whether the peer is there or not
         // (a webhook still fires).
         if conn.spec.rules.is_empty() {
@@ -80,6 +87,8 @@ impl Kind for ConnectionSpec {
             filter,
             counters: Arc::clone(&conn.alerts),
             from: conn.alerts_from,
+            connected: conn.connected(),
+            save,
             stop: conn.stop.clone(),
         };
         Some(alerts::start(&env.shutdown, open, alerting))
@@ -116,6 +125,10 @@ impl Kind for ConnectionSpec {
     fn saves_cursor(&self) -> bool {
         // A push's resume point; a pull's last record stored.
         true
+    }
+
+    fn has_alerts(&self) -> bool {
+        self.mode == Mode::Push && !self.rules.is_empty()
     }
 }
 

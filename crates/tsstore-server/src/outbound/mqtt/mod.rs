@@ -22,6 +22,7 @@ use tokio_util::task::AbortOnDropHandle;
 use super::backoff::Backoff;
 use super::connection::{Connection, Env, Kind, Run, SessionError};
 
+use crate::alerts::SaveNow;
 use crate::records::session::Ending;
 use crate::registry::OpenStore;
 pub use spec::{MqttMode, MqttSpec, MqttSpecError};
@@ -79,7 +80,7 @@ impl Kind for MqttSpec {
 
     type Life = ();
 
-    fn start_life(_: &Env, _: &Arc<OpenStore>, _: &Arc<MqttConnection>) {}
+    fn start_life(_: &Env, _: &Arc<OpenStore>, _: &Arc<MqttConnection>, _: SaveNow) {}
 
     async fn session(
         run: Run<'_, Self>,
