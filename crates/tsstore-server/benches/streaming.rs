@@ -221,7 +221,8 @@ async fn live_latency(s: &Server, key: &str, per_sec: u64, seconds: u64) -> (f64
 }
 
 /// A loopback WebSocket peer: counts the data messages it receives (and
-/// reports each one's `data.sent` latency), or sends `send` messages.
+/// reports each one's `data.sent` latency; alerts are not counted), or
+/// sends `send` messages.
 async fn bench_peer(
     send: Option<(usize, String)>,
 ) -> (u16, tokio::sync::mpsc::UnboundedReceiver<Option<f64>>) {
@@ -251,9 +252,15 @@ async fn bench_peer(
         }
         while let Some(Ok(m)) = inc.next().await {
             if let Message::Text(t) = m {
-                let sent = serde_json::from_str::<serde_json::Value>(&t)
-                    .ok()
-                    .and_then(|v| v["data"]["sent"].as_i64());
+                let Ok(v) = serde_json::from_str::<serde_json::Value>(&t) else {
+                    continue;
+                };
+                // Alerts reach the peer too (none is dropped while it is
+                // connected); only records are counted.
+                if v["type"] != "data" {
+                    continue;
+                }
+                let sent = v["data"]["sent"].as_i64();
                 let _ = tx.send(sent.map(|s| (now_ns() - s) as f64 / 1e6));
             }
         }
