@@ -175,6 +175,7 @@ impl Target for Remote {
         let enc = DataEncoding {
             data_type: self.data_type,
             trusted: true,
+            stamps: crate::records::encode::Stamps::Numbers,
         };
         let mut body = Vec::with_capacity(batch.iter().map(|(_, p)| p.len() + 40).sum());
         for (ts, payload) in batch {

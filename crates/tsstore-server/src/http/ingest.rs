@@ -16,8 +16,10 @@ use utoipa_axum::routes;
 use super::ErrorBody;
 use super::error::ApiError;
 use super::extract::{Body, StoreAccess};
+use super::read::StampOut;
 #[cfg(test)]
 use crate::app::App;
+use crate::records::encode::Stamps;
 use crate::records::intake::{self, Media};
 
 #[cfg(test)]
@@ -32,9 +34,10 @@ pub fn routes() -> OpenApiRouter<App> {
 #[cfg_attr(test, derive(ToSchema))]
 #[allow(dead_code)]
 pub struct RecordIn {
-    /// Since the Unix epoch, in nanoseconds (or the `precision` asked);
-    /// absent or 0: now. More than the server's `max_future_skew` (24h)
-    /// ahead of its clock is refused (`timestamp_in_future`).
+    /// Since the Unix epoch, in nanoseconds (or the `precision` asked),
+    /// as a whole number or a decimal string; absent or 0: now. More than
+    /// the server's `max_future_skew` (24h) ahead of its clock is refused
+    /// (`timestamp_in_future`).
     timestamp: Option<i64>,
     /// json stores: any JSON value; text: a string; binary: base64.
     #[cfg_attr(test, schema(value_type = Object))]
@@ -44,7 +47,7 @@ pub struct RecordIn {
 #[derive(Debug, Serialize)]
 #[cfg_attr(test, derive(ToSchema))]
 pub struct Inserted {
-    timestamp: i64,
+    timestamp: StampOut,
     block_num: u32,
     /// Stored payload bytes.
     size: u32,
@@ -54,32 +57,41 @@ pub struct Inserted {
 #[cfg_attr(test, derive(ToSchema))]
 pub struct BatchInserted {
     count: usize,
-    first_timestamp: i64,
-    last_timestamp: i64,
+    first_timestamp: StampOut,
+    last_timestamp: StampOut,
 }
 
 /// Insert one record. By Content-Type: `application/json` takes
-/// `{"timestamp"?, "data"}`; `text/plain` (text, binary stores) and
-/// `application/octet-stream` (binary) take the raw payload, with
-/// `?timestamp=`.
+/// `{"timestamp"?, "data"}`, or with `envelope=none` the data itself;
+/// `text/plain` (text, binary stores) and `application/octet-stream`
+/// (binary) take the raw payload, with `?timestamp=`.
 #[cfg_attr(test, utoipa::path(post, path = "/api/stores/{store}/data", tag = "data",
-    params(("store" = String, Path), ("timestamp" = Option<i64>, Query, description = "for raw bodies"),
-        ("precision" = Option<String>, Query, description = "unit of the timestamps sent: ns (default), us, ms or s")),
+    params(("store" = String, Path), ("timestamp" = Option<i64>, Query, description = "for raw and bare bodies"),
+        ("precision" = Option<String>, Query, description = "unit of the timestamps sent: ns (default), us, ms or s"),
+        ("envelope" = Option<String>, Query, description = "data (default): the body is {\"timestamp\"?, \"data\"}; none: the body is the record's data"),
+        ("timestamp_field" = Option<String>, Query, description = "with envelope=none: the top-level field that holds the timestamp (a whole number or a decimal string); else the arrival time"),
+        ("timestamps" = Option<String>, Query, description = "number (default) or string: timestamps in the answer as decimal strings")),
     request_body(content((RecordIn = "application/json"), (String = "text/plain"),
         (Vec<u8> = "application/octet-stream"))),
     responses((status = 201, body = Inserted), (status = 400, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody))))]
 pub(super) async fn insert(access: StoreAccess, Body(body): Body) -> Response {
     let open = &access.open;
-    let item = access.params.timestamp("timestamp").and_then(|raw_ts| {
+    // A bad option is a refused record too (counted as one).
+    let read = || {
+        let raw_ts = access.params.timestamp("timestamp")?;
         let media = Media::of(access.content_type.as_deref());
-        let precision = access.params.precision()?;
-        intake::one(open.store.data_type(), media, &body, raw_ts, precision)
-    });
+        let framing = access.params.framing()?;
+        intake::one(open.store.data_type(), media, &body, raw_ts, &framing)
+    };
+    let (stamps, item) = match access.params.stamps() {
+        Ok(stamps) => (stamps, read()),
+        Err(e) => (Stamps::Numbers, Err(e)),
+    };
     match intake::store_one(open, item) {
         Ok(h) => {
             let body = Inserted {
-                timestamp: h.timestamp,
+                timestamp: StampOut::new(h.timestamp, stamps),
                 block_num: h.block_num,
                 size: h.size,
             };
@@ -90,27 +102,35 @@ pub(super) async fn insert(access: StoreAccess, Body(body): Body) -> Response {
 }
 
 /// Insert many records at once: a JSON array of `{"timestamp"?, "data"}`,
-/// or NDJSON (`application/x-ndjson`, one per line). Every record is
-/// checked before any is written; one failure stores nothing.
+/// or NDJSON (`application/x-ndjson`, one per line); with `envelope=none`
+/// each element or line is a record's data. Every record is checked
+/// before any is written; one failure stores nothing.
 #[cfg_attr(test, utoipa::path(post, path = "/api/stores/{store}/data/batch", tag = "data",
     params(("store" = String, Path),
-        ("precision" = Option<String>, Query, description = "unit of the timestamps sent: ns (default), us, ms or s")),
+        ("precision" = Option<String>, Query, description = "unit of the timestamps sent: ns (default), us, ms or s"),
+        ("envelope" = Option<String>, Query, description = "data (default): each record is {\"timestamp\"?, \"data\"}; none: each is the record's data"),
+        ("timestamp_field" = Option<String>, Query, description = "with envelope=none: the top-level field that holds the timestamp (a whole number or a decimal string); else the arrival time"),
+        ("timestamps" = Option<String>, Query, description = "number (default) or string: timestamps in the answer as decimal strings")),
     request_body(content((Vec<RecordIn> = "application/json"), (RecordIn = "application/x-ndjson"))),
     responses((status = 201, body = BatchInserted), (status = 400, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody))))]
 pub(super) async fn insert_batch(access: StoreAccess, Body(body): Body) -> Response {
     let open = &access.open;
     let media = Media::of(access.content_type.as_deref());
-    let items = access
-        .params
-        .precision()
-        .and_then(|p| intake::batch(open.store.data_type(), media, &body, p));
+    let read = || {
+        let framing = access.params.framing()?;
+        intake::batch(open.store.data_type(), media, &body, &framing)
+    };
+    let (stamps, items) = match access.params.stamps() {
+        Ok(stamps) => (stamps, read()),
+        Err(e) => (Stamps::Numbers, Err(e)),
+    };
     match intake::store_batch(open, items) {
         Ok(b) => {
             let body = BatchInserted {
                 count: b.count,
-                first_timestamp: b.first_timestamp,
-                last_timestamp: b.last_timestamp,
+                first_timestamp: StampOut::new(b.first_timestamp, stamps),
+                last_timestamp: StampOut::new(b.last_timestamp, stamps),
             };
             (StatusCode::CREATED, axum::Json(body)).into_response()
         }

@@ -26,6 +26,7 @@ mod openapi;
 mod read;
 mod stores;
 mod ws;
+mod ws_write;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
@@ -97,7 +98,7 @@ api_routes! {
     "/api/stores/{store}/data/oldest" => { get: read::oldest },
     "/api/stores/{store}/data/newest" => { get: read::newest },
     "/api/stores/{store}/data/range" => { get: read::range },
-    "/api/stores/{store}/ws/write" => { get: ws::ws_write },
+    "/api/stores/{store}/ws/write" => { get: ws_write::ws_write },
     "/api/stores/{store}/ws/read" => { get: ws::ws_read },
     "/api/stores/{store}/consumers" => { get: consumers::list_consumers },
     "/api/stores/{store}/consumers/{name}" => {
@@ -152,6 +153,7 @@ fn generated_document() -> utoipa::openapi::OpenApi {
         .merge(ingest::routes())
         .merge(read::routes())
         .merge(ws::routes())
+        .merge(ws_write::routes())
         .merge(connections::routes())
         .merge(consumers::routes())
         .merge(mqtt::routes())

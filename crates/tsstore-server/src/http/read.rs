@@ -23,7 +23,7 @@ use super::error::{ApiError, ApiResult};
 use super::extract::StoreAccess;
 use crate::app::App;
 use crate::records::budget::{self, Budget};
-use crate::records::encode::{DataEncoding, push_object};
+use crate::records::encode::{DataEncoding, Stamps, push_object};
 use crate::records::options::compact_format;
 use crate::records::{ListDefaults, ReadOptions, ReadSpec, RecordError, pipeline};
 
@@ -36,12 +36,32 @@ pub fn routes() -> OpenApiRouter<App> {
         .routes(routes!(range))
 }
 
+/// A timestamp in an answer: nanoseconds as a JSON number, or with
+/// `timestamps=string` as a decimal string (for clients whose numbers are
+/// doubles: nanoseconds exceed 2^53).
+#[derive(Debug, Serialize)]
+#[cfg_attr(test, derive(ToSchema))]
+#[serde(untagged)]
+pub enum StampOut {
+    Number(i64),
+    Text(String),
+}
+
+impl StampOut {
+    pub fn new(ts: i64, stamps: Stamps) -> StampOut {
+        match stamps {
+            Stamps::Numbers => StampOut::Number(ts),
+            Stamps::Strings => StampOut::Text(ts.to_string()),
+        }
+    }
+}
+
 /// One stored record as returned by the API.
 #[derive(Debug, Serialize)]
 #[cfg_attr(test, derive(ToSchema))]
 #[allow(dead_code)]
 pub struct ObjectOut {
-    timestamp: i64,
+    timestamp: StampOut,
     block_num: u32,
     size: u32,
     /// json stores: the JSON value; text: a string; binary: base64.
@@ -94,11 +114,13 @@ fn ts_param(access: &StoreAccess) -> ApiResult<i64> {
 /// One record by its exact timestamp.
 #[cfg_attr(test, utoipa::path(get, path = "/api/stores/{store}/data/time/{ts}", tag = "data",
     params(("store" = String, Path), ("ts" = i64, Path),
-        ("format" = Option<String>, Query, description = "full (default) or compact")),
+        ("format" = Option<String>, Query, description = "full (default) or compact"),
+        ("timestamps" = Option<String>, Query, description = "number (default) or string: timestamps as decimal strings")),
     responses((status = 200, body = ObjectOut), (status = 404, body = ErrorBody))))]
 pub(super) async fn get_by_time(access: StoreAccess) -> ApiResult<Response> {
     let ts = ts_param(&access)?;
     let compact = compact_format(access.params.get("format"))?;
+    let stamps = access.params.stamps()?;
     let store = &access.open.store;
     let rec = store.get_by_time(ts)?;
     let mut out = Vec::with_capacity(64 + rec.data.len());
@@ -111,6 +133,7 @@ pub(super) async fn get_by_time(access: StoreAccess) -> ApiResult<Response> {
         &mut out,
         &rec.handle,
         Some((&data, DataEncoding::of(store))),
+        stamps,
     );
     Ok(json_response(out))
 }
@@ -141,7 +164,8 @@ pub(super) async fn delete_by_time(access: StoreAccess) -> ApiResult<Json<Delete
         ("limit" = Option<u64>, Query, description = "default 10"),
         ("include_data" = Option<bool>, Query, description = "default true"),
         ("filter" = Option<String>, Query), ("filter_ignore_case" = Option<bool>, Query),
-        ("format" = Option<String>, Query, description = "full or compact")),
+        ("format" = Option<String>, Query, description = "full or compact"),
+        ("timestamps" = Option<String>, Query, description = "number (default) or string: timestamps as decimal strings")),
     responses((status = 200, body = ObjectList), (status = 400, body = ErrorBody))))]
 pub(super) async fn oldest(State(app): State<App>, access: StoreAccess) -> ApiResult<Response> {
     let defaults = ListDefaults {
@@ -178,7 +202,8 @@ pub(super) async fn oldest(State(app): State<App>, access: StoreAccess) -> ApiRe
         ("filter" = Option<String>, Query), ("filter_ignore_case" = Option<bool>, Query),
         ("format" = Option<String>, Query, description = "full or compact"),
         ("agg_window" = Option<String>, Query), ("agg_fields" = Option<String>, Query),
-        ("agg_default" = Option<String>, Query)),
+        ("agg_default" = Option<String>, Query),
+        ("timestamps" = Option<String>, Query, description = "number (default) or string: timestamps as decimal strings")),
     responses((status = 200, body = ObjectList), (status = 400, body = ErrorBody))))]
 pub(super) async fn newest(State(app): State<App>, access: StoreAccess) -> ApiResult<Response> {
     let defaults = ListDefaults {
@@ -214,7 +239,8 @@ pub(super) async fn newest(State(app): State<App>, access: StoreAccess) -> ApiRe
         ("filter" = Option<String>, Query), ("filter_ignore_case" = Option<bool>, Query),
         ("format" = Option<String>, Query, description = "full or compact"),
         ("agg_window" = Option<String>, Query), ("agg_fields" = Option<String>, Query),
-        ("agg_default" = Option<String>, Query)),
+        ("agg_default" = Option<String>, Query),
+        ("timestamps" = Option<String>, Query, description = "number (default) or string: timestamps as decimal strings")),
     responses((status = 200, body = ObjectList), (status = 400, body = ErrorBody))))]
 pub(super) async fn range(State(app): State<App>, access: StoreAccess) -> ApiResult<Response> {
     let defaults = ListDefaults {

@@ -1,18 +1,15 @@
-//! WebSocket ingest (`GET .../ws/write`, ts-store's protocol) and live read
-//! (`GET .../ws/read`, beyond the reference). Both authenticate and check
+//! WebSocket live read (`GET .../ws/read`, beyond the reference), and
+//! what it shares with ingest (`ws_write`): the bounds, the browser
+//! subprotocol, close frames and read errors. Both authenticate and check
 //! their options before the upgrade, so a refusal is an ordinary JSON
 //! error response; after it, everything goes through `records` as REST
 //! does, and errors are mapped by `http::error` (code and message).
 //!
-//! Ingest: each text message is an envelope `{"timestamp"?, "data"}` and
-//! gets one `{"type":"ack",...}` or `{"type":"error",...}`, in order; an
-//! error never closes the connection. Messages already waiting are stored
-//! with one `put_many` (`intake::store_each`).
-//!
 //! Live read: a `records::live` feed from the cursor (`from`): records as
 //! `{"type":"data","timestamp","data"}` (or windows with aggregation), new
 //! ones as the engine signals commits, gap notices, and a close frame that
-//! says why it ended.
+//! says why it ended. A durable reader (`consumer=NAME`) acknowledges
+//! what it has handled and resumes after it on its next connection.
 //!
 //! Bounds: messages up to `Limits::max_message` get an error, larger ones
 //! up to `HARD_MESSAGE_FACTOR` times that close the connection (1009),
@@ -28,7 +25,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
@@ -44,65 +41,35 @@ use super::error::{ApiError, ApiResult};
 use super::extract::StoreAccess;
 use crate::app::App;
 use crate::consumers::Attached;
-use crate::guard::{Incident, Peer};
 use crate::metrics::Open;
 use crate::records::ack_window::AckWindow;
 use crate::records::live::{self, Confirm, Envelope, Feed, Progress};
-use crate::records::options::{ConsumerOptions, compact_format};
+use crate::records::options::ConsumerOptions;
 use crate::records::session::{Ending, Incoming, Outgoing};
-use crate::records::{ListDefaults, ReadOptions, ReadSpec, RecordError, intake};
-use crate::registry::{OpenStore, store_stopping};
-use tsstore::Precision;
+use crate::records::{ListDefaults, ReadOptions, ReadSpec, RecordError};
+use crate::registry::OpenStore;
 
 /// Messages over the limit but under this many times it are answered with
 /// an error; larger ones close the connection.
-const HARD_MESSAGE_FACTOR: usize = 4;
-const PING_EVERY: Duration = Duration::from_secs(30);
-const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+pub(super) const HARD_MESSAGE_FACTOR: usize = 4;
+pub(super) const PING_EVERY: Duration = Duration::from_secs(30);
+pub(super) const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// Bytes read from the socket at a time. Allocated per connection for
 /// its whole life (tungstenite's default is 128 KiB, which made 512
 /// idle WebSockets cost 64 MB); larger messages still arrive whole.
-const READ_BUFFER: usize = 16 * 1024;
+pub(super) const READ_BUFFER: usize = 16 * 1024;
 
 #[cfg(test)]
 pub fn routes() -> OpenApiRouter<App> {
-    OpenApiRouter::new()
-        .routes(routes!(ws_write))
-        .routes(routes!(ws_read))
+    OpenApiRouter::new().routes(routes!(ws_read))
 }
 
 /// Selected when a browser offers it (with its key in a
 /// `tsstore.key.` subprotocol, see `extract::api_key`): a browser fails
 /// a handshake that selects none of the protocols it offered.
-const BROWSER_PROTOCOL: &str = "tsstore";
+pub(super) const BROWSER_PROTOCOL: &str = "tsstore";
 
-type Upgrade = Result<WebSocketUpgrade, WebSocketUpgradeRejection>;
-
-/// Stream records in over a WebSocket: each text message is
-/// `{"timestamp"?, "data"}` and is answered by `{"type":"ack","timestamp",
-/// "block_num","size"}` or `{"type":"error","message","code"}`, in order.
-#[cfg_attr(test, utoipa::path(get, path = "/api/stores/{store}/ws/write", tag = "data",
-    params(("store" = String, Path),
-        ("format" = Option<String>, Query, description = "full or compact (schema stores take both)"),
-        ("precision" = Option<String>, Query, description = "unit of the timestamps sent: ns (default), us, ms or s")),
-    responses((status = 101, description = "WebSocket upgrade"))))]
-pub(super) async fn ws_write(
-    State(app): State<App>,
-    access: StoreAccess,
-    upgrade: Upgrade,
-) -> ApiResult<Response> {
-    compact_format(access.params.get("format"))?;
-    let precision = access.params.precision()?;
-    let upgrade = upgrade.map_err(|_| ApiError::websocket_required())?;
-    let hard = app.limits.max_message.saturating_mul(HARD_MESSAGE_FACTOR);
-    let (open, peer) = (access.open, access.peer);
-    Ok(upgrade
-        .protocols([BROWSER_PROTOCOL])
-        .read_buffer_size(READ_BUFFER)
-        .max_message_size(hard)
-        .max_frame_size(hard)
-        .on_upgrade(move |socket| write_session(app, open, peer, precision, socket)))
-}
+pub(super) type Upgrade = Result<WebSocketUpgrade, WebSocketUpgradeRejection>;
 
 /// The close frame of a session that ends for `reason`.
 fn close(code: u16, reason: &str) -> Message {
@@ -112,133 +79,8 @@ fn close(code: u16, reason: &str) -> Message {
     }))
 }
 
-/// A binary message on `ws/write`, refused in its turn.
-struct BinaryFrame;
-
-async fn write_session(
-    app: App,
-    open: Arc<OpenStore>,
-    peer: Option<Peer>,
-    precision: Precision,
-    socket: WebSocket,
-) {
-    let _gauge = Open::new(&app.transports.ws_write_connections);
-    let token = app.shutdown.token();
-    let mut stopping = open.stopping.subscribe();
-    let (mut tx, mut rx) = socket.split();
-    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
-    let mut last_heard = Instant::now();
-    // Pings and pongs keep a connection alive, not busy: a writer that
-    // sends no record for `ws_idle_timeout` gives its slot back.
-    let idle_after = app.guard.settings.ws_idle_timeout;
-    let idle = tokio::time::sleep(idle_after);
-    tokio::pin!(idle);
-    let soft = app.limits.max_message;
-    let hard = soft.saturating_mul(HARD_MESSAGE_FACTOR);
-    let dt = open.store.data_type();
-    let ending = loop {
-        let first = tokio::select! {
-            _ = token.cancelled() => break Ending::ServerStopping,
-            _ = store_stopping(&mut stopping) => break Ending::StoreDeleted,
-            _ = &mut idle => {
-                app.guard.incidents.record(Incident::WsIdle, peer);
-                break Ending::NoRecords(idle_after);
-            }
-            _ = ping.tick() => {
-                if last_heard.elapsed() > IDLE_TIMEOUT {
-                    break Ending::Idle;
-                }
-                if tx.send(Message::Ping(Default::default())).await.is_err() {
-                    break Ending::PeerGone;
-                }
-                continue;
-            }
-            m = rx.next() => m,
-        };
-        last_heard = Instant::now();
-        // What else is already waiting joins this batch.
-        let messages = intake::join_ready(first, &mut rx, intake::MAX_MESSAGE_BATCH);
-        let mut texts = Vec::with_capacity(messages.len());
-        let mut end = None;
-        for m in messages {
-            match m {
-                Some(Ok(Message::Text(t))) => texts.push(Ok(t)),
-                // Answered in order, below, with the records around it.
-                Some(Ok(Message::Binary(_))) => texts.push(Err(BinaryFrame)),
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-                Some(Ok(Message::Close(_))) | None => end = Some(Ending::PeerGone),
-                Some(Err(e)) => {
-                    end = Some(read_error(e, hard));
-                    break;
-                }
-            }
-        }
-        if !texts.is_empty() {
-            idle.as_mut()
-                .reset(tokio::time::Instant::now() + idle_after);
-        }
-        let items = texts
-            .iter()
-            .map(|t| match t {
-                Ok(t) if t.len() > soft => Err(RecordError::InvalidData(format!(
-                    "message of {} bytes is larger than {soft} (server.max_message_bytes)",
-                    t.len()
-                ))),
-                Ok(t) => intake::envelope(dt, t.as_bytes(), precision),
-                Err(BinaryFrame) => Err(RecordError::InvalidData(
-                    "send each record as a text message: {\"timestamp\"?, \"data\"}".into(),
-                )),
-            })
-            .collect();
-        let replies: Vec<Message> = intake::store_each(&open, items)
-            .into_iter()
-            .map(|result| match result {
-                Ok(h) => {
-                    app.transports.ws_messages_accepted.fetch_add(1, Relaxed);
-                    let mut num = itoa::Buffer::new();
-                    let mut out = String::with_capacity(80);
-                    out.push_str("{\"type\":\"ack\",\"timestamp\":");
-                    out.push_str(num.format(h.timestamp));
-                    out.push_str(",\"block_num\":");
-                    out.push_str(num.format(h.block_num));
-                    out.push_str(",\"size\":");
-                    out.push_str(num.format(h.size));
-                    out.push('}');
-                    Message::Text(out.into())
-                }
-                Err(e) => {
-                    app.transports.ws_messages_rejected.fetch_add(1, Relaxed);
-                    Message::Text(error_message(ApiError::from(e)).into())
-                }
-            })
-            .collect();
-        // Acks wait for the client to read them, but never past a stop.
-        let sent = tokio::select! {
-            r = async {
-                for m in replies {
-                    tx.feed(m).await?;
-                }
-                tx.flush().await
-            } => r.is_ok(),
-            _ = token.cancelled() => break Ending::ServerStopping,
-            _ = store_stopping(&mut stopping) => break Ending::StoreDeleted,
-        };
-        if !sent {
-            break Ending::PeerGone;
-        }
-        if let Some(ending) = end {
-            break ending;
-        }
-    };
-    if let Some(frame) = ending.close_frame() {
-        let _ = tx.send(to_message(frame)).await;
-    }
-    // Completes the closing handshake (or answers the client's close).
-    let _ = tx.close().await;
-}
-
 /// Why reading a message failed, as the close it calls for.
-fn read_error(e: axum::Error, max: usize) -> Ending {
+pub(super) fn read_error(e: axum::Error, max: usize) -> Ending {
     use tokio_tungstenite::tungstenite::Error as WsError;
     match e.into_inner().downcast::<WsError>() {
         Ok(e) => match *e {
@@ -249,11 +91,6 @@ fn read_error(e: axum::Error, max: usize) -> Ending {
         },
         Err(other) => Ending::Protocol(other.to_string()),
     }
-}
-
-/// `{"type":"error","message","code"}`.
-fn error_message(e: ApiError) -> String {
-    serde_json::json!({"type": "error", "message": e.message, "code": e.code}).to_string()
 }
 
 /// Where a live read starts: after this timestamp.
@@ -323,7 +160,8 @@ impl Drop for Reader {
         ("filter" = Option<String>, Query), ("filter_ignore_case" = Option<bool>, Query),
         ("format" = Option<String>, Query, description = "full or compact"),
         ("agg_window" = Option<String>, Query), ("agg_fields" = Option<String>, Query),
-        ("agg_default" = Option<String>, Query)),
+        ("agg_default" = Option<String>, Query),
+        ("timestamps" = Option<String>, Query, description = "number (default) or string: timestamps as decimal strings")),
     responses((status = 101, description = "WebSocket upgrade"))))]
 pub(super) async fn ws_read(
     State(app): State<App>,
@@ -454,7 +292,7 @@ impl Progress for ConsumerProgress<'_> {
 }
 
 /// A feed's message as an axum WebSocket message.
-fn to_message(o: Outgoing) -> Message {
+pub(super) fn to_message(o: Outgoing) -> Message {
     match o {
         Outgoing::Text(t) => Message::Text(t.into()),
         Outgoing::Binary(b) => Message::Binary(b.into()),

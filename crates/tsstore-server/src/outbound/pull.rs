@@ -1,6 +1,7 @@
 //! Outbound pull: store what a WebSocket source sends. Each text message
 //! is an envelope `{"timestamp"?, "data"}` (`type` `data` too, so another
-//! tsstore's live read is a source as it is); what arrived together is
+//! tsstore's live read is a source as it is), or with `envelope: none` a
+//! record's data as it is (`envelope::Framing`); what arrived together is
 //! stored with one `put_many`, through `records::intake`. Binary frames
 //! are records of a binary store. Invalid messages are counted and
 //! skipped, and never end the connection.
@@ -31,14 +32,14 @@ use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
-use tsstore::{DataType, Precision};
+use tsstore::DataType;
 
 use super::connection::Connection;
 use super::connection::State;
 use super::dial::{MISSED_PINGS, Socket, to_message};
 use super::spec::AckMode;
 use super::spec::ConnectionSpec;
-use crate::records::intake::{self, Envelope, Item};
+use crate::records::intake::{self, Envelope, Framing, Item};
 use crate::records::session::Ending;
 use crate::records::{RecordError, RecordResult};
 use crate::registry::{OpenStore, store_stopping};
@@ -57,13 +58,19 @@ enum Received<'a> {
 /// What the pull knows of its source between messages.
 struct Source {
     dt: DataType,
-    precision: Precision,
+    framing: Framing,
     /// A compact source's field names, by index.
     names: HashMap<String, String>,
 }
 
 impl Source {
     fn read<'a>(&mut self, text: &'a [u8], store: &str) -> RecordResult<Received<'a>> {
+        if self.framing.bare {
+            return Ok(Received::Record(
+                self.framing.message(self.dt, text).0?,
+                None,
+            ));
+        }
         let env = Envelope::parse(text)?;
         match env.kind.as_deref() {
             None | Some("data") => {}
@@ -82,7 +89,7 @@ impl Source {
             Some(_) => return Ok(Received::Notice),
         }
         let sent = env.timestamp;
-        let mut item = env.into_item(self.dt, self.precision)?;
+        let mut item = env.into_item(self.dt, self.framing.precision)?;
         if !self.names.is_empty() && matches!(self.dt, DataType::Json | DataType::Schema) {
             item.payload = std::borrow::Cow::Owned(self.named(&item.payload)?);
         }
@@ -136,7 +143,7 @@ pub(super) async fn pull(
     let keepalive = conn.spec.keepalive().unwrap_or(Duration::from_secs(30));
     let mut source = Source {
         dt: open.store.data_type(),
-        precision: conn.spec.precision().unwrap_or(Precision::Ns),
+        framing: conn.spec.framing().unwrap_or_default(),
         names: HashMap::new(),
     };
     let acks = conn.spec.ack == Some(AckMode::App);

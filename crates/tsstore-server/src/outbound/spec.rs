@@ -12,6 +12,7 @@ use tokio_tungstenite::tungstenite::http::Uri;
 use crate::alerts::{RuleSpec, RuleSpecError, rule::check_rules};
 use crate::net::{HeaderError, TlsError, check_ca_file, check_headers, client_tls};
 use crate::records::ack_window::{self, AckWindow};
+use crate::records::envelope::Framing;
 use crate::records::options::{FeedOptions, compact_format, connection_settings, scalar_text};
 use crate::records::{ReadSpec, RecordError};
 
@@ -121,6 +122,14 @@ pub struct ConnectionSpec {
     /// default, `us`, `ms` or `s`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub precision: Option<String>,
+    /// Pull: `data` (the default), each message an envelope
+    /// `{"timestamp"?, "data"}`; `none`, each message a record's data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub envelope: Option<String>,
+    /// Pull with `envelope: none`: the top-level field holding the
+    /// timestamp (else the arrival time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp_field: Option<String>,
 }
 
 /// In a pull's URL: the last timestamp stored (0 before the first).
@@ -158,7 +167,7 @@ pub enum AckMode {
 
 impl ConnectionSpec {
     /// Its own keys in JSON (besides `FeedOptions::FIELDS`).
-    const FIELDS: [&'static str; 12] = [
+    const FIELDS: [&'static str; 14] = [
         "mode",
         "url",
         "headers",
@@ -171,6 +180,8 @@ impl ConnectionSpec {
         "rules",
         "ca_file",
         "precision",
+        "envelope",
+        "timestamp_field",
     ];
 
     /// Parses and checks a create request for a store of type `dt`.
@@ -270,14 +281,25 @@ impl ConnectionSpec {
             compact_format(self.format.as_deref())?;
         }
         self.keepalive()?;
-        if self.precision.is_some() && self.mode != Mode::Pull {
+        let pull_only = [
+            ("precision", self.precision.is_some()),
+            ("envelope", self.envelope.is_some()),
+            ("timestamp_field", self.timestamp_field.is_some()),
+        ];
+        if self.mode != Mode::Pull
+            && let Some((name, _)) = pull_only.iter().find(|(_, given)| *given)
+        {
+            return Err(RecordError::InvalidParameter(format!(
+                "{name} applies to pull connections only (how the messages they receive are read)"
+            ))
+            .into());
+        }
+        if self.framing()?.bare && self.ack == Some(AckMode::App) {
             return Err(RecordError::InvalidParameter(
-                "precision applies to pull connections only (the unit of the timestamps they receive)"
-                    .into(),
+                "ack app acknowledges the timestamps of envelopes: it needs envelope data".into(),
             )
             .into());
         }
-        self.precision()?;
         self.read_spec(dt, max_records)?;
         check_rules(&self.rules, dt)?;
         Ok(())
@@ -292,6 +314,15 @@ impl ConnectionSpec {
     /// Pull: the unit of the timestamps received.
     pub fn precision(&self) -> Result<tsstore::Precision, RecordError> {
         crate::records::options::parse_precision(self.precision.as_deref())
+    }
+
+    /// Pull: how the messages received are read.
+    pub fn framing(&self) -> Result<Framing, RecordError> {
+        Framing::new(
+            self.envelope.as_deref(),
+            self.timestamp_field.as_deref(),
+            self.precision()?,
+        )
     }
 
     /// How often the peer is pinged.
@@ -386,11 +417,13 @@ mod tests {
         let full = r#"{"mode":"push","url":"ws://h/","headers":{"a":"b"},"from":1,
             "ack":"app","window":10,"window_bytes":1000,"keepalive":"10s",
             "format":"compact","filter":"x","filter_ignore_case":"true","agg_window":"1m",
-            "agg_fields":"t:avg","agg_default":"avg",
+            "agg_fields":"t:avg","agg_default":"avg","timestamps":"string",
             "rules":[{"name":"r","condition":"t > 1"}]}"#;
         let mut spec = parse(full).unwrap();
         spec.ca_file = Some("/ca.pem".into());
         spec.precision = Some("ms".into());
+        spec.envelope = Some("none".into());
+        spec.timestamp_field = Some("ts".into());
         let written = serde_json::to_value(&spec).unwrap();
         let keys: Vec<&String> = written.as_object().unwrap().keys().collect();
         assert_eq!(
@@ -485,6 +518,30 @@ mod tests {
                 "pull connections",
             ),
             (r#"{"url":"ws://h/","ack":"maybe"}"#, "ack"),
+            (
+                r#"{"url":"ws://h/","envelope":"none"}"#,
+                "pull connections only",
+            ),
+            (
+                r#"{"mode":"pull","url":"ws://h/","envelope":"wrapped"}"#,
+                "not data",
+            ),
+            (
+                r#"{"mode":"pull","url":"ws://h/","timestamp_field":"ts"}"#,
+                "envelope=none only",
+            ),
+            (
+                r#"{"mode":"pull","url":"ws://h/","envelope":"none","ack":"app"}"#,
+                "needs envelope data",
+            ),
+            (
+                r#"{"mode":"pull","url":"ws://h/","timestamps":"string"}"#,
+                "timestamps",
+            ),
+            (
+                r#"{"url":"ws://h/","timestamps":"text"}"#,
+                "number or string",
+            ),
             (r#"{"url":"ws://h/","window":5}"#, "needs \"ack\": \"app\""),
             (
                 r#"{"url":"ws://h/","ack":"app","window":0}"#,

@@ -10,13 +10,48 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use tsstore::aggregate::Window;
 use tsstore::{DataType, ObjectHandle};
 
-/// How payloads of one store are written.
+/// How timestamps are written: JSON numbers (the default), or decimal
+/// strings (`timestamps=string`) for clients whose numbers are doubles,
+/// which nanoseconds since the epoch (over 2^53) do not fit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Stamps {
+    #[default]
+    Numbers,
+    Strings,
+}
+
+impl Stamps {
+    /// From a `timestamps` option: `number` (the default) or `string`.
+    pub fn parse(text: Option<&str>) -> Result<Stamps, String> {
+        match text {
+            None | Some("number") => Ok(Stamps::Numbers),
+            Some("string") => Ok(Stamps::Strings),
+            Some(other) => Err(format!("timestamps: '{other}' is not number or string")),
+        }
+    }
+
+    /// Appends `ts` as this says.
+    pub fn push(self, out: &mut Vec<u8>, ts: i64) {
+        let mut num = itoa::Buffer::new();
+        match self {
+            Stamps::Numbers => out.extend_from_slice(num.format(ts).as_bytes()),
+            Stamps::Strings => {
+                out.push(b'"');
+                out.extend_from_slice(num.format(ts).as_bytes());
+                out.push(b'"');
+            }
+        }
+    }
+}
+
+/// How payloads of one store are written, and their timestamps.
 #[derive(Debug, Clone, Copy)]
 pub struct DataEncoding {
     pub data_type: DataType,
     /// The store verifies checksums, so stored JSON is known to be valid
     /// and is copied as it is.
     pub trusted: bool,
+    pub stamps: Stamps,
 }
 
 impl DataEncoding {
@@ -24,7 +59,13 @@ impl DataEncoding {
         DataEncoding {
             data_type: store.data_type(),
             trusted: store.has_checksums(),
+            stamps: Stamps::Numbers,
         }
+    }
+
+    /// The same, with timestamps written as `stamps` says.
+    pub fn with_stamps(self, stamps: Stamps) -> DataEncoding {
+        DataEncoding { stamps, ..self }
     }
 
     /// Appends `data` as a JSON value.
@@ -54,19 +95,24 @@ impl DataEncoding {
 /// and as an export line carries it.
 pub fn push_plain(out: &mut Vec<u8>, timestamp: i64, data: &[u8], enc: DataEncoding) {
     out.extend_from_slice(b"{\"timestamp\":");
-    out.extend_from_slice(itoa::Buffer::new().format(timestamp).as_bytes());
+    enc.stamps.push(out, timestamp);
     out.extend_from_slice(b",\"data\":");
     enc.push(out, data);
     out.push(b'}');
 }
 
 /// Appends `{"timestamp":..,"block_num":..,"size":..[,"data":..]}`.
-pub fn push_object(out: &mut Vec<u8>, h: &ObjectHandle, data: Option<(&[u8], DataEncoding)>) {
+pub fn push_object(
+    out: &mut Vec<u8>,
+    h: &ObjectHandle,
+    data: Option<(&[u8], DataEncoding)>,
+    stamps: Stamps,
+) {
     // itoa rather than `write!`: formatting machinery was a tenth of a
     // newest?limit=10 request's instructions.
     let mut num = itoa::Buffer::new();
     out.extend_from_slice(b"{\"timestamp\":");
-    out.extend_from_slice(num.format(h.timestamp).as_bytes());
+    stamps.push(out, h.timestamp);
     out.extend_from_slice(b",\"block_num\":");
     out.extend_from_slice(num.format(h.block_num).as_bytes());
     out.extend_from_slice(b",\"size\":");
@@ -129,7 +175,7 @@ impl ListWriter {
 /// Windows as a list `{timestamp (window end), records, partial, data}`;
 /// compact replaces field names by indices listed in a leading
 /// `{"_schema": {...}}` element (not counted).
-pub fn windows_list(windows: &[Window], compact: bool) -> Vec<u8> {
+pub fn windows_list(windows: &[Window], compact: bool, stamps: Stamps) -> Vec<u8> {
     let mut names: Vec<String> = Vec::new();
     let bodies: Vec<Cow<[u8]>> = windows
         .iter()
@@ -152,19 +198,19 @@ pub fn windows_list(windows: &[Window], compact: bool) -> Vec<u8> {
         out.push(b'}');
     }
     for (w, body) in windows.iter().zip(&bodies) {
-        push_window(list.element(), b"", w, body);
+        push_window(list.element(), b"", w, body, stamps);
     }
     list.finish()
 }
 
 /// Appends `{<prefix>"timestamp":end,"records","partial","data":data}`
 /// (`prefix` such as `"type":"data",`, with its comma).
-pub fn push_window(out: &mut Vec<u8>, prefix: &[u8], w: &Window, data: &[u8]) {
+pub fn push_window(out: &mut Vec<u8>, prefix: &[u8], w: &Window, data: &[u8], stamps: Stamps) {
     let mut num = itoa::Buffer::new();
     out.push(b'{');
     out.extend_from_slice(prefix);
     out.extend_from_slice(b"\"timestamp\":");
-    out.extend_from_slice(num.format(w.end).as_bytes());
+    stamps.push(out, w.end);
     out.extend_from_slice(b",\"records\":");
     out.extend_from_slice(num.format(w.records).as_bytes());
     out.extend_from_slice(if w.partial {
@@ -217,7 +263,11 @@ mod tests {
     }
 
     fn enc(data_type: DataType, trusted: bool) -> DataEncoding {
-        DataEncoding { data_type, trusted }
+        DataEncoding {
+            data_type,
+            trusted,
+            stamps: Stamps::Numbers,
+        }
     }
 
     #[test]
@@ -227,16 +277,27 @@ mod tests {
             &mut out,
             &handle(),
             Some((b"[1]", enc(DataType::Json, true))),
+            Stamps::Numbers,
         );
         assert_eq!(
             out,
             br#"{"timestamp":5,"block_num":1,"size":3,"data":[1]}"#.to_vec()
         );
         let mut out = Vec::new();
+        push_object(&mut out, &handle(), None, Stamps::Strings);
+        assert_eq!(out, br#"{"timestamp":"5","block_num":1,"size":3}"#.to_vec());
+        assert_eq!(Stamps::parse(Some("string")), Ok(Stamps::Strings));
+        assert!(
+            Stamps::parse(Some("text"))
+                .unwrap_err()
+                .contains("number or string")
+        );
+        let mut out = Vec::new();
         push_object(
             &mut out,
             &handle(),
             Some((b"a\"\n", enc(DataType::Text, true))),
+            Stamps::Numbers,
         );
         assert_eq!(
             String::from_utf8(out).unwrap().rsplit_once(':').unwrap().1,
@@ -249,7 +310,7 @@ mod tests {
         enc(DataType::Json, false).push(&mut out, b"{bad");
         assert_eq!(out, b"\"{bad\"");
         let mut out = Vec::new();
-        push_object(&mut out, &handle(), None);
+        push_object(&mut out, &handle(), None, Stamps::Numbers);
         assert_eq!(out, br#"{"timestamp":5,"block_num":1,"size":3}"#.to_vec());
     }
 
@@ -271,12 +332,12 @@ mod tests {
             data: data.as_bytes().to_vec(),
         };
         let windows = [w(10, r#"{"t":1}"#), w(20, r#"{"t":2,"u":3}"#)];
-        let full = String::from_utf8(windows_list(&windows, false)).unwrap();
+        let full = String::from_utf8(windows_list(&windows, false, Stamps::Numbers)).unwrap();
         assert_eq!(
             full,
             r#"{"objects":[{"timestamp":10,"records":2,"partial":false,"data":{"t":1}},{"timestamp":20,"records":2,"partial":true,"data":{"t":2,"u":3}}],"count":2}"#
         );
-        let compact = String::from_utf8(windows_list(&windows, true)).unwrap();
+        let compact = String::from_utf8(windows_list(&windows, true, Stamps::Numbers)).unwrap();
         assert_eq!(
             compact,
             r#"{"objects":[{"_schema":{"1":"t","2":"u"}},{"timestamp":10,"records":2,"partial":false,"data":{"1":1}},{"timestamp":20,"records":2,"partial":true,"data":{"1":2,"2":3}}],"count":2}"#

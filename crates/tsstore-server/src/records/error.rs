@@ -9,7 +9,9 @@ pub enum RecordError {
     /// The body or message is not the JSON it should be.
     #[error("{0}")]
     InvalidJson(String),
-    #[error("the body needs a \"data\" field: {{\"timestamp\"?: ns, \"data\": ...}}")]
+    #[error(
+        "the body needs a \"data\" field: {{\"timestamp\"?: ns, \"data\": ...}} (or send the data itself with envelope=none)"
+    )]
     MissingData,
     /// `data` does not suit the store's type (not a string, not base64 ...).
     #[error("{0}")]

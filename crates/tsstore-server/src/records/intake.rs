@@ -9,22 +9,14 @@
 
 use std::borrow::Cow;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
-use serde::{Deserialize, Deserializer};
-use serde_json::value::RawValue;
 use tsstore::{DataType, ObjectHandle, Precision, SyncPolicy};
 
+use serde_json::value::RawValue;
+
+use super::envelope::scaled;
+pub use super::envelope::{Envelope, Framing, Item, bare};
 use super::error::{RecordError, RecordResult};
 use crate::registry::OpenStore;
-
-/// A record ready to be stored.
-#[derive(Debug)]
-pub struct Item<'a> {
-    /// `None`: now.
-    pub timestamp: Option<i64>,
-    pub payload: Cow<'a, [u8]>,
-}
 
 /// How a body was sent, from its media type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,157 +55,26 @@ impl<'a> Media<'a> {
     }
 }
 
-/// `{"timestamp"?, "data", "type"?, "id"?}` as sent; `data` borrowed from
-/// the body. Only a JSON object is an envelope (derived deserializers
-/// would also take an array `[timestamp, data]`, which the API does not
-/// document), and unknown or repeated keys are refused. `type` lets what
-/// a live read sends (`{"type":"data",...}`) be stored as it is; `id` is
-/// the client's, echoed in a WebSocket write's answer.
-#[derive(Debug)]
-pub struct Envelope<'a> {
-    /// As sent (a whole number or a decimal string), not yet scaled.
-    pub timestamp: Option<i64>,
-    /// `None`: absent (a present `null` is `Some`).
-    pub data: Option<&'a RawValue>,
-    pub kind: Option<String>,
-    pub id: Option<&'a RawValue>,
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for Envelope<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_map(EnvelopeVisitor(std::marker::PhantomData))
-    }
-}
-
-struct EnvelopeVisitor<'a>(std::marker::PhantomData<&'a ()>);
-
-/// An envelope's keys; any other is an unknown field.
-#[derive(Deserialize)]
-#[serde(field_identifier, rename_all = "lowercase")]
-enum Key {
-    Timestamp,
-    Data,
-    Type,
-    Id,
-}
-
-/// `timestamp` as a whole JSON number (`3` or `3.0`), a decimal string
-/// (`"3"`), or null.
-struct WholeTimestamp(Option<i64>);
-
-impl<'de> Deserialize<'de> for WholeTimestamp {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        crate::json_int::optional_timestamp(d).map(WholeTimestamp)
-    }
-}
-
-impl<'de: 'a, 'a> serde::de::Visitor<'de> for EnvelopeVisitor<'a> {
-    type Value = Envelope<'a>;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("an object {\"timestamp\"?: ns, \"data\": ...}")
-    }
-
-    fn visit_map<M: serde::de::MapAccess<'de>>(self, mut map: M) -> Result<Envelope<'a>, M::Error> {
-        use serde::de::Error;
-        let mut env = Envelope {
-            timestamp: None,
-            data: None,
-            kind: None,
-            id: None,
-        };
-        let mut seen_timestamp = false;
-        while let Some(key) = map.next_key::<Key>()? {
-            match key {
-                Key::Timestamp if seen_timestamp => {
-                    return Err(M::Error::duplicate_field("timestamp"));
-                }
-                Key::Timestamp => {
-                    seen_timestamp = true;
-                    env.timestamp = map.next_value::<WholeTimestamp>()?.0;
-                }
-                Key::Data if env.data.is_some() => return Err(M::Error::duplicate_field("data")),
-                Key::Data => env.data = Some(map.next_value()?),
-                Key::Type if env.kind.is_some() => return Err(M::Error::duplicate_field("type")),
-                Key::Type => env.kind = Some(map.next_value()?),
-                Key::Id if env.id.is_some() => return Err(M::Error::duplicate_field("id")),
-                Key::Id => env.id = Some(map.next_value()?),
-            }
-        }
-        Ok(env)
-    }
-}
-
-impl<'a> Envelope<'a> {
-    /// Parses one envelope (not yet checked against a store).
-    pub fn parse(text: &'a [u8]) -> RecordResult<Envelope<'a>> {
-        serde_json::from_slice(text)
-            .map_err(|e| RecordError::InvalidJson(format!("invalid JSON body: {e}")))
-    }
-
-    /// Whether it is a record (no `type`, or `"data"`), not a notice.
-    pub fn is_record(&self) -> bool {
-        self.kind.as_deref().is_none_or(|k| k == "data")
-    }
-
-    pub fn into_item(self, dt: DataType, precision: Precision) -> RecordResult<Item<'a>> {
-        if let Some(kind) = self.kind.as_deref().filter(|&k| k != "data") {
-            return Err(RecordError::InvalidData(format!(
-                "a \"{kind}\" message is not a record: only \"type\": \"data\" (or no type) is stored"
-            )));
-        }
-        let raw = self.data.ok_or(RecordError::MissingData)?;
-        let payload = match dt {
-            DataType::Json | DataType::Schema => Cow::Borrowed(raw.get().as_bytes()),
-            DataType::Text => Cow::Owned(
-                json_string(raw, "a text store's data must be a JSON string")?.into_bytes(),
-            ),
-            DataType::Binary => {
-                let s = json_string(raw, "a binary store's data must be a base64 JSON string")?;
-                Cow::Owned(BASE64.decode(s.as_bytes()).map_err(|e| {
-                    RecordError::InvalidData(format!("data is not valid base64: {e}"))
-                })?)
-            }
-        };
-        Ok(Item {
-            timestamp: scaled(self.timestamp, precision)?,
-            payload,
-        })
-    }
-}
-
-/// A client timestamp in `precision` as nanoseconds; 0 or none: now.
-fn scaled(timestamp: Option<i64>, precision: Precision) -> RecordResult<Option<i64>> {
-    match timestamp.filter(|&t| t != 0) {
-        None => Ok(None),
-        Some(t) => Ok(Some(precision.to_ns(t)?)),
-    }
-}
-
-fn json_string(raw: &RawValue, message: &str) -> RecordResult<String> {
-    serde_json::from_str::<String>(raw.get())
-        .map_err(|_| RecordError::InvalidData(message.to_string()))
-}
-
-/// One envelope `{"timestamp"?, "data"}` (a WebSocket message, a JSON
-/// body), its timestamp in `precision`.
+/// One envelope `{"timestamp"?, "data"}` (a file being loaded), its
+/// timestamp in `precision`.
 pub fn envelope(dt: DataType, text: &[u8], precision: Precision) -> RecordResult<Item<'_>> {
     Envelope::parse(text)?.into_item(dt, precision)
 }
 
-/// One record from a body of `media` type; a raw body takes `raw_ts`.
-/// Timestamps are in `precision`.
+/// One record from a body of `media` type, read as `framing` says; a
+/// raw body, or one whose timestamp is not given, takes `raw_ts` (in the
+/// framing's precision).
 pub fn one<'a>(
     dt: DataType,
     media: Media<'_>,
     body: &'a [u8],
     raw_ts: Option<i64>,
-    precision: Precision,
+    framing: &Framing,
 ) -> RecordResult<Item<'a>> {
-    let raw_ts = scaled(raw_ts, precision)?;
+    let raw_ts = scaled(raw_ts, framing.precision)?;
     match (media, dt) {
         (Media::Json, _) => {
-            let mut item = envelope(dt, body, precision)?;
+            let mut item = framing.message(dt, body).0?;
             item.timestamp = item.timestamp.or(raw_ts);
             Ok(item)
         }
@@ -228,7 +89,7 @@ pub fn one<'a>(
                 DataType::Binary => "application/octet-stream, text/plain or application/json",
                 DataType::Text => "text/plain or application/json",
                 DataType::Json | DataType::Schema => {
-                    "application/json ({\"timestamp\"?, \"data\"})"
+                    "application/json ({\"timestamp\"?, \"data\"}, or the data itself with envelope=none)"
                 }
             };
             Err(RecordError::UnsupportedMediaType(format!(
@@ -239,27 +100,60 @@ pub fn one<'a>(
     }
 }
 
-/// Every record of a batch body (a JSON array or NDJSON), all checked;
-/// timestamps in `precision`.
+/// Every record of a batch body (a JSON array or NDJSON) read as
+/// `framing` says, all checked.
 pub fn batch<'a>(
     dt: DataType,
     media: Media<'_>,
     body: &'a [u8],
-    precision: Precision,
+    framing: &Framing,
 ) -> RecordResult<Vec<Item<'a>>> {
-    let envelopes: Vec<Envelope> = match media {
-        Media::Json => serde_json::from_slice(body).map_err(|e| {
-            RecordError::InvalidJson(format!(
-                "a batch is a JSON array of {{\"timestamp\"?, \"data\"}}: {e}"
-            ))
-        })?,
+    let shape = if framing.bare {
+        "of records"
+    } else {
+        "of {\"timestamp\"?, \"data\"}"
+    };
+    let items: Vec<Item> = match media {
+        // Envelopes straight from the array: this is the bulk path.
+        Media::Json if !framing.bare => {
+            let envelopes: Vec<Envelope> = serde_json::from_slice(body).map_err(|e| {
+                RecordError::InvalidJson(format!("a batch is a JSON array {shape}: {e}"))
+            })?;
+            envelopes
+                .into_iter()
+                .enumerate()
+                .map(|(i, env)| {
+                    env.into_item(dt, framing.precision)
+                        .map_err(|e| e.in_batch(i))
+                })
+                .collect::<RecordResult<_>>()?
+        }
+        Media::Json => {
+            let elements: Vec<&RawValue> = serde_json::from_slice(body).map_err(|e| {
+                RecordError::InvalidJson(format!("a batch is a JSON array {shape}: {e}"))
+            })?;
+            elements
+                .into_iter()
+                .enumerate()
+                .map(|(i, raw)| {
+                    framing
+                        .element(dt, raw.get().as_bytes())
+                        .map_err(|e| e.in_batch(i))
+                })
+                .collect::<RecordResult<_>>()?
+        }
         Media::Ndjson => body
             .split(|&b| b == b'\n')
             .enumerate()
             .filter(|(_, line)| !line.trim_ascii().is_empty())
-            .map(|(i, line)| {
-                serde_json::from_slice(line)
-                    .map_err(|e| RecordError::InvalidJson(format!("line {}: {e}", i + 1)))
+            .enumerate()
+            .map(|(record, (line_index, line))| {
+                framing.element(dt, line).map_err(|e| match e {
+                    RecordError::InvalidJson(m) => {
+                        RecordError::InvalidJson(format!("line {}: {m}", line_index + 1))
+                    }
+                    other => other.in_batch(record),
+                })
             })
             .collect::<RecordResult<_>>()?,
         other => {
@@ -269,88 +163,10 @@ pub fn batch<'a>(
             )));
         }
     };
-    if envelopes.is_empty() {
+    if items.is_empty() {
         return Err(RecordError::EmptyBatch);
     }
-    envelopes
-        .into_iter()
-        .enumerate()
-        .map(|(i, env)| env.into_item(dt, precision).map_err(|e| e.in_batch(i)))
-        .collect()
-}
-
-/// A bare payload, as MQTT subscribe receives it (the message is the
-/// record), stored at the timestamp its top-level `field` holds (a whole
-/// number > 0, in `precision`), or at "now" when there is none, it is not
-/// a number, or the payload is not a JSON object. Only that one key is
-/// read; the rest is skipped without building values.
-pub fn bare<'a>(
-    payload: &'a [u8],
-    timestamp_field: Option<&str>,
-    precision: Precision,
-) -> RecordResult<Item<'a>> {
-    let timestamp = match timestamp_field {
-        Some(field) => {
-            let mut d = serde_json::Deserializer::from_slice(payload);
-            serde::de::DeserializeSeed::deserialize(FieldTimestamp(field), &mut d)
-                .ok()
-                .flatten()
-        }
-        None => None,
-    };
-    Ok(Item {
-        timestamp: scaled(timestamp.filter(|&t| t > 0), precision)?,
-        payload: Cow::Borrowed(payload),
-    })
-}
-
-/// Reads the whole number at one key of a JSON object, skipping the rest.
-struct FieldTimestamp<'f>(&'f str);
-
-impl<'de> serde::de::DeserializeSeed<'de> for FieldTimestamp<'_> {
-    type Value = Option<i64>;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<i64>, D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de> serde::de::Visitor<'de> for FieldTimestamp<'_> {
-    type Value = Option<i64>;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a JSON object")
-    }
-
-    fn visit_map<M: serde::de::MapAccess<'de>>(self, mut map: M) -> Result<Option<i64>, M::Error> {
-        let mut found = None;
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-            if key == self.0 && found.is_none() {
-                // Not a whole number: as if absent.
-                found = map.next_value::<WholeOrOther>()?.0;
-            } else {
-                map.next_value::<serde::de::IgnoredAny>()?;
-            }
-        }
-        Ok(found)
-    }
-}
-
-/// A whole JSON number (`3` or `3.0`); anything else is `None`.
-struct WholeOrOther(Option<i64>);
-
-impl<'de> Deserialize<'de> for WholeOrOther {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = <&RawValue>::deserialize(d)?;
-        let text = raw.get();
-        let whole = text.parse::<i64>().ok().or_else(|| {
-            text.parse::<f64>()
-                .ok()
-                .filter(|f| f.fract() == 0.0 && f.abs() < 9.2e18)
-                .map(|f| f as i64)
-        });
-        Ok(WholeOrOther(whole))
-    }
+    Ok(items)
 }
 
 /// Messages of one connection stored together (one `put_many`), at most.
@@ -486,38 +302,13 @@ pub fn store_batch(open: &OpenStore, items: RecordResult<Vec<Item<'_>>>) -> Reco
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tsstore::Precision::{Ms, Ns, S};
+    use tsstore::Precision::{self, Ms, Ns, S};
 
-    #[test]
-    fn a_bare_payload_takes_its_timestamp_from_one_field() {
-        let ts = |payload: &[u8], field: Option<&str>| bare(payload, field, Ms).unwrap().timestamp;
-        let payload = br#"{"v":{"ts":1},"ts":1700000000000,"tail":[1,2]}"#;
-        assert_eq!(ts(payload, Some("ts")), Some(1_700_000_000_000_000_000));
-        assert_eq!(ts(br#"{"ts":5.0}"#, Some("ts")), Some(5_000_000));
-        // Not there, not a whole number > 0, not an object, no field: now.
-        for (payload, field) in [
-            (&br#"{"v":1}"#[..], Some("ts")),
-            (br#"{"ts":"soon"}"#, Some("ts")),
-            (br#"{"ts":1.5}"#, Some("ts")),
-            (br#"{"ts":0}"#, Some("ts")),
-            (br#"{"ts":-3}"#, Some("ts")),
-            (br#"[1,2]"#, Some("ts")),
-            (b"not json", Some("ts")),
-            (br#"{"ts":7}"#, None),
-        ] {
-            assert_eq!(
-                ts(payload, field),
-                None,
-                "{}",
-                String::from_utf8_lossy(payload)
-            );
+    fn env(precision: Precision) -> Framing {
+        Framing {
+            precision,
+            ..Framing::default()
         }
-        // The payload is stored as sent.
-        assert_eq!(
-            &*bare(payload, Some("ts"), Ns).unwrap().payload,
-            &payload[..]
-        );
-        assert!(bare(br#"{"ts":9223372036854775807}"#, Some("ts"), S).is_err());
     }
 
     #[test]
@@ -573,14 +364,14 @@ mod tests {
 
     #[test]
     fn raw_bodies_and_media_types() {
-        let item = one(DataType::Text, Media::Text, b"raw", Some(7), Ns).unwrap();
+        let item = one(DataType::Text, Media::Text, b"raw", Some(7), &env(Ns)).unwrap();
         assert_eq!((item.timestamp, &*item.payload), (Some(7), &b"raw"[..]));
-        let item = one(DataType::Text, Media::Text, b"raw", Some(7), S).unwrap();
+        let item = one(DataType::Text, Media::Text, b"raw", Some(7), &env(S)).unwrap();
         assert_eq!(item.timestamp, Some(7_000_000_000));
-        let err = one(DataType::Json, Media::Text, b"raw", None, Ns).unwrap_err();
+        let err = one(DataType::Json, Media::Text, b"raw", None, &env(Ns)).unwrap_err();
         assert_eq!(err.reject_reason(), "content_type");
         assert!(err.to_string().contains("text/plain"), "{err}");
-        let err = one(DataType::Json, Media::of(None), b"{}", None, Ns).unwrap_err();
+        let err = one(DataType::Json, Media::of(None), b"{}", None, &env(Ns)).unwrap_err();
         assert!(err.to_string().contains("without Content-Type"), "{err}");
     }
 
@@ -590,7 +381,7 @@ mod tests {
             DataType::Json,
             Media::Ndjson,
             b"{\"data\":1}\n\n{\"data\":2,\"timestamp\":1700000000000}\n",
-            Ms,
+            &env(Ms),
         )
         .unwrap();
         assert_eq!(items.len(), 2);
@@ -600,7 +391,7 @@ mod tests {
             DataType::Json,
             Media::Json,
             br#"[{"data":1,"timestamp":9300000000}]"#,
-            S,
+            &env(S),
         )
         .unwrap_err();
         assert_eq!(err.reject_reason(), "invalid_timestamp");
@@ -608,13 +399,41 @@ mod tests {
             DataType::Text,
             Media::Json,
             br#"[{"data":"a"},{"data":2}]"#,
-            Ns,
+            &env(Ns),
         )
         .unwrap_err();
         assert!(matches!(err, RecordError::InBatch { index: 1, .. }));
         assert!(err.to_string().starts_with("record 1: "), "{err}");
+        // Bare: each element or line is a record's data.
+        let bare = Framing::new(Some("none"), Some("at"), Ns).unwrap();
+        let items = batch(
+            DataType::Json,
+            Media::Json,
+            br#"[{"t":1,"at":"5"}, 7, {"t":2}]"#,
+            &bare,
+        )
+        .unwrap();
+        let got: Vec<_> = items.iter().map(|i| (i.timestamp, &*i.payload)).collect();
+        assert_eq!(
+            got,
+            [
+                (Some(5), &br#"{"t":1,"at":"5"}"#[..]),
+                (None, b"7"),
+                (None, br#"{"t":2}"#)
+            ]
+        );
+        let items = batch(DataType::Text, Media::Ndjson, b"\"a\"\n\"b\"\n", &bare).unwrap();
+        assert_eq!(&*items[1].payload, b"b");
+        let err = batch(
+            DataType::Json,
+            Media::Ndjson,
+            b"{\"data\":1}\n{bad\n",
+            &env(Ns),
+        )
+        .unwrap_err();
+        assert!(err.to_string().starts_with("line 2: "), "{err}");
         assert!(matches!(
-            batch(DataType::Json, Media::Json, b"[]", Ns),
+            batch(DataType::Json, Media::Json, b"[]", &env(Ns)),
             Err(RecordError::EmptyBatch)
         ));
     }

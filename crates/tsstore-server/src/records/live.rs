@@ -169,13 +169,14 @@ where
     let Some(mut follower) = Follower::new(&open, feed.from) else {
         return Ending::StoreClosed;
     };
-    let enc = DataEncoding::of(&open.store);
+    let stamps = feed.spec.stamps;
+    let enc = DataEncoding::of(&open.store).with_stamps(stamps);
     let mut agg = feed
         .spec
         .agg
         .take()
         .map(|a| (a.window_ns, Aggregator::new(a)));
-    let mut names = Announcer::new(feed.spec.compact, feed.envelope);
+    let mut names = Announcer::new(feed.spec.compact, feed.envelope, stamps);
     // Windows are made of records as users see them (a schema store's
     // fields by name), then compacted by the announcer.
     if agg.is_some() {
@@ -249,7 +250,12 @@ where
             && cursor_is_known
         {
             if feed.envelope == Envelope::Typed {
-                let gap = format!("{{\"type\":\"gap\",\"from\":{cursor},\"to\":{oldest}}}");
+                let mut gap = b"{\"type\":\"gap\",\"from\":".to_vec();
+                stamps.push(&mut gap, cursor);
+                gap.extend_from_slice(b",\"to\":");
+                stamps.push(&mut gap, oldest);
+                gap.push(b'}');
+                let gap = String::from_utf8(gap).unwrap_or_default();
                 send!(Outgoing::Text(gap));
             } else {
                 tracing::warn!(store = %open.store.name(), "records between {cursor} and {oldest} were overwritten before they were sent");

@@ -1,6 +1,7 @@
 //! Records, whatever carries them: intake (what a client sent → items a
 //! store takes), read options and the read spec they make, the read
-//! pipeline (expand once, filter, aggregate), the encoders, and the live
+//! pipeline (expand once, filter, aggregate), the encoders, the envelope
+//! a message comes in (`envelope`), and the live
 //! feed (`live`, following the store with `follow`, with `wrap` for its
 //! envelopes and schema messages, and
 //! `session` for what a feed and its peer say to each other, and
@@ -14,6 +15,7 @@
 pub mod ack_window;
 pub mod budget;
 pub mod encode;
+pub mod envelope;
 mod error;
 pub mod follow;
 pub mod intake;

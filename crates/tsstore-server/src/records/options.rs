@@ -13,6 +13,8 @@ use tsstore::aggregate::AggSpec;
 use tsstore::{DataType, Filter};
 
 use super::ack_window::{self, AckWindow};
+use super::encode::Stamps;
+use super::envelope::Framing;
 use super::error::{RecordError, RecordResult};
 
 /// A query string as ordered pairs (a name may repeat: the first wins).
@@ -41,10 +43,25 @@ impl QueryParams {
         parse_timestamp(name, self.get(name))
     }
 
+    /// `timestamps`: how timestamps are written in the answer.
+    pub fn stamps(&self) -> RecordResult<Stamps> {
+        Stamps::parse(self.get("timestamps")).map_err(RecordError::InvalidParameter)
+    }
+
     /// `precision`: the unit of the timestamps a client sends (`ns`, the
     /// default, `us`, `ms` or `s`, as InfluxDB names them).
     pub fn precision(&self) -> RecordResult<tsstore::Precision> {
         parse_precision(self.get("precision"))
+    }
+
+    /// How messages sent are read: `envelope`, `timestamp_field` and
+    /// `precision`.
+    pub fn framing(&self) -> RecordResult<Framing> {
+        Framing::new(
+            self.get("envelope"),
+            self.get("timestamp_field"),
+            self.precision()?,
+        )
     }
 }
 
@@ -201,16 +218,25 @@ pub struct FeedOptions {
         skip_serializing_if = "Option::is_none"
     )]
     pub agg_default: Option<String>,
+    /// `string`: timestamps written as decimal strings (`number`, the
+    /// default: JSON numbers).
+    #[serde(
+        default,
+        deserialize_with = "scalar_text",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub timestamps: Option<String>,
 }
 
 impl FeedOptions {
     /// Its keys in a connection's JSON.
-    pub const FIELDS: [&'static str; 5] = [
+    pub const FIELDS: [&'static str; 6] = [
         "filter",
         "filter_ignore_case",
         "agg_window",
         "agg_fields",
         "agg_default",
+        "timestamps",
     ];
 
     /// The first option given, if any (for kinds and modes that send
@@ -222,6 +248,7 @@ impl FeedOptions {
             self.agg_window.is_some(),
             self.agg_fields.is_some(),
             self.agg_default.is_some(),
+            self.timestamps.is_some(),
         ];
         Self::FIELDS
             .into_iter()
@@ -244,6 +271,7 @@ impl FeedOptions {
             agg_window: self.agg_window.clone(),
             agg_fields: self.agg_fields.clone(),
             agg_default: self.agg_default.clone(),
+            timestamps: self.timestamps.clone(),
             ..ReadOptions::default()
         };
         let defaults = ListDefaults {
@@ -314,6 +342,7 @@ pub struct ReadOptions {
     pub agg_window: Option<String>,
     pub agg_fields: Option<String>,
     pub agg_default: Option<String>,
+    pub timestamps: Option<String>,
 }
 
 impl ReadOptions {
@@ -332,6 +361,7 @@ impl ReadOptions {
             agg_window: get("agg_window"),
             agg_fields: get("agg_fields"),
             agg_default: get("agg_default"),
+            timestamps: get("timestamps"),
         }
     }
 
@@ -398,6 +428,8 @@ pub struct ReadSpec {
     /// Records, or windows when aggregating.
     pub limit: usize,
     pub agg: Option<AggSpec>,
+    /// How timestamps are written.
+    pub stamps: Stamps,
 }
 
 /// Reads that return more than this many records, or filter or
@@ -434,12 +466,15 @@ impl ReadSpec {
         if agg.is_some() && !matches!(dt, DataType::Json | DataType::Schema) {
             return Err(RecordError::AggregationUnsupported(dt));
         }
+        let stamps =
+            Stamps::parse(o.timestamps.as_deref()).map_err(RecordError::InvalidParameter)?;
         Ok(ReadSpec {
             include_data,
             filter,
             compact,
             limit,
             agg,
+            stamps,
         })
     }
 

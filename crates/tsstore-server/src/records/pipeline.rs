@@ -10,7 +10,7 @@ use tsstore::aggregate::{AggSpec, Aggregator, Window};
 use tsstore::{DataType, Records, Schema, Store};
 
 use super::budget::Budget;
-use super::encode::{DataEncoding, ListWriter, push_object, windows_list};
+use super::encode::{DataEncoding, ListWriter, Stamps, push_object, windows_list};
 use super::error::RecordResult;
 use super::options::{ReadSpec, TimeRange};
 
@@ -100,6 +100,7 @@ pub fn whole(filter: Option<tsstore::Filter>) -> ReadSpec {
         compact: false,
         limit: usize::MAX,
         agg: None,
+        stamps: Stamps::Numbers,
     }
 }
 
@@ -125,7 +126,7 @@ pub fn list(
             continue;
         };
         let data = spec.include_data.then_some((&data[..], enc));
-        push_object(out.element(), &rec.handle, data);
+        push_object(out.element(), &rec.handle, data, spec.stamps);
         if out.count() >= spec.limit {
             break;
         }
@@ -153,7 +154,7 @@ pub fn newest_windows(
     let keep = windows.len().saturating_sub(spec.limit);
     windows.drain(..keep);
     windows.reverse();
-    Ok(windows_list(&windows, spec.compact))
+    Ok(windows_list(&windows, spec.compact, spec.stamps))
 }
 
 /// The windows of the records in `range`, oldest first, as a list body.
@@ -165,7 +166,7 @@ pub fn range_windows(
     budget: &mut Budget,
 ) -> RecordResult<Vec<u8>> {
     let windows = aggregate(store, agg, spec, range, budget)?;
-    Ok(windows_list(&windows, spec.compact))
+    Ok(windows_list(&windows, spec.compact, spec.stamps))
 }
 
 /// Where the newest `spec.limit` windows (of object records passing the

@@ -7,7 +7,7 @@
 
 use tsstore::aggregate::Window;
 
-use super::encode::{DataEncoding, compact_window, push_names, push_window};
+use super::encode::{DataEncoding, Stamps, compact_window, push_names, push_window};
 use super::session::Outgoing;
 
 /// How the feed wraps each record or window.
@@ -35,11 +35,13 @@ pub(super) struct Announcer {
     announced: usize,
     /// The store schema's version last announced.
     schema_version: Option<u32>,
+    stamps: Stamps,
 }
 
 impl Announcer {
-    pub(super) fn new(compact: bool, envelope: Envelope) -> Announcer {
+    pub(super) fn new(compact: bool, envelope: Envelope, stamps: Stamps) -> Announcer {
         Announcer {
+            stamps,
             // Only a typed feed can announce a schema.
             compact: compact && envelope == Envelope::Typed,
             envelope,
@@ -73,20 +75,20 @@ impl Announcer {
             Envelope::Bare => return (None, Outgoing::Binary(w.data.clone())),
             Envelope::Plain => {
                 let mut out = Vec::with_capacity(96 + w.data.len());
-                push_window(&mut out, b"", w, &w.data);
+                push_window(&mut out, b"", w, &w.data, self.stamps);
                 return (
                     None,
                     Outgoing::Text(String::from_utf8(out).unwrap_or_default()),
                 );
             }
             Envelope::Typed if !self.compact => {
-                return (None, Outgoing::Text(window_message(w)));
+                return (None, Outgoing::Text(window_message(w, self.stamps)));
             }
             Envelope::Typed => {}
         }
         let data = compact_window(&w.data, &mut self.window_names);
         let mut out = Vec::with_capacity(96 + data.len());
-        push_window(&mut out, b"\"type\":\"data\",", w, &data);
+        push_window(&mut out, b"\"type\":\"data\",", w, &data, self.stamps);
         let message = Outgoing::Text(String::from_utf8(out).unwrap_or_default());
         if self.window_names.len() == self.announced {
             return (None, message);
@@ -130,7 +132,7 @@ pub(super) fn record_message(
 pub fn data_message(timestamp: i64, data: &[u8], enc: DataEncoding) -> String {
     let mut out = Vec::with_capacity(48 + data.len());
     out.extend_from_slice(b"{\"type\":\"data\",\"timestamp\":");
-    out.extend_from_slice(itoa::Buffer::new().format(timestamp).as_bytes());
+    enc.stamps.push(&mut out, timestamp);
     out.extend_from_slice(b",\"data\":");
     enc.push(&mut out, data);
     out.push(b'}');
@@ -138,9 +140,9 @@ pub fn data_message(timestamp: i64, data: &[u8], enc: DataEncoding) -> String {
 }
 
 /// A window as `{"type":"data","timestamp":end,"records","partial","data"}`.
-pub fn window_message(w: &Window) -> String {
+pub fn window_message(w: &Window, stamps: Stamps) -> String {
     let mut out = Vec::with_capacity(96 + w.data.len());
-    push_window(&mut out, b"\"type\":\"data\",", w, &w.data);
+    push_window(&mut out, b"\"type\":\"data\",", w, &w.data, stamps);
     String::from_utf8(out).unwrap_or_default()
 }
 
@@ -153,10 +155,15 @@ mod tests {
         let enc = DataEncoding {
             data_type: tsstore::DataType::Json,
             trusted: true,
+            stamps: Stamps::Numbers,
         };
         assert_eq!(
             data_message(5, br#"{"t":1}"#, enc),
             r#"{"type":"data","timestamp":5,"data":{"t":1}}"#
+        );
+        assert_eq!(
+            data_message(5, br#"{"t":1}"#, enc.with_stamps(Stamps::Strings)),
+            r#"{"type":"data","timestamp":"5","data":{"t":1}}"#
         );
         let w = Window {
             start: 0,
@@ -166,7 +173,7 @@ mod tests {
             data: br#"{"t":1.5}"#.to_vec(),
         };
         assert_eq!(
-            window_message(&w),
+            window_message(&w, Stamps::Numbers),
             r#"{"type":"data","timestamp":10,"records":2,"partial":false,"data":{"t":1.5}}"#
         );
     }
@@ -176,6 +183,7 @@ mod tests {
         let enc = DataEncoding {
             data_type: tsstore::DataType::Json,
             trusted: true,
+            stamps: Stamps::Numbers,
         };
         let text = |o: Outgoing| match o {
             Outgoing::Text(t) => t,
@@ -196,7 +204,7 @@ mod tests {
             records: 1,
             data: data.as_bytes().to_vec(),
         };
-        let mut a = Announcer::new(true, Envelope::Typed);
+        let mut a = Announcer::new(true, Envelope::Typed, Stamps::Numbers);
         let (schema, m) = a.window(&w(r#"{"t":1}"#));
         assert_eq!(
             schema.as_deref(),
@@ -212,7 +220,9 @@ mod tests {
         );
         // Only a typed feed announces.
         assert_eq!(
-            Announcer::new(true, Envelope::Plain).window(&w("{}")).0,
+            Announcer::new(true, Envelope::Plain, Stamps::Numbers)
+                .window(&w("{}"))
+                .0,
             None
         );
     }

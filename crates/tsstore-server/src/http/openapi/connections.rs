@@ -46,6 +46,7 @@ fn feed_options(limits: &Limits, properties: &mut serde_json::Map<String, Value>
         "agg_window",
         "agg_fields",
         "agg_default",
+        "timestamps",
     ] {
         if let Some(schema) = parameter_schema(name, limits) {
             properties.insert(name.into(), schema);
@@ -112,10 +113,12 @@ pub(super) fn ws_connection(limits: &Limits) -> Value {
         "format".into(),
         parameter_schema("format", limits).unwrap_or(json!({})),
     );
-    properties.insert(
-        "precision".into(),
-        parameter_schema("precision", limits).unwrap_or(json!({})),
-    );
+    for name in ["precision", "envelope", "timestamp_field"] {
+        properties.insert(
+            name.into(),
+            parameter_schema(name, limits).unwrap_or(json!({})),
+        );
+    }
     properties.insert(
         "rules".into(),
         json!({
@@ -159,6 +162,7 @@ pub(super) fn ws_connection(limits: &Limits) -> Value {
         "agg_window",
         "agg_fields",
         "agg_default",
+        "timestamps",
     ];
     json!({
         "type": "object",
@@ -173,7 +177,15 @@ pub(super) fn ws_connection(limits: &Limits) -> Value {
             {
                 "if": {"required": ["mode"], "properties": {"mode": {"const": "pull"}}},
                 "then": {"properties": forbidden(&push_only)},
-                "else": {"properties": forbidden(&["precision"])},
+                "else": {"properties": forbidden(&["precision", "envelope", "timestamp_field"])},
+            },
+            {
+                "if": {"required": ["timestamp_field"], "properties": {"timestamp_field": {"not": {"type": "null"}}}},
+                "then": {"required": ["envelope"], "properties": {"envelope": {"const": "none"}}},
+            },
+            {
+                "if": {"required": ["envelope"], "properties": {"envelope": {"const": "none"}}},
+                "then": {"properties": {"ack": {"not": {"const": "app"}}}},
             },
         ],
     })
@@ -233,6 +245,7 @@ pub(super) fn mqtt_connection(limits: &Limits) -> Value {
         "agg_window",
         "agg_fields",
         "agg_default",
+        "timestamps",
     ];
     json!({
         "type": "object",

@@ -75,6 +75,10 @@ pub(super) fn parameter_schema(name: &str, limits: &Limits) -> Option<Value> {
             "pattern": format!("^[A-Za-z0-9_.]+:{FNS}(\\+{FNS})*(,[A-Za-z0-9_.]+:{FNS}(\\+{FNS})*)*$"),
         }),
         "agg_default" => json!({"type": "string", "pattern": format!("^{FNS}(,{FNS})*$")}),
+        "timestamps" => json!({"type": "string", "enum": ["number", "string"]}),
+        "envelope" => json!({"type": "string", "enum": ["data", "none"]}),
+        // `envelope::Framing::new`.
+        "timestamp_field" => json!({"type": "string", "minLength": 1, "maxLength": 256}),
         _ => return None,
     })
 }
@@ -95,6 +99,15 @@ pub(super) fn or_null(mut schema: Value) -> Value {
         values.push(Value::Null);
     }
     schema
+}
+
+/// A timestamp in an answer: a number, or with `timestamps=string` a
+/// decimal string.
+fn stamp_out() -> Value {
+    json!({"oneOf": [
+        {"type": "integer", "format": "int64"},
+        {"type": "string", "pattern": "^-?[0-9]{1,19}$"},
+    ]})
 }
 
 /// Body schemas, as strict as the server's checks; response shapes as
@@ -131,12 +144,28 @@ pub(super) fn component_schemas() -> Vec<(&'static str, Value)> {
                 "required": ["data"],
                 "additionalProperties": false,
                 "properties": {
-                    "timestamp": or_null(json!({
-                        "type": "integer", "format": "int64", "minimum": 0,
-                        "description": "Nanoseconds since the Unix epoch; absent, null or 0: now.",
-                    })),
+                    "timestamp": {
+                        "description": "Nanoseconds since the Unix epoch (or the precision asked), a whole number or a decimal string; absent, null or 0: now.",
+                        "oneOf": [
+                            {"type": "integer", "format": "int64", "minimum": 0},
+                            // 18 digits: every such string is in range.
+                            {"type": "string", "pattern": "^[0-9]{1,18}$"},
+                            {"type": "null"},
+                        ],
+                    },
                     "data": {"description": "json stores: any JSON value; text: a string; binary: base64."},
                 },
+            }),
+        ),
+        ("StampOut", stamp_out()),
+        (
+            "RecordOrData",
+            json!({
+                "description": "A record {\"timestamp\"?, \"data\"}, or with envelope=none the record's data itself (any JSON value).",
+                "anyOf": [
+                    {"$ref": "#/components/schemas/RecordIn"},
+                    {"description": "envelope=none: the record's data"},
+                ],
             }),
         ),
         (
@@ -169,7 +198,7 @@ pub(super) fn component_schemas() -> Vec<(&'static str, Value)> {
                 "description": "One stored record.",
                 "required": ["timestamp", "block_num", "size"],
                 "properties": {
-                    "timestamp": {"type": "integer", "format": "int64"},
+                    "timestamp": {"$ref": "#/components/schemas/StampOut"},
                     "block_num": {"type": "integer", "minimum": 0},
                     "size": {"type": "integer", "minimum": 0},
                     "data": {"description": "json stores: the JSON value; text: a string; binary: base64. Absent with include_data=false."},
@@ -183,7 +212,7 @@ pub(super) fn component_schemas() -> Vec<(&'static str, Value)> {
                 "description": "One aggregation window, reported at its end.",
                 "required": ["timestamp", "records", "partial", "data"],
                 "properties": {
-                    "timestamp": {"type": "integer", "format": "int64"},
+                    "timestamp": {"$ref": "#/components/schemas/StampOut"},
                     "records": {"type": "integer", "minimum": 0},
                     "partial": {"type": "boolean"},
                     "data": {"type": "object"},

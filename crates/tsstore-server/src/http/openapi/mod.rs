@@ -113,7 +113,15 @@ pub fn finish(doc: &utoipa::openapi::OpenApi, limits: &Limits) -> Result<String,
             }
             let body = &mut op["requestBody"]["content"]["application/json"]["schema"];
             match id.as_str() {
-                "insert_batch" => body["minItems"] = json!(1),
+                // With envelope=none a record is its data: any JSON.
+                "insert" => *body = json!({"$ref": "#/components/schemas/RecordOrData"}),
+                "insert_batch" => {
+                    *body = json!({
+                        "type": "array",
+                        "minItems": 1,
+                        "items": {"$ref": "#/components/schemas/RecordOrData"},
+                    });
+                }
                 "create_connection" => {
                     *body = json!({"$ref": "#/components/schemas/WsConnectionIn"})
                 }

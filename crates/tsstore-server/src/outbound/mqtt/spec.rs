@@ -374,7 +374,7 @@ mod tests {
             "include_timestamp":true,"cursor_persist_interval":2,"client_id":"c",
             "username":"u","password":"p","in_flight":5,"filter":"x",
             "filter_ignore_case":"true","agg_window":"1m","agg_fields":"t:avg",
-            "agg_default":"avg"}"#;
+            "agg_default":"avg","timestamps":"string"}"#;
         let mut spec = parse(full).unwrap();
         spec.ca_file = Some("/ca.pem".into());
         spec.timestamp_field = Some("ts".into());
