@@ -229,6 +229,58 @@ async fn pull_stores_what_the_peer_sends_and_skips_the_rest() {
     assert_eq!(ts[0], 1000);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_compact_source_is_stored_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = peer(None).await;
+    let s = Server::start(dir.path());
+    let key = s.create_store(json!({"name": "sink"}));
+    let url = format!("ws://127.0.0.1:{}/out", p.port);
+    create(
+        &s,
+        &key,
+        "sink",
+        json!({"mode": "pull", "url": url, "format": "compact"}),
+    );
+    let Seen::Connected { .. } = p.next().await else {
+        panic!("the pull connects")
+    };
+    for m in [
+        json!({"type": "schema", "_schema": {"1": "temp", "2": "room"}}),
+        json!({"type": "data", "timestamp": 1000, "data": {"1": 21.5, "2": "hall"}}),
+        json!({"type": "schema", "_schema": {"1": "temp", "2": "room", "3": "lux"}}),
+        json!({"type": "data", "timestamp": 2000, "data": {"1": 22.0, "3": 7}}),
+    ] {
+        p.to_send.send(m.to_string()).unwrap();
+    }
+    let deadline = Instant::now() + WAIT;
+    let v = loop {
+        let v = s
+            .req("GET", "/api/stores/sink/data/oldest?limit=10")
+            .key(&key)
+            .send()
+            .json();
+        if common::timestamps(&v).len() == 2 {
+            break v;
+        }
+        assert!(Instant::now() < deadline, "{v}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let data: Vec<&Value> = v["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| &o["data"])
+        .collect();
+    assert_eq!(
+        data,
+        [
+            &json!({"temp": 21.5, "room": "hall"}),
+            &json!({"temp": 22.0, "lux": 7})
+        ]
+    );
+}
+
 #[test]
 fn creating_checks_everything_and_stores_nothing_on_refusal() {
     let dir = tempfile::tempdir().unwrap();
@@ -536,6 +588,32 @@ async fn compact_pushes_announce_their_schema_first() {
         json!({"type": "schema", "_schema": {"1": "temp", "2": "room", "3": "lux"}})
     );
     assert_eq!(next_text(&mut p).await["data"], json!({"1": 23.0, "3": 7}));
+
+    // Aggregated and compact on a schema store: the windows' output names
+    // (not the store's indexes renumbered), then windows using them.
+    let mut p = peer(None).await;
+    let url = format!("ws://127.0.0.1:{}/in", p.port);
+    create(
+        &s,
+        &key,
+        "sch",
+        json!({"url": url, "format": "compact", "agg_window": "1s", "agg_fields": "temp:max"}),
+    );
+    let schema = next_text(&mut p).await;
+    assert_eq!(schema["type"], "schema", "{schema}");
+    let names = schema["_schema"].as_object().unwrap().clone();
+    let (max_index, _) = names
+        .iter()
+        .find(|(_, v)| *v == "temp")
+        .unwrap_or_else(|| panic!("temp in {schema}"));
+    assert!(
+        names
+            .values()
+            .all(|v| v.as_str().unwrap().parse::<u32>().is_err()),
+        "{schema}"
+    );
+    let window = next_text(&mut p).await;
+    assert!(window["data"][max_index].is_number(), "{window} {schema}");
 
     // Aggregated and compact: the window's output names, then windows.
     let key = s.create_store(json!({"name": "agg"}));

@@ -53,21 +53,20 @@ enum Key {
     Data,
     Type,
     Id,
+    /// Any other key: a notice's own field (`_schema`, a gap's counts), or
+    /// in a record most often a bare record sent without `envelope=none`.
+    Other(String),
 }
 
 impl<'de> Deserialize<'de> for Key {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        use serde::de::Error;
-        match &*<Cow<'de, str>>::deserialize(d)? {
-            "timestamp" => Ok(Key::Timestamp),
-            "data" => Ok(Key::Data),
-            "type" => Ok(Key::Type),
-            "id" => Ok(Key::Id),
-            // Most often a bare record sent without `envelope=none`.
-            other => Err(D::Error::custom(format!(
-                "unknown field `{other}`: a record is sent as {{\"timestamp\"?, \"data\", \"id\"?}}, or as its data alone with envelope=none"
-            ))),
-        }
+        Ok(match &*<Cow<'de, str>>::deserialize(d)? {
+            "timestamp" => Key::Timestamp,
+            "data" => Key::Data,
+            "type" => Key::Type,
+            "id" => Key::Id,
+            other => Key::Other(other.to_string()),
+        })
     }
 }
 
@@ -97,6 +96,7 @@ impl<'de: 'a, 'a> serde::de::Visitor<'de> for EnvelopeVisitor<'a> {
             id: None,
         };
         let mut seen_timestamp = false;
+        let mut unknown: Option<String> = None;
         while let Some(key) = map.next_key::<Key>()? {
             match key {
                 Key::Timestamp if seen_timestamp => {
@@ -112,7 +112,18 @@ impl<'de: 'a, 'a> serde::de::Visitor<'de> for EnvelopeVisitor<'a> {
                 Key::Type => env.kind = Some(map.next_value()?),
                 Key::Id if env.id.is_some() => return Err(M::Error::duplicate_field("id")),
                 Key::Id => env.id = Some(map.next_value()?),
+                Key::Other(name) => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                    unknown.get_or_insert(name);
+                }
             }
+        }
+        // A notice (`type` other than data) may carry fields of its own;
+        // a record may not, so a typo or a bare record is not half stored.
+        if let Some(name) = unknown.filter(|_| env.is_record()) {
+            return Err(M::Error::custom(format!(
+                "unknown field `{name}`: a record is sent as {{\"timestamp\"?, \"data\", \"id\"?}}, or as its data alone with envelope=none"
+            )));
         }
         Ok(env)
     }
@@ -403,6 +414,12 @@ mod tests {
         let (item, id) = envelope.message(DataType::Json, br#"{"id":7}"#);
         assert!(matches!(item, Err(RecordError::MissingData)));
         assert_eq!(id.map(RawValue::get), Some("7"));
+        // A record with a field of its own is refused (the message says
+        // how to send bare data); a notice's own fields are its business.
+        let (item, _) = envelope.message(DataType::Json, br#"{"temp":21}"#);
+        assert!(item.unwrap_err().to_string().contains("envelope=none"));
+        let notice = br#"{"type":"schema","_schema":{"1":"t"}}"#;
+        assert!(!Envelope::parse(notice).unwrap().is_record());
 
         let bare = Framing::new(Some("none"), Some("ts"), Ms).unwrap();
         let text = br#"{"temp":21,"ts":1700000000000,"id":3}"#;
