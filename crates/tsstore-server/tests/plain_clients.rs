@@ -280,6 +280,19 @@ async fn websocket_writes_echo_ids_take_bare_payloads_and_binary_frames() {
     let ack = next_text(&mut ws).await;
     assert_eq!(ack["type"], "ack");
     assert!(ack.get("id").is_none(), "{ack}");
+    // A bare record sent without envelope=none: refused, saying how,
+    // and matched to its request.
+    let m = json!({"id": 4, "t": 4});
+    ws.send(Message::Text(m.to_string().into())).await.unwrap();
+    let refused = next_text(&mut ws).await;
+    assert_eq!(refused["id"], 4, "{refused}");
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("envelope=none"),
+        "{refused}"
+    );
     // A binary frame on a json store is refused in its turn.
     ws.send(Message::Binary(vec![1, 2].into())).await.unwrap();
     let refused = next_text(&mut ws).await;

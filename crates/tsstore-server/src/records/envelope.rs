@@ -26,9 +26,9 @@ pub struct Item<'a> {
 /// `{"timestamp"?, "data", "type"?, "id"?}` as sent; `data` borrowed from
 /// the body. Only a JSON object is an envelope (derived deserializers
 /// would also take an array `[timestamp, data]`, which the API does not
-/// document), and unknown or repeated keys are refused. `type` lets what
-/// a live read sends (`{"type":"data",...}`) be stored as it is; `id` is
-/// the client's, echoed in a WebSocket write's answer.
+/// document); repeated keys are refused, unknown ones by `into_item`.
+/// `type` lets what a live read sends (`{"type":"data",...}`) be stored
+/// as it is; `id` is the client's, echoed in a WebSocket write's answer.
 #[derive(Debug)]
 pub struct Envelope<'a> {
     /// As sent (a whole number or a decimal string), not yet scaled.
@@ -37,6 +37,10 @@ pub struct Envelope<'a> {
     pub data: Option<&'a RawValue>,
     pub kind: Option<String>,
     pub id: Option<&'a RawValue>,
+    /// The first key that is none of these: a notice's own field, or a
+    /// record refused by `into_item` (after its `id` is known, so the
+    /// refusal can name it).
+    pub unknown: Option<String>,
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for Envelope<'a> {
@@ -94,9 +98,9 @@ impl<'de: 'a, 'a> serde::de::Visitor<'de> for EnvelopeVisitor<'a> {
             data: None,
             kind: None,
             id: None,
+            unknown: None,
         };
         let mut seen_timestamp = false;
-        let mut unknown: Option<String> = None;
         while let Some(key) = map.next_key::<Key>()? {
             match key {
                 Key::Timestamp if seen_timestamp => {
@@ -114,16 +118,9 @@ impl<'de: 'a, 'a> serde::de::Visitor<'de> for EnvelopeVisitor<'a> {
                 Key::Id => env.id = Some(map.next_value()?),
                 Key::Other(name) => {
                     map.next_value::<serde::de::IgnoredAny>()?;
-                    unknown.get_or_insert(name);
+                    env.unknown.get_or_insert(name);
                 }
             }
-        }
-        // A notice (`type` other than data) may carry fields of its own;
-        // a record may not, so a typo or a bare record is not half stored.
-        if let Some(name) = unknown.filter(|_| env.is_record()) {
-            return Err(M::Error::custom(format!(
-                "unknown field `{name}`: a record is sent as {{\"timestamp\"?, \"data\", \"id\"?}}, or as its data alone with envelope=none"
-            )));
         }
         Ok(env)
     }
@@ -145,6 +142,13 @@ impl<'a> Envelope<'a> {
         if let Some(kind) = self.kind.as_deref().filter(|&k| k != "data") {
             return Err(RecordError::InvalidData(format!(
                 "a \"{kind}\" message is not a record: only \"type\": \"data\" (or no type) is stored"
+            )));
+        }
+        // A notice may carry fields of its own; a record may not, so a
+        // typo or a bare record is not half stored.
+        if let Some(name) = self.unknown {
+            return Err(RecordError::InvalidJson(format!(
+                "unknown field `{name}`: a record is sent as {{\"timestamp\"?, \"data\", \"id\"?}}, or as its data alone with envelope=none"
             )));
         }
         let raw = self.data.ok_or(RecordError::MissingData)?;
@@ -416,8 +420,9 @@ mod tests {
         assert_eq!(id.map(RawValue::get), Some("7"));
         // A record with a field of its own is refused (the message says
         // how to send bare data); a notice's own fields are its business.
-        let (item, _) = envelope.message(DataType::Json, br#"{"temp":21}"#);
+        let (item, id) = envelope.message(DataType::Json, br#"{"id":2,"temp":21}"#);
         assert!(item.unwrap_err().to_string().contains("envelope=none"));
+        assert_eq!(id.map(RawValue::get), Some("2"));
         let notice = br#"{"type":"schema","_schema":{"1":"t"}}"#;
         assert!(!Envelope::parse(notice).unwrap().is_record());
 
