@@ -180,6 +180,45 @@ async fn a_restarted_server_restores_its_connections_at_their_cursor() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_from_takes_now_minus_one_and_oldest() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path());
+    let key = s.create_store(json!({"name": "src"}));
+    insert_batch(&s, &key, "src", 0..10);
+    let mut peers = Vec::new();
+    for from in [json!("now"), json!(-1), json!("oldest"), json!(0)] {
+        let p = peer(None).await;
+        let url = format!("ws://127.0.0.1:{}/in", p.port);
+        create(&s, &key, "src", json!({"url": url, "from": from}));
+        peers.push((from, p));
+    }
+    // "now" and -1 start after the newest record at create.
+    insert_batch(&s, &key, "src", 10..12);
+    for (from, mut p) in peers {
+        let first = loop {
+            if let Seen::Text(v) = p.next().await {
+                break v["data"]["n"].as_i64().unwrap();
+            }
+        };
+        let expected = if from == json!("now") || from == json!(-1) {
+            10
+        } else {
+            0
+        };
+        assert_eq!(first, expected, "from {from}");
+    }
+    for from in [json!("later"), json!(-2)] {
+        let r = s
+            .req("POST", "/api/stores/src/ws/connections")
+            .key(&key)
+            .json(&json!({"url": "ws://127.0.0.1:1/", "from": from}))
+            .send();
+        assert_eq!(r.status, 400, "{}", r.text());
+        assert!(r.text().contains("from"), "{}", r.text());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pull_stores_what_the_peer_sends_and_skips_the_rest() {
     let dir = tempfile::tempdir().unwrap();
     let mut p = peer(None).await;
