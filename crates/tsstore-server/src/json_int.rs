@@ -32,6 +32,30 @@ where
     }
 }
 
+/// A value sent as a JSON number or as a string, told apart.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum NumberOrText {
+    Number(serde_json::Number),
+    Text(String),
+}
+
+/// An optional whole number, or a string read by `text`.
+fn number_or<'de, D>(
+    d: D,
+    text: impl Fn(&str) -> Result<i64, String>,
+) -> Result<Option<i64>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    match Option::<NumberOrText>::deserialize(d)? {
+        None => Ok(None),
+        Some(NumberOrText::Number(n)) => optional(serde_json::Value::Number(n))
+            .map_err(|e: serde_json::Error| D::Error::custom(e)),
+        Some(NumberOrText::Text(t)) => text(&t).map(Some).map_err(D::Error::custom),
+    }
+}
+
 /// A timestamp sent as a whole JSON number or as a decimal string
 /// (`"1733472000123456789"`: what clients whose numbers are doubles send,
 /// since nanoseconds exceed 2^53); `null` or absent is `None`.
@@ -39,18 +63,7 @@ pub fn optional_timestamp<'de, D>(d: D) -> Result<Option<i64>, D::Error>
 where
     D: Deserializer<'de>,
 {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Sent {
-        Number(serde_json::Number),
-        Text(String),
-    }
-    match Option::<Sent>::deserialize(d)? {
-        None => Ok(None),
-        Some(Sent::Number(n)) => optional(serde_json::Value::Number(n))
-            .map_err(|e: serde_json::Error| D::Error::custom(e)),
-        Some(Sent::Text(t)) => decimal(&t).map(Some).map_err(D::Error::custom),
-    }
+    number_or(d, decimal)
 }
 
 /// Where a sending connection starts: a timestamp (records after it; 0:
@@ -60,26 +73,13 @@ pub fn optional_start<'de, D>(d: D) -> Result<Option<i64>, D::Error>
 where
     D: Deserializer<'de>,
 {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Sent {
-        Number(serde_json::Number),
-        Text(String),
-    }
-    match Option::<Sent>::deserialize(d)? {
-        None => Ok(None),
-        Some(Sent::Number(n)) => optional(serde_json::Value::Number(n))
-            .map_err(|e: serde_json::Error| D::Error::custom(e)),
-        Some(Sent::Text(t)) => match t.as_str() {
-            "now" => Ok(Some(-1)),
-            "oldest" => Ok(Some(0)),
-            _ => decimal(&t).map(Some).map_err(|_| {
-                D::Error::custom(format!(
-                    "from: '{t}' is not now, oldest, -1 or a timestamp (records after it are sent)"
-                ))
-            }),
-        },
-    }
+    number_or(d, |t| match t {
+        "now" => Ok(-1),
+        "oldest" => Ok(0),
+        _ => decimal(t).map_err(|_| {
+            format!("from: '{t}' is not now, oldest, -1 or a timestamp (records after it are sent)")
+        }),
+    })
 }
 
 /// A timestamp written as a decimal string: digits, an optional leading

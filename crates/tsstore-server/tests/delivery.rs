@@ -8,6 +8,7 @@ mod common;
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use common::collector::{self, free_port, handled};
@@ -72,6 +73,31 @@ fn distinct(seen: &[i64]) -> usize {
     seen.iter().collect::<std::collections::HashSet<_>>().len()
 }
 
+/// SIGKILLs the collector at three points of the backlog, starting it
+/// again each time; the last one started.
+async fn kill_three_times(role: &str, out: &Path, mut child: Child) -> Child {
+    for kill_at in [3_000, 8_000, 13_000] {
+        wait_for_file(out, "before a kill", |seen| seen.len() >= kill_at).await;
+        child.kill().unwrap();
+        child.wait().unwrap();
+        child = collector::spawn("collector_child", role, out);
+    }
+    child
+}
+
+/// Waits until the collector has every record, stops it, and checks that
+/// at most three windows came twice.
+async fn all_collected(out: &Path, mut child: Child) {
+    wait_for_file(out, "after the kills", |seen| {
+        distinct(seen) == RECORDS as usize
+    })
+    .await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let dups = check_complete(&handled(out));
+    assert!(dups <= 3 * WINDOW, "{dups} records were delivered twice");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn app_acked_push_survives_three_collector_kills() {
     if std::env::var(collector::ROLE_ENV).is_ok() {
@@ -84,27 +110,15 @@ async fn app_acked_push_survives_three_collector_kills() {
     fill(&s, &key, "src");
     let port = free_port();
     let role = format!("serve:{port}");
-    let mut child = collector::spawn("collector_child", &role, &out);
+    let child = collector::spawn("collector_child", &role, &out);
     let c = create(
         &s,
         &key,
         "src",
         json!({"url": format!("ws://127.0.0.1:{port}/in"), "from": 0, "ack": "app", "window": WINDOW}),
     );
-    for kill_at in [3_000, 8_000, 13_000] {
-        wait_for_file(&out, "before a kill", |seen| seen.len() >= kill_at).await;
-        child.kill().unwrap();
-        child.wait().unwrap();
-        child = collector::spawn("collector_child", &role, &out);
-    }
-    wait_for_file(&out, "after the kills", |seen| {
-        distinct(seen) == RECORDS as usize
-    })
-    .await;
-    child.kill().unwrap();
-    child.wait().unwrap();
-    let dups = check_complete(&handled(&out));
-    assert!(dups <= 3 * WINDOW, "{dups} records were delivered twice");
+    let child = kill_three_times(&role, &out, child).await;
+    all_collected(&out, child).await;
     // Status: acked all, nothing in flight.
     let id = c["id"].as_str().unwrap();
     let path = format!("/api/stores/src/ws/connections/{id}");
@@ -138,14 +152,7 @@ async fn app_acked_push_survives_three_server_kills() {
         // acknowledged cursor.
         s = Server::start(dir.path());
     }
-    wait_for_file(&out, "after the kills", |seen| {
-        distinct(seen) == RECORDS as usize
-    })
-    .await;
-    child.kill().unwrap();
-    child.wait().unwrap();
-    let dups = check_complete(&handled(&out));
-    assert!(dups <= 3 * WINDOW, "{dups} records were delivered twice");
+    all_collected(&out, child).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -164,21 +171,9 @@ async fn a_durable_reader_resumes_after_kills_with_nothing_lost() {
         s.port
     );
     let role = format!("dial:{url}");
-    let mut child = collector::spawn("collector_child", &role, &out);
-    for kill_at in [3_000, 8_000, 13_000] {
-        wait_for_file(&out, "before a kill", |seen| seen.len() >= kill_at).await;
-        child.kill().unwrap();
-        child.wait().unwrap();
-        child = collector::spawn("collector_child", &role, &out);
-    }
-    wait_for_file(&out, "after the kills", |seen| {
-        distinct(seen) == RECORDS as usize
-    })
-    .await;
-    child.kill().unwrap();
-    child.wait().unwrap();
-    let dups = check_complete(&handled(&out));
-    assert!(dups <= 3 * WINDOW, "{dups} records were delivered twice");
+    let child = collector::spawn("collector_child", &role, &out);
+    let child = kill_three_times(&role, &out, child).await;
+    all_collected(&out, child).await;
     // The consumer is listed with everything acknowledged.
     let v = get_when(&s, &key, "/api/stores/src/consumers", |v| {
         v["consumers"][0]["lag"] == 0
