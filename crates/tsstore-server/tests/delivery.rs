@@ -138,7 +138,7 @@ async fn app_acked_push_survives_three_server_kills() {
     let key = s.create_store(json!({"name": "src", "num_blocks": 4096}));
     fill(&s, &key, "src");
     let port = free_port();
-    let mut child = collector::spawn("collector_child", &format!("serve:{port}"), &out);
+    let child = collector::spawn("collector_child", &format!("serve:{port}"), &out);
     create(
         &s,
         &key,
