@@ -10,6 +10,11 @@ if ! command -v schemathesis >/dev/null 2>&1; then
   # pyenv installs put commands on PATH through shims made by a rehash.
   if command -v pyenv >/dev/null 2>&1; then pyenv rehash; fi
 fi
+# The official InfluxDB clients write line protocol to the server
+# (crates/tsstore-server/tests/line_protocol.rs).
+if ! python3 -c "import influxdb, influxdb_client" >/dev/null 2>&1; then
+  python3 -m pip install --quiet --disable-pip-version-check influxdb influxdb-client
+fi
 # socat drives the README's Unix-socket example (tests/unix_socket.rs);
 # Mosquitto is the broker of the MQTT tests (tests/mqtt.rs), which fail
 # in CI without it.
@@ -21,6 +26,9 @@ command -v mosquitto_sub >/dev/null 2>&1 || missing+=(mosquitto-clients)
 # systemd-analyze verifies the service unit (tests/packaging.rs).
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+# influxd (InfluxDB 1.6) is the reference the line-protocol tests read
+# each syntax case against.
+command -v influxd >/dev/null 2>&1 || missing+=(influxdb)
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y "${missing[@]}" >/dev/null 2>&1 \
     || { apt-get update >/dev/null && apt-get install -y "${missing[@]}" >/dev/null; }

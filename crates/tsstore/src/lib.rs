@@ -99,6 +99,7 @@ mod format;
 mod io;
 mod json;
 mod json_scan;
+pub mod line_protocol;
 mod lock;
 mod notify;
 mod payload;

@@ -19,6 +19,7 @@ mod drain;
 pub mod error;
 mod extract;
 pub mod front;
+mod influx;
 mod ingest;
 pub mod listener;
 mod mqtt;
@@ -127,6 +128,7 @@ api_routes! {
 pub fn router(app: App) -> Router {
     api_routes()
         .merge(console::routes())
+        .merge(influx::routes())
         .fallback(no_route)
         .method_not_allowed_fallback(no_method)
         // The only per-route layer: every other one would cost each

@@ -19,6 +19,7 @@ pub mod envelope;
 mod error;
 pub mod follow;
 pub mod intake;
+pub mod line_write;
 pub mod live;
 pub mod options;
 pub mod pipeline;

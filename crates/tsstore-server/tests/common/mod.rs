@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod collector;
+pub mod influxd;
 pub mod mosquitto;
 pub mod peer;
 

@@ -1,0 +1,147 @@
+//! A real InfluxDB 1.x (`influxd`, Debian's `influxdb` package) on free
+//! loopback ports, in a directory of its own, with one database: the
+//! reference the line-protocol tests compare tsstore's reading of each
+//! line with. Missing `influxd` skips the test, except in CI (`CI=true`),
+//! where it fails.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct Influxd {
+    pub port: u16,
+    child: Child,
+}
+
+impl Drop for Influxd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Whether `influxd` can run here; in CI its absence is a failure.
+pub fn available() -> bool {
+    let found = Command::new("influxd")
+        .arg("version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "influxd is missing: the test command installs it (apt-get install influxdb)"
+        );
+        eprintln!("skipped: influxd (apt-get install influxdb) is not installed");
+    }
+    found
+}
+
+/// One HTTP/1.1 request (`Connection: close`); status and body.
+pub fn http(port: u16, method: &str, path: &str, headers: &str, body: &[u8]) -> (u16, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n{headers}Content-Length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).unwrap();
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("a status");
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    // Chunked answers (influxd's query results) are one chunk here.
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        body.split_once("\r\n")
+            .map_or("", |(_, rest)| rest)
+            .rsplit_once("\r\n0\r\n")
+            .map_or("", |(b, _)| b)
+            .to_string()
+    } else {
+        body.to_string()
+    };
+    (status, body)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Influxd {
+    /// Starts one in `dir` with database `db`.
+    pub fn start(dir: &Path, db: &str) -> Influxd {
+        std::fs::create_dir_all(dir).unwrap();
+        let (port, rpc) = (free_port(), free_port());
+        let d = dir.display();
+        let conf = format!(
+            "reporting-disabled = true\nbind-address = \"127.0.0.1:{rpc}\"\n\
+             [meta]\n  dir = \"{d}/meta\"\n\
+             [data]\n  dir = \"{d}/data\"\n  wal-dir = \"{d}/wal\"\n  query-log-enabled = false\n\
+             [http]\n  bind-address = \"127.0.0.1:{port}\"\n  log-enabled = false\n\
+             [monitor]\n  store-enabled = false\n\
+             [continuous_queries]\n  enabled = false\n"
+        );
+        let conf_path = dir.join("influxdb.conf");
+        std::fs::write(&conf_path, conf).unwrap();
+        let log = std::fs::File::create(dir.join("influxd.log")).unwrap();
+        let child = Command::new("influxd")
+            .arg("-config")
+            .arg(&conf_path)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start influxd");
+        let influxd = Influxd { port, child };
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            let up = TcpStream::connect(("127.0.0.1", port)).is_ok()
+                && http(port, "GET", "/ping", "", b"").0 == 204;
+            if up {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "influxd did not start: see {d}/influxd.log"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let q = format!("q=CREATE+DATABASE+{db}");
+        let (status, body) = influxd.query(&q);
+        assert_eq!(status, 200, "{body}");
+        influxd
+    }
+
+    /// `POST /query` with a form body.
+    pub fn query(&self, form: &str) -> (u16, String) {
+        http(
+            self.port,
+            "POST",
+            "/query?epoch=ns",
+            "Content-Type: application/x-www-form-urlencoded\r\n",
+            form.as_bytes(),
+        )
+    }
+
+    /// `POST /write?db=DB` of `body`: status and body.
+    pub fn write(&self, db: &str, body: &[u8]) -> (u16, String) {
+        http(self.port, "POST", &format!("/write?db={db}"), "", body)
+    }
+}

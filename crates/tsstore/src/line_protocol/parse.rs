@@ -1,0 +1,380 @@
+//! Lines and points of the InfluxDB line protocol, as InfluxDB 1.6 reads
+//! them (its error messages too), with two liberties: `u` (unsigned)
+//! integers, which 2.x takes, and a line ending in `\r\n`, which 1.6
+//! refuses as a bad timestamp.
+
+use std::borrow::Cow;
+
+/// A field's value as written.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FieldValue<'a> {
+    /// Finite, always (the syntax has no NaN or infinity).
+    Float(f64),
+    Integer(i64),
+    Unsigned(u64),
+    String(Cow<'a, str>),
+    Boolean(bool),
+}
+
+/// One line: `measurement[,tag=value...] field=value[,...] [timestamp]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Point<'a> {
+    pub measurement: Cow<'a, str>,
+    /// As written (not sorted); keys unique.
+    pub tags: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    /// As written, keys unique: a key written twice keeps its last value,
+    /// as InfluxDB does.
+    pub fields: Vec<(Cow<'a, str>, FieldValue<'a>)>,
+    /// As written, in the unit of the write's precision.
+    pub timestamp: Option<i64>,
+}
+
+/// The lines of a body that hold points, with their 1-based numbers:
+/// blank lines and `#` comments are skipped, leading spaces and a trailing
+/// `\r` trimmed. A newline inside a quoted string field does not end a
+/// line.
+pub fn lines(body: &[u8]) -> Lines<'_> {
+    Lines {
+        body,
+        at: 0,
+        number: 0,
+    }
+}
+
+/// See `lines`.
+pub struct Lines<'a> {
+    body: &'a [u8],
+    at: usize,
+    number: usize,
+}
+
+impl<'a> Iterator for Lines<'a> {
+    type Item = (usize, &'a [u8]);
+
+    fn next(&mut self) -> Option<(usize, &'a [u8])> {
+        while self.at < self.body.len() {
+            let rest = &self.body[self.at..];
+            let len = line_length(rest);
+            self.number += 1;
+            let number = self.number;
+            let text = &rest[..len];
+            // A newline inside a string counts as a line, for the numbers
+            // of the lines after it to match an editor's.
+            self.number += memchr_count(text);
+            self.at += len + 1;
+            let start = text
+                .iter()
+                .position(|&b| b != b' ' && b != b'\t')
+                .unwrap_or(text.len());
+            let mut text = &text[start..];
+            if let Some(t) = text.strip_suffix(b"\r") {
+                text = t;
+            }
+            if text.is_empty() || text[0] == b'#' {
+                continue;
+            }
+            return Some((number, text));
+        }
+        None
+    }
+}
+
+fn memchr_count(text: &[u8]) -> usize {
+    text.iter().filter(|&&b| b == b'\n').count()
+}
+
+/// Bytes up to the newline that ends the line starting `rest`: one that is
+/// not inside a quoted field value (quotes count after the first unescaped
+/// space, where fields begin).
+fn line_length(rest: &[u8]) -> usize {
+    let mut in_fields = false;
+    let mut quoted = false;
+    let mut i = 0;
+    while i < rest.len() {
+        match rest[i] {
+            b'\\' => {
+                i += 2;
+                continue;
+            }
+            b'\n' if !quoted => return i,
+            b' ' if !in_fields => in_fields = true,
+            b'"' if in_fields => quoted = !quoted,
+            _ => {}
+        }
+        i += 1;
+    }
+    rest.len()
+}
+
+/// Why a line is refused (InfluxDB's words).
+pub type LineError = &'static str;
+
+/// Parses one line (as `lines` gives it).
+pub fn parse_line(line: &[u8]) -> Result<Point<'_>, LineError> {
+    let text = std::str::from_utf8(line).map_err(|_| "invalid UTF-8")?;
+    let mut p = Parser { s: text, at: 0 };
+    let measurement = p.token(b", ", MEASUREMENT_ESCAPES);
+    if measurement.is_empty() {
+        return Err("missing measurement");
+    }
+    let mut tags: Vec<(Cow<str>, Cow<str>)> = Vec::new();
+    while p.peek() == Some(b',') {
+        p.at += 1;
+        let key = p.token(b"=, ", KEY_ESCAPES);
+        if p.peek() != Some(b'=') {
+            return Err(if key.is_empty() {
+                "missing tag key"
+            } else {
+                "missing tag value"
+            });
+        }
+        p.at += 1;
+        let value = p.token(b", ", KEY_ESCAPES);
+        if key.is_empty() {
+            return Err("missing tag key");
+        }
+        if value.is_empty() {
+            return Err("missing tag value");
+        }
+        if tags.iter().any(|(k, _)| *k == key) {
+            return Err("duplicate tags");
+        }
+        tags.push((key, value));
+    }
+    if p.skip_spaces() == 0 || p.at_end() {
+        return Err("missing fields");
+    }
+    let mut fields: Vec<(Cow<str>, FieldValue)> = Vec::new();
+    loop {
+        let key = p.token(b"=, ", KEY_ESCAPES);
+        if p.peek() != Some(b'=') {
+            return Err("invalid field format");
+        }
+        if key.is_empty() {
+            return Err("missing field key");
+        }
+        p.at += 1;
+        let value = p.field_value()?;
+        match fields.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = value,
+            None => fields.push((key, value)),
+        }
+        match p.peek() {
+            Some(b',') => p.at += 1,
+            _ => break,
+        }
+    }
+    p.skip_spaces();
+    let timestamp = match p.rest() {
+        "" => None,
+        rest => {
+            let digits = rest.trim_end_matches([' ', '\t']);
+            let body = digits.strip_prefix('-').unwrap_or(digits);
+            if body.is_empty() || !body.bytes().all(|b| b.is_ascii_digit()) {
+                return Err("bad timestamp");
+            }
+            Some(
+                digits
+                    .parse::<i64>()
+                    .map_err(|_| "timestamp out of range")?,
+            )
+        }
+    };
+    Ok(Point {
+        measurement,
+        tags,
+        fields,
+        timestamp,
+    })
+}
+
+/// What a backslash escapes in a measurement; in tag keys and values and
+/// field keys (`=` too). Before anything else it is a backslash.
+const MEASUREMENT_ESCAPES: &[u8] = b", ";
+const KEY_ESCAPES: &[u8] = b",= ";
+
+struct Parser<'a> {
+    s: &'a str,
+    at: usize,
+}
+
+impl<'a> Parser<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.s.as_bytes().get(self.at).copied()
+    }
+
+    fn at_end(&self) -> bool {
+        self.at >= self.s.len()
+    }
+
+    fn rest(&self) -> &'a str {
+        &self.s[self.at..]
+    }
+
+    fn skip_spaces(&mut self) -> usize {
+        let start = self.at;
+        while self.peek() == Some(b' ') {
+            self.at += 1;
+        }
+        self.at - start
+    }
+
+    /// Text up to the first unescaped byte of `stops`, unescaped.
+    fn token(&mut self, stops: &[u8], escapes: &[u8]) -> Cow<'a, str> {
+        let bytes = self.s.as_bytes();
+        let start = self.at;
+        let mut owned: Option<String> = None;
+        let mut copied = start;
+        while let Some(&b) = bytes.get(self.at) {
+            if b == b'\\' && bytes.get(self.at + 1).is_some_and(|n| escapes.contains(n)) {
+                let o = owned.get_or_insert_with(String::new);
+                o.push_str(&self.s[copied..self.at]);
+                self.at += 1;
+                copied = self.at;
+                self.at += 1;
+                continue;
+            }
+            if stops.contains(&b) {
+                break;
+            }
+            self.at += 1;
+        }
+        match owned {
+            Some(mut o) => {
+                o.push_str(&self.s[copied..self.at]);
+                Cow::Owned(o)
+            }
+            None => Cow::Borrowed(&self.s[start..self.at]),
+        }
+    }
+
+    fn field_value(&mut self) -> Result<FieldValue<'a>, LineError> {
+        if self.peek() == Some(b'"') {
+            return self.string().map(FieldValue::String);
+        }
+        let start = self.at;
+        while let Some(b) = self.peek() {
+            if b == b',' || b == b' ' {
+                break;
+            }
+            self.at += 1;
+        }
+        scalar(&self.s[start..self.at])
+    }
+
+    /// A quoted string: `\"` and `\\` are escapes, any other backslash is
+    /// itself.
+    fn string(&mut self) -> Result<Cow<'a, str>, LineError> {
+        let bytes = self.s.as_bytes();
+        self.at += 1;
+        let start = self.at;
+        let mut owned: Option<String> = None;
+        let mut copied = start;
+        loop {
+            match bytes.get(self.at) {
+                None => return Err("unbalanced quotes"),
+                Some(b'"') => break,
+                Some(b'\\') if matches!(bytes.get(self.at + 1), Some(b'"' | b'\\')) => {
+                    let o = owned.get_or_insert_with(String::new);
+                    o.push_str(&self.s[copied..self.at]);
+                    self.at += 1;
+                    copied = self.at;
+                    self.at += 1;
+                }
+                Some(_) => self.at += 1,
+            }
+        }
+        let value = match owned {
+            Some(mut o) => {
+                o.push_str(&self.s[copied..self.at]);
+                Cow::Owned(o)
+            }
+            None => Cow::Borrowed(&self.s[start..self.at]),
+        };
+        self.at += 1;
+        match self.peek() {
+            None | Some(b',' | b' ') => Ok(value),
+            Some(_) => Err("invalid field format"),
+        }
+    }
+}
+
+/// A number or boolean field value.
+fn scalar(text: &str) -> Result<FieldValue<'static>, LineError> {
+    match text {
+        "" => return Err("missing field value"),
+        "t" | "T" | "true" | "True" | "TRUE" => return Ok(FieldValue::Boolean(true)),
+        "f" | "F" | "false" | "False" | "FALSE" => return Ok(FieldValue::Boolean(false)),
+        _ => {}
+    }
+    match text.as_bytes()[0] {
+        b'0'..=b'9' | b'-' | b'.' => {}
+        // InfluxDB reads N as the start of NaN, which it refuses.
+        b'N' | b'n' => return Err("invalid number"),
+        _ => return Err("invalid boolean"),
+    }
+    if let Some(digits) = text.strip_suffix('i') {
+        if !is_integer(digits) {
+            return Err("invalid number");
+        }
+        return digits
+            .parse()
+            .map(FieldValue::Integer)
+            .map_err(|_| "integer value out of range");
+    }
+    if let Some(digits) = text.strip_suffix('u') {
+        if !digits.bytes().all(|b| b.is_ascii_digit()) || digits.is_empty() {
+            return Err("invalid number");
+        }
+        return digits
+            .parse()
+            .map(FieldValue::Unsigned)
+            .map_err(|_| "unsigned value out of range");
+    }
+    float(text)
+}
+
+fn is_integer(text: &str) -> bool {
+    let body = text.strip_prefix('-').unwrap_or(text);
+    !body.is_empty() && body.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// `-?(d+\.?d*|\.d+)([eE][-+]?d+)?`: what Rust's parser takes besides
+/// (`inf`, `NaN`, a leading `+`) is refused first.
+fn float(text: &str) -> Result<FieldValue<'static>, LineError> {
+    let b = text.as_bytes();
+    let mut i = usize::from(b.first() == Some(&b'-'));
+    let int_digits = digits(b, &mut i);
+    let mut frac_digits = 0;
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        frac_digits = digits(b, &mut i);
+    }
+    if int_digits + frac_digits == 0 {
+        return Err("invalid number");
+    }
+    if matches!(b.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(b.get(i), Some(b'-' | b'+')) {
+            i += 1;
+        }
+        if digits(b, &mut i) == 0 {
+            return Err("invalid float");
+        }
+    }
+    if i != b.len() {
+        return Err("invalid number");
+    }
+    match text.parse::<f64>() {
+        Ok(f) if f.is_finite() => Ok(FieldValue::Float(f)),
+        _ => Err("invalid number"),
+    }
+}
+
+fn digits(b: &[u8], i: &mut usize) -> usize {
+    let start = *i;
+    while b.get(*i).is_some_and(u8::is_ascii_digit) {
+        *i += 1;
+    }
+    *i - start
+}
