@@ -302,6 +302,34 @@ fn each_store_type_takes_lines() {
         )]
     );
 
+    // Lines out of time order: sorted, each refusal still at its line.
+    let key = s.create_store(json!({"name": "unsorted"}));
+    let body = b"m v=3 1700000000000000003\nm v=1 1700000000000000001\nm v= 1700000000000000000\nm v=2 1700000000000000002";
+    let (status, text) = post(
+        &s,
+        "/write?db=unsorted",
+        &[("Authorization", &basic(&key))],
+        body,
+    );
+    assert_eq!(status, 400, "{text}");
+    assert!(
+        text.contains("(line 3): missing field value dropped=1"),
+        "{text}"
+    );
+    let got: Vec<(i64, Value)> = records(&s, &key, "unsorted");
+    let values: Vec<(i64, f64)> = got
+        .iter()
+        .map(|(t, d)| (*t, d["v"].as_f64().unwrap()))
+        .collect();
+    assert_eq!(
+        values,
+        [
+            (1_700_000_000_000_000_001, 1.0),
+            (1_700_000_000_000_000_002, 2.0),
+            (1_700_000_000_000_000_003, 3.0)
+        ]
+    );
+
     // Text: the lines as written.
     let key = s.create_store(json!({"name": "txt", "data_type": "text"}));
     let body = b"m,a=b v=1 1700000000000000000\nm,a=c v=2 1700000000000000000\n";

@@ -8,7 +8,9 @@
 //! take the server's time, the same for all of one write, as InfluxDB
 //! gives them.
 
-use tsstore::line_protocol::{self, RecordBuilder, Target};
+use std::ops::Range;
+
+use tsstore::line_protocol::{self, Point, RecordBuilder, Target};
 use tsstore::{DataType, now_ns};
 
 use super::intake::{self, Item};
@@ -106,13 +108,6 @@ impl LineWrite {
     }
 }
 
-/// A line that parsed, waiting for its record.
-struct Parsed<'a> {
-    number: usize,
-    line: &'a [u8],
-    point: line_protocol::Point<'a>,
-}
-
 /// Stores what `body` holds. `Err` only when nothing could be stored for
 /// a reason that is not a line's (the disk, the store): then no line is.
 pub fn write(open: &OpenStore, body: &[u8], factor: i64) -> RecordResult<LineWrite> {
@@ -124,38 +119,237 @@ pub fn write(open: &OpenStore, body: &[u8], factor: i64) -> RecordResult<LineWri
     result.map(|()| report)
 }
 
+/// What the store is asked to take: records as slices of one buffer,
+/// each with the lines it holds (to refuse them if the store will not).
+#[derive(Default)]
+struct Plan<'a> {
+    buf: Vec<u8>,
+    records: Vec<Planned>,
+    members: Vec<(usize, &'a [u8])>,
+}
+
+struct Planned {
+    timestamp: Option<i64>,
+    bytes: Range<usize>,
+    members: Range<usize>,
+}
+
+/// The lines of a write, grouped into a record per timestamp as they come
+/// in time order.
+struct Grouper<'s, 'a> {
+    target: Target<'s>,
+    current: Option<(i64, RecordBuilder<'s, 'a>, usize)>,
+    plan: Plan<'a>,
+}
+
+impl<'s, 'a> Grouper<'s, 'a> {
+    fn new(target: Target<'s>) -> Grouper<'s, 'a> {
+        Grouper {
+            target,
+            current: None,
+            plan: Plan::default(),
+        }
+    }
+
+    /// Adds a line at `ts`; `false` (and nothing added) when `ts` is
+    /// before the timestamp being grouped: the lines are not in order.
+    fn add(
+        &mut self,
+        ts: i64,
+        number: usize,
+        line: &'a [u8],
+        point: &Point,
+        report: &mut LineWrite,
+    ) -> bool {
+        match &self.current {
+            Some((t, _, _)) if *t == ts => {}
+            Some((t, _, _)) if *t > ts => return false,
+            _ => {
+                self.close();
+                let start = self.plan.members.len();
+                self.current = Some((ts, RecordBuilder::new(self.target), start));
+            }
+        }
+        if let Some((_, builder, _)) = &mut self.current {
+            match builder.add(line, point) {
+                Ok(()) => self.plan.members.push((number, line)),
+                Err(why) => report.refuse(number, line, why),
+            }
+        }
+        true
+    }
+
+    /// Ends the record being grouped.
+    fn close(&mut self) {
+        if let Some((ts, builder, start)) = self.current.take() {
+            self.plan.push(Some(ts), builder, start);
+        }
+    }
+
+    /// The plan, with the lines without a timestamp as its last record.
+    fn finish(mut self, untimed: &[(usize, &'a [u8])], report: &mut LineWrite) -> Plan<'a> {
+        self.close();
+        let mut builder = RecordBuilder::new(self.target);
+        let start = self.plan.members.len();
+        let mut point = Point::default();
+        for &(number, line) in untimed {
+            if line_protocol::parse_line_into(line, &mut point).is_err() {
+                continue; // parsed once already: cannot happen
+            }
+            match builder.add(line, &point) {
+                Ok(()) => self.plan.members.push((number, line)),
+                Err(why) => report.refuse(number, line, why),
+            }
+        }
+        self.plan.push(None, builder, start);
+        self.plan
+    }
+}
+
+impl Plan<'_> {
+    fn push(&mut self, timestamp: Option<i64>, builder: RecordBuilder, members_start: usize) {
+        if builder.is_empty() {
+            return;
+        }
+        let from = self.buf.len();
+        builder.finish_into(&mut self.buf);
+        self.records.push(Planned {
+            timestamp,
+            bytes: from..self.buf.len(),
+            members: members_start..self.members.len(),
+        });
+    }
+}
+
+/// Why a point at `ts` cannot be stored, if it cannot: `(metrics reason,
+/// words)`.
+fn inadmissible(ts: i64, newest: i64, latest: Option<i64>) -> Option<(&'static str, String)> {
+    if ts <= newest {
+        return Some((
+            "out_of_order",
+            format!(
+                "timestamp {ts} is not after the newest in the store ({newest}): a store only appends"
+            ),
+        ));
+    }
+    if latest.is_some_and(|l| ts > l) {
+        return Some((
+            "future_timestamp",
+            format!(
+                "timestamp {ts} is too far ahead of the server's clock (the store's max_future_skew)"
+            ),
+        ));
+    }
+    None
+}
+
+/// The time bounds of what a store takes now.
+struct Bounds {
+    factor: i64,
+    newest: i64,
+    latest: Option<i64>,
+}
+
+impl Bounds {
+    /// The line's timestamp in ns, if it has one and the store can take
+    /// it; refusals go to `report`. `Err(())`: no timestamp.
+    fn of(
+        &self,
+        point: &Point,
+        number: usize,
+        line: &[u8],
+        report: &mut LineWrite,
+    ) -> Result<Option<i64>, ()> {
+        let Some(raw) = point.timestamp else {
+            return Err(());
+        };
+        let Some(ts) = raw.checked_mul(self.factor) else {
+            report.refuse_as(
+                "invalid_timestamp",
+                number,
+                line,
+                "timestamp out of range".into(),
+            );
+            return Ok(None);
+        };
+        match inadmissible(ts, self.newest, self.latest) {
+            Some((reason, why)) => {
+                report.refuse_as(reason, number, line, why);
+                Ok(None)
+            }
+            None => Ok(Some(ts)),
+        }
+    }
+}
+
+/// The usual write, its lines in time order: each line parsed once and
+/// grouped as it comes. `None` when a line goes back in time (nothing
+/// is decided then: the write is planned again by `sorted`).
+fn streamed<'s, 'a>(
+    body: &'a [u8],
+    target: Target<'s>,
+    bounds: &Bounds,
+    report: &mut LineWrite,
+) -> Option<Plan<'a>> {
+    let mut grouper = Grouper::new(target);
+    let mut untimed = Vec::new();
+    let mut point = Point::default();
+    for (number, line) in line_protocol::lines(body) {
+        if let Err(why) = line_protocol::parse_line_into(line, &mut point) {
+            report.refuse(number, line, why.to_string());
+            continue;
+        }
+        match bounds.of(&point, number, line, report) {
+            Err(()) => untimed.push((number, line)),
+            Ok(None) => {}
+            Ok(Some(ts)) => {
+                if !grouper.add(ts, number, line, &point, report) {
+                    return None;
+                }
+            }
+        }
+    }
+    Some(grouper.finish(&untimed, report))
+}
+
+/// Any write: the lines sorted by time first (stable, so points of one
+/// timestamp keep their order), then grouped.
+fn sorted<'s, 'a>(
+    body: &'a [u8],
+    target: Target<'s>,
+    bounds: &Bounds,
+    report: &mut LineWrite,
+) -> Plan<'a> {
+    let mut timed = Vec::new();
+    let mut untimed = Vec::new();
+    let mut point = Point::default();
+    for (number, line) in line_protocol::lines(body) {
+        if let Err(why) = line_protocol::parse_line_into(line, &mut point) {
+            report.refuse(number, line, why.to_string());
+            continue;
+        }
+        match bounds.of(&point, number, line, report) {
+            Err(()) => untimed.push((number, line)),
+            Ok(None) => {}
+            Ok(Some(ts)) => timed.push((ts, number, line)),
+        }
+    }
+    timed.sort_by_key(|(ts, _, _)| *ts);
+    let mut grouper = Grouper::new(target);
+    for (ts, number, line) in timed {
+        if line_protocol::parse_line_into(line, &mut point).is_ok() {
+            grouper.add(ts, number, line, &point, report);
+        }
+    }
+    grouper.finish(&untimed, report)
+}
+
 fn write_lines(
     open: &OpenStore,
     body: &[u8],
     factor: i64,
     report: &mut LineWrite,
 ) -> RecordResult<()> {
-    // Explicit timestamps in time order, arrival order within one; then
-    // the lines without.
-    let mut timed: Vec<(i64, Parsed)> = Vec::new();
-    let mut untimed: Vec<Parsed> = Vec::new();
-    for (number, line) in line_protocol::lines(body) {
-        match line_protocol::parse_line(line) {
-            Err(why) => report.refuse(number, line, why.to_string()),
-            Ok(point) => match point.timestamp.map(|t| t.checked_mul(factor)) {
-                None => untimed.push(Parsed {
-                    number,
-                    line,
-                    point,
-                }),
-                Some(Some(ts)) => timed.push((
-                    ts,
-                    Parsed {
-                        number,
-                        line,
-                        point,
-                    },
-                )),
-                Some(None) => report.refuse(number, line, "timestamp out of range".into()),
-            },
-        }
-    }
-    timed.sort_by_key(|(ts, _)| *ts);
     let store = &open.store;
     let schema = store.schema();
     let target = match store.data_type() {
@@ -163,11 +357,11 @@ fn write_lines(
         DataType::Schema => match schema.as_deref() {
             Some(s) => Target::Schema(s),
             None => {
-                for p in timed.iter().map(|(_, p)| p).chain(&untimed) {
+                for (number, line) in line_protocol::lines(body) {
                     report.refuse_as(
                         "schema",
-                        p.number,
-                        p.line,
+                        number,
+                        line,
                         "the schema store has no schema yet".into(),
                     );
                 }
@@ -176,94 +370,53 @@ fn write_lines(
         },
         DataType::Text | DataType::Binary => Target::Text,
     };
-    let newest = store.stats().newest_timestamp.unwrap_or(i64::MIN);
-    let latest = store
-        .max_future_skew()
-        .map(|d| now_ns().saturating_add(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)));
-    let mut records: Vec<(Option<i64>, Vec<u8>, Vec<&Parsed>)> = Vec::new();
-    let mut i = 0;
-    while i < timed.len() {
-        let ts = timed[i].0;
-        let group: Vec<&Parsed> = timed[i..]
-            .iter()
-            .take_while(|(t, _)| *t == ts)
-            .map(|(_, p)| p)
-            .collect();
-        i += group.len();
-        let why = if ts <= newest {
-            Some((
-                "out_of_order",
-                format!(
-                    "timestamp {ts} is not after the newest in the store ({newest}): a store only appends"
-                ),
-            ))
-        } else if latest.is_some_and(|l| ts > l) {
-            Some((
-                "future_timestamp",
-                format!(
-                    "timestamp {ts} is too far ahead of the server's clock (the store's max_future_skew)"
-                ),
-            ))
-        } else {
-            None
+    let bounds = Bounds {
+        factor,
+        newest: store.stats().newest_timestamp.unwrap_or(i64::MIN),
+        latest: store
+            .max_future_skew()
+            .map(|d| now_ns().saturating_add(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))),
+    };
+    let plan = match streamed(body, target, &bounds, report) {
+        Some(plan) => plan,
+        None => {
+            *report = LineWrite::default();
+            sorted(body, target, &bounds, report)
+        }
+    };
+    // A record the store would refuse refuses its lines, and only them.
+    // Json and text records are valid by construction: only their size
+    // can be wrong; a schema record is checked whole (types).
+    let max = usize::try_from(store.max_object_size()).unwrap_or(usize::MAX);
+    let mut items = Vec::with_capacity(plan.records.len());
+    let mut written = 0;
+    for r in &plan.records {
+        let payload = &plan.buf[r.bytes.clone()];
+        let members = &plan.members[r.members.clone()];
+        let refusal = match target {
+            Target::Schema(_) => store.check(payload).err(),
+            _ if payload.len() > max => store.check(payload).err(),
+            _ => None,
         };
-        if let Some((reason, why)) = why {
-            for p in group {
-                report.refuse_as(reason, p.number, p.line, why.clone());
+        if let Some(e) = refusal {
+            let why = e.to_string();
+            let reason = RecordError::Store(e).reject_reason();
+            for &(number, line) in members {
+                report.refuse_as(reason, number, line, why.clone());
             }
             continue;
         }
-        if let Some(record) = build(target, group, report) {
-            records.push((Some(ts), record.0, record.1));
-        }
+        written += members.len();
+        items.push(Item {
+            timestamp: r.timestamp,
+            payload: payload.into(),
+        });
     }
-    if let Some(record) = build(target, untimed.iter().collect(), report) {
-        records.push((None, record.0, record.1));
-    }
-    // A record the store would refuse (a schema's types, its size) refuses
-    // its lines, and only them.
-    records.retain(|(_, payload, lines)| match store.check(payload) {
-        Ok(()) => true,
-        Err(e) => {
-            let why_text = e.to_string();
-            let reason = RecordError::Store(e).reject_reason();
-            for p in lines {
-                report.refuse_as(reason, p.number, p.line, why_text.clone());
-            }
-            false
-        }
-    });
-    if records.is_empty() {
+    if items.is_empty() {
         return Ok(());
     }
-    let written: usize = records.iter().map(|(_, _, lines)| lines.len()).sum();
-    let items = records
-        .iter()
-        .map(|(ts, payload, _)| Item {
-            timestamp: *ts,
-            payload: payload.as_slice().into(),
-        })
-        .collect();
     let batch = intake::store_batch(open, Ok(items))?;
     report.written = written;
     report.records = batch.count;
     Ok(())
-}
-
-/// The record of one timestamp's lines (and those lines), refusing the
-/// lines it cannot take; `None` when it takes none.
-fn build<'p, 'a>(
-    target: Target,
-    group: Vec<&'p Parsed<'a>>,
-    report: &mut LineWrite,
-) -> Option<(Vec<u8>, Vec<&'p Parsed<'a>>)> {
-    let mut builder = RecordBuilder::new(target);
-    let mut taken = Vec::with_capacity(group.len());
-    for p in group {
-        match builder.add(p.line, &p.point) {
-            Ok(()) => taken.push(p),
-            Err(why) => report.refuse(p.number, p.line, why),
-        }
-    }
-    (!builder.is_empty()).then(|| (builder.finish(), taken))
 }

@@ -6,7 +6,7 @@
 mod parse;
 mod record;
 
-pub use parse::{FieldValue, LineError, Lines, Point, lines, parse_line};
+pub use parse::{FieldValue, LineError, Lines, Point, lines, parse_line, parse_line_into};
 pub use record::{RESERVED, RecordBuilder, Target};
 
 #[cfg(test)]

@@ -54,13 +54,21 @@ impl<'a> Iterator for Lines<'a> {
     fn next(&mut self) -> Option<(usize, &'a [u8])> {
         while self.at < self.body.len() {
             let rest = &self.body[self.at..];
-            let len = line_length(rest);
+            // Most lines have no quote: the next newline ends them.
+            let end = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
+            let len = if memchr::memchr(b'"', &rest[..end]).is_none() {
+                end
+            } else {
+                line_length(rest)
+            };
             self.number += 1;
             let number = self.number;
             let text = &rest[..len];
             // A newline inside a string counts as a line, for the numbers
             // of the lines after it to match an editor's.
-            self.number += memchr_count(text);
+            if len > end {
+                self.number += memchr::memchr_iter(b'\n', text).count();
+            }
             self.at += len + 1;
             let start = text
                 .iter()
@@ -77,10 +85,6 @@ impl<'a> Iterator for Lines<'a> {
         }
         None
     }
-}
-
-fn memchr_count(text: &[u8]) -> usize {
-    text.iter().filter(|&&b| b == b'\n').count()
 }
 
 /// Bytes up to the newline that ends the line starting `rest`: one that is
@@ -109,15 +113,39 @@ fn line_length(rest: &[u8]) -> usize {
 /// Why a line is refused (InfluxDB's words).
 pub type LineError = &'static str;
 
+impl Default for Point<'_> {
+    fn default() -> Self {
+        Point {
+            measurement: Cow::Borrowed(""),
+            tags: Vec::new(),
+            fields: Vec::new(),
+            timestamp: None,
+        }
+    }
+}
+
 /// Parses one line (as `lines` gives it).
 pub fn parse_line(line: &[u8]) -> Result<Point<'_>, LineError> {
+    let mut point = Point::default();
+    parse_line_into(line, &mut point)?;
+    Ok(point)
+}
+
+/// Parses one line into `point`, whose vectors are reused (a body's lines
+/// one after the other cost no allocation then). On error `point` holds
+/// nothing of use.
+pub fn parse_line_into<'a>(line: &'a [u8], point: &mut Point<'a>) -> Result<(), LineError> {
+    point.tags.clear();
+    point.fields.clear();
+    point.timestamp = None;
     let text = std::str::from_utf8(line).map_err(|_| "invalid UTF-8")?;
     let mut p = Parser { s: text, at: 0 };
     let measurement = p.token(b", ", MEASUREMENT_ESCAPES);
     if measurement.is_empty() {
         return Err("missing measurement");
     }
-    let mut tags: Vec<(Cow<str>, Cow<str>)> = Vec::new();
+    point.measurement = measurement;
+    let tags = &mut point.tags;
     while p.peek() == Some(b',') {
         p.at += 1;
         let key = p.token(b"=, ", KEY_ESCAPES);
@@ -144,7 +172,7 @@ pub fn parse_line(line: &[u8]) -> Result<Point<'_>, LineError> {
     if p.skip_spaces() == 0 || p.at_end() {
         return Err("missing fields");
     }
-    let mut fields: Vec<(Cow<str>, FieldValue)> = Vec::new();
+    let fields = &mut point.fields;
     loop {
         let key = p.token(b"=, ", KEY_ESCAPES);
         if p.peek() != Some(b'=') {
@@ -165,7 +193,7 @@ pub fn parse_line(line: &[u8]) -> Result<Point<'_>, LineError> {
         }
     }
     p.skip_spaces();
-    let timestamp = match p.rest() {
+    point.timestamp = match p.rest() {
         "" => None,
         rest => {
             let digits = rest.trim_end_matches([' ', '\t']);
@@ -180,12 +208,7 @@ pub fn parse_line(line: &[u8]) -> Result<Point<'_>, LineError> {
             )
         }
     };
-    Ok(Point {
-        measurement,
-        tags,
-        fields,
-        timestamp,
-    })
+    Ok(())
 }
 
 /// What a backslash escapes in a measurement; in tag keys and values and

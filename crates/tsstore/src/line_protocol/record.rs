@@ -30,16 +30,20 @@ pub enum Target<'s> {
     Text,
 }
 
-/// One record being made of the points of one timestamp.
+/// One record being made of the points of one timestamp. The usual
+/// record, one point, is written as it comes, without a copy of its
+/// parts; a second point at the timestamp keeps the lines, read again
+/// when the record is finished.
 #[derive(Debug)]
-pub struct RecordBuilder<'s> {
+pub struct RecordBuilder<'s, 'a> {
     target: Target<'s>,
-    /// json: each series (its key, and the record text of its point).
-    series: Vec<Series>,
+    /// json: the first point's record; text: the lines so far.
+    out: Vec<u8>,
+    /// json: every point's line, once there is more than one.
+    lines: Vec<&'a [u8]>,
+    first: &'a [u8],
     /// schema: name and value text, in order.
     values: Vec<(String, String)>,
-    /// text: the lines.
-    text: Vec<u8>,
     points: usize,
 }
 
@@ -51,13 +55,14 @@ struct Series {
     fields: Vec<(String, String)>,
 }
 
-impl<'s> RecordBuilder<'s> {
-    pub fn new(target: Target<'s>) -> RecordBuilder<'s> {
+impl<'s, 'a> RecordBuilder<'s, 'a> {
+    pub fn new(target: Target<'s>) -> RecordBuilder<'s, 'a> {
         RecordBuilder {
             target,
-            series: Vec::new(),
+            out: Vec::new(),
+            lines: Vec::new(),
+            first: b"",
             values: Vec::new(),
-            text: Vec::new(),
             points: 0,
         }
     }
@@ -71,58 +76,34 @@ impl<'s> RecordBuilder<'s> {
         self.points == 0
     }
 
-    /// Adds the point of `line`; on refusal (why, in words) nothing of it
-    /// is kept.
-    pub fn add(&mut self, line: &[u8], point: &Point) -> Result<(), String> {
+    /// Adds `point`, parsed from `line`; on refusal (why, in words)
+    /// nothing of it is kept.
+    pub fn add(&mut self, line: &'a [u8], point: &Point) -> Result<(), String> {
         match self.target {
-            Target::Json => self.add_json(point)?,
+            Target::Json => {
+                if let Some((k, _)) = point.fields.iter().find(|(k, _)| RESERVED.contains(&&**k)) {
+                    return Err(format!(
+                        "field '{k}' has a name tsstore keeps for line protocol records (_measurement, _tags, _series)"
+                    ));
+                }
+                match self.points {
+                    0 => {
+                        self.first = line;
+                        write_point(&mut self.out, point);
+                    }
+                    1 => self.lines.extend([self.first, line]),
+                    _ => self.lines.push(line),
+                }
+            }
             Target::Schema(schema) => self.add_schema(schema, point)?,
             Target::Text => {
-                if !self.text.is_empty() {
-                    self.text.push(b'\n');
+                if !self.out.is_empty() {
+                    self.out.push(b'\n');
                 }
-                self.text.extend_from_slice(line);
+                self.out.extend_from_slice(line);
             }
         }
         self.points += 1;
-        Ok(())
-    }
-
-    fn add_json(&mut self, point: &Point) -> Result<(), String> {
-        if let Some((k, _)) = point.fields.iter().find(|(k, _)| RESERVED.contains(&&**k)) {
-            return Err(format!(
-                "field '{k}' has a name tsstore keeps for line protocol records (_measurement, _tags, _series)"
-            ));
-        }
-        let mut tags: Vec<(String, String)> = point
-            .tags
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        tags.sort();
-        let fields = point
-            .fields
-            .iter()
-            .map(|(k, v)| (k.to_string(), value_json(v)));
-        let same = self
-            .series
-            .iter_mut()
-            .find(|s| s.measurement == point.measurement && s.tags == tags);
-        match same {
-            Some(s) => {
-                for (k, v) in fields {
-                    match s.fields.iter_mut().find(|(have, _)| *have == k) {
-                        Some(slot) => slot.1 = v,
-                        None => s.fields.push((k, v)),
-                    }
-                }
-            }
-            None => self.series.push(Series {
-                measurement: point.measurement.to_string(),
-                tags,
-                fields: fields.collect(),
-            }),
-        }
         Ok(())
     }
 
@@ -163,44 +144,118 @@ impl<'s> RecordBuilder<'s> {
 
     /// The record's payload.
     pub fn finish(self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.finish_into(&mut out);
+        out
+    }
+
+    /// Appends the record's payload to `out`.
+    pub fn finish_into(self, out: &mut Vec<u8>) {
         match self.target {
-            Target::Text => self.text,
+            Target::Text => out.extend_from_slice(&self.out),
             Target::Schema(_) => {
-                let mut out = b"{".to_vec();
-                push_members(&mut out, &self.values);
+                out.push(b'{');
+                push_members(out, &self.values);
                 out.push(b'}');
-                out
             }
+            Target::Json if self.lines.is_empty() => out.extend_from_slice(&self.out),
             Target::Json => {
-                let mut out = Vec::new();
-                if let [one] = self.series.as_slice() {
-                    push_series(&mut out, one);
-                    return out;
+                let series = merged(&self.lines);
+                if let [one] = series.as_slice() {
+                    push_series(out, one);
+                    return;
                 }
                 out.extend_from_slice(b"{\"_series\":[");
-                for (i, s) in self.series.iter().enumerate() {
+                for (i, s) in series.iter().enumerate() {
                     if i > 0 {
                         out.push(b',');
                     }
-                    push_series(&mut out, s);
+                    push_series(out, s);
                 }
                 out.extend_from_slice(b"]}");
-                out
             }
         }
     }
 }
 
+/// The points of `lines` by series, in the order each series came; a
+/// series' later value of a field replaces the earlier.
+fn merged(lines: &[&[u8]]) -> Vec<Series> {
+    let mut series: Vec<Series> = Vec::new();
+    // Every line parsed once already: none fails now.
+    for point in lines.iter().filter_map(|l| super::parse_line(l).ok()) {
+        let mut tags: Vec<(String, String)> = point
+            .tags
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        tags.sort();
+        let fields = point
+            .fields
+            .iter()
+            .map(|(k, v)| (k.to_string(), value_json(v)));
+        match series
+            .iter_mut()
+            .find(|s| s.measurement == point.measurement && s.tags == tags)
+        {
+            Some(s) => {
+                for (k, v) in fields {
+                    match s.fields.iter_mut().find(|(have, _)| *have == k) {
+                        Some(slot) => slot.1 = v,
+                        None => s.fields.push((k, v)),
+                    }
+                }
+            }
+            None => series.push(Series {
+                measurement: point.measurement.to_string(),
+                tags,
+                fields: fields.collect(),
+            }),
+        }
+    }
+    series
+}
+
+/// One point in the one-series layout, written straight from its parts.
+fn write_point(out: &mut Vec<u8>, p: &Point) {
+    out.extend_from_slice(b"{\"_measurement\":");
+    push_json_string(out, &p.measurement);
+    out.extend_from_slice(b",\"_tags\":{");
+    let sorted = p.tags.windows(2).all(|w| w[0].0 <= w[1].0);
+    let mut order: Vec<usize> = (0..p.tags.len()).collect();
+    if !sorted {
+        order.sort_by(|&a, &b| p.tags[a].0.cmp(&p.tags[b].0));
+    }
+    for (i, &t) in order.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        push_json_string(out, &p.tags[t].0);
+        out.push(b':');
+        push_json_string(out, &p.tags[t].1);
+    }
+    out.push(b'}');
+    for (k, v) in &p.fields {
+        out.push(b',');
+        push_json_string(out, k);
+        out.push(b':');
+        push_value(out, v);
+    }
+    out.push(b'}');
+}
+
 fn push_series(out: &mut Vec<u8>, s: &Series) {
     out.extend_from_slice(b"{\"_measurement\":");
-    out.extend_from_slice(json_string(&s.measurement).as_bytes());
+    push_json_string(out, &s.measurement);
     out.extend_from_slice(b",\"_tags\":{");
-    let tags: Vec<(String, String)> = s
-        .tags
-        .iter()
-        .map(|(k, v)| (k.clone(), json_string(v)))
-        .collect();
-    push_members(out, &tags);
+    for (i, (k, v)) in s.tags.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        push_json_string(out, k);
+        out.push(b':');
+        push_json_string(out, v);
+    }
     out.push(b'}');
     if !s.fields.is_empty() {
         out.push(b',');
@@ -215,24 +270,49 @@ fn push_members(out: &mut Vec<u8>, members: &[(String, String)]) {
         if i > 0 {
             out.push(b',');
         }
-        out.extend_from_slice(json_string(k).as_bytes());
+        push_json_string(out, k);
         out.push(b':');
         out.extend_from_slice(v.as_bytes());
     }
 }
 
-fn json_string(s: &str) -> String {
-    serde_json::Value::from(s).to_string()
+/// `s` as a JSON string: copied as it is when nothing in it needs an
+/// escape (the usual name or tag), else by serde_json.
+fn push_json_string(out: &mut Vec<u8>, s: &str) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        // Writing to a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, s);
+    }
 }
 
-/// A field value as JSON text.
+fn json_string(s: &str) -> String {
+    let mut out = Vec::with_capacity(s.len() + 2);
+    push_json_string(&mut out, s);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// A field value as JSON: a float keeps a `.` or an exponent (`40.0`),
+/// so it is told apart from an integer.
+fn push_value(out: &mut Vec<u8>, v: &FieldValue) {
+    // Writing to a Vec cannot fail.
+    let _ = match v {
+        FieldValue::Float(f) => serde_json::to_writer(&mut *out, f),
+        FieldValue::Integer(i) => serde_json::to_writer(&mut *out, i),
+        FieldValue::Unsigned(u) => serde_json::to_writer(&mut *out, u),
+        FieldValue::String(s) => {
+            push_json_string(out, s);
+            Ok(())
+        }
+        FieldValue::Boolean(b) => serde_json::to_writer(&mut *out, b),
+    };
+}
+
 fn value_json(v: &FieldValue) -> String {
-    match v {
-        // Shortest text that reads back the same, with a `.` or exponent.
-        FieldValue::Float(f) => serde_json::Value::from(*f).to_string(),
-        FieldValue::Integer(i) => i.to_string(),
-        FieldValue::Unsigned(u) => u.to_string(),
-        FieldValue::String(s) => json_string(s),
-        FieldValue::Boolean(b) => b.to_string(),
-    }
+    let mut out = Vec::new();
+    push_value(&mut out, v);
+    String::from_utf8(out).unwrap_or_default()
 }

@@ -167,10 +167,10 @@ fn schema_records_take_known_names_and_one_value_each() {
     )
     .unwrap();
     let mut b = RecordBuilder::new(Target::Schema(&schema));
-    let add = |b: &mut RecordBuilder, line: &str| {
+    fn add<'a>(b: &mut RecordBuilder<'_, 'a>, line: &'a str) -> Result<(), String> {
         let p = parse(line).unwrap();
         b.add(line.as_bytes(), &p)
-    };
+    }
     add(&mut b, "w,site=roof temp=21.5 1").unwrap();
     add(&mut b, "w,site=roof hum=40i 1").unwrap();
     let e = add(&mut b, "w,site=cellar hum=40i 1").unwrap_err();
