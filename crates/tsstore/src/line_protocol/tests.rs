@@ -192,3 +192,80 @@ fn text_records_are_the_lines() {
     }
     assert_eq!(b.finish(), b"m v=1 5\nm,s=b v=2 5");
 }
+
+/// A point as its line said it: measurement, sorted tags, fields sorted
+/// by name, timestamp.
+type Said = (
+    String,
+    Vec<(String, String)>,
+    Vec<(String, FieldValue<'static>)>,
+    Option<i64>,
+);
+
+/// The points of `body`, as `Said`.
+fn points_of(body: &str) -> Vec<Said> {
+    lines(body.as_bytes())
+        .map(|(_, l)| {
+            let p = parse_line(l).unwrap();
+            let mut tags: Vec<(String, String)> = p
+                .tags
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            tags.sort();
+            let mut fields: Vec<(String, FieldValue<'static>)> = p
+                .fields
+                .iter()
+                .map(|(k, v)| {
+                    let v = match v {
+                        FieldValue::String(s) => FieldValue::String(s.to_string().into()),
+                        FieldValue::Float(f) => FieldValue::Float(*f),
+                        FieldValue::Integer(i) => FieldValue::Integer(*i),
+                        FieldValue::Unsigned(u) => FieldValue::Unsigned(*u),
+                        FieldValue::Boolean(b) => FieldValue::Boolean(*b),
+                    };
+                    (k.to_string(), v)
+                })
+                .collect();
+            fields.sort_by(|a, b| a.0.cmp(&b.0));
+            (p.measurement.to_string(), tags, fields, p.timestamp)
+        })
+        .collect()
+}
+
+#[test]
+fn records_of_lines_ship_as_the_same_points() {
+    let sent = "w\\ x,site=r\\ 1,b=2 t=21.5,h=40i,ok=t,s=\"a \\\"q\\\" b\" 7\nw,site=c t=1 7\nw\\ x,site=r\\ 1,b=2 u=3 7\n";
+    let record = record(sent);
+    let mut out = Vec::new();
+    let n = encode_record(&mut out, 7, record.as_bytes(), &LineOptions::default()).unwrap();
+    assert_eq!(n, 2);
+    let shipped = String::from_utf8(out).unwrap();
+    let mut expected = points_of(
+        "w\\ x,b=2,site=r\\ 1 t=21.5,h=40i,ok=t,s=\"a \\\"q\\\" b\",u=3 7\nw,site=c t=1 7\n",
+    );
+    let mut got = points_of(&shipped);
+    expected.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+    got.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+    assert_eq!(got, expected, "{shipped}");
+}
+
+#[test]
+fn any_json_object_ships_as_a_point() {
+    let options = LineOptions {
+        measurement: "greenhouse".into(),
+        tag_fields: vec!["room".into()],
+        tags: [("gateway".to_string(), "gw-17".to_string())].into(),
+    };
+    let data = br#"{"temp":21,"hum":40.5,"room":"a b","ok":false,"note":"x","pos":{"x":1,"y":[2,3]},"gone":null}"#;
+    let mut out = Vec::new();
+    assert_eq!(encode_record(&mut out, 5, data, &options), Ok(1));
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "greenhouse,gateway=gw-17,room=a\\ b hum=40.5,note=\"x\",ok=false,pos_x=1,pos_y_0=2,pos_y_1=3,temp=21 5\n"
+    );
+    let mut out = Vec::new();
+    assert!(encode_record(&mut out, 5, br#"{"room":"a"}"#, &options).is_err());
+    assert!(encode_record(&mut out, 5, b"[1]", &options).is_err());
+    assert!(out.is_empty());
+}
