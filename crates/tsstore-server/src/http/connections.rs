@@ -226,6 +226,10 @@ pub(super) trait Rest: Registered {
     type List: Serialize;
     fn parse(body: &[u8], dt: DataType, max_records: usize) -> Result<Self, OutboundError>;
     fn out(store: &str, c: &Connection<Self>) -> Self::Out;
+    /// The same, with what only the store can tell (a lag).
+    fn out_with(store: &str, c: &Connection<Self>, _open: &tsstore::Store) -> Self::Out {
+        Self::out(store, c)
+    }
     fn list(connections: Vec<Self::Out>) -> Self::List;
 }
 
@@ -245,14 +249,14 @@ pub(super) fn list<S: Rest>(app: &App, access: &StoreAccess) -> Json<S::List> {
     let connections = S::registry(&app.outbound)
         .list(&access.name)
         .iter()
-        .map(|c| S::out(&access.name, c))
+        .map(|c| S::out_with(&access.name, c, &access.open.store))
         .collect();
     Json(S::list(connections))
 }
 
 pub(super) fn get<S: Rest>(app: &App, access: &StoreAccess) -> ApiResult<Json<S::Out>> {
     let conn = S::registry(&app.outbound).get(&access.name, id_param(access))?;
-    Ok(Json(S::out(&access.name, &conn)))
+    Ok(Json(S::out_with(&access.name, &conn, &access.open.store)))
 }
 
 pub(super) fn delete<S: Rest>(

@@ -12,7 +12,7 @@ use tsstore::{Error, SchemaError};
 
 use crate::auth::AuthError;
 use crate::consumers::ConsumerError;
-use crate::outbound::{MqttSpecError, OutboundError, SpecError};
+use crate::outbound::{InfluxSpecError, MqttSpecError, OutboundError, SpecError};
 use crate::provision::ProvisionError;
 use crate::records::RecordError;
 use crate::registry::RegistryError;
@@ -335,11 +335,12 @@ impl From<OutboundError> for ApiError {
     fn from(e: OutboundError) -> ApiError {
         match e {
             OutboundError::Spec(SpecError::InvalidOption(inner))
-            | OutboundError::MqttSpec(MqttSpecError::InvalidOption(inner)) => inner.into(),
+            | OutboundError::MqttSpec(MqttSpecError::InvalidOption(inner))
+            | OutboundError::InfluxSpec(InfluxSpecError::InvalidOption(inner)) => inner.into(),
             OutboundError::Spec(SpecError::NotANumber(_)) => {
                 ApiError::new(StatusCode::BAD_REQUEST, "invalid_parameter", e.to_string())
             }
-            OutboundError::Spec(_) | OutboundError::MqttSpec(_) => {
+            OutboundError::Spec(_) | OutboundError::MqttSpec(_) | OutboundError::InfluxSpec(_) => {
                 ApiError::new(StatusCode::BAD_REQUEST, "invalid_connection", e.to_string())
             }
             OutboundError::TooMany { .. } => {

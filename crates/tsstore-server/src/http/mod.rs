@@ -20,6 +20,7 @@ pub mod error;
 mod extract;
 pub mod front;
 mod influx;
+mod influx_connections;
 mod ingest;
 pub mod listener;
 mod mqtt;
@@ -122,6 +123,14 @@ api_routes! {
         get: mqtt::get_mqtt_connection,
         delete: mqtt::delete_mqtt_connection,
     },
+    "/api/stores/{store}/influx/connections" => {
+        post: influx_connections::create_influx_connection,
+        get: influx_connections::list_influx_connections,
+    },
+    "/api/stores/{store}/influx/connections/{id}" => {
+        get: influx_connections::get_influx_connection,
+        delete: influx_connections::delete_influx_connection,
+    },
 }
 
 /// The router.
@@ -159,6 +168,7 @@ fn generated_document() -> utoipa::openapi::OpenApi {
         .merge(connections::routes())
         .merge(consumers::routes())
         .merge(mqtt::routes())
+        .merge(influx_connections::routes())
         .merge(calc::routes())
         .split_for_parts()
         .1

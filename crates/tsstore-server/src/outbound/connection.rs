@@ -126,6 +126,13 @@ pub enum SessionError {
     Subscribe(rumqttc::ClientError),
     #[error("the broker refused the subscription to '{0}'")]
     SubscriptionRefused(String),
+    #[error(transparent)]
+    InfluxSpec(#[from] super::influx::InfluxSpecError),
+    #[error("cannot send: {0}")]
+    Http(#[from] crate::net::HttpError),
+    /// Shipping failed (an engine's answer, mostly): why.
+    #[error("{0}")]
+    Ship(String),
 }
 
 /// What outbound connections take from the server: its stop signal and
@@ -269,6 +276,10 @@ pub struct Connection<S> {
     pub read_timestamp: AtomicI64,
     pub messages_sent: AtomicU64,
     pub messages_received: AtomicU64,
+    /// Influx: points the engine answered 2xx for, and the records they
+    /// came from.
+    pub points_sent: AtomicU64,
+    pub records_sent: AtomicU64,
     pub errors: AtomicU64,
     /// Messages sent and not yet acknowledged (MQTT publish, `ack: app`
     /// push).
@@ -340,6 +351,8 @@ impl<S: Kind> Connection<S> {
             spec,
             messages_sent: AtomicU64::new(0),
             messages_received: AtomicU64::new(0),
+            points_sent: AtomicU64::new(0),
+            records_sent: AtomicU64::new(0),
             errors: AtomicU64::new(0),
             in_flight: AtomicU64::new(0),
             refused_acks: AtomicU64::new(0),

@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 
 use super::connection::{Connection, Env, Keeper, Kind, State, cursor_path};
+use super::influx::{InfluxSpec, InfluxSpecError};
 use super::mqtt::{MqttSpec, MqttSpecError};
 use super::spec::{ConnectionSpec, SpecError};
 use crate::cursor_file::CursorFile;
@@ -29,6 +30,8 @@ pub enum OutboundError {
     Spec(#[from] SpecError),
     #[error(transparent)]
     MqttSpec(#[from] MqttSpecError),
+    #[error(transparent)]
+    InfluxSpec(#[from] InfluxSpecError),
     #[error(
         "store '{store}' has {max} outbound connections already (server.max_outbound_connections)"
     )]
@@ -89,6 +92,7 @@ impl<S> Default for Connections<S> {
 pub struct Outbound {
     pub ws: Connections<ConnectionSpec>,
     pub mqtt: Connections<MqttSpec>,
+    pub influx: Connections<InfluxSpec>,
     pub env: Env,
 }
 
@@ -109,6 +113,12 @@ impl Registered for MqttSpec {
     }
 }
 
+impl Registered for InfluxSpec {
+    fn registry(out: &Outbound) -> &Connections<Self> {
+        &out.influx
+    }
+}
+
 impl<S: Registered> Keeper<S> for Outbound {
     fn save_cursor(&self, open: &OpenStore, name: &str, conn: &Connection<S>) {
         S::registry(self).save_cursor(open, name, conn);
@@ -121,25 +131,28 @@ impl Outbound {
         Arc::new(Outbound {
             ws: Connections::default(),
             mqtt: Connections::default(),
+            influx: Connections::default(),
             env,
         })
     }
 
     /// Connections of every kind on store `name`.
     fn count(&self, name: &str) -> usize {
-        self.ws.list(name).len() + self.mqtt.list(name).len()
+        self.ws.list(name).len() + self.mqtt.list(name).len() + self.influx.list(name).len()
     }
 
     /// Stops every connection of a store about to be deleted.
     pub fn stop_store(&self, name: &str) {
         self.ws.stop_store(name);
         self.mqtt.stop_store(name);
+        self.influx.stop_store(name);
     }
 
     /// Starts the connections every store has saved; called once at start.
     pub async fn restore(self: &Arc<Self>, registry: &Registry) {
         self.ws.restore(self, registry).await;
         self.mqtt.restore(self, registry).await;
+        self.influx.restore(self, registry).await;
     }
 
     /// `/metrics` lines: per connection its state, messages, errors and
@@ -148,6 +161,7 @@ impl Outbound {
         use std::fmt::Write as _;
         let mut rows = self.ws.rows();
         rows.extend(self.mqtt.rows());
+        rows.extend(self.influx.rows());
         for (i, (name, kind, help)) in SERIES.iter().enumerate() {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
             for r in &rows {

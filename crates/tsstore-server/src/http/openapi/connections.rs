@@ -282,3 +282,64 @@ fn forbidden(names: &[&str]) -> Value {
         .map(|n| (n.to_string(), json!(false)))
         .collect()
 }
+
+/// `POST /api/stores/{store}/influx/connections`.
+pub(super) fn influx_connection(limits: &Limits) -> Value {
+    use crate::outbound::influx::spec::MAX_BATCH;
+    let name = json!({"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,64}$"});
+    let mut properties = serde_json::Map::new();
+    properties.insert(
+        "url".into(),
+        json!({"type": "string", "pattern": url_pattern("https?", true)}),
+    );
+    for secret in ["token", "username", "password"] {
+        properties.insert(secret.into(), name.clone());
+    }
+    properties.insert("measurement".into(), name.clone());
+    properties.insert(
+        "tag_fields".into(),
+        json!({"type": "array", "items": name, "maxItems": 64}),
+    );
+    properties.insert(
+        "tags".into(),
+        json!({
+            "type": "object",
+            "maxProperties": 64,
+            "propertyNames": name,
+            "additionalProperties": name,
+        }),
+    );
+    properties.insert(
+        "from".into(),
+        json!({"oneOf": [
+            {"type": "integer", "minimum": -1},
+            {"type": "string", "enum": ["now", "oldest"]},
+        ]}),
+    );
+    properties.insert(
+        "batch_size".into(),
+        json!({"type": "integer", "minimum": 1, "maximum": MAX_BATCH}),
+    );
+    properties.insert(
+        "max_delay".into(),
+        json!({"type": "string", "pattern": "^([1-9][0-9]{0,2}(ms|s)|[1-9]m|[1-5][0-9]m)$"}),
+    );
+    properties.insert("gzip".into(), json!({"type": "boolean"}));
+    feed_options(limits, &mut properties);
+    nullable(&mut properties, &["url"]);
+    json!({
+        "type": "object",
+        "required": ["url"],
+        "additionalProperties": false,
+        "properties": properties,
+        "allOf": [
+            needs("agg_fields", "agg_window"),
+            needs("agg_default", "agg_window"),
+            needs("password", "username"),
+            {
+                "if": {"required": ["token"], "properties": {"token": {"not": {"type": "null"}}}},
+                "then": {"properties": forbidden(&["username", "password"])},
+            },
+        ],
+    })
+}

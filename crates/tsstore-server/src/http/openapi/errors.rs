@@ -312,7 +312,7 @@ pub(super) fn operation_meets(operation_id: &str) -> Option<&'static [Meets]> {
         "list_consumers" | "get_consumer" | "delete_consumer" => {
             &[Always, StoreKey, OpenStore, Consumers]
         }
-        "create_connection" | "create_mqtt_connection" => &[
+        "create_connection" | "create_mqtt_connection" | "create_influx_connection" => &[
             Always,
             StoreKey,
             OpenStore,
@@ -326,7 +326,10 @@ pub(super) fn operation_meets(operation_id: &str) -> Option<&'static [Meets]> {
         | "delete_connection"
         | "list_mqtt_connections"
         | "get_mqtt_connection"
-        | "delete_mqtt_connection" => &[Always, StoreKey, OpenStore, Connections],
+        | "delete_mqtt_connection"
+        | "list_influx_connections"
+        | "get_influx_connection"
+        | "delete_influx_connection" => &[Always, StoreKey, OpenStore, Connections],
         _ => return None,
     })
 }

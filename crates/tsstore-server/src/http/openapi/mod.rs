@@ -128,6 +128,9 @@ pub fn finish(doc: &utoipa::openapi::OpenApi, limits: &Limits) -> Result<String,
                 "create_mqtt_connection" => {
                     *body = json!({"$ref": "#/components/schemas/MqttConnectionIn"});
                 }
+                "create_influx_connection" => {
+                    *body = json!({"$ref": "#/components/schemas/InfluxConnectionIn"});
+                }
                 _ => {}
             }
         }
@@ -143,6 +146,10 @@ pub fn finish(doc: &utoipa::openapi::OpenApi, limits: &Limits) -> Result<String,
         schemas.insert(
             "MqttConnectionIn".into(),
             connections::mqtt_connection(limits),
+        );
+        schemas.insert(
+            "InfluxConnectionIn".into(),
+            connections::influx_connection(limits),
         );
     }
     Ok(serde_json::to_string(&v)?)
