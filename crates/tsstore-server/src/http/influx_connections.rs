@@ -104,7 +104,10 @@ impl InfluxConnectionOut {
             } else {
                 0
             };
-            (records as u64, newest.saturating_sub(cursor).max(0) as f64 / 1e9)
+            (
+                records as u64,
+                newest.saturating_sub(cursor).max(0) as f64 / 1e9,
+            )
         });
         InfluxConnectionOut {
             id: c.id.clone(),

@@ -20,8 +20,8 @@ pub mod spec;
 pub mod ws;
 
 pub use connection::{Connection, Env, Kind, SessionError, State};
-pub use manager::{Connections, Outbound, OutboundError, Registered};
 pub use influx::{InfluxSpec, InfluxSpecError};
+pub use manager::{Connections, Outbound, OutboundError, Registered};
 pub use mqtt::{MqttMode, MqttSpec, MqttSpecError};
 pub use spec::{AckMode, ConnectionSpec, Mode, SpecError};
 pub use ws::WsConnection;

@@ -14,13 +14,13 @@ const START_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct Influxd {
     pub port: u16,
-    child: Child,
+    dir: std::path::PathBuf,
+    child: Option<Child>,
 }
 
 impl Drop for Influxd {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
     }
 }
 
@@ -61,20 +61,31 @@ pub fn http(port: u16, method: &str, path: &str, headers: &str, body: &[u8]) -> 
         .and_then(|c| c.parse().ok())
         .expect("a status");
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    // Chunked answers (influxd's query results) are one chunk here.
     let body = if head
         .to_ascii_lowercase()
         .contains("transfer-encoding: chunked")
     {
-        body.split_once("\r\n")
-            .map_or("", |(_, rest)| rest)
-            .rsplit_once("\r\n0\r\n")
-            .map_or("", |(b, _)| b)
-            .to_string()
+        dechunk(body)
     } else {
         body.to_string()
     };
     (status, body)
+}
+
+/// A chunked body, joined.
+fn dechunk(mut rest: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if n == 0 || after.len() < n {
+            break;
+        }
+        out.push_str(&after[..n]);
+        rest = after[n..].strip_prefix("\r\n").unwrap_or(&after[n..]);
+    }
+    out
 }
 
 fn free_port() -> u16 {
@@ -99,23 +110,37 @@ impl Influxd {
              [monitor]\n  store-enabled = false\n\
              [continuous_queries]\n  enabled = false\n"
         );
-        let conf_path = dir.join("influxdb.conf");
-        std::fs::write(&conf_path, conf).unwrap();
-        let log = std::fs::File::create(dir.join("influxd.log")).unwrap();
+        std::fs::write(dir.join("influxdb.conf"), conf).unwrap();
+        let mut influxd = Influxd {
+            port,
+            dir: dir.to_path_buf(),
+            child: None,
+        };
+        influxd.start_again();
+        let q = format!("q=CREATE+DATABASE+{db}");
+        let (status, body) = influxd.query(&q);
+        assert_eq!(status, 200, "{body}");
+        influxd
+    }
+
+    /// Starts it (again) with its configuration; waits for `/ping`.
+    pub fn start_again(&mut self) {
+        let d = self.dir.display();
+        let log = std::fs::File::create(self.dir.join("influxd.log")).unwrap();
         let child = Command::new("influxd")
             .arg("-config")
-            .arg(&conf_path)
+            .arg(self.dir.join("influxdb.conf"))
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
             .expect("start influxd");
-        let influxd = Influxd { port, child };
+        self.child = Some(child);
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
-            let up = TcpStream::connect(("127.0.0.1", port)).is_ok()
-                && http(port, "GET", "/ping", "", b"").0 == 204;
+            let up = TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+                && http(self.port, "GET", "/ping", "", b"").0 == 204;
             if up {
-                break;
+                return;
             }
             assert!(
                 Instant::now() < deadline,
@@ -123,10 +148,15 @@ impl Influxd {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
-        let q = format!("q=CREATE+DATABASE+{db}");
-        let (status, body) = influxd.query(&q);
-        assert_eq!(status, 200, "{body}");
-        influxd
+    }
+
+    /// Kills it (its WAL is synced on every write: nothing acknowledged
+    /// is lost).
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
     }
 
     /// `POST /query` with a form body.

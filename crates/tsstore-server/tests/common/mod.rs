@@ -7,6 +7,7 @@ pub mod collector;
 pub mod influxd;
 pub mod mosquitto;
 pub mod peer;
+pub mod victoria;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;

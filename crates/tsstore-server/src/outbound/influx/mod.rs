@@ -89,10 +89,7 @@ impl Kind for InfluxSpec {
 
 /// One session: ship until the feed ends (`Ok`) or a batch cannot be
 /// delivered (`Err`, why).
-async fn session(
-    run: Run<'_, InfluxSpec>,
-    backoff: &mut Backoff,
-) -> Result<Ending, SessionError> {
+async fn session(run: Run<'_, InfluxSpec>, backoff: &mut Backoff) -> Result<Ending, SessionError> {
     let Run {
         env,
         keeper,
@@ -102,7 +99,10 @@ async fn session(
     } = run;
     let spec = &conn.spec;
     let read = spec.read_spec(open.store.data_type(), env.limits.max_records)?;
-    let client = HttpClient::new(crate::net::client_tls(spec.ca_file.as_deref())?, REQUEST_TIMEOUT);
+    let client = HttpClient::new(
+        crate::net::client_tls(spec.ca_file.as_deref())?,
+        REQUEST_TIMEOUT,
+    );
     let shipper = ship::Shipper::new(client, name, conn, backoff)?;
     let (out_tx, out_rx) = mpsc::channel::<Outgoing>(1);
     let (in_tx, mut in_rx) = mpsc::channel::<Incoming>(64);

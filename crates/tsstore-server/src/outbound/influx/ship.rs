@@ -104,6 +104,7 @@ impl<'a> Shipper<'a> {
         mut from_feed: mpsc::Receiver<Outgoing>,
         confirms: mpsc::Sender<Incoming>,
     ) -> Result<(), SessionError> {
+        self.probe().await?;
         loop {
             let due = self.due;
             let message = tokio::select! {
@@ -171,6 +172,26 @@ impl<'a> Shipper<'a> {
         }
     }
 
+    /// An empty write: whether the engine is there and takes the
+    /// credentials, before there is anything to send (the state shows
+    /// it). A 400 is an engine that wants lines: it is there.
+    async fn probe(&mut self) -> Result<(), SessionError> {
+        let body = if self.gzip { gzip(b"")? } else { Vec::new() };
+        let answer = self
+            .client
+            .send(Method::POST, &self.url, &self.headers, Bytes::from(body))
+            .await?;
+        if answer.status.is_success() || answer.status == StatusCode::BAD_REQUEST {
+            self.conn.set_state(State::Connected);
+            return Ok(());
+        }
+        Err(SessionError::Ship(format!(
+            "the engine answered {}: {}",
+            answer.status,
+            excerpt(&answer.body)
+        )))
+    }
+
     /// Sends the waiting lines. Delivered (2xx) or refused as points
     /// (400, 422: counted, passed over): the marks before them are
     /// confirmed. Anything else ends the session.
@@ -194,10 +215,19 @@ impl<'a> Shipper<'a> {
             self.conn.records_sent.fetch_add(self.records, Relaxed);
             self.conn.set_state(State::Connected);
             self.backoff.reset();
-        } else if matches!(status, StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY) {
-            self.conn.skipped.fetch_add(self.points as u64, Relaxed);
+        } else if matches!(
+            status,
+            StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY
+        ) {
+            // InfluxDB stores the rest of a partial write and says how
+            // many it dropped; otherwise the whole batch is counted.
+            let dropped = dropped(&answer.body).unwrap_or(self.points as u64);
+            self.conn.skipped.fetch_add(dropped, Relaxed);
+            self.conn
+                .points_sent
+                .fetch_add((self.points as u64).saturating_sub(dropped), Relaxed);
             let why = format!(
-                "the engine refused {} points ({status}), passed over: {}",
+                "the engine refused {dropped} of {} points ({status}), passed over: {}",
                 self.points,
                 excerpt(&answer.body)
             );
@@ -231,8 +261,21 @@ fn gzip(lines: &[u8]) -> Result<Vec<u8>, SessionError> {
         .map_err(|e| SessionError::Ship(format!("gzip: {e}")))
 }
 
+/// `dropped=N` of an InfluxDB partial write's answer.
+fn dropped(body: &[u8]) -> Option<u64> {
+    let text = std::str::from_utf8(body).ok()?;
+    let at = text.rfind("dropped=")? + "dropped=".len();
+    let digits: String = text[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
 /// The start of an answer, on one line.
 fn excerpt(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(&body[..body.len().min(ANSWER_SHOWN)]);
-    text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }

@@ -150,9 +150,9 @@ impl InfluxSpec {
             return Err(self.bad_url("it has no host"));
         }
         if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
-            return Err(self.bad_url(
-                "credentials go in username and password (or token), not in the URL",
-            ));
+            return Err(
+                self.bad_url("credentials go in username and password (or token), not in the URL")
+            );
         }
         if let Some(path) = &self.ca_file {
             if !tls {
@@ -167,11 +167,13 @@ impl InfluxSpec {
             return invalid("a password needs a username".into());
         }
         let secrets = [&self.token, &self.username, &self.password];
-        if secrets
-            .iter()
-            .any(|s| s.as_deref().is_some_and(|s| s.is_empty() || s.chars().any(char::is_control)))
-        {
-            return invalid("token, username and password are not empty and have no control characters".into());
+        if secrets.iter().any(|s| {
+            s.as_deref()
+                .is_some_and(|s| s.is_empty() || s.chars().any(char::is_control))
+        }) {
+            return invalid(
+                "token, username and password are not empty and have no control characters".into(),
+            );
         }
         if let Some(m) = &self.measurement
             && (m.is_empty() || m.len() > 256 || m.chars().any(char::is_control))
@@ -264,7 +266,10 @@ impl InfluxSpec {
     /// How records become points, for a store named `store`.
     pub fn line_options(&self, store: &str) -> LineOptions {
         LineOptions {
-            measurement: self.measurement.clone().unwrap_or_else(|| store.to_string()),
+            measurement: self
+                .measurement
+                .clone()
+                .unwrap_or_else(|| store.to_string()),
             tag_fields: self.tag_fields.clone(),
             tags: self.tags.clone(),
         }
