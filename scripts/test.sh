@@ -29,6 +29,9 @@ command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 # influxd (InfluxDB 1.6) is the reference the line-protocol tests read
 # each syntax case against.
 command -v influxd >/dev/null 2>&1 || missing+=(influxdb)
+# VictoriaMetrics is the central engine influx connections ship to
+# (tests/influx_out.rs).
+command -v victoria-metrics >/dev/null 2>&1 || missing+=(victoria-metrics)
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y "${missing[@]}" >/dev/null 2>&1 \
     || { apt-get update >/dev/null && apt-get install -y "${missing[@]}" >/dev/null; }

@@ -2,6 +2,8 @@
 //! on loopback, a raw HTTP/1.1 client, stores, and the Unix-socket fill.
 #![allow(dead_code)]
 
+pub mod engines;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};

@@ -22,9 +22,12 @@ use super::connections::{self, ConnectionDeleted, Rest};
 use super::error::ApiResult;
 use super::extract::{Body, StoreAccess};
 use crate::app::App;
-use crate::consumers::MAX_LAG_COUNT;
 use crate::outbound::influx::InfluxConnection;
 use crate::outbound::{InfluxSpec, OutboundError, State as ConnState};
+
+/// Records counted at most for a connection's lag (each view walks them:
+/// beyond, `lag_at_least` and `lag_seconds` tell).
+const MAX_LAG_COUNT: usize = 10_000;
 
 #[cfg(test)]
 pub fn routes() -> OpenApiRouter<App> {
@@ -66,7 +69,7 @@ pub struct InfluxConnectionOut {
     /// The last record read from the store.
     read_timestamp: i64,
     /// Records in the store after `last_timestamp` (counted up to
-    /// 100 000; `lag_at_least` beyond).
+    /// 10 000; `lag_at_least` beyond).
     lag_records: u64,
     lag_at_least: bool,
     /// The newest record's time less `last_timestamp`'s, in seconds.

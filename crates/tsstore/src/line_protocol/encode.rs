@@ -9,9 +9,12 @@
 //! `parent_0` names, as Telegraf's JSON parser names them; nulls are
 //! left out. Extra `tags` (the gateway's) go on every point.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use serde_json::Value;
+use serde_json::value::RawValue;
+
+use crate::flat_json::{Shape, for_each_entry};
 
 /// Between the names of a nested field: `{"a":{"b":1}}` is field `a_b`.
 pub const SEPARATOR: char = '_';
@@ -27,6 +30,19 @@ pub struct LineOptions {
     pub tags: BTreeMap<String, String>,
 }
 
+/// An object's members, borrowed from the record's text.
+type Members<'a> = Vec<(Cow<'a, str>, &'a RawValue)>;
+
+fn members(text: &[u8]) -> Result<Members<'_>, String> {
+    let mut out = Members::new();
+    let shape = for_each_entry::<&RawValue, _>(text, |k, v| out.push((k, v)))
+        .map_err(|e| format!("not JSON: {e}"))?;
+    match shape {
+        Shape::Object => Ok(out),
+        Shape::Other(what) => Err(format!("{what}, not a JSON object")),
+    }
+}
+
 /// Appends the points of one record (`data`, JSON) at `timestamp` (ns)
 /// to `out`, one line each; how many. `Err`: not a JSON object, or
 /// nothing in it to send (why).
@@ -36,15 +52,14 @@ pub fn encode_record(
     data: &[u8],
     options: &LineOptions,
 ) -> Result<usize, String> {
-    let value: Value = serde_json::from_slice(data).map_err(|e| format!("not JSON: {e}"))?;
-    let Value::Object(object) = value else {
-        return Err("not a JSON object".into());
-    };
-    if let Some(Value::Array(series)) = object.get("_series") {
+    let object = members(data)?;
+    if let Some((_, series)) = object.iter().find(|(k, _)| k == "_series") {
+        let entries: Vec<&RawValue> = serde_json::from_str(series.get())
+            .map_err(|_| "_series is not a list of points".to_string())?;
         let mut points = 0;
-        for entry in series {
-            if let Value::Object(o) = entry {
-                points += usize::from(encode_point(out, timestamp, o, options));
+        for entry in entries {
+            if let Ok(o) = members(entry.get().as_bytes()) {
+                points += usize::from(encode_point(out, timestamp, &o, options));
             }
         }
         return match points {
@@ -63,39 +78,41 @@ pub fn encode_record(
 fn encode_point(
     out: &mut Vec<u8>,
     timestamp: i64,
-    object: &serde_json::Map<String, Value>,
+    object: &Members,
     options: &LineOptions,
 ) -> bool {
-    let from_lines = object.get("_measurement").and_then(Value::as_str);
-    let measurement = from_lines.unwrap_or(&options.measurement);
-    let mut tags: BTreeMap<&str, String> = options
+    let own = |name: &str| object.iter().find(|(k, _)| k == name).map(|(_, v)| *v);
+    let from_lines =
+        own("_measurement").and_then(|v| serde_json::from_str::<Cow<str>>(v.get()).ok());
+    let measurement: &str = from_lines.as_deref().unwrap_or(&options.measurement);
+    let mut tags: Vec<(Cow<str>, Cow<str>)> = options
         .tags
         .iter()
-        .map(|(k, v)| (k.as_str(), v.clone()))
+        .map(|(k, v)| (Cow::Borrowed(k.as_str()), Cow::Borrowed(v.as_str())))
         .collect();
-    if let Some(Value::Object(own)) = object.get("_tags") {
-        for (k, v) in own {
-            if let Some(text) = tag_text(v) {
-                tags.insert(k, text);
+    let mut put_tag = |k: Cow<'_, str>, v: &RawValue| {
+        if let Some(text) = tag_text(v) {
+            match tags.iter_mut().find(|(have, _)| *have == k) {
+                Some(slot) => slot.1 = Cow::Owned(text.into_owned()),
+                None => tags.push((Cow::Owned(k.into_owned()), Cow::Owned(text.into_owned()))),
             }
         }
+    };
+    if from_lines.is_some()
+        && let Some(raw) = own("_tags")
+        && let Ok(list) = members(raw.get().as_bytes())
+    {
+        for (k, v) in list {
+            put_tag(k, v);
+        }
     }
-    let mut fields: Vec<(String, String)> = Vec::new();
     for (k, v) in object {
-        if from_lines.is_some() && (k == "_measurement" || k == "_tags") {
-            continue;
-        }
         if options.tag_fields.iter().any(|t| t == k) {
-            if let Some(text) = tag_text(v) {
-                tags.insert(k, text);
-            }
-            continue;
+            put_tag(k.clone(), v);
         }
-        push_fields(&mut fields, k.clone(), v, from_lines.is_some());
     }
-    if fields.is_empty() {
-        return false;
-    }
+    tags.sort_by(|a, b| a.0.cmp(&b.0));
+    let start = out.len();
     escape(out, measurement, b", ");
     for (k, v) in &tags {
         if v.is_empty() || k.is_empty() {
@@ -106,11 +123,17 @@ fn encode_point(
         out.push(b'=');
         escape(out, v, b",= ");
     }
-    for (i, (k, v)) in fields.iter().enumerate() {
-        out.push(if i == 0 { b' ' } else { b',' });
-        escape(out, k, b",= ");
-        out.push(b'=');
-        out.extend_from_slice(v.as_bytes());
+    let mut fields = 0;
+    for (k, v) in object {
+        let reserved = from_lines.is_some() && (k == "_measurement" || k == "_tags");
+        if reserved || options.tag_fields.iter().any(|t| t == k) {
+            continue;
+        }
+        push_field(out, &mut fields, k, v, from_lines.is_some());
+    }
+    if fields == 0 {
+        out.truncate(start);
+        return false;
     }
     out.push(b' ');
     out.extend_from_slice(timestamp.to_string().as_bytes());
@@ -120,57 +143,69 @@ fn encode_point(
 
 /// A tag's text: strings as they are, numbers and booleans as written;
 /// nothing for null, objects and arrays.
-fn tag_text(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
+fn tag_text(v: &RawValue) -> Option<Cow<'_, str>> {
+    let text = v.get();
+    match text.as_bytes().first()? {
+        b'"' => serde_json::from_str::<Cow<str>>(text).ok(),
+        b'{' | b'[' | b'n' => None,
+        _ => Some(Cow::Borrowed(text)),
     }
 }
 
-/// The fields of `value` under `name` (flattened when nested), as line
-/// protocol values. `typed`: integers keep their type (`i`).
-fn push_fields(fields: &mut Vec<(String, String)>, name: String, value: &Value, typed: bool) {
-    match value {
-        Value::Null => {}
-        Value::Bool(b) => fields.push((name, b.to_string())),
-        Value::Number(n) => {
-            let text = n.to_string();
-            let integer = !text.contains(['.', 'e', 'E']);
-            let v = match (typed && integer, n.as_f64()) {
-                (true, _) => format!("{text}i"),
-                (false, Some(f)) if f.is_finite() => {
-                    if integer {
-                        text
-                    } else {
-                        f.to_string()
-                    }
-                }
-                (false, _) => return,
+/// The field(s) of `value` under `name` (flattened when nested), written
+/// as line protocol. `typed`: integers keep their type (`i`); otherwise
+/// every number is a float, written as JSON wrote it (line protocol reads
+/// JSON's number syntax).
+fn push_field(out: &mut Vec<u8>, fields: &mut usize, name: &str, value: &RawValue, typed: bool) {
+    let text = value.get();
+    let Some(&first) = text.as_bytes().first() else {
+        return;
+    };
+    let mut name_and_sep = |out: &mut Vec<u8>| {
+        out.push(if *fields == 0 { b' ' } else { b',' });
+        *fields += 1;
+        escape(out, name, b",= ");
+        out.push(b'=');
+    };
+    match first {
+        b'n' => {}
+        b't' | b'f' => {
+            name_and_sep(out);
+            out.extend_from_slice(text.as_bytes());
+        }
+        b'"' => {
+            let Ok(s) = serde_json::from_str::<Cow<str>>(text) else {
+                return;
             };
-            fields.push((name, v));
-        }
-        Value::String(s) => {
-            let mut v = String::with_capacity(s.len() + 2);
-            v.push('"');
-            for c in s.chars() {
-                if c == '"' || c == '\\' {
-                    v.push('\\');
+            name_and_sep(out);
+            out.push(b'"');
+            for &b in s.as_bytes() {
+                if b == b'"' || b == b'\\' {
+                    out.push(b'\\');
                 }
-                v.push(c);
+                out.push(b);
             }
-            v.push('"');
-            fields.push((name, v));
+            out.push(b'"');
         }
-        Value::Array(items) => {
-            for (i, item) in items.iter().enumerate() {
-                push_fields(fields, format!("{name}{SEPARATOR}{i}"), item, typed);
+        b'{' => {
+            if let Ok(list) = members(text.as_bytes()) {
+                for (k, v) in list {
+                    push_field(out, fields, &format!("{name}{SEPARATOR}{k}"), v, typed);
+                }
             }
         }
-        Value::Object(o) => {
-            for (k, item) in o {
-                push_fields(fields, format!("{name}{SEPARATOR}{k}"), item, typed);
+        b'[' => {
+            if let Ok(items) = serde_json::from_str::<Vec<&RawValue>>(text) {
+                for (i, v) in items.into_iter().enumerate() {
+                    push_field(out, fields, &format!("{name}{SEPARATOR}{i}"), v, typed);
+                }
+            }
+        }
+        _ => {
+            name_and_sep(out);
+            out.extend_from_slice(text.as_bytes());
+            if typed && !text.contains(['.', 'e', 'E']) {
+                out.push(b'i');
             }
         }
     }

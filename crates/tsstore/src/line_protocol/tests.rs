@@ -262,7 +262,7 @@ fn any_json_object_ships_as_a_point() {
     assert_eq!(encode_record(&mut out, 5, data, &options), Ok(1));
     assert_eq!(
         String::from_utf8(out).unwrap(),
-        "greenhouse,gateway=gw-17,room=a\\ b hum=40.5,note=\"x\",ok=false,pos_x=1,pos_y_0=2,pos_y_1=3,temp=21 5\n"
+        "greenhouse,gateway=gw-17,room=a\\ b temp=21,hum=40.5,ok=false,note=\"x\",pos_x=1,pos_y_0=2,pos_y_1=3 5\n"
     );
     let mut out = Vec::new();
     assert!(encode_record(&mut out, 5, br#"{"room":"a"}"#, &options).is_err());
