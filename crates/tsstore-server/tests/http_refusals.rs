@@ -456,6 +456,10 @@ fn openapi_lists_every_route() {
         ("get", "/api/stores/{store}/mqtt/connections"),
         ("get", "/api/stores/{store}/mqtt/connections/{id}"),
         ("delete", "/api/stores/{store}/mqtt/connections/{id}"),
+        ("post", "/api/stores/{store}/influx/connections"),
+        ("get", "/api/stores/{store}/influx/connections"),
+        ("get", "/api/stores/{store}/influx/connections/{id}"),
+        ("delete", "/api/stores/{store}/influx/connections/{id}"),
         ("post", "/api/stores/{store}/truncate"),
     ];
     for (method, path) in expected {

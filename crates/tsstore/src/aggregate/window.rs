@@ -376,6 +376,17 @@ mod tests {
     }
 
     #[test]
+    fn booleans_and_nulls_of_flat_records_are_kept() {
+        // The scanner's path (flat, plain numbers): a literal is located
+        // in the record like a string is.
+        let mut agg = Aggregator::new(spec(None, Some("last")));
+        agg.add(1, br#"{"t":1,"ok":true,"gone":null}"#);
+        agg.add(2, br#"{"t":2,"ok":false,"gone":null}"#);
+        let w = agg.finish(MIN - 1).unwrap();
+        assert_eq!(data(&w), json!({"t": 2, "ok": false, "gone": null}));
+    }
+
+    #[test]
     fn skips_what_is_not_an_object() {
         let mut agg = Aggregator::new(spec(None, Some("count")));
         agg.add(1, b"12");

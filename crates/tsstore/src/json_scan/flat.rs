@@ -8,7 +8,8 @@ use super::Scanner;
 pub(crate) enum FlatValue<'a> {
     Int(i64),
     Float(f64),
-    /// The JSON text of a string, `true`, `false` or `null`.
+    /// The JSON text of a string, `true`, `false` or `null`: always a
+    /// slice of the input.
     Other(&'a str),
 }
 
@@ -40,9 +41,12 @@ pub(crate) fn flat_object<'a>(b: &'a [u8], mut f: impl FnMut(&'a [u8], FlatValue
                 return false;
             };
             s.ws();
+            let start = s.i;
+            // The text of a literal, as a slice of the input: callers
+            // locate values by their place in it.
+            let literal = |s: &Scanner<'a>| std::str::from_utf8(&b[start..s.i]).unwrap_or("null");
             let value = match s.peek() {
                 Some(b'"') => {
-                    let start = s.i;
                     s.non_ascii = false;
                     if !s.string() {
                         return false;
@@ -54,9 +58,9 @@ pub(crate) fn flat_object<'a>(b: &'a [u8], mut f: impl FnMut(&'a [u8], FlatValue
                     // Checked above, or ASCII only.
                     FlatValue::Other(std::str::from_utf8(raw).unwrap_or("null"))
                 }
-                Some(b't') if s.literal(b"true") => FlatValue::Other("true"),
-                Some(b'f') if s.literal(b"false") => FlatValue::Other("false"),
-                Some(b'n') if s.literal(b"null") => FlatValue::Other("null"),
+                Some(b't') if s.literal(b"true") => FlatValue::Other(literal(&s)),
+                Some(b'f') if s.literal(b"false") => FlatValue::Other(literal(&s)),
+                Some(b'n') if s.literal(b"null") => FlatValue::Other(literal(&s)),
                 Some(b'-' | b'0'..=b'9') => match s.number_value() {
                     Some(v) => v,
                     None => return false,

@@ -52,6 +52,17 @@ fn feed_options(limits: &Limits, properties: &mut serde_json::Map<String, Value>
             properties.insert(name.into(), schema);
         }
     }
+    // Read as a query string's text is: `0` and `1` (numbers or text)
+    // are booleans too.
+    properties.insert(
+        "filter_ignore_case".into(),
+        json!({"anyOf": [
+            {"type": "boolean"},
+            {"type": "integer", "enum": [0, 1]},
+            {"type": "string", "enum": ["true", "false", "1", "0"]},
+            {"type": "null"},
+        ]}),
+    );
 }
 
 /// `name` given (not null) needs `needed` given: the server reads a null
@@ -91,6 +102,7 @@ pub(super) fn ws_connection(limits: &Limits) -> Value {
         json!({"oneOf": [
             {"type": "integer", "minimum": -1},
             {"type": "string", "enum": ["now", "oldest"]},
+            {"type": "null"},
         ]}),
     );
     properties.insert(
@@ -313,7 +325,8 @@ pub(super) fn influx_connection(limits: &Limits) -> Value {
         "from".into(),
         json!({"oneOf": [
             {"type": "integer", "minimum": -1},
-            {"type": "string", "enum": ["now", "oldest"]},
+            {"type": "string", "pattern": "^(now|oldest|-1|[0-9]{1,18})$"},
+            {"type": "null"},
         ]}),
     );
     properties.insert(
@@ -326,7 +339,8 @@ pub(super) fn influx_connection(limits: &Limits) -> Value {
     );
     properties.insert("gzip".into(), json!({"type": "boolean"}));
     feed_options(limits, &mut properties);
-    nullable(&mut properties, &["url"]);
+    // Lists and maps take no null: absent is empty.
+    nullable(&mut properties, &["url", "tag_fields", "tags"]);
     json!({
         "type": "object",
         "required": ["url"],

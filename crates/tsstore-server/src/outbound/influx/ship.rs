@@ -10,8 +10,8 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use bytes::Bytes;
+use http::Method;
 use http::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderValue};
-use http::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use tokio::sync::mpsc;
@@ -181,7 +181,7 @@ impl<'a> Shipper<'a> {
             .client
             .send(Method::POST, &self.url, &self.headers, Bytes::from(body))
             .await?;
-        if answer.status.is_success() || answer.status == StatusCode::BAD_REQUEST {
+        if answer.status.is_success() || answer.status.as_u16() == 400 {
             self.conn.set_state(State::Connected);
             return Ok(());
         }
@@ -215,10 +215,9 @@ impl<'a> Shipper<'a> {
             self.conn.records_sent.fetch_add(self.records, Relaxed);
             self.conn.set_state(State::Connected);
             self.backoff.reset();
-        } else if matches!(
-            status,
-            StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY
-        ) {
+        } else if matches!(status.as_u16(), 400 | 422) {
+            // The engine refuses points (400 Bad Request, 422
+            // Unprocessable Entity), not the request.
             // InfluxDB stores the rest of a partial write and says how
             // many it dropped; otherwise the whole batch is counted.
             let dropped = dropped(&answer.body).unwrap_or(self.points as u64);
