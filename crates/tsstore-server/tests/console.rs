@@ -67,6 +67,13 @@ fn the_console_works_in_a_real_browser() {
         .json(&json!(readings))
         .send();
     assert_eq!(r.status, 201, "{}", r.text());
+    // A shipper whose engine is not there: the store page shows its lag.
+    let r = s
+        .req("POST", "/api/stores/greenhouse/influx/connections")
+        .key(&key)
+        .json(&json!({"url": "http://127.0.0.1:1/write"}))
+        .send();
+    assert_eq!(r.status, 201, "{}", r.text());
     let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/console-screenshots");
     std::fs::create_dir_all(&shots).unwrap();
     let out = Command::new("node")

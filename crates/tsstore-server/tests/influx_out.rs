@@ -102,6 +102,11 @@ fn victoria_metrics_gets_every_record_once_through_restarts_and_a_kill() {
     view_when(&s, &key, &id, |v| v["errors"].as_u64() > Some(0));
     let v = view_when(&s, &key, &id, |v| v["lag_records"] == 10_000);
     assert!(v["lag_seconds"].as_f64().unwrap() >= 9_999.0, "{v}");
+    let metrics = s.get("/metrics").text();
+    let series = format!(
+        r#"tsstore_connection_lag_seconds{{store="src",id="{id}",kind="influx",mode="ship"}} 10000"#
+    );
+    assert!(metrics.contains(&series), "{metrics}");
     s.kill();
 
     // Both back: the connection resumes from its cursor.

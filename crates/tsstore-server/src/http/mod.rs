@@ -244,7 +244,13 @@ async fn metrics(State(app): State<App>) -> Response {
     let mut out = String::with_capacity(4096);
     render_stores(&mut out, &samples);
     app.transports.render(&mut out);
-    app.outbound.render(&mut out);
+    let newest = |store: &str| {
+        samples
+            .iter()
+            .find(|s| s.name == store)
+            .and_then(|s| s.stats.newest_timestamp)
+    };
+    app.outbound.render(&mut out, &newest);
     app.http.render(&mut out);
     app.guard.render(&mut out);
     let mut resp = out.into_response();

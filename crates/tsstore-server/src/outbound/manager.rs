@@ -156,8 +156,9 @@ impl Outbound {
     }
 
     /// `/metrics` lines: per connection its state, messages, errors and
-    /// alerts.
-    pub fn render(&self, out: &mut String) {
+    /// alerts; and for a sending connection on a store `newest` knows (an
+    /// open one: its newest record), how far behind it is.
+    pub fn render(&self, out: &mut String, newest: &dyn Fn(&str) -> Option<i64>) {
         use std::fmt::Write as _;
         let mut rows = self.ws.rows();
         rows.extend(self.mqtt.rows());
@@ -169,6 +170,24 @@ impl Outbound {
                     out,
                     "{name}{{store=\"{}\",id=\"{}\",kind=\"{}\",mode=\"{}\"}} {}",
                     r.store, r.id, r.kind, r.mode, r.values[i]
+                );
+            }
+        }
+        let name = "tsstore_connection_lag_seconds";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Record time between the store's newest record and the last one the peer confirmed (push, publish, ship).\n# TYPE {name} gauge"
+        );
+        for r in rows
+            .iter()
+            .filter(|r| matches!(r.mode, "push" | "publish" | "ship"))
+        {
+            if let Some(newest) = newest(&r.store) {
+                let lag = newest.saturating_sub(r.cursor).max(0) as f64 / 1e9;
+                let _ = writeln!(
+                    out,
+                    "{name}{{store=\"{}\",id=\"{}\",kind=\"{}\",mode=\"{}\"}} {lag}",
+                    r.store, r.id, r.kind, r.mode
                 );
             }
         }
@@ -245,6 +264,7 @@ struct Row {
     id: String,
     kind: &'static str,
     mode: &'static str,
+    cursor: i64,
     values: [u64; SERIES.len()],
 }
 
@@ -305,6 +325,7 @@ impl<S: Registered> Connections<S> {
                         id: c.id.clone(),
                         kind: S::LABEL,
                         mode: c.spec.mode(),
+                        cursor: c.cursor(),
                         values: [
                             u64::from(c.state().0 == State::Connected),
                             c.messages_sent.load(Relaxed),

@@ -53,6 +53,9 @@ try {
   await page.click("button[type=submit]");
   await page.getByRole("heading", { name: STORE }).waitFor({ timeout: 5000 });
   await page.locator("#live", { hasText: "live" }).waitFor({ timeout: 5000 });
+  // The influx connection shows how far behind it is.
+  await page.locator("td", { hasText: "Influx ship" }).waitFor({ timeout: 5000 });
+  await page.locator("div.muted", { hasText: /behind 120 records/ }).waitFor({ timeout: 5000 });
 
   // A record inserted through the API appears in the table and the chart.
   const points = async () => Number(await page.locator("canvas").getAttribute("data-points") || "0");

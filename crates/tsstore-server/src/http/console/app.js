@@ -349,18 +349,24 @@ async function storePage(name) {
       side.append(el("div", { class: "card" }, el("h2", {}, `Schema (version ${sch.version})`),
         el("table", {}, el("tbody", {}, sch.fields.map((f) => el("tr", {}, el("td", {}, f.index), el("td", {}, f.name), el("td", {}, f.type)))))));
     }
-    const [ws, mqtt] = await Promise.all([
+    const [ws, mqtt, influx] = await Promise.all([
       api("GET", `/api/stores/${enc(name)}/ws/connections`, { key }),
       api("GET", `/api/stores/${enc(name)}/mqtt/connections`, { key }),
+      api("GET", `/api/stores/${enc(name)}/influx/connections`, { key }),
     ]);
     const conns = [...ws.connections.map((c) => ["WebSocket", c.mode, c.url, c]),
-      ...mqtt.connections.map((c) => ["MQTT", c.mode, `${c.broker_url} ${c.topic}`, c])];
+      ...mqtt.connections.map((c) => ["MQTT", c.mode, `${c.broker_url} ${c.topic}`, c]),
+      ...influx.connections.map((c) => ["Influx", "ship", c.url, c])];
+    // What a connection has done: a shipper says how far behind it is.
+    const counts = (kind, c) => kind === "Influx"
+      ? `shipped ${c.points_sent} points, behind ${c.lag_records}${c.lag_at_least ? "+" : ""} records (${c.lag_seconds.toFixed(0)} s), skipped ${c.skipped}, errors ${c.errors}`
+      : `sent ${c.messages_sent}, received ${c.messages_received}, errors ${c.errors}`;
     side.append(el("div", { class: "card" }, el("h2", {}, "Outbound connections"),
       conns.length === 0 ? el("p", { class: "muted" }, "None.") :
         el("table", {}, el("tbody", {}, conns.map(([kind, mode, where, c]) => el("tr", {},
           el("td", {}, `${kind} ${mode}`, el("div", { class: "muted" }, where)),
           el("td", {}, el("span", { class: `badge ${c.status}` }, c.status),
-            el("div", { class: "muted" }, `sent ${c.messages_sent}, received ${c.messages_received}, errors ${c.errors}`),
+            el("div", { class: "muted" }, counts(kind, c)),
             c.last_error ? el("div", { class: "muted" }, c.last_error) : null)))))));
   };
 
