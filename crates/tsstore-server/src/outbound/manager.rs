@@ -195,7 +195,7 @@ impl Outbound {
 }
 
 /// The `/metrics` series of a connection, in `Row::values` order.
-const SERIES: [(&str, &str, &str); 12] = [
+const SERIES: [(&str, &str, &str); 13] = [
     (
         "tsstore_connection_connected",
         "gauge",
@@ -234,7 +234,12 @@ const SERIES: [(&str, &str, &str); 12] = [
     (
         "tsstore_connection_skipped_total",
         "counter",
-        "Pull: records the source sent again (at or before the newest stored), skipped.",
+        "Pull: records the source sent again (at or before the newest stored), skipped. Ship: records with nothing to send, and points the engine refused.",
+    ),
+    (
+        "tsstore_connection_points_sent_total",
+        "counter",
+        "Ship: points the engine answered 2xx for.",
     ),
     (
         "tsstore_connection_alerts_fired_total",
@@ -335,6 +340,7 @@ impl<S: Registered> Connections<S> {
                             u64::try_from(c.cursor()).unwrap_or(0),
                             c.refused_acks.load(Relaxed),
                             c.skipped.load(Relaxed),
+                            c.points_sent.load(Relaxed),
                             a.fired.load(Relaxed),
                             a.evaluation_gaps.load(Relaxed),
                             a.socket_drops.load(Relaxed),
