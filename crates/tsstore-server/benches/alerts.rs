@@ -87,11 +87,7 @@ fn main() {
     if !common::bench_requested() {
         return;
     }
-    let rounds: usize = std::env::var("ALERTS_ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10)
-        .max(1);
+    let rounds = common::rounds("ALERTS_ROUNDS", 10);
     let s = start();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)

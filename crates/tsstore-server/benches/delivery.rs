@@ -136,20 +136,11 @@ async fn live_read(
     r
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 fn main() {
     if !common::bench_requested() {
         return;
     }
-    let rounds: usize = std::env::var("DELIVERY_ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3)
-        .max(1);
+    let rounds = common::rounds("DELIVERY_ROUNDS", 3);
     let n = common::scaled(200_000);
     let s = start();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -187,7 +178,7 @@ fn main() {
     println!(
         "acknowledged delivery, {n} stored records to a peer on loopback, records/s (median of {rounds})"
     );
-    let medians: Vec<f64> = figures.into_iter().map(median).collect();
+    let medians: Vec<f64> = figures.into_iter().map(common::median).collect();
     for (i, (name, _)) in variants.iter().enumerate() {
         let base = if i < 3 { medians[0] } else { medians[3] };
         println!(

@@ -111,20 +111,11 @@ fn read_answer(r: &mut std::io::BufReader<std::net::TcpStream>) -> String {
     format!("{}{}", status.trim_end(), String::from_utf8_lossy(&body))
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 fn main() {
     if !common::bench_requested() {
         return;
     }
-    let rounds: usize = std::env::var("LP_ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3)
-        .max(1);
+    let rounds = common::rounds("LP_ROUNDS", 3);
     let per_client_bodies = (common::scaled(1_000_000) / LINES_PER_BODY / CLIENTS).max(1);
     let dir = tempfile::tempdir().expect("temp dir");
     let s = start();
@@ -180,10 +171,13 @@ fn main() {
     println!(
         "line protocol ingest, {lines} lines per run in bodies of {LINES_PER_BODY}, {CLIENTS} connections, lines/s (median of {rounds})"
     );
-    let base = [median(figures[0].clone()), median(figures[1].clone())];
+    let base = [
+        common::median(figures[0].clone()),
+        common::median(figures[1].clone()),
+    ];
     for (t, target) in targets.iter().enumerate() {
         for (g, mode) in ["plain", "gzip"].iter().enumerate() {
-            let m = median(figures[t * 2 + g].clone());
+            let m = common::median(figures[t * 2 + g].clone());
             println!(
                 "  {:<18} {mode:<6} {m:>12.0}  tsstore / this: {:.2}x",
                 target.name,

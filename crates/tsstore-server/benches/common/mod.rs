@@ -192,3 +192,18 @@ pub fn scale() -> f64 {
 pub fn scaled(base: usize) -> usize {
     ((base as f64 * scale()) as usize).max(1000)
 }
+
+/// Rounds asked for in the environment variable `name` (at least 1).
+pub fn rounds(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+        .max(1)
+}
+
+/// The middle of `v` (the upper one of an even count).
+pub fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}

@@ -282,16 +282,15 @@ impl Bounds {
     }
 }
 
-/// The usual write, its lines in time order: each line parsed once and
-/// grouped as it comes. `None` when a line goes back in time (nothing
-/// is decided then: the write is planned again by `sorted`).
-fn streamed<'s, 'a>(
+/// Parses each line of `body`, refusing those that cannot be stored, and
+/// hands each one with a timestamp to `timed`, which may stop the scan
+/// (`None`). The lines without a timestamp, for the last record.
+fn scan<'a>(
     body: &'a [u8],
-    target: Target<'s>,
     bounds: &Bounds,
     report: &mut LineWrite,
-) -> Option<Plan<'a>> {
-    let mut grouper = Grouper::new(target);
+    mut timed: impl FnMut(i64, usize, &'a [u8], &Point<'a>, &mut LineWrite) -> bool,
+) -> Option<Vec<(usize, &'a [u8])>> {
     let mut untimed = Vec::new();
     let mut point = Point::default();
     for (number, line) in line_protocol::lines(body) {
@@ -303,12 +302,28 @@ fn streamed<'s, 'a>(
             Err(()) => untimed.push((number, line)),
             Ok(None) => {}
             Ok(Some(ts)) => {
-                if !grouper.add(ts, number, line, &point, report) {
+                if !timed(ts, number, line, &point, report) {
                     return None;
                 }
             }
         }
     }
+    Some(untimed)
+}
+
+/// The usual write, its lines in time order: each line parsed once and
+/// grouped as it comes. `None` when a line goes back in time (nothing
+/// is decided then: the write is planned again by `sorted`).
+fn streamed<'s, 'a>(
+    body: &'a [u8],
+    target: Target<'s>,
+    bounds: &Bounds,
+    report: &mut LineWrite,
+) -> Option<Plan<'a>> {
+    let mut grouper = Grouper::new(target);
+    let untimed = scan(body, bounds, report, |ts, number, line, point, report| {
+        grouper.add(ts, number, line, point, report)
+    })?;
     Some(grouper.finish(&untimed, report))
 }
 
@@ -321,19 +336,12 @@ fn sorted<'s, 'a>(
     report: &mut LineWrite,
 ) -> Plan<'a> {
     let mut timed = Vec::new();
-    let mut untimed = Vec::new();
+    let untimed = scan(body, bounds, report, |ts, number, line, _, _| {
+        timed.push((ts, number, line));
+        true
+    })
+    .unwrap_or_default();
     let mut point = Point::default();
-    for (number, line) in line_protocol::lines(body) {
-        if let Err(why) = line_protocol::parse_line_into(line, &mut point) {
-            report.refuse(number, line, why.to_string());
-            continue;
-        }
-        match bounds.of(&point, number, line, report) {
-            Err(()) => untimed.push((number, line)),
-            Ok(None) => {}
-            Ok(Some(ts)) => timed.push((ts, number, line)),
-        }
-    }
     timed.sort_by_key(|(ts, _, _)| *ts);
     let mut grouper = Grouper::new(target);
     for (ts, number, line) in timed {
