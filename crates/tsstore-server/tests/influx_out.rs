@@ -202,6 +202,7 @@ fn creating_checks_everything_and_metrics_name_the_kind() {
     for (body, why) in [
         (json!({}), "url"),
         (json!({"url": "ftp://h/write"}), "http:// or https://"),
+        (json!({"url": "vm:8428/write"}), "the full write URL"),
         (json!({"url": "http://u:p@h/write"}), "credentials"),
         (
             json!({"url": "http://h/write", "token": "t", "username": "u"}),

@@ -137,6 +137,11 @@ impl InfluxSpec {
                 dt.as_str()
             ));
         }
+        if !self.url.contains("://") {
+            return Err(
+                self.bad_url("expected the full write URL, http://host:port/path or https://…")
+            );
+        }
         let uri: http::Uri = self
             .url
             .parse()
