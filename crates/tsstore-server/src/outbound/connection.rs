@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio::sync::watch;
-use tokio_util::sync::CancellationToken;
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::{CancellationToken, PollSender};
 
 use super::backoff::Backoff;
 use super::mqtt::MqttSpecError;
@@ -20,8 +20,8 @@ use crate::cursor_file::{CURSORS_DIR, CursorFile};
 use crate::limits::Limits;
 use crate::net::{HeaderError, TlsError};
 use crate::records::RecordError;
-use crate::records::live::Progress;
-use crate::records::session::Ending;
+use crate::records::live::{self, Feed, Progress};
+use crate::records::session::{Ending, Incoming, Outgoing};
 use crate::registry::{OpenStore, store_stopping};
 use crate::shutdown::Shutdown;
 
@@ -236,6 +236,51 @@ pub(crate) async fn run<S: Kind>(
         keeper.save_cursor(&open, &name, &conn);
     }
     conn.set_state(State::Disconnected);
+}
+
+/// Where a sending connection starts when it is made: after `from` (0:
+/// the oldest record), or after the newest record for `-1` (now).
+pub(crate) fn first_cursor_from(from: Option<i64>, open: &OpenStore) -> i64 {
+    match from.unwrap_or(0) {
+        -1 => open.store.stats().newest_timestamp.unwrap_or(0),
+        from => from,
+    }
+}
+
+/// One session of a sending connection that has a driver of its own
+/// between the feed and the peer (MQTT's publisher, influx's shipper):
+/// the feed writes into a channel of one message, so a slow driver holds
+/// it back, and the driver sends confirmations back. The session's end is
+/// the feed's, unless the feed saw the driver go: the driver says why.
+pub(crate) async fn feed_through<S, D>(
+    feed: Feed<'_>,
+    progress: &mut CursorProgress<'_, S>,
+    conn: &Connection<S>,
+    driver: impl FnOnce(mpsc::Receiver<Outgoing>, mpsc::Sender<Incoming>) -> D,
+) -> Result<Ending, SessionError>
+where
+    S: Kind,
+    D: Future<Output = Result<(), SessionError>>,
+{
+    let (out_tx, out_rx) = mpsc::channel::<Outgoing>(1);
+    let (in_tx, mut in_rx) = mpsc::channel::<Incoming>(64);
+    let mut sink = PollSender::new(out_tx);
+    let mut incoming = futures_util::stream::poll_fn(move |cx| in_rx.poll_recv(cx));
+    let (ending, driven) = tokio::join!(
+        live::run(
+            feed,
+            &mut sink,
+            &mut incoming,
+            progress,
+            &conn.messages_sent
+        ),
+        driver(out_rx, in_tx),
+    );
+    conn.in_flight.store(0, Relaxed);
+    match (ending, driven) {
+        (Ending::PeerGone, Err(why)) => Err(why),
+        (ending, _) => Ok(ending),
+    }
 }
 
 /// Where the cursor file of connection `id` of kind `label` lives in

@@ -53,10 +53,7 @@ impl Kind for ConnectionSpec {
     }
 
     fn first_cursor(&self, open: &OpenStore) -> i64 {
-        match self.from.unwrap_or(0) {
-            -1 => open.store.stats().newest_timestamp.unwrap_or(0),
-            from => from,
-        }
+        super::connection::first_cursor_from(self.from, open)
     }
 
     const PEER: &'static str = "peer";

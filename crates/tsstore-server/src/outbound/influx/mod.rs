@@ -20,18 +20,16 @@ mod ship;
 pub mod spec;
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc;
-use tokio_util::sync::PollSender;
-
 use super::backoff::Backoff;
-use super::connection::{Connection, CursorProgress, Env, Kind, Run, SessionError};
+use super::connection::{
+    Connection, CursorProgress, Env, Kind, Run, SessionError, feed_through, first_cursor_from,
+};
 use crate::alerts::SaveNow;
 use crate::net::HttpClient;
-use crate::records::live::{self, Confirm, Envelope, Feed};
-use crate::records::session::{Ending, Incoming, Outgoing};
+use crate::records::live::{Confirm, Envelope, Feed};
+use crate::records::session::Ending;
 use crate::registry::OpenStore;
 pub use spec::{InfluxSpec, InfluxSpecError};
 
@@ -62,10 +60,7 @@ impl Kind for InfluxSpec {
     }
 
     fn first_cursor(&self, open: &OpenStore) -> i64 {
-        match self.from.unwrap_or(0) {
-            -1 => open.store.stats().newest_timestamp.unwrap_or(0),
-            from => from,
-        }
+        first_cursor_from(self.from, open)
     }
 
     const PEER: &'static str = "engine";
@@ -104,10 +99,6 @@ async fn session(run: Run<'_, InfluxSpec>, backoff: &mut Backoff) -> Result<Endi
         REQUEST_TIMEOUT,
     );
     let shipper = ship::Shipper::new(client, name, conn, backoff)?;
-    let (out_tx, out_rx) = mpsc::channel::<Outgoing>(1);
-    let (in_tx, mut in_rx) = mpsc::channel::<Incoming>(64);
-    let mut sink = PollSender::new(out_tx);
-    let mut incoming = futures_util::stream::poll_fn(move |cx| in_rx.poll_recv(cx));
     let feed = Feed {
         open: Arc::clone(open),
         spec: read,
@@ -128,20 +119,8 @@ async fn session(run: Run<'_, InfluxSpec>, backoff: &mut Backoff) -> Result<Endi
         save_every: Some(SAVE_EVERY),
         saved_at: Instant::now(),
     };
-    let (ending, shipped) = tokio::join!(
-        live::run(
-            feed,
-            &mut sink,
-            &mut incoming,
-            &mut progress,
-            &conn.messages_sent
-        ),
-        shipper.run(out_rx, in_tx),
-    );
-    conn.in_flight.store(0, Relaxed);
-    match (ending, shipped) {
-        // The feed saw the shipper go: the shipper knows why.
-        (Ending::PeerGone, Err(why)) => Err(why),
-        (ending, _) => Ok(ending),
-    }
+    feed_through(feed, &mut progress, conn, |out_rx, in_tx| {
+        shipper.run(out_rx, in_tx)
+    })
+    .await
 }

@@ -54,10 +54,7 @@ impl Kind for MqttSpec {
     }
 
     fn first_cursor(&self, open: &OpenStore) -> i64 {
-        match self.from.unwrap_or(0) {
-            -1 => open.store.stats().newest_timestamp.unwrap_or(0),
-            from => from,
-        }
+        super::connection::first_cursor_from(self.from, open)
     }
 
     fn restored_cursor(&self, saved: i64, open: &OpenStore) -> i64 {

@@ -19,12 +19,11 @@ use std::time::{Duration, Instant};
 
 use rumqttc::{AsyncClient, Event, Packet, QoS};
 use tokio::sync::mpsc;
-use tokio_util::sync::PollSender;
 
 use super::{Events, MqttConnection, MqttSpec, dial};
 use crate::outbound::backoff::Backoff;
-use crate::outbound::connection::{CursorProgress, Run, SessionError, State};
-use crate::records::live::{self, Confirm, Envelope, Feed};
+use crate::outbound::connection::{CursorProgress, Run, SessionError, State, feed_through};
+use crate::records::live::{Confirm, Envelope, Feed};
 use crate::records::session::{Ending, Incoming, Outgoing};
 
 /// Longest the goodbye (DISCONNECT) to the broker may take.
@@ -58,10 +57,6 @@ pub(super) async fn session(
     conn.set_state(State::Connected);
     backoff.reset();
 
-    let (out_tx, out_rx) = mpsc::channel::<Outgoing>(1);
-    let (in_tx, mut in_rx) = mpsc::channel::<Incoming>(64);
-    let mut sink = PollSender::new(out_tx);
-    let mut incoming = futures_util::stream::poll_fn(move |cx| in_rx.poll_recv(cx));
     let feed = Feed {
         open: Arc::clone(open),
         spec: read,
@@ -87,30 +82,19 @@ pub(super) async fn session(
         save_every: (every > 0).then(|| Duration::from_secs(every as u64)),
         saved_at: Instant::now(),
     };
-    let driver = Driver {
-        client,
-        events,
-        topic: spec.topic.clone(),
-        window,
-        conn: Arc::clone(conn),
-        confirms: in_tx,
-    };
-    let (ending, driven) = tokio::join!(
-        live::run(
-            feed,
-            &mut sink,
-            &mut incoming,
-            &mut progress,
-            &conn.messages_sent
-        ),
-        driver.run(out_rx),
-    );
-    conn.in_flight.store(0, Relaxed);
-    match (ending, driven) {
-        // The feed saw the driver go: the driver knows why.
-        (Ending::PeerGone, Err(why)) => Err(why),
-        (ending, _) => Ok(ending),
-    }
+    let topic = spec.topic.clone();
+    feed_through(feed, &mut progress, conn, |out_rx, confirms| {
+        Driver {
+            client,
+            events,
+            topic,
+            window,
+            conn: Arc::clone(conn),
+            confirms,
+        }
+        .run(out_rx)
+    })
+    .await
 }
 
 /// A publish handed to rumqttc, in the order of the feed.
