@@ -191,7 +191,7 @@ async fn write(app: App, req: Request, dialect: Dialect) -> Result<Response, Inf
         .await
         .map_err(|e| InfluxError::from_api(dialect, e))?;
     let lines = if gzip {
-        gunzip(&bytes, app.limits.max_body).map_err(|(status, m)| bad(status, &m))?
+        gunzip(&bytes, app.limits.max_body, dialect)?
     } else {
         bytes.to_vec()
     };
@@ -231,19 +231,19 @@ fn credential(headers: &HeaderMap, params: &QueryParams) -> Option<String> {
 }
 
 /// A gzip body, unpacked up to `max` bytes.
-fn gunzip(body: &[u8], max: usize) -> Result<Vec<u8>, (StatusCode, String)> {
+fn gunzip(body: &[u8], max: usize, dialect: Dialect) -> Result<Vec<u8>, InfluxError> {
     let mut out = Vec::new();
     let mut reader = flate2::read::GzDecoder::new(body).take(max as u64 + 1);
     reader.read_to_end(&mut out).map_err(|e| {
-        (
-            StatusCode::BAD_REQUEST,
-            format!("unable to decompress the gzip body: {e}"),
-        )
+        let why = format!("unable to decompress the gzip body: {e}");
+        InfluxError::new(dialect, StatusCode::BAD_REQUEST, why)
     })?;
     if out.len() > max {
-        return Err((
+        let why = format!("the body unpacks to more than {max} bytes (server.max_body_bytes)");
+        return Err(InfluxError::new(
+            dialect,
             StatusCode::PAYLOAD_TOO_LARGE,
-            format!("the body unpacks to more than {max} bytes (server.max_body_bytes)"),
+            why,
         ));
     }
     Ok(out)

@@ -130,9 +130,14 @@ pub enum SessionError {
     InfluxSpec(#[from] super::influx::InfluxSpecError),
     #[error("cannot send: {0}")]
     Http(#[from] crate::net::HttpError),
-    /// Shipping failed (an engine's answer, mostly): why.
-    #[error("{0}")]
-    Ship(String),
+    /// An engine answered a write with other than 2xx (or 400/422,
+    /// which refuse points and are passed over).
+    #[error("the engine answered {status}: {answer}")]
+    EngineAnswered { status: u16, answer: String },
+    #[error("gzip: {0}")]
+    Gzip(#[source] std::io::Error),
+    #[error("the credentials are not a valid header value")]
+    Credentials,
 }
 
 /// What outbound connections take from the server: its stop signal and

@@ -22,11 +22,13 @@ pub enum Stamps {
 
 impl Stamps {
     /// From a `timestamps` option: `number` (the default) or `string`.
-    pub fn parse(text: Option<&str>) -> Result<Stamps, String> {
+    pub fn parse(text: Option<&str>) -> super::RecordResult<Stamps> {
         match text {
             None | Some("number") => Ok(Stamps::Numbers),
             Some("string") => Ok(Stamps::Strings),
-            Some(other) => Err(format!("timestamps: '{other}' is not number or string")),
+            Some(other) => Err(super::RecordError::InvalidParameter(format!(
+                "timestamps: '{other}' is not number or string"
+            ))),
         }
     }
 
@@ -286,10 +288,11 @@ mod tests {
         let mut out = Vec::new();
         push_object(&mut out, &handle(), None, Stamps::Strings);
         assert_eq!(out, br#"{"timestamp":"5","block_num":1,"size":3}"#.to_vec());
-        assert_eq!(Stamps::parse(Some("string")), Ok(Stamps::Strings));
+        assert_eq!(Stamps::parse(Some("string")).unwrap(), Stamps::Strings);
         assert!(
             Stamps::parse(Some("text"))
                 .unwrap_err()
+                .to_string()
                 .contains("number or string")
         );
         let mut out = Vec::new();

@@ -65,12 +65,18 @@ pub struct LineWrite {
 }
 
 impl LineWrite {
-    fn refuse(&mut self, number: usize, line: &[u8], why: String) {
+    fn refuse(&mut self, number: usize, line: &[u8], why: impl std::fmt::Display) {
         self.refuse_as("invalid_data", number, line, why);
     }
 
     /// `reason`: the `/metrics` label it is counted under.
-    fn refuse_as(&mut self, reason: &'static str, number: usize, line: &[u8], why: String) {
+    fn refuse_as(
+        &mut self,
+        reason: &'static str,
+        number: usize,
+        line: &[u8],
+        why: impl std::fmt::Display,
+    ) {
         self.refused_count += 1;
         self.reasons.push(reason);
         if self.refused.len() < DESCRIBED {
@@ -81,6 +87,7 @@ impl LineWrite {
                     Err(e) => end = e.valid_up_to(),
                 }
             };
+            let why = why.to_string();
             self.refused.push(Refused { number, text, why });
         }
     }
@@ -268,7 +275,7 @@ impl Bounds {
                 "invalid_timestamp",
                 number,
                 line,
-                "timestamp out of range".into(),
+                line_protocol::LineError::TimestampOutOfRange,
             );
             return Ok(None);
         };
@@ -295,7 +302,7 @@ fn scan<'a>(
     let mut point = Point::default();
     for (number, line) in line_protocol::lines(body) {
         if let Err(why) = line_protocol::parse_line_into(line, &mut point) {
-            report.refuse(number, line, why.to_string());
+            report.refuse(number, line, why);
             continue;
         }
         match bounds.of(&point, number, line, report) {
@@ -366,12 +373,7 @@ fn write_lines(
             Some(s) => Target::Schema(s),
             None => {
                 for (number, line) in line_protocol::lines(body) {
-                    report.refuse_as(
-                        "schema",
-                        number,
-                        line,
-                        "the schema store has no schema yet".into(),
-                    );
+                    report.refuse_as("schema", number, line, "the schema store has no schema yet");
                 }
                 return Ok(());
             }
@@ -410,7 +412,7 @@ fn write_lines(
             let why = e.to_string();
             let reason = RecordError::Store(e).reject_reason();
             for &(number, line) in members {
-                report.refuse_as(reason, number, line, why.clone());
+                report.refuse_as(reason, number, line, &why);
             }
             continue;
         }

@@ -45,7 +45,7 @@ impl QueryParams {
 
     /// `timestamps`: how timestamps are written in the answer.
     pub fn stamps(&self) -> RecordResult<Stamps> {
-        Stamps::parse(self.get("timestamps")).map_err(RecordError::InvalidParameter)
+        Stamps::parse(self.get("timestamps"))
     }
 
     /// `precision`: the unit of the timestamps a client sends (`ns`, the
@@ -466,8 +466,7 @@ impl ReadSpec {
         if agg.is_some() && !matches!(dt, DataType::Json | DataType::Schema) {
             return Err(RecordError::AggregationUnsupported(dt));
         }
-        let stamps =
-            Stamps::parse(o.timestamps.as_deref()).map_err(RecordError::InvalidParameter)?;
+        let stamps = Stamps::parse(o.timestamps.as_deref())?;
         Ok(ReadSpec {
             include_data,
             filter,

@@ -30,16 +30,29 @@ pub struct LineOptions {
     pub tags: BTreeMap<String, String>,
 }
 
+/// Why a record has no line to send.
+#[derive(Debug, thiserror::Error)]
+pub enum EncodeError {
+    #[error("not JSON: {0}")]
+    NotJson(#[from] serde_json::Error),
+    #[error("{0}, not a JSON object")]
+    NotAnObject(&'static str),
+    #[error("_series is not a list of points")]
+    SeriesNotAList,
+    #[error("no point with a field to send")]
+    NoPoint,
+    #[error("no field to send (line protocol needs one)")]
+    NoField,
+}
+
 /// An object's members, borrowed from the record's text.
 type Members<'a> = Vec<(Cow<'a, str>, &'a RawValue)>;
 
-fn members(text: &[u8]) -> Result<Members<'_>, String> {
+fn members(text: &[u8]) -> Result<Members<'_>, EncodeError> {
     let mut out = Members::new();
-    let shape = for_each_entry::<&RawValue, _>(text, |k, v| out.push((k, v)))
-        .map_err(|e| format!("not JSON: {e}"))?;
-    match shape {
+    match for_each_entry::<&RawValue, _>(text, |k, v| out.push((k, v)))? {
         Shape::Object => Ok(out),
-        Shape::Other(what) => Err(format!("{what}, not a JSON object")),
+        Shape::Other(what) => Err(EncodeError::NotAnObject(what)),
     }
 }
 
@@ -51,11 +64,11 @@ pub fn encode_record(
     timestamp: i64,
     data: &[u8],
     options: &LineOptions,
-) -> Result<usize, String> {
+) -> Result<usize, EncodeError> {
     let object = members(data)?;
     if let Some((_, series)) = object.iter().find(|(k, _)| k == "_series") {
-        let entries: Vec<&RawValue> = serde_json::from_str(series.get())
-            .map_err(|_| "_series is not a list of points".to_string())?;
+        let entries: Vec<&RawValue> =
+            serde_json::from_str(series.get()).map_err(|_| EncodeError::SeriesNotAList)?;
         let mut points = 0;
         for entry in entries {
             if let Ok(o) = members(entry.get().as_bytes()) {
@@ -63,14 +76,14 @@ pub fn encode_record(
             }
         }
         return match points {
-            0 => Err("no point with a field to send".into()),
+            0 => Err(EncodeError::NoPoint),
             n => Ok(n),
         };
     }
     if encode_point(out, timestamp, &object, options) {
         Ok(1)
     } else {
-        Err("no field to send (line protocol needs one)".into())
+        Err(EncodeError::NoField)
     }
 }
 

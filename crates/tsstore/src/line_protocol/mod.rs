@@ -7,9 +7,9 @@ mod encode;
 mod parse;
 mod record;
 
-pub use encode::{LineOptions, SEPARATOR, encode_record};
+pub use encode::{EncodeError, LineOptions, SEPARATOR, encode_record};
 pub use parse::{FieldValue, LineError, Lines, Point, lines, parse_line, parse_line_into};
-pub use record::{RESERVED, RecordBuilder, Target};
+pub use record::{PointRefused, RESERVED, RecordBuilder, Target};
 
 #[cfg(test)]
 mod tests;

@@ -110,8 +110,44 @@ fn line_length(rest: &[u8]) -> usize {
     rest.len()
 }
 
-/// Why a line is refused (InfluxDB's words).
-pub type LineError = &'static str;
+/// Why a line is refused, in InfluxDB 1.6's words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum LineError {
+    #[error("invalid UTF-8")]
+    InvalidUtf8,
+    #[error("missing measurement")]
+    MissingMeasurement,
+    #[error("missing tag key")]
+    MissingTagKey,
+    #[error("missing tag value")]
+    MissingTagValue,
+    #[error("duplicate tags")]
+    DuplicateTags,
+    #[error("missing fields")]
+    MissingFields,
+    #[error("invalid field format")]
+    InvalidFieldFormat,
+    #[error("missing field key")]
+    MissingFieldKey,
+    #[error("bad timestamp")]
+    BadTimestamp,
+    #[error("timestamp out of range")]
+    TimestampOutOfRange,
+    #[error("unbalanced quotes")]
+    UnbalancedQuotes,
+    #[error("missing field value")]
+    MissingFieldValue,
+    #[error("invalid number")]
+    InvalidNumber,
+    #[error("invalid boolean")]
+    InvalidBoolean,
+    #[error("integer value out of range")]
+    IntegerOutOfRange,
+    #[error("unsigned value out of range")]
+    UnsignedOutOfRange,
+    #[error("invalid float")]
+    InvalidFloat,
+}
 
 impl Default for Point<'_> {
     fn default() -> Self {
@@ -138,11 +174,11 @@ pub fn parse_line_into<'a>(line: &'a [u8], point: &mut Point<'a>) -> Result<(), 
     point.tags.clear();
     point.fields.clear();
     point.timestamp = None;
-    let text = std::str::from_utf8(line).map_err(|_| "invalid UTF-8")?;
+    let text = std::str::from_utf8(line).map_err(|_| LineError::InvalidUtf8)?;
     let mut p = Parser { s: text, at: 0 };
     let measurement = p.token(b", ", MEASUREMENT_ESCAPES);
     if measurement.is_empty() {
-        return Err("missing measurement");
+        return Err(LineError::MissingMeasurement);
     }
     point.measurement = measurement;
     let tags = &mut point.tags;
@@ -151,35 +187,35 @@ pub fn parse_line_into<'a>(line: &'a [u8], point: &mut Point<'a>) -> Result<(), 
         let key = p.token(b"=, ", KEY_ESCAPES);
         if p.peek() != Some(b'=') {
             return Err(if key.is_empty() {
-                "missing tag key"
+                LineError::MissingTagKey
             } else {
-                "missing tag value"
+                LineError::MissingTagValue
             });
         }
         p.at += 1;
         let value = p.token(b", ", KEY_ESCAPES);
         if key.is_empty() {
-            return Err("missing tag key");
+            return Err(LineError::MissingTagKey);
         }
         if value.is_empty() {
-            return Err("missing tag value");
+            return Err(LineError::MissingTagValue);
         }
         if tags.iter().any(|(k, _)| *k == key) {
-            return Err("duplicate tags");
+            return Err(LineError::DuplicateTags);
         }
         tags.push((key, value));
     }
     if p.skip_spaces() == 0 || p.at_end() {
-        return Err("missing fields");
+        return Err(LineError::MissingFields);
     }
     let fields = &mut point.fields;
     loop {
         let key = p.token(b"=, ", KEY_ESCAPES);
         if p.peek() != Some(b'=') {
-            return Err("invalid field format");
+            return Err(LineError::InvalidFieldFormat);
         }
         if key.is_empty() {
-            return Err("missing field key");
+            return Err(LineError::MissingFieldKey);
         }
         p.at += 1;
         let value = p.field_value()?;
@@ -199,12 +235,12 @@ pub fn parse_line_into<'a>(line: &'a [u8], point: &mut Point<'a>) -> Result<(), 
             let digits = rest.trim_end_matches([' ', '\t']);
             let body = digits.strip_prefix('-').unwrap_or(digits);
             if body.is_empty() || !body.bytes().all(|b| b.is_ascii_digit()) {
-                return Err("bad timestamp");
+                return Err(LineError::BadTimestamp);
             }
             Some(
                 digits
                     .parse::<i64>()
-                    .map_err(|_| "timestamp out of range")?,
+                    .map_err(|_| LineError::TimestampOutOfRange)?,
             )
         }
     };
@@ -295,7 +331,7 @@ impl<'a> Parser<'a> {
         let mut copied = start;
         loop {
             match bytes.get(self.at) {
-                None => return Err("unbalanced quotes"),
+                None => return Err(LineError::UnbalancedQuotes),
                 Some(b'"') => break,
                 Some(b'\\') if matches!(bytes.get(self.at + 1), Some(b'"' | b'\\')) => {
                     let o = owned.get_or_insert_with(String::new);
@@ -317,7 +353,7 @@ impl<'a> Parser<'a> {
         self.at += 1;
         match self.peek() {
             None | Some(b',' | b' ') => Ok(value),
-            Some(_) => Err("invalid field format"),
+            Some(_) => Err(LineError::InvalidFieldFormat),
         }
     }
 }
@@ -325,7 +361,7 @@ impl<'a> Parser<'a> {
 /// A number or boolean field value.
 fn scalar(text: &str) -> Result<FieldValue<'static>, LineError> {
     match text {
-        "" => return Err("missing field value"),
+        "" => return Err(LineError::MissingFieldValue),
         "t" | "T" | "true" | "True" | "TRUE" => return Ok(FieldValue::Boolean(true)),
         "f" | "F" | "false" | "False" | "FALSE" => return Ok(FieldValue::Boolean(false)),
         _ => {}
@@ -333,26 +369,26 @@ fn scalar(text: &str) -> Result<FieldValue<'static>, LineError> {
     match text.as_bytes()[0] {
         b'0'..=b'9' | b'-' | b'.' => {}
         // InfluxDB reads N as the start of NaN, which it refuses.
-        b'N' | b'n' => return Err("invalid number"),
-        _ => return Err("invalid boolean"),
+        b'N' | b'n' => return Err(LineError::InvalidNumber),
+        _ => return Err(LineError::InvalidBoolean),
     }
     if let Some(digits) = text.strip_suffix('i') {
         if !is_integer(digits) {
-            return Err("invalid number");
+            return Err(LineError::InvalidNumber);
         }
         return digits
             .parse()
             .map(FieldValue::Integer)
-            .map_err(|_| "integer value out of range");
+            .map_err(|_| LineError::IntegerOutOfRange);
     }
     if let Some(digits) = text.strip_suffix('u') {
         if !digits.bytes().all(|b| b.is_ascii_digit()) || digits.is_empty() {
-            return Err("invalid number");
+            return Err(LineError::InvalidNumber);
         }
         return digits
             .parse()
             .map(FieldValue::Unsigned)
-            .map_err(|_| "unsigned value out of range");
+            .map_err(|_| LineError::UnsignedOutOfRange);
     }
     float(text)
 }
@@ -374,7 +410,7 @@ fn float(text: &str) -> Result<FieldValue<'static>, LineError> {
         frac_digits = digits(b, &mut i);
     }
     if int_digits + frac_digits == 0 {
-        return Err("invalid number");
+        return Err(LineError::InvalidNumber);
     }
     if matches!(b.get(i), Some(b'e' | b'E')) {
         i += 1;
@@ -382,15 +418,15 @@ fn float(text: &str) -> Result<FieldValue<'static>, LineError> {
             i += 1;
         }
         if digits(b, &mut i) == 0 {
-            return Err("invalid float");
+            return Err(LineError::InvalidFloat);
         }
     }
     if i != b.len() {
-        return Err("invalid number");
+        return Err(LineError::InvalidNumber);
     }
     match text.parse::<f64>() {
         Ok(f) if f.is_finite() => Ok(FieldValue::Float(f)),
-        _ => Err("invalid number"),
+        _ => Err(LineError::InvalidNumber),
     }
 }
 

@@ -22,6 +22,19 @@ use crate::schema::Schema;
 /// Names a json record of points keeps for itself.
 pub const RESERVED: [&str; 3] = ["_measurement", "_tags", "_series"];
 
+/// Why a point cannot join a record.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PointRefused {
+    #[error(
+        "field '{0}' has a name tsstore keeps for line protocol records (_measurement, _tags, _series)"
+    )]
+    ReservedName(String),
+    #[error("the store's schema has no field '{0}'")]
+    NotInSchema(String),
+    #[error("'{0}' has another value in a point of the same timestamp (a schema record holds one)")]
+    SchemaClash(String),
+}
+
 /// What kind of record points become.
 #[derive(Debug, Clone, Copy)]
 pub enum Target<'s> {
@@ -78,13 +91,11 @@ impl<'s, 'a> RecordBuilder<'s, 'a> {
 
     /// Adds `point`, parsed from `line`; on refusal (why, in words)
     /// nothing of it is kept.
-    pub fn add(&mut self, line: &'a [u8], point: &Point) -> Result<(), String> {
+    pub fn add(&mut self, line: &'a [u8], point: &Point) -> Result<(), PointRefused> {
         match self.target {
             Target::Json => {
                 if let Some((k, _)) = point.fields.iter().find(|(k, _)| RESERVED.contains(&&**k)) {
-                    return Err(format!(
-                        "field '{k}' has a name tsstore keeps for line protocol records (_measurement, _tags, _series)"
-                    ));
+                    return Err(PointRefused::ReservedName(k.to_string()));
                 }
                 match self.points {
                     0 => {
@@ -107,7 +118,7 @@ impl<'s, 'a> RecordBuilder<'s, 'a> {
         Ok(())
     }
 
-    fn add_schema(&mut self, schema: &Schema, point: &Point) -> Result<(), String> {
+    fn add_schema(&mut self, schema: &Schema, point: &Point) -> Result<(), PointRefused> {
         let known = |name: &str| schema.fields().iter().any(|f| f.name == name);
         let mut named: Vec<(String, String)> = Vec::new();
         if known("_measurement") {
@@ -121,7 +132,7 @@ impl<'s, 'a> RecordBuilder<'s, 'a> {
         }
         for (name, value) in &named {
             if name != "_measurement" && !known(name) {
-                return Err(format!("the store's schema has no field '{name}'"));
+                return Err(PointRefused::NotInSchema(name.clone()));
             }
             let clash = self
                 .values
@@ -129,9 +140,7 @@ impl<'s, 'a> RecordBuilder<'s, 'a> {
                 .chain(named.iter().take_while(|(n, _)| n != name))
                 .any(|(n, v)| n == name && v != value);
             if clash {
-                return Err(format!(
-                    "'{name}' has another value in a point of the same timestamp (a schema record holds one)"
-                ));
+                return Err(PointRefused::SchemaClash(name.clone()));
             }
         }
         for (name, value) in named {

@@ -16,10 +16,10 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tsstore::line_protocol::{LineOptions, encode_record};
+use tsstore::line_protocol::{EncodeError, LineOptions, encode_record};
 
 use super::InfluxConnection;
-use crate::net::HttpClient;
+use crate::net::{HttpClient, HttpResponse};
 use crate::outbound::backoff::Backoff;
 use crate::outbound::connection::{SessionError, State};
 use crate::records::session::{Incoming, Outgoing};
@@ -74,8 +74,7 @@ impl<'a> Shipper<'a> {
             headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         }
         if let Some(auth) = spec.authorization() {
-            let mut value = HeaderValue::from_str(&auth)
-                .map_err(|_| SessionError::Ship("the credentials are not a valid header".into()))?;
+            let mut value = HeaderValue::from_str(&auth).map_err(|_| SessionError::Credentials)?;
             value.set_sensitive(true);
             headers.insert(AUTHORIZATION, value);
         }
@@ -152,7 +151,7 @@ impl<'a> Shipper<'a> {
     /// counted as skipped.
     fn take(&mut self, text: &str) {
         let points = serde_json::from_str::<Message>(text)
-            .map_err(|e| e.to_string())
+            .map_err(EncodeError::from)
             .and_then(|m| {
                 let ts = m.timestamp.unwrap_or(0);
                 encode_record(&mut self.lines, ts, m.data.get().as_bytes(), &self.options)
@@ -185,11 +184,7 @@ impl<'a> Shipper<'a> {
             self.conn.set_state(State::Connected);
             return Ok(());
         }
-        Err(SessionError::Ship(format!(
-            "the engine answered {}: {}",
-            answer.status,
-            excerpt(&answer.body)
-        )))
+        Err(answered(&answer))
     }
 
     /// Sends the waiting lines. Delivered (2xx) or refused as points
@@ -233,10 +228,7 @@ impl<'a> Shipper<'a> {
             tracing::warn!(connection = %self.conn.id, "{why}");
             self.conn.failed(State::Connected, why);
         } else {
-            return Err(SessionError::Ship(format!(
-                "the engine answered {status}: {}",
-                excerpt(&answer.body)
-            )));
+            return Err(answered(&answer));
         }
         self.lines.clear();
         self.points = 0;
@@ -257,7 +249,15 @@ fn gzip(lines: &[u8]) -> Result<Vec<u8>, SessionError> {
     );
     e.write_all(lines)
         .and_then(|()| e.finish())
-        .map_err(|e| SessionError::Ship(format!("gzip: {e}")))
+        .map_err(SessionError::Gzip)
+}
+
+/// An answer that ends the session.
+fn answered(answer: &HttpResponse) -> SessionError {
+    SessionError::EngineAnswered {
+        status: answer.status.as_u16(),
+        answer: excerpt(&answer.body),
+    }
 }
 
 /// `dropped=N` of an InfluxDB partial write's answer.
