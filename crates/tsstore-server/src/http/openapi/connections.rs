@@ -65,6 +65,17 @@ fn feed_options(limits: &Limits, properties: &mut serde_json::Map<String, Value>
     );
 }
 
+/// Where a sending connection starts (`json_int::optional_start`): a
+/// timestamp, -1, `now`, `oldest`, a timestamp as a decimal string, or
+/// null (absent).
+fn start() -> Value {
+    json!({"oneOf": [
+        {"type": "integer", "minimum": -1},
+        {"type": "string", "pattern": "^(now|oldest|-1|[0-9]{1,18})$"},
+        {"type": "null"},
+    ]})
+}
+
 /// `name` given (not null) needs `needed` given: the server reads a null
 /// as absent, so `dependentRequired` (presence) would say too much.
 fn needs(name: &str, needed: &str) -> Value {
@@ -97,14 +108,7 @@ pub(super) fn ws_connection(limits: &Limits) -> Value {
         }),
     );
     properties.insert("headers".into(), headers());
-    properties.insert(
-        "from".into(),
-        json!({"oneOf": [
-            {"type": "integer", "minimum": -1},
-            {"type": "string", "enum": ["now", "oldest"]},
-            {"type": "null"},
-        ]}),
-    );
+    properties.insert("from".into(), start());
     properties.insert(
         "ack".into(),
         json!({"type": "string", "enum": ["transport", "app"]}),
@@ -321,14 +325,7 @@ pub(super) fn influx_connection(limits: &Limits) -> Value {
             "additionalProperties": name,
         }),
     );
-    properties.insert(
-        "from".into(),
-        json!({"oneOf": [
-            {"type": "integer", "minimum": -1},
-            {"type": "string", "pattern": "^(now|oldest|-1|[0-9]{1,18})$"},
-            {"type": "null"},
-        ]}),
-    );
+    properties.insert("from".into(), start());
     properties.insert(
         "batch_size".into(),
         json!({"type": "integer", "minimum": 1, "maximum": MAX_BATCH}),
