@@ -207,6 +207,42 @@ fn reads(c: &mut Criterion) {
             black_box(recs)
         })
     });
+    g.bench_function("tsstore_range_10k_ref", |b| {
+        b.iter(|| {
+            start = (start + 123_457) % (BIG_RECORDS - RANGE_LEN);
+            let from = (start + 1) * 1000;
+            let mut recs = big.store.iter_range(from, from + (RANGE_LEN - 1) * 1000);
+            let (mut n, mut bytes) = (0usize, 0usize);
+            while let Some(rec) = recs.next_ref() {
+                let rec = rec.expect("range");
+                n += 1;
+                bytes += black_box(rec.data).len();
+            }
+            assert_eq!(n, RANGE_LEN as usize);
+            black_box(bytes)
+        })
+    });
+    g.bench_function("sqlite_range_10k_ref", |b| {
+        let mut st = big
+            .db
+            .prepare("SELECT ts, data FROM t WHERE ts BETWEEN ?1 AND ?2 ORDER BY ts")
+            .expect("prepare");
+        b.iter(|| {
+            start = (start + 123_457) % (BIG_RECORDS - RANGE_LEN);
+            let from = (start + 1) * 1000;
+            let mut rows = st
+                .query(params![from, from + (RANGE_LEN - 1) * 1000])
+                .expect("query");
+            let (mut n, mut bytes) = (0usize, 0usize);
+            while let Some(row) = rows.next().expect("row") {
+                let _ts: i64 = row.get(0).expect("ts");
+                bytes += black_box(row.get_ref(1).expect("data").as_blob().expect("blob")).len();
+                n += 1;
+            }
+            assert_eq!(n, RANGE_LEN as usize);
+            black_box(bytes)
+        })
+    });
     g.bench_function("sqlite_range_10k", |b| {
         let mut st = big
             .db

@@ -11,6 +11,40 @@ use crate::format::{
     first_block_capacity,
 };
 
+/// Why a walk stopped early: the block's structure is broken from here
+/// on. Boxed, so the walk's item stays small (it is the hot loop of every
+/// read); becomes `Error::Corrupt` with `?`.
+/// Built without formatting: a point lookup walks what it copied so far
+/// and meets "runs past the end" routinely; only an error reported is
+/// turned into words.
+#[derive(Debug)]
+pub(crate) struct BrokenBlock(Box<(u32, usize, Broken)>);
+
+#[derive(Debug)]
+enum Broken {
+    FirstTimestamp { found: i64, index: i64 },
+    NotAfter { ts: i64, prev: i64 },
+    SpanNotFirst,
+    PastEnd { len: u32, end: usize },
+}
+
+impl From<BrokenBlock> for Error {
+    fn from(b: BrokenBlock) -> Error {
+        let (phys, offset, what) = *b.0;
+        let what = match what {
+            Broken::FirstTimestamp { found, index } => {
+                format!("first object has timestamp {found}, the index says {index}")
+            }
+            Broken::NotAfter { ts, prev } => format!("timestamp {ts} not after {prev}"),
+            Broken::SpanNotFirst => "spanning object does not start the block".into(),
+            Broken::PastEnd { len, end } => {
+                format!("object of {len} bytes runs past the block's used end {end}")
+            }
+        };
+        Error::Corrupt(format!("block {phys} offset {offset}: {what}"))
+    }
+}
+
 /// One object header found in a block.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Found {
@@ -38,6 +72,9 @@ pub(crate) struct ObjectWalk<'a> {
     first_ts: i64,
     phys: u32,
     done: bool,
+    fault: Option<BrokenBlock>,
+    /// The object last found (`next_found`).
+    current: Found,
 }
 
 impl<'a> ObjectWalk<'a> {
@@ -50,62 +87,121 @@ impl<'a> ObjectWalk<'a> {
             first_ts,
             phys,
             done: false,
+            fault: None,
+            current: Found {
+                offset: 0,
+                header: ObjectHeader::default(),
+            },
         }
     }
 
-    fn corrupt(&mut self, what: String) -> Option<Result<Found>> {
+    /// Where the walk stands: the next header's offset and the last
+    /// timestamp seen (for `resume`).
+    pub fn position(&self) -> (usize, i64) {
+        (self.offset, self.prev_ts)
+    }
+
+    /// A walk that goes on from `position`, where a walk of the same block
+    /// stopped at the end of the bytes it was given. `block` may be a
+    /// prefix of the block shorter than `end`: the walk then stops, without
+    /// a fault, at the first object not wholly inside it.
+    pub fn resume(
+        block: &'a [u8],
+        end: usize,
+        phys: u32,
+        first_ts: i64,
+        position: (usize, i64),
+    ) -> ObjectWalk<'a> {
+        ObjectWalk {
+            offset: position.0,
+            prev_ts: position.1,
+            ..ObjectWalk::new(block, end, phys, first_ts)
+        }
+    }
+
+    #[cold]
+    fn corrupt(&mut self, what: Broken) -> Option<&Found> {
         self.done = true;
-        Some(Err(Error::Corrupt(format!(
-            "block {} offset {}: {what}",
-            self.phys, self.offset
-        ))))
+        self.fault = Some(BrokenBlock(Box::new((self.phys, self.offset, what))));
+        None
+    }
+}
+
+impl ObjectWalk<'_> {
+    /// The next object, for hot loops: a fault ends the walk and is kept
+    /// for `fault` instead of being returned through every step (a
+    /// `Result` item cost a store-forwarding stall per object).
+    #[inline(always)]
+    pub fn next_found(&mut self) -> Option<&Found> {
+        let at = self.offset;
+        if self.done || at + OBJECT_HEADER_SIZE > self.end {
+            return None;
+        }
+        let bytes = self.block.get(at..)?.first_chunk::<OBJECT_HEADER_SIZE>()?;
+        let header = ObjectHeader::from_array(bytes);
+        let expected_first = self.prev_ts == 0;
+        if expected_first && header.timestamp != self.first_ts {
+            return self.corrupt(Broken::FirstTimestamp {
+                found: header.timestamp,
+                index: self.first_ts,
+            });
+        }
+        if header.timestamp <= self.prev_ts {
+            return self.corrupt(Broken::NotAfter {
+                ts: header.timestamp,
+                prev: self.prev_ts,
+            });
+        }
+        if header.spans() {
+            // A spanning object fills the rest of its first block alone.
+            if at != BLOCK_HEADER_SIZE {
+                return self.corrupt(Broken::SpanNotFirst);
+            }
+            self.done = true;
+            self.current = Found {
+                offset: at as u32,
+                header,
+            };
+            return Some(&self.current);
+        }
+        let next = at + OBJECT_HEADER_SIZE + header.data_len as usize;
+        if next > self.end {
+            return self.corrupt(Broken::PastEnd {
+                len: header.data_len,
+                end: self.end,
+            });
+        }
+        if next > self.block.len() {
+            // Past what the caller has read so far (`resume`): not found
+            // yet, and not a fault.
+            return None;
+        }
+        self.prev_ts = header.timestamp;
+        self.offset = next;
+        // Handed out by reference: a caller copying it whole out of an
+        // `Option` paid a store-forwarding stall per object.
+        self.current = Found {
+            offset: at as u32,
+            header,
+        };
+        Some(&self.current)
+    }
+
+    /// Why `next_found` stopped early, if it did.
+    pub fn fault(&mut self) -> Option<BrokenBlock> {
+        self.fault.take()
     }
 }
 
 impl Iterator for ObjectWalk<'_> {
-    type Item = Result<Found>;
+    type Item = std::result::Result<Found, BrokenBlock>;
 
-    fn next(&mut self) -> Option<Result<Found>> {
-        if self.done || self.offset + OBJECT_HEADER_SIZE > self.end {
-            return None;
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        match self.next_found() {
+            Some(found) => Some(Ok(*found)),
+            None => self.fault.take().map(Err),
         }
-        let at = self.offset;
-        let header = ObjectHeader::decode(&self.block[at..at + OBJECT_HEADER_SIZE]);
-        let expected_first = self.prev_ts == 0;
-        if expected_first && header.timestamp != self.first_ts {
-            return self.corrupt(format!(
-                "first object has timestamp {}, the index says {}",
-                header.timestamp, self.first_ts
-            ));
-        }
-        if header.timestamp <= self.prev_ts {
-            return self.corrupt(format!(
-                "timestamp {} not after {}",
-                header.timestamp, self.prev_ts
-            ));
-        }
-        let found = Found {
-            offset: at as u32,
-            header,
-        };
-        if header.spans() {
-            // A spanning object fills the rest of its first block alone.
-            if at != BLOCK_HEADER_SIZE {
-                return self.corrupt("spanning object does not start the block".into());
-            }
-            self.done = true;
-            return Some(Ok(found));
-        }
-        let next = at + OBJECT_HEADER_SIZE + header.data_len as usize;
-        if next > self.end {
-            return self.corrupt(format!(
-                "object of {} bytes runs past the block's used end {}",
-                header.data_len, self.end
-            ));
-        }
-        self.prev_ts = header.timestamp;
-        self.offset = next;
-        Some(Ok(found))
     }
 }
 

@@ -363,6 +363,22 @@ impl ObjectHeader {
         b[20..24].copy_from_slice(&self.reserved.to_le_bytes());
     }
 
+    /// As `decode`, from exactly a header's bytes (no bounds to check:
+    /// the walk every read makes calls this per object).
+    #[inline]
+    pub fn from_array(b: &[u8; OBJECT_HEADER_SIZE]) -> ObjectHeader {
+        let u32_at = |at: usize| u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
+        let mut ts = [0u8; 8];
+        ts.copy_from_slice(&b[..8]);
+        ObjectHeader {
+            timestamp: i64::from_le_bytes(ts),
+            data_len: u32_at(8),
+            flags: u32_at(12),
+            next_offset: u32_at(16),
+            reserved: u32_at(20),
+        }
+    }
+
     pub fn decode(b: &[u8]) -> ObjectHeader {
         ObjectHeader {
             timestamp: i64_at(b, 0),
@@ -418,7 +434,7 @@ pub fn checksum_seed(epoch: u32) -> u32 {
 /// CRC-32C of an object's timestamp, length (both little-endian) and whole
 /// payload, continued from `seed`.
 pub fn object_checksum(seed: u32, timestamp: i64, payload: &[u8]) -> u32 {
-    crc32c::crc32c_append(checksum_head(seed, timestamp, payload.len()), payload)
+    crate::checksum::object_crc(seed, timestamp, payload)
 }
 
 /// The checksum state after an object's timestamp and payload length,
@@ -427,7 +443,7 @@ fn checksum_head(seed: u32, timestamp: i64, len: usize) -> u32 {
     let mut head = [0u8; 12];
     head[..8].copy_from_slice(&timestamp.to_le_bytes());
     head[8..].copy_from_slice(&(len as u32).to_le_bytes());
-    crc32c::crc32c_append(seed, &head)
+    crate::checksum::crc32c_append(seed, &head)
 }
 
 /// The checksum an object must verify against on read. In a compressed
@@ -437,6 +453,9 @@ fn checksum_head(seed: u32, timestamp: i64, len: usize) -> u32 {
 /// delete never makes its frame fail. The writer needs no such care, since
 /// a new frame's tombstones are zero.
 pub fn stored_checksum(seed: u32, timestamp: i64, payload: &[u8], encoding: Encoding) -> u32 {
+    if encoding != Encoding::Compressed {
+        return object_checksum(seed, timestamp, payload);
+    }
     let tombstones = match (encoding, payload.get(..4)) {
         (Encoding::Compressed, Some(count)) => {
             let count = u32::from_le_bytes([count[0], count[1], count[2], count[3]]);
@@ -448,15 +467,15 @@ pub fn stored_checksum(seed: u32, timestamp: i64, payload: &[u8], encoding: Enco
         return object_checksum(seed, timestamp, payload);
     }
     let mut crc = checksum_head(seed, timestamp, payload.len());
-    crc = crc32c::crc32c_append(crc, &payload[..4]);
+    crc = crate::checksum::crc32c_append(crc, &payload[..4]);
     const ZEROS: [u8; 256] = [0; 256];
     let mut left = tombstones;
     while left > 0 {
         let n = left.min(ZEROS.len());
-        crc = crc32c::crc32c_append(crc, &ZEROS[..n]);
+        crc = crate::checksum::crc32c_append(crc, &ZEROS[..n]);
         left -= n;
     }
-    crc32c::crc32c_append(crc, &payload[4 + tombstones..])
+    crate::checksum::crc32c_append(crc, &payload[4 + tombstones..])
 }
 
 /// Payload bytes a block can hold after its block header and one object header.

@@ -10,6 +10,8 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 
+use crate::read_map::ReadMap;
+
 /// Positioned I/O on one store file.
 pub trait StoreFile: Send + Sync + std::fmt::Debug {
     /// Fills `buf` from `offset`; a short file is an `UnexpectedEof` error.
@@ -28,11 +30,25 @@ pub trait StoreFile: Send + Sync + std::fmt::Debug {
 #[derive(Debug)]
 pub struct RealFile {
     file: File,
+    /// Reads inside it copy from memory (`read_map`); others use `pread`.
+    map: Option<ReadMap>,
 }
 
 impl RealFile {
     pub fn new(file: File) -> RealFile {
-        RealFile { file }
+        RealFile { file, map: None }
+    }
+
+    /// Serves reads of the first `len` bytes from a mapping of the file
+    /// (when mapping is on and the system allows it); the file must be
+    /// at least `len` long and must not be shortened while open.
+    pub fn map_for_reads(&mut self, len: u64) {
+        self.map = ReadMap::new(&self.file, len);
+    }
+
+    /// Whether reads come from a mapping.
+    pub fn is_mapped(&self) -> bool {
+        self.map.is_some()
     }
 
     pub fn file(&self) -> &File {
@@ -65,6 +81,9 @@ impl RealFile {
 
 impl StoreFile for RealFile {
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        if self.map.as_ref().is_some_and(|m| m.copy_to(buf, offset)) {
+            return Ok(());
+        }
         FileExt::read_exact_at(&self.file, buf, offset)
     }
 

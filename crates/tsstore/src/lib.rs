@@ -38,12 +38,14 @@
 //!
 //! * `error`, `time`, `duration`, `precision`: the error type (one variant
 //!   per failure a caller acts on) and the units timestamps come in.
-//! * `format`, `block`, `record`: the on-disk layout of docs/FORMAT.md
-//!   (meta header, block and object headers, checksums; public as
-//!   `layout`), walking the objects of a block, and what a read returns.
-//! * `io`, `lock`, `atomic_file`: positioned file I/O behind `StoreFile`
-//!   (real files, and the simulated disk `sim` for crash tests), poison-free
-//!   locks, whole-file replacement.
+//! * `format`, `block`, `record`, `checksum`: the on-disk layout of
+//!   docs/FORMAT.md (meta header, block and object headers, checksums;
+//!   public as `layout`), walking the objects of a block, what a read
+//!   returns, and CRC-32C fast on short objects.
+//! * `io`, `read_map`, `lock`, `atomic_file`: positioned file I/O behind
+//!   `StoreFile` (real files, and the simulated disk `sim` for crash tests),
+//!   reads of data files out of a mapping, poison-free locks, whole-file
+//!   replacement.
 //! * `config`, `capacity`: a store's geometry and the checks before
 //!   anything touches disk; what a geometry holds (`Capacity`, `Footprint`).
 //! * `encoding`: the compressed encoding's pure codecs (record split,
@@ -87,6 +89,7 @@ pub mod aggregate;
 mod atomic_file;
 mod block;
 mod capacity;
+mod checksum;
 mod compressed;
 mod config;
 mod durability;
@@ -104,6 +107,7 @@ mod lock;
 mod notify;
 mod payload;
 mod precision;
+mod read_map;
 mod record;
 mod ring;
 pub mod rules;
@@ -129,7 +133,8 @@ pub use notify::{
 };
 pub use payload::{check as check_payload, validate as validate_payload};
 pub use precision::{ParsePrecisionError, Precision};
-pub use record::{ObjectHandle, Record};
+pub use read_map::{read_mapping, set_read_mapping};
+pub use record::{ObjectHandle, Record, RecordRef};
 pub use ring::{READ_BATCH_BYTES, TruncateReport};
 pub use schema::{
     Field, FieldType, MAX_FIELD_NAME, MAX_FIELDS, Schema, SchemaDoc, SchemaError, SchemaFileError,

@@ -4,7 +4,9 @@
 //! readers, which make records, depend on these types and not on `Store`.
 
 /// Where an object lives; returned by every insert and by queries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct ObjectHandle {
     pub timestamp: i64,
     /// Block holding the object's header (its first block when it spans).
@@ -18,7 +20,7 @@ pub struct ObjectHandle {
 }
 
 /// One object read back: where it is and its payload.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Record {
     pub handle: ObjectHandle,
     /// The payload as inserted (empty when read without data).
@@ -28,5 +30,27 @@ pub struct Record {
 impl Record {
     pub fn timestamp(&self) -> i64 {
         self.handle.timestamp
+    }
+}
+
+/// One object read back, its payload borrowed from the reader's buffers:
+/// what a streaming read hands out without copying (`Records::next_ref`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordRef<'a> {
+    pub handle: ObjectHandle,
+    pub data: &'a [u8],
+}
+
+impl RecordRef<'_> {
+    pub fn timestamp(&self) -> i64 {
+        self.handle.timestamp
+    }
+
+    /// An owned copy.
+    pub fn to_record(&self) -> Record {
+        Record {
+            handle: self.handle,
+            data: self.data.to_vec(),
+        }
     }
 }

@@ -4,6 +4,7 @@
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
+use tsstore::layout::{BLOCK_HEADER_SIZE, OBJECT_HEADER_SIZE};
 use tsstore::{Config, DataType, Error, Store};
 
 fn store(dir: &Path) -> Store {
@@ -129,4 +130,63 @@ fn legacy_stores_are_served_as_written() {
     let s = Store::open(dir.path(), "c").unwrap();
     assert!(!s.has_checksums());
     assert_eq!(s.get_by_time(1).unwrap().data, [b'a' ^ 0x40, b'b', b'c']);
+}
+
+/// The read path copies blocks out of a mapping and verifies each object
+/// once per read, a point lookup copying only as far as it walks: damage
+/// anywhere in a block, made while the store is open (so no reopen
+/// re-reads anything), is still caught by every kind of read.
+#[test]
+fn damage_inside_an_open_stores_block_is_found_by_every_read() {
+    assert!(
+        tsstore::read_mapping() || cfg!(target_pointer_width = "32"),
+        "this test covers reads out of a mapping"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = Config {
+        num_blocks: 16,
+        data_block_size: 4096,
+        index_block_size: 4096,
+        data_type: DataType::Binary,
+        encoding: tsstore::Encoding::Raw,
+    };
+    let s = Store::create(dir.path(), "c", cfg).unwrap();
+    // 60 objects of 24 + 40 bytes: block 0 holds all; object 40 sits at
+    // 24 + 39 × 64 = 2520, beyond a lookup's first 1 KiB step.
+    let object = |ts: u64| BLOCK_HEADER_SIZE as u64 + (ts - 1) * (OBJECT_HEADER_SIZE as u64 + 40);
+    for ts in 1..=60 {
+        s.put(ts, &[ts as u8; 40]).unwrap();
+    }
+    s.sync().unwrap();
+    let before_skips = s.stats().corruption_skips;
+    assert_eq!(s.get_by_time(40).unwrap().data, vec![40; 40]);
+    flip(dir.path(), object(40) + OBJECT_HEADER_SIZE as u64 + 7); // its payload
+    let err = s.get_by_time(40).unwrap_err();
+    assert!(matches!(err, Error::Corrupt(_)), "{err}");
+    assert_eq!(s.get_by_time(41).unwrap().data, vec![41; 40]);
+    let all = timestamps(&s);
+    assert_eq!(all.len(), 59);
+    assert!(!all.contains(&40));
+    let mut it = s.iter_range(35, 45);
+    let mut seen = Vec::new();
+    while let Some(r) = it.next_ref() {
+        seen.push(r.unwrap().timestamp());
+    }
+    assert_eq!(seen, vec![35, 36, 37, 38, 39, 41, 42, 43, 44, 45]);
+    let newest: Vec<i64> = s
+        .newest(25)
+        .unwrap()
+        .iter()
+        .map(|r| r.timestamp())
+        .collect();
+    assert!(!newest.contains(&40) && newest.len() == 25);
+    // A broken header (object 50's length) ends the walk of its block.
+    flip(dir.path(), object(50) + 9);
+    assert!(matches!(s.get_by_time(55), Err(Error::Corrupt(_))));
+    assert_eq!(s.get_by_time(45).unwrap().data, vec![45; 40]);
+    assert_eq!(
+        timestamps(&s),
+        (1..=49).filter(|&t| t != 40).collect::<Vec<_>>()
+    );
+    assert!(s.stats().corruption_skips > before_skips);
 }

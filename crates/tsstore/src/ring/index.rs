@@ -146,7 +146,16 @@ impl RingIndex {
     }
 
     pub fn phys(&self, i: u32) -> u32 {
-        ((self.tail as u64 + i as u64) % self.n as u64) as u32
+        // No division in the common case: this sits in every step of a
+        // lookup's binary search, and tail < n, i <= n.
+        let (at, n) = (self.tail as u64 + i as u64, self.n as u64);
+        if at < n {
+            at as u32
+        } else if at < 2 * n {
+            (at - n) as u32
+        } else {
+            (at % n) as u32
+        }
     }
 
     /// Physical block where the next fresh block goes.
@@ -197,7 +206,12 @@ impl RingIndex {
         if p == 0 {
             return None;
         }
-        let key = self.abs_key(p - 1);
+        let key = self.keys[self.phys(p - 1) as usize];
+        if key > 0 {
+            // A primary block: blocks before it hold older objects only.
+            return Some(p - 1);
+        }
+        let key = key.abs();
         Some(self.partition_point(|k| k < key))
     }
 

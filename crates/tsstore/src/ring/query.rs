@@ -8,24 +8,42 @@
 //! If one was, the read is retried from the new tail; stale bytes are never
 //! decoded into records.
 
-use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 
 use super::Ring;
-use crate::block::{Found, ObjectWalk, block_end, gather_span};
+use crate::block::{BrokenBlock, Found, ObjectWalk, block_end, gather_span};
 use crate::error::{Error, Result};
-use crate::format::{OBJECT_HEADER_SIZE, blocks_for, stored_checksum};
+use crate::format::{BLOCK_HEADER_SIZE, OBJECT_HEADER_SIZE, blocks_for, stored_checksum};
 use crate::lock::read_lock;
-use crate::record::{ObjectHandle, Record};
+use crate::record::{ObjectHandle, Record, RecordRef};
 use crate::ring::index::BlockRef;
 
 /// Most bytes read by one batch of an iterator (a single spanning object
 /// may need more: it is always read whole).
-pub const READ_BATCH_BYTES: usize = 256 * 1024;
+pub const READ_BATCH_BYTES: usize = 32 * 1024;
 /// Most records a list query reserves room for before reading.
 pub(crate) const PREALLOC_RECORDS: usize = 4096;
 /// Re-plans of one lookup after the writer reclaimed what it was reading.
 const MAX_RETRIES: usize = 64;
+
+/// Bytes of a block a point lookup copies at a time (`find_with`).
+const LOOKUP_STEP: usize = 1024;
+
+/// What a point lookup found in the bytes copied so far.
+enum Lookup {
+    Found(Found),
+    /// Not in the block (or not yet seen in what was copied).
+    Absent,
+    Broken(BrokenBlock),
+}
+
+thread_local! {
+    /// A point lookup's block list and bytes, kept per thread so a lookup
+    /// allocates only the record it returns (at most `READ_BATCH_BYTES`
+    /// kept; more was a spanning object's, given back).
+    static FIND_SCRATCH: std::cell::RefCell<(Vec<BlockRef>, Vec<u8>)> =
+        const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+}
 
 impl Ring {
     /// Reads consecutive live blocks into `buf`; false if any was reclaimed
@@ -43,73 +61,132 @@ impl Ring {
                 .read_exact_at(&mut buf[j * bs..k * bs], refs[j].phys as u64 * bs as u64)?;
             j = k;
         }
-        Ok(read_lock(&self.ring).tail_seq() <= refs[0].seq)
+        Ok(self.still_live(refs[0].seq))
     }
 
-    /// Builds the record for `found`, which sits in block `j` of `buf`,
-    /// verifying its checksum against `seed` (stores with checksums).
+    /// Whether the block `seq` (and so every later one) was not reclaimed
+    /// by the writer: checked after reading, before trusting the bytes.
+    fn still_live(&self, seq: u64) -> bool {
+        read_lock(&self.ring).tail_seq() <= seq
+    }
+
+    /// Where the payload of `found` (in block `j` of `buf`) is, after
+    /// verifying its checksum against `seed` (stores with checksums). A
+    /// spanning object's payload is gathered onto the end of `spill`.
     /// `None`: the object is damaged (checksum, length or continuation).
-    fn record(
+    #[inline(always)]
+    fn locate_payload(
         &self,
         buf: &[u8],
-        refs: &[BlockRef],
         j: usize,
         found: &Found,
         with_data: bool,
         seed: Option<u32>,
-    ) -> Result<Option<Record>> {
-        let bs = self.block_size();
+        spill: &mut Vec<u8>,
+    ) -> Option<Payload> {
+        // Inlined into the per-object loops: returned through memory, the
+        // payload's place cost a store-forwarding stall per object.
         let len = found.header.data_len;
-        let ts = found.header.timestamp;
-        let start = j * bs as usize;
-        if len as u64 > self.max_object_size() {
-            // Never size an allocation from a header that cannot be right.
-            return Ok(None);
-        }
-        let verifies = |payload: &[u8]| {
-            seed.is_none_or(|seed| {
-                stored_checksum(seed, ts, payload, self.encoding()) == found.header.reserved
-            })
-        };
-        let mut data = Vec::new();
         if found.header.spans() {
-            if with_data || seed.is_some() {
-                data.reserve_exact(len as usize);
-                if gather_span(&buf[start..], bs, found, seed.is_some(), &mut data).is_err()
-                    || !verifies(&data)
-                {
-                    return Ok(None);
-                }
-                if !with_data {
-                    data = Vec::new();
-                }
+            return self.gather_payload(buf, j, found, with_data, seed, spill);
+        }
+        let at = j * self.block_size() as usize + found.offset as usize + OBJECT_HEADER_SIZE;
+        let payload = buf.get(at..at + len as usize)?;
+        if let Some(seed) = seed
+            && stored_checksum(seed, found.header.timestamp, payload, self.encoding())
+                != found.header.reserved
+        {
+            return None;
+        }
+        Some(if with_data {
+            Payload {
+                at,
+                len,
+                spilled: false,
             }
         } else {
-            let at = start + found.offset as usize + OBJECT_HEADER_SIZE;
-            let payload = &buf[at..at + len as usize];
-            if !verifies(payload) {
-                return Ok(None);
-            }
-            if with_data {
-                data.extend_from_slice(payload);
-            }
+            Payload::EMPTY
+        })
+    }
+
+    /// `locate_payload` for an object spanning blocks: gathered onto the
+    /// end of `spill`, then verified.
+    #[cold]
+    fn gather_payload(
+        &self,
+        buf: &[u8],
+        j: usize,
+        found: &Found,
+        with_data: bool,
+        seed: Option<u32>,
+        spill: &mut Vec<u8>,
+    ) -> Option<Payload> {
+        let bs = self.block_size();
+        let len = found.header.data_len;
+        if len as u64 > self.max_object_size() {
+            // Never size an allocation from a header that cannot be right.
+            return None;
         }
-        Ok(Some(Record {
-            handle: ObjectHandle {
-                timestamp: ts,
-                block_num: refs[j].phys,
-                offset: found.offset,
-                size: len,
-                span_count: blocks_for(len as u64, bs) as u32,
-            },
-            data,
-        }))
+        if !with_data && seed.is_none() {
+            return Some(Payload::EMPTY);
+        }
+        let at = spill.len();
+        spill.reserve(len as usize);
+        let start = j * bs as usize;
+        if gather_span(&buf[start..], bs, found, seed.is_some(), spill).is_err()
+            || seed.is_some_and(|seed| {
+                stored_checksum(seed, found.header.timestamp, &spill[at..], self.encoding())
+                    != found.header.reserved
+            })
+        {
+            spill.truncate(at);
+            return None;
+        }
+        if !with_data {
+            spill.truncate(at);
+            return Some(Payload::EMPTY);
+        }
+        Some(Payload {
+            at,
+            len,
+            spilled: true,
+        })
+    }
+
+    fn handle(&self, phys: u32, found: &Found) -> ObjectHandle {
+        let len = found.header.data_len;
+        ObjectHandle {
+            timestamp: found.header.timestamp,
+            block_num: phys,
+            offset: found.offset,
+            size: len,
+            span_count: blocks_for(len as u64, self.block_size()) as u32,
+        }
     }
 
     /// Finds the live object at `ts` (deleted ones are not found).
     fn find(&self, ts: i64, with_data: bool) -> Result<Option<(Record, Found)>> {
-        let mut refs = Vec::new();
-        let mut buf = Vec::new();
+        FIND_SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+            Ok(mut scratch) => {
+                let (refs, buf) = &mut *scratch;
+                let out = self.find_with(ts, with_data, refs, buf);
+                if buf.capacity() > READ_BATCH_BYTES {
+                    // A spanning object was read: do not keep its size.
+                    *buf = Vec::new();
+                }
+                out
+            }
+            Err(_) => self.find_with(ts, with_data, &mut Vec::new(), &mut Vec::new()),
+        })
+    }
+
+    fn find_with(
+        &self,
+        ts: i64,
+        with_data: bool,
+        refs: &mut Vec<BlockRef>,
+        buf: &mut Vec<u8>,
+    ) -> Result<Option<(Record, Found)>> {
         for _ in 0..MAX_RETRIES {
             refs.clear();
             let seed;
@@ -131,28 +208,75 @@ impl Ring {
             if refs.is_empty() {
                 return Ok(None);
             }
-            if !self.read_run(&refs, &mut buf)? {
+            let bs = self.block_size() as usize;
+            let first = refs[0];
+            // The first block is copied a step at a time, only as far as
+            // the walk needs: a lookup stops half way on average, and
+            // copying memory that is not in the CPU's caches is most of
+            // its cost.
+            buf.resize(refs.len() * bs, 0);
+            let base = first.phys as u64 * bs as u64;
+            let mut have = 0;
+            let mut position = (BLOCK_HEADER_SIZE, 0);
+            let outcome = loop {
+                let want = (have + LOOKUP_STEP).min(bs);
+                self.data
+                    .read_exact_at(&mut buf[have..want], base + have as u64)?;
+                have = want;
+                let end = block_end(&buf[..bs], first.head_end);
+                let mut outcome = Lookup::Absent;
+                let mut walk =
+                    ObjectWalk::resume(&buf[..have], end, first.phys, first.key, position);
+                for found in walk.by_ref() {
+                    match found {
+                        Err(broken) => {
+                            outcome = Lookup::Broken(broken);
+                            break;
+                        }
+                        Ok(f) if f.header.timestamp == ts && !f.header.is_deleted() => {
+                            outcome = Lookup::Found(f);
+                            break;
+                        }
+                        Ok(f) if f.header.timestamp >= ts => break,
+                        Ok(_) => {}
+                    }
+                }
+                position = walk.position();
+                match outcome {
+                    // The walk ran into the end of what was copied.
+                    Lookup::Absent if have < end => {}
+                    outcome => break outcome,
+                }
+            };
+            let live = match &outcome {
+                // Its continuation blocks too, whole.
+                Lookup::Found(f) if f.header.spans() => self.read_run(refs, buf)?,
+                _ => self.still_live(first.seq),
+            };
+            if !live {
                 continue;
             }
-            let bs = self.block_size() as usize;
-            let end = block_end(&buf[..bs], refs[0].head_end);
-            for found in ObjectWalk::new(&buf[..bs], end, refs[0].phys, refs[0].key) {
-                let found = found?;
-                if found.header.timestamp == ts && !found.header.is_deleted() {
-                    let Some(rec) = self.record(&buf, &refs, 0, &found, with_data, seed)? else {
-                        self.corruption_skips.fetch_add(1, Ordering::Relaxed);
-                        return Err(Error::Corrupt(format!(
-                            "object {ts} in block {} is damaged (checksum or structure)",
-                            refs[0].phys
-                        )));
-                    };
-                    return Ok(Some((rec, found)));
-                }
-                if found.header.timestamp >= ts {
-                    break;
-                }
-            }
-            return Ok(None);
+            let found = match outcome {
+                Lookup::Found(found) => found,
+                Lookup::Broken(broken) => return Err(broken.into()),
+                Lookup::Absent => return Ok(None),
+            };
+            let mut spill = Vec::new();
+            let Some(payload) = self.locate_payload(buf, 0, &found, with_data, seed, &mut spill)
+            else {
+                self.corruption_skips.fetch_add(1, Ordering::Relaxed);
+                return Err(Error::Corrupt(format!(
+                    "object {ts} in block {} is damaged (checksum or structure)",
+                    first.phys
+                )));
+            };
+            let data = if payload.spilled {
+                spill
+            } else {
+                payload.of(buf, &spill).to_vec()
+            };
+            let handle = self.handle(first.phys, &found);
+            return Ok(Some((Record { handle, data }, found)));
         }
         Err(Error::ReadOverrun)
     }
@@ -178,6 +302,30 @@ impl Ring {
     }
 }
 
+/// Where a record's payload is among what a read holds: `len` bytes from
+/// `at` in its block bytes, or in its spill buffer (an object spanning
+/// blocks, gathered). Read without data: empty. Sixteen bytes, so an
+/// `Option` of it comes back in registers from the per-object step.
+#[derive(Debug, Clone, Copy)]
+struct Payload {
+    at: usize,
+    len: u32,
+    spilled: bool,
+}
+
+impl Payload {
+    const EMPTY: Payload = Payload {
+        at: 0,
+        len: 0,
+        spilled: false,
+    };
+
+    fn of<'b>(self, buf: &'b [u8], spill: &'b [u8]) -> &'b [u8] {
+        let from = if self.spilled { spill } else { buf };
+        &from[self.at..self.at + self.len as usize]
+    }
+}
+
 /// A streaming iterator over records in time order (either direction).
 /// Holds at most one read batch (`READ_BATCH_BYTES`) of block bytes and the
 /// records decoded from it.
@@ -197,7 +345,13 @@ pub(crate) struct RingRecords<'a> {
     refs: Vec<BlockRef>,
     buf: Vec<u8>,
     found: Vec<Found>,
-    ready: VecDeque<Record>,
+    /// Records decoded from the last batch, their payloads still in `buf`
+    /// or `spill`: a batch is read only once all of them were taken.
+    ready: Vec<(ObjectHandle, Payload)>,
+    /// How many of `ready` were handed out.
+    taken: usize,
+    /// Payloads of spanning objects of the last batch, gathered.
+    spill: Vec<u8>,
     done: bool,
     /// Checksum seed as of the last plan.
     seed: Option<u32>,
@@ -236,7 +390,9 @@ impl<'a> RingRecords<'a> {
             refs: Vec::new(),
             buf: Vec::new(),
             found: Vec::new(),
-            ready: VecDeque::with_capacity(64),
+            ready: Vec::with_capacity(64),
+            taken: 0,
+            spill: Vec::new(),
             done: from > to,
             seed: None,
             partial: None,
@@ -317,6 +473,7 @@ impl<'a> RingRecords<'a> {
     }
 
     fn fill(&mut self) -> Result<()> {
+        self.spill.clear();
         for attempt in 0..MAX_RETRIES {
             let max_blocks = if attempt == 0 { self.batch } else { 1 };
             if !self.plan(max_blocks) {
@@ -342,11 +499,16 @@ impl<'a> RingRecords<'a> {
         Err(Error::ReadOverrun)
     }
 
-    /// Turns the blocks just read into records within the window.
+    /// Turns the blocks just read into records within the window: one
+    /// pass over each block (forward), or its objects listed then taken
+    /// backwards (reverse); payloads stay where they are.
     fn decode(&mut self) -> Result<()> {
         let bs = self.src.block_size() as usize;
         let want = self.remaining;
         let blocks = self.refs.len();
+        let src = self.src;
+        self.ready.clear();
+        self.taken = 0;
         for step in 0..blocks {
             let j = if self.reverse {
                 blocks - 1 - step
@@ -358,59 +520,77 @@ impl<'a> RingRecords<'a> {
                 continue;
             }
             let block = &self.buf[j * bs..(j + 1) * bs];
+            let mut walk = ObjectWalk::new(block, block_end(block, r.head_end), r.phys, r.key);
             self.found.clear();
-            for f in ObjectWalk::new(block, block_end(block, r.head_end), r.phys, r.key) {
-                match f {
-                    Ok(f) => self.found.push(f),
-                    Err(_) => {
-                        // Keep what came before; the index leads on to the next block.
-                        self.src.corruption_skips.fetch_add(1, Ordering::Relaxed);
-                        break;
+            if self.reverse {
+                for f in walk.by_ref() {
+                    match f {
+                        Ok(f) => self.found.push(f),
+                        Err(_) => {
+                            // Keep what came before; the index leads on.
+                            src.corruption_skips.fetch_add(1, Ordering::Relaxed);
+                            break;
+                        }
                     }
                 }
             }
-            let mut k = 0;
-            while k < self.found.len() {
-                let f = if self.reverse {
-                    self.found[self.found.len() - 1 - k]
-                } else {
-                    self.found[k]
-                };
-                k += 1;
-                let ts = f.header.timestamp;
-                if ts > self.to {
-                    if self.reverse {
-                        continue;
-                    }
-                    self.done = true;
-                    return Ok(());
-                }
-                if ts < self.from {
-                    if self.reverse {
+            // One body for both directions, taking the object by
+            // reference where the walk left it: copying the `Found` out of
+            // an `if`/`match` cost a store-forwarding stall per object.
+            macro_rules! take {
+                ($f:expr) => {{
+                    let f: &Found = $f;
+                    let ts = f.header.timestamp;
+                    if ts > self.to {
+                        if self.reverse {
+                            continue;
+                        }
                         self.done = true;
                         return Ok(());
                     }
-                    continue;
+                    if ts < self.from {
+                        if self.reverse {
+                            self.done = true;
+                            return Ok(());
+                        }
+                        continue;
+                    }
+                    if f.header.is_deleted() {
+                        continue;
+                    }
+                    let Some(payload) = src.locate_payload(
+                        &self.buf,
+                        j,
+                        f,
+                        self.with_data,
+                        self.seed,
+                        &mut self.spill,
+                    ) else {
+                        // Not served: counted in the store's stats instead.
+                        src.corruption_skips.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    };
+                    if self.reverse {
+                        self.to = ts.saturating_sub(1);
+                    } else {
+                        self.from = ts.saturating_add(1);
+                    }
+                    self.ready.push((src.handle(r.phys, f), payload));
+                    if self.ready.len() >= want {
+                        return Ok(());
+                    }
+                }};
+            }
+            if self.reverse {
+                for k in (0..self.found.len()).rev() {
+                    take!(&self.found[k]);
                 }
-                if f.header.is_deleted() {
-                    continue;
+            } else {
+                while let Some(f) = walk.next_found() {
+                    take!(f);
                 }
-                let Some(rec) =
-                    self.src
-                        .record(&self.buf, &self.refs, j, &f, self.with_data, self.seed)?
-                else {
-                    // Not served: counted in the store's stats instead.
-                    self.src.corruption_skips.fetch_add(1, Ordering::Relaxed);
-                    continue;
-                };
-                if self.reverse {
-                    self.to = ts.saturating_sub(1);
-                } else {
-                    self.from = ts.saturating_add(1);
-                }
-                self.ready.push_back(rec);
-                if self.ready.len() >= want {
-                    return Ok(());
+                if walk.fault().is_some() {
+                    src.corruption_skips.fetch_add(1, Ordering::Relaxed);
                 }
             }
         }
@@ -418,14 +598,14 @@ impl<'a> RingRecords<'a> {
     }
 }
 
-impl Iterator for RingRecords<'_> {
-    type Item = Result<Record>;
-
-    fn next(&mut self) -> Option<Result<Record>> {
+impl RingRecords<'_> {
+    /// The next record, its payload borrowed from the read's own buffers
+    /// (no copy, no allocation): valid until the next call.
+    pub(crate) fn next_ref(&mut self) -> Option<Result<RecordRef<'_>>> {
         if self.remaining == 0 {
             return None;
         }
-        while self.ready.is_empty() {
+        while self.taken == self.ready.len() {
             if self.done {
                 return None;
             }
@@ -435,6 +615,19 @@ impl Iterator for RingRecords<'_> {
             }
         }
         self.remaining -= 1;
-        self.ready.pop_front().map(Ok)
+        let (handle, payload) = *self.ready.get(self.taken)?;
+        self.taken += 1;
+        Some(Ok(RecordRef {
+            handle,
+            data: payload.of(&self.buf, &self.spill),
+        }))
+    }
+}
+
+impl Iterator for RingRecords<'_> {
+    type Item = Result<Record>;
+
+    fn next(&mut self) -> Option<Result<Record>> {
+        self.next_ref().map(|r| r.map(|r| r.to_record()))
     }
 }

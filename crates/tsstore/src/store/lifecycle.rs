@@ -383,9 +383,11 @@ fn lock_ring(dir: &Path, name: &str) -> Result<(PathBuf, Meta, RingFiles)> {
     lock_meta(&meta_file, name)?;
     let meta_file: Arc<dyn StoreFile> = Arc::new(RealFile::new(meta_file));
     let meta = read_meta(meta_file.as_ref())?;
-    let data = RealFile::new(open_rw(&path.join(DATA_FILE))?);
+    let mut data = RealFile::new(open_rw(&path.join(DATA_FILE))?);
     let index = RealFile::new(open_rw(&path.join(INDEX_FILE))?);
     repair_lengths(&meta, &data, &index)?;
+    // Only now: the mapping must not reach past the file's end.
+    data.map_for_reads(meta.num_blocks as u64 * meta.data_block_size as u64);
     let files = RingFiles {
         meta: meta_file,
         data: Arc::new(data),

@@ -7,15 +7,18 @@ use std::time::Duration;
 use super::Store;
 use crate::compressed::FramedRecords;
 use crate::error::{Error, Result};
-use crate::record::{ObjectHandle, Record};
+use crate::record::{ObjectHandle, Record, RecordRef};
 use crate::ring::{PREALLOC_RECORDS, RingRecords};
 
 /// A streaming iterator over records in time order (either direction).
 /// Holds at most one read batch (`READ_BATCH_BYTES`) of block bytes and
 /// the records decoded from it; for a compressed store also the records
 /// of its window still staged (at most its staging ring).
-pub struct Records<'a>(Walk<'a>);
+pub struct Records<'a>(Walk<'a>, Record);
 
+// The raw walk stays inline: it is the common case, and boxing it would
+// cost every read of a raw store an allocation.
+#[allow(clippy::large_enum_variant)]
 enum Walk<'a> {
     Ring(RingRecords<'a>),
     /// Boxed: it is the larger by far, and compressed stores are the
@@ -26,18 +29,24 @@ enum Walk<'a> {
 impl Records<'_> {
     /// Yields at most `n` records.
     pub fn limit(self, n: usize) -> Self {
-        Records(match self.0 {
-            Walk::Ring(r) => Walk::Ring(r.limit(n)),
-            Walk::Framed(f) => Walk::Framed(Box::new(f.limit(n))),
-        })
+        Records(
+            match self.0 {
+                Walk::Ring(r) => Walk::Ring(r.limit(n)),
+                Walk::Framed(f) => Walk::Framed(Box::new(f.limit(n))),
+            },
+            self.1,
+        )
     }
 
     /// Whether to copy payloads (false: handles only, cheaper).
     pub fn with_data(self, yes: bool) -> Self {
-        Records(match self.0 {
-            Walk::Ring(r) => Walk::Ring(r.with_data(yes)),
-            Walk::Framed(f) => Walk::Framed(Box::new(f.with_data(yes))),
-        })
+        Records(
+            match self.0 {
+                Walk::Ring(r) => Walk::Ring(r.with_data(yes)),
+                Walk::Framed(f) => Walk::Framed(Box::new(f.with_data(yes))),
+            },
+            self.1,
+        )
     }
 
     /// Collects the remaining records, sized up front from the limit.
@@ -55,6 +64,28 @@ impl Records<'_> {
     }
 }
 
+impl Records<'_> {
+    /// The next record, its payload borrowed from the read's buffers and
+    /// valid until the next call: how an encoder writes records straight
+    /// from the block bytes (a raw store copies nothing; a compressed
+    /// store's records are decoded once, into one buffer reused).
+    pub fn next_ref(&mut self) -> Option<Result<RecordRef<'_>>> {
+        match &mut self.0 {
+            Walk::Ring(r) => r.next_ref(),
+            Walk::Framed(f) => match f.next()? {
+                Ok(rec) => {
+                    self.1 = rec;
+                    Some(Ok(RecordRef {
+                        handle: self.1.handle,
+                        data: &self.1.data,
+                    }))
+                }
+                Err(e) => Some(Err(e)),
+            },
+        }
+    }
+}
+
 impl Iterator for Records<'_> {
     type Item = Result<Record>;
 
@@ -68,12 +99,13 @@ impl Iterator for Records<'_> {
 
 impl Store {
     fn records(&self, start: i64, end: i64, reverse: bool) -> Records<'_> {
-        Records(match &self.compressed {
+        let walk = match &self.compressed {
             Some(c) => Walk::Framed(Box::new(FramedRecords::new(
                 &self.main, c, reverse, start, end,
             ))),
             None => Walk::Ring(self.main.range(start, end, reverse)),
-        })
+        };
+        Records(walk, Record::default())
     }
 
     /// The record with exactly this timestamp.
