@@ -27,7 +27,7 @@ pub(crate) const PREALLOC_RECORDS: usize = 4096;
 const MAX_RETRIES: usize = 64;
 
 /// Bytes of a block a point lookup copies at a time (`find_with`).
-const LOOKUP_STEP: usize = 1024;
+const LOOKUP_STEP: usize = 512;
 
 /// What a point lookup found in the bytes copied so far.
 enum Lookup {
@@ -227,19 +227,16 @@ impl Ring {
                 let mut outcome = Lookup::Absent;
                 let mut walk =
                     ObjectWalk::resume(&buf[..have], end, first.phys, first.key, position);
-                for found in walk.by_ref() {
-                    match found {
-                        Err(broken) => {
-                            outcome = Lookup::Broken(broken);
-                            break;
+                while let Some(f) = walk.next_found() {
+                    if f.header.timestamp >= ts {
+                        if f.header.timestamp == ts && !f.header.is_deleted() {
+                            outcome = Lookup::Found(*f);
                         }
-                        Ok(f) if f.header.timestamp == ts && !f.header.is_deleted() => {
-                            outcome = Lookup::Found(f);
-                            break;
-                        }
-                        Ok(f) if f.header.timestamp >= ts => break,
-                        Ok(_) => {}
+                        break;
                     }
+                }
+                if let Some(broken) = walk.fault() {
+                    outcome = Lookup::Broken(broken);
                 }
                 position = walk.position();
                 match outcome {
@@ -377,6 +374,13 @@ impl<'a> RingRecords<'a> {
         } else {
             to
         };
+        let ReadBuffers {
+            refs,
+            buf,
+            found,
+            ready,
+            spill,
+        } = READ_BUFFERS.with(|kept| kept.take()).unwrap_or_default();
         RingRecords {
             src,
             reverse,
@@ -387,12 +391,12 @@ impl<'a> RingRecords<'a> {
             with_data: true,
             batch: 1,
             max_batch: (READ_BATCH_BYTES / src.block_size() as usize).max(1),
-            refs: Vec::new(),
-            buf: Vec::new(),
-            found: Vec::new(),
-            ready: Vec::with_capacity(64),
+            refs,
+            buf,
+            found,
+            ready,
             taken: 0,
-            spill: Vec::new(),
+            spill,
             done: from > to,
             seed: None,
             partial: None,
@@ -523,15 +527,12 @@ impl<'a> RingRecords<'a> {
             let mut walk = ObjectWalk::new(block, block_end(block, r.head_end), r.phys, r.key);
             self.found.clear();
             if self.reverse {
-                for f in walk.by_ref() {
-                    match f {
-                        Ok(f) => self.found.push(f),
-                        Err(_) => {
-                            // Keep what came before; the index leads on.
-                            src.corruption_skips.fetch_add(1, Ordering::Relaxed);
-                            break;
-                        }
-                    }
+                while let Some(f) = walk.next_found() {
+                    self.found.push(*f);
+                }
+                if walk.fault().is_some() {
+                    // Keep what came before; the index leads on.
+                    src.corruption_skips.fetch_add(1, Ordering::Relaxed);
                 }
             }
             // One body for both directions, taking the object by
@@ -621,6 +622,54 @@ impl RingRecords<'_> {
             handle,
             data: payload.of(&self.buf, &self.spill),
         }))
+    }
+}
+
+/// A streaming read's buffers, kept per thread between reads so that a
+/// small read (the newest ten over REST, say) allocates only what it
+/// returns. One set per thread, and only sets within `KEPT_*` are kept.
+#[derive(Default)]
+struct ReadBuffers {
+    refs: Vec<BlockRef>,
+    buf: Vec<u8>,
+    found: Vec<Found>,
+    ready: Vec<(ObjectHandle, Payload)>,
+    spill: Vec<u8>,
+}
+
+/// Largest block bytes, spill and record list a thread keeps for its next
+/// read: a batch's worth (a spanning object's larger buffers go).
+const KEPT_BYTES: usize = 2 * READ_BATCH_BYTES;
+const KEPT_RECORDS: usize = 1024;
+
+thread_local! {
+    static READ_BUFFERS: std::cell::Cell<Option<ReadBuffers>> =
+        const { std::cell::Cell::new(None) };
+}
+
+impl Drop for RingRecords<'_> {
+    fn drop(&mut self) {
+        if self.buf.capacity() > KEPT_BYTES
+            || self.spill.capacity() > KEPT_BYTES
+            || self.ready.capacity() > KEPT_RECORDS
+            || self.found.capacity() > KEPT_RECORDS
+        {
+            return;
+        }
+        let mut kept = ReadBuffers {
+            refs: std::mem::take(&mut self.refs),
+            buf: std::mem::take(&mut self.buf),
+            found: std::mem::take(&mut self.found),
+            ready: std::mem::take(&mut self.ready),
+            spill: std::mem::take(&mut self.spill),
+        };
+        kept.refs.clear();
+        kept.found.clear();
+        kept.ready.clear();
+        kept.spill.clear();
+        // `buf` keeps its length: `read_run` overwrites what it uses, and
+        // keeping it spares zeroing it again.
+        READ_BUFFERS.with(|slot| slot.set(Some(kept)));
     }
 }
 
