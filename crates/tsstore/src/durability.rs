@@ -9,9 +9,9 @@
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
+use crate::background::{Job, JobHandle};
 use crate::error::{Error, Result};
 use crate::io::StoreFile;
 use crate::lock::mutex_lock;
@@ -180,9 +180,9 @@ impl GroupCommit {
     }
 }
 
-/// What the flusher thread needs of a store: two steps of a checkpoint,
+/// What the flusher job needs of a store: two steps of a checkpoint,
 /// so this module knows nothing of the writer or the layout.
-pub(crate) trait FlushTarget: Send + 'static {
+pub(crate) trait FlushTarget: Send + Sync + 'static {
     /// Writes back the data written since the last checkpoint without
     /// holding the writer, so the checkpoint that follows has little left
     /// to sync while inserts wait. Does nothing when nothing was written.
@@ -262,68 +262,53 @@ impl BackgroundFault {
     }
 }
 
-/// The `Interval` policy's background thread: a checkpoint with fsync
-/// every interval, skipped while nothing was written (no wear when idle).
+/// The `Interval` policy's flusher: a checkpoint with fsync every
+/// interval, skipped while nothing was written (no wear when idle). A job
+/// on the engine's shared workers (`background`), not a thread of its own.
 #[derive(Debug)]
 pub(crate) struct Flusher {
-    stop: Arc<(Mutex<bool>, Condvar)>,
-    thread: Option<JoinHandle<()>>,
+    job: JobHandle,
+}
+
+struct FlushJob<T> {
+    interval: Duration,
+    target: T,
+    fault: Arc<BackgroundFault>,
+}
+
+impl<T: FlushTarget> Job for FlushJob<T> {
+    fn run(&self) -> Option<Duration> {
+        if let Err(e) = self.target.write_back() {
+            self.fault.set(e);
+        }
+        if let Err(e) = self.target.checkpoint() {
+            self.fault.set(e);
+        }
+        Some(self.interval)
+    }
 }
 
 impl Flusher {
-    /// Starts the thread; a failure of either step is kept in `fault` for
-    /// the store's next write or sync to report.
+    /// Registers the flusher; a failure of either step is kept in `fault`
+    /// for the store's next write or sync to report.
     pub fn start(
         interval: Duration,
         target: impl FlushTarget,
         fault: Arc<BackgroundFault>,
     ) -> Result<Flusher> {
-        let stop = Arc::new((Mutex::new(false), Condvar::new()));
-        let signal = Arc::clone(&stop);
-        let thread = std::thread::Builder::new()
-            .name("tsstore-flush".into())
-            .spawn(move || {
-                let (lock, cond) = &*signal;
-                let mut stopped = mutex_lock(lock);
-                loop {
-                    // Checked before waiting too: stop() may come first.
-                    if *stopped {
-                        return;
-                    }
-                    let (guard, _) = cond
-                        .wait_timeout(stopped, interval)
-                        .unwrap_or_else(std::sync::PoisonError::into_inner);
-                    stopped = guard;
-                    if *stopped {
-                        return;
-                    }
-                    if let Err(e) = target.write_back() {
-                        fault.set(e);
-                    }
-                    if let Err(e) = target.checkpoint() {
-                        fault.set(e);
-                    }
-                }
-            })?;
+        let job = FlushJob {
+            interval,
+            target,
+            fault,
+        };
         Ok(Flusher {
-            stop,
-            thread: Some(thread),
+            job: crate::background::register(job, Some(interval)),
         })
     }
 
-    /// Stops the thread and waits for it (at most one checkpoint long).
+    /// Stops the flusher, waiting for a checkpoint under way (at most one
+    /// checkpoint long).
     pub fn stop(&mut self) {
-        let (lock, cond) = &*self.stop;
-        *mutex_lock(lock) = true;
-        cond.notify_all();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-impl Drop for Flusher {
-    fn drop(&mut self) {
-        self.stop();
+        self.job.stop();
     }
 }

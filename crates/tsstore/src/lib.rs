@@ -87,6 +87,7 @@
 
 pub mod aggregate;
 mod atomic_file;
+mod background;
 mod block;
 mod capacity;
 mod checksum;
@@ -119,6 +120,7 @@ mod store;
 mod time;
 
 pub use atomic_file::atomic_write;
+pub use background::{MAX_WORKERS, background_threads, set_background_workers};
 pub use capacity::{Capacity, Footprint};
 pub use config::{Config, MAX_NAME_LEN, validate_store_name};
 pub use durability::SyncPolicy;

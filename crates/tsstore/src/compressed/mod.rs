@@ -12,7 +12,7 @@
 //!   durability and its commit signal.
 //!
 //! Once a frame's worth is staged past the last framed record, the framer
-//! thread (`stage`) packs full frames into the main ring; the rest waits.
+//! job (`stage`, on the engine's background workers) packs full frames into the main ring; the rest waits.
 //! It packs from a queue in memory of the staged records not yet framed
 //! (`Unframed`), not by reading the staging ring back, and starts each
 //! frame's write-back as soon as it is written, to wait for it (fdatasync)
@@ -33,9 +33,9 @@ mod stage;
 mod truncate;
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
-use std::thread::JoinHandle;
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
+use crate::background::{self, Job, JobHandle, Waker};
 pub(crate) use crate::config::STAGING;
 use crate::config::staging_blocks;
 use crate::durability::BackgroundFault;
@@ -58,26 +58,38 @@ const COUNT_SIZE: usize = 4;
 /// store's, passed in by the `Store` that owns this).
 #[derive(Debug)]
 pub(crate) struct Compressed {
-    /// Dropped first: stops and joins the framer before the rings go.
+    /// Dropped first: stops the framer (waiting for a round under way) before the rings go.
     framer: Framer,
     pub(crate) shared: Arc<Shared>,
 }
 
-/// The framer thread; dropping it stops it and waits for it.
+/// The framer: a job on the engine's background workers (`background`),
+/// woken by inserts; dropping it stops it and waits for a round under way.
 #[derive(Debug)]
 struct Framer {
     shared: Arc<Shared>,
-    handle: Option<JoinHandle<()>>,
+    job: Option<JobHandle>,
 }
 
 impl Drop for Framer {
     fn drop(&mut self) {
         mutex_lock(&self.shared.state).stop = true;
-        self.shared.wake.notify_all();
         self.shared.progress.notify_all();
-        if let Some(handle) = self.handle.take() {
-            let _ = handle.join();
+        if let Some(job) = self.job.take() {
+            job.stop();
         }
+    }
+}
+
+/// The framer's job holds its store weakly: the store owns the job.
+struct FramerJob(std::sync::Weak<Shared>);
+
+impl Job for FramerJob {
+    fn run(&self) -> Option<std::time::Duration> {
+        if let Some(shared) = self.0.upgrade() {
+            shared.framer_round();
+        }
+        None
     }
 }
 
@@ -106,8 +118,8 @@ pub(crate) struct Shared {
     framing: Mutex<FrameCodec>,
     /// What is staged and not yet framed, and the framer's round.
     state: Mutex<Unframed>,
-    /// Wakes the framer for a round, or to stop.
-    wake: Condvar,
+    /// Wakes the framer for a round (unset: no framer, read-only).
+    wake: OnceLock<Waker>,
     /// Signalled after each frame and each round of the framer.
     progress: Condvar,
     /// A failure of the framer, reported by the next insert.
@@ -302,7 +314,7 @@ impl Compressed {
             writer: Mutex::new(()),
             template: Mutex::new(None),
             state: Mutex::new(Unframed::default()),
-            wake: Condvar::new(),
+            wake: OnceLock::new(),
             progress: Condvar::new(),
             failed: BackgroundFault::new("framing"),
             newest: AtomicI64::new(0),
@@ -341,20 +353,15 @@ impl Compressed {
         shared.newest = AtomicI64::new(staged.max(last));
         *mutex_lock(&shared.state) = unframed;
         let shared = Arc::new(shared);
-        let handle = if writable {
-            let for_framer = Arc::clone(&shared);
-            Some(
-                std::thread::Builder::new()
-                    .name("tsstore-framer".into())
-                    .spawn(move || for_framer.run_framer())?,
-            )
-        } else {
-            None
-        };
+        let job = writable.then(|| {
+            let job = background::register(FramerJob(Arc::downgrade(&shared)), None);
+            let _ = shared.wake.set(job.waker());
+            job
+        });
         Ok(Compressed {
             framer: Framer {
                 shared: Arc::clone(&shared),
-                handle,
+                job,
             },
             shared,
         })

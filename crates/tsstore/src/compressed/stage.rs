@@ -1,6 +1,6 @@
 //! The insert path of a compressed store and its framer: records are
 //! staged as raw objects and queued in memory, and full frames of them are
-//! put into the main ring by the framer thread (or by an insert, when the
+//! put into the main ring by the framer job (or by an insert, when the
 //! staging ring is about to wrap over a record not yet framed).
 
 use std::sync::Arc;
@@ -317,7 +317,7 @@ impl Shared {
             state.next_try = u64::MAX;
             state.wanted = true;
             drop(state);
-            self.wake.notify_one();
+            self.wake_framer();
         }
     }
 
@@ -331,36 +331,35 @@ impl Shared {
         }
         state.next_try = u64::MAX;
         state.wanted = true;
-        self.wake.notify_one();
+        self.wake_framer();
         let state = self.wait_idle(state, &fits);
         fits(&state)
     }
 
-    /// The framer: a round each time it is woken, framing full frames
-    /// for as long as inserts stage a frame's worth.
-    pub(super) fn run_framer(&self) {
-        loop {
-            {
-                let mut state = mutex_lock(&self.state);
-                while !state.wanted && !state.stop {
-                    state = self
-                        .wake
-                        .wait(state)
-                        .unwrap_or_else(std::sync::PoisonError::into_inner);
-                }
-                if state.stop {
-                    return;
-                }
-                state.wanted = false;
-                state.busy = true;
+    /// One round of the framer (run by its background job when woken):
+    /// frames full frames for as long as inserts stage a frame's worth.
+    pub(super) fn framer_round(&self) {
+        {
+            let mut state = mutex_lock(&self.state);
+            if state.stop || !state.wanted {
+                return;
             }
-            let mut codec = mutex_lock(&self.framing);
-            if let Err(e) = self.frame(&mut codec, false) {
-                self.failed.set(e);
-            }
-            drop(codec);
-            mutex_lock(&self.state).busy = false;
-            self.progress.notify_all();
+            state.wanted = false;
+            state.busy = true;
+        }
+        let mut codec = mutex_lock(&self.framing);
+        if let Err(e) = self.frame(&mut codec, false) {
+            self.failed.set(e);
+        }
+        drop(codec);
+        mutex_lock(&self.state).busy = false;
+        self.progress.notify_all();
+    }
+
+    /// Asks the framer's job for a round.
+    fn wake_framer(&self) {
+        if let Some(waker) = self.wake.get() {
+            waker.wake();
         }
     }
 

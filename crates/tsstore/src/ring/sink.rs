@@ -1,4 +1,4 @@
-//! `FrameSink`: the framer thread's way into a compressed store's main
+//! `FrameSink`: the framer job's way into a compressed store's main
 //! ring. The framer cannot hold the `Ring` (the store owns and joins the
 //! framer), so it gets the writer and files, as the flusher's
 //! `Checkpointer` does, and appends frame objects through the same
