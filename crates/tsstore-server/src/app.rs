@@ -29,6 +29,8 @@ pub struct AppInner {
     pub guard: Guard,
     pub started: Instant,
     pub shutdown: Shutdown,
+    /// Which stores get their own series in `/metrics`.
+    pub metrics_stores: crate::metrics::StoreSeries,
 }
 
 pub type App = Arc<AppInner>;

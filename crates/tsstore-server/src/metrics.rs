@@ -60,18 +60,31 @@ pub const REJECT_REASONS: [&str; 8] = [
     "internal",
 ];
 
-/// Counters of one open store.
+/// Counters of one open store, each also counted into the server's
+/// totals (`within`), which outlive stores closing.
 #[derive(Debug, Default)]
 pub struct StoreMetrics {
     pub inserts: AtomicU64,
     pub bytes: AtomicU64,
     rejected: [AtomicU64; REJECT_REASONS.len()],
+    totals: Option<Arc<StoreMetrics>>,
 }
 
 impl StoreMetrics {
+    /// A store's counters that also count into `totals`.
+    pub fn within(totals: &Arc<StoreMetrics>) -> StoreMetrics {
+        StoreMetrics {
+            totals: Some(Arc::clone(totals)),
+            ..StoreMetrics::default()
+        }
+    }
+
     pub fn inserted(&self, records: u64, bytes: u64) {
         self.inserts.fetch_add(records, Relaxed);
         self.bytes.fetch_add(bytes, Relaxed);
+        if let Some(t) = &self.totals {
+            t.inserted(records, bytes);
+        }
     }
 
     pub fn rejected(&self, reason: &str) {
@@ -80,6 +93,112 @@ impl StoreMetrics {
             .position(|r| *r == reason)
             .unwrap_or(REJECT_REASONS.len() - 1);
         self.rejected[slot].fetch_add(1, Relaxed);
+        if let Some(t) = &self.totals {
+            t.rejected(reason);
+        }
+    }
+}
+
+/// Which stores get their own series in `/metrics`: with thousands of
+/// stores, all of them would make every scrape megabytes long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreSeries {
+    All,
+    None,
+    /// The N open stores with the most inserts since they opened.
+    Busiest(usize),
+}
+
+impl Default for StoreSeries {
+    fn default() -> StoreSeries {
+        StoreSeries::Busiest(20)
+    }
+}
+
+impl std::str::FromStr for StoreSeries {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<StoreSeries, String> {
+        match s {
+            "all" => Ok(StoreSeries::All),
+            "none" => Ok(StoreSeries::None),
+            n => n.parse().map(StoreSeries::Busiest).map_err(|_| {
+                format!("expected \"all\", \"none\" or a number of busiest stores, got {n:?}")
+            }),
+        }
+    }
+}
+
+impl StoreSeries {
+    /// The stores to list, out of `open` (name, its store), busiest first
+    /// for `Busiest` and by name otherwise.
+    pub fn pick<'a, T>(
+        &self,
+        open: &'a [(String, T)],
+        inserts: impl Fn(&T) -> u64,
+    ) -> Vec<&'a (String, T)> {
+        match *self {
+            StoreSeries::None => Vec::new(),
+            StoreSeries::All => open.iter().collect(),
+            StoreSeries::Busiest(n) => {
+                let mut by_use: Vec<_> = open.iter().collect();
+                by_use.sort_by(|a, b| inserts(&b.1).cmp(&inserts(&a.1)).then(a.0.cmp(&b.0)));
+                by_use.truncate(n);
+                by_use
+            }
+        }
+    }
+}
+
+/// Server-wide store figures, always in `/metrics` whatever
+/// `StoreSeries` lists: totals over every store since start (closed ones
+/// too) and what is open now.
+pub fn render_totals(out: &mut String, totals: &StoreMetrics, open: usize, idle_closes: u64) {
+    let lines: [(&str, &str, &str, f64); 5] = [
+        (
+            "tsstore_inserts_total",
+            "counter",
+            "Records inserted into any store since start.",
+            totals.inserts.load(Relaxed) as f64,
+        ),
+        (
+            "tsstore_inserted_bytes_total",
+            "counter",
+            "Payload bytes inserted into any store since start.",
+            totals.bytes.load(Relaxed) as f64,
+        ),
+        (
+            "tsstore_stores_open",
+            "gauge",
+            "Stores open now (the others open on their next use).",
+            open as f64,
+        ),
+        (
+            "tsstore_stores_idle_closed_total",
+            "counter",
+            "Stores closed because nothing used them (or to stay within max_open_stores).",
+            idle_closes as f64,
+        ),
+        (
+            "tsstore_background_threads",
+            "gauge",
+            "The engine's background workers (syncs, compression), shared by every store.",
+            tsstore::background_threads() as f64,
+        ),
+    ];
+    for (name, kind, help, value) in lines {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+        );
+    }
+    let name = "tsstore_rejected_inserts_total";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Inserts refused in any store since start, by reason.\n# TYPE {name} counter"
+    );
+    for (reason, count) in REJECT_REASONS.iter().zip(&totals.rejected) {
+        let _ = writeln!(out, "{name}{{reason=\"{reason}\"}} {}", count.load(Relaxed));
     }
 }
 

@@ -178,7 +178,8 @@ async fn serve(settings: Settings) -> Result<(), StartError> {
     let app: App = Arc::new(AppInner {
         registry: Registry::new(settings.base_path.clone(), settings.sync)
             .with_future_skew(settings.max_future_skew)
-            .with_max_total_bytes(settings.max_total_store_bytes),
+            .with_max_total_bytes(settings.max_total_store_bytes)
+            .with_residency(settings.residency),
         admin,
         limits,
         store_defaults: settings.store_defaults,
@@ -188,6 +189,7 @@ async fn serve(settings: Settings) -> Result<(), StartError> {
         guard: Guard::new(settings.front.clone()),
         started: Instant::now(),
         shutdown,
+        metrics_stores: settings.metrics_stores,
     });
     let listener = Listener::bind(&ListenOptions {
         host: settings.host.clone(),
@@ -230,6 +232,10 @@ async fn serve(settings: Settings) -> Result<(), StartError> {
     let incidents = Arc::clone(&app.guard.incidents);
     app.shutdown.spawn(incidents.run(app.shutdown.token()));
     app.shutdown.spawn(trim_when_idle(Arc::clone(&app)));
+    let sweeper = Arc::clone(&app);
+    let token = app.shutdown.token();
+    app.shutdown
+        .spawn(async move { sweeper.registry.run_sweeper(token).await });
     let served = listener
         .serve(router, &app.guard, app.shutdown.token(), SHUTDOWN_GRACE)
         .await;

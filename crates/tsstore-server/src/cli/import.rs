@@ -44,7 +44,7 @@ impl Target for Local {
     }
 
     fn newest(&self) -> i64 {
-        self.store().stats().newest_timestamp.unwrap_or(0)
+        self.store().newest_timestamp().unwrap_or(0)
     }
 
     fn check(&self, payload: &[u8]) -> Result<(), tsstore::Error> {

@@ -66,6 +66,14 @@ struct ServerSection {
     max_future_skew: Option<String>,
     /// Largest total footprint of all stores (default: none).
     max_total_store_bytes: Option<u64>,
+    /// A store nothing uses is closed after (default 300 000; 0: never).
+    store_idle_close_ms: Option<u64>,
+    /// Stores open at once, least recently used idle ones closed beyond
+    /// it (default 256).
+    max_open_stores: Option<usize>,
+    /// Stores with their own series in /metrics: "all", "none" or the
+    /// busiest N (default "20").
+    metrics_stores: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -128,5 +136,8 @@ pub fn from_file(path: &Path) -> Result<Overrides, ConfigError> {
         auth_failures_per_sec: file.server.auth_failures_per_sec,
         max_future_skew: file.server.max_future_skew,
         max_total_store_bytes: file.server.max_total_store_bytes,
+        store_idle_close_ms: file.server.store_idle_close_ms,
+        max_open_stores: file.server.max_open_stores,
+        metrics_stores: file.server.metrics_stores,
     })
 }

@@ -13,6 +13,7 @@ use crate::guard::FrontDoor;
 
 mod file;
 mod front;
+mod residency;
 
 pub use file::from_file;
 pub use front::future_skew;
@@ -87,6 +88,9 @@ pub struct Overrides {
     pub auth_failures_per_sec: Option<f64>,
     pub max_future_skew: Option<String>,
     pub max_total_store_bytes: Option<u64>,
+    pub store_idle_close_ms: Option<u64>,
+    pub max_open_stores: Option<usize>,
+    pub metrics_stores: Option<String>,
 }
 
 macro_rules! take_over {
@@ -134,7 +138,10 @@ impl Overrides {
             auth_failure_burst,
             auth_failures_per_sec,
             max_future_skew,
-            max_total_store_bytes
+            max_total_store_bytes,
+            store_idle_close_ms,
+            max_open_stores,
+            metrics_stores
         );
         self
     }
@@ -230,6 +237,10 @@ pub struct Settings {
     pub max_future_skew: Option<std::time::Duration>,
     /// Largest total footprint of all stores created over the API.
     pub max_total_store_bytes: Option<u64>,
+    /// When unused stores close, and how many may be open.
+    pub residency: crate::registry::StoreResidency,
+    /// Which stores get their own series in `/metrics`.
+    pub metrics_stores: crate::metrics::StoreSeries,
     pub request_timeout: std::time::Duration,
     /// `None`: one per core.
     pub worker_threads: Option<usize>,
@@ -312,7 +323,11 @@ impl Settings {
         if o.max_store_bytes == Some(0) {
             return Err(invalid("max_store_bytes", "it must be at least 1".into()));
         }
+        let residency = residency::resolve(o.store_idle_close_ms, o.max_open_stores)?;
+        let metrics_stores = residency::store_series(o.metrics_stores.as_deref())?;
         Ok(Settings {
+            residency,
+            metrics_stores,
             max_store_bytes: o.max_store_bytes,
             max_line_bytes,
             max_socket_clients,

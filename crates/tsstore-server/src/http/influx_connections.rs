@@ -96,7 +96,7 @@ impl InfluxConnectionOut {
         let s = &c.spec;
         let cursor = c.cursor();
         let (lag_records, lag_seconds) = open.map_or((0, 0.0), |store| {
-            let newest = store.stats().newest_timestamp.unwrap_or(0);
+            let newest = store.newest_timestamp().unwrap_or(0);
             let records = if newest > cursor {
                 store
                     .iter_range(cursor.saturating_add(1), i64::MAX)

@@ -48,7 +48,7 @@ use utoipa_axum::routes;
 
 pub use self::error::{ApiError, ApiResult};
 use crate::app::App;
-use crate::metrics::{StoreSample, render_stores};
+use crate::metrics::{StoreSample, render_stores, render_totals};
 
 #[cfg(test)]
 #[derive(OpenApi)]
@@ -231,8 +231,13 @@ async fn health(State(app): State<App>) -> Json<Health> {
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain"))))]
 async fn metrics(State(app): State<App>) -> Response {
     let stores = app.registry.open_stores();
-    let samples: Vec<StoreSample> = stores
-        .iter()
+    let listed = app.metrics_stores.pick(&stores, |open| {
+        open.metrics
+            .inserts
+            .load(std::sync::atomic::Ordering::Relaxed)
+    });
+    let samples: Vec<StoreSample> = listed
+        .into_iter()
         .map(|(name, open)| StoreSample {
             name,
             metrics: &open.metrics,
@@ -242,13 +247,20 @@ async fn metrics(State(app): State<App>) -> Response {
         })
         .collect();
     let mut out = String::with_capacity(4096);
+    render_totals(
+        &mut out,
+        app.registry.totals(),
+        stores.len(),
+        app.registry.idle_closes(),
+    );
     render_stores(&mut out, &samples);
     app.transports.render(&mut out);
-    let newest = |store: &str| {
-        samples
+    let newest = |store: &str| match samples.iter().find(|s| s.name == store) {
+        Some(s) => s.stats.newest_timestamp,
+        None => stores
             .iter()
-            .find(|s| s.name == store)
-            .and_then(|s| s.stats.newest_timestamp)
+            .find(|(name, _)| name == store)
+            .and_then(|(_, open)| open.store.newest_timestamp()),
     };
     app.outbound.render(&mut out, &newest);
     app.http.render(&mut out);

@@ -184,7 +184,7 @@ pub(super) async fn ws_read(
     if let Some(o) = &durable {
         crate::consumers::check_name(&o.name)?;
     }
-    let newest = store.stats().newest_timestamp.unwrap_or(0);
+    let newest = store.newest_timestamp().unwrap_or(0);
     let from = parse_from(access.params.get("from"), newest)?;
     let upgrade = upgrade.map_err(|_| ApiError::websocket_required())?;
     let open = access.open;

@@ -247,7 +247,7 @@ pub(crate) async fn run<S: Kind>(
 /// the oldest record), or after the newest record for `-1` (now).
 pub(crate) fn first_cursor_from(from: Option<i64>, open: &OpenStore) -> i64 {
     match from.unwrap_or(0) {
-        -1 => open.store.stats().newest_timestamp.unwrap_or(0),
+        -1 => open.store.newest_timestamp().unwrap_or(0),
         from => from,
     }
 }
@@ -391,8 +391,7 @@ impl<S: Kind> Connection<S> {
         } else {
             None
         };
-        let alerts_from =
-            alerts_from.unwrap_or_else(|| open.store.stats().newest_timestamp.unwrap_or(0));
+        let alerts_from = alerts_from.unwrap_or_else(|| open.store.newest_timestamp().unwrap_or(0));
         Arc::new(Connection {
             id,
             created_at,

@@ -213,7 +213,7 @@ fn store_batch(
     texts: &[impl AsRef<str>],
     binaries: &[impl AsRef<[u8]>],
 ) -> Option<i64> {
-    let mut newest = open.store.stats().newest_timestamp.unwrap_or(i64::MIN);
+    let mut newest = open.store.newest_timestamp().unwrap_or(i64::MIN);
     let mut items = Vec::with_capacity(texts.len() + binaries.len());
     let mut handled = None;
     for text in texts {

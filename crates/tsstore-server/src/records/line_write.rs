@@ -382,7 +382,7 @@ fn write_lines(
     };
     let bounds = Bounds {
         factor,
-        newest: store.stats().newest_timestamp.unwrap_or(i64::MIN),
+        newest: store.newest_timestamp().unwrap_or(i64::MIN),
         latest: store
             .max_future_skew()
             .map(|d| now_ns().saturating_add(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))),

@@ -184,6 +184,12 @@ impl Ring {
         Ok(out)
     }
 
+    /// The newest record's timestamp (`None`: empty), as `stats` says it.
+    pub(crate) fn newest_timestamp(&self) -> Option<i64> {
+        let ring = read_lock(&self.ring);
+        (ring.len() > 0).then(|| ring.newest())
+    }
+
     /// The ring's geometry and fill (a compressed store adds its parts).
     pub(crate) fn stats(&self) -> Stats {
         let ring = read_lock(&self.ring);

@@ -214,6 +214,15 @@ impl Store {
         self.notifier().subscribe(callback)
     }
 
+    /// The newest record's timestamp, as `stats` says it, without the
+    /// rest of `stats` (for checks made on every write or scrape).
+    pub fn newest_timestamp(&self) -> Option<i64> {
+        match &self.compressed {
+            Some(c) => Some(c.newest()).filter(|&n| n > 0),
+            None => self.main.newest_timestamp(),
+        }
+    }
+
     pub fn stats(&self) -> Stats {
         let mut stats = self.main.stats();
         if let Some(c) = &self.compressed {

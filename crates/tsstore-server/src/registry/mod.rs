@@ -1,5 +1,5 @@
 //! The stores a server has open, opened lazily on first use and kept open
-//! until deleted or the server stops, and the per-store key files.
+//! while used (`idle` closes the others), and the per-store key files.
 //!
 //! A store is authenticated against its `keys.json` before it is opened,
 //! so a request for a store that does not exist gets the same 401 as a
@@ -28,6 +28,11 @@ use crate::keys::{KeyError, KeyFile, NewKey};
 use crate::metrics::StoreMetrics;
 use crate::provision::{self, ProvisionError};
 use crate::store_settings::{SettingsError, StoreSettings};
+
+mod idle;
+
+use idle::LastUsed;
+pub use idle::StoreResidency;
 
 /// A task on the blocking pool that did not finish: it panicked, or the
 /// runtime cancelled it (the server is stopping).
@@ -101,10 +106,12 @@ pub struct OpenStore {
     pub reader_cursors: Mutex<HashMap<u64, i64>>,
     /// Its durable live readers (`ws/read?consumer=`).
     pub consumers: Consumers,
+    /// For closing it once idle (`idle`).
+    last_used: LastUsed,
 }
 
 impl OpenStore {
-    fn new(store: Store) -> OpenStore {
+    fn new(store: Store, totals: &Arc<StoreMetrics>) -> OpenStore {
         let commits = watch::channel(CommitEvent::NewRecords(store.commits().current())).0;
         let tx = commits.clone();
         // The callback holds only a channel end, never the store.
@@ -116,12 +123,13 @@ impl OpenStore {
         }
         OpenStore {
             store,
-            metrics: StoreMetrics::default(),
+            metrics: StoreMetrics::within(totals),
             stopping: watch::channel(false).0,
             commits,
             _subscription: subscription.ok(),
             reader_cursors: Default::default(),
             consumers: Consumers::default(),
+            last_used: LastUsed::default(),
         }
     }
 
@@ -134,7 +142,7 @@ impl OpenStore {
     /// nanoseconds of record time (`None` without readers).
     pub fn reader_lag_ns(&self) -> Option<i64> {
         let slowest = self.reader_cursors.lock().ok()?.values().min().copied()?;
-        let newest = self.store.stats().newest_timestamp.unwrap_or(0);
+        let newest = self.store.newest_timestamp().unwrap_or(0);
         Some(newest.saturating_sub(slowest).max(0))
     }
 
@@ -158,7 +166,7 @@ impl OpenStore {
         } else if state.truncations != before.truncations {
             // Records after the store's newest are gone: a cursor past it
             // would skip what is inserted from now on.
-            let newest = self.store.stats().newest_timestamp.unwrap_or(0);
+            let newest = self.store.newest_timestamp().unwrap_or(0);
             Resume::At(cursor.min(newest))
         } else {
             Resume::At(cursor)
@@ -225,6 +233,14 @@ pub struct Registry {
     future_skew: Option<Duration>,
     /// The most bytes all stores may take together (`None`: no cap).
     max_total_bytes: Option<u64>,
+    /// When unused stores close, and how many may be open.
+    residency: StoreResidency,
+    /// Wakes the idle sweeper early (an open went past `max_open`).
+    sweep_now: tokio::sync::Notify,
+    /// Stores closed for idleness since start.
+    idle_closes: std::sync::atomic::AtomicU64,
+    /// Every store's counters added up since start (closed stores too).
+    totals: Arc<StoreMetrics>,
 }
 
 impl Registry {
@@ -237,7 +253,28 @@ impl Registry {
             lifecycle: Arc::new(tokio::sync::Mutex::new(())),
             future_skew: None,
             max_total_bytes: None,
+            residency: StoreResidency::default(),
+            sweep_now: tokio::sync::Notify::new(),
+            idle_closes: Default::default(),
+            totals: Arc::default(),
         }
+    }
+
+    /// Every store's counters added up since start.
+    pub fn totals(&self) -> &StoreMetrics {
+        &self.totals
+    }
+
+    /// Sets when unused stores close and how many may be open.
+    pub fn with_residency(mut self, residency: StoreResidency) -> Registry {
+        self.residency = residency;
+        self
+    }
+
+    /// Stores closed because they were idle (or the least recently used
+    /// beyond `max_open`) since start.
+    pub fn idle_closes(&self) -> u64 {
+        self.idle_closes.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Refuses client timestamps further than `skew` ahead of the clock in
@@ -303,7 +340,10 @@ impl Registry {
     fn open_slot(&self, name: &str) -> RegistryResult<Option<Arc<OpenStore>>> {
         let slots = self.slots.read().map_err(|_| RegistryError::Poisoned)?;
         match slots.get(name) {
-            Some(Slot::Open(s)) => Ok(Some(Arc::clone(s))),
+            Some(Slot::Open(s)) => {
+                s.last_used.touch();
+                Ok(Some(Arc::clone(s)))
+            }
             Some(Slot::Closing) => Err(RegistryError::Closing(name.to_string())),
             None => Ok(None),
         }
@@ -322,20 +362,25 @@ impl Registry {
         let (base, name, sync) = (self.base.clone(), name.to_string(), self.sync);
         let slots = Arc::clone(&self.slots);
         let skew = self.future_skew;
+        let totals = Arc::clone(&self.totals);
         // Runs to the end even when this request is dropped (timeout), so
         // a slow open is done once, not restarted by every request.
-        blocking(move || {
+        let opened = blocking(move || {
             let _lifecycle = lifecycle;
             let store = Store::open_with(&base, &name, sync)?;
             let settings = StoreSettings::load(store.path())?;
             store.set_max_future_skew(settings.future_skew(skew));
-            let open = Arc::new(OpenStore::new(store));
+            let open = Arc::new(OpenStore::new(store, &totals));
             let mut slots = slots.write().map_err(|_| RegistryError::Poisoned)?;
             slots.insert(name.clone(), Slot::Open(Arc::clone(&open)));
-            tracing::info!(store = %name, "opened store");
+            tracing::debug!(store = %name, "opened store");
             Ok(open)
         })
-        .await?
+        .await?;
+        if self.open_count() > self.residency.max_open {
+            self.wake_sweeper();
+        }
+        opened
     }
 
     /// Creates a store with one API key (and its own `settings`) and
@@ -353,6 +398,7 @@ impl Registry {
         let (base, name, sync) = (self.base.clone(), name.to_string(), self.sync);
         let slots = Arc::clone(&self.slots);
         let (skew, max_total) = (self.future_skew, self.max_total_bytes);
+        let totals = Arc::clone(&self.totals);
         blocking(move || {
             let _lifecycle = lifecycle;
             let note = "created by POST /api/stores";
@@ -360,7 +406,7 @@ impl Registry {
                 &base, &name, config, sync, note, &settings, max_total,
             )?;
             store.set_max_future_skew(settings.future_skew(skew));
-            let open = Slot::Open(Arc::new(OpenStore::new(store)));
+            let open = Slot::Open(Arc::new(OpenStore::new(store, &totals)));
             slots
                 .write()
                 .map_err(|_| RegistryError::Poisoned)?
@@ -520,7 +566,7 @@ mod tests {
             ..Config::default()
         };
         let store = Store::create_with(dir.path(), "s", config, SyncPolicy::Never).unwrap();
-        let open = Arc::new(OpenStore::new(store));
+        let open = Arc::new(OpenStore::new(store, &Arc::default()));
         let mut rx = open.commits();
         rx.borrow_and_update();
         let writer = Arc::clone(&open);
