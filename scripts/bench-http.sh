@@ -2,7 +2,8 @@
 # HTTP benchmark of the release server with wrk on loopback, load
 # generator and server on the same machine. Prints requests/s for:
 #   GET /health (baseline: the HTTP stack alone), single-record POST,
-#   GET newest?limit=10, and batch POST of 1000 records;
+#   GET newest?limit=10, GET range of 1000 records with data, and batch
+#   POST of 1000 records;
 # the ratio of each to the baseline, errors, server RSS idle and after,
 # and the stripped binary size.
 #
@@ -80,12 +81,13 @@ run() { # name, script, path
 HEALTH=$(run health "" /health)
 POST=$(run post "$WORK/post.lua" /api/stores/bench/data)
 NEWEST=$(run newest "$WORK/get.lua" "/api/stores/bench/data/newest?limit=10")
+RANGE=$(run range_1000 "$WORK/get.lua" "/api/stores/bench/data/range?limit=1000&include_data=true")
 BATCH=$(run batch "$WORK/batch.lua" /api/stores/bench/data/batch)
 RSS_AFTER=$(rss)
 BASE=$(echo "$HEALTH" | awk '{print $2}')
 
 printf '%-34s %12s %8s %s\n' "run (wrk -t$THREADS -c$CONNS -d${DURATION}s)" "req/s" "vs base" "non-2xx / socket errors"
-for line in "$HEALTH" "$POST" "$NEWEST" "$BATCH"; do
+for line in "$HEALTH" "$POST" "$NEWEST" "$RANGE" "$BATCH"; do
   set -- $line
   printf '%-34s %12s %7.2fx %s / %s\n' "$1" "$2" "$(echo "$2 / $BASE" | bc -l)" "$3" "${*:4}"
 done

@@ -225,8 +225,10 @@ async fn health(State(app): State<App>) -> Json<Health> {
     })
 }
 
-/// Prometheus metrics: per open store inserts, bytes, rejected inserts by
-/// reason, fill ratio and retention window; request latency by route.
+/// Prometheus metrics: server-wide totals (inserts, bytes, rejected inserts
+/// by reason, stores open, stores closed when idle); per store (the
+/// busiest `metrics_stores` open ones) inserts, bytes, rejected inserts,
+/// fill ratio and retention window; request latency by route.
 #[cfg_attr(test, utoipa::path(get, path = "/metrics", tag = "server",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain"))))]
 async fn metrics(State(app): State<App>) -> Response {

@@ -119,10 +119,12 @@ pub fn list(
     }
     let enc = DataEncoding::of(store);
     let mut out = ListWriter::with_capacity(256);
-    for rec in iter {
+    // Borrowed records: each payload goes from the block bytes straight
+    // into the body, with no copy of its own.
+    while let Some(rec) = iter.next_ref() {
         let rec = rec?;
         budget.take()?;
-        let Some(data) = shown(store, spec, &rec.data) else {
+        let Some(data) = shown(store, spec, rec.data) else {
             continue;
         };
         let data = spec.include_data.then_some((&data[..], enc));
