@@ -154,7 +154,7 @@ impl StoreSeries {
 /// `StoreSeries` lists: totals over every store since start (closed ones
 /// too) and what is open now.
 pub fn render_totals(out: &mut String, totals: &StoreMetrics, open: usize, idle_closes: u64) {
-    let lines: [(&str, &str, &str, f64); 5] = [
+    let lines: [(&str, &str, &str, f64); 6] = [
         (
             "tsstore_inserts_total",
             "counter",
@@ -184,6 +184,12 @@ pub fn render_totals(out: &mut String, totals: &StoreMetrics, open: usize, idle_
             "gauge",
             "The engine's background workers (syncs, compression), shared by every store.",
             tsstore::background_threads() as f64,
+        ),
+        (
+            "tsstore_frame_cache_bytes",
+            "gauge",
+            "Decoded compressed frames kept for the next lookup (all stores; bounded).",
+            tsstore::frame_cache_bytes() as f64,
         ),
     ];
     for (name, kind, help, value) in lines {

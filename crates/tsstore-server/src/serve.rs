@@ -133,6 +133,7 @@ fn raise_fd_limit(max_connections: usize) {
 
 async fn serve(settings: Settings) -> Result<(), StartError> {
     raise_fd_limit(settings.front.max_connections);
+    settings.engine.apply();
     std::fs::create_dir_all(&settings.base_path).map_err(|source| StartError::DataPath {
         path: settings.base_path.clone(),
         source,

@@ -67,6 +67,9 @@ struct Figures {
     put: f64,
     batch: f64,
     lookup_us: f64,
+    /// Lookups of 1 000 consecutive records: neighbours share frames
+    /// (the frame cache's case).
+    warm_lookup_us: f64,
     range_ms: f64,
     amplification: f64,
 }
@@ -126,6 +129,12 @@ fn measure(dir: &Path, name: &str, config: Config, readings: &[pvlib::Reading]) 
         std::hint::black_box(store.get_by_time(ts).expect("get"));
     }
     let lookup_us = start.elapsed().as_secs_f64() * 1e6 / 1000.0;
+    let from = kept.len() / 3;
+    let start = Instant::now();
+    for (ts, _) in &kept[from..(from + 1000).min(kept.len())] {
+        std::hint::black_box(store.get_by_time(*ts).expect("get"));
+    }
+    let warm_lookup_us = start.elapsed().as_secs_f64() * 1e6 / (kept.len() - from).min(1000) as f64;
     let from = kept[kept.len().saturating_sub(10_000)].0;
     let start = Instant::now();
     let mut n = 0;
@@ -140,6 +149,7 @@ fn measure(dir: &Path, name: &str, config: Config, readings: &[pvlib::Reading]) 
         put,
         batch,
         lookup_us,
+        warm_lookup_us,
         range_ms,
         amplification,
     }
@@ -253,6 +263,7 @@ fn median(runs: &[Figures]) -> Figures {
         put: mid(|x| x.put),
         batch: mid(|x| x.batch),
         lookup_us: mid(|x| x.lookup_us),
+        warm_lookup_us: mid(|x| x.warm_lookup_us),
         range_ms: mid(|x| x.range_ms),
         amplification: mid(|x| x.amplification),
     }
@@ -304,6 +315,10 @@ fn main() {
         println!(
             "  get_by_time             raw {:>7.1} µs  framed {:>7.1} µs",
             r.lookup_us, f.lookup_us
+        );
+        println!(
+            "  get_by_time, neighbours raw {:>7.1} µs  framed {:>7.1} µs (frame cache)",
+            r.warm_lookup_us, f.warm_lookup_us
         );
         println!(
             "  range of 10 000         raw {:>7.2} ms  framed {:>7.2} ms  {:.1}x",

@@ -122,6 +122,7 @@ mod time;
 pub use atomic_file::atomic_write;
 pub use background::{MAX_WORKERS, background_threads, set_background_workers};
 pub use capacity::{Capacity, Footprint};
+pub use compressed::frame_cache::{frame_cache_bytes, set_frame_cache_bytes};
 pub use config::{Config, MAX_NAME_LEN, validate_store_name};
 pub use durability::SyncPolicy;
 pub use duration::{DurationError, parse_duration, parse_duration_ns};

@@ -92,6 +92,14 @@ struct StoreSection {
     num_blocks: Option<u32>,
     sync: Option<String>,
     sync_interval_ms: Option<u64>,
+    /// Read data files out of a memory mapping (default true; false: a
+    /// failing disk answers reads with an error instead of SIGBUS).
+    read_mapping: Option<bool>,
+    /// The engine's background workers, shared by all stores (default 3).
+    background_workers: Option<usize>,
+    /// Decoded compressed frames kept for lookups, all stores together
+    /// (default 4 MiB; 0: none).
+    frame_cache_bytes: Option<usize>,
 }
 
 /// Reads a `config.json` layer.
@@ -114,6 +122,9 @@ pub fn from_file(path: &Path) -> Result<Overrides, ConfigError> {
         num_blocks: file.store.num_blocks,
         sync: file.store.sync,
         sync_interval_ms: file.store.sync_interval_ms,
+        read_mapping: file.store.read_mapping,
+        background_workers: file.store.background_workers,
+        frame_cache_bytes: file.store.frame_cache_bytes,
         log_level: None,
         max_body_bytes: file.server.max_body_bytes,
         max_records: file.server.max_records,

@@ -17,6 +17,7 @@ mod residency;
 
 pub use file::from_file;
 pub use front::future_skew;
+pub use residency::EngineSettings;
 
 pub const DEFAULT_PORT: u16 = 21080;
 pub const DEFAULT_SOCKET: &str = "/var/run/tsstore/tsstore.sock";
@@ -91,6 +92,9 @@ pub struct Overrides {
     pub store_idle_close_ms: Option<u64>,
     pub max_open_stores: Option<usize>,
     pub metrics_stores: Option<String>,
+    pub read_mapping: Option<bool>,
+    pub background_workers: Option<usize>,
+    pub frame_cache_bytes: Option<usize>,
 }
 
 macro_rules! take_over {
@@ -141,7 +145,10 @@ impl Overrides {
             max_total_store_bytes,
             store_idle_close_ms,
             max_open_stores,
-            metrics_stores
+            metrics_stores,
+            read_mapping,
+            background_workers,
+            frame_cache_bytes
         );
         self
     }
@@ -241,6 +248,8 @@ pub struct Settings {
     pub residency: crate::registry::StoreResidency,
     /// Which stores get their own series in `/metrics`.
     pub metrics_stores: crate::metrics::StoreSeries,
+    /// The engine's process-wide settings, applied before any store opens.
+    pub engine: EngineSettings,
     pub request_timeout: std::time::Duration,
     /// `None`: one per core.
     pub worker_threads: Option<usize>,
@@ -325,7 +334,9 @@ impl Settings {
         }
         let residency = residency::resolve(o.store_idle_close_ms, o.max_open_stores)?;
         let metrics_stores = residency::store_series(o.metrics_stores.as_deref())?;
+        let engine = residency::engine(o.read_mapping, o.background_workers, o.frame_cache_bytes)?;
         Ok(Settings {
+            engine,
             residency,
             metrics_stores,
             max_store_bytes: o.max_store_bytes,

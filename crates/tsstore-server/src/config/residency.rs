@@ -1,7 +1,8 @@
 //! What stays open and what `/metrics` lists per store, resolved and
 //! checked: `store_idle_close_ms` (0: stores never close for idleness),
 //! `max_open_stores` (at least 1), `metrics_stores` ("all", "none" or a
-//! number of busiest stores).
+//! number of busiest stores); and the engine's process-wide settings
+//! (`read_mapping`, `background_workers`, `frame_cache_bytes`).
 
 use std::time::Duration;
 
@@ -22,6 +23,42 @@ pub(super) fn resolve(
     Ok(StoreResidency {
         idle,
         max_open: positive("max_open_stores", max_open, d.max_open)?,
+    })
+}
+
+/// The engine's process-wide settings (`tsstore::set_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EngineSettings {
+    pub read_mapping: bool,
+    pub background_workers: usize,
+    pub frame_cache_bytes: usize,
+}
+
+impl EngineSettings {
+    /// Hands them to the engine: before the first store opens.
+    pub fn apply(&self) {
+        tsstore::set_read_mapping(self.read_mapping);
+        tsstore::set_background_workers(self.background_workers);
+        tsstore::set_frame_cache_bytes(self.frame_cache_bytes);
+    }
+}
+
+pub(super) fn engine(
+    read_mapping: Option<bool>,
+    workers: Option<usize>,
+    frame_cache_bytes: Option<usize>,
+) -> Result<EngineSettings, ConfigError> {
+    let workers = positive("background_workers", workers, 3)?;
+    if workers > tsstore::MAX_WORKERS {
+        return Err(ConfigError::Invalid {
+            setting: "background_workers",
+            reason: format!("it must be at most {}", tsstore::MAX_WORKERS),
+        });
+    }
+    Ok(EngineSettings {
+        read_mapping: read_mapping.unwrap_or(true),
+        background_workers: workers,
+        frame_cache_bytes: frame_cache_bytes.unwrap_or(4 << 20),
     })
 }
 
@@ -50,5 +87,9 @@ mod tests {
         assert_eq!(store_series(Some("7")).unwrap(), StoreSeries::Busiest(7));
         let err = store_series(Some("most")).unwrap_err().to_string();
         assert!(err.contains("metrics_stores"), "{err}");
+        assert!(engine(None, Some(0), None).is_err());
+        assert!(engine(None, Some(tsstore::MAX_WORKERS + 1), None).is_err());
+        let e = engine(Some(false), None, Some(0)).unwrap();
+        assert!(!e.read_mapping && e.background_workers == 3 && e.frame_cache_bytes == 0);
     }
 }

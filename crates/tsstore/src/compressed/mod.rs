@@ -27,6 +27,7 @@
 //! the main ring's writer, then `state`, then the staging ring's index.
 //! The framer never takes `writer`.
 
+pub(crate) mod frame_cache;
 mod queue;
 mod read;
 mod stage;
@@ -248,20 +249,7 @@ impl<'a> FrameObject<'a> {
         Ok(view)
     }
 
-    /// The record at `ts`, appended to `out` (`FrameCodec::find`): its
-    /// place in the frame, if there.
-    pub(crate) fn find(
-        &self,
-        codec: &mut FrameCodec,
-        ts: i64,
-        out: &mut Vec<u8>,
-    ) -> Result<Option<usize>> {
-        let (count, at) = codec.find(self.frame, ts, out).map_err(frame_error)?;
-        self.check_count(count)?;
-        Ok(at)
-    }
-
-    fn check_count(&self, count: usize) -> Result<()> {
+    pub(crate) fn check_count(&self, count: usize) -> Result<()> {
         if count != self.count {
             return Err(Error::Corrupt(format!(
                 "compressed frame holds {count} records, its object says {}",

@@ -11,9 +11,10 @@
 //! read is in it.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use super::{Compressed, FrameObject, ReaderCodec, Shared};
+use super::{Compressed, FrameObject, ReaderCodec, Shared, frame_cache};
 use crate::error::{Error, Result};
 use crate::format::OBJECT_HEADER_SIZE;
 use crate::lock::mutex_lock;
@@ -282,8 +283,27 @@ impl Compressed {
         };
         let frame = frame?;
         let object = FrameObject::parse(&frame.data)?;
+        let key = frame_cache::FrameKey {
+            store: Arc::as_ptr(&self.shared) as usize,
+            block: frame.handle.block_num,
+            offset: frame.handle.offset,
+            timestamp: frame.handle.timestamp,
+        };
+        let decoded = match frame_cache::get(key, object.frame) {
+            Some(hit) => hit,
+            None => {
+                let mut codec = self.shared.reader()?;
+                let body = codec
+                    .decompressed(object.frame)
+                    .map_err(super::frame_error)?;
+                frame_cache::put(key, object.frame, body)
+            }
+        };
         let mut data = Vec::new();
-        let Some(i) = object.find(&mut *self.shared.reader()?, ts, &mut data)? else {
+        let (count, at) = crate::encoding::columns::find(&decoded.body, ts, &mut data)
+            .map_err(|e| super::frame_error(e.into()))?;
+        object.check_count(count)?;
+        let Some(i) = at else {
             return Ok(None);
         };
         let data = (rebuild && !object.deleted(i)).then_some(data);

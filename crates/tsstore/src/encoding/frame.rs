@@ -251,6 +251,13 @@ impl FrameCodec {
         Ok(())
     }
 
+    /// The decompressed body of a frame (for keeping it: `find` on it
+    /// is `columns::find`).
+    pub fn decompressed(&mut self, frame: &[u8]) -> Result<&[u8], FrameError> {
+        self.decompress(frame)?;
+        Ok(&self.body)
+    }
+
     /// The record at `ts` in a frame, appended to `out`, without parsing
     /// the rest (`columns::find`): the frame's record count and the
     /// record's place in it, if any.

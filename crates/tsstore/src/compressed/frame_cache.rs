@@ -1,0 +1,133 @@
+//! Decoded frames kept for the next lookup: one process-wide cache, shared
+//! by every compressed store, bounded in bytes (`set_frame_cache_bytes`,
+//! 4 MiB by default, 0 turns it off).
+//!
+//! Why: a point lookup in a compressed store spent most of its time
+//! decompressing its frame (tens of microseconds for a block's worth of
+//! zstd), and neighbouring lookups (a dashboard reading around a moment,
+//! a client walking records one by one) decompressed the same frame again
+//! and again. A hit costs a comparison of the frame's compressed bytes
+//! (which the lookup reads and verifies anyway) and the search in the
+//! decoded body.
+//!
+//! Correct by construction: an entry is used only when the frame object
+//! just read has the same compressed bytes, so a frame rewritten in place
+//! (a reset, a truncate, the ring wrapping) can never be answered from an
+//! older decoding; tombstones are outside the compressed bytes and are
+//! read from the frame object each time. Least recently used entries go
+//! first; a frame larger than the whole budget is not kept.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::lock::mutex_lock;
+
+/// Bytes the cache may hold (decoded bodies and their compressed copies).
+static BUDGET: AtomicUsize = AtomicUsize::new(4 << 20);
+/// Bytes it holds now.
+static HELD: AtomicUsize = AtomicUsize::new(0);
+
+/// Sets how many bytes of decoded frames the process keeps (0: none).
+/// Takes effect at the next insertion.
+pub fn set_frame_cache_bytes(bytes: usize) {
+    BUDGET.store(bytes, Ordering::Relaxed);
+}
+
+/// Bytes of decoded frames kept now (for memory figures).
+pub fn frame_cache_bytes() -> usize {
+    HELD.load(Ordering::Relaxed)
+}
+
+/// Which frame: its store (the address of its shared state) and place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FrameKey {
+    pub store: usize,
+    pub block: u32,
+    pub offset: u32,
+    pub timestamp: i64,
+}
+
+/// One decoded frame.
+pub(crate) struct Decoded {
+    key: FrameKey,
+    compressed: Box<[u8]>,
+    pub body: Box<[u8]>,
+}
+
+impl Decoded {
+    fn size(&self) -> usize {
+        self.compressed.len() + self.body.len()
+    }
+}
+
+static CACHE: Mutex<VecDeque<Arc<Decoded>>> = Mutex::new(VecDeque::new());
+
+/// The decoded body of the frame at `key` whose compressed bytes are
+/// `compressed`, if kept.
+pub(crate) fn get(key: FrameKey, compressed: &[u8]) -> Option<Arc<Decoded>> {
+    if BUDGET.load(Ordering::Relaxed) == 0 {
+        return None;
+    }
+    let mut cache = mutex_lock(&CACHE);
+    let at = cache
+        .iter()
+        .position(|d| d.key == key && *d.compressed == *compressed)?;
+    let hit = cache.remove(at)?;
+    cache.push_front(Arc::clone(&hit));
+    Some(hit)
+}
+
+/// Keeps a decoded frame, dropping the least recently used beyond the
+/// budget.
+pub(crate) fn put(key: FrameKey, compressed: &[u8], body: &[u8]) -> Arc<Decoded> {
+    let decoded = Arc::new(Decoded {
+        key,
+        compressed: compressed.into(),
+        body: body.into(),
+    });
+    let budget = BUDGET.load(Ordering::Relaxed);
+    if decoded.size() > budget {
+        return decoded;
+    }
+    let mut cache = mutex_lock(&CACHE);
+    // The same frame decoded by two lookups at once: keep one.
+    cache.retain(|d| {
+        let same = d.key == key;
+        if same {
+            HELD.fetch_sub(d.size(), Ordering::Relaxed);
+        }
+        !same
+    });
+    HELD.fetch_add(decoded.size(), Ordering::Relaxed);
+    cache.push_front(Arc::clone(&decoded));
+    while HELD.load(Ordering::Relaxed) > budget {
+        let Some(old) = cache.pop_back() else { break };
+        HELD.fetch_sub(old.size(), Ordering::Relaxed);
+    }
+    decoded
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hit_needs_the_same_compressed_bytes_and_the_budget_holds() {
+        // Keys no other test uses: the cache is process-wide.
+        let key = |block| FrameKey {
+            store: usize::MAX,
+            block,
+            offset: 24,
+            timestamp: 7,
+        };
+        put(key(1), b"frame", b"decoded");
+        assert_eq!(&*get(key(1), b"frame").unwrap().body, b"decoded");
+        assert!(get(key(1), b"other").is_none(), "rewritten frame");
+        assert!(get(key(2), b"frame").is_none());
+        let big = vec![0u8; (4 << 20) + 1];
+        put(key(3), b"x", &big);
+        assert!(get(key(3), b"x").is_none(), "larger than the budget");
+        assert!(frame_cache_bytes() <= 4 << 20);
+    }
+}
