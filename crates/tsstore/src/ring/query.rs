@@ -88,7 +88,16 @@ impl Ring {
         // payload's place cost a store-forwarding stall per object.
         let len = found.header.data_len;
         if found.header.spans() {
-            return self.gather_payload(buf, j, found, with_data, seed, spill);
+            // Built here from scalars: a `Payload` returned by the cold
+            // call would make every object's go through memory.
+            return match self.gather_payload(buf, j, found, with_data, seed, spill)? {
+                Some(at) => Some(Payload {
+                    at,
+                    len,
+                    spilled: true,
+                }),
+                None => Some(Payload::EMPTY),
+            };
         }
         let at = j * self.block_size() as usize + found.offset as usize + OBJECT_HEADER_SIZE;
         let payload = buf.get(at..at + len as usize)?;
@@ -110,7 +119,9 @@ impl Ring {
     }
 
     /// `locate_payload` for an object spanning blocks: gathered onto the
-    /// end of `spill`, then verified.
+    /// end of `spill`, then verified. `Some(Some(at))`: its payload is at
+    /// `at` in `spill`; `Some(None)`: verified, read without data; `None`:
+    /// damaged.
     #[cold]
     fn gather_payload(
         &self,
@@ -120,7 +131,7 @@ impl Ring {
         with_data: bool,
         seed: Option<u32>,
         spill: &mut Vec<u8>,
-    ) -> Option<Payload> {
+    ) -> Option<Option<usize>> {
         let bs = self.block_size();
         let len = found.header.data_len;
         if len as u64 > self.max_object_size() {
@@ -128,7 +139,7 @@ impl Ring {
             return None;
         }
         if !with_data && seed.is_none() {
-            return Some(Payload::EMPTY);
+            return Some(None);
         }
         let at = spill.len();
         spill.reserve(len as usize);
@@ -144,23 +155,24 @@ impl Ring {
         }
         if !with_data {
             spill.truncate(at);
-            return Some(Payload::EMPTY);
+            return Some(None);
         }
-        Some(Payload {
-            at,
-            len,
-            spilled: true,
-        })
+        Some(Some(at))
     }
 
     fn handle(&self, phys: u32, found: &Found) -> ObjectHandle {
         let len = found.header.data_len;
+        let span_count = if found.header.spans() {
+            blocks_for(len as u64, self.block_size()) as u32
+        } else {
+            1
+        };
         ObjectHandle {
             timestamp: found.header.timestamp,
             block_num: phys,
             offset: found.offset,
             size: len,
-            span_count: blocks_for(len as u64, self.block_size()) as u32,
+            span_count,
         }
     }
 
@@ -341,7 +353,9 @@ pub(crate) struct RingRecords<'a> {
     max_batch: usize,
     refs: Vec<BlockRef>,
     buf: Vec<u8>,
-    found: Vec<Found>,
+    /// A reverse read's objects of one block, by offset (walked forward,
+    /// taken backwards).
+    found: Vec<u32>,
     /// Records decoded from the last batch, their payloads still in `buf`
     /// or `spill`: a batch is read only once all of them were taken.
     ready: Vec<(ObjectHandle, Payload)>,
@@ -528,7 +542,7 @@ impl<'a> RingRecords<'a> {
             self.found.clear();
             if self.reverse {
                 while let Some(f) = walk.next_found() {
-                    self.found.push(*f);
+                    self.found.push(f.offset);
                 }
                 if walk.fault().is_some() {
                     // Keep what came before; the index leads on.
@@ -584,7 +598,18 @@ impl<'a> RingRecords<'a> {
             }
             if self.reverse {
                 for k in (0..self.found.len()).rev() {
-                    take!(&self.found[k]);
+                    // Decoded again from the block (validated by the walk
+                    // above): a copied `Found` stalled on its reload.
+                    let offset = self.found[k];
+                    let at = j * bs + offset as usize;
+                    let Some(bytes) = self.buf[at..].first_chunk::<OBJECT_HEADER_SIZE>() else {
+                        break;
+                    };
+                    let f = Found {
+                        offset,
+                        header: crate::format::ObjectHeader::from_array(bytes),
+                    };
+                    take!(&f);
                 }
             } else {
                 while let Some(f) = walk.next_found() {
@@ -632,7 +657,7 @@ impl RingRecords<'_> {
 struct ReadBuffers {
     refs: Vec<BlockRef>,
     buf: Vec<u8>,
-    found: Vec<Found>,
+    found: Vec<u32>,
     ready: Vec<(ObjectHandle, Payload)>,
     spill: Vec<u8>,
 }
