@@ -9,7 +9,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -18,6 +17,8 @@ use common::{ADMIN, connect_http, http};
 struct Server {
     child: Child,
     port: u16,
+    /// Kept open: the server's stdout must not become a broken pipe.
+    _out: std::io::BufReader<std::process::ChildStdout>,
 }
 
 impl Drop for Server {
@@ -46,22 +47,15 @@ fn start(dir: &std::path::Path) -> (Server, Instant) {
         .stdout(Stdio::piped())
         .spawn()
         .expect("start the server");
-    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
-    let mut line = String::new();
-    let port = loop {
-        line.clear();
-        if out.read_line(&mut line).expect("server output") == 0 {
-            panic!("the server stopped before listening");
-        }
-        if let Some(addr) = line.trim().strip_prefix("listening on http://") {
-            break addr
-                .rsplit(':')
-                .next()
-                .and_then(|p| p.parse().ok())
-                .expect("port");
-        }
-    };
-    (Server { child, port }, began)
+    let (port, out) = common::listening(&mut child);
+    (
+        Server {
+            child,
+            port,
+            _out: out,
+        },
+        began,
+    )
 }
 
 fn metric(port: u16, name: &str) -> (f64, usize) {

@@ -40,29 +40,31 @@ pub fn start() -> Server {
         .stdout(Stdio::piped())
         .spawn()
         .expect("start the server");
-    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
-    let mut line = String::new();
-    let port = loop {
-        line.clear();
-        if out.read_line(&mut line).expect("server output") == 0 {
-            panic!("the server stopped before listening");
-        }
-        if let Some(addr) = line.trim().strip_prefix("listening on http://") {
-            break addr
-                .rsplit(':')
-                .next()
-                .and_then(|p| p.parse().ok())
-                .expect("port");
-        }
-    };
+    let (port, mut out) = listening(&mut child);
     // The socket line follows the HTTP one.
-    line.clear();
-    let _ = out.read_line(&mut line);
+    let _ = out.read_line(&mut String::new());
     Server {
         child,
         port,
         sock,
         _dir: dir,
+    }
+}
+
+/// The port a just started server (stdout piped) says it listens on, and
+/// the rest of its output.
+pub fn listening(child: &mut Child) -> (u16, BufReader<std::process::ChildStdout>) {
+    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if out.read_line(&mut line).expect("server output") == 0 {
+            panic!("the server stopped before listening");
+        }
+        if let Some(addr) = line.trim().strip_prefix("listening on http://") {
+            let port = addr.rsplit(':').next().and_then(|p| p.parse().ok());
+            return (port.expect("port"), out);
+        }
     }
 }
 

@@ -252,7 +252,7 @@ async fn metrics(State(app): State<App>) -> Response {
     render_totals(
         &mut out,
         app.registry.totals(),
-        stores.len(),
+        stores.len() + app.registry.closing_count(),
         app.registry.idle_closes(),
     );
     render_stores(&mut out, &samples);

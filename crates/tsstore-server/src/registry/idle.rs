@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use super::{OpenStore, Registry, RegistryError, RegistryResult, Slot, blocking};
+use super::{OpenStore, Registry, RegistryError, RegistryResult, Slot, blocking, close_logged};
 
 /// How long stores stay open unused, and how many may be open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,19 +93,14 @@ impl Registry {
         let closed = victims.len();
         self.idle_closes
             .fetch_add(closed as u64, std::sync::atomic::Ordering::Relaxed);
+        let closing = Arc::clone(&self.closing);
+        closing.fetch_add(closed, std::sync::atomic::Ordering::Relaxed);
         blocking(move || {
             let _lifecycle = lifecycle;
+            // Taken with no other holder under the write lock: each closes.
             for (name, open) in victims {
-                let result = match Arc::try_unwrap(open) {
-                    Ok(owned) => owned.store.close(),
-                    // Taken with no other holder under the write lock, so
-                    // this cannot happen; if it did, the last holder closes.
-                    Err(shared) => shared.store.sync(),
-                };
-                match result {
-                    Ok(()) => tracing::debug!(store = %name, "closed idle store"),
-                    Err(e) => tracing::error!(store = %name, "closing idle store failed: {e}"),
-                }
+                close_logged(&name, open, "idle store");
+                closing.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
             }
         })
         .await?;

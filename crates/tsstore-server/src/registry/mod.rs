@@ -239,6 +239,8 @@ pub struct Registry {
     sweep_now: tokio::sync::Notify,
     /// Stores closed for idleness since start.
     idle_closes: std::sync::atomic::AtomicU64,
+    /// Stores taken out to be closed and not closed yet: still open.
+    closing: Arc<std::sync::atomic::AtomicUsize>,
     /// Every store's counters added up since start (closed stores too).
     totals: Arc<StoreMetrics>,
 }
@@ -256,6 +258,7 @@ impl Registry {
             residency: StoreResidency::default(),
             sweep_now: tokio::sync::Notify::new(),
             idle_closes: Default::default(),
+            closing: Default::default(),
             totals: Arc::default(),
         }
     }
@@ -497,14 +500,20 @@ impl Registry {
         }
     }
 
-    /// How many stores are open.
+    /// How many stores are open (those closing too: their files are).
     pub fn open_count(&self) -> usize {
-        self.slots.read().map_or(0, |slots| {
+        let listed = self.slots.read().map_or(0, |slots| {
             slots
                 .values()
                 .filter(|s| matches!(s, Slot::Open(_)))
                 .count()
-        })
+        });
+        listed + self.closing_count()
+    }
+
+    /// Stores being closed for idleness right now.
+    pub fn closing_count(&self) -> usize {
+        self.closing.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Every open store, for metrics.
@@ -533,17 +542,22 @@ impl Registry {
         for (name, slot) in drained {
             let Slot::Open(open) = slot else { continue };
             open.stopping.send_replace(true);
-            let result = match Arc::try_unwrap(open) {
-                Ok(owned) => owned.store.close(),
-                // Still referenced by a task that outlived the server: make
-                // it durable now; the last reference closes it.
-                Err(shared) => shared.store.sync(),
-            };
-            match result {
-                Ok(()) => tracing::info!(store = %name, "closed store"),
-                Err(e) => tracing::error!(store = %name, "closing store failed: {e}"),
-            }
+            close_logged(&name, open, "store");
         }
+    }
+}
+
+/// Closes a store taken out of the slots, and logs how that went. Still
+/// referenced elsewhere (a task that outlived the server), it is made
+/// durable now and the last reference closes it.
+fn close_logged(name: &str, open: Arc<OpenStore>, what: &str) {
+    let result = match Arc::try_unwrap(open) {
+        Ok(owned) => owned.store.close(),
+        Err(shared) => shared.store.sync(),
+    };
+    match result {
+        Ok(()) => tracing::debug!(store = %name, "closed {what}"),
+        Err(e) => tracing::error!(store = %name, "closing {what} failed: {e}"),
     }
 }
 
