@@ -5,8 +5,8 @@
 //! is the in-memory copy of the index file, `writer` the single writer and
 //! its checkpoints, `recovery` what open finds after the last checkpoint;
 //! `open` opens a ring and runs its flusher, `write` inserts, deletes,
-//! resets and syncs, `query` reads, `truncate` rewinds, and `sink` is the
-//! compressed framer's way in.
+//! resets and syncs, `query` looks up by time, `records` streams in order,
+//! `truncate` rewinds, and `sink` is the compressed framer's way in.
 //!
 //! Lock order: the writer mutex, then the `RingIndex` lock. Readers
 //! (see `query`) take only the `RingIndex` read lock, briefly, never across
@@ -15,6 +15,7 @@
 pub(crate) mod index;
 mod open;
 mod query;
+mod records;
 mod recovery;
 mod sink;
 mod truncate;
@@ -35,8 +36,8 @@ use crate::ring::index::RingIndex;
 use crate::ring::writer::{Ctx, Writer};
 use crate::stats::Stats;
 pub(crate) use open::RingFiles;
-pub use query::READ_BATCH_BYTES;
-pub(crate) use query::{PREALLOC_RECORDS, RingRecords};
+pub use records::READ_BATCH_BYTES;
+pub(crate) use records::{PREALLOC_RECORDS, RingRecords};
 pub(crate) use sink::FrameSink;
 pub use truncate::TruncateReport;
 pub(crate) use write::{check_timestamp, next_timestamp};
