@@ -67,7 +67,9 @@ fn metric(port: u16, name: &str) -> (f64, usize) {
     (v, text.len())
 }
 
-fn footprint(pid: u32) -> (u64, usize, u64) {
+/// (threads, descriptors, resident KiB, and of the descriptors: sockets,
+/// store files).
+fn footprint(pid: u32) -> (u64, usize, u64, usize, usize) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
     let field = |name: &str| -> u64 {
         status
@@ -76,10 +78,20 @@ fn footprint(pid: u32) -> (u64, usize, u64) {
             .and_then(|v| v.split_whitespace().next()?.parse().ok())
             .expect("field")
     };
-    let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+    let fds: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
         .expect("fd")
-        .count();
-    (field("Threads:"), fds, field("VmRSS:"))
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .map(|target| target.display().to_string())
+        .collect();
+    let sockets = fds.iter().filter(|t| t.starts_with("socket:")).count();
+    let stores = fds.iter().filter(|t| t.ends_with(".tsdb")).count();
+    (
+        field("Threads:"),
+        fds.len(),
+        field("VmRSS:"),
+        sockets,
+        stores,
+    )
 }
 
 fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
@@ -135,7 +147,7 @@ fn main() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    let (threads, fds, rss) = footprint(server.child.id());
+    let (threads, fds, rss, sockets, store_files) = footprint(server.child.id());
     let (_, metrics_bytes) = metric(port, "tsstore_stores_open");
     // First reads of idle stores, spread over all of them.
     let mut first = Vec::new();
@@ -173,7 +185,8 @@ fn main() {
     assert!(got.contains("21.5"), "{got}");
     println!(
         "{stores} stores of 16 blocks, each written and read once ({:.1} s), then idle:\n  \
-         threads {threads}, open descriptors {fds}, resident {:.1} MB, /metrics {:.1} KB\n  \
+         threads {threads}, open descriptors {fds} ({sockets} sockets, {store_files} \
+         store files), resident {:.1} MB, /metrics {:.1} KB\n  \
          first read of an idle store: p50 {:.2} ms, p99 {:.2} ms ({} stores)\n  \
          restart to first answer: {:.0} ms",
         made.as_secs_f64(),

@@ -94,7 +94,6 @@ impl Registry {
         self.idle_closes
             .fetch_add(closed as u64, std::sync::atomic::Ordering::Relaxed);
         let closing = Arc::clone(&self.closing);
-        closing.fetch_add(closed, std::sync::atomic::Ordering::Relaxed);
         blocking(move || {
             let _lifecycle = lifecycle;
             // Taken with no other holder under the write lock: each closes.
@@ -135,7 +134,7 @@ impl Registry {
             .take(MAX_CLOSE_PER_SWEEP)
             .map(|(_, (_, name))| (*name).clone())
             .collect();
-        Ok(names
+        let taken: Vec<(String, Arc<OpenStore>)> = names
             .into_iter()
             .filter_map(|name| match slots.remove(&name) {
                 Some(Slot::Open(s)) => Some((name, s)),
@@ -146,7 +145,12 @@ impl Registry {
                     None
                 }
             })
-            .collect())
+            .collect();
+        // Counted as closing while the slots are still locked: open either
+        // way until their files are closed.
+        self.closing
+            .fetch_add(taken.len(), std::sync::atomic::Ordering::Relaxed);
+        Ok(taken)
     }
 
     /// Asks the sweeper to look now (an open went past `max_open`).
