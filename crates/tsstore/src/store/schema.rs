@@ -31,9 +31,14 @@ impl Store {
     /// A stored payload as users see it: schema records expanded to field
     /// names, everything else unchanged.
     pub fn expand<'a>(&self, stored: &'a [u8]) -> Cow<'a, [u8]> {
-        match (self.data_type(), self.schema.current()) {
-            (DataType::Schema, Some(schema)) => schema.expand(stored),
-            _ => Cow::Borrowed(stored),
+        // The type first: the schema is behind a lock, and every record
+        // a list shows of any store comes through here.
+        if self.data_type() != DataType::Schema {
+            return Cow::Borrowed(stored);
+        }
+        match self.schema.current() {
+            Some(schema) => schema.expand(stored),
+            None => Cow::Borrowed(stored),
         }
     }
 }
