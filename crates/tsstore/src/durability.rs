@@ -295,15 +295,15 @@ impl Flusher {
         interval: Duration,
         target: impl FlushTarget,
         fault: Arc<BackgroundFault>,
-    ) -> Result<Flusher> {
+    ) -> Flusher {
         let job = FlushJob {
             interval,
             target,
             fault,
         };
-        Ok(Flusher {
+        Flusher {
             job: crate::background::register(job, Some(interval)),
-        })
+        }
     }
 
     /// Stops the flusher, waiting for a checkpoint under way (at most one

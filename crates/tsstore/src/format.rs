@@ -363,8 +363,8 @@ impl ObjectHeader {
         b[20..24].copy_from_slice(&self.reserved.to_le_bytes());
     }
 
-    /// As `decode`, from exactly a header's bytes (no bounds to check:
-    /// the walk every read makes calls this per object).
+    /// A header from exactly its bytes (no bounds to check: the walk every
+    /// read makes calls this per object); `decode` copies into one.
     #[inline]
     pub fn from_array(b: &[u8; OBJECT_HEADER_SIZE]) -> ObjectHeader {
         let u32_at = |at: usize| u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
@@ -380,13 +380,9 @@ impl ObjectHeader {
     }
 
     pub fn decode(b: &[u8]) -> ObjectHeader {
-        ObjectHeader {
-            timestamp: i64_at(b, 0),
-            data_len: u32_at(b, 8),
-            flags: u32_at(b, 12),
-            next_offset: u32_at(b, 16),
-            reserved: u32_at(b, 20),
-        }
+        let mut bytes = [0u8; OBJECT_HEADER_SIZE];
+        bytes.copy_from_slice(&b[..OBJECT_HEADER_SIZE]);
+        ObjectHeader::from_array(&bytes)
     }
 
     pub fn is_deleted(&self) -> bool {

@@ -73,9 +73,9 @@ impl Ring {
 
     /// Starts the `Interval` policy's flusher (nothing for other policies
     /// or a read-only ring).
-    pub(crate) fn start_flusher(&mut self) -> Result<()> {
+    pub(crate) fn start_flusher(&mut self) {
         if self.read_only {
-            return Ok(());
+            return;
         }
         if let SyncPolicy::Interval(every) = self.sync {
             self.flusher = Some(Flusher::start(
@@ -88,9 +88,8 @@ impl Ring {
                     meta: Arc::clone(&self.meta_file),
                 },
                 Arc::clone(&self.flush_fault),
-            )?);
+            ));
         }
-        Ok(())
     }
 }
 

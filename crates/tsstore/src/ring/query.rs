@@ -99,10 +99,7 @@ impl Ring {
         }
         let at = j * self.block_size() as usize + found.offset as usize + OBJECT_HEADER_SIZE;
         let payload = buf.get(at..at + len as usize)?;
-        if let Some(seed) = seed
-            && stored_checksum(seed, found.header.timestamp, payload, self.encoding())
-                != found.header.reserved
-        {
+        if !self.verifies(seed, found, payload) {
             return None;
         }
         Some(if with_data {
@@ -113,6 +110,16 @@ impl Ring {
             }
         } else {
             Payload::EMPTY
+        })
+    }
+
+    /// Whether `payload` is the one `found`'s checksum was written for
+    /// (always, in stores without checksums: `seed` is `None`).
+    #[inline(always)]
+    fn verifies(&self, seed: Option<u32>, found: &Found, payload: &[u8]) -> bool {
+        seed.is_none_or(|seed| {
+            stored_checksum(seed, found.header.timestamp, payload, self.encoding())
+                == found.header.reserved
         })
     }
 
@@ -143,10 +150,7 @@ impl Ring {
         spill.reserve(len as usize);
         let start = j * bs as usize;
         if gather_span(&buf[start..], bs, found, seed.is_some(), spill).is_err()
-            || seed.is_some_and(|seed| {
-                stored_checksum(seed, found.header.timestamp, &spill[at..], self.encoding())
-                    != found.header.reserved
-            })
+            || !self.verifies(seed, found, &spill[at..])
         {
             spill.truncate(at);
             return None;

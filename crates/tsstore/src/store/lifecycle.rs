@@ -303,7 +303,7 @@ impl Store {
             max_future_skew: AtomicI64::new(0),
         };
         store.finish_truncate()?;
-        store.main.start_flusher()?;
+        store.main.start_flusher();
         Ok(store)
     }
 
@@ -451,7 +451,7 @@ fn snapshot<T>(
 fn open_staging(meta: Meta, files: RingFiles, sync: SyncPolicy, read_only: bool) -> Result<Ring> {
     let mut ring = Ring::open(STAGING, meta, files, sync, read_only)?;
     ring.finish_truncate()?;
-    ring.start_flusher()?;
+    ring.start_flusher();
     Ok(ring)
 }
 
