@@ -115,20 +115,6 @@ impl Default for StoreSeries {
     }
 }
 
-impl std::str::FromStr for StoreSeries {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<StoreSeries, String> {
-        match s {
-            "all" => Ok(StoreSeries::All),
-            "none" => Ok(StoreSeries::None),
-            n => n.parse().map(StoreSeries::Busiest).map_err(|_| {
-                format!("expected \"all\", \"none\" or a number of busiest stores, got {n:?}")
-            }),
-        }
-    }
-}
-
 impl StoreSeries {
     /// The stores to list, out of `open` (name, its store), busiest first
     /// for `Busiest` and by name otherwise.

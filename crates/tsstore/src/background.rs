@@ -30,7 +30,7 @@ pub const MAX_WORKERS: usize = 16;
 /// Workers when nobody says otherwise: two syncs or framings may run
 /// while a third waits, which keeps a small gateway's disk busy without
 /// owning its cores.
-const DEFAULT_WORKERS: usize = 3;
+pub const DEFAULT_WORKERS: usize = 3;
 
 /// Workers the pool starts with; read when the first job registers.
 static WANTED_WORKERS: AtomicUsize = AtomicUsize::new(DEFAULT_WORKERS);

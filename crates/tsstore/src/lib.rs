@@ -120,9 +120,14 @@ mod store;
 mod time;
 
 pub use atomic_file::atomic_write;
-pub use background::{MAX_WORKERS, background_threads, set_background_workers};
+pub use background::{
+    DEFAULT_WORKERS as DEFAULT_BACKGROUND_WORKERS, MAX_WORKERS, background_threads,
+    set_background_workers,
+};
 pub use capacity::{Capacity, Footprint};
-pub use compressed::frame_cache::{frame_cache_bytes, set_frame_cache_bytes};
+pub use compressed::frame_cache::{
+    DEFAULT_FRAME_CACHE_BYTES, frame_cache_bytes, set_frame_cache_bytes,
+};
 pub use config::{Config, MAX_NAME_LEN, validate_store_name};
 pub use durability::SyncPolicy;
 pub use duration::{DurationError, parse_duration, parse_duration_ns};

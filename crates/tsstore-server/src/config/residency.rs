@@ -48,7 +48,11 @@ pub(super) fn engine(
     workers: Option<usize>,
     frame_cache_bytes: Option<usize>,
 ) -> Result<EngineSettings, ConfigError> {
-    let workers = positive("background_workers", workers, 3)?;
+    let workers = positive(
+        "background_workers",
+        workers,
+        tsstore::DEFAULT_BACKGROUND_WORKERS,
+    )?;
     if workers > tsstore::MAX_WORKERS {
         return Err(ConfigError::Invalid {
             setting: "background_workers",
@@ -58,17 +62,24 @@ pub(super) fn engine(
     Ok(EngineSettings {
         read_mapping: read_mapping.unwrap_or(true),
         background_workers: workers,
-        frame_cache_bytes: frame_cache_bytes.unwrap_or(4 << 20),
+        frame_cache_bytes: frame_cache_bytes.unwrap_or(tsstore::DEFAULT_FRAME_CACHE_BYTES),
     })
 }
 
 pub(super) fn store_series(v: Option<&str>) -> Result<StoreSeries, ConfigError> {
     match v {
         None => Ok(StoreSeries::default()),
-        Some(text) => text.parse().map_err(|reason| ConfigError::Invalid {
-            setting: "metrics_stores",
-            reason,
-        }),
+        Some("all") => Ok(StoreSeries::All),
+        Some("none") => Ok(StoreSeries::None),
+        Some(n) => n
+            .parse()
+            .map(StoreSeries::Busiest)
+            .map_err(|_| ConfigError::Invalid {
+                setting: "metrics_stores",
+                reason: format!(
+                    "expected \"all\", \"none\" or a number of busiest stores, got {n:?}"
+                ),
+            }),
     }
 }
 
@@ -91,5 +102,6 @@ mod tests {
         assert!(engine(None, Some(tsstore::MAX_WORKERS + 1), None).is_err());
         let e = engine(Some(false), None, Some(0)).unwrap();
         assert!(!e.read_mapping && e.background_workers == 3 && e.frame_cache_bytes == 0);
+        assert_eq!(engine(None, None, None).unwrap().frame_cache_bytes, 4 << 20);
     }
 }

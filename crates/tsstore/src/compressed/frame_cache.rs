@@ -23,8 +23,10 @@ use std::sync::{Arc, Mutex};
 
 use crate::lock::mutex_lock;
 
+/// The cache's budget unless `set_frame_cache_bytes` says otherwise.
+pub const DEFAULT_FRAME_CACHE_BYTES: usize = 4 << 20;
 /// Bytes the cache may hold (decoded bodies and their compressed copies).
-static BUDGET: AtomicUsize = AtomicUsize::new(4 << 20);
+static BUDGET: AtomicUsize = AtomicUsize::new(DEFAULT_FRAME_CACHE_BYTES);
 /// Bytes it holds now.
 static HELD: AtomicUsize = AtomicUsize::new(0);
 
@@ -125,9 +127,9 @@ mod tests {
         assert_eq!(&*get(key(1), b"frame").unwrap().body, b"decoded");
         assert!(get(key(1), b"other").is_none(), "rewritten frame");
         assert!(get(key(2), b"frame").is_none());
-        let big = vec![0u8; (4 << 20) + 1];
+        let big = vec![0u8; DEFAULT_FRAME_CACHE_BYTES + 1];
         put(key(3), b"x", &big);
         assert!(get(key(3), b"x").is_none(), "larger than the budget");
-        assert!(frame_cache_bytes() <= 4 << 20);
+        assert!(frame_cache_bytes() <= DEFAULT_FRAME_CACHE_BYTES);
     }
 }
