@@ -9,7 +9,7 @@
 //! footprint (data, index and meta files), and the framed store's are read
 //! back and compared byte for byte with what was inserted. In the same
 //! run: `put` one at a time, batches of 1 000, `get_by_time`, a range of
-//! 10 000 with payloads, and the bytes written per payload byte
+//! 10 000 with payloads (frame cache off, then warm), and the bytes written per payload byte
 //! (`/proc/self/io`, sync policy `interval`), each beside the raw store's.
 //!
 //! `cargo bench -p tsstore --bench framed`
@@ -71,6 +71,7 @@ struct Figures {
     /// (the frame cache's case).
     warm_lookup_us: f64,
     range_ms: f64,
+    warm_range_ms: f64,
     amplification: f64,
 }
 
@@ -136,13 +137,22 @@ fn measure(dir: &Path, name: &str, config: Config, readings: &[pvlib::Reading]) 
     }
     let warm_lookup_us = start.elapsed().as_secs_f64() * 1e6 / (kept.len() - from).min(1000) as f64;
     let from = kept[kept.len().saturating_sub(10_000)].0;
-    let start = Instant::now();
-    let mut n = 0;
-    for r in store.iter_range(from, i64::MAX) {
-        std::hint::black_box(r.expect("range"));
-        n += 1;
-    }
-    let range_ms = start.elapsed().as_secs_f64() * 1e3 * 10_000.0 / n as f64;
+    let range = || {
+        let start = Instant::now();
+        let mut n = 0;
+        for r in store.iter_range(from, i64::MAX) {
+            std::hint::black_box(r.expect("range"));
+            n += 1;
+        }
+        start.elapsed().as_secs_f64() * 1e3 * 10_000.0 / n as f64
+    };
+    // First with the frame cache off: every frame decompressed and
+    // rebuilt. Then read once more to fill it, and measured again.
+    tsstore::set_frame_cache_bytes(0);
+    let range_ms = range();
+    tsstore::set_frame_cache_bytes(tsstore::DEFAULT_FRAME_CACHE_BYTES);
+    range();
+    let warm_range_ms = range();
     Figures {
         kept: kept.len(),
         footprint: Footprint::of(&config).expect("footprint").total_bytes,
@@ -151,6 +161,7 @@ fn measure(dir: &Path, name: &str, config: Config, readings: &[pvlib::Reading]) 
         lookup_us,
         warm_lookup_us,
         range_ms,
+        warm_range_ms,
         amplification,
     }
 }
@@ -265,6 +276,7 @@ fn median(runs: &[Figures]) -> Figures {
         lookup_us: mid(|x| x.lookup_us),
         warm_lookup_us: mid(|x| x.warm_lookup_us),
         range_ms: mid(|x| x.range_ms),
+        warm_range_ms: mid(|x| x.warm_range_ms),
         amplification: mid(|x| x.amplification),
     }
 }
@@ -321,10 +333,16 @@ fn main() {
             r.warm_lookup_us, f.warm_lookup_us
         );
         println!(
-            "  range of 10 000         raw {:>7.2} ms  framed {:>7.2} ms  {:.1}x",
+            "  range of 10 000         raw {:>7.2} ms  framed {:>7.2} ms  {:.2}x",
             r.range_ms,
             f.range_ms,
             f.range_ms / r.range_ms
+        );
+        println!(
+            "  range of 10 000, again  raw {:>7.2} ms  framed {:>7.2} ms  {:.2}x (frame cache)",
+            r.warm_range_ms,
+            f.warm_range_ms,
+            f.warm_range_ms / r.warm_range_ms
         );
         println!(
             "  bytes written per payload byte (interval)  raw {:.2}  framed {:.2}  {:.2}x",

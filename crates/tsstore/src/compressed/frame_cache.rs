@@ -1,4 +1,4 @@
-//! Decoded frames kept for the next lookup: one process-wide cache, shared
+//! Decoded frames kept for the next read: one process-wide cache, shared
 //! by every compressed store, bounded in bytes (`set_frame_cache_bytes`,
 //! 4 MiB by default, 0 turns it off).
 //!
@@ -6,9 +6,13 @@
 //! decompressing its frame (tens of microseconds for a block's worth of
 //! zstd), and neighbouring lookups (a dashboard reading around a moment,
 //! a client walking records one by one) decompressed the same frame again
-//! and again. A hit costs a comparison of the frame's compressed bytes
-//! (which the lookup reads and verifies anyway) and the search in the
-//! decoded body.
+//! and again; a dashboard re-reading the last hour rebuilt every record
+//! of it each time. A frame's first lookup keeps its decompressed body
+//! (searching it costs less than rebuilding all its records); a second
+//! read, or any range, keeps its records rebuilt, which a lookup then
+//! finds by binary search and a range copies out as a raw store's does.
+//! A hit costs a comparison of the frame's compressed bytes (which the
+//! read reads and verifies anyway).
 //!
 //! Correct by construction: an entry is used only when the frame object
 //! just read has the same compressed bytes, so a frame rewritten in place
@@ -21,6 +25,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::encoding::columns::Unpacked;
 use crate::lock::mutex_lock;
 
 /// The cache's budget unless `set_frame_cache_bytes` says otherwise.
@@ -50,16 +55,30 @@ pub(crate) struct FrameKey {
     pub timestamp: i64,
 }
 
+/// What is kept of a frame.
+pub(crate) enum Form {
+    /// Its decompressed body: a lookup searches it (`columns::find`)
+    /// without rebuilding the other records.
+    Body(Box<[u8]>),
+    /// Every record rebuilt, once the frame is read again or by a range:
+    /// a lookup is a binary search, a range copies records out.
+    Records(Arc<Unpacked>),
+}
+
 /// One decoded frame.
 pub(crate) struct Decoded {
     key: FrameKey,
     compressed: Box<[u8]>,
-    pub body: Box<[u8]>,
+    pub form: Form,
 }
 
 impl Decoded {
     fn size(&self) -> usize {
-        self.compressed.len() + self.body.len()
+        self.compressed.len()
+            + match &self.form {
+                Form::Body(body) => body.len(),
+                Form::Records(records) => records.held_bytes(),
+            }
     }
 }
 
@@ -80,20 +99,21 @@ pub(crate) fn get(key: FrameKey, compressed: &[u8]) -> Option<Arc<Decoded>> {
     Some(hit)
 }
 
-/// Keeps a decoded frame, dropping the least recently used beyond the
-/// budget.
-pub(crate) fn put(key: FrameKey, compressed: &[u8], body: &[u8]) -> Arc<Decoded> {
+/// Keeps a decoded frame (in place of what was kept of it), dropping the
+/// least recently used beyond the budget.
+pub(crate) fn put(key: FrameKey, compressed: &[u8], form: Form) -> Arc<Decoded> {
     let decoded = Arc::new(Decoded {
         key,
         compressed: compressed.into(),
-        body: body.into(),
+        form,
     });
     let budget = BUDGET.load(Ordering::Relaxed);
     if decoded.size() > budget {
         return decoded;
     }
     let mut cache = mutex_lock(&CACHE);
-    // The same frame decoded by two lookups at once: keep one.
+    // The same frame decoded by two reads at once, or rebuilt after a
+    // lookup: keep one.
     cache.retain(|d| {
         let same = d.key == key;
         if same {
@@ -123,12 +143,24 @@ mod tests {
             offset: 24,
             timestamp: 7,
         };
-        put(key(1), b"frame", b"decoded");
-        assert_eq!(&*get(key(1), b"frame").unwrap().body, b"decoded");
+        let body = |b: &[u8]| Form::Body(b.into());
+        let kept = |d: Arc<Decoded>| match &d.form {
+            Form::Body(b) => b.to_vec(),
+            Form::Records(r) => r.payloads.clone(),
+        };
+        put(key(1), b"frame", body(b"decoded"));
+        assert_eq!(kept(get(key(1), b"frame").unwrap()), b"decoded");
         assert!(get(key(1), b"other").is_none(), "rewritten frame");
         assert!(get(key(2), b"frame").is_none());
+        let records = Unpacked {
+            stamps: vec![5],
+            ends: vec![7],
+            payloads: b"rebuilt".to_vec(),
+        };
+        put(key(1), b"frame", Form::Records(Arc::new(records)));
+        assert_eq!(kept(get(key(1), b"frame").unwrap()), b"rebuilt", "replaced");
         let big = vec![0u8; DEFAULT_FRAME_CACHE_BYTES + 1];
-        put(key(3), b"x", &big);
+        put(key(3), b"x", body(&big));
         assert!(get(key(3), b"x").is_none(), "larger than the budget");
         assert!(frame_cache_bytes() <= DEFAULT_FRAME_CACHE_BYTES);
     }

@@ -260,10 +260,15 @@ impl<'a> FrameObject<'a> {
     }
 
     pub(crate) fn deleted(&self, i: usize) -> bool {
-        self.tombstones
-            .get(i / 8)
-            .is_some_and(|b| b & (1 << (i % 8)) != 0)
+        tombstoned(self.tombstones, i)
     }
+}
+
+/// Whether record `i`'s bit is set in a frame's tombstones.
+fn tombstoned(tombstones: &[u8], i: usize) -> bool {
+    tombstones
+        .get(i / 8)
+        .is_some_and(|b| b & (1 << (i % 8)) != 0)
 }
 
 impl Compressed {
@@ -415,13 +420,7 @@ impl Shared {
         let object = FrameObject::parse(&frame.data)?;
         let mut codec = mutex_lock(&self.framing);
         let view = object.inflate(&mut codec)?;
-        let mut raw = 0;
-        let mut scratch = Vec::new();
-        for i in 0..view.len() {
-            scratch.clear();
-            view.write_record(i, &mut scratch);
-            raw += cost(scratch.len());
-        }
+        let raw = (0..view.len()).map(|i| cost(view.record_len(i))).sum();
         self.count_frame(view.len(), raw, frame.data.len());
         // Its last record without a tombstone: a truncate tombstones the
         // records it cut from the newest frame, which the frame must not

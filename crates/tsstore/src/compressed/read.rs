@@ -14,7 +14,9 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use super::{Compressed, FrameObject, ReaderCodec, Shared, frame_cache};
+use super::frame_cache::{self, Decoded, Form, FrameKey};
+use super::{Compressed, FrameObject, Shared, tombstoned};
+use crate::encoding::columns::{BodyView, Unpacked};
 use crate::error::{Error, Result};
 use crate::format::OBJECT_HEADER_SIZE;
 use crate::lock::mutex_lock;
@@ -37,12 +39,21 @@ pub(crate) struct FramedRecords<'a> {
     /// The staged records to give (those after `bound`), in order.
     staged: VecDeque<Record>,
     frames: Option<RingRecords<'a>>,
-    /// Records of the current frame still to give, in order.
-    ready: VecDeque<Record>,
-    codec: Option<ReaderCodec<'a>>,
+    /// The frame being given.
+    current: Option<Current>,
     /// `last_framed` as of the start: frames give records up to it.
     bound: i64,
     done: bool,
+}
+
+/// A frame's records being given: those of `lo..hi` (its records in the
+/// window) not yet given and not tombstoned.
+struct Current {
+    records: Arc<Unpacked>,
+    tombstones: Vec<u8>,
+    handle: ObjectHandle,
+    lo: usize,
+    hi: usize,
 }
 
 impl<'a> FramedRecords<'a> {
@@ -64,8 +75,7 @@ impl<'a> FramedRecords<'a> {
             started: false,
             staged: VecDeque::new(),
             frames: None,
-            ready: VecDeque::new(),
-            codec: None,
+            current: None,
             bound: 0,
             done: from > to,
         }
@@ -127,52 +137,60 @@ impl<'a> FramedRecords<'a> {
             };
             self.main.range(start, frames_to, false)
         });
-        self.codec = Some(self.shared.reader()?);
         Ok(())
     }
 
-    /// Queues the records of `frame` in the window, in order; false once
-    /// no older frame can hold any (reverse).
+    /// Makes `frame` the one to give its records in the window from;
+    /// false once no older frame can hold any (reverse).
     fn open_frame(&mut self, frame: Record) -> Result<bool> {
         let object = FrameObject::parse(&frame.data)?;
-        let Some(codec) = self.codec.as_mut() else {
-            return Ok(false);
-        };
-        let view = object.inflate(codec)?;
+        let records = self.shared.unpacked(&frame, &object, None)?;
         let to = self.to.min(self.bound);
-        // Rebuilt in one buffer, then copied out at its exact size: one
-        // allocation per record instead of one per doubling.
-        let mut scratch = Vec::with_capacity(256);
-        let mut at = |i: usize| {
-            let ts = view.timestamps()[i];
-            if ts < self.from || ts > to || object.deleted(i) {
-                return;
-            }
-            scratch.clear();
-            view.write_record(i, &mut scratch);
-            let size = scratch.len() as u32;
-            let data = if self.with_data {
-                scratch.clone()
+        let lo = records.stamps.partition_point(|&ts| ts < self.from);
+        let hi = records.stamps.partition_point(|&ts| ts <= to);
+        let older = !self.reverse || frame.timestamp() > self.from;
+        self.current = Some(Current {
+            tombstones: object.tombstones.to_vec(),
+            handle: frame.handle,
+            records,
+            lo,
+            hi: hi.max(lo),
+        });
+        Ok(older)
+    }
+
+    /// The current frame's next record in the window, if any is left.
+    fn next_in_frame(&mut self) -> Option<Record> {
+        let c = self.current.as_mut()?;
+        let records = &c.records;
+        while c.lo < c.hi {
+            let i = if self.reverse {
+                c.hi -= 1;
+                c.hi
             } else {
-                Vec::new()
+                c.lo += 1;
+                c.lo - 1
             };
-            self.ready.push_back(Record {
+            if tombstoned(&c.tombstones, i) {
+                continue;
+            }
+            let payload = records.payload(i);
+            return Some(Record {
                 handle: ObjectHandle {
-                    timestamp: ts,
-                    size,
+                    timestamp: records.stamps[i],
+                    size: payload.len() as u32,
                     span_count: 1,
-                    ..frame.handle
+                    ..c.handle
                 },
-                data,
+                data: if self.with_data {
+                    payload.to_vec()
+                } else {
+                    Vec::new()
+                },
             });
-        };
-        if self.reverse {
-            (0..view.len()).rev().for_each(&mut at);
-            Ok(frame.timestamp() > self.from)
-        } else {
-            (0..view.len()).for_each(&mut at);
-            Ok(true)
         }
+        self.current = None;
+        None
     }
 
     fn step(&mut self) -> Result<Option<Record>> {
@@ -186,7 +204,7 @@ impl<'a> FramedRecords<'a> {
                     return Ok(Some(r));
                 }
             }
-            if let Some(r) = self.ready.pop_front() {
+            if let Some(r) = self.next_in_frame() {
                 return Ok(Some(r));
             }
             match self.frames.as_mut().and_then(Iterator::next) {
@@ -283,35 +301,39 @@ impl Compressed {
         };
         let frame = frame?;
         let object = FrameObject::parse(&frame.data)?;
-        let key = frame_cache::FrameKey {
-            store: Arc::as_ptr(&self.shared) as usize,
-            block: frame.handle.block_num,
-            offset: frame.handle.offset,
-            timestamp: frame.handle.timestamp,
-        };
-        let decoded = match frame_cache::get(key, object.frame) {
-            Some(hit) => hit,
+        let cached = frame_cache::get(self.shared.frame_key(&frame), object.frame);
+        let (index, data) = match cached {
+            // Read before: its records rebuilt, kept for what follows.
+            Some(hit) => {
+                let records = self.shared.unpacked(&frame, &object, Some(hit))?;
+                let Ok(i) = records.stamps.binary_search(&ts) else {
+                    return Ok(None);
+                };
+                (i, records.payload(i).to_vec())
+            }
+            // Its first read: one record rebuilt, the body kept.
             None => {
                 let mut codec = self.shared.reader()?;
                 let body = codec
                     .decompressed(object.frame)
                     .map_err(super::frame_error)?;
-                frame_cache::put(key, object.frame, body)
+                let mut data = Vec::new();
+                let (count, at) = crate::encoding::columns::find(body, ts, &mut data)
+                    .map_err(|e| super::frame_error(e.into()))?;
+                object.check_count(count)?;
+                frame_cache::put(
+                    self.shared.frame_key(&frame),
+                    object.frame,
+                    Form::Body(body.into()),
+                );
+                let Some(i) = at else {
+                    return Ok(None);
+                };
+                (i, data)
             }
         };
-        let mut data = Vec::new();
-        let (count, at) = crate::encoding::columns::find(&decoded.body, ts, &mut data)
-            .map_err(|e| super::frame_error(e.into()))?;
-        object.check_count(count)?;
-        let Some(i) = at else {
-            return Ok(None);
-        };
-        let data = (rebuild && !object.deleted(i)).then_some(data);
-        Ok(Some(InFrame {
-            frame,
-            index: i,
-            data,
-        }))
+        let data = (rebuild && !object.deleted(index)).then_some(data);
+        Ok(Some(InFrame { frame, index, data }))
     }
 
     /// Soft-deletes the record at `ts`: its staged copy (a raw delete),
@@ -360,5 +382,44 @@ impl Compressed {
             object.tombstones[i / 8],
             1 << (i % 8),
         )
+    }
+}
+
+impl Shared {
+    fn frame_key(&self, frame: &Record) -> FrameKey {
+        FrameKey {
+            store: self as *const Shared as usize,
+            block: frame.handle.block_num,
+            offset: frame.handle.offset,
+            timestamp: frame.handle.timestamp,
+        }
+    }
+
+    /// The records of frame object `frame`, rebuilt: kept, or rebuilt
+    /// from `cached` (its body, kept by a lookup) or from the frame, and
+    /// kept.
+    fn unpacked(
+        &self,
+        frame: &Record,
+        object: &FrameObject,
+        cached: Option<Arc<Decoded>>,
+    ) -> Result<Arc<Unpacked>> {
+        let key = self.frame_key(frame);
+        let cached = match cached {
+            Some(hit) => Some(hit),
+            None => frame_cache::get(key, object.frame),
+        };
+        let mut records = Unpacked::default();
+        match cached.as_deref().map(|d| &d.form) {
+            Some(Form::Records(kept)) => return Ok(Arc::clone(kept)),
+            Some(Form::Body(body)) => BodyView::parse(body)
+                .map_err(|e| super::frame_error(e.into()))?
+                .unpack(&mut records),
+            None => object.inflate(&mut *self.reader()?)?.unpack(&mut records),
+        }
+        object.check_count(records.len())?;
+        let records = Arc::new(records);
+        frame_cache::put(key, object.frame, Form::Records(Arc::clone(&records)));
+        Ok(records)
     }
 }

@@ -34,7 +34,7 @@ mod write;
 pub use crate::encoding::split::MAX_KEYS;
 pub use crate::encoding::split::laid::Laid;
 pub use crate::encoding::varint::BodyError;
-pub use read::{BodyView, decode, find};
+pub use read::{BodyView, Unpacked, decode, find};
 pub use write::{Prepared, encode};
 
 /// Most templates one frame keeps; records of further shapes are raw.
@@ -153,6 +153,21 @@ mod tests {
             .map(|(t, r)| (t, payloads[r].to_vec()))
             .collect();
         assert_eq!(&back, records);
+        // Rebuilt all at once (a range, the frame cache) and one by one.
+        let view = BodyView::parse(&body).unwrap();
+        let mut unpacked = Unpacked::default();
+        view.unpack(&mut unpacked);
+        assert_eq!(unpacked.len(), records.len());
+        for (i, (ts, payload)) in records.iter().enumerate() {
+            assert_eq!(
+                (unpacked.stamps[i], unpacked.payload(i)),
+                (*ts, &payload[..])
+            );
+            let mut one = b"kept".to_vec();
+            view.write_record(i, &mut one);
+            assert_eq!((&one[..4], &one[4..]), (&b"kept"[..], &payload[..]));
+            assert_eq!(view.record_len(i), payload.len());
+        }
         // Each record found alone, and a time just before it found only
         // if it is a record's.
         let n = records.len();
@@ -226,7 +241,8 @@ mod tests {
             proptest::collection::vec(any::<u8>(), 0..40),
             proptest::collection::vec(
                 (
-                    "[a-z\"\\\\]{0,4}",
+                    // Keys long enough that a separator is over 32 bytes.
+                    "([a-z\"\\\\]{0,4}|[a-z]{12,40})",
                     "(-?[0-9]{1,4}(\\.[0-9]{1,3})?|\"[a-z,\"\\\\}]{0,5}\"|true|null|\\[1,\\{\\}\\])"
                 ),
                 0..5

@@ -15,14 +15,154 @@ pub struct BodyView<'a> {
     stamps: Vec<i64>,
     /// Per record: its template + 1 (0: raw) and its row among those.
     shapes: Vec<(u32, u32)>,
-    /// Per template: what comes before each value (`{"k":` then `,"k":`).
-    prefixes: Vec<Vec<Vec<u8>>>,
-    /// Per template: where its records' values start, `[key * (rows + 1)
-    /// + row]`; a key's column ends its values with one more offset.
-    values: Vec<Vec<usize>>,
-    rows: Vec<usize>,
+    templates: Vec<TemplateView>,
     /// Where the raw records start, and one more offset.
     raw: Vec<usize>,
+}
+
+/// One template's records: the text around their values and where the
+/// values lie in the body.
+#[derive(Debug)]
+struct TemplateView {
+    /// Its k + 1 separators one after another (`{"k1":`, `,"k2":`, …,
+    /// `}`; `{}` alone without keys), then `SLACK` zeros so that `put_piece` may read past the
+    /// last.
+    text: Vec<u8>,
+    /// Where each separator ends in `text` (the first starts at 0).
+    ends: Vec<usize>,
+    /// `[key * (rows + 1) + row]`: where its records' values start; a
+    /// key's column ends its values with one more offset.
+    values: Vec<usize>,
+    rows: usize,
+}
+
+/// Bytes a rebuild may read and write past a piece (`put_piece`).
+const SLACK: usize = 32;
+
+/// Copies `src[from..from + len]` to `dst[at..]`; returns where it ends.
+/// A rebuilt record is many short pieces (a key's separator, a number's
+/// text): one fixed-size move of 16 or 32 bytes, when both sides have
+/// them, costs a fraction of a call to `memcpy`. What it writes past the
+/// piece is overwritten by the next one or cut off at the end.
+#[inline(always)]
+fn put_piece(dst: &mut [u8], at: usize, src: &[u8], from: usize, len: usize) -> usize {
+    if len <= 16
+        && let (Some(d), Some(s)) = (chunk_mut::<16>(dst, at), chunk::<16>(src, from))
+    {
+        *d = *s;
+    } else if len <= SLACK
+        && let (Some(d), Some(s)) = (chunk_mut::<SLACK>(dst, at), chunk::<SLACK>(src, from))
+    {
+        *d = *s;
+    } else {
+        dst[at..at + len].copy_from_slice(&src[from..from + len]);
+    }
+    at + len
+}
+
+/// `N` bytes of `b` from `at`, as an array (a move of a known size).
+#[inline(always)]
+fn chunk<const N: usize>(b: &[u8], at: usize) -> Option<&[u8; N]> {
+    b.get(at..)?.first_chunk::<N>()
+}
+
+#[inline(always)]
+fn chunk_mut<const N: usize>(b: &mut [u8], at: usize) -> Option<&mut [u8; N]> {
+    b.get_mut(at..)?.first_chunk_mut::<N>()
+}
+
+impl TemplateView {
+    fn new(keys: &[&[u8]], values: Vec<usize>, rows: usize) -> TemplateView {
+        let mut text = Vec::with_capacity(keys.iter().map(|k| k.len() + 4).sum::<usize>() + SLACK);
+        let mut ends = Vec::with_capacity(keys.len() + 1);
+        for (j, key) in keys.iter().enumerate() {
+            text.extend_from_slice(if j == 0 { b"{\"" } else { b",\"" });
+            text.extend_from_slice(key);
+            text.extend_from_slice(b"\":");
+            ends.push(text.len());
+        }
+        text.extend_from_slice(if keys.is_empty() { b"{}" } else { b"}" });
+        ends.push(text.len());
+        let fixed = text.len();
+        text.resize(fixed + SLACK, 0);
+        TemplateView {
+            text,
+            ends,
+            values,
+            rows,
+        }
+    }
+
+    /// Bytes of separators in each record.
+    fn fixed(&self) -> usize {
+        self.text.len() - SLACK
+    }
+
+    /// Where key `j`'s value of `row` lies in the body.
+    fn value(&self, j: usize, row: usize) -> (usize, usize) {
+        let at = j * (self.rows + 1) + row;
+        (self.values[at], self.values[at + 1] - self.values[at])
+    }
+
+    /// Bytes of values in all its records.
+    fn value_bytes(&self) -> usize {
+        let keys = self.ends.len() - 1;
+        (0..keys)
+            .map(|j| {
+                self.values[j * (self.rows + 1) + self.rows] - self.values[j * (self.rows + 1)]
+            })
+            .sum()
+    }
+
+    /// Rebuilds record `row` into `dst` at `at` (with `SLACK` to spare).
+    fn put(&self, dst: &mut [u8], mut at: usize, body: &[u8], row: usize) -> usize {
+        let keys = self.ends.len() - 1;
+        let mut from = 0;
+        for (j, &end) in self.ends[..keys].iter().enumerate() {
+            at = put_piece(dst, at, &self.text, from, end - from);
+            from = end;
+            let (v, len) = self.value(j, row);
+            at = put_piece(dst, at, body, v, len);
+        }
+        put_piece(dst, at, &self.text, from, self.ends[keys] - from)
+    }
+
+    fn record_len(&self, row: usize) -> usize {
+        let keys = self.ends.len() - 1;
+        self.fixed() + (0..keys).map(|j| self.value(j, row).1).sum::<usize>()
+    }
+}
+
+/// Every record of a body rebuilt: what a range hands out, and what the
+/// frame cache keeps of a frame read more than once.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Unpacked {
+    pub stamps: Vec<i64>,
+    /// Where each record's payload ends in `payloads`; each starts where
+    /// the one before ends.
+    pub ends: Vec<usize>,
+    pub payloads: Vec<u8>,
+}
+
+impl Unpacked {
+    pub fn len(&self) -> usize {
+        self.stamps.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.stamps.is_empty()
+    }
+
+    /// Record `i`'s payload.
+    pub fn payload(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.payloads[start..self.ends[i]]
+    }
+
+    /// Bytes it holds (for the frame cache's budget).
+    pub fn held_bytes(&self) -> usize {
+        self.payloads.len() + self.stamps.len() * 16
+    }
 }
 
 /// Reads a body front to back, checking it as it goes: timestamps,
@@ -218,42 +358,25 @@ impl<'a> BodyView<'a> {
     pub fn parse(body: &'a [u8]) -> Result<BodyView<'a>, BodyError> {
         let mut stamps = Vec::new();
         let mut walk = Walk::stamps(body, |_, ts| stamps.push(ts))?;
-        let prefixes: Vec<Vec<Vec<u8>>> = walk
-            .templates()?
-            .iter()
-            .map(|keys| {
-                keys.iter()
-                    .enumerate()
-                    .map(|(j, key)| {
-                        let mut prefix = Vec::with_capacity(key.len() + 4);
-                        prefix.extend_from_slice(if j == 0 { b"{\"" } else { b",\"" });
-                        prefix.extend_from_slice(key);
-                        prefix.extend_from_slice(b"\":");
-                        prefix
-                    })
-                    .collect()
-            })
-            .collect();
+        let keys = walk.templates()?;
         let mut shapes = Vec::with_capacity(stamps.len());
-        let (rows, raw_count) = walk.shapes(prefixes.len(), |_, s, row| shapes.push((s, row)))?;
+        let (rows, raw_count) = walk.shapes(keys.len(), |_, s, row| shapes.push((s, row)))?;
         let mut raw = Vec::with_capacity(raw_count + 1);
         walk.column(raw_count, &mut raw)?;
-        let mut values = Vec::with_capacity(prefixes.len());
-        for (keys, &count) in prefixes.iter().zip(&rows) {
+        let mut templates = Vec::with_capacity(keys.len());
+        for (keys, &count) in keys.iter().zip(&rows) {
             let mut starts = Vec::with_capacity(keys.len() * (count + 1));
             for _ in keys.iter() {
                 walk.column(count, &mut starts)?;
             }
-            values.push(starts);
+            templates.push(TemplateView::new(keys, starts, count));
         }
         walk.finish()?;
         Ok(BodyView {
             body,
             stamps,
             shapes,
-            prefixes,
-            values,
-            rows,
+            templates,
             raw,
         })
     }
@@ -271,33 +394,74 @@ impl<'a> BodyView<'a> {
         &self.stamps
     }
 
+    /// Every record's payload one after another in `payloads` (cleared
+    /// first), calling `each(i, start, end)` after record `i`.
+    fn rebuild_all(&self, payloads: &mut Vec<u8>, mut each: impl FnMut(usize, usize, usize)) {
+        // The exact size first, so that the pieces are written in place
+        // with `SLACK` to spare and the buffer never grows.
+        let raw = self.raw[self.raw.len() - 1] - self.raw[0];
+        let total = raw
+            + self
+                .templates
+                .iter()
+                .map(|t| t.rows * t.fixed() + t.value_bytes())
+                .sum::<usize>();
+        payloads.clear();
+        payloads.resize(total + SLACK, 0);
+        let mut at = 0;
+        for i in 0..self.stamps.len() {
+            let start = at;
+            at = self.put_record(i, payloads, at);
+            each(i, start, at);
+        }
+        payloads.truncate(at);
+    }
+
+    fn put_record(&self, i: usize, dst: &mut [u8], at: usize) -> usize {
+        let (s, row) = (self.shapes[i].0 as usize, self.shapes[i].1 as usize);
+        match s.checked_sub(1) {
+            None => {
+                let (from, to) = (self.raw[row], self.raw[row + 1]);
+                put_piece(dst, at, self.body, from, to - from)
+            }
+            Some(t) => self.templates[t].put(dst, at, self.body, row),
+        }
+    }
+
     /// Every record: its timestamp and the range of its payload in
     /// `payloads`, in order (both cleared first).
     pub fn write_all(&self, records: &mut Vec<(i64, Range<usize>)>, payloads: &mut Vec<u8>) {
         records.clear();
-        payloads.clear();
-        for (i, &ts) in self.stamps.iter().enumerate() {
-            let start = payloads.len();
-            self.write_record(i, payloads);
-            records.push((ts, start..payloads.len()));
+        self.rebuild_all(payloads, |i, start, end| {
+            records.push((self.stamps[i], start..end))
+        });
+    }
+
+    /// Every record, rebuilt into `out` (its contents replaced).
+    pub fn unpack(&self, out: &mut Unpacked) {
+        out.stamps.clear();
+        out.stamps.extend_from_slice(&self.stamps);
+        out.ends.clear();
+        out.ends.reserve(self.stamps.len());
+        let ends = &mut out.ends;
+        self.rebuild_all(&mut out.payloads, |_, _, end| ends.push(end));
+    }
+
+    /// Record `i`'s payload size.
+    pub fn record_len(&self, i: usize) -> usize {
+        let (s, row) = (self.shapes[i].0 as usize, self.shapes[i].1 as usize);
+        match s.checked_sub(1) {
+            None => self.raw[row + 1] - self.raw[row],
+            Some(t) => self.templates[t].record_len(row),
         }
     }
 
     /// Appends record `i`'s payload to `out`.
     pub fn write_record(&self, i: usize, out: &mut Vec<u8>) {
-        let (s, row) = (self.shapes[i].0 as usize, self.shapes[i].1 as usize);
-        if s == 0 {
-            out.extend_from_slice(&self.body[self.raw[row]..self.raw[row + 1]]);
-            return;
-        }
-        let (prefixes, starts, rows) =
-            (&self.prefixes[s - 1], &self.values[s - 1], self.rows[s - 1]);
-        for (j, prefix) in prefixes.iter().enumerate() {
-            let at = j * (rows + 1) + row;
-            out.extend_from_slice(prefix);
-            out.extend_from_slice(&self.body[starts[at]..starts[at + 1]]);
-        }
-        out.push(b'}');
+        let start = out.len();
+        out.resize(start + self.record_len(i) + SLACK, 0);
+        let end = self.put_record(i, out, start);
+        out.truncate(end);
     }
 }
 
