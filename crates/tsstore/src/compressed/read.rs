@@ -318,7 +318,7 @@ impl Compressed {
                     .decompressed(object.frame)
                     .map_err(super::frame_error)?;
                 let mut data = Vec::new();
-                let (count, at) = crate::encoding::columns::find(body, ts, &mut data)
+                let (count, at) = crate::encoding::columns::find(&body, ts, &mut data)
                     .map_err(|e| super::frame_error(e.into()))?;
                 object.check_count(count)?;
                 frame_cache::put(

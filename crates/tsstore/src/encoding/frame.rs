@@ -251,11 +251,12 @@ impl FrameCodec {
         Ok(())
     }
 
-    /// The decompressed body of a frame (for keeping it: `find` on it
-    /// is `columns::find`).
-    pub fn decompressed(&mut self, frame: &[u8]) -> Result<&[u8], FrameError> {
+    /// The decompressed body of a frame, handed over (for keeping it:
+    /// `find` on it is `columns::find`); the next one gets a new buffer,
+    /// which costs less than copying a block's worth of body out.
+    pub fn decompressed(&mut self, frame: &[u8]) -> Result<Vec<u8>, FrameError> {
         self.decompress(frame)?;
-        Ok(&self.body)
+        Ok(std::mem::take(&mut self.body))
     }
 
     /// The record at `ts` in a frame, appended to `out`, without parsing
