@@ -9,8 +9,9 @@
 //! footprint (data, index and meta files), and the framed store's are read
 //! back and compared byte for byte with what was inserted. In the same
 //! run: `put` one at a time, batches of 1 000, `get_by_time`, a range of
-//! 10 000 with payloads (frame cache off, then warm), and the bytes written per payload byte
-//! (`/proc/self/io`, sync policy `interval`), each beside the raw store's.
+//! 10 000 with payloads (frame cache off, then warm), and the bytes
+//! written per payload byte (`/proc/self/io`, sync policy `interval`),
+//! each beside the raw store's.
 //!
 //! `cargo bench -p tsstore --bench framed`
 

@@ -411,7 +411,10 @@ impl Shared {
         };
         let mut records = Unpacked::default();
         match cached.as_deref().map(|d| &d.form) {
-            Some(Form::Records(kept)) => return Ok(Arc::clone(kept)),
+            Some(Form::Records(kept)) => {
+                object.check_count(kept.len())?;
+                return Ok(Arc::clone(kept));
+            }
             Some(Form::Body(body)) => BodyView::parse(body)
                 .map_err(|e| super::frame_error(e.into()))?
                 .unpack(&mut records),

@@ -25,8 +25,8 @@ pub struct BodyView<'a> {
 #[derive(Debug)]
 struct TemplateView {
     /// Its k + 1 separators one after another (`{"k1":`, `,"k2":`, …,
-    /// `}`; `{}` alone without keys), then `SLACK` zeros so that `put_piece` may read past the
-    /// last.
+    /// `}`; `{}` alone without keys), then `SLACK` zeros so that
+    /// `put_piece` may read past the last.
     text: Vec<u8>,
     /// Where each separator ends in `text` (the first starts at 0).
     ends: Vec<usize>,
