@@ -17,11 +17,15 @@
 
 use std::env;
 use std::path::Path;
+use std::process::Command;
 
 fn main() {
     println!("cargo:rerun-if-changed=link/startup-order.txt");
     println!("cargo:rerun-if-env-changed=TSSTORE_KEEP_SYMBOLS");
-    if env::var("PROFILE").as_deref() != Ok("release") {
+    // Linux linkers (through `cc`) only; elsewhere the binary keeps its
+    // symbols.
+    let linux = env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux");
+    if env::var("PROFILE").as_deref() != Ok("release") || !linux {
         return;
     }
     if env::var_os("TSSTORE_KEEP_SYMBOLS").is_none() {
@@ -30,7 +34,8 @@ fn main() {
     // The list's names are x86_64 glibc builds'; a linker chosen by the
     // user (`linker`, `-C link-arg`…) may not take the option.
     let flags = env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
-    let default_linker = env::var_os("RUSTC_LINKER").is_none() && !flags.contains("link");
+    let default_linker =
+        env::var_os("RUSTC_LINKER").is_none() && !flags.contains("link") && rustc_links_with_lld();
     let Ok(dir) = env::var("CARGO_MANIFEST_DIR") else {
         return;
     };
@@ -45,4 +50,21 @@ fn main() {
         );
         println!("cargo:rustc-link-arg-bin=tsstore=-Wl,--no-warn-symbol-ordering");
     }
+}
+
+/// Whether this rustc links with its own LLD by default on x86_64 Linux
+/// (1.90 on; before, the system's `ld`, which has no ordering option).
+fn rustc_links_with_lld() -> bool {
+    let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let Ok(out) = Command::new(rustc).arg("-vV").output() else {
+        return false;
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    let Some(release) = text.lines().find_map(|l| l.strip_prefix("release: ")) else {
+        return false;
+    };
+    let mut parts = release
+        .split(['.', '-'])
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0)) >= (1, 90)
 }
