@@ -174,7 +174,7 @@ pub fn render_totals(out: &mut String, totals: &StoreMetrics, open: usize, idle_
         (
             "tsstore_frame_cache_bytes",
             "gauge",
-            "Decoded compressed frames kept for the next lookup (all stores; bounded).",
+            "Decoded compressed frames kept for the next read (all stores; bounded).",
             tsstore::frame_cache_bytes() as f64,
         ),
     ];
