@@ -187,9 +187,9 @@ impl Evaluator {
                 self.gap(cursor, oldest);
             }
             let mut shower = Shower::new(&self.open.store, &spec);
-            for rec in &step.records {
+            for rec in step.records() {
                 let timestamp = rec.timestamp();
-                let firings = match shower.show(&rec.data) {
+                let firings = match shower.show(rec.data) {
                     Some(shown) => self.fire(timestamp, shown),
                     None => Vec::new(),
                 };

@@ -9,10 +9,11 @@
 //! event, and `OpenStore::after_commit` tells from its counters what was
 //! missed in between (a reset, a truncate that moves the cursor back).
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use tokio::sync::watch;
-use tsstore::{CommitEvent, CommitState, Record};
+use tsstore::{CommitEvent, CommitState, ObjectHandle, RecordRef};
 
 use super::error::RecordResult;
 use crate::registry::{OpenStore, Resume, TaskFailed, commit_state, store_stopping};
@@ -20,9 +21,12 @@ use crate::registry::{OpenStore, Resume, TaskFailed, commit_state, store_stoppin
 /// Records read from the store per step.
 pub const READ_BATCH: usize = 256;
 
-/// One step: what the store holds after the cursor.
+/// One step: what the store holds after the cursor. The payloads share
+/// one buffer (a follower reads without an allocation per record).
 pub struct Step {
-    pub records: Vec<Record>,
+    /// Each record's handle and where its payload lies in `payloads`.
+    handles: Vec<(ObjectHandle, Range<usize>)>,
+    payloads: Vec<u8>,
     /// The oldest timestamp in the store, when it is past the cursor:
     /// records after the cursor and before it were overwritten unread.
     pub oldest_after_cursor: Option<i64>,
@@ -31,7 +35,20 @@ pub struct Step {
 impl Step {
     /// Fewer than a full batch: the store has nothing more for now.
     pub fn caught_up(&self) -> bool {
-        self.records.len() < READ_BATCH
+        self.handles.len() < READ_BATCH
+    }
+
+    /// The records read, oldest first.
+    pub fn records(&self) -> impl Iterator<Item = RecordRef<'_>> {
+        self.handles.iter().map(|(handle, at)| RecordRef {
+            handle: *handle,
+            data: &self.payloads[at.clone()],
+        })
+    }
+
+    /// The newest record's timestamp, if any was read.
+    pub fn last_timestamp(&self) -> Option<i64> {
+        self.handles.last().map(|(h, _)| h.timestamp)
     }
 }
 
@@ -86,8 +103,8 @@ impl Follower {
         let step = tokio::task::spawn_blocking(move || read_step(&open, cursor))
             .await
             .map_err(TaskFailed::from)??;
-        if let Some(last) = step.records.last() {
-            self.cursor = last.timestamp();
+        if let Some(last) = step.last_timestamp() {
+            self.cursor = last;
         }
         Ok(step)
     }
@@ -130,12 +147,19 @@ impl Follower {
 pub fn read_step(open: &OpenStore, cursor: i64) -> RecordResult<Step> {
     let store = &open.store;
     let oldest = store.stats().oldest_timestamp;
-    let records = store
+    let mut iter = store
         .iter_range(cursor.saturating_add(1), i64::MAX)
-        .limit(READ_BATCH)
-        .collect::<Result<Vec<_>, _>>()?;
+        .limit(READ_BATCH);
+    let (mut handles, mut payloads) = (Vec::with_capacity(READ_BATCH), Vec::new());
+    while let Some(rec) = iter.next_ref() {
+        let rec = rec?;
+        let start = payloads.len();
+        payloads.extend_from_slice(rec.data);
+        handles.push((rec.handle, start..payloads.len()));
+    }
     Ok(Step {
-        records,
+        handles,
+        payloads,
         oldest_after_cursor: oldest.filter(|&o| o > cursor.saturating_add(1)),
     })
 }

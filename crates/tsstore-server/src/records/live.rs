@@ -268,13 +268,13 @@ where
         }
         let caught_up = step.caught_up();
         let mut written = None;
-        if let Some(last) = step.records.last() {
+        if let Some(last) = step.last_timestamp() {
             // Reported before sending: the lag is what is not yet sent.
-            progress.reached(last.timestamp());
+            progress.reached(last);
         }
-        for rec in step.records {
+        for rec in step.records() {
             cursor_is_known = true;
-            let Some(data) = pipeline::shown(&open.store, &feed.spec, &rec.data) else {
+            let Some(data) = pipeline::shown(&open.store, &feed.spec, rec.data) else {
                 continue;
             };
             // The message, the timestamp it shows, and up to where it
