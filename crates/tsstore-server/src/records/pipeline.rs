@@ -118,7 +118,11 @@ pub fn list(
         iter = iter.limit(spec.limit);
     }
     let enc = DataEncoding::of(store);
-    let mut out = ListWriter::with_capacity(256);
+    // Room for a short list's records as they usually are, so that a
+    // `newest?limit=10` is written without growing the body three times;
+    // longer lists grow from there.
+    let per_record = if spec.include_data { 192 } else { 80 };
+    let mut out = ListWriter::with_capacity(64 + spec.limit.min(64) * per_record);
     // Borrowed records: each payload goes from the block bytes straight
     // into the body, with no copy of its own.
     while let Some(rec) = iter.next_ref() {
