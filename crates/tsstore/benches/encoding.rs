@@ -52,17 +52,15 @@ fn compressed(records: &[(i64, Vec<u8>)], columnar: bool) -> (f64, f64, f64, f64
     let start = Instant::now();
     let frames = pvlib::pack_blocks(&mut codec, records, columnar);
     let pack = start.elapsed().as_secs_f64() * 1e6 / records.len() as f64;
-    let (mut out, mut payloads) = (Vec::new(), Vec::new());
+    let mut out = tsstore::encoding::columns::Unpacked::default();
     let start = Instant::now();
     for (first, n, frame) in &frames {
-        codec
-            .unpack(frame, &mut out, &mut payloads)
-            .expect("unpack");
+        codec.unpack(frame, &mut out).expect("unpack");
         assert_eq!(out.len(), *n);
-        for (k, (ts, range)) in out.iter().enumerate() {
+        for k in 0..out.len() {
             let (want_ts, want) = &records[first + k];
             assert!(
-                ts == want_ts && &payloads[range.clone()] == want,
+                out.stamps[k] == *want_ts && out.payload(k) == want,
                 "read back differs"
             );
         }

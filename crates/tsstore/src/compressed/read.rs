@@ -301,7 +301,8 @@ impl Compressed {
         };
         let frame = frame?;
         let object = FrameObject::parse(&frame.data)?;
-        let cached = frame_cache::get(self.shared.frame_key(&frame), object.frame);
+        let key = self.shared.frame_key(&frame);
+        let cached = frame_cache::get(key, object.frame);
         let (index, data) = match cached {
             // Read before: its records rebuilt, kept for what follows.
             Some(hit) => {
@@ -321,11 +322,7 @@ impl Compressed {
                 let (count, at) = crate::encoding::columns::find(&body, ts, &mut data)
                     .map_err(|e| super::frame_error(e.into()))?;
                 object.check_count(count)?;
-                frame_cache::put(
-                    self.shared.frame_key(&frame),
-                    object.frame,
-                    Form::Body(body.into()),
-                );
+                frame_cache::put(key, object.frame, Form::Body(body.into()));
                 let Some(i) = at else {
                     return Ok(None);
                 };

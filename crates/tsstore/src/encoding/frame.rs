@@ -5,9 +5,7 @@
 //! (their tables are the costly part to set up) and scratch buffers, so a
 //! store's writer and each reader reuse them.
 
-use std::ops::Range;
-
-use super::columns::{self, BodyError, BodyView, Prepared};
+use super::columns::{self, BodyError, BodyView, Prepared, Unpacked};
 use super::split::Record;
 
 /// zstd level: 1 is the fast end; higher levels gained 15–20 % more
@@ -272,15 +270,10 @@ impl FrameCodec {
         Ok(columns::find(&self.body, ts, out)?)
     }
 
-    /// Unpacks a whole frame: each record's timestamp and payload range in
-    /// `payloads` (cleared first).
-    pub fn unpack(
-        &mut self,
-        frame: &[u8],
-        records: &mut Vec<(i64, Range<usize>)>,
-        payloads: &mut Vec<u8>,
-    ) -> Result<(), FrameError> {
-        self.inflate(frame)?.write_all(records, payloads);
+    /// Unpacks a whole frame: every record rebuilt into `out` (its
+    /// contents replaced).
+    pub fn unpack(&mut self, frame: &[u8], out: &mut Unpacked) -> Result<(), FrameError> {
+        self.inflate(frame)?.unpack(out);
         Ok(())
     }
 }
@@ -336,11 +329,11 @@ mod tests {
             frame.len() as f64 >= 4000.0 * FILL,
             "the block is well filled"
         );
-        let (mut out, mut payloads) = (Vec::new(), Vec::new());
-        codec.unpack(&frame, &mut out, &mut payloads).unwrap();
+        let mut out = Unpacked::default();
+        codec.unpack(&frame, &mut out).unwrap();
         assert_eq!(out.len(), n);
-        for ((ts, range), (want_ts, want)) in out.iter().zip(&records) {
-            assert_eq!((ts, &payloads[range.clone()]), (want_ts, &want[..]));
+        for (i, (want_ts, want)) in records.iter().take(n).enumerate() {
+            assert_eq!((&out.stamps[i], out.payload(i)), (want_ts, &want[..]));
         }
     }
 
@@ -363,15 +356,11 @@ mod tests {
         let mut codec = FrameCodec::new(1 << 20).unwrap();
         let frame = codec.compress(&refs, true).unwrap();
         let mut small = FrameCodec::new(1000).unwrap();
-        let (mut out, mut payloads) = (Vec::new(), Vec::new());
+        let mut out = Unpacked::default();
         assert!(matches!(
-            small.unpack(&frame, &mut out, &mut payloads),
+            small.unpack(&frame, &mut out),
             Err(FrameError::TooLarge { .. })
         ));
-        assert!(
-            codec
-                .unpack(&frame[..frame.len() / 2], &mut out, &mut payloads)
-                .is_err()
-        );
+        assert!(codec.unpack(&frame[..frame.len() / 2], &mut out).is_err());
     }
 }

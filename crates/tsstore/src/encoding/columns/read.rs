@@ -1,9 +1,7 @@
 //! Reading a body back: all of it (`BodyView`, `decode`) or only what
 //! one record needs (`find`), checking it as it goes.
 
-use std::ops::Range;
-
-use super::rebuild;
+use super::{closing, rebuild, separator};
 use crate::encoding::varint::{BodyError, Cursor};
 
 /// A parsed body: where every piece of every record lies, so that one
@@ -76,12 +74,10 @@ impl TemplateView {
         let mut text = Vec::with_capacity(keys.iter().map(|k| k.len() + 4).sum::<usize>() + SLACK);
         let mut ends = Vec::with_capacity(keys.len() + 1);
         for (j, key) in keys.iter().enumerate() {
-            text.extend_from_slice(if j == 0 { b"{\"" } else { b",\"" });
-            text.extend_from_slice(key);
-            text.extend_from_slice(b"\":");
+            separator(&mut text, j, key);
             ends.push(text.len());
         }
-        text.extend_from_slice(if keys.is_empty() { b"{}" } else { b"}" });
+        text.extend_from_slice(closing(keys.len()));
         ends.push(text.len());
         let fixed = text.len();
         text.resize(fixed + SLACK, 0);
@@ -394,9 +390,12 @@ impl<'a> BodyView<'a> {
         &self.stamps
     }
 
-    /// Every record's payload one after another in `payloads` (cleared
-    /// first), calling `each(i, start, end)` after record `i`.
-    fn rebuild_all(&self, payloads: &mut Vec<u8>, mut each: impl FnMut(usize, usize, usize)) {
+    /// Every record, rebuilt into `out` (its contents replaced).
+    pub fn unpack(&self, out: &mut Unpacked) {
+        out.stamps.clear();
+        out.stamps.extend_from_slice(&self.stamps);
+        out.ends.clear();
+        out.ends.reserve(self.stamps.len());
         // The exact size first, so that the pieces are written in place
         // with `SLACK` to spare and the buffer never grows.
         let raw = self.raw[self.raw.len() - 1] - self.raw[0];
@@ -406,13 +405,13 @@ impl<'a> BodyView<'a> {
                 .iter()
                 .map(|t| t.rows * t.fixed() + t.value_bytes())
                 .sum::<usize>();
+        let payloads = &mut out.payloads;
         payloads.clear();
         payloads.resize(total + SLACK, 0);
         let mut at = 0;
         for i in 0..self.stamps.len() {
-            let start = at;
             at = self.put_record(i, payloads, at);
-            each(i, start, at);
+            out.ends.push(at);
         }
         payloads.truncate(at);
     }
@@ -426,25 +425,6 @@ impl<'a> BodyView<'a> {
             }
             Some(t) => self.templates[t].put(dst, at, self.body, row),
         }
-    }
-
-    /// Every record: its timestamp and the range of its payload in
-    /// `payloads`, in order (both cleared first).
-    pub fn write_all(&self, records: &mut Vec<(i64, Range<usize>)>, payloads: &mut Vec<u8>) {
-        records.clear();
-        self.rebuild_all(payloads, |i, start, end| {
-            records.push((self.stamps[i], start..end))
-        });
-    }
-
-    /// Every record, rebuilt into `out` (its contents replaced).
-    pub fn unpack(&self, out: &mut Unpacked) {
-        out.stamps.clear();
-        out.stamps.extend_from_slice(&self.stamps);
-        out.ends.clear();
-        out.ends.reserve(self.stamps.len());
-        let ends = &mut out.ends;
-        self.rebuild_all(&mut out.payloads, |_, _, end| ends.push(end));
     }
 
     /// Record `i`'s payload size.
@@ -465,13 +445,9 @@ impl<'a> BodyView<'a> {
     }
 }
 
-/// Reads a body back: each record's timestamp and the range of its
-/// payload in `payloads` (which is cleared first), in order.
-pub fn decode(
-    body: &[u8],
-    records: &mut Vec<(i64, Range<usize>)>,
-    payloads: &mut Vec<u8>,
-) -> Result<(), BodyError> {
-    BodyView::parse(body)?.write_all(records, payloads);
+/// Reads a body back: every record rebuilt into `out` (its contents
+/// replaced).
+pub fn decode(body: &[u8], out: &mut Unpacked) -> Result<(), BodyError> {
+    BodyView::parse(body)?.unpack(out);
     Ok(())
 }
