@@ -57,6 +57,12 @@ pub enum Error {
     #[error("store '{0}' does not exist")]
     StoreNotFound(String),
     /// Another `Store` (in this or another process) holds the store's lock.
+    /// `add_rollup` for a window the store already rolls up.
+    #[error("the store already has a rollup of {0} windows")]
+    RollupExists(String),
+    /// No rollup of that window.
+    #[error("the store has no rollup of {0} windows")]
+    RollupNotFound(String),
     #[error("store '{0}' is in use by another process or handle")]
     InUse(String),
     /// The store was opened with `Store::open_read_only`; nothing can be written through it.

@@ -63,7 +63,9 @@
 //! * `store`: `Store`, the public front: creates and opens stores in a
 //!   directory, checks payloads, and dispatches to its `Ring` or its
 //!   compressed store; `stats` is what it reports, `json` its serde
-//!   helpers.
+//!   helpers. `store::rollup` keeps a store's rollup rings (one row per
+//!   closed window, kept past the raw ring's wrap) and the job that
+//!   writes them.
 //! * `filter`, `aggregate`, `rules`: what callers apply to records read
 //!   (substring filters, time windows, alert rules).
 //!
@@ -148,6 +150,10 @@ pub use schema::{
     Field, FieldType, MAX_FIELD_NAME, MAX_FIELDS, Schema, SchemaDoc, SchemaError, SchemaFileError,
 };
 pub use stats::{Compression, Stats};
+pub use store::rollup::{
+    DEFAULT_ROLLUP_FUNCTIONS, Keep, MAX_ROLLUPS, MIN_ROLLUP_BLOCKS, ROLLUPS_DIR, RollupConfig,
+    RollupInfo, window_label,
+};
 pub use store::{Records, SCHEMA_FILE, Store, StoreFiles};
 pub use time::{ParseTimeError, now_ns, parse_rfc3339, rfc3339};
 

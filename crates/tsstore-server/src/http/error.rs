@@ -162,6 +162,8 @@ fn engine_status(e: &Error) -> (StatusCode, &'static str) {
         Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
         Error::StoreExists(_) => (StatusCode::CONFLICT, "store_exists"),
         Error::StoreNotFound(_) => (StatusCode::NOT_FOUND, "store_not_found"),
+        Error::RollupExists(_) => (StatusCode::CONFLICT, "rollup_exists"),
+        Error::RollupNotFound(_) => (StatusCode::NOT_FOUND, "rollup_not_found"),
         Error::InUse(_) => (StatusCode::SERVICE_UNAVAILABLE, "store_in_use"),
         Error::InvalidName { .. } => (StatusCode::BAD_REQUEST, "invalid_store_name"),
         Error::InvalidConfig(_) => (StatusCode::BAD_REQUEST, "invalid_config"),

@@ -78,6 +78,8 @@ impl RecordError {
                 | E::NotFound(_)
                 | E::StoreExists(_)
                 | E::StoreNotFound(_)
+                | E::RollupExists(_)
+                | E::RollupNotFound(_)
                 | E::InUse(_)
                 | E::ReadOnly(_)
                 | E::InvalidName { .. }

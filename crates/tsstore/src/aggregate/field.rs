@@ -66,7 +66,7 @@ impl Num {
 }
 
 /// One field's state: its identity and what the current window saw.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(super) struct FieldAcc {
     pub(super) name: String,
     pub(super) fns: Vec<AggFn>,

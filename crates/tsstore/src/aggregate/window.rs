@@ -44,7 +44,7 @@ impl Window {
 
 /// A value of the record being added, kept until the record has parsed
 /// completely (a record that turns out to be invalid adds nothing).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum Pending {
     Number(usize, Num),
     /// Slot and the byte range of the raw value in the record.
@@ -52,8 +52,10 @@ enum Pending {
 }
 
 /// Streaming aggregation: feed records in time order with `add`, which
-/// returns each window as soon as a record falls past its end.
-#[derive(Debug)]
+/// returns each window as soon as a record falls past its end. A clone
+/// carries on from the same point (a rollup's reads do that to show its
+/// open window).
+#[derive(Debug, Clone)]
 pub struct Aggregator {
     spec: AggSpec,
     fields: Vec<FieldAcc>,
@@ -95,6 +97,12 @@ impl Aggregator {
     pub fn covered_from(mut self, from: i64) -> Aggregator {
         self.covered_from = from;
         self
+    }
+
+    /// Records before `ts` were lost before they were added (a ring
+    /// wrapped past them): windows starting before it are partial.
+    pub fn lost_before(&mut self, ts: i64) {
+        self.covered_from = self.covered_from.max(ts);
     }
 
     pub fn spec(&self) -> &AggSpec {

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicI64;
 
 use super::SchemaState;
-use super::{Store, StoreFiles};
+use super::rollup::Rollups;
+use super::{Core, Store, StoreFiles};
 use crate::atomic_file::atomic_write;
 use crate::compressed::{Compressed, STAGING};
 use crate::config::{Config, staging_blocks, validate_store_name};
@@ -18,6 +19,22 @@ use crate::error::{Error, Result};
 use crate::format::{DataType, Encoding, FEATURE_CHECKSUMS, META_SIZE, Meta, index_file_len};
 use crate::io::{OverlayFile, RealFile, StoreFile};
 use crate::ring::{DATA_FILE, INDEX_FILE, META_FILE, Ring, RingFiles};
+
+impl Core {
+    /// The rings back, for a close: only once the rollups' job, the one
+    /// other holder, has stopped.
+    fn into_rings(self) -> Result<(Option<Compressed>, Ring)> {
+        let Core {
+            compressed, main, ..
+        } = self;
+        let shared = || Error::InUse("a ring still read by a background job".into());
+        let compressed = match compressed {
+            Some(c) => Some(Arc::into_inner(c).ok_or_else(shared)?),
+            None => None,
+        };
+        Ok((compressed, Arc::into_inner(main).ok_or_else(shared)?))
+    }
+}
 
 fn store_dir(dir: &Path, name: &str) -> Result<PathBuf> {
     validate_store_name(name)?;
@@ -297,30 +314,36 @@ impl Store {
         let mut store = Store {
             name: name.to_string(),
             path,
-            compressed,
-            main,
-            schema,
+            core: Core {
+                compressed: compressed.map(Arc::new),
+                main: Arc::new(main),
+                schema: Arc::new(schema),
+            },
+            rollups: Rollups::none(),
             max_future_skew: AtomicI64::new(0),
         };
         store.finish_truncate()?;
-        store.main.start_flusher();
+        // Nothing holds a clone yet: the rollups start below.
+        Arc::get_mut(&mut store.core.main)
+            .ok_or_else(|| Error::InUse(name.to_string()))?
+            .start_flusher();
+        store.rollups = Rollups::open(&store.path, &store.core, read_only)?;
         Ok(store)
     }
 
     /// Checkpoints, syncs and releases the store.
     pub fn close(self) -> Result<()> {
-        let Store {
-            compressed,
-            mut main,
-            ..
-        } = self;
+        let Store { core, rollups, .. } = self;
+        // The rollups' job holds a clone of the rings: it goes first.
+        let rolled = rollups.close();
+        let (compressed, mut main) = core.into_rings()?;
         let staging = match compressed {
             Some(c) => Some(c.stop()?),
             None => None,
         };
         let staged = staging.map_or(Ok(()), |mut staging| staging.close());
         let out = main.close();
-        staged.and(out)
+        rolled.and(staged).and(out)
     }
 
     /// Releases the store *without* a checkpoint, leaving the files as a
@@ -328,11 +351,11 @@ impl Store {
     /// as of the last checkpoint). For recovery tests.
     #[doc(hidden)]
     pub fn abandon(self) {
-        let Store {
-            compressed,
-            mut main,
-            ..
-        } = self;
+        let Store { core, rollups, .. } = self;
+        rollups.abandon();
+        let Ok((compressed, mut main)) = core.into_rings() else {
+            return;
+        };
         if let Some(c) = compressed
             && let Ok(mut staging) = c.stop()
         {
@@ -343,13 +366,15 @@ impl Store {
 
     /// Closes the store and removes its directory.
     pub fn delete(self) -> Result<()> {
-        self.main.check_writable()?;
+        self.core.main.check_writable()?;
         let Store {
-            compressed,
-            mut main,
+            core,
+            rollups,
             path,
             ..
         } = self;
+        rollups.abandon();
+        let (compressed, mut main) = core.into_rings()?;
         drop(compressed);
         main.abandon();
         drop(main);

@@ -12,6 +12,8 @@
 
 mod lifecycle;
 mod read;
+pub(crate) mod rollup;
+mod rollups;
 mod schema;
 mod schema_file;
 mod truncate;
@@ -32,6 +34,7 @@ use crate::notify::{
 use crate::ring::Ring;
 use crate::stats::{Compression, Stats};
 pub use read::Records;
+use rollup::Rollups;
 pub use schema_file::SCHEMA_FILE;
 pub(crate) use schema_file::SchemaState;
 
@@ -45,19 +48,40 @@ pub struct StoreFiles {
     pub staging: Option<Box<StoreFiles>>,
 }
 
+/// A store's rings and schema: everything a read of its records takes.
+/// The rollups' job, which reads on a background worker outside any
+/// borrow of the store, holds a clone (three `Arc`s); `close` stops the
+/// job before taking them back.
+#[derive(Debug, Clone)]
+pub(crate) struct Core {
+    /// The staging ring and framer of a compressed store (`main` then
+    /// holds frames). Dropped first: the framer writes into `main`.
+    pub(crate) compressed: Option<Arc<Compressed>>,
+    /// The raw ring of a raw store; a compressed store's frames.
+    pub(crate) main: Arc<Ring>,
+    /// The schema of a schema store (empty for other types).
+    pub(crate) schema: Arc<SchemaState>,
+}
+
+impl Core {
+    pub(crate) fn newest_timestamp(&self) -> Option<i64> {
+        match &self.compressed {
+            Some(c) => Some(c.newest()).filter(|&n| n > 0),
+            None => self.main.newest_timestamp(),
+        }
+    }
+}
+
 /// An open store. `Send + Sync`: share it by reference or `Arc`; one
 /// writer at a time, readers concurrently with it and each other.
 #[derive(Debug)]
 pub struct Store {
     name: String,
     path: PathBuf,
-    /// The staging ring and framer of a compressed store (`main` then
-    /// holds frames). Dropped first (`Drop`): the framer writes into `main`.
-    compressed: Option<Compressed>,
-    /// The raw ring of a raw store; a compressed store's frames.
-    main: Ring,
-    /// The schema of a schema store (empty for other types).
-    schema: SchemaState,
+    /// The rings and the schema.
+    core: Core,
+    /// The store's rollup rings and the job that writes them.
+    rollups: Rollups,
     /// `set_max_future_skew`, in nanoseconds; 0 = off.
     max_future_skew: AtomicI64,
 }
@@ -65,7 +89,7 @@ pub struct Store {
 impl Store {
     /// The store's sync policy.
     pub fn sync_policy(&self) -> SyncPolicy {
-        self.main.sync_policy()
+        self.core.main.sync_policy()
     }
 
     pub fn name(&self) -> &str {
@@ -80,7 +104,7 @@ impl Store {
     /// The configuration the store was created with (a compressed
     /// store's `num_blocks` includes its staging ring's).
     pub fn config(&self) -> Config {
-        let main = self.main.config();
+        let main = self.core.main.config();
         Config {
             num_blocks: main.num_blocks + self.staging_blocks(),
             ..main
@@ -88,11 +112,12 @@ impl Store {
     }
 
     pub fn encoding(&self) -> crate::Encoding {
-        self.main.encoding()
+        self.core.main.encoding()
     }
 
     fn staging_blocks(&self) -> u32 {
-        self.compressed
+        self.core
+            .compressed
             .as_ref()
             .map_or(0, |c| c.shared.staging.config().num_blocks)
     }
@@ -105,14 +130,17 @@ impl Store {
     /// between them can in any ring. Tests and benches that compare two
     /// reads settle first.
     pub fn settle(&self) {
-        if let Some(c) = &self.compressed {
+        if let Some(c) = &self.core.compressed {
             c.settle();
         }
     }
 
     /// What the frames of a compressed store measured so far keep.
     pub fn compression(&self) -> Option<Compression> {
-        self.compressed.as_ref().and_then(Compressed::compression)
+        self.core
+            .compressed
+            .as_deref()
+            .and_then(Compressed::compression)
     }
 
     /// Frames every record a compressed store has staged but not yet
@@ -120,32 +148,32 @@ impl Store {
     /// Nothing to do for a raw store. Readers never need it; benches and
     /// tests use it to measure or compare a settled store.
     pub fn frame_staged(&self) -> Result<()> {
-        match &self.compressed {
+        match &self.core.compressed {
             Some(c) => c.frame_staged(),
             None => Ok(()),
         }
     }
 
     pub fn data_type(&self) -> crate::DataType {
-        self.main.data_type()
+        self.core.main.data_type()
     }
 
     /// Whether objects carry checksums (false for stores written by ts-store (Go)).
     pub fn has_checksums(&self) -> bool {
-        self.main.has_checksums()
+        self.core.main.has_checksums()
     }
 
     /// Largest payload one record can have in this store.
     pub fn max_object_size(&self) -> u64 {
-        match &self.compressed {
+        match &self.core.compressed {
             Some(c) => c.max_record(),
-            None => self.main.max_object_size(),
+            None => self.core.main.max_object_size(),
         }
     }
 
     /// Whether the store was opened with `open_read_only`.
     pub fn is_read_only(&self) -> bool {
-        self.main.is_read_only()
+        self.core.main.is_read_only()
     }
 
     /// A handle to wait for commits on from any thread; see `CommitWatch`.
@@ -163,9 +191,9 @@ impl Store {
     /// The notifier that signals: a compressed store's inserts commit
     /// in its staging ring.
     fn notifier(&self) -> &CommitNotifier {
-        match &self.compressed {
+        match &self.core.compressed {
             Some(c) => &c.shared.staging.commits,
-            None => &self.main.commits,
+            None => &self.core.main.commits,
         }
     }
 
@@ -217,15 +245,12 @@ impl Store {
     /// The newest record's timestamp, as `stats` says it, without the
     /// rest of `stats` (for checks made on every write or scrape).
     pub fn newest_timestamp(&self) -> Option<i64> {
-        match &self.compressed {
-            Some(c) => Some(c.newest()).filter(|&n| n > 0),
-            None => self.main.newest_timestamp(),
-        }
+        self.core.newest_timestamp()
     }
 
     pub fn stats(&self) -> Stats {
-        let mut stats = self.main.stats();
-        if let Some(c) = &self.compressed {
+        let mut stats = self.core.main.stats();
+        if let Some(c) = &self.core.compressed {
             let staged = c.shared.staging.stats();
             let newest = c.newest();
             stats.num_blocks += staged.num_blocks;

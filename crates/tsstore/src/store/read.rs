@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::Store;
+use super::{Core, Store};
 use crate::compressed::FramedRecords;
 use crate::error::{Error, Result};
 use crate::record::{ObjectHandle, Record, RecordRef};
@@ -97,8 +97,8 @@ impl Iterator for Records<'_> {
     }
 }
 
-impl Store {
-    fn records(&self, start: i64, end: i64, reverse: bool) -> Records<'_> {
+impl Core {
+    pub(crate) fn records(&self, start: i64, end: i64, reverse: bool) -> Records<'_> {
         let walk = match &self.compressed {
             Some(c) => Walk::Framed(Box::new(FramedRecords::new(
                 &self.main, c, reverse, start, end,
@@ -107,12 +107,18 @@ impl Store {
         };
         Records(walk, Record::default())
     }
+}
+
+impl Store {
+    fn records(&self, start: i64, end: i64, reverse: bool) -> Records<'_> {
+        self.core.records(start, end, reverse)
+    }
 
     /// The record with exactly this timestamp.
     pub fn get_by_time(&self, ts: i64) -> Result<Record> {
-        match &self.compressed {
-            Some(c) => c.get_by_time(&self.main, ts),
-            None => self.main.get(ts),
+        match &self.core.compressed {
+            Some(c) => c.get_by_time(&self.core.main, ts),
+            None => self.core.main.get(ts),
         }
     }
 
@@ -121,7 +127,7 @@ impl Store {
     /// record moves from the staging ring into a frame).
     pub fn get(&self, handle: &ObjectHandle) -> Result<Vec<u8>> {
         match self.get_by_time(handle.timestamp) {
-            Ok(rec) if self.compressed.is_some() || rec.handle == *handle => Ok(rec.data),
+            Ok(rec) if self.core.compressed.is_some() || rec.handle == *handle => Ok(rec.data),
             Ok(_) => Err(Error::NotFound(handle.timestamp)),
             Err(e) => Err(e),
         }

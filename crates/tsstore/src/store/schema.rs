@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use super::Store;
+use super::{Core, Store};
 use crate::error::Result;
 use crate::format::DataType;
 use crate::schema::{Field, Schema, SchemaError};
@@ -13,7 +13,7 @@ impl Store {
     /// The current schema of a schema store (`None` before the first
     /// `set_schema`, and for stores of other types).
     pub fn schema(&self) -> Option<Arc<Schema>> {
-        self.schema.current()
+        self.core.schema.current()
     }
 
     /// Sets the schema of a schema store: the first call makes version 1,
@@ -24,16 +24,22 @@ impl Store {
         if self.data_type() != DataType::Schema {
             return Err(SchemaError::NotASchemaStore(self.data_type().as_str()).into());
         }
-        self.main.check_writable()?;
-        self.schema.set(fields)
+        self.core.main.check_writable()?;
+        self.core.schema.set(fields)
     }
 
     /// A stored payload as users see it: schema records expanded to field
     /// names, everything else unchanged.
     pub fn expand<'a>(&self, stored: &'a [u8]) -> Cow<'a, [u8]> {
+        self.core.expand(stored)
+    }
+}
+
+impl Core {
+    pub(crate) fn expand<'a>(&self, stored: &'a [u8]) -> Cow<'a, [u8]> {
         // The type first: the schema is behind a lock, and every record
         // a list shows of any store comes through here.
-        if self.data_type() != DataType::Schema {
+        if self.main.data_type() != DataType::Schema {
             return Cow::Borrowed(stored);
         }
         match self.schema.current() {

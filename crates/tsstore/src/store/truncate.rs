@@ -26,16 +26,18 @@ impl Store {
     /// Stores written by ts-store (Go), without checksums, are truncated
     /// the same way (their recovery never scans past the checkpoint, so
     /// the intent and the zeroing only keep them tidy for ts-store).
+    /// Rollup rows of windows no longer closed go too.
     pub fn truncate_after(&self, ts: i64) -> Result<TruncateReport> {
-        self.main.check_writable()?;
-        let report = match &self.compressed {
-            Some(c) => c.truncate_after(&self.main, ts, false)?,
-            None => match self.main.truncate(ts, false, false)? {
+        self.core.main.check_writable()?;
+        let report = match &self.core.compressed {
+            Some(c) => c.truncate_after(&self.core.main, ts, false)?,
+            None => match self.core.main.truncate(ts, false, false)? {
                 Some(cut) => TruncateReport::of_ring(cut),
-                None => TruncateReport::nothing(self.main.newest()),
+                None => TruncateReport::nothing(self.core.main.newest()),
             },
         };
         if report.removed_any() {
+            self.rollups.truncate(report.newest_timestamp)?;
             self.notifier().truncated(report.newest_timestamp);
         }
         Ok(report)
@@ -44,15 +46,15 @@ impl Store {
     /// Completes a truncate found under way at open (before the store is
     /// used). A read-only open cannot write, and refuses the store.
     pub(super) fn finish_truncate(&self) -> Result<()> {
-        let Some(c) = &self.compressed else {
-            return self.main.finish_truncate();
+        let Some(c) = &self.core.compressed else {
+            return self.core.main.finish_truncate();
         };
-        let Some(ts) = self.main.pending_truncate() else {
+        let Some(ts) = self.core.main.pending_truncate() else {
             return Ok(());
         };
-        if self.main.is_read_only() {
+        if self.core.main.is_read_only() {
             return Err(Error::TruncateIncomplete(ts.max(0)));
         }
-        c.truncate_after(&self.main, ts, true).map(drop)
+        c.truncate_after(&self.core.main, ts, true).map(drop)
     }
 }

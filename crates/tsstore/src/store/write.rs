@@ -17,7 +17,7 @@ impl Store {
     fn check_payload<'a>(&self, payload: &'a [u8]) -> Result<Cow<'a, [u8]>> {
         // Only a schema store's check needs it (and the Arc it costs).
         let schema = match self.data_type() {
-            DataType::Schema => self.schema.current(),
+            DataType::Schema => self.core.schema.current(),
             _ => None,
         };
         let max = self.max_object_size();
@@ -55,8 +55,8 @@ impl Store {
     /// reports its own flusher's failure; the frames' ring's is reported
     /// here, so a full disk found by either reaches the writer.
     fn check_compressed_writable(&self) -> Result<()> {
-        self.main.check_writable()?;
-        self.main.report_flush_fault()
+        self.core.main.check_writable()?;
+        self.core.main.report_flush_fault()
     }
 
     /// Refuses timestamps further ahead of the wall clock than
@@ -111,25 +111,29 @@ impl Store {
     pub fn put(&self, timestamp: i64, payload: &[u8]) -> Result<ObjectHandle> {
         self.check_future(timestamp)?;
         let payload = self.check_payload(payload)?;
-        match &self.compressed {
+        let handle = match &self.core.compressed {
             Some(c) => {
                 self.check_compressed_writable()?;
                 c.put_one(Some(timestamp), &payload)
             }
-            None => self.main.put(timestamp, &payload),
-        }
+            None => self.core.main.put(timestamp, &payload),
+        }?;
+        self.rollups.wrote(handle.timestamp, 1);
+        Ok(handle)
     }
 
     /// Inserts at `max(now, newest + 1)`, so it never collides or goes back.
     pub fn put_now(&self, payload: &[u8]) -> Result<ObjectHandle> {
         let payload = self.check_payload(payload)?;
-        match &self.compressed {
+        let handle = match &self.core.compressed {
             Some(c) => {
                 self.check_compressed_writable()?;
                 c.put_one(None, &payload)
             }
-            None => self.main.put_now(&payload),
-        }
+            None => self.core.main.put_now(&payload),
+        }?;
+        self.rollups.wrote(handle.timestamp, 1);
+        Ok(handle)
     }
 
     /// Inserts a batch under one lock, each touched block written once.
@@ -141,48 +145,56 @@ impl Store {
         I: IntoIterator<Item = (Option<i64>, B)>,
         B: AsRef<[u8]>,
     {
-        if let Some(c) = &self.compressed {
-            return self.put_compressed(c, items);
-        }
-        let owned: Vec<(Option<i64>, B)> = items.into_iter().collect();
-        let mut items = Vec::with_capacity(owned.len());
-        for (ts, p) in &owned {
-            if let Some(ts) = *ts {
-                self.check_future(ts)?;
+        let handles = match &self.core.compressed {
+            Some(c) => self.put_compressed(c, items)?,
+            None => {
+                let owned: Vec<(Option<i64>, B)> = items.into_iter().collect();
+                let mut items = Vec::with_capacity(owned.len());
+                for (ts, p) in &owned {
+                    if let Some(ts) = *ts {
+                        self.check_future(ts)?;
+                    }
+                    items.push((*ts, self.check_payload(p.as_ref())?));
+                }
+                self.core.main.put_many(items)?
             }
-            items.push((*ts, self.check_payload(p.as_ref())?));
+        };
+        if let Some(last) = handles.last() {
+            self.rollups.wrote(last.timestamp, handles.len());
         }
-        self.main.put_many(items)
+        Ok(handles)
     }
 
     /// Soft-deletes exactly the object at `timestamp`; its neighbours stay.
     pub fn delete_by_time(&self, timestamp: i64) -> Result<()> {
-        match &self.compressed {
+        match &self.core.compressed {
             Some(c) => {
                 self.check_compressed_writable()?;
-                c.delete_by_time(&self.main, timestamp)
+                c.delete_by_time(&self.core.main, timestamp)
             }
-            None => self.main.delete_by_time(timestamp),
+            None => self.core.main.delete_by_time(timestamp),
         }
     }
 
     /// Empties the store in O(1); configuration stays. Signals
     /// `CommitEvent::Reset` even if the checkpoint after it fails: readers
     /// see an empty store either way.
+    /// Its rollups are emptied too.
     pub fn reset(&self) -> Result<()> {
-        match &self.compressed {
-            Some(c) => c.reset(&self.main),
-            None => self.main.reset(),
-        }
+        match &self.core.compressed {
+            Some(c) => c.reset(&self.core.main),
+            None => self.core.main.reset(),
+        }?;
+        self.rollups.reset()
     }
 
     /// Writes every pointer and index entry and makes the store durable.
     /// Also reports a failure of the background flusher since the last
     /// write or sync.
     pub fn sync(&self) -> Result<()> {
-        if let Some(c) = &self.compressed {
+        if let Some(c) = &self.core.compressed {
             c.shared.staging.sync()?;
         }
-        self.main.sync()
+        self.core.main.sync()
     }
 }

@@ -1,0 +1,494 @@
+//! Rollups: a store's history at coarser resolutions, each in a
+//! fixed-size ring of its own inside the store's directory
+//! (`rollups/<window>/`, a plain JSON store beside a `rollup.json`), so a
+//! year of hourly averages outlives the raw readings it came from.
+//!
+//! One background job per store (on the engine's shared workers, woken
+//! by an insert that closes a window) reads the raw records of the
+//! windows closed since a rollup's last row and aggregates them with
+//! `aggregate::Aggregator`, the code windowed queries run: a row and a
+//! query over the same raw records agree byte for byte. Inserts never
+//! wait for it. Reads join the rows with windows aggregated from raw past
+//! the last row, so they never depend on the job's timing.
+//!
+//! Invariant: a rollup's progress is its ring's newest row; nothing else
+//! is persisted. At open, rows past the raw ring's last closed window
+//! (which a power cut can leave when raw lost its tail) are cut, and
+//! the job recomputes every window after the newest row from raw: no
+//! window is missing and none is written twice. Rows are never changed
+//! once written: a record deleted after its window closed stays counted,
+//! and records cannot arrive late (timestamps strictly increase).
+
+mod catch_up;
+mod row;
+mod spec;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+
+use crate::aggregate::{AggFn, AggSpec, Window};
+use crate::background::{self, JobHandle};
+use crate::config::Config;
+use crate::durability::SyncPolicy;
+use crate::error::{Error, Result};
+use crate::format::{DataType, Encoding};
+use crate::lock::{mutex_lock, read_lock, write_lock};
+use crate::store::{Core, Store};
+use catch_up::Feed;
+pub use spec::{
+    DEFAULT_ROLLUP_FUNCTIONS, Keep, MAX_ROLLUPS, MIN_ROLLUP_BLOCKS, RollupConfig,
+    label as window_label,
+};
+use spec::{ROLLUP_FILE, RollupFile};
+
+/// The directory of a store's rollup rings, inside the store's.
+pub const ROLLUPS_DIR: &str = "rollups";
+
+/// What `Store::rollups` reports of one rollup.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RollupInfo {
+    /// The window, as users write it (`1h`).
+    pub window: String,
+    pub window_ns: i64,
+    /// Functions of numeric fields; other fields keep their last value.
+    pub functions: Vec<AggFn>,
+    pub num_blocks: u32,
+    /// The ring's footprint on disk, fixed at creation.
+    pub capacity_bytes: u64,
+    pub bytes_used: u64,
+    /// End of the oldest and newest window the ring holds.
+    pub oldest_timestamp: Option<i64>,
+    pub newest_timestamp: Option<i64>,
+    /// Every window ending at or before this is written (or held no
+    /// record); later ones are aggregated from raw when read.
+    pub written_to: Option<i64>,
+    /// The last failure of the job writing this rollup, until it next
+    /// succeeds (a full disk, say).
+    pub error: Option<String>,
+}
+
+/// How far a rollup is written, and the job's place in raw.
+#[derive(Debug)]
+struct Progress {
+    /// Windows ending at or before this are in the ring or held no
+    /// record; `i64::MIN`: none yet. Moved on after the rows it covers.
+    done_to: i64,
+    /// The open window, when the job has run since open.
+    feed: Option<Feed>,
+}
+
+/// One rollup: its ring and how far it has been written.
+#[derive(Debug)]
+struct Rollup {
+    window_ns: i64,
+    label: String,
+    functions: Vec<AggFn>,
+    spec: AggSpec,
+    /// `None` once removed (a read or the job may still hold the rollup).
+    ring: RwLock<Option<Store>>,
+    progress: Mutex<Progress>,
+    /// Held by whatever writes the ring: the job, a reset, a truncate.
+    writing: Mutex<()>,
+    fault: Mutex<Option<String>>,
+}
+
+impl Rollup {
+    fn new(file: &RollupFile, ring: Store) -> Result<Rollup> {
+        let functions = file.functions()?;
+        Ok(Rollup {
+            window_ns: file.window_ns,
+            label: file.window.clone(),
+            spec: AggSpec::with_default(file.window_ns, functions.clone()),
+            functions,
+            ring: RwLock::new(Some(ring)),
+            progress: Mutex::new(Progress {
+                done_to: i64::MIN,
+                feed: None,
+            }),
+            writing: Mutex::new(()),
+            fault: Mutex::new(None),
+        })
+    }
+
+    /// Start of the window holding `ts` (`i64::MIN` stays itself).
+    fn window_start(&self, ts: i64) -> i64 {
+        ts.saturating_sub(ts.rem_euclid(self.window_ns))
+    }
+
+    fn done_to(&self) -> i64 {
+        mutex_lock(&self.progress).done_to
+    }
+
+    fn info(&self) -> Option<RollupInfo> {
+        let ring = read_lock(&self.ring);
+        let stats = ring.as_ref()?.stats();
+        let done = self.done_to();
+        Some(RollupInfo {
+            window: self.label.clone(),
+            window_ns: self.window_ns,
+            functions: self.functions.clone(),
+            num_blocks: stats.num_blocks,
+            capacity_bytes: stats.capacity_bytes,
+            bytes_used: stats.bytes_used,
+            oldest_timestamp: stats.oldest_timestamp,
+            newest_timestamp: stats.newest_timestamp.filter(|&n| n <= done),
+            written_to: (done != i64::MIN).then_some(done),
+            error: mutex_lock(&self.fault).clone(),
+        })
+    }
+}
+
+/// What the store and its job share.
+#[derive(Debug)]
+struct Shared {
+    /// `<store>/rollups`; `None` for a store on caller-given files, which
+    /// has no directory to keep rollups in.
+    dir: Option<PathBuf>,
+    sync: SyncPolicy,
+    read_only: bool,
+    list: RwLock<Vec<Arc<Rollup>>>,
+    /// An insert at or past this closes a window of some rollup: it wakes
+    /// the job. `i64::MAX` without rollups.
+    wake_at: AtomicI64,
+    /// Records inserted since the job last ran; at `feed_every` they wake
+    /// it, a quarter of what raw holds at 64 bytes a record, so raw does
+    /// not wrap past records the feeds have not seen.
+    unfed: AtomicU64,
+    feed_every: AtomicU64,
+}
+
+/// A store's rollups and the job that writes them.
+#[derive(Debug)]
+pub(crate) struct Rollups {
+    shared: Arc<Shared>,
+    /// Started with the first rollup; stopped by `close`.
+    job: OnceLock<JobHandle>,
+}
+
+impl Rollups {
+    /// None, and nowhere to keep any (a store being assembled, or one on
+    /// caller-given files).
+    pub(crate) fn none() -> Rollups {
+        Rollups::empty(None, SyncPolicy::Never, true)
+    }
+
+    fn empty(dir: Option<PathBuf>, sync: SyncPolicy, read_only: bool) -> Rollups {
+        Rollups {
+            shared: Arc::new(Shared {
+                dir,
+                sync,
+                read_only,
+                list: RwLock::new(Vec::new()),
+                wake_at: AtomicI64::new(i64::MAX),
+                unfed: AtomicU64::new(0),
+                feed_every: AtomicU64::new(u64::MAX),
+            }),
+            job: OnceLock::new(),
+        }
+    }
+
+    /// Opens the rollups of the store at `path` (raw already recovered):
+    /// cuts rows past raw's last closed window, and starts the job, which
+    /// writes what is missing.
+    pub(crate) fn open(path: &Path, core: &Core, read_only: bool) -> Result<Rollups> {
+        if path.as_os_str().is_empty() {
+            return Ok(Rollups::none());
+        }
+        let dir = path.join(ROLLUPS_DIR);
+        let rollups = Rollups::empty(Some(dir.clone()), core.main.sync_policy(), read_only);
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(rollups),
+            Err(e) => return Err(e.into()),
+        };
+        let mut names: Vec<String> = entries
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .collect();
+        names.sort();
+        let newest = core.newest_timestamp();
+        let mut list = Vec::new();
+        for name in names {
+            let ring_dir = dir.join(&name);
+            if !ring_dir.join(ROLLUP_FILE).is_file() {
+                // An add that a crash interrupted (the file is written
+                // last) or a remove (the file goes first): finish it.
+                if !read_only && Store::exists(&dir, &name) {
+                    Store::destroy(&dir, &name)?;
+                }
+                continue;
+            }
+            let file = RollupFile::read(&ring_dir)?;
+            let ring = if read_only {
+                Store::open_read_only(&dir, &name)?
+            } else {
+                Store::open_with(&dir, &name, rollups.shared.sync)?
+            };
+            let rollup = Rollup::new(&file, ring)?;
+            rollup.recover(newest)?;
+            list.push(Arc::new(rollup));
+        }
+        let any = !list.is_empty();
+        *write_lock(&rollups.shared.list) = list;
+        if any {
+            rollups.start(core);
+        }
+        Ok(rollups)
+    }
+
+    /// Starts the job (once) and runs it now.
+    fn start(&self, core: &Core) {
+        if self.shared.read_only {
+            return;
+        }
+        let capacity = core.main.stats().capacity_bytes;
+        (self.shared.feed_every).store((capacity / 256).max(16), Ordering::Relaxed);
+        let job = self.job.get_or_init(|| {
+            background::register(
+                catch_up::CatchUp {
+                    shared: Arc::clone(&self.shared),
+                    core: core.clone(),
+                },
+                None,
+            )
+        });
+        self.shared.wake_at.store(i64::MIN, Ordering::Relaxed);
+        job.waker().wake();
+    }
+
+    /// Called after every insert with the newest timestamp it wrote and
+    /// how many records.
+    pub(crate) fn wrote(&self, newest: i64, records: usize) {
+        let Some(job) = self.job.get() else {
+            return;
+        };
+        let shared = &self.shared;
+        let unfed = shared.unfed.fetch_add(records as u64, Ordering::Relaxed) + records as u64;
+        if newest >= shared.wake_at.load(Ordering::Relaxed)
+            || unfed >= shared.feed_every.load(Ordering::Relaxed)
+        {
+            job.waker().wake();
+        }
+    }
+
+    fn find(&self, window_ns: i64) -> Result<Arc<Rollup>> {
+        read_lock(&self.shared.list)
+            .iter()
+            .find(|r| r.window_ns == window_ns)
+            .cloned()
+            .ok_or_else(|| Error::RollupNotFound(window_label(window_ns).unwrap_or_default()))
+    }
+
+    pub(crate) fn infos(&self) -> Vec<RollupInfo> {
+        read_lock(&self.shared.list)
+            .iter()
+            .filter_map(|r| r.info())
+            .collect()
+    }
+
+    pub(crate) fn add(&self, config: &RollupConfig, core: &Core) -> Result<RollupInfo> {
+        let functions = config.checked_functions()?;
+        let label = window_label(config.window_ns)?;
+        if self.shared.read_only {
+            return Err(Error::ReadOnly(core.main.name().to_string()));
+        }
+        let dir = self.shared.dir.as_ref().ok_or_else(|| {
+            Error::InvalidConfig("a store on caller-given files cannot have rollups".into())
+        })?;
+        let mut list = write_lock(&self.shared.list);
+        if list.iter().any(|r| r.window_ns == config.window_ns) {
+            return Err(Error::RollupExists(label));
+        }
+        if list.len() >= MAX_ROLLUPS {
+            return Err(Error::InvalidConfig(format!(
+                "a store has at most {MAX_ROLLUPS} rollups"
+            )));
+        }
+        let main = core.main.config();
+        let ring_config = Config {
+            num_blocks: config.blocks(main.data_block_size, catch_up::row_bytes(core, config)),
+            data_block_size: main.data_block_size,
+            index_block_size: main.index_block_size,
+            data_type: DataType::Json,
+            encoding: Encoding::Raw,
+        };
+        std::fs::create_dir_all(dir)?;
+        let ring = Store::create_with(dir, &label, ring_config, self.shared.sync)?;
+        let file = RollupFile::new(config.window_ns, &functions)?;
+        // Written last: without it, the next open removes the ring.
+        if let Err(e) = file.write(&dir.join(&label)) {
+            let _ = ring.delete();
+            return Err(e);
+        }
+        let rollup = Arc::new(Rollup::new(&file, ring)?);
+        list.push(Arc::clone(&rollup));
+        list.sort_by_key(|r| r.window_ns);
+        drop(list);
+        self.start(core);
+        rollup
+            .info()
+            .ok_or_else(|| Error::RollupNotFound(rollup.label.clone()))
+    }
+
+    pub(crate) fn remove(&self, window_ns: i64) -> Result<()> {
+        let rollup = self.find(window_ns)?;
+        if self.shared.read_only {
+            return Err(Error::ReadOnly(rollup.label.clone()));
+        }
+        write_lock(&self.shared.list).retain(|r| !Arc::ptr_eq(r, &rollup));
+        let _writing = mutex_lock(&rollup.writing);
+        let Some(ring) = write_lock(&rollup.ring).take() else {
+            return Ok(());
+        };
+        let path = ring.path().to_path_buf();
+        // The file first: a ring without it is removed at the next open.
+        std::fs::remove_file(path.join(ROLLUP_FILE))?;
+        ring.delete()
+    }
+
+    /// The windows of `rollup` overlapping `[start, end]`, oldest first, at
+    /// most `limit`: its rows, then the windows past them, from the job's
+    /// open window and the raw records it has not seen yet.
+    pub(crate) fn windows(
+        &self,
+        window_ns: i64,
+        core: &Core,
+        (start, end): (i64, i64),
+        limit: usize,
+    ) -> Result<Vec<Window>> {
+        let rollup = self.find(window_ns)?;
+        let (done, feed) = {
+            let progress = mutex_lock(&rollup.progress);
+            (progress.done_to, progress.feed.clone())
+        };
+        let mut out = Vec::new();
+        let w = rollup.window_ns;
+        // A window [s, s + w) overlaps [start, end] when its end (its
+        // row's timestamp) lies in (start, end + w]; rows past `done` may
+        // be half written: the feed answers for them.
+        let (lo, hi) = (start.saturating_add(1), end.saturating_add(w).min(done));
+        if done != i64::MIN && lo <= hi {
+            let ring = read_lock(&rollup.ring);
+            let ring = ring
+                .as_ref()
+                .ok_or_else(|| Error::RollupNotFound(rollup.label.clone()))?;
+            for rec in ring.iter_range(lo, hi).limit(limit) {
+                let rec = rec?;
+                out.push(row::decode(rec.timestamp(), w, &rec.data)?);
+            }
+        }
+        let to = rollup.window_start(end).saturating_add(w).saturating_sub(1);
+        if out.len() >= limit || to < done {
+            return Ok(out);
+        }
+        let mut feed = match feed {
+            Some(feed) => feed,
+            None => Feed::start(&rollup, core, done)?,
+        };
+        let wanted = |win: &Window| win.end > done.max(start) && win.start <= end;
+        feed.add(core, to, |win| {
+            if out.len() < limit && wanted(&win) {
+                out.push(win);
+            }
+            Ok(())
+        })?;
+        if let Some(win) = feed.finish(core)
+            && out.len() < limit
+            && wanted(&win)
+        {
+            out.push(win);
+        }
+        Ok(out)
+    }
+
+    /// Writes every window closed so far, on this thread.
+    pub(crate) fn catch_up(&self, core: &Core) -> Result<()> {
+        catch_up::all(&self.shared, core)
+    }
+
+    /// After the store's reset: empties every ring.
+    pub(crate) fn reset(&self) -> Result<()> {
+        let list = read_lock(&self.shared.list).clone();
+        for rollup in list {
+            let _writing = mutex_lock(&rollup.writing);
+            if let Some(ring) = read_lock(&rollup.ring).as_ref() {
+                ring.reset()?;
+            }
+            *mutex_lock(&rollup.progress) = Progress {
+                done_to: i64::MIN,
+                feed: None,
+            };
+        }
+        Ok(())
+    }
+
+    /// After the store was truncated to `newest` (`None`: now empty): cuts
+    /// the rows of windows that are no longer closed.
+    pub(crate) fn truncate(&self, newest: Option<i64>) -> Result<()> {
+        let list = read_lock(&self.shared.list).clone();
+        for rollup in list {
+            let _writing = mutex_lock(&rollup.writing);
+            rollup.recover(newest)?;
+        }
+        self.shared.wake_at.store(i64::MIN, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Stops the job and closes every ring (before the store's own rings
+    /// close: the job reads them).
+    pub(crate) fn close(self) -> Result<()> {
+        self.stop_job();
+        let list = std::mem::take(&mut *write_lock(&self.shared.list));
+        let mut out = Ok(());
+        for rollup in list {
+            if let Some(ring) = write_lock(&rollup.ring).take() {
+                out = out.and(ring.close());
+            }
+        }
+        out
+    }
+
+    /// As `close`, without checkpoints (what a killed process leaves).
+    pub(crate) fn abandon(self) {
+        self.stop_job();
+        for rollup in std::mem::take(&mut *write_lock(&self.shared.list)) {
+            if let Some(ring) = write_lock(&rollup.ring).take() {
+                ring.abandon();
+            }
+        }
+    }
+
+    fn stop_job(&self) {
+        if let Some(job) = self.job.get() {
+            job.stop();
+        }
+    }
+}
+
+impl Rollup {
+    /// Makes the ring agree with raw, whose newest record is `newest`:
+    /// rows of windows not closed in raw go (a power cut can leave raw
+    /// behind its rollups); the job writes the missing ones.
+    fn recover(&self, newest: Option<i64>) -> Result<()> {
+        let ring = read_lock(&self.ring);
+        let Some(ring) = ring.as_ref() else {
+            return Ok(());
+        };
+        let mut last = ring.newest_timestamp();
+        // An empty raw ring keeps its rows: they may be all that is left.
+        if let (Some(row), Some(newest)) = (last, newest) {
+            let closed = self.window_start(newest);
+            if row > closed {
+                if !ring.is_read_only() {
+                    ring.truncate_after(closed)?;
+                }
+                last = Some(closed);
+            }
+        }
+        *mutex_lock(&self.progress) = Progress {
+            done_to: last.unwrap_or(i64::MIN),
+            feed: None,
+        };
+        Ok(())
+    }
+}

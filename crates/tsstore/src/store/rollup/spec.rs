@@ -1,0 +1,225 @@
+//! What a rollup is: its window, its functions and its ring's size, as a
+//! caller asks for it (`RollupConfig`) and as it is kept beside its ring
+//! (`rollup.json`), and the label that names its directory (`1h`).
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::aggregate::AggFn;
+use crate::atomic_file::atomic_write;
+use crate::error::{Error, Result};
+use crate::format::{BLOCK_HEADER_SIZE, OBJECT_HEADER_SIZE};
+
+/// Functions a rollup computes for numeric fields when none are given;
+/// fields that hold anything else keep their `last` value.
+pub const DEFAULT_ROLLUP_FUNCTIONS: [AggFn; 4] = [AggFn::Avg, AggFn::Min, AggFn::Max, AggFn::Count];
+
+/// Most rollups one store can have: each is a ring and a pass over the
+/// raw records when its windows close.
+pub const MAX_ROLLUPS: usize = 8;
+
+/// Fewest blocks of a rollup ring: a ring drops a whole block when it
+/// wraps, so with fewer it would keep little more than one.
+pub const MIN_ROLLUP_BLOCKS: u32 = 4;
+
+/// Bytes a row is assumed to take when sizing a ring by duration
+/// (`Keep::Span`) for a store with no record yet to measure.
+const ASSUMED_ROW_BYTES: u64 = 256;
+
+/// How much history a rollup's ring keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// A ring of this many blocks (of the store's block size).
+    Blocks(u32),
+    /// A ring sized to hold about this many nanoseconds of windows, from
+    /// the size of a row (measured on the store's newest record when it
+    /// has one).
+    Span(i64),
+}
+
+/// A rollup as a caller asks for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RollupConfig {
+    /// Window length in nanoseconds: a whole number of milliseconds.
+    pub window_ns: i64,
+    /// Functions for numeric fields (empty: `DEFAULT_ROLLUP_FUNCTIONS`).
+    pub functions: Vec<AggFn>,
+    pub keep: Keep,
+}
+
+impl RollupConfig {
+    /// Checks the window and functions; the functions, defaults filled in.
+    pub(crate) fn checked_functions(&self) -> Result<Vec<AggFn>> {
+        label(self.window_ns)?;
+        let mut functions = if self.functions.is_empty() {
+            DEFAULT_ROLLUP_FUNCTIONS.to_vec()
+        } else {
+            self.functions.clone()
+        };
+        let mut seen = Vec::with_capacity(functions.len());
+        functions.retain(|f| {
+            let new = !seen.contains(f);
+            seen.push(*f);
+            new
+        });
+        if functions.len() != seen.len() {
+            return Err(Error::InvalidConfig(
+                "a rollup lists the same function twice".into(),
+            ));
+        }
+        if let Keep::Span(ns) = self.keep
+            && ns < self.window_ns
+        {
+            return Err(Error::InvalidConfig(format!(
+                "a rollup of {} windows must keep at least one window",
+                label(self.window_ns)?
+            )));
+        }
+        Ok(functions)
+    }
+
+    /// Blocks of `block_size` bytes its ring needs; `row_bytes` is what
+    /// one row is expected to take.
+    pub(crate) fn blocks(&self, block_size: u32, row_bytes: Option<u64>) -> u32 {
+        let span = match self.keep {
+            Keep::Blocks(n) => return n.max(MIN_ROLLUP_BLOCKS),
+            Keep::Span(span) => span,
+        };
+        let rows = (span / self.window_ns).saturating_add(1) as u64;
+        let per_row = row_bytes.unwrap_or(ASSUMED_ROW_BYTES) + OBJECT_HEADER_SIZE as u64;
+        let per_block = ((block_size as usize - BLOCK_HEADER_SIZE) as u64 / per_row).max(1);
+        // One block more than the rows fill: a wrap drops a whole block.
+        let blocks = rows.div_ceil(per_block).saturating_add(1);
+        blocks.clamp(MIN_ROLLUP_BLOCKS as u64, u32::MAX as u64) as u32
+    }
+}
+
+/// The name of a window as users write it (`1h`, `15m`, `500ms`), which
+/// is also its ring's directory: the largest unit that divides it.
+pub fn label(window_ns: i64) -> Result<String> {
+    const UNITS: [(&str, i64); 6] = [
+        ("w", 604_800_000_000_000),
+        ("d", 86_400_000_000_000),
+        ("h", 3_600_000_000_000),
+        ("m", 60_000_000_000),
+        ("s", 1_000_000_000),
+        ("ms", 1_000_000),
+    ];
+    if window_ns <= 0 {
+        return Err(Error::InvalidConfig(
+            "a rollup's window must be longer than zero".into(),
+        ));
+    }
+    UNITS
+        .iter()
+        .find(|(_, ns)| window_ns % ns == 0)
+        .map(|(unit, ns)| format!("{}{unit}", window_ns / ns))
+        .ok_or_else(|| {
+            Error::InvalidConfig(format!(
+                "a rollup's window must be a whole number of milliseconds, not {window_ns} ns"
+            ))
+        })
+}
+
+/// The file beside a rollup's ring that says what it holds.
+pub(crate) const ROLLUP_FILE: &str = "rollup.json";
+
+/// `rollup.json`.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct RollupFile {
+    /// The window, as a label (`1h`): for people reading the file.
+    pub window: String,
+    pub window_ns: i64,
+    pub functions: Vec<String>,
+}
+
+impl RollupFile {
+    pub(crate) fn new(window_ns: i64, functions: &[AggFn]) -> Result<RollupFile> {
+        Ok(RollupFile {
+            window: label(window_ns)?,
+            window_ns,
+            functions: functions.iter().map(|f| f.as_str().to_string()).collect(),
+        })
+    }
+
+    pub(crate) fn write(&self, dir: &Path) -> Result<()> {
+        atomic_write(
+            &dir.join(ROLLUP_FILE),
+            &serde_json::to_vec_pretty(self)?,
+            None,
+        )?;
+        Ok(())
+    }
+
+    pub(crate) fn read(dir: &Path) -> Result<RollupFile> {
+        let bytes = std::fs::read(dir.join(ROLLUP_FILE))?;
+        let file: RollupFile = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::Corrupt(format!("{}: {e}", dir.join(ROLLUP_FILE).display())))?;
+        if label(file.window_ns).ok().as_deref() != Some(&file.window) {
+            return Err(Error::Corrupt(format!(
+                "{}: window {} does not match {} ns",
+                dir.join(ROLLUP_FILE).display(),
+                file.window,
+                file.window_ns
+            )));
+        }
+        Ok(file)
+    }
+
+    pub(crate) fn functions(&self) -> Result<Vec<AggFn>> {
+        self.functions
+            .iter()
+            .map(|name| {
+                AggFn::ALL
+                    .into_iter()
+                    .find(|f| f.as_str() == name)
+                    .ok_or_else(|| Error::Corrupt(format!("rollup function '{name}' is unknown")))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_use_the_largest_unit() {
+        let ok = |ns| label(ns).unwrap();
+        assert_eq!(ok(3_600_000_000_000), "1h");
+        assert_eq!(ok(90_000_000_000), "90s");
+        assert_eq!(ok(5_400_000_000_000), "90m");
+        assert_eq!(ok(86_400_000_000_000), "1d");
+        assert_eq!(ok(1_209_600_000_000_000), "2w");
+        assert_eq!(ok(1_500_000_000), "1500ms");
+        assert!(label(0).is_err() && label(-5).is_err() && label(1_500_000).is_err());
+        for ns in [1_000_000i64, 61_000, 7_000_000_000_000] {
+            if let Ok(l) = label(ns) {
+                assert_eq!(crate::duration::parse_duration_ns(&l).unwrap(), ns);
+            }
+        }
+    }
+
+    #[test]
+    fn a_span_sizes_the_ring() {
+        let hour = 3_600_000_000_000;
+        let year = RollupConfig {
+            window_ns: hour,
+            functions: vec![],
+            keep: Keep::Span(365 * 24 * hour),
+        };
+        // 8 761 rows of 100 + 24 bytes, 32 to a 4 KiB block: 274 blocks + 1.
+        assert_eq!(year.blocks(4096, Some(100)), 275);
+        let tiny = RollupConfig {
+            keep: Keep::Blocks(1),
+            ..year.clone()
+        };
+        assert_eq!(tiny.blocks(4096, None), MIN_ROLLUP_BLOCKS);
+        let short = RollupConfig {
+            keep: Keep::Span(hour / 2),
+            ..year
+        };
+        assert!(short.checked_functions().is_err());
+    }
+}

@@ -1,0 +1,73 @@
+//! The store's rollup API: add, remove and list rollups, and read windows
+//! at a rollup's resolution. The rings and the job are `rollup`'s.
+
+use super::Store;
+use super::rollup::{RollupConfig, RollupInfo};
+use crate::aggregate::Window;
+use crate::error::Result;
+
+impl Store {
+    /// Adds a rollup: a ring in the store's directory that keeps one row
+    /// per window of `config.window_ns`, written in the background as
+    /// windows close, starting with every window of the records the
+    /// store holds now. The ring's size is fixed here (`config.keep`).
+    ///
+    /// ```
+    /// use tsstore::{Config, Keep, RollupConfig, Store};
+    ///
+    /// # fn main() -> tsstore::Result<()> {
+    /// let dir = tempfile::tempdir()?;
+    /// let store = Store::create(dir.path(), "s", Config::default())?;
+    /// let minute = 60_000_000_000;
+    /// store.add_rollup(&RollupConfig {
+    ///     window_ns: minute,
+    ///     functions: vec![],
+    ///     keep: Keep::Span(7 * 24 * 60 * minute),
+    /// })?;
+    /// store.put(10 * minute + 1, br#"{"t":20}"#)?;
+    /// store.put(10 * minute + 2, br#"{"t":22}"#)?;
+    /// store.put(11 * minute, br#"{"t":30}"#)?;
+    /// let windows = store.rollup_windows(minute, 0, i64::MAX, 10)?;
+    /// assert_eq!(windows[0].end, 11 * minute);
+    /// assert_eq!(windows[0].data, br#"{"t_avg":21.0,"t_min":20,"t_max":22,"t_count":2}"#);
+    /// assert!(windows[1].partial); // the minute still open
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn add_rollup(&self, config: &RollupConfig) -> Result<RollupInfo> {
+        self.rollups.add(config, &self.core)
+    }
+
+    /// Removes the rollup of `window_ns` windows and its ring.
+    pub fn remove_rollup(&self, window_ns: i64) -> Result<()> {
+        self.rollups.remove(window_ns)
+    }
+
+    /// The store's rollups, finest first.
+    pub fn rollups(&self) -> Vec<RollupInfo> {
+        self.rollups.infos()
+    }
+
+    /// The windows of the rollup of `window_ns` that overlap `[start,
+    /// end]`, oldest first, at most `limit`: its rows, then, past the
+    /// last row written, windows aggregated from the raw records (the
+    /// newest of them partial while it is open). Each is what a windowed
+    /// aggregation of the same raw records gives.
+    pub fn rollup_windows(
+        &self,
+        window_ns: i64,
+        start: i64,
+        end: i64,
+        limit: usize,
+    ) -> Result<Vec<Window>> {
+        self.rollups
+            .windows(window_ns, &self.core, (start, end), limit)
+    }
+
+    /// Writes every closed window of every rollup now, on this thread
+    /// (the background job does the same when a window closes): for
+    /// tests and benches that look at the rings themselves.
+    pub fn catch_up_rollups(&self) -> Result<()> {
+        self.rollups.catch_up(&self.core)
+    }
+}

@@ -1,0 +1,316 @@
+//! Rollups against the windowed aggregation they must equal: on generated
+//! data with gaps and wraps, after a kill, after raw lost its tail (what
+//! a power cut can leave), and across a year in a ring that wrapped many
+//! times.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use proptest::prelude::*;
+use tsstore::aggregate::{AggFn, AggSpec, Window, aggregate};
+use tsstore::{Config, DataType, Encoding, Keep, RollupConfig, Store};
+
+const MINUTE: i64 = 60_000_000_000;
+const HOUR: i64 = 60 * MINUTE;
+
+fn config(num_blocks: u32, encoding: Encoding) -> Config {
+    Config {
+        num_blocks,
+        data_block_size: 4096,
+        index_block_size: 4096,
+        data_type: DataType::Json,
+        encoding,
+    }
+}
+
+fn rollup(window_ns: i64, functions: &[AggFn]) -> RollupConfig {
+    RollupConfig {
+        window_ns,
+        functions: functions.to_vec(),
+        keep: Keep::Blocks(64),
+    }
+}
+
+fn spec_of(r: &RollupConfig) -> AggSpec {
+    let functions = if r.functions.is_empty() {
+        tsstore::DEFAULT_ROLLUP_FUNCTIONS.to_vec()
+    } else {
+        r.functions.clone()
+    };
+    AggSpec::with_default(r.window_ns, functions)
+}
+
+/// What a windowed query over every record written gives.
+fn expected(r: &RollupConfig, written: &[(i64, Vec<u8>)]) -> Vec<Window> {
+    let newest = written.last().map_or(i64::MIN, |w| w.0);
+    aggregate(
+        &spec_of(r),
+        written.iter().map(|(t, d)| (*t, &d[..])),
+        (i64::MIN, newest),
+    )
+}
+
+fn payload(value: i64, kind: u8) -> Vec<u8> {
+    match kind % 5 {
+        0 => format!(r#"{{"t":{value},"h":{}}}"#, value % 7).into_bytes(),
+        1 => format!(r#"{{"t":{}.25,"s":"v{value}"}}"#, value / 3).into_bytes(),
+        2 => format!(r#"{{"h":{},"t":-{value}}}"#, value % 11).into_bytes(),
+        3 => br#"{"s":"text only"}"#.to_vec(),
+        _ => format!("[{value}]").into_bytes(),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Every function, gaps of many windows, a raw ring that wraps: the
+    /// rollup gives what the windowed aggregation gives.
+    #[test]
+    fn rollups_equal_the_windowed_aggregation(
+        batches in prop::collection::vec(
+            prop::collection::vec((1i64..40 * MINUTE, any::<i64>(), any::<u8>()), 1..60),
+            1..25,
+        ),
+        compressed in any::<bool>(),
+        gaps in prop::collection::vec(0i64..50 * HOUR, 25),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let (blocks, encoding) = if compressed { (24, Encoding::Compressed) } else { (8, Encoding::Raw) };
+        let store = Store::create(dir.path(), "s", config(blocks, encoding)).unwrap();
+        let rollups = [
+            rollup(10 * MINUTE, &AggFn::ALL),
+            rollup(HOUR, &[]),
+            rollup(24 * HOUR, &[AggFn::Sum, AggFn::Last]),
+        ];
+        for r in &rollups {
+            store.add_rollup(r).unwrap();
+        }
+        let mut written: Vec<(i64, Vec<u8>)> = Vec::new();
+        let mut ts = 1_700_000_000_000_000_000i64;
+        for (batch, gap) in batches.iter().zip(&gaps) {
+            ts += gap;
+            let items: Vec<(Option<i64>, Vec<u8>)> = batch
+                .iter()
+                .map(|&(step, value, kind)| {
+                    ts += step;
+                    (Some(ts), payload(value.rem_euclid(1_000_000), kind))
+                })
+                .collect();
+            store.put_many(items.iter().map(|(t, p)| (*t, &p[..]))).unwrap();
+            written.extend(items.into_iter().map(|(t, p)| (t.unwrap(), p)));
+            store.catch_up_rollups().unwrap();
+        }
+        for r in &rollups {
+            let got = store.rollup_windows(r.window_ns, i64::MIN, i64::MAX, usize::MAX).unwrap();
+            prop_assert_eq!(&got, &expected(r, &written));
+            let info = store.rollups().into_iter().find(|i| i.window_ns == r.window_ns).unwrap();
+            prop_assert_eq!(info.error, None);
+        }
+        store.close().unwrap();
+    }
+}
+
+fn write_minutes(store: &Store, from: i64, minutes: i64, written: &mut Vec<(i64, Vec<u8>)>) {
+    let items: Vec<(Option<i64>, Vec<u8>)> = (0..minutes)
+        .map(|m| {
+            let t = from + m * MINUTE + 7;
+            (Some(t), payload(t / MINUTE, (m % 3) as u8))
+        })
+        .collect();
+    store
+        .put_many(items.iter().map(|(t, p)| (*t, &p[..])))
+        .unwrap();
+    written.extend(items.into_iter().map(|(t, p)| (t.unwrap(), p)));
+}
+
+fn rows(dir: &Path, label: &str) -> Vec<tsstore::Record> {
+    let ring = Store::open_read_only(dir.join("s").join(tsstore::ROLLUPS_DIR), label).unwrap();
+    ring.range(i64::MIN, i64::MAX, None).unwrap()
+}
+
+#[test]
+fn a_killed_store_writes_the_windows_it_missed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::create(dir.path(), "s", config(64, Encoding::Raw)).unwrap();
+    let hourly = rollup(HOUR, &[]);
+    store.add_rollup(&hourly).unwrap();
+    let mut written = Vec::new();
+    write_minutes(&store, 100 * HOUR, 300, &mut written);
+    store.catch_up_rollups().unwrap();
+    // More windows close, and the process dies before (or while) the
+    // job writes them.
+    write_minutes(&store, 105 * HOUR, 200, &mut written);
+    store.abandon();
+    let store = Store::open(dir.path(), "s").unwrap();
+    store.catch_up_rollups().unwrap();
+    let got = store
+        .rollup_windows(HOUR, i64::MIN, i64::MAX, usize::MAX)
+        .unwrap();
+    assert_eq!(got, expected(&hourly, &written));
+    store.close().unwrap();
+    // The ring itself: every closed hour once, in order.
+    let stamps: Vec<i64> = rows(dir.path(), "1h")
+        .iter()
+        .map(|r| r.timestamp())
+        .collect();
+    let hours: Vec<i64> = (101..=108).map(|h| h * HOUR).collect();
+    assert_eq!(stamps, hours);
+}
+
+#[test]
+fn rows_raw_no_longer_has_are_cut_and_written_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::create(dir.path(), "s", config(64, Encoding::Raw)).unwrap();
+    let hourly = rollup(HOUR, &[AggFn::Sum, AggFn::Count]);
+    store.add_rollup(&hourly).unwrap();
+    let mut written = Vec::new();
+    write_minutes(&store, 10 * HOUR, 6 * 60, &mut written);
+    store.catch_up_rollups().unwrap();
+    store.close().unwrap();
+    // A power cut under `interval` can lose raw's tail while the rollup
+    // ring kept rows made from it: keep the rows aside, cut raw, put them
+    // back.
+    let rollups = dir.path().join("s").join(tsstore::ROLLUPS_DIR);
+    let aside = dir.path().join("aside");
+    copy_dir(&rollups, &aside);
+    let cut = 12 * HOUR + 30 * MINUTE;
+    let store = Store::open(dir.path(), "s").unwrap();
+    store.truncate_after(cut).unwrap();
+    store.close().unwrap();
+    std::fs::remove_dir_all(&rollups).unwrap();
+    copy_dir(&aside, &rollups);
+    assert_eq!(rows(dir.path(), "1h").len(), 5, "rows up to 15:00 are back");
+
+    let store = Store::open(dir.path(), "s").unwrap();
+    written.retain(|(t, _)| *t <= cut);
+    let got = store
+        .rollup_windows(HOUR, i64::MIN, i64::MAX, usize::MAX)
+        .unwrap();
+    assert_eq!(got, expected(&hourly, &written));
+    // New records close 12:00 again, from raw as it is now.
+    write_minutes(&store, 13 * HOUR, 90, &mut written);
+    store.catch_up_rollups().unwrap();
+    let got = store
+        .rollup_windows(HOUR, i64::MIN, i64::MAX, usize::MAX)
+        .unwrap();
+    assert_eq!(got, expected(&hourly, &written));
+    store.close().unwrap();
+    let stamps: Vec<i64> = rows(dir.path(), "1h")
+        .iter()
+        .map(|r| r.timestamp())
+        .collect();
+    assert_eq!(stamps, vec![11 * HOUR, 12 * HOUR, 13 * HOUR, 14 * HOUR]);
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_year_of_hourly_averages_outlives_a_ring_that_wrapped_ten_times() {
+    let dir = tempfile::tempdir().unwrap();
+    // 64 blocks of 4 KiB hold about two weeks of these 5-minute readings.
+    let store = Store::create(dir.path(), "s", config(64, Encoding::Raw)).unwrap();
+    let hourly = RollupConfig {
+        window_ns: HOUR,
+        functions: vec![],
+        keep: Keep::Span(366 * 24 * HOUR),
+    };
+    store.add_rollup(&hourly).unwrap();
+    let start = 1_704_067_200_000_000_000i64; // 2024-01-01T00:00:00Z
+    let mut written: Vec<(i64, Vec<u8>)> = Vec::new();
+    for day in 0..365 {
+        let items: Vec<(Option<i64>, Vec<u8>)> = (0..288)
+            .map(|i| {
+                let t = start + day * 24 * HOUR + i * 5 * MINUTE;
+                let temp = 10.0 + (day as f64 / 30.0) + (i as f64 / 48.0);
+                (
+                    Some(t),
+                    format!(r#"{{"temp":{temp:.2},"site":"a"}}"#).into_bytes(),
+                )
+            })
+            .collect();
+        store
+            .put_many(items.iter().map(|(t, p)| (*t, &p[..])))
+            .unwrap();
+        written.extend(items.into_iter().map(|(t, p)| (t.unwrap(), p)));
+        store.catch_up_rollups().unwrap();
+    }
+    let raw_oldest = store.stats().oldest_timestamp.unwrap();
+    let wraps = (written.len() as i64 * 4 * HOUR) / (raw_oldest.max(1) - start).max(1);
+    assert!(
+        raw_oldest > start + 300 * 24 * HOUR,
+        "raw kept only the last weeks (oldest {raw_oldest}, {wraps})"
+    );
+    let year = store
+        .rollup_windows(HOUR, start, start + 365 * 24 * HOUR - 1, usize::MAX)
+        .unwrap();
+    assert_eq!(year.len(), 365 * 24);
+    assert_eq!(year, expected(&hourly, &written));
+    store.close().unwrap();
+}
+
+#[test]
+fn the_background_job_writes_rows_by_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::create(dir.path(), "s", config(64, Encoding::Raw)).unwrap();
+    let mut written = Vec::new();
+    write_minutes(&store, 20 * HOUR, 120, &mut written);
+    // Added to a store that already has records: they are rolled up too.
+    store.add_rollup(&rollup(10 * MINUTE, &[])).unwrap();
+    write_minutes(&store, 22 * HOUR, 61, &mut written);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let want = Some(23 * HOUR);
+    while store.rollups()[0].written_to != want {
+        assert!(Instant::now() < deadline, "{:?}", store.rollups());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(store.rollups()[0].newest_timestamp, want);
+    store.close().unwrap();
+}
+
+#[test]
+fn bad_rollups_are_refused_and_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::create(dir.path(), "s", config(16, Encoding::Raw)).unwrap();
+    store.add_rollup(&rollup(HOUR, &[])).unwrap();
+    let err = |c: RollupConfig| store.add_rollup(&c).unwrap_err().to_string();
+    assert!(err(rollup(HOUR, &[])).contains("already has a rollup of 1h"));
+    assert!(err(rollup(1_500, &[])).contains("whole number of milliseconds"));
+    assert!(err(rollup(0, &[])).contains("longer than zero"));
+    assert!(err(rollup(MINUTE, &[AggFn::Avg, AggFn::Avg])).contains("twice"));
+    assert!(
+        err(RollupConfig {
+            keep: Keep::Span(MINUTE),
+            ..rollup(HOUR, &[])
+        })
+        .contains("at least one window")
+    );
+    assert_eq!(store.rollups().len(), 1);
+    assert!(matches!(
+        store.remove_rollup(MINUTE),
+        Err(tsstore::Error::RollupNotFound(_))
+    ));
+    store.remove_rollup(HOUR).unwrap();
+    assert!(store.rollups().is_empty());
+    store.close().unwrap();
+    let store = Store::open(dir.path(), "s").unwrap();
+    assert!(store.rollups().is_empty());
+    assert!(
+        !dir.path()
+            .join("s")
+            .join(tsstore::ROLLUPS_DIR)
+            .join("1h")
+            .exists()
+    );
+    store.close().unwrap();
+}
