@@ -22,6 +22,8 @@ pub struct AppInner {
     pub limits: Limits,
     /// Geometry of stores created without one.
     pub store_defaults: tsstore::Config,
+    /// Rollups of stores created without `rollups`.
+    pub store_rollups: Vec<tsstore::RollupConfig>,
     pub http: HttpMetrics,
     pub transports: TransportMetrics,
     pub outbound: Arc<Outbound>,

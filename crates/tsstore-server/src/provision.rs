@@ -102,7 +102,15 @@ pub fn check_room(
     config: &Config,
     max_total: Option<u64>,
 ) -> Result<(), ProvisionError> {
-    let bytes = tsstore::Footprint::of(config)?.total_bytes;
+    check_room_for(base, tsstore::Footprint::of(config)?.total_bytes, max_total)
+}
+
+/// `check_room` for `bytes` more.
+pub fn check_room_for(
+    base: &Path,
+    bytes: u64,
+    max_total: Option<u64>,
+) -> Result<(), ProvisionError> {
     if let Some(free) = free_bytes(base)
         && bytes > free
     {
@@ -122,10 +130,55 @@ pub fn footprint_of_stores(base: &Path) -> u64 {
     Store::list(base)
         .unwrap_or_default()
         .iter()
-        .filter_map(|name| Store::read_config(base, name).ok())
-        .filter_map(|c| tsstore::Footprint::of(&c).ok())
-        .map(|f| f.total_bytes)
+        .map(|name| {
+            let rollups = base.join(name).join(tsstore::ROLLUPS_DIR);
+            footprint_of(base, name) + footprint_of_all(&rollups)
+        })
         .sum()
+}
+
+fn footprint_of(dir: &Path, name: &str) -> u64 {
+    Store::read_config(dir, name)
+        .ok()
+        .and_then(|c| tsstore::Footprint::of(&c).ok())
+        .map_or(0, |f| f.total_bytes)
+}
+
+/// The footprint of every store (or rollup ring) in `dir`.
+fn footprint_of_all(dir: &Path) -> u64 {
+    let names = Store::list(dir).unwrap_or_default();
+    names.iter().map(|name| footprint_of(dir, name)).sum()
+}
+
+/// The footprint a store of `config` adds with `rollups` (each a raw JSON
+/// ring of the store's block size, sized for an empty store), if within
+/// `max` bytes (the server's `max_store_bytes`: rollups count in a
+/// store's size).
+pub fn footprint_with_rollups(
+    config: &Config,
+    rollups: &[tsstore::RollupConfig],
+    max: Option<u64>,
+) -> Result<u64, ProvisionError> {
+    let mut bytes = tsstore::Footprint::of(config)?.total_bytes;
+    for r in rollups {
+        let blocks = r.blocks(config.data_block_size, None);
+        bytes = bytes.saturating_add(rollup_ring_bytes(config, blocks)?);
+    }
+    match max {
+        Some(max) if bytes > max => Err(ProvisionError::TooLarge { bytes, max }),
+        _ => Ok(bytes),
+    }
+}
+
+/// The footprint of a rollup ring of `blocks` in a store of `config`.
+pub fn rollup_ring_bytes(config: &Config, blocks: u32) -> Result<u64, ProvisionError> {
+    let ring = Config {
+        num_blocks: blocks,
+        data_type: tsstore::DataType::Json,
+        encoding: tsstore::Encoding::Raw,
+        ..*config
+    };
+    Ok(tsstore::Footprint::of(&ring)?.total_bytes)
 }
 
 /// Bytes an unprivileged writer may still allocate on `path`'s filesystem
@@ -181,7 +234,8 @@ pub fn create_store_with(
     if target.exists() {
         return Err(tsstore::Error::StoreExists(name.to_string()).into());
     }
-    check_room(base, &config, max_total)?;
+    let bytes = footprint_with_rollups(&config, &settings.rollups, None)?;
+    check_room_for(base, bytes, max_total)?;
     let creating = base.join(CREATING_DIR);
     fs::create_dir_all(&creating).map_err(tsstore::Error::from)?;
     let staged = creating.join(name);
@@ -193,6 +247,9 @@ pub fn create_store_with(
         // Made with the sync policy `Always` whatever the store's own:
         // its files and key are on disk before the rename that names it.
         let store = Store::create_with(&creating, name, config, SyncPolicy::Always)?;
+        for rollup in &settings.rollups {
+            store.add_rollup(rollup)?;
+        }
         let mut keys = KeyFile::new(name);
         let key = keys.add(note)?;
         let saved = keys

@@ -184,6 +184,7 @@ async fn serve(settings: Settings) -> Result<(), StartError> {
         admin,
         limits,
         store_defaults: settings.store_defaults,
+        store_rollups: settings.store_rollups.clone(),
         http: Default::default(),
         transports: Default::default(),
         outbound,

@@ -2,7 +2,8 @@
 //! today the timestamp guard's skew, set when the store is created
 //! (`"max_future_skew"` in `POST /api/stores`). A store without the file
 //! takes the server's setting. Written atomically; read when the store
-//! is opened.
+//! is opened. The rollups a store is created with come along, but live in
+//! their rings (`tsstore::Store::add_rollup`), not in this file.
 
 use std::path::Path;
 use std::time::Duration;
@@ -35,6 +36,10 @@ pub struct StoreSettings {
     /// A duration (`1h`), or `0`/`off` for no guard.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_future_skew: Option<String>,
+    /// Rollups made with the store. Not in this file: each keeps its own
+    /// `rollup.json` beside its ring.
+    #[serde(skip)]
+    pub rollups: Vec<tsstore::RollupConfig>,
 }
 
 impl StoreSettings {
@@ -45,6 +50,7 @@ impl StoreSettings {
         }
         Ok(StoreSettings {
             max_future_skew: max_future_skew.map(str::to_string),
+            rollups: Vec::new(),
         })
     }
 

@@ -461,6 +461,9 @@ fn openapi_lists_every_route() {
         ("get", "/api/stores/{store}/influx/connections/{id}"),
         ("delete", "/api/stores/{store}/influx/connections/{id}"),
         ("post", "/api/stores/{store}/truncate"),
+        ("get", "/api/stores/{store}/rollups"),
+        ("post", "/api/stores/{store}/rollups"),
+        ("delete", "/api/stores/{store}/rollups/{window}"),
     ];
     for (method, path) in expected {
         assert!(

@@ -176,6 +176,10 @@ pub struct CreateArgs {
     /// ten times the readings in the same footprint; this tsstore only).
     #[arg(long, default_value = "raw")]
     pub encoding: String,
+    /// A rollup to keep, WINDOW[:FUNCTIONS[:KEEP]] (`1h`, `1m:avg+max`,
+    /// `1h::365d`); repeat for more. Default: the `rollups` setting.
+    #[arg(long = "rollup", value_name = "SPEC")]
+    pub rollups: Vec<String>,
     #[command(flatten)]
     pub path: PathArg,
 }

@@ -100,6 +100,8 @@ struct StoreSection {
     /// Decoded compressed frames kept for lookups, all stores together
     /// (default 4 MiB; 0: none).
     frame_cache_bytes: Option<usize>,
+    /// Rollups of new stores that give none (`["1m::7d", "1h::365d"]`).
+    rollups: Option<Vec<String>>,
 }
 
 /// Reads a `config.json` layer.
@@ -125,6 +127,7 @@ pub fn from_file(path: &Path) -> Result<Overrides, ConfigError> {
         read_mapping: file.store.read_mapping,
         background_workers: file.store.background_workers,
         frame_cache_bytes: file.store.frame_cache_bytes,
+        rollups: file.store.rollups,
         log_level: None,
         max_body_bytes: file.server.max_body_bytes,
         max_records: file.server.max_records,

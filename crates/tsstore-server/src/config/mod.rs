@@ -95,6 +95,8 @@ pub struct Overrides {
     pub read_mapping: Option<bool>,
     pub background_workers: Option<usize>,
     pub frame_cache_bytes: Option<usize>,
+    /// Rollups of new stores that do not give their own (`1h::365d`).
+    pub rollups: Option<Vec<String>>,
 }
 
 macro_rules! take_over {
@@ -148,7 +150,8 @@ impl Overrides {
             metrics_stores,
             read_mapping,
             background_workers,
-            frame_cache_bytes
+            frame_cache_bytes,
+            rollups
         );
         self
     }
@@ -233,6 +236,8 @@ pub struct Settings {
     pub base_path: PathBuf,
     /// Defaults for new stores (data type json).
     pub store_defaults: Config,
+    /// Rollups of new stores that give none of their own.
+    pub store_rollups: Vec<tsstore::RollupConfig>,
     pub sync: SyncPolicy,
     pub log_level: String,
     pub max_body_bytes: usize,
@@ -299,6 +304,13 @@ impl Settings {
                 setting: "store",
                 source,
             })?;
+        let store_rollups = (o.rollups.iter().flatten())
+            .map(|text| text.parse::<tsstore::RollupConfig>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|source| ConfigError::Engine {
+                setting: "rollups",
+                source,
+            })?;
         let sync = SyncPolicy::parse(
             o.sync.as_deref().unwrap_or("interval"),
             o.sync_interval_ms.unwrap_or(1000),
@@ -363,6 +375,7 @@ impl Settings {
             tls,
             base_path: o.base_path.unwrap_or_else(|| PathBuf::from("./data")),
             store_defaults,
+            store_rollups,
             sync,
             log_level: o.log_level.unwrap_or_else(|| "info".to_string()),
         })

@@ -184,6 +184,15 @@ fn query_param(query: Option<&str>, name: &str) -> Option<String> {
         .map(str::to_string)
 }
 
+/// Parses a JSON request body, refusing other content types with 415.
+pub fn json_body<'a, T: serde::Deserialize<'a>>(
+    content_type: Option<&str>,
+    body: &'a [u8],
+) -> ApiResult<T> {
+    expect_json(content_type)?;
+    serde_json::from_slice(body).map_err(ApiError::invalid_json)
+}
+
 /// The request body, at most `Limits::max_body` bytes; a larger one is a
 /// 413 in the JSON shape. Read here rather than through a body-limit
 /// layer, which would wrap every route once more.

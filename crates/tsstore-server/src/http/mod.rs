@@ -26,6 +26,7 @@ pub mod listener;
 mod mqtt;
 mod openapi;
 mod read;
+mod rollups;
 mod stores;
 mod ws;
 mod ws_write;
@@ -93,6 +94,8 @@ api_routes! {
     "/api/stores/{store}/reset" => { post: stores::reset_store },
     "/api/stores/{store}/truncate" => { post: stores::truncate_store },
     "/api/stores/{store}/stats" => { get: stores::store_stats },
+    "/api/stores/{store}/rollups" => { get: rollups::list_rollups, post: rollups::add_rollup },
+    "/api/stores/{store}/rollups/{window}" => { delete: rollups::remove_rollup },
     "/api/stores/{store}/schema" => { get: stores::get_schema, put: stores::put_schema },
     "/api/stores/{store}/data" => { post: ingest::insert },
     "/api/stores/{store}/data/batch" => { post: ingest::insert_batch },
@@ -161,6 +164,7 @@ fn generated_document() -> utoipa::openapi::OpenApi {
         .routes(routes!(metrics))
         .routes(routes!(openapi))
         .merge(stores::routes())
+        .merge(rollups::routes())
         .merge(ingest::routes())
         .merge(read::routes())
         .merge(ws::routes())

@@ -25,7 +25,12 @@ use crate::app::App;
 use crate::records::budget::{self, Budget};
 use crate::records::encode::{DataEncoding, Stamps, push_object};
 use crate::records::options::compact_format;
-use crate::records::{ListDefaults, ReadOptions, ReadSpec, RecordError, pipeline};
+use crate::records::resolution::{self, Asked};
+use crate::records::{
+    ListDefaults, ReadOptions, ReadSpec, RecordError, RecordResult, TimeRange, pipeline,
+};
+use tsstore::Resolution;
+use tsstore::aggregate::AggSpec;
 
 #[cfg(test)]
 pub fn routes() -> OpenApiRouter<App> {
@@ -79,6 +84,31 @@ pub struct ObjectOut {
 pub struct ObjectList {
     objects: Vec<ObjectOut>,
     count: usize,
+}
+
+/// A list read of `range` at the resolution `spec` asks for: a rollup's
+/// windows, or `raw` (records, or windows aggregated from them); the body
+/// says which ring answered when a resolution was asked for (without
+/// one, it is ts-store's, unchanged).
+fn answer(
+    store: &tsstore::Store,
+    spec: &mut ReadSpec,
+    range: TimeRange,
+    newest: bool,
+    raw: impl FnOnce(&ReadSpec, Option<AggSpec>) -> RecordResult<Vec<u8>>,
+) -> RecordResult<Vec<u8>> {
+    let at = spec.resolution.resolve(store, (range.from, range.to));
+    let body = match at {
+        Resolution::Rollup(w) => pipeline::rollup_list(store, w, spec, range, newest)?,
+        Resolution::Raw => {
+            let agg = spec.agg.take();
+            raw(spec, agg)?
+        }
+    };
+    Ok(match spec.resolution {
+        Asked::Unset => body,
+        _ => resolution::labelled(body, at),
+    })
 }
 
 /// A finished JSON body.
@@ -173,6 +203,12 @@ pub(super) async fn oldest(State(app): State<App>, access: StoreAccess) -> ApiRe
         include_data: true,
     };
     let (_, spec) = read_spec(&app, &access, defaults)?;
+    if spec.resolution != Asked::Unset {
+        return Err(RecordError::InvalidParameter(
+            "resolution is offered on newest and range, not oldest".into(),
+        )
+        .into());
+    }
     if spec.agg.is_some() {
         return Err(RecordError::InvalidParameter(
             "aggregation is offered on newest and range, not oldest".into(),
@@ -203,8 +239,11 @@ pub(super) async fn oldest(State(app): State<App>, access: StoreAccess) -> ApiRe
         ("format" = Option<String>, Query, description = "full or compact"),
         ("agg_window" = Option<String>, Query), ("agg_fields" = Option<String>, Query),
         ("agg_default" = Option<String>, Query),
+        ("resolution" = Option<String>, Query, description = "raw, auto, or a rollup's window (1h): which ring answers; the body then says which in `resolution`"),
+        ("max_points" = Option<u64>, Query, description = "with resolution=auto: the most points (default 1000, also the default limit)"),
         ("timestamps" = Option<String>, Query, description = "number (default) or string: timestamps as decimal strings")),
-    responses((status = 200, body = ObjectList), (status = 400, body = ErrorBody))))]
+    responses((status = 200, body = ObjectList), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody))))]
 pub(super) async fn newest(State(app): State<App>, access: StoreAccess) -> ApiResult<Response> {
     let defaults = ListDefaults {
         limit: 10,
@@ -216,12 +255,21 @@ pub(super) async fn newest(State(app): State<App>, access: StoreAccess) -> ApiRe
     let (open, max) = (Arc::clone(&access.open), app.limits.max_records);
     let body = budget::run(spec.is_long(), move |cancelled| {
         let store = &open.store;
-        let Some(agg) = spec.agg.take() else {
-            let iter = store.iter_range_rev(from, i64::MAX);
-            return pipeline::list(store, iter, &spec, &mut Budget::unlimited(cancelled));
+        let range = TimeRange {
+            from,
+            to: i64::MAX,
+            covered_to: now,
         };
-        let budget = &mut Budget::new(max, cancelled);
-        pipeline::newest_windows(store, agg, &spec, from, now, budget)
+        answer(store, &mut spec, range, true, |spec, agg| match agg {
+            None => {
+                let iter = store.iter_range_rev(from, i64::MAX);
+                pipeline::list(store, iter, spec, &mut Budget::unlimited(cancelled))
+            }
+            Some(agg) => {
+                let budget = &mut Budget::new(max, cancelled);
+                pipeline::newest_windows(store, agg, spec, from, now, budget)
+            }
+        })
     })
     .await?;
     Ok(json_response(body))
@@ -240,8 +288,11 @@ pub(super) async fn newest(State(app): State<App>, access: StoreAccess) -> ApiRe
         ("format" = Option<String>, Query, description = "full or compact"),
         ("agg_window" = Option<String>, Query), ("agg_fields" = Option<String>, Query),
         ("agg_default" = Option<String>, Query),
+        ("resolution" = Option<String>, Query, description = "raw, auto, or a rollup's window (1h): which ring answers; the body then says which in `resolution`"),
+        ("max_points" = Option<u64>, Query, description = "with resolution=auto: the most points (default 1000, also the default limit)"),
         ("timestamps" = Option<String>, Query, description = "number (default) or string: timestamps as decimal strings")),
-    responses((status = 200, body = ObjectList), (status = 400, body = ErrorBody))))]
+    responses((status = 200, body = ObjectList), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody))))]
 pub(super) async fn range(State(app): State<App>, access: StoreAccess) -> ApiResult<Response> {
     let defaults = ListDefaults {
         limit: 100,
@@ -252,12 +303,16 @@ pub(super) async fn range(State(app): State<App>, access: StoreAccess) -> ApiRes
     let (open, max) = (Arc::clone(&access.open), app.limits.max_records);
     let body = budget::run(spec.is_long(), move |cancelled| {
         let store = &open.store;
-        let Some(agg) = spec.agg.take() else {
-            let iter = store.iter_range(range.from, range.to);
-            return pipeline::list(store, iter, &spec, &mut Budget::unlimited(cancelled));
-        };
-        let budget = &mut Budget::new(max, cancelled);
-        pipeline::range_windows(store, agg, &spec, range, budget)
+        answer(store, &mut spec, range, false, |spec, agg| match agg {
+            None => {
+                let iter = store.iter_range(range.from, range.to);
+                pipeline::list(store, iter, spec, &mut Budget::unlimited(cancelled))
+            }
+            Some(agg) => {
+                let budget = &mut Budget::new(max, cancelled);
+                pipeline::range_windows(store, agg, spec, range, budget)
+            }
+        })
     })
     .await?;
     Ok(json_response(body))

@@ -15,8 +15,9 @@ use utoipa_axum::routes;
 
 #[cfg(test)]
 use super::ErrorBody;
-use super::error::{ApiError, ApiResult};
-use super::extract::{AdminAccess, Body, DeleteAccess, StoreAccess, content_type};
+use super::error::ApiResult;
+use super::extract::{AdminAccess, Body, DeleteAccess, StoreAccess, content_type, json_body};
+use super::rollups::{RollupIn, RollupOut};
 use crate::app::App;
 use crate::provision::{self, StoreRequest};
 use crate::records::{QueryParams, RecordError};
@@ -54,6 +55,9 @@ pub struct CreateStore {
     /// refused (`1h`, `24h`; `0` turns the guard off). Default: the
     /// server's `max_future_skew` (24h).
     max_future_skew: Option<String>,
+    /// Rollups to keep from the start (json and schema stores); absent:
+    /// the server's `rollups` setting, `[]`: none.
+    rollups: Option<Vec<RollupIn>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -63,15 +67,6 @@ pub struct CreatedStore {
     /// Shown only in this response; only its hash is kept.
     api_key: String,
     key_id: String,
-}
-
-/// Parses a JSON request body, refusing other content types with 415.
-pub fn json_body<'a, T: Deserialize<'a>>(
-    content_type: Option<&str>,
-    body: &'a [u8],
-) -> ApiResult<T> {
-    super::extract::expect_json(content_type)?;
-    serde_json::from_slice(body).map_err(ApiError::invalid_json)
 }
 
 /// Create a store (admin key). Geometry defaults come from the server's
@@ -95,7 +90,18 @@ pub(super) async fn create_store(
         encoding: req.encoding.as_deref(),
     }
     .resolve(&app.store_defaults, app.limits.max_store_bytes)?;
-    let settings = StoreSettings::new(req.max_future_skew.as_deref())?;
+    let mut settings = StoreSettings::new(req.max_future_skew.as_deref())?;
+    settings.rollups = match &req.rollups {
+        Some(rollups) => rollups
+            .iter()
+            .map(RollupIn::config)
+            .collect::<ApiResult<_>>()?,
+        None if matches!(config.data_type, DataType::Json | DataType::Schema) => {
+            app.store_rollups.clone()
+        }
+        None => Vec::new(),
+    };
+    provision::footprint_with_rollups(&config, &settings.rollups, app.limits.max_store_bytes)?;
     let key = app.registry.create(&req.name, config, settings).await?;
     Ok((
         StatusCode::CREATED,
@@ -269,6 +275,9 @@ pub struct StoreStats {
     #[serde(flatten)]
     #[cfg_attr(test, schema(value_type = Object))]
     stats: tsstore::Stats,
+    /// Each rollup's ring: footprint and reach (absent without rollups).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    rollups: Vec<RollupOut>,
 }
 
 /// Geometry, ring pointers, time span, object count and bytes used.
@@ -278,6 +287,7 @@ pub struct StoreStats {
 pub(super) async fn store_stats(access: StoreAccess) -> Json<StoreStats> {
     Json(StoreStats {
         stats: access.open.store.stats(),
+        rollups: RollupOut::of(&access.open.store),
         name: access.name,
     })
 }

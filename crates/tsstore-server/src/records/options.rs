@@ -16,6 +16,7 @@ use super::ack_window::{self, AckWindow};
 use super::encode::Stamps;
 use super::envelope::Framing;
 use super::error::{RecordError, RecordResult};
+use super::resolution::Asked;
 
 /// A query string as ordered pairs (a name may repeat: the first wins).
 #[derive(Debug, Default)]
@@ -343,6 +344,8 @@ pub struct ReadOptions {
     pub agg_fields: Option<String>,
     pub agg_default: Option<String>,
     pub timestamps: Option<String>,
+    pub resolution: Option<String>,
+    pub max_points: Option<String>,
 }
 
 impl ReadOptions {
@@ -362,6 +365,8 @@ impl ReadOptions {
             agg_fields: get("agg_fields"),
             agg_default: get("agg_default"),
             timestamps: get("timestamps"),
+            resolution: get("resolution"),
+            max_points: get("max_points"),
         }
     }
 
@@ -430,6 +435,8 @@ pub struct ReadSpec {
     pub agg: Option<AggSpec>,
     /// How timestamps are written.
     pub stamps: Stamps,
+    /// Raw records or a rollup's windows.
+    pub resolution: Asked,
 }
 
 /// Reads that return more than this many records, or filter or
@@ -457,7 +464,16 @@ impl ReadSpec {
             o.include_data.as_deref(),
             defaults.include_data,
         )?;
-        let limit = parse_limit(o.limit.as_deref(), defaults.limit, max_records)?;
+        let resolution = Asked::parse(
+            o.resolution.as_deref(),
+            o.max_points.as_deref(),
+            max_records,
+        )?;
+        let limit = match resolution {
+            // The budget is the list's length unless `limit` says.
+            Asked::Auto(points) if o.limit.is_none() => points,
+            _ => parse_limit(o.limit.as_deref(), defaults.limit, max_records)?,
+        };
         let agg = AggSpec::parse(
             o.agg_window.as_deref(),
             o.agg_fields.as_deref(),
@@ -467,6 +483,19 @@ impl ReadSpec {
             return Err(RecordError::AggregationUnsupported(dt));
         }
         let stamps = Stamps::parse(o.timestamps.as_deref())?;
+        if resolution.may_roll_up() {
+            // A rollup holds windows, not the records these would pick.
+            if agg.is_some() {
+                return Err(RecordError::InvalidParameter(
+                    "resolution and agg_window: give one (a rollup is already aggregated)".into(),
+                ));
+            }
+            if filter.is_some() {
+                return Err(RecordError::InvalidParameter(
+                    "filter applies to raw records: use resolution=raw".into(),
+                ));
+            }
+        }
         Ok(ReadSpec {
             include_data,
             filter,
@@ -474,13 +503,17 @@ impl ReadSpec {
             limit,
             agg,
             stamps,
+            resolution,
         })
     }
 
     /// Whether the read may touch many records: a large limit, or a
     /// filter or aggregation, which read more than they return.
     pub fn is_long(&self) -> bool {
-        self.agg.is_some() || self.filter.is_some() || self.limit > INLINE_READ_RECORDS
+        self.agg.is_some()
+            || self.filter.is_some()
+            || self.limit > INLINE_READ_RECORDS
+            || self.resolution.may_roll_up()
     }
 }
 

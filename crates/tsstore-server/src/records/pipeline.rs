@@ -101,6 +101,7 @@ pub fn whole(filter: Option<tsstore::Filter>) -> ReadSpec {
         limit: usize::MAX,
         agg: None,
         stamps: Stamps::Numbers,
+        resolution: Default::default(),
     }
 }
 
@@ -138,6 +139,24 @@ pub fn list(
         }
     }
     Ok(out.finish())
+}
+
+/// The windows of the rollup of `window_ns` in `range` (newest first for
+/// `newest`), at most `spec.limit`, as a list body: the shape of
+/// `range_windows`'.
+pub fn rollup_list(
+    store: &Store,
+    window_ns: i64,
+    spec: &ReadSpec,
+    range: TimeRange,
+    newest: bool,
+) -> RecordResult<Vec<u8>> {
+    let windows = if newest {
+        store.rollup_windows_rev(window_ns, range.from, range.to, spec.limit)?
+    } else {
+        store.rollup_windows(window_ns, range.from, range.to, spec.limit)?
+    };
+    Ok(windows_list(&windows, spec.compact, spec.stamps))
 }
 
 /// The newest `spec.limit` windows of the records from `from` on, newest

@@ -290,6 +290,11 @@ impl Registry {
     /// Refuses a create that would take the stores past `max` bytes
     /// together. Checked under the lifecycle lock, so two creates cannot
     /// both fit in the same room.
+    /// The most bytes all stores (and their rollups) may take together.
+    pub fn max_total_bytes(&self) -> Option<u64> {
+        self.max_total_bytes
+    }
+
     pub fn with_max_total_bytes(mut self, max: Option<u64>) -> Registry {
         self.max_total_bytes = max;
         self

@@ -2,7 +2,7 @@
 //! at a rollup's resolution. The rings and the job are `rollup`'s.
 
 use super::Store;
-use super::rollup::{RollupConfig, RollupInfo};
+use super::rollup::{Candidates, Resolution, RollupConfig, RollupInfo, Rollups, choose};
 use crate::aggregate::Window;
 use crate::error::Result;
 
@@ -38,6 +38,13 @@ impl Store {
         self.rollups.add(config, &self.core)
     }
 
+    /// The blocks `add_rollup(config)` would give its ring now (`keep`
+    /// at the size of a row made from the newest record): for checking
+    /// the room before adding it.
+    pub fn rollup_blocks(&self, config: &RollupConfig) -> u32 {
+        Rollups::blocks(config, &self.core)
+    }
+
     /// Removes the rollup of `window_ns` windows and its ring.
     pub fn remove_rollup(&self, window_ns: i64) -> Result<()> {
         self.rollups.remove(window_ns)
@@ -61,7 +68,39 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<Window>> {
         self.rollups
-            .windows(window_ns, &self.core, (start, end), limit)
+            .windows(window_ns, &self.core, (start, end), limit, false)
+    }
+
+    /// `rollup_windows`, newest first: the newest `limit` windows.
+    pub fn rollup_windows_rev(
+        &self,
+        window_ns: i64,
+        start: i64,
+        end: i64,
+        limit: usize,
+    ) -> Result<Vec<Window>> {
+        self.rollups
+            .windows(window_ns, &self.core, (start, end), limit, true)
+    }
+
+    /// The ring a read of `[start, end]` shown in at most `max_points`
+    /// points should answer from: the finest of raw and the rollups that
+    /// reaches back to `start` (or as far as any ring does) within the
+    /// budget; when none fits, the coarsest that reaches.
+    pub fn choose_resolution(&self, start: i64, end: i64, max_points: usize) -> Resolution {
+        let rollups = self.rollups();
+        let raw_oldest = self.iter().with_data(false).next().and_then(|r| r.ok());
+        let candidates = Candidates {
+            raw_oldest: raw_oldest.map(|r| r.timestamp()),
+            newest: self.newest_timestamp(),
+            rollups: &rollups,
+        };
+        choose(&candidates, (start, end), max_points, |from, to, n| {
+            self.iter_range(from, to)
+                .with_data(false)
+                .limit(n + 1)
+                .count()
+        })
     }
 
     /// Writes every closed window of every rollup now, on this thread

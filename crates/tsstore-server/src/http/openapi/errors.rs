@@ -52,6 +52,8 @@ pub(super) enum Meets {
     Truncate,
     /// Durable live readers: their names, bound and cursor files.
     Consumers,
+    /// Adding or removing a rollup: its settings, the room for its ring.
+    Rollups,
 }
 
 /// Every engine error but `ReadOnly`: the server opens every store for
@@ -78,6 +80,8 @@ fn store_error_examples() -> Vec<StoreError> {
         StoreError::NotFound(1),
         StoreError::StoreExists("s".into()),
         StoreError::StoreNotFound("s".into()),
+        StoreError::RollupExists("1h".into()),
+        StoreError::RollupNotFound("1h".into()),
         StoreError::InUse("s".into()),
         StoreError::InvalidName {
             name: "?".into(),
@@ -220,7 +224,37 @@ fn examples(meets: Meets) -> Vec<ApiError> {
                 RecordError::Abandoned.into(),
                 RecordError::Task(TaskFailed::Panicked).into(),
             ];
-            out.extend(store(vec![E::ReadOverrun, E::Corrupt("c".into()), io()]));
+            out.extend(store(vec![
+                E::ReadOverrun,
+                E::Corrupt("c".into()),
+                E::RollupNotFound("1h".into()),
+                io(),
+            ]));
+            out
+        }
+        Meets::Rollups => {
+            let mut out: Vec<ApiError> = vec![
+                RecordError::InvalidParameter("p".into()).into(),
+                RecordError::Task(TaskFailed::Panicked).into(),
+                ProvisionError::TotalTooLarge {
+                    bytes: 2,
+                    used: 1,
+                    max: 2,
+                }
+                .into(),
+                ProvisionError::NoRoom { bytes: 2, free: 1 }.into(),
+            ];
+            out.extend(store(vec![
+                E::InvalidName {
+                    name: "?".into(),
+                    reason: "r",
+                },
+                E::InvalidConfig("c".into()),
+                E::RollupExists("1h".into()),
+                E::RollupNotFound("1h".into()),
+                E::Io(std::io::Error::from(std::io::ErrorKind::StorageFull)),
+                io(),
+            ]));
             out
         }
         Meets::ByTime => {
@@ -302,6 +336,9 @@ pub(super) fn operation_meets(operation_id: &str) -> Option<&'static [Meets]> {
         "delete_store" => &[Always, StoreKey, AdminKey, DeleteStore],
         "reset_store" | "store_stats" => &[Always, StoreKey, OpenStore, Disk],
         "truncate_store" => &[Always, AdminKey, OpenStore, Truncate],
+        "list_rollups" => &[Always, StoreKey, OpenStore, Disk],
+        "add_rollup" => &[Always, AdminKey, OpenStore, Body, JsonBody, Rollups],
+        "remove_rollup" => &[Always, AdminKey, OpenStore, Rollups],
         "get_schema" => &[Always, StoreKey, OpenStore, Schema],
         "put_schema" => &[Always, StoreKey, OpenStore, Body, JsonBody, Schema],
         "insert" | "insert_batch" => &[Always, StoreKey, OpenStore, Body, Intake],
@@ -389,6 +426,7 @@ mod tests {
             Meets::Disk,
             Meets::Upgrade,
             Meets::Connections,
+            Meets::Rollups,
         ];
         let codes: BTreeSet<&str> = all
             .iter()

@@ -20,6 +20,7 @@
 //! and records cannot arrive late (timestamps strictly increase).
 
 mod catch_up;
+mod choose;
 mod row;
 mod spec;
 
@@ -36,6 +37,8 @@ use crate::format::{DataType, Encoding};
 use crate::lock::{mutex_lock, read_lock, write_lock};
 use crate::store::{Core, Store};
 use catch_up::Feed;
+pub use choose::Resolution;
+pub(crate) use choose::{Candidates, choose};
 pub use spec::{
     DEFAULT_ROLLUP_FUNCTIONS, Keep, MAX_ROLLUPS, MIN_ROLLUP_BLOCKS, RollupConfig,
     label as window_label,
@@ -229,6 +232,7 @@ impl Rollups {
             list.push(Arc::new(rollup));
         }
         let any = !list.is_empty();
+        list.sort_by_key(|r| r.window_ns);
         *write_lock(&rollups.shared.list) = list;
         if any {
             rollups.start(core);
@@ -292,6 +296,12 @@ impl Rollups {
         if self.shared.read_only {
             return Err(Error::ReadOnly(core.main.name().to_string()));
         }
+        if !matches!(core.main.data_type(), DataType::Json | DataType::Schema) {
+            return Err(Error::InvalidConfig(format!(
+                "only json and schema stores have rollups, not {} stores",
+                core.main.data_type().as_str()
+            )));
+        }
         let dir = self.shared.dir.as_ref().ok_or_else(|| {
             Error::InvalidConfig("a store on caller-given files cannot have rollups".into())
         })?;
@@ -306,7 +316,7 @@ impl Rollups {
         }
         let main = core.main.config();
         let ring_config = Config {
-            num_blocks: config.blocks(main.data_block_size, catch_up::row_bytes(core, config)),
+            num_blocks: Rollups::blocks(config, core),
             data_block_size: main.data_block_size,
             index_block_size: main.index_block_size,
             data_type: DataType::Json,
@@ -330,6 +340,13 @@ impl Rollups {
             .ok_or_else(|| Error::RollupNotFound(rollup.label.clone()))
     }
 
+    /// The blocks the ring of `config` takes in this store: `keep` at the
+    /// size of a row made from the store's newest record.
+    pub(crate) fn blocks(config: &RollupConfig, core: &Core) -> u32 {
+        let block_size = core.main.config().data_block_size;
+        config.blocks(block_size, catch_up::row_bytes(core, config))
+    }
+
     pub(crate) fn remove(&self, window_ns: i64) -> Result<()> {
         let rollup = self.find(window_ns)?;
         if self.shared.read_only {
@@ -346,58 +363,79 @@ impl Rollups {
         ring.delete()
     }
 
-    /// The windows of `rollup` overlapping `[start, end]`, oldest first, at
-    /// most `limit`: its rows, then the windows past them, from the job's
-    /// open window and the raw records it has not seen yet.
+    /// The windows of the rollup of `window_ns` overlapping `[start,
+    /// end]`, at most `limit`, oldest first (or newest first): its rows,
+    /// and the windows past them, from the job's open window and the raw
+    /// records it has not seen yet.
     pub(crate) fn windows(
         &self,
         window_ns: i64,
         core: &Core,
         (start, end): (i64, i64),
         limit: usize,
+        newest_first: bool,
     ) -> Result<Vec<Window>> {
         let rollup = self.find(window_ns)?;
         let (done, feed) = {
             let progress = mutex_lock(&rollup.progress);
             (progress.done_to, progress.feed.clone())
         };
-        let mut out = Vec::new();
         let w = rollup.window_ns;
+        // Past `done` rows may be half written: the feed answers there.
+        let mut tail = Vec::new();
+        let to = rollup.window_start(end).saturating_add(w).saturating_sub(1);
+        if to >= done {
+            let mut feed = match feed {
+                Some(feed) => feed,
+                None => Feed::start(&rollup, core, done)?,
+            };
+            let wanted = |win: &Window| win.end > done.max(start) && win.start <= end;
+            let keep = if newest_first { usize::MAX } else { limit };
+            feed.add(core, to, |win| {
+                if tail.len() < keep && wanted(&win) {
+                    tail.push(win);
+                }
+                Ok(())
+            })?;
+            if let Some(win) = feed.finish(core)
+                && tail.len() < keep
+                && wanted(&win)
+            {
+                tail.push(win);
+            }
+        }
         // A window [s, s + w) overlaps [start, end] when its end (its
-        // row's timestamp) lies in (start, end + w]; rows past `done` may
-        // be half written: the feed answers for them.
+        // row's timestamp) lies in (start, end + w].
         let (lo, hi) = (start.saturating_add(1), end.saturating_add(w).min(done));
-        if done != i64::MIN && lo <= hi {
+        let rows = |out: &mut Vec<Window>| -> Result<()> {
+            let left = limit.saturating_sub(out.len());
+            if done == i64::MIN || lo > hi || left == 0 {
+                return Ok(());
+            }
             let ring = read_lock(&rollup.ring);
             let ring = ring
                 .as_ref()
                 .ok_or_else(|| Error::RollupNotFound(rollup.label.clone()))?;
-            for rec in ring.iter_range(lo, hi).limit(limit) {
+            let records = match newest_first {
+                true => ring.iter_range_rev(lo, hi),
+                false => ring.iter_range(lo, hi),
+            };
+            for rec in records.limit(left) {
                 let rec = rec?;
                 out.push(row::decode(rec.timestamp(), w, &rec.data)?);
             }
-        }
-        let to = rollup.window_start(end).saturating_add(w).saturating_sub(1);
-        if out.len() >= limit || to < done {
-            return Ok(out);
-        }
-        let mut feed = match feed {
-            Some(feed) => feed,
-            None => Feed::start(&rollup, core, done)?,
-        };
-        let wanted = |win: &Window| win.end > done.max(start) && win.start <= end;
-        feed.add(core, to, |win| {
-            if out.len() < limit && wanted(&win) {
-                out.push(win);
-            }
             Ok(())
-        })?;
-        if let Some(win) = feed.finish(core)
-            && out.len() < limit
-            && wanted(&win)
-        {
-            out.push(win);
+        };
+        if newest_first {
+            tail.reverse();
+            tail.truncate(limit);
+            rows(&mut tail)?;
+            return Ok(tail);
         }
+        let mut out = Vec::new();
+        rows(&mut out)?;
+        let left = limit - out.len().min(limit);
+        out.extend(tail.into_iter().take(left));
         Ok(out)
     }
 

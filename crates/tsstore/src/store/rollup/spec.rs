@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::aggregate::AggFn;
 use crate::atomic_file::atomic_write;
+use crate::duration::parse_duration_ns;
 use crate::error::{Error, Result};
 use crate::format::{BLOCK_HEADER_SIZE, OBJECT_HEADER_SIZE};
 
@@ -26,6 +27,9 @@ pub const MIN_ROLLUP_BLOCKS: u32 = 4;
 /// Bytes a row is assumed to take when sizing a ring by duration
 /// (`Keep::Span`) for a store with no record yet to measure.
 const ASSUMED_ROW_BYTES: u64 = 256;
+
+/// What a rollup keeps when neither `keep` nor `num_blocks` says.
+const DEFAULT_KEEP_NS: i64 = 7 * 86_400_000_000_000;
 
 /// How much history a rollup's ring keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +53,50 @@ pub struct RollupConfig {
 }
 
 impl RollupConfig {
+    /// A rollup as users write one: a window (`1h`), functions (`avg`,
+    /// `min`, … separated by `+` or `,`; none: the defaults), and either
+    /// how long to keep it (`365d`) or its ring's blocks (neither: a
+    /// week of windows, at least `MIN_ROLLUP_BLOCKS`).
+    pub fn parse(
+        window: &str,
+        functions: Option<&str>,
+        keep: Option<&str>,
+        num_blocks: Option<u32>,
+    ) -> Result<RollupConfig> {
+        let bad = |what: String| Error::InvalidConfig(format!("rollup: {what}"));
+        let window_ns = parse_duration_ns(window).map_err(|e| bad(format!("window: {e}")))?;
+        let mut parsed = Vec::new();
+        for name in functions.unwrap_or("").split(['+', ',']).map(str::trim) {
+            if name.is_empty() {
+                continue;
+            }
+            let f = AggFn::ALL
+                .into_iter()
+                .find(|f| f.as_str() == name)
+                .ok_or_else(|| {
+                    bad(format!(
+                        "unknown function '{name}' (use sum, avg, min, max, count, first or last)"
+                    ))
+                })?;
+            parsed.push(f);
+        }
+        let keep = match (keep, num_blocks) {
+            (Some(_), Some(_)) => return Err(bad("give keep or num_blocks, not both".into())),
+            (Some(span), None) => {
+                Keep::Span(parse_duration_ns(span).map_err(|e| bad(format!("keep: {e}")))?)
+            }
+            (None, Some(n)) => Keep::Blocks(n),
+            (None, None) => Keep::Span(DEFAULT_KEEP_NS.max(window_ns)),
+        };
+        let config = RollupConfig {
+            window_ns,
+            functions: parsed,
+            keep,
+        };
+        config.checked_functions()?;
+        Ok(config)
+    }
+
     /// Checks the window and functions; the functions, defaults filled in.
     pub(crate) fn checked_functions(&self) -> Result<Vec<AggFn>> {
         label(self.window_ns)?;
@@ -80,8 +128,8 @@ impl RollupConfig {
     }
 
     /// Blocks of `block_size` bytes its ring needs; `row_bytes` is what
-    /// one row is expected to take.
-    pub(crate) fn blocks(&self, block_size: u32, row_bytes: Option<u64>) -> u32 {
+    /// one row is expected to take (`None`: an assumed 256 bytes).
+    pub fn blocks(&self, block_size: u32, row_bytes: Option<u64>) -> u32 {
         let span = match self.keep {
             Keep::Blocks(n) => return n.max(MIN_ROLLUP_BLOCKS),
             Keep::Span(span) => span,
@@ -92,6 +140,20 @@ impl RollupConfig {
         // One block more than the rows fill: a wrap drops a whole block.
         let blocks = rows.div_ceil(per_block).saturating_add(1);
         blocks.clamp(MIN_ROLLUP_BLOCKS as u64, u32::MAX as u64) as u32
+    }
+}
+
+/// `WINDOW[:FUNCTIONS[:KEEP]]`, as command-line flags and configuration
+/// files write a rollup: `1h`, `1m:avg+max`, `1h::365d`.
+impl std::str::FromStr for RollupConfig {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<RollupConfig> {
+        let mut parts = text.splitn(3, ':');
+        let window = parts.next().unwrap_or("");
+        let functions = parts.next().filter(|f| !f.is_empty());
+        let keep = parts.next().filter(|k| !k.is_empty());
+        RollupConfig::parse(window, functions, keep, None)
     }
 }
 
@@ -199,6 +261,33 @@ mod tests {
                 assert_eq!(crate::duration::parse_duration_ns(&l).unwrap(), ns);
             }
         }
+    }
+
+    #[test]
+    fn rollups_parse_as_users_write_them() {
+        let hour = 3_600_000_000_000;
+        let r: RollupConfig = "1h:avg+max:365d".parse().unwrap();
+        assert_eq!(r.window_ns, hour);
+        assert_eq!(r.functions, [AggFn::Avg, AggFn::Max]);
+        assert_eq!(r.keep, Keep::Span(365 * 24 * hour));
+        let r: RollupConfig = "1m".parse().unwrap();
+        assert!(r.functions.is_empty());
+        assert_eq!(r.keep, Keep::Span(7 * 24 * hour));
+        let r: RollupConfig = "2w".parse().unwrap();
+        assert_eq!(r.keep, Keep::Span(2 * 7 * 24 * hour));
+        let r = RollupConfig::parse("1d", Some("min, max"), None, Some(9)).unwrap();
+        assert_eq!((r.functions.len(), r.keep), (2, Keep::Blocks(9)));
+        let err = |t: &str| t.parse::<RollupConfig>().unwrap_err().to_string();
+        assert!(
+            err("hourly").contains("rollup: window"),
+            "{}",
+            err("hourly")
+        );
+        assert!(err("1h:median").contains("'median'"));
+        assert!(err("1h::soon").contains("keep"));
+        assert!(err("1h:avg+avg").contains("twice"));
+        let both = RollupConfig::parse("1h", None, Some("1d"), Some(4)).unwrap_err();
+        assert!(both.to_string().contains("not both"));
     }
 
     #[test]
