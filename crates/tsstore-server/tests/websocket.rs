@@ -429,3 +429,62 @@ async fn a_cursor_the_ring_overwrote_gets_a_gap_notice() {
         (Some("data"), Some(oldest))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_read_at_a_rollups_window_sends_its_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path());
+    let key = s.create_store(
+        json!({"name": "r", "rollups": [{"window": "1s", "functions": ["max", "count"]}]}),
+    );
+    let refused = |q: &str, status: u16, code: &str| {
+        s.req("GET", &format!("/api/stores/r/ws/read?{q}&api_key={key}"))
+            .send()
+            .expect_error(status, code);
+    };
+    refused("resolution=auto", 400, "invalid_parameter");
+    refused("resolution=5m", 404, "rollup_not_found");
+    refused("resolution=1s&agg_window=1s", 400, "invalid_parameter");
+
+    let mut ws = connect(
+        &s,
+        &format!("/api/stores/r/ws/read?from=oldest&resolution=1s&api_key={key}"),
+    )
+    .await;
+    let t0 = 1_700_000_000_000_000_000i64;
+    let batch: Vec<Value> = (0..30)
+        .map(|i| json!({"timestamp": t0 + i * 100_000_000, "data": {"t": i, "s": "x"}}))
+        .collect();
+    let r = s
+        .req("POST", "/api/stores/r/data/batch")
+        .key(&key)
+        .json(&Value::from(batch))
+        .send();
+    assert_eq!(r.status, 201, "{}", r.text());
+    // Three whole seconds: the rollup's rows, as the REST read gives them.
+    let mut got = Vec::new();
+    while got.len() < 2 {
+        let w = next_json(&mut ws).await;
+        assert_eq!(w["type"], "data", "{w}");
+        got.push(json!({"timestamp": w["timestamp"], "records": w["records"], "data": w["data"]}));
+    }
+    let rows = s
+        .req(
+            "GET",
+            &format!(
+                "/api/stores/r/data/range?resolution=1s&end_time={}",
+                t0 + 2_000_000_000 - 1
+            ),
+        )
+        .key(&key)
+        .send()
+        .json();
+    let rows: Vec<Value> = rows["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| json!({"timestamp": o["timestamp"], "records": o["records"], "data": o["data"]}))
+        .collect();
+    assert_eq!(got, rows);
+    assert_eq!(got[0]["data"], json!({"t_max": 9, "t_count": 10, "s": "x"}));
+}

@@ -31,6 +31,27 @@ pub(super) fn calc(args: &CalcArgs) -> Result<String, CliError> {
         human_bytes(footprint.meta_bytes),
         human_bytes(footprint.total_bytes)
     );
+    let mut rolled = 0;
+    for spec in &args.rollups {
+        let plan = spec
+            .parse::<tsstore::RollupConfig>()?
+            .plan(&config, args.object_size)?;
+        rolled += plan.total_bytes;
+        out.push_str(&format!(
+            "\nrollup {:<5} {} ({} blocks): {} windows, about {} back",
+            plan.window,
+            human_bytes(plan.total_bytes),
+            plan.num_blocks,
+            plan.rows,
+            human_duration(plan.history_ns as f64 / 1e9)
+        ));
+    }
+    if rolled > 0 {
+        out.push_str(&format!(
+            "\nwith rollups {}",
+            human_bytes(footprint.total_bytes + rolled)
+        ));
+    }
     let Some(size) = args.object_size else {
         if args.every.is_some() {
             return Err(CliError::Usage("--every needs --object-size".into()));

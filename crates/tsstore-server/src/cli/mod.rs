@@ -322,6 +322,10 @@ pub struct CalcArgs {
     /// for a store's own data ("compression.ratio").
     #[arg(long, default_value_t = 10.0, requires = "object_size")]
     pub ratio: f64,
+    /// A rollup to plan beside the store, WINDOW[:FUNCTIONS[:KEEP]]
+    /// (`1h::365d`); repeat for more.
+    #[arg(long = "rollup", value_name = "SPEC")]
+    pub rollups: Vec<String>,
 }
 
 /// Settings from the config file and environment, with `--path` on top.

@@ -50,6 +50,49 @@ pub struct CalcOut {
     /// Seconds of history at one object every `every`.
     #[serde(skip_serializing_if = "Option::is_none")]
     history_seconds: Option<u64>,
+    /// With `rollups`: each rollup's ring, and how far back it reaches.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    rollups: Vec<RollupPlanOut>,
+    /// The store's footprint with its rollups.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    total_bytes_with_rollups: Option<u64>,
+}
+
+/// A rollup's ring as planned (`tsstore::RollupPlan`).
+#[derive(Debug, Serialize)]
+#[cfg_attr(test, derive(ToSchema))]
+pub struct RollupPlanOut {
+    window: String,
+    num_blocks: u32,
+    total_bytes: u64,
+    /// Windows the ring holds.
+    rows: u64,
+    history_seconds: u64,
+}
+
+/// The rollups of `rollups=1m::7d,1h::365d` planned for `geometry`.
+fn rollup_plans(
+    q: &QueryParams,
+    geometry: &tsstore::Config,
+    object_size: Option<u64>,
+) -> ApiResult<Vec<RollupPlanOut>> {
+    let Some(list) = q.get("rollups") else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for spec in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let plan = spec
+            .parse::<tsstore::RollupConfig>()?
+            .plan(geometry, object_size)?;
+        out.push(RollupPlanOut {
+            window: plan.window,
+            num_blocks: plan.num_blocks,
+            total_bytes: plan.total_bytes,
+            rows: plan.rows,
+            history_seconds: (plan.history_ns / 1_000_000_000).max(0) as u64,
+        });
+    }
+    Ok(out)
 }
 
 fn number<T: std::str::FromStr>(q: &QueryParams, name: &str) -> Result<Option<T>, RecordError> {
@@ -77,7 +120,9 @@ fn number<T: std::str::FromStr>(q: &QueryParams, name: &str) -> Result<Option<T>
         ("every" = Option<String>, Query, description = "e.g. 10s, 1m; needs object_size"),
         ("encoding" = Option<String>, Query, description = "raw (default) or compressed"),
         ("ratio" = Option<f64>, Query,
-            description = "compressed: how many times the readings compress (default 10)")),
+            description = "compressed: how many times the readings compress (default 10)"),
+        ("rollups" = Option<String>, Query,
+            description = "rollups to plan, WINDOW[:FUNCTIONS[:KEEP]] separated by commas: 1m::7d,1h::365d")),
     responses((status = 200, body = CalcOut))))]
 pub(super) async fn calc(RawQuery(query): RawQuery) -> ApiResult<Json<CalcOut>> {
     let q = QueryParams::parse(query.as_deref())?;
@@ -112,13 +157,21 @@ pub(super) async fn calc(RawQuery(query): RawQuery) -> ApiResult<Json<CalcOut>> 
         blocks_per_object: None,
         max_objects: None,
         history_seconds: None,
+        rollups: Vec::new(),
+        total_bytes_with_rollups: None,
     };
+    let size = number::<u64>(&q, "object_size")?;
+    out.rollups = rollup_plans(&q, &config, size)?;
+    if !out.rollups.is_empty() {
+        let rolled: u64 = out.rollups.iter().map(|r| r.total_bytes).sum();
+        out.total_bytes_with_rollups = Some(footprint.total_bytes + rolled);
+    }
     let every = q
         .get("every")
         .map(tsstore::parse_duration)
         .transpose()
         .map_err(|e| RecordError::InvalidParameter(format!("every: {e}")))?;
-    let Some(size) = number::<u64>(&q, "object_size")? else {
+    let Some(size) = size else {
         if every.is_some() {
             return Err(RecordError::InvalidParameter("every needs object_size".into()).into());
         }

@@ -28,6 +28,7 @@ use crate::outbound::{
     AckMode, Connection, ConnectionSpec, Mode, OutboundError, Registered, State as ConnState,
     WsConnection,
 };
+use crate::records::{ReadSpec, RecordResult, pipeline};
 
 #[cfg(test)]
 pub fn routes() -> OpenApiRouter<App> {
@@ -206,6 +207,10 @@ impl Rest for ConnectionSpec {
         Ok(ConnectionSpec::parse(body, dt, max_records)?)
     }
 
+    fn read(&self, dt: DataType, max_records: usize) -> RecordResult<ReadSpec> {
+        self.read_spec(dt, max_records)
+    }
+
     fn out(_store: &str, c: &WsConnection) -> ConnectionOut {
         ConnectionOut::of(c)
     }
@@ -225,6 +230,9 @@ pub(super) trait Rest: Registered {
     type Out: Serialize;
     type List: Serialize;
     fn parse(body: &[u8], dt: DataType, max_records: usize) -> Result<Self, OutboundError>;
+    /// What it reads of the store (checked at create against what only
+    /// the store can tell: its rollups).
+    fn read(&self, dt: DataType, max_records: usize) -> RecordResult<ReadSpec>;
     fn out(store: &str, c: &Connection<Self>) -> Self::Out;
     /// The same, with what only the store can tell (a lag).
     fn out_with(store: &str, c: &Connection<Self>, _open: &tsstore::Store) -> Self::Out {
@@ -239,7 +247,9 @@ pub(super) fn create<S: Rest>(
     body: &[u8],
 ) -> ApiResult<(StatusCode, Json<S::Out>)> {
     expect_json(access.content_type.as_deref())?;
-    let spec = S::parse(body, access.open.store.data_type(), app.limits.max_records)?;
+    let (dt, max) = (access.open.store.data_type(), app.limits.max_records);
+    let spec = S::parse(body, dt, max)?;
+    pipeline::for_feed(spec.read(dt, max)?, &access.open.store)?;
     let conn =
         S::registry(&app.outbound).create(&app.outbound, &access.name, &access.open, spec)?;
     Ok((StatusCode::CREATED, Json(S::out(&access.name, &conn))))

@@ -24,6 +24,7 @@ use super::extract::{Body, StoreAccess};
 use crate::app::App;
 use crate::outbound::influx::InfluxConnection;
 use crate::outbound::{InfluxSpec, OutboundError, State as ConnState};
+use crate::records::{ReadSpec, RecordResult};
 
 /// Records counted at most for a connection's lag (each view walks them:
 /// beyond, `lag_at_least` and `lag_seconds` tell).
@@ -156,6 +157,10 @@ impl Rest for InfluxSpec {
 
     fn parse(body: &[u8], dt: DataType, max_records: usize) -> Result<Self, OutboundError> {
         Ok(InfluxSpec::parse(body, dt, max_records)?)
+    }
+
+    fn read(&self, dt: DataType, max_records: usize) -> RecordResult<ReadSpec> {
+        self.read_spec(dt, max_records)
     }
 
     fn out(store: &str, c: &InfluxConnection) -> InfluxConnectionOut {

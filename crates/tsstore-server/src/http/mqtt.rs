@@ -24,6 +24,7 @@ use super::extract::{Body, StoreAccess};
 use crate::app::App;
 use crate::outbound::mqtt::MqttConnection;
 use crate::outbound::{MqttMode, MqttSpec, OutboundError, State as ConnState};
+use crate::records::{ReadSpec, RecordResult};
 
 #[cfg(test)]
 pub fn routes() -> OpenApiRouter<App> {
@@ -127,6 +128,10 @@ impl Rest for MqttSpec {
 
     fn parse(body: &[u8], dt: DataType, max_records: usize) -> Result<Self, OutboundError> {
         Ok(MqttSpec::parse(body, dt, max_records)?)
+    }
+
+    fn read(&self, dt: DataType, max_records: usize) -> RecordResult<ReadSpec> {
+        self.read_spec(dt, max_records)
     }
 
     fn out(store: &str, c: &MqttConnection) -> MqttConnectionOut {

@@ -46,7 +46,7 @@ use crate::records::ack_window::AckWindow;
 use crate::records::live::{self, Confirm, Envelope, Feed, Progress};
 use crate::records::options::ConsumerOptions;
 use crate::records::session::{Ending, Incoming, Outgoing};
-use crate::records::{ListDefaults, ReadOptions, ReadSpec, RecordError};
+use crate::records::{ListDefaults, ReadOptions, ReadSpec, RecordError, pipeline};
 use crate::registry::OpenStore;
 
 /// Messages over the limit but under this many times it are answered with
@@ -180,6 +180,7 @@ pub(super) async fn ws_read(
         app.limits.max_records,
         store.data_type(),
     )?;
+    let spec = pipeline::for_feed(spec, store)?;
     let durable = ConsumerOptions::from_query(&access.params)?;
     if let Some(o) = &durable {
         crate::consumers::check_name(&o.name)?;

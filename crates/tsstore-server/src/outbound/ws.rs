@@ -137,10 +137,11 @@ async fn push(
     socket: Socket,
     notices: Option<&mut mpsc::Receiver<String>>,
 ) -> Ending {
-    let spec = match conn
+    let spec = conn
         .spec
         .read_spec(open.store.data_type(), env.limits.max_records)
-    {
+        .and_then(|spec| crate::records::pipeline::for_feed(spec, &open.store));
+    let spec = match spec {
         Ok(spec) => spec,
         Err(e) => return Ending::ReadFailed(e.to_string()),
     };

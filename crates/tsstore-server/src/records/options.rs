@@ -227,17 +227,26 @@ pub struct FeedOptions {
         skip_serializing_if = "Option::is_none"
     )]
     pub timestamps: Option<String>,
+    /// A rollup's window (`1h`): windows as the rollup makes them (its
+    /// functions), as they close, instead of records.
+    #[serde(
+        default,
+        deserialize_with = "scalar_text",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub resolution: Option<String>,
 }
 
 impl FeedOptions {
     /// Its keys in a connection's JSON.
-    pub const FIELDS: [&'static str; 6] = [
+    pub const FIELDS: [&'static str; 7] = [
         "filter",
         "filter_ignore_case",
         "agg_window",
         "agg_fields",
         "agg_default",
         "timestamps",
+        "resolution",
     ];
 
     /// The first option given, if any (for kinds and modes that send
@@ -250,6 +259,7 @@ impl FeedOptions {
             self.agg_fields.is_some(),
             self.agg_default.is_some(),
             self.timestamps.is_some(),
+            self.resolution.is_some(),
         ];
         Self::FIELDS
             .into_iter()
@@ -273,6 +283,7 @@ impl FeedOptions {
             agg_fields: self.agg_fields.clone(),
             agg_default: self.agg_default.clone(),
             timestamps: self.timestamps.clone(),
+            resolution: self.resolution.clone(),
             ..ReadOptions::default()
         };
         let defaults = ListDefaults {

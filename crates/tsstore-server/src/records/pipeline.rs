@@ -11,8 +11,9 @@ use tsstore::{DataType, Records, Schema, Store};
 
 use super::budget::Budget;
 use super::encode::{DataEncoding, ListWriter, Stamps, push_object, windows_list};
-use super::error::RecordResult;
+use super::error::{RecordError, RecordResult};
 use super::options::{ReadSpec, TimeRange};
+use super::resolution::Asked;
 
 /// A record as the spec shows it: `None` when the filter drops it, else
 /// the bytes to show (empty without data). The filter always sees the
@@ -139,6 +140,29 @@ pub fn list(
         }
     }
     Ok(out.finish())
+}
+
+/// A feed's spec (live read, push, MQTT publish, line protocol out) at
+/// the resolution it asked for: at a rollup's window, the rollup's own
+/// aggregation of the records as they come, so each window sent is the
+/// row the rollup writes. `auto` is for lists: a feed has no span.
+pub fn for_feed(mut spec: ReadSpec, store: &Store) -> RecordResult<ReadSpec> {
+    match spec.resolution {
+        Asked::Unset | Asked::Raw => Ok(spec),
+        Asked::Auto(_) => Err(RecordError::InvalidParameter(
+            "resolution=auto applies to newest and range; a feed takes raw or a rollup's window"
+                .into(),
+        )),
+        Asked::Window(w) => {
+            let rollup = store.rollups().into_iter().find(|r| r.window_ns == w);
+            let rollup = rollup.ok_or_else(|| {
+                let label = tsstore::window_label(w).unwrap_or_default();
+                RecordError::Store(tsstore::Error::RollupNotFound(label))
+            })?;
+            spec.agg = Some(AggSpec::with_default(w, rollup.functions));
+            Ok(spec)
+        }
+    }
 }
 
 /// The windows of the rollup of `window_ns` in `range` (newest first for

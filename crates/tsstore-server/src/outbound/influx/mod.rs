@@ -94,6 +94,7 @@ async fn session(run: Run<'_, InfluxSpec>, backoff: &mut Backoff) -> Result<Endi
     } = run;
     let spec = &conn.spec;
     let read = spec.read_spec(open.store.data_type(), env.limits.max_records)?;
+    let read = crate::records::pipeline::for_feed(read, &open.store)?;
     let client = HttpClient::new(
         crate::net::client_tls(spec.ca_file.as_deref())?,
         REQUEST_TIMEOUT,

@@ -49,6 +49,7 @@ pub(super) async fn session(
     let spec = &conn.spec;
     let window = usize::from(spec.in_flight());
     let read = spec.read_spec(open.store.data_type(), env.limits.max_records)?;
+    let read = crate::records::pipeline::for_feed(read, &open.store)?;
     let mut options = spec.options(name, &conn.id, env.limits.max_message)?;
     options
         .set_clean_session(true)

@@ -379,6 +379,7 @@ mod tests {
         spec.ca_file = Some("/ca.pem".into());
         spec.timestamp_field = Some("ts".into());
         spec.precision = Some("ms".into());
+        spec.read.resolution = Some("1h".into());
         let written = serde_json::to_value(&spec).unwrap();
         let keys: Vec<&String> = written.as_object().unwrap().keys().collect();
         assert_eq!(

@@ -40,7 +40,7 @@ use catch_up::Feed;
 pub use choose::Resolution;
 pub(crate) use choose::{Candidates, choose};
 pub use spec::{
-    DEFAULT_ROLLUP_FUNCTIONS, Keep, MAX_ROLLUPS, MIN_ROLLUP_BLOCKS, RollupConfig,
+    DEFAULT_ROLLUP_FUNCTIONS, Keep, MAX_ROLLUPS, MIN_ROLLUP_BLOCKS, RollupConfig, RollupPlan,
     label as window_label,
 };
 use spec::{ROLLUP_FILE, RollupFile};

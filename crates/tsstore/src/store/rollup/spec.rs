@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::aggregate::AggFn;
 use crate::atomic_file::atomic_write;
+use crate::config::Config;
 use crate::duration::parse_duration_ns;
 use crate::error::{Error, Result};
 use crate::format::{BLOCK_HEADER_SIZE, OBJECT_HEADER_SIZE};
@@ -40,6 +41,18 @@ pub enum Keep {
     /// the size of a row (measured on the store's newest record when it
     /// has one).
     Span(i64),
+}
+
+/// What a rollup's ring costs and keeps, planned before it exists.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RollupPlan {
+    pub window: String,
+    pub num_blocks: u32,
+    /// Its files on disk.
+    pub total_bytes: u64,
+    pub rows: u64,
+    /// How far back its rows reach.
+    pub history_ns: i64,
 }
 
 /// A rollup as a caller asks for it.
@@ -125,6 +138,50 @@ impl RollupConfig {
             )));
         }
         Ok(functions)
+    }
+
+    /// The rows and the time a ring of `blocks` keeps at `row_bytes` a
+    /// row (`None`: an assumed 256 bytes): one block is always being
+    /// reused.
+    pub fn reach(&self, blocks: u32, block_size: u32, row_bytes: Option<u64>) -> (u64, i64) {
+        let per_row = row_bytes.unwrap_or(ASSUMED_ROW_BYTES) + OBJECT_HEADER_SIZE as u64;
+        let per_block = (block_size as usize - BLOCK_HEADER_SIZE) as u64 / per_row;
+        let rows = per_block * u64::from(blocks.saturating_sub(1));
+        let span = (rows as i64).saturating_mul(self.window_ns);
+        (rows, span)
+    }
+
+    /// What a row takes for records of `object_size` bytes when none can
+    /// be measured: a field per 16 bytes of record, and each numeric
+    /// field a name and a number per function.
+    pub fn estimated_row_bytes(&self, object_size: u64) -> u64 {
+        let functions = match self.functions.len() {
+            0 => DEFAULT_ROLLUP_FUNCTIONS.len(),
+            n => n,
+        } as u64;
+        let fields = (object_size / 16).max(1);
+        48 + fields * functions * 24
+    }
+
+    /// Its ring in a store of `geometry` whose records take
+    /// `object_size` bytes (`None`: rows of an assumed 256 bytes).
+    pub fn plan(&self, geometry: &Config, object_size: Option<u64>) -> Result<RollupPlan> {
+        let row_bytes = object_size.map(|size| self.estimated_row_bytes(size));
+        let num_blocks = self.blocks(geometry.data_block_size, row_bytes);
+        let ring = Config {
+            num_blocks,
+            data_type: crate::format::DataType::Json,
+            encoding: crate::format::Encoding::Raw,
+            ..*geometry
+        };
+        let (rows, history_ns) = self.reach(num_blocks, geometry.data_block_size, row_bytes);
+        Ok(RollupPlan {
+            window: label(self.window_ns)?,
+            num_blocks,
+            total_bytes: crate::capacity::Footprint::of(&ring)?.total_bytes,
+            rows,
+            history_ns,
+        })
     }
 
     /// Blocks of `block_size` bytes its ring needs; `row_bytes` is what
@@ -288,6 +345,17 @@ mod tests {
         assert!(err("1h:avg+avg").contains("twice"));
         let both = RollupConfig::parse("1h", None, Some("1d"), Some(4)).unwrap_err();
         assert!(both.to_string().contains("not both"));
+    }
+
+    #[test]
+    fn a_ring_reaches_back_as_far_as_its_rows() {
+        let hour = 3_600_000_000_000;
+        let r: RollupConfig = "1h::365d".parse().unwrap();
+        let blocks = r.blocks(4096, Some(100));
+        let (rows, span) = r.reach(blocks, 4096, Some(100));
+        assert!(rows >= 365 * 24 && span >= 365 * 24 * hour, "{rows} {span}");
+        assert!(span < 366 * 24 * hour + 32 * hour);
+        assert_eq!(r.estimated_row_bytes(60), 48 + 3 * 4 * 24);
     }
 
     #[test]
