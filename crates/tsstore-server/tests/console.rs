@@ -74,6 +74,7 @@ fn the_console_works_in_a_real_browser() {
         .json(&json!({"url": "http://127.0.0.1:1/write"}))
         .send();
     assert_eq!(r.status, 201, "{}", r.text());
+    let weather = weather_year(&s, now);
     let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/console-screenshots");
     std::fs::create_dir_all(&shots).unwrap();
     let out = Command::new("node")
@@ -83,6 +84,7 @@ fn the_console_works_in_a_real_browser() {
         .env("ADMIN", ADMIN)
         .env("STORE", "greenhouse")
         .env("KEY", &key)
+        .env("WEATHER_KEY", &weather)
         .env("CHROMIUM", browser)
         .env("SHOTS", &shots)
         .output()
@@ -94,7 +96,62 @@ fn the_console_works_in_a_real_browser() {
     );
     assert!(out.status.success(), "{said}");
     assert!(said.contains("console e2e: ok"), "{said}");
-    for shot in ["console-desktop.png", "console-phone.png"] {
+    for shot in [
+        "console-desktop.png",
+        "console-phone.png",
+        "console-rollups.png",
+        "console-zoomed.png",
+        "console-single.png",
+    ] {
         assert!(shots.join(shot).exists(), "{shot} written");
+    }
+}
+
+/// A store with a year of readings every 10 minutes up to `now`, of which
+/// raw keeps about three weeks and an hourly rollup the year; returns its
+/// key once the rollup has written every closed hour.
+fn weather_year(s: &Server, now: i64) -> String {
+    const TEN_MIN: i64 = 600_000_000_000;
+    let key = s.create_store(json!({
+        "name": "weather", "num_blocks": 64,
+        "rollups": [{"window": "1h", "keep": "400d"}],
+    }));
+    let n = 365 * 144;
+    let first = now - n * TEN_MIN;
+    let readings: Vec<_> = (0..n)
+        .map(|i| {
+            let day = (i as f64) / 144.0;
+            let temp = 12.0 - 9.0 * (day / 58.1).cos() + 4.0 * ((i % 144) as f64 / 22.9).sin();
+            json!({"timestamp": first + i * TEN_MIN,
+                   "data": {"temp": (temp * 10.0).round() / 10.0,
+                            "humidity": (65.0 + 15.0 * (day / 29.0).sin() + 3.0 * ((i % 144) as f64 / 22.9).cos()).round()}})
+        })
+        .collect();
+    for chunk in readings.chunks(5_000) {
+        let r = s
+            .req("POST", "/api/stores/weather/data/batch")
+            .key(&key)
+            .json(&json!(chunk))
+            .send();
+        assert_eq!(r.status, 201, "{}", r.text());
+    }
+    let last = first + (n - 1) * TEN_MIN;
+    let hour = 3_600_000_000_000i64;
+    let closed = last - last.rem_euclid(hour);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let list = s
+            .req("GET", "/api/stores/weather/rollups")
+            .key(&key)
+            .send()
+            .json();
+        if list["rollups"][0]["written_to"].as_i64() == Some(closed) {
+            return key;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the rollup is not written: {list}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }

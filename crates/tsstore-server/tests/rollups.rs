@@ -8,7 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{ADMIN, Server, objects, timestamps};
+use common::{ADMIN, Server, cli_fails, cli_ok, objects, timestamps};
 use serde_json::{Value, json};
 
 const S: i64 = 1_000_000_000;
@@ -360,4 +360,73 @@ fn rollups_outlive_a_restart_and_a_kill() {
             .as_u64()
             .unwrap()
     );
+}
+
+#[test]
+fn export_and_calc_know_rollups() {
+    let (_dir, s, key) = start_with_rollups();
+    fill(&s, &key, 3);
+    written(&s, &key, T0 + 3 * HOUR);
+    let data = s.data.to_str().unwrap();
+    // Beside the running server: every hourly window, one line each.
+    let out = cli_ok(&[
+        "export",
+        "w",
+        "--resolution",
+        "1h",
+        "--quiet",
+        "--path",
+        data,
+    ]);
+    let lines: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let windows: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["data"]["t_avg"].is_number())
+        .collect();
+    assert_eq!(windows.len(), 4, "{out}");
+    let rolled = get(&s, &key, "/api/stores/w/data/range?resolution=1h");
+    for (line, row) in windows.iter().zip(objects(&rolled)) {
+        assert_eq!(
+            (&line["timestamp"], &line["data"]),
+            (&row["timestamp"], &row["data"])
+        );
+    }
+    let err = cli_fails(&["export", "w", "--resolution", "5m", "--path", data]);
+    assert!(err.contains("no rollup of 5m"), "{err}");
+    let err = cli_fails(&["export", "w", "--resolution", "hourly", "--path", data]);
+    assert!(err.contains("--resolution"), "{err}");
+
+    let plan = cli_ok(&[
+        "calc",
+        "--blocks",
+        "1024",
+        "--block-size",
+        "4096",
+        "--rollup",
+        "1h::365d",
+        "--rollup",
+        "1m::7d",
+    ]);
+    assert!(
+        plan.contains("rollup 1h") && plan.contains("rollup 1m"),
+        "{plan}"
+    );
+    assert!(plan.contains("with rollups"), "{plan}");
+    let c = s
+        .get("/api/calc?num_blocks=1024&object_size=60&every=10s&rollups=1h::365d,1d::3650d")
+        .json();
+    let days = |i: usize| c["rollups"][i]["history_seconds"].as_u64().unwrap() / 86_400;
+    assert!(
+        (365..380).contains(&days(0)) && (3650..3700).contains(&days(1)),
+        "{c}"
+    );
+    assert!(
+        c["total_bytes_with_rollups"].as_u64() > c["total_bytes"].as_u64(),
+        "{c}"
+    );
+    s.get("/api/calc?num_blocks=8&rollups=1h:median")
+        .expect_error(400, "invalid_config");
 }

@@ -314,3 +314,56 @@ fn bad_rollups_are_refused_and_change_nothing() {
     );
     store.close().unwrap();
 }
+
+#[test]
+fn a_batch_larger_than_raw_loses_no_window() {
+    let dir = tempfile::tempdir().unwrap();
+    // 8 blocks of 4 KiB: about 450 of these records; the batch is 13 rings.
+    let store = Store::create(dir.path(), "s", config(8, Encoding::Raw)).unwrap();
+    let daily = rollup(24 * HOUR, &AggFn::ALL);
+    store.add_rollup(&daily).unwrap();
+    let mut written = Vec::new();
+    write_minutes(&store, 1000 * HOUR, 6000, &mut written);
+    // One at a time as well: the inserter catches up when the job lags.
+    for m in 0..3000 {
+        let t = 1000 * HOUR + (6000 + m) * MINUTE;
+        let p = payload(m, (m % 3) as u8);
+        store.put(t, &p).unwrap();
+        written.push((t, p));
+    }
+    store.catch_up_rollups().unwrap();
+    let got = store
+        .rollup_windows(daily.window_ns, i64::MIN, i64::MAX, usize::MAX)
+        .unwrap();
+    assert_eq!(got, expected(&daily, &written));
+    assert!(
+        got.iter()
+            .all(|w| !w.partial || w.end > written.last().unwrap().0)
+    );
+    store.close().unwrap();
+}
+
+#[test]
+fn a_bad_record_in_a_batch_split_in_parts_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::create(dir.path(), "s", config(8, Encoding::Raw)).unwrap();
+    store.add_rollup(&rollup(HOUR, &[])).unwrap();
+    let mut items: Vec<(Option<i64>, Vec<u8>)> = (0..3000)
+        .map(|m| (Some(HOUR + m * MINUTE), payload(m, 0)))
+        .collect();
+    items[2500].1 = b"{not json".to_vec();
+    assert!(
+        store
+            .put_many(items.iter().map(|(t, p)| (*t, &p[..])))
+            .is_err()
+    );
+    items[2500].1 = payload(1, 0);
+    items[2600].0 = Some(HOUR);
+    assert!(
+        store
+            .put_many(items.iter().map(|(t, p)| (*t, &p[..])))
+            .is_err()
+    );
+    assert_eq!(store.newest_timestamp(), None);
+    store.close().unwrap();
+}

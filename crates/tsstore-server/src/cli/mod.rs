@@ -236,6 +236,10 @@ pub struct ExportArgs {
     /// csv (json and schema stores) has one column per field.
     #[arg(long, value_enum, default_value = "ndjson")]
     pub format: crate::dump::Format,
+    /// raw (default), or a rollup's window (1h): its windows' data, one
+    /// record per window at the window's end.
+    #[arg(long)]
+    pub resolution: Option<String>,
     /// Write to FILE (it appears once complete) instead of standard output.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,

@@ -2,7 +2,8 @@
 //! in the binary, served at `/` with a strict Content-Security-Policy.
 //! The page talks to the same REST and WebSocket API as every client;
 //! nothing here knows a key. The assets are plain files in `console/`
-//! (no build step: `cargo build` alone builds the binary).
+//! (no build step: `cargo build` alone builds the binary), with the
+//! chart library vendored in `console/vendor/` (pinned, checked below).
 
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, header};
@@ -14,6 +15,8 @@ use crate::app::App;
 const INDEX: &str = include_str!("console/index.html");
 const SCRIPT: &str = include_str!("console/app.js");
 const STYLE: &str = include_str!("console/app.css");
+const CHART: &str = include_str!("console/vendor/uPlot.iife.min.js");
+const CHART_STYLE: &str = include_str!("console/vendor/uPlot.min.css");
 
 /// Scripts and styles from this origin only (none inline), requests to
 /// this origin only (REST and `ws://` alike), no frames, no plugins, no
@@ -35,6 +38,14 @@ pub fn routes() -> Router<App> {
         .route(
             "/console/app.css",
             get(|| async { asset(STYLE, "text/css; charset=utf-8") }),
+        )
+        .route(
+            "/console/vendor/uPlot.iife.min.js",
+            get(|| async { asset(CHART, "text/javascript; charset=utf-8") }),
+        )
+        .route(
+            "/console/vendor/uPlot.min.css",
+            get(|| async { asset(CHART_STYLE, "text/css; charset=utf-8") }),
         )
 }
 
@@ -58,4 +69,37 @@ fn asset(body: &'static str, content_type: &'static str) -> Response {
         (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
     ];
     (headers, body).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use sha2::{Digest, Sha256};
+
+    /// The vendored files are the ones `console/vendor/README.md` names,
+    /// byte for byte.
+    #[test]
+    fn the_vendored_chart_is_the_pinned_one() {
+        let readme = include_str!("console/vendor/README.md");
+        for (name, bytes) in [
+            ("uPlot.iife.min.js", super::CHART.as_bytes()),
+            ("uPlot.min.css", super::CHART_STYLE.as_bytes()),
+            (
+                "uPlot.LICENSE",
+                include_bytes!("console/vendor/uPlot.LICENSE").as_slice(),
+            ),
+        ] {
+            let hash: String = Sha256::digest(bytes)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            let line = readme
+                .lines()
+                .find(|l| l.contains(&format!("`{name}`")))
+                .unwrap_or_else(|| panic!("{name} is not in vendor/README.md"));
+            assert!(
+                line.contains(&hash),
+                "{name}: sha256 {hash} is not the one pinned"
+            );
+        }
+    }
 }

@@ -3,8 +3,10 @@
 
 use super::Store;
 use super::rollup::{Candidates, Resolution, RollupConfig, RollupInfo, Rollups, choose};
+use super::write::record_bytes;
 use crate::aggregate::Window;
 use crate::error::Result;
+use crate::record::ObjectHandle;
 
 impl Store {
     /// Adds a rollup: a ring in the store's directory that keeps one row
@@ -101,6 +103,44 @@ impl Store {
                 .limit(n + 1)
                 .count()
         })
+    }
+
+    /// `put_many` in a store with rollups: the records into raw in parts
+    /// of at most `limit` bytes (a quarter of the raw ring), each after
+    /// the rollups have room (`Rollups::make_room`), so raw never wraps
+    /// past records a rollup has not seen. A batch that fits in one part
+    /// is one insert; a larger one is checked whole first, so bad input
+    /// still changes nothing, but a failure while writing (a full disk, a
+    /// concurrent insert stamped after it) can leave its first parts in.
+    pub(super) fn put_many_in_parts<I, B>(&self, items: I, limit: u64) -> Result<Vec<ObjectHandle>>
+    where
+        I: IntoIterator<Item = (Option<i64>, B)>,
+        B: AsRef<[u8]>,
+    {
+        let items: Vec<(Option<i64>, B)> = items.into_iter().collect();
+        let size = |(_, p): &(Option<i64>, B)| record_bytes(p.as_ref());
+        let total: u64 = items.iter().map(size).sum();
+        if total > limit {
+            self.check_batch(&items)?;
+        }
+        let mut handles = Vec::with_capacity(items.len());
+        let mut rest = &items[..];
+        while !rest.is_empty() {
+            let (mut n, mut bytes) = (0, 0);
+            while n < rest.len() && (n == 0 || bytes + size(&rest[n]) <= limit) {
+                bytes += size(&rest[n]);
+                n += 1;
+            }
+            let (part, after) = rest.split_at(n);
+            self.rollups.make_room(&self.core, bytes);
+            let written = self.put_many_whole(part.iter().map(|(t, p)| (*t, p.as_ref())))?;
+            if let Some(last) = written.last() {
+                self.rollups.wrote(last.timestamp, bytes);
+            }
+            handles.extend(written);
+            rest = after;
+        }
+        Ok(handles)
     }
 
     /// Writes every closed window of every rollup now, on this thread

@@ -11,6 +11,12 @@ use crate::error::{Error, Result};
 use crate::format::DataType;
 use crate::record::ObjectHandle;
 
+/// What a record takes in a ring: its payload and its object header (what
+/// rollups count to know how far raw is ahead of them).
+pub(super) fn record_bytes(payload: &[u8]) -> u64 {
+    payload.len() as u64 + crate::format::OBJECT_HEADER_SIZE as u64
+}
+
 impl Store {
     /// Checks `payload` against the data type (schema stores: validates
     /// and compacts it) and the object size limit; returns what to store.
@@ -111,6 +117,8 @@ impl Store {
     pub fn put(&self, timestamp: i64, payload: &[u8]) -> Result<ObjectHandle> {
         self.check_future(timestamp)?;
         let payload = self.check_payload(payload)?;
+        let bytes = record_bytes(&payload);
+        self.rollups.make_room(&self.core, bytes);
         let handle = match &self.core.compressed {
             Some(c) => {
                 self.check_compressed_writable()?;
@@ -118,13 +126,15 @@ impl Store {
             }
             None => self.core.main.put(timestamp, &payload),
         }?;
-        self.rollups.wrote(handle.timestamp, 1);
+        self.rollups.wrote(handle.timestamp, bytes);
         Ok(handle)
     }
 
     /// Inserts at `max(now, newest + 1)`, so it never collides or goes back.
     pub fn put_now(&self, payload: &[u8]) -> Result<ObjectHandle> {
         let payload = self.check_payload(payload)?;
+        let bytes = record_bytes(&payload);
+        self.rollups.make_room(&self.core, bytes);
         let handle = match &self.core.compressed {
             Some(c) => {
                 self.check_compressed_writable()?;
@@ -132,15 +142,29 @@ impl Store {
             }
             None => self.core.main.put_now(&payload),
         }?;
-        self.rollups.wrote(handle.timestamp, 1);
+        self.rollups.wrote(handle.timestamp, bytes);
         Ok(handle)
     }
 
     /// Inserts a batch under one lock, each touched block written once.
     /// Every payload and timestamp is checked before anything is written
     /// (all or nothing); entries without a timestamp get
-    /// `max(now, previous + 1)`.
+    /// `max(now, previous + 1)`. In a store with rollups, a batch larger
+    /// than a quarter of the raw ring is written in parts, the rollups fed
+    /// between them (`put_many_in_parts`).
     pub fn put_many<I, B>(&self, items: I) -> Result<Vec<ObjectHandle>>
+    where
+        I: IntoIterator<Item = (Option<i64>, B)>,
+        B: AsRef<[u8]>,
+    {
+        match self.rollups.batch_bytes() {
+            Some(limit) => self.put_many_in_parts(items, limit),
+            None => self.put_many_whole(items),
+        }
+    }
+
+    /// `put_many` under one lock.
+    pub(super) fn put_many_whole<I, B>(&self, items: I) -> Result<Vec<ObjectHandle>>
     where
         I: IntoIterator<Item = (Option<i64>, B)>,
         B: AsRef<[u8]>,
@@ -159,10 +183,23 @@ impl Store {
                 self.core.main.put_many(items)?
             }
         };
-        if let Some(last) = handles.last() {
-            self.rollups.wrote(last.timestamp, handles.len());
-        }
         Ok(handles)
+    }
+
+    /// Checks a whole batch as `put_many` would before writing any of it:
+    /// payloads, the future guard, and explicit timestamps increasing
+    /// from the store's newest.
+    pub(super) fn check_batch<B: AsRef<[u8]>>(&self, items: &[(Option<i64>, B)]) -> Result<()> {
+        let mut newest = self.newest_timestamp().unwrap_or(i64::MIN);
+        for (ts, p) in items {
+            if let Some(ts) = *ts {
+                self.check_future(ts)?;
+                crate::ring::check_timestamp(ts, newest)?;
+                newest = ts;
+            }
+            self.check_payload(p.as_ref())?;
+        }
+        Ok(())
     }
 
     /// Soft-deletes exactly the object at `timestamp`; its neighbours stay.

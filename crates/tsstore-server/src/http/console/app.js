@@ -1,4 +1,5 @@
-// tsstore console. Plain JavaScript, no build step, no dependencies.
+// tsstore console. Plain JavaScript, no build step; one library, uPlot,
+// vendored (vendor/, version and checksum in vendor/README.md) for the chart.
 //
 // Safety: everything a store holds is put on the page as text
 // (textContent, never innerHTML); keys live in sessionStorage only and
@@ -10,8 +11,10 @@
 const KEYS = "tsstore.keys";   // {store: api key}
 const ADMIN = "tsstore.admin"; // the admin key
 const TABLE_ROWS = 50;
-const MAX_POINTS = 2000;       // what the chart holds, at most
-const SPANS = [["5 min", 300], ["1 hour", 3600], ["24 hours", 86400], ["7 days", 604800]];
+const MAX_POINTS = 20000;      // what a chart holds, at most, live records included
+const CHART_POINTS = 10000;    // what it asks the server for (a year of hours)
+const SPANS = [["5 min", 300], ["1 hour", 3600], ["24 hours", 86400], ["7 days", 604800],
+  ["30 days", 2592000], ["1 year", 31536000]];
 
 // ---- small helpers ------------------------------------------------------
 
@@ -99,6 +102,10 @@ function fmtSpan(fromNs, toNs) {
   if (s < 7200) return `${Math.round(s / 60)} min`;
   if (s < 172800) return `${(s / 3600).toFixed(1)} h`;
   return `${(s / 86400).toFixed(1)} days`;
+}
+function fmtDays(s) {
+  if (s >= 2 * 86400) return `${(s / 86400).toFixed(s >= 20 * 86400 ? 0 : 1)} days`;
+  return `${(s / 3600).toFixed(1)} hours`;
 }
 function showData(d) {
   return typeof d === "string" ? d : JSON.stringify(d);
@@ -209,7 +216,10 @@ function createPage() {
   const size = el("select", { name: "data_block_size" }, [4096, 8192, 16384, 65536].map((n) => el("option", { value: n }, fmtBytes(n))));
   const objSize = el("input", { name: "object_size", type: "number", min: 1, value: 60 });
   const every = el("input", { name: "every", value: "10s", autocomplete: "off" });
+  // Rollups as the CLI writes them: WINDOW[:FUNCTIONS[:KEEP]], by commas.
+  const rollups = el("input", { name: "rollups", autocomplete: "off", placeholder: "1m::7d, 1h::365d" });
   const estimate = el("p", { class: "muted", id: "estimate" });
+  const reach = el("ul", { class: "muted", id: "reach" });
   const out = el("div");
   // The server's own arithmetic (`GET /api/calc`, as `tsstore calc`),
   // asked as the user types.
@@ -218,7 +228,8 @@ function createPage() {
     const mine = ++asked;
     const q = `num_blocks=${enc(blocks.value)}&data_block_size=${enc(size.value)}` +
       `&object_size=${enc(objSize.value)}&every=${enc(every.value.trim())}` +
-      `&encoding=${enc(encoding.value)}`;
+      `&encoding=${enc(encoding.value)}` +
+      (rollups.value.trim() ? `&rollups=${enc(rollups.value.replace(/\s+/g, ""))}` : "");
     setTimeout(async () => {
       if (mine !== asked) return;
       try {
@@ -227,10 +238,14 @@ function createPage() {
         const days = c.history_seconds / 86400;
         const kept = days >= 2 ? `${days.toFixed(1)} days` : `${(c.history_seconds / 3600).toFixed(1)} hours`;
         estimate.className = "muted";
-        estimate.textContent = `Footprint ${fmtBytes(c.total_bytes)} on disk, fixed. ` +
+        estimate.textContent = `Footprint ${fmtBytes(c.total_bytes_with_rollups ?? c.total_bytes)} on disk, fixed. ` +
           `Holds ${c.max_objects.toLocaleString()} readings of ${c.object_size} bytes` +
           (c.objects_per_block ? ` (${c.objects_per_block} per block)` : "") +
           `: ${kept} of history at one every ${every.value.trim()}.`;
+        // How far back each ring reaches: raw, then each rollup.
+        reach.replaceChildren(el("li", {}, `raw readings: ${kept} back, ${fmtBytes(c.total_bytes)}`),
+          ...(c.rollups || []).map((r) => el("li", {},
+            `${r.window} windows: ${fmtDays(r.history_seconds)} back, ${fmtBytes(r.total_bytes)}`)));
       } catch (err) {
         if (mine !== asked) return;
         estimate.className = "error";
@@ -238,7 +253,7 @@ function createPage() {
       }
     }, 150);
   };
-  for (const input of [blocks, objSize, every]) input.addEventListener("input", update);
+  for (const input of [blocks, objSize, every, rollups]) input.addEventListener("input", update);
   size.addEventListener("change", update);
   encoding.addEventListener("change", update);
   update();
@@ -246,9 +261,14 @@ function createPage() {
     e.preventDefault();
     out.replaceChildren();
     try {
+      const specs = rollups.value.split(",").map((r) => r.trim()).filter(Boolean).map((r) => {
+        const [window, functions, keep] = r.split(":");
+        return { window, functions: functions ? functions.split("+") : undefined, keep: keep || undefined };
+      });
       const made = await api("POST", "/api/stores", { admin, body: {
         name: name.value.trim(), data_type: type.value, encoding: encoding.value,
-        num_blocks: Number(blocks.value), data_block_size: Number(size.value) } });
+        num_blocks: Number(blocks.value), data_block_size: Number(size.value),
+        ...(specs.length ? { rollups: specs } : {}) } });
       setKey(made.name, made.api_key);
       out.append(el("div", { class: "notice", role: "status" },
         "Store created. Its API key, shown this once: ",
@@ -265,7 +285,8 @@ function createPage() {
     el("label", {}, "Blocks", blocks), el("label", {}, "Block size", size),
     el("label", {}, "Estimate for readings of (bytes)", objSize),
     el("label", {}, "arriving one every", every),
-    estimate, el("button", { type: "submit" }, "Create"));
+    el("label", {}, "Rollups: window, functions, how long to keep (1h:avg+max:365d)", rollups),
+    estimate, reach, el("button", { type: "submit" }, "Create"));
   render(el("h1", {}, "Create a store"), el("div", { class: "card" }, form, out));
 }
 
@@ -276,8 +297,11 @@ async function storePage(name) {
   const tableBody = el("tbody");
   const filter = el("input", { type: "search", placeholder: "filter (substring)", "aria-label": "filter" });
   const live = el("span", { class: "badge", id: "live" }, "connecting");
-  const chart = new Chart(el("canvas", { width: 800, height: 240, "aria-label": "chart" }));
   const spanSel = el("select", { "aria-label": "time span" }, SPANS.map(([label, s]) => el("option", { value: s }, label)));
+  const resolution = el("span", { class: "badge", id: "resolution", title: "the ring that answered" }, "");
+  const unzoom = el("button", { type: "button", class: "plain", hidden: true }, "Whole span");
+  const chartNote = el("p", { class: "muted", id: "chart-note" });
+  const chartHost = el("div", { id: "chart", "aria-label": "chart" });
   const errors = el("div");
   const side = el("div");
   render(
@@ -285,26 +309,50 @@ async function storePage(name) {
     errors,
     el("div", { class: "grid" },
       el("div", {},
-        el("div", { class: "card" }, el("div", { class: "row" }, el("h2", {}, "Chart"), spanSel), chart.legend, chart.canvas),
+        el("div", { class: "card" },
+          el("div", { class: "row" }, el("h2", {}, "Chart"), spanSel, unzoom, resolution),
+          chartHost, chartNote,
+          el("p", { class: "muted hint" }, "Drag across the chart to zoom in; the finer data comes from the server.")),
         el("div", { class: "card" }, el("div", { class: "row" }, el("h2", {}, "Recent records"), filter),
           el("table", {}, el("thead", {}, el("tr", {}, el("th", {}, "Time"), el("th", {}, "Data"))), tableBody))),
       el("div", {}, el("div", { class: "card" }, el("h2", {}, "Store"), statsBox), side)));
 
-  const loadStats = async () => {
-    const st = await api("GET", `/api/stores/${enc(name)}/stats`, { key });
+  // ---- the store panel, kept current by the live records too ----
+  let stats = null;
+  let rollups = [];
+  const showStats = () => {
+    const st = stats;
+    if (!st) return;
     const fill = st.capacity_bytes ? (st.bytes_used / st.capacity_bytes) * 100 : 0;
     const rows = [
       ["Type", st.data_type], ["Records", st.object_count ?? "?"],
       ["Encoding", st.encoding === "compressed" && st.compression
         ? `compressed, ${st.compression.ratio.toFixed(1)}x` : st.encoding],
-      ["Footprint", fmtBytes(st.capacity_bytes)], ["Fill", `${fill.toFixed(1)} %`],
+      ["Footprint", fmtBytes(st.capacity_bytes + rollups.reduce((n, r) => n + r.capacity_bytes, 0))],
+      ["Fill", `${fill.toFixed(1)} %`],
       ["Oldest", fmtTime(st.oldest_timestamp)], ["Newest", fmtTime(st.newest_timestamp)],
-      ["Retention", fmtSpan(st.oldest_timestamp, st.newest_timestamp)],
+      ["Reach", st.oldest_timestamp == null ? "empty" : `raw ${fmtSpan(st.oldest_timestamp, st.newest_timestamp)}`],
+      ...rollups.map((r) => [`Rollup ${r.window}`, r.oldest_timestamp == null
+        ? `${fmtBytes(r.capacity_bytes)}, no window yet`
+        : `${fmtSpan(r.oldest_timestamp - r.window_ns, r.newest_timestamp)} back, ${fmtBytes(r.capacity_bytes)}${r.only_copy ? " (the only copy of its oldest windows)" : ""}`]),
       ["Blocks", `${st.active_blocks} of ${st.num_blocks} × ${fmtBytes(st.data_block_size)}`],
       ["Skipped (damaged)", st.corruption_skips],
     ];
     statsBox.replaceChildren(...rows.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
-    return st;
+  };
+  const loadStats = async () => {
+    stats = await api("GET", `/api/stores/${enc(name)}/stats`, { key });
+    rollups = stats.rollups || [];
+    showStats();
+    return stats;
+  };
+  /** A live record moves the panel's figures at once. */
+  const statsSaw = (ts) => {
+    if (!stats) return;
+    if (typeof stats.object_count === "number") stats.object_count += 1;
+    if (stats.oldest_timestamp == null) stats.oldest_timestamp = ts;
+    stats.newest_timestamp = ts;
+    showStats();
   };
 
   const addRow = (ts, data, atTop) => {
@@ -323,23 +371,43 @@ async function storePage(name) {
     }
   };
 
+  // ---- the chart: the server picks the ring (resolution=auto) ----
+  let zoomed = null; // [from ms, to ms] while zoomed in
+  let asked = 0;     // answers to older questions are dropped
+  const chart = new Chart(chartHost, (from, to) => { zoomed = [from, to]; loadChart(); });
   const loadChart = async () => {
-    const span = Number(spanSel.value);
-    const windowS = Math.max(1, Math.ceil(span / MAX_POINTS));
-    const since = `${span}s`;
-    // Long spans come aggregated, so the browser gets at most MAX_POINTS.
-    const agg = span > 300 ? `&agg_window=${windowS}s&agg_default=avg` : "";
+    const ask = ++asked;
+    const nowMs = Date.now();
+    const [fromMs, toMs] = zoomed || [nowMs - Number(spanSel.value) * 1000, null];
+    const ns = (ms) => (BigInt(Math.max(0, Math.floor(ms))) * 1000000n).toString();
+    const end = toMs === null ? "" : `&end_time=${ns(toMs)}`;
+    unzoom.hidden = !zoomed;
     try {
-      const got = await api("GET", `/api/stores/${enc(name)}/data/range?since=${since}&include_data=true&limit=${MAX_POINTS}${agg}`, { key });
-      chart.reset(span);
-      for (const o of got.objects) if (o.timestamp) chart.add(o.timestamp, o.data);
-      chart.draw();
+      const got = await api("GET", `/api/stores/${enc(name)}/data/range?start_time=${ns(fromMs)}${end}` +
+        `&resolution=auto&max_points=${CHART_POINTS}&include_data=true`, { key });
+      if (ask !== asked) return;
+      resolution.textContent = got.resolution === "raw" ? "raw readings" : `${got.resolution} windows`;
+      chart.show(got.objects, got.resolution, [fromMs, toMs ?? nowMs]);
+      chartNote.textContent = chart.points() ? "" : "No numeric data in this span yet.";
     } catch (err) {
-      // Aggregation is for json and schema stores; others have no chart.
-      chart.reset(span);
-      chart.note = err.code === "aggregation_unsupported" ? "No numeric fields to chart in this store." : err.message;
-      chart.draw();
+      if (ask !== asked) return;
+      chart.show([], "raw", [fromMs, toMs ?? nowMs]);
+      chartNote.textContent = err.code === "aggregation_unsupported" ? "No numeric fields to chart in this store." : err.message;
     }
+  };
+  let refreshDue = 0;
+  /** A live record: onto the chart when it shows raw readings; a rollup's
+   * chart asks again, at most every 5 s. */
+  const chartSaw = (ts, data) => {
+    if (zoomed) return;
+    if (chart.resolution === "raw") {
+      chart.add(ts, data);
+      if (chart.points()) chartNote.textContent = "";
+      return;
+    }
+    if (Date.now() < refreshDue) return;
+    refreshDue = Date.now() + 5000;
+    setTimeout(() => loadChart(), 5000);
   };
 
   const loadSide = async (st) => {
@@ -370,8 +438,8 @@ async function storePage(name) {
             c.last_error ? el("div", { class: "muted" }, c.last_error) : null)))))));
   };
 
-  // The live feed: new records into the table and the chart; reconnects
-  // with a growing pause when the connection drops.
+  // The live feed: new records into the table, the chart and the store
+  // panel; reconnects with a growing pause when the connection drops.
   let socket = null;
   let retry = 1000;
   let timer = null;
@@ -393,9 +461,10 @@ async function storePage(name) {
       const empty = tableBody.querySelector("td.muted");
       if (empty) tableBody.replaceChildren();
       addRow(msg.timestamp, msg.data, true);
-      chart.add(msg.timestamp, msg.data);
-      chart.drawSoon();
-      // The figures follow the records, at most once a second.
+      // A filtered feed leaves records out: the chart and the panel count
+      // only what they are sent when nothing is filtered.
+      if (!filter.value) { chartSaw(msg.timestamp, msg.data); statsSaw(msg.timestamp); }
+      // The server's figures follow, at most once a second.
       if (Date.now() > statsDue) {
         statsDue = Date.now() + 1000;
         setTimeout(() => loadStats().catch(() => {}), 1000);
@@ -415,7 +484,7 @@ async function storePage(name) {
       retry = Math.min(retry * 2, 30000);
     };
   };
-  cleanup.push(() => { gone = true; clearTimeout(timer); if (socket) socket.close(); });
+  cleanup.push(() => { gone = true; clearTimeout(timer); if (socket) socket.close(); chart.destroy(); });
 
   filter.addEventListener("change", () => {
     loadTable().catch((err) => errors.replaceChildren(errorBox(err.message)));
@@ -424,7 +493,8 @@ async function storePage(name) {
       socket.close(); // onclose reconnects with the new filter
     }
   });
-  spanSel.addEventListener("change", () => loadChart());
+  spanSel.addEventListener("change", () => { zoomed = null; loadChart(); });
+  unzoom.addEventListener("click", () => { zoomed = null; loadChart(); });
 
   try {
     const st = await loadStats();
@@ -440,81 +510,167 @@ async function storePage(name) {
   }
 }
 
-// ---- the chart: numeric fields over time, on a canvas ----------------------
+// ---- the chart: uPlot (vendor/uPlot.iife.min.js, pinned) -------------------
+//
+// Raw readings draw one line per numeric field; a rollup's windows draw
+// each field's average (or its one function) with a band from its min to
+// its max. Fields whose ranges do not overlap get their own scale, the
+// first two an axis each (left, right). Times are in the browser's zone.
+
+const COLORS = ["#1f6feb", "#d1242f", "#1a7f37", "#9a6700", "#8250df", "#bf3989", "#0a7ea4", "#6e7781"];
+const FUNCTIONS = ["avg", "last", "first", "sum", "max", "min", "count"];
+
+/** A window's field `temp_avg` as ["temp", "avg"]; a plain field as [name, null]. */
+function splitField(k) {
+  const m = /^(.*)_(avg|min|max|count|sum|first|last)$/.exec(k);
+  return m ? [m[1], m[2]] : [k, null];
+}
 
 class Chart {
-  constructor(canvas) {
-    this.canvas = canvas;
-    this.legend = el("div", { class: "legend" });
-    this.series = new Map(); // field -> [[t ms, value]]
-    this.hidden = new Set();
-    this.span = 300;
-    this.note = "";
+  constructor(host, onZoom) {
+    this.host = host;
+    this.onZoom = onZoom;
+    this.plot = null;
+    this.resolution = "raw";
+    this.fields = [];   // [{name, line: key, min: key|null, max: key|null}]
+    this.data = [[]];   // uPlot's columns: x (s), then the series
+    this.pending = false;
   }
-  reset(span) { this.series.clear(); this.span = span; this.note = ""; }
+  points() { return this.data[0].length; }
+  destroy() { if (this.plot) this.plot.destroy(); this.plot = null; }
+
+  /** A fresh answer: `objects` from a list read at `resolution`. */
+  show(objects, resolution, [fromMs, toMs]) {
+    this.resolution = resolution;
+    const rows = objects.filter((o) => o.timestamp && o.data && typeof o.data === "object")
+      .map((o) => [Number(BigInt(o.timestamp) / 1000000n) / 1000, o.data]).sort((a, b) => a[0] - b[0]);
+    // Which keys make which field's line and band.
+    const byField = new Map(); // field -> Map(function or "" -> key)
+    for (const [, d] of rows) for (const [k, v] of Object.entries(d)) {
+      if (typeof v !== "number" || !Number.isFinite(v)) continue;
+      const [field, fn] = resolution === "raw" ? [k, null] : splitField(k);
+      if (fn === "count") continue;
+      if (!byField.has(field)) byField.set(field, new Map());
+      byField.get(field).set(fn ?? "", k);
+    }
+    this.fields = [...byField.entries()].map(([field, keys]) => {
+      const fn = FUNCTIONS.find((f) => keys.has(f)) ?? "";
+      const both = keys.has("min") && keys.has("max");
+      return { name: field, line: keys.get(fn), fn: fn || null,
+        min: both ? keys.get("min") : null, max: both ? keys.get("max") : null };
+    });
+    const cols = [rows.map(([t]) => t)];
+    for (const f of this.fields) {
+      cols.push(rows.map(([, d]) => num(d[f.line])));
+      if (f.min && f.max) { cols.push(rows.map(([, d]) => num(d[f.min]))); cols.push(rows.map(([, d]) => num(d[f.max]))); }
+    }
+    this.data = cols;
+    this.span = [fromMs / 1000, toMs / 1000];
+    this.build();
+  }
+
+  /** A live raw reading, appended. */
   add(ts, data) {
     if (!data || typeof data !== "object") return;
-    const t = Number(BigInt(ts) / 1000000n);
-    for (const [k, v] of Object.entries(data)) {
-      if (typeof v !== "number" || !Number.isFinite(v)) continue;
-      if (!this.series.has(k)) this.series.set(k, []);
-      const pts = this.series.get(k);
-      pts.push([t, v]);
-      if (pts.length > MAX_POINTS) pts.shift();
+    const fresh = Object.entries(data).filter(([k, v]) => typeof v === "number" && Number.isFinite(v) && !this.fields.some((f) => f.line === k));
+    if (fresh.length) {
+      // A field not seen before: rebuild with it (no values before now).
+      for (const [k] of fresh) { this.fields.push({ name: k, line: k, min: null, max: null }); this.data.push(this.data[0].map(() => null)); }
     }
+    this.data[0].push(Number(BigInt(ts) / 1000000n) / 1000);
+    this.fields.forEach((f, i) => this.data[i + 1].push(num(data[f.line])));
+    if (this.data[0].length > MAX_POINTS) for (const col of this.data) col.shift();
+    if (this.span) this.span[1] = Math.max(this.span[1], this.data[0][this.data[0].length - 1]);
+    if (fresh.length || !this.plot) { this.build(); return; }
+    this.drawSoon();
   }
-  points() { let n = 0; for (const p of this.series.values()) n += p.length; return n; }
+
   /** One redraw per frame, however fast records come. */
   drawSoon() {
     if (this.pending) return;
     this.pending = true;
-    requestAnimationFrame(() => { this.pending = false; this.draw(); });
-  }
-  draw() {
-    const c = this.canvas;
-    const w = (c.width = c.clientWidth || 800);
-    const h = (c.height = c.clientHeight || 240);
-    const g = c.getContext("2d");
-    g.clearRect(0, 0, w, h);
-    g.font = "12px system-ui, sans-serif";
-    g.fillStyle = "#67717d";
-    const colors = ["#1f6feb", "#d1242f", "#1a7f37", "#9a6700", "#8250df", "#bf3989"];
-    const names = [...this.series.keys()];
-    this.legend.replaceChildren(...names.map((n, i) => {
-      const box = el("input", { type: "checkbox", checked: !this.hidden.has(n) });
-      box.addEventListener("change", () => { if (box.checked) this.hidden.delete(n); else this.hidden.add(n); this.draw(); });
-      return el("label", { style: `color:${colors[i % colors.length]}` }, box, n);
-    }));
-    const shown = names.filter((n) => !this.hidden.has(n));
-    if (this.points() === 0 || shown.length === 0) {
-      g.fillText(this.note || "No numeric data in this span yet.", 10, 20);
-      return;
-    }
-    const now = Date.now();
-    const t0 = now - this.span * 1000;
-    let lo = Infinity; let hi = -Infinity;
-    for (const n of shown) for (const [t, v] of this.series.get(n)) if (t >= t0) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
-    if (lo === Infinity) { g.fillText("No numeric data in this span yet.", 10, 20); return; }
-    if (lo === hi) { lo -= 1; hi += 1; }
-    const pad = 28;
-    const x = (t) => pad + ((t - t0) / (now - t0)) * (w - pad - 6);
-    const y = (v) => h - 18 - ((v - lo) / (hi - lo)) * (h - 30);
-    g.fillText(String(+hi.toPrecision(4)), 2, 12);
-    g.fillText(String(+lo.toPrecision(4)), 2, h - 20);
-    shown.forEach((n) => {
-      g.strokeStyle = colors[names.indexOf(n) % colors.length];
-      g.lineWidth = 1.5;
-      g.beginPath();
-      let first = true;
-      for (const [t, v] of this.series.get(n)) {
-        if (t < t0) continue;
-        if (first) { g.moveTo(x(t), y(v)); first = false; } else g.lineTo(x(t), y(v));
-      }
-      g.stroke();
+    requestAnimationFrame(() => {
+      this.pending = false;
+      if (this.plot) { this.plot.setData(this.data); this.mark(); }
     });
-    this.canvas.dataset.points = String(this.points());
+  }
+
+  mark() {
+    this.host.dataset.points = String(this.points());
+    this.host.dataset.resolution = this.resolution;
+  }
+
+  /** Scales: fields whose ranges overlap share one. */
+  scales() {
+    const groups = []; // {lo, hi, scale}
+    const scaleOf = [];
+    let col = 1;
+    for (const f of this.fields) {
+      const vals = [];
+      const cols = f.min && f.max ? 3 : 1;
+      for (let c = col; c < col + cols; c++) for (const v of this.data[c]) if (v !== null) vals.push(v);
+      col += cols;
+      const lo = vals.length ? Math.min(...vals) : 0;
+      const hi = vals.length ? Math.max(...vals) : 1;
+      const pad = Math.max((hi - lo) * 0.1, Math.abs(hi) * 0.01, 1e-9);
+      let g = groups.find((g) => lo - pad <= g.hi && hi + pad >= g.lo);
+      if (!g) { g = { lo, hi, scale: `y${groups.length}` }; groups.push(g); }
+      g.lo = Math.min(g.lo, lo); g.hi = Math.max(g.hi, hi);
+      scaleOf.push(g.scale);
+    }
+    return { groups, scaleOf };
+  }
+
+  build() {
+    this.destroy();
+    const { groups, scaleOf } = this.scales();
+    const few = this.points() < 60;
+    const series = [{ label: "time" }];
+    const bands = [];
+    this.fields.forEach((f, i) => {
+      const color = COLORS[i % COLORS.length];
+      const label = f.fn ? `${f.name} (${f.fn})` : f.name;
+      series.push({ label, scale: scaleOf[i], stroke: color, width: 1.5, spanGaps: false,
+        points: { show: few, size: 5, fill: color } });
+      if (f.min && f.max) {
+        const at = series.length;
+        series.push({ label: `${f.name} min`, scale: scaleOf[i], stroke: color + "55", width: 1, points: { show: false } });
+        series.push({ label: `${f.name} max`, scale: scaleOf[i], stroke: color + "55", width: 1, points: { show: false } });
+        bands.push({ series: [at + 1, at], fill: color + "22" });
+      }
+    });
+    const scales = { x: { time: true } };
+    if (this.span && !(this.points() > 1)) scales.x.range = () => this.span;
+    const axes = [{ stroke: "#67717d", grid: { stroke: "#eef0f3" } }];
+    groups.forEach((g, i) => {
+      scales[g.scale] = { auto: true };
+      // One point or one value: a range around it, so it is drawn.
+      scales[g.scale].range = (u, lo, hi) => (lo === hi ? [lo - 1, hi + 1] : uPlot.rangeNum(lo, hi, 0.1, true));
+      if (i < 2) axes.push({ scale: g.scale, side: i === 0 ? 3 : 1, stroke: "#67717d",
+        grid: { show: i === 0, stroke: "#eef0f3" }, size: 56 });
+    });
+    const width = Math.max(280, this.host.clientWidth || 800);
+    const opts = {
+      width, height: 280, series, bands, scales, axes,
+      legend: { live: true },
+      cursor: { drag: { x: true, y: false, setScale: false } },
+      hooks: {
+        setSelect: [(u) => {
+          if (u.select.width > 4) {
+            const from = u.posToVal(u.select.left, "x") * 1000;
+            const to = u.posToVal(u.select.left + u.select.width, "x") * 1000;
+            this.onZoom(from, to);
+          }
+          u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
+        }],
+      },
+    };
+    this.plot = new uPlot(opts, this.data, this.host);
+    this.mark();
   }
 }
+
+function num(v) { return typeof v === "number" && Number.isFinite(v) ? v : null; }
 
 // ---- routing ------------------------------------------------------------
 

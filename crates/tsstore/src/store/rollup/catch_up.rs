@@ -19,8 +19,8 @@ const ROWS_PER_WRITE: usize = 256;
 const RETRY: Duration = Duration::from_secs(5);
 
 /// The store's rollup job: woken by an insert that closes a window, and
-/// every `Shared::feed_every` records, so that raw never wraps past
-/// records a feed has not seen.
+/// by every eighth of raw's capacity inserted (`Shared::unfed`), so that
+/// raw does not wrap past records a feed has not seen.
 pub(super) struct CatchUp {
     pub(super) shared: Arc<Shared>,
     pub(super) core: Core,

@@ -154,11 +154,14 @@ struct Shared {
     /// An insert at or past this closes a window of some rollup: it wakes
     /// the job. `i64::MAX` without rollups.
     wake_at: AtomicI64,
-    /// Records inserted since the job last ran; at `feed_every` they wake
-    /// it, a quarter of what raw holds at 64 bytes a record, so raw does
-    /// not wrap past records the feeds have not seen.
+    /// Bytes inserted (payloads and object headers) since the job last
+    /// began a round: raw must not wrap past records the feeds have not
+    /// seen. An eighth of raw's capacity wakes the job, half of it makes
+    /// the inserter catch up itself first (`make_room`), and a batch is
+    /// written a quarter of it at a time (`batch_bytes`).
     unfed: AtomicU64,
-    feed_every: AtomicU64,
+    /// The raw ring's capacity in bytes (`u64::MAX` without rollups).
+    raw_bytes: AtomicU64,
 }
 
 /// A store's rollups and the job that writes them.
@@ -185,7 +188,7 @@ impl Rollups {
                 list: RwLock::new(Vec::new()),
                 wake_at: AtomicI64::new(i64::MAX),
                 unfed: AtomicU64::new(0),
-                feed_every: AtomicU64::new(u64::MAX),
+                raw_bytes: AtomicU64::new(u64::MAX),
             }),
             job: OnceLock::new(),
         }
@@ -246,7 +249,7 @@ impl Rollups {
             return;
         }
         let capacity = core.main.stats().capacity_bytes;
-        (self.shared.feed_every).store((capacity / 256).max(16), Ordering::Relaxed);
+        self.shared.raw_bytes.store(capacity, Ordering::Relaxed);
         let job = self.job.get_or_init(|| {
             background::register(
                 catch_up::CatchUp {
@@ -261,18 +264,40 @@ impl Rollups {
     }
 
     /// Called after every insert with the newest timestamp it wrote and
-    /// how many records.
-    pub(crate) fn wrote(&self, newest: i64, records: usize) {
+    /// the bytes it took (`OBJECT_HEADER_SIZE` a record, plus payloads).
+    pub(crate) fn wrote(&self, newest: i64, bytes: u64) {
         let Some(job) = self.job.get() else {
             return;
         };
         let shared = &self.shared;
-        let unfed = shared.unfed.fetch_add(records as u64, Ordering::Relaxed) + records as u64;
+        let unfed = shared.unfed.fetch_add(bytes, Ordering::Relaxed) + bytes;
         if newest >= shared.wake_at.load(Ordering::Relaxed)
-            || unfed >= shared.feed_every.load(Ordering::Relaxed)
+            || unfed >= shared.raw_bytes.load(Ordering::Relaxed) / 8
         {
             job.waker().wake();
         }
+    }
+
+    /// Called before an insert of `bytes`: when the job has fallen half a
+    /// raw ring behind, the inserter writes the rollups' rows itself, so
+    /// raw never drops a record before every rollup has it. A failure is
+    /// kept for `RollupInfo::error`, not the insert's.
+    pub(crate) fn make_room(&self, core: &Core, bytes: u64) {
+        if self.job.get().is_none() {
+            return;
+        }
+        let unfed = self.shared.unfed.load(Ordering::Relaxed);
+        if unfed.saturating_add(bytes) > self.shared.raw_bytes.load(Ordering::Relaxed) / 2 {
+            let _ = catch_up::all(&self.shared, core);
+        }
+    }
+
+    /// The most bytes one insert may write with rollups to feed (`None`:
+    /// none): a quarter of raw, so a batch larger than that is written in
+    /// parts, with `make_room` before each.
+    pub(crate) fn batch_bytes(&self) -> Option<u64> {
+        self.job.get()?;
+        Some((self.shared.raw_bytes.load(Ordering::Relaxed) / 4).max(1))
     }
 
     fn find(&self, window_ns: i64) -> Result<Arc<Rollup>> {

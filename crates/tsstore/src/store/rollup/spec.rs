@@ -26,8 +26,10 @@ pub const MAX_ROLLUPS: usize = 8;
 pub const MIN_ROLLUP_BLOCKS: u32 = 4;
 
 /// Bytes a row is assumed to take when sizing a ring by duration
-/// (`Keep::Span`) for a store with no record yet to measure.
-const ASSUMED_ROW_BYTES: u64 = 256;
+/// (`Keep::Span`) for a store with no record yet to measure: four numeric
+/// fields with the default functions (an average is printed with up to
+/// 17 digits). Fewer or shorter fields keep longer; more keep less.
+const ASSUMED_ROW_BYTES: u64 = 512;
 
 /// What a rollup keeps when neither `keep` nor `num_blocks` says.
 const DEFAULT_KEEP_NS: i64 = 7 * 86_400_000_000_000;
@@ -141,7 +143,7 @@ impl RollupConfig {
     }
 
     /// The rows and the time a ring of `blocks` keeps at `row_bytes` a
-    /// row (`None`: an assumed 256 bytes): one block is always being
+    /// row (`None`: an assumed 512 bytes): one block is always being
     /// reused.
     pub fn reach(&self, blocks: u32, block_size: u32, row_bytes: Option<u64>) -> (u64, i64) {
         let per_row = row_bytes.unwrap_or(ASSUMED_ROW_BYTES) + OBJECT_HEADER_SIZE as u64;
@@ -153,18 +155,18 @@ impl RollupConfig {
 
     /// What a row takes for records of `object_size` bytes when none can
     /// be measured: a field per 16 bytes of record, and each numeric
-    /// field a name and a number per function.
+    /// field a name and a number (32 bytes) per function.
     pub fn estimated_row_bytes(&self, object_size: u64) -> u64 {
         let functions = match self.functions.len() {
             0 => DEFAULT_ROLLUP_FUNCTIONS.len(),
             n => n,
         } as u64;
         let fields = (object_size / 16).max(1);
-        48 + fields * functions * 24
+        48 + fields * functions * 32
     }
 
     /// Its ring in a store of `geometry` whose records take
-    /// `object_size` bytes (`None`: rows of an assumed 256 bytes).
+    /// `object_size` bytes (`None`: rows of an assumed 512 bytes).
     pub fn plan(&self, geometry: &Config, object_size: Option<u64>) -> Result<RollupPlan> {
         let row_bytes = object_size.map(|size| self.estimated_row_bytes(size));
         let num_blocks = self.blocks(geometry.data_block_size, row_bytes);
@@ -185,7 +187,7 @@ impl RollupConfig {
     }
 
     /// Blocks of `block_size` bytes its ring needs; `row_bytes` is what
-    /// one row is expected to take (`None`: an assumed 256 bytes).
+    /// one row is expected to take (`None`: an assumed 512 bytes).
     pub fn blocks(&self, block_size: u32, row_bytes: Option<u64>) -> u32 {
         let span = match self.keep {
             Keep::Blocks(n) => return n.max(MIN_ROLLUP_BLOCKS),
@@ -355,7 +357,7 @@ mod tests {
         let (rows, span) = r.reach(blocks, 4096, Some(100));
         assert!(rows >= 365 * 24 && span >= 365 * 24 * hour, "{rows} {span}");
         assert!(span < 366 * 24 * hour + 32 * hour);
-        assert_eq!(r.estimated_row_bytes(60), 48 + 3 * 4 * 24);
+        assert_eq!(r.estimated_row_bytes(60), 48 + 3 * 4 * 32);
     }
 
     #[test]
