@@ -463,7 +463,7 @@ fn openapi_lists_every_route() {
         ("post", "/api/stores/{store}/truncate"),
         ("get", "/api/stores/{store}/rollups"),
         ("post", "/api/stores/{store}/rollups"),
-        ("delete", "/api/stores/{store}/rollups/{window}"),
+        ("delete", "/api/stores/{store}/rollups/{rollup}"),
     ];
     for (method, path) in expected {
         assert!(

@@ -429,4 +429,17 @@ fn export_and_calc_know_rollups() {
     );
     s.get("/api/calc?num_blocks=8&rollups=1h:median")
         .expect_error(400, "invalid_config");
+    // Measured on the store itself, beside the server.
+    let measured = cli_ok(&[
+        "calc", "--store", "w", "--every", "10s", "--rollup", "1d::365d", "--path", data,
+    ]);
+    for part in [
+        "store w: raw json store",
+        "reaching back 3.0 hours",
+        "rollup 1h",
+        "rollup 1m",
+        "(planned)",
+    ] {
+        assert!(measured.contains(part), "{part}: {measured}");
+    }
 }

@@ -4,12 +4,21 @@
 use tsstore::{Config, DataType, Encoding};
 
 use super::{CalcArgs, CliError, human_bytes, human_duration};
+use crate::config::Settings;
 
 pub(super) fn calc(args: &CalcArgs) -> Result<String, CliError> {
     let encoding: Encoding = args.encoding.parse()?;
+    // Clap requires both unless `--store` (which `measured` takes).
+    let need = |v: Option<u32>, flag: &str| {
+        v.ok_or_else(|| CliError::Usage(format!("{flag} is required")))
+    };
+    let (blocks, block_size) = (
+        need(args.blocks, "--blocks")?,
+        need(args.block_size, "--block-size")?,
+    );
     let config = Config {
-        num_blocks: args.blocks,
-        data_block_size: args.block_size,
+        num_blocks: blocks,
+        data_block_size: block_size,
         index_block_size: args.index_size,
         data_type: DataType::Binary,
         encoding,
@@ -19,14 +28,14 @@ pub(super) fn calc(args: &CalcArgs) -> Result<String, CliError> {
         Encoding::Raw => String::new(),
         Encoding::Compressed => format!(
             ", {} of them for staging",
-            tsstore::encoding::staging_blocks(args.blocks)
+            tsstore::encoding::staging_blocks(blocks)
         ),
     };
     let mut out = format!(
         "data.tsdb   {} ({} blocks of {} bytes{staging})\nindex.tsdb  {}\nmeta.tsdb   {}\ntotal       {}",
         human_bytes(footprint.data_bytes),
-        args.blocks,
-        args.block_size,
+        blocks,
+        block_size,
         human_bytes(footprint.index_bytes),
         human_bytes(footprint.meta_bytes),
         human_bytes(footprint.total_bytes)
@@ -81,7 +90,7 @@ pub(super) fn calc(args: &CalcArgs) -> Result<String, CliError> {
     if !capacity.fits() {
         return Err(CliError::Usage(format!(
             "an object of {size} bytes needs {} blocks; the ring has only {}",
-            capacity.blocks_per_object, args.blocks
+            capacity.blocks_per_object, blocks
         )));
     }
     if capacity.packs() {
@@ -107,5 +116,92 @@ pub(super) fn calc(args: &CalcArgs) -> Result<String, CliError> {
             human_duration(capacity.history(d).as_secs_f64())
         ));
     }
+    Ok(out)
+}
+
+/// `tsstore calc --store NAME`: what a store's own records take, and how
+/// far back raw and each rollup reach now and once full (a rollup's rows
+/// measured when it has some, else estimated from the records' size).
+pub(super) fn measured(settings: &Settings, args: &CalcArgs) -> Result<String, CliError> {
+    let name = args.store.as_deref().unwrap_or_default();
+    super::existing_store(&settings.base_path, name)?;
+    let store = tsstore::Store::open_read_only(&settings.base_path, name)?;
+    let st = store.stats();
+    let config = store.config();
+    let footprint = tsstore::Footprint::of(&config)?;
+    let mut out = format!(
+        "store {name}: {} {} store of {} blocks of {} bytes, {} on disk",
+        st.encoding.as_str(),
+        st.data_type.as_str(),
+        config.num_blocks,
+        config.data_block_size,
+        human_bytes(footprint.total_bytes)
+    );
+    let reach = |from: Option<i64>, to: Option<i64>| match (from, to) {
+        (Some(a), Some(b)) => human_duration((b - a).max(0) as f64 / 1e9),
+        _ => "nothing yet".into(),
+    };
+    let records = st.object_count.filter(|&n| n > 0);
+    let per_record = records.map(|n| st.bytes_used / n);
+    match per_record {
+        Some(bytes) => out.push_str(&format!(
+            "\nraw: {} records of about {bytes} bytes, {:.0} % full, reaching back {}",
+            records.unwrap_or(0),
+            st.bytes_used as f64 * 100.0 / st.capacity_bytes.max(1) as f64,
+            reach(st.oldest_timestamp, st.newest_timestamp)
+        )),
+        None => out.push_str(&format!(
+            "\nraw: reaching back {} (records not counted: compressed frames or blocks found at open)",
+            reach(st.oldest_timestamp, st.newest_timestamp)
+        )),
+    }
+    if let (Some(bytes), Some(every)) = (per_record, &args.every) {
+        let d =
+            tsstore::parse_duration(every).map_err(|e| CliError::Usage(format!("--every: {e}")))?;
+        let full = st.capacity_bytes / bytes.max(1);
+        out.push_str(&format!(
+            "\n  full, at one every {every}: about {} back",
+            human_duration(full as f64 * d.as_secs_f64())
+        ));
+    }
+    for r in store.rollups() {
+        out.push_str(&format!(
+            "\nrollup {:<5} {} ({} blocks), reaching back {}{}",
+            r.window,
+            human_bytes(r.capacity_bytes),
+            r.num_blocks,
+            reach(
+                r.oldest_timestamp.map(|e| e - r.window_ns),
+                r.newest_timestamp
+            ),
+            if r.bytes_used > 0 && r.newest_timestamp > r.oldest_timestamp {
+                let rows = (r.newest_timestamp.unwrap_or(0) - r.oldest_timestamp.unwrap_or(0))
+                    / r.window_ns
+                    + 1;
+                let per_row = r.bytes_used / rows.max(1) as u64;
+                let full = r.capacity_bytes / per_row.max(1);
+                format!(
+                    ", about {} when full",
+                    human_duration(full as f64 * r.window_ns as f64 / 1e9)
+                )
+            } else {
+                String::new()
+            }
+        ));
+    }
+    let payload = per_record.map(|b| b.saturating_sub(24));
+    for spec in &args.rollups {
+        let plan = spec
+            .parse::<tsstore::RollupConfig>()?
+            .plan(&config, payload)?;
+        out.push_str(&format!(
+            "\nrollup {:<5} (planned) {} ({} blocks): about {} back",
+            plan.window,
+            human_bytes(plan.total_bytes),
+            plan.num_blocks,
+            human_duration(plan.history_ns as f64 / 1e9)
+        ));
+    }
+    store.close()?;
     Ok(out)
 }

@@ -303,11 +303,11 @@ pub struct ImportArgs {
 #[derive(Debug, Args)]
 pub struct CalcArgs {
     /// Number of data blocks.
-    #[arg(long)]
-    pub blocks: u32,
+    #[arg(long, required_unless_present = "store")]
+    pub blocks: Option<u32>,
     /// Data block size in bytes.
-    #[arg(long = "block-size")]
-    pub block_size: u32,
+    #[arg(long = "block-size", required_unless_present = "store")]
+    pub block_size: Option<u32>,
     /// Index block size in bytes.
     #[arg(long = "index-size", default_value_t = 4096)]
     pub index_size: u32,
@@ -330,6 +330,13 @@ pub struct CalcArgs {
     /// (`1h::365d`); repeat for more.
     #[arg(long = "rollup", value_name = "SPEC")]
     pub rollups: Vec<String>,
+    /// Measure a store of the data directory instead (read-only, beside a
+    /// running server): its records' size, how far back it and each of
+    /// its rollups reach now and when full.
+    #[arg(long, conflicts_with_all = ["blocks", "block_size", "object_size", "encoding", "ratio"])]
+    pub store: Option<String>,
+    #[command(flatten)]
+    pub path: PathArg,
 }
 
 /// Settings from the config file and environment, with `--path` on top.
@@ -359,6 +366,9 @@ pub fn run(cli: Cli) -> Result<String, CliError> {
     let config = cli.config.as_deref();
     match cli.command {
         Command::Version => Ok(format!("tsstore {}", env!("CARGO_PKG_VERSION"))),
+        Command::Calc(args) if args.store.is_some() => {
+            calc::measured(&settings(config, &args.path)?, &args)
+        }
         Command::Calc(args) => calc::calc(&args),
         Command::Health(args) => health::health(config, &args),
         Command::Create(args) => create::create(&settings(config, &args.path)?, &args),

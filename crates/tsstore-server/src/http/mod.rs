@@ -95,7 +95,7 @@ api_routes! {
     "/api/stores/{store}/truncate" => { post: stores::truncate_store },
     "/api/stores/{store}/stats" => { get: stores::store_stats },
     "/api/stores/{store}/rollups" => { get: rollups::list_rollups, post: rollups::add_rollup },
-    "/api/stores/{store}/rollups/{window}" => { delete: rollups::remove_rollup },
+    "/api/stores/{store}/rollups/{rollup}" => { delete: rollups::remove_rollup },
     "/api/stores/{store}/schema" => { get: stores::get_schema, put: stores::put_schema },
     "/api/stores/{store}/data" => { post: ingest::insert },
     "/api/stores/{store}/data/batch" => { post: ingest::insert_batch },

@@ -194,8 +194,8 @@ pub struct RollupRemoved {
 }
 
 /// Remove a rollup and its ring (admin key).
-#[cfg_attr(test, utoipa::path(delete, path = "/api/stores/{store}/rollups/{window}", tag = "stores",
-    params(("store" = String, Path), ("window" = String, Path)),
+#[cfg_attr(test, utoipa::path(delete, path = "/api/stores/{store}/rollups/{rollup}", tag = "stores",
+    params(("store" = String, Path), ("rollup" = String, Path, description = "its window: 1h")),
     responses((status = 200, body = RollupRemoved), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody))))]
 pub(super) async fn remove_rollup(

@@ -76,6 +76,13 @@ pub(super) fn parameter_schema(name: &str, limits: &Limits) -> Option<Value> {
         }),
         "agg_default" => json!({"type": "string", "pattern": format!("^{FNS}(,{FNS})*$")}),
         "timestamps" => json!({"type": "string", "enum": ["number", "string"]}),
+        // A rollup's window (`DELETE …/rollups/{rollup}`).
+        "rollup" => duration,
+        "resolution" => json!({
+            "type": "string",
+            "pattern": duration_pattern().replacen("^(", "^(raw|auto|", 1),
+        }),
+        "max_points" => json!({"type": "integer", "minimum": 1, "maximum": limits.max_records}),
         "envelope" => json!({"type": "string", "enum": ["data", "none"]}),
         // `envelope::Framing::new`.
         "timestamp_field" => json!({"type": "string", "minLength": 1, "maxLength": 256}),
@@ -134,6 +141,33 @@ pub(super) fn component_schemas() -> Vec<(&'static str, Value)> {
                         "type": "string",
                         "pattern": duration_pattern().replacen("^(", "^(0+|off|", 1),
                     })),
+                    "rollups": or_null(json!({
+                        "type": "array",
+                        "items": {"$ref": "#/components/schemas/RollupIn"},
+                    })),
+                },
+            }),
+        ),
+        (
+            "RollupIn",
+            json!({
+                "type": "object",
+                "required": ["window"],
+                "additionalProperties": false,
+                "properties": {
+                    "window": {"type": "string", "pattern": duration_pattern()},
+                    "functions": or_null(json!({
+                        "type": "array",
+                        "uniqueItems": true,
+                        "items": {"type": "string", "enum": ["sum", "avg", "min", "max", "count", "first", "last"]},
+                    })),
+                    "keep": or_null(json!({"type": "string", "pattern": duration_pattern()})),
+                    "num_blocks": or_null(json!({"type": "integer", "minimum": 1, "maximum": u32::MAX})),
+                },
+                // `keep` or `num_blocks`, not both.
+                "not": {
+                    "required": ["keep", "num_blocks"],
+                    "properties": {"keep": {"type": "string"}, "num_blocks": {"type": "integer"}},
                 },
             }),
         ),

@@ -236,6 +236,7 @@ fn examples(meets: Meets) -> Vec<ApiError> {
             let mut out: Vec<ApiError> = vec![
                 RecordError::InvalidParameter("p".into()).into(),
                 RecordError::Task(TaskFailed::Panicked).into(),
+                ProvisionError::TooLarge { bytes: 2, max: 1 }.into(),
                 ProvisionError::TotalTooLarge {
                     bytes: 2,
                     used: 1,
