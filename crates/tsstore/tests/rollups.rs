@@ -89,19 +89,11 @@ proptest! {
         let mut ts = 1_700_000_000_000_000_000i64;
         for (batch, gap) in batches.iter().zip(&gaps) {
             ts += gap;
-            let items: Vec<(Option<i64>, Vec<u8>)> = batch
-                .iter()
-                .map(|&(step, value, kind)| {
-                    ts += step;
-                    (Some(ts), payload(value.rem_euclid(1_000_000), kind))
-                })
-                .collect();
-            store.put_many(items.iter().map(|(t, p)| (*t, &p[..]))).unwrap();
-            written.extend(items.into_iter().map(|(t, p)| (t.unwrap(), p)));
+            put_batch(&store, &mut ts, batch, &mut written);
             store.catch_up_rollups().unwrap();
         }
         for r in &rollups {
-            let got = store.rollup_windows(r.window_ns, i64::MIN, i64::MAX, usize::MAX).unwrap();
+            let got = all_windows(&store, r.window_ns);
             prop_assert_eq!(&got, &expected(r, &written));
             let info = store.rollups().into_iter().find(|i| i.window_ns == r.window_ns).unwrap();
             prop_assert_eq!(info.error, None);
@@ -115,6 +107,38 @@ fn write_minutes(store: &Store, from: i64, minutes: i64, written: &mut Vec<(i64,
         .map(|m| {
             let t = from + m * MINUTE + 7;
             (Some(t), payload(t / MINUTE, (m % 3) as u8))
+        })
+        .collect();
+    store
+        .put_many(items.iter().map(|(t, p)| (*t, &p[..])))
+        .unwrap();
+    written.extend(items.into_iter().map(|(t, p)| (t.unwrap(), p)));
+}
+
+/// Every window of the rollup of `window_ns`, oldest first.
+fn all_windows(store: &Store, window_ns: i64) -> Vec<Window> {
+    store
+        .rollup_windows(window_ns, i64::MIN, i64::MAX, usize::MAX)
+        .unwrap()
+}
+
+/// The timestamps of the rows in the rollup ring `label` of store `s`.
+fn row_stamps(dir: &Path, label: &str) -> Vec<i64> {
+    rows(dir, label).iter().map(|r| r.timestamp()).collect()
+}
+
+/// Writes `batch` (steps, values, kinds) after `ts`, as one insert.
+fn put_batch(
+    store: &Store,
+    ts: &mut i64,
+    batch: &[(i64, i64, u8)],
+    written: &mut Vec<(i64, Vec<u8>)>,
+) {
+    let items: Vec<(Option<i64>, Vec<u8>)> = batch
+        .iter()
+        .map(|&(step, value, kind)| {
+            *ts += step;
+            (Some(*ts), payload(value.rem_euclid(1_000_000), kind))
         })
         .collect();
     store
@@ -143,16 +167,11 @@ fn a_killed_store_writes_the_windows_it_missed_once() {
     store.abandon();
     let store = Store::open(dir.path(), "s").unwrap();
     store.catch_up_rollups().unwrap();
-    let got = store
-        .rollup_windows(HOUR, i64::MIN, i64::MAX, usize::MAX)
-        .unwrap();
+    let got = all_windows(&store, HOUR);
     assert_eq!(got, expected(&hourly, &written));
     store.close().unwrap();
     // The ring itself: every closed hour once, in order.
-    let stamps: Vec<i64> = rows(dir.path(), "1h")
-        .iter()
-        .map(|r| r.timestamp())
-        .collect();
+    let stamps = row_stamps(dir.path(), "1h");
     let hours: Vec<i64> = (101..=108).map(|h| h * HOUR).collect();
     assert_eq!(stamps, hours);
 }
@@ -183,22 +202,15 @@ fn rows_raw_no_longer_has_are_cut_and_written_again() {
 
     let store = Store::open(dir.path(), "s").unwrap();
     written.retain(|(t, _)| *t <= cut);
-    let got = store
-        .rollup_windows(HOUR, i64::MIN, i64::MAX, usize::MAX)
-        .unwrap();
+    let got = all_windows(&store, HOUR);
     assert_eq!(got, expected(&hourly, &written));
     // New records close 12:00 again, from raw as it is now.
     write_minutes(&store, 13 * HOUR, 90, &mut written);
     store.catch_up_rollups().unwrap();
-    let got = store
-        .rollup_windows(HOUR, i64::MIN, i64::MAX, usize::MAX)
-        .unwrap();
+    let got = all_windows(&store, HOUR);
     assert_eq!(got, expected(&hourly, &written));
     store.close().unwrap();
-    let stamps: Vec<i64> = rows(dir.path(), "1h")
-        .iter()
-        .map(|r| r.timestamp())
-        .collect();
+    let stamps = row_stamps(dir.path(), "1h");
     assert_eq!(stamps, vec![11 * HOUR, 12 * HOUR, 13 * HOUR, 14 * HOUR]);
 }
 
@@ -325,9 +337,7 @@ fn a_batch_larger_than_raw_loses_no_window() {
         written.push((t, p));
     }
     store.catch_up_rollups().unwrap();
-    let got = store
-        .rollup_windows(daily.window_ns, i64::MIN, i64::MAX, usize::MAX)
-        .unwrap();
+    let got = all_windows(&store, daily.window_ns);
     assert_eq!(got, expected(&daily, &written));
     assert!(
         got.iter()
@@ -386,9 +396,7 @@ fn a_schema_store_rolls_up_what_users_see() {
         written.push((t, p));
     }
     store.catch_up_rollups().unwrap();
-    let got = store
-        .rollup_windows(HOUR, i64::MIN, i64::MAX, usize::MAX)
-        .unwrap();
+    let got = all_windows(&store, HOUR);
     assert_eq!(got, expected(&hourly, &written));
     assert!(String::from_utf8_lossy(&got[0].data).contains("\"temp_avg\""));
     store.close().unwrap();
@@ -423,15 +431,7 @@ proptest! {
         let mut store = Some(store);
         for (i, batch) in batches.iter().enumerate() {
             let s = store.as_ref().unwrap();
-            let items: Vec<(Option<i64>, Vec<u8>)> = batch
-                .iter()
-                .map(|&(step, value, kind)| {
-                    ts += step;
-                    (Some(ts), payload(value.rem_euclid(1_000_000), kind))
-                })
-                .collect();
-            s.put_many(items.iter().map(|(t, p)| (*t, &p[..]))).unwrap();
-            written.extend(items.into_iter().map(|(t, p)| (t.unwrap(), p)));
+            put_batch(s, &mut ts, batch, &mut written);
             s.catch_up_rollups().unwrap();
             if i == snapshot_after {
                 store.take().unwrap().close().unwrap();
@@ -448,7 +448,7 @@ proptest! {
         let s = Store::open(dir.path(), "s").unwrap();
         s.catch_up_rollups().unwrap();
         written.retain(|(t, _)| *t <= cut_at);
-        let got = s.rollup_windows(HOUR, i64::MIN, i64::MAX, usize::MAX).unwrap();
+        let got = all_windows(&s, HOUR);
         prop_assert_eq!(&got, &expected(&hourly, &written));
         s.close().unwrap();
     }

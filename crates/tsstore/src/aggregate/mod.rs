@@ -7,10 +7,12 @@
 //! user parameters into an `AggSpec`; `window` holds the accumulator.
 
 mod field;
+mod fields;
 mod window;
 
 use std::fmt;
 
+pub use fields::RecordFields;
 pub use window::{Aggregator, MAX_AGG_FIELDS, Window, aggregate};
 
 use crate::duration::{DurationError, parse_duration_ns};

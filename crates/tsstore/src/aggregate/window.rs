@@ -8,12 +8,9 @@
 
 use std::collections::HashMap;
 
-use serde_json::value::RawValue;
-
 use super::AggSpec;
 use super::field::{FieldAcc, Num};
-use crate::flat_json::{Shape, for_each_entry};
-use crate::json_scan::{FlatValue, flat_object};
+use super::fields::{RecordFields, Value};
 
 /// Most distinct fields one aggregator tracks; later new fields are not
 /// aggregated (and counted in `Aggregator::dropped_fields`).
@@ -67,6 +64,8 @@ pub struct Aggregator {
     hints: Vec<usize>,
     /// Reused for every record; holds no borrow of it.
     pending: Vec<Pending>,
+    /// What `add` parses each record into, reused.
+    parsed: RecordFields,
     window_start: Option<i64>,
     records: u64,
     /// Windows starting before this are partial (a query's start cut them).
@@ -84,6 +83,7 @@ impl Aggregator {
             touched: Vec::new(),
             hints: Vec::new(),
             pending: Vec::new(),
+            parsed: RecordFields::default(),
             window_start: None,
             records: 0,
             covered_from: i64::MIN,
@@ -129,6 +129,21 @@ impl Aggregator {
     /// end. Records must come in time order; a late one joins the current
     /// window.
     pub fn add(&mut self, timestamp: i64, record: &[u8]) -> Option<Window> {
+        let mut fields = std::mem::take(&mut self.parsed);
+        fields.parse(record);
+        let closed = self.add_fields(timestamp, record, &fields);
+        self.parsed = fields;
+        closed
+    }
+
+    /// `add` for a record already parsed into `fields` (one parse for
+    /// several aggregators).
+    pub fn add_fields(
+        &mut self,
+        timestamp: i64,
+        record: &[u8],
+        fields: &RecordFields,
+    ) -> Option<Window> {
         let start = self.window_of(timestamp);
         let closed = match self.window_start {
             Some(current) if start > current => self.emit(false),
@@ -137,75 +152,45 @@ impl Aggregator {
         if self.window_start.is_none_or(|current| start > current) {
             self.window_start = Some(start);
         }
-        self.accumulate(record);
+        self.accumulate(record, fields);
         closed
     }
 
-    fn accumulate(&mut self, record: &[u8]) {
+    fn accumulate(&mut self, record: &[u8], fields: &RecordFields) {
+        if !fields.object {
+            self.skipped += 1;
+            return;
+        }
         let mut pending = std::mem::take(&mut self.pending);
         pending.clear();
-        let base = record.as_ptr() as usize;
-        let offset = |text: &str| {
-            let at = text.as_ptr() as usize - base;
-            (at, at + text.len())
-        };
-        // Flat records with plain numbers (nearly all sensor data) take the
-        // scanner; anything else, or anything it is unsure of, serde_json.
-        let mut position = 0;
-        let mut valid = flat_object(record, |key, value| {
-            let slot = self.slot(position, key);
-            position += 1;
-            let Some(slot) = slot else { return };
+        for (position, &(key, value)) in fields.entries.iter().enumerate() {
+            let Some(slot) = self.slot(position, fields.key(record, key)) else {
+                continue;
+            };
             pending.push(match value {
-                FlatValue::Int(v) => Pending::Number(slot, Num::Int(v)),
-                FlatValue::Float(v) => Pending::Number(slot, Num::Float(v)),
-                FlatValue::Other(text) => {
-                    let (from, to) = offset(text);
-                    Pending::Other(slot, from, to)
-                }
+                Value::Number(n) => Pending::Number(slot, n),
+                Value::Other(from, to) => Pending::Other(slot, from, to),
             });
-        });
-        if !valid {
-            pending.clear();
-            position = 0;
-            let shape = for_each_entry(record, |key, raw: &RawValue| {
-                let slot = self.slot(position, key.as_bytes());
-                position += 1;
-                let Some(slot) = slot else { return };
-                let text = raw.get();
-                pending.push(match Num::parse(text) {
-                    Some(n) => Pending::Number(slot, n),
-                    None => {
-                        let (from, to) = offset(text);
-                        Pending::Other(slot, from, to)
-                    }
-                });
-            });
-            valid = matches!(shape, Ok(Shape::Object));
         }
-        if valid {
-            self.records += 1;
-            for p in &pending {
-                let slot = match *p {
-                    Pending::Number(slot, _) | Pending::Other(slot, ..) => slot,
-                };
-                let acc = &mut self.fields[slot];
-                if acc.count == 0 && !acc.has_other {
-                    self.touched.push(slot);
-                }
-                match *p {
-                    Pending::Number(_, n) => acc.add_number(n),
-                    Pending::Other(_, from, to) => {
-                        acc.other.clear();
-                        // The range came from a &str inside `record`.
-                        acc.other
-                            .push_str(std::str::from_utf8(&record[from..to]).unwrap_or("null"));
-                        acc.has_other = true;
-                    }
+        self.records += 1;
+        for p in &pending {
+            let slot = match *p {
+                Pending::Number(slot, _) | Pending::Other(slot, ..) => slot,
+            };
+            let acc = &mut self.fields[slot];
+            if acc.count == 0 && !acc.has_other {
+                self.touched.push(slot);
+            }
+            match *p {
+                Pending::Number(_, n) => acc.add_number(n),
+                Pending::Other(_, from, to) => {
+                    acc.other.clear();
+                    // The range came from a &str inside `record`.
+                    acc.other
+                        .push_str(std::str::from_utf8(&record[from..to]).unwrap_or("null"));
+                    acc.has_other = true;
                 }
             }
-        } else {
-            self.skipped += 1;
         }
         self.pending = pending;
     }

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::{Rollup, RollupConfig, Shared, row};
-use crate::aggregate::{AggSpec, Aggregator, Window};
+use crate::aggregate::{AggSpec, Aggregator, RecordFields, Window};
 use crate::background::Job;
 use crate::error::Result;
 use crate::lock::{mutex_lock, read_lock};
@@ -33,83 +33,148 @@ impl Job for CatchUp {
 }
 
 /// Feeds every rollup what raw has now and writes the windows that
-/// closed; then sets when the next insert should wake the job.
+/// closed, reading and parsing each raw record once for all of them;
+/// then sets when the next insert should wake the job.
 pub(super) fn all(shared: &Shared, core: &Core) -> Result<()> {
     shared.unfed.store(0, Ordering::Relaxed);
     let list = read_lock(&shared.list).clone();
-    let mut out = Ok(());
+    let Some(newest) = core.newest_timestamp() else {
+        // Raw is empty: its first insert wakes the job.
+        shared.wake_at.store(i64::MIN, Ordering::Relaxed);
+        return Ok(());
+    };
+    // Every writer of a rollup takes these in the list's order.
+    let _writing: Vec<_> = list.iter().map(|r| mutex_lock(&r.writing)).collect();
+    let rings: Vec<_> = list.iter().map(|r| read_lock(&r.ring)).collect();
+    let mut lanes = Vec::new();
     let mut wake_at = i64::MAX;
-    for rollup in list {
-        let done = one(&rollup, core);
-        *mutex_lock(&rollup.fault) = done.as_ref().err().map(ToString::to_string);
-        match done {
-            Ok(Some(next)) => wake_at = wake_at.min(next),
-            // Raw is empty: its first insert wakes the job.
-            Ok(None) => wake_at = i64::MIN,
-            Err(e) => out = out.and(Err(e)),
+    for (rollup, ring) in list.iter().zip(&rings) {
+        wake_at = wake_at.min(rollup.window_start(newest).saturating_add(rollup.window_ns));
+        let Some(ring) = ring.as_ref() else { continue };
+        match Lane::new(rollup, ring, core, newest) {
+            Ok(Some(lane)) => lanes.push(lane),
+            Ok(None) => {}
+            Err(e) => *mutex_lock(&rollup.fault) = Some(e.to_string()),
         }
+    }
+    let mut out = read_into(&mut lanes, core, newest);
+    for lane in lanes {
+        let done = lane.finish();
+        *mutex_lock(&done.0.fault) = done.1.as_ref().err().map(ToString::to_string);
+        out = out.and(done.1);
     }
     shared.wake_at.store(wake_at, Ordering::Relaxed);
     out
 }
 
-/// Adds the raw records `rollup` has not seen to its feed, and writes the
-/// windows they close. Returns the timestamp that closes its next window
-/// (`None`: raw is empty).
-fn one(rollup: &Rollup, core: &Core) -> Result<Option<i64>> {
-    let _writing = mutex_lock(&rollup.writing);
-    let Some(newest) = core.newest_timestamp() else {
-        return Ok(None);
+/// Reads raw from the earliest record a lane lacks to `newest`, once,
+/// adding each record to every lane that lacks it.
+fn read_into(lanes: &mut [Lane<'_>], core: &Core, newest: i64) -> Result<()> {
+    let Some(from) = lanes.iter().map(|l| l.feed.next).min() else {
+        return Ok(());
     };
-    let next_close = rollup.window_start(newest).saturating_add(rollup.window_ns);
-    let (done, feed) = {
-        let progress = mutex_lock(&rollup.progress);
-        (progress.done_to, progress.feed.clone())
-    };
-    // Reads clone the feed meanwhile: this round works on its own copy.
-    let mut feed = match feed {
-        Some(feed) => feed,
-        None => Feed::start(rollup, core, done)?,
-    };
-    if feed.next > newest {
-        return Ok(Some(next_close));
+    let mut fields = RecordFields::default();
+    let mut records = core.records(from, newest, false);
+    while let Some(rec) = records.next_ref() {
+        let rec = rec?;
+        let ts = rec.handle.timestamp;
+        let data = core.expand(rec.data);
+        fields.parse(&data);
+        for lane in lanes.iter_mut() {
+            lane.add(ts, &data, &fields);
+        }
     }
-    if feed.next > done
-        && let Some(oldest) = oldest(core)?
-        && oldest > feed.next
-    {
-        // The ring wrapped past records this feed never saw.
-        feed.agg.lost_before(oldest);
+    Ok(())
+}
+
+/// One rollup's part of a round: its feed (a copy: reads clone the one in
+/// `Progress` meanwhile), and the rows it makes, written 256 at a time.
+struct Lane<'a> {
+    rollup: &'a Rollup,
+    ring: &'a crate::Store,
+    feed: Feed,
+    rows: Vec<(Option<i64>, Vec<u8>)>,
+    spare: Vec<Vec<u8>>,
+    /// The first failure writing rows; the lane adds nothing after it.
+    failed: Result<()>,
+}
+
+impl<'a> Lane<'a> {
+    /// `None` when the rollup has every record already.
+    fn new(
+        rollup: &'a Rollup,
+        ring: &'a crate::Store,
+        core: &Core,
+        newest: i64,
+    ) -> Result<Option<Lane<'a>>> {
+        let (done, feed) = {
+            let progress = mutex_lock(&rollup.progress);
+            (progress.done_to, progress.feed.clone())
+        };
+        let mut feed = match feed {
+            Some(feed) => feed,
+            None => Feed::start(rollup, core, done)?,
+        };
+        if feed.next > newest {
+            return Ok(None);
+        }
+        if feed.next > done
+            && let Some(oldest) = oldest(core)?
+            && oldest > feed.next
+        {
+            // The ring wrapped past records this feed never saw.
+            feed.agg.lost_before(oldest);
+        }
+        Ok(Some(Lane {
+            rollup,
+            ring,
+            feed,
+            rows: Vec::with_capacity(ROWS_PER_WRITE),
+            spare: Vec::new(),
+            failed: Ok(()),
+        }))
     }
-    let ring = read_lock(&rollup.ring);
-    let Some(ring) = ring.as_ref() else {
-        return Ok(Some(next_close));
-    };
-    let mut rows: Vec<(Option<i64>, Vec<u8>)> = Vec::with_capacity(ROWS_PER_WRITE);
-    let mut spare: Vec<Vec<u8>> = Vec::new();
-    let flush = |rows: &mut Vec<(Option<i64>, Vec<u8>)>, spare: &mut Vec<Vec<u8>>| {
-        let Some(&(Some(last), _)) = rows.last() else {
+
+    fn add(&mut self, ts: i64, record: &[u8], fields: &RecordFields) {
+        if ts < self.feed.next || self.failed.is_err() {
+            return;
+        }
+        self.feed.next = ts.saturating_add(1);
+        let Some(window) = self.feed.agg.add_fields(ts, record, fields) else {
+            return;
+        };
+        let mut bytes = self.spare.pop().unwrap_or_default();
+        row::encode(&window, &mut bytes);
+        self.rows.push((Some(window.end), bytes));
+        if self.rows.len() == ROWS_PER_WRITE {
+            self.failed = self.flush();
+        }
+    }
+
+    /// Writes the rows made so far; `done_to` moves past them.
+    fn flush(&mut self) -> Result<()> {
+        let Some(&(Some(last), _)) = self.rows.last() else {
             return Ok(());
         };
-        ring.put_many(rows.iter().map(|(ts, r)| (*ts, &r[..])))?;
-        mutex_lock(&rollup.progress).done_to = last;
-        spare.extend(rows.drain(..).map(|(_, r)| r));
-        Ok::<(), crate::Error>(())
-    };
-    feed.add(core, newest, |window| {
-        let mut bytes = spare.pop().unwrap_or_default();
-        row::encode(&window, &mut bytes);
-        rows.push((Some(window.end), bytes));
-        if rows.len() == ROWS_PER_WRITE {
-            flush(&mut rows, &mut spare)?;
-        }
+        (self.ring).put_many(self.rows.iter().map(|(ts, r)| (*ts, &r[..])))?;
+        mutex_lock(&self.rollup.progress).done_to = last;
+        self.spare.extend(self.rows.drain(..).map(|(_, r)| r));
         Ok(())
-    })?;
-    flush(&mut rows, &mut spare)?;
-    let mut progress = mutex_lock(&rollup.progress);
-    progress.done_to = progress.done_to.max(feed.open_from(rollup));
-    progress.feed = Some(feed);
-    Ok(Some(next_close))
+    }
+
+    /// Writes what is left and keeps the feed for the next round (or, after
+    /// a failure, drops it: the next round starts again from the rows).
+    fn finish(mut self) -> (&'a Rollup, Result<()>) {
+        let out = std::mem::replace(&mut self.failed, Ok(())).and_then(|()| self.flush());
+        let mut progress = mutex_lock(&self.rollup.progress);
+        if out.is_ok() {
+            progress.done_to = progress.done_to.max(self.feed.open_from(self.rollup));
+            progress.feed = Some(self.feed);
+        } else {
+            progress.feed = None;
+        }
+        (self.rollup, out)
+    }
 }
 
 /// A rollup's place in raw: the aggregator holding its open window, and
