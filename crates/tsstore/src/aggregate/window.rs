@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use super::AggSpec;
-use super::field::{FieldAcc, Num};
+use super::field::FieldAcc;
 use super::fields::{RecordFields, Value};
 
 /// Most distinct fields one aggregator tracks; later new fields are not
@@ -39,15 +39,6 @@ impl Window {
     }
 }
 
-/// A value of the record being added, kept until the record has parsed
-/// completely (a record that turns out to be invalid adds nothing).
-#[derive(Debug, Clone)]
-enum Pending {
-    Number(usize, Num),
-    /// Slot and the byte range of the raw value in the record.
-    Other(usize, usize, usize),
-}
-
 /// Streaming aggregation: feed records in time order with `add`, which
 /// returns each window as soon as a record falls past its end. A clone
 /// carries on from the same point (a rollup's reads do that to show its
@@ -62,8 +53,6 @@ pub struct Aggregator {
     /// `hints[i]`: the slot of the i-th key of the previous record, which
     /// is usually the slot of the i-th key of this one too.
     hints: Vec<usize>,
-    /// Reused for every record; holds no borrow of it.
-    pending: Vec<Pending>,
     /// What `add` parses each record into, reused.
     parsed: RecordFields,
     window_start: Option<i64>,
@@ -82,7 +71,6 @@ impl Aggregator {
             by_name: HashMap::new(),
             touched: Vec::new(),
             hints: Vec::new(),
-            pending: Vec::new(),
             parsed: RecordFields::default(),
             window_start: None,
             records: 0,
@@ -161,29 +149,19 @@ impl Aggregator {
             self.skipped += 1;
             return;
         }
-        let mut pending = std::mem::take(&mut self.pending);
-        pending.clear();
+        // The record parsed whole: every field goes straight in.
+        self.records += 1;
         for (position, &(key, value)) in fields.entries.iter().enumerate() {
             let Some(slot) = self.slot(position, fields.key(record, key)) else {
                 continue;
-            };
-            pending.push(match value {
-                Value::Number(n) => Pending::Number(slot, n),
-                Value::Other(from, to) => Pending::Other(slot, from, to),
-            });
-        }
-        self.records += 1;
-        for p in &pending {
-            let slot = match *p {
-                Pending::Number(slot, _) | Pending::Other(slot, ..) => slot,
             };
             let acc = &mut self.fields[slot];
             if acc.count == 0 && !acc.has_other {
                 self.touched.push(slot);
             }
-            match *p {
-                Pending::Number(_, n) => acc.add_number(n),
-                Pending::Other(_, from, to) => {
+            match value {
+                Value::Number(n) => acc.add_number(n),
+                Value::Other(from, to) => {
                     acc.other.clear();
                     // The range came from a &str inside `record`.
                     acc.other
@@ -192,7 +170,6 @@ impl Aggregator {
                 }
             }
         }
-        self.pending = pending;
     }
 
     /// The slot of field `key`, the `position`-th key of its record.
