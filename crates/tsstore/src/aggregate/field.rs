@@ -84,7 +84,9 @@ pub(super) struct FieldAcc {
     pub(super) first: Num,
     pub(super) last: Num,
     /// Raw text of the last non-numeric value (its capacity is reused).
-    pub(super) other: String,
+    /// The raw JSON text of the last non-numeric value (the record was
+    /// checked: it is UTF-8).
+    pub(super) other: Vec<u8>,
     pub(super) has_other: bool,
 }
 
@@ -107,7 +109,7 @@ impl FieldAcc {
             max: Num::Int(0),
             first: Num::Int(0),
             last: Num::Int(0),
-            other: String::new(),
+            other: Vec::new(),
             has_other: false,
         }
     }
@@ -169,7 +171,7 @@ impl FieldAcc {
             }
             out.extend_from_slice(self.key.as_bytes());
             out.push(b':');
-            out.extend_from_slice(self.other.as_bytes());
+            out.extend_from_slice(&self.other);
             return true;
         }
         for (i, f) in self.fns.iter().enumerate() {

@@ -164,8 +164,7 @@ impl Aggregator {
                 Value::Other(from, to) => {
                     acc.other.clear();
                     // The range came from a &str inside `record`.
-                    acc.other
-                        .push_str(std::str::from_utf8(&record[from..to]).unwrap_or("null"));
+                    acc.other.extend_from_slice(&record[from..to]);
                     acc.has_other = true;
                 }
             }
