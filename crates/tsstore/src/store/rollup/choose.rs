@@ -33,13 +33,20 @@ fn window_start(ts: i64, w: i64) -> i64 {
     ts.saturating_sub(ts.rem_euclid(w))
 }
 
-/// Where a rollup's history begins: its oldest window's start, or, with
-/// no row yet, raw's (it is made from raw).
+/// Where a rollup's history begins: its oldest window's start, unless
+/// raw's oldest record lies in that window (its data then begins there
+/// too: nothing older is kept), or, with no row yet, raw's oldest record
+/// (it is made from raw). So a rollup never seems to reach further back
+/// than raw when it holds nothing older.
 fn reach(r: &RollupInfo, raw_oldest: Option<i64>) -> Option<i64> {
-    match r.oldest_timestamp {
-        Some(end) => Some(end.saturating_sub(r.window_ns)),
-        None => raw_oldest.map(|o| window_start(o, r.window_ns)),
-    }
+    let Some(end) = r.oldest_timestamp else {
+        return raw_oldest;
+    };
+    let start = end.saturating_sub(r.window_ns);
+    Some(match raw_oldest {
+        Some(raw) if (start..end).contains(&raw) => raw,
+        _ => start,
+    })
 }
 
 /// The finest ring that reaches back to the span's start (or as far as
@@ -148,5 +155,20 @@ mod tests {
         );
         let none = Candidates { rollups: &[], ..c };
         assert_eq!(choose(&none, (0, i64::MAX), 1, raw), Resolution::Raw);
+        // A young store: its rollups hold nothing older than raw, whose
+        // few records fit.
+        let young = [info(H, Some(991 * H)), info(24 * H, None)];
+        let c = Candidates {
+            raw_oldest: Some(990 * H + 5),
+            rollups: &young,
+            ..c
+        };
+        assert_eq!(choose(&c, (0, i64::MAX), 1000, raw), Resolution::Raw);
+        // Eleven hours from 990 h to 1000 h.
+        assert_eq!(choose(&c, (0, i64::MAX), 11, raw), Resolution::Rollup(H));
+        assert_eq!(
+            choose(&c, (0, i64::MAX), 10, raw),
+            Resolution::Rollup(24 * H)
+        );
     }
 }
