@@ -29,6 +29,7 @@ fn a_full_disk_found_by_the_flusher_answers_507_to_the_next_write() {
         data: SimFile::new(64 * 4096, budget.clone()),
         index: SimFile::new(1024, budget.clone()),
         staging: None,
+        rollups: None,
     };
     let policy = SyncPolicy::Interval(Duration::from_millis(5));
     let store = Store::create_on("s", files, config, policy).unwrap();

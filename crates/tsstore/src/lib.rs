@@ -152,7 +152,7 @@ pub use schema::{
 pub use stats::{Compression, Stats};
 pub use store::rollup::{
     DEFAULT_ROLLUP_FUNCTIONS, Keep, MAX_ROLLUPS, MIN_ROLLUP_BLOCKS, ROLLUPS_DIR, Resolution,
-    RollupConfig, RollupInfo, RollupPlan, window_label,
+    RollupConfig, RollupFiles, RollupInfo, RollupPlan, RollupRing, window_label,
 };
 pub use store::{Records, SCHEMA_FILE, Store, StoreFiles};
 pub use time::{ParseTimeError, now_ns, parse_rfc3339, rfc3339};

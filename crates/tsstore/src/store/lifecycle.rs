@@ -289,7 +289,11 @@ impl Store {
             }
         };
         let ring = ring_files(&files);
-        Store::assemble(name, PathBuf::new(), meta, ring, sync, false, staging)
+        let mut store = Store::assemble(name, PathBuf::new(), meta, ring, sync, false, staging)?;
+        if let Some(home) = files.rollups {
+            store.rollups = Rollups::open(&store.path, Some(home), &store.core, false)?;
+        }
+        Ok(store)
     }
 
     /// The store around its main ring's files and, if compressed, its
@@ -327,7 +331,7 @@ impl Store {
         Arc::get_mut(&mut store.core.main)
             .ok_or_else(|| Error::InUse(name.to_string()))?
             .start_flusher();
-        store.rollups = Rollups::open(&store.path, &store.core, read_only)?;
+        store.rollups = Rollups::open(&store.path, None, &store.core, read_only)?;
         Ok(store)
     }
 

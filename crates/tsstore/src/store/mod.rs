@@ -34,7 +34,7 @@ use crate::notify::{
 use crate::ring::Ring;
 use crate::stats::{Compression, Stats};
 pub use read::Records;
-use rollup::Rollups;
+use rollup::{RollupFiles, Rollups};
 pub use schema_file::SCHEMA_FILE;
 pub(crate) use schema_file::SchemaState;
 
@@ -46,6 +46,8 @@ pub struct StoreFiles {
     pub data: Arc<dyn StoreFile>,
     pub index: Arc<dyn StoreFile>,
     pub staging: Option<Box<StoreFiles>>,
+    /// Where its rollups go (`None`: the store cannot have any).
+    pub rollups: Option<Arc<dyn RollupFiles>>,
 }
 
 /// A store's rings and schema: everything a read of its records takes.

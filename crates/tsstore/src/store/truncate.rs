@@ -37,7 +37,7 @@ impl Store {
             },
         };
         if report.removed_any() {
-            self.rollups.truncate(report.newest_timestamp)?;
+            self.rollups.truncate(ts, report.newest_timestamp)?;
             self.notifier().truncated(report.newest_timestamp);
         }
         Ok(report)

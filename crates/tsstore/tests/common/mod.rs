@@ -85,5 +85,6 @@ fn sim_ring_files(
         data,
         index,
         staging: None,
+        rollups: None,
     }
 }

@@ -21,10 +21,11 @@
 
 mod catch_up;
 mod choose;
+mod home;
 mod row;
 mod spec;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
@@ -39,11 +40,13 @@ use crate::store::{Core, Store};
 use catch_up::Feed;
 pub use choose::Resolution;
 pub(crate) use choose::{Candidates, choose};
+use home::Home;
+pub use home::{RollupFiles, RollupRing};
+use spec::RollupFile;
 pub use spec::{
     DEFAULT_ROLLUP_FUNCTIONS, Keep, MAX_ROLLUPS, MIN_ROLLUP_BLOCKS, RollupConfig, RollupPlan,
     label as window_label,
 };
-use spec::{ROLLUP_FILE, RollupFile};
 
 /// The directory of a store's rollup rings, inside the store's.
 pub const ROLLUPS_DIR: &str = "rollups";
@@ -145,9 +148,8 @@ impl Rollup {
 /// What the store and its job share.
 #[derive(Debug)]
 struct Shared {
-    /// `<store>/rollups`; `None` for a store on caller-given files, which
-    /// has no directory to keep rollups in.
-    dir: Option<PathBuf>,
+    /// Where the rings are.
+    home: Home,
     sync: SyncPolicy,
     read_only: bool,
     list: RwLock<Vec<Arc<Rollup>>>,
@@ -176,13 +178,13 @@ impl Rollups {
     /// None, and nowhere to keep any (a store being assembled, or one on
     /// caller-given files).
     pub(crate) fn none() -> Rollups {
-        Rollups::empty(None, SyncPolicy::Never, true)
+        Rollups::empty(Home::Nowhere, SyncPolicy::Never, true)
     }
 
-    fn empty(dir: Option<PathBuf>, sync: SyncPolicy, read_only: bool) -> Rollups {
+    fn empty(home: Home, sync: SyncPolicy, read_only: bool) -> Rollups {
         Rollups {
             shared: Arc::new(Shared {
-                dir,
+                home,
                 sync,
                 read_only,
                 list: RwLock::new(Vec::new()),
@@ -194,42 +196,29 @@ impl Rollups {
         }
     }
 
-    /// Opens the rollups of the store at `path` (raw already recovered):
-    /// cuts rows past raw's last closed window, and starts the job, which
-    /// writes what is missing.
-    pub(crate) fn open(path: &Path, core: &Core, read_only: bool) -> Result<Rollups> {
-        if path.as_os_str().is_empty() {
-            return Ok(Rollups::none());
-        }
-        let dir = path.join(ROLLUPS_DIR);
-        let rollups = Rollups::empty(Some(dir.clone()), core.main.sync_policy(), read_only);
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(rollups),
-            Err(e) => return Err(e.into()),
+    /// Opens the rollups of the store at `path`, or on `files` for a
+    /// store on caller-given files (raw already recovered): cuts rows past
+    /// raw's last closed window, and starts the job, which writes what is
+    /// missing.
+    pub(crate) fn open(
+        path: &Path,
+        files: Option<Arc<dyn RollupFiles>>,
+        core: &Core,
+        read_only: bool,
+    ) -> Result<Rollups> {
+        let home = match files {
+            Some(files) => Home::Files(files),
+            None if path.as_os_str().is_empty() => Home::Nowhere,
+            None => Home::Dir(path.join(ROLLUPS_DIR)),
         };
-        let mut names: Vec<String> = entries
-            .filter_map(|e| e.ok()?.file_name().into_string().ok())
-            .collect();
-        names.sort();
+        let rollups = Rollups::empty(home, core.main.sync_policy(), read_only);
         let newest = core.newest_timestamp();
         let mut list = Vec::new();
-        for name in names {
-            let ring_dir = dir.join(&name);
-            if !ring_dir.join(ROLLUP_FILE).is_file() {
-                // An add that a crash interrupted (the file is written
-                // last) or a remove (the file goes first): finish it.
-                if !read_only && Store::exists(&dir, &name) {
-                    Store::destroy(&dir, &name)?;
-                }
-                continue;
-            }
-            let file = RollupFile::read(&ring_dir)?;
-            let ring = if read_only {
-                Store::open_read_only(&dir, &name)?
-            } else {
-                Store::open_with(&dir, &name, rollups.shared.sync)?
-            };
+        for (file, ring) in rollups
+            .shared
+            .home
+            .open_all(rollups.shared.sync, read_only)?
+        {
             let rollup = Rollup::new(&file, ring)?;
             rollup.recover(newest)?;
             list.push(Arc::new(rollup));
@@ -327,9 +316,6 @@ impl Rollups {
                 core.main.data_type().as_str()
             )));
         }
-        let dir = self.shared.dir.as_ref().ok_or_else(|| {
-            Error::InvalidConfig("a store on caller-given files cannot have rollups".into())
-        })?;
         let mut list = write_lock(&self.shared.list);
         if list.iter().any(|r| r.window_ns == config.window_ns) {
             return Err(Error::RollupExists(label));
@@ -347,14 +333,11 @@ impl Rollups {
             data_type: DataType::Json,
             encoding: Encoding::Raw,
         };
-        std::fs::create_dir_all(dir)?;
-        let ring = Store::create_with(dir, &label, ring_config, self.shared.sync)?;
         let file = RollupFile::new(config.window_ns, &functions)?;
-        // Written last: without it, the next open removes the ring.
-        if let Err(e) = file.write(&dir.join(&label)) {
-            let _ = ring.delete();
-            return Err(e);
-        }
+        let ring = self
+            .shared
+            .home
+            .create(&file, ring_config, self.shared.sync)?;
         let rollup = Arc::new(Rollup::new(&file, ring)?);
         list.push(Arc::clone(&rollup));
         list.sort_by_key(|r| r.window_ns);
@@ -382,10 +365,7 @@ impl Rollups {
         let Some(ring) = write_lock(&rollup.ring).take() else {
             return Ok(());
         };
-        let path = ring.path().to_path_buf();
-        // The file first: a ring without it is removed at the next open.
-        std::fs::remove_file(path.join(ROLLUP_FILE))?;
-        ring.delete()
+        self.shared.home.remove(ring, &rollup.label)
     }
 
     /// The windows of the rollup of `window_ns` overlapping `[start,
@@ -485,13 +465,21 @@ impl Rollups {
         Ok(())
     }
 
-    /// After the store was truncated to `newest` (`None`: now empty): cuts
-    /// the rows of windows that are no longer closed.
-    pub(crate) fn truncate(&self, newest: Option<i64>) -> Result<()> {
+    /// After the store was truncated after `cut` (its newest record now
+    /// `newest`): cuts the rows of windows holding a removed record, or
+    /// no longer closed. Older windows stay, raw's or not.
+    pub(crate) fn truncate(&self, cut: i64, newest: Option<i64>) -> Result<()> {
         let list = read_lock(&self.shared.list).clone();
         for rollup in list {
             let _writing = mutex_lock(&rollup.writing);
-            rollup.recover(newest)?;
+            let kept = cut.saturating_add(1);
+            let end = match newest {
+                Some(n) => kept.min(rollup.window_start(n)),
+                None => kept,
+            };
+            // A row at `e` is the window [e - w, e): it holds a removed
+            // record when e - 1 > cut.
+            rollup.cut_after(end)?;
         }
         self.shared.wake_at.store(i64::MIN, Ordering::Relaxed);
         Ok(())
@@ -533,20 +521,28 @@ impl Rollup {
     /// rows of windows not closed in raw go (a power cut can leave raw
     /// behind its rollups); the job writes the missing ones.
     fn recover(&self, newest: Option<i64>) -> Result<()> {
+        // Raw is empty only when nothing of it survived (a power cut before
+        // any sync, a reset the crash split from the rollups'): a ring
+        // never drops its newest records. Its rollups go with it.
+        let closed = newest.map_or(i64::MIN, |n| self.window_start(n));
+        self.cut_after(closed)
+    }
+
+    /// Cuts every row of a window ending after `end`; the job writes them
+    /// again from raw.
+    fn cut_after(&self, end: i64) -> Result<()> {
         let ring = read_lock(&self.ring);
         let Some(ring) = ring.as_ref() else {
             return Ok(());
         };
         let mut last = ring.newest_timestamp();
-        // An empty raw ring keeps its rows: they may be all that is left.
-        if let (Some(row), Some(newest)) = (last, newest) {
-            let closed = self.window_start(newest);
-            if row > closed {
-                if !ring.is_read_only() {
-                    ring.truncate_after(closed)?;
-                }
-                last = Some(closed);
+        if let Some(row) = last
+            && row > end
+        {
+            if !ring.is_read_only() {
+                ring.truncate_after(end)?;
             }
+            last = ring.newest_timestamp().filter(|&n| n <= end);
         }
         *mutex_lock(&self.progress) = Progress {
             done_to: last.unwrap_or(i64::MIN),

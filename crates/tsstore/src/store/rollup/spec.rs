@@ -269,14 +269,17 @@ impl RollupFile {
 
     pub(crate) fn read(dir: &Path) -> Result<RollupFile> {
         let bytes = std::fs::read(dir.join(ROLLUP_FILE))?;
-        let file: RollupFile = serde_json::from_slice(&bytes)
-            .map_err(|e| Error::Corrupt(format!("{}: {e}", dir.join(ROLLUP_FILE).display())))?;
+        RollupFile::parse(&bytes, &dir.join(ROLLUP_FILE).display().to_string())
+    }
+
+    /// A `rollup.json` read from `origin` (for messages).
+    pub(crate) fn parse(bytes: &[u8], origin: &str) -> Result<RollupFile> {
+        let file: RollupFile =
+            serde_json::from_slice(bytes).map_err(|e| Error::Corrupt(format!("{origin}: {e}")))?;
         if label(file.window_ns).ok().as_deref() != Some(&file.window) {
             return Err(Error::Corrupt(format!(
-                "{}: window {} does not match {} ns",
-                dir.join(ROLLUP_FILE).display(),
-                file.window,
-                file.window_ns
+                "{origin}: window {} does not match {} ns",
+                file.window, file.window_ns
             )));
         }
         Ok(file)
