@@ -4,20 +4,25 @@
 //! year of hourly averages outlives the raw readings it came from.
 //!
 //! One background job per store (on the engine's shared workers, woken
-//! by an insert that closes a window) reads the raw records of the
-//! windows closed since a rollup's last row and aggregates them with
-//! `aggregate::Aggregator`, the code windowed queries run: a row and a
-//! query over the same raw records agree byte for byte. Inserts never
-//! wait for it. Reads join the rows with windows aggregated from raw past
-//! the last row, so they never depend on the job's timing.
+//! by an insert that closes a window or by an eighth of raw inserted)
+//! reads the raw records the rollups have not seen, once for all of
+//! them, adds each to every rollup's open window (`Feed`, kept in
+//! memory) with `aggregate::Aggregator`, the code windowed queries run,
+//! and writes the windows that close: a row and a query over the same raw
+//! records agree byte for byte. Inserts do not wait for it unless it lags
+//! half a raw ring behind (`make_room`), so raw never drops a record a
+//! rollup has not seen. Reads join the rows with the open windows, so
+//! they never depend on the job's timing.
 //!
 //! Invariant: a rollup's progress is its ring's newest row; nothing else
 //! is persisted. At open, rows past the raw ring's last closed window
 //! (which a power cut can leave when raw lost its tail) are cut, and
-//! the job recomputes every window after the newest row from raw: no
-//! window is missing and none is written twice. Rows are never changed
-//! once written: a record deleted after its window closed stays counted,
-//! and records cannot arrive late (timestamps strictly increase).
+//! the job recomputes every window after the newest row from raw: none
+//! is written twice, and under `SyncPolicy::Always` none is missing.
+//! Rows are never changed once written: a record deleted after its
+//! window closed stays counted, and records cannot arrive late
+//! (timestamps strictly increase). The rings live where `home` says: the
+//! store's directory, or a caller's `RollupFiles`.
 
 mod catch_up;
 mod choose;
