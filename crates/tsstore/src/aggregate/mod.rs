@@ -17,6 +17,12 @@ pub use window::{Aggregator, MAX_AGG_FIELDS, Window, aggregate};
 
 use crate::duration::{DurationError, parse_duration_ns};
 
+/// Start of the window of `window_ns` holding `ts`: windows are aligned
+/// to multiples of their length since the epoch (`i64::MIN` stays itself).
+pub fn window_start(ts: i64, window_ns: i64) -> i64 {
+    ts.saturating_sub(ts.rem_euclid(window_ns))
+}
+
 /// One aggregation function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AggFn {

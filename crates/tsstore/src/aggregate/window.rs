@@ -108,10 +108,6 @@ impl Aggregator {
         self.dropped_fields
     }
 
-    fn window_of(&self, ts: i64) -> i64 {
-        ts - ts.rem_euclid(self.spec.window_ns)
-    }
-
     /// Adds one record (a JSON object; anything else is skipped and
     /// counted). Returns the previous window if `timestamp` lies past its
     /// end. Records must come in time order; a late one joins the current
@@ -132,7 +128,7 @@ impl Aggregator {
         record: &[u8],
         fields: &RecordFields,
     ) -> Option<Window> {
-        let start = self.window_of(timestamp);
+        let start = super::window_start(timestamp, self.spec.window_ns);
         let closed = match self.window_start {
             Some(current) if start > current => self.emit(false),
             _ => None,

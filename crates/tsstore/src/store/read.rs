@@ -98,6 +98,15 @@ impl Iterator for Records<'_> {
 }
 
 impl Core {
+    /// The oldest record's timestamp (`None`: the store is empty).
+    pub(crate) fn oldest_timestamp(&self) -> Result<Option<i64>> {
+        let first = self
+            .records(i64::MIN, i64::MAX, false)
+            .with_data(false)
+            .next();
+        Ok(first.transpose()?.map(|r| r.timestamp()))
+    }
+
     pub(crate) fn records(&self, start: i64, end: i64, reverse: bool) -> Records<'_> {
         let walk = match &self.compressed {
             Some(c) => Walk::Framed(Box::new(FramedRecords::new(

@@ -91,9 +91,9 @@ impl Store {
     /// budget; when none fits, the coarsest that reaches.
     pub fn choose_resolution(&self, start: i64, end: i64, max_points: usize) -> Resolution {
         let rollups = self.rollups();
-        let raw_oldest = self.iter().with_data(false).next().and_then(|r| r.ok());
         let candidates = Candidates {
-            raw_oldest: raw_oldest.map(|r| r.timestamp()),
+            // A damaged oldest record: judged as if raw were empty.
+            raw_oldest: self.core.oldest_timestamp().ok().flatten(),
             newest: self.newest_timestamp(),
             rollups: &rollups,
         };

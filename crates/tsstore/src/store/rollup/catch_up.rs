@@ -119,7 +119,7 @@ impl<'a> Lane<'a> {
             return Ok(None);
         }
         if feed.next > done
-            && let Some(oldest) = oldest(core)?
+            && let Some(oldest) = core.oldest_timestamp()?
             && oldest > feed.next
         {
             // The ring wrapped past records this feed never saw.
@@ -230,20 +230,10 @@ impl Feed {
     }
 }
 
-/// Raw's oldest record's timestamp.
-fn oldest(core: &Core) -> Result<Option<i64>> {
-    Ok(core
-        .records(i64::MIN, i64::MAX, false)
-        .with_data(false)
-        .next()
-        .transpose()?
-        .map(|r| r.timestamp()))
-}
-
 /// Windows starting before this may lack records: raw's oldest, when raw
 /// may have dropped records from `from` on that no feed saw.
 fn covered_from(core: &Core, from: i64) -> Result<i64> {
-    let Some(oldest) = oldest(core)? else {
+    let Some(oldest) = core.oldest_timestamp()? else {
         return Ok(i64::MIN);
     };
     if from >= oldest {

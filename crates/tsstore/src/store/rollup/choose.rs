@@ -2,6 +2,7 @@
 //! a time span within a point budget.
 
 use super::{RollupInfo, window_label};
+use crate::aggregate::window_start;
 
 /// Which ring a read answers from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,10 +28,6 @@ pub(crate) struct Candidates<'a> {
     pub raw_oldest: Option<i64>,
     pub newest: Option<i64>,
     pub rollups: &'a [RollupInfo],
-}
-
-fn window_start(ts: i64, w: i64) -> i64 {
-    ts.saturating_sub(ts.rem_euclid(w))
 }
 
 /// Where a rollup's history begins: its oldest window's start, unless

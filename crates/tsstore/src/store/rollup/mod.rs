@@ -124,7 +124,7 @@ impl Rollup {
 
     /// Start of the window holding `ts` (`i64::MIN` stays itself).
     fn window_start(&self, ts: i64) -> i64 {
-        ts.saturating_sub(ts.rem_euclid(self.window_ns))
+        crate::aggregate::window_start(ts, self.window_ns)
     }
 
     fn done_to(&self) -> i64 {

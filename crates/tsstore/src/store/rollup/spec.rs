@@ -140,9 +140,7 @@ impl RollupConfig {
     /// row (`None`: an assumed 512 bytes): one block is always being
     /// reused.
     pub fn reach(&self, blocks: u32, block_size: u32, row_bytes: Option<u64>) -> (u64, i64) {
-        let per_row = row_bytes.unwrap_or(ASSUMED_ROW_BYTES) + OBJECT_HEADER_SIZE as u64;
-        let per_block = (block_size as usize - BLOCK_HEADER_SIZE) as u64 / per_row;
-        let rows = per_block * u64::from(blocks.saturating_sub(1));
+        let rows = rows_per_block(block_size, row_bytes) * u64::from(blocks.saturating_sub(1));
         let span = (rows as i64).saturating_mul(self.window_ns);
         (rows, span)
     }
@@ -188,12 +186,17 @@ impl RollupConfig {
             Keep::Span(span) => span,
         };
         let rows = (span / self.window_ns).saturating_add(1) as u64;
-        let per_row = row_bytes.unwrap_or(ASSUMED_ROW_BYTES) + OBJECT_HEADER_SIZE as u64;
-        let per_block = ((block_size as usize - BLOCK_HEADER_SIZE) as u64 / per_row).max(1);
+        let per_block = rows_per_block(block_size, row_bytes).max(1);
         // One block more than the rows fill: a wrap drops a whole block.
         let blocks = rows.div_ceil(per_block).saturating_add(1);
         blocks.clamp(MIN_ROLLUP_BLOCKS as u64, u32::MAX as u64) as u32
     }
+}
+
+/// Rows of `row_bytes` (`None`: an assumed 512) that fit in one block.
+fn rows_per_block(block_size: u32, row_bytes: Option<u64>) -> u64 {
+    let per_row = row_bytes.unwrap_or(ASSUMED_ROW_BYTES) + OBJECT_HEADER_SIZE as u64;
+    (block_size as usize - BLOCK_HEADER_SIZE) as u64 / per_row
 }
 
 /// `WINDOW[:FUNCTIONS[:KEEP]]`, as command-line flags and configuration
