@@ -547,7 +547,9 @@ impl Rollup {
             if !ring.is_read_only() {
                 ring.truncate_after(end)?;
             }
-            last = ring.newest_timestamp().filter(|&n| n <= end);
+            // Rows ran past `end`: every window ending by it is written (a
+            // read-only ring keeps the rows past it, which reads skip).
+            last = Some(self.window_start(end));
         }
         *mutex_lock(&self.progress) = Progress {
             done_to: last.unwrap_or(i64::MIN),
