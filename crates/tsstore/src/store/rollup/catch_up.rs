@@ -136,11 +136,10 @@ impl<'a> Lane<'a> {
     }
 
     fn add(&mut self, ts: i64, record: &[u8], fields: &RecordFields) {
-        if ts < self.feed.next || self.failed.is_err() {
+        if self.failed.is_err() {
             return;
         }
-        self.feed.next = ts.saturating_add(1);
-        let Some(window) = self.feed.agg.add_fields(ts, record, fields) else {
+        let Some(window) = self.feed.add_record(ts, record, fields) else {
             return;
         };
         let mut bytes = self.spare.pop().unwrap_or_default();
@@ -201,17 +200,27 @@ impl Feed {
         to: i64,
         mut emit: impl FnMut(Window) -> Result<()>,
     ) -> Result<()> {
+        let mut fields = RecordFields::default();
         let mut records = core.records(self.next, to, false);
         while let Some(rec) = records.next_ref() {
             let rec = rec?;
-            let ts = rec.handle.timestamp;
-            self.next = ts.saturating_add(1);
             let data = core.expand(rec.data);
-            if let Some(window) = self.agg.add(ts, &data) {
+            fields.parse(&data);
+            if let Some(window) = self.add_record(rec.handle.timestamp, &data, &fields) {
                 emit(window)?;
             }
         }
         Ok(())
+    }
+
+    /// Adds one raw record, parsed into `fields`, unless the feed has it
+    /// already; the window it closes, if any.
+    fn add_record(&mut self, ts: i64, record: &[u8], fields: &RecordFields) -> Option<Window> {
+        if ts < self.next {
+            return None;
+        }
+        self.next = ts.saturating_add(1);
+        self.agg.add_fields(ts, record, fields)
     }
 
     /// Start of the window still open: every window before it was handed
