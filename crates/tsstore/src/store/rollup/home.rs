@@ -108,7 +108,6 @@ impl Home {
         sync: SyncPolicy,
     ) -> Result<Store> {
         let label = &file.window;
-        let bytes = serde_json::to_vec_pretty(file)?;
         match self {
             Home::Nowhere => Err(crate::Error::InvalidConfig(
                 "this store has nowhere to keep rollups".into(),
@@ -125,7 +124,7 @@ impl Home {
             Home::Files(files) => {
                 let ring_files = files.create(label, &config)?;
                 let ring = Store::create_on(label, ring_files, config, sync)?;
-                files.write_description(label, &bytes)?;
+                files.write_description(label, &file.bytes()?)?;
                 Ok(ring)
             }
         }

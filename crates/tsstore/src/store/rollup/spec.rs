@@ -261,12 +261,13 @@ impl RollupFile {
         })
     }
 
+    /// The file's bytes, as `write` puts them in `rollup.json`.
+    pub(crate) fn bytes(&self) -> Result<Vec<u8>> {
+        Ok(serde_json::to_vec_pretty(self)?)
+    }
+
     pub(crate) fn write(&self, dir: &Path) -> Result<()> {
-        atomic_write(
-            &dir.join(ROLLUP_FILE),
-            &serde_json::to_vec_pretty(self)?,
-            None,
-        )?;
+        atomic_write(&dir.join(ROLLUP_FILE), &self.bytes()?, None)?;
         Ok(())
     }
 
