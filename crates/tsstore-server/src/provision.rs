@@ -159,9 +159,21 @@ pub fn footprint_with_rollups(
     rollups: &[tsstore::RollupConfig],
     max: Option<u64>,
 ) -> Result<u64, ProvisionError> {
+    let blocks = rollups
+        .iter()
+        .map(|r| r.blocks(config.data_block_size, None));
+    footprint_with_rings(config, blocks, max)
+}
+
+/// The footprint of a store of `config` with rollup rings of
+/// `ring_blocks` blocks each, if within `max` bytes.
+pub fn footprint_with_rings(
+    config: &Config,
+    ring_blocks: impl IntoIterator<Item = u32>,
+    max: Option<u64>,
+) -> Result<u64, ProvisionError> {
     let mut bytes = tsstore::Footprint::of(config)?.total_bytes;
-    for r in rollups {
-        let blocks = r.blocks(config.data_block_size, None);
+    for blocks in ring_blocks {
         bytes = bytes.saturating_add(rollup_ring_bytes(config, blocks)?);
     }
     match max {

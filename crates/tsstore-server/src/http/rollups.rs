@@ -164,17 +164,10 @@ pub(super) async fn add_rollup(
         let store = &open.store;
         let geometry = store.config();
         let blocks = store.rollup_blocks(&config);
-        let bytes = provision::rollup_ring_bytes(&geometry, blocks)?;
         // The store's size with its rollups, this one included.
-        let mut size = tsstore::Footprint::of(&geometry)?.total_bytes + bytes;
-        for r in store.rollups() {
-            size = size.saturating_add(provision::rollup_ring_bytes(&geometry, r.num_blocks)?);
-        }
-        if let Some(max) = max_store
-            && size > max
-        {
-            return Err(provision::ProvisionError::TooLarge { bytes: size, max }.into());
-        }
+        let rings = store.rollups().into_iter().map(|r| r.num_blocks);
+        provision::footprint_with_rings(&geometry, rings.chain([blocks]), max_store)?;
+        let bytes = provision::rollup_ring_bytes(&geometry, blocks)?;
         provision::check_room_for(&base, bytes, max_total)?;
         let info = store.add_rollup(&config)?;
         Ok::<_, super::error::ApiError>(RollupOut::new(info, store.stats().oldest_timestamp))
