@@ -189,7 +189,8 @@ pub(super) fn measured(settings: &Settings, args: &CalcArgs) -> Result<String, C
             }
         ));
     }
-    let payload = per_record.map(|b| b.saturating_sub(24));
+    let header = tsstore::layout::OBJECT_HEADER_SIZE as u64;
+    let payload = per_record.map(|b| b.saturating_sub(header));
     for spec in &args.rollups {
         let plan = spec
             .parse::<tsstore::RollupConfig>()?
