@@ -10,7 +10,59 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const START_TIMEOUT: Duration = Duration::from_secs(30);
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+pub const START_ATTEMPTS: u32 = 3;
+
+/// Why a reference server did not come up: whether it exited, and the
+/// end of what it logged.
+pub struct StartFailure {
+    pub exited: bool,
+    pub log: String,
+}
+
+/// Spawns `cmd` with its output in `log_path` and waits until `GET probe`
+/// on `port` answers `status`, it exits, or `START_TIMEOUT` passes; on
+/// failure it is killed and the failure says which, with its log's end.
+pub fn spawn_until_up(
+    mut cmd: Command,
+    log_path: &Path,
+    port: u16,
+    probe: &str,
+    status: u16,
+) -> Result<Child, StartFailure> {
+    let log = std::fs::File::create(log_path).unwrap();
+    let mut child = cmd
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("start a reference server");
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        let up = TcpStream::connect(("127.0.0.1", port)).is_ok()
+            && http(port, "GET", probe, "", b"").0 == status;
+        if up {
+            return Ok(child);
+        }
+        let exited = child.try_wait().ok().flatten().is_some();
+        if exited || Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let logged = std::fs::read_to_string(log_path).unwrap_or_default();
+            let lines: Vec<&str> = logged.lines().collect();
+            let tail = lines[lines.len().saturating_sub(30)..].join("\n");
+            let how = if exited {
+                "it exited"
+            } else {
+                "no answer in time"
+            };
+            return Err(StartFailure {
+                exited,
+                log: format!("{how}; the end of {}:\n{tail}", log_path.display()),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
 
 pub struct Influxd {
     pub port: u16,
@@ -97,11 +149,39 @@ fn free_port() -> u16 {
 }
 
 impl Influxd {
-    /// Starts one in `dir` with database `db`.
+    /// Starts one in `dir` with database `db`. Its two ports are picked
+    /// free but may be taken by a parallel test before influxd binds them:
+    /// an influxd that exits before answering is started again on fresh
+    /// ports, a bounded number of times.
     pub fn start(dir: &Path, db: &str) -> Influxd {
         std::fs::create_dir_all(dir).unwrap();
+        let mut influxd = Influxd {
+            port: 0,
+            dir: dir.to_path_buf(),
+            child: None,
+        };
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            influxd.configure();
+            match influxd.spawn_and_wait() {
+                Ok(()) => break,
+                Err(why) if attempt < START_ATTEMPTS && why.exited => {
+                    eprintln!("influxd exited at start (attempt {attempt}), trying other ports");
+                }
+                Err(why) => panic!("influxd did not start: {}", why.log),
+            }
+        }
+        let q = format!("q=CREATE+DATABASE+{db}");
+        let (status, body) = influxd.query(&q);
+        assert_eq!(status, 200, "{body}");
+        influxd
+    }
+
+    /// Writes its configuration with two fresh free ports.
+    fn configure(&mut self) {
         let (port, rpc) = (free_port(), free_port());
-        let d = dir.display();
+        let d = self.dir.display();
         let conf = format!(
             "reporting-disabled = true\nbind-address = \"127.0.0.1:{rpc}\"\n\
              [meta]\n  dir = \"{d}/meta\"\n\
@@ -110,44 +190,25 @@ impl Influxd {
              [monitor]\n  store-enabled = false\n\
              [continuous_queries]\n  enabled = false\n"
         );
-        std::fs::write(dir.join("influxdb.conf"), conf).unwrap();
-        let mut influxd = Influxd {
-            port,
-            dir: dir.to_path_buf(),
-            child: None,
-        };
-        influxd.start_again();
-        let q = format!("q=CREATE+DATABASE+{db}");
-        let (status, body) = influxd.query(&q);
-        assert_eq!(status, 200, "{body}");
-        influxd
+        std::fs::write(self.dir.join("influxdb.conf"), conf).unwrap();
+        self.port = port;
     }
 
-    /// Starts it (again) with its configuration; waits for `/ping`.
+    /// Starts it again with the same configuration and ports; waits for
+    /// `/ping`.
     pub fn start_again(&mut self) {
-        let d = self.dir.display();
-        let log = std::fs::File::create(self.dir.join("influxd.log")).unwrap();
-        let child = Command::new("influxd")
-            .arg("-config")
-            .arg(self.dir.join("influxdb.conf"))
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("start influxd");
-        self.child = Some(child);
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            let up = TcpStream::connect(("127.0.0.1", self.port)).is_ok()
-                && http(self.port, "GET", "/ping", "", b"").0 == 204;
-            if up {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "influxd did not start: see {d}/influxd.log"
-            );
-            std::thread::sleep(Duration::from_millis(100));
+        if let Err(why) = self.spawn_and_wait() {
+            panic!("influxd did not start again: {}", why.log);
         }
+    }
+
+    /// Spawns influxd and waits for `/ping`.
+    fn spawn_and_wait(&mut self) -> Result<(), StartFailure> {
+        let mut cmd = Command::new("influxd");
+        cmd.arg("-config").arg(self.dir.join("influxdb.conf"));
+        let child = spawn_until_up(cmd, &self.dir.join("influxd.log"), self.port, "/ping", 204)?;
+        self.child = Some(child);
+        Ok(())
     }
 
     /// Kills it (its WAL is synced on every write: nothing acknowledged

@@ -9,11 +9,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
-use super::influxd::http;
-
-const START_TIMEOUT: Duration = Duration::from_secs(30);
+use super::influxd::{START_ATTEMPTS, StartFailure, http, spawn_until_up};
 
 pub struct Victoria {
     pub port: u16,
@@ -50,52 +47,55 @@ pub fn available() -> bool {
 }
 
 impl Victoria {
+    /// Starts one on a free port; one that exits at once (a parallel test
+    /// took the port first) is started again on another, a bounded number
+    /// of times.
     pub fn start(dir: &Path) -> Victoria {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
         let mut v = Victoria {
-            port,
+            port: 0,
             dir: dir.to_path_buf(),
             child: None,
         };
-        v.start_again();
-        v
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            v.port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            match v.spawn_and_wait() {
+                Ok(()) => return v,
+                Err(why) if attempt < START_ATTEMPTS && why.exited => {
+                    eprintln!(
+                        "victoria-metrics exited at start (attempt {attempt}), trying another port"
+                    );
+                }
+                Err(why) => panic!("victoria-metrics did not start: {}", why.log),
+            }
+        }
     }
 
-    /// Starts it (again) on its port and directory.
+    /// Starts it again on its port and directory.
     pub fn start_again(&mut self) {
-        std::fs::create_dir_all(&self.dir).unwrap();
-        let log = std::fs::File::create(self.dir.join("vm.log")).unwrap();
-        let child = Command::new("victoria-metrics")
-            .arg(format!(
-                "-storageDataPath={}",
-                self.dir.join("data").display()
-            ))
-            .arg(format!("-httpListenAddr=127.0.0.1:{}", self.port))
-            .arg("-retentionPeriod=100y")
-            .arg("-dedup.minScrapeInterval=1ms")
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("start victoria-metrics");
-        self.child = Some(child);
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            let up = std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
-                && http(self.port, "GET", "/health", "", b"").0 == 200;
-            if up {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "victoria-metrics did not start: see {}/vm.log",
-                self.dir.display()
-            );
-            std::thread::sleep(Duration::from_millis(100));
+        if let Err(why) = self.spawn_and_wait() {
+            panic!("victoria-metrics did not start again: {}", why.log);
         }
+    }
+
+    fn spawn_and_wait(&mut self) -> Result<(), StartFailure> {
+        std::fs::create_dir_all(&self.dir).unwrap();
+        let mut cmd = Command::new("victoria-metrics");
+        cmd.arg(format!(
+            "-storageDataPath={}",
+            self.dir.join("data").display()
+        ))
+        .arg(format!("-httpListenAddr=127.0.0.1:{}", self.port))
+        .arg("-retentionPeriod=100y")
+        .arg("-dedup.minScrapeInterval=1ms");
+        let child = spawn_until_up(cmd, &self.dir.join("vm.log"), self.port, "/health", 200)?;
+        self.child = Some(child);
+        Ok(())
     }
 
     /// SIGTERM, and waits for it to end (it flushes what it holds).
