@@ -8,6 +8,13 @@ use std::process::ExitCode;
 use clap::Parser;
 use tsstore_server::cli;
 
+/// On musl, mimalloc: musl's allocator unmaps every large buffer on free
+/// and takes one lock for all threads (docs/BENCHMARKS.md, "Static musl
+/// builds").
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     match cli::run(cli::Cli::parse()) {
         Ok(out) => {

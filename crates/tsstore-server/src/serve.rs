@@ -227,10 +227,7 @@ async fn serve(settings: Settings) -> Result<(), StartError> {
     // Hand what start-up allocated and freed (argument parsing, the OpenAPI
     // document's construction, so the router is built above) back to the OS
     // instead of keeping it resident.
-    // SAFETY: malloc_trim only releases free heap memory; no pointer is touched.
-    unsafe {
-        libc::malloc_trim(0);
-    }
+    release_free_heap();
     let incidents = Arc::clone(&app.guard.incidents);
     app.shutdown.spawn(incidents.run(app.shutdown.token()));
     app.shutdown.spawn(trim_when_idle(Arc::clone(&app)));
@@ -277,11 +274,20 @@ async fn trim_when_idle(app: App) {
         seen = activity;
         if busy && app.guard.admission.total() <= IDLE_CONNECTIONS {
             busy = false;
-            // SAFETY: malloc_trim only releases free heap memory.
-            unsafe {
-                libc::malloc_trim(0);
-            }
+            release_free_heap();
         }
+    }
+}
+
+/// Returns the heap's free memory to the OS. glibc keeps it in its arenas
+/// until asked (`malloc_trim`); musl's allocator unmaps what it frees by
+/// itself, so a musl build has nothing to ask.
+fn release_free_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free heap memory; no pointer is
+    // touched.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 

@@ -55,15 +55,22 @@ fn short(crc: u32, data: &[u8]) -> Option<u32> {
 #[cfg(target_arch = "x86_64")]
 #[inline]
 fn short_object(seed: u32, timestamp: i64, len: u32, payload: &[u8]) -> Option<u32> {
-    use std::arch::x86_64::{_mm_crc32_u32, _mm_crc32_u64};
     if std::arch::is_x86_feature_detected!("sse4.2") {
         // SAFETY: the CPU has SSE 4.2, checked just above.
-        return Some(unsafe {
-            let c = _mm_crc32_u64(!seed as u64, timestamp as u64) as u32;
-            !short_sse42(_mm_crc32_u32(c, len), payload)
-        });
+        return Some(unsafe { object_sse42(seed, timestamp, len, payload) });
     }
     None
+}
+
+/// The object's CRC: timestamp, length and payload in one run. Inside the
+/// feature's own function so the intrinsics inline.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sse4.2")]
+unsafe fn object_sse42(seed: u32, timestamp: i64, len: u32, payload: &[u8]) -> u32 {
+    use std::arch::x86_64::{_mm_crc32_u32, _mm_crc32_u64};
+    let c = _mm_crc32_u64(!seed as u64, timestamp as u64) as u32;
+    // SAFETY: this function runs only where SSE 4.2 is present.
+    !unsafe { short_sse42(_mm_crc32_u32(c, len), payload) }
 }
 
 /// The running (inverted) CRC `c` continued over `data`.
@@ -104,15 +111,22 @@ fn short(crc: u32, data: &[u8]) -> Option<u32> {
 #[cfg(target_arch = "aarch64")]
 #[inline]
 fn short_object(seed: u32, timestamp: i64, len: u32, payload: &[u8]) -> Option<u32> {
-    use std::arch::aarch64::{__crc32cd, __crc32cw};
     if std::arch::is_aarch64_feature_detected!("crc") {
         // SAFETY: the CPU has the CRC extension, checked just above.
-        return Some(unsafe {
-            let c = __crc32cd(!seed, timestamp as u64);
-            !short_armv8(__crc32cw(c, len), payload)
-        });
+        return Some(unsafe { object_armv8(seed, timestamp, len, payload) });
     }
     None
+}
+
+/// The object's CRC: timestamp, length and payload in one run. Inside the
+/// feature's own function so the intrinsics inline.
+#[cfg(target_arch = "aarch64")]
+#[target_feature(enable = "crc")]
+unsafe fn object_armv8(seed: u32, timestamp: i64, len: u32, payload: &[u8]) -> u32 {
+    use std::arch::aarch64::{__crc32cd, __crc32cw};
+    let c = __crc32cd(!seed, timestamp as u64);
+    // SAFETY: this function runs only where the CRC extension is present.
+    !unsafe { short_armv8(__crc32cw(c, len), payload) }
 }
 
 /// The running (inverted) CRC `c` continued over `data`.

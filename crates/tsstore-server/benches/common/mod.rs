@@ -27,10 +27,13 @@ impl Drop for Server {
     }
 }
 
+/// Starts the server: this build's binary, or the one `BIN` names (a musl
+/// or cross build, to compare two builds with the same clients).
 pub fn start() -> Server {
     let dir = tempfile::tempdir().expect("temp dir");
     let sock = dir.path().join("bench.sock");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tsstore"))
+    let bin = std::env::var_os("BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_tsstore").into());
+    let mut child = Command::new(bin)
         .args(["serve", "--host", "127.0.0.1", "--port", "0", "--socket"])
         .arg(&sock)
         .arg("--path")

@@ -1,22 +1,24 @@
 //! The built-in web console: one page and its script and style, embedded
-//! in the binary, served at `/` with a strict Content-Security-Policy.
+//! in the binary gzipped (`embedded`), served at `/` with a strict
+//! Content-Security-Policy.
 //! The page talks to the same REST and WebSocket API as every client;
 //! nothing here knows a key. The assets are plain files in `console/`
 //! (no build step: `cargo build` alone builds the binary), with the
 //! chart library vendored in `console/vendor/` (pinned, checked below).
 
 use axum::Router;
-use axum::http::{HeaderName, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
+use super::embedded::{Gzipped, gzipped};
 use crate::app::App;
 
-const INDEX: &str = include_str!("console/index.html");
-const SCRIPT: &str = include_str!("console/app.js");
-const STYLE: &str = include_str!("console/app.css");
-const CHART: &str = include_str!("console/vendor/uPlot.iife.min.js");
-const CHART_STYLE: &str = include_str!("console/vendor/uPlot.min.css");
+const INDEX: Gzipped = gzipped!("index.html");
+const SCRIPT: Gzipped = gzipped!("app.js");
+const STYLE: Gzipped = gzipped!("app.css");
+const CHART: Gzipped = gzipped!("uPlot.iife.min.js");
+const CHART_STYLE: Gzipped = gzipped!("uPlot.min.css");
 
 /// Scripts and styles from this origin only (none inline), requests to
 /// this origin only (REST and `ws://` alike), no frames, no plugins, no
@@ -29,28 +31,31 @@ pub fn routes() -> Router<App> {
     Router::new()
         .route(
             "/",
-            get(|| async { asset(INDEX, "text/html; charset=utf-8") }),
+            get(|h: HeaderMap| async move { asset(&INDEX, "text/html; charset=utf-8", &h) }),
         )
         .route(
             "/console/app.js",
-            get(|| async { asset(SCRIPT, "text/javascript; charset=utf-8") }),
+            get(|h: HeaderMap| async move { asset(&SCRIPT, "text/javascript; charset=utf-8", &h) }),
         )
         .route(
             "/console/app.css",
-            get(|| async { asset(STYLE, "text/css; charset=utf-8") }),
+            get(|h: HeaderMap| async move { asset(&STYLE, "text/css; charset=utf-8", &h) }),
         )
         .route(
             "/console/vendor/uPlot.iife.min.js",
-            get(|| async { asset(CHART, "text/javascript; charset=utf-8") }),
+            get(|h: HeaderMap| async move { asset(&CHART, "text/javascript; charset=utf-8", &h) }),
         )
         .route(
             "/console/vendor/uPlot.min.css",
-            get(|| async { asset(CHART_STYLE, "text/css; charset=utf-8") }),
+            get(|h: HeaderMap| async move { asset(&CHART_STYLE, "text/css; charset=utf-8", &h) }),
         )
 }
 
-fn asset(body: &'static str, content_type: &'static str) -> Response {
-    let headers: [(HeaderName, HeaderValue); 6] = [
+fn asset(file: &Gzipped, content_type: &'static str, request: &HeaderMap) -> Response {
+    let Some((body, encoding)) = file.body_for(request) else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let headers: [(HeaderName, HeaderValue); 7] = [
         (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
         (
             header::CONTENT_SECURITY_POLICY,
@@ -67,8 +72,16 @@ fn asset(body: &'static str, content_type: &'static str) -> Response {
         (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
         // The binary is the version: a new one may bring new assets.
         (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        // Caches keep the gzipped and the plain answer apart.
+        (header::VARY, HeaderValue::from_static("accept-encoding")),
     ];
-    (headers, body).into_response()
+    let mut response = (headers, body).into_response();
+    if let Some(encoding) = encoding {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_ENCODING, encoding);
+    }
+    response
 }
 
 #[cfg(test)]
@@ -81,8 +94,14 @@ mod tests {
     fn the_vendored_chart_is_the_pinned_one() {
         let readme = include_str!("console/vendor/README.md");
         for (name, bytes) in [
-            ("uPlot.iife.min.js", super::CHART.as_bytes()),
-            ("uPlot.min.css", super::CHART_STYLE.as_bytes()),
+            (
+                "uPlot.iife.min.js",
+                include_bytes!("console/vendor/uPlot.iife.min.js").as_slice(),
+            ),
+            (
+                "uPlot.min.css",
+                include_bytes!("console/vendor/uPlot.min.css").as_slice(),
+            ),
             (
                 "uPlot.LICENSE",
                 include_bytes!("console/vendor/uPlot.LICENSE").as_slice(),

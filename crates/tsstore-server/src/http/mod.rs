@@ -16,6 +16,7 @@ mod connections;
 mod console;
 mod consumers;
 mod drain;
+mod embedded;
 pub mod error;
 mod extract;
 pub mod front;

@@ -27,13 +27,18 @@ mod tests;
 
 use serde_json::{Value, json};
 
+use super::embedded::{Gzipped, gzipped};
 use crate::limits::Limits;
 #[cfg(test)]
 use constraints::{component_schemas, parameter_schema};
 #[cfg(test)]
 use errors::{document_errors, operation_meets};
 
-/// The document as committed, made with `Limits::default()`.
+/// The document as committed, made with `Limits::default()`; gzipped in
+/// the binary.
+const DOCUMENT_GZ: Gzipped = gzipped!("openapi.json");
+/// The committed document's text (tests compare it with what they make).
+#[cfg(test)]
 pub(super) const DOCUMENT: &str = include_str!("../../../../../docs/openapi.json");
 
 /// The schema of the `limit` parameter: up to the server's `max_records`.
@@ -42,11 +47,12 @@ fn limit_schema(limits: &Limits) -> Value {
 }
 
 /// The committed document with `limits` written in: the `limit`
-/// parameter's maximum is the one limit it states. If the committed text
-/// were not JSON (the tests rule it out), it is served as it is.
+/// parameter's maximum is the one limit it states. If the embedded copy
+/// did not inflate to JSON (the tests rule it out), it is served as text.
 pub(super) fn served(limits: &Limits) -> String {
-    let Ok(mut doc) = serde_json::from_str::<Value>(DOCUMENT) else {
-        return DOCUMENT.to_string();
+    let text = DOCUMENT_GZ.inflate().unwrap_or_default();
+    let Ok(mut doc) = serde_json::from_slice::<Value>(&text) else {
+        return String::from_utf8_lossy(&text).into_owned();
     };
     let operations = doc
         .get_mut("paths")
@@ -63,7 +69,7 @@ pub(super) fn served(limits: &Limits) -> String {
             }
         }
     }
-    serde_json::to_string(&doc).unwrap_or_else(|_| DOCUMENT.to_string())
+    serde_json::to_string(&doc).unwrap_or_else(|_| String::from_utf8_lossy(&text).into_owned())
 }
 
 /// Why the document could not be finished (`tests` rule each out).
