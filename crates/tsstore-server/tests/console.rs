@@ -96,6 +96,10 @@ fn the_console_works_in_a_real_browser() {
     );
     assert!(out.status.success(), "{said}");
     assert!(said.contains("console e2e: ok"), "{said}");
+    // The page's weight, for docs/BENCHMARKS.md (`-- --nocapture`).
+    for line in said.lines().filter(|l| l.starts_with("console cost")) {
+        eprintln!("{line}");
+    }
     for shot in [
         "console-desktop.png",
         "console-phone.png",
