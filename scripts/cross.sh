@@ -86,6 +86,6 @@ cargo zigbuild --profile gateway --locked -p tsstore-server --bin tsstore \
 
 mkdir -p dist
 out="dist/tsstore-$target"
-cp "target/$target/gateway/tsstore" "$out"
+cp "${CARGO_TARGET_DIR:-target}/$target/gateway/tsstore" "$out"
 (cd dist && sha256sum "tsstore-$target" >"tsstore-$target.sha256")
 echo "$out: $(stat -c %s "$out") bytes"
