@@ -214,22 +214,14 @@ def run(command, count):
         wait_for_frames(server, "packed", keys["packed"])
         phase(timings, "first compressed frames", t)
         t = time.monotonic()
-        for name, key in keys.items():
-            got = read_all(server, name, key)
-            check(got == written[name],
-                  f"{name}: read back {len(got)} records, wrote {len(written[name])}; "
-                  f"first difference at {first_difference(got, written[name])}")
+        read_back_all(server, keys, written, "")
         phase(timings, "read back", t)
         server.kill()
         t = time.monotonic()
         server.start()
         phase(timings, "restart after SIGKILL", t)
         t = time.monotonic()
-        for name, key in keys.items():
-            got = read_all(server, name, key)
-            check(got == written[name],
-                  f"{name} after SIGKILL: read back {len(got)} records, wrote "
-                  f"{len(written[name])}; first difference at {first_difference(got, written[name])}")
+        read_back_all(server, keys, written, " after SIGKILL")
         health = server.request("GET", "/health")
         check(health.get("status") == "ok", f"health: {health}")
         phase(timings, "read back after restart", t)
@@ -242,6 +234,16 @@ def run(command, count):
         server.log.close()
     shutil.rmtree(workdir, ignore_errors=True)
     return timings
+
+
+def read_back_all(server, keys, written, when):
+    """Every store reads back exactly what was written to it."""
+    for name, key in keys.items():
+        got = read_all(server, name, key)
+        wanted = written[name]
+        check(got == wanted,
+              f"{name}{when}: read back {len(got)} records, wrote {len(wanted)}; "
+              f"first difference at {first_difference(got, wanted)}")
 
 
 def first_difference(got, wanted):

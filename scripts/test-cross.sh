@@ -39,7 +39,7 @@ for target in "${targets[@]}"; do
     armv7-*) qemu=qemu-arm-static ;;
     *) qemu= ;;
   esac
-  step "$target release build" scripts/cross.sh "$target" >/dev/null
+  step "$target gateway build" scripts/cross.sh "$target" >/dev/null
   bin="dist/tsstore-$target"
   file -b "$bin" | grep -q "statically linked" \
     || { echo "$bin is not statically linked: $(file -b "$bin")" >&2; exit 1; }

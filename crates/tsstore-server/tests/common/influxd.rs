@@ -11,13 +11,28 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const START_TIMEOUT: Duration = Duration::from_secs(60);
-pub const START_ATTEMPTS: u32 = 3;
+const START_ATTEMPTS: u32 = 3;
 
 /// Why a reference server did not come up: whether it exited, and the
 /// end of what it logged.
 pub struct StartFailure {
     pub exited: bool,
     pub log: String,
+}
+
+/// Runs `start` until the server comes up, again (the closure picks fresh
+/// ports) when it exited at start, `START_ATTEMPTS` times in all; panics
+/// with the server's log when it does not come up.
+pub fn start_with_retries(name: &str, mut start: impl FnMut() -> Result<(), StartFailure>) {
+    for attempt in 1..=START_ATTEMPTS {
+        match start() {
+            Ok(()) => return,
+            Err(why) if attempt < START_ATTEMPTS && why.exited => {
+                eprintln!("{name} exited at start (attempt {attempt}), trying other ports");
+            }
+            Err(why) => panic!("{name} did not start: {}", why.log),
+        }
+    }
 }
 
 /// Spawns `cmd` with its output in `log_path` and waits until `GET probe`
@@ -160,18 +175,10 @@ impl Influxd {
             dir: dir.to_path_buf(),
             child: None,
         };
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
+        start_with_retries("influxd", || {
             influxd.configure();
-            match influxd.spawn_and_wait() {
-                Ok(()) => break,
-                Err(why) if attempt < START_ATTEMPTS && why.exited => {
-                    eprintln!("influxd exited at start (attempt {attempt}), trying other ports");
-                }
-                Err(why) => panic!("influxd did not start: {}", why.log),
-            }
-        }
+            influxd.spawn_and_wait()
+        });
         let q = format!("q=CREATE+DATABASE+{db}");
         let (status, body) = influxd.query(&q);
         assert_eq!(status, 200, "{body}");

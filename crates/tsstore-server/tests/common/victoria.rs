@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use super::influxd::{START_ATTEMPTS, StartFailure, http, spawn_until_up};
+use super::influxd::{StartFailure, http, spawn_until_up, start_with_retries};
 
 pub struct Victoria {
     pub port: u16,
@@ -56,24 +56,15 @@ impl Victoria {
             dir: dir.to_path_buf(),
             child: None,
         };
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
+        start_with_retries("victoria-metrics", || {
             v.port = std::net::TcpListener::bind("127.0.0.1:0")
                 .unwrap()
                 .local_addr()
                 .unwrap()
                 .port();
-            match v.spawn_and_wait() {
-                Ok(()) => return v,
-                Err(why) if attempt < START_ATTEMPTS && why.exited => {
-                    eprintln!(
-                        "victoria-metrics exited at start (attempt {attempt}), trying another port"
-                    );
-                }
-                Err(why) => panic!("victoria-metrics did not start: {}", why.log),
-            }
-        }
+            v.spawn_and_wait()
+        });
+        v
     }
 
     /// Starts it again on its port and directory.
