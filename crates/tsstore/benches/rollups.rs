@@ -8,20 +8,18 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use tsstore::{Config, DataType, Keep, Resolution, RollupConfig, Store, SyncPolicy};
+use tsstore::{Config, Keep, Resolution, RollupConfig, Store, SyncPolicy};
 
 const S: i64 = 1_000_000_000;
 const DAY: i64 = 86_400 * S;
 /// 2025-01-01T00:00:00Z.
 const T0: i64 = 1_735_689_600 * S;
 
+/// A raw JSON store of 4 KiB blocks (the defaults) with `num_blocks`.
 fn config(num_blocks: u32) -> Config {
     Config {
         num_blocks,
-        data_block_size: 4096,
-        index_block_size: 4096,
-        data_type: DataType::Json,
-        encoding: tsstore::Encoding::Raw,
+        ..Config::default()
     }
 }
 

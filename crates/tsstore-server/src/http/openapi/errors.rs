@@ -102,6 +102,21 @@ fn store_error_examples() -> Vec<StoreError> {
     ]
 }
 
+/// A footprint refused (`provision::footprint_with_rings`): what creating a
+/// store and adding a rollup both meet.
+fn footprint_refusals() -> Vec<ApiError> {
+    vec![
+        ProvisionError::TooLarge { bytes: 2, max: 1 }.into(),
+        ProvisionError::TotalTooLarge {
+            bytes: 2,
+            used: 1,
+            max: 2,
+        }
+        .into(),
+        ProvisionError::NoRoom { bytes: 2, free: 1 }.into(),
+    ]
+}
+
 fn throttled() -> ApiError {
     AuthError::Throttled {
         retry_after: std::time::Duration::from_secs(1),
@@ -149,28 +164,24 @@ fn examples(meets: Meets) -> Vec<ApiError> {
             ApiError::unreadable_body("b"),
         ],
         Meets::JsonBody => vec![ApiError::json_expected(None), ApiError::invalid_json("j")],
-        Meets::CreateStore => vec![
-            ProvisionError::TooLarge { bytes: 2, max: 1 }.into(),
-            ProvisionError::TotalTooLarge {
-                bytes: 2,
-                used: 1,
-                max: 2,
-            }
-            .into(),
-            ProvisionError::NoRoom { bytes: 2, free: 1 }.into(),
-            ProvisionError::Keys(KeyError::UnknownId("k".into())).into(),
-            ProvisionError::Store(E::StoreExists("s".into())).into(),
-            ProvisionError::Store(E::InvalidName {
-                name: "?".into(),
-                reason: "r",
-            })
-            .into(),
-            ProvisionError::Store(E::InvalidConfig("c".into())).into(),
-            ProvisionError::Store(E::Io(std::io::Error::from(std::io::ErrorKind::StorageFull)))
+        Meets::CreateStore => {
+            let mut out = footprint_refusals();
+            out.extend([
+                ProvisionError::Keys(KeyError::UnknownId("k".into())).into(),
+                ProvisionError::Store(E::StoreExists("s".into())).into(),
+                ProvisionError::Store(E::InvalidName {
+                    name: "?".into(),
+                    reason: "r",
+                })
                 .into(),
-            ProvisionError::Store(io()).into(),
-            RegistryError::Keys(KeyError::UnknownId("k".into())).into(),
-        ],
+                ProvisionError::Store(E::InvalidConfig("c".into())).into(),
+                ProvisionError::Store(E::Io(std::io::Error::from(std::io::ErrorKind::StorageFull)))
+                    .into(),
+                ProvisionError::Store(io()).into(),
+                RegistryError::Keys(KeyError::UnknownId("k".into())).into(),
+            ]);
+            out
+        }
         Meets::DeleteStore => vec![
             // With the admin key: names are no secret from the admin.
             RegistryError::Store(E::StoreNotFound("s".into())).into(),
@@ -236,15 +247,8 @@ fn examples(meets: Meets) -> Vec<ApiError> {
             let mut out: Vec<ApiError> = vec![
                 RecordError::InvalidParameter("p".into()).into(),
                 RecordError::Task(TaskFailed::Panicked).into(),
-                ProvisionError::TooLarge { bytes: 2, max: 1 }.into(),
-                ProvisionError::TotalTooLarge {
-                    bytes: 2,
-                    used: 1,
-                    max: 2,
-                }
-                .into(),
-                ProvisionError::NoRoom { bytes: 2, free: 1 }.into(),
             ];
+            out.extend(footprint_refusals());
             out.extend(store(vec![
                 E::InvalidName {
                     name: "?".into(),
