@@ -14,11 +14,25 @@ use axum::routing::get;
 use super::embedded::{Gzipped, gzipped};
 use crate::app::App;
 
-const INDEX: Gzipped = gzipped!("index.html");
-const SCRIPT: Gzipped = gzipped!("app.js");
-const STYLE: Gzipped = gzipped!("app.css");
-const CHART: Gzipped = gzipped!("uPlot.iife.min.js");
-const CHART_STYLE: Gzipped = gzipped!("uPlot.min.css");
+const JS: &str = "text/javascript; charset=utf-8";
+const CSS: &str = "text/css; charset=utf-8";
+
+/// Each asset: its path, its file, its type.
+static ASSETS: [(&str, Gzipped, &str); 5] = [
+    ("/", gzipped!("index.html"), "text/html; charset=utf-8"),
+    ("/console/app.js", gzipped!("app.js"), JS),
+    ("/console/app.css", gzipped!("app.css"), CSS),
+    (
+        "/console/vendor/uPlot.iife.min.js",
+        gzipped!("uPlot.iife.min.js"),
+        JS,
+    ),
+    (
+        "/console/vendor/uPlot.min.css",
+        gzipped!("uPlot.min.css"),
+        CSS,
+    ),
+];
 
 /// Scripts and styles from this origin only (none inline), requests to
 /// this origin only (REST and `ws://` alike), no frames, no plugins, no
@@ -28,27 +42,14 @@ pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; 
     frame-ancestors 'none'";
 
 pub fn routes() -> Router<App> {
-    Router::new()
-        .route(
-            "/",
-            get(|h: HeaderMap| async move { asset(&INDEX, "text/html; charset=utf-8", &h) }),
-        )
-        .route(
-            "/console/app.js",
-            get(|h: HeaderMap| async move { asset(&SCRIPT, "text/javascript; charset=utf-8", &h) }),
-        )
-        .route(
-            "/console/app.css",
-            get(|h: HeaderMap| async move { asset(&STYLE, "text/css; charset=utf-8", &h) }),
-        )
-        .route(
-            "/console/vendor/uPlot.iife.min.js",
-            get(|h: HeaderMap| async move { asset(&CHART, "text/javascript; charset=utf-8", &h) }),
-        )
-        .route(
-            "/console/vendor/uPlot.min.css",
-            get(|h: HeaderMap| async move { asset(&CHART_STYLE, "text/css; charset=utf-8", &h) }),
-        )
+    ASSETS
+        .iter()
+        .fold(Router::new(), |router, (path, file, content_type)| {
+            router.route(
+                path,
+                get(move |h: HeaderMap| async move { asset(file, content_type, &h) }),
+            )
+        })
 }
 
 fn asset(file: &Gzipped, content_type: &'static str, request: &HeaderMap) -> Response {
