@@ -436,6 +436,8 @@ fn export_and_calc_know_rollups() {
     for part in [
         "store w: raw json store",
         "reaching back 3.0 hours",
+        "bytes per reading (measured, this store)",
+        "bytes per reading (estimated from the newest readings, a store of the same blocks)",
         "rollup 1h",
         "rollup 1m",
         "(planned)",

@@ -12,7 +12,8 @@
 //!
 //! For each: bytes per reading in today's layout (a raw store, measured by
 //! inserting every reading), then in 4 KiB blocks of zstd-1 frames, with
-//! records as they are and with the columnar body; every frame is read
+//! records as they are, with the columnar body, and with its typed form
+//! (issue 35); every frame is read
 //! back and compared byte for byte. Also the cost: packing per reading and
 //! unpacking per block.
 //!
@@ -47,8 +48,13 @@ fn raw_bytes_per_reading(records: &[(i64, Vec<u8>)]) -> f64 {
 /// Packs every reading into blocks; returns bytes per reading, µs of
 /// packing per reading and of unpacking per block, after checking that
 /// every block reads back exactly.
-fn compressed(records: &[(i64, Vec<u8>)], columnar: bool) -> (f64, f64, f64, f64, f64) {
+fn compressed(
+    records: &[(i64, Vec<u8>)],
+    columnar: bool,
+    typed: bool,
+) -> (f64, f64, f64, f64, f64) {
     let mut codec = FrameCodec::new(1 << 20).expect("codec");
+    codec.set_typed(typed);
     let start = Instant::now();
     let frames = pvlib::pack_blocks(&mut codec, records, columnar);
     let pack = start.elapsed().as_secs_f64() * 1e6 / records.len() as f64;
@@ -81,7 +87,11 @@ fn compressed(records: &[(i64, Vec<u8>)], columnar: bool) -> (f64, f64, f64, f64
     let mut zstd = zstd::bulk::Decompressor::new().expect("zstd");
     let start = Instant::now();
     for (_, _, frame) in &frames {
-        zstd.decompress(frame, 1 << 20).expect("decompress");
+        let zstd_frame = match frame.split_first() {
+            Some((&tsstore::encoding::frame::TYPED, rest)) => rest,
+            _ => frame,
+        };
+        zstd.decompress(zstd_frame, 1 << 20).expect("decompress");
     }
     let inflate = start.elapsed().as_secs_f64() * 1e6 / frames.len() as f64;
     (
@@ -110,11 +120,12 @@ fn main() {
             records.len()
         );
         println!("  raw layout (today)           {raw:>6.1} B/reading");
-        for (label, columnar) in [
-            ("zstd-1, records as written", false),
-            ("zstd-1, columnar body", true),
+        for (label, columnar, typed) in [
+            ("zstd-1, records as written", false, false),
+            ("zstd-1, columnar body", true, false),
+            ("zstd-1, typed columns", true, true),
         ] {
-            let (bpr, pack, unpack, inflate, lookup) = compressed(&records, columnar);
+            let (bpr, pack, unpack, inflate, lookup) = compressed(&records, columnar, typed);
             println!(
                 "  {label:<28} {bpr:>6.1} B/reading  {:>5.1}x  pack {pack:.2} µs/reading, unpack {unpack:.0} µs/block (zstd {inflate:.0}), one record {lookup:.0} µs",
                 raw / bpr

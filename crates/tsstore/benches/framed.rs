@@ -7,7 +7,9 @@
 //! span so that timestamps keep increasing, until both stores have
 //! wrapped; then the readings each keeps are counted, per MiB of its whole
 //! footprint (data, index and meta files), and the framed store's are read
-//! back and compared byte for byte with what was inserted. In the same
+//! back and compared byte for byte with what was inserted; the same for
+//! JSON and schema stores of 256 KiB and 4 MiB (filled with `put_many`).
+//! In the same
 //! run: `put` one at a time, batches of 1 000, `get_by_time`, a range of
 //! 10 000 with payloads (frame cache off, then warm), and the bytes
 //! written per payload byte (`/proc/self/io`, sync policy `interval`),
@@ -27,6 +29,9 @@ use tsstore::{Config, DataType, Encoding, Footprint, Store, SyncPolicy};
 /// Data blocks of either store: the default store's. The compressed one
 /// gives 64 of them to its staging ring.
 const BLOCKS: u32 = 1024;
+/// Store sizes of the retention figures: a small sensor's ring (256 KiB
+/// of 4 KiB blocks) and the default store (4 MiB).
+const SIZES: [u32; 2] = [64, BLOCKS];
 /// Each store is filled this many times, raw and compressed alternately,
 /// and each figure is the median: timings on these machines drift.
 const RUNS: usize = 3;
@@ -236,17 +241,17 @@ fn schema_of(reading: &[u8]) -> Vec<tsstore::Field> {
         .collect()
 }
 
-/// The readings a schema store of `encoding` keeps (expanded), filled
-/// with `put_many` until it wrapped.
-fn schema_kept(dir: &Path, readings: &[pvlib::Reading], encoding: Encoding) -> Vec<(i64, Vec<u8>)> {
-    let config = Config {
-        data_type: DataType::Schema,
-        encoding,
-        ..config(BLOCKS)
-    };
-    let store = Store::create_with(dir, &format!("schema-{encoding}"), config, interval())
-        .expect("schema store");
-    store.set_schema(schema_of(&readings[0].1)).expect("schema");
+/// The readings a store of `config` keeps (a schema store's expanded),
+/// filled with `put_many` until it wrapped.
+fn kept(dir: &Path, readings: &[pvlib::Reading], config: Config) -> Vec<(i64, Vec<u8>)> {
+    let name = format!(
+        "{}-{}-{}",
+        config.data_type, config.encoding, config.num_blocks
+    );
+    let store = Store::create_with(dir, &name, config, interval()).expect("create");
+    if config.data_type == DataType::Schema {
+        store.set_schema(schema_of(&readings[0].1)).expect("schema");
+    }
     for chunk in readings.chunks(1000) {
         store
             .put_many(chunk.iter().map(|(t, p)| (Some(*t), p.as_slice())))
@@ -258,8 +263,73 @@ fn schema_kept(dir: &Path, readings: &[pvlib::Reading], encoding: Encoding) -> V
         .map(|r| r.map(|r| (r.timestamp(), store.expand(&r.data).into_owned())))
         .collect::<tsstore::Result<_>>()
         .expect("read");
-    assert!(kept.len() < readings.len(), "the schema store wrapped");
+    assert!(kept.len() < readings.len(), "the {name} store wrapped");
     kept
+}
+
+/// Readings per MiB of its whole footprint a store of `config` keeps.
+fn per_mib(kept: usize, config: &Config) -> f64 {
+    kept as f64 / mib(Footprint::of(config).expect("footprint").total_bytes)
+}
+
+/// Readings kept per MiB by raw and compressed stores of `data_type`, at
+/// each size of `SIZES`, filled alike; the compressed ones give back the
+/// newest readings, contiguous, and (schema) what the raw one gives.
+fn retention(readings: &[pvlib::Reading], data_type: DataType) {
+    let kind = data_type.to_string();
+    let mut line = format!("  {kind:<6} readings kept per MiB");
+    let mut framed_at = Vec::new();
+    for blocks in SIZES {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let raw = Config {
+            data_type,
+            ..config(blocks)
+        };
+        let compressed = Config {
+            encoding: Encoding::Compressed,
+            ..raw
+        };
+        let raw_kept = kept(dir.path(), readings, raw);
+        let framed = kept(dir.path(), readings, compressed);
+        let first = readings
+            .iter()
+            .position(|r| r.0 == framed[0].0)
+            .expect("kept from the input");
+        assert!(
+            framed
+                .iter()
+                .map(|r| r.0)
+                .eq(readings[first..].iter().map(|r| r.0)),
+            "the newest readings, contiguous"
+        );
+        if data_type == DataType::Schema {
+            // A schema store gives back its own form of a record (numbers
+            // as their float64 text): the compressed one must give the
+            // raw one's, byte for byte.
+            let tail = &framed[framed.len().saturating_sub(raw_kept.len())..];
+            assert!(
+                tail == &raw_kept[..],
+                "compressed and raw schema stores agree"
+            );
+        }
+        let (r, f) = (
+            per_mib(raw_kept.len(), &raw),
+            per_mib(framed.len(), &compressed),
+        );
+        framed_at.push(f);
+        line += &format!(
+            "   {} KiB: raw {r:>7.0} framed {f:>7.0} {:>5.1}x",
+            u64::from(blocks) * pvlib::BLOCK as u64 / 1024,
+            f / r
+        );
+    }
+    println!("{line}");
+    println!(
+        "  {kind:<6} {} blocks keep {:.0} % of {} blocks' readings per MiB",
+        SIZES[0],
+        100.0 * framed_at[0] / framed_at[1],
+        SIZES[1]
+    );
 }
 
 /// Each figure's median over `runs`.
@@ -286,7 +356,7 @@ fn main() {
     let Some(datasets) = pvlib::bench_datasets() else {
         return;
     };
-    for ((name, records), lap_count) in datasets.into_iter().zip([48, 150]) {
+    for ((name, records), lap_count) in datasets.into_iter().zip([72, 240]) {
         let readings = laps(&records, lap_count);
         let compressed = Config {
             encoding: Encoding::Compressed,
@@ -351,34 +421,7 @@ fn main() {
             f.amplification,
             f.amplification / r.amplification
         );
-        let readings = schema_readings(&readings);
-        let dir = tempfile::tempdir().expect("temp dir");
-        let schema_raw = schema_kept(dir.path(), &readings, Encoding::Raw);
-        let schema_framed = schema_kept(dir.path(), &readings, Encoding::Compressed);
-        // A schema store gives back its own form of a record (numbers as
-        // their float64 text): the compressed one must give the raw one's,
-        // byte for byte, and the newest readings, contiguous.
-        let tail = &schema_framed[schema_framed.len() - schema_raw.len()..];
-        assert!(
-            tail == &schema_raw[..],
-            "compressed and raw schema stores agree"
-        );
-        let first = readings
-            .iter()
-            .position(|r| r.0 == schema_framed[0].0)
-            .expect("kept from the input");
-        assert!(
-            schema_framed
-                .iter()
-                .map(|r| r.0)
-                .eq(readings[first..].iter().map(|r| r.0)),
-            "the newest readings, contiguous"
-        );
-        println!(
-            "  schema stores, readings kept   raw {:>9}   framed {:>9}   {:.1}x",
-            schema_raw.len(),
-            schema_framed.len(),
-            schema_framed.len() as f64 / schema_raw.len() as f64
-        );
+        retention(&readings, DataType::Json);
+        retention(&schema_readings(&readings), DataType::Schema);
     }
 }

@@ -14,6 +14,12 @@ pub const FORMAT_VERSION: u32 = 1;
 /// the encoding. ts-store (Go) and tsstore before it read only version 1,
 /// so they refuse such a store instead of misreading its frames.
 pub const FORMAT_VERSION_ENCODED: u32 = 2;
+/// Format version of compressed stores whose frames may be typed
+/// (`encoding::typed`, marked per frame): what this build writes. It
+/// reads versions 2 and 3 alike; builds that read only 2 refuse a
+/// version 3 store instead of failing on its typed frames. A version 2
+/// store opened for writing is marked 3 before anything is framed.
+pub const FORMAT_VERSION_TYPED: u32 = 3;
 pub const META_SIZE: usize = 64;
 pub const BLOCK_HEADER_SIZE: usize = 24;
 pub const OBJECT_HEADER_SIZE: usize = 24;
@@ -214,7 +220,7 @@ impl Meta {
         b[0..8].copy_from_slice(&META_MAGIC.to_le_bytes());
         let version = match self.encoding {
             Encoding::Raw => FORMAT_VERSION,
-            Encoding::Compressed => FORMAT_VERSION_ENCODED,
+            Encoding::Compressed => FORMAT_VERSION_TYPED,
         };
         b[8..12].copy_from_slice(&version.to_le_bytes());
         b[12..16].copy_from_slice(&self.num_blocks.to_le_bytes());
@@ -247,8 +253,8 @@ impl Meta {
         let version = u32_at(b, 8);
         let encoding = match (version, b[38]) {
             (FORMAT_VERSION, _) => Encoding::Raw,
-            (FORMAT_VERSION_ENCODED, 1) => Encoding::Compressed,
-            (FORMAT_VERSION_ENCODED, e) => {
+            (FORMAT_VERSION_ENCODED | FORMAT_VERSION_TYPED, 1) => Encoding::Compressed,
+            (FORMAT_VERSION_ENCODED | FORMAT_VERSION_TYPED, e) => {
                 return Err(Error::Corrupt(format!(
                     "meta.tsdb has unknown encoding {e}"
                 )));
@@ -256,7 +262,7 @@ impl Meta {
             _ => {
                 return Err(Error::Corrupt(format!(
                     "meta.tsdb has format version {version}, this build reads versions \
-                     {FORMAT_VERSION} and {FORMAT_VERSION_ENCODED}"
+                     {FORMAT_VERSION} to {FORMAT_VERSION_TYPED}"
                 )));
             }
         };
@@ -492,6 +498,30 @@ pub fn blocks_for(len: u64, block_size: u32) -> u64 {
     } else {
         1 + (len - first).div_ceil(continuation_capacity(block_size))
     }
+}
+
+/// Blocks objects of `lens` bytes take, written one after the other from
+/// a fresh block, packed as the writer packs them (an object opens a
+/// block when it does not fit in what is left; one larger than a block's
+/// room spans blocks of its own), and the bytes used of the last.
+pub fn blocks_packed(lens: impl Iterator<Item = usize>, block_size: u32) -> (u64, u64) {
+    let bs = block_size as u64;
+    let (block_header, object_header) = (BLOCK_HEADER_SIZE as u64, OBJECT_HEADER_SIZE as u64);
+    let mut blocks = 0u64;
+    let mut used = bs;
+    for len in lens {
+        let len = len as u64;
+        if len > first_block_capacity(block_size) {
+            blocks += blocks_for(len, block_size);
+            used = bs;
+        } else if used + object_header + len > bs {
+            blocks += 1;
+            used = block_header + object_header + len;
+        } else {
+            used += object_header + len;
+        }
+    }
+    (blocks, if blocks == 0 { 0 } else { used })
 }
 
 /// Largest payload a ring of `num_blocks` blocks can hold (one object

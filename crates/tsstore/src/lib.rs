@@ -110,6 +110,7 @@ mod lock;
 mod notify;
 mod payload;
 mod precision;
+mod reach;
 mod read_map;
 mod record;
 mod ring;
@@ -143,6 +144,7 @@ pub use notify::{
 };
 pub use payload::{check as check_payload, validate as validate_payload};
 pub use precision::{ParsePrecisionError, Precision};
+pub use reach::{EncodingReach, REACH_SAMPLE, Reach};
 pub use read_map::{read_mapping, set_read_mapping};
 pub use record::{ObjectHandle, Record, RecordRef};
 pub use ring::{READ_BATCH_BYTES, TruncateReport};

@@ -50,7 +50,11 @@ pub struct Compression {
     /// What those records take in the raw layout (payload and object
     /// header each) per byte they take as frames (object header included).
     pub ratio: f64,
-    /// Records per frame; a frame fills one block.
+    /// Ring bytes a reading takes: its frames' bytes (object headers
+    /// included) per record.
+    pub bytes_per_reading: f64,
+    /// Records a block holds at that size, less the tenth of a block a
+    /// frame may leave unfilled (`encoding::frame::FILL`).
     pub readings_per_block: f64,
     /// Readings the store keeps per MiB of its whole footprint (files of
     /// both rings) at that rate.

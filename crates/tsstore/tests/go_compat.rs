@@ -326,8 +326,9 @@ fn spanning_objects_written_by_tsstore_carry_the_go_header_values() {
             assert_eq!(rd64(&data, at), rd64(want, at), "{what}: timestamp");
             assert_eq!(rd32(&data, at + 8), rd32(want, at + 8), "{what}: data_len");
             assert_eq!(rd32(&data, at + 12), rd32(want, at + 12), "{what}: flags");
-            // The reserved word: the spanning object's timestamp in a
-            // continuation block (tsstore's own check), else zero.
+            // The reserved word (tsstore's own checks, ignored by Go): the
+            // spanning object's timestamp in a continuation block, else the
+            // link to the last object before the block (0 before the first).
             let named = if rd32(want, at + 12) == 7 {
                 let mut first = blk;
                 while rd32(want, first * BS + 12) == 7 {
@@ -335,7 +336,10 @@ fn spanning_objects_written_by_tsstore_carry_the_go_header_values() {
                 }
                 rd64(want, first * BS)
             } else {
-                0
+                let first = objects.iter().position(|(ts, _)| *ts == rd64(want, at));
+                first
+                    .and_then(|i| i.checked_sub(1))
+                    .map_or(0, |i| objects[i].0)
             };
             assert_eq!(rd64(&data, at + 16), named, "{what}: reserved");
         }

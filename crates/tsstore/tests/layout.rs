@@ -244,8 +244,11 @@ fn engine_writes_the_documented_layout() {
     let (_, mut want, want_index) = build_legacy();
     want[55 + 12] |= 0b1000;
     // With checksums, the continuation block names its object in the
-    // block header's reserved word.
+    // block header's reserved word, and every other block links back to
+    // the last object before it (docs/FORMAT.md, "Recovery on open").
     le64(&mut want, 2 * BS + 16, 4000);
+    le64(&mut want, BS + 16, 3000);
+    le64(&mut want, 3 * BS + 16, 4000);
     let objects: [(usize, i64, Vec<u8>); 5] = [
         (24, 1000, br#"{"a":1}"#.to_vec()),
         (55, 2000, br#"{"b":2}"#.to_vec()),

@@ -143,25 +143,54 @@ pub(super) fn measured(settings: &Settings, args: &CalcArgs) -> Result<String, C
     };
     let records = st.object_count.filter(|&n| n > 0);
     let per_record = records.map(|n| st.bytes_used / n);
-    match per_record {
-        Some(bytes) => out.push_str(&format!(
-            "\nraw: {} records of about {bytes} bytes, {:.0} % full, reaching back {}",
-            records.unwrap_or(0),
-            st.bytes_used as f64 * 100.0 / st.capacity_bytes.max(1) as f64,
-            reach(st.oldest_timestamp, st.newest_timestamp)
+    out.push_str(&format!(
+        "\nnow: reaching back {}{}, {:.0} % full",
+        reach(st.oldest_timestamp, st.newest_timestamp),
+        records.map_or_else(String::new, |n| format!(" with {n} records")),
+        st.bytes_used as f64 * 100.0 / st.capacity_bytes.max(1) as f64,
+    ));
+    let planned = store.reach()?;
+    let every = match &args.every {
+        Some(every) => Some((
+            every.as_str(),
+            tsstore::parse_duration(every)
+                .map_err(|e| CliError::Usage(format!("--every: {e}")))?
+                .as_nanos() as f64,
         )),
-        None => out.push_str(&format!(
-            "\nraw: reaching back {} (records not counted: compressed frames or blocks found at open)",
-            reach(st.oldest_timestamp, st.newest_timestamp)
-        )),
-    }
-    if let (Some(bytes), Some(every)) = (per_record, &args.every) {
-        let d =
-            tsstore::parse_duration(every).map_err(|e| CliError::Usage(format!("--every: {e}")))?;
-        let full = st.capacity_bytes / bytes.max(1);
+        None => None,
+    };
+    if let Some(ns) = planned.interval_ns {
         out.push_str(&format!(
-            "\n  full, at one every {every}: about {} back",
-            human_duration(full as f64 * d.as_secs_f64())
+            "\nthe newest {} readings came every {} on average",
+            planned.sampled,
+            human_duration(ns / 1e9)
+        ));
+    }
+    for e in &planned.encodings {
+        let own = e.encoding == st.encoding;
+        let full = match (every, e.full_span_ns) {
+            (Some((text, ns)), _) => format!(
+                ", about {} back at one every {text}",
+                human_duration(ns * e.capacity_readings as f64 / 1e9)
+            ),
+            (None, Some(ns)) => format!(", about {} back", human_duration(ns / 1e9)),
+            (None, None) => String::new(),
+        };
+        out.push_str(&format!(
+            "\n{:<10} {:.1} bytes per reading ({}{}): {} readings when full{full}",
+            e.encoding.as_str(),
+            e.bytes_per_reading,
+            if e.measured {
+                "measured"
+            } else {
+                "estimated from the newest readings"
+            },
+            if own {
+                ", this store"
+            } else {
+                ", a store of the same blocks"
+            },
+            e.capacity_readings,
         ));
     }
     for r in store.rollups() {

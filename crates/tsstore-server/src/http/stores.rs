@@ -1,6 +1,8 @@
 //! Store administration: create (admin key), list (open), and per store
 //! delete, reset, stats and schema.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -278,6 +280,11 @@ pub struct StoreStats {
     /// Each rollup's ring: footprint and reach (absent without rollups).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     rollups: Vec<RollupOut>,
+    /// Bytes per reading and how far back the store reaches, now and
+    /// once full, per encoding (`Store::reach`); null when the newest
+    /// readings could not be read.
+    #[cfg_attr(test, schema(value_type = Option<Object>))]
+    reach: Option<tsstore::Reach>,
 }
 
 /// Geometry, ring pointers, time span, object count and bytes used.
@@ -285,9 +292,24 @@ pub struct StoreStats {
     params(("store" = String, Path)),
     responses((status = 200, body = StoreStats), (status = 401, body = ErrorBody))))]
 pub(super) async fn store_stats(access: StoreAccess) -> Json<StoreStats> {
+    // Reads the newest readings (and frames a sample): off the async
+    // workers.
+    let open = Arc::clone(&access.open);
+    let reach = match tokio::task::spawn_blocking(move || open.store.reach()).await {
+        Ok(Ok(reach)) => Some(reach),
+        Ok(Err(e)) => {
+            tracing::warn!(store = %access.name, error = %e, "stats: reach not measured");
+            None
+        }
+        Err(e) => {
+            tracing::warn!(store = %access.name, error = %e, "stats: reach task failed");
+            None
+        }
+    };
     Json(StoreStats {
         stats: access.open.store.stats(),
         rollups: RollupOut::of(&access.open.store),
+        reach,
         name: access.name,
     })
 }

@@ -26,6 +26,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::encoding::columns::Unpacked;
+use crate::encoding::frame::Body;
 use crate::lock::mutex_lock;
 
 /// The cache's budget unless `set_frame_cache_bytes` says otherwise.
@@ -59,7 +60,7 @@ pub(crate) struct FrameKey {
 pub(crate) enum Form {
     /// Its decompressed body: a lookup searches it (`columns::find`)
     /// without rebuilding the other records.
-    Body(Box<[u8]>),
+    Body(Body),
     /// Every record rebuilt, once the frame is read again or by a range:
     /// a lookup is a binary search, a range copies records out.
     Records(Arc<Unpacked>),
@@ -143,9 +144,10 @@ mod tests {
             offset: 24,
             timestamp: 7,
         };
-        let body = |b: &[u8]| Form::Body(b.into());
+        let body = |b: &[u8]| Form::Body(Body::Plain(b.into()));
         let kept = |d: Arc<Decoded>| match &d.form {
-            Form::Body(b) => b.to_vec(),
+            Form::Body(Body::Plain(b)) => b.to_vec(),
+            Form::Body(Body::Typed { .. }) => unreachable!("only plain bodies are put"),
             Form::Records(r) => r.payloads.clone(),
         };
         put(key(1), b"frame", body(b"decoded"));

@@ -41,10 +41,10 @@ pub(crate) use crate::config::STAGING;
 use crate::config::staging_blocks;
 use crate::durability::BackgroundFault;
 use crate::encoding::FrameCodec;
-use crate::encoding::frame::max_record;
+use crate::encoding::frame::{FILL, max_record};
 use crate::encoding::split::Template;
 use crate::error::{Error, Result};
-use crate::format::{DataType, OBJECT_HEADER_SIZE};
+use crate::format::{DataType, OBJECT_HEADER_SIZE, first_block_capacity};
 use crate::lock::mutex_lock;
 use crate::ring::{FrameSink, Ring};
 use crate::stats::Compression;
@@ -210,7 +210,7 @@ impl Shared {
     }
 }
 
-fn frame_error(e: crate::encoding::FrameError) -> Error {
+pub(crate) fn frame_error(e: crate::encoding::FrameError) -> Error {
     Error::Corrupt(format!("compressed frame: {e}"))
 }
 
@@ -406,7 +406,12 @@ impl Compressed {
             frames,
             records,
             ratio: m.raw_bytes.load(Ordering::Relaxed) as f64 / frame_bytes as f64,
-            readings_per_block: records as f64 / frames as f64,
+            bytes_per_reading: frame_bytes as f64 / records.max(1) as f64,
+            // Frames fill a block each, or share one (a small store's):
+            // counted by bytes, with a tenth of each block left unfilled.
+            readings_per_block: records as f64
+                * (first_block_capacity(self.shared.staging.block_size()) as f64 * FILL)
+                / frame_bytes as f64,
             readings_per_mib: 0.0,
             capacity_readings: 0,
         })

@@ -16,7 +16,7 @@ use std::sync::atomic::Ordering;
 
 use super::frame_cache::{self, Decoded, Form, FrameKey};
 use super::{Compressed, FrameObject, Shared, tombstoned};
-use crate::encoding::columns::{BodyView, Unpacked};
+use crate::encoding::columns::Unpacked;
 use crate::error::{Error, Result};
 use crate::format::OBJECT_HEADER_SIZE;
 use crate::lock::mutex_lock;
@@ -319,10 +319,11 @@ impl Compressed {
                     .decompressed(object.frame)
                     .map_err(super::frame_error)?;
                 let mut data = Vec::new();
-                let (count, at) = crate::encoding::columns::find(&body, ts, &mut data)
+                let (count, at) = body
+                    .find(ts, &mut data)
                     .map_err(|e| super::frame_error(e.into()))?;
                 object.check_count(count)?;
-                frame_cache::put(key, object.frame, Form::Body(body.into()));
+                frame_cache::put(key, object.frame, Form::Body(body));
                 let Some(i) = at else {
                     return Ok(None);
                 };
@@ -412,9 +413,9 @@ impl Shared {
                 object.check_count(kept.len())?;
                 return Ok(Arc::clone(kept));
             }
-            Some(Form::Body(body)) => BodyView::parse(body)
-                .map_err(|e| super::frame_error(e.into()))?
-                .unpack(&mut records),
+            Some(Form::Body(body)) => body
+                .unpack(&mut records)
+                .map_err(|e| super::frame_error(e.into()))?,
             None => object.inflate(&mut *self.reader()?)?.unpack(&mut records),
         }
         object.check_count(records.len())?;

@@ -11,7 +11,7 @@ use crate::encoding::FrameCodec;
 use crate::encoding::frame::raw_size;
 use crate::encoding::split::{Record, Splitter};
 use crate::error::{Error, Result};
-use crate::format::{BLOCK_HEADER_SIZE, OBJECT_HEADER_SIZE, blocks_for, first_block_capacity};
+use crate::format::first_block_capacity;
 use crate::lock::mutex_lock;
 use crate::record::ObjectHandle;
 use crate::ring::{FrameSink, check_timestamp, next_timestamp};
@@ -420,13 +420,23 @@ impl Shared {
         (codec.frame_worth(self.frame_room()) as u64).min(self.stage_bytes)
     }
 
-    /// Bytes a frame's tombstones and zstd frame may take in one block:
-    /// a block's room for one object, less the record count.
+    /// Bytes the next frame's tombstones and zstd frame may take, less
+    /// the record count: the room left in the main ring's head block when
+    /// that is at least a quarter of a block, else a whole block's room
+    /// for one object. A full frame leaves less than a tenth (`FILL`), so
+    /// a store whose staging ring holds a full frame's worth writes a
+    /// frame per block; a small store's frames are forced out short (its
+    /// staging ring fills first), and the next frame fills the rest of the
+    /// block instead of leaving it empty.
     fn frame_room(&self) -> usize {
-        first_block_capacity(self.staging.block_size()) as usize - COUNT_SIZE
+        let block = first_block_capacity(self.staging.block_size()) as usize;
+        let head = self.sink.as_ref().map_or(0, FrameSink::head_room);
+        let room = if head >= block / 4 { head } else { block };
+        room - COUNT_SIZE
     }
 
-    /// Puts `refs` into the main ring as frames that fill a block each;
+    /// Puts `refs` into the main ring as frames that fill a block each
+    /// (or the rest of the head block: `frame_room`);
     /// with `last_partial` false, stops before a last frame that would
     /// not fill its block (those records wait for more). Each frame is
     /// made durable before the next is written, whatever the sync policy;
@@ -459,13 +469,13 @@ impl Shared {
         queued: bool,
         framed: &mut Framed,
     ) -> Result<()> {
-        let block = self.frame_room();
         let mut payload = Vec::new();
         // Raw bytes not yet framed, as the codec counts them.
         let mut left: usize = refs.iter().map(|r| raw_size(r.payload.len())).sum();
-        let worth = self.frame_worth(codec) as usize;
         while framed.records < refs.len() {
             let i = framed.records;
+            let block = self.frame_room();
+            let worth = self.frame_worth(codec) as usize;
             // Not worth a try: less than a full frame's worth is left.
             if !last_partial && left < worth {
                 break;
@@ -482,7 +492,15 @@ impl Shared {
                 if n == 1 || codec.packed().len() + n.div_ceil(8) <= block {
                     break n;
                 }
-                fit = block - n.div_ceil(8);
+                // Never wider than the try before: the record count (so
+                // the tombstones) may grow as the fit shrinks, and in a
+                // small room two fits could take turns for ever.
+                let next = block.saturating_sub(n.div_ceil(8));
+                fit = if next < fit {
+                    next
+                } else {
+                    fit - (fit / 16).max(1)
+                };
             };
             let frame = codec.packed();
             let full = frame.len() as f64 >= fit as f64 * crate::encoding::frame::FILL;
@@ -562,25 +580,8 @@ impl Shared {
 }
 
 /// Blocks a chunk of records takes when staged, packed as the raw writer
-/// packs them (a record opens a block when it does not fit in what is
-/// left; one larger than a block spans blocks of its own), as if the
-/// head were full, plus one.
+/// packs them, as if the head were full, plus one.
 fn blocks_for_chunk(lens: impl Iterator<Item = usize>, block_size: u32) -> u32 {
-    let bs = block_size as u64;
-    let (block_header, object_header) = (BLOCK_HEADER_SIZE as u64, OBJECT_HEADER_SIZE as u64);
-    let mut blocks = 0u64;
-    let mut used = bs;
-    for len in lens {
-        let len = len as u64;
-        if len > first_block_capacity(block_size) {
-            blocks += blocks_for(len, block_size);
-            used = bs;
-        } else if used + object_header + len > bs {
-            blocks += 1;
-            used = block_header + object_header + len;
-        } else {
-            used += object_header + len;
-        }
-    }
+    let (blocks, _) = crate::format::blocks_packed(lens, block_size);
     (blocks + 1).min(u32::MAX as u64) as u32
 }

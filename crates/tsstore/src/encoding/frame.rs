@@ -7,6 +7,12 @@
 
 use super::columns::{self, BodyError, BodyView, Prepared, Unpacked};
 use super::split::Record;
+use super::typed;
+
+/// The byte before the zstd frame of a typed body (`typed`). A frame of a
+/// plain body is the zstd frame alone, which starts with zstd's magic
+/// number (`28 B5 2F FD`), so the two never look alike.
+pub const TYPED: u8 = 0x01;
 
 /// zstd level: 1 is the fast end; higher levels gained 15–20 % more
 /// readings per block for 4–5× the CPU in the measurements, too
@@ -66,6 +72,12 @@ pub struct FrameCodec {
     ratio: f64,
     /// Largest body a frame may unpack to: what the staging area holds.
     max_body: usize,
+    /// Whether columnar frames are written typed (`typed`); frames of
+    /// either kind are always read.
+    write_typed: bool,
+    /// A typed body read, and the buffers its columns are read with.
+    typed: Vec<u8>,
+    scratch: typed::Scratch,
 }
 
 impl std::fmt::Debug for FrameCodec {
@@ -86,7 +98,16 @@ impl FrameCodec {
             best: Vec::new(),
             ratio: 8.0,
             max_body,
+            write_typed: true,
+            typed: Vec::new(),
+            scratch: typed::Scratch::default(),
         })
+    }
+
+    /// Writes columnar frames typed (the default) or plain, as builds
+    /// before typed bodies did: for comparing the two.
+    pub fn set_typed(&mut self, typed: bool) {
+        self.write_typed = typed;
     }
 
     /// Raw bytes (`raw_size` each) that fill a frame of `capacity` bytes
@@ -103,13 +124,21 @@ impl FrameCodec {
         records: &[Record<'_>],
         columnar: bool,
     ) -> Result<Vec<u8>, FrameError> {
-        columns::encode(records, columnar, &mut self.body);
-        self.compress_body()?;
+        let typed = self.typed(columnar);
+        columns::encode(records, columnar, typed, &mut self.body);
+        self.compress_body(typed)?;
         Ok(self.frame.clone())
     }
 
-    /// Compresses what `body` holds into `frame`; returns its length.
-    fn compress_body(&mut self) -> Result<usize, FrameError> {
+    /// Whether a frame of records laid out so (`columnar`) is written
+    /// typed: records kept whole have no columns to type.
+    fn typed(&self, columnar: bool) -> bool {
+        columnar && self.write_typed
+    }
+
+    /// Compresses what `body` holds into `frame`, marked as typed if it
+    /// is (`typed`); returns its length.
+    fn compress_body(&mut self, typed: bool) -> Result<usize, FrameError> {
         let compressor = match &mut self.compressor {
             Some(c) => c,
             None => {
@@ -124,11 +153,17 @@ impl FrameCodec {
             }
         };
         self.frame.clear();
+        if typed {
+            self.frame.push(TYPED);
+        }
+        let start = self.frame.len();
         self.frame
-            .reserve(zstd::zstd_safe::compress_bound(self.body.len()));
-        compressor
-            .compress_to_buffer(&self.body, &mut self.frame)
-            .map_err(FrameError::Zstd)
+            .resize(start + zstd::zstd_safe::compress_bound(self.body.len()), 0);
+        let len = compressor
+            .compress_to_buffer(&self.body, &mut self.frame[start..])
+            .map_err(FrameError::Zstd)?;
+        self.frame.truncate(start + len);
+        Ok(self.frame.len())
     }
 
     /// Packs a frame of a prefix of `records` that fills `capacity` bytes
@@ -153,6 +188,7 @@ impl FrameCodec {
                 .map(|r| raw_size(r.payload.len()))
                 .sum::<usize>()
         };
+        let typed = self.typed(columnar);
         // Short of the guess: an overshoot costs a second try.
         let target = (capacity as f64 * self.ratio * AIM) as usize;
         let mut n = 0;
@@ -171,8 +207,8 @@ impl FrameCodec {
             let prepared = Prepared::new(&records[..reach], columnar);
             let mut fails = reach + 1;
             for _ in 0..MAX_TRIES {
-                prepared.body(n, &mut self.body);
-                let len = self.compress_body()?;
+                prepared.body(n, typed, &mut self.body);
+                let len = self.compress_body(typed)?;
                 let scale = capacity as f64 / len.max(1) as f64;
                 if len <= capacity {
                     fits = n;
@@ -209,8 +245,8 @@ impl FrameCodec {
                 Ok(fits)
             }
             None => {
-                columns::encode(&records[..1], columnar, &mut self.body);
-                self.compress_body()?;
+                columns::encode(&records[..1], columnar, typed, &mut self.body);
+                self.compress_body(typed)?;
                 std::mem::swap(&mut self.frame, &mut self.best);
                 Ok(1)
             }
@@ -229,45 +265,63 @@ impl FrameCodec {
         Ok(BodyView::parse(&self.body)?)
     }
 
-    /// Decompresses a frame into `body`, within `max_body`.
+    /// Decompresses a frame into `body` as a plain body (a typed one is
+    /// unpacked), within `max_body`.
     fn decompress(&mut self, frame: &[u8]) -> Result<(), FrameError> {
-        let size = zstd::zstd_safe::get_frame_content_size(frame)
-            .ok()
-            .flatten()
-            .unwrap_or(u64::MAX);
-        if size > self.max_body as u64 {
-            return Err(FrameError::TooLarge {
-                size,
-                max: self.max_body,
-            });
+        if self.decompress_as_is(frame)? {
+            typed::unpack(
+                &self.typed,
+                &mut self.body,
+                self.max_body,
+                &mut self.scratch,
+            )?;
         }
-        self.body.clear();
-        self.body.reserve(size as usize);
-        self.decompressor
-            .decompress_to_buffer(frame, &mut self.body)
-            .map_err(FrameError::Zstd)?;
         Ok(())
     }
 
-    /// The decompressed body of a frame, handed over (for keeping it:
-    /// `find` on it is `columns::find`); the next one gets a new buffer,
-    /// which costs less than copying a block's worth of body out.
-    pub fn decompressed(&mut self, frame: &[u8]) -> Result<Vec<u8>, FrameError> {
-        self.decompress(frame)?;
-        Ok(std::mem::take(&mut self.body))
+    /// Decompresses a frame's body as it is: into `typed` (returns true)
+    /// or `body`.
+    fn decompress_as_is(&mut self, frame: &[u8]) -> Result<bool, FrameError> {
+        match frame.split_first() {
+            Some((&TYPED, zstd)) => {
+                decompress(&mut self.decompressor, zstd, &mut self.typed, self.max_body)?;
+                Ok(true)
+            }
+            _ => {
+                decompress(&mut self.decompressor, frame, &mut self.body, self.max_body)?;
+                Ok(false)
+            }
+        }
     }
 
-    /// The record at `ts` in a frame, appended to `out`, without parsing
-    /// the rest (`columns::find`): the frame's record count and the
-    /// record's place in it, if any.
+    /// The decompressed body of a frame, handed over for keeping (a
+    /// lookup's frame cache); the next one gets a new buffer, which costs
+    /// less than copying a block's worth of body out.
+    pub fn decompressed(&mut self, frame: &[u8]) -> Result<Body, FrameError> {
+        Ok(if self.decompress_as_is(frame)? {
+            Body::Typed {
+                body: std::mem::take(&mut self.typed).into(),
+                max: self.max_body,
+            }
+        } else {
+            Body::Plain(std::mem::take(&mut self.body).into())
+        })
+    }
+
+    /// The record at `ts` in a frame, appended to `out`, without
+    /// rebuilding the rest: the frame's record count and the record's
+    /// place in it, if any.
     pub fn find(
         &mut self,
         frame: &[u8],
         ts: i64,
         out: &mut Vec<u8>,
     ) -> Result<(usize, Option<usize>), FrameError> {
-        self.decompress(frame)?;
-        Ok(columns::find(&self.body, ts, out)?)
+        Ok(if self.decompress_as_is(frame)? {
+            typed::find(&self.typed, ts, out)?
+        } else {
+            columns::find(&self.body, ts, out)?
+        })
     }
 
     /// Unpacks a whole frame: every record rebuilt into `out` (its
@@ -276,6 +330,74 @@ impl FrameCodec {
         self.inflate(frame)?.unpack(out);
         Ok(())
     }
+}
+
+/// A frame's body, decompressed, as a lookup keeps it: a second lookup
+/// in the same frame searches it again without zstd.
+#[derive(Debug)]
+pub enum Body {
+    Plain(Box<[u8]>),
+    /// Still typed (`typed`), and the most its plain form may take.
+    Typed {
+        body: Box<[u8]>,
+        max: usize,
+    },
+}
+
+impl Body {
+    /// What `FrameCodec::find` gives for this body's frame.
+    pub fn find(&self, ts: i64, out: &mut Vec<u8>) -> Result<(usize, Option<usize>), BodyError> {
+        match self {
+            Body::Plain(body) => columns::find(body, ts, out),
+            Body::Typed { body, .. } => typed::find(body, ts, out),
+        }
+    }
+
+    /// Every record rebuilt into `out` (its contents replaced).
+    pub fn unpack(&self, out: &mut Unpacked) -> Result<(), BodyError> {
+        match self {
+            Body::Plain(body) => columns::decode(body, out),
+            Body::Typed { body, max } => {
+                let mut plain = Vec::new();
+                typed::unpack(body, &mut plain, *max, &mut typed::Scratch::default())?;
+                columns::decode(&plain, out)
+            }
+        }
+    }
+
+    /// Bytes it holds (for the frame cache's budget).
+    pub fn len(&self) -> usize {
+        match self {
+            Body::Plain(body) | Body::Typed { body, .. } => body.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Decompresses the zstd frame `frame` into `out`, refusing one that
+/// says it holds more than `max` bytes.
+fn decompress(
+    decompressor: &mut zstd::bulk::Decompressor<'static>,
+    frame: &[u8],
+    out: &mut Vec<u8>,
+    max: usize,
+) -> Result<(), FrameError> {
+    let size = zstd::zstd_safe::get_frame_content_size(frame)
+        .ok()
+        .flatten()
+        .unwrap_or(u64::MAX);
+    if size > max as u64 {
+        return Err(FrameError::TooLarge { size, max });
+    }
+    out.clear();
+    out.reserve(size as usize);
+    decompressor
+        .decompress_to_buffer(frame, out)
+        .map_err(FrameError::Zstd)?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 pub mod columns;
 pub mod frame;
 pub mod split;
+mod typed;
 mod varint;
 
 // The footprint's split between the rings is configuration and the

@@ -49,6 +49,9 @@ struct BlockScan {
     span: Option<u32>,
     /// A checkpointed object failed its checksum and was skipped.
     damaged: bool,
+    /// The block header's link to the object before it (kept when the
+    /// header is rewritten).
+    link: i64,
 }
 
 pub(crate) fn load_state(
@@ -202,6 +205,7 @@ fn scan_block(
         live: 0,
         span: None,
         damaged: false,
+        link: BlockHeader::decode(block).object_ts,
     };
     for found in ObjectWalk::new(block, limit, phys, first_ts) {
         let Ok(found) = found else { break };
@@ -275,6 +279,15 @@ fn scan_forward(
             break;
         }
         let span = scan.span.unwrap_or(1);
+        // The block names the last object written before it (0: written
+        // before links, or nothing before it). Another last object means
+        // the tail of the block before was lost: the log ends there, a
+        // prefix of what was written, never a log with a hole. Unless
+        // nothing is before it: an object that takes the whole ring
+        // reclaims the block it links to.
+        if hdr.object_ts != 0 && ring.len() > 0 && span < n && hdr.object_ts != ring.newest() {
+            break;
+        }
         if let Some(k) = scan.span
             && !spanning_object_verifies(data, block, phys, k, n, (seed, encoding))?
         {
@@ -344,7 +357,7 @@ fn prev_scan_header(scan: &BlockScan) -> BlockHeader {
         timestamp: scan.first_ts,
         data_len: (scan.end - BLOCK_HEADER_SIZE) as u32,
         flags: BLOCK_PRIMARY | crate::format::BLOCK_PACKED,
-        object_ts: 0,
+        object_ts: scan.link,
     }
 }
 

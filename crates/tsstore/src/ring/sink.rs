@@ -43,6 +43,12 @@ impl FrameSink {
         out
     }
 
+    /// Bytes the next frame may take and still share the head block with
+    /// the frames before it (`Writer::head_room`).
+    pub(crate) fn head_room(&self) -> usize {
+        mutex_lock(&self.writer).head_room()
+    }
+
     /// Starts writing back the frames put so far, so that the next
     /// `make_durable` waits less (the framer packs meanwhile).
     pub(crate) fn start_durable(&self) {

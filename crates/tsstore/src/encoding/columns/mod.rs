@@ -40,30 +40,6 @@ pub use write::{Prepared, encode};
 /// Most templates one frame keeps; records of further shapes are raw.
 pub const MAX_TEMPLATES: usize = 64;
 
-/// Rebuilds a templated record into `out`.
-fn rebuild(out: &mut Vec<u8>, keys: &[&[u8]], values: &[&[u8]]) {
-    let mut pairs = 0;
-    for (j, (k, v)) in keys.iter().zip(values).enumerate() {
-        separator(out, j, k);
-        out.extend_from_slice(v);
-        pairs += 1;
-    }
-    out.extend_from_slice(closing(pairs));
-}
-
-/// What comes before the value of key `j` (`key`) in a templated record:
-/// `{"key":` for the first, `,"key":` after it.
-fn separator(out: &mut Vec<u8>, j: usize, key: &[u8]) {
-    out.extend_from_slice(if j == 0 { b"{\"" } else { b",\"" });
-    out.extend_from_slice(key);
-    out.extend_from_slice(b"\":");
-}
-
-/// What ends a templated record of `pairs` keys and values.
-fn closing(pairs: usize) -> &'static [u8] {
-    if pairs == 0 { b"{}" } else { b"}" }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,7 +53,7 @@ mod tests {
 
     fn round_trip(records: &[(i64, Vec<u8>)], columnar: bool) -> Vec<u8> {
         let mut body = Vec::new();
-        encode(&unsplit(records), columnar, &mut body);
+        encode(&unsplit(records), columnar, false, &mut body);
         if columnar {
             // Split as an insert splits JSON (in the check's pass) and
             // laid out as its batches hold them: the very same body.
@@ -152,7 +128,7 @@ mod tests {
                 })
                 .collect();
             let mut laid_body = Vec::new();
-            encode(&laid_out, true, &mut laid_body);
+            encode(&laid_out, true, false, &mut laid_body);
             assert_eq!(laid_body, body, "split and laid out by the insert");
         }
         // Rebuilt all at once (a range, the frame cache) and one by one.
@@ -221,7 +197,7 @@ mod tests {
             .map(|i| (i, format!(r#"{{"a":{i},"b":"x"}}"#).into_bytes()))
             .collect();
         let mut body = Vec::new();
-        encode(&unsplit(&records), true, &mut body);
+        encode(&unsplit(&records), true, false, &mut body);
         let (mut out, mut payloads) = (Unpacked::default(), Vec::new());
         for cut in 0..body.len() {
             assert!(decode(&body[..cut], &mut out).is_err());

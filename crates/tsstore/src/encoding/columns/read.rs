@@ -1,7 +1,7 @@
 //! Reading a body back: all of it (`BodyView`, `decode`) or only what
 //! one record needs (`find`), checking it as it goes.
 
-use super::{closing, rebuild, separator};
+use crate::encoding::split::{closing, rebuild, separator};
 use crate::encoding::varint::{BodyError, Cursor};
 
 /// A parsed body: where every piece of every record lies, so that one

@@ -1,12 +1,15 @@
 //! Writing a body: records laid out in columns once per `pack`, so that
 //! the body of any prefix of them is a few copies (`Prepared`).
 
+use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::ops::Range;
 
-use super::{MAX_TEMPLATES, rebuild};
+use super::MAX_TEMPLATES;
 use crate::encoding::split::laid::{Column, Laid};
+use crate::encoding::split::rebuild;
 use crate::encoding::split::{self, Record, Split, Template};
+use crate::encoding::typed::{self, TypedColumn};
 use crate::encoding::varint::put_varint;
 
 /// Rows of a `Laid` that a frame template takes, not yet copied.
@@ -40,6 +43,16 @@ pub struct Prepared<'a> {
     /// Raw records, and which they are.
     raw: Column,
     raw_rows: Vec<usize>,
+    /// The typed form's steps and columns, made on the first typed body.
+    typed: OnceCell<Typed>,
+}
+
+/// What a typed body has that a plain one has not (`typed`).
+#[derive(Debug)]
+struct Typed {
+    steps: Vec<u8>,
+    step_ends: Vec<usize>,
+    columns: Vec<Vec<TypedColumn>>,
 }
 
 impl<'a> Prepared<'a> {
@@ -57,6 +70,7 @@ impl<'a> Prepared<'a> {
             columns: Vec::new(),
             raw: Column::new(),
             raw_rows: Vec::new(),
+            typed: OnceCell::new(),
         };
         for w in records.windows(2) {
             put_varint(
@@ -204,16 +218,22 @@ impl<'a> Prepared<'a> {
     }
 
     /// Writes the body of the first `n` records (at least one, at most
-    /// those prepared) to `out`.
-    pub fn body(&self, n: usize, out: &mut Vec<u8>) {
+    /// those prepared) to `out`: plain, or typed (`typed`; its columns
+    /// are typed on the first call, for every prefix).
+    pub fn body(&self, n: usize, typed: bool, out: &mut Vec<u8>) {
         out.clear();
         if n == 0 {
             return;
         }
+        let typed = typed.then(|| self.typed.get_or_init(|| self.make_typed()));
         let below = |rows: &[usize]| rows.partition_point(|&r| r < n);
         out.extend_from_slice(&self.first.to_le_bytes());
         put_varint(out, n as u64);
-        out.extend_from_slice(&self.steps[..n.checked_sub(2).map_or(0, |r| self.step_ends[r])]);
+        let (steps, step_ends) = match typed {
+            Some(t) => (&t.steps, &t.step_ends),
+            None => (&self.steps, &self.step_ends),
+        };
+        out.extend_from_slice(&steps[..n.checked_sub(2).map_or(0, |r| step_ends[r])]);
         let used = self
             .rows
             .partition_point(|rows| rows.first().is_some_and(|&r| r < n));
@@ -227,12 +247,45 @@ impl<'a> Prepared<'a> {
         }
         out.extend_from_slice(&self.shapes[..n]);
         self.raw.write(below(&self.raw_rows), out);
-        for (rows, columns) in self.rows[..used].iter().zip(&self.columns) {
+        for (t, (rows, columns)) in self.rows[..used].iter().zip(&self.columns).enumerate() {
             let rows = below(rows);
-            for column in columns {
-                column.write(rows, out);
+            for (k, column) in columns.iter().enumerate() {
+                match typed {
+                    Some(typed) => typed.columns[t][k].write(rows, column, out),
+                    None => column.write(rows, out),
+                }
             }
         }
+    }
+
+    fn make_typed(&self) -> Typed {
+        let mut steps = Vec::with_capacity(self.step_ends.len() + 8);
+        let mut step_ends = Vec::with_capacity(self.step_ends.len());
+        typed::steps(self.stamps(), &mut steps, &mut step_ends);
+        let columns = self
+            .columns
+            .iter()
+            .map(|columns| columns.iter().map(TypedColumn::new).collect())
+            .collect();
+        Typed {
+            steps,
+            step_ends,
+            columns,
+        }
+    }
+
+    /// Every record's timestamp, again from the steps.
+    fn stamps(&self) -> impl Iterator<Item = i64> + '_ {
+        let mut c = crate::encoding::varint::Cursor {
+            b: &self.steps,
+            i: 0,
+        };
+        let mut ts = self.first;
+        std::iter::once(self.first).chain(self.step_ends.iter().map(move |_| {
+            // Written by `new`: a varint per step.
+            ts = ts.wrapping_add(c.varint().unwrap_or(0) as i64);
+            ts
+        }))
     }
 }
 
@@ -245,8 +298,9 @@ fn rebuilds(template: &[&[u8]], values: Vec<&[u8]>, payload: &[u8]) -> bool {
 }
 
 /// Lays `records` (timestamps strictly increasing, at least one) out as a
-/// frame body in `out`. `columnar` false keeps every record raw (text and
-/// binary stores, whose payloads are not JSON objects).
-pub fn encode(records: &[Record<'_>], columnar: bool, out: &mut Vec<u8>) {
-    Prepared::new(records, columnar).body(records.len(), out);
+/// frame body in `out`, plain or `typed`. `columnar` false keeps every
+/// record raw (text and binary stores, whose payloads are not JSON
+/// objects).
+pub fn encode(records: &[Record<'_>], columnar: bool, typed: bool, out: &mut Vec<u8>) {
+    Prepared::new(records, columnar).body(records.len(), typed, out);
 }

@@ -119,6 +119,34 @@ impl Column {
         self.short &= from.short;
     }
 
+    /// Its rows.
+    pub(crate) fn rows(&self) -> usize {
+        if self.short {
+            self.lens.len()
+        } else {
+            self.lens.iter().filter(|&&b| b < 0x80).count()
+        }
+    }
+
+    /// Every row's text, in order.
+    pub(crate) fn values(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        let mut lens = Cursor {
+            b: &self.lens,
+            i: 0,
+        };
+        let mut at = 0;
+        std::iter::from_fn(move || {
+            if lens.i >= lens.b.len() {
+                return None;
+            }
+            // Written by `push`: a varint per row.
+            let len = lens.varint().unwrap_or(0) as usize;
+            let text = self.texts.get(at..at + len)?;
+            at += len;
+            Some(text)
+        })
+    }
+
     /// The text of row `row` (a debug check's).
     fn text(&self, row: usize) -> &[u8] {
         let (_, from) = self.prefix(row);

@@ -71,6 +71,30 @@ pub enum Checked {
     Unsure,
 }
 
+/// Rebuilds a templated record into `out`.
+pub(crate) fn rebuild(out: &mut Vec<u8>, keys: &[&[u8]], values: &[&[u8]]) {
+    let mut pairs = 0;
+    for (j, (k, v)) in keys.iter().zip(values).enumerate() {
+        separator(out, j, k);
+        out.extend_from_slice(v);
+        pairs += 1;
+    }
+    out.extend_from_slice(closing(pairs));
+}
+
+/// What comes before the value of key `j` (`key`) in a templated record:
+/// `{"key":` for the first, `,"key":` after it.
+pub(crate) fn separator(out: &mut Vec<u8>, j: usize, key: &[u8]) {
+    out.extend_from_slice(if j == 0 { b"{\"" } else { b",\"" });
+    out.extend_from_slice(key);
+    out.extend_from_slice(b"\":");
+}
+
+/// What ends a templated record of `pairs` keys and values.
+pub(crate) fn closing(pairs: usize) -> &'static [u8] {
+    if pairs == 0 { b"{}" } else { b"}" }
+}
+
 /// Templates a `Splitter` remembers besides the last one: records of a
 /// few interleaved shapes (sensors sharing a store) share their templates
 /// instead of making one each.

@@ -186,6 +186,16 @@ impl Writer {
         crate::format::max_object_len(self.n, self.bs)
     }
 
+    /// Payload bytes the next object may have and still be packed into
+    /// the open head block; 0 when no head block is open (the next object
+    /// opens one).
+    pub fn head_room(&self) -> usize {
+        if !self.head_open {
+            return 0;
+        }
+        (self.bs as usize).saturating_sub(self.write_offset as usize + OBJECT_HEADER_SIZE)
+    }
+
     /// Places one object; its bytes may still sit in the head buffer
     /// (call `flush` before acknowledging).
     pub fn append(&mut self, ctx: &Ctx, ts: i64, payload: &[u8]) -> Result<ObjectHandle> {
@@ -205,12 +215,13 @@ impl Writer {
         self.flush(ctx, true)?;
         self.head_open = false;
         if len as u64 <= first_block_capacity(self.bs) {
+            let link = self.link();
             let phys = self.make_room(ctx, 1)?;
             BlockHeader {
                 timestamp: ts,
                 data_len: 0,
                 flags: BLOCK_PRIMARY | BLOCK_PACKED,
-                object_ts: 0,
+                object_ts: link,
             }
             .encode_into(&mut self.head[..BLOCK_HEADER_SIZE]);
             self.head_phys = phys;
@@ -288,6 +299,20 @@ impl Writer {
         self.scan_start_guard = ring.tail_seq() + ring.len().saturating_sub(1) as u64;
     }
 
+    /// What a new primary block's header links back to (its reserved
+    /// word, in stores with checksums): the timestamp of the last object
+    /// before it, 0 if none. Writes of one batch reach the disk in any
+    /// order until it is synced; recovery accepts a block only if the one
+    /// before ends with the object it names, so a power cut that kept a
+    /// new block but lost the tail of the one before cannot leave a gap.
+    fn link(&self) -> i64 {
+        if self.checksum_seed.is_some() {
+            self.newest
+        } else {
+            0
+        }
+    }
+
     fn write_spanning(&mut self, ctx: &Ctx, ts: i64, payload: &[u8]) -> Result<ObjectHandle> {
         let len = payload.len() as u64;
         let span = blocks_for(len, self.bs) as u32;
@@ -301,6 +326,7 @@ impl Writer {
         // 7); stores with checksums also name the object in the reserved
         // word, which ts-store ignores and recovery checks.
         let cont_ts = if self.checksum_seed.is_some() { ts } else { 0 };
+        let link = self.link();
         let mut rest = payload;
         for j in 0..span {
             let phys = ((first as u64 + j as u64) % self.n as u64) as u32;
@@ -310,7 +336,7 @@ impl Writer {
                     timestamp: ts,
                     data_len: (OBJECT_HEADER_SIZE + first_cap) as u32,
                     flags: BLOCK_PRIMARY | BLOCK_PACKED,
-                    object_ts: 0,
+                    object_ts: link,
                 }
                 .encode_into(&mut self.scratch[..BLOCK_HEADER_SIZE]);
                 ObjectHeader {

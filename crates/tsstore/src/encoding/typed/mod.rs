@@ -1,0 +1,295 @@
+//! The typed body: a plain body (`columns`) with its timestamps and
+//! value columns written by type, which zstd then keeps in about half
+//! the bytes (docs/BENCHMARKS.md, issue 35).
+//!
+//! It is the plain body with two of its parts written otherwise, nothing
+//! more: `columns::Prepared` writes either form (typing its columns once,
+//! `write`), and `unpack` gives back the very same plain body, which the
+//! plain reader then parses and checks as ever. So the layout of records
+//! (templates, shapes, raw records) and every check made on reading stay
+//! one code; only the two parts that gain from types change:
+//!
+//! - timestamps: the plain body's steps become zig-zag varints of the
+//!   change from step to step (delta-of-delta): a steady series is a run
+//!   of zero bytes;
+//! - value columns: each is written with the codec that suits it
+//!   (`column`: numbers as scaled integers, a dictionary, or text).
+//!
+//! Layout (varints unsigned LEB128, as the plain body):
+//!
+//! ```text
+//! first_ts            i64 LE
+//! n                   varint, records (≥ 1)
+//! n - 1 × dod         zig-zag varint: step minus the step before (the
+//!                     first step minus 0); steps stay ≥ 1
+//! templates, shapes, raw column   as in the plain body
+//! value columns       per template, per key: a codec byte and its data:
+//!   0 TEXT            as in the plain body: lengths, then texts
+//!   1 NUMBER          flags (1 forms, 2 scales vary, 4 delta-of-delta);
+//!                     with flag 1 a form byte per value (0..=13 a number,
+//!                     `number::Number::form`; 0xFE `null`; 0xFF a text);
+//!                     a scale byte per number (flag 2) or one for all;
+//!                     the plane width w (0..=8) and w planes of one byte
+//!                     per number of the zig-zagged differences (delta, or
+//!                     delta-of-delta) of the mantissas, lowest first;
+//!                     per number with an exponent: varint digits, varint
+//!                     value; per text: varint length, bytes
+//!   2 DICT            varint d, d lengths, d texts, then a varint index
+//!                     per value
+//! ```
+
+mod number;
+mod read;
+mod write;
+
+use crate::encoding::split::rebuild;
+use crate::encoding::varint::{BodyError, Cursor, put_varint};
+
+use read::ColumnView;
+pub(crate) use read::Scratch;
+pub(crate) use write::TypedColumn;
+
+/// Column codecs.
+const TEXT: u8 = 0;
+const NUMBER: u8 = 1;
+const DICT: u8 = 2;
+
+/// `NUMBER` flags: a form byte per value is written (else every value
+/// is a plain number); the scale varies (a byte per number, else one);
+/// mantissas are delta-of-delta (else delta).
+const HAS_FORMS: u8 = 1;
+const SCALES_VARY: u8 = 2;
+const DELTA_OF_DELTA: u8 = 4;
+const FLAGS: u8 = HAS_FORMS | SCALES_VARY | DELTA_OF_DELTA;
+
+/// Form bytes of values that are not numbers.
+const FORM_NULL: u8 = 0xfe;
+const FORM_TEXT: u8 = 0xff;
+const _: () = assert!(number::MAX_FORM < FORM_NULL);
+
+/// Most distinct texts a `DICT` column keeps; a column with more is
+/// `TEXT` (mostly unique values gain nothing from a dictionary).
+const MAX_DICT: usize = 1024;
+
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+fn unzigzag(v: u64) -> i64 {
+    (v >> 1) as i64 ^ -((v & 1) as i64)
+}
+
+/// Appends the typed timestamp steps of `stamps` (strictly increasing)
+/// to `out`, with where each record's step ends (`ends[r - 1]`, record
+/// r ≥ 1), so that any prefix is one copy.
+pub(crate) fn steps(stamps: impl Iterator<Item = i64>, out: &mut Vec<u8>, ends: &mut Vec<usize>) {
+    let (mut last, mut last_step) = (None, 0i64);
+    for ts in stamps {
+        if let Some(last) = last {
+            let step = ts.wrapping_sub(last);
+            put_varint(out, zigzag(step.wrapping_sub(last_step)));
+            ends.push(out.len());
+            last_step = step;
+        }
+        last = Some(ts);
+    }
+}
+
+/// A typed body's first part: first timestamp, record count, and every
+/// timestamp (each given with its record's place to `each`).
+fn stamps(c: &mut Cursor<'_>, mut each: impl FnMut(usize, i64)) -> Result<usize, BodyError> {
+    let mut ts = i64::from_le_bytes(
+        c.bytes(8)?
+            .try_into()
+            .map_err(|_| BodyError("truncated timestamp"))?,
+    );
+    let n = c.count()?;
+    if n == 0 {
+        return Err(BodyError("no records"));
+    }
+    each(0, ts);
+    let mut step = 0i64;
+    for k in 1..n {
+        step = step.wrapping_add(unzigzag(c.varint()?));
+        if step <= 0 {
+            return Err(BodyError("timestamps do not increase"));
+        }
+        ts = ts
+            .checked_add(step)
+            .ok_or(BodyError("timestamps do not increase"))?;
+        each(k, ts);
+    }
+    Ok(n)
+}
+
+/// The part of a body both forms share: templates, shapes and raw
+/// column, as `Layout` gives them.
+struct Layout<'a> {
+    /// Each template's keys.
+    templates: Vec<Vec<&'a [u8]>>,
+    /// Records per template.
+    rows: Vec<usize>,
+    /// Per record: its template + 1 (0: raw), and its row among those.
+    shapes: Vec<(usize, usize)>,
+    /// The raw records' lengths (a varint each) and bytes.
+    raw_lens: &'a [u8],
+    raw: &'a [u8],
+    /// Where it starts and ends in the body.
+    span: std::ops::Range<usize>,
+}
+
+impl<'a> Layout<'a> {
+    fn parse(c: &mut Cursor<'a>, n: usize) -> Result<Layout<'a>, BodyError> {
+        let start = c.i;
+        let t = c.count()?;
+        let mut templates = Vec::with_capacity(t);
+        for _ in 0..t {
+            let k = c.count()?;
+            let mut keys = Vec::with_capacity(k);
+            for _ in 0..k {
+                let len = c.count()?;
+                keys.push(c.bytes(len)?);
+            }
+            templates.push(keys);
+        }
+        let mut rows = vec![0usize; t];
+        let mut raw = 0usize;
+        let mut shapes = Vec::with_capacity(n);
+        for _ in 0..n {
+            let s = c.count()?;
+            let counter = match s.checked_sub(1) {
+                None => &mut raw,
+                Some(s) => rows.get_mut(s).ok_or(BodyError("unknown template"))?,
+            };
+            shapes.push((s, *counter));
+            *counter += 1;
+        }
+        let lens_at = c.i;
+        let mut total = 0usize;
+        for _ in 0..raw {
+            total = total
+                .checked_add(c.count()?)
+                .ok_or(BodyError("length overflow"))?;
+        }
+        let raw_lens = &c.b[lens_at..c.i];
+        let raw = c.bytes(total)?;
+        Ok(Layout {
+            templates,
+            rows,
+            shapes,
+            raw_lens,
+            raw,
+            span: start..c.i,
+        })
+    }
+}
+
+/// Gives back in `out` (cleared) the plain body whose typed form is
+/// `typed`, refusing one that would be longer than `max` bytes.
+pub(crate) fn unpack(
+    typed: &[u8],
+    out: &mut Vec<u8>,
+    max: usize,
+    s: &mut Scratch,
+) -> Result<(), BodyError> {
+    out.clear();
+    let mut c = Cursor { b: typed, i: 0 };
+    out.extend_from_slice(typed.get(..8).ok_or(BodyError("truncated timestamp"))?);
+    let mut last = 0i64;
+    let mut steps = Vec::new();
+    let n = stamps(&mut c, |k, ts| {
+        if k > 0 {
+            put_varint(&mut steps, ts.wrapping_sub(last) as u64);
+        }
+        last = ts;
+    })?;
+    put_varint(out, n as u64);
+    out.extend_from_slice(&steps);
+    let layout = Layout::parse(&mut c, n)?;
+    out.extend_from_slice(&typed[layout.span.clone()]);
+    for (keys, &count) in layout.templates.iter().zip(&layout.rows) {
+        for _ in keys {
+            let column = ColumnView::parse(&mut c, count)?;
+            column.decode(count, out, max.saturating_sub(out.len()), s)?;
+            if out.len() > max {
+                return Err(BodyError("typed body unpacks larger than its bound"));
+            }
+        }
+    }
+    if c.i != typed.len() {
+        return Err(BodyError("bytes after the last column"));
+    }
+    Ok(())
+}
+
+/// The record at `ts` in the typed body `typed`, appended to `out`: the
+/// body's record count, and the record's place (`None` if no record has
+/// that timestamp). Walks the whole body, as `columns::find` does a plain
+/// one, but formats only the record's own values: a lookup by time
+/// rebuilds one record of a frame.
+pub(crate) fn find(
+    typed: &[u8],
+    ts: i64,
+    out: &mut Vec<u8>,
+) -> Result<(usize, Option<usize>), BodyError> {
+    let mut c = Cursor { b: typed, i: 0 };
+    let mut found = None;
+    let n = stamps(&mut c, |k, stamp| {
+        if stamp == ts {
+            found = Some(k);
+        }
+    })?;
+    let layout = Layout::parse(&mut c, n)?;
+    let shape = found.map(|k| layout.shapes[k]);
+    // Every column's parts are found (checking the body); only the
+    // record's own template's columns give a value.
+    let mut texts = Vec::new();
+    let mut ends = Vec::new();
+    for (t, (keys, &count)) in layout.templates.iter().zip(&layout.rows).enumerate() {
+        for _ in keys {
+            let column = ColumnView::parse(&mut c, count)?;
+            if let Some((s, row)) = shape
+                && s == t + 1
+            {
+                column.value(row, &mut texts)?;
+                ends.push(texts.len());
+            }
+        }
+    }
+    if c.i != typed.len() {
+        return Err(BodyError("bytes after the last column"));
+    }
+    match shape {
+        Some((0, row)) => {
+            let mut lens = Cursor {
+                b: layout.raw_lens,
+                i: 0,
+            };
+            let mut at = 0usize;
+            for _ in 0..row {
+                at += lens.varint()? as usize;
+            }
+            let len = lens.varint()? as usize;
+            out.extend_from_slice(
+                layout
+                    .raw
+                    .get(at..at + len)
+                    .ok_or(BodyError("truncated bytes"))?,
+            );
+        }
+        Some((s, _)) => {
+            let mut values = Vec::with_capacity(ends.len());
+            let mut from = 0;
+            for &end in &ends {
+                values.push(&texts[from..end]);
+                from = end;
+            }
+            rebuild(out, &layout.templates[s - 1], &values);
+        }
+        None => {}
+    }
+    Ok((n, found))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,453 @@
+//! Reading typed columns: each column's streams found first
+//! (`ColumnView::parse`), then all its values written back as a plain
+//! body's column (`decode`, lengths then texts) or one value alone
+//! (`value`, a lookup by time). A damaged column is an error, never a
+//! panic or a text longer than the frame's bound.
+
+use super::number::{
+    MAX_DIGITS, MAX_FORM, MAX_MAGNITUDE, Number, TEXT_END, decimal_text, form_has_exponent,
+};
+use super::{
+    DELTA_OF_DELTA, DICT, FLAGS, FORM_NULL, FORM_TEXT, HAS_FORMS, NUMBER, SCALES_VARY, TEXT,
+    unzigzag,
+};
+use crate::encoding::varint::{BodyError, Cursor, put_varint};
+
+/// Buffers reused from column to column.
+#[derive(Debug, Default)]
+pub(crate) struct Scratch {
+    mantissas: Vec<i64>,
+    lens: Vec<u8>,
+    texts: Vec<u8>,
+    /// Room the fast path writes numbers into (`TEXT_END` bytes each),
+    /// grown, never cleared: zeroing it per column cost more than the
+    /// numbers.
+    room: Vec<u8>,
+}
+
+/// Where a typed column's parts lie in the body.
+pub(crate) enum ColumnView<'a> {
+    /// `lens`: a varint per value; `texts`: the values one after another.
+    Text {
+        lens: &'a [u8],
+        texts: &'a [u8],
+    },
+    Numbers(NumbersView<'a>),
+    /// The distinct texts, and a varint index per value.
+    Dict {
+        entries: Vec<&'a [u8]>,
+        indices: &'a [u8],
+    },
+}
+
+/// A `NUMBER` column's streams (`write::Numbers`).
+pub(crate) struct NumbersView<'a> {
+    flags: u8,
+    forms: Option<&'a [u8]>,
+    numbers: usize,
+    scales: &'a [u8],
+    width: usize,
+    planes: &'a [u8],
+    /// Two varints per number with an exponent.
+    exponents: &'a [u8],
+    /// Per text: varint length, bytes.
+    texts: &'a [u8],
+}
+
+/// The bytes of the next `count` varints.
+fn varints<'a>(c: &mut Cursor<'a>, count: usize) -> Result<&'a [u8], BodyError> {
+    let start = c.i;
+    let rest = &c.b[start.min(c.b.len())..];
+    let mut left = count;
+    let mut len = 0;
+    while left > 0 {
+        let byte = *rest.get(len).ok_or(BodyError("truncated varint"))?;
+        len += 1;
+        if byte < 0x80 {
+            left -= 1;
+        }
+    }
+    c.bytes(len)
+}
+
+/// The `k`-th of the length-prefixed texts in `b`.
+fn nth_text(b: &[u8], k: usize) -> Result<&[u8], BodyError> {
+    let mut c = Cursor { b, i: 0 };
+    for _ in 0..k {
+        let len = c.count()?;
+        c.bytes(len)?;
+    }
+    let len = c.count()?;
+    c.bytes(len)
+}
+
+impl<'a> ColumnView<'a> {
+    /// Finds the parts of the column of `count` values at `c`.
+    pub(crate) fn parse(c: &mut Cursor<'a>, count: usize) -> Result<ColumnView<'a>, BodyError> {
+        Ok(match c.bytes(1)?[0] {
+            TEXT => {
+                let lens = varints(c, count)?;
+                let mut total = 0usize;
+                let mut l = Cursor { b: lens, i: 0 };
+                for _ in 0..count {
+                    total = total
+                        .checked_add(l.varint()? as usize)
+                        .ok_or(BodyError("length overflow"))?;
+                }
+                ColumnView::Text {
+                    lens,
+                    texts: c.bytes(total)?,
+                }
+            }
+            NUMBER => ColumnView::Numbers(NumbersView::parse(c, count)?),
+            DICT => {
+                let d = c.count()?;
+                let mut lens = Vec::with_capacity(d);
+                for _ in 0..d {
+                    lens.push(c.count()?);
+                }
+                let mut entries = Vec::with_capacity(d);
+                for len in lens {
+                    entries.push(c.bytes(len)?);
+                }
+                ColumnView::Dict {
+                    entries,
+                    indices: varints(c, count)?,
+                }
+            }
+            _ => return Err(BodyError("unknown column codec")),
+        })
+    }
+
+    /// Appends all `count` values as a plain body's column: lengths, then
+    /// texts (at most `budget` bytes of them: a dictionary can say much
+    /// in few bytes).
+    pub(crate) fn decode(
+        &self,
+        count: usize,
+        out: &mut Vec<u8>,
+        budget: usize,
+        s: &mut Scratch,
+    ) -> Result<(), BodyError> {
+        s.lens.clear();
+        s.texts.clear();
+        match self {
+            ColumnView::Text { lens, texts } => {
+                // Already plain: checked by the plain body's reader after.
+                out.extend_from_slice(lens);
+                out.extend_from_slice(texts);
+                return Ok(());
+            }
+            ColumnView::Numbers(n) => n.decode(count, s)?,
+            ColumnView::Dict { entries, indices } => {
+                let mut c = Cursor { b: indices, i: 0 };
+                for _ in 0..count {
+                    let text = entry(entries, c.varint()?)?;
+                    if s.texts.len() + text.len() > budget {
+                        return Err(BodyError("typed body unpacks larger than its bound"));
+                    }
+                    put_varint(&mut s.lens, text.len() as u64);
+                    s.texts.extend_from_slice(text);
+                }
+            }
+        }
+        out.extend_from_slice(&s.lens);
+        out.extend_from_slice(&s.texts);
+        Ok(())
+    }
+
+    /// Appends value `row`'s text.
+    pub(crate) fn value(&self, row: usize, out: &mut Vec<u8>) -> Result<(), BodyError> {
+        match self {
+            ColumnView::Text { lens, texts } => {
+                let mut c = Cursor { b: lens, i: 0 };
+                let mut at = 0usize;
+                for _ in 0..row {
+                    at += c.varint()? as usize;
+                }
+                let len = c.varint()? as usize;
+                out.extend_from_slice(
+                    texts
+                        .get(at..at + len)
+                        .ok_or(BodyError("truncated bytes"))?,
+                );
+            }
+            ColumnView::Numbers(n) => n.value(row, out)?,
+            ColumnView::Dict { entries, indices } => {
+                let mut c = Cursor { b: indices, i: 0 };
+                for _ in 0..row {
+                    c.varint()?;
+                }
+                out.extend_from_slice(entry(entries, c.varint()?)?);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn entry<'a>(entries: &[&'a [u8]], index: u64) -> Result<&'a [u8], BodyError> {
+    usize::try_from(index)
+        .ok()
+        .and_then(|i| entries.get(i).copied())
+        .ok_or(BodyError("dictionary index out of range"))
+}
+
+impl<'a> NumbersView<'a> {
+    fn parse(c: &mut Cursor<'a>, count: usize) -> Result<NumbersView<'a>, BodyError> {
+        let flags = c.bytes(1)?[0];
+        if flags & !FLAGS != 0 {
+            return Err(BodyError("unknown number column flags"));
+        }
+        let forms = if flags & HAS_FORMS != 0 {
+            Some(c.bytes(count)?)
+        } else {
+            None
+        };
+        let (numbers, exponents, texts) = match forms {
+            None => (count, 0, 0),
+            Some(forms) => forms.iter().fold((0, 0, 0), |(n, e, t), &f| match f {
+                FORM_TEXT => (n, e, t + 1),
+                f if f <= MAX_FORM => (n + 1, e + usize::from(form_has_exponent(f)), t),
+                _ => (n, e, t),
+            }),
+        };
+        let scales = c.bytes(if flags & SCALES_VARY != 0 { numbers } else { 1 })?;
+        let width = usize::from(c.bytes(1)?[0]);
+        if width > 8 {
+            return Err(BodyError("number plane wider than 64 bits"));
+        }
+        let planes = c.bytes(
+            numbers
+                .checked_mul(width)
+                .ok_or(BodyError("length overflow"))?,
+        )?;
+        let exponents = varints(c, exponents * 2)?;
+        let start = c.i;
+        for _ in 0..texts {
+            let len = c.count()?;
+            c.bytes(len)?;
+        }
+        Ok(NumbersView {
+            flags,
+            forms,
+            numbers,
+            scales,
+            width,
+            planes,
+            exponents,
+            texts: &c.b[start..c.i],
+        })
+    }
+
+    fn scale(&self, k: usize) -> u8 {
+        if self.flags & SCALES_VARY != 0 {
+            self.scales[k]
+        } else {
+            self.scales[0]
+        }
+    }
+
+    /// The zig-zagged difference of number `k`.
+    fn planed(&self, k: usize) -> u64 {
+        (0..self.width).fold(0, |v, p| {
+            v | u64::from(self.planes[p * self.numbers + k]) << (8 * p)
+        })
+    }
+
+    /// Mantissas up to number `k` (all: `numbers - 1`) into `out`.
+    fn mantissas(&self, upto: usize, out: &mut Vec<i64>) {
+        out.clear();
+        out.resize(upto + 1, 0);
+        for p in 0..self.width {
+            let plane = &self.planes[p * self.numbers..][..=upto];
+            for (v, &b) in out.iter_mut().zip(plane) {
+                *v |= (u64::from(b) << (8 * p)) as i64;
+            }
+        }
+        let (mut last, mut last_step) = (0i64, 0i64);
+        for m in out.iter_mut() {
+            let got = unzigzag(*m as u64);
+            let step = if self.flags & DELTA_OF_DELTA != 0 {
+                last_step.wrapping_add(got)
+            } else {
+                got
+            };
+            last = last.wrapping_add(step);
+            last_step = step;
+            *m = last;
+        }
+    }
+
+    fn number(
+        &self,
+        k: usize,
+        mantissa: i64,
+        form: u8,
+        exponent: (u8, u64),
+    ) -> Result<Number, BodyError> {
+        let n = Number {
+            mantissa,
+            scale: self.scale(k),
+            form,
+            exponent,
+        };
+        if !n.is_valid() {
+            return Err(BodyError("number out of range"));
+        }
+        Ok(n)
+    }
+
+    fn decode(&self, count: usize, s: &mut Scratch) -> Result<(), BodyError> {
+        if self.numbers > 0 {
+            self.mantissas(self.numbers - 1, &mut s.mantissas);
+        } else {
+            s.mantissas.clear();
+        }
+        let Some(forms) = self.forms else {
+            return self.decode_plain(s);
+        };
+        let mut exponents = Cursor {
+            b: self.exponents,
+            i: 0,
+        };
+        let mut texts = Cursor {
+            b: self.texts,
+            i: 0,
+        };
+        let mut k = 0;
+        let mut buf = [0; 2 * TEXT_END];
+        s.texts.reserve(count * 8);
+        for &form in &forms[..count] {
+            let at = s.texts.len();
+            match form {
+                FORM_NULL => s.texts.extend_from_slice(b"null"),
+                FORM_TEXT => {
+                    let len = texts.count()?;
+                    s.texts.extend_from_slice(texts.bytes(len)?);
+                }
+                form if form <= MAX_FORM => {
+                    let exponent = if form_has_exponent(form) {
+                        let width = u8::try_from(exponents.varint()?).unwrap_or(u8::MAX);
+                        (width, exponents.varint()?)
+                    } else {
+                        (0, 0)
+                    };
+                    let (start, end) = self
+                        .number(k, s.mantissas[k], form, exponent)?
+                        .text(&mut buf);
+                    s.texts.extend_from_slice(&buf[start..end]);
+                    k += 1;
+                }
+                _ => return Err(BodyError("unknown number form")),
+            }
+            let len = s.texts.len() - at;
+            match u8::try_from(len) {
+                Ok(short) if short < 0x80 => s.lens.push(short),
+                _ => put_varint(&mut s.lens, len as u64),
+            }
+        }
+        Ok(())
+    }
+
+    /// Plain numbers only (the usual column): formatted straight out.
+    fn decode_plain(&self, s: &mut Scratch) -> Result<(), BodyError> {
+        // Each text is moved as `TEXT_END` bytes, the next one written
+        // over what follows it: a call to `memcpy` per value had cost
+        // more than the formatting.
+        let mut buf = [0; 2 * TEXT_END];
+        let mut at = 0;
+        let room = (s.mantissas.len() + 1) * TEXT_END;
+        if s.room.len() < room {
+            s.room.resize(room, 0);
+        }
+        // Readings repeat (a night of zero irradiance, a steady
+        // pressure): a value like the one before keeps its text in `buf`.
+        let (mut start, mut last) = (TEXT_END, None);
+        for (k, &m) in s.mantissas.iter().enumerate() {
+            let scale = self.scale(k);
+            if last != Some((m, scale)) {
+                if m.unsigned_abs() >= MAX_MAGNITUDE || usize::from(scale) >= MAX_DIGITS {
+                    return Err(BodyError("number out of range"));
+                }
+                start = decimal_text(&mut buf, m.unsigned_abs(), m < 0, scale);
+                last = Some((m, scale));
+            }
+            if let (Some(dst), Some(src)) = (
+                s.room
+                    .get_mut(at..)
+                    .and_then(|d| d.first_chunk_mut::<TEXT_END>()),
+                buf[start..].first_chunk::<TEXT_END>(),
+            ) {
+                *dst = *src;
+            }
+            // At most 20 bytes: one byte of length.
+            let len = TEXT_END - start;
+            s.lens.push(len as u8);
+            at += len;
+        }
+        s.texts.extend_from_slice(&s.room[..at]);
+        Ok(())
+    }
+
+    fn value(&self, row: usize, out: &mut Vec<u8>) -> Result<(), BodyError> {
+        let (form, before) = match self.forms {
+            None => (0, &[][..]),
+            Some(forms) => (forms[row], &forms[..row]),
+        };
+        match form {
+            FORM_NULL => out.extend_from_slice(b"null"),
+            FORM_TEXT => {
+                let k = before.iter().filter(|&&f| f == FORM_TEXT).count();
+                out.extend_from_slice(nth_text(self.texts, k)?);
+            }
+            form if form <= MAX_FORM => {
+                let k = if self.forms.is_some() {
+                    before.iter().filter(|&&f| f <= MAX_FORM).count()
+                } else {
+                    row
+                };
+                let exponent = if form_has_exponent(form) {
+                    let e = before
+                        .iter()
+                        .filter(|&&f| f <= MAX_FORM && form_has_exponent(f))
+                        .count();
+                    let mut c = Cursor {
+                        b: self.exponents,
+                        i: varints(
+                            &mut Cursor {
+                                b: self.exponents,
+                                i: 0,
+                            },
+                            2 * e,
+                        )?
+                        .len(),
+                    };
+                    let width = u8::try_from(c.varint()?).unwrap_or(u8::MAX);
+                    (width, c.varint()?)
+                } else {
+                    (0, 0)
+                };
+                let mantissa = self.mantissa(k);
+                self.number(k, mantissa, form, exponent)?.write(out);
+            }
+            _ => return Err(BodyError("unknown number form")),
+        }
+        Ok(())
+    }
+
+    /// Number `k`'s mantissa: the differences summed up to it.
+    fn mantissa(&self, k: usize) -> i64 {
+        let (mut last, mut last_step) = (0i64, 0i64);
+        for i in 0..=k {
+            let got = unzigzag(self.planed(i));
+            let step = if self.flags & DELTA_OF_DELTA != 0 {
+                last_step.wrapping_add(got)
+            } else {
+                got
+            };
+            last = last.wrapping_add(step);
+            last_step = step;
+        }
+        last
+    }
+}

@@ -1,0 +1,212 @@
+//! Typed bodies give back the plain body byte for byte, for generated
+//! columns of every kind, and damaged ones are refused.
+
+use super::*;
+use crate::encoding::columns::{self, Prepared, Unpacked};
+use crate::encoding::split::Record;
+use proptest::prelude::*;
+
+/// The plain and typed bodies of the first `n` of `records`, prepared
+/// once as `FrameCodec::pack` does.
+fn bodies(records: &[(i64, Vec<u8>)], n: usize) -> (Vec<u8>, Vec<u8>) {
+    let refs: Vec<Record<'_>> = records.iter().map(|(t, p)| Record::new(*t, p)).collect();
+    let prepared = Prepared::new(&refs, true);
+    let (mut plain, mut typed) = (Vec::new(), Vec::new());
+    prepared.body(n, true, &mut typed);
+    prepared.body(n, false, &mut plain);
+    (plain, typed)
+}
+
+/// The plain body of `records`, its typed form, and the plain body
+/// that comes back: the same bytes, and the same records.
+fn round_trip(records: &[(i64, Vec<u8>)], n: usize) -> Result<(), TestCaseError> {
+    let (plain, typed) = bodies(records, n);
+    let mut s = Scratch::default();
+    let mut back = Vec::new();
+    unpack(&typed, &mut back, usize::MAX, &mut s)
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    prop_assert_eq!(&back, &plain);
+    let mut out = Unpacked::default();
+    columns::decode(&back, &mut out).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    prop_assert_eq!(out.len(), n);
+    for (i, (t, p)) in records[..n].iter().enumerate() {
+        prop_assert_eq!(out.stamps[i], *t);
+        prop_assert_eq!(out.payload(i), &p[..]);
+    }
+    // A lookup by time in the typed body finds what it finds in the
+    // plain one, and nothing where there is nothing.
+    let (mut one, mut want) = (Vec::new(), Vec::new());
+    let probes = records[..n].iter().map(|(t, _)| *t).step_by(1 + n / 16);
+    for ts in probes.chain([records[0].0 - 1, records[n - 1].0 + 1]) {
+        one.clear();
+        want.clear();
+        let got = find(&typed, ts, &mut one).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let expected =
+            columns::find(&plain, ts, &mut want).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(got, expected);
+        prop_assert_eq!(&one, &want);
+    }
+    Ok(())
+}
+
+/// A JSON value's text of one of the kinds columns hold.
+fn value() -> impl Strategy<Value = String> {
+    prop_oneof![
+        // Numbers as sensors write them, and every spelling JSON has.
+        (-100_000i64..100_000, 0u32..4).prop_map(|(m, s)| {
+            let p = 10i64.pow(s);
+            let sign = if m < 0 { "-" } else { "" };
+            let (i, f) = (m.unsigned_abs() / p as u64, m.unsigned_abs() % p as u64);
+            if s == 0 {
+                format!("{m}")
+            } else {
+                format!("{sign}{i}.{f:0w$}", w = s as usize)
+            }
+        }),
+        any::<i64>().prop_map(|v| v.to_string()),
+        any::<u64>().prop_map(|v| v.to_string()),
+        any::<f64>()
+            .prop_filter("finite", |v| v.is_finite())
+            .prop_map(|v| format!("{v:e}")),
+        any::<f64>()
+            .prop_filter("finite", |v| v.is_finite())
+            .prop_map(|v| v.to_string()),
+        "-?(0|[1-9][0-9]{0,22})(\\.[0-9]{1,22})?([eE][+-]?[0-9]{1,22})?",
+        Just("-0".to_string()),
+        Just("null".to_string()),
+        Just("true".to_string()),
+        Just("false".to_string()),
+        "\"[a-z]{0,3}\"",
+        "\"[ -~]{0,40}\"".prop_map(|s| serde_json::to_string(&s).unwrap()),
+        Just("[1,2]".to_string()),
+        Just("{\"a\":1}".to_string()),
+    ]
+}
+
+/// Records of a few shapes: keys from a small set (so shapes repeat
+/// and fields go missing), values of any kind, some kept whole
+/// (spacing, not an object).
+fn records() -> impl Strategy<Value = Vec<(i64, Vec<u8>)>> {
+    let record = prop_oneof![
+        8 => proptest::collection::vec((0usize..5, value()), 0..6).prop_map(|pairs| {
+            let mut seen = Vec::new();
+            let body: Vec<String> = pairs
+                .into_iter()
+                .filter(|(k, _)| !seen.contains(k) && { seen.push(*k); true })
+                .map(|(k, v)| format!("\"k{k}\":{v}"))
+                .collect();
+            format!("{{{}}}", body.join(","))
+        }),
+        1 => Just("{\"a\": 1}".to_string()),
+        1 => "[ -~]{0,20}",
+    ];
+    let step = prop_oneof![Just(1_000_000_000i64), 1i64..5, 1i64..i64::MAX / 4096];
+    proptest::collection::vec((step, record), 1..300).prop_map(|rows| {
+        let mut ts = -(1i64 << 40);
+        rows.into_iter()
+            .map(|(step, p)| {
+                ts += step;
+                (ts, p.into_bytes())
+            })
+            .collect()
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+    /// Any prefix, as `pack` writes several per prepared run.
+    #[test]
+    fn typed_bodies_give_back_the_plain_body(records in records(), cut in 0.0f64..1.0) {
+        let n = 1 + ((records.len() - 1) as f64 * cut) as usize;
+        round_trip(&records, n)?;
+        round_trip(&records, records.len())?;
+    }
+
+    /// Columns of one kind each, long enough that every codec and
+    /// both differencings are chosen somewhere.
+    #[test]
+    fn every_codec_round_trips(
+        kind in 0usize..4,
+        values in proptest::collection::vec(value(), 1..200),
+        base in any::<i32>(),
+    ) {
+        let records: Vec<(i64, Vec<u8>)> = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let i = i as i64;
+                let v = match kind {
+                    0 => v.clone(),
+                    1 => (i64::from(base) + i * 7).to_string(),
+                    2 => format!("\"s{}\"", i % 3),
+                    _ => format!("{}.{:02}", i * i, i % 100),
+                };
+                (i * 60, format!("{{\"v\":{v}}}").into_bytes())
+            })
+            .collect();
+        round_trip(&records, records.len())?;
+    }
+}
+
+#[test]
+fn a_steady_series_of_decimals_shrinks() {
+    let records: Vec<(i64, Vec<u8>)> = (0..500)
+        .map(|i| {
+            let p = format!(
+                "{{\"t\":{}.{},\"h\":{},\"on\":true}}",
+                20 + i % 3,
+                i % 10,
+                40 + i % 5
+            );
+            (
+                1_700_000_000_000_000_000 + i * 60_000_000_000,
+                p.into_bytes(),
+            )
+        })
+        .collect();
+    let (plain, typed) = bodies(&records, records.len());
+    // Timestamps one byte each, values about one byte each: under
+    // half the plain body.
+    assert!(
+        typed.len() * 2 < plain.len(),
+        "{} of {}",
+        typed.len(),
+        plain.len()
+    );
+}
+
+#[test]
+fn damaged_typed_bodies_are_refused_not_trusted() {
+    let records: Vec<(i64, Vec<u8>)> = (0..50)
+        .map(|i| {
+            (
+                i,
+                format!("{{\"a\":{i}.5,\"b\":\"x{}\"}}", i % 2).into_bytes(),
+            )
+        })
+        .collect();
+    let (plain, typed) = bodies(&records, records.len());
+    let mut s = Scratch::default();
+    let mut out = Vec::new();
+    // Cut short anywhere: an error, never a panic.
+    for cut in 0..typed.len() {
+        assert!(
+            unpack(&typed[..cut], &mut out, usize::MAX, &mut s).is_err(),
+            "cut at {cut}"
+        );
+        assert!(find(&typed[..cut], 7, &mut out).is_err(), "cut at {cut}");
+    }
+    // Any byte changed: an error or some plain body, never a panic;
+    // the frame's checksum is what finds damage.
+    for i in 0..typed.len() {
+        for bit in 0..8 {
+            let mut bad = typed.clone();
+            bad[i] ^= 1 << bit;
+            let _ = unpack(&bad, &mut out, 1 << 20, &mut s);
+        }
+    }
+    assert!(
+        unpack(&typed, &mut out, plain.len() - 1, &mut s).is_err(),
+        "over its bound"
+    );
+}
