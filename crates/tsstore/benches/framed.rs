@@ -15,7 +15,8 @@
 //! written per payload byte (`/proc/self/io`, sync policy `interval`),
 //! each beside the raw store's.
 //!
-//! `cargo bench -p tsstore --bench framed`
+//! `cargo bench -p tsstore --bench framed` (with `ONLY_RETENTION=1`, the
+//! retention figures alone)
 
 mod proc_io;
 mod pvlib;
@@ -325,7 +326,7 @@ fn retention(readings: &[pvlib::Reading], data_type: DataType) {
     }
     println!("{line}");
     println!(
-        "  {kind:<6} {} blocks keep {:.0} % of {} blocks' readings per MiB",
+        "  {kind:<6} {} blocks keep {:.1} % of {} blocks' readings per MiB",
         SIZES[0],
         100.0 * framed_at[0] / framed_at[1],
         SIZES[1]
@@ -362,6 +363,11 @@ fn main() {
             encoding: Encoding::Compressed,
             ..config(BLOCKS)
         };
+        if std::env::var_os("ONLY_RETENTION").is_some() {
+            retention(&readings, DataType::Json);
+            retention(&schema_readings(&readings), DataType::Schema);
+            continue;
+        }
         let (mut raw_runs, mut framed_runs) = (Vec::new(), Vec::new());
         for _ in 0..RUNS {
             let dir = tempfile::tempdir().expect("temp dir");

@@ -42,7 +42,7 @@ impl Footprint {
                 let staging = crate::config::staging_blocks(config.num_blocks);
                 (
                     index_file_len(config.num_blocks - staging, config.index_block_size)
-                        + index_file_len(staging, config.index_block_size),
+                        + index_file_len(staging, crate::config::STAGING_INDEX_BLOCK_SIZE),
                     2 * META_SIZE as u64,
                 )
             }

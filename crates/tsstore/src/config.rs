@@ -14,7 +14,13 @@ pub const MIN_COMPRESSED_BLOCKS: u32 = 24;
 /// Blocks of a compressed store of `n` blocks that go to its staging ring:
 /// a fifth, from 8 to 128. Every record not yet framed is staged, so this
 /// is how far inserts can run ahead of the framer: a frame fills its block
-/// with 13–15 blocks' worth of staged sensor readings. The insert and the
+/// with 15–25 blocks' worth of staged sensor readings. A smaller store's
+/// staging ring holds less than that, so its frames are cut short when it
+/// fills, and the next frame fills the rest of the block (`Shared::
+/// frame_room`). At 64 blocks a fifth kept 82–89 % of a 1 024-block
+/// store's readings per MiB (TMY3 and soiling, JSON and schema); an eighth
+/// (smaller frames) and a quarter (fewer main blocks) kept less
+/// (docs/BENCHMARKS.md, issue 35). The insert and the
 /// framer each stop now and then on a sync (the staging ring's checkpoint
 /// once a lap, a frame's write-back), and the other runs on only while
 /// the ring has room or records: with 64 blocks (4 TMY3 frames) batch
@@ -27,6 +33,13 @@ pub const MIN_COMPRESSED_BLOCKS: u32 = 24;
 pub fn staging_blocks(n: u32) -> u32 {
     (n / 5).clamp(8, 128)
 }
+
+/// Index granularity of a staging ring made since frames share blocks: its
+/// entries and nothing more. The staging ring is the store's own, so it
+/// need not follow the granularity asked for the main ring (ts-store's
+/// `index_block_size`), which in a 64-block store doubled the index files
+/// for 12 entries.
+pub const STAGING_INDEX_BLOCK_SIZE: u32 = 16;
 
 /// Longest store name.
 pub const MAX_NAME_LEN: usize = 64;

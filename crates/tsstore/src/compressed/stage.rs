@@ -147,8 +147,14 @@ impl Compressed {
             last_alone: false,
             many: false,
             // Staged a few blocks at a time, so that the framer can start
-            // on a frame while the rest of a batch is staged.
-            chunk_max: largest.min(STAGE_CHUNK_BLOCKS * u64::from(shared.staging.block_size())),
+            // on a frame while the rest of a batch is staged; in an eighth
+            // of a small staging ring at most: an insert frames early when
+            // its chunk does not fit, so chunks of 4 blocks in a 12-block
+            // ring cut every frame at half a ring's worth.
+            chunk_max: largest.min(
+                (u64::from(shared.staging.config().num_blocks) / 8).clamp(1, STAGE_CHUNK_BLOCKS)
+                    * u64::from(shared.staging.block_size()),
+            ),
             largest,
         }
     }
@@ -422,7 +428,7 @@ impl Shared {
 
     /// Bytes the next frame's tombstones and zstd frame may take, less
     /// the record count: the room left in the main ring's head block when
-    /// that is at least a quarter of a block, else a whole block's room
+    /// that is at least an eighth of a block, else a whole block's room
     /// for one object. A full frame leaves less than a tenth (`FILL`), so
     /// a store whose staging ring holds a full frame's worth writes a
     /// frame per block; a small store's frames are forced out short (its
@@ -431,7 +437,7 @@ impl Shared {
     fn frame_room(&self) -> usize {
         let block = first_block_capacity(self.staging.block_size()) as usize;
         let head = self.sink.as_ref().map_or(0, FrameSink::head_room);
-        let room = if head >= block / 4 { head } else { block };
+        let room = if head >= block / 8 { head } else { block };
         room - COUNT_SIZE
     }
 

@@ -535,6 +535,7 @@ fn split(config: &Config) -> (Config, Option<Config>) {
             };
             let staging = Config {
                 num_blocks: staging,
+                index_block_size: crate::config::STAGING_INDEX_BLOCK_SIZE,
                 data_type: DataType::Binary,
                 encoding: Encoding::Raw,
                 ..*config
