@@ -1,7 +1,7 @@
 //! Reading a body back: all of it (`BodyView`, `decode`) or only what
 //! one record needs (`find`), checking it as it goes.
 
-use crate::encoding::split::{closing, rebuild, separator};
+use crate::encoding::split::{FrameTemplate, closing};
 use crate::encoding::varint::{BodyError, Cursor};
 
 /// A parsed body: where every piece of every record lies, so that one
@@ -70,11 +70,12 @@ fn chunk_mut<const N: usize>(b: &mut [u8], at: usize) -> Option<&mut [u8; N]> {
 }
 
 impl TemplateView {
-    fn new(keys: &[&[u8]], values: Vec<usize>, rows: usize) -> TemplateView {
-        let mut text = Vec::with_capacity(keys.iter().map(|k| k.len() + 4).sum::<usize>() + SLACK);
+    fn new(template: &FrameTemplate<'_>, values: Vec<usize>, rows: usize) -> TemplateView {
+        let keys = &template.keys;
+        let mut text = Vec::with_capacity(keys.iter().map(|k| k.len() + 6).sum::<usize>() + SLACK);
         let mut ends = Vec::with_capacity(keys.len() + 1);
         for (j, key) in keys.iter().enumerate() {
-            separator(&mut text, j, key);
+            template.separator(&mut text, j, key);
             ends.push(text.len());
         }
         text.extend_from_slice(closing(keys.len()));
@@ -207,20 +208,10 @@ impl<'a> Walk<'a> {
         Ok(Walk { c, n })
     }
 
-    /// The templates: each one's keys.
-    fn templates(&mut self) -> Result<Vec<Vec<&'a [u8]>>, BodyError> {
+    /// The templates.
+    fn templates(&mut self) -> Result<Vec<FrameTemplate<'a>>, BodyError> {
         let t = self.c.count()?;
-        let mut templates = Vec::with_capacity(t);
-        for _ in 0..t {
-            let k = self.c.count()?;
-            let mut keys = Vec::with_capacity(k);
-            for _ in 0..k {
-                let len = self.c.count()?;
-                keys.push(self.c.bytes(len)?);
-            }
-            templates.push(keys);
-        }
-        Ok(templates)
+        (0..t).map(|_| FrameTemplate::read(&mut self.c)).collect()
     }
 
     /// Reads every record's shape, giving each with its place and its row
@@ -334,8 +325,8 @@ pub fn find(body: &[u8], ts: i64, out: &mut Vec<u8>) -> Result<(usize, Option<us
     let row_in = |s: usize| shape.filter(|&(at, _)| at == s).map(|(_, row)| row);
     let record = walk.piece(raw, row_in(0))?;
     let mut values = Vec::new();
-    for (t, keys) in templates.iter().enumerate() {
-        for _ in keys.iter() {
+    for (t, template) in templates.iter().enumerate() {
+        for _ in template.keys.iter() {
             if let Some(value) = walk.piece(rows[t], row_in(t + 1))? {
                 values.push(value);
             }
@@ -344,7 +335,7 @@ pub fn find(body: &[u8], ts: i64, out: &mut Vec<u8>) -> Result<(usize, Option<us
     walk.finish()?;
     match shape {
         Some((0, _)) => out.extend_from_slice(record.unwrap_or_default()),
-        Some((s, _)) => rebuild(out, &templates[s - 1], &values),
+        Some((s, _)) => templates[s - 1].rebuild(out, &values),
         None => {}
     }
     Ok((walk.n, found))
@@ -360,12 +351,12 @@ impl<'a> BodyView<'a> {
         let mut raw = Vec::with_capacity(raw_count + 1);
         walk.column(raw_count, &mut raw)?;
         let mut templates = Vec::with_capacity(keys.len());
-        for (keys, &count) in keys.iter().zip(&rows) {
-            let mut starts = Vec::with_capacity(keys.len() * (count + 1));
-            for _ in keys.iter() {
+        for (template, &count) in keys.iter().zip(&rows) {
+            let mut starts = Vec::with_capacity(template.keys.len() * (count + 1));
+            for _ in template.keys.iter() {
                 walk.column(count, &mut starts)?;
             }
-            templates.push(TemplateView::new(keys, starts, count));
+            templates.push(TemplateView::new(template, starts, count));
         }
         walk.finish()?;
         Ok(BodyView {

@@ -7,8 +7,7 @@ use std::ops::Range;
 
 use super::MAX_TEMPLATES;
 use crate::encoding::split::laid::{Column, Laid};
-use crate::encoding::split::rebuild;
-use crate::encoding::split::{self, Record, Split, Template};
+use crate::encoding::split::{self, FrameTemplate, Record, Split, Template};
 use crate::encoding::typed::{self, TypedColumn};
 use crate::encoding::varint::put_varint;
 
@@ -35,7 +34,7 @@ pub struct Prepared<'a> {
     /// Per record: its shape byte.
     shapes: Vec<u8>,
     /// Templates in order of first use, so a prefix uses a prefix of them.
-    templates: Vec<Vec<&'a [u8]>>,
+    templates: Vec<FrameTemplate<'a>>,
     /// Per template: the records of that shape, in order, and its value
     /// columns (one per key).
     rows: Vec<Vec<usize>>,
@@ -79,7 +78,7 @@ impl<'a> Prepared<'a> {
             );
             p.step_ends.push(p.steps.len());
         }
-        let mut by_keys: HashMap<Vec<&[u8]>, usize> = HashMap::new();
+        let mut by_keys: HashMap<FrameTemplate<'a>, usize> = HashMap::new();
         // The insert's templates met so far, and their frame template.
         let mut known: Vec<(&Template, usize)> = Vec::new();
         let mut keys = Vec::new();
@@ -117,8 +116,9 @@ impl<'a> Prepared<'a> {
                     }
                     t
                 }
-                // `split_as` and `split_into` accept exactly `{"k":v,...}`,
-                // so rebuilding gives back these bytes: the transform is
+                // `split_as` and `split_into` accept exactly `{"k":v,...}`
+                // or `{"k": v, ...}` (a spaced template), so rebuilding
+                // gives back these bytes: the transform is
                 // exact by construction. Consecutive records mostly share
                 // their keys: the last template is tried first, without
                 // collecting the keys.
@@ -130,10 +130,9 @@ impl<'a> Prepared<'a> {
                         }
                         _ => {
                             values.clear();
-                            if split::split_into(payload, &mut keys, &mut values) {
-                                p.template_of(&mut by_keys, &keys)
-                            } else {
-                                None
+                            match split::split_into(payload, &mut keys, &mut values) {
+                                Some(spaced) => p.template_of(&mut by_keys, &keys, spaced),
+                                None => None,
                             }
                         }
                     };
@@ -180,14 +179,15 @@ impl<'a> Prepared<'a> {
         template: &'a Template,
         known: &mut Vec<(&'a Template, usize)>,
         keys: &mut Vec<&'a [u8]>,
-        by_keys: &mut HashMap<Vec<&'a [u8]>, usize>,
+        by_keys: &mut HashMap<FrameTemplate<'a>, usize>,
     ) -> Option<usize> {
         if let Some(&(_, t)) = known.iter().rev().find(|(k, _)| std::ptr::eq(*k, template)) {
             return Some(t);
         }
         keys.clear();
         keys.extend(template.keys.iter().map(|k| &**k));
-        let t = self.template_of(by_keys, keys);
+        // The insert splits compact records only.
+        let t = self.template_of(by_keys, keys, false);
         // Bounded, so that a search stays short when every record brings
         // a template of its own.
         if known.len() < MAX_TEMPLATES {
@@ -196,24 +196,29 @@ impl<'a> Prepared<'a> {
         t
     }
 
-    /// The frame template for `keys`, made if new; None once the frame
-    /// has `MAX_TEMPLATES` (the record is kept raw).
+    /// The frame template for `keys` spaced so or not, made if new; None
+    /// once the frame has `MAX_TEMPLATES` (the record is kept raw).
     fn template_of(
         &mut self,
-        by_keys: &mut HashMap<Vec<&'a [u8]>, usize>,
+        by_keys: &mut HashMap<FrameTemplate<'a>, usize>,
         keys: &[&'a [u8]],
+        spaced: bool,
     ) -> Option<usize> {
-        if let Some(&t) = by_keys.get(keys) {
+        let template = FrameTemplate {
+            keys: keys.to_vec(),
+            spaced,
+        };
+        if let Some(&t) = by_keys.get(&template) {
             return Some(t);
         }
         if self.templates.len() >= MAX_TEMPLATES {
             return None;
         }
-        self.templates.push(keys.to_vec());
+        self.templates.push(template.clone());
         self.rows.push(Vec::new());
         self.columns
             .push((0..keys.len()).map(|_| Column::new()).collect());
-        by_keys.insert(keys.to_vec(), self.templates.len() - 1);
+        by_keys.insert(template, self.templates.len() - 1);
         Some(self.templates.len() - 1)
     }
 
@@ -239,11 +244,7 @@ impl<'a> Prepared<'a> {
             .partition_point(|rows| rows.first().is_some_and(|&r| r < n));
         put_varint(out, used as u64);
         for t in &self.templates[..used] {
-            put_varint(out, t.len() as u64);
-            for k in t {
-                put_varint(out, k.len() as u64);
-                out.extend_from_slice(k);
-            }
+            t.write(out);
         }
         out.extend_from_slice(&self.shapes[..n]);
         self.raw.write(below(&self.raw_rows), out);
@@ -291,9 +292,9 @@ impl<'a> Prepared<'a> {
 
 /// Whether `values` in `template` rebuild `payload`: the split is exact
 /// (a debug check).
-fn rebuilds(template: &[&[u8]], values: Vec<&[u8]>, payload: &[u8]) -> bool {
+fn rebuilds(template: &FrameTemplate<'_>, values: Vec<&[u8]>, payload: &[u8]) -> bool {
     let mut check = Vec::new();
-    rebuild(&mut check, template, &values);
+    template.rebuild(&mut check, &values);
     check == payload
 }
 

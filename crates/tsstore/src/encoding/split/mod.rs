@@ -9,9 +9,10 @@
 //! quarter of the rest. Records not
 //! split then (a lone `put`, records read back from the staging ring on
 //! open, schema records, anything the fast check is unsure of) are split
-//! by the framer (`split_as`, `split_into`). Either way a record is split
-//! only if it is written exactly `{"k":v,...}`, so putting its pieces
-//! back together gives the very same bytes.
+//! by the framer (`split_as`, `split_into`), which also takes records
+//! spaced as `{"k": v, "k": v}` (Python's `json.dumps`). Either way a
+//! record is split only if it is written exactly as its template writes
+//! it, so putting its pieces back together gives the very same bytes.
 
 pub mod laid;
 
@@ -71,23 +72,75 @@ pub enum Checked {
     Unsure,
 }
 
-/// Rebuilds a templated record into `out`.
-pub(crate) fn rebuild(out: &mut Vec<u8>, keys: &[&[u8]], values: &[&[u8]]) {
-    let mut pairs = 0;
-    for (j, (k, v)) in keys.iter().zip(values).enumerate() {
-        separator(out, j, k);
-        out.extend_from_slice(v);
-        pairs += 1;
-    }
-    out.extend_from_slice(closing(pairs));
+/// A frame template: a record shape's keys as written, in order, and how
+/// its pairs are spaced. `spaced`: written `{"k": v, "k": v}` (the
+/// spacing of Python's `json.dumps`), else `{"k":v,"k":v}`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FrameTemplate<'a> {
+    pub keys: Vec<&'a [u8]>,
+    pub spaced: bool,
 }
 
-/// What comes before the value of key `j` (`key`) in a templated record:
-/// `{"key":` for the first, `,"key":` after it.
-pub(crate) fn separator(out: &mut Vec<u8>, j: usize, key: &[u8]) {
-    out.extend_from_slice(if j == 0 { b"{\"" } else { b",\"" });
-    out.extend_from_slice(key);
-    out.extend_from_slice(b"\":");
+/// In a body's templates, a key count of at least this says the template
+/// is spaced (`FrameTemplate::spaced`), with the count less this many
+/// keys; counts below it (every count before spaced templates, at most
+/// `MAX_KEYS`) are compact templates.
+pub const SPACED_KEYS: usize = 1024;
+const _: () = assert!(MAX_KEYS < SPACED_KEYS);
+
+impl<'a> FrameTemplate<'a> {
+    /// Writes the template as a body's templates section holds it.
+    pub(crate) fn write(&self, out: &mut Vec<u8>) {
+        let marker = if self.spaced { SPACED_KEYS } else { 0 };
+        crate::encoding::varint::put_varint(out, (self.keys.len() + marker) as u64);
+        for k in &self.keys {
+            crate::encoding::varint::put_varint(out, k.len() as u64);
+            out.extend_from_slice(k);
+        }
+    }
+
+    /// Reads a template written by `write`.
+    pub(crate) fn read(
+        c: &mut crate::encoding::varint::Cursor<'a>,
+    ) -> Result<FrameTemplate<'a>, crate::encoding::varint::BodyError> {
+        // Not `count`: the marker may exceed what is left of the body.
+        let count = c.varint()?;
+        let (k, spaced) = match count.checked_sub(SPACED_KEYS as u64) {
+            Some(k) => (k, true),
+            None => (count, false),
+        };
+        if k > MAX_KEYS as u64 || (spaced && k == 0) {
+            return Err(crate::encoding::varint::BodyError("bad key count"));
+        }
+        let k = k as usize;
+        let mut keys = Vec::with_capacity(k);
+        for _ in 0..k {
+            let len = c.count()?;
+            keys.push(c.bytes(len)?);
+        }
+        Ok(FrameTemplate { keys, spaced })
+    }
+
+    /// Rebuilds a record of this template from its values into `out`.
+    pub(crate) fn rebuild(&self, out: &mut Vec<u8>, values: &[&[u8]]) {
+        for (j, (k, v)) in self.keys.iter().zip(values).enumerate() {
+            self.separator(out, j, k);
+            out.extend_from_slice(v);
+        }
+        out.extend_from_slice(closing(self.keys.len()));
+    }
+
+    /// What comes before the value of key `j` (`key`): `{"key":` for the
+    /// first, `,"key":` after it (spaced: `{"key": `, `, "key": `).
+    pub(crate) fn separator(&self, out: &mut Vec<u8>, j: usize, key: &[u8]) {
+        out.extend_from_slice(match (j, self.spaced) {
+            (0, _) => b"{\"",
+            (_, false) => b",\"",
+            (_, true) => b", \"",
+        });
+        out.extend_from_slice(key);
+        out.extend_from_slice(if self.spaced { b"\": " } else { b"\":" });
+    }
 }
 
 /// What ends a templated record of `pairs` keys and values.
@@ -181,12 +234,33 @@ impl Splitter {
     }
 }
 
-/// Splits a flat object written as `{"k":v,...}` (no spaces, keys without
-/// escapes) into its keys (into `keys`, cleared first) and value texts
-/// (appended to `values`); false for anything else, after which `values`
-/// may hold some of its values (the caller truncates).
+/// Splits a flat object written as `{"k":v,...}` or `{"k": v, ...}`
+/// (keys without escapes) into its keys (into `keys`, cleared first) and
+/// value texts (appended to `values`); the spacing, or `None` for
+/// anything else, after which `values` may hold some of its values (the
+/// caller truncates). Spaced is tried when the first `":` is followed by
+/// a space, and compact after it fails (a compact record's values may
+/// start with spaces: they are part of the value text).
 pub(super) fn split_into<'a>(
     p: &'a [u8],
+    keys: &mut Vec<&'a [u8]>,
+    values: &mut Vec<&'a [u8]>,
+) -> Option<bool> {
+    let mark = values.len();
+    let spaced = p
+        .iter()
+        .position(|&b| b == b':')
+        .is_some_and(|at| at > 0 && p[at - 1] == b'"' && p.get(at + 1) == Some(&b' '));
+    if spaced && split_keys(p, true, keys, values) {
+        return Some(true);
+    }
+    values.truncate(mark);
+    split_keys(p, false, keys, values).then_some(false)
+}
+
+fn split_keys<'a>(
+    p: &'a [u8],
+    spaced: bool,
     keys: &mut Vec<&'a [u8]>,
     values: &mut Vec<&'a [u8]>,
 ) -> bool {
@@ -194,6 +268,11 @@ pub(super) fn split_into<'a>(
     if p.len() < 2 || p[0] != b'{' || p[p.len() - 1] != b'}' || p == b"{}" {
         return false;
     }
+    let (colon, comma): (&[u8], &[u8]) = if spaced {
+        (b"\": ", b", ")
+    } else {
+        (b"\":", b",")
+    };
     let mut i = 1;
     loop {
         if p.get(i) != Some(&b'"') {
@@ -203,45 +282,62 @@ pub(super) fn split_into<'a>(
         let Some(len) = p[start..].iter().position(|&b| b == b'"' || b == b'\\') else {
             return false;
         };
-        if p[start + len] != b'"' || p.get(start + len + 1) != Some(&b':') {
+        if !p[start + len..].starts_with(colon) {
             return false;
         }
         keys.push(&p[start..start + len]);
-        i = start + len + 2;
+        i = start + len + colon.len();
         let Some(end) = value_end(p, i) else {
             return false;
         };
+        if spaced && matches!(p[i], b' ' | b'\t' | b'\n' | b'\r') {
+            // More space than the template's: not this spacing.
+            return false;
+        }
         values.push(&p[i..end]);
         if keys.len() > MAX_KEYS {
             return false;
         }
-        match p.get(end) {
-            Some(b',') => i = end + 1,
-            Some(b'}') if end + 1 == p.len() => return true,
-            _ => return false,
+        if end + 1 == p.len() && p[end] == b'}' {
+            return true;
         }
+        if !p[end..].starts_with(comma) {
+            return false;
+        }
+        i = end + comma.len();
     }
 }
 
-/// Splits `p` into `values` (appended) if it is written as `{"k":v,...}`
-/// with exactly `keys`, in order: the check for a record shaped like the
-/// one before, without collecting its keys. False for anything else,
-/// after which `values` may hold some of its values (the caller
-/// truncates).
-pub(super) fn split_as<'a>(p: &'a [u8], keys: &[&[u8]], values: &mut Vec<&'a [u8]>) -> bool {
+/// Splits `p` into `values` (appended) if it is written as `template`
+/// writes it, with exactly its keys, in order: the check for a record
+/// shaped like the one before, without collecting its keys. False for
+/// anything else, after which `values` may hold some of its values (the
+/// caller truncates).
+pub(super) fn split_as<'a>(
+    p: &'a [u8],
+    template: &FrameTemplate<'_>,
+    values: &mut Vec<&'a [u8]>,
+) -> bool {
+    let (colon, comma): (&[u8], &[u8]) = if template.spaced {
+        (b"\": ", b", \"")
+    } else {
+        (b"\":", b",\"")
+    };
     let mut i = 0;
-    for (j, key) in keys.iter().enumerate() {
-        let open = if j == 0 { b'{' } else { b',' };
-        // `{"` (first) or `,"`, the key, `":`, then the value.
-        let end = i + key.len() + 4;
+    for (j, key) in template.keys.iter().enumerate() {
+        // `{"` (first) or `,"` / `, "`, the key, `":` / `": `, the value.
+        let open: &[u8] = if j == 0 { b"{\"" } else { comma };
+        let end = i + open.len() + key.len() + colon.len();
         let Some(head) = p.get(i..end) else {
             return false;
         };
-        if head[0] != open
-            || head[1] != b'"'
-            || head[2..2 + key.len()] != **key
-            || head[2 + key.len()..] != *b"\":"
+        if !head.starts_with(open)
+            || head[open.len()..open.len() + key.len()] != **key
+            || !head.ends_with(colon)
         {
+            return false;
+        }
+        if template.spaced && matches!(p.get(end), Some(b' ' | b'\t' | b'\n' | b'\r')) {
             return false;
         }
         let Some(value) = value_end(p, end) else {

@@ -42,7 +42,7 @@ mod number;
 mod read;
 mod write;
 
-use crate::encoding::split::rebuild;
+use crate::encoding::split::FrameTemplate;
 use crate::encoding::varint::{BodyError, Cursor, put_varint};
 
 use read::ColumnView;
@@ -125,8 +125,7 @@ fn stamps(c: &mut Cursor<'_>, mut each: impl FnMut(usize, i64)) -> Result<usize,
 /// The part of a body both forms share: templates, shapes and raw
 /// column, as `Layout` gives them.
 struct Layout<'a> {
-    /// Each template's keys.
-    templates: Vec<Vec<&'a [u8]>>,
+    templates: Vec<FrameTemplate<'a>>,
     /// Records per template.
     rows: Vec<usize>,
     /// Per record: its template + 1 (0: raw), and its row among those.
@@ -142,16 +141,9 @@ impl<'a> Layout<'a> {
     fn parse(c: &mut Cursor<'a>, n: usize) -> Result<Layout<'a>, BodyError> {
         let start = c.i;
         let t = c.count()?;
-        let mut templates = Vec::with_capacity(t);
-        for _ in 0..t {
-            let k = c.count()?;
-            let mut keys = Vec::with_capacity(k);
-            for _ in 0..k {
-                let len = c.count()?;
-                keys.push(c.bytes(len)?);
-            }
-            templates.push(keys);
-        }
+        let templates = (0..t)
+            .map(|_| FrameTemplate::read(c))
+            .collect::<Result<Vec<_>, _>>()?;
         let mut rows = vec![0usize; t];
         let mut raw = 0usize;
         let mut shapes = Vec::with_capacity(n);
@@ -207,8 +199,8 @@ pub(crate) fn unpack(
     out.extend_from_slice(&steps);
     let layout = Layout::parse(&mut c, n)?;
     out.extend_from_slice(&typed[layout.span.clone()]);
-    for (keys, &count) in layout.templates.iter().zip(&layout.rows) {
-        for _ in keys {
+    for (template, &count) in layout.templates.iter().zip(&layout.rows) {
+        for _ in &template.keys {
             let column = ColumnView::parse(&mut c, count)?;
             column.decode(count, out, max.saturating_sub(out.len()), s)?;
             if out.len() > max {
@@ -245,8 +237,8 @@ pub(crate) fn find(
     // record's own template's columns give a value.
     let mut texts = Vec::new();
     let mut ends = Vec::new();
-    for (t, (keys, &count)) in layout.templates.iter().zip(&layout.rows).enumerate() {
-        for _ in keys {
+    for (t, (template, &count)) in layout.templates.iter().zip(&layout.rows).enumerate() {
+        for _ in &template.keys {
             let column = ColumnView::parse(&mut c, count)?;
             if let Some((s, row)) = shape
                 && s == t + 1
@@ -284,7 +276,7 @@ pub(crate) fn find(
                 values.push(&texts[from..end]);
                 from = end;
             }
-            rebuild(out, &layout.templates[s - 1], &values);
+            layout.templates[s - 1].rebuild(out, &values);
         }
         None => {}
     }

@@ -88,15 +88,20 @@ fn value() -> impl Strategy<Value = String> {
 /// (spacing, not an object).
 fn records() -> impl Strategy<Value = Vec<(i64, Vec<u8>)>> {
     let record = prop_oneof![
-        8 => proptest::collection::vec((0usize..5, value()), 0..6).prop_map(|pairs| {
-            let mut seen = Vec::new();
-            let body: Vec<String> = pairs
-                .into_iter()
-                .filter(|(k, _)| !seen.contains(k) && { seen.push(*k); true })
-                .map(|(k, v)| format!("\"k{k}\":{v}"))
-                .collect();
-            format!("{{{}}}", body.join(","))
-        }),
+        8 => (proptest::collection::vec((0usize..5, value()), 0..6), 0usize..4).prop_map(
+            |(pairs, style)| {
+                // Compact, spaced as Python writes JSON, and spacings
+                // that are neither (split compact or kept whole).
+                let (colon, comma) = [(":", ","), (": ", ", "), (":  ", " , "), (": ", ",")][style];
+                let mut seen = Vec::new();
+                let body: Vec<String> = pairs
+                    .into_iter()
+                    .filter(|(k, _)| !seen.contains(k) && { seen.push(*k); true })
+                    .map(|(k, v)| format!("\"k{k}\"{colon}{v}"))
+                    .collect();
+                format!("{{{}}}", body.join(comma))
+            }
+        ),
         1 => Just("{\"a\": 1}".to_string()),
         1 => "[ -~]{0,20}",
     ];
@@ -146,6 +151,33 @@ proptest! {
             .collect();
         round_trip(&records, records.len())?;
     }
+}
+
+/// Records spaced as Python's `json.dumps` writes them are split into
+/// columns as compact ones are: their typed bodies differ only by the
+/// templates' spacing marker.
+#[test]
+fn spaced_records_are_split_as_compact_ones_are() {
+    let series = |colon: &str, comma: &str| -> Vec<(i64, Vec<u8>)> {
+        (0..500i64)
+            .map(|i| {
+                let p = format!(
+                    "{{\"t\"{colon}{}.{}{comma}\"rh\"{colon}{}{comma}\"id\"{colon}\"a{}\"}}",
+                    20 + i % 7,
+                    i % 10,
+                    40 + i % 3,
+                    i % 4
+                );
+                (i * 1_000_000_000, p.into_bytes())
+            })
+            .collect()
+    };
+    let (compact, spaced) = (series(":", ","), series(": ", ", "));
+    let (_, compact_body) = bodies(&compact, compact.len());
+    let (_, spaced_body) = bodies(&spaced, spaced.len());
+    // The key count varint grows by a byte for the marker.
+    assert_eq!(spaced_body.len(), compact_body.len() + 1);
+    round_trip(&spaced, spaced.len()).unwrap();
 }
 
 #[test]
