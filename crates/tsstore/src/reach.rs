@@ -13,6 +13,7 @@
 use crate::compressed::frame_error;
 use crate::config::{Config, staging_blocks};
 use crate::encoding::FrameCodec;
+use crate::encoding::frame::FILL;
 use crate::encoding::split::Record as FrameRecord;
 use crate::error::Result;
 use crate::format::{
@@ -124,13 +125,15 @@ impl Store {
 }
 
 /// Readings a ring of `config`'s blocks holds in `encoding` at `bytes`
-/// per reading: a compressed store's staging blocks hold none for long.
+/// per reading: a compressed store's staging blocks hold none for long,
+/// and its frames may leave a tenth of a block unfilled (`FILL`, as
+/// `Compression::capacity_readings` counts).
 fn capacity(config: &Config, encoding: Encoding, bytes: f64) -> u64 {
-    let blocks = match encoding {
-        Encoding::Raw => config.num_blocks,
-        Encoding::Compressed => config.num_blocks - staging_blocks(config.num_blocks),
+    let (blocks, fill) = match encoding {
+        Encoding::Raw => (config.num_blocks, 1.0),
+        Encoding::Compressed => (config.num_blocks - staging_blocks(config.num_blocks), FILL),
     };
-    let room = (config.data_block_size as usize - BLOCK_HEADER_SIZE) as f64;
+    let room = (config.data_block_size as usize - BLOCK_HEADER_SIZE) as f64 * fill;
     (blocks as f64 * room / bytes.max(1.0)) as u64
 }
 

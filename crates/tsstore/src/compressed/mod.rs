@@ -44,7 +44,7 @@ use crate::encoding::FrameCodec;
 use crate::encoding::frame::{FILL, max_record};
 use crate::encoding::split::Template;
 use crate::error::{Error, Result};
-use crate::format::{DataType, OBJECT_HEADER_SIZE, first_block_capacity};
+use crate::format::{BLOCK_HEADER_SIZE, DataType, OBJECT_HEADER_SIZE};
 use crate::lock::mutex_lock;
 use crate::ring::{FrameSink, Ring};
 use crate::stats::Compression;
@@ -410,7 +410,7 @@ impl Compressed {
             // Frames fill a block each, or share one (a small store's):
             // counted by bytes, with a tenth of each block left unfilled.
             readings_per_block: records as f64
-                * (first_block_capacity(self.shared.staging.block_size()) as f64 * FILL)
+                * ((self.shared.staging.block_size() as usize - BLOCK_HEADER_SIZE) as f64 * FILL)
                 / frame_bytes as f64,
             readings_per_mib: 0.0,
             capacity_readings: 0,

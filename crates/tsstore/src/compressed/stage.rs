@@ -409,12 +409,14 @@ impl Shared {
                 break;
             }
         }
+        // Asked before `state` is locked: it locks the main ring's writer.
+        let worth = self.frame_worth(codec);
         let mut state = mutex_lock(&self.state);
         // After a try that left a part-frame, wait for a quarter more.
         state.next_try = if short {
             state.bytes + self.stage_bytes / 4
         } else {
-            self.frame_worth(codec)
+            worth
         };
         Ok(())
     }
@@ -505,7 +507,7 @@ impl Shared {
                 fit = if next < fit {
                     next
                 } else {
-                    fit - (fit / 16).max(1)
+                    fit.saturating_sub((fit / 16).max(1))
                 };
             };
             let frame = codec.packed();
