@@ -95,9 +95,17 @@ impl Store {
             Some(b) => Some((b, true)),
             None => raw_estimate(&config, &payloads).map(|b| (b, false)),
         };
+        // A raw store too small to be made compressed has no estimate.
+        let compressible = Config {
+            encoding: Encoding::Compressed,
+            ..config
+        }
+        .validate()
+        .is_ok();
         let framed = match framed_measured {
             Some(b) => Some((b, true)),
-            None => frame_estimate(&config, &payloads)?.map(|b| (b, false)),
+            None if compressible => frame_estimate(&config, &payloads)?.map(|b| (b, false)),
+            None => None,
         };
         let mut encodings: Vec<EncodingReach> =
             [(Encoding::Raw, raw), (Encoding::Compressed, framed)]
@@ -131,7 +139,12 @@ impl Store {
 fn capacity(config: &Config, encoding: Encoding, bytes: f64) -> u64 {
     let (blocks, fill) = match encoding {
         Encoding::Raw => (config.num_blocks, 1.0),
-        Encoding::Compressed => (config.num_blocks - staging_blocks(config.num_blocks), FILL),
+        Encoding::Compressed => (
+            config
+                .num_blocks
+                .saturating_sub(staging_blocks(config.num_blocks)),
+            FILL,
+        ),
     };
     let room = (config.data_block_size as usize - BLOCK_HEADER_SIZE) as f64 * fill;
     (blocks as f64 * room / bytes.max(1.0)) as u64
@@ -216,6 +229,21 @@ mod tests {
             .unwrap();
         store.frame_staged().unwrap();
         (dir, store)
+    }
+
+    #[test]
+    fn a_store_too_small_to_compress_has_no_compressed_estimate() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config {
+            num_blocks: 4,
+            ..Config::default()
+        };
+        let store = Store::create_with(dir.path(), "s", config, SyncPolicy::Never).unwrap();
+        store.put(1, br#"{"a":1}"#).unwrap();
+        store.put(2, br#"{"a":2}"#).unwrap();
+        let reach = store.reach().unwrap();
+        let encodings: Vec<Encoding> = reach.encodings.iter().map(|e| e.encoding).collect();
+        assert_eq!(encodings, [Encoding::Raw]);
     }
 
     #[test]

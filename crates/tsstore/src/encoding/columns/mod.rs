@@ -34,6 +34,7 @@ mod write;
 pub use crate::encoding::split::MAX_KEYS;
 pub use crate::encoding::split::laid::Laid;
 pub use crate::encoding::varint::BodyError;
+pub(crate) use read::head;
 pub use read::{BodyView, Unpacked, decode, find};
 pub use write::{Prepared, encode};
 

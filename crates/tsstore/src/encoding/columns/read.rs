@@ -170,19 +170,26 @@ struct Walk<'a> {
     n: usize,
 }
 
+/// A body's first two parts, plain or typed: its first timestamp and its
+/// record count (at least one).
+pub(crate) fn head(c: &mut Cursor<'_>) -> Result<(i64, usize), BodyError> {
+    let first = i64::from_le_bytes(
+        c.bytes(8)?
+            .try_into()
+            .map_err(|_| BodyError("truncated timestamp"))?,
+    );
+    let n = c.count()?;
+    if n == 0 {
+        return Err(BodyError("no records"));
+    }
+    Ok((first, n))
+}
+
 impl<'a> Walk<'a> {
     /// Reads every timestamp, giving each with its record's place.
     fn stamps(body: &'a [u8], mut each: impl FnMut(usize, i64)) -> Result<Walk<'a>, BodyError> {
         let mut c = Cursor { b: body, i: 0 };
-        let mut ts = i64::from_le_bytes(
-            c.bytes(8)?
-                .try_into()
-                .map_err(|_| BodyError("truncated timestamp"))?,
-        );
-        let n = c.count()?;
-        if n == 0 {
-            return Err(BodyError("no records"));
-        }
+        let (mut ts, n) = head(&mut c)?;
         each(0, ts);
         // A step written with the same bytes as the one before is the
         // same step (a varint ends at its first byte below 0x80): regular

@@ -98,15 +98,7 @@ pub(crate) fn steps(stamps: impl Iterator<Item = i64>, out: &mut Vec<u8>, ends: 
 /// A typed body's first part: first timestamp, record count, and every
 /// timestamp (each given with its record's place to `each`).
 fn stamps(c: &mut Cursor<'_>, mut each: impl FnMut(usize, i64)) -> Result<usize, BodyError> {
-    let mut ts = i64::from_le_bytes(
-        c.bytes(8)?
-            .try_into()
-            .map_err(|_| BodyError("truncated timestamp"))?,
-    );
-    let n = c.count()?;
-    if n == 0 {
-        return Err(BodyError("no records"));
-    }
+    let (mut ts, n) = crate::encoding::columns::head(c)?;
     each(0, ts);
     let mut step = 0i64;
     for k in 1..n {

@@ -264,17 +264,9 @@ impl<'a> NumbersView<'a> {
                 *v |= (u64::from(b) << (8 * p)) as i64;
             }
         }
-        let (mut last, mut last_step) = (0i64, 0i64);
+        let mut sum = Undelta::new(self.flags);
         for m in out.iter_mut() {
-            let got = unzigzag(*m as u64);
-            let step = if self.flags & DELTA_OF_DELTA != 0 {
-                last_step.wrapping_add(got)
-            } else {
-                got
-            };
-            last = last.wrapping_add(step);
-            last_step = step;
-            *m = last;
+            *m = sum.next(*m as u64);
         }
     }
 
@@ -437,17 +429,38 @@ impl<'a> NumbersView<'a> {
 
     /// Number `k`'s mantissa: the differences summed up to it.
     fn mantissa(&self, k: usize) -> i64 {
-        let (mut last, mut last_step) = (0i64, 0i64);
-        for i in 0..=k {
-            let got = unzigzag(self.planed(i));
-            let step = if self.flags & DELTA_OF_DELTA != 0 {
-                last_step.wrapping_add(got)
-            } else {
-                got
-            };
-            last = last.wrapping_add(step);
-            last_step = step;
+        let mut sum = Undelta::new(self.flags);
+        (0..=k).fold(0, |_, i| sum.next(self.planed(i)))
+    }
+}
+
+/// Sums a column's zig-zagged differences back into its values: deltas,
+/// or deltas of deltas (`DELTA_OF_DELTA`).
+struct Undelta {
+    of_deltas: bool,
+    last: i64,
+    last_step: i64,
+}
+
+impl Undelta {
+    fn new(flags: u8) -> Undelta {
+        Undelta {
+            of_deltas: flags & DELTA_OF_DELTA != 0,
+            last: 0,
+            last_step: 0,
         }
-        last
+    }
+
+    #[inline]
+    fn next(&mut self, zigzagged: u64) -> i64 {
+        let got = unzigzag(zigzagged);
+        let step = if self.of_deltas {
+            self.last_step.wrapping_add(got)
+        } else {
+            got
+        };
+        self.last = self.last.wrapping_add(step);
+        self.last_step = step;
+        self.last
     }
 }
