@@ -69,12 +69,12 @@ impl Store {
         sample.sort_by_key(|r| r.timestamp());
         let stats = self.stats();
         let span_ns = match (stats.oldest_timestamp, stats.newest_timestamp) {
-            (Some(a), Some(b)) => Some((b - a).max(0)),
+            (Some(a), Some(b)) => Some(b.saturating_sub(a).max(0)),
             _ => None,
         };
         let interval_ns = match (sample.first(), sample.last()) {
             (Some(a), Some(b)) if sample.len() > 1 && b.timestamp() > a.timestamp() => {
-                Some((b.timestamp() - a.timestamp()) as f64 / (sample.len() - 1) as f64)
+                Some(b.timestamp().saturating_sub(a.timestamp()) as f64 / (sample.len() - 1) as f64)
             }
             _ => None,
         };
