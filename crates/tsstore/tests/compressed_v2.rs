@@ -8,6 +8,8 @@
 //! makes, to a JSON store and to a schema store (fields temp, hum, room,
 //! on), each of 32 blocks of 1 KiB, then `frame_staged` and `close`.
 
+mod common;
+
 use std::path::Path;
 
 use tsstore::{Store, SyncPolicy};
@@ -28,19 +30,6 @@ fn reading(i: i64) -> String {
         i % 3,
         i % 2 == 0
     )
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 fn version(dir: &Path, name: &str) -> u32 {
@@ -93,7 +82,7 @@ fn exact(store: &Store, count: i64) {
 fn stores_with_plain_frames_read_and_grow_with_typed_ones() {
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/compressed-v2");
     let dir = tempfile::tempdir().unwrap();
-    copy_dir(&fixture, dir.path());
+    common::copy_dir(&fixture, dir.path());
     for name in ["json", "schema"] {
         assert_eq!(
             version(dir.path(), name),

@@ -199,13 +199,13 @@ fn rows_raw_no_longer_has_are_cut_and_written_again() {
     // back.
     let rollups = dir.path().join("s").join(tsstore::ROLLUPS_DIR);
     let aside = dir.path().join("aside");
-    copy_dir(&rollups, &aside);
+    common::copy_dir(&rollups, &aside);
     let cut = 12 * HOUR + 30 * MINUTE;
     let store = Store::open(dir.path(), "s").unwrap();
     store.truncate_after(cut).unwrap();
     store.close().unwrap();
     std::fs::remove_dir_all(&rollups).unwrap();
-    copy_dir(&aside, &rollups);
+    common::copy_dir(&aside, &rollups);
     assert_eq!(rows(dir.path(), "1h").len(), 5, "rows up to 15:00 are back");
 
     written.retain(|(t, _)| *t <= cut);
@@ -225,19 +225,6 @@ fn rows_raw_no_longer_has_are_cut_and_written_again() {
     store.close().unwrap();
     let stamps = row_stamps(dir.path(), "1h");
     assert_eq!(stamps, vec![11 * HOUR, 12 * HOUR, 13 * HOUR, 14 * HOUR]);
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 #[test]
@@ -448,7 +435,7 @@ proptest! {
             s.catch_up_rollups().unwrap();
             if i == snapshot_after {
                 store.take().unwrap().close().unwrap();
-                copy_dir(&rollups, &aside);
+                common::copy_dir(&rollups, &aside);
                 store = Some(Store::open(dir.path(), "s").unwrap());
             }
         }
@@ -457,7 +444,7 @@ proptest! {
         s.truncate_after(cut_at).unwrap();
         s.close().unwrap();
         std::fs::remove_dir_all(&rollups).unwrap();
-        copy_dir(&aside, &rollups);
+        common::copy_dir(&aside, &rollups);
         let s = Store::open(dir.path(), "s").unwrap();
         s.catch_up_rollups().unwrap();
         written.retain(|(t, _)| *t <= cut_at);

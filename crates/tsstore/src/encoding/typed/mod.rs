@@ -244,23 +244,7 @@ pub(crate) fn find(
         return Err(BodyError("bytes after the last column"));
     }
     match shape {
-        Some((0, row)) => {
-            let mut lens = Cursor {
-                b: layout.raw_lens,
-                i: 0,
-            };
-            let mut at = 0usize;
-            for _ in 0..row {
-                at += lens.varint()? as usize;
-            }
-            let len = lens.varint()? as usize;
-            out.extend_from_slice(
-                layout
-                    .raw
-                    .get(at..at + len)
-                    .ok_or(BodyError("truncated bytes"))?,
-            );
-        }
+        Some((0, row)) => out.extend_from_slice(read::nth(layout.raw_lens, layout.raw, row)?),
         Some((s, _)) => {
             let mut values = Vec::with_capacity(ends.len());
             let mut from = 0;

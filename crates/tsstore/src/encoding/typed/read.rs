@@ -159,19 +159,7 @@ impl<'a> ColumnView<'a> {
     /// Appends value `row`'s text.
     pub(crate) fn value(&self, row: usize, out: &mut Vec<u8>) -> Result<(), BodyError> {
         match self {
-            ColumnView::Text { lens, texts } => {
-                let mut c = Cursor { b: lens, i: 0 };
-                let mut at = 0usize;
-                for _ in 0..row {
-                    at += c.varint()? as usize;
-                }
-                let len = c.varint()? as usize;
-                out.extend_from_slice(
-                    texts
-                        .get(at..at + len)
-                        .ok_or(BodyError("truncated bytes"))?,
-                );
-            }
+            ColumnView::Text { lens, texts } => out.extend_from_slice(nth(lens, texts, row)?),
             ColumnView::Numbers(n) => n.value(row, out)?,
             ColumnView::Dict { entries, indices } => {
                 let mut c = Cursor { b: indices, i: 0 };
@@ -463,4 +451,20 @@ impl Undelta {
         self.last_step = step;
         self.last
     }
+}
+
+/// Piece `row` of a column written as a varint length per piece
+/// (`lens`), then the pieces one after the other (`bytes`).
+pub(super) fn nth<'a>(lens: &[u8], bytes: &'a [u8], row: usize) -> Result<&'a [u8], BodyError> {
+    let mut c = Cursor { b: lens, i: 0 };
+    let mut at = 0usize;
+    for _ in 0..row {
+        at = at
+            .checked_add(c.varint()? as usize)
+            .ok_or(BodyError("length overflow"))?;
+    }
+    let len = c.varint()? as usize;
+    at.checked_add(len)
+        .and_then(|end| bytes.get(at..end))
+        .ok_or(BodyError("truncated bytes"))
 }
