@@ -24,6 +24,17 @@ fn all(store: &Store) -> Vec<(i64, Vec<u8>)> {
         .unwrap()
 }
 
+/// Every record as the store gives it back (a schema store's expanded).
+fn expanded(store: &Store) -> Vec<(i64, Vec<u8>)> {
+    store
+        .iter()
+        .map(|r| {
+            let r = r.unwrap();
+            (r.timestamp(), store.expand(&r.data).into_owned())
+        })
+        .collect()
+}
+
 fn reading(i: i64, wide: bool) -> Vec<u8> {
     if wide {
         format!(
@@ -453,16 +464,8 @@ fn schema_and_text_stores_compress_and_read_back() {
         let compressed = Store::open(dir.path(), &name).unwrap();
         assert_eq!(compressed.data_type(), data_type);
         assert_eq!(compressed.encoding(), Encoding::Compressed);
-        let read = |s: &Store| -> Vec<(i64, Vec<u8>)> {
-            s.iter()
-                .map(|r| {
-                    let r = r.unwrap();
-                    (r.timestamp(), s.expand(&r.data).into_owned())
-                })
-                .collect()
-        };
-        assert_eq!(read(&compressed), read(&raw), "{data_type}");
-        assert_eq!(read(&compressed).len(), records.len());
+        assert_eq!(expanded(&compressed), expanded(&raw), "{data_type}");
+        assert_eq!(expanded(&compressed).len(), records.len());
         assert!(compressed.compression().unwrap().ratio > 3.0);
     }
 }
@@ -643,23 +646,15 @@ proptest! {
                 s.put(n as i64 + 1, p.as_bytes()).unwrap();
             }
         }
-        let read = |s: &Store| -> Vec<(i64, Vec<u8>)> {
-            s.iter()
-                .map(|r| {
-                    let r = r.unwrap();
-                    (r.timestamp(), s.expand(&r.data).into_owned())
-                })
-                .collect()
-        };
         stores[1].frame_staged().unwrap();
-        let want = read(&stores[0]);
+        let want = expanded(&stores[0]);
         prop_assert_eq!(want.len(), rows.len());
-        prop_assert_eq!(&read(&stores[1]), &want);
+        prop_assert_eq!(&expanded(&stores[1]), &want);
         let name = Encoding::Compressed.to_string();
         let mut stores = stores;
         stores.pop().unwrap().close().unwrap();
         let reopened = Store::open(dir.path(), &name).unwrap();
-        prop_assert_eq!(&read(&reopened), &want);
+        prop_assert_eq!(&expanded(&reopened), &want);
         prop_assert!(reopened.compression().is_some(), "framed");
     }
 }
