@@ -16,7 +16,8 @@
 //! each beside the raw store's.
 //!
 //! `cargo bench -p tsstore --bench framed` (with `ONLY_RETENTION=1`, the
-//! retention figures alone)
+//! retention figures alone; with `ONLY_READS=1`, the read figures alone,
+//! `READ_ROUNDS` times)
 
 mod proc_io;
 mod pvlib;
@@ -333,6 +334,86 @@ fn retention(readings: &[pvlib::Reading], data_type: DataType) {
     );
 }
 
+/// The read figures alone, raw and compressed stores filled once with
+/// `put_many`, each read `READ_ROUNDS` times (for profiling the read
+/// path: `ONLY_READS=1`, under callgrind with `READ_ROUNDS=1`).
+fn reads(name: &str, readings: &[pvlib::Reading]) {
+    let rounds: usize = std::env::var("READ_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(5);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let compressed = Config {
+        encoding: Encoding::Compressed,
+        ..config(BLOCKS)
+    };
+    let stores: Vec<Store> = [config(BLOCKS), compressed]
+        .into_iter()
+        .map(|config| {
+            let store =
+                Store::create_with(dir.path(), &config.encoding.to_string(), config, interval())
+                    .expect("create");
+            for chunk in readings.chunks(1000) {
+                store
+                    .put_many(chunk.iter().map(|(t, p)| (Some(*t), p.as_slice())))
+                    .expect("put_many");
+            }
+            store.frame_staged().expect("frame");
+            store
+        })
+        .collect();
+    tsstore::set_frame_cache_bytes(0);
+    let stamps: Vec<Vec<i64>> = stores
+        .iter()
+        .map(|store| {
+            store
+                .iter()
+                .with_data(false)
+                .map(|r| r.map(|r| r.timestamp()))
+                .collect::<tsstore::Result<_>>()
+                .expect("read")
+        })
+        .collect();
+    for _ in 0..rounds {
+        let mut line = format!("{name}:");
+        for (store, stamps) in stores.iter().zip(&stamps) {
+            tsstore::set_frame_cache_bytes(tsstore::DEFAULT_FRAME_CACHE_BYTES);
+            let start = Instant::now();
+            for k in 0..1000 {
+                std::hint::black_box(
+                    store
+                        .get_by_time(stamps[k * stamps.len() / 1000])
+                        .expect("get"),
+                );
+            }
+            let spread = start.elapsed().as_secs_f64() * 1e3;
+            let start = Instant::now();
+            for &ts in &stamps[stamps.len() / 3..][..1000] {
+                std::hint::black_box(store.get_by_time(ts).expect("get"));
+            }
+            let neighbours = start.elapsed().as_secs_f64() * 1e3;
+            let from = stamps[stamps.len() - 10_000];
+            let range = || {
+                let start = Instant::now();
+                let mut records = store.iter_range(from, i64::MAX);
+                while let Some(r) = records.next_ref() {
+                    std::hint::black_box(r.expect("range"));
+                }
+                start.elapsed().as_secs_f64() * 1e3
+            };
+            tsstore::set_frame_cache_bytes(0);
+            let cold = range();
+            tsstore::set_frame_cache_bytes(tsstore::DEFAULT_FRAME_CACHE_BYTES);
+            range();
+            let warm = range();
+            line += &format!(
+                "  get_by_time spread {spread:>6.1} µs neighbours {neighbours:>4.1} µs  range cold {cold:>5.2} ms warm {warm:>5.2} ms |"
+            );
+        }
+        println!("{line}");
+    }
+}
+
 /// Each figure's median over `runs`.
 fn median(runs: &[Figures]) -> Figures {
     let mid = |f: fn(&Figures) -> f64| {
@@ -363,6 +444,10 @@ fn main() {
             encoding: Encoding::Compressed,
             ..config(BLOCKS)
         };
+        if std::env::var_os("ONLY_READS").is_some() {
+            reads(name, &readings);
+            continue;
+        }
         if std::env::var_os("ONLY_RETENTION").is_some() {
             retention(&readings, DataType::Json);
             retention(&schema_readings(&readings), DataType::Schema);

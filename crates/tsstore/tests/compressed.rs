@@ -204,6 +204,43 @@ fn a_wrapped_ring_keeps_the_newest_records_and_far_more_of_them() {
     );
 }
 
+/// Lookups of neighbouring records: the first in a frame decompresses
+/// it, the next ones search its kept body, later ones find it rebuilt
+/// whole. Each answers the same, and a record deleted between them is
+/// gone from every form.
+#[test]
+fn neighbouring_lookups_agree_in_every_form_of_the_frame_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    // Large enough not to wrap: no range may read (and so rebuild) the
+    // frames before the lookups do.
+    let store = Store::create(dir.path(), "n", config(1024)).unwrap();
+    let kept: Vec<(i64, Vec<u8>)> = (1..=3000).map(|i| (i * 10, reading(i, false))).collect();
+    store
+        .put_many(kept.iter().map(|(t, p)| (Some(*t), p.as_slice())))
+        .unwrap();
+    store.frame_staged().unwrap();
+    for (k, (ts, p)) in kept.iter().enumerate() {
+        if k % 5 == 3 {
+            store.delete_by_time(*ts).unwrap();
+            assert!(store.get_by_time(*ts).is_err(), "deleted {ts}");
+        } else {
+            assert_eq!(&store.get_by_time(*ts).unwrap().data, p, "{ts}");
+        }
+        assert!(store.get_by_time(ts + 1).is_err(), "none at {}", ts + 1);
+    }
+    for (k, (ts, p)) in kept.iter().enumerate().rev() {
+        let got = store.get_by_time(*ts).map(|r| r.data);
+        assert_eq!(got.ok().as_ref(), (k % 5 != 3).then_some(p), "{ts}");
+    }
+    let live: Vec<_> = kept
+        .into_iter()
+        .enumerate()
+        .filter(|(k, _)| k % 5 != 3)
+        .map(|(_, r)| r)
+        .collect();
+    assert_eq!(all(&store), live);
+}
+
 #[test]
 fn records_that_pack_badly_never_lose_a_staged_one() {
     // Records of 400–1 000 bytes in 1 KiB blocks leave up to half of each

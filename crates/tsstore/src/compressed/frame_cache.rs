@@ -61,8 +61,9 @@ pub(crate) enum Form {
     /// Its decompressed body: a lookup searches it (`columns::find`)
     /// without rebuilding the other records.
     Body(Body),
-    /// Every record rebuilt, once the frame is read again or by a range:
-    /// a lookup is a binary search, a range copies records out.
+    /// Every record rebuilt, once the frame is looked up often enough
+    /// (`REBUILD_AFTER`) or read by a range: a lookup is a binary search,
+    /// a range copies records out.
     Records(Arc<Unpacked>),
 }
 
@@ -71,9 +72,24 @@ pub(crate) struct Decoded {
     key: FrameKey,
     compressed: Box<[u8]>,
     pub form: Form,
+    /// Lookups answered from it so far (a kept body is rebuilt whole
+    /// once enough lookups have come: `REBUILD_AFTER`).
+    lookups: AtomicUsize,
 }
 
+/// Lookups a kept body answers by searching it before its records are
+/// rebuilt whole. A search costs a few microseconds, rebuilding a
+/// frame's records about fifty times that: lookups spread over a store
+/// (one or two per frame) stay searches, a client walking neighbouring
+/// records soon gets records copied out.
+pub(crate) const REBUILD_AFTER: usize = 8;
+
 impl Decoded {
+    /// Counts one more lookup; true once the body should be rebuilt.
+    pub(crate) fn looked_up(&self) -> bool {
+        self.lookups.fetch_add(1, Ordering::Relaxed) + 1 >= REBUILD_AFTER
+    }
+
     fn size(&self) -> usize {
         self.compressed.len()
             + match &self.form {
@@ -107,6 +123,7 @@ pub(crate) fn put(key: FrameKey, compressed: &[u8], form: Form) -> Arc<Decoded> 
         key,
         compressed: compressed.into(),
         form,
+        lookups: AtomicUsize::new(0),
     });
     let budget = BUDGET.load(Ordering::Relaxed);
     if decoded.size() > budget {

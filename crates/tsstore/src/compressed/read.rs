@@ -17,6 +17,7 @@ use std::sync::atomic::Ordering;
 use super::frame_cache::{self, Decoded, Form, FrameKey};
 use super::{Compressed, FrameObject, Shared, tombstoned};
 use crate::encoding::columns::Unpacked;
+use crate::encoding::frame::Body;
 use crate::error::{Error, Result};
 use crate::format::OBJECT_HEADER_SIZE;
 use crate::lock::mutex_lock;
@@ -303,32 +304,44 @@ impl Compressed {
         let object = FrameObject::parse(&frame.data)?;
         let key = self.shared.frame_key(&frame);
         let cached = frame_cache::get(key, object.frame);
-        let (index, data) = match cached {
-            // Read before: its records rebuilt, kept for what follows.
-            Some(hit) => {
-                let records = self.shared.unpacked(&frame, &object, Some(hit))?;
-                let Ok(i) = records.stamps.binary_search(&ts) else {
-                    return Ok(None);
-                };
-                (i, records.payload(i).to_vec())
-            }
+        // The record searched for in a body: its place, and its payload.
+        let search = |body: &Body| -> Result<Option<(usize, Vec<u8>)>> {
+            let mut data = Vec::new();
+            let (count, at) = body
+                .find(ts, &mut data)
+                .map_err(|e| super::frame_error(e.into()))?;
+            object.check_count(count)?;
+            Ok(at.map(|i| (i, data)))
+        };
+        let found = match cached {
+            Some(hit) => match &hit.form {
+                // Searched before, not yet often enough to rebuild it.
+                Form::Body(body) if !hit.looked_up() => search(body)?,
+                // Read often, or by a range: its records rebuilt, kept
+                // for what follows.
+                _ => {
+                    let records = self.shared.unpacked(&frame, &object, Some(hit))?;
+                    records
+                        .stamps
+                        .binary_search(&ts)
+                        .ok()
+                        .map(|i| (i, records.payload(i).to_vec()))
+                }
+            },
             // Its first read: one record rebuilt, the body kept.
             None => {
-                let mut codec = self.shared.reader()?;
-                let body = codec
+                let body = self
+                    .shared
+                    .reader()?
                     .decompressed(object.frame)
                     .map_err(super::frame_error)?;
-                let mut data = Vec::new();
-                let (count, at) = body
-                    .find(ts, &mut data)
-                    .map_err(|e| super::frame_error(e.into()))?;
-                object.check_count(count)?;
+                let found = search(&body)?;
                 frame_cache::put(key, object.frame, Form::Body(body));
-                let Some(i) = at else {
-                    return Ok(None);
-                };
-                (i, data)
+                found
             }
+        };
+        let Some((index, data)) = found else {
+            return Ok(None);
         };
         let data = (rebuild && !object.deleted(index)).then_some(data);
         Ok(Some(InFrame { frame, index, data }))

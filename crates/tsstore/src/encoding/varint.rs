@@ -53,6 +53,53 @@ impl<'a> Cursor<'a> {
         Ok(v as usize)
     }
 
+    /// The bytes of the next `count` varints, stepped over. A varint ends
+    /// at its first byte below 0x80, so whole chunks are counted at once
+    /// (the compiler vectorizes the count): a lookup steps over columns of
+    /// a thousand varints to reach one value.
+    pub(crate) fn skip_varints(&mut self, count: usize) -> Result<&'a [u8], BodyError> {
+        const CHUNK: usize = 32;
+        let rest = &self.b[self.i.min(self.b.len())..];
+        let (mut left, mut len) = (count, 0);
+        while left > 0 {
+            if let Some(chunk) = rest.get(len..).and_then(|r| r.first_chunk::<CHUNK>()) {
+                let ends = chunk.iter().filter(|&&b| b < 0x80).count();
+                // The whole chunk, if its varints are all wanted and it
+                // does not stop inside one that is not.
+                if ends < left || (ends == left && chunk[CHUNK - 1] < 0x80) {
+                    left -= ends;
+                    len += CHUNK;
+                    continue;
+                }
+            }
+            let byte = *rest.get(len).ok_or(BodyError("truncated varint"))?;
+            len += 1;
+            if byte < 0x80 {
+                left -= 1;
+            }
+        }
+        self.bytes(len)
+    }
+
+    /// The sum of the next `count` varints (lengths), stepped over: one
+    /// byte each, the usual case, is a sum of the bytes.
+    pub(crate) fn sum_varints(&mut self, count: usize) -> Result<usize, BodyError> {
+        let varints = self.skip_varints(count)?;
+        if varints.len() == count {
+            return Ok(varints.iter().map(|&b| usize::from(b)).sum());
+        }
+        let mut c = Cursor { b: varints, i: 0 };
+        let mut total = 0usize;
+        for _ in 0..count {
+            total = total
+                .checked_add(
+                    usize::try_from(c.varint()?).map_err(|_| BodyError("length overflow"))?,
+                )
+                .ok_or(BodyError("length overflow"))?;
+        }
+        Ok(total)
+    }
+
     pub(crate) fn bytes(&mut self, len: usize) -> Result<&'a [u8], BodyError> {
         let end = self
             .i

@@ -240,6 +240,29 @@ impl RingIndex {
         })
     }
 
+    /// How many blocks back from `end` (exclusive) hold `wanted` live
+    /// objects, by the counts kept per block; `None` if a block on the
+    /// way has no known count. At most `max` (then `max`).
+    pub fn blocks_holding(&self, end: u64, wanted: usize, max: usize) -> Option<usize> {
+        let mut held = 0usize;
+        for back in 1..=max as u64 {
+            let Some(seq) = end.checked_sub(back) else {
+                return Some(back as usize - 1);
+            };
+            if seq < self.tail_seq || seq >= self.end_seq() {
+                return Some(back as usize - 1);
+            }
+            match self.counts[self.phys((seq - self.tail_seq) as u32) as usize] {
+                UNKNOWN_COUNT => return None,
+                c => held += c as usize,
+            }
+            if held >= wanted {
+                return Some(back as usize);
+            }
+        }
+        Some(max)
+    }
+
     /// Whether physical block `phys` is in the live range.
     pub fn is_live(&self, phys: u32) -> bool {
         let i = (phys as u64 + self.n as u64 - self.tail as u64) % self.n as u64;

@@ -153,6 +153,16 @@ impl<'a> RingRecords<'a> {
             if end <= ring.tail_seq() {
                 return false;
             }
+            // A read of the newest `n` takes the blocks holding them in
+            // one batch, by the index's counts (one `pread` for
+            // `newest(100)`, not a batch of 1 block, then 2), never
+            // more than a full batch.
+            let max_blocks = match self.remaining {
+                usize::MAX => max_blocks,
+                n => ring
+                    .blocks_holding(end, n, self.max_batch)
+                    .map_or(max_blocks, |b| b.max(max_blocks)),
+            };
             let mut start = end.saturating_sub(max_blocks as u64).max(ring.tail_seq());
             while start > ring.tail_seq() && ring.block_ref(start).is_some_and(|r| r.key < 0) {
                 start -= 1;

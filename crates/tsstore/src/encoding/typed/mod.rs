@@ -114,14 +114,38 @@ fn stamps(c: &mut Cursor<'_>, mut each: impl FnMut(usize, i64)) -> Result<usize,
     Ok(n)
 }
 
+/// A typed body's first part, read as far as `ts`: the record count
+/// and `ts`'s place, if a record has it. The steps after it are stepped
+/// over unread (a lookup reads half a frame's steps on average).
+fn find_stamp(c: &mut Cursor<'_>, ts: i64) -> Result<(usize, Option<usize>), BodyError> {
+    let (mut stamp, n) = crate::encoding::columns::head(c)?;
+    let mut step = 0i64;
+    let mut k = 0;
+    while stamp < ts && k + 1 < n {
+        step = step.wrapping_add(unzigzag(c.varint()?));
+        if step <= 0 {
+            return Err(BodyError("timestamps do not increase"));
+        }
+        stamp = stamp
+            .checked_add(step)
+            .ok_or(BodyError("timestamps do not increase"))?;
+        k += 1;
+    }
+    c.skip_varints(n - 1 - k)?;
+    Ok((n, (stamp == ts).then_some(k)))
+}
+
 /// The part of a body both forms share: templates, shapes and raw
 /// column, as `Layout` gives them.
 struct Layout<'a> {
     templates: Vec<FrameTemplate<'a>>,
     /// Records per template.
     rows: Vec<usize>,
-    /// Per record: its template + 1 (0: raw), and its row among those.
-    shapes: Vec<(usize, usize)>,
+    /// Per record a varint: its template + 1 (0: raw).
+    shapes: &'a [u8],
+    /// Whether every shape is one byte (fewer than 128 templates: always,
+    /// in practice), so that record k's is byte k.
+    shapes_bytes: bool,
     /// The raw records' lengths (a varint each) and bytes.
     raw_lens: &'a [u8],
     raw: &'a [u8],
@@ -136,35 +160,69 @@ impl<'a> Layout<'a> {
         let templates = (0..t)
             .map(|_| FrameTemplate::read(c))
             .collect::<Result<Vec<_>, _>>()?;
-        let mut rows = vec![0usize; t];
-        let mut raw = 0usize;
-        let mut shapes = Vec::with_capacity(n);
-        for _ in 0..n {
-            let s = c.count()?;
-            let counter = match s.checked_sub(1) {
-                None => &mut raw,
-                Some(s) => rows.get_mut(s).ok_or(BodyError("unknown template"))?,
-            };
-            shapes.push((s, *counter));
-            *counter += 1;
+        // Counted per template + 1 (0: raw).
+        let mut counts = vec![0usize; t + 1];
+        let mut shapes_bytes = false;
+        // Folds, not `all`: without an early exit they vectorize.
+        if let Some(bytes) = c.b.get(c.i..).and_then(|r| r.get(..n))
+            && bytes.iter().fold(0, |a, &b| a | b) < 0x80
+        {
+            shapes_bytes = true;
+            if bytes.iter().fold(0, |a, &b| a | (b ^ bytes[0])) == 0 {
+                *counts
+                    .get_mut(usize::from(bytes[0]))
+                    .ok_or(BodyError("unknown template"))? = n;
+            } else {
+                for &b in bytes {
+                    *counts
+                        .get_mut(usize::from(b))
+                        .ok_or(BodyError("unknown template"))? += 1;
+                }
+            }
         }
+        let shapes = if shapes_bytes {
+            c.bytes(n)?
+        } else {
+            let at = c.i;
+            for _ in 0..n {
+                *counts
+                    .get_mut(c.count()?)
+                    .ok_or(BodyError("unknown template"))? += 1;
+            }
+            &c.b[at..c.i]
+        };
         let lens_at = c.i;
-        let mut total = 0usize;
-        for _ in 0..raw {
-            total = total
-                .checked_add(c.count()?)
-                .ok_or(BodyError("length overflow"))?;
-        }
+        let total = c.sum_varints(counts[0])?;
         let raw_lens = &c.b[lens_at..c.i];
         let raw = c.bytes(total)?;
         Ok(Layout {
             templates,
-            rows,
+            rows: counts.split_off(1),
             shapes,
+            shapes_bytes,
             raw_lens,
             raw,
             span: start..c.i,
         })
+    }
+
+    /// Record `k`'s template + 1 (0: raw), and its row among those.
+    fn shape(&self, k: usize) -> Result<(usize, usize), BodyError> {
+        if self.shapes_bytes {
+            let s = self.shapes[k];
+            let row = self.shapes[..k].iter().filter(|&&b| b == s).count();
+            return Ok((usize::from(s), row));
+        }
+        let mut c = Cursor {
+            b: self.shapes,
+            i: 0,
+        };
+        let mut counts = vec![0usize; self.rows.len() + 1];
+        for _ in 0..k {
+            counts[c.count()?] += 1;
+        }
+        let s = c.count()?;
+        Ok((s, counts[s]))
     }
 }
 
@@ -217,14 +275,9 @@ pub(crate) fn find(
     out: &mut Vec<u8>,
 ) -> Result<(usize, Option<usize>), BodyError> {
     let mut c = Cursor { b: typed, i: 0 };
-    let mut found = None;
-    let n = stamps(&mut c, |k, stamp| {
-        if stamp == ts {
-            found = Some(k);
-        }
-    })?;
+    let (n, found) = find_stamp(&mut c, ts)?;
     let layout = Layout::parse(&mut c, n)?;
-    let shape = found.map(|k| layout.shapes[k]);
+    let shape = found.map(|k| layout.shape(k)).transpose()?;
     // Every column's parts are found (checking the body); only the
     // record's own template's columns give a value.
     let mut texts = Vec::new();

@@ -54,22 +54,6 @@ pub(crate) struct NumbersView<'a> {
     texts: &'a [u8],
 }
 
-/// The bytes of the next `count` varints.
-fn varints<'a>(c: &mut Cursor<'a>, count: usize) -> Result<&'a [u8], BodyError> {
-    let start = c.i;
-    let rest = &c.b[start.min(c.b.len())..];
-    let mut left = count;
-    let mut len = 0;
-    while left > 0 {
-        let byte = *rest.get(len).ok_or(BodyError("truncated varint"))?;
-        len += 1;
-        if byte < 0x80 {
-            left -= 1;
-        }
-    }
-    c.bytes(len)
-}
-
 /// The `k`-th of the length-prefixed texts in `b`.
 fn nth_text(b: &[u8], k: usize) -> Result<&[u8], BodyError> {
     let mut c = Cursor { b, i: 0 };
@@ -86,16 +70,10 @@ impl<'a> ColumnView<'a> {
     pub(crate) fn parse(c: &mut Cursor<'a>, count: usize) -> Result<ColumnView<'a>, BodyError> {
         Ok(match c.bytes(1)?[0] {
             TEXT => {
-                let lens = varints(c, count)?;
-                let mut total = 0usize;
-                let mut l = Cursor { b: lens, i: 0 };
-                for _ in 0..count {
-                    total = total
-                        .checked_add(l.varint()? as usize)
-                        .ok_or(BodyError("length overflow"))?;
-                }
+                let at = c.i;
+                let total = c.sum_varints(count)?;
                 ColumnView::Text {
-                    lens,
+                    lens: &c.b[at..c.i],
                     texts: c.bytes(total)?,
                 }
             }
@@ -112,7 +90,7 @@ impl<'a> ColumnView<'a> {
                 }
                 ColumnView::Dict {
                     entries,
-                    indices: varints(c, count)?,
+                    indices: c.skip_varints(count)?,
                 }
             }
             _ => return Err(BodyError("unknown column codec")),
@@ -163,9 +141,7 @@ impl<'a> ColumnView<'a> {
             ColumnView::Numbers(n) => n.value(row, out)?,
             ColumnView::Dict { entries, indices } => {
                 let mut c = Cursor { b: indices, i: 0 };
-                for _ in 0..row {
-                    c.varint()?;
-                }
+                c.skip_varints(row)?;
                 out.extend_from_slice(entry(entries, c.varint()?)?);
             }
         }
@@ -209,7 +185,7 @@ impl<'a> NumbersView<'a> {
                 .checked_mul(width)
                 .ok_or(BodyError("length overflow"))?,
         )?;
-        let exponents = varints(c, exponents * 2)?;
+        let exponents = c.skip_varints(exponents * 2)?;
         let start = c.i;
         for _ in 0..texts {
             let len = c.count()?;
@@ -233,13 +209,6 @@ impl<'a> NumbersView<'a> {
         } else {
             self.scales[0]
         }
-    }
-
-    /// The zig-zagged difference of number `k`.
-    fn planed(&self, k: usize) -> u64 {
-        (0..self.width).fold(0, |v, p| {
-            v | u64::from(self.planes[p * self.numbers + k]) << (8 * p)
-        })
     }
 
     /// Mantissas up to number `k` (all: `numbers - 1`) into `out`.
@@ -393,15 +362,9 @@ impl<'a> NumbersView<'a> {
                         .count();
                     let mut c = Cursor {
                         b: self.exponents,
-                        i: varints(
-                            &mut Cursor {
-                                b: self.exponents,
-                                i: 0,
-                            },
-                            2 * e,
-                        )?
-                        .len(),
+                        i: 0,
                     };
+                    c.skip_varints(2 * e)?;
                     let width = u8::try_from(c.varint()?).unwrap_or(u8::MAX);
                     (width, c.varint()?)
                 } else {
@@ -415,10 +378,36 @@ impl<'a> NumbersView<'a> {
         Ok(())
     }
 
-    /// Number `k`'s mantissa: the differences summed up to it.
+    /// Number `k`'s mantissa: the differences summed up to it, a chunk
+    /// at a time, plane by plane (loops the compiler vectorizes: a lookup
+    /// sums up to a frame's worth of them per column).
     fn mantissa(&self, k: usize) -> i64 {
+        const CHUNK: usize = 64;
         let mut sum = Undelta::new(self.flags);
-        (0..=k).fold(0, |_, i| sum.next(self.planed(i)))
+        let mut zigzagged = [0u64; CHUNK];
+        let mut i = 0;
+        while i <= k {
+            let m = (k + 1 - i).min(CHUNK);
+            let chunk = &mut zigzagged[..m];
+            chunk.fill(0);
+            for p in 0..self.width {
+                let plane = &self.planes[p * self.numbers + i..][..m];
+                for (v, &b) in chunk.iter_mut().zip(plane) {
+                    *v |= u64::from(b) << (8 * p);
+                }
+            }
+            if sum.of_deltas {
+                for &v in chunk.iter() {
+                    sum.next(v);
+                }
+            } else {
+                sum.last = chunk
+                    .iter()
+                    .fold(sum.last, |acc, &v| acc.wrapping_add(unzigzag(v)));
+            }
+            i += m;
+        }
+        sum.last
     }
 }
 

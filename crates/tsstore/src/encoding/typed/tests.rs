@@ -37,7 +37,11 @@ fn round_trip(records: &[(i64, Vec<u8>)], n: usize) -> Result<(), TestCaseError>
     // plain one, and nothing where there is nothing.
     let (mut one, mut want) = (Vec::new(), Vec::new());
     let probes = records[..n].iter().map(|(t, _)| *t).step_by(1 + n / 16);
-    for ts in probes.chain([records[0].0 - 1, records[n - 1].0 + 1]) {
+    let between = records[..n].iter().map(|(t, _)| t + 1).step_by(1 + n / 8);
+    for ts in probes
+        .chain(between)
+        .chain([records[0].0 - 1, records[n - 1].0 + 1])
+    {
         one.clear();
         want.clear();
         let got = find(&typed, ts, &mut one).map_err(|e| TestCaseError::fail(e.to_string()))?;
@@ -235,6 +239,7 @@ fn damaged_typed_bodies_are_refused_not_trusted() {
             let mut bad = typed.clone();
             bad[i] ^= 1 << bit;
             let _ = unpack(&bad, &mut out, 1 << 20, &mut s);
+            let _ = find(&bad, records[3].0, &mut out);
         }
     }
     assert!(
