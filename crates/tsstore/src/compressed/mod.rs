@@ -249,6 +249,17 @@ impl<'a> FrameObject<'a> {
         Ok(view)
     }
 
+    /// Every record of the frame rebuilt into `out` with `codec`; their
+    /// count must be the object's.
+    pub(crate) fn unpack(
+        &self,
+        codec: &mut FrameCodec,
+        out: &mut crate::encoding::columns::Unpacked,
+    ) -> Result<()> {
+        codec.unpack(self.frame, out).map_err(frame_error)?;
+        self.check_count(out.len())
+    }
+
     pub(crate) fn check_count(&self, count: usize) -> Result<()> {
         if count != self.count {
             return Err(Error::Corrupt(format!(

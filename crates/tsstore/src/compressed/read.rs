@@ -429,7 +429,7 @@ impl Shared {
             Some(Form::Body(body)) => body
                 .unpack(&mut records)
                 .map_err(|e| super::frame_error(e.into()))?,
-            None => object.inflate(&mut *self.reader()?)?.unpack(&mut records),
+            None => object.unpack(&mut *self.reader()?, &mut records)?,
         }
         object.check_count(records.len())?;
         let records = Arc::new(records);

@@ -325,9 +325,21 @@ impl FrameCodec {
     }
 
     /// Unpacks a whole frame: every record rebuilt into `out` (its
-    /// contents replaced).
+    /// contents replaced); a typed body straight from its columns when
+    /// it can be.
     pub fn unpack(&mut self, frame: &[u8], out: &mut Unpacked) -> Result<(), FrameError> {
-        self.inflate(frame)?.unpack(out);
+        if self.decompress_as_is(frame)? {
+            if typed::unpack_records(&self.typed, out, self.max_body, &mut self.scratch)? {
+                return Ok(());
+            }
+            typed::unpack(
+                &self.typed,
+                &mut self.body,
+                self.max_body,
+                &mut self.scratch,
+            )?;
+        }
+        BodyView::parse(&self.body)?.unpack(out);
         Ok(())
     }
 }
@@ -358,6 +370,10 @@ impl Body {
         match self {
             Body::Plain(body) => columns::decode(body, out),
             Body::Typed { body, max } => {
+                let mut scratch = typed::Scratch::default();
+                if typed::unpack_records(body, out, *max, &mut scratch)? {
+                    return Ok(());
+                }
                 let mut plain = Vec::new();
                 typed::unpack(body, &mut plain, *max, &mut typed::Scratch::default())?;
                 columns::decode(&plain, out)

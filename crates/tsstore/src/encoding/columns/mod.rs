@@ -34,8 +34,8 @@ mod write;
 pub use crate::encoding::split::MAX_KEYS;
 pub use crate::encoding::split::laid::Laid;
 pub use crate::encoding::varint::BodyError;
-pub(crate) use read::head;
 pub use read::{BodyView, Unpacked, decode, find};
+pub(crate) use read::{SLACK, head, put_piece};
 pub use write::{Prepared, encode};
 
 /// Most templates one frame keeps; records of further shapes are raw.

@@ -35,7 +35,7 @@ struct TemplateView {
 }
 
 /// Bytes a rebuild may read and write past a piece (`put_piece`).
-const SLACK: usize = 32;
+pub(crate) const SLACK: usize = 32;
 
 /// Copies `src[from..from + len]` to `dst[at..]`; returns where it ends.
 /// A rebuilt record is many short pieces (a key's separator, a number's
@@ -43,7 +43,7 @@ const SLACK: usize = 32;
 /// them, costs a fraction of a call to `memcpy`. What it writes past the
 /// piece is overwritten by the next one or cut off at the end.
 #[inline(always)]
-fn put_piece(dst: &mut [u8], at: usize, src: &[u8], from: usize, len: usize) -> usize {
+pub(crate) fn put_piece(dst: &mut [u8], at: usize, src: &[u8], from: usize, len: usize) -> usize {
     if len <= 16
         && let (Some(d), Some(s)) = (chunk_mut::<16>(dst, at), chunk::<16>(src, from))
     {

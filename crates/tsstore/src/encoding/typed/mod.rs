@@ -40,6 +40,7 @@
 
 mod number;
 mod read;
+mod records;
 mod write;
 
 use crate::encoding::split::FrameTemplate;
@@ -47,6 +48,7 @@ use crate::encoding::varint::{BodyError, Cursor, put_varint};
 
 use read::ColumnView;
 pub(crate) use read::Scratch;
+pub(crate) use records::unpack_records;
 pub(crate) use write::TypedColumn;
 
 /// Column codecs.
@@ -141,11 +143,10 @@ struct Layout<'a> {
     templates: Vec<FrameTemplate<'a>>,
     /// Records per template.
     rows: Vec<usize>,
-    /// Per record a varint: its template + 1 (0: raw).
+    /// Per record a byte: its template + 1 (0: raw). A varint in the
+    /// format, always one byte: no frame has more than `MAX_TEMPLATES`
+    /// (< 0x7f) templates.
     shapes: &'a [u8],
-    /// Whether every shape is one byte (fewer than 128 templates: always,
-    /// in practice), so that record k's is byte k.
-    shapes_bytes: bool,
     /// The raw records' lengths (a varint each) and bytes.
     raw_lens: &'a [u8],
     raw: &'a [u8],
@@ -160,37 +161,24 @@ impl<'a> Layout<'a> {
         let templates = (0..t)
             .map(|_| FrameTemplate::read(c))
             .collect::<Result<Vec<_>, _>>()?;
-        // Counted per template + 1 (0: raw).
+        // Counted per template + 1 (0: raw). Folds, not `all`: without
+        // an early exit they vectorize.
         let mut counts = vec![0usize; t + 1];
-        let mut shapes_bytes = false;
-        // Folds, not `all`: without an early exit they vectorize.
-        if let Some(bytes) = c.b.get(c.i..).and_then(|r| r.get(..n))
-            && bytes.iter().fold(0, |a, &b| a | b) < 0x80
-        {
-            shapes_bytes = true;
-            if bytes.iter().fold(0, |a, &b| a | (b ^ bytes[0])) == 0 {
-                *counts
-                    .get_mut(usize::from(bytes[0]))
-                    .ok_or(BodyError("unknown template"))? = n;
-            } else {
-                for &b in bytes {
-                    *counts
-                        .get_mut(usize::from(b))
-                        .ok_or(BodyError("unknown template"))? += 1;
-                }
-            }
+        let shapes = c.bytes(n)?;
+        if shapes.iter().fold(0, |a, &b| a | b) >= 0x80 {
+            return Err(BodyError("unknown template"));
         }
-        let shapes = if shapes_bytes {
-            c.bytes(n)?
+        if shapes.iter().fold(0, |a, &b| a | (b ^ shapes[0])) == 0 {
+            *counts
+                .get_mut(usize::from(shapes[0]))
+                .ok_or(BodyError("unknown template"))? = n;
         } else {
-            let at = c.i;
-            for _ in 0..n {
+            for &b in shapes {
                 *counts
-                    .get_mut(c.count()?)
+                    .get_mut(usize::from(b))
                     .ok_or(BodyError("unknown template"))? += 1;
             }
-            &c.b[at..c.i]
-        };
+        }
         let lens_at = c.i;
         let total = c.sum_varints(counts[0])?;
         let raw_lens = &c.b[lens_at..c.i];
@@ -199,7 +187,6 @@ impl<'a> Layout<'a> {
             templates,
             rows: counts.split_off(1),
             shapes,
-            shapes_bytes,
             raw_lens,
             raw,
             span: start..c.i,
@@ -207,22 +194,10 @@ impl<'a> Layout<'a> {
     }
 
     /// Record `k`'s template + 1 (0: raw), and its row among those.
-    fn shape(&self, k: usize) -> Result<(usize, usize), BodyError> {
-        if self.shapes_bytes {
-            let s = self.shapes[k];
-            let row = self.shapes[..k].iter().filter(|&&b| b == s).count();
-            return Ok((usize::from(s), row));
-        }
-        let mut c = Cursor {
-            b: self.shapes,
-            i: 0,
-        };
-        let mut counts = vec![0usize; self.rows.len() + 1];
-        for _ in 0..k {
-            counts[c.count()?] += 1;
-        }
-        let s = c.count()?;
-        Ok((s, counts[s]))
+    fn shape(&self, k: usize) -> (usize, usize) {
+        let s = self.shapes[k];
+        let row = self.shapes[..k].iter().filter(|&&b| b == s).count();
+        (usize::from(s), row)
     }
 }
 
@@ -277,7 +252,7 @@ pub(crate) fn find(
     let mut c = Cursor { b: typed, i: 0 };
     let (n, found) = find_stamp(&mut c, ts)?;
     let layout = Layout::parse(&mut c, n)?;
-    let shape = found.map(|k| layout.shape(k)).transpose()?;
+    let shape = found.map(|k| layout.shape(k));
     // Every column's parts are found (checking the body); only the
     // record's own template's columns give a value.
     let mut texts = Vec::new();

@@ -203,7 +203,7 @@ impl<'a> NumbersView<'a> {
         })
     }
 
-    fn scale(&self, k: usize) -> u8 {
+    pub(super) fn scale(&self, k: usize) -> u8 {
         if self.flags & SCALES_VARY != 0 {
             self.scales[k]
         } else {
@@ -212,7 +212,7 @@ impl<'a> NumbersView<'a> {
     }
 
     /// Mantissas up to number `k` (all: `numbers - 1`) into `out`.
-    fn mantissas(&self, upto: usize, out: &mut Vec<i64>) {
+    pub(super) fn mantissas(&self, upto: usize, out: &mut Vec<i64>) {
         out.clear();
         out.resize(upto + 1, 0);
         for p in 0..self.width {
@@ -296,6 +296,12 @@ impl<'a> NumbersView<'a> {
             }
         }
         Ok(())
+    }
+
+    /// Whether every value is a plain number (no forms: the usual
+    /// column), and how many there are.
+    pub(super) fn plain_numbers(&self) -> Option<usize> {
+        self.forms.is_none().then_some(self.numbers)
     }
 
     /// Plain numbers only (the usual column): formatted straight out.
