@@ -269,14 +269,19 @@ impl FrameCodec {
     /// unpacked), within `max_body`.
     fn decompress(&mut self, frame: &[u8]) -> Result<(), FrameError> {
         if self.decompress_as_is(frame)? {
-            typed::unpack(
-                &self.typed,
-                &mut self.body,
-                self.max_body,
-                &mut self.scratch,
-            )?;
+            self.typed_to_plain()?;
         }
         Ok(())
+    }
+
+    /// The typed body just decompressed, as a plain body in `body`.
+    fn typed_to_plain(&mut self) -> Result<(), BodyError> {
+        typed::unpack(
+            &self.typed,
+            &mut self.body,
+            self.max_body,
+            &mut self.scratch,
+        )
     }
 
     /// Decompresses a frame's body as it is: into `typed` (returns true)
@@ -332,12 +337,7 @@ impl FrameCodec {
             if typed::unpack_records(&self.typed, out, self.max_body, &mut self.scratch)? {
                 return Ok(());
             }
-            typed::unpack(
-                &self.typed,
-                &mut self.body,
-                self.max_body,
-                &mut self.scratch,
-            )?;
+            self.typed_to_plain()?;
         }
         BodyView::parse(&self.body)?.unpack(out);
         Ok(())

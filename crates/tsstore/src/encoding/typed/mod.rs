@@ -97,21 +97,35 @@ pub(crate) fn steps(stamps: impl Iterator<Item = i64>, out: &mut Vec<u8>, ends: 
     }
 }
 
+/// Reads a typed body's timestamps one after another: each step is the
+/// one before plus the next change (delta-of-delta), and must be above 0.
+struct Stamps {
+    ts: i64,
+    step: i64,
+}
+
+impl Stamps {
+    fn next(&mut self, c: &mut Cursor<'_>) -> Result<i64, BodyError> {
+        self.step = self.step.wrapping_add(unzigzag(c.varint()?));
+        if self.step <= 0 {
+            return Err(BodyError("timestamps do not increase"));
+        }
+        self.ts = self
+            .ts
+            .checked_add(self.step)
+            .ok_or(BodyError("timestamps do not increase"))?;
+        Ok(self.ts)
+    }
+}
+
 /// A typed body's first part: first timestamp, record count, and every
 /// timestamp (each given with its record's place to `each`).
 fn stamps(c: &mut Cursor<'_>, mut each: impl FnMut(usize, i64)) -> Result<usize, BodyError> {
-    let (mut ts, n) = crate::encoding::columns::head(c)?;
+    let (ts, n) = crate::encoding::columns::head(c)?;
     each(0, ts);
-    let mut step = 0i64;
+    let mut stamps = Stamps { ts, step: 0 };
     for k in 1..n {
-        step = step.wrapping_add(unzigzag(c.varint()?));
-        if step <= 0 {
-            return Err(BodyError("timestamps do not increase"));
-        }
-        ts = ts
-            .checked_add(step)
-            .ok_or(BodyError("timestamps do not increase"))?;
-        each(k, ts);
+        each(k, stamps.next(c)?);
     }
     Ok(n)
 }
@@ -120,21 +134,15 @@ fn stamps(c: &mut Cursor<'_>, mut each: impl FnMut(usize, i64)) -> Result<usize,
 /// and `ts`'s place, if a record has it. The steps after it are stepped
 /// over unread (a lookup reads half a frame's steps on average).
 fn find_stamp(c: &mut Cursor<'_>, ts: i64) -> Result<(usize, Option<usize>), BodyError> {
-    let (mut stamp, n) = crate::encoding::columns::head(c)?;
-    let mut step = 0i64;
+    let (first, n) = crate::encoding::columns::head(c)?;
+    let mut stamps = Stamps { ts: first, step: 0 };
     let mut k = 0;
-    while stamp < ts && k + 1 < n {
-        step = step.wrapping_add(unzigzag(c.varint()?));
-        if step <= 0 {
-            return Err(BodyError("timestamps do not increase"));
-        }
-        stamp = stamp
-            .checked_add(step)
-            .ok_or(BodyError("timestamps do not increase"))?;
+    while stamps.ts < ts && k + 1 < n {
+        stamps.next(c)?;
         k += 1;
     }
     c.skip_varints(n - 1 - k)?;
-    Ok((n, (stamp == ts).then_some(k)))
+    Ok((n, (stamps.ts == ts).then_some(k)))
 }
 
 /// The part of a body both forms share: templates, shapes and raw
