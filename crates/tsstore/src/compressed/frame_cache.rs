@@ -79,10 +79,11 @@ pub(crate) struct Decoded {
 
 /// Lookups a kept body answers by searching it before its records are
 /// rebuilt whole. A search costs a few microseconds, rebuilding a
-/// frame's records about fifty times that: lookups spread over a store
-/// (one or two per frame) stay searches, a client walking neighbouring
-/// records soon gets records copied out.
-pub(crate) const REBUILD_AFTER: usize = 8;
+/// frame's records tens of times that: lookups spread over a store (about
+/// one per frame) stay searches, a client walking neighbouring records
+/// soon gets records copied out (at 8, neighbouring TMY3 lookups took
+/// 2.1 µs on average, at 3 1.4 – 1.8 µs; docs/BENCHMARKS.md, issue 33).
+pub(crate) const REBUILD_AFTER: usize = 3;
 
 impl Decoded {
     /// Counts one more lookup; true once the body should be rebuilt.
