@@ -35,7 +35,7 @@ pub use crate::encoding::split::MAX_KEYS;
 pub use crate::encoding::split::laid::Laid;
 pub use crate::encoding::varint::BodyError;
 pub use read::{BodyView, Unpacked, decode, find};
-pub(crate) use read::{SLACK, head, put_piece};
+pub(crate) use read::{SLACK, Separators, head, put_piece};
 pub use write::{Prepared, encode};
 
 /// Most templates one frame keeps; records of further shapes are raw.

@@ -22,16 +22,58 @@ pub struct BodyView<'a> {
 /// values lie in the body.
 #[derive(Debug)]
 struct TemplateView {
-    /// Its k + 1 separators one after another (`{"k1":`, `,"k2":`, …,
-    /// `}`; `{}` alone without keys), then `SLACK` zeros so that
-    /// `put_piece` may read past the last.
-    text: Vec<u8>,
-    /// Where each separator ends in `text` (the first starts at 0).
-    ends: Vec<usize>,
+    separators: Separators,
     /// `[key * (rows + 1) + row]`: where its records' values start; a
     /// key's column ends its values with one more offset.
     values: Vec<usize>,
     rows: usize,
+}
+
+/// What a rebuilt record of one template holds around its values: its
+/// k + 1 separators one after another (`{"k1":`, `,"k2":`, …, `}`; `{}`
+/// alone without keys), then `SLACK` zeros so that `put_piece` may read
+/// past the last. Shared by both rebuilds (`BodyView::unpack` and the
+/// typed body's `unpack_records`).
+#[derive(Debug)]
+pub(crate) struct Separators {
+    text: Vec<u8>,
+    /// Where each separator starts in `text`, and one more offset.
+    bounds: Vec<usize>,
+}
+
+impl Separators {
+    pub(crate) fn new(template: &FrameTemplate<'_>) -> Separators {
+        let keys = &template.keys;
+        let mut text = Vec::with_capacity(keys.iter().map(|k| k.len() + 6).sum::<usize>() + SLACK);
+        let mut bounds = Vec::with_capacity(keys.len() + 2);
+        bounds.push(0);
+        for (j, key) in keys.iter().enumerate() {
+            template.separator(&mut text, j, key);
+            bounds.push(text.len());
+        }
+        text.extend_from_slice(closing(keys.len()));
+        bounds.push(text.len());
+        text.resize(text.len() + SLACK, 0);
+        Separators { text, bounds }
+    }
+
+    /// The template's key count.
+    pub(crate) fn keys(&self) -> usize {
+        self.bounds.len() - 2
+    }
+
+    /// Bytes of separators in each record.
+    pub(crate) fn fixed(&self) -> usize {
+        self.text.len() - SLACK
+    }
+
+    /// Writes separator `j` (the closing one: `j == keys()`) into `dst`
+    /// at `at`; returns where it ends.
+    #[inline(always)]
+    pub(crate) fn put(&self, dst: &mut [u8], at: usize, j: usize) -> usize {
+        let (from, to) = (self.bounds[j], self.bounds[j + 1]);
+        put_piece(dst, at, &self.text, from, to - from)
+    }
 }
 
 /// Bytes a rebuild may read and write past a piece (`put_piece`).
@@ -71,28 +113,11 @@ fn chunk_mut<const N: usize>(b: &mut [u8], at: usize) -> Option<&mut [u8; N]> {
 
 impl TemplateView {
     fn new(template: &FrameTemplate<'_>, values: Vec<usize>, rows: usize) -> TemplateView {
-        let keys = &template.keys;
-        let mut text = Vec::with_capacity(keys.iter().map(|k| k.len() + 6).sum::<usize>() + SLACK);
-        let mut ends = Vec::with_capacity(keys.len() + 1);
-        for (j, key) in keys.iter().enumerate() {
-            template.separator(&mut text, j, key);
-            ends.push(text.len());
-        }
-        text.extend_from_slice(closing(keys.len()));
-        ends.push(text.len());
-        let fixed = text.len();
-        text.resize(fixed + SLACK, 0);
         TemplateView {
-            text,
-            ends,
+            separators: Separators::new(template),
             values,
             rows,
         }
-    }
-
-    /// Bytes of separators in each record.
-    fn fixed(&self) -> usize {
-        self.text.len() - SLACK
     }
 
     /// Where key `j`'s value of `row` lies in the body.
@@ -103,8 +128,7 @@ impl TemplateView {
 
     /// Bytes of values in all its records.
     fn value_bytes(&self) -> usize {
-        let keys = self.ends.len() - 1;
-        (0..keys)
+        (0..self.separators.keys())
             .map(|j| {
                 self.values[j * (self.rows + 1) + self.rows] - self.values[j * (self.rows + 1)]
             })
@@ -113,20 +137,18 @@ impl TemplateView {
 
     /// Rebuilds record `row` into `dst` at `at` (with `SLACK` to spare).
     fn put(&self, dst: &mut [u8], mut at: usize, body: &[u8], row: usize) -> usize {
-        let keys = self.ends.len() - 1;
-        let mut from = 0;
-        for (j, &end) in self.ends[..keys].iter().enumerate() {
-            at = put_piece(dst, at, &self.text, from, end - from);
-            from = end;
+        let keys = self.separators.keys();
+        for j in 0..keys {
+            at = self.separators.put(dst, at, j);
             let (v, len) = self.value(j, row);
             at = put_piece(dst, at, body, v, len);
         }
-        put_piece(dst, at, &self.text, from, self.ends[keys] - from)
+        self.separators.put(dst, at, keys)
     }
 
     fn record_len(&self, row: usize) -> usize {
-        let keys = self.ends.len() - 1;
-        self.fixed() + (0..keys).map(|j| self.value(j, row).1).sum::<usize>()
+        let keys = self.separators.keys();
+        self.separators.fixed() + (0..keys).map(|j| self.value(j, row).1).sum::<usize>()
     }
 }
 
@@ -401,7 +423,7 @@ impl<'a> BodyView<'a> {
             + self
                 .templates
                 .iter()
-                .map(|t| t.rows * t.fixed() + t.value_bytes())
+                .map(|t| t.rows * t.separators.fixed() + t.value_bytes())
                 .sum::<usize>();
         let payloads = &mut out.payloads;
         payloads.clear();

@@ -15,8 +15,7 @@
 use super::number::{MAX_DIGITS, MAX_MAGNITUDE, TEXT_END, decimal_text};
 use super::read::{ColumnView, NumbersView, Scratch};
 use super::{Layout, stamps};
-use crate::encoding::columns::{SLACK, Unpacked, put_piece};
-use crate::encoding::split::closing;
+use crate::encoding::columns::{SLACK, Separators, Unpacked, put_piece};
 use crate::encoding::varint::{BodyError, Cursor};
 
 /// Most bytes a plain number's text takes: a sign, `MAX_DIGITS` digits
@@ -203,17 +202,8 @@ pub(crate) fn unpack_records(
     if c.i != typed.len() {
         return Err(BodyError("bytes after the last column"));
     }
-    // The separators, one after another (as `columns::read` lays them).
-    let mut text = Vec::new();
-    let mut ends = Vec::with_capacity(template.keys.len() + 1);
-    for (j, key) in template.keys.iter().enumerate() {
-        template.separator(&mut text, j, key);
-        ends.push(text.len());
-    }
-    text.extend_from_slice(closing(template.keys.len()));
-    ends.push(text.len());
-    let fixed = text.len();
-    text.resize(fixed + SLACK, 0);
+    let separators = Separators::new(template);
+    let fixed = separators.fixed();
     let bound = columns
         .iter()
         .map(|col| col.bound(n))
@@ -229,13 +219,11 @@ pub(crate) fn unpack_records(
     dst.resize(bound + SLACK, 0);
     let mut at = 0;
     for row in 0..n {
-        let mut from = 0;
-        for (col, &end) in columns.iter_mut().zip(&ends) {
-            at = put_piece(dst, at, &text, from, end - from);
-            from = end;
+        for (j, col) in columns.iter_mut().enumerate() {
+            at = separators.put(dst, at, j);
             at = col.put(row, dst, at)?;
         }
-        at = put_piece(dst, at, &text, from, fixed - from);
+        at = separators.put(dst, at, columns.len());
         out.ends.push(at);
     }
     dst.truncate(at);
