@@ -269,19 +269,14 @@ impl FrameCodec {
     /// unpacked), within `max_body`.
     fn decompress(&mut self, frame: &[u8]) -> Result<(), FrameError> {
         if self.decompress_as_is(frame)? {
-            self.typed_to_plain()?;
+            typed::unpack(
+                &self.typed,
+                &mut self.body,
+                self.max_body,
+                &mut self.scratch,
+            )?;
         }
         Ok(())
-    }
-
-    /// The typed body just decompressed, as a plain body in `body`.
-    fn typed_to_plain(&mut self) -> Result<(), BodyError> {
-        typed::unpack(
-            &self.typed,
-            &mut self.body,
-            self.max_body,
-            &mut self.scratch,
-        )
     }
 
     /// Decompresses a frame's body as it is: into `typed` (returns true)
@@ -334,12 +329,16 @@ impl FrameCodec {
     /// it can be.
     pub fn unpack(&mut self, frame: &[u8], out: &mut Unpacked) -> Result<(), FrameError> {
         if self.decompress_as_is(frame)? {
-            if typed::unpack_records(&self.typed, out, self.max_body, &mut self.scratch)? {
-                return Ok(());
-            }
-            self.typed_to_plain()?;
+            typed::unpack_all(
+                &self.typed,
+                out,
+                self.max_body,
+                &mut self.body,
+                &mut self.scratch,
+            )?;
+        } else {
+            columns::decode(&self.body, out)?;
         }
-        BodyView::parse(&self.body)?.unpack(out);
         Ok(())
     }
 }
@@ -369,15 +368,13 @@ impl Body {
     pub fn unpack(&self, out: &mut Unpacked) -> Result<(), BodyError> {
         match self {
             Body::Plain(body) => columns::decode(body, out),
-            Body::Typed { body, max } => {
-                let mut scratch = typed::Scratch::default();
-                if typed::unpack_records(body, out, *max, &mut scratch)? {
-                    return Ok(());
-                }
-                let mut plain = Vec::new();
-                typed::unpack(body, &mut plain, *max, &mut typed::Scratch::default())?;
-                columns::decode(&plain, out)
-            }
+            Body::Typed { body, max } => typed::unpack_all(
+                body,
+                out,
+                *max,
+                &mut Vec::new(),
+                &mut typed::Scratch::default(),
+            ),
         }
     }
 

@@ -48,7 +48,7 @@ use crate::encoding::varint::{BodyError, Cursor, put_varint};
 
 use read::ColumnView;
 pub(crate) use read::Scratch;
-pub(crate) use records::unpack_records;
+pub(crate) use records::unpack_all;
 pub(crate) use write::TypedColumn;
 
 /// Column codecs.

@@ -142,6 +142,23 @@ fn put_text(
     Ok(to)
 }
 
+/// Every record of the typed body `typed` rebuilt into `out` (its
+/// contents replaced): straight from its columns when this path takes
+/// it, else through its plain body (written to `plain`).
+pub(crate) fn unpack_all(
+    typed: &[u8],
+    out: &mut Unpacked,
+    max: usize,
+    plain: &mut Vec<u8>,
+    s: &mut Scratch,
+) -> Result<(), BodyError> {
+    if unpack_records(typed, out, max, s)? {
+        return Ok(());
+    }
+    super::unpack(typed, plain, max, s)?;
+    crate::encoding::columns::decode(plain, out)
+}
+
 /// Rebuilds every record of the typed body `typed` into `out` (its
 /// contents replaced), writing at most `max` bytes of records; false if
 /// the body is not one this path takes (`out` is then left to the plain

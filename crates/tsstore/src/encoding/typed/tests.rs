@@ -1,6 +1,7 @@
 //! Typed bodies give back the plain body byte for byte, for generated
 //! columns of every kind, and damaged ones are refused.
 
+use super::records::unpack_records;
 use super::*;
 use crate::encoding::columns::{self, Prepared, Unpacked};
 use crate::encoding::split::Record;
