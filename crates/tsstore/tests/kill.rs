@@ -7,6 +7,15 @@
 //! The child is this same test binary, re-run with `CHILD_ENV` set. It
 //! runs for raw and for compressed stores (the child opens whichever the
 //! parent created; a compressed store's framer is killed with it).
+//!
+//! The two tests run on threads of one process, and a store's lock is a
+//! `flock` on its open `meta.tsdb`: a child forked by one test while the
+//! other has its store open shares that open file, and with it the lock,
+//! until the child execs. Under load that window lasted long enough for
+//! the other test's next open (its child's, or its own check) to find the
+//! store in use. So the parent opens stores and spawns children only
+//! under `PARENT` (`parent_only`), and a child that cannot open its store
+//! says so and fails the run instead of exiting unnoticed.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -15,6 +24,18 @@ use std::process::{Command, Stdio};
 use tsstore::{Config, DataType, Encoding, Store, SyncPolicy};
 
 const CHILD_ENV: &str = "TSSTORE_KILL_TEST_DIR";
+/// What a child prints when it cannot open its store.
+const OPEN_FAILED: &str = "CHILD OPEN FAILED";
+
+/// Held by a test while its own process has a store open or forks.
+static PARENT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn parent_only<T>(f: impl FnOnce() -> T) -> T {
+    let _held = PARENT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    f()
+}
 /// Kills per run; `TSSTORE_KILLS` raises it for a long run.
 fn kills() -> u64 {
     std::env::var("TSSTORE_KILLS")
@@ -58,7 +79,14 @@ fn child_writer() {
     let Ok(dir) = std::env::var(CHILD_ENV) else {
         return;
     };
-    let store = Store::open_with(&dir, "k", SyncPolicy::Always).expect("child open");
+    let store = match Store::open_with(&dir, "k", SyncPolicy::Always) {
+        Ok(store) => store,
+        Err(e) => {
+            // Its stderr goes nowhere: the parent reads this line.
+            println!("{OPEN_FAILED}: {e}");
+            return;
+        }
+    };
     let first = store.stats().newest_timestamp.unwrap_or(0) + 1;
     let mut out = std::io::stdout().lock();
     for (i, next) in (first..first + 100_000).enumerate() {
@@ -115,10 +143,12 @@ fn kill_and_check(encoding: Encoding) {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    Store::create(tmp.path(), "k", config(encoding))
-        .unwrap()
-        .close()
-        .unwrap();
+    parent_only(|| {
+        Store::create(tmp.path(), "k", config(encoding))
+            .unwrap()
+            .close()
+            .unwrap()
+    });
     let exe = std::env::current_exe().unwrap();
     let mut acked = 0i64;
     let mut rng = std::env::var("TSSTORE_KILL_SEED")
@@ -131,17 +161,21 @@ fn kill_and_check(encoding: Encoding) {
         rng ^= rng << 17;
         // Kill after 0..400 acknowledgements (0: as soon as it says anything).
         let after = rng % 400;
-        let mut child = Command::new(&exe)
-            .args(["child_writer", "--exact", "--nocapture", "--test-threads=1"])
-            .env(CHILD_ENV, tmp.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = parent_only(|| {
+            Command::new(&exe)
+                .args(["child_writer", "--exact", "--nocapture", "--test-threads=1"])
+                .env(CHILD_ENV, tmp.path())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap()
+        });
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let mut seen = 0;
         for line in lines.by_ref() {
             let line = line.unwrap();
+            // The harness may print its own words before it on the line.
+            assert!(!line.contains(OPEN_FAILED), "kill {kill}: {line}");
             if let Some(ts) = line.strip_prefix("ACK ") {
                 acked = ts.parse().unwrap();
                 seen += 1;
@@ -152,11 +186,14 @@ fn kill_and_check(encoding: Encoding) {
         }
         child.kill().unwrap();
         child.wait().unwrap();
-        let newest = check(tmp.path(), acked);
+        let newest = parent_only(|| check(tmp.path(), acked));
         assert!(newest >= acked, "kill {kill}");
         acked = newest;
     }
     // And the store still takes inserts.
-    let store = Store::open(tmp.path(), "k").unwrap();
-    store.put(acked + 1, b"after").unwrap();
+    parent_only(|| {
+        let store = Store::open(tmp.path(), "k").unwrap();
+        store.put(acked + 1, b"after").unwrap();
+        store.close().unwrap();
+    });
 }
