@@ -61,11 +61,17 @@ pub struct KeyFile {
 }
 
 pub fn sha256_hex(text: &str) -> String {
+    hex_digest(text).iter().map(|&b| b as char).collect()
+}
+
+/// The SHA-256 of `text` in lowercase hex, on the stack: what every
+/// request's key check compares, with no allocation.
+fn hex_digest(text: &str) -> [u8; 64] {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(64);
-    for b in Sha256::digest(text.as_bytes()) {
-        out.push(HEX[(b >> 4) as usize] as char);
-        out.push(HEX[(b & 15) as usize] as char);
+    let mut out = [0u8; 64];
+    for (i, b) in Sha256::digest(text.as_bytes()).into_iter().enumerate() {
+        out[2 * i] = HEX[(b >> 4) as usize];
+        out[2 * i + 1] = HEX[(b & 15) as usize];
     }
     out
 }
@@ -142,10 +148,10 @@ impl KeyFile {
 
     /// The record of the key `presented`, if it is one of this store's.
     pub fn verify(&self, presented: &str) -> Option<&KeyRecord> {
-        let hash = sha256_hex(presented);
+        let hash = hex_digest(presented);
         let mut found = None;
         for k in &self.keys {
-            if bool::from(k.hash.as_bytes().ct_eq(hash.as_bytes())) {
+            if bool::from(k.hash.as_bytes().ct_eq(&hash[..])) {
                 found = Some(k);
             }
         }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 
@@ -123,15 +123,24 @@ async fn authorized_store(parts: &mut Parts, app: &App) -> ApiResult<StorePath> 
     Ok((name, path))
 }
 
-/// The `{store}` of the path, and the other path parameters.
+/// The `{store}` of the path, and the other path parameters (percent-
+/// decoded). Read from the router's raw parameters: most routes have
+/// only `{store}`, and then no map is built for the rest.
 async fn store_path(parts: &mut Parts, app: &App) -> ApiResult<StorePath> {
-    let Path(mut path) = Path::<HashMap<String, String>>::from_request_parts(parts, app)
+    let raw = RawPathParams::from_request_parts(parts, app)
         .await
         .map_err(|e| ApiError::invalid_path(e.body_text()))?;
-    let name = path
-        .remove("store")
-        .ok_or_else(ApiError::route_without_store)?;
-    Ok((name, path))
+    let mut name = None;
+    let mut others = HashMap::new();
+    for (key, value) in &raw {
+        if key == "store" {
+            name = Some(value.to_string());
+        } else {
+            others.insert(key.to_string(), value.to_string());
+        }
+    }
+    let name = name.ok_or_else(ApiError::route_without_store)?;
+    Ok((name, others))
 }
 
 /// The client a request came from, as the front door saw it.
