@@ -36,6 +36,7 @@ fn parent_only<T>(f: impl FnOnce() -> T) -> T {
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     f()
 }
+
 /// Kills per run; `TSSTORE_KILLS` raises it for a long run.
 fn kills() -> u64 {
     std::env::var("TSSTORE_KILLS")
