@@ -62,7 +62,10 @@ pub(super) async fn session(
     loop {
         acks.flush(&client);
         let first = tokio::select! {
-            _ = conn.stop.cancelled() => return Ok(Ending::ServerStopping),
+            _ = conn.stop.cancelled() => {
+                drain(&client, &mut events, acks).await;
+                return Ok(Ending::ServerStopping);
+            }
             _ = store_stopping(&mut stopping) => return Ok(Ending::StoreDeleted),
             _ = tokio::time::sleep(ACK_RETRY), if !acks.is_empty() => continue,
             event = events.recv() => event,
@@ -100,6 +103,40 @@ pub(super) async fn session(
         store(open, conn, &mut acks, batch);
     }
 }
+
+/// On a server stop: hands the broker every acknowledgement of a stored
+/// message, then disconnects, so that a graceful restart is not sent
+/// stored messages again (which it would store twice). Without it, a
+/// burst's last acknowledgements, still queued, were lost with the
+/// session, and the broker redelivered thousands of stored messages.
+/// Bounded by `DRAIN_TIMEOUT`: what is not sent by then the broker
+/// delivers again, as after a crash.
+async fn drain(client: &AsyncClient, events: &mut super::Events, mut acks: Acks) {
+    let work = async {
+        loop {
+            acks.flush(client);
+            if acks.is_empty() {
+                break;
+            }
+            // The pump sends what rumqttc queued as it polls: its events
+            // are read (a message that arrives now is left unacknowledged,
+            // for the next session) so that it never waits on us.
+            tokio::select! {
+                event = events.recv() => if event.is_none() { return },
+                _ = tokio::time::sleep(ACK_RETRY) => {}
+            }
+        }
+        // Queued behind the acknowledgements; the pump ends with the
+        // connection once it has sent it.
+        if client.try_disconnect().is_ok() {
+            while events.recv().await.is_some() {}
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT, work).await;
+}
+
+/// Longest a stopping session spends handing over acknowledgements.
+const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Acknowledgements of stored messages, in order, not yet handed to
 /// rumqttc.
