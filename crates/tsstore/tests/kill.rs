@@ -175,9 +175,10 @@ fn kill_and_check(encoding: Encoding) {
         let mut seen = 0;
         for line in lines.by_ref() {
             let line = line.unwrap();
-            // The harness may print its own words before it on the line.
+            // The harness prints `test child_writer ... ` before the
+            // child's first line, on the same line.
             assert!(!line.contains(OPEN_FAILED), "kill {kill}: {line}");
-            if let Some(ts) = line.strip_prefix("ACK ") {
+            if let Some((_, ts)) = line.split_once("ACK ") {
                 acked = ts.parse().unwrap();
                 seen += 1;
                 if seen > after {
