@@ -1,7 +1,8 @@
 //! MQTT connections against a real Mosquitto broker each test starts on
 //! loopback: the sink (history then live, in order; across a broker
 //! restart and a server restart), TLS with a private CA and a password
-//! file, ingest from a topic filter, and redaction (`mqtt_refusals.rs`
+//! file, ingest from a topic filter (and a stop in the middle of a burst,
+//! after which each message is stored once), and redaction (`mqtt_refusals.rs`
 //! has the checks at create, which need no broker).
 
 mod common;
@@ -470,6 +471,80 @@ async fn ingest_stores_what_is_published_on_a_topic_filter() {
         .collect();
     ns.reverse();
     assert_eq!(ns, (20000..20010).collect::<Vec<_>>());
+    pump.abort();
+}
+
+/// A server stopped in the middle of a burst hands the broker the
+/// acknowledgement of every message it stored before it goes, so that
+/// after the restart each message is stored exactly once: the broker
+/// sends again only what was not stored. (Before, acknowledgements still
+/// queued died with the session, and their messages were stored twice.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_in_the_middle_of_a_burst_stores_each_message_once() {
+    use rumqttc::{AsyncClient, MqttOptions, QoS};
+    if !mosquitto::available() {
+        return;
+    }
+    const N: i64 = 3000;
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(&dir.path().join("broker"), BrokerOptions::default());
+    let s = Server::start(dir.path());
+    let key = s.create_store(json!({"name": "in", "num_blocks": 4096}));
+    let url = format!("tcp://127.0.0.1:{}", broker.port);
+    let c = create(
+        &s,
+        &key,
+        "in",
+        json!({"mode": "subscribe", "broker_url": url, "topic": "burst"}),
+    );
+    let id = c["id"].as_str().unwrap().to_string();
+    view_when(&s, &key, "in", &id, |v| v["status"] == "connected").await;
+    let mut o = MqttOptions::new("test-burst-pub", "127.0.0.1", broker.port);
+    o.set_keep_alive(Duration::from_secs(5));
+    let (client, mut events) = AsyncClient::new(o, 1000);
+    let pump = tokio::spawn(async move { while events.poll().await.is_ok() {} });
+    for n in 0..N {
+        client
+            .publish(
+                "burst",
+                QoS::AtLeastOnce,
+                false,
+                json!({"n": n}).to_string(),
+            )
+            .await
+            .unwrap();
+    }
+    // Stopped while it stores the burst (what it has not stored yet, the
+    // broker keeps for the session).
+    view_when(&s, &key, "in", &id, |v| {
+        v["messages_received"].as_u64() > Some(0)
+    })
+    .await;
+    s.stop();
+    let s = Server::start(dir.path());
+    let distinct = |v: &Value| {
+        let mut ns: Vec<i64> = (v["objects"].as_array().into_iter().flatten())
+            .filter_map(|o| o["data"]["n"].as_i64())
+            .collect();
+        ns.sort_unstable();
+        ns.dedup();
+        ns.len() as i64
+    };
+    let path = format!("/api/stores/in/data/oldest?limit={}", 2 * N);
+    // Everything once the last message is in: what the broker sends again
+    // comes first in a session.
+    let all = get_when(&s, &key, &path, |v| distinct(v) == N).await;
+    let ns: Vec<i64> = all["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["data"]["n"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        ns,
+        (0..N).collect::<Vec<_>>(),
+        "each message stored once, in order"
+    );
     pump.abort();
 }
 
