@@ -213,7 +213,11 @@ async fn write_session(
             })
             .collect();
         // Acks wait for the client to read them, but never past a stop.
+        // Biased: a stop that comes while the acks can be written does not
+        // drop them (the client would send those records again, and
+        // records stamped at arrival would be stored twice).
         let sent = tokio::select! {
+            biased;
             r = async {
                 for m in replies {
                     tx.feed(m).await?;
