@@ -116,10 +116,10 @@ fn victoria_metrics_gets_every_record_once_through_restarts_and_a_kill() {
     let last = newest(&s, &key);
     view_when(&s, &key, &id, |v| v["last_timestamp"] == last);
 
-    let samples = vm.samples(r#"{__name__="plant_n",gateway="gw-17"}"#);
     let expected: Vec<(i64, f64)> = (0..30_000)
         .map(|i| ((BASE + i * SECOND) / 1_000_000, i as f64))
         .collect();
+    let samples = vm.samples_when(r#"{__name__="plant_n",gateway="gw-17"}"#, expected.len());
     assert_eq!(
         samples.len(),
         expected.len(),

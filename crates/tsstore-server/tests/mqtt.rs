@@ -39,6 +39,29 @@ async fn view_when(
     get_when(s, key, &path, done).await
 }
 
+/// A subscribe connection of `store` made with `body`, once connected:
+/// its id.
+async fn subscribed(s: &Server, key: &str, store: &str, body: Value) -> String {
+    let c = create(s, key, store, body);
+    let id = c["id"].as_str().unwrap().to_string();
+    view_when(s, key, store, &id, |v| v["status"] == "connected").await;
+    id
+}
+
+/// A client publishing to the broker on `port` (`requests` queued at
+/// most), and the task that runs its event loop.
+fn publisher(
+    name: &str,
+    port: u16,
+    requests: usize,
+) -> (rumqttc::AsyncClient, tokio::task::JoinHandle<()>) {
+    let mut o = rumqttc::MqttOptions::new(name, "127.0.0.1", port);
+    o.set_keep_alive(Duration::from_secs(5));
+    let (client, mut events) = rumqttc::AsyncClient::new(o, requests);
+    let pump = tokio::spawn(async move { while events.poll().await.is_ok() {} });
+    (client, pump)
+}
+
 async fn next(rx: &mut mpsc::UnboundedReceiver<Vec<u8>>) -> Vec<u8> {
     tokio::time::timeout(WAIT, rx.recv())
         .await
@@ -349,7 +372,7 @@ async fn ssl_with_a_private_ca_and_a_password_file() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ingest_stores_what_is_published_on_a_topic_filter() {
-    use rumqttc::{AsyncClient, MqttOptions, QoS};
+    use rumqttc::QoS;
     if !mosquitto::available() {
         return;
     }
@@ -358,21 +381,17 @@ async fn ingest_stores_what_is_published_on_a_topic_filter() {
     let s = Server::start(dir.path());
     let key = s.create_store(json!({"name": "in", "num_blocks": 4096}));
     let url = format!("tcp://127.0.0.1:{}", broker.port);
-    let c = create(
+    let id = subscribed(
         &s,
         &key,
         "in",
         json!({"mode": "subscribe", "broker_url": url, "topic": "sensors/+/reading", "timestamp_field": "ts"}),
-    );
-    let id = c["id"].as_str().unwrap().to_string();
-    view_when(&s, &key, "in", &id, |v| v["status"] == "connected").await;
+    )
+    .await;
 
     // A publisher: 10 000 readings at QoS 1 on two topics the filter
     // takes, one it does not, and two payloads the store refuses.
-    let mut o = MqttOptions::new("test-pub", "127.0.0.1", broker.port);
-    o.set_keep_alive(Duration::from_secs(5));
-    let (client, mut events) = AsyncClient::new(o, 1000);
-    let pump = tokio::spawn(async move { while events.poll().await.is_ok() {} });
+    let (client, pump) = publisher("test-pub", broker.port, 1000);
     for n in 0..10000 {
         let topic = if n % 2 == 0 {
             "sensors/a/reading"
@@ -481,7 +500,7 @@ async fn ingest_stores_what_is_published_on_a_topic_filter() {
 /// queued died with the session, and their messages were stored twice.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stop_in_the_middle_of_a_burst_stores_each_message_once() {
-    use rumqttc::{AsyncClient, MqttOptions, QoS};
+    use rumqttc::QoS;
     if !mosquitto::available() {
         return;
     }
@@ -491,18 +510,14 @@ async fn a_stop_in_the_middle_of_a_burst_stores_each_message_once() {
     let s = Server::start(dir.path());
     let key = s.create_store(json!({"name": "in", "num_blocks": 4096}));
     let url = format!("tcp://127.0.0.1:{}", broker.port);
-    let c = create(
+    let id = subscribed(
         &s,
         &key,
         "in",
         json!({"mode": "subscribe", "broker_url": url, "topic": "burst"}),
-    );
-    let id = c["id"].as_str().unwrap().to_string();
-    view_when(&s, &key, "in", &id, |v| v["status"] == "connected").await;
-    let mut o = MqttOptions::new("test-burst-pub", "127.0.0.1", broker.port);
-    o.set_keep_alive(Duration::from_secs(5));
-    let (client, mut events) = AsyncClient::new(o, 1000);
-    let pump = tokio::spawn(async move { while events.poll().await.is_ok() {} });
+    )
+    .await;
+    let (client, pump) = publisher("test-burst-pub", broker.port, 1000);
     for n in 0..N {
         client
             .publish(
@@ -550,7 +565,7 @@ async fn a_stop_in_the_middle_of_a_burst_stores_each_message_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schema_stores_and_aggregation_over_mqtt() {
-    use rumqttc::{AsyncClient, MqttOptions, QoS};
+    use rumqttc::QoS;
     if !mosquitto::available() {
         return;
     }
@@ -569,18 +584,14 @@ async fn schema_stores_and_aggregation_over_mqtt() {
         .json(&json!({"fields": fields}))
         .send();
     assert_eq!(r.status, 200, "{}", r.text());
-    let c = create(
+    let id = subscribed(
         &s,
         &key,
         "sch",
         json!({"mode": "subscribe", "broker_url": url, "topic": "s/#"}),
-    );
-    let id = c["id"].as_str().unwrap().to_string();
-    view_when(&s, &key, "sch", &id, |v| v["status"] == "connected").await;
-    let mut o = MqttOptions::new("test-schema-pub", "127.0.0.1", broker.port);
-    o.set_keep_alive(Duration::from_secs(5));
-    let (client, mut events) = AsyncClient::new(o, 10);
-    let pump = tokio::spawn(async move { while events.poll().await.is_ok() {} });
+    )
+    .await;
+    let (client, pump) = publisher("test-schema-pub", broker.port, 10);
     for body in [r#"{"temp":21.5,"room":"hall"}"#, r#"{"temp":"warm"}"#] {
         client
             .publish("s/1", QoS::AtLeastOnce, false, body)

@@ -98,6 +98,21 @@ impl Victoria {
         }
     }
 
+    /// `samples`, once there are at least `n`, or what there is after
+    /// `WAIT`. VictoriaMetrics answers a write before the samples can be
+    /// found, and after a restart `force_flush` did not always make them
+    /// so at once (CI once saw 10 000 of 30 000 just after the last write).
+    pub fn samples_when(&self, metric: &str, n: usize) -> Vec<(i64, f64)> {
+        let deadline = std::time::Instant::now() + super::peer::WAIT;
+        loop {
+            let samples = self.samples(metric);
+            if samples.len() >= n || std::time::Instant::now() >= deadline {
+                return samples;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+
     /// Every sample of `metric` it holds: (timestamp ms, value), sorted.
     pub fn samples(&self, metric: &str) -> Vec<(i64, f64)> {
         let _ = http(self.port, "GET", "/internal/force_flush", "", b"");
