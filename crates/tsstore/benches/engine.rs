@@ -167,6 +167,28 @@ fn ingest(c: &mut Criterion) {
     g.finish();
 }
 
+/// Reads `recs` to the end with borrowed records (as the server's
+/// encoders do): how many, and their payload bytes.
+fn read_borrowed(mut recs: tsstore::Records<'_>) -> (usize, usize) {
+    let (mut n, mut bytes) = (0usize, 0usize);
+    while let Some(rec) = recs.next_ref() {
+        n += 1;
+        bytes += black_box(rec.expect("read").data).len();
+    }
+    (n, bytes)
+}
+
+/// The same for SQLite rows of `(ts, data)`, read borrowed.
+fn read_rows(mut rows: rusqlite::Rows<'_>) -> (usize, usize) {
+    let (mut n, mut bytes) = (0usize, 0usize);
+    while let Some(row) = rows.next().expect("row") {
+        let _ts: i64 = row.get(0).expect("ts");
+        n += 1;
+        bytes += black_box(row.get_ref(1).expect("data").as_blob().expect("blob")).len();
+    }
+    (n, bytes)
+}
+
 fn reads(c: &mut Criterion) {
     let big = big().lock().expect("big");
     let mut g = c.benchmark_group("read");
@@ -177,12 +199,8 @@ fn reads(c: &mut Criterion) {
     // encoder takes them: no allocation per record.
     g.bench_function("tsstore_newest_100_ref", |b| {
         b.iter(|| {
-            let mut recs = big.store.iter_range_rev(i64::MIN, i64::MAX).limit(100);
-            let (mut n, mut bytes) = (0usize, 0usize);
-            while let Some(rec) = recs.next_ref() {
-                n += 1;
-                bytes += black_box(rec.expect("newest").data).len();
-            }
+            let recs = big.store.iter_range_rev(i64::MIN, i64::MAX).limit(100);
+            let (n, bytes) = read_borrowed(recs);
             assert_eq!(n, 100);
             black_box(bytes)
         })
@@ -193,13 +211,7 @@ fn reads(c: &mut Criterion) {
             .prepare("SELECT ts, data FROM t ORDER BY ts DESC LIMIT 100")
             .expect("prepare");
         b.iter(|| {
-            let mut rows = st.query([]).expect("query");
-            let (mut n, mut bytes) = (0usize, 0usize);
-            while let Some(row) = rows.next().expect("row") {
-                let _ts: i64 = row.get(0).expect("ts");
-                n += 1;
-                bytes += black_box(row.get_ref(1).expect("data").as_blob().expect("blob")).len();
-            }
+            let (n, bytes) = read_rows(st.query([]).expect("query"));
             assert_eq!(n, 100);
             black_box(bytes)
         })
@@ -242,13 +254,8 @@ fn reads(c: &mut Criterion) {
         b.iter(|| {
             start = (start + 123_457) % (BIG_RECORDS - RANGE_LEN);
             let from = (start + 1) * 1000;
-            let mut recs = big.store.iter_range(from, from + (RANGE_LEN - 1) * 1000);
-            let (mut n, mut bytes) = (0usize, 0usize);
-            while let Some(rec) = recs.next_ref() {
-                let rec = rec.expect("range");
-                n += 1;
-                bytes += black_box(rec.data).len();
-            }
+            let recs = big.store.iter_range(from, from + (RANGE_LEN - 1) * 1000);
+            let (n, bytes) = read_borrowed(recs);
             assert_eq!(n, RANGE_LEN as usize);
             black_box(bytes)
         })
@@ -261,15 +268,10 @@ fn reads(c: &mut Criterion) {
         b.iter(|| {
             start = (start + 123_457) % (BIG_RECORDS - RANGE_LEN);
             let from = (start + 1) * 1000;
-            let mut rows = st
+            let rows = st
                 .query(params![from, from + (RANGE_LEN - 1) * 1000])
                 .expect("query");
-            let (mut n, mut bytes) = (0usize, 0usize);
-            while let Some(row) = rows.next().expect("row") {
-                let _ts: i64 = row.get(0).expect("ts");
-                bytes += black_box(row.get_ref(1).expect("data").as_blob().expect("blob")).len();
-                n += 1;
-            }
+            let (n, bytes) = read_rows(rows);
             assert_eq!(n, RANGE_LEN as usize);
             black_box(bytes)
         })
