@@ -63,7 +63,12 @@ pub(super) async fn session(
         acks.flush(&client);
         let first = tokio::select! {
             _ = conn.stop.cancelled() => {
-                drain(&client, &mut events, acks).await;
+                if !drain(&client, &mut events, acks).await {
+                    tracing::warn!(
+                        connection = %conn.id,
+                        "stopping: not every acknowledgement reached the broker in {DRAIN_TIMEOUT:?}; it will deliver those messages again"
+                    );
+                }
                 return Ok(Ending::ServerStopping);
             }
             _ = store_stopping(&mut stopping) => return Ok(Ending::StoreDeleted),
@@ -110,8 +115,8 @@ pub(super) async fn session(
 /// burst's last acknowledgements, still queued, were lost with the
 /// session, and the broker redelivered thousands of stored messages.
 /// Bounded by `DRAIN_TIMEOUT`: what is not sent by then the broker
-/// delivers again, as after a crash.
-async fn drain(client: &AsyncClient, events: &mut super::Events, mut acks: Acks) {
+/// delivers again, as after a crash. False when the bound cut it short.
+async fn drain(client: &AsyncClient, events: &mut super::Events, mut acks: Acks) -> bool {
     let work = async {
         loop {
             acks.flush(client);
@@ -132,7 +137,7 @@ async fn drain(client: &AsyncClient, events: &mut super::Events, mut acks: Acks)
             while events.recv().await.is_some() {}
         }
     };
-    let _ = tokio::time::timeout(DRAIN_TIMEOUT, work).await;
+    tokio::time::timeout(DRAIN_TIMEOUT, work).await.is_ok()
 }
 
 /// Longest a stopping session spends handing over acknowledgements.
