@@ -49,6 +49,13 @@ impl Num {
     }
 
     pub(super) fn less(self, other: Num) -> bool {
+        // Readings of one field are nearly always all integers or all
+        // floats: those compare without widening.
+        match (self, other) {
+            (Num::Int(a), Num::Int(b)) => return a < b,
+            (Num::Float(a), Num::Float(b)) => return a < b,
+            _ => {}
+        }
         match (self.as_i128(), other.as_i128()) {
             (Some(a), Some(b)) => a < b,
             _ => self.as_f64() < other.as_f64(),
@@ -145,6 +152,40 @@ impl FieldAcc {
                 }
             }
             _ => self.all_int = false,
+        }
+    }
+
+    /// Adds what `other` saw in a later stretch of the same window (a
+    /// finer window's tally), except its `sum_float`: a float sum taken
+    /// in another order could differ in its last bit, so a rollup fed
+    /// this way adds every record's value itself (`Aggregator::add_sums`).
+    pub(super) fn merge(&mut self, other: &FieldAcc) {
+        if other.count > 0 {
+            if self.count == 0 {
+                (self.first, self.min, self.max) = (other.first, other.min, other.max);
+            } else {
+                if other.min.less(self.min) {
+                    self.min = other.min;
+                }
+                if self.max.less(other.max) {
+                    self.max = other.max;
+                }
+            }
+            self.last = other.last;
+            self.count += other.count;
+            let sum = match self.all_int && other.all_int {
+                true => self.sum_int.checked_add(other.sum_int),
+                false => None,
+            };
+            match sum {
+                Some(s) => self.sum_int = s,
+                None => self.all_int = false,
+            }
+        }
+        if other.has_other {
+            self.other.clear();
+            self.other.extend_from_slice(&other.other);
+            self.has_other = true;
         }
     }
 

@@ -6,12 +6,14 @@
 //! functions; any other value takes `last`. This module parses the three
 //! user parameters into an `AggSpec`; `window` holds the accumulator.
 
+mod chain;
 mod field;
 mod fields;
 mod window;
 
 use std::fmt;
 
+pub use chain::ChainMap;
 pub use fields::RecordFields;
 pub use window::{Aggregator, MAX_AGG_FIELDS, Window, aggregate};
 

@@ -46,21 +46,34 @@ impl Window {
 #[derive(Debug, Clone)]
 pub struct Aggregator {
     spec: AggSpec,
-    fields: Vec<FieldAcc>,
-    by_name: HashMap<String, usize>,
+    pub(super) fields: Vec<FieldAcc>,
+    pub(super) by_name: HashMap<String, usize>,
     /// Field slots of the current window, in order of first appearance.
-    touched: Vec<usize>,
+    pub(super) touched: Vec<usize>,
     /// `hints[i]`: the slot of the i-th key of the previous record, which
-    /// is usually the slot of the i-th key of this one too.
-    hints: Vec<usize>,
+    /// is usually the slot of the i-th key of this one too (`usize::MAX`:
+    /// not aggregated).
+    pub(super) hints: Vec<usize>,
+    /// The shape (`RecordFields::shape`) `hints` were made for: a record of
+    /// that shape takes them as they are.
+    hints_shape: u64,
     /// What `add` parses each record into, reused.
     parsed: RecordFields,
-    window_start: Option<i64>,
-    records: u64,
+    pub(super) window_start: Option<i64>,
+    pub(super) records: u64,
     /// Windows starting before this are partial (a query's start cut them).
     covered_from: i64,
     skipped: u64,
-    dropped_fields: u64,
+    pub(super) dropped_fields: u64,
+    /// The last closed window's tallies, kept for coarser aggregators fed
+    /// from this one (`chain`): `closed[slot]` for the slots in
+    /// `closed_touched`. Off unless asked for (`keep_closed`).
+    pub(super) keep_closed: bool,
+    pub(super) closed: Vec<FieldAcc>,
+    pub(super) closed_touched: Vec<usize>,
+    pub(super) closed_records: u64,
+    /// Windows closed so far (with or without records).
+    pub(super) closes: u64,
 }
 
 impl Aggregator {
@@ -71,12 +84,18 @@ impl Aggregator {
             by_name: HashMap::new(),
             touched: Vec::new(),
             hints: Vec::new(),
+            hints_shape: 0,
             parsed: RecordFields::default(),
             window_start: None,
             records: 0,
             covered_from: i64::MIN,
             skipped: 0,
             dropped_fields: 0,
+            keep_closed: false,
+            closed: Vec::new(),
+            closed_touched: Vec::new(),
+            closed_records: 0,
+            closes: 0,
         }
     }
 
@@ -128,6 +147,14 @@ impl Aggregator {
         record: &[u8],
         fields: &RecordFields,
     ) -> Option<Window> {
+        let closed = self.advance(timestamp);
+        self.accumulate(record, fields);
+        closed
+    }
+
+    /// Moves to the window of `timestamp`, closing the current one if it
+    /// lies before.
+    pub(super) fn advance(&mut self, timestamp: i64) -> Option<Window> {
         let start = super::window_start(timestamp, self.spec.window_ns);
         let closed = match self.window_start {
             Some(current) if start > current => self.emit(false),
@@ -136,7 +163,6 @@ impl Aggregator {
         if self.window_start.is_none_or(|current| start > current) {
             self.window_start = Some(start);
         }
-        self.accumulate(record, fields);
         closed
     }
 
@@ -147,13 +173,10 @@ impl Aggregator {
         }
         // The record parsed whole: every field goes straight in.
         self.records += 1;
-        for (position, &(key, value)) in fields.entries.iter().enumerate() {
-            let Some(slot) = self.slot(position, fields.key(record, key)) else {
-                continue;
-            };
-            let acc = &mut self.fields[slot];
+        self.place(record, fields, |agg, slot, value| {
+            let acc = &mut agg.fields[slot];
             if acc.count == 0 && !acc.has_other {
-                self.touched.push(slot);
+                agg.touched.push(slot);
             }
             match value {
                 Value::Number(n) => acc.add_number(n),
@@ -164,7 +187,32 @@ impl Aggregator {
                     acc.has_other = true;
                 }
             }
+        });
+    }
+
+    /// Calls `f` with the slot and value of each field of a parsed
+    /// object, in order; a record of the last one's shape takes its slots
+    /// as they are.
+    pub(super) fn place(
+        &mut self,
+        record: &[u8],
+        fields: &RecordFields,
+        mut f: impl FnMut(&mut Aggregator, usize, Value),
+    ) {
+        let placed = fields.shape != 0
+            && fields.shape == self.hints_shape
+            && fields.entries.len() <= self.hints.len();
+        for (position, &(key, value)) in fields.entries.iter().enumerate() {
+            let slot = match placed {
+                true => Some(self.hints[position]).filter(|&s| s != usize::MAX),
+                false => self.slot(position, fields.key(record, key)),
+            };
+            match slot {
+                Some(slot) => f(self, slot, value),
+                None => self.dropped_fields += u64::from(placed),
+            }
         }
+        self.hints_shape = fields.shape;
     }
 
     /// The slot of field `key`, the `position`-th key of its record.
@@ -178,27 +226,32 @@ impl Aggregator {
             return Some(hint);
         }
         // Keys come from a &str or are ASCII.
-        let key = std::str::from_utf8(key).ok()?;
-        let slot = match self.by_name.get(key) {
-            Some(&slot) => slot,
-            None if self.fields.len() >= MAX_AGG_FIELDS => {
-                self.dropped_fields += 1;
-                return None;
-            }
-            None => {
-                let fns = self.spec.functions_for(key).to_vec();
-                self.fields.push(FieldAcc::new(key, &fns));
-                self.by_name.insert(key.to_string(), self.fields.len() - 1);
-                self.fields.len() - 1
-            }
-        };
+        let slot = std::str::from_utf8(key)
+            .ok()
+            .and_then(|key| self.slot_named(key));
         if position < MAX_AGG_FIELDS {
             if self.hints.len() <= position {
                 self.hints.resize(position + 1, usize::MAX);
             }
-            self.hints[position] = slot;
+            self.hints[position] = slot.unwrap_or(usize::MAX);
         }
-        Some(slot)
+        slot
+    }
+
+    /// The slot of field `key`, made if new (`None`: `MAX_AGG_FIELDS`
+    /// fields are tracked already).
+    pub(super) fn slot_named(&mut self, key: &str) -> Option<usize> {
+        if let Some(&slot) = self.by_name.get(key) {
+            return Some(slot);
+        }
+        if self.fields.len() >= MAX_AGG_FIELDS {
+            self.dropped_fields += 1;
+            return None;
+        }
+        let fns = self.spec.functions_for(key).to_vec();
+        self.fields.push(FieldAcc::new(key, &fns));
+        self.by_name.insert(key.to_string(), self.fields.len() - 1);
+        Some(self.fields.len() - 1)
     }
 
     /// Closes the current window if `now` has reached its end (a stream
@@ -229,7 +282,16 @@ impl Aggregator {
     fn emit(&mut self, partial: bool) -> Option<Window> {
         let start = self.window_start.take()?;
         let records = std::mem::take(&mut self.records);
+        self.closes += 1;
         let partial = partial || start < self.covered_from;
+        if self.keep_closed {
+            // New fields get their twin once; tallies are swapped, so
+            // keeping them costs no allocation.
+            let known = self.closed.len();
+            self.closed.extend_from_slice(&self.fields[known..]);
+            self.closed_touched.clone_from(&self.touched);
+            self.closed_records = records;
+        }
         let mut data = Vec::with_capacity(16 + 24 * self.touched.len());
         data.push(b'{');
         for &slot in &self.touched {
@@ -239,6 +301,9 @@ impl Aggregator {
             }
             if !self.fields[slot].write(&mut data, partial) {
                 data.truncate(before);
+            }
+            if self.keep_closed {
+                std::mem::swap(&mut self.fields[slot], &mut self.closed[slot]);
             }
             self.fields[slot].clear();
         }

@@ -2,11 +2,11 @@
 //! window as they come (`Feed`) and writes the windows they close.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use super::{Rollup, RollupConfig, Shared, row};
-use crate::aggregate::{AggSpec, Aggregator, RecordFields, Window};
+use crate::aggregate::{AggSpec, Aggregator, ChainMap, RecordFields, Window};
 use crate::background::Job;
 use crate::error::Result;
 use crate::lock::{mutex_lock, read_lock};
@@ -57,9 +57,15 @@ pub(super) fn all(shared: &Shared, core: &Core) -> Result<()> {
             Err(e) => *mutex_lock(&rollup.fault) = Some(e.to_string()),
         }
     }
+    chain(&mut lanes);
     let mut out = read_into(&mut lanes, core, newest);
-    for lane in lanes {
-        let done = lane.finish();
+    let whole = settle(&lanes);
+    let parents: Vec<_> = lanes
+        .iter()
+        .map(|l| l.parent.map(|p| lanes[p].feed.generation))
+        .collect();
+    for ((lane, whole), parent) in lanes.into_iter().zip(whole).zip(parents) {
+        let done = lane.finish(whole, parent);
         *mutex_lock(&done.0.fault) = done.1.as_ref().err().map(ToString::to_string);
         out = out.and(done.1);
     }
@@ -80,11 +86,87 @@ fn read_into(lanes: &mut [Lane<'_>], core: &Core, newest: i64) -> Result<()> {
         let ts = rec.handle.timestamp;
         let data = core.expand(rec.data);
         fields.parse(&data);
-        for lane in lanes.iter_mut() {
-            lane.add(ts, &data, &fields);
+        for i in 0..lanes.len() {
+            let (finer, rest) = lanes.split_at_mut(i);
+            let lane = &mut rest[0];
+            let parent = lane.parent.map(|p| &finer[p]);
+            lane.add(ts, &data, &fields, parent);
         }
     }
     Ok(())
+}
+
+/// Gives each lane the coarsest finer lane whose windows divide its own
+/// (the list is sorted finest first), to be fed from (`aggregate::chain`),
+/// and goes on feeding it so if the last round did and both feeds are
+/// where that round left them.
+fn chain(lanes: &mut [Lane<'_>]) {
+    for i in 0..lanes.len() {
+        let w = lanes[i].rollup.window_ns;
+        let parent = (0..i).rev().find(|&j| {
+            let v = lanes[j].rollup.window_ns;
+            v < w && w % v == 0
+        });
+        lanes[i].parent = parent;
+        let chained = lanes[i].chained.take();
+        let Some(p) = parent else { continue };
+        lanes[p].feed.agg.keep_closed();
+        let finer = &lanes[p].feed;
+        if let Some(c) = chained
+            && c.parent == finer.generation
+            && c.feed.next == finer.next
+            && c.feed.next == lanes[i].feed.next
+        {
+            lanes[i].feed = c.feed;
+            lanes[i].mode = Mode::Chained;
+        }
+    }
+}
+
+/// What each lane's feed holds with its parent's open window added
+/// (finest first, so a grandparent's reaches it through its parent): for
+/// a chained lane, a feed that holds every record it was given, as one
+/// given them one by one does, for reads and for a round that cannot
+/// chain it. `None` for the others, whose feeds are that already.
+fn settle(lanes: &[Lane<'_>]) -> Vec<Option<Feed>> {
+    let mut whole: Vec<Option<Feed>> = Vec::with_capacity(lanes.len());
+    for lane in lanes {
+        let settled = match (lane.parent, lane.mode) {
+            (Some(p), Mode::Chained) => {
+                let finer = whole[p].as_ref().unwrap_or(&lanes[p].feed);
+                let mut feed = lane.feed.clone();
+                let mut map = lane.map.clone();
+                feed.agg.merge_open(&finer.agg, &mut map);
+                Some(feed)
+            }
+            _ => None,
+        };
+        whole.push(settled);
+    }
+    whole
+}
+
+/// A feed fed from a finer rollup's windows, as the job keeps it between
+/// rounds: it lacks the finer feed's open window, and goes on only while
+/// that feed (`parent`, its `generation`) is where it was.
+#[derive(Debug, Clone)]
+pub(super) struct Chained {
+    feed: Feed,
+    parent: u64,
+}
+
+/// How a lane takes records.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Mode {
+    /// Each record whole.
+    Direct,
+    /// Its parent's windows, and each record's float sums: from a record
+    /// at which the parent closed a window (the lane had every record
+    /// before it) to the end of the round.
+    Chained,
+    /// Its chained parent stopped (failed to write a row): this lane
+    /// stops too, and starts again from its rows in the next round.
+    Stopped,
 }
 
 /// One rollup's part of a round: its feed (a copy: reads clone the one in
@@ -97,6 +179,17 @@ struct Lane<'a> {
     spare: Vec<Vec<u8>>,
     /// The first failure writing rows; the lane adds nothing after it.
     failed: Result<()>,
+    /// The lane it may be fed from (`chain`), an index into the round's
+    /// lanes, finer and before it.
+    parent: Option<usize>,
+    mode: Mode,
+    map: ChainMap,
+    /// The timestamps of the last records that closed one of its windows
+    /// and that opened one.
+    closed_at: i64,
+    opened_at: i64,
+    /// The feed the last round kept for chaining (`chain` takes it).
+    chained: Option<Chained>,
 }
 
 impl<'a> Lane<'a> {
@@ -107,9 +200,10 @@ impl<'a> Lane<'a> {
         core: &Core,
         newest: i64,
     ) -> Result<Option<Lane<'a>>> {
-        let (done, feed) = {
+        let (done, feed, mut chained) = {
             let progress = mutex_lock(&rollup.progress);
-            (progress.done_to, progress.feed.clone())
+            let chained = progress.chained.clone();
+            (progress.done_to, progress.feed.clone(), chained)
         };
         let mut feed = match feed {
             Some(feed) => feed,
@@ -124,6 +218,9 @@ impl<'a> Lane<'a> {
         {
             // The ring wrapped past records this feed never saw.
             feed.agg.lost_before(oldest);
+            if let Some(c) = &mut chained {
+                c.feed.agg.lost_before(oldest);
+            }
         }
         Ok(Some(Lane {
             rollup,
@@ -132,14 +229,51 @@ impl<'a> Lane<'a> {
             rows: Vec::with_capacity(ROWS_PER_WRITE),
             spare: Vec::new(),
             failed: Ok(()),
+            parent: None,
+            mode: Mode::Direct,
+            map: ChainMap::default(),
+            closed_at: i64::MIN,
+            opened_at: i64::MIN,
+            chained,
         }))
     }
 
-    fn add(&mut self, ts: i64, record: &[u8], fields: &RecordFields) {
-        if self.failed.is_err() {
+    /// Adds one record (parsed into `fields`) unless the lane has it,
+    /// straight or, once it can, through its parent (which took the
+    /// record just before).
+    fn add(&mut self, ts: i64, record: &[u8], fields: &RecordFields, parent: Option<&Lane<'_>>) {
+        if self.failed.is_err() || self.mode == Mode::Stopped || ts < self.feed.next {
             return;
         }
-        let Some(window) = self.feed.add_record(ts, record, fields) else {
+        let (closes, open) = (self.feed.agg.closes(), self.feed.agg.open_window());
+        let parent = parent.filter(|p| p.failed.is_ok() && p.mode != Mode::Stopped);
+        let window = match (self.mode, parent) {
+            (Mode::Chained, None) => {
+                self.mode = Mode::Stopped;
+                return;
+            }
+            (Mode::Chained, Some(p)) => {
+                if p.closed_at == ts {
+                    self.feed.agg.merge_closed(&p.feed.agg, &mut self.map);
+                }
+                self.take_through(ts, record, fields)
+            }
+            // It has every record before this one, which opens one of
+            // its parent's windows: from here on the parent's windows
+            // bring the rest.
+            (Mode::Direct, Some(p)) if p.opened_at == ts => {
+                self.mode = Mode::Chained;
+                self.take_through(ts, record, fields)
+            }
+            _ => self.feed.add_record(ts, record, fields),
+        };
+        if self.feed.agg.closes() != closes {
+            self.closed_at = ts;
+        }
+        if self.feed.agg.open_window() != open {
+            self.opened_at = ts;
+        }
+        let Some(window) = window else {
             return;
         };
         let mut bytes = self.spare.pop().unwrap_or_default();
@@ -148,6 +282,14 @@ impl<'a> Lane<'a> {
         if self.rows.len() == ROWS_PER_WRITE {
             self.failed = self.flush();
         }
+    }
+
+    /// A record whose parent has it: its window, and its float sums.
+    fn take_through(&mut self, ts: i64, record: &[u8], fields: &RecordFields) -> Option<Window> {
+        self.feed.next = ts.saturating_add(1);
+        let window = self.feed.agg.advance_to(ts);
+        self.feed.agg.add_sums(fields, record);
+        window
     }
 
     /// Writes the rows made so far; `done_to` moves past them.
@@ -163,12 +305,24 @@ impl<'a> Lane<'a> {
 
     /// Writes what is left and keeps the feed for the next round (or, after
     /// a failure, drops it: the next round starts again from the rows).
-    fn finish(mut self) -> (&'a Rollup, Result<()>) {
+    /// `whole`: the feed with its parent's open window added, when the
+    /// lane is chained to the parent whose feed is `parent`.
+    fn finish(mut self, whole: Option<Feed>, parent: Option<u64>) -> (&'a Rollup, Result<()>) {
         let out = std::mem::replace(&mut self.failed, Ok(())).and_then(|()| self.flush());
         let mut progress = mutex_lock(&self.rollup.progress);
-        if out.is_ok() {
+        progress.chained = None;
+        if out.is_ok() && self.mode != Mode::Stopped {
             progress.done_to = progress.done_to.max(self.feed.open_from(self.rollup));
-            progress.feed = Some(self.feed);
+            match (whole, parent) {
+                (Some(whole), Some(parent)) => {
+                    progress.feed = Some(whole);
+                    progress.chained = Some(Chained {
+                        feed: self.feed,
+                        parent,
+                    });
+                }
+                _ => progress.feed = Some(self.feed),
+            }
         } else {
             progress.feed = None;
         }
@@ -183,13 +337,24 @@ impl<'a> Lane<'a> {
 pub(super) struct Feed {
     agg: Aggregator,
     next: i64,
+    /// Names this feed's line from its start, in every copy: a feed
+    /// chained to it checks it goes on from the same one.
+    generation: u64,
 }
+
+/// Feed generations are unique in the process.
+static GENERATION: AtomicU64 = AtomicU64::new(1);
 
 impl Feed {
     /// A feed that starts at `done` (the end of the last row written).
     pub(super) fn start(rollup: &Rollup, core: &Core, done: i64) -> Result<Feed> {
         let agg = Aggregator::new(rollup.spec.clone()).covered_from(covered_from(core, done)?);
-        Ok(Feed { agg, next: done })
+        let generation = GENERATION.fetch_add(1, Ordering::Relaxed);
+        Ok(Feed {
+            agg,
+            next: done,
+            generation,
+        })
     }
 
     /// Adds the raw records from `next` to `to` (inclusive), handing out

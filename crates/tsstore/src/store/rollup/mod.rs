@@ -9,7 +9,10 @@
 //! them, adds each to every rollup's open window (`Feed`, kept in
 //! memory) with `aggregate::Aggregator`, the code windowed queries run,
 //! and writes the windows that close: a row and a query over the same raw
-//! records agree byte for byte. Inserts do not wait for it unless it lags
+//! records agree byte for byte. A rollup whose window is a multiple of a
+//! finer one's takes that one's closed windows instead of whole records
+//! (`aggregate::chain`), so the finest rollup costs most and the others
+//! little. Inserts do not wait for it unless it lags
 //! half a raw ring behind (`make_room`), so raw never drops a record a
 //! rollup has not seen. Reads join the rows with the open windows, so
 //! they never depend on the job's timing.
@@ -42,7 +45,7 @@ use crate::error::{Error, Result};
 use crate::format::{DataType, Encoding};
 use crate::lock::{mutex_lock, read_lock, write_lock};
 use crate::store::{Core, Store};
-use catch_up::Feed;
+use catch_up::{Chained, Feed};
 pub use choose::Resolution;
 pub(crate) use choose::{Candidates, choose};
 use home::Home;
@@ -87,6 +90,9 @@ struct Progress {
     done_to: i64,
     /// The open window, when the job has run since open.
     feed: Option<Feed>,
+    /// The job's own copy of a feed fed from a finer rollup's windows, to
+    /// go on so (`feed` has the finer rollup's open window added).
+    chained: Option<Chained>,
 }
 
 /// One rollup: its ring and how far it has been written.
@@ -116,6 +122,7 @@ impl Rollup {
             progress: Mutex::new(Progress {
                 done_to: i64::MIN,
                 feed: None,
+                chained: None,
             }),
             writing: Mutex::new(()),
             fault: Mutex::new(None),
@@ -465,6 +472,7 @@ impl Rollups {
             *mutex_lock(&rollup.progress) = Progress {
                 done_to: i64::MIN,
                 feed: None,
+                chained: None,
             };
         }
         Ok(())
@@ -554,6 +562,7 @@ impl Rollup {
         *mutex_lock(&self.progress) = Progress {
             done_to: last.unwrap_or(i64::MIN),
             feed: None,
+            chained: None,
         };
         Ok(())
     }
