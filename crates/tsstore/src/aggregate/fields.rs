@@ -9,7 +9,7 @@ use serde_json::value::RawValue;
 
 use super::field::Num;
 use crate::flat_json::{Shape, for_each_entry};
-use crate::json_scan::{FlatValue, flat_object};
+use crate::json_scan::{FlatValue, flat_object, flat_value};
 
 /// A field's value: a number, or the byte range of its text in the record.
 #[derive(Debug, Clone, Copy)]
@@ -43,6 +43,35 @@ pub struct RecordFields {
     /// ends.
     shape_keys: Vec<u8>,
     shape_ends: Vec<usize>,
+    /// The last record's text between its values (`{"t":`, `,"h":`, …,
+    /// `}`), when the scanner read it whole: a record with the same text
+    /// there has the same shape, and only its values need reading
+    /// (`parse_like_last`). `cuts` has, per field, where its separator
+    /// ends in `skeleton` and where the key lies in the separator.
+    skeleton: Vec<u8>,
+    cuts: Vec<Cut>,
+    skeleton_ok: bool,
+    /// Where each value's text lies, while the scanner reads a record.
+    spans: Vec<(usize, usize)>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Cut {
+    end: usize,
+    key: (usize, usize),
+}
+
+/// A scanned value as `RecordFields` keeps it: a number, or where its
+/// text lies in the record that starts at `base` (it is a slice of it).
+fn value_of(value: FlatValue<'_>, base: usize) -> Value {
+    match value {
+        FlatValue::Int(v) => Value::Number(Num::Int(v)),
+        FlatValue::Float(v) => Value::Number(Num::Float(v)),
+        FlatValue::Other(text) => {
+            let from = text.as_ptr() as usize - base;
+            Value::Other(from, from + text.len())
+        }
+    }
 }
 
 /// Shapes are unique across every `RecordFields` (an aggregator may be
@@ -54,32 +83,31 @@ impl RecordFields {
     /// data) take the scanner; anything else, or anything it is unsure
     /// of, serde_json.
     pub fn parse(&mut self, record: &[u8]) {
+        if self.parse_like_last(record) {
+            return;
+        }
         self.entries.clear();
         self.owned.clear();
+        self.spans.clear();
         let base = record.as_ptr() as usize;
         // Every slice handed out below lies inside `record`.
         let at = |s: &[u8]| {
             let from = s.as_ptr() as usize - base;
             (from, from + s.len())
         };
-        let entries = &mut self.entries;
-        let flat = flat_object(record, |key, value| {
+        let (entries, spans) = (&mut self.entries, &mut self.spans);
+        let flat = flat_object(record, |key, value, span| {
             let (kf, kt) = at(key);
-            let value = match value {
-                FlatValue::Int(v) => Value::Number(Num::Int(v)),
-                FlatValue::Float(v) => Value::Number(Num::Float(v)),
-                FlatValue::Other(text) => {
-                    let (f, t) = at(text.as_bytes());
-                    Value::Other(f, t)
-                }
-            };
-            entries.push((Key::At(kf, kt), value));
+            entries.push((Key::At(kf, kt), value_of(value, base)));
+            spans.push(span);
         });
         if flat {
             self.object = true;
             self.shape(record);
+            self.keep_skeleton(record);
             return;
         }
+        self.skeleton_ok = false;
         self.entries.clear();
         let (entries, owned) = (&mut self.entries, &mut self.owned);
         let shape = for_each_entry(record, |key: Cow<'_, str>, raw: &RawValue| {
@@ -105,6 +133,58 @@ impl RecordFields {
         });
         self.object = matches!(shape, Ok(Shape::Object));
         self.shape(record);
+    }
+
+    /// Reads `record` as one with the last record's skeleton, if it has
+    /// it; false (having changed nothing that `parse` keeps) if not.
+    fn parse_like_last(&mut self, record: &[u8]) -> bool {
+        if !self.skeleton_ok {
+            return false;
+        }
+        self.entries.clear();
+        let base = record.as_ptr() as usize;
+        let (mut pos, mut from) = (0, 0);
+        for cut in &self.cuts {
+            let separator = &self.skeleton[from..cut.end];
+            if record.get(pos..pos + separator.len()) != Some(separator) {
+                return false;
+            }
+            let key = Key::At(pos + cut.key.0, pos + cut.key.1);
+            pos += separator.len();
+            let Some((value, end)) = flat_value(record, pos) else {
+                return false;
+            };
+            self.entries.push((key, value_of(value, base)));
+            (pos, from) = (end, cut.end);
+        }
+        if record.get(pos..) != Some(&self.skeleton[from..]) {
+            return false;
+        }
+        // Same keys, same order: same shape.
+        self.owned.clear();
+        self.object = true;
+        true
+    }
+
+    /// Keeps the skeleton of `record`, which the scanner read whole.
+    fn keep_skeleton(&mut self, record: &[u8]) {
+        self.skeleton.clear();
+        self.cuts.clear();
+        let mut prev = 0;
+        for (&(key, _), &(start, end)) in self.entries.iter().zip(&self.spans) {
+            let Key::At(kf, kt) = key else {
+                self.skeleton_ok = false;
+                return;
+            };
+            self.skeleton.extend_from_slice(&record[prev..start]);
+            self.cuts.push(Cut {
+                end: self.skeleton.len(),
+                key: (kf - prev, kt - prev),
+            });
+            prev = end;
+        }
+        self.skeleton.extend_from_slice(&record[prev..]);
+        self.skeleton_ok = true;
     }
 
     /// Sets `shape`: the last one if the keys are the same, else a new one.
@@ -154,6 +234,62 @@ impl RecordFields {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What a parse gives, spelled out.
+    fn read(f: &RecordFields, record: &[u8]) -> (bool, Vec<(String, String)>) {
+        let entries = f.entries.iter().map(|&(k, v)| {
+            let key = String::from_utf8_lossy(f.key(record, k)).into_owned();
+            let value = match v {
+                Value::Number(n) => format!("{n:?}"),
+                Value::Other(from, to) => String::from_utf8_lossy(&record[from..to]).into_owned(),
+            };
+            (key, value)
+        });
+        (f.object, entries.collect())
+    }
+
+    /// A parser reused from record to record (taking the last record's
+    /// skeleton where it fits) reads each as a fresh one does.
+    #[test]
+    fn a_reused_parser_reads_each_record_as_a_fresh_one() {
+        let records: &[&[u8]] = &[
+            br#"{"t":20,"h":40,"s":"lab"}"#,
+            br#"{"t":21,"h":41,"s":"lab2"}"#,
+            br#"{"t":-2.5,"h":4e3,"s":"x"}"#,
+            br#"{"t":2.5,"h":true,"s":null}"#,
+            br#"{"t":20, "h":40,"s":"lab"}"#,
+            br#"{"t":20, "h":40,"s":"lab"} "#,
+            br#"{"t":20, "h":40,"s":"lab"}x"#,
+            br#"{"t":20, "h":40,"s":"a","h":1"}"#,
+            br#"{"t":20, "h":40,"s":"aA"}"#,
+            "{\"t\":201, \"h\":40,\"s\":\"\u{e9}\"}".as_bytes(),
+            b"{\"t\":201, \"h\":40,\"s\":\"\xff\"}",
+            br#"{"t":20x, "h":40,"s":"lab"}"#,
+            br#"{"t":20, "h":[40],"s":"lab"}"#,
+            br#"{"t":20, "h":40,"s":"lab","u":1}"#,
+            br#"{"t":20, "h":40}"#,
+            br#"{"t\u0062":20, "h":40}"#,
+            br#"{"t":20, "h":40}"#,
+            br#"{"t":12345678901234567890, "h":40}"#,
+            br#"{"t":1.0000000000000001, "h":40}"#,
+            br#"{"t":20, "h":-0}"#,
+            br#"{}"#,
+            br#"{}"#,
+            b"[1]",
+            br#"{"t":20,"t":21}"#,
+            br#"{"t":22,"t":23}"#,
+            br#"{"t":"#,
+        ];
+        let mut reused = RecordFields::default();
+        for record in records {
+            reused.parse(record);
+            let mut fresh = RecordFields::default();
+            fresh.parse(record);
+            let shown = String::from_utf8_lossy(record);
+            assert_eq!(read(&reused, record), read(&fresh, record), "{shown}");
+            assert_eq!(reused.shape == 0, fresh.shape == 0, "{shown}");
+        }
+    }
 
     #[test]
     fn records_with_the_same_keys_have_the_same_shape() {

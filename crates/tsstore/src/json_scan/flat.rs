@@ -9,8 +9,8 @@ pub(crate) enum FlatValue<'a> {
     Int(i64),
     Float(f64),
     /// The JSON text of a string, `true`, `false` or `null`: always a
-    /// slice of the input.
-    Other(&'a str),
+    /// slice of the input, and UTF-8.
+    Other(&'a [u8]),
 }
 
 /// `10^k` for the exact fast path of decimal parsing.
@@ -24,7 +24,11 @@ const POW10: [f64; 16] = [
 /// Then `f` may have seen some entries, and the caller must discard them
 /// and ask serde_json instead. Numbers are read exactly: integers as they
 /// are, decimals by one correctly rounded division of exact doubles.
-pub(crate) fn flat_object<'a>(b: &'a [u8], mut f: impl FnMut(&'a [u8], FlatValue<'a>)) -> bool {
+/// `f` also gets where the value's text begins and ends in `b`.
+pub(crate) fn flat_object<'a>(
+    b: &'a [u8],
+    mut f: impl FnMut(&'a [u8], FlatValue<'a>, (usize, usize)),
+) -> bool {
     let mut s = Scanner {
         b,
         i: 0,
@@ -42,32 +46,10 @@ pub(crate) fn flat_object<'a>(b: &'a [u8], mut f: impl FnMut(&'a [u8], FlatValue
             };
             s.ws();
             let start = s.i;
-            // The text of a literal, as a slice of the input: callers
-            // locate values by their place in it.
-            let literal = |s: &Scanner<'a>| std::str::from_utf8(&b[start..s.i]).unwrap_or("null");
-            let value = match s.peek() {
-                Some(b'"') => {
-                    s.non_ascii = false;
-                    if !s.string() {
-                        return false;
-                    }
-                    let raw = &b[start..s.i];
-                    if s.non_ascii && std::str::from_utf8(raw).is_err() {
-                        return false;
-                    }
-                    // Checked above, or ASCII only.
-                    FlatValue::Other(std::str::from_utf8(raw).unwrap_or("null"))
-                }
-                Some(b't') if s.literal(b"true") => FlatValue::Other(literal(&s)),
-                Some(b'f') if s.literal(b"false") => FlatValue::Other(literal(&s)),
-                Some(b'n') if s.literal(b"null") => FlatValue::Other(literal(&s)),
-                Some(b'-' | b'0'..=b'9') => match s.number_value() {
-                    Some(v) => v,
-                    None => return false,
-                },
-                _ => return false,
+            let Some(value) = s.flat_value() else {
+                return false;
             };
-            f(key, value);
+            f(key, value, (start, s.i));
             s.ws();
             match s.peek() {
                 Some(b',') => {
@@ -86,7 +68,45 @@ pub(crate) fn flat_object<'a>(b: &'a [u8], mut f: impl FnMut(&'a [u8], FlatValue
     s.i == b.len()
 }
 
+/// The scalar value at `at` in `b`, as `flat_object` reads it, and where
+/// its text ends; `None` when unsure (then `flat_object` is too).
+pub(crate) fn flat_value(b: &[u8], at: usize) -> Option<(FlatValue<'_>, usize)> {
+    let mut s = Scanner {
+        b,
+        i: at,
+        non_ascii: false,
+    };
+    let value = s.flat_value()?;
+    Some((value, s.i))
+}
+
 impl<'a> Scanner<'a> {
+    /// A string, `true`, `false`, `null` or a plain number.
+    fn flat_value(&mut self) -> Option<FlatValue<'a>> {
+        let (b, start) = (self.b, self.i);
+        // The text of a literal, as a slice of the input: callers
+        // locate values by their place in it.
+        let literal = |s: &Scanner<'a>| FlatValue::Other(&b[start..s.i]);
+        Some(match self.peek()? {
+            b'"' => {
+                self.non_ascii = false;
+                if !self.string() {
+                    return None;
+                }
+                let raw = &b[start..self.i];
+                if self.non_ascii && std::str::from_utf8(raw).is_err() {
+                    return None;
+                }
+                FlatValue::Other(raw)
+            }
+            b't' if self.literal(b"true") => literal(self),
+            b'f' if self.literal(b"false") => literal(self),
+            b'n' if self.literal(b"null") => literal(self),
+            b'-' | b'0'..=b'9' => self.number_value()?,
+            _ => return None,
+        })
+    }
+
     /// An ASCII key without escapes, and its colon.
     fn plain_key(&mut self) -> Option<&'a [u8]> {
         if !self.eat(b'"') {

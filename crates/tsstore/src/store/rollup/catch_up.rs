@@ -161,8 +161,8 @@ enum Mode {
     /// Each record whole.
     Direct,
     /// Its parent's windows, and each record's float sums: from a record
-    /// at which the parent closed a window (the lane had every record
-    /// before it) to the end of the round.
+    /// that opened one of the parent's windows (the lane had every record
+    /// before it), and on in later rounds while both feeds go on.
     Chained,
     /// Its chained parent stopped (failed to write a row): this lane
     /// stops too, and starts again from its rows in the next round.
