@@ -159,6 +159,9 @@ impl FieldAcc {
     /// finer window's tally), except its `sum_float`: a float sum taken
     /// in another order could differ in its last bit, so a rollup fed
     /// this way adds every record's value itself (`Aggregator::add_sums`).
+    /// Integer sums merge exactly; only a sum past `i128` (integers beyond
+    /// 10^36 in the records) can make one pass and a merge fall back to
+    /// the float sum at different points.
     pub(super) fn merge(&mut self, other: &FieldAcc) {
         if other.count > 0 {
             if self.count == 0 {
