@@ -47,13 +47,13 @@ impl Window {
 pub struct Aggregator {
     spec: AggSpec,
     pub(super) fields: Vec<FieldAcc>,
-    pub(super) by_name: HashMap<String, usize>,
+    by_name: HashMap<String, usize>,
     /// Field slots of the current window, in order of first appearance.
     pub(super) touched: Vec<usize>,
     /// `hints[i]`: the slot of the i-th key of the previous record, which
     /// is usually the slot of the i-th key of this one too (`usize::MAX`:
     /// not aggregated).
-    pub(super) hints: Vec<usize>,
+    hints: Vec<usize>,
     /// The shape (`RecordFields::shape`) `hints` were made for: a record of
     /// that shape takes them as they are.
     hints_shape: u64,
@@ -64,7 +64,7 @@ pub struct Aggregator {
     /// Windows starting before this are partial (a query's start cut them).
     covered_from: i64,
     skipped: u64,
-    pub(super) dropped_fields: u64,
+    dropped_fields: u64,
     /// The last closed window's tallies, kept for coarser aggregators fed
     /// from this one (`chain`): `closed[slot]` for the slots in
     /// `closed_touched`. Off unless asked for (`keep_closed`).
