@@ -2,7 +2,9 @@
 # REST batch ingest into a store with three rollups (1m, 1h, 1d) against
 # one without, on the same release server, alternating rounds: wrk posts
 # batches of 1 000 records stamped by the server. Prints records/s of
-# each run, then each rollup's progress (written_to, error).
+# each run with the server's CPU per record (read from every thread's
+# ticks around the run; `job` is the rollups' background threads,
+# `tsstore-bg-*`), then each rollup's progress (written_to, error).
 #
 # Usage: [BIN=path] [SECS=n] scripts/bench-rollups-http.sh
 # BIN defaults to target/release/tsstore (cargo build --release first).
@@ -32,10 +34,18 @@ wrk.body = f:read("*a")
 f:close()
 LUA
 done
+# Each thread's CPU ticks (1/100 s): id, name, ticks.
+ticks() { for t in /proc/$PID/task/*; do echo "$(basename "$t") $(cat "$t/comm") $(awk '{print $14 + $15}' "$t/stat")"; done | sort; }
+SECS=${SECS:-8}
 for round in 1 2 3; do
   for s in plain rolled; do
-    rps=$(wrk -t2 -c8 -d${SECS:-8}s -s "$WORK/$s.lua" "$URL/api/stores/$s/data/batch" | awk '/Requests\/sec/ {print $2}')
-    echo "round $round $s: $(echo "$rps * 1000" | bc -l | cut -d. -f1) records/s"
+    ticks > "$WORK/before"
+    rps=$(wrk -t2 -c8 -d${SECS}s -s "$WORK/$s.lua" "$URL/api/stores/$s/data/batch" | awk '/Requests\/sec/ {print $2}')
+    ticks > "$WORK/after"
+    cpu=$(join "$WORK/before" "$WORK/after" | awk -v rps="$rps" -v secs="$SECS" '
+      { d = $5 - $3; all += d; if ($2 ~ /^tsstore-bg/) job += d }
+      END { n = rps * 1000 * secs; printf "server %.0f ns/record, job %.0f", all * 1e7 / n, job * 1e7 / n }')
+    echo "round $round $s: $(echo "$rps * 1000" | bc -l | cut -d. -f1) records/s ($cpu)"
   done
 done
 curl -s "$URL/api/stores/rolled/rollups" -H "X-API-Key: $R" | python3 -c 'import json,sys; print([(r["window"], r["written_to"], r.get("error")) for r in json.load(sys.stdin)["rollups"]])'
