@@ -222,6 +222,28 @@ impl RecordFields {
         self.shape = NEXT_SHAPE.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// The last record was read by the scanner whole (not by serde_json):
+    /// then it is a JSON object serde_json accepts, keys without escapes.
+    pub(super) fn read_whole(&self) -> bool {
+        self.skeleton_ok && self.object
+    }
+
+    /// Takes the fields of a record parsed elsewhere (`ParsedRecords`):
+    /// `entries` as that parse left them, `shape` its shape. What this
+    /// parser knew of earlier records goes, so a later `parse` starts
+    /// afresh, but a parser given to `load` should not `parse` again: an
+    /// empty object would keep the loaded shape.
+    pub(super) fn load(&mut self, entries: &[(Key, Value)], shape: u64) {
+        self.entries.clear();
+        self.entries.extend_from_slice(entries);
+        self.owned.clear();
+        self.object = true;
+        self.shape = shape;
+        self.shape_keys.clear();
+        self.shape_ends.clear();
+        self.skeleton_ok = false;
+    }
+
     /// The name of the field `key` of `record` (the record parsed).
     pub(super) fn key<'a>(&'a self, record: &'a [u8], key: Key) -> &'a [u8] {
         match key {

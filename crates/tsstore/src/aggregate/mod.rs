@@ -9,12 +9,14 @@
 mod chain;
 mod field;
 mod fields;
+mod parsed;
 mod window;
 
 use std::fmt;
 
 pub use chain::ChainMap;
 pub use fields::RecordFields;
+pub use parsed::ParsedRecords;
 pub use window::{Aggregator, MAX_AGG_FIELDS, Window, aggregate};
 
 use crate::duration::{DurationError, parse_duration_ns};

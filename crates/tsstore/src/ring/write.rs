@@ -38,9 +38,21 @@ impl Ring {
         I: IntoIterator<Item = (Option<i64>, B)>,
         B: AsRef<[u8]>,
     {
+        self.put_many_after(items).map(|(_, handles)| handles)
+    }
+
+    /// `put_many`, also saying which record the batch follows: the ring's
+    /// newest before it (`i64::MIN`: none), read under the writer lock, so
+    /// no record lies between the two.
+    pub(crate) fn put_many_after<I, B>(&self, items: I) -> Result<(i64, Vec<ObjectHandle>)>
+    where
+        I: IntoIterator<Item = (Option<i64>, B)>,
+        B: AsRef<[u8]>,
+    {
         let items: Vec<(Option<i64>, B)> = items.into_iter().collect();
         self.write(|w, ctx| {
-            let mut prev = w.newest();
+            let after = w.newest();
+            let mut prev = after;
             let mut stamps = Vec::with_capacity(items.len());
             for (ts, _) in &items {
                 let ts = match *ts {
@@ -58,7 +70,7 @@ impl Ring {
                 handles.push(w.append(ctx, ts, p.as_ref())?);
             }
             w.flush(ctx, false)?;
-            Ok(handles)
+            Ok((after, handles))
         })
     }
 

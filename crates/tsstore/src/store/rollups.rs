@@ -4,7 +4,7 @@
 use super::Store;
 use super::rollup::{Candidates, Resolution, RollupConfig, RollupInfo, Rollups, choose};
 use super::write::record_bytes;
-use crate::aggregate::Window;
+use crate::aggregate::{ParsedRecords, Window};
 use crate::error::Result;
 use crate::record::ObjectHandle;
 
@@ -133,12 +133,50 @@ impl Store {
             }
             let (part, after) = rest.split_at(n);
             self.rollups.make_room(&self.core, bytes);
-            let written = self.put_many_whole(part.iter().map(|(t, p)| (*t, p.as_ref())))?;
+            let written = match self.rollups.handoff_epoch() {
+                Some(epoch) => self.put_many_handing(part, bytes, epoch)?,
+                None => self.put_many_whole(part.iter().map(|(t, p)| (*t, p.as_ref())))?,
+            };
             if let Some(last) = written.last() {
                 self.rollups.wrote(last.timestamp, bytes);
             }
             handles.extend(written);
             rest = after;
+        }
+        Ok(handles)
+    }
+
+    /// `put_many_whole` into a plain JSON store whose inserts hand their
+    /// records to the rollups' job: each payload's check is its parse
+    /// (`ParsedRecords::push`) when the scanner reads it whole, and the
+    /// parsed batch goes to the job (`Rollups::hand`) with the raw record
+    /// it follows. One the scanner cannot read is checked as usual, and
+    /// then the batch is not handed: the job reads it back.
+    fn put_many_handing<B: AsRef<[u8]>>(
+        &self,
+        part: &[(Option<i64>, B)],
+        bytes: u64,
+        epoch: u64,
+    ) -> Result<Vec<ObjectHandle>> {
+        let max = self.max_object_size();
+        let text = usize::try_from(bytes).unwrap_or(0);
+        let mut parsed = ParsedRecords::with_capacity(part.len(), text);
+        let mut whole = true;
+        for (ts, p) in part {
+            if let Some(ts) = *ts {
+                self.check_future(ts)?;
+            }
+            let p = p.as_ref();
+            whole = whole && p.len() as u64 <= max && parsed.push(p);
+            if !whole {
+                self.check(p)?;
+            }
+        }
+        let items = part.iter().map(|(t, p)| (*t, p.as_ref()));
+        let (after, handles) = self.core.main.put_many_after(items)?;
+        if whole {
+            let stamps = handles.iter().map(|h| h.timestamp).collect();
+            self.rollups.hand(epoch, after, stamps, parsed);
         }
         Ok(handles)
     }

@@ -30,12 +30,18 @@ impl Store {
     pub fn truncate_after(&self, ts: i64) -> Result<TruncateReport> {
         self.core.main.check_writable()?;
         let report = match &self.core.compressed {
-            Some(c) => c.truncate_after(&self.core.main, ts, false)?,
-            None => match self.core.main.truncate(ts, false, false)? {
-                Some(cut) => TruncateReport::of_ring(cut),
-                None => TruncateReport::nothing(self.core.main.newest()),
-            },
+            Some(c) => c.truncate_after(&self.core.main, ts, false),
+            None => self
+                .core
+                .main
+                .truncate(ts, false, false)
+                .map(|cut| match cut {
+                    Some(cut) => TruncateReport::of_ring(cut),
+                    None => TruncateReport::nothing(self.core.main.newest()),
+                }),
         };
+        self.rollups.raw_changed();
+        let report = report?;
         if report.removed_any() {
             self.rollups.truncate(ts, report.newest_timestamp)?;
             self.notifier().truncated(report.newest_timestamp);

@@ -90,7 +90,7 @@ impl Store {
 
     /// `Error::TimestampInFuture` if the guard is on and `timestamp` is
     /// past it.
-    fn check_future(&self, timestamp: i64) -> Result<()> {
+    pub(super) fn check_future(&self, timestamp: i64) -> Result<()> {
         let max_skew_ns = self.max_future_skew.load(Ordering::Relaxed);
         if max_skew_ns <= 0 {
             return Ok(());
@@ -218,10 +218,12 @@ impl Store {
     /// see an empty store either way.
     /// Its rollups are emptied too.
     pub fn reset(&self) -> Result<()> {
-        match &self.core.compressed {
+        let out = match &self.core.compressed {
             Some(c) => c.reset(&self.core.main),
             None => self.core.main.reset(),
-        }?;
+        };
+        self.rollups.raw_changed();
+        out?;
         self.rollups.reset()
     }
 

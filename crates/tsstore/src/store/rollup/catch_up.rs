@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use super::handoff::Handed;
 use super::{Rollup, RollupConfig, Shared, row};
 use crate::aggregate::{AggSpec, Aggregator, ChainMap, RecordFields, Window};
 use crate::background::Job;
@@ -48,17 +49,21 @@ pub(super) fn all(shared: &Shared, core: &Core) -> Result<()> {
     let rings: Vec<_> = list.iter().map(|r| read_lock(&r.ring)).collect();
     let mut lanes = Vec::new();
     let mut wake_at = i64::MAX;
+    // Raw's oldest record, read once a round if a lane asks (it reads a
+    // block).
+    let mut oldest = None;
     for (rollup, ring) in list.iter().zip(&rings) {
         wake_at = wake_at.min(rollup.window_start(newest).saturating_add(rollup.window_ns));
         let Some(ring) = ring.as_ref() else { continue };
-        match Lane::new(rollup, ring, core, newest) {
+        match Lane::new(rollup, ring, core, newest, &mut oldest) {
             Ok(Some(lane)) => lanes.push(lane),
             Ok(None) => {}
             Err(e) => *mutex_lock(&rollup.fault) = Some(e.to_string()),
         }
     }
     chain(&mut lanes);
-    let mut out = read_into(&mut lanes, core, newest);
+    let handed = mutex_lock(&shared.handoff).take();
+    let mut out = read_into(&mut lanes, core, newest, handed);
     let whole = settle(&lanes);
     let parents: Vec<_> = lanes
         .iter()
@@ -73,27 +78,60 @@ pub(super) fn all(shared: &Shared, core: &Core) -> Result<()> {
     out
 }
 
-/// Reads raw from the earliest record a lane lacks to `newest`, once,
-/// adding each record to every lane that lacks it.
-fn read_into(lanes: &mut [Lane<'_>], core: &Core, newest: i64) -> Result<()> {
-    let Some(from) = lanes.iter().map(|l| l.feed.next).min() else {
+/// Adds raw's records from the earliest one a lane lacks to `newest`,
+/// once, to every lane that lacks each: from the batches inserts handed
+/// (`handoff`) where they say they hold raw's records, read back from
+/// raw (and parsed) everywhere else.
+fn read_into(lanes: &mut [Lane<'_>], core: &Core, newest: i64, handed: Vec<Handed>) -> Result<()> {
+    let Some(mut next) = lanes.iter().map(|l| l.feed.next).min() else {
         return Ok(());
     };
     let mut fields = RecordFields::default();
-    let mut records = core.records(from, newest, false);
-    while let Some(rec) = records.next_ref() {
-        let rec = rec?;
-        let ts = rec.handle.timestamp;
-        let data = core.expand(rec.data);
-        fields.parse(&data);
-        for i in 0..lanes.len() {
-            let (finer, rest) = lanes.split_at_mut(i);
-            let lane = &mut rest[0];
-            let parent = lane.parent.map(|p| &finer[p]);
-            lane.add(ts, &data, &fields, parent);
+    for batch in handed {
+        if batch.last() < next {
+            continue;
         }
+        // Raw holds no record between `after` and the batch's first.
+        if batch.after >= next {
+            read_back(lanes, core, (next, batch.after), &mut fields)?;
+        }
+        batch.records.for_each(|i, record, parsed| {
+            add_to_all(lanes, batch.stamps[i], record, parsed);
+        });
+        next = batch.last().saturating_add(1);
+    }
+    if next <= newest {
+        read_back(lanes, core, (next, newest), &mut fields)?;
     }
     Ok(())
+}
+
+/// Reads raw's records in `from..=to` back and parses them, for every
+/// lane.
+fn read_back(
+    lanes: &mut [Lane<'_>],
+    core: &Core,
+    (from, to): (i64, i64),
+    fields: &mut RecordFields,
+) -> Result<()> {
+    let mut records = core.records(from, to, false);
+    while let Some(rec) = records.next_ref() {
+        let rec = rec?;
+        let data = core.expand(rec.data);
+        fields.parse(&data);
+        add_to_all(lanes, rec.handle.timestamp, &data, fields);
+    }
+    Ok(())
+}
+
+/// Adds one record to every lane that lacks it, finest first.
+fn add_to_all(lanes: &mut [Lane<'_>], ts: i64, record: &[u8], fields: &RecordFields) {
+    for i in 0..lanes.len() {
+        let (finer, rest) = lanes.split_at_mut(i);
+        let lane = &mut rest[0];
+        let parent = lane.parent.map(|p| &finer[p]);
+        lane.add(ts, record, fields, parent);
+    }
 }
 
 /// Gives each lane the coarsest finer lane whose windows divide its own
@@ -199,6 +237,7 @@ impl<'a> Lane<'a> {
         ring: &'a crate::Store,
         core: &Core,
         newest: i64,
+        oldest: &mut Option<Option<i64>>,
     ) -> Result<Option<Lane<'a>>> {
         let (done, feed, mut chained) = {
             let progress = mutex_lock(&rollup.progress);
@@ -213,7 +252,10 @@ impl<'a> Lane<'a> {
             return Ok(None);
         }
         if feed.next > done
-            && let Some(oldest) = core.oldest_timestamp()?
+            && let Some(oldest) = match *oldest {
+                Some(known) => known,
+                None => *oldest.insert(core.oldest_timestamp()?),
+            }
             && oldest > feed.next
         {
             // The ring wrapped past records this feed never saw.

@@ -29,15 +29,16 @@
 
 mod catch_up;
 mod choose;
+mod handoff;
 mod home;
 mod row;
 mod spec;
 
 use std::path::Path;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
-use crate::aggregate::{AggFn, AggSpec, Window};
+use crate::aggregate::{AggFn, AggSpec, ParsedRecords, Window};
 use crate::background::{self, JobHandle};
 use crate::config::Config;
 use crate::durability::SyncPolicy;
@@ -48,6 +49,7 @@ use crate::store::{Core, Store};
 use catch_up::{Chained, Feed};
 pub use choose::Resolution;
 pub(crate) use choose::{Candidates, choose};
+use handoff::{Handoff, MAX_HANDOFF_BYTES, Offered};
 use home::Home;
 pub use home::{RollupFiles, RollupRing};
 use spec::RollupFile;
@@ -176,6 +178,10 @@ struct Shared {
     unfed: AtomicU64,
     /// The raw ring's capacity in bytes (`u64::MAX` without rollups).
     raw_bytes: AtomicU64,
+    /// Inserts hand their records to the job (`handoff`): a plain JSON
+    /// store whose job runs.
+    hands: AtomicBool,
+    handoff: Mutex<Handoff>,
 }
 
 /// A store's rollups and the job that writes them.
@@ -203,6 +209,8 @@ impl Rollups {
                 wake_at: AtomicI64::new(i64::MAX),
                 unfed: AtomicU64::new(0),
                 raw_bytes: AtomicU64::new(u64::MAX),
+                hands: AtomicBool::new(false),
+                handoff: Mutex::new(Handoff::default()),
             }),
             job: OnceLock::new(),
         }
@@ -251,6 +259,8 @@ impl Rollups {
         }
         let capacity = core.main.stats().capacity_bytes;
         self.shared.raw_bytes.store(capacity, Ordering::Relaxed);
+        let plain_json = core.main.data_type() == DataType::Json && core.compressed.is_none();
+        self.shared.hands.store(plain_json, Ordering::Relaxed);
         let job = self.job.get_or_init(|| {
             background::register(
                 catch_up::CatchUp {
@@ -291,6 +301,38 @@ impl Rollups {
         if unfed.saturating_add(bytes) > self.shared.raw_bytes.load(Ordering::Relaxed) / 2 {
             let _ = catch_up::all(&self.shared, core);
         }
+    }
+
+    /// The epoch an insert hands its records in (read before it writes
+    /// them), or `None` when this store's inserts hand none.
+    pub(crate) fn handoff_epoch(&self) -> Option<u64> {
+        self.job.get()?;
+        if !self.shared.hands.load(Ordering::Relaxed) {
+            return None;
+        }
+        Some(mutex_lock(&self.shared.handoff).epoch())
+    }
+
+    /// Hands the job the records an insert wrote after raw's record
+    /// `after`, parsed, stamped `stamps`; dropped (the job reads them
+    /// back) when the epoch is over or the queue is full.
+    pub(crate) fn hand(&self, epoch: u64, after: i64, stamps: Vec<i64>, records: ParsedRecords) {
+        let Some(job) = self.job.get() else {
+            return;
+        };
+        let raw = self.shared.raw_bytes.load(Ordering::Relaxed);
+        let limit =
+            usize::try_from(raw / 2).map_or(MAX_HANDOFF_BYTES, |r| r.min(MAX_HANDOFF_BYTES));
+        let offered = mutex_lock(&self.shared.handoff).offer(epoch, after, stamps, records, limit);
+        if offered != (Offered::Kept { wake: false }) {
+            job.waker().wake();
+        }
+    }
+
+    /// Called after raw was reset or truncated, whether or not that
+    /// failed: the batches handed before may not be raw's any more.
+    pub(crate) fn raw_changed(&self) {
+        mutex_lock(&self.shared.handoff).new_epoch();
     }
 
     /// The most bytes one insert may write with rollups to feed (`None`:
