@@ -15,7 +15,8 @@ struct Parsed {
 }
 
 /// Records parsed one after the other, with their text copied beside
-/// them. Grows without bound: its owner bounds it by `bytes`.
+/// them. Grows without bound: its owner bounds it by `bytes`, and
+/// reuses it (`clear`) so that it stops allocating.
 #[derive(Debug, Default)]
 pub struct ParsedRecords {
     parser: RecordFields,
@@ -25,17 +26,6 @@ pub struct ParsedRecords {
 }
 
 impl ParsedRecords {
-    /// An empty batch with room for `records` records of about
-    /// `text_bytes` bytes in all.
-    pub fn with_capacity(records: usize, text_bytes: usize) -> ParsedRecords {
-        ParsedRecords {
-            parser: RecordFields::default(),
-            text: Vec::with_capacity(text_bytes),
-            records: Vec::with_capacity(records),
-            entries: Vec::new(),
-        }
-    }
-
     /// Parses `record` and keeps it, if the scanner reads it whole: then
     /// it is a JSON object that serde_json accepts too, and this is its
     /// check. False (keeping nothing) otherwise: the caller checks it
@@ -48,11 +38,6 @@ impl ParsedRecords {
         // Positions in `entries` are from the record's start: they stay
         // right beside its copied text.
         self.text.extend_from_slice(record);
-        if self.entries.capacity() == 0 {
-            // Room for as many fields a record as the first has.
-            let n = self.parser.entries.len();
-            self.entries.reserve(self.records.capacity().max(1) * n);
-        }
         self.entries.extend_from_slice(&self.parser.entries);
         self.records.push(Parsed {
             text_end: self.text.len(),
@@ -60,6 +45,26 @@ impl ParsedRecords {
             shape: self.parser.shape,
         });
         true
+    }
+
+    /// Makes room for `records` more records of `text` bytes in all.
+    pub fn reserve(&mut self, records: usize, text: usize) {
+        self.text.reserve(text);
+        self.records.reserve(records);
+        // As many fields a record as the last one parsed (or a few).
+        let fields = match self.parser.entries.len() {
+            0 => 4,
+            n => n,
+        };
+        self.entries.reserve(records * fields);
+    }
+
+    /// Empties the batch, keeping its room and what its parser learnt
+    /// (a record shaped like the last one parses by its values alone).
+    pub fn clear(&mut self) {
+        self.text.clear();
+        self.records.clear();
+        self.entries.clear();
     }
 
     /// The records held.
@@ -121,7 +126,7 @@ mod tests {
             want.extend(direct.add(i as i64 * 100_000_000, r.as_bytes()));
         }
         want.extend(direct.flush());
-        let mut batch = ParsedRecords::with_capacity(0, 0);
+        let mut batch = ParsedRecords::default();
         for r in &records {
             assert!(batch.push(r.as_bytes()));
         }

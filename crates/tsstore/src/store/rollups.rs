@@ -2,9 +2,9 @@
 //! at a rollup's resolution. The rings and the job are `rollup`'s.
 
 use super::Store;
-use super::rollup::{Candidates, Resolution, RollupConfig, RollupInfo, Rollups, choose};
+use super::rollup::{Batch, Candidates, Resolution, RollupConfig, RollupInfo, Rollups, choose};
 use super::write::record_bytes;
-use crate::aggregate::{ParsedRecords, Window};
+use crate::aggregate::Window;
 use crate::error::Result;
 use crate::record::ObjectHandle;
 
@@ -133,8 +133,8 @@ impl Store {
             }
             let (part, after) = rest.split_at(n);
             self.rollups.make_room(&self.core, bytes);
-            let written = match self.rollups.handoff_epoch() {
-                Some(epoch) => self.put_many_handing(part, bytes, epoch)?,
+            let written = match self.rollups.handing(bytes) {
+                Some((epoch, batch)) => self.put_many_handing(part, epoch, batch)?,
                 None => self.put_many_whole(part.iter().map(|(t, p)| (*t, p.as_ref())))?,
             };
             if let Some(last) = written.last() {
@@ -155,19 +155,20 @@ impl Store {
     fn put_many_handing<B: AsRef<[u8]>>(
         &self,
         part: &[(Option<i64>, B)],
-        bytes: u64,
         epoch: u64,
+        mut batch: Batch,
     ) -> Result<Vec<ObjectHandle>> {
         let max = self.max_object_size();
-        let text = usize::try_from(bytes).unwrap_or(0);
-        let mut parsed = ParsedRecords::with_capacity(part.len(), text);
+        let text = part.iter().map(|(_, p)| p.as_ref().len()).sum();
+        batch.records.reserve(part.len(), text);
+        batch.stamps.reserve(part.len());
         let mut whole = true;
         for (ts, p) in part {
             if let Some(ts) = *ts {
                 self.check_future(ts)?;
             }
             let p = p.as_ref();
-            whole = whole && p.len() as u64 <= max && parsed.push(p);
+            whole = whole && p.len() as u64 <= max && batch.records.push(p);
             if !whole {
                 self.check(p)?;
             }
@@ -175,8 +176,8 @@ impl Store {
         let items = part.iter().map(|(t, p)| (*t, p.as_ref()));
         let (after, handles) = self.core.main.put_many_after(items)?;
         if whole {
-            let stamps = handles.iter().map(|h| h.timestamp).collect();
-            self.rollups.hand(epoch, after, stamps, parsed);
+            batch.stamps.extend(handles.iter().map(|h| h.timestamp));
+            self.rollups.hand(epoch, after, batch);
         }
         Ok(handles)
     }

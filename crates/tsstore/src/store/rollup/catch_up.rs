@@ -63,7 +63,13 @@ pub(super) fn all(shared: &Shared, core: &Core) -> Result<()> {
     }
     chain(&mut lanes);
     let handed = mutex_lock(&shared.handoff).take();
-    let mut out = read_into(&mut lanes, core, newest, handed);
+    let mut out = read_into(&mut lanes, core, newest, &handed);
+    let limit = shared.handoff_limit();
+    let mut handoff = mutex_lock(&shared.handoff);
+    for h in handed {
+        handoff.recycle(h.batch, limit);
+    }
+    drop(handoff);
     let whole = settle(&lanes);
     let parents: Vec<_> = lanes
         .iter()
@@ -82,7 +88,7 @@ pub(super) fn all(shared: &Shared, core: &Core) -> Result<()> {
 /// once, to every lane that lacks each: from the batches inserts handed
 /// (`handoff`) where they say they hold raw's records, read back from
 /// raw (and parsed) everywhere else.
-fn read_into(lanes: &mut [Lane<'_>], core: &Core, newest: i64, handed: Vec<Handed>) -> Result<()> {
+fn read_into(lanes: &mut [Lane<'_>], core: &Core, newest: i64, handed: &[Handed]) -> Result<()> {
     let Some(mut next) = lanes.iter().map(|l| l.feed.next).min() else {
         return Ok(());
     };
@@ -95,8 +101,8 @@ fn read_into(lanes: &mut [Lane<'_>], core: &Core, newest: i64, handed: Vec<Hande
         if batch.after >= next {
             read_back(lanes, core, (next, batch.after), &mut fields)?;
         }
-        batch.records.for_each(|i, record, parsed| {
-            add_to_all(lanes, batch.stamps[i], record, parsed);
+        batch.batch.records.for_each(|i, record, parsed| {
+            add_to_all(lanes, batch.batch.stamps[i], record, parsed);
         });
         next = batch.last().saturating_add(1);
     }

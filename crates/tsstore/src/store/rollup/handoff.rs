@@ -9,14 +9,29 @@
 //! bounded queue had no room for, a single `put`, anything before a
 //! restart. A reset or truncate changes raw under the queue: it starts a
 //! new epoch and drops every batch of the old one, including one an
-//! insert hands after it.
+//! insert hands after it. The job gives the buffers back (`recycle`), so
+//! a steady stream of inserts allocates nothing.
 
 use crate::aggregate::ParsedRecords;
 
 /// The most memory the queue of one store holds, and a limit of half
 /// the raw ring's size below that: past it, inserts stop handing
 /// batches (the job reads those back from raw). Half of it wakes the job.
-pub(super) const MAX_HANDOFF_BYTES: usize = 16 << 20;
+pub(super) const MAX_HANDOFF_BYTES: usize = 4 << 20;
+
+/// What an insert fills for the job: each record's timestamp, and the
+/// records parsed.
+#[derive(Debug, Default)]
+pub(crate) struct Batch {
+    pub(crate) stamps: Vec<i64>,
+    pub(crate) records: ParsedRecords,
+}
+
+impl Batch {
+    fn bytes(&self) -> usize {
+        self.records.bytes() + self.stamps.capacity() * size_of::<i64>()
+    }
+}
 
 /// Records written to raw in one insert, parsed.
 #[derive(Debug)]
@@ -24,15 +39,13 @@ pub(crate) struct Handed {
     epoch: u64,
     /// Raw's newest record before these (0: none).
     pub(super) after: i64,
-    /// Each record's timestamp, in order.
-    pub(super) stamps: Vec<i64>,
-    pub(super) records: ParsedRecords,
+    pub(super) batch: Batch,
 }
 
 impl Handed {
     /// The newest record of the batch.
     pub(super) fn last(&self) -> i64 {
-        self.stamps.last().copied().unwrap_or(i64::MIN)
+        self.batch.stamps.last().copied().unwrap_or(i64::MIN)
     }
 }
 
@@ -43,6 +56,11 @@ pub(super) struct Handoff {
     epoch: u64,
     batches: Vec<Handed>,
     bytes: usize,
+    /// Buffers the job gave back, for the next inserts: at most half the
+    /// queue's limit in all. Fresh ones would cost page faults as well as
+    /// allocations.
+    spare: Vec<Batch>,
+    spare_bytes: usize,
 }
 
 /// What `Handoff::offer` did with a batch.
@@ -53,10 +71,6 @@ pub(super) enum Offered {
 }
 
 impl Handoff {
-    pub(super) fn epoch(&self) -> u64 {
-        self.epoch
-    }
-
     /// Drops every batch: raw changed under them.
     pub(super) fn new_epoch(&mut self) {
         self.epoch += 1;
@@ -64,26 +78,33 @@ impl Handoff {
         self.bytes = 0;
     }
 
-    /// A batch of `epoch` written after raw's record `after`, stamped
-    /// `stamps`; kept if it is of this epoch and fits in `limit` bytes.
-    pub(super) fn offer(
-        &mut self,
-        epoch: u64,
-        after: i64,
-        stamps: Vec<i64>,
-        records: ParsedRecords,
-        limit: usize,
-    ) -> Offered {
-        let bytes = records.bytes() + stamps.capacity() * size_of::<i64>();
-        if epoch != self.epoch || stamps.len() != records.len() || self.bytes + bytes > limit {
+    /// An empty batch for an insert that expects to fill about `room`
+    /// bytes, and the epoch it is of; `None` when the queue has no room.
+    pub(super) fn start(&mut self, room: usize, limit: usize) -> Option<(u64, Batch)> {
+        if self.bytes.saturating_add(room) > limit {
+            return None;
+        }
+        let batch = self.spare.pop().unwrap_or_default();
+        self.spare_bytes -= batch.bytes();
+        Some((self.epoch, batch))
+    }
+
+    /// A batch of `epoch` written after raw's record `after`; kept if it
+    /// is of this epoch and fits in `limit` bytes.
+    pub(super) fn offer(&mut self, epoch: u64, after: i64, batch: Batch, limit: usize) -> Offered {
+        let bytes = batch.bytes();
+        if epoch != self.epoch
+            || batch.stamps.len() != batch.records.len()
+            || self.bytes + bytes > limit
+        {
+            self.recycle(batch, limit);
             return Offered::Dropped;
         }
         self.bytes += bytes;
         self.batches.push(Handed {
             epoch,
             after,
-            stamps,
-            records,
+            batch,
         });
         Offered::Kept {
             wake: self.bytes >= limit / 2,
@@ -98,45 +119,62 @@ impl Handoff {
         batches.sort_by_key(|b| b.after);
         batches
     }
+
+    /// Keeps a used batch's buffers for a later insert, if there is room.
+    pub(super) fn recycle(&mut self, mut batch: Batch, limit: usize) {
+        let bytes = batch.bytes();
+        if self.spare_bytes + bytes <= limit / 2 {
+            batch.stamps.clear();
+            batch.records.clear();
+            self.spare_bytes += bytes;
+            self.spare.push(batch);
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn batch(stamps: &[i64]) -> (Vec<i64>, ParsedRecords) {
-        let mut records = ParsedRecords::with_capacity(stamps.len(), 0);
-        for _ in stamps {
-            assert!(records.push(br#"{"t":1}"#));
+    const LIMIT: usize = 1 << 20;
+
+    fn batch(h: &mut Handoff, stamps: &[i64]) -> (u64, Batch) {
+        let (epoch, mut batch) = h.start(0, LIMIT).expect("room");
+        for &t in stamps {
+            assert!(batch.records.push(br#"{"t":1}"#));
+            batch.stamps.push(t);
         }
-        (stamps.to_vec(), records)
+        (epoch, batch)
     }
 
     #[test]
     fn the_queue_keeps_its_epoch_and_its_bound() {
         let mut h = Handoff::default();
-        let (s, r) = batch(&[5, 6]);
-        assert_eq!(h.offer(0, 4, s, r, 1 << 20), Offered::Kept { wake: false });
-        let (s, r) = batch(&[2, 3]);
-        assert!(matches!(h.offer(0, 1, s, r, 1 << 20), Offered::Kept { .. }));
+        let (e, b) = batch(&mut h, &[5, 6]);
+        assert_eq!(h.offer(e, 4, b, LIMIT), Offered::Kept { wake: false });
+        let (e, b) = batch(&mut h, &[2, 3]);
+        assert!(matches!(h.offer(e, 1, b, LIMIT), Offered::Kept { .. }));
         let taken = h.take();
         assert_eq!(taken.iter().map(|b| b.after).collect::<Vec<_>>(), [1, 4]);
         assert_eq!(taken[1].last(), 6);
-        // An insert that read the epoch before a reset hands a batch of
-        // the old one: dropped.
-        let epoch = h.epoch();
+        for t in taken {
+            h.recycle(t.batch, LIMIT);
+        }
+        // The buffers come back empty.
+        let (e, b) = h.start(0, LIMIT).expect("room");
+        assert!(b.records.is_empty() && b.stamps.is_empty() && b.records.bytes() > 0);
+        // An insert that started before a reset hands a batch of the old
+        // epoch: dropped.
         h.new_epoch();
-        let (s, r) = batch(&[7]);
-        assert_eq!(h.offer(epoch, 6, s, r, 1 << 20), Offered::Dropped);
-        // Past the bound: dropped; half of it wakes the job.
-        let (s, r) = batch(&[8; 40]);
-        assert_eq!(h.offer(h.epoch(), 7, s, r, 64), Offered::Dropped);
-        let (s, r) = batch(&[8]);
-        let limit = r.bytes() + 8;
-        assert_eq!(
-            h.offer(h.epoch(), 7, s, r, limit),
-            Offered::Kept { wake: true }
-        );
+        assert_eq!(h.offer(e, 6, b, LIMIT), Offered::Dropped);
+        // Past the bound: not even started, or dropped; half of it wakes
+        // the job.
+        assert!(h.start(LIMIT + 1, LIMIT).is_none());
+        let (e, b) = batch(&mut h, &[8; 40]);
+        assert_eq!(h.offer(e, 7, b, 64), Offered::Dropped);
+        let (e, b) = batch(&mut h, &[8]);
+        let limit = b.bytes();
+        assert_eq!(h.offer(e, 7, b, limit), Offered::Kept { wake: true });
         assert!(h.take().len() == 1 && h.take().is_empty());
     }
 }

@@ -5,8 +5,9 @@
 //!
 //! One background job per store (on the engine's shared workers, woken
 //! by an insert that closes a window or by an eighth of raw inserted)
-//! reads the raw records the rollups have not seen, once for all of
-//! them, adds each to every rollup's open window (`Feed`, kept in
+//! takes the raw records the rollups have not seen, once for all of
+//! them (as inserts handed them over, parsed, or read back from raw:
+//! `handoff`), adds each to every rollup's open window (`Feed`, kept in
 //! memory) with `aggregate::Aggregator`, the code windowed queries run,
 //! and writes the windows that close: a row and a query over the same raw
 //! records agree byte for byte. A rollup whose window is a multiple of a
@@ -22,8 +23,9 @@
 //! (which a power cut can leave when raw lost its tail) are cut, and
 //! the job recomputes every window after the newest row from raw: none
 //! is written twice, and under `SyncPolicy::Always` none is missing.
-//! Rows are never changed once written: a record deleted after its
-//! window closed stays counted, and records cannot arrive late
+//! Rows are never changed once written: a record deleted after the job
+//! took it (at once, if its insert handed it over) stays counted, and
+//! records cannot arrive late
 //! (timestamps strictly increase). The rings live where `home` says: the
 //! store's directory, or a caller's `RollupFiles`.
 
@@ -38,7 +40,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
-use crate::aggregate::{AggFn, AggSpec, ParsedRecords, Window};
+use crate::aggregate::{AggFn, AggSpec, Window};
 use crate::background::{self, JobHandle};
 use crate::config::Config;
 use crate::durability::SyncPolicy;
@@ -49,6 +51,7 @@ use crate::store::{Core, Store};
 use catch_up::{Chained, Feed};
 pub use choose::Resolution;
 pub(crate) use choose::{Candidates, choose};
+pub(crate) use handoff::Batch;
 use handoff::{Handoff, MAX_HANDOFF_BYTES, Offered};
 use home::Home;
 pub use home::{RollupFiles, RollupRing};
@@ -184,6 +187,15 @@ struct Shared {
     handoff: Mutex<Handoff>,
 }
 
+impl Shared {
+    /// The handoff's bound: half the raw ring, at most
+    /// `MAX_HANDOFF_BYTES`.
+    fn handoff_limit(&self) -> usize {
+        let half = self.raw_bytes.load(Ordering::Relaxed) / 2;
+        usize::try_from(half).map_or(MAX_HANDOFF_BYTES, |h| h.min(MAX_HANDOFF_BYTES))
+    }
+}
+
 /// A store's rollups and the job that writes them.
 #[derive(Debug)]
 pub(crate) struct Rollups {
@@ -303,27 +315,29 @@ impl Rollups {
         }
     }
 
-    /// The epoch an insert hands its records in (read before it writes
-    /// them), or `None` when this store's inserts hand none.
-    pub(crate) fn handoff_epoch(&self) -> Option<u64> {
+    /// An empty batch for an insert of `bytes` (payloads and headers) to
+    /// fill and hand to the job, and the epoch it is of (read before the
+    /// insert writes); `None` when this store's inserts hand nothing (not
+    /// a plain JSON store, no job) or the queue has no room for it.
+    pub(crate) fn handing(&self, bytes: u64) -> Option<(u64, Batch)> {
         self.job.get()?;
         if !self.shared.hands.load(Ordering::Relaxed) {
             return None;
         }
-        Some(mutex_lock(&self.shared.handoff).epoch())
+        // Parsed, a record takes about four times its bytes in raw.
+        let room = usize::try_from(bytes.saturating_mul(4)).unwrap_or(usize::MAX);
+        mutex_lock(&self.shared.handoff).start(room, self.shared.handoff_limit())
     }
 
     /// Hands the job the records an insert wrote after raw's record
-    /// `after`, parsed, stamped `stamps`; dropped (the job reads them
-    /// back) when the epoch is over or the queue is full.
-    pub(crate) fn hand(&self, epoch: u64, after: i64, stamps: Vec<i64>, records: ParsedRecords) {
+    /// `after`; dropped (the job reads them back) when the epoch is over
+    /// or the queue is full.
+    pub(crate) fn hand(&self, epoch: u64, after: i64, batch: Batch) {
         let Some(job) = self.job.get() else {
             return;
         };
-        let raw = self.shared.raw_bytes.load(Ordering::Relaxed);
-        let limit =
-            usize::try_from(raw / 2).map_or(MAX_HANDOFF_BYTES, |r| r.min(MAX_HANDOFF_BYTES));
-        let offered = mutex_lock(&self.shared.handoff).offer(epoch, after, stamps, records, limit);
+        let limit = self.shared.handoff_limit();
+        let offered = mutex_lock(&self.shared.handoff).offer(epoch, after, batch, limit);
         if offered != (Offered::Kept { wake: false }) {
             job.waker().wake();
         }
