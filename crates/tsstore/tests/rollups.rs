@@ -327,6 +327,56 @@ fn the_background_job_writes_rows_by_itself() {
     store.close().unwrap();
 }
 
+/// Two threads inserting at once, the job running beside them: the
+/// batches they hand over interleave in raw, and the rollups still equal
+/// the windowed aggregation of what raw holds.
+#[test]
+fn concurrent_inserts_hand_over_what_raw_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::create(dir.path(), "s", config(512, Encoding::Raw)).unwrap();
+    let rollups = [rollup(MINUTE, &AggFn::ALL), rollup(HOUR, &[])];
+    for r in &rollups {
+        store.add_rollup(r).unwrap();
+    }
+    std::thread::scope(|s| {
+        for thread in 0..2i64 {
+            let store = &store;
+            s.spawn(move || {
+                for b in 0..150i64 {
+                    // Seven seconds apart after raw's newest: a batch the
+                    // other thread got in first makes this one retry.
+                    loop {
+                        let base = store.newest_timestamp().unwrap_or(HOUR);
+                        let items: Vec<(Option<i64>, Vec<u8>)> = (1..=20)
+                            .map(|i| {
+                                let v = thread * 1_000_000 + b * 20 + i;
+                                (Some(base + i * 7_000_000_000), payload(v, (b % 3) as u8))
+                            })
+                            .collect();
+                        match store.put_many(items.iter().map(|(t, p)| (*t, &p[..]))) {
+                            Ok(_) => break,
+                            Err(tsstore::Error::TimestampOutOfOrder { .. }) => continue,
+                            Err(e) => panic!("{e}"),
+                        }
+                    }
+                }
+            });
+        }
+    });
+    store.catch_up_rollups().unwrap();
+    let written: Vec<(i64, Vec<u8>)> = store
+        .range(i64::MIN, i64::MAX, None)
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.timestamp(), r.data.to_vec()))
+        .collect();
+    assert_eq!(written.len(), 2 * 150 * 20);
+    for r in &rollups {
+        assert_eq!(all_windows(&store, r.window_ns), expected(r, &written));
+    }
+    store.close().unwrap();
+}
+
 #[test]
 fn bad_rollups_are_refused_and_change_nothing() {
     let dir = tempfile::tempdir().unwrap();

@@ -42,7 +42,7 @@ impl Ring {
     }
 
     /// `put_many`, also saying which record the batch follows: the ring's
-    /// newest before it (`i64::MIN`: none), read under the writer lock, so
+    /// newest before it (0: none), read under the writer lock, so
     /// no record lies between the two.
     pub(crate) fn put_many_after<I, B>(&self, items: I) -> Result<(i64, Vec<ObjectHandle>)>
     where

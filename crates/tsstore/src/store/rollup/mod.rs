@@ -25,9 +25,9 @@
 //! is written twice, and under `SyncPolicy::Always` none is missing.
 //! Rows are never changed once written: a record deleted after the job
 //! took it (at once, if its insert handed it over) stays counted, and
-//! records cannot arrive late
-//! (timestamps strictly increase). The rings live where `home` says: the
-//! store's directory, or a caller's `RollupFiles`.
+//! records cannot arrive late (timestamps strictly increase). The rings
+//! live where `home` says: the store's directory, or a caller's
+//! `RollupFiles`.
 
 mod catch_up;
 mod choose;
