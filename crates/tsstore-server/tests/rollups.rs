@@ -232,6 +232,31 @@ fn added_later_a_rollup_covers_what_the_store_holds() {
         .expect_error(404, "rollup_not_found");
 }
 
+/// `only_copy` is said once raw dropped records of a rollup's oldest
+/// window, not merely because raw's first record came mid-window.
+#[test]
+fn only_copy_says_when_raw_dropped_the_oldest_windows() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path());
+    let key = s.create_store(json!({"name": "w", "num_blocks": 16, "rollups": [{"window": "1m"}]}));
+    let early = T0 - HOUR;
+    let r = s
+        .req("POST", "/api/stores/w/data/batch")
+        .key(&key)
+        .json(&json!([
+            {"timestamp": early + 30 * S, "data": {"t": 1}},
+            {"timestamp": early + 90 * S, "data": {"t": 2}},
+        ]))
+        .send();
+    assert_eq!(r.status, 201, "{}", r.text());
+    let list = written(&s, &key, early + 90 * S);
+    assert_eq!(list["rollups"][0]["only_copy"], false, "{list}");
+    // Six hours of records every 10 s: raw (16 blocks) wraps.
+    fill(&s, &key, 6);
+    let list = written(&s, &key, T0 + 6 * HOUR);
+    assert_eq!(list["rollups"][0]["only_copy"], true, "{list}");
+}
+
 #[test]
 fn bad_values_are_refused_and_change_nothing() {
     let (_dir, s, key) = start_with_rollups();

@@ -77,8 +77,8 @@ pub struct RollupOut {
     /// Windows ending at or before this are written; later ones are
     /// aggregated from raw when read.
     written_to: Option<i64>,
-    /// Whether the raw ring no longer holds the oldest windows: the
-    /// rollup is their only copy.
+    /// Whether the raw ring dropped records of the oldest windows (it
+    /// wrapped): the rollup is their only copy.
     only_copy: bool,
     /// The last failure writing it, until it next succeeds.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -86,14 +86,17 @@ pub struct RollupOut {
 }
 
 impl RollupOut {
-    /// `raw_oldest`: the raw ring's oldest timestamp.
-    pub fn new(info: RollupInfo, raw_oldest: Option<i64>) -> RollupOut {
+    /// `raw`: the store's own figures.
+    pub fn new(info: RollupInfo, raw: &tsstore::Stats) -> RollupOut {
         let start = info
             .oldest_timestamp
             .map(|e| e.saturating_sub(info.window_ns));
+        // Raw drops records only once it has filled; until then a window
+        // starting before its oldest record simply had none earlier.
+        let filled = raw.active_blocks >= raw.num_blocks;
         RollupOut {
-            only_copy: match (start, raw_oldest) {
-                (Some(start), Some(raw)) => start < raw,
+            only_copy: match (start, raw.oldest_timestamp) {
+                (Some(start), Some(oldest)) => filled && start < oldest,
                 (Some(_), None) => true,
                 _ => false,
             },
@@ -116,10 +119,10 @@ impl RollupOut {
         if rollups.is_empty() {
             return Vec::new();
         }
-        let oldest = store.stats().oldest_timestamp;
+        let raw = store.stats();
         rollups
             .into_iter()
-            .map(|info| RollupOut::new(info, oldest))
+            .map(|info| RollupOut::new(info, &raw))
             .collect()
     }
 }
@@ -170,7 +173,7 @@ pub(super) async fn add_rollup(
         let bytes = provision::rollup_ring_bytes(&geometry, blocks)?;
         provision::check_room_for(&base, bytes, max_total)?;
         let info = store.add_rollup(&config)?;
-        Ok::<_, super::error::ApiError>(RollupOut::new(info, store.stats().oldest_timestamp))
+        Ok::<_, super::error::ApiError>(RollupOut::new(info, &store.stats()))
     })
     .await
     .map_err(|e| RecordError::Task(e.into()))??;
