@@ -133,7 +133,7 @@ impl Store {
             }
             let (part, after) = rest.split_at(n);
             self.rollups.make_room(&self.core, bytes);
-            let written = match self.rollups.handing(bytes) {
+            let written = match self.rollups.handing(&self.core, bytes) {
                 Some((epoch, batch)) => self.put_many_handing(part, epoch, batch)?,
                 None => self.put_many_whole(part.iter().map(|(t, p)| (*t, p.as_ref())))?,
             };

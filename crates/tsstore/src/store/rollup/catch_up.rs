@@ -93,39 +93,46 @@ fn read_into(lanes: &mut [Lane<'_>], core: &Core, newest: i64, handed: &[Handed]
         return Ok(());
     };
     let mut fields = RecordFields::default();
-    for batch in handed {
-        if batch.last() < next {
+    for h in handed {
+        if h.last() < next {
             continue;
         }
         // Raw holds no record between `after` and the batch's first.
-        if batch.after >= next {
-            read_back(lanes, core, (next, batch.after), &mut fields)?;
+        if h.after >= next {
+            read_back(core, (next, h.after), &mut fields, |ts, record, parsed| {
+                add_to_all(lanes, ts, record, parsed);
+                Ok(())
+            })?;
         }
-        batch.batch.records.for_each(|i, record, parsed| {
-            add_to_all(lanes, batch.batch.stamps[i], record, parsed);
+        h.batch.records.for_each(|i, record, parsed| {
+            add_to_all(lanes, h.batch.stamps[i], record, parsed);
         });
-        next = batch.last().saturating_add(1);
+        next = h.last().saturating_add(1);
     }
     if next <= newest {
-        read_back(lanes, core, (next, newest), &mut fields)?;
+        read_back(core, (next, newest), &mut fields, |ts, record, parsed| {
+            add_to_all(lanes, ts, record, parsed);
+            Ok(())
+        })?;
     }
     Ok(())
 }
 
-/// Reads raw's records in `from..=to` back and parses them, for every
-/// lane.
+/// Reads raw's records in `from..=to` back and parses them (into
+/// `fields`, reused), calling `f` with each: the one read-back loop of
+/// the job and of reads of the open window.
 fn read_back(
-    lanes: &mut [Lane<'_>],
     core: &Core,
     (from, to): (i64, i64),
     fields: &mut RecordFields,
+    mut f: impl FnMut(i64, &[u8], &RecordFields) -> Result<()>,
 ) -> Result<()> {
     let mut records = core.records(from, to, false);
     while let Some(rec) = records.next_ref() {
         let rec = rec?;
         let data = core.expand(rec.data);
         fields.parse(&data);
-        add_to_all(lanes, rec.handle.timestamp, &data, fields);
+        f(rec.handle.timestamp, &data, fields)?;
     }
     Ok(())
 }
@@ -414,16 +421,15 @@ impl Feed {
         mut emit: impl FnMut(Window) -> Result<()>,
     ) -> Result<()> {
         let mut fields = RecordFields::default();
-        let mut records = core.records(self.next, to, false);
-        while let Some(rec) = records.next_ref() {
-            let rec = rec?;
-            let data = core.expand(rec.data);
-            fields.parse(&data);
-            if let Some(window) = self.add_record(rec.handle.timestamp, &data, &fields) {
-                emit(window)?;
-            }
-        }
-        Ok(())
+        read_back(
+            core,
+            (self.next, to),
+            &mut fields,
+            |ts, record, parsed| match self.add_record(ts, record, parsed) {
+                Some(window) => emit(window),
+                None => Ok(()),
+            },
+        )
     }
 
     /// Adds one raw record, parsed into `fields`, unless the feed has it

@@ -33,10 +33,10 @@ impl Batch {
     }
 }
 
-/// Records written to raw in one insert, parsed.
+/// Records written to raw in one insert, parsed. Every batch in the
+/// queue is of its current epoch (`offer`, `new_epoch`).
 #[derive(Debug)]
 pub(crate) struct Handed {
-    epoch: u64,
     /// Raw's newest record before these (0: none).
     pub(super) after: i64,
     pub(super) batch: Batch,
@@ -101,21 +101,16 @@ impl Handoff {
             return Offered::Dropped;
         }
         self.bytes += bytes;
-        self.batches.push(Handed {
-            epoch,
-            after,
-            batch,
-        });
+        self.batches.push(Handed { after, batch });
         Offered::Kept {
             wake: self.bytes >= limit / 2,
         }
     }
 
-    /// Every batch of the current epoch, sorted by where it lies in raw.
+    /// Every batch, sorted by where it lies in raw.
     pub(super) fn take(&mut self) -> Vec<Handed> {
         let mut batches = std::mem::take(&mut self.batches);
         self.bytes = 0;
-        batches.retain(|b| b.epoch == self.epoch);
         batches.sort_by_key(|b| b.after);
         batches
     }

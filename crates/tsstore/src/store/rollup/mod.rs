@@ -37,7 +37,7 @@ mod row;
 mod spec;
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use crate::aggregate::{AggFn, AggSpec, Window};
@@ -181,9 +181,7 @@ struct Shared {
     unfed: AtomicU64,
     /// The raw ring's capacity in bytes (`u64::MAX` without rollups).
     raw_bytes: AtomicU64,
-    /// Inserts hand their records to the job (`handoff`): a plain JSON
-    /// store whose job runs.
-    hands: AtomicBool,
+    /// Records inserts handed to the job, parsed (`handoff`).
     handoff: Mutex<Handoff>,
 }
 
@@ -221,7 +219,6 @@ impl Rollups {
                 wake_at: AtomicI64::new(i64::MAX),
                 unfed: AtomicU64::new(0),
                 raw_bytes: AtomicU64::new(u64::MAX),
-                hands: AtomicBool::new(false),
                 handoff: Mutex::new(Handoff::default()),
             }),
             job: OnceLock::new(),
@@ -271,8 +268,6 @@ impl Rollups {
         }
         let capacity = core.main.stats().capacity_bytes;
         self.shared.raw_bytes.store(capacity, Ordering::Relaxed);
-        let plain_json = core.main.data_type() == DataType::Json && core.compressed.is_none();
-        self.shared.hands.store(plain_json, Ordering::Relaxed);
         let job = self.job.get_or_init(|| {
             background::register(
                 catch_up::CatchUp {
@@ -319,9 +314,10 @@ impl Rollups {
     /// fill and hand to the job, and the epoch it is of (read before the
     /// insert writes); `None` when this store's inserts hand nothing (not
     /// a plain JSON store, no job) or the queue has no room for it.
-    pub(crate) fn handing(&self, bytes: u64) -> Option<(u64, Batch)> {
+    pub(crate) fn handing(&self, core: &Core, bytes: u64) -> Option<(u64, Batch)> {
         self.job.get()?;
-        if !self.shared.hands.load(Ordering::Relaxed) {
+        // What a schema or compressed store keeps is not the JSON checked.
+        if core.main.data_type() != DataType::Json || core.compressed.is_some() {
             return None;
         }
         // Parsed, a record takes about four times its bytes in raw.
