@@ -15,11 +15,16 @@ pub const FORMAT_VERSION: u32 = 1;
 /// so they refuse such a store instead of misreading its frames.
 pub const FORMAT_VERSION_ENCODED: u32 = 2;
 /// Format version of compressed stores whose frames may be typed
-/// (`encoding::typed`, marked per frame): what this build writes. It
-/// reads versions 2 and 3 alike; builds that read only 2 refuse a
-/// version 3 store instead of failing on its typed frames. A version 2
-/// store opened for writing is marked 3 before anything is framed.
+/// (`encoding::typed`, marked per frame). Builds that read only 2 refuse
+/// a version 3 store instead of failing on its typed frames.
 pub const FORMAT_VERSION_TYPED: u32 = 3;
+/// Format version of compressed stores whose typed frames' number
+/// columns may be predicted (`encoding::typed::predict`): what this build
+/// writes. It reads versions 2 to 4 alike; builds that read only up to 3
+/// refuse a version 4 store instead of failing on its frames. A store of
+/// an earlier version opened for writing is marked 4 before anything is
+/// framed.
+pub const FORMAT_VERSION_PREDICTED: u32 = 4;
 pub const META_SIZE: usize = 64;
 pub const BLOCK_HEADER_SIZE: usize = 24;
 pub const OBJECT_HEADER_SIZE: usize = 24;
@@ -220,7 +225,7 @@ impl Meta {
         b[0..8].copy_from_slice(&META_MAGIC.to_le_bytes());
         let version = match self.encoding {
             Encoding::Raw => FORMAT_VERSION,
-            Encoding::Compressed => FORMAT_VERSION_TYPED,
+            Encoding::Compressed => FORMAT_VERSION_PREDICTED,
         };
         b[8..12].copy_from_slice(&version.to_le_bytes());
         b[12..16].copy_from_slice(&self.num_blocks.to_le_bytes());
@@ -253,8 +258,8 @@ impl Meta {
         let version = u32_at(b, 8);
         let encoding = match (version, b[38]) {
             (FORMAT_VERSION, _) => Encoding::Raw,
-            (FORMAT_VERSION_ENCODED | FORMAT_VERSION_TYPED, 1) => Encoding::Compressed,
-            (FORMAT_VERSION_ENCODED | FORMAT_VERSION_TYPED, e) => {
+            (FORMAT_VERSION_ENCODED..=FORMAT_VERSION_PREDICTED, 1) => Encoding::Compressed,
+            (FORMAT_VERSION_ENCODED..=FORMAT_VERSION_PREDICTED, e) => {
                 return Err(Error::Corrupt(format!(
                     "meta.tsdb has unknown encoding {e}"
                 )));
@@ -262,7 +267,7 @@ impl Meta {
             _ => {
                 return Err(Error::Corrupt(format!(
                     "meta.tsdb has format version {version}, this build reads versions \
-                     {FORMAT_VERSION} to {FORMAT_VERSION_TYPED}"
+                     {FORMAT_VERSION} to {FORMAT_VERSION_PREDICTED}"
                 )));
             }
         };

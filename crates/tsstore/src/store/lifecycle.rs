@@ -17,7 +17,8 @@ use crate::config::{Config, staging_blocks, validate_store_name};
 use crate::durability::SyncPolicy;
 use crate::error::{Error, Result};
 use crate::format::{
-    DataType, Encoding, FEATURE_CHECKSUMS, FORMAT_VERSION_TYPED, META_SIZE, Meta, index_file_len,
+    DataType, Encoding, FEATURE_CHECKSUMS, FORMAT_VERSION_PREDICTED, META_SIZE, Meta,
+    index_file_len,
 };
 use crate::io::{OverlayFile, RealFile, StoreFile};
 use crate::ring::{DATA_FILE, INDEX_FILE, META_FILE, Ring, RingFiles};
@@ -313,7 +314,7 @@ impl Store {
     ) -> Result<Store> {
         let schema = SchemaState::load((!path.as_os_str().is_empty()).then_some(path.as_path()))?;
         if !read_only && meta.encoding == Encoding::Compressed {
-            mark_typed(files.meta.as_ref(), &meta)?;
+            mark_current(files.meta.as_ref(), &meta)?;
         }
         let main = Ring::open(name, meta, files, sync, read_only)?;
         let compressed = match staging {
@@ -489,16 +490,16 @@ fn open_staging(meta: Meta, files: RingFiles, sync: SyncPolicy, read_only: bool)
     Ok(ring)
 }
 
-/// Marks a compressed store's header with the version that allows typed
-/// frames (`FORMAT_VERSION_TYPED`), durably, before its framer can write
-/// one: a build that reads only version 2 then refuses the store instead
-/// of failing on its frames. `meta` is the header as read, so only the
-/// version changes.
-fn mark_typed(file: &dyn StoreFile, meta: &Meta) -> Result<()> {
+/// Marks a compressed store's header with the version this build writes
+/// (`FORMAT_VERSION_PREDICTED`: typed frames, predicted columns),
+/// durably, before its framer can write a frame: a build that reads only
+/// earlier versions then refuses the store instead of failing on its
+/// frames. `meta` is the header as read, so only the version changes.
+fn mark_current(file: &dyn StoreFile, meta: &Meta) -> Result<()> {
     let mut version = [0u8; 4];
     file.read_exact_at(&mut version, 8)
         .map_err(|e| Error::Corrupt(format!("cannot read meta.tsdb: {e}")))?;
-    if u32::from_le_bytes(version) != FORMAT_VERSION_TYPED {
+    if u32::from_le_bytes(version) != FORMAT_VERSION_PREDICTED {
         file.write_all_at(&meta.encode(), 0)?;
         file.sync_data()?;
     }

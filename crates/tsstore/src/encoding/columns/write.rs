@@ -263,10 +263,15 @@ impl<'a> Prepared<'a> {
         let mut steps = Vec::with_capacity(self.step_ends.len() + 8);
         let mut step_ends = Vec::with_capacity(self.step_ends.len());
         typed::steps(self.stamps(), &mut steps, &mut step_ends);
+        // Seasonal modes only where a template has every record: then a
+        // value's place in its column is its record's.
+        let records = self.shapes.len();
+        let lag = typed::daily_lag(self.stamps(), records);
         let columns = self
             .columns
             .iter()
-            .map(|columns| columns.iter().map(TypedColumn::new).collect())
+            .zip(&self.rows)
+            .map(|(columns, rows)| typed::template(columns, lag.filter(|_| rows.len() == records)))
             .collect();
         Typed {
             steps,

@@ -25,13 +25,20 @@
 //! templates, shapes, raw column   as in the plain body
 //! value columns       per template, per key: a codec byte and its data:
 //!   0 TEXT            as in the plain body: lengths, then texts
-//!   1 NUMBER          flags (1 forms, 2 scales vary, 4 delta-of-delta);
+//!   1 NUMBER          flags (1 forms, 2 scales vary, 4 delta-of-delta,
+//!                     8 predicted); with flag 8 the predictor: a mode
+//!                     byte (0 values, 1 delta, 2 delta-of-delta, 3
+//!                     seasonal, 4 seasonal delta), for 3 and 4 a varint
+//!                     lag, and a varint reference (0 none, else 1 + an
+//!                     earlier column of the template, both of plain
+//!                     numbers) with a zig-zag varint factor in 1/4096ths;
 //!                     with flag 1 a form byte per value (0..=13 a number,
 //!                     `number::Number::form`; 0xFE `null`; 0xFF a text);
 //!                     a scale byte per number (flag 2) or one for all;
 //!                     the plane width w (0..=8) and w planes of one byte
-//!                     per number of the zig-zagged differences (delta, or
-//!                     delta-of-delta) of the mantissas, lowest first;
+//!                     per number of the zig-zagged differences of the
+//!                     mantissas (by the predictor, else delta or
+//!                     delta-of-delta), lowest first;
 //!                     per number with an exponent: varint digits, varint
 //!                     value; per text: varint length, bytes
 //!   2 DICT            varint d, d lengths, d texts, then a varint index
@@ -39,6 +46,7 @@
 //! ```
 
 mod number;
+mod predict;
 mod read;
 mod records;
 mod write;
@@ -49,7 +57,7 @@ use crate::encoding::varint::{BodyError, Cursor, put_varint};
 use read::ColumnView;
 pub(crate) use read::Scratch;
 pub(crate) use records::unpack_all;
-pub(crate) use write::TypedColumn;
+pub(crate) use write::{TypedColumn, daily_lag, template};
 
 /// Column codecs.
 const TEXT: u8 = 0;
@@ -62,7 +70,10 @@ const DICT: u8 = 2;
 const HAS_FORMS: u8 = 1;
 const SCALES_VARY: u8 = 2;
 const DELTA_OF_DELTA: u8 = 4;
-const FLAGS: u8 = HAS_FORMS | SCALES_VARY | DELTA_OF_DELTA;
+/// A predictor follows the flags (`predict`); `DELTA_OF_DELTA` is then
+/// clear. Written since format version 4.
+const PREDICTED: u8 = 8;
+const FLAGS: u8 = HAS_FORMS | SCALES_VARY | DELTA_OF_DELTA | PREDICTED;
 
 /// Form bytes of values that are not numbers.
 const FORM_NULL: u8 = 0xfe;
@@ -232,10 +243,12 @@ pub(crate) fn unpack(
     out.extend_from_slice(&steps);
     let layout = Layout::parse(&mut c, n)?;
     out.extend_from_slice(&typed[layout.span.clone()]);
+    let mut earlier = Vec::new();
     for (template, &count) in layout.templates.iter().zip(&layout.rows) {
-        for _ in &template.keys {
-            let column = ColumnView::parse(&mut c, count)?;
-            column.decode(count, out, max.saturating_sub(out.len()), s)?;
+        earlier.clear();
+        for j in 0..template.keys.len() {
+            let column = ColumnView::parse(&mut c, count, j)?;
+            column.decode(count, out, max.saturating_sub(out.len()), s, &mut earlier)?;
             if out.len() > max {
                 return Err(BodyError("typed body unpacks larger than its bound"));
             }
@@ -265,13 +278,14 @@ pub(crate) fn find(
     // record's own template's columns give a value.
     let mut texts = Vec::new();
     let mut ends = Vec::new();
+    let mut earlier = Vec::new();
     for (t, (template, &count)) in layout.templates.iter().zip(&layout.rows).enumerate() {
-        for _ in &template.keys {
-            let column = ColumnView::parse(&mut c, count)?;
+        for j in 0..template.keys.len() {
+            let column = ColumnView::parse(&mut c, count, j)?;
             if let Some((s, row)) = shape
                 && s == t + 1
             {
-                column.value(row, &mut texts)?;
+                column.value(row, &mut texts, &mut earlier)?;
                 ends.push(texts.len());
             }
         }

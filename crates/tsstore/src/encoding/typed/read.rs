@@ -7,9 +7,10 @@
 use super::number::{
     MAX_DIGITS, MAX_FORM, MAX_MAGNITUDE, Number, TEXT_END, decimal_text, form_has_exponent,
 };
+use super::predict::{Mode, Predictor, Reference, add_reference};
 use super::{
-    DELTA_OF_DELTA, DICT, FLAGS, FORM_NULL, FORM_TEXT, HAS_FORMS, NUMBER, SCALES_VARY, TEXT,
-    unzigzag,
+    DELTA_OF_DELTA, DICT, FLAGS, FORM_NULL, FORM_TEXT, HAS_FORMS, NUMBER, PREDICTED, SCALES_VARY,
+    TEXT, unzigzag,
 };
 use crate::encoding::varint::{BodyError, Cursor, put_varint};
 
@@ -43,6 +44,7 @@ pub(crate) enum ColumnView<'a> {
 /// A `NUMBER` column's streams (`write::Numbers`).
 pub(crate) struct NumbersView<'a> {
     flags: u8,
+    predictor: Predictor,
     forms: Option<&'a [u8]>,
     numbers: usize,
     scales: &'a [u8],
@@ -66,8 +68,13 @@ fn nth_text(b: &[u8], k: usize) -> Result<&[u8], BodyError> {
 }
 
 impl<'a> ColumnView<'a> {
-    /// Finds the parts of the column of `count` values at `c`.
-    pub(crate) fn parse(c: &mut Cursor<'a>, count: usize) -> Result<ColumnView<'a>, BodyError> {
+    /// Finds the parts of the column of `count` values at `c`, column
+    /// `column` of its template.
+    pub(crate) fn parse(
+        c: &mut Cursor<'a>,
+        count: usize,
+        column: usize,
+    ) -> Result<ColumnView<'a>, BodyError> {
         Ok(match c.bytes(1)?[0] {
             TEXT => {
                 let at = c.i;
@@ -77,7 +84,7 @@ impl<'a> ColumnView<'a> {
                     texts: c.bytes(total)?,
                 }
             }
-            NUMBER => ColumnView::Numbers(NumbersView::parse(c, count)?),
+            NUMBER => ColumnView::Numbers(NumbersView::parse(c, count, column)?),
             DICT => {
                 let d = c.count()?;
                 let mut lens = Vec::with_capacity(d);
@@ -99,13 +106,16 @@ impl<'a> ColumnView<'a> {
 
     /// Appends all `count` values as a plain body's column: lengths, then
     /// texts (at most `budget` bytes of them: a dictionary can say much
-    /// in few bytes).
+    /// in few bytes). `earlier`: the mantissas of the template's columns
+    /// before it that are plain numbers (what a reference may name);
+    /// this column's are pushed to it (`None` unless plain numbers).
     pub(crate) fn decode(
         &self,
         count: usize,
         out: &mut Vec<u8>,
         budget: usize,
         s: &mut Scratch,
+        earlier: &mut Vec<Option<Vec<i64>>>,
     ) -> Result<(), BodyError> {
         s.lens.clear();
         s.texts.clear();
@@ -114,10 +124,15 @@ impl<'a> ColumnView<'a> {
                 // Already plain: checked by the plain body's reader after.
                 out.extend_from_slice(lens);
                 out.extend_from_slice(texts);
+                earlier.push(None);
                 return Ok(());
             }
-            ColumnView::Numbers(n) => n.decode(count, s)?,
+            ColumnView::Numbers(n) => {
+                n.decode(count, s, n.referred(earlier)?)?;
+                earlier.push(n.plain_numbers().map(|_| s.mantissas.clone()));
+            }
             ColumnView::Dict { entries, indices } => {
+                earlier.push(None);
                 let mut c = Cursor { b: indices, i: 0 };
                 for _ in 0..count {
                     let text = entry(entries, c.varint()?)?;
@@ -134,17 +149,26 @@ impl<'a> ColumnView<'a> {
         Ok(())
     }
 
-    /// Appends value `row`'s text.
-    pub(crate) fn value(&self, row: usize, out: &mut Vec<u8>) -> Result<(), BodyError> {
+    /// Appends value `row`'s text. `earlier`: the row's mantissas in
+    /// the template's columns before it that are plain numbers; this
+    /// column's is pushed to it.
+    pub(crate) fn value(
+        &self,
+        row: usize,
+        out: &mut Vec<u8>,
+        earlier: &mut Vec<Option<i64>>,
+    ) -> Result<(), BodyError> {
+        let mut mantissa = None;
         match self {
             ColumnView::Text { lens, texts } => out.extend_from_slice(nth(lens, texts, row)?),
-            ColumnView::Numbers(n) => n.value(row, out)?,
+            ColumnView::Numbers(n) => mantissa = n.value(row, out, earlier)?,
             ColumnView::Dict { entries, indices } => {
                 let mut c = Cursor { b: indices, i: 0 };
                 c.skip_varints(row)?;
                 out.extend_from_slice(entry(entries, c.varint()?)?);
             }
         }
+        earlier.push(mantissa);
         Ok(())
     }
 }
@@ -157,11 +181,27 @@ fn entry<'a>(entries: &[&'a [u8]], index: u64) -> Result<&'a [u8], BodyError> {
 }
 
 impl<'a> NumbersView<'a> {
-    fn parse(c: &mut Cursor<'a>, count: usize) -> Result<NumbersView<'a>, BodyError> {
+    fn parse(
+        c: &mut Cursor<'a>,
+        count: usize,
+        column: usize,
+    ) -> Result<NumbersView<'a>, BodyError> {
         let flags = c.bytes(1)?[0];
         if flags & !FLAGS != 0 {
             return Err(BodyError("unknown number column flags"));
         }
+        let predictor = if flags & PREDICTED != 0 {
+            if flags & DELTA_OF_DELTA != 0 {
+                return Err(BodyError("unknown number column flags"));
+            }
+            let p = Predictor::read(c, column)?;
+            if p.reference.is_some() && flags & HAS_FORMS != 0 {
+                return Err(BodyError("a reference from a column with forms"));
+            }
+            p
+        } else {
+            Predictor::plain(flags & DELTA_OF_DELTA != 0)
+        };
         let forms = if flags & HAS_FORMS != 0 {
             Some(c.bytes(count)?)
         } else {
@@ -193,6 +233,7 @@ impl<'a> NumbersView<'a> {
         }
         Ok(NumbersView {
             flags,
+            predictor,
             forms,
             numbers,
             scales,
@@ -211,8 +252,40 @@ impl<'a> NumbersView<'a> {
         }
     }
 
-    /// Mantissas up to number `k` (all: `numbers - 1`) into `out`.
-    pub(super) fn mantissas(&self, upto: usize, out: &mut Vec<i64>) {
+    /// The reference this column's predictor names, if any.
+    pub(super) fn reference(&self) -> Option<Reference> {
+        self.predictor.reference
+    }
+
+    #[cfg(test)]
+    pub(super) fn predictor(&self) -> Predictor {
+        self.predictor
+    }
+
+    /// The referenced column's mantissas among `earlier` (`None`: no
+    /// reference); an error if that column is not one of plain numbers.
+    fn referred<'e>(
+        &self,
+        earlier: &'e [Option<Vec<i64>>],
+    ) -> Result<Option<&'e [i64]>, BodyError> {
+        self.reference()
+            .map(|r| match earlier.get(r.column) {
+                Some(Some(m)) => Ok(&m[..]),
+                _ => Err(BodyError(
+                    "a reference to a column that is not plain numbers",
+                )),
+            })
+            .transpose()
+    }
+
+    /// Mantissas up to number `k` (all: `numbers - 1`) into `out`;
+    /// `reference`: the referenced column's mantissas (as many at least).
+    pub(super) fn mantissas(
+        &self,
+        upto: usize,
+        out: &mut Vec<i64>,
+        reference: Option<&[i64]>,
+    ) -> Result<(), BodyError> {
         out.clear();
         out.resize(upto + 1, 0);
         for p in 0..self.width {
@@ -221,10 +294,24 @@ impl<'a> NumbersView<'a> {
                 *v |= (u64::from(b) << (8 * p)) as i64;
             }
         }
-        let mut sum = Undelta::new(self.flags);
-        for m in out.iter_mut() {
-            *m = sum.next(*m as u64);
+        for v in out.iter_mut() {
+            *v = unzigzag(*v as u64);
         }
+        self.predictor.restore_base(out);
+        match (self.predictor.reference, reference) {
+            (None, _) => {}
+            (Some(r), Some(of)) if of.len() >= out.len() => {
+                for (v, &o) in out.iter_mut().zip(of) {
+                    *v = add_reference(*v, r, o);
+                }
+            }
+            (Some(_), _) => {
+                return Err(BodyError(
+                    "a reference to a column that is not plain numbers",
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn number(
@@ -246,9 +333,14 @@ impl<'a> NumbersView<'a> {
         Ok(n)
     }
 
-    fn decode(&self, count: usize, s: &mut Scratch) -> Result<(), BodyError> {
+    fn decode(
+        &self,
+        count: usize,
+        s: &mut Scratch,
+        reference: Option<&[i64]>,
+    ) -> Result<(), BodyError> {
         if self.numbers > 0 {
-            self.mantissas(self.numbers - 1, &mut s.mantissas);
+            self.mantissas(self.numbers - 1, &mut s.mantissas, reference)?;
         } else {
             s.mantissas.clear();
         }
@@ -344,7 +436,15 @@ impl<'a> NumbersView<'a> {
         Ok(())
     }
 
-    fn value(&self, row: usize, out: &mut Vec<u8>) -> Result<(), BodyError> {
+    /// Appends value `row`'s text; returns its mantissa if the column
+    /// is of plain numbers (a later column may refer to it). `earlier`:
+    /// the row's mantissas in the columns before it.
+    fn value(
+        &self,
+        row: usize,
+        out: &mut Vec<u8>,
+        earlier: &[Option<i64>],
+    ) -> Result<Option<i64>, BodyError> {
         let (form, before) = match self.forms {
             None => (0, &[][..]),
             Some(forms) => (forms[row], &forms[..row]),
@@ -376,20 +476,50 @@ impl<'a> NumbersView<'a> {
                 } else {
                     (0, 0)
                 };
-                let mantissa = self.mantissa(k);
+                let mut mantissa = self.base(k);
+                if let Some(r) = self.predictor.reference {
+                    let Some(&Some(of)) = earlier.get(r.column) else {
+                        return Err(BodyError(
+                            "a reference to a column that is not plain numbers",
+                        ));
+                    };
+                    mantissa = add_reference(mantissa, r, of);
+                }
                 self.number(k, mantissa, form, exponent)?.write(out);
+                return Ok(self.forms.is_none().then_some(mantissa));
             }
             _ => return Err(BodyError("unknown number form")),
         }
-        Ok(())
+        Ok(None)
     }
 
-    /// Number `k`'s mantissa: the differences summed up to it, a chunk
-    /// at a time, plane by plane (loops the compiler vectorizes: a lookup
-    /// sums up to a frame's worth of them per column).
+    /// Number `k`'s base (its mantissa less the reference's part):
+    /// summed up to it for delta and delta-of-delta (`mantissa`), read
+    /// for `Values`, else restored from the first number on.
+    fn base(&self, k: usize) -> i64 {
+        let zigzagged = |k: usize| {
+            (0..self.width).fold(0u64, |v, p| {
+                v | u64::from(self.planes[p * self.numbers + k]) << (8 * p)
+            })
+        };
+        match self.predictor.mode {
+            Mode::Delta | Mode::DeltaOfDelta => self.mantissa(k),
+            Mode::Values => unzigzag(zigzagged(k)),
+            Mode::Seasonal(_) | Mode::SeasonalDelta(_) => {
+                let mut base: Vec<i64> = (0..=k).map(|i| unzigzag(zigzagged(i))).collect();
+                self.predictor.restore_base(&mut base);
+                base[k]
+            }
+        }
+    }
+
+    /// Number `k`'s base under delta or delta-of-delta: the differences
+    /// summed up to it, a chunk at a time, plane by plane (loops the
+    /// compiler vectorizes: a lookup sums up to a frame's worth of them
+    /// per column).
     fn mantissa(&self, k: usize) -> i64 {
         const CHUNK: usize = 64;
-        let mut sum = Undelta::new(self.flags);
+        let mut sum = Undelta::new(self.predictor.mode == Mode::DeltaOfDelta);
         let mut zigzagged = [0u64; CHUNK];
         let mut i = 0;
         while i <= k {
@@ -426,9 +556,9 @@ struct Undelta {
 }
 
 impl Undelta {
-    fn new(flags: u8) -> Undelta {
+    fn new(of_deltas: bool) -> Undelta {
         Undelta {
-            of_deltas: flags & DELTA_OF_DELTA != 0,
+            of_deltas,
             last: 0,
             last_step: 0,
         }

@@ -180,12 +180,13 @@ pub(crate) fn unpack_records(
     if layout.rows[0] != n {
         return Ok(false);
     }
-    let mut columns = Vec::with_capacity(template.keys.len());
-    for _ in &template.keys {
-        columns.push(match ColumnView::parse(&mut c, n)? {
+    let mut columns: Vec<Column<'_>> = Vec::with_capacity(template.keys.len());
+    for j in 0..template.keys.len() {
+        columns.push(match ColumnView::parse(&mut c, n, j)? {
             ColumnView::Numbers(view) if view.plain_numbers() != Some(n) => {
+                // Such a column refers to none (`NumbersView::parse`).
                 let mut plain = Vec::new();
-                ColumnView::Numbers(view).decode(n, &mut plain, max, s)?;
+                ColumnView::Numbers(view).decode(n, &mut plain, max, s, &mut Vec::new())?;
                 let lens_end = Cursor { b: &plain, i: 0 }.skip_varints(n)?.len();
                 Column::Written {
                     plain,
@@ -195,8 +196,19 @@ pub(crate) fn unpack_records(
                 }
             }
             ColumnView::Numbers(view) => {
+                let reference = match view.reference() {
+                    None => None,
+                    Some(r) => match &columns[r.column] {
+                        Column::Numbers { mantissas, .. } => Some(&mantissas[..]),
+                        _ => {
+                            return Err(BodyError(
+                                "a reference to a column that is not plain numbers",
+                            ));
+                        }
+                    },
+                };
                 let mut mantissas = Vec::new();
-                view.mantissas(n - 1, &mut mantissas);
+                view.mantissas(n - 1, &mut mantissas, reference)?;
                 Column::Numbers {
                     view,
                     mantissas,

@@ -173,6 +173,103 @@ proptest! {
     }
 }
 
+/// Hourly sensor readings as the predictors expect them: an
+/// irradiance-like curve by the day, a column near a multiple of it, a
+/// wandering decimal, a counter, and huge mantissas whose predictions
+/// overflow (wrapping arithmetic must still give them back).
+fn sensor_records(seed: u64, days: usize, noise: i64) -> Vec<(i64, Vec<u8>)> {
+    let mut state = seed | 1;
+    let mut random = move |m: i64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % m.max(1) as u64) as i64
+    };
+    let mut temperature = 150i64;
+    (0..days as i64 * 24)
+        .map(|h| {
+            let hour = h % 24;
+            let sun = if (6..18).contains(&hour) {
+                (6 - (hour - 12).abs()) * 150 + random(noise + 1)
+            } else {
+                0
+            };
+            temperature += random(7) - 3;
+            let huge = if h % 2 == 0 {
+                999_999_999_999_999_999 - random(1000)
+            } else {
+                -999_999_999_999_999_999 + random(1000)
+            };
+            let p = format!(
+                "{{\"ghi\":{sun},\"lux\":{},\"t\":{}.{},\"n\":{h},\"big\":{huge},\"ratio\":{}}}",
+                sun * 110 + random(noise * 10 + 1),
+                temperature / 10,
+                temperature.rem_euclid(10),
+                huge / 7 + random(3),
+            );
+            (
+                1_700_000_000_000_000_000 + h * 3_600_000_000_000,
+                p.into_bytes(),
+            )
+        })
+        .collect()
+}
+
+/// The predictors each column of the first template of a typed body
+/// has (`None`: not a number column).
+fn predictors(typed: &[u8]) -> Vec<Option<predict::Predictor>> {
+    let mut c = Cursor { b: typed, i: 0 };
+    let n = stamps(&mut c, |_, _| {}).unwrap();
+    let layout = Layout::parse(&mut c, n).unwrap();
+    (0..layout.templates[0].keys.len())
+        .map(
+            |j| match ColumnView::parse(&mut c, layout.rows[0], j).unwrap() {
+                ColumnView::Numbers(v) => Some(v.predictor()),
+                _ => None,
+            },
+        )
+        .collect()
+}
+
+#[test]
+fn sensor_columns_refer_and_repeat_by_the_day() {
+    use predict::Mode;
+    let records = sensor_records(7, 10, 5);
+    let (_, typed) = bodies(&records, records.len());
+    let p = predictors(&typed);
+    let ghi = p[0].unwrap();
+    assert!(
+        matches!(ghi.mode, Mode::Seasonal(24) | Mode::SeasonalDelta(24)),
+        "{ghi:?}"
+    );
+    let lux = p[1].unwrap();
+    assert_eq!(
+        lux.reference.map(|r| (r.column, r.factor >> 12)),
+        Some((0, 110)),
+        "{lux:?}"
+    );
+    round_trip(&records, records.len()).unwrap();
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    /// Any prefix of predicted columns reads back: a frame holds a
+    /// prefix of the rows its predictors were chosen for, so a lag may
+    /// reach past it.
+    #[test]
+    fn predicted_columns_read_back(
+        seed in any::<u64>(),
+        days in 1usize..8,
+        noise in 0i64..200,
+        cut in 0.0f64..1.0,
+    ) {
+        let records = sensor_records(seed, days, noise);
+        let n = 1 + ((records.len() - 1) as f64 * cut) as usize;
+        round_trip(&records, n)?;
+        round_trip(&records, records.len())?;
+    }
+}
+
 /// Records spaced as Python's `json.dumps` writes them are split into
 /// columns as compact ones are: their typed bodies differ only by the
 /// templates' spacing marker.

@@ -11,9 +11,10 @@
 use std::collections::HashMap;
 
 use super::number::Number;
+use super::predict::{self, Candidate, Mode, Predictor};
 use super::{
-    DELTA_OF_DELTA, DICT, FORM_NULL, FORM_TEXT, HAS_FORMS, MAX_DICT, NUMBER, SCALES_VARY, TEXT,
-    zigzag,
+    DELTA_OF_DELTA, DICT, FORM_NULL, FORM_TEXT, HAS_FORMS, MAX_DICT, NUMBER, PREDICTED,
+    SCALES_VARY, TEXT, zigzag,
 };
 use crate::encoding::split::laid::Column;
 use crate::encoding::varint::put_varint;
@@ -23,7 +24,8 @@ use crate::encoding::varint::put_varint;
 pub(crate) enum TypedColumn {
     /// Written as the plain body has it.
     Text,
-    Numbers(Numbers),
+    /// Boxed: a number column carries many streams.
+    Numbers(Box<Numbers>),
     Dict(Dict),
 }
 
@@ -40,6 +42,10 @@ pub(crate) struct Numbers {
     planes: Vec<u8>,
     width: usize,
     numbers: usize,
+    /// The mantissas, kept while the template's columns are typed: a
+    /// later column may refer to them.
+    values: Vec<i64>,
+    predictor: Predictor,
     /// The exponents' and the other texts' streams, and where each
     /// value's part ends in them.
     exponents: Vec<u8>,
@@ -58,17 +64,85 @@ pub(crate) struct Dict {
     indices: Vec<u32>,
 }
 
-/// Bits a zig-zagged difference takes: what the choice between delta
-/// and delta-of-delta weighs.
-fn bits(v: i64) -> u32 {
-    64 - (zigzag(v) | 1).leading_zeros()
+/// Types the value columns of one template (all their rows): each by
+/// itself, then each number column's predictor chosen (`predict`),
+/// referring to an earlier column of plain numbers where that pays.
+/// `lag`: the seasonal modes' lag, when the template has every record of
+/// a steady series (`daily_lag`).
+pub(crate) fn template(plain: &[Column], lag: Option<usize>) -> Vec<TypedColumn> {
+    let mut typed: Vec<TypedColumn> = plain.iter().map(TypedColumn::new).collect();
+    let mut base = Vec::new();
+    let mut norms: Vec<f64> = vec![0.0; typed.len()];
+    for j in 0..typed.len() {
+        let (before, rest) = typed.split_at_mut(j);
+        let TypedColumn::Numbers(n) = &mut rest[0] else {
+            continue;
+        };
+        let earlier: Vec<Candidate<'_>> = before
+            .iter()
+            .enumerate()
+            .filter_map(|(column, t)| match t {
+                TypedColumn::Numbers(e) if e.plain_numbers() && n.plain_numbers() => {
+                    Some(Candidate {
+                        column,
+                        values: &e.values,
+                        norm: norms[column],
+                    })
+                }
+                _ => None,
+            })
+            .collect();
+        let lag = lag.filter(|_| n.plain_numbers());
+        let predictor = predict::choose(&n.values, Some(&earlier), lag, &mut base);
+        let reference = predictor.reference.and_then(|r| match &before[r.column] {
+            TypedColumn::Numbers(e) => Some(&e.values[..]),
+            _ => None,
+        });
+        n.finish(predictor, reference);
+        if n.plain_numbers() {
+            norms[j] = predict::norm(&n.values);
+        }
+    }
+    for t in &mut typed {
+        if let TypedColumn::Numbers(n) = t {
+            n.values = Vec::new();
+        }
+    }
+    typed
+}
+
+/// The lag of a day, in records, of a series whose steps are nearly all
+/// one step that divides a day, if that leaves room in `rows` for the
+/// seasonal modes to pay (two days or more).
+pub(crate) fn daily_lag(stamps: impl Iterator<Item = i64>, rows: usize) -> Option<usize> {
+    const DAY: i64 = 86_400_000_000_000;
+    let mut stamps = stamps.peekable();
+    let first = *stamps.peek()?;
+    let (mut last, mut step, mut same, mut steps) = (first, None, 0usize, 0usize);
+    for ts in stamps.skip(1) {
+        let s = ts.wrapping_sub(last);
+        last = ts;
+        steps += 1;
+        match step {
+            None => {
+                step = Some(s);
+                same = 1;
+            }
+            Some(t) if t == s => same += 1,
+            _ => {}
+        }
+    }
+    let step = step.filter(|&s| s > 0 && DAY % s == 0 && same * 4 >= steps * 3)?;
+    let lag = usize::try_from(DAY / step).ok()?;
+    (lag >= 2 && lag * 2 <= rows).then_some(lag)
 }
 
 impl TypedColumn {
-    /// Types the column `plain` (all its rows).
-    pub(crate) fn new(plain: &Column) -> TypedColumn {
+    /// Types the column `plain` (all its rows); a number column is
+    /// left for `template` to difference.
+    fn new(plain: &Column) -> TypedColumn {
         match Numbers::new(plain) {
-            Some(n) => TypedColumn::Numbers(n),
+            Some(n) => TypedColumn::Numbers(Box::new(n)),
             None => Dict::new(plain).map_or(TypedColumn::Text, TypedColumn::Dict),
         }
     }
@@ -88,17 +162,14 @@ impl TypedColumn {
 
 impl Numbers {
     /// The number column of `plain`, if at least three quarters of its
-    /// values are numbers or `null`.
+    /// values are numbers or `null`: its mantissas in `values`, to be
+    /// differenced (`finish`).
     fn new(plain: &Column) -> Option<Numbers> {
         let rows = plain.rows();
         let most_texts = rows / 4;
         let mut n = Numbers::default();
-        let mut mantissas = Vec::with_capacity(rows);
+        n.values.reserve(rows);
         n.scales.reserve(rows);
-        // Sizes of both differencings: steady ramps (counters, clocks)
-        // are near zero as delta-of-delta, wandering readings as delta.
-        let (mut delta, mut dod) = (0u64, 0u64);
-        let (mut last, mut last_step) = (0i64, 0i64);
         let mut count = [0u32; 3];
         for (i, v) in plain.values().enumerate() {
             let form = match Number::parse(v) {
@@ -110,11 +181,7 @@ impl Numbers {
                         count[1] += 1;
                     }
                     n.scales.push(number.scale);
-                    let step = number.mantissa.wrapping_sub(last);
-                    delta += u64::from(bits(step));
-                    dod += u64::from(bits(step.wrapping_sub(last_step)));
-                    (last, last_step) = (number.mantissa, step);
-                    mantissas.push(number.mantissa);
+                    n.values.push(number.mantissa);
                     count[0] += 1;
                     number.form
                 }
@@ -142,7 +209,7 @@ impl Numbers {
                 n.counts.push(count);
             }
         }
-        if mantissas.is_empty() {
+        if n.values.is_empty() {
             return None;
         }
         if n.scales.iter().any(|&s| s != n.scales[0]) {
@@ -150,30 +217,40 @@ impl Numbers {
         } else {
             n.scales.truncate(1);
         }
-        if dod < delta {
-            n.flags |= DELTA_OF_DELTA;
-        }
-        let (mut last, mut last_step) = (0i64, 0i64);
-        let mut widest = 0u64;
-        for m in &mut mantissas {
-            let step = m.wrapping_sub(last);
-            let put = if n.flags & DELTA_OF_DELTA != 0 {
-                step.wrapping_sub(last_step)
-            } else {
-                step
-            };
-            (last, last_step) = (*m, step);
-            *m = zigzag(put) as i64;
-            widest |= *m as u64;
-        }
-        n.numbers = mantissas.len();
-        n.width = (64 - widest.leading_zeros() as usize).div_ceil(8);
-        n.planes = Vec::with_capacity(n.width * n.numbers);
-        for plane in 0..n.width {
-            n.planes
-                .extend(mantissas.iter().map(|&v| (v as u64 >> (8 * plane)) as u8));
-        }
+        n.numbers = n.values.len();
         Some(n)
+    }
+
+    /// Whether every value is a plain number: what a reference needs on
+    /// both sides (a number's place is then its row's).
+    fn plain_numbers(&self) -> bool {
+        self.flags & HAS_FORMS == 0
+    }
+
+    /// Differences the mantissas by `predictor` (`reference`: the values
+    /// of the column it refers to) into byte planes.
+    fn finish(&mut self, predictor: Predictor, reference: Option<&[i64]>) {
+        self.predictor = predictor;
+        if predictor.is_plain() {
+            if predictor.mode == Mode::DeltaOfDelta {
+                self.flags |= DELTA_OF_DELTA;
+            }
+        } else {
+            self.flags |= PREDICTED;
+        }
+        let mut differences = self.values.clone();
+        predictor.difference(&mut differences, reference);
+        let mut widest = 0u64;
+        for d in &mut differences {
+            *d = zigzag(*d) as i64;
+            widest |= *d as u64;
+        }
+        self.width = (64 - widest.leading_zeros() as usize).div_ceil(8);
+        self.planes = Vec::with_capacity(self.width * self.numbers);
+        for plane in 0..self.width {
+            self.planes
+                .extend(differences.iter().map(|&v| (v as u64 >> (8 * plane)) as u8));
+        }
     }
 
     /// Writes its first `rows` values: flags, forms, scales, planes,
@@ -187,6 +264,9 @@ impl Numbers {
         .map(|c| c as usize);
         out.push(NUMBER);
         out.push(self.flags);
+        if self.flags & PREDICTED != 0 {
+            self.predictor.write(out);
+        }
         if self.flags & HAS_FORMS != 0 {
             out.extend_from_slice(&self.forms[..rows]);
         }

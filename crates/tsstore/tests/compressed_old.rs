@@ -1,10 +1,14 @@
-//! Compressed stores written before typed frames (format version 2, every
-//! frame plain) still read, record for record, and take new records:
-//! their header is marked version 3 before anything is framed, after
-//! which old and typed frames sit side by side.
+//! Compressed stores written by earlier builds still read, record for
+//! record, and take new records: their header is marked version 4 before
+//! anything is framed, after which old frames and new ones (typed, their
+//! number columns predicted) sit side by side.
 //!
-//! The fixture (`tests/fixtures/compressed-v2`) was written by tsstore at
-//! commit 74f0651 with `Store::put_many` of the 600 readings `reading`
+//! - `tests/fixtures/compressed-v2`: format version 2, every frame plain,
+//!   written by tsstore at commit 74f0651;
+//! - `tests/fixtures/compressed-v3`: format version 3, typed frames
+//!   without predictors, written at commit 41c7fbc.
+//!
+//! Each was written with `Store::put_many` of the 600 readings `reading`
 //! makes, to a JSON store and to a schema store (fields temp, hum, room,
 //! on), each of 32 blocks of 1 KiB, then `frame_staged` and `close`.
 
@@ -79,14 +83,27 @@ fn exact(store: &Store, count: i64) {
 }
 
 #[test]
-fn stores_with_plain_frames_read_and_grow_with_typed_ones() {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/compressed-v2");
+fn stores_with_plain_frames_read_and_grow_with_predicted_ones() {
+    grows("compressed-v2", 2);
+}
+
+#[test]
+fn stores_with_typed_frames_read_and_grow_with_predicted_ones() {
+    grows("compressed-v3", 3);
+}
+
+/// The stores of `fixture`, written at format version `written`: read,
+/// then grown by as many readings again.
+fn grows(fixture: &str, written: u32) {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(fixture);
     let dir = tempfile::tempdir().unwrap();
     common::copy_dir(&fixture, dir.path());
     for name in ["json", "schema"] {
         assert_eq!(
             version(dir.path(), name),
-            2,
+            written,
             "{name}: the fixture as written"
         );
         // Read-only: nothing is marked.
@@ -95,14 +112,14 @@ fn stores_with_plain_frames_read_and_grow_with_typed_ones() {
         drop(store);
         assert_eq!(
             version(dir.path(), name),
-            2,
+            written,
             "{name}: a reader changes nothing"
         );
 
         let store = Store::open_with(dir.path(), name, SyncPolicy::Always).unwrap();
         assert_eq!(
             version(dir.path(), name),
-            3,
+            4,
             "{name}: marked before framing"
         );
         assert_eq!(
@@ -141,7 +158,7 @@ fn stores_with_plain_frames_read_and_grow_with_typed_ones() {
         assert_eq!(
             values(&store.get_by_time(FIRST + 1100 * STEP).unwrap().data),
             values(reading(1100).as_bytes()),
-            "{name}: a lookup in a typed frame"
+            "{name}: a lookup in a new frame"
         );
         if name == "json" {
             exact(&store, 1200);
