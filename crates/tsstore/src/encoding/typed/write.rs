@@ -93,7 +93,7 @@ pub(crate) fn template(plain: &[Column], lag: Option<usize>) -> Vec<TypedColumn>
             })
             .collect();
         let lag = lag.filter(|_| n.plain_numbers());
-        let predictor = predict::choose(&n.values, Some(&earlier), lag, &mut base);
+        let predictor = predict::choose(&n.values, &earlier, lag, &mut base);
         let reference = predictor.reference.and_then(|r| match &before[r.column] {
             TypedColumn::Numbers(e) => Some(&e.values[..]),
             _ => None,
