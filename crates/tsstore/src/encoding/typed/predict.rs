@@ -43,6 +43,11 @@ pub(crate) enum Mode {
     SeasonalDelta(usize),
 }
 
+/// What a reader says of a reference it cannot follow: to a column that
+/// is not all plain numbers (a damaged body; the writer never makes one).
+pub(crate) const BAD_REFERENCE: BodyError =
+    BodyError("a reference to a column that is not plain numbers");
+
 /// Mode bytes as written.
 const VALUES: u8 = 0;
 const DELTA: u8 = 1;
@@ -257,29 +262,30 @@ pub(crate) fn norm(values: &[i64]) -> f64 {
         .sum()
 }
 
-/// The predictor that writes `values` in the fewest bits: every mode on
-/// the values alone, and on what is left after the likeliest of the
-/// `earlier` columns; `lag`, if any, is the seasonal modes' (2 or more,
-/// below `values.len()`). `base` is scratch.
-pub(crate) fn choose(
+/// The predictor that writes `values` in the fewest bits, and the
+/// values of the column it refers to: every mode on the values alone,
+/// and on what is left after the likeliest of the `earlier` columns;
+/// `lag`, if any, is the seasonal modes' (2 or more, below
+/// `values.len()`). `base` is scratch.
+pub(crate) fn choose<'a>(
     values: &[i64],
-    earlier: &[Candidate<'_>],
+    earlier: &[Candidate<'a>],
     lag: Option<usize>,
     base: &mut Vec<i64>,
-) -> Predictor {
+) -> (Predictor, Option<&'a [i64]>) {
     let (best_bits, mode) = cheapest_mode(values, lag);
-    let mut best = Predictor {
+    let alone = Predictor {
         mode,
         reference: None,
     };
     // Proportional columns first: the cosine of the two, squared.
     let own = norm(values);
     if own == 0.0 {
-        return best;
+        return (alone, None);
     }
     // The one reference tried: a pass over the column each, and on the
     // TMY3 readings trying the second likeliest too saved nothing.
-    let mut likeliest: Option<(f64, Reference, &[i64])> = None;
+    let mut likeliest: Option<(f64, Reference, &'a [i64])> = None;
     for e in earlier {
         if e.norm == 0.0 {
             continue;
@@ -313,13 +319,14 @@ pub(crate) fn choose(
         );
         let (bits, mode) = cheapest_mode(base, lag);
         if bits < best_bits {
-            best = Predictor {
+            let referring = Predictor {
                 mode,
                 reference: Some(reference),
             };
+            return (referring, Some(of));
         }
     }
-    best
+    (alone, None)
 }
 
 /// Every how many values `cheapest_mode` weighs: on the TMY3 readings
@@ -439,7 +446,7 @@ mod tests {
             .collect();
         let lux: Vec<i64> = sun.iter().map(|&s| s * 110 + s % 7).collect();
         let mut base = Vec::new();
-        let p = choose(&sun, &[], Some(24), &mut base);
+        let (p, _) = choose(&sun, &[], Some(24), &mut base);
         assert!(
             matches!(p.mode, Mode::Seasonal(24) | Mode::SeasonalDelta(24)),
             "{p:?}"
@@ -449,7 +456,8 @@ mod tests {
             values: &sun,
             norm: norm(&sun),
         }];
-        let p = choose(&lux, &earlier, Some(24), &mut base);
+        let (p, of) = choose(&lux, &earlier, Some(24), &mut base);
+        assert_eq!(of, Some(&sun[..]));
         let r = p.reference.expect("refers to the irradiance");
         assert_eq!((r.column, r.factor / 4096), (0, 110));
         // Without candidates or a lag, a wandering series: delta, as
@@ -460,6 +468,9 @@ mod tests {
                 Some(*x)
             })
             .collect();
-        assert_eq!(choose(&walk, &[], None, &mut base), Predictor::plain(false));
+        assert_eq!(
+            choose(&walk, &[], None, &mut base),
+            (Predictor::plain(false), None)
+        );
     }
 }

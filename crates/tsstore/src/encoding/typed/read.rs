@@ -7,7 +7,7 @@
 use super::number::{
     MAX_DIGITS, MAX_FORM, MAX_MAGNITUDE, Number, TEXT_END, decimal_text, form_has_exponent,
 };
-use super::predict::{Mode, Predictor, Reference, add_reference};
+use super::predict::{BAD_REFERENCE, Mode, Predictor, Reference, add_reference};
 use super::{
     DELTA_OF_DELTA, DICT, FLAGS, FORM_NULL, FORM_TEXT, HAS_FORMS, NUMBER, PREDICTED, SCALES_VARY,
     TEXT, unzigzag,
@@ -271,9 +271,7 @@ impl<'a> NumbersView<'a> {
         self.reference()
             .map(|r| match earlier.get(r.column) {
                 Some(Some(m)) => Ok(&m[..]),
-                _ => Err(BodyError(
-                    "a reference to a column that is not plain numbers",
-                )),
+                _ => Err(BAD_REFERENCE),
             })
             .transpose()
     }
@@ -306,9 +304,7 @@ impl<'a> NumbersView<'a> {
                 }
             }
             (Some(_), _) => {
-                return Err(BodyError(
-                    "a reference to a column that is not plain numbers",
-                ));
+                return Err(BAD_REFERENCE);
             }
         }
         Ok(())
@@ -479,9 +475,7 @@ impl<'a> NumbersView<'a> {
                 let mut mantissa = self.base(k);
                 if let Some(r) = self.predictor.reference {
                     let Some(&Some(of)) = earlier.get(r.column) else {
-                        return Err(BodyError(
-                            "a reference to a column that is not plain numbers",
-                        ));
+                        return Err(BAD_REFERENCE);
                     };
                     mantissa = add_reference(mantissa, r, of);
                 }
@@ -495,21 +489,30 @@ impl<'a> NumbersView<'a> {
 
     /// Number `k`'s base (its mantissa less the reference's part):
     /// summed up to it for delta and delta-of-delta (`mantissa`), read
-    /// for `Values`, else restored from the first number on.
+    /// for `Values`, and for the seasonal modes summed from the
+    /// differences that reach it, without restoring the rest.
     fn base(&self, k: usize) -> i64 {
-        let zigzagged = |k: usize| {
-            (0..self.width).fold(0u64, |v, p| {
+        let difference = |k: usize| {
+            let zigzagged = (0..self.width).fold(0u64, |v, p| {
                 v | u64::from(self.planes[p * self.numbers + k]) << (8 * p)
-            })
+            });
+            unzigzag(zigzagged)
         };
         match self.predictor.mode {
             Mode::Delta | Mode::DeltaOfDelta => self.mantissa(k),
-            Mode::Values => unzigzag(zigzagged(k)),
-            Mode::Seasonal(_) | Mode::SeasonalDelta(_) => {
-                let mut base: Vec<i64> = (0..=k).map(|i| unzigzag(zigzagged(i))).collect();
-                self.predictor.restore_base(&mut base);
-                base[k]
+            Mode::Values => difference(k),
+            // b(k) = r(k) + b(k - L) back to below L, where b is the sum
+            // of r from the first number.
+            Mode::Seasonal(lag) => {
+                let below = (0..=k % lag).fold(0i64, |b, i| b.wrapping_add(difference(i)));
+                (0..k / lag).fold(below, |b, m| b.wrapping_add(difference(k - m * lag)))
             }
+            // d(k) = r(k) + d(k - L), b(k) = the sum of d up to k: each
+            // r(t) counts once per number t, t + L, ... up to k.
+            Mode::SeasonalDelta(lag) => (0..=k).fold(0i64, |b, t| {
+                let times = ((k - t) / lag + 1) as i64;
+                b.wrapping_add(difference(t).wrapping_mul(times))
+            }),
         }
     }
 

@@ -13,6 +13,7 @@
 //! the same bytes (property-tested in `tests.rs`).
 
 use super::number::{MAX_DIGITS, MAX_MAGNITUDE, TEXT_END, decimal_text};
+use super::predict::BAD_REFERENCE;
 use super::read::{ColumnView, NumbersView, Scratch};
 use super::{Layout, stamps};
 use crate::encoding::columns::{SLACK, Separators, Unpacked, put_piece};
@@ -201,9 +202,7 @@ pub(crate) fn unpack_records(
                     Some(r) => match &columns[r.column] {
                         Column::Numbers { mantissas, .. } => Some(&mantissas[..]),
                         _ => {
-                            return Err(BodyError(
-                                "a reference to a column that is not plain numbers",
-                            ));
+                            return Err(BAD_REFERENCE);
                         }
                     },
                 };

@@ -93,11 +93,7 @@ pub(crate) fn template(plain: &[Column], lag: Option<usize>) -> Vec<TypedColumn>
             })
             .collect();
         let lag = lag.filter(|_| n.plain_numbers());
-        let predictor = predict::choose(&n.values, &earlier, lag, &mut base);
-        let reference = predictor.reference.and_then(|r| match &before[r.column] {
-            TypedColumn::Numbers(e) => Some(&e.values[..]),
-            _ => None,
-        });
+        let (predictor, reference) = predict::choose(&n.values, &earlier, lag, &mut base);
         n.finish(predictor, reference);
         if n.plain_numbers() {
             norms[j] = predict::norm(&n.values);
@@ -111,9 +107,9 @@ pub(crate) fn template(plain: &[Column], lag: Option<usize>) -> Vec<TypedColumn>
     typed
 }
 
-/// The lag of a day, in records, of a series whose steps are nearly all
-/// one step that divides a day, if that leaves room in `rows` for the
-/// seasonal modes to pay (two days or more).
+/// The lag of a day, in records, of a series at a steady pace: three
+/// steps in four at least are its first step, which divides a day. Only
+/// if two days fit in `rows`: the seasonal modes pay from the second.
 pub(crate) fn daily_lag(stamps: impl Iterator<Item = i64>, rows: usize) -> Option<usize> {
     const DAY: i64 = 86_400_000_000_000;
     let mut stamps = stamps.peekable();
