@@ -334,10 +334,25 @@ fn damaged_typed_bodies_are_refused_not_trusted() {
             )
         })
         .collect();
-    let (plain, typed) = bodies(&records, records.len());
+    refuses_damage(&records);
+    // Predicted columns too: references and a seasonal lag to damage.
+    let records = sensor_records(3, 3, 5);
+    let (_, typed) = bodies(&records, records.len());
+    let predicted = predictors(&typed).into_iter().flatten();
+    assert!(
+        predicted.filter(|p| !p.is_plain()).count() >= 2,
+        "predicted columns"
+    );
+    refuses_damage(&records);
+}
+
+/// The typed body of `records`, cut short anywhere: an error; any bit
+/// of it flipped: an error or some body, never a panic (the frame's
+/// checksum is what finds damage); over its bound: an error.
+fn refuses_damage(records: &[(i64, Vec<u8>)]) {
+    let (plain, typed) = bodies(records, records.len());
     let mut s = Scratch::default();
     let mut out = Vec::new();
-    // Cut short anywhere: an error, never a panic.
     for cut in 0..typed.len() {
         assert!(
             unpack(&typed[..cut], &mut out, usize::MAX, &mut s).is_err(),
@@ -345,14 +360,13 @@ fn damaged_typed_bodies_are_refused_not_trusted() {
         );
         assert!(find(&typed[..cut], 7, &mut out).is_err(), "cut at {cut}");
     }
-    // Any byte changed: an error or some plain body, never a panic;
-    // the frame's checksum is what finds damage.
+    let probe = records[records.len() * 2 / 3].0;
     for i in 0..typed.len() {
         for bit in 0..8 {
             let mut bad = typed.clone();
             bad[i] ^= 1 << bit;
             let _ = unpack(&bad, &mut out, 1 << 20, &mut s);
-            let _ = find(&bad, records[3].0, &mut out);
+            let _ = find(&bad, probe, &mut out);
             let _ = unpack_records(&bad, &mut Unpacked::default(), 1 << 20, &mut s);
         }
     }
