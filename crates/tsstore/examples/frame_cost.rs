@@ -1,7 +1,8 @@
 //! What packing frames, and reading them back, costs in instructions, on
 //! the TMY3 readings of `benches/pvlib` (fetched once with pip): the
 //! readings loaded (`load`); then every one packed into frames of one
-//! 4 KiB block, as the framer does (`pack`); then each frame's middle
+//! 4 KiB block, as the framer does (`pack`, `pvlib::pack_blocks`, as
+//! the `encoding` bench packs them); then each frame's middle
 //! record looked up 20 times (`find`), or each frame's records all
 //! rebuilt 20 times (`unpack`). Each run does the ones before it, so the
 //! difference of two runs is what the later step costs.
@@ -21,9 +22,6 @@ use tsstore::encoding::FrameCodec;
 use tsstore::encoding::columns::Unpacked;
 use tsstore::encoding::split::Record;
 
-/// The frame's room in a 4 KiB block, less its headers.
-const ROOM: usize = 4000;
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let what = std::env::args().nth(1).unwrap_or_default();
     let cache = std::env::temp_dir().join("tsstore-pvlib");
@@ -34,15 +32,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Ok(());
     }
     let mut codec = FrameCodec::new(1 << 22)?;
-    let mut frames = Vec::new();
-    let mut i = 0;
-    while i < records.len() {
-        // As the framer sees them: a staged run a few frames long.
-        let end = (i + 1200).min(records.len());
-        let n = codec.pack(&records[i..end], true, ROOM)?;
-        frames.push((i, n, codec.packed().to_vec()));
-        i += n;
-    }
+    let frames = pvlib::pack_blocks(&mut codec, readings, true);
     let bytes: usize = frames.iter().map(|(_, _, f)| f.len()).sum();
     println!(
         "{} readings in {} frames: {:.2} bytes per reading",

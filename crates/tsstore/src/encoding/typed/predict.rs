@@ -11,7 +11,8 @@
 //!
 //! The writer picks a predictor per column and frame by the bits its
 //! differences would take (`choose`), the cost zstd's literals track; the
-//! reader inverts it (`Predictor::restore`). Both sides compute in
+//! reader inverts it (`Predictor::restore`, or one number alone in
+//! `read`). Both sides compute in
 //! wrapping `i64` (and the reference's product in `i128`), so whatever a
 //! damaged factor or a huge mantissa makes of it, restoring gives back
 //! exactly what was differenced.
@@ -196,9 +197,9 @@ impl Predictor {
         }
     }
 
-    /// Undoes `difference` on the base's differences in `values` (the
-    /// reference is added by `add_reference`): the base, restored.
-    pub fn restore_base(&self, values: &mut [i64]) {
+    /// Undoes `difference`: `values`, its differences, become the values
+    /// again (`reference`: as `difference` had it).
+    pub fn restore(&self, values: &mut [i64], reference: Option<&[i64]>) {
         let undelta = |v: &mut [i64]| {
             for k in 1..v.len() {
                 v[k] = v[k].wrapping_add(v[k - 1]);
@@ -224,18 +225,17 @@ impl Predictor {
                 undelta(values);
             }
         }
+        if let (Some(r), Some(of)) = (self.reference, reference) {
+            for (v, &x) in values.iter_mut().zip(of) {
+                *v = v.wrapping_add(r.predict(x));
+            }
+        }
     }
-}
-
-/// Adds `reference`'s prediction from `of` (the referenced values) to
-/// a restored base.
-pub(crate) fn add_reference(base: i64, reference: Reference, of: i64) -> i64 {
-    base.wrapping_add(reference.predict(of))
 }
 
 /// Bits a zig-zagged difference takes: what the choice weighs.
 #[inline]
-pub(crate) fn bits(v: i64) -> u64 {
+fn bits(v: i64) -> u64 {
     u64::from(64 - (zigzag(v) | 1).leading_zeros())
 }
 
@@ -402,12 +402,7 @@ mod tests {
             };
             let mut v = values.clone();
             p.difference(&mut v, Some(&of));
-            p.restore_base(&mut v);
-            if let Some(r) = p.reference {
-                for (x, &o) in v.iter_mut().zip(&of) {
-                    *x = add_reference(*x, r, o);
-                }
-            }
+            p.restore(&mut v, Some(&of));
             prop_assert_eq!(v, values);
         }
 

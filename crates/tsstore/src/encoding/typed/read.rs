@@ -7,7 +7,7 @@
 use super::number::{
     MAX_DIGITS, MAX_FORM, MAX_MAGNITUDE, Number, TEXT_END, decimal_text, form_has_exponent,
 };
-use super::predict::{BAD_REFERENCE, Mode, Predictor, Reference, add_reference};
+use super::predict::{BAD_REFERENCE, Mode, Predictor, Reference};
 use super::{
     DELTA_OF_DELTA, DICT, FLAGS, FORM_NULL, FORM_TEXT, HAS_FORMS, NUMBER, PREDICTED, SCALES_VARY,
     TEXT, unzigzag,
@@ -295,18 +295,10 @@ impl<'a> NumbersView<'a> {
         for v in out.iter_mut() {
             *v = unzigzag(*v as u64);
         }
-        self.predictor.restore_base(out);
-        match (self.predictor.reference, reference) {
-            (None, _) => {}
-            (Some(r), Some(of)) if of.len() >= out.len() => {
-                for (v, &o) in out.iter_mut().zip(of) {
-                    *v = add_reference(*v, r, o);
-                }
-            }
-            (Some(_), _) => {
-                return Err(BAD_REFERENCE);
-            }
+        if self.predictor.reference.is_some() && reference.is_none_or(|of| of.len() < out.len()) {
+            return Err(BAD_REFERENCE);
         }
+        self.predictor.restore(out, reference);
         Ok(())
     }
 
@@ -477,7 +469,7 @@ impl<'a> NumbersView<'a> {
                     let Some(&Some(of)) = earlier.get(r.column) else {
                         return Err(BAD_REFERENCE);
                     };
-                    mantissa = add_reference(mantissa, r, of);
+                    mantissa = mantissa.wrapping_add(r.predict(of));
                 }
                 self.number(k, mantissa, form, exponent)?.write(out);
                 return Ok(self.forms.is_none().then_some(mantissa));

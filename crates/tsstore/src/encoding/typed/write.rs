@@ -78,24 +78,25 @@ pub(crate) fn template(plain: &[Column], lag: Option<usize>) -> Vec<TypedColumn>
         let TypedColumn::Numbers(n) = &mut rest[0] else {
             continue;
         };
+        // References and seasonal lags need a number's place to be its
+        // row's: plain numbers on both sides.
+        let plain = n.plain_numbers();
         let earlier: Vec<Candidate<'_>> = before
             .iter()
             .enumerate()
             .filter_map(|(column, t)| match t {
-                TypedColumn::Numbers(e) if e.plain_numbers() && n.plain_numbers() => {
-                    Some(Candidate {
-                        column,
-                        values: &e.values,
-                        norm: norms[column],
-                    })
-                }
+                TypedColumn::Numbers(e) if plain && e.plain_numbers() => Some(Candidate {
+                    column,
+                    values: &e.values,
+                    norm: norms[column],
+                }),
                 _ => None,
             })
             .collect();
-        let lag = lag.filter(|_| n.plain_numbers());
+        let lag = lag.filter(|_| plain);
         let (predictor, reference) = predict::choose(&n.values, &earlier, lag, &mut base);
         n.finish(predictor, reference);
-        if n.plain_numbers() {
+        if plain {
             norms[j] = predict::norm(&n.values);
         }
     }
@@ -110,12 +111,11 @@ pub(crate) fn template(plain: &[Column], lag: Option<usize>) -> Vec<TypedColumn>
 /// The lag of a day, in records, of a series at a steady pace: three
 /// steps in four at least are its first step, which divides a day. Only
 /// if two days fit in `rows`: the seasonal modes pay from the second.
-pub(crate) fn daily_lag(stamps: impl Iterator<Item = i64>, rows: usize) -> Option<usize> {
+pub(crate) fn daily_lag(mut stamps: impl Iterator<Item = i64>, rows: usize) -> Option<usize> {
     const DAY: i64 = 86_400_000_000_000;
-    let mut stamps = stamps.peekable();
-    let first = *stamps.peek()?;
-    let (mut last, mut step, mut same, mut steps) = (first, None, 0usize, 0usize);
-    for ts in stamps.skip(1) {
+    let mut last = stamps.next()?;
+    let (mut step, mut same, mut steps) = (None, 0usize, 0usize);
+    for ts in stamps {
         let s = ts.wrapping_sub(last);
         last = ts;
         steps += 1;
