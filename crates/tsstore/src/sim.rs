@@ -86,6 +86,7 @@ struct State {
     /// Writes since the last sync, oldest first.
     pending: Vec<(u64, Vec<u8>)>,
     bytes_written: u64,
+    syncs: u64,
 }
 
 /// One simulated file of fixed size.
@@ -104,6 +105,7 @@ impl SimFile {
                 current: vec![0; len],
                 pending: Vec::new(),
                 bytes_written: 0,
+                syncs: 0,
             }),
             budget,
         })
@@ -112,6 +114,11 @@ impl SimFile {
     /// Bytes written so far (for write amplification).
     pub fn bytes_written(&self) -> u64 {
         mutex_lock(&self.state).bytes_written
+    }
+
+    /// `sync_data` calls that succeeded so far.
+    pub fn syncs(&self) -> u64 {
+        mutex_lock(&self.state).syncs
     }
 
     /// Plays a power cut with the pseudo-random stream from `seed`: each
@@ -184,6 +191,7 @@ impl StoreFile for SimFile {
         let mut st = mutex_lock(&self.state);
         st.durable = st.current.clone();
         st.pending.clear();
+        st.syncs += 1;
         Ok(())
     }
 

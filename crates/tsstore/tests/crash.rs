@@ -14,11 +14,10 @@
 mod common;
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use proptest::prelude::*;
-use tsstore::sim::{SimFile, WriteBudget};
-use tsstore::{Config, Store, StoreFiles, SyncPolicy};
+use tsstore::sim::WriteBudget;
+use tsstore::{Config, Store, SyncPolicy};
 
 const N: u32 = 12;
 const BS: u32 = 128;
@@ -33,6 +32,8 @@ enum Op {
     PutMany(Vec<usize>),
     Delete(usize),
     Sync,
+    /// Frames what is staged (`Store::frame_staged`).
+    Frame,
     Reset,
 }
 
@@ -47,6 +48,7 @@ fn ops() -> impl Strategy<Value = Vec<Op>> {
         3 => proptest::collection::vec(len, 1..6).prop_map(Op::PutMany),
         2 => any::<usize>().prop_map(Op::Delete),
         2 => Just(Op::Sync),
+        1 => Just(Op::Frame),
         1 => Just(Op::Reset),
     ];
     proptest::collection::vec(op, 1..50)
@@ -56,13 +58,47 @@ fn config(compressed: bool) -> Config {
     common::crash_config(compressed, (N, BS), (N_COMPRESSED, BS_COMPRESSED))
 }
 
-fn files(compressed: bool, budget: &WriteBudget) -> (StoreFiles, Vec<Arc<SimFile>>) {
-    common::sim_store_files(&config(compressed), budget)
+/// A compressed store whose staging ring holds several frames' worth of
+/// records that hardly compress (`noise`): a framing writes several
+/// frames, each made durable either by an insert waiting for room in the
+/// staging ring or by the framing itself.
+fn wide_staging_config() -> Config {
+    Config {
+        num_blocks: 60,
+        ..config(true)
+    }
 }
 
+/// Bytes that zstd cannot shorten, different for each record.
+fn noise(ts: i64, len: usize) -> Vec<u8> {
+    let mut x = (ts as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// Batches of records, and now and then everything staged framed at
+/// once: framings decide when frames become durable.
+fn batches(count: usize) -> Vec<Op> {
+    (0..count)
+        .map(|i| match i % 7 {
+            6 => Op::Frame,
+            _ => Op::PutMany(vec![40 + i % 50; 6]),
+        })
+        .collect()
+}
+
+/// What a power cut at write `crash_at` of `ops` on a store of `cfg` may
+/// leave, checked as the module says.
 fn run(
     always: bool,
-    compressed: bool,
+    cfg: Config,
+    payload: fn(i64, usize) -> Vec<u8>,
     ops: Vec<Op>,
     crash_at: i64,
     seed: u64,
@@ -73,8 +109,7 @@ fn run(
         SyncPolicy::Never
     };
     let budget = WriteBudget::unlimited();
-    let (f, sims) = files(compressed, &budget);
-    let cfg = config(compressed);
+    let (f, sims) = common::sim_store_files(&cfg, &budget);
     let store = Store::create_on("c", f.clone(), cfg, policy).unwrap();
     budget.set(crash_at);
 
@@ -128,6 +163,7 @@ fn run(
                 durable.append(&mut unsynced);
                 vec![]
             }),
+            Op::Frame => store.frame_staged().map(|_| vec![]),
             Op::Reset => store.reset().map(|_| {
                 durable.clear();
                 unsynced.clear();
@@ -232,7 +268,7 @@ proptest! {
         crash_at in 0..400i64,
         seed in any::<u64>(),
     ) {
-        run(always, false, ops, crash_at, seed)?;
+        run(always, config(false), payload, ops, crash_at, seed)?;
     }
 
     #[test]
@@ -242,6 +278,54 @@ proptest! {
         crash_at in 0..400i64,
         seed in any::<u64>(),
     ) {
-        run(always, true, ops, crash_at, seed)?;
+        run(always, config(true), payload, ops, crash_at, seed)?;
     }
+}
+
+proptest! {
+    // Each case writes about ten times as much as the cases above.
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(600),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn frames_made_durable_by_inserts_survive_power_cuts(
+        always in any::<bool>(),
+        crash_at in 0..1500i64,
+        seed in any::<u64>(),
+    ) {
+        run(always, wide_staging_config(), noise, batches(60), crash_at, seed)?;
+    }
+}
+
+/// Each frame is durable before the next is written: recovery keeps the
+/// frames up to the first it finds lost, and a frame written again after
+/// them starts at the same record, so a later frame kept past a lost one
+/// could pass for its successor.
+#[test]
+fn each_frame_is_durable_before_the_next() {
+    let budget = WriteBudget::unlimited();
+    let cfg = wide_staging_config();
+    let (f, sims) = common::sim_store_files(&cfg, &budget);
+    let store = Store::create_on("c", f, cfg, SyncPolicy::Always).unwrap();
+    // Less than half the staging ring: the framer is not woken.
+    let records: Vec<(i64, Vec<u8>)> = (1..=10).map(|ts| (ts, noise(ts, 100))).collect();
+    store
+        .put_many(records.iter().map(|(t, p)| (Some(*t), p.as_slice())))
+        .unwrap();
+    assert!(store.stats().compression.is_none(), "nothing framed yet");
+    // The main ring's files come first: meta, data, index.
+    let (data, before) = (&sims[1], sims[1].syncs());
+    store.frame_staged().unwrap();
+    let frames = store.stats().compression.expect("frames written").frames;
+    assert!(frames >= 3, "{frames} frames");
+    assert_eq!(data.syncs() - before, frames, "one sync per frame");
+    let back: Vec<(i64, Vec<u8>)> = store
+        .iter()
+        .map(|r| r.map(|r| (r.timestamp(), r.data)))
+        .collect::<tsstore::Result<_>>()
+        .unwrap();
+    assert_eq!(back, records);
 }

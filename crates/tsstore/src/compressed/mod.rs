@@ -15,17 +15,19 @@
 //! job (`stage`, on the engine's background workers) packs full frames into the main ring; the rest waits.
 //! It packs from a queue in memory of the staged records not yet framed
 //! (`Unframed`), not by reading the staging ring back, and starts each
-//! frame's write-back as soon as it is written, to wait for it (fdatasync)
-//! only before writing the next. Nothing is rewritten: the staging ring
-//! wraps only over records already in a durable frame, which also bounds
-//! the queue. Readers (`read`) merge the frames with the records still
+//! frame's write-back as soon as it is written. Each frame is durable
+//! before the next is written; its `fdatasync` is an insert's if one
+//! waits for room in the staging ring meanwhile (it syncs while the
+//! framer packs the next frame), else the framer's. Nothing is
+//! rewritten: the staging ring wraps only over records already in a
+//! durable frame, which also bounds the queue. Readers (`read`) merge the frames with the records still
 //! staged. Both rings recover on open as raw stores do; what is staged
 //! after the newest frame's last record is what is left to frame.
 //!
 //! Lock order: `writer` (one insert, delete or reset at a time), then
 //! `framing` (one framing at a time; it holds the writer's codec), then
-//! the main ring's writer, then `state`, then the staging ring's index.
-//! The framer never takes `writer`.
+//! `settling`, then the main ring's writer, then `state`, then the
+//! staging ring's index. The framer never takes `writer`.
 
 pub(crate) mod frame_cache;
 mod queue;
@@ -117,6 +119,9 @@ pub(crate) struct Shared {
     /// One framing at a time, with the codec it packs with (readers make
     /// their own).
     framing: Mutex<FrameCodec>,
+    /// One `settle_written` at a time: a framing that finds one under
+    /// way waits for its sync.
+    settling: Mutex<()>,
     /// What is staged and not yet framed, and the framer's round.
     state: Mutex<Unframed>,
     /// Wakes the framer for a round (unset: no framer, read-only).
@@ -316,6 +321,7 @@ impl Compressed {
         let mut shared = Shared {
             framing: Mutex::new(FrameCodec::new(max_body).map_err(frame_error)?),
             writer: Mutex::new(()),
+            settling: Mutex::new(()),
             template: Mutex::new(None),
             state: Mutex::new(Unframed::default()),
             wake: OnceLock::new(),

@@ -28,7 +28,15 @@ pub(super) struct Unframed {
     pub(super) batches: VecDeque<Arc<StagedBatch>>,
     /// Records of the front batch already framed.
     pub(super) front_done: usize,
-    /// Their raw size, as the codec counts it (`frame::raw_size`).
+    /// Records after those, oldest first, written in the frame that is
+    /// not yet durable (`written`; at most one is): kept queued, so that
+    /// the staging ring does not wrap over their staged copies, and
+    /// skipped by framing.
+    pub(super) written: usize,
+    /// The newest of them's timestamp.
+    pub(super) written_last: i64,
+    /// The raw size of the records neither framed nor written, as the
+    /// codec counts it (`frame::raw_size`).
     pub(super) bytes: u64,
     /// `bytes` at which to wake the framer next (`u64::MAX` while a round
     /// is asked for or running).
@@ -218,7 +226,7 @@ impl StagedBatch {
 }
 
 impl Unframed {
-    /// The staging block of the first record not yet framed.
+    /// The staging block of the first record not yet in a durable frame.
     pub(super) fn first_block(&self) -> Option<u32> {
         let front = self.batches.front()?;
         front.records.get(self.front_done).map(|r| r.block)
@@ -257,16 +265,59 @@ impl Unframed {
         }
     }
 
-    /// Drops the `n` oldest records: they are framed.
-    pub(super) fn advance(&mut self, mut n: usize) {
+    /// The queue past the written records: the batches from the first
+    /// that holds a record not yet written, and how many of that one's
+    /// records to skip.
+    pub(super) fn unwritten(&self) -> (Vec<Arc<StagedBatch>>, usize) {
+        let mut skip = self.front_done + self.written;
+        let mut batches = self.batches.iter();
+        let mut out = Vec::new();
+        for batch in batches.by_ref() {
+            if skip < batch.records.len() {
+                out.push(Arc::clone(batch));
+                break;
+            }
+            skip -= batch.records.len();
+        }
+        out.extend(batches.cloned());
+        (out, skip)
+    }
+
+    /// The `n` oldest records not yet written are written in a frame that
+    /// is not yet durable (the frame before it is); `last` is the
+    /// newest's timestamp.
+    pub(super) fn written(&mut self, n: usize, last: i64) {
+        let (mut at, mut left, mut bytes) = (self.front_done + self.written, n, 0);
+        for batch in &self.batches {
+            if left == 0 {
+                break;
+            }
+            if at >= batch.records.len() {
+                at -= batch.records.len();
+                continue;
+            }
+            let take = left.min(batch.records.len() - at);
+            bytes += batch.records[at..at + take]
+                .iter()
+                .map(StagedRecord::raw_size)
+                .sum::<u64>();
+            left -= take;
+            at = 0;
+        }
+        self.bytes = self.bytes.saturating_sub(bytes);
+        self.written += n;
+        self.written_last = last;
+    }
+
+    /// The frame of the `n` oldest written records is durable: those
+    /// records leave the queue.
+    pub(super) fn settled(&mut self, mut n: usize) {
+        self.written = self.written.saturating_sub(n);
         while n > 0 {
             let Some(front) = self.batches.front() else {
                 break;
             };
             let take = n.min(front.records.len() - self.front_done);
-            for r in &front.records[self.front_done..self.front_done + take] {
-                self.bytes = self.bytes.saturating_sub(r.raw_size());
-            }
             self.front_done += take;
             n -= take;
             if self.front_done == front.records.len() {

@@ -3,7 +3,6 @@
 //! put into the main ring by the framer job (or by an insert, when the
 //! staging ring is about to wrap over a record not yet framed).
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::{COUNT_SIZE, Compressed, Shared, StagedBatch, Unframed, cost, frame_error};
@@ -31,8 +30,6 @@ struct Framed {
     /// A last frame was packed and left unwritten: it would not fill its
     /// block.
     short: bool,
-    /// The last frame written, while it is not yet durable: its records.
-    pending: Option<usize>,
 }
 
 /// The records of one insert, checked and not yet stamped or staged: in
@@ -299,9 +296,9 @@ impl Shared {
     }
 
     /// Waits until `need` more blocks fit in the staging ring without
-    /// wrapping over a record not yet framed. Measured on the ring, not
-    /// estimated: the blocks from the first unframed record to the head,
-    /// plus `need`. Only the insert holding the writer stages, and
+    /// wrapping over a record not yet in a durable frame. Measured on the
+    /// ring, not estimated: the blocks from the first such record to the
+    /// head, plus `need`. Only the insert holding the writer stages, and
     /// framing only frees blocks. When they do not fit, the insert waits
     /// for the framer's frames until they do; if its round ends first,
     /// what is left (less than a frame) is framed here, as a part-frame.
@@ -309,7 +306,7 @@ impl Shared {
         let fits = |state: &Unframed| {
             self.unframed_blocks(state) + need < self.staging.config().num_blocks
         };
-        if !fits(&mutex_lock(&self.state)) && !self.await_room(fits) {
+        if !fits(&mutex_lock(&self.state)) && !self.await_room(fits)? {
             let mut codec = mutex_lock(&self.framing);
             self.frame(&mut codec, true)?;
         }
@@ -329,17 +326,37 @@ impl Shared {
 
     /// Asks the framer for a round and waits until `fits` holds; false if
     /// the round ended first (or there is no framer: a read-only store,
-    /// or one closing).
-    fn await_room(&self, fits: impl Fn(&Unframed) -> bool) -> bool {
+    /// or one closing). The frame the framer has just written is made
+    /// durable here (`settle_written`), on this thread, while the framer
+    /// packs the next: the framer then finds it durable instead of
+    /// waiting for its `fdatasync`, and the staged copies of its records
+    /// are the room this insert waits for.
+    fn await_room(&self, fits: impl Fn(&Unframed) -> bool) -> Result<bool> {
         let mut state = mutex_lock(&self.state);
         if self.sink.is_none() || state.stop {
-            return false;
+            return Ok(false);
         }
         state.next_try = u64::MAX;
         state.wanted = true;
         self.wake_framer();
-        let state = self.wait_idle(state, &fits);
-        fits(&state)
+        loop {
+            if fits(&state) {
+                return Ok(true);
+            }
+            if state.written > 0 {
+                drop(state);
+                self.settle_written()?;
+                state = mutex_lock(&self.state);
+                continue;
+            }
+            if !(state.wanted || state.busy) || state.stop {
+                return Ok(false);
+            }
+            state = self
+                .progress
+                .wait(state)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
     }
 
     /// One round of the framer (run by its background job when woken):
@@ -369,8 +386,8 @@ impl Shared {
         }
     }
 
-    /// Blocks of the staging ring from the first record not yet framed to
-    /// the head (0 when every staged record is framed).
+    /// Blocks of the staging ring from the first record not yet in a
+    /// durable frame to the head (0 when there is none).
     fn unframed_blocks(&self, unframed: &Unframed) -> u32 {
         let Some(first) = unframed.first_block() else {
             return 0;
@@ -385,13 +402,30 @@ impl Shared {
     /// `all`, takes what inserts queue meanwhile too, until less than a
     /// frame's worth is left. The caller holds `framing` (its codec).
     pub(super) fn frame(&self, codec: &mut FrameCodec, all: bool) -> Result<()> {
+        let framed = self.frame_queued(codec, all);
+        // Every frame of the round is durable before `framing` is let go:
+        // only a framing has frames not yet durable.
+        let settled = self.settle_written();
+        let short = framed?;
+        settled?;
+        // Asked before `state` is locked: it locks the main ring's writer.
+        let worth = self.frame_worth(codec);
+        let mut state = mutex_lock(&self.state);
+        // After a try that left a part-frame, wait for a quarter more.
+        state.next_try = if short {
+            state.bytes + self.stage_bytes / 4
+        } else {
+            worth
+        };
+        Ok(())
+    }
+
+    /// `frame`'s loop, which may leave its last frame not yet durable;
+    /// true if it left a part-frame.
+    fn frame_queued(&self, codec: &mut FrameCodec, all: bool) -> Result<bool> {
         let mut short = false;
         loop {
-            let (batches, skip) = {
-                let state = mutex_lock(&self.state);
-                let batches: Vec<Arc<StagedBatch>> = state.batches.iter().cloned().collect();
-                (batches, state.front_done)
-            };
+            let (batches, skip) = mutex_lock(&self.state).unwritten();
             let refs: Vec<Record<'_>> = batches
                 .iter()
                 .enumerate()
@@ -409,16 +443,7 @@ impl Shared {
                 break;
             }
         }
-        // Asked before `state` is locked: it locks the main ring's writer.
-        let worth = self.frame_worth(codec);
-        let mut state = mutex_lock(&self.state);
-        // After a try that left a part-frame, wait for a quarter more.
-        state.next_try = if short {
-            state.bytes + self.stage_bytes / 4
-        } else {
-            worth
-        };
-        Ok(())
+        Ok(short)
     }
 
     /// Raw bytes a full frame is expected to take (`FrameCodec::
@@ -449,7 +474,10 @@ impl Shared {
     /// not fill its block (those records wait for more). Each frame is
     /// made durable before the next is written, whatever the sync policy;
     /// its write-back runs while the next one is packed. `queued`: `refs`
-    /// are the queue's oldest records, dropped from it frame by frame.
+    /// are the queue's oldest records not yet written, and the last frame
+    /// is left for `settle_written` to make durable (by an insert waiting
+    /// for room, or at the end of the framing); otherwise (a record too
+    /// large to stage) it is durable when this returns.
     fn put_frames(
         &self,
         codec: &mut FrameCodec,
@@ -462,12 +490,17 @@ impl Shared {
         };
         let mut framed = Framed::default();
         let written = self.write_frames(sink, codec, refs, last_partial, queued, &mut framed);
-        let settled = self.settle_frame(sink, refs, &mut framed, queued);
-        written.and(settled).map(|()| framed)
+        if queued || framed.records == 0 {
+            return written.map(|()| framed);
+        }
+        let synced = sink.make_durable();
+        // Published either way: never framed twice.
+        self.last_framed
+            .store(refs[framed.records - 1].timestamp, Ordering::Release);
+        written.and(synced).map(|()| framed)
     }
 
-    /// `put_frames`' loop; leaves the last frame written pending, for the
-    /// caller to settle even when this fails.
+    /// `put_frames`' loop.
     fn write_frames(
         &self,
         sink: &FrameSink,
@@ -527,11 +560,13 @@ impl Shared {
                 });
             }
             // Each frame is durable before the next is written: a power
-            // cut can then lose only the newest frames, never one between
-            // two kept ones (the staged records after the newest kept
-            // frame are what open frames again), and a record's staged
-            // copy is overwritten only once its frame is durable.
-            self.settle_frame(sink, refs, framed, queued)?;
+            // cut then loses only the newest frames, never one between
+            // two kept ones. (Recovery would keep the frames before a
+            // lost one; a frame written again after them starts at the
+            // same record, so a frame kept after the lost one would pass
+            // for its successor.) Usually a waiting insert made it durable
+            // while this one was packed.
+            self.settle_written()?;
             framed.last = Some(sink.put(refs[i].timestamp, &payload)?);
             sink.start_durable();
             // The staging ring's checkpoint, once a lap, syncs the lap's
@@ -539,7 +574,11 @@ impl Shared {
             // a frame's worth at a time from here, they are mostly on disk
             // by then (a third of the insert's time had gone to it).
             self.staging.start_write_back();
-            framed.pending = Some(n);
+            if queued {
+                mutex_lock(&self.state).written(n, refs[i + n - 1].timestamp);
+                // An insert waiting for room makes it durable.
+                self.progress.notify_all();
+            }
             let raw: u64 = refs[i..i + n].iter().map(|r| cost(r.payload.len())).sum();
             self.count_frame(n, raw, payload.len());
             left -= refs[i..i + n]
@@ -552,26 +591,29 @@ impl Shared {
         Ok(())
     }
 
-    /// Makes `framed`'s pending frame (its last) durable and publishes
-    /// it; its records leave the queue if `queued`.
-    fn settle_frame(
-        &self,
-        sink: &FrameSink,
-        refs: &[Record<'_>],
-        framed: &mut Framed,
-        queued: bool,
-    ) -> Result<()> {
-        let Some(n) = framed.pending.take() else {
+    /// Makes the frame written last durable, if it is not yet, and
+    /// publishes it: its records leave the queue (so their staged copies
+    /// may be overwritten) and readers look for them in frames. Run by
+    /// the framing before its next frame and at its end, and by an insert
+    /// waiting for room in the staging ring meanwhile, one at a time
+    /// (`settling`).
+    pub(super) fn settle_written(&self) -> Result<()> {
+        let Some(sink) = &self.sink else {
             return Ok(());
         };
+        let _settling = mutex_lock(&self.settling);
+        let (n, last) = {
+            let state = mutex_lock(&self.state);
+            (state.written, state.written_last)
+        };
+        if n == 0 {
+            return Ok(());
+        }
         let synced = sink.make_durable();
         // Published either way: never framed twice.
-        self.last_framed
-            .store(refs[framed.records - 1].timestamp, Ordering::Release);
-        if queued {
-            mutex_lock(&self.state).advance(n);
-            self.progress.notify_all();
-        }
+        self.last_framed.store(last, Ordering::Release);
+        mutex_lock(&self.state).settled(n);
+        self.progress.notify_all();
         synced
     }
 
@@ -582,6 +624,7 @@ impl Shared {
         let mut state = mutex_lock(&self.state);
         state.batches.clear();
         state.front_done = 0;
+        state.written = 0;
         state.bytes = 0;
         state.next_try = self.stage_bytes;
     }
