@@ -15,10 +15,11 @@
 //! job (`stage`, on the engine's background workers) packs full frames into the main ring; the rest waits.
 //! It packs from a queue in memory of the staged records not yet framed
 //! (`Unframed`), not by reading the staging ring back, and starts each
-//! frame's write-back as soon as it is written. Each frame is durable
-//! before the next is written; its `fdatasync` is an insert's if one
-//! waits for room in the staging ring meanwhile (it syncs while the
-//! framer packs the next frame), else the framer's. Nothing is
+//! frame's write-back as soon as it is written. Frames that each start a
+//! block share one `fdatasync` (up to `stage::FRAMES_PER_SYNC`): an
+//! insert's, if one waits for room in the staging ring (it syncs while
+//! the framer packs on), else the framer's; open wipes what a power cut
+//! kept after a lost frame (`ring::recovery::wipe_orphans`). Nothing is
 //! rewritten: the staging ring wraps only over records already in a
 //! durable frame, which also bounds the queue. Readers (`read`) merge the frames with the records still
 //! staged. Both rings recover on open as raw stores do; what is staged
@@ -119,8 +120,8 @@ pub(crate) struct Shared {
     /// One framing at a time, with the codec it packs with (readers make
     /// their own).
     framing: Mutex<FrameCodec>,
-    /// One `settle_written` at a time: a framing that finds one under
-    /// way waits for its sync.
+    /// One `settle_written` at a time, so that frames are published in
+    /// the order they were written.
     settling: Mutex<()>,
     /// What is staged and not yet framed, and the framer's round.
     state: Mutex<Unframed>,

@@ -28,12 +28,13 @@ pub(super) struct Unframed {
     pub(super) batches: VecDeque<Arc<StagedBatch>>,
     /// Records of the front batch already framed.
     pub(super) front_done: usize,
-    /// Records after those, oldest first, written in the frame that is
-    /// not yet durable (`written`; at most one is): kept queued, so that
-    /// the staging ring does not wrap over their staged copies, and
-    /// skipped by framing.
+    /// Records after those, oldest first, written in frames that are not
+    /// yet durable (`written`): kept queued, so that the staging ring
+    /// does not wrap over their staged copies, and skipped by framing.
     pub(super) written: usize,
-    /// The newest of them's timestamp.
+    /// Those frames (at most `FRAMES_PER_SYNC`).
+    pub(super) written_frames: usize,
+    /// The newest of their records' timestamp.
     pub(super) written_last: i64,
     /// The raw size of the records neither framed nor written, as the
     /// codec counts it (`frame::raw_size`).
@@ -284,8 +285,7 @@ impl Unframed {
     }
 
     /// The `n` oldest records not yet written are written in a frame that
-    /// is not yet durable (the frame before it is); `last` is the
-    /// newest's timestamp.
+    /// is not yet durable; `last` is the newest's timestamp.
     pub(super) fn written(&mut self, n: usize, last: i64) {
         let (mut at, mut left, mut bytes) = (self.front_done + self.written, n, 0);
         for batch in &self.batches {
@@ -306,13 +306,15 @@ impl Unframed {
         }
         self.bytes = self.bytes.saturating_sub(bytes);
         self.written += n;
+        self.written_frames += 1;
         self.written_last = last;
     }
 
-    /// The frame of the `n` oldest written records is durable: those
-    /// records leave the queue.
-    pub(super) fn settled(&mut self, mut n: usize) {
+    /// The `frames` oldest written frames, the `n` oldest written
+    /// records, are durable: those records leave the queue.
+    pub(super) fn settled(&mut self, mut n: usize, frames: usize) {
         self.written = self.written.saturating_sub(n);
+        self.written_frames = self.written_frames.saturating_sub(frames);
         while n > 0 {
             let Some(front) = self.batches.front() else {
                 break;

@@ -15,6 +15,12 @@ use crate::lock::mutex_lock;
 use crate::record::ObjectHandle;
 use crate::ring::{FrameSink, check_timestamp, next_timestamp};
 
+/// Most frames written and not yet durable: frames that each start a
+/// block of their own may share one `fdatasync` (`write_frames`), up to
+/// this many. Open wipes what a power cut kept after a lost frame in
+/// `recovery::ORPHAN_SCAN_BLOCKS` blocks, more than this.
+pub(crate) const FRAMES_PER_SYNC: usize = 8;
+
 /// Blocks an insert stages at a time (fewer when the staging ring is
 /// small), so that the framer can start on a frame while the rest of a
 /// batch is staged.
@@ -326,11 +332,11 @@ impl Shared {
 
     /// Asks the framer for a round and waits until `fits` holds; false if
     /// the round ended first (or there is no framer: a read-only store,
-    /// or one closing). The frame the framer has just written is made
+    /// or one closing). The frames the framer has written are made
     /// durable here (`settle_written`), on this thread, while the framer
-    /// packs the next: the framer then finds it durable instead of
-    /// waiting for its `fdatasync`, and the staged copies of its records
-    /// are the room this insert waits for.
+    /// packs on: the staged copies of their records are the room this
+    /// insert waits for, and the framer need not wait for their
+    /// `fdatasync`.
     fn await_room(&self, fits: impl Fn(&Unframed) -> bool) -> Result<bool> {
         let mut state = mutex_lock(&self.state);
         if self.sink.is_none() || state.stop {
@@ -420,7 +426,7 @@ impl Shared {
         Ok(())
     }
 
-    /// `frame`'s loop, which may leave its last frame not yet durable;
+    /// `frame`'s loop, which may leave its last frames not yet durable;
     /// true if it left a part-frame.
     fn frame_queued(&self, codec: &mut FrameCodec, all: bool) -> Result<bool> {
         let mut short = false;
@@ -471,13 +477,13 @@ impl Shared {
     /// Puts `refs` into the main ring as frames that fill a block each
     /// (or the rest of the head block: `frame_room`);
     /// with `last_partial` false, stops before a last frame that would
-    /// not fill its block (those records wait for more). Each frame is
-    /// made durable before the next is written, whatever the sync policy;
-    /// its write-back runs while the next one is packed. `queued`: `refs`
-    /// are the queue's oldest records not yet written, and the last frame
-    /// is left for `settle_written` to make durable (by an insert waiting
-    /// for room, or at the end of the framing); otherwise (a record too
-    /// large to stage) it is durable when this returns.
+    /// not fill its block (those records wait for more). Every frame is
+    /// made durable, whatever the sync policy; each one's write-back runs
+    /// while the next one is packed. `queued`: `refs` are the queue's
+    /// oldest records not yet written, and the last frames may be left
+    /// for `settle_written` (an insert waiting for room, or the end of the
+    /// framing); otherwise (a record too large to stage) they are durable
+    /// when this returns.
     fn put_frames(
         &self,
         codec: &mut FrameCodec,
@@ -559,14 +565,20 @@ impl Shared {
                     max: crate::encoding::frame::max_record(self.max_frame),
                 });
             }
-            // Each frame is durable before the next is written: a power
-            // cut then loses only the newest frames, never one between
-            // two kept ones. (Recovery would keep the frames before a
-            // lost one; a frame written again after them starts at the
-            // same record, so a frame kept after the lost one would pass
-            // for its successor.) Usually a waiting insert made it durable
-            // while this one was packed.
-            self.settle_written()?;
+            // Frames that each start a block may share a sync: a power
+            // cut may then keep a block after a lost one, which open
+            // wipes (`recovery::wipe_orphans`; it would pass for the
+            // successor of the frame written again in the lost one's
+            // place). Within a block it cannot tell, so a frame that
+            // goes into the head block is written only once every frame
+            // before it is durable: what a cut keeps of a block is then
+            // a prefix. (The main ring's writer packs an object into the
+            // head block exactly when it fits its room.)
+            let appends = payload.len() <= sink.head_room();
+            let shares = mutex_lock(&self.state).written_frames < FRAMES_PER_SYNC;
+            if appends || !shares {
+                self.settle_written()?;
+            }
             framed.last = Some(sink.put(refs[i].timestamp, &payload)?);
             sink.start_durable();
             // The staging ring's checkpoint, once a lap, syncs the lap's
@@ -591,28 +603,30 @@ impl Shared {
         Ok(())
     }
 
-    /// Makes the frame written last durable, if it is not yet, and
-    /// publishes it: its records leave the queue (so their staged copies
-    /// may be overwritten) and readers look for them in frames. Run by
-    /// the framing before its next frame and at its end, and by an insert
-    /// waiting for room in the staging ring meanwhile, one at a time
-    /// (`settling`).
+    /// Makes the frames written so far durable, with one `fdatasync`,
+    /// and publishes them: their records leave the queue (so their staged
+    /// copies may be overwritten) and readers look for them in frames.
+    /// Run by an insert waiting for room in the staging ring, and by the
+    /// framing when it may not write on without it and at its end; one at
+    /// a time (`settling`), in order.
     pub(super) fn settle_written(&self) -> Result<()> {
         let Some(sink) = &self.sink else {
             return Ok(());
         };
         let _settling = mutex_lock(&self.settling);
-        let (n, last) = {
+        let (n, frames, last) = {
             let state = mutex_lock(&self.state);
-            (state.written, state.written_last)
+            (state.written, state.written_frames, state.written_last)
         };
         if n == 0 {
             return Ok(());
         }
+        // Covers the frames written before it starts; those the framer
+        // writes meanwhile wait for the next.
         let synced = sink.make_durable();
         // Published either way: never framed twice.
         self.last_framed.store(last, Ordering::Release);
-        mutex_lock(&self.state).settled(n);
+        mutex_lock(&self.state).settled(n, frames);
         self.progress.notify_all();
         synced
     }
@@ -625,6 +639,7 @@ impl Shared {
         state.batches.clear();
         state.front_done = 0;
         state.written = 0;
+        state.written_frames = 0;
         state.bytes = 0;
         state.next_try = self.stage_bytes;
     }

@@ -40,6 +40,12 @@ impl Ring {
             index,
         } = files;
         let mut loaded = crate::ring::recovery::load_state(&meta, data.as_ref(), index.as_ref())?;
+        // Only a compressed store's main ring writes a block before the
+        // one before it is durable.
+        if meta.encoding == Encoding::Compressed && !read_only {
+            let bs = meta.data_block_size as usize;
+            crate::ring::recovery::wipe_orphans(data.as_ref(), &loaded.ring, bs)?;
+        }
         // Before the recorded head is reused, a checkpoint must be durable
         // too, or a power cut could leave recovery nowhere to start.
         // A compressed store's frames hold records that were durable in

@@ -352,6 +352,44 @@ fn trim_stale_tail(
     Ok(trimmed)
 }
 
+/// Blocks after the head in which `wipe_orphans` looks for blocks a power
+/// cut kept after a lost one: more than a compressed store's framer ever
+/// leaves written and not yet durable (`FRAMES_PER_SYNC`), so that a
+/// writer that leaves more, up to this many, stays safe with this reader.
+pub(crate) const ORPHAN_SCAN_BLOCKS: u32 = 64;
+
+/// Zeroes the header of each of the `ORPHAN_SCAN_BLOCKS` blocks after the
+/// recovered head that starts objects newer than the log's newest, then
+/// makes that durable; true if there was any.
+///
+/// Such a block was written after a block the power cut lost, which ended
+/// the log (a compressed store's framer lets several frames, each
+/// starting a block, share one `fdatasync`). Left in place, it could
+/// pass for the successor of a block written later in the lost one's
+/// place: a frame written again starts at the same record, so its block
+/// header links to an object with the lost one's timestamp. Live blocks
+/// after the head (a full ring's tail) are older than the log's newest
+/// and never touched. Run on open, before anything is written.
+pub(crate) fn wipe_orphans(data: &dyn StoreFile, ring: &RingIndex, bs: usize) -> Result<bool> {
+    let n = ring.num_blocks();
+    let (first, newest) = (ring.next_free(), ring.newest());
+    let mut hdr = [0u8; BLOCK_HEADER_SIZE];
+    let mut wiped = false;
+    for j in 0..ORPHAN_SCAN_BLOCKS.min(n) {
+        let at = ((first as u64 + j as u64) % n as u64) * bs as u64;
+        data.read_exact_at(&mut hdr, at)?;
+        let h = BlockHeader::decode(&hdr);
+        if h.starts_objects() && h.timestamp > newest {
+            data.write_all_at(&[0; BLOCK_HEADER_SIZE], at)?;
+            wiped = true;
+        }
+    }
+    if wiped {
+        data.sync_data()?;
+    }
+    Ok(wiped)
+}
+
 fn prev_scan_header(scan: &BlockScan) -> BlockHeader {
     BlockHeader {
         timestamp: scan.first_ts,
