@@ -11,19 +11,21 @@
 //!   record first as a raw object: an insert is a raw insert, with its
 //!   durability and its commit signal.
 //!
-//! Once a frame's worth is staged past the last framed record, the framer
-//! job (`stage`, on the engine's background workers) packs full frames into the main ring; the rest waits.
-//! It packs from a queue in memory of the staged records not yet framed
-//! (`Unframed`), not by reading the staging ring back, and starts each
-//! frame's write-back as soon as it is written. Frames that each start a
-//! block share one `fdatasync` (up to `stage::FRAMES_PER_SYNC`): an
-//! insert's, if one waits for room in the staging ring (it syncs while
-//! the framer packs on), else the framer's; open wipes what a power cut
-//! kept after a lost frame (`ring::recovery::wipe_orphans`). Nothing is
-//! rewritten: the staging ring wraps only over records already in a
-//! durable frame, which also bounds the queue. Readers (`read`) merge the frames with the records still
-//! staged. Both rings recover on open as raw stores do; what is staged
-//! after the newest frame's last record is what is left to frame.
+//! Once a frame's worth is staged (`stage`) past the last framed record,
+//! the framer job (`framing`, on the engine's background workers) packs
+//! full frames into the main ring; the rest waits. It packs from a queue
+//! in memory of the staged records not yet framed (`Unframed`), not by
+//! reading the staging ring back, and starts each frame's write-back as
+//! soon as it is written. Frames that each start a block share one
+//! `fdatasync` (up to `framing::FRAMES_PER_SYNC`): an insert's, if one
+//! waits for room in the staging ring (it syncs while the framer packs
+//! on), else the framer's; open wipes what a power cut kept after a lost
+//! frame (`ring::recovery::wipe_orphans`). Nothing is rewritten: the
+//! staging ring wraps only over records already in a durable frame,
+//! which also bounds the queue. Readers (`read`) merge the frames with
+//! the records still staged. Both rings recover on open as raw stores
+//! do; what is staged after the newest frame's last record is what is
+//! left to frame.
 //!
 //! Lock order: `writer` (one insert, delete or reset at a time), then
 //! `framing` (one framing at a time; it holds the writer's codec), then
@@ -31,6 +33,7 @@
 //! staging ring's index. The framer never takes `writer`.
 
 pub(crate) mod frame_cache;
+mod framing;
 mod queue;
 mod read;
 mod stage;
