@@ -14,9 +14,10 @@
 mod common;
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use proptest::prelude::*;
-use tsstore::sim::WriteBudget;
+use tsstore::sim::{SimFile, WriteBudget};
 use tsstore::{Config, Store, StoreFiles, SyncPolicy};
 
 const N: u32 = 12;
@@ -91,6 +92,43 @@ fn batches(count: usize) -> Vec<Op> {
             _ => Op::PutMany(vec![205 + (i * 7) % 25; 4]),
         })
         .collect()
+}
+
+/// Every record `store` serves, in order.
+fn served(store: &Store) -> tsstore::Result<Vec<(i64, Vec<u8>)>> {
+    store
+        .iter()
+        .map(|r| r.map(|r| (r.timestamp(), r.data)))
+        .collect()
+}
+
+/// A store of `wide_staging_config` under `always` holding six records
+/// that fill most of a block each, staged and not yet framed (less than
+/// half the staging ring: the framer is not woken).
+struct SixStaged {
+    store: Store,
+    files: StoreFiles,
+    /// The simulated disks, the main ring's first: meta, data, index.
+    sims: Vec<Arc<SimFile>>,
+    records: Vec<(i64, Vec<u8>)>,
+}
+
+fn six_staged() -> SixStaged {
+    let budget = WriteBudget::unlimited();
+    let cfg = wide_staging_config();
+    let (files, sims) = common::sim_store_files(&cfg, &budget);
+    let store = Store::create_on("c", files.clone(), cfg, SyncPolicy::Always).unwrap();
+    let records: Vec<(i64, Vec<u8>)> = (1..=6).map(|ts| (ts, noise(ts, 200))).collect();
+    store
+        .put_many(records.iter().map(|(t, p)| (Some(*t), p.as_slice())))
+        .unwrap();
+    assert!(store.stats().compression.is_none(), "nothing framed yet");
+    SixStaged {
+        store,
+        files,
+        sims,
+        records,
+    }
 }
 
 /// What a power cut at write `crash_at` of `ops` on a store of `cfg` may
@@ -297,11 +335,7 @@ fn write_on_and_die(
     let retained_from = store.stats().oldest_timestamp.unwrap_or(i64::MAX);
     store.abandon();
     let store = Store::open_on("c", files, SyncPolicy::Never).map_err(|e| fail("open again", e))?;
-    let served: Vec<(i64, Vec<u8>)> = store
-        .iter()
-        .map(|r| r.map(|r| (r.timestamp(), r.data)))
-        .collect::<Result<_, _>>()
-        .map_err(|e| fail("read again", e))?;
+    let served = served(&store).map_err(|e| fail("read again", e))?;
     let kept: Vec<(i64, Vec<u8>)> = expected
         .into_iter()
         .filter(|(t, _)| *t >= retained_from)
@@ -370,29 +404,18 @@ proptest! {
 /// ring's data file.
 #[test]
 fn frames_share_a_sync() {
-    let budget = WriteBudget::unlimited();
-    let cfg = wide_staging_config();
-    let (f, sims) = common::sim_store_files(&cfg, &budget);
-    let store = Store::create_on("c", f, cfg, SyncPolicy::Always).unwrap();
-    // Less than half the staging ring (the framer is not woken), in
-    // records that fill most of a block each.
-    let records: Vec<(i64, Vec<u8>)> = (1..=6).map(|ts| (ts, noise(ts, 200))).collect();
-    store
-        .put_many(records.iter().map(|(t, p)| (Some(*t), p.as_slice())))
-        .unwrap();
-    assert!(store.stats().compression.is_none(), "nothing framed yet");
-    // The main ring's files come first: meta, data, index.
+    let SixStaged {
+        store,
+        sims,
+        records,
+        ..
+    } = six_staged();
     let (data, before) = (&sims[1], sims[1].syncs());
     store.frame_staged().unwrap();
     let frames = store.stats().compression.expect("frames written").frames;
     assert!(frames >= 3, "{frames} frames");
     assert_eq!(data.syncs() - before, 1, "{frames} frames, one sync");
-    let back: Vec<(i64, Vec<u8>)> = store
-        .iter()
-        .map(|r| r.map(|r| (r.timestamp(), r.data)))
-        .collect::<tsstore::Result<_>>()
-        .unwrap();
-    assert_eq!(back, records);
+    assert_eq!(served(&store).unwrap(), records);
 }
 
 /// A power cut that keeps a frame after a lost one leaves a block that
@@ -405,15 +428,13 @@ fn open_wipes_frames_kept_after_a_lost_one() {
     use tsstore::StoreFile;
     use tsstore::layout::{BLOCK_HEADER_SIZE, BlockHeader};
 
-    let budget = WriteBudget::unlimited();
-    let cfg = wide_staging_config();
-    let bs = cfg.data_block_size as usize;
-    let (f, sims) = common::sim_store_files(&cfg, &budget);
-    let store = Store::create_on("c", f.clone(), cfg, SyncPolicy::Always).unwrap();
-    let records: Vec<(i64, Vec<u8>)> = (1..=6).map(|ts| (ts, noise(ts, 200))).collect();
-    store
-        .put_many(records.iter().map(|(t, p)| (Some(*t), p.as_slice())))
-        .unwrap();
+    let SixStaged {
+        store,
+        files: f,
+        sims,
+        records,
+    } = six_staged();
+    let bs = wide_staging_config().data_block_size as usize;
     store.frame_staged().unwrap();
     // Gone without a checkpoint of the main ring: open walks its frames.
     store.abandon();
@@ -440,16 +461,9 @@ fn open_wipes_frames_kept_after_a_lost_one() {
             "block {b}, kept after the lost one, still starts objects"
         );
     }
-    let served = |store: &Store| -> Vec<(i64, Vec<u8>)> {
-        store
-            .iter()
-            .map(|r| r.map(|r| (r.timestamp(), r.data)))
-            .collect::<tsstore::Result<_>>()
-            .unwrap()
-    };
-    assert_eq!(served(&store), records);
+    assert_eq!(served(&store).unwrap(), records);
     store.frame_staged().unwrap();
     store.abandon();
     let store = Store::open_on("c", f, SyncPolicy::Always).unwrap();
-    assert_eq!(served(&store), records);
+    assert_eq!(served(&store).unwrap(), records);
 }

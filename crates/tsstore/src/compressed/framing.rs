@@ -21,7 +21,7 @@ use crate::ring::FrameSink;
 /// block of their own may share one `fdatasync` (`write_frames`), up to
 /// this many. Open wipes what a power cut kept after a lost frame in
 /// `recovery::ORPHAN_SCAN_BLOCKS` blocks, more than this.
-pub(crate) const FRAMES_PER_SYNC: usize = 8;
+const FRAMES_PER_SYNC: usize = 8;
 
 /// What `put_frames` did.
 #[derive(Default)]

@@ -287,23 +287,12 @@ impl Unframed {
     /// The `n` oldest records not yet written are written in a frame that
     /// is not yet durable; `last` is the newest's timestamp.
     pub(super) fn written(&mut self, n: usize, last: i64) {
-        let (mut at, mut left, mut bytes) = (self.front_done + self.written, n, 0);
-        for batch in &self.batches {
-            if left == 0 {
-                break;
-            }
-            if at >= batch.records.len() {
-                at -= batch.records.len();
-                continue;
-            }
-            let take = left.min(batch.records.len() - at);
-            bytes += batch.records[at..at + take]
-                .iter()
-                .map(StagedRecord::raw_size)
-                .sum::<u64>();
-            left -= take;
-            at = 0;
-        }
+        let bytes: u64 = (self.batches.iter())
+            .flat_map(|b| &b.records)
+            .skip(self.front_done + self.written)
+            .take(n)
+            .map(StagedRecord::raw_size)
+            .sum();
         self.bytes = self.bytes.saturating_sub(bytes);
         self.written += n;
         self.written_frames += 1;

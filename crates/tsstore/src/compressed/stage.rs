@@ -326,22 +326,16 @@ impl Shared {
         state.wanted = true;
         self.wake_framer();
         loop {
+            state = self.wait_idle(state, |s| fits(s) || s.written > 0);
             if fits(&state) {
                 return Ok(true);
             }
-            if state.written > 0 {
-                drop(state);
-                self.settle_written()?;
-                state = mutex_lock(&self.state);
-                continue;
-            }
-            if !(state.wanted || state.busy) || state.stop {
+            if state.written == 0 {
                 return Ok(false);
             }
-            state = self
-                .progress
-                .wait(state)
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            drop(state);
+            self.settle_written()?;
+            state = mutex_lock(&self.state);
         }
     }
 
